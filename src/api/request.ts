@@ -1,0 +1,257 @@
+// The execution request: its schema (zod, which also gives the TypeScript type and the JSON
+// Schema for HTTP/OpenAPI/MCP), and the one normalise-then-validate step every entry point uses.
+// Every failure becomes a CyloError whose message names the field.
+import { z } from 'zod';
+import { CyloError } from '../errors.js';
+import {
+  DEFAULT_LIMITS,
+  DEFAULT_MAX_LIMITS,
+  DEFAULT_REQUEST_BOUNDS,
+  LIMIT_NAMES,
+  MIN_LIMITS,
+  type Limits,
+  type RequestBounds,
+} from './limits.js';
+
+const fileSchema = z.strictObject({
+  name: z.string().describe('Relative path inside the workspace, e.g. "main.py" or "src/util.go".'),
+  content: z.string().describe('The file content, in the given encoding.'),
+  encoding: z.enum(['utf8', 'base64', 'hex']).optional().describe('How `content` is encoded (default utf8).'),
+});
+
+const limitInt = z.number().int().positive();
+
+export const limitsSchema = z.strictObject({
+  timeoutMs: limitInt.optional(),
+  cpuTimeMs: limitInt.optional(),
+  memoryBytes: limitInt.optional(),
+  pids: limitInt.optional(),
+  outputBytes: limitInt.optional(),
+  workspaceBytes: limitInt.optional(),
+  compileTimeoutMs: limitInt.optional(),
+  compileMemoryBytes: limitInt.optional(),
+});
+
+export const executeRequestSchema = z.strictObject({
+  language: z.string().min(1).max(64).describe('Language id or alias, e.g. "python", "js", "bash".'),
+  version: z.string().max(64).optional().describe('Version selector ("3", "3.11", "*"); default: the installed one.'),
+  code: z.string().optional().describe('The program, as one file. Use either code or files.'),
+  files: z.array(fileSchema).optional().describe('The program as files; the first one is the entry point.'),
+  stdin: z.string().optional().describe('Text given to the program on its standard input.'),
+  args: z.array(z.string()).optional().describe('Command-line arguments for the program.'),
+  env: z.record(z.string(), z.string()).optional().describe('Extra environment variables for the program.'),
+  limits: limitsSchema.optional(),
+  network: z.literal(false).optional().describe('Network access; only `false` is supported (the sandbox has no network).'),
+});
+
+export type ExecuteRequest = z.input<typeof executeRequestSchema>;
+
+export interface SourceFile {
+  /** Normalised relative path. */
+  name: string;
+  content: Buffer;
+}
+
+/** A request after validation: decoded files, resolved limits, nothing optional left. */
+export interface NormalizedRequest {
+  language: string;
+  version: string | undefined;
+  files: SourceFile[];
+  stdin: Buffer;
+  args: string[];
+  env: Record<string, string>;
+  limits: Limits;
+}
+
+export interface ValidationPolicy {
+  maxLimits: Limits;
+  defaultLimits: Limits;
+  bounds: RequestBounds;
+  /** The entry file name used when the request gives `code` (runtime-specific, e.g. main.py). */
+  defaultEntry: (language: string) => string;
+  /** A language's own default limits (e.g. more memory for Java), applied before the request's. */
+  languageLimits?: (language: string) => Partial<Limits> | undefined;
+}
+
+export const DEFAULT_POLICY: ValidationPolicy = {
+  maxLimits: { ...DEFAULT_MAX_LIMITS },
+  defaultLimits: { ...DEFAULT_LIMITS },
+  bounds: { ...DEFAULT_REQUEST_BOUNDS },
+  defaultEntry: () => 'main',
+};
+
+function fieldPath(path: ReadonlyArray<PropertyKey>): string {
+  let out = '';
+  for (const part of path) {
+    if (typeof part === 'number') out += `[${part}]`;
+    else out += out === '' ? String(part) : `.${String(part)}`;
+  }
+  return out;
+}
+
+function typeName(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'array';
+  return typeof value;
+}
+
+function valueAt(input: unknown, path: ReadonlyArray<PropertyKey>): unknown {
+  let cur: unknown = input;
+  for (const p of path) {
+    if (cur === null || typeof cur !== 'object') return undefined;
+    cur = (cur as Record<PropertyKey, unknown>)[p];
+  }
+  return cur;
+}
+
+function zodToCyloError(error: z.ZodError, input: unknown): CyloError {
+  const issue = error.issues[0];
+  if (issue === undefined) return new CyloError('CYLO_E_VALIDATION', 'invalid request');
+  if (issue.code === 'unrecognized_keys') {
+    const field = fieldPath([...issue.path, issue.keys[0] ?? '']);
+    return new CyloError('CYLO_E_VALIDATION', `${field}: unknown field; remove it (see the request schema in docs/api.md)`, { field });
+  }
+  const field = fieldPath(issue.path) || 'request';
+  const got = valueAt(input, issue.path);
+  let expected = issue.message;
+  if (issue.code === 'invalid_type') expected = `expected ${issue.expected}`;
+  if (issue.code === 'too_small' || issue.code === 'too_big') expected = issue.message.replace(/^Too (small|big): /, '');
+  if (field === 'network') expected = 'only false is supported: cylo sandboxes have no network';
+  const gotText = got === undefined ? 'nothing' : `${typeName(got)}${typeof got === 'number' ? ` ${got}` : ''}`;
+  return new CyloError('CYLO_E_VALIDATION', `${field}: ${expected} (got ${gotText})`, { field });
+}
+
+// File names: relative, no "..", no absolute paths, no NUL or control characters, no empty or
+// "." components. These are checked here AND again by the helper that writes the files.
+// eslint-disable-next-line no-control-regex
+const CONTROL = /[\u0000-\u001f\u007f]/;
+
+export function checkFileName(name: string, field: string, maxBytes: number): string {
+  const bad = (why: string): never => {
+    throw new CyloError('CYLO_E_VALIDATION', `${field}: ${why} (got ${JSON.stringify(name.slice(0, 80))})`, { field });
+  };
+  if (name.length === 0) bad('must not be empty');
+  if (Buffer.byteLength(name) > maxBytes) bad(`must be at most ${maxBytes} bytes`);
+  if (CONTROL.test(name)) bad('must not contain NUL or control characters');
+  if (name.startsWith('/')) bad('must be a relative path, not absolute');
+  if (name.includes('\\')) bad('must use "/" as separator, not "\\"');
+  const parts = name.split('/');
+  for (const part of parts) {
+    if (part === '..') bad('must not contain ".." (no leaving the workspace)');
+    if (part === '' || part === '.') bad('must not contain empty or "." path components');
+    if (Buffer.byteLength(part) > 255) bad('each path component must be at most 255 bytes');
+  }
+  return parts.join('/');
+}
+
+function decode(content: string, encoding: 'utf8' | 'base64' | 'hex', field: string): Buffer {
+  if (encoding === 'utf8') return Buffer.from(content, 'utf8');
+  if (encoding === 'base64') {
+    if (!/^[A-Za-z0-9+/_-]*={0,2}$/.test(content.replace(/\s+/g, ''))) {
+      throw new CyloError('CYLO_E_VALIDATION', `${field}: is not valid base64`, { field });
+    }
+    return Buffer.from(content, 'base64');
+  }
+  if (!/^([0-9a-fA-F]{2})*$/.test(content)) {
+    throw new CyloError('CYLO_E_VALIDATION', `${field}: is not valid hex (pairs of 0-9a-f)`, { field });
+  }
+  return Buffer.from(content, 'hex');
+}
+
+const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+/** Validates a request and resolves defaults. Throws CyloError naming the offending field. */
+export function normalizeRequest(input: unknown, policy: ValidationPolicy = DEFAULT_POLICY): NormalizedRequest {
+  if (input === null || typeof input !== 'object' || Array.isArray(input)) {
+    throw new CyloError('CYLO_E_VALIDATION', `request: expected a JSON object (got ${typeName(input)})`, { field: 'request' });
+  }
+  const parsed = executeRequestSchema.safeParse(input);
+  if (!parsed.success) throw zodToCyloError(parsed.error, input);
+  const req = parsed.data;
+  const { bounds } = policy;
+
+  if (req.code !== undefined && req.files !== undefined) {
+    throw new CyloError('CYLO_E_VALIDATION', 'code: give either code or files, not both', { field: 'code' });
+  }
+  if (req.code === undefined && (req.files === undefined || req.files.length === 0)) {
+    throw new CyloError('CYLO_E_VALIDATION', 'code: the program is missing; give code or at least one entry in files', { field: 'code' });
+  }
+
+  const language = req.language.toLowerCase();
+  let files: SourceFile[];
+  if (req.code !== undefined) {
+    files = [{ name: policy.defaultEntry(language), content: Buffer.from(req.code, 'utf8') }];
+  } else {
+    const list = req.files ?? [];
+    if (list.length > bounds.maxFiles) {
+      throw new CyloError('CYLO_E_VALIDATION', `files: at most ${bounds.maxFiles} files are accepted (got ${list.length})`, { field: 'files' });
+    }
+    const seen = new Set<string>();
+    files = list.map((f, i) => {
+      const name = checkFileName(f.name, `files[${i}].name`, bounds.maxFileNameBytes);
+      if (seen.has(name)) {
+        throw new CyloError('CYLO_E_VALIDATION', `files[${i}].name: duplicate file name ${JSON.stringify(name)}`, { field: `files[${i}].name` });
+      }
+      seen.add(name);
+      return { name, content: decode(f.content, f.encoding ?? 'utf8', `files[${i}].content`) };
+    });
+    // A file and a directory of the same name cannot both exist.
+    for (const name of seen) {
+      const parts = name.split('/');
+      for (let k = 1; k < parts.length; k++) {
+        const dir = parts.slice(0, k).join('/');
+        if (seen.has(dir)) {
+          throw new CyloError('CYLO_E_VALIDATION', `files: ${JSON.stringify(dir)} is both a file and a directory`, { field: 'files' });
+        }
+      }
+    }
+  }
+  const totalBytes = files.reduce((n, f) => n + f.content.length, 0);
+  if (totalBytes > bounds.maxFilesBytes) {
+    throw new CyloError('CYLO_E_VALIDATION', `files: ${totalBytes} bytes in all, above the maximum of ${bounds.maxFilesBytes}`, { field: 'files' });
+  }
+
+  const stdin = Buffer.from(req.stdin ?? '', 'utf8');
+  if (stdin.length > bounds.maxStdinBytes) {
+    throw new CyloError('CYLO_E_VALIDATION', `stdin: ${stdin.length} bytes, above the maximum of ${bounds.maxStdinBytes}`, { field: 'stdin' });
+  }
+  const args = req.args ?? [];
+  if (args.length > bounds.maxArgs) {
+    throw new CyloError('CYLO_E_VALIDATION', `args: at most ${bounds.maxArgs} arguments (got ${args.length})`, { field: 'args' });
+  }
+  args.forEach((a, i) => {
+    if (a.includes('\0')) throw new CyloError('CYLO_E_VALIDATION', `args[${i}]: must not contain NUL`, { field: `args[${i}]` });
+    if (Buffer.byteLength(a) > bounds.maxArgBytes) {
+      throw new CyloError('CYLO_E_VALIDATION', `args[${i}]: longer than ${bounds.maxArgBytes} bytes`, { field: `args[${i}]` });
+    }
+  });
+  const env: Record<string, string> = {};
+  const entries = Object.entries(req.env ?? {});
+  if (entries.length > bounds.maxEnv) {
+    throw new CyloError('CYLO_E_VALIDATION', `env: at most ${bounds.maxEnv} variables (got ${entries.length})`, { field: 'env' });
+  }
+  for (const [k, v] of entries) {
+    if (!ENV_NAME.test(k)) throw new CyloError('CYLO_E_VALIDATION', `env.${k}: names are letters, digits and _ and do not start with a digit`, { field: `env.${k}` });
+    if (v.includes('\0') || Buffer.byteLength(v) > bounds.maxArgBytes) {
+      throw new CyloError('CYLO_E_VALIDATION', `env.${k}: must not contain NUL and must be at most ${bounds.maxArgBytes} bytes`, { field: `env.${k}` });
+    }
+    env[k] = v;
+  }
+
+  const limits: Limits = { ...policy.defaultLimits, ...policy.languageLimits?.(language) };
+  for (const name of LIMIT_NAMES) {
+    const value = req.limits?.[name];
+    if (value === undefined) continue;
+    const field = `limits.${name}`;
+    if (value > policy.maxLimits[name]) {
+      throw new CyloError('CYLO_E_LIMIT_EXCEEDED', `${field}: ${value} is above this server's maximum of ${policy.maxLimits[name]}`, { field });
+    }
+    if (value < MIN_LIMITS[name]) {
+      throw new CyloError('CYLO_E_VALIDATION', `${field}: ${value} is below the minimum of ${MIN_LIMITS[name]}`, { field });
+    }
+    limits[name] = value;
+  }
+  for (const name of LIMIT_NAMES) limits[name] = Math.min(limits[name], policy.maxLimits[name]);
+
+  return { language, version: req.version, files, stdin, args, env, limits };
+}

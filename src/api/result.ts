@@ -1,0 +1,38 @@
+// The execution result, as every interface (library, CLI --json, HTTP, MCP) returns it.
+
+export const EXECUTION_STATUSES = ['ok', 'compile_error', 'runtime_error', 'timeout', 'memory_limit', 'output_limit', 'internal_error'] as const;
+export type ExecutionStatus = (typeof EXECUTION_STATUSES)[number];
+
+export interface Stage {
+  status: ExecutionStatus;
+  /** The program's exit code, or null when it was ended by a signal. */
+  exitCode: number | null;
+  /** The signal that ended the program (e.g. "SIGKILL"), or null. */
+  signal: string | null;
+  stdout: string;
+  stderr: string;
+  stdoutTruncated: boolean;
+  stderrTruncated: boolean;
+  /** Wall-clock time from the program's start to its end. */
+  wallMs: number;
+  /** CPU time of all the stage's processes. */
+  cpuMs: number;
+  /** Peak memory of the stage (all processes, page cache and workspace files included). */
+  memoryBytes: number;
+  /** What stopped the stage when cylo did (limit hit, setup failure); null otherwise. */
+  message: string | null;
+}
+
+/** The isolation layers cylo knows; `layers` in a result lists those in force for it. */
+export const LAYERS = ['namespaces', 'identity', 'filesystem', 'landlock', 'seccomp', 'cgroups', 'rlimits', 'environment', 'limits', 'output-caps'] as const;
+export type Layer = (typeof LAYERS)[number];
+
+export interface ExecutionResult {
+  id: string;
+  language: string;
+  version: string;
+  status: ExecutionStatus;
+  compile: Stage | null;
+  run: Stage | null;
+  layers: Layer[];
+}

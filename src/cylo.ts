@@ -1,0 +1,185 @@
+// The library entry point: createCylo(options) -> { execute, runtimes, doctor, close }.
+import { availableParallelism } from 'node:os';
+import { CyloError } from './errors.js';
+import { DEFAULT_LIMITS, DEFAULT_MAX_LIMITS, DEFAULT_REQUEST_BOUNDS, LIMIT_NAMES, type Limits, type RequestBounds } from './api/limits.js';
+import { normalizeRequest, type ExecuteRequest, type ValidationPolicy } from './api/request.js';
+import type { ExecutionResult } from './api/result.js';
+import { Engine, type ExecutionEvent } from './engine/engine.js';
+import type { RuntimeDefinitionInput } from './runtimes/definition.js';
+import { RuntimeRegistry, type ResolvedRuntime } from './runtimes/registry.js';
+import { checkHost, RELAXABLE_LAYERS, type HostReport, type RelaxableLayer } from './sandbox/host-check.js';
+import { DEFAULT_UID_BASE, IdentityPool } from './sandbox/identity.js';
+import { buildSeccompProgram } from './sandbox/seccomp.js';
+import { versionMatches } from './runtimes/version.js';
+
+export interface CyloOptions {
+  /** Languages to add, or to override by id (same shape as the built-in ones). */
+  runtimes?: RuntimeDefinitionInput[];
+  /** Limits every execution gets unless the request asks otherwise. */
+  defaultLimits?: Partial<Limits>;
+  /** The most a request may ask for; above it the request is refused. */
+  maxLimits?: Partial<Limits>;
+  /** Bounds on requests (files, stdin, args). */
+  requestBounds?: Partial<RequestBounds>;
+  /** Layers the operator explicitly relaxes. Results list the layers in force. */
+  relax?: RelaxableLayer[];
+  /** First host uid used for sandboxes (each concurrent execution gets its own). */
+  uidBase?: number;
+  uidCount?: number;
+  bwrapPath?: string;
+  helperPath?: string;
+  cgroupRoot?: string;
+}
+
+export interface ExecuteOptions {
+  signal?: AbortSignal;
+  /** Lifecycle transitions and output chunks, as they happen. */
+  onEvent?: (event: ExecutionEvent) => void;
+}
+
+export interface RuntimeInfo {
+  language: string;
+  aliases: string[];
+  version: string | null;
+  extension: string;
+  available: boolean;
+  compiled: boolean;
+  problem: string | null;
+}
+
+export interface Cylo {
+  execute(request: ExecuteRequest, options?: ExecuteOptions): Promise<ExecutionResult>;
+  runtimes(): Promise<RuntimeInfo[]>;
+  /** The host check report (what `cylo doctor` prints). */
+  doctor(): Promise<HostReport & { smoke: { ok: boolean; detail: string } }>;
+  readonly registry: RuntimeRegistry;
+  readonly policy: ValidationPolicy;
+  close(): Promise<void>;
+}
+
+function mergeLimits(base: Readonly<Limits>, extra: Partial<Limits> | undefined, field: string): Limits {
+  const out = { ...base };
+  for (const name of LIMIT_NAMES) {
+    const v = extra?.[name];
+    if (v === undefined) continue;
+    if (!Number.isInteger(v) || v <= 0) throw new CyloError('CYLO_E_CONFIG', `${field}.${name}: expected a positive integer (got ${String(v)})`, { field: `${field}.${name}` });
+    out[name] = v;
+  }
+  return out;
+}
+
+export function createCylo(options: CyloOptions = {}): Cylo {
+  for (const layer of options.relax ?? []) {
+    if (!RELAXABLE_LAYERS.includes(layer)) {
+      throw new CyloError('CYLO_E_CONFIG', `relax: "${String(layer)}" cannot be relaxed; only ${RELAXABLE_LAYERS.join(', ')} can`, { field: 'relax' });
+    }
+  }
+  const registry = new RuntimeRegistry(options.runtimes ?? []);
+  const maxLimits = mergeLimits(DEFAULT_MAX_LIMITS, options.maxLimits, 'maxLimits');
+  const defaultLimits = mergeLimits(DEFAULT_LIMITS, options.defaultLimits, 'defaultLimits');
+  for (const name of LIMIT_NAMES) defaultLimits[name] = Math.min(defaultLimits[name], maxLimits[name]);
+  const policy: ValidationPolicy = {
+    maxLimits,
+    defaultLimits,
+    bounds: { ...DEFAULT_REQUEST_BOUNDS, ...options.requestBounds },
+    defaultEntry: (language) => registry.find(language)?.entry ?? 'main',
+    languageLimits: (language) => registry.find(language)?.limits,
+  };
+  const relax = new Set(options.relax ?? []);
+  const identities = new IdentityPool(options.uidBase ?? DEFAULT_UID_BASE, options.uidCount ?? Math.max(256, availableParallelism() * 16));
+  let closed = false;
+  let ready: Promise<Engine> | undefined;
+  const inFlight = new Set<AbortController>();
+
+  const hostOptions = { relax: options.relax ?? [], ...(options.helperPath === undefined ? {} : { helperPath: options.helperPath }), ...(options.bwrapPath === undefined ? {} : { bwrapPath: options.bwrapPath }), ...(options.cgroupRoot === undefined ? {} : { cgroupRoot: options.cgroupRoot }) };
+
+  /** Checks the host once; refuses (naming the layer and the fix) when a layer is missing. */
+  function prepare(): Promise<Engine> {
+    ready ??= (async () => {
+      const report = checkHost(hostOptions);
+      const failed = report.checks.find((c) => !c.ok);
+      if (failed !== undefined || report.bwrapPath === undefined || report.cgroups === undefined) {
+        const c = failed ?? { layer: 'cgroups', detail: 'unavailable', fix: 'run cylo doctor' };
+        throw new CyloError('CYLO_E_SANDBOX_UNAVAILABLE', `sandbox unavailable: ${c.layer}: ${c.detail}. Fix: ${c.fix ?? 'run cylo doctor'}`, { layer: c.layer });
+      }
+      return new Engine({
+        bwrapPath: report.bwrapPath,
+        helperPath: report.helperPath,
+        cgroups: report.cgroups,
+        identities,
+        seccompProgram: relax.has('seccomp') ? undefined : buildSeccompProgram(),
+        landlockAbi: report.landlockAbi,
+        relax,
+      });
+    })();
+    // A failed check is retried on the next call (the operator may have fixed it).
+    ready.catch(() => {
+      ready = undefined;
+    });
+    return ready;
+  }
+
+  async function resolveRuntime(language: string, version: string | undefined): Promise<ResolvedRuntime> {
+    const runtime = await registry.resolve(language);
+    if (!runtime.available) {
+      throw new CyloError('CYLO_E_RUNTIME_UNAVAILABLE', `language: ${runtime.problem ?? `${language} is not installed`}`, { field: 'language' });
+    }
+    if (version !== undefined && !versionMatches(runtime.version ?? '', version)) {
+      throw new CyloError('CYLO_E_UNKNOWN_LANGUAGE', `version: ${runtime.definition.id} ${version} is not available (installed: ${runtime.version ?? 'unknown'})`, { field: 'version' });
+    }
+    return runtime;
+  }
+
+  return {
+    registry,
+    policy,
+    async execute(request, execOptions = {}) {
+      if (closed) throw new CyloError('CYLO_E_CLOSED', 'this cylo instance is closed; create a new one with createCylo()');
+      const normalized = normalizeRequest(request, policy);
+      registry.get(normalized.language);
+      const runtime = await resolveRuntime(normalized.language, normalized.version);
+      const engine = await prepare();
+      const controller = new AbortController();
+      const outer = execOptions.signal;
+      const forward = (): void => controller.abort(outer?.reason);
+      if (outer?.aborted === true) controller.abort(outer.reason);
+      else outer?.addEventListener('abort', forward, { once: true });
+      inFlight.add(controller);
+      try {
+        return await engine.execute(normalized, runtime, { signal: controller.signal, onEvent: execOptions.onEvent });
+      } finally {
+        inFlight.delete(controller);
+        outer?.removeEventListener('abort', forward);
+      }
+    },
+    async runtimes() {
+      const all = await registry.resolveAll();
+      return all.map((r) => ({
+        language: r.definition.id,
+        aliases: r.definition.aliases,
+        version: r.version ?? null,
+        extension: r.definition.extension,
+        available: r.available,
+        compiled: r.definition.compile !== undefined,
+        problem: r.problem ?? null,
+      }));
+    },
+    async doctor() {
+      const report = checkHost(hostOptions);
+      let smoke = { ok: false, detail: 'not run: a layer above is missing' };
+      if (report.ok) {
+        try {
+          const result = await this.execute({ language: 'bash', code: 'echo ok' });
+          smoke = result.status === 'ok' && result.run?.stdout === 'ok\n' ? { ok: true, detail: `a sandboxed "echo ok" ran in ${result.run.wallMs.toFixed(1)} ms` } : { ok: false, detail: `status ${result.status}: ${result.run?.message ?? result.run?.stderr ?? ''}` };
+        } catch (error) {
+          smoke = { ok: false, detail: (error as Error).message };
+        }
+      }
+      return { ...report, smoke };
+    },
+    async close() {
+      closed = true;
+      for (const c of inFlight) c.abort(new CyloError('CYLO_E_CLOSED', 'cylo was closed'));
+    },
+  };
+}

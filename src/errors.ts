@@ -1,0 +1,67 @@
+// The catalogue of cylo's stable error codes. Every error a user can see is created here, with a
+// code that never changes meaning, an HTTP status, and a message that names the field or layer
+// and says what to do. docs/errors.md lists the same table for users.
+
+export const ERROR_CODES = {
+  CYLO_E_VALIDATION: { status: 400, summary: 'A request field is missing, has the wrong type or is out of range.' },
+  CYLO_E_UNKNOWN_LANGUAGE: { status: 400, summary: 'The requested language (or version) is not known to this cylo.' },
+  CYLO_E_RUNTIME_UNAVAILABLE: { status: 400, summary: "The language is known but its toolchain is not installed on this host." },
+  CYLO_E_LIMIT_EXCEEDED: { status: 400, summary: "A requested limit is above the server's maximum." },
+  CYLO_E_BODY_TOO_LARGE: { status: 413, summary: 'The request body is larger than the server accepts.' },
+  CYLO_E_UNAUTHORIZED: { status: 401, summary: 'A bearer token is required and was missing or wrong.' },
+  CYLO_E_NOT_FOUND: { status: 404, summary: 'No such route.' },
+  CYLO_E_QUEUE_FULL: { status: 503, summary: 'Every worker is busy and the queue is full; retry after the Retry-After delay.' },
+  CYLO_E_SHUTTING_DOWN: { status: 503, summary: 'The service is shutting down and accepts no new executions.' },
+  CYLO_E_CANCELLED: { status: 499, summary: 'The execution was cancelled by its caller before it finished.' },
+  CYLO_E_SANDBOX_UNAVAILABLE: { status: 500, summary: 'A required isolation layer cannot be set up on this host; the message names the layer and the fix.' },
+  CYLO_E_CONFIG: { status: 500, summary: 'The configuration (options, file or environment) is invalid.' },
+  CYLO_E_USAGE: { status: 400, summary: 'The command line was used incorrectly.' },
+  CYLO_E_INTERNAL: { status: 500, summary: 'An unexpected failure inside cylo; please report it.' },
+  CYLO_E_CLOSED: { status: 503, summary: 'The cylo instance was closed.' },
+} as const;
+
+export type CyloErrorCode = keyof typeof ERROR_CODES;
+
+export interface CyloErrorOptions {
+  /** The request field the error is about, as a dotted path (`limits.memoryBytes`, `files[2].name`). */
+  field?: string;
+  /** The isolation layer the error is about (`cgroups`, `landlock`, ...). */
+  layer?: string;
+  cause?: unknown;
+}
+
+/** The one error class of cylo: a stable `code`, an HTTP `status`, and the field or layer. */
+export class CyloError extends Error {
+  readonly code: CyloErrorCode;
+  readonly status: number;
+  readonly field: string | undefined;
+  readonly layer: string | undefined;
+
+  constructor(code: CyloErrorCode, message: string, options: CyloErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'CyloError';
+    this.code = code;
+    this.status = ERROR_CODES[code].status;
+    this.field = options.field;
+    this.layer = options.layer;
+  }
+
+  /** The JSON shape clients receive: `{ error: { code, message, field? } }`; never a stack. */
+  toJSON(): { error: { code: CyloErrorCode; message: string; field?: string; layer?: string } } {
+    const error: { code: CyloErrorCode; message: string; field?: string; layer?: string } = { code: this.code, message: this.message };
+    if (this.field !== undefined) error.field = this.field;
+    if (this.layer !== undefined) error.layer = this.layer;
+    return { error };
+  }
+}
+
+export function isCyloError(value: unknown): value is CyloError {
+  return value instanceof CyloError;
+}
+
+/** Wraps anything thrown into a CyloError, keeping the original as `cause` for debugging. */
+export function toCyloError(value: unknown): CyloError {
+  if (value instanceof CyloError) return value;
+  const message = value instanceof Error ? value.message : String(value);
+  return new CyloError('CYLO_E_INTERNAL', `internal error: ${message}`, { cause: value });
+}

@@ -1,0 +1,14 @@
+// Public library API of cylo.
+export { createCylo } from './cylo.js';
+export type { Cylo, CyloOptions, ExecuteOptions, RuntimeInfo } from './cylo.js';
+export type { ExecuteRequest } from './api/request.js';
+export { executeRequestSchema } from './api/request.js';
+export type { ExecutionResult, ExecutionStatus, Stage, Layer } from './api/result.js';
+export { EXECUTION_STATUSES, LAYERS } from './api/result.js';
+export type { Limits } from './api/limits.js';
+export { DEFAULT_LIMITS, DEFAULT_MAX_LIMITS } from './api/limits.js';
+export { CyloError, ERROR_CODES, isCyloError } from './errors.js';
+export type { CyloErrorCode } from './errors.js';
+export type { ExecutionEvent } from './engine/engine.js';
+export type { ExecutionState, StateEvent } from './engine/state-machine.js';
+export type { RuntimeDefinitionInput as RuntimeDefinition } from './runtimes/definition.js';

@@ -1,0 +1,157 @@
+// The runtime registry: the built-in languages plus an operator's additions and overrides,
+// looked up by id or alias, and resolved on the host (where is the toolchain, which version,
+// which trees must be bound into the sandbox). Resolution runs trusted host binaries only.
+import { execFile } from 'node:child_process';
+import { accessSync, constants, realpathSync } from 'node:fs';
+import { delimiter, dirname, isAbsolute, join } from 'node:path';
+import { promisify } from 'node:util';
+import { CyloError } from '../errors.js';
+import { BUILTIN_RUNTIMES } from './builtin.js';
+import { runtimeDefinitionSchema, type RuntimeDefinition, type RuntimeDefinitionInput } from './definition.js';
+
+const execFileAsync = promisify(execFile);
+
+export interface ResolvedRuntime {
+  definition: RuntimeDefinition;
+  available: boolean;
+  /** Real absolute path of the toolchain binary. */
+  binary: string | undefined;
+  version: string | undefined;
+  /** Host trees outside the system tree (/usr) that must be bound read-only. */
+  roots: string[];
+  /** Why the runtime is unavailable, with the fix. */
+  problem: string | undefined;
+}
+
+/** Trees every sandbox gets anyway; roots under them need no extra bind. */
+export const SYSTEM_TREES = ['/usr'];
+
+function underSystem(path: string): boolean {
+  return SYSTEM_TREES.some((t) => path === t || path.startsWith(`${t}/`));
+}
+
+function isExecutable(path: string): boolean {
+  try {
+    accessSync(path, constants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function findOnPath(name: string): string | undefined {
+  const dirs = (process.env.PATH ?? '').split(delimiter).filter(Boolean);
+  for (const d of [...dirs, '/usr/local/bin', '/usr/bin', '/bin']) {
+    const p = join(d, name);
+    if (isExecutable(p)) return p;
+  }
+  return undefined;
+}
+
+function substituteBin(argv: readonly string[], bin: string): string[] {
+  return argv.map((a) => a.replaceAll('{bin}', bin));
+}
+
+async function probe(definition: RuntimeDefinition): Promise<ResolvedRuntime> {
+  const unavailable = (problem: string): ResolvedRuntime => ({ definition, available: false, binary: undefined, version: undefined, roots: [], problem });
+  let found: string | undefined;
+  for (const c of definition.binary.candidates) {
+    found = isAbsolute(c) ? (isExecutable(c) ? c : undefined) : findOnPath(c);
+    if (found !== undefined) break;
+  }
+  if (found === undefined) {
+    return unavailable(`${definition.id}: toolchain not found (looked for ${definition.binary.candidates.join(', ')}); install it with: apt-get install -y ${definition.package}`);
+  }
+  const roots = new Set<string>();
+  let binary = realpathSync(found);
+  try {
+    if (definition.binary.resolve !== undefined) {
+      const [cmd, ...args] = substituteBin(definition.binary.resolve, found);
+      const { stdout } = await execFileAsync(cmd ?? found, args, { timeout: 15_000, encoding: 'utf8' });
+      const lines = stdout.split('\n').map((l) => l.trim()).filter(Boolean);
+      if (lines[0] !== undefined && isAbsolute(lines[0])) binary = realpathSync(lines[0]);
+      for (const extra of lines.slice(1)) if (isAbsolute(extra)) roots.add(realpathSync(extra));
+    }
+    const [vcmd, ...vargs] = substituteBin(definition.version.argv, binary);
+    const out = await execFileAsync(vcmd ?? binary, vargs, { timeout: 15_000, encoding: 'utf8' });
+    const match = new RegExp(definition.version.pattern).exec(`${out.stdout}\n${out.stderr}`);
+    const version = match?.[1] ?? 'unknown';
+    // A binary outside /usr lives in a prefix tree (bin/ under it): bind the whole prefix.
+    if (!underSystem(binary)) roots.add(dirname(dirname(binary)));
+    for (const p of definition.readOnlyPaths) roots.add(p);
+    const extra = [...roots].filter((r) => !underSystem(r));
+    return { definition, available: true, binary, version, roots: minimalRoots(extra), problem: undefined };
+  } catch (error) {
+    const why = error instanceof Error ? error.message.split('\n')[0] : String(error);
+    return unavailable(`${definition.id}: ${found} did not run on the host (${why}); reinstall it with: apt-get install --reinstall -y ${definition.package}`);
+  }
+}
+
+/** Drops roots that lie inside another root. */
+function minimalRoots(roots: string[]): string[] {
+  const sorted = [...new Set(roots)].sort();
+  return sorted.filter((r) => !sorted.some((o) => o !== r && r.startsWith(`${o}/`)));
+}
+
+export class RuntimeRegistry {
+  private readonly definitions = new Map<string, RuntimeDefinition>();
+  private readonly aliases = new Map<string, string>();
+  private readonly resolved = new Map<string, Promise<ResolvedRuntime>>();
+
+  constructor(extra: readonly RuntimeDefinitionInput[] = []) {
+    for (const d of [...BUILTIN_RUNTIMES, ...extra]) this.add(d);
+  }
+
+  /** Adds a language, or replaces the one with the same id. */
+  add(input: RuntimeDefinitionInput): void {
+    const parsed = runtimeDefinitionSchema.safeParse(input);
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0];
+      const where = issue === undefined ? '' : issue.path.join('.');
+      const id = typeof (input as { id?: unknown }).id === 'string' ? (input as { id: string }).id : '?';
+      throw new CyloError('CYLO_E_CONFIG', `runtime ${id}: ${where}: ${issue?.message ?? 'invalid'}`, { field: `runtimes.${id}.${where}` });
+    }
+    const def = parsed.data;
+    const previous = this.definitions.get(def.id);
+    if (previous !== undefined) for (const a of previous.aliases) this.aliases.delete(a);
+    this.definitions.set(def.id, def);
+    this.resolved.delete(def.id);
+    for (const a of def.aliases) this.aliases.set(a.toLowerCase(), def.id);
+  }
+
+  ids(): string[] {
+    return [...this.definitions.keys()];
+  }
+
+  /** The definition for an id or alias, or undefined. */
+  find(language: string): RuntimeDefinition | undefined {
+    const key = language.toLowerCase();
+    const id = this.definitions.has(key) ? key : this.aliases.get(key);
+    return id === undefined ? undefined : this.definitions.get(id);
+  }
+
+  /** The definition for an id or alias; throws CYLO_E_UNKNOWN_LANGUAGE naming it otherwise. */
+  get(language: string): RuntimeDefinition {
+    const def = this.find(language);
+    if (def === undefined) {
+      throw new CyloError('CYLO_E_UNKNOWN_LANGUAGE', `language: unknown language ${JSON.stringify(language)}; known: ${this.ids().join(', ')}`, { field: 'language' });
+    }
+    return def;
+  }
+
+  /** Resolves (once, then cached) where the toolchain lives and its version. */
+  resolve(language: string): Promise<ResolvedRuntime> {
+    const def = this.get(language);
+    let p = this.resolved.get(def.id);
+    if (p === undefined) {
+      p = probe(def);
+      this.resolved.set(def.id, p);
+    }
+    return p;
+  }
+
+  /** Resolves every language (in parallel). */
+  async resolveAll(): Promise<ResolvedRuntime[]> {
+    return Promise.all(this.ids().map((id) => this.resolve(id)));
+  }
+}

@@ -1,0 +1,123 @@
+// The exact argv of a sandbox: cylo-helper (outer, as root) -> bubblewrap (as the execution's
+// unprivileged uid) -> cylo-helper (inner, PID 1 of the sandbox) -> the program.
+// Pure functions of a plan, so the unit tests can check every flag. Argv arrays end to end:
+// nothing here is ever joined into a shell string.
+
+/** Where the inner helper appears inside the sandbox. */
+export const HELPER_IN_SANDBOX = '/.cylo/helper';
+/** The workspace: a fresh, size-capped tmpfs, the only writable place. */
+export const WORKSPACE = '/work';
+/** Temporary files live inside the workspace; /tmp is a symlink to it. */
+export const WORKSPACE_TMP = '/work/.tmp';
+
+/** File descriptors handed from Node to the helper (stdio 3, 4, 5). */
+export const FD_SECCOMP = 3;
+export const FD_STATUS = 4;
+export const FD_BUNDLE = 5;
+/** First fd the outer helper uses for O_PATH fds of trees bound with --ro-bind-fd. */
+export const FD_FIRST_BIND = 10;
+
+export interface ReadOnlyBind {
+  source: string;
+  dest: string;
+  /** Bind through an O_PATH fd opened by the outer helper while still root (for trees under
+   *  parents the unprivileged uid cannot traverse, e.g. /root/.pyenv). */
+  viaFd?: boolean;
+}
+
+export interface LandlockPlan {
+  /** 'on': required; 'noscope': without ABI 6 scoping; 'off': relaxed by the operator. */
+  mode: 'on' | 'noscope' | 'off';
+  readOnly: string[];
+  readExec: string[];
+  readWrite: string[];
+  devices: string[];
+}
+
+export interface SandboxPlan {
+  bwrapPath: string;
+  helperPath: string;
+  uid: number;
+  gid: number;
+  /** cgroup.procs files the outer helper joins before anything else runs. */
+  cgroupProcs: string[];
+  binds: ReadOnlyBind[];
+  symlinks: Array<{ target: string; link: string }>;
+  workspaceBytes: number;
+  env: Record<string, string>;
+  rlimits: Record<string, number>;
+  landlock: LandlockPlan;
+  /** The program's argv inside the sandbox (argv[0] absolute). */
+  argv: string[];
+  /** Lower the seccomp layer: only when the operator relaxed it. */
+  seccomp: boolean;
+}
+
+/** argv for the outer helper: join cgroups, open hidden trees, drop to the uid, exec bwrap. */
+export function buildOuterArgv(plan: SandboxPlan): string[] {
+  const argv = [plan.helperPath, 'outer', '--status-fd', String(FD_STATUS), '--uid', String(plan.uid), '--gid', String(plan.gid)];
+  for (const procs of plan.cgroupProcs) argv.push('--cgroup-procs', procs);
+  let fd = FD_FIRST_BIND;
+  for (const bind of plan.binds) {
+    if (bind.viaFd === true) argv.push('--open-fd', `${fd++}:${bind.source}`);
+  }
+  argv.push('--', ...buildBwrapArgv(plan));
+  return argv;
+}
+
+/** argv for bubblewrap itself, each flag with the attack it stops. */
+export function buildBwrapArgv(plan: SandboxPlan): string[] {
+  const a: string[] = [plan.bwrapPath];
+  a.push(
+    '--unshare-user', // own user namespace: root-looking ids inside map to nothing on the host
+    '--disable-userns', // no nested user namespace that could undo read-only mounts
+    '--unshare-pid', // the program sees only its own processes and cannot signal host ones
+    '--unshare-net', // no network: only an isolated loopback, no route to the host or the LAN
+    '--unshare-ipc', // no access to host SysV IPC and POSIX message queues
+    '--unshare-uts', // hostname changes stay inside
+    '--unshare-cgroup', // the host's cgroup tree is hidden
+    '--as-pid-1', // the inner helper is PID 1: it reaps orphans and reports the exact exit status
+    '--die-with-parent', // the sandbox dies with the service, even if the service is SIGKILLed
+    '--new-session', // setsid(): no TIOCSTI keystroke injection into the caller's terminal
+    '--cap-drop', 'ALL', // no capabilities, even inside the namespaces
+    '--uid', '1000', // an ordinary user inside, too
+    '--gid', '1000',
+    '--hostname', 'cylo',
+    '--clearenv', // never the host's variables (secrets, tokens)
+  );
+  for (const [key, value] of Object.entries(plan.env)) a.push('--setenv', key, value);
+  let fd = FD_FIRST_BIND;
+  for (const bind of plan.binds) {
+    // read-only runtime trees: the program cannot modify the toolchain or plant binaries
+    if (bind.viaFd === true) a.push('--ro-bind-fd', String(fd++), bind.dest);
+    else a.push('--ro-bind', bind.source, bind.dest);
+  }
+  for (const link of plan.symlinks) a.push('--symlink', link.target, link.link);
+  a.push(
+    '--ro-bind', plan.helperPath, HELPER_IN_SANDBOX, // the helper that applies Landlock and rlimits
+    '--proc', '/proc', // a fresh /proc for the new PID namespace: host processes are invisible
+    '--dev', '/dev', // a minimal /dev (null, zero, urandom, tty...): no disks, no /dev/mem, no kvm
+    '--size', String(plan.workspaceBytes), // the workspace has a hard size cap (no filling host RAM)
+    '--tmpfs', WORKSPACE, // fresh, private, vanishes with the sandbox: nothing persists
+    '--symlink', WORKSPACE_TMP, '/tmp', // programs expecting /tmp write into the capped workspace
+    '--chdir', WORKSPACE,
+    '--remount-ro', '/dev', // /dev cannot be filled or have nodes planted
+    '--remount-ro', '/', // the root is read-only: the workspace is the only writable place
+  );
+  if (plan.seccomp) a.push('--seccomp', String(FD_SECCOMP)); // syscall deny list (see seccomp.ts)
+  a.push('--', ...buildInnerArgv(plan)); // '--': the program's argv can never be read as flags
+  return a;
+}
+
+/** argv for the inner helper: unpack files, fork the program under rlimits and Landlock. */
+export function buildInnerArgv(plan: SandboxPlan): string[] {
+  const a = [HELPER_IN_SANDBOX, 'inner', '--status-fd', String(FD_STATUS), '--bundle-fd', String(FD_BUNDLE), '--workdir', WORKSPACE, '--mkdir', WORKSPACE_TMP];
+  for (const [name, value] of Object.entries(plan.rlimits)) a.push('--rlimit', `${name}=${value}`);
+  a.push('--landlock', plan.landlock.mode);
+  for (const p of plan.landlock.readOnly) a.push('--ro', p);
+  for (const p of plan.landlock.readExec) a.push('--rx', p);
+  for (const p of plan.landlock.devices) a.push('--dev', p);
+  for (const p of plan.landlock.readWrite) a.push('--rw', p);
+  a.push('--', ...plan.argv);
+  return a;
+}

@@ -1,0 +1,69 @@
+// What the sandbox can see of the host's filesystem: the system tree (/usr) and the runtime's
+// own trees read-only, a handful of harmless /etc files, and nothing else: no /home, /root,
+// host /tmp, /var, /run (sockets), /sys, or secrets in /etc.
+import { existsSync, lstatSync, readlinkSync, statSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { WORKSPACE, type LandlockPlan, type ReadOnlyBind } from './bwrap-argv.js';
+
+/** /etc entries a program may legitimately need. Everything else in /etc stays hidden. */
+const ETC_ALLOWLIST = [
+  '/etc/ld.so.cache', // the dynamic loader's library index
+  '/etc/ld.so.conf',
+  '/etc/ld.so.conf.d',
+  '/etc/alternatives', // Debian's symlink farm for java, editors, ...
+  '/etc/localtime',
+  '/etc/mime.types',
+];
+
+/** True when an unprivileged, group-less uid can reach PATH (every parent searchable by others). */
+export function reachableByOthers(path: string): boolean {
+  let dir = dirname(path);
+  for (;;) {
+    try {
+      if ((statSync(dir).mode & 0o001) === 0) return false;
+    } catch {
+      return false;
+    }
+    if (dir === '/') return true;
+    dir = dirname(dir);
+  }
+}
+
+export interface FilesystemLayout {
+  binds: ReadOnlyBind[];
+  symlinks: Array<{ target: string; link: string }>;
+  landlock: Omit<LandlockPlan, 'mode'>;
+}
+
+/** The layout for a runtime whose extra trees are `roots` (outside /usr). */
+export function filesystemLayout(roots: readonly string[]): FilesystemLayout {
+  const binds: ReadOnlyBind[] = [{ source: '/usr', dest: '/usr' }];
+  const symlinks: Array<{ target: string; link: string }> = [];
+  // Merged-/usr hosts have /bin -> usr/bin etc.; others get the real directories bound.
+  for (const top of ['/bin', '/sbin', '/lib', '/lib64', '/lib32', '/libx32']) {
+    let st;
+    try {
+      st = lstatSync(top);
+    } catch {
+      continue;
+    }
+    if (st.isSymbolicLink()) symlinks.push({ target: readlinkSync(top), link: top });
+    else if (st.isDirectory()) binds.push({ source: top, dest: top });
+  }
+  const etc = ETC_ALLOWLIST.filter((p) => existsSync(p));
+  for (const p of etc) binds.push({ source: p, dest: p });
+  for (const root of roots) {
+    binds.push({ source: root, dest: root, viaFd: !reachableByOthers(root) });
+  }
+  const readExec = ['/usr', ...binds.filter((b) => b.dest !== '/usr' && !b.dest.startsWith('/etc')).map((b) => b.dest)];
+  return {
+    binds,
+    symlinks,
+    landlock: {
+      readOnly: [...etc, '/proc'],
+      readExec,
+      readWrite: [WORKSPACE],
+      devices: ['/dev'],
+    },
+  };
+}

@@ -1,0 +1,249 @@
+// Runs one sandboxed process to completion: spawns the helper chain with argv arrays, feeds the
+// seccomp program, the files and stdin through pipes, collects stdout/stderr under their caps,
+// enforces the wall-clock and CPU-time limits, and guarantees that when it resolves no process
+// of the sandbox is alive (the cgroup is emptied before the caller removes it).
+import { spawn } from 'node:child_process';
+import { availableParallelism } from 'node:os';
+import { constants as osConstants } from 'node:os';
+import type { Readable, Writable } from 'node:stream';
+import type { ExecutionStatus } from '../api/result.js';
+import { buildOuterArgv, type SandboxPlan } from './bwrap-argv.js';
+import type { ExecutionCgroup } from './cgroups.js';
+import { encodeBundle, type BundleFile } from './file-bundle.js';
+
+export interface SandboxRunLimits {
+  timeoutMs: number;
+  cpuTimeMs: number;
+  outputBytes: number;
+  memoryBytes: number;
+  pids: number;
+}
+
+export interface SandboxRunOptions {
+  plan: SandboxPlan;
+  seccompProgram: Buffer | undefined;
+  files: readonly BundleFile[];
+  stdin: Buffer;
+  limits: SandboxRunLimits;
+  cgroup: ExecutionCgroup;
+  signal?: AbortSignal | undefined;
+  /** Time allowed for the sandbox to start (bwrap + unpacking files) before the program runs. */
+  setupTimeoutMs?: number;
+  onStdout?: (chunk: Buffer) => void;
+  onStderr?: (chunk: Buffer) => void;
+  onStart?: () => void;
+}
+
+export interface SandboxRunResult {
+  status: ExecutionStatus;
+  exitCode: number | null;
+  signal: string | null;
+  stdout: Buffer;
+  stderr: Buffer;
+  stdoutTruncated: boolean;
+  stderrTruncated: boolean;
+  wallMs: number;
+  cpuMs: number;
+  memoryBytes: number;
+  message: string | null;
+  /** True when the caller's AbortSignal ended the run. */
+  cancelled: boolean;
+}
+
+const SIGNAL_NAMES = new Map<number, string>(Object.entries(osConstants.signals).map(([name, num]) => [num, name]));
+
+type StopReason = 'timeout' | 'cpu' | 'stdout' | 'stderr' | 'cancelled' | 'setup';
+
+/** Collects a stream up to a byte cap; calls onOverflow once when more arrives. */
+class CappedCollector {
+  private readonly chunks: Buffer[] = [];
+  private size = 0;
+  truncated = false;
+
+  constructor(
+    private readonly cap: number,
+    private readonly onOverflow: () => void,
+    private readonly onChunk?: (chunk: Buffer) => void,
+  ) {}
+
+  push(chunk: Buffer): void {
+    if (this.truncated) return;
+    const room = this.cap - this.size;
+    const kept = chunk.length > room ? chunk.subarray(0, room) : chunk;
+    if (kept.length > 0) {
+      this.chunks.push(kept);
+      this.size += kept.length;
+      this.onChunk?.(kept);
+    }
+    if (chunk.length > room) {
+      this.truncated = true;
+      this.onOverflow();
+    }
+  }
+
+  buffer(): Buffer {
+    return Buffer.concat(this.chunks, this.size);
+  }
+}
+
+function writeAll(stream: Writable, chunks: readonly Buffer[]): void {
+  // EPIPE/ECONNRESET when the program never reads its input is normal, not an error.
+  stream.on('error', () => {});
+  for (const c of chunks) if (c.length > 0) stream.write(c);
+  stream.end();
+}
+
+export function runSandbox(options: SandboxRunOptions): Promise<SandboxRunResult> {
+  const { plan, limits, cgroup } = options;
+  const argv = buildOuterArgv(plan);
+  const cores = availableParallelism();
+
+  return new Promise<SandboxRunResult>((resolve) => {
+    const child = spawn(argv[0] as string, argv.slice(1), {
+      stdio: ['pipe', 'pipe', 'pipe', 'pipe', 'pipe', 'pipe'],
+      env: {},
+      windowsHide: true,
+    });
+    let stopReason: StopReason | undefined;
+    let setupError: string | undefined;
+    let startedAt: number | undefined;
+    let endedAt: number | undefined;
+    let exit: { code: number | null; signal: string | null } | undefined;
+    const timers: NodeJS.Timeout[] = [];
+
+    const stop = (reason: StopReason): void => {
+      if (stopReason === undefined) stopReason = reason;
+      endedAt ??= performance.now();
+      // SIGKILL the bubblewrap monitor: with --die-with-parent its PID 1 dies, and the kernel
+      // kills every process of the PID namespace. The cgroup sweep below makes it certain.
+      child.kill('SIGKILL');
+      void cgroup.killAll();
+    };
+
+    const stdout = new CappedCollector(limits.outputBytes, () => stop('stdout'), options.onStdout);
+    const stderr = new CappedCollector(limits.outputBytes, () => stop('stderr'), options.onStderr);
+    (child.stdout as Readable).on('data', (c: Buffer) => stdout.push(c));
+    (child.stderr as Readable).on('data', (c: Buffer) => stderr.push(c));
+
+    const onAbort = (): void => stop('cancelled');
+    if (options.signal !== undefined) {
+      if (options.signal.aborted) queueMicrotask(onAbort);
+      else options.signal.addEventListener('abort', onAbort, { once: true });
+    }
+
+    const checkCpu = (): void => {
+      if (stopReason !== undefined || endedAt !== undefined) return;
+      const used = cgroup.cpuMs();
+      if (used >= limits.cpuTimeMs) {
+        stop('cpu');
+        return;
+      }
+      // CPU time grows at most `cores` ms per ms of wall time: sleep until it could be reached.
+      timers.push(setTimeout(checkCpu, Math.max(5, Math.min(250, (limits.cpuTimeMs - used) / cores))));
+    };
+
+    const onProgramStart = (): void => {
+      startedAt = performance.now();
+      clearTimeout(setupTimer);
+      options.onStart?.();
+      timers.push(setTimeout(() => stop('timeout'), limits.timeoutMs));
+      checkCpu();
+    };
+
+    // Status protocol from the helper: "R" (program started), "E msg" (setup failed),
+    // "X code signal" (program exited).
+    let statusBuf = '';
+    const statusStream = child.stdio[4] as Readable;
+    statusStream.setEncoding('utf8');
+    statusStream.on('data', (text: string) => {
+      statusBuf += text;
+      let nl: number;
+      while ((nl = statusBuf.indexOf('\n')) >= 0) {
+        const line = statusBuf.slice(0, nl);
+        statusBuf = statusBuf.slice(nl + 1);
+        if (line === 'R') onProgramStart();
+        else if (line.startsWith('E')) setupError = line.slice(1);
+        else if (line.startsWith('X ')) {
+          endedAt ??= performance.now();
+          const [, code, sig] = line.split(' ');
+          const signum = Number(sig);
+          exit = signum > 0 ? { code: null, signal: SIGNAL_NAMES.get(signum) ?? `SIG${signum}` } : { code: Number(code), signal: null };
+        }
+      }
+    });
+    statusStream.on('error', () => {});
+
+    const setupTimer = setTimeout(() => {
+      setupError ??= `the sandbox did not start within ${options.setupTimeoutMs ?? 10_000} ms`;
+      stop('setup');
+    }, options.setupTimeoutMs ?? 10_000);
+
+    const stdio = child.stdio as unknown as Writable[];
+    writeAll(stdio[3] as Writable, options.seccompProgram === undefined ? [] : [options.seccompProgram]);
+    writeAll(stdio[5] as Writable, encodeBundle(options.files));
+    writeAll(stdio[0] as Writable, [options.stdin]);
+
+    let spawnError: Error | undefined;
+    child.on('error', (error) => {
+      spawnError = error;
+    });
+
+    child.on('close', (code, signal) => {
+      void (async () => {
+        clearTimeout(setupTimer);
+        for (const t of timers) clearTimeout(t);
+        options.signal?.removeEventListener('abort', onAbort);
+        endedAt ??= performance.now();
+        // Whatever happened, nothing of this sandbox may outlive the run.
+        await cgroup.killAll();
+        const stats = cgroup.stats();
+        const wallMs = startedAt === undefined ? 0 : Math.max(0, endedAt - startedAt);
+        const bwrapFailed = startedAt === undefined && stopReason === undefined;
+        if (spawnError !== undefined) setupError ??= `cannot start the sandbox helper: ${spawnError.message}`;
+        if (bwrapFailed) setupError ??= stderr.buffer().toString('utf8').trim() || `the sandbox exited with code ${code ?? signal} before the program started`;
+        let status: ExecutionStatus;
+        let message: string | null = null;
+        if (stopReason === 'cancelled') {
+          status = 'internal_error';
+          message = 'cancelled by the caller';
+        } else if (setupError !== undefined) {
+          status = 'internal_error';
+          message = `sandbox setup failed: ${setupError}`;
+        } else if (stopReason === 'stdout' || stopReason === 'stderr') {
+          status = 'output_limit';
+          message = `${stopReason} exceeded the output limit of ${limits.outputBytes} bytes; the program was stopped`;
+        } else if (stopReason === 'timeout') {
+          status = 'timeout';
+          message = `wall-clock time limit of ${limits.timeoutMs} ms exceeded; the program was killed`;
+        } else if (stopReason === 'cpu') {
+          status = 'timeout';
+          message = `CPU time limit of ${limits.cpuTimeMs} ms exceeded; the program was killed`;
+        } else if (stats.oomKilled) {
+          status = 'memory_limit';
+          message = `memory limit of ${limits.memoryBytes} bytes exceeded; the program was killed`;
+        } else if (exit === undefined) {
+          status = 'internal_error';
+          message = 'the sandbox ended without reporting the program exit status';
+        } else if (exit.code === 0) {
+          status = 'ok';
+        } else {
+          status = 'runtime_error';
+        }
+        resolve({
+          status,
+          exitCode: exit?.code ?? null,
+          signal: exit?.signal ?? (stopReason !== undefined && stopReason !== 'setup' ? 'SIGKILL' : null),
+          stdout: bwrapFailed ? Buffer.alloc(0) : stdout.buffer(),
+          stderr: bwrapFailed ? Buffer.alloc(0) : stderr.buffer(),
+          stdoutTruncated: stdout.truncated,
+          stderrTruncated: stderr.truncated,
+          wallMs: Math.round(wallMs * 1000) / 1000,
+          cpuMs: Math.round(stats.cpuMs * 1000) / 1000,
+          memoryBytes: stats.memoryPeakBytes,
+          message,
+          cancelled: stopReason === 'cancelled',
+        });
+      })();
+    });
+  });
+}
