@@ -91,7 +91,6 @@ export function checkHost(options: HostCheckOptions = {}): HostReport {
   );
 
   const bwrapPath = options.bwrapPath ?? findBwrap();
-  let bwrapOk = false;
   if (bwrapPath === undefined) {
     checks.push({ layer: 'bubblewrap', ok: false, detail: 'bwrap not found', fix: 'install bubblewrap >= 0.8.0: apt-get install -y bubblewrap' });
   } else {
@@ -101,7 +100,7 @@ export function checkHost(options: HostCheckOptions = {}): HostReport {
     } catch {
       // reported below
     }
-    bwrapOk = versionAtLeast(version, [0, 8, 0]);
+    const bwrapOk = versionAtLeast(version, [0, 8, 0]);
     checks.push(bwrapOk ? { layer: 'bubblewrap', ok: true, detail: `${bwrapPath} ${version}` } : { layer: 'bubblewrap', ok: false, detail: `${bwrapPath} ${version}`, fix: 'bubblewrap 0.8.0 or newer is needed (--disable-userns, --ro-bind-fd); apt-get install -y bubblewrap' });
   }
 
