@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# cylo setup: installs everything cylo needs on a Debian/Ubuntu machine with Node.js >= 20,
+# then builds it. Safe to run again. As root it installs system packages with apt-get; as
+# another user it prints the exact sudo line to run and goes on with what it can do.
+#   scripts/setup.sh            # system packages + npm dependencies + build
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# System packages: the sandbox (bubblewrap), the compiler for the native helper, and the
+# language toolchains that Debian packages and that are not installed yet.
+packages=(bubblewrap gcc libc6-dev)
+need() { command -v "$1" >/dev/null 2>&1 || [ -x "${2:-/nonexistent}" ]; }
+missing=()
+for p in "${packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+# --- toolchains (added by the languages work) ---
+need python3 /usr/bin/python3 || missing+=(python3)
+# --- end toolchains ---
+
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ]; then
+    echo "cylo setup: installing ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  else
+    echo "cylo setup: missing system packages; run:" >&2
+    echo "  sudo apt-get update && sudo apt-get install -y ${missing[*]}" >&2
+  fi
+fi
+
+# npm dependencies, exactly as locked.
+npm ci --no-audit --no-fund
+# TypeScript build and the native helper.
+npm run build
+echo "cylo setup: done. Try: node dist/src/cli/main.js doctor"
