@@ -1,0 +1,29 @@
+// `cylo runtimes`: every language with its version, aliases and whether its toolchain is here.
+import { createCylo, type Cylo, type CyloOptions } from '../../cylo.js';
+import type { CommandIO } from '../io.js';
+
+export interface RuntimesOptions {
+  json?: boolean;
+  cylo?: Cylo;
+  cyloOptions?: CyloOptions;
+}
+
+export async function runtimesCommand(options: RuntimesOptions, io: CommandIO): Promise<number> {
+  const cylo = options.cylo ?? createCylo(options.cyloOptions);
+  try {
+    const list = await cylo.runtimes();
+    if (options.json === true) {
+      io.stdout.write(`${JSON.stringify(list, null, 2)}\n`);
+      return 0;
+    }
+    const rows = list.map((r) => [r.language, r.version ?? '-', r.aliases.join(', ') || '-', r.available ? 'available' : `missing: ${r.problem ?? ''}`]);
+    const header = ['LANGUAGE', 'VERSION', 'ALIASES', 'STATUS'];
+    const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+    for (const row of [header, ...rows]) {
+      io.stdout.write(`${row.map((cell, i) => (i === row.length - 1 ? cell : cell.padEnd(widths[i] ?? 0))).join('  ')}\n`);
+    }
+    return 0;
+  } finally {
+    if (options.cylo === undefined) await cylo.close();
+  }
+}

@@ -1,0 +1,16 @@
+// Library options the CLI takes from the environment (documented in docs/configuration.md).
+import type { CyloOptions } from '../cylo.js';
+import { RELAXABLE_LAYERS, type RelaxableLayer } from '../sandbox/host-check.js';
+import { CyloError } from '../errors.js';
+
+export function cyloOptionsFromEnvironment(env: NodeJS.ProcessEnv = process.env): CyloOptions {
+  const options: CyloOptions = {};
+  const relax = env.CYLO_RELAX?.split(',').map((s) => s.trim()).filter(Boolean);
+  if (relax !== undefined && relax.length > 0) {
+    for (const r of relax) {
+      if (!RELAXABLE_LAYERS.includes(r as RelaxableLayer)) throw new CyloError('CYLO_E_CONFIG', `CYLO_RELAX: "${r}" cannot be relaxed; only ${RELAXABLE_LAYERS.join(', ')}`, { field: 'CYLO_RELAX' });
+    }
+    options.relax = relax as RelaxableLayer[];
+  }
+  return options;
+}

@@ -1,0 +1,100 @@
+#!/usr/bin/env node
+// The `cylo` command line: a thin argv layer over the command modules in ./commands, each of
+// which is a typed async function that can also be called as a library.
+import { Command, CommanderError, Option } from 'commander';
+import { CyloError } from '../errors.js';
+import { EXIT_CYLO_FAILURE } from './exit-codes.js';
+import { processIO } from './io.js';
+import { parseCount, parseDuration, parseSize } from './parse-units.js';
+import { execCommand } from './commands/exec.js';
+import { doctorCommand } from './commands/doctor.js';
+import { runtimesCommand } from './commands/runtimes.js';
+import { cyloOptionsFromEnvironment } from './cylo-options.js';
+
+const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
+
+export function buildProgram(): Command {
+  const program = new Command('cylo')
+    .description('Run untrusted code in a secure Linux sandbox (bubblewrap, cgroups, seccomp, Landlock).')
+    .version(process.env.npm_package_version ?? '0.1.0', '-V, --version')
+    .showHelpAfterError('(run with --help for usage)')
+    .exitOverride();
+
+  program
+    .command('exec')
+    .description('run code in the sandbox; the exit code is the program\'s (124 timeout, 137 memory/output limit, 125 cylo error)')
+    .argument('[code]', 'the program text (default: read from stdin, or use --file)')
+    .option('-l, --lang <language>', 'language id or alias (python, js, bash, ...); inferred from --file when omitted')
+    .option('-f, --file <path>', 'a source file (repeatable; the first is the entry point)', collect)
+    .option('--stdin <text>', 'text for the program\'s standard input')
+    .option('--stdin-file <path>', 'a file for the program\'s standard input')
+    .option('-a, --arg <value>', 'an argument for the program (repeatable)', collect)
+    .option('-t, --timeout <duration>', 'wall-clock limit, e.g. 500ms, 5s (default 10s)')
+    .option('--cpu-time <duration>', 'CPU-time limit (default 10s)')
+    .option('-m, --memory <size>', 'memory limit, e.g. 256M, 1G (default 256M)')
+    .option('--pids <n>', 'process/thread limit (default 64)')
+    .option('--output-limit <size>', 'bytes kept per output stream (default 1M)')
+    .option('--json', 'print the whole result object as JSON instead of the program\'s output')
+    .action(async (code: string | undefined, o: Record<string, string | string[] | boolean | undefined>) => {
+      process.exitCode = await execCommand(
+        {
+          lang: o.lang as string | undefined,
+          code,
+          files: o.file as string[] | undefined,
+          stdin: o.stdin as string | undefined,
+          stdinFile: o.stdinFile as string | undefined,
+          args: o.arg as string[] | undefined,
+          timeoutMs: o.timeout === undefined ? undefined : parseDuration(o.timeout as string, '--timeout'),
+          cpuTimeMs: o.cpuTime === undefined ? undefined : parseDuration(o.cpuTime as string, '--cpu-time'),
+          memoryBytes: o.memory === undefined ? undefined : parseSize(o.memory as string, '--memory'),
+          pids: o.pids === undefined ? undefined : parseCount(o.pids as string, '--pids'),
+          outputBytes: o.outputLimit === undefined ? undefined : parseSize(o.outputLimit as string, '--output-limit'),
+          json: o.json === true,
+          cyloOptions: cyloOptionsFromEnvironment(),
+        },
+        processIO,
+      );
+    });
+
+  program
+    .command('doctor')
+    .description('check every isolation layer on this host and say how to fix what is missing')
+    .option('--json', 'print the report as JSON')
+    .action(async (o: { json?: boolean }) => {
+      process.exitCode = await doctorCommand({ json: o.json === true, cyloOptions: cyloOptionsFromEnvironment() }, processIO);
+    });
+
+  program
+    .command('runtimes')
+    .description('list the languages, their versions and aliases, and whether their toolchain is installed')
+    .option('--json', 'print the list as JSON')
+    .action(async (o: { json?: boolean }) => {
+      process.exitCode = await runtimesCommand({ json: o.json === true, cyloOptions: cyloOptionsFromEnvironment() }, processIO);
+    });
+
+  program.addOption(new Option('--debug', 'print stack traces of internal errors').hideHelp());
+  return program;
+}
+
+export async function main(argv: string[] = process.argv): Promise<void> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync(argv);
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      // help and version exit 0; usage mistakes exit 125 (commander already printed the message)
+      process.exitCode = error.exitCode === 0 ? 0 : EXIT_CYLO_FAILURE;
+      return;
+    }
+    if (error instanceof CyloError) {
+      process.stderr.write(`cylo: ${error.message}\n`);
+    } else {
+      const debug = process.env.CYLO_DEBUG === '1' || argv.includes('--debug');
+      process.stderr.write(`cylo: internal error: ${error instanceof Error ? error.message : String(error)}${debug ? '' : ' (set CYLO_DEBUG=1 for details)'}\n`);
+      if (debug && error instanceof Error && error.stack) process.stderr.write(`${error.stack}\n`);
+    }
+    process.exitCode = EXIT_CYLO_FAILURE;
+  }
+}
+
+await main();
