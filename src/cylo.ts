@@ -11,6 +11,7 @@ import { checkHost, RELAXABLE_LAYERS, type HostReport, type RelaxableLayer } fro
 import { DEFAULT_UID_BASE, IdentityPool } from './sandbox/identity.js';
 import { buildSeccompProgram } from './sandbox/seccomp.js';
 import { versionMatches } from './runtimes/version.js';
+import { ExecutionPool, type PoolSlot, type PoolStats } from './engine/pool.js';
 
 export interface CyloOptions {
   /** Languages to add, or to override by id (same shape as the built-in ones). */
@@ -29,6 +30,10 @@ export interface CyloOptions {
   bwrapPath?: string;
   helperPath?: string;
   cgroupRoot?: string;
+  /** Executions running at once (default: the number of cores). */
+  concurrency?: number;
+  /** Executions waiting for a free worker before CYLO_E_QUEUE_FULL (default: 16 x concurrency). */
+  queueLimit?: number;
 }
 
 export interface ExecuteOptions {
@@ -52,9 +57,13 @@ export interface Cylo {
   runtimes(): Promise<RuntimeInfo[]>;
   /** The host check report (what `cylo doctor` prints). */
   doctor(): Promise<HostReport & { smoke: { ok: boolean; detail: string } }>;
+  /** Concurrency, queue depth and counters of the execution pool. */
+  stats(): PoolStats;
   readonly registry: RuntimeRegistry;
   readonly policy: ValidationPolicy;
-  close(): Promise<void>;
+  /** Stops accepting executions, rejects queued ones and waits for running ones; after
+   *  `graceMs` (default: no limit) the running ones are cancelled (every process killed). */
+  close(options?: { graceMs?: number }): Promise<void>;
 }
 
 function mergeLimits(base: Readonly<Limits>, extra: Partial<Limits> | undefined, field: string): Limits {
@@ -89,6 +98,12 @@ export function createCylo(options: CyloOptions = {}): Cylo {
   const identities = new IdentityPool(options.uidBase ?? DEFAULT_UID_BASE, options.uidCount ?? Math.max(256, availableParallelism() * 16));
   let closed = false;
   let ready: Promise<Engine> | undefined;
+  // Slots carry no resources yet: the engine acquires the uid and cgroup per execution.
+  const pool = new ExecutionPool<PoolSlot>({
+    ...(options.concurrency === undefined ? {} : { concurrency: options.concurrency }),
+    ...(options.queueLimit === undefined ? {} : { queueLimit: options.queueLimit }),
+    createSlot: async () => ({ reset: async () => {}, destroy: async () => {} }),
+  });
   const inFlight = new Set<AbortController>();
 
   const hostOptions = { relax: options.relax ?? [], ...(options.helperPath === undefined ? {} : { helperPath: options.helperPath }), ...(options.bwrapPath === undefined ? {} : { bwrapPath: options.bwrapPath }), ...(options.cgroupRoot === undefined ? {} : { cgroupRoot: options.cgroupRoot }) };
@@ -146,7 +161,7 @@ export function createCylo(options: CyloOptions = {}): Cylo {
       else outer?.addEventListener('abort', forward, { once: true });
       inFlight.add(controller);
       try {
-        return await engine.execute(normalized, runtime, { signal: controller.signal, onEvent: execOptions.onEvent });
+        return await pool.run(() => engine.execute(normalized, runtime, { signal: controller.signal, onEvent: execOptions.onEvent }), controller.signal);
       } finally {
         inFlight.delete(controller);
         outer?.removeEventListener('abort', forward);
@@ -177,9 +192,25 @@ export function createCylo(options: CyloOptions = {}): Cylo {
       }
       return { ...report, smoke };
     },
-    async close() {
+    stats() {
+      return pool.stats();
+    },
+    async close(closeOptions = {}) {
       closed = true;
-      for (const c of inFlight) c.abort(new CyloError('CYLO_E_CLOSED', 'cylo was closed'));
+      const grace = closeOptions.graceMs;
+      const closing = pool.close();
+      if (grace === undefined) {
+        await closing;
+        return;
+      }
+      const timer = setTimeout(() => {
+        for (const c of inFlight) c.abort(new CyloError('CYLO_E_SHUTTING_DOWN', 'cylo closed: the grace period ended'));
+      }, grace);
+      try {
+        await closing;
+      } finally {
+        clearTimeout(timer);
+      }
     },
   };
 }

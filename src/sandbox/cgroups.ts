@@ -34,6 +34,10 @@ export interface ExecutionCgroup {
   killAll(): Promise<boolean>;
   /** Removes the cgroup directories; kills first if anything is still inside. */
   remove(): Promise<void>;
+  /** Sets the limits for the next use (a slot's cgroup is reused with different limits). */
+  configure(limits: CgroupLimits): void;
+  /** Makes a used cgroup ready for its next use: empty, counters reset. Throws when it cannot. */
+  reset(): Promise<void>;
 }
 
 export interface CgroupDriver {
@@ -149,11 +153,42 @@ type V1Controller = (typeof V1_CONTROLLERS)[number];
 
 class V1Cgroup implements ExecutionCgroup {
   readonly procsFiles: string[];
+  private oomBaseline = 0;
+  private memoryLimit = Number.POSITIVE_INFINITY; // a new cgroup starts unlimited
   constructor(
     readonly name: string,
     private readonly dirs: Record<V1Controller, string>,
+    private readonly memsw: boolean,
   ) {
     this.procsFiles = V1_CONTROLLERS.map((c) => join(dirs[c], 'cgroup.procs'));
+  }
+
+  private oomKills(): number {
+    return Number(/oom_kill (\d+)/.exec(readText(join(this.dirs.memory, 'memory.oom_control')))?.[1] ?? '0');
+  }
+
+  configure(limits: CgroupLimits): void {
+    const memory = String(limits.memoryBytes);
+    const limitFile = join(this.dirs.memory, 'memory.limit_in_bytes');
+    const memswFile = join(this.dirs.memory, 'memory.memsw.limit_in_bytes');
+    // memsw (memory + swap) must stay >= the memory limit: raise memsw first, lower it last.
+    // memsw equal to the memory limit means no swap at all.
+    if (limits.memoryBytes >= this.memoryLimit) {
+      if (this.memsw) write(memswFile, memory);
+      write(limitFile, memory);
+    } else {
+      write(limitFile, memory);
+      if (this.memsw) write(memswFile, memory);
+    }
+    this.memoryLimit = limits.memoryBytes;
+    write(join(this.dirs.pids, 'pids.max'), String(limits.pids));
+  }
+
+  async reset(): Promise<void> {
+    if (!(await this.killAll())) throw new Error(`cgroup ${this.name} could not be emptied`);
+    write(join(this.dirs.memory, 'memory.max_usage_in_bytes'), '0');
+    write(join(this.dirs.cpuacct, 'cpuacct.usage'), '0');
+    this.oomBaseline = this.oomKills();
   }
 
   cpuMs(): number {
@@ -161,12 +196,10 @@ class V1Cgroup implements ExecutionCgroup {
   }
 
   stats(): CgroupStats {
-    const oomControl = readText(join(this.dirs.memory, 'memory.oom_control'));
-    const oomKills = Number(/oom_kill (\d+)/.exec(oomControl)?.[1] ?? '0');
     return {
       cpuMs: this.cpuMs(),
       memoryPeakBytes: readNumber(join(this.dirs.memory, 'memory.max_usage_in_bytes')),
-      oomKilled: oomKills > 0,
+      oomKilled: this.oomKills() > this.oomBaseline,
     };
   }
 
@@ -222,15 +255,14 @@ class V1Driver implements CgroupDriver {
     const dirs = this.dirsFor(name);
     try {
       for (const c of V1_CONTROLLERS) mkdirSync(dirs[c]);
-      write(join(dirs.memory, 'memory.limit_in_bytes'), String(limits.memoryBytes));
-      // memsw = memory + swap: equal to the memory limit means no swap at all.
-      if (this.memsw) write(join(dirs.memory, 'memory.memsw.limit_in_bytes'), String(limits.memoryBytes));
       try {
         write(join(dirs.memory, 'memory.swappiness'), '0');
       } catch {
         // not writable on some kernels; memsw (or a swapless host) already rules swap out
       }
-      write(join(dirs.pids, 'pids.max'), String(limits.pids));
+      const cgroup = new V1Cgroup(name, dirs, this.memsw);
+      cgroup.configure(limits);
+      return cgroup;
     } catch (error) {
       for (const c of V1_CONTROLLERS) {
         try {
@@ -241,7 +273,6 @@ class V1Driver implements CgroupDriver {
       }
       throw layerError(`cannot set up the execution's cgroup (${(error as Error).message})`, error);
     }
-    return new V1Cgroup(name, dirs);
   }
 
   list(): string[] {
@@ -257,7 +288,7 @@ class V1Driver implements CgroupDriver {
   }
 
   open(name: string): ExecutionCgroup {
-    return new V1Cgroup(name, this.dirsFor(name));
+    return new V1Cgroup(name, this.dirsFor(name), this.memsw);
   }
 }
 
@@ -269,11 +300,28 @@ const V2_CONTROLLERS = ['memory', 'pids', 'cpu'];
 
 class V2Cgroup implements ExecutionCgroup {
   readonly procsFiles: string[];
+  private limits: CgroupLimits | undefined;
   constructor(
     readonly name: string,
     private readonly dir: string,
   ) {
     this.procsFiles = [join(dir, 'cgroup.procs')];
+  }
+
+  configure(limits: CgroupLimits): void {
+    write(join(this.dir, 'memory.max'), String(limits.memoryBytes));
+    // no swap at all
+    if (existsSync(join(this.dir, 'memory.swap.max'))) write(join(this.dir, 'memory.swap.max'), '0');
+    write(join(this.dir, 'pids.max'), String(limits.pids));
+    this.limits = limits;
+  }
+
+  /** v2 counters (memory.peak, memory.events) cannot be reset: recreate the directory. */
+  async reset(): Promise<void> {
+    if (!(await this.killAll())) throw new Error(`cgroup ${this.name} could not be emptied`);
+    await rmdirRetry(this.dir);
+    mkdirSync(this.dir);
+    if (this.limits !== undefined) this.configure(this.limits);
   }
 
   cpuMs(): number {
@@ -356,9 +404,9 @@ class V2Driver implements CgroupDriver {
     const dir = join(this.base, name);
     try {
       mkdirSync(dir);
-      write(join(dir, 'memory.max'), String(limits.memoryBytes));
-      if (existsSync(join(dir, 'memory.swap.max'))) write(join(dir, 'memory.swap.max'), '0');
-      write(join(dir, 'pids.max'), String(limits.pids));
+      const cgroup = new V2Cgroup(name, dir);
+      cgroup.configure(limits);
+      return cgroup;
     } catch (error) {
       try {
         rmdirSync(dir);
@@ -367,7 +415,6 @@ class V2Driver implements CgroupDriver {
       }
       throw layerError(`cannot set up the execution's cgroup (${(error as Error).message})`, error);
     }
-    return new V2Cgroup(name, dir);
   }
 
   list(): string[] {
