@@ -11,6 +11,7 @@ import { checkHost, RELAXABLE_LAYERS, type HostReport, type RelaxableLayer } fro
 import { DEFAULT_UID_BASE, IdentityPool } from './sandbox/identity.js';
 import { buildSeccompProgram } from './sandbox/seccomp.js';
 import { versionMatches } from './runtimes/version.js';
+import { streamExecution, type StreamEvent } from './engine/event-stream.js';
 import { ExecutionPool, type PoolSlot, type PoolStats } from './engine/pool.js';
 
 export interface CyloOptions {
@@ -54,6 +55,9 @@ export interface RuntimeInfo {
 
 export interface Cylo {
   execute(request: ExecuteRequest, options?: ExecuteOptions): Promise<ExecutionResult>;
+  /** The same execution as an async iterable: `state` transitions, `stdout`/`stderr` chunks as
+   *  they are produced, then one `result` (or `error`). Breaking out cancels the execution. */
+  stream(request: ExecuteRequest, options?: { signal?: AbortSignal }): AsyncIterableIterator<StreamEvent>;
   runtimes(): Promise<RuntimeInfo[]>;
   /** The host check report (what `cylo doctor` prints). */
   doctor(): Promise<HostReport & { smoke: { ok: boolean; detail: string } }>;
@@ -191,6 +195,9 @@ export function createCylo(options: CyloOptions = {}): Cylo {
         }
       }
       return { ...report, smoke };
+    },
+    stream(request, streamOptions = {}) {
+      return streamExecution((onEvent, signal) => this.execute(request, { signal, onEvent }), streamOptions.signal);
     },
     stats() {
       return pool.stats();

@@ -10,5 +10,6 @@ export { DEFAULT_LIMITS, DEFAULT_MAX_LIMITS } from './api/limits.js';
 export { CyloError, ERROR_CODES, isCyloError } from './errors.js';
 export type { CyloErrorCode } from './errors.js';
 export type { ExecutionEvent } from './engine/engine.js';
+export type { StreamEvent } from './engine/event-stream.js';
 export type { ExecutionState, StateEvent } from './engine/state-machine.js';
 export type { RuntimeDefinitionInput as RuntimeDefinition } from './runtimes/definition.js';
