@@ -9,6 +9,7 @@ import { parseCount, parseDuration, parseSize } from './parse-units.js';
 import { execCommand } from './commands/exec.js';
 import { doctorCommand } from './commands/doctor.js';
 import { runtimesCommand } from './commands/runtimes.js';
+import { watchCommand } from './commands/watch.js';
 import { cyloOptionsFromEnvironment } from './cylo-options.js';
 
 const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
@@ -70,6 +71,31 @@ export function buildProgram(): Command {
     .option('--json', 'print the list as JSON')
     .action(async (o: { json?: boolean }) => {
       process.exitCode = await runtimesCommand({ json: o.json === true, cyloOptions: cyloOptionsFromEnvironment() }, processIO);
+    });
+
+  program
+    .command('watch')
+    .description('run source files in the sandbox whenever they are created or changed (Ctrl-C to stop)')
+    .argument('<dir>', 'the directory tree to watch')
+    .option('-l, --lang <language>', 'run every file as this language (default: by extension)')
+    .option('--debounce <duration>', 'wait this long after the last write before running (default 100ms)')
+    .option('--json', 'print NDJSON events instead of headers, output and summaries')
+    .action(async (dir: string, o: { lang?: string; json?: boolean; debounce?: string }) => {
+      const stop = new AbortController();
+      const onSignal = (): void => stop.abort();
+      process.once('SIGINT', onSignal);
+      process.once('SIGTERM', onSignal);
+      process.exitCode = await watchCommand(
+        {
+          dir,
+          lang: o.lang,
+          json: o.json === true,
+          debounceMs: o.debounce === undefined ? undefined : parseDuration(o.debounce, '--debounce'),
+          signal: stop.signal,
+          cyloOptions: cyloOptionsFromEnvironment(),
+        },
+        processIO,
+      );
     });
 
   program.addOption(new Option('--debug', 'print stack traces of internal errors').hideHelp());

@@ -1,0 +1,160 @@
+// `cylo watch DIR`: runs a source file in the sandbox whenever it is created or changed.
+//  - the language comes from the extension (or --lang);
+//  - bursts of writes are debounced; one run per file at a time; a newer change cancels the
+//    older run of the same file;
+//  - each run prints a header, its output live, and a one-line summary (or NDJSON events).
+import { readFile, stat } from 'node:fs/promises';
+import { extname, relative, resolve } from 'node:path';
+import { watch, type FSWatcher } from 'chokidar';
+import type { Cylo } from '../cylo.js';
+import type { ExecutionResult } from '../api/result.js';
+import { CyloError } from '../errors.js';
+import type { CommandIO } from '../cli/io.js';
+import { isIgnoredPath } from './ignore.js';
+
+export interface WatchOptions {
+  dir: string;
+  lang?: string;
+  json?: boolean;
+  debounceMs?: number;
+  cylo: Cylo;
+  io: CommandIO;
+  signal?: AbortSignal;
+  /** Called once the initial scan is done and changes are being watched. */
+  onReady?: () => void;
+}
+
+interface FileState {
+  timer?: NodeJS.Timeout;
+  controller?: AbortController;
+  running?: Promise<void>;
+}
+
+function formatBytes(n: number): string {
+  return n >= 1024 * 1024 ? `${(n / 1024 / 1024).toFixed(1)} MiB` : `${(n / 1024).toFixed(0)} KiB`;
+}
+
+export class Watcher {
+  private readonly root: string;
+  private readonly files = new Map<string, FileState>();
+  private watcher: FSWatcher | undefined;
+  private stopped = false;
+
+  constructor(private readonly options: WatchOptions) {
+    this.root = resolve(options.dir);
+  }
+
+  private emit(event: Record<string, unknown>): void {
+    if (this.options.json === true) this.options.io.stdout.write(`${JSON.stringify({ ...event, time: new Date().toISOString() })}\n`);
+  }
+
+  private say(line: string): void {
+    if (this.options.json !== true) this.options.io.stderr.write(`${line}\n`);
+  }
+
+  private languageOf(path: string): string | undefined {
+    if (this.options.lang !== undefined) return this.options.lang;
+    const ext = extname(path);
+    const registry = this.options.cylo.registry;
+    return registry.ids().map((id) => registry.get(id)).find((d) => d.extension === ext)?.id;
+  }
+
+  async start(): Promise<void> {
+    const st = await stat(this.root).catch(() => undefined);
+    if (st === undefined || !st.isDirectory()) {
+      throw new CyloError('CYLO_E_USAGE', `watch: ${this.options.dir} is not a directory`, { field: 'DIR' });
+    }
+    if (this.options.lang !== undefined) this.options.cylo.registry.get(this.options.lang);
+    this.watcher = watch(this.root, {
+      ignoreInitial: true,
+      ignored: (path: string) => isIgnoredPath(relative(this.root, path)),
+      persistent: true,
+    });
+    const onChange = (path: string): void => this.schedule(path);
+    this.watcher.on('add', onChange).on('change', onChange);
+    this.watcher.on('error', (error) => this.say(`cylo watch: ${(error as Error).message}`));
+    await new Promise<void>((ready) => this.watcher?.once('ready', () => ready()));
+    this.say(`cylo watch: watching ${this.root} (Ctrl-C to stop)`);
+    this.emit({ event: 'ready', dir: this.root });
+    this.options.onReady?.();
+    this.options.signal?.addEventListener('abort', () => void this.stop(), { once: true });
+  }
+
+  private schedule(path: string): void {
+    if (this.stopped) return;
+    const language = this.languageOf(path);
+    if (language === undefined) return;
+    const state = this.files.get(path) ?? {};
+    this.files.set(path, state);
+    if (state.timer !== undefined) clearTimeout(state.timer);
+    state.timer = setTimeout(() => {
+      state.timer = undefined;
+      void this.run(path, language, state);
+    }, this.options.debounceMs ?? 100);
+  }
+
+  private async run(path: string, language: string, state: FileState): Promise<void> {
+    const file = relative(this.root, path);
+    // A newer change supersedes the running one: cancel it and wait until it is gone.
+    if (state.controller !== undefined) {
+      state.controller.abort();
+      await state.running;
+    }
+    if (this.stopped) return;
+    const controller = new AbortController();
+    state.controller = controller;
+    const task = (async () => {
+      let code: string;
+      try {
+        code = await readFile(path, 'utf8');
+      } catch {
+        return; // deleted or renamed meanwhile
+      }
+      const started = new Date();
+      this.say(`\n── ${file} (${language}) ${started.toLocaleTimeString()} ──`);
+      this.emit({ event: 'start', file, language });
+      try {
+        const result: ExecutionResult = await this.options.cylo.execute(
+          { language, code },
+          {
+            signal: controller.signal,
+            onEvent: (e) => {
+              if (e.type === 'state') return;
+              if (this.options.json === true) this.emit({ event: e.type, file, stage: e.stage, data: e.data.toString('utf8') });
+              else (e.type === 'stdout' ? this.options.io.stdout : this.options.io.stderr).write(e.data);
+            },
+          },
+        );
+        const stage = result.run ?? result.compile;
+        if (result.status === 'compile_error' && result.compile !== null && this.options.json !== true) this.options.io.stderr.write(result.compile.stderr);
+        this.emit({ event: 'end', file, status: result.status, exitCode: stage?.exitCode ?? null, signal: stage?.signal ?? null, wallMs: stage?.wallMs ?? 0, memoryBytes: stage?.memoryBytes ?? 0 });
+        this.say(`── ${result.status} · exit ${stage?.exitCode ?? stage?.signal ?? '-'} · ${(stage?.wallMs ?? 0).toFixed(1)} ms · ${formatBytes(stage?.memoryBytes ?? 0)}${stage?.message ? ` · ${stage.message}` : ''} ──`);
+      } catch (error) {
+        const e = error as CyloError;
+        if (e.code === 'CYLO_E_CANCELLED' || e.code === 'CYLO_E_SHUTTING_DOWN') {
+          this.emit({ event: 'cancelled', file });
+          this.say(`── ${file}: cancelled (superseded by a newer change) ──`);
+        } else {
+          this.emit({ event: 'error', file, code: e.code ?? 'CYLO_E_INTERNAL', message: e.message });
+          this.say(`── ${file}: ${e.message} ──`);
+        }
+      }
+    })();
+    state.running = task;
+    await task;
+    if (state.controller === controller) state.controller = undefined;
+  }
+
+  /** Stops watching, cancels every run and waits until nothing is left running. */
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    await this.watcher?.close();
+    for (const state of this.files.values()) {
+      if (state.timer !== undefined) clearTimeout(state.timer);
+      state.controller?.abort();
+    }
+    await Promise.all([...this.files.values()].map((s) => s.running));
+    this.emit({ event: 'stopped' });
+  }
+}
