@@ -7,7 +7,10 @@
  *   cylo-helper outer ...  -- bwrap ARGV   (runs as root, on the host, before bubblewrap)
  *       1. joins the execution's cgroups (so not a single fork escapes the memory/pids limits),
  *       2. opens the trees to bind as O_PATH fds while it is still root (bwrap --ro-bind-fd:
- *          runtimes under /root or other 0700 parents stay usable without widening host perms),
+ *          runtimes under /root or other 0700 parents stay usable without widening host perms);
+ *          bubblewrap re-resolves such an fd by its path as the unprivileged uid, so in a private
+ *          mount namespace a 0755 tmpfs is laid over the blocking parent (e.g. /root) with only
+ *          those trees bound back at their own paths (the host's mount table is untouched),
  *       3. drops to the execution's unprivileged uid/gid (setgroups, setresgid, setresuid),
  *       4. exec()s bubblewrap.
  *
@@ -15,15 +18,21 @@
  *       1. unpacks the request's files from a pipe into the fresh tmpfs workspace,
  *       2. forks the program; in the child: sets the rlimits, applies Landlock with the ABI the
  *          running kernel offers, marks every fd above 2 close-on-exec and exec()s the program,
- *       3. as PID 1, reaps orphans until the program exits, then reports its exact status.
+ *       3. as PID 1, reaps orphans until the program exits, then reports its exact status,
+ *       4. with --emit (compile stages): when the program exited 0, kills whatever it left
+ *          running and streams the artifact files back out of the sandbox through a pipe, in
+ *          the same bundle format, never following a link (the host never reads the sandbox's
+ *          filesystem itself).
  *
  * Both modes report through a status fd (--status-fd): "E<message>\n" on failure, "R\n" right
  * before the exec of the user program (its wall clock starts there), "X <code> <signal>\n" when
- * it has exited (bubblewrap's own exit code folds signals into 128+n; this does not).
+ * it has exited (bubblewrap's own exit code folds signals into 128+n; this does not), and
+ * "A<message>\n" before it when the artifact could not be emitted.
  *
  * Written by hand because no library does "apply Landlock between fork and exec" for Node; the
  * same approach is used by OpenAI Codex and Anthropic's sandbox-runtime.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
@@ -33,7 +42,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sched.h>
+#include <sys/mount.h>
 #include <sys/prctl.h>
+#include <sys/ptrace.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -131,8 +143,101 @@ static void write_all(int fd, const char *buf, size_t len) {
 /* outer mode                                                                                  */
 /* ------------------------------------------------------------------------------------------ */
 
+#define MAX_OPEN_FDS 32
+struct opened {
+  char path[PATH_MAX];
+  int fd;
+};
+
+/* The first ancestor directory of PATH (itself excluded) that others cannot search, copied into
+ * OUT; returns 0 when every ancestor is searchable (then nothing needs revealing). */
+static int hidden_ancestor(const char *path, char *out, size_t out_len) {
+  char buf[PATH_MAX];
+  if (strlen(path) >= sizeof buf) fail("path too long: %s", path);
+  strcpy(buf, path);
+  for (char *slash = strchr(buf + 1, '/'); slash != NULL; slash = strchr(slash + 1, '/')) {
+    *slash = '\0';
+    struct stat st;
+    if (stat(buf, &st) < 0) fail("cannot stat %s: %s", buf, strerror(errno));
+    if ((st.st_mode & S_IXOTH) == 0) {
+      snprintf(out, out_len, "%s", buf);
+      return 1;
+    }
+    *slash = '/';
+  }
+  return 0;
+}
+
+/* mkdir -p of PATH (absolute) with mode 0755; the components already exist up to the tmpfs. */
+static void mkdir_p(const char *path) {
+  char buf[PATH_MAX];
+  snprintf(buf, sizeof buf, "%s", path);
+  for (char *slash = strchr(buf + 1, '/');; slash = strchr(slash + 1, '/')) {
+    if (slash != NULL) *slash = '\0';
+    if (mkdir(buf, 0755) < 0 && errno != EEXIST) fail("reveal: mkdir %s: %s", buf, strerror(errno));
+    if (slash == NULL) break;
+    *slash = '/';
+  }
+}
+
+/* Enters a private mount namespace (once). Done before the first hidden tree is opened, so its
+ * O_PATH fd belongs to this namespace and can be the source of a bind mount. */
+static void private_mount_namespace(void) {
+  static int done = 0;
+  if (done) return;
+  if (unshare(CLONE_NEWNS) < 0) fail("reveal: unshare(CLONE_NEWNS): %s", strerror(errno));
+  if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0) fail("reveal: make / private: %s", strerror(errno));
+  done = 1;
+}
+
+/* Makes every opened tree reachable at its own path for an unprivileged uid, in the private mount
+ * namespace: a fresh 0755 tmpfs over each blocking ancestor, the trees bound back through their
+ * O_PATH fds (so what is bound is exactly what was opened as root). */
+static void reveal_hidden_trees(struct opened *open_fds, int n) {
+  char hidden[MAX_OPEN_FDS][PATH_MAX];
+  int nhidden = 0;
+  for (int k = 0; k < n; k++) {
+    char anc[PATH_MAX];
+    if (!hidden_ancestor(open_fds[k].path, anc, sizeof anc)) continue;
+    int seen = 0;
+    for (int h = 0; h < nhidden; h++) {
+      size_t len = strlen(hidden[h]);
+      if (strcmp(hidden[h], anc) == 0 || (strncmp(anc, hidden[h], len) == 0 && anc[len] == '/')) seen = 1;
+    }
+    if (!seen) {
+      if (mount("cylo-reveal", anc, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=0755,size=1m") < 0)
+        fail("reveal: tmpfs over %s: %s", anc, strerror(errno));
+      snprintf(hidden[nhidden++], PATH_MAX, "%s", anc);
+    }
+    char source[64];
+    snprintf(source, sizeof source, "/proc/self/fd/%d", open_fds[k].fd);
+    struct stat st;
+    if (fstat(open_fds[k].fd, &st) < 0) fail("reveal: fstat: %s", strerror(errno));
+    if (S_ISDIR(st.st_mode)) {
+      mkdir_p(open_fds[k].path);
+    } else {
+      char parent[PATH_MAX];
+      size_t plen = strnlen(open_fds[k].path, PATH_MAX);
+      if (plen >= sizeof parent) fail("reveal: path too long");
+      memcpy(parent, open_fds[k].path, plen + 1);
+      char *slash = strrchr(parent, '/');
+      if (slash != NULL && slash != parent) {
+        *slash = '\0';
+        mkdir_p(parent);
+      }
+      int f = open(open_fds[k].path, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
+      if (f < 0) fail("reveal: create %s: %s", open_fds[k].path, strerror(errno));
+      close(f);
+    }
+    if (mount(source, open_fds[k].path, NULL, MS_BIND | MS_REC, NULL) < 0)
+      fail("reveal: bind %s: %s", open_fds[k].path, strerror(errno));
+  }
+}
+
 static int run_outer(int argc, char **argv) {
   long long uid = -1, gid = -1;
+  static struct opened open_fds[MAX_OPEN_FDS];
+  int nopen = 0;
   int i = 0;
   for (; i < argc; i++) {
     const char *a = argv[i];
@@ -161,8 +266,15 @@ static int run_outer(int argc, char **argv) {
       *colon = '\0';
       int want = (int)parse_num(v, a);
       if (want < 3) fail("--open-fd target must be >= 3");
+      if (nopen >= MAX_OPEN_FDS) fail("too many --open-fd");
+      if (colon[1] != '/' || strlen(colon + 1) >= PATH_MAX) fail("--open-fd wants an absolute path, got %s", colon + 1);
+      char anc[PATH_MAX];
+      if (hidden_ancestor(colon + 1, anc, sizeof anc)) private_mount_namespace();
       int fd = open(colon + 1, O_PATH | O_CLOEXEC);
       if (fd < 0) fail("cannot open %s: %s", colon + 1, strerror(errno));
+      snprintf(open_fds[nopen].path, PATH_MAX, "%s", colon + 1);
+      open_fds[nopen].fd = want;
+      nopen++;
       if (fd != want) {
         if (dup2(fd, want) < 0) fail("dup2: %s", strerror(errno));
         close(fd);
@@ -175,6 +287,7 @@ static int run_outer(int argc, char **argv) {
   }
   if (i >= argc) fail("outer: missing -- and the bubblewrap argv");
   if (uid <= 0 || gid <= 0) fail("outer: --uid and --gid must be unprivileged (> 0)");
+  reveal_hidden_trees(open_fds, nopen);
 
   /* Drop to the execution's own unprivileged identity: the sandbox never runs as host root. */
   if (setgroups(0, NULL) < 0) fail("identity: setgroups: %s (cylo must start as root)", strerror(errno));
@@ -272,6 +385,196 @@ static void unpack_bundle(int fd, const char *workdir) {
   close(rootfd);
 }
 
+/* ------------------------------------------------------------------------------------------ */
+/* artifact emission (compile stages)                                                          */
+/* ------------------------------------------------------------------------------------------ */
+
+/* Artifacts leave the sandbox the way sources enter it: as a bundle on a pipe, written by PID 1
+ * (not under Landlock, not dumpable, not reachable by the program) after every other process of
+ * the sandbox is dead. Only regular files and directories are emitted; a symlink, FIFO, socket
+ * or device anywhere in an artifact path refuses the whole artifact. Every component is opened
+ * relative to the workspace with O_NOFOLLOW, so nothing outside the workspace is ever read. */
+
+struct emitter {
+  int fd;
+  unsigned long long max;  /* total bytes allowed (headers, names and contents) */
+  unsigned long long used;
+  unsigned long files;
+  char error[512];
+};
+
+#define EMIT_MAX_DEPTH 64
+#define EMIT_MAX_FILES 100000UL
+
+static int emit_error(struct emitter *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int emit_error(struct emitter *e, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(e->error, sizeof e->error, fmt, ap);
+  va_end(ap);
+  return -1;
+}
+
+static int emit_write(struct emitter *e, const void *buf, size_t len) {
+  const char *p = buf;
+  while (len > 0) {
+    ssize_t n = write(e->fd, p, len);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return emit_error(e, "writing the artifact: %s", strerror(errno));
+    p += n;
+    len -= (size_t)n;
+  }
+  return 0;
+}
+
+static void put_u32(unsigned char *p, uint32_t v) {
+  for (int b = 0; b < 4; b++) p[b] = (unsigned char)(v >> (8 * b));
+}
+
+static void put_u64(unsigned char *p, uint64_t v) {
+  for (int b = 0; b < 8; b++) p[b] = (unsigned char)(v >> (8 * b));
+}
+
+/* Emits the regular file open at fd (already fstat'ed into st) under NAME. */
+static int emit_file(struct emitter *e, int fd, const struct stat *st, const char *name) {
+  size_t name_len = strlen(name);
+  unsigned long long need = 16ULL + name_len + (unsigned long long)st->st_size;
+  if (++e->files > EMIT_MAX_FILES) return emit_error(e, "the artifact has more than %lu files", EMIT_MAX_FILES);
+  if (e->used + need > e->max) return emit_error(e, "the artifact is larger than %llu bytes", e->max);
+  e->used += need;
+  unsigned char hdr[16];
+  put_u32(hdr, (uint32_t)name_len);
+  put_u32(hdr + 4, (uint32_t)(st->st_mode & 0755));
+  put_u64(hdr + 8, (uint64_t)st->st_size);
+  if (emit_write(e, hdr, sizeof hdr) < 0 || emit_write(e, name, name_len) < 0) return -1;
+  static char buf[1 << 16];
+  off_t left = st->st_size;
+  while (left > 0) {
+    size_t want = left < (off_t)sizeof buf ? (size_t)left : sizeof buf;
+    ssize_t n = read(fd, buf, want);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return emit_error(e, "reading %s: %s", name, strerror(errno));
+    if (n == 0) return emit_error(e, "%s shrank while being read", name);
+    if (emit_write(e, buf, (size_t)n) < 0) return -1;
+    left -= n;
+  }
+  return 0;
+}
+
+/* Opens NAME under dirfd without following a link and checks it is a file or a directory. */
+static int emit_open(struct emitter *e, int dirfd, const char *leaf, const char *name, struct stat *st) {
+  struct stat before;
+  if (fstatat(dirfd, leaf, &before, AT_SYMLINK_NOFOLLOW) < 0) return emit_error(e, "%s: %s", name, strerror(errno));
+  if (!S_ISREG(before.st_mode) && !S_ISDIR(before.st_mode))
+    return emit_error(e, "%s is not a regular file or directory (links, devices, FIFOs and sockets are refused)", name);
+  int fd = openat(dirfd, leaf, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | (S_ISDIR(before.st_mode) ? O_DIRECTORY : 0));
+  if (fd < 0) return emit_error(e, "%s: %s", name, strerror(errno));
+  if (fstat(fd, st) < 0 || st->st_dev != before.st_dev || st->st_ino != before.st_ino) {
+    close(fd);
+    return emit_error(e, "%s changed while being emitted", name);
+  }
+  return fd;
+}
+
+static int emit_tree(struct emitter *e, int fd, const struct stat *st, char *name, size_t name_len, int depth) {
+  if (S_ISREG(st->st_mode)) return emit_file(e, fd, st, name);
+  if (depth > EMIT_MAX_DEPTH) return emit_error(e, "%s: directories nested deeper than %d", name, EMIT_MAX_DEPTH);
+  int listfd = dup(fd);
+  if (listfd < 0) return emit_error(e, "dup: %s", strerror(errno));
+  DIR *dir = fdopendir(listfd);
+  if (dir == NULL) {
+    close(listfd);
+    return emit_error(e, "%s: %s", name, strerror(errno));
+  }
+  int rc = 0;
+  struct dirent *d;
+  while (rc == 0 && (errno = 0, d = readdir(dir)) != NULL) {
+    if (strcmp(d->d_name, ".") == 0 || strcmp(d->d_name, "..") == 0) continue;
+    size_t leaf_len = strlen(d->d_name);
+    if (name_len + 1 + leaf_len >= PATH_MAX) {
+      rc = emit_error(e, "%s/%s: path too long", name, d->d_name);
+      break;
+    }
+    name[name_len] = '/';
+    memcpy(name + name_len + 1, d->d_name, leaf_len + 1);
+    struct stat cst;
+    int cfd = emit_open(e, fd, d->d_name, name, &cst);
+    if (cfd < 0) {
+      rc = -1;
+    } else {
+      rc = emit_tree(e, cfd, &cst, name, name_len + 1 + leaf_len, depth + 1);
+      close(cfd);
+    }
+    name[name_len] = '\0';
+  }
+  if (rc == 0 && errno != 0) rc = emit_error(e, "listing %s: %s", name, strerror(errno));
+  closedir(dir);
+  return rc;
+}
+
+/* Emits PATH (relative to the workspace; a file or a directory) into the bundle. */
+static int emit_path(struct emitter *e, int rootfd, const char *path) {
+  char name[PATH_MAX];
+  if (strlen(path) >= sizeof name) return emit_error(e, "artifact path too long");
+  strcpy(name, path);
+  int dirfd = dup(rootfd);
+  if (dirfd < 0) return emit_error(e, "dup: %s", strerror(errno));
+  /* Walk the parent components one by one, each a real directory (never a link). */
+  char *p = name;
+  for (;;) {
+    char *slash = strchr(p, '/');
+    size_t len = slash ? (size_t)(slash - p) : strlen(p);
+    if (len == 0 || (len == 1 && p[0] == '.') || (len == 2 && p[0] == '.' && p[1] == '.')) {
+      close(dirfd);
+      return emit_error(e, "bad artifact path %s", path);
+    }
+    if (slash == NULL) break;
+    *slash = '\0';
+    int next = openat(dirfd, p, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    *slash = '/';
+    if (next < 0) {
+      close(dirfd);
+      return emit_error(e, "%s: %s", path, errno == ELOOP || errno == ENOTDIR ? "a parent is not a directory" : strerror(errno));
+    }
+    close(dirfd);
+    dirfd = next;
+    p = slash + 1;
+  }
+  struct stat st;
+  int fd = emit_open(e, dirfd, p, path, &st);
+  close(dirfd);
+  if (fd < 0) return -1;
+  int rc = emit_tree(e, fd, &st, name, strlen(name), 0);
+  close(fd);
+  return rc;
+}
+
+/* Kills every other process of the sandbox (PID 1 of the namespace may) and reaps them, so the
+ * workspace cannot change while it is being read. */
+static void kill_the_rest(void) {
+  kill(-1, SIGKILL);
+  for (;;) {
+    int st;
+    pid_t got = waitpid(-1, &st, __WALL);
+    if (got < 0 && errno == EINTR) continue;
+    if (got < 0) break; /* ECHILD: nothing left */
+  }
+}
+
+static int emit_artifacts(const char *workdir, int fd, unsigned long long max, const char **paths, int npaths, char *error, size_t error_len) {
+  struct emitter e = {.fd = fd, .max = max, .used = 0, .files = 0, .error = {0}};
+  int rootfd = open(workdir, O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC | O_RDONLY);
+  int rc = rootfd < 0 ? emit_error(&e, "open %s: %s", workdir, strerror(errno)) : 0;
+  for (int k = 0; rc == 0 && k < npaths; k++) rc = emit_path(&e, rootfd, paths[k]);
+  if (rootfd >= 0) close(rootfd);
+  if (rc == 0) {
+    unsigned char end[16] = {0};
+    rc = emit_write(&e, end, sizeof end);
+  }
+  if (rc < 0) snprintf(error, error_len, "%s", e.error);
+  return rc;
+}
+
 static int rlimit_by_name(const char *name) {
   if (strcmp(name, "core") == 0) return RLIMIT_CORE;
   if (strcmp(name, "fsize") == 0) return RLIMIT_FSIZE;
@@ -351,6 +654,9 @@ static int run_inner(int argc, char **argv) {
   const char *workdir = "/work";
   const char *mkdirs[8];
   int nmkdirs = 0;
+  const char *emits[16];
+  int nemits = 0, emit_fd = -1;
+  unsigned long long emit_max = 64ULL << 20;
   int i = 0;
   const uint64_t ro = LL_FS_READ_FILE | LL_FS_READ_DIR;
   const uint64_t rx = ro | LL_FS_EXECUTE;
@@ -368,6 +674,16 @@ static int run_inner(int argc, char **argv) {
       if (fcntl(status_fd, F_SETFD, FD_CLOEXEC) < 0) fail("status fd: %s", strerror(errno));
     } else if (strcmp(a, "--bundle-fd") == 0) {
       bundle_fd = (int)parse_num(v, a);
+    } else if (strcmp(a, "--emit-fd") == 0) {
+      emit_fd = (int)parse_num(v, a);
+      if (emit_fd < 3 || fcntl(emit_fd, F_SETFD, FD_CLOEXEC) < 0) fail("emit fd %s: not an open descriptor", v);
+    } else if (strcmp(a, "--emit") == 0) {
+      if (nemits >= 16) fail("too many --emit");
+      emits[nemits++] = v;
+    } else if (strcmp(a, "--emit-max") == 0) {
+      long long m = parse_num(v, a);
+      if (m <= 0) fail("--emit-max must be positive");
+      emit_max = (unsigned long long)m;
     } else if (strcmp(a, "--workdir") == 0) {
       workdir = v;
     } else if (strcmp(a, "--mkdir") == 0) {
@@ -395,6 +711,7 @@ static int run_inner(int argc, char **argv) {
     }
   }
   if (i >= argc) fail("inner: missing -- and the program argv");
+  if (nemits > 0 && emit_fd < 0) fail("--emit needs --emit-fd");
 
   /* Files arrive through a pipe and are written by the sandbox's own identity into its own fresh
    * tmpfs: the host never writes into a place that untrusted code can reach. */
@@ -429,7 +746,7 @@ static int run_inner(int argc, char **argv) {
   /* The supervisor is not dumpable, so the program (same uid) cannot open /proc/1/mem or fds. */
   prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
   for (int fd = 3; fd < 1024; fd++)
-    if (fd != status_fd) close(fd);
+    if (fd != status_fd && fd != emit_fd) close(fd);
   close(0);
   for (;;) {
     int st = 0;
@@ -438,7 +755,26 @@ static int run_inner(int argc, char **argv) {
       if (errno == EINTR) continue;
       fail("wait: %s", strerror(errno));
     }
+    if (WIFSTOPPED(st)) {
+      /* A ptrace-stop, not an exit: a process made PID 1 its tracer (PTRACE_TRACEME, possible
+       * only with seccomp relaxed). Detach and let it go on with its signal. */
+      ptrace(PTRACE_DETACH, got, NULL, (void *)(long)WSTOPSIG(st));
+      continue;
+    }
     if (got != child) continue; /* an orphan re-parented to us: reaped, keep waiting */
+    if (emit_fd >= 0) {
+      /* Artifacts only from a successful compile; the pipe is closed either way. */
+      if (nemits > 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0) {
+        kill_the_rest();
+        char error[600];
+        if (emit_artifacts(workdir, emit_fd, emit_max, emits, nemits, error, sizeof error) < 0) {
+          char line[700];
+          int n = snprintf(line, sizeof line, "A%s\n", error);
+          if (status_fd >= 0 && n > 0) write_all(status_fd, line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);
+        }
+      }
+      close(emit_fd);
+    }
     char line[64];
     int n = WIFSIGNALED(st) ? snprintf(line, sizeof line, "X %d %d\n", -1, WTERMSIG(st))
                             : snprintf(line, sizeof line, "X %d %d\n", WEXITSTATUS(st), 0);

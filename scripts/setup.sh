@@ -13,7 +13,18 @@ need() { command -v "$1" >/dev/null 2>&1 || [ -x "${2:-/nonexistent}" ]; }
 missing=()
 for p in "${packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 # --- toolchains (added by the languages work) ---
+# Each line: a toolchain already present anywhere (on PATH, or where version managers put it:
+# rustup under ~/.cargo, a tarball Go under /usr/local/go, pyenv shims on PATH) is kept as it is;
+# only a missing one is installed from the distribution. TypeScript comes with npm ci below (the
+# `typescript` package is a runtime dependency of cylo). Go: Debian's golang-go ships the
+# standard library prebuilt in GOROOT/pkg, which the sandbox binds read-only, so `go build`
+# needs no warm-up (see docs/runtimes.md).
 need python3 /usr/bin/python3 || missing+=(python3)
+need g++ /usr/bin/g++ || missing+=(g++)
+need go /usr/local/go/bin/go || missing+=(golang-go)
+need rustc "${HOME:-/root}/.cargo/bin/rustc" || need rustc /usr/local/cargo/bin/rustc || missing+=(rustc)
+need javac /usr/bin/javac || missing+=(default-jdk-headless)
+need perl /usr/bin/perl || missing+=(perl)
 # --- end toolchains ---
 
 if [ ${#missing[@]} -gt 0 ]; then

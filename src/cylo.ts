@@ -13,6 +13,8 @@ import { buildSeccompProgram } from './sandbox/seccomp.js';
 import { versionMatches } from './runtimes/version.js';
 import { streamExecution, type StreamEvent } from './engine/event-stream.js';
 import { ExecutionPool, type PoolSlot, type PoolStats } from './engine/pool.js';
+import { CompileCache, DEFAULT_CACHE_DIR, DEFAULT_CACHE_MAX_BYTES } from './engine/compile-cache.js';
+import { configuredRuntimesFile, loadRuntimesFile } from './runtimes/config-file.js';
 
 export interface CyloOptions {
   /** Languages to add, or to override by id (same shape as the built-in ones). */
@@ -35,6 +37,15 @@ export interface CyloOptions {
   concurrency?: number;
   /** Executions waiting for a free worker before CYLO_E_QUEUE_FULL (default: 16 x concurrency). */
   queueLimit?: number;
+  /** An operator's runtimes file (JSON, see docs/runtimes.md) adding or overriding languages.
+   *  Default: $CYLO_RUNTIMES_FILE, else /etc/cylo/runtimes.json when it exists; false: none.
+   *  `runtimes` given here are applied after the file's. */
+  runtimesFile?: string | false;
+  /** The compile cache directory (created 0700; must be owned by cylo's user). Default:
+   *  /var/cache/cylo/compile when running as root; false: no compile cache. */
+  cacheDir?: string | false;
+  /** Bound on the compile cache's total size; least recently used entries go first (default 512 MiB). */
+  cacheMaxBytes?: number;
 }
 
 export interface ExecuteOptions {
@@ -50,6 +61,8 @@ export interface RuntimeInfo {
   extension: string;
   available: boolean;
   compiled: boolean;
+  /** The Debian/Ubuntu package that provides the toolchain. */
+  package: string;
   problem: string | null;
 }
 
@@ -87,7 +100,11 @@ export function createCylo(options: CyloOptions = {}): Cylo {
       throw new CyloError('CYLO_E_CONFIG', `relax: "${String(layer)}" cannot be relaxed; only ${RELAXABLE_LAYERS.join(', ')} can`, { field: 'relax' });
     }
   }
-  const registry = new RuntimeRegistry(options.runtimes ?? []);
+  const runtimesFile = configuredRuntimesFile(options.runtimesFile);
+  const registry = new RuntimeRegistry([...(runtimesFile === undefined ? [] : loadRuntimesFile(runtimesFile)), ...(options.runtimes ?? [])]);
+  const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
+  const cacheDir = options.cacheDir ?? (isRoot ? DEFAULT_CACHE_DIR : false);
+  let compileCache: CompileCache | undefined;
   const maxLimits = mergeLimits(DEFAULT_MAX_LIMITS, options.maxLimits, 'maxLimits');
   const defaultLimits = mergeLimits(DEFAULT_LIMITS, options.defaultLimits, 'defaultLimits');
   for (const name of LIMIT_NAMES) defaultLimits[name] = Math.min(defaultLimits[name], maxLimits[name]);
@@ -122,6 +139,12 @@ export function createCylo(options: CyloOptions = {}): Cylo {
         throw new CyloError('CYLO_E_SANDBOX_UNAVAILABLE', `sandbox unavailable: ${c.layer}: ${c.detail}. Fix: ${c.fix ?? 'run cylo doctor'}`, { layer: c.layer });
       }
       return new Engine({
+        // Opened once, when a compiled language first runs; an unsafe directory is refused
+        // (CYLO_E_CONFIG) rather than used.
+        compileCache: () => {
+          if (cacheDir !== false) compileCache ??= CompileCache.open({ dir: cacheDir, maxBytes: options.cacheMaxBytes ?? DEFAULT_CACHE_MAX_BYTES });
+          return compileCache;
+        },
         bwrapPath: report.bwrapPath,
         helperPath: report.helperPath,
         cgroups: report.cgroups,
@@ -165,7 +188,20 @@ export function createCylo(options: CyloOptions = {}): Cylo {
       else outer?.addEventListener('abort', forward, { once: true });
       inFlight.add(controller);
       try {
-        return await pool.run(() => engine.execute(normalized, runtime, { signal: controller.signal, onEvent: execOptions.onEvent }), controller.signal);
+        // A caller's listener that throws must neither turn the execution into a non-CyloError
+        // failure nor crash the process from inside a stream handler: its errors are dropped.
+        const listener = execOptions.onEvent;
+        const onEvent =
+          listener === undefined
+            ? undefined
+            : (event: ExecutionEvent): void => {
+                try {
+                  listener(event);
+                } catch {
+                  // the listener's own bug; the execution goes on
+                }
+              };
+        return await pool.run(() => engine.execute(normalized, runtime, { signal: controller.signal, onEvent }), controller.signal);
       } finally {
         inFlight.delete(controller);
         outer?.removeEventListener('abort', forward);
@@ -180,6 +216,7 @@ export function createCylo(options: CyloOptions = {}): Cylo {
         extension: r.definition.extension,
         available: r.available,
         compiled: r.definition.compile !== undefined,
+        package: r.definition.package,
         problem: r.problem ?? null,
       }));
     },

@@ -147,7 +147,11 @@ export function checkFileName(name: string, field: string, maxBytes: number): st
 function decode(content: string, encoding: 'utf8' | 'base64' | 'hex', field: string): Buffer {
   if (encoding === 'utf8') return Buffer.from(content, 'utf8');
   if (encoding === 'base64') {
-    if (!/^[A-Za-z0-9+/_-]*={0,2}$/.test(content.replace(/\s+/g, ''))) {
+    const compact = content.replace(/\s+/g, '');
+    const body = compact.replace(/=+$/, '');
+    // 4n+1 characters, or padding that does not complete a 4-character group, is not base64
+    // any encoder produces: Buffer.from would silently drop the stray data.
+    if (!/^[A-Za-z0-9+/_-]*={0,2}$/.test(compact) || body.length % 4 === 1 || (compact !== body && compact.length % 4 !== 0)) {
       throw new CyloError('CYLO_E_VALIDATION', `${field}: is not valid base64`, { field });
     }
     return Buffer.from(content, 'base64');
@@ -236,6 +240,13 @@ export function normalizeRequest(input: unknown, policy: ValidationPolicy = DEFA
       throw new CyloError('CYLO_E_VALIDATION', `env.${k}: must not contain NUL and must be at most ${bounds.maxArgBytes} bytes`, { field: `env.${k}` });
     }
     env[k] = v;
+  }
+  // args and env cross exec() as one argv: beyond the kernel's total the sandbox cannot start
+  // (E2BIG), so refuse here, naming the bound, instead of failing as an internal error.
+  const argvBytes = args.reduce((n, a) => n + Buffer.byteLength(a) + 1, 0) + entries.reduce((n, [k, v]) => n + Buffer.byteLength(k) + Buffer.byteLength(v) + 2, 0);
+  if (argvBytes > bounds.maxArgsTotalBytes) {
+    const field = args.length > 0 ? 'args' : 'env';
+    throw new CyloError('CYLO_E_VALIDATION', `${field}: args and env take ${argvBytes} bytes in all, above the maximum of ${bounds.maxArgsTotalBytes}`, { field });
   }
 
   const limits: Limits = { ...policy.defaultLimits, ...policy.languageLimits?.(language) };

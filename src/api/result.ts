@@ -21,6 +21,9 @@ export interface Stage {
   memoryBytes: number;
   /** What stopped the stage when cylo did (limit hit, setup failure); null otherwise. */
   message: string | null;
+  /** Compile stages only: true when the compile was skipped because the compile cache had the
+   *  artifact (the stage then reports no output and zero times), false when it ran. */
+  cached?: boolean;
 }
 
 /** The isolation layers cylo knows; `layers` in a result lists those in force for it. */

@@ -9,6 +9,8 @@ import { parseCount, parseDuration, parseSize } from './parse-units.js';
 import { execCommand } from './commands/exec.js';
 import { doctorCommand } from './commands/doctor.js';
 import { runtimesCommand } from './commands/runtimes.js';
+import { mcpCommand } from './commands/mcp.js';
+import { serveCommand } from './commands/serve.js';
 import { watchCommand } from './commands/watch.js';
 import { cyloOptionsFromEnvironment } from './cylo-options.js';
 
@@ -96,6 +98,33 @@ export function buildProgram(): Command {
         },
         processIO,
       );
+    });
+
+  program
+    .command('mcp')
+    .description('serve the Model Context Protocol on stdin/stdout for AI agents (tools run_code, list_runtimes); logs go to stderr')
+    .action(async () => {
+      process.exitCode = await mcpCommand({ cyloOptions: cyloOptionsFromEnvironment() }, processIO);
+    });
+
+  program
+    .command('serve')
+    .description('run cylo as an HTTP service: native API (/v1), Piston v2 API (/api/v2), /healthz, /metrics, /openapi.json (see docs/http.md)')
+    .option('--host <host>', 'address to listen on (default 127.0.0.1; CYLO_HOST); a non-loopback address needs a token')
+    .option('--port <port>', 'port (default 2000, 0 picks a free one; CYLO_PORT)')
+    .option('--config <path>', 'JSON config file (CYLO_CONFIG); flags > environment > file')
+    .option('--token-file <path>', 'file holding the bearer token clients must send (or CYLO_TOKEN)')
+    .option('--insecure-no-auth', 'allow a non-loopback --host without a token (something in front must authenticate)')
+    .option('--concurrency <n>', 'executions at once (default: the number of cores; CYLO_CONCURRENCY)')
+    .option('--queue-limit <n>', 'executions waiting before 503 (default 16 x concurrency; CYLO_QUEUE_LIMIT)')
+    .option('--grace <duration>', 'on SIGTERM/SIGINT, time running executions get to finish (default 10s; CYLO_GRACE)')
+    .option('--body-limit <size>', 'largest request body (default 16M; CYLO_BODY_LIMIT)')
+    .option('--max-connections <n>', 'connections open at once (default 256; CYLO_MAX_CONNECTIONS)')
+    .option('--log-level <level>', 'fatal, error, warn, info, debug, trace or silent (default info; CYLO_LOG_LEVEL)')
+    .option('--log-format <format>', 'auto (pretty on a terminal, else JSON), json or pretty (CYLO_LOG_FORMAT)')
+    .action(async (o: Record<string, string | boolean | undefined>) => {
+      const { config, ...flags } = o;
+      process.exitCode = await serveCommand({ flags, configPath: config as string | undefined }, processIO);
     });
 
   program.addOption(new Option('--debug', 'print stack traces of internal errors').hideHelp());

@@ -1,6 +1,7 @@
 // The execution engine: turns a validated request into sandboxed stages, walking the lifecycle
 // state machine, and always cleaning up (cgroup removed, uid released) whatever happens.
 import { randomUUID } from 'node:crypto';
+import { availableParallelism } from 'node:os';
 import { CyloError, toCyloError } from '../errors.js';
 import type { Limits } from '../api/limits.js';
 import type { NormalizedRequest } from '../api/request.js';
@@ -8,15 +9,17 @@ import type { ExecutionResult, ExecutionStatus, Layer, Stage } from '../api/resu
 import { LAYERS } from '../api/result.js';
 import type { ResolvedRuntime } from '../runtimes/registry.js';
 import type { RuntimeDefinition } from '../runtimes/definition.js';
-import type { SandboxPlan } from '../sandbox/bwrap-argv.js';
+import { WORKSPACE, type SandboxPlan } from '../sandbox/bwrap-argv.js';
 import type { CgroupDriver, ExecutionCgroup } from '../sandbox/cgroups.js';
 import { sandboxEnvironment } from '../sandbox/environment.js';
-import type { BundleFile } from '../sandbox/file-bundle.js';
+import { decodeBundle, type BundleFile } from '../sandbox/file-bundle.js';
 import { filesystemLayout } from '../sandbox/filesystem.js';
 import type { RelaxableLayer } from '../sandbox/host-check.js';
 import type { Identity, IdentityPool } from '../sandbox/identity.js';
 import { runSandbox, type SandboxRunResult } from '../sandbox/run-sandbox.js';
 import { ExecutionStateMachine, type StateEvent } from './state-machine.js';
+import { compileCacheKey, type CompileCache } from './compile-cache.js';
+import { expandArgv, expandEnv, type TokenValues } from '../runtimes/tokens.js';
 
 export interface EngineHost {
   bwrapPath: string;
@@ -26,6 +29,8 @@ export interface EngineHost {
   seccompProgram: Buffer | undefined;
   landlockAbi: number;
   relax: ReadonlySet<RelaxableLayer>;
+  /** The compile cache (opened on first use by a compiled language); undefined: every compile runs. */
+  compileCache?: (() => CompileCache | undefined) | undefined;
 }
 
 export type ExecutionEvent = StateEvent | { type: 'stdout' | 'stderr'; executionId: string; stage: 'compile' | 'run'; data: Buffer };
@@ -47,15 +52,50 @@ export function layersInForce(host: Pick<EngineHost, 'relax'>): Layer[] {
   return LAYERS.filter((l) => !host.relax.has(l as RelaxableLayer));
 }
 
-function expandArgv(template: readonly string[], values: { bin: string; entry: string; args: readonly string[]; files: readonly string[] }): string[] {
-  const out: string[] = [];
-  for (const token of template) {
-    if (token === '{args}') out.push(...values.args);
-    else if (token === '{files}') out.push(...values.files);
-    else out.push(token.replaceAll('{bin}', values.bin).replaceAll('{entry}', values.entry));
-  }
-  return out;
+/** Processes and threads a compile stage may have at once (go build, rustc and javac are
+ *  multi-threaded); never fewer than the run stage gets. */
+export const COMPILE_PIDS = 256;
+
+/** What a compile stage hands to the run stage. */
+interface CompileOutcome {
+  stage: Stage;
+  /** The artifact files; undefined when the compile failed (the execution ends there). */
+  artifacts: BundleFile[] | undefined;
+  /** The execution's status when the compile failed. */
+  status: ExecutionStatus;
 }
+
+/** The Stage reported for a compile skipped by a cache hit. */
+function cachedCompileStage(): Stage {
+  return { status: 'ok', exitCode: 0, signal: null, stdout: '', stderr: '', stdoutTruncated: false, stderrTruncated: false, wallMs: 0, cpuMs: 0, memoryBytes: 0, message: null, cached: true };
+}
+
+/** Parent directories of the artifacts, created before the compiler runs (compilers rarely
+ *  create the directory of their -o path themselves). */
+function artifactParents(artifacts: readonly string[]): string[] {
+  const dirs = new Set<string>();
+  for (const a of artifacts) {
+    const parts = a.split('/');
+    for (let k = 1; k < parts.length; k++) dirs.add(parts.slice(0, k).join('/'));
+  }
+  return [...dirs].sort((a, b) => a.length - b.length);
+}
+
+/** Request files plus artifacts: an artifact replaces a request file of the same name, and a
+ *  request file cannot sit where the artifacts need a directory. */
+function mergeArtifacts(files: readonly BundleFile[], artifacts: readonly BundleFile[]): BundleFile[] {
+  const taken = new Set<string>();
+  for (const a of artifacts) {
+    const parts = a.name.split('/');
+    for (let k = 1; k <= parts.length; k++) taken.add(parts.slice(0, k).join('/'));
+  }
+  return [...files.filter((f) => !taken.has(f.name) && !artifacts.some((a) => f.name.startsWith(`${a.name}/`))), ...artifacts];
+}
+
+/** bubblewrap's monitor and the helper (PID 1) live in the execution's cgroup too: the pids
+ *  limit is for the program's own processes, so they are added on top (with `pids: 2` the
+ *  sandbox could not even fork the program). */
+const SUPERVISOR_PIDS = 2;
 
 function rlimitsFor(limits: Limits): Record<string, number> {
   return {
@@ -89,8 +129,8 @@ export class Engine {
   constructor(private readonly host: EngineHost) {}
 
   /** Builds the sandbox plan for one stage. Pure given its inputs. */
-  plan(runtime: ResolvedRuntime, identity: Identity, cgroup: ExecutionCgroup, limits: Limits, argv: string[], env: Record<string, string>): SandboxPlan {
-    const layout = filesystemLayout(runtime.roots);
+  plan(runtime: ResolvedRuntime, identity: Identity, cgroup: ExecutionCgroup, limits: Limits, argv: string[], env: Record<string, string>, emit?: SandboxPlan['emit']): SandboxPlan {
+    const layout = filesystemLayout(runtime.roots, runtime.mounts);
     const landlockMode = this.host.relax.has('landlock') ? 'off' : this.host.landlockAbi >= 6 ? 'on' : 'noscope';
     return {
       bwrapPath: this.host.bwrapPath,
@@ -101,12 +141,100 @@ export class Engine {
       binds: layout.binds,
       symlinks: layout.symlinks,
       workspaceBytes: limits.workspaceBytes,
-      env: sandboxEnvironment(runtime.binary, runtime.definition.env, env),
+      env,
       rlimits: rlimitsFor(limits),
       landlock: { mode: landlockMode, ...layout.landlock },
       argv,
       seccomp: !this.host.relax.has('seccomp'),
+      emit,
     };
+  }
+
+  /** The environment of a stage: the base allowlist, the runtime's (and the compile stage's)
+   *  variables with their tokens expanded, then the request's (run stage only). */
+  private stageEnv(runtime: ResolvedRuntime, tokens: TokenValues, stage: 'compile' | 'run', requestEnv: Record<string, string>): Record<string, string> {
+    const def = runtime.definition;
+    const runtimeEnv = expandEnv(stage === 'compile' ? { ...def.env, ...def.compile?.env } : def.env, tokens);
+    return sandboxEnvironment(runtime.binary, runtimeEnv, stage === 'run' ? requestEnv : {});
+  }
+
+  /**
+   * The compile stage: a cache hit skips it; otherwise the compiler runs in its own sandbox with
+   * its own cgroup and limits (compileTimeoutMs, compileMemoryBytes), and PID 1 streams the
+   * artifact back out through a pipe. The host never reads the sandbox's filesystem.
+   */
+  private async compile(id: string, request: NormalizedRequest, runtime: ResolvedRuntime, identity: Identity, tokens: TokenValues, context: RunContext): Promise<CompileOutcome> {
+    const def = runtime.definition;
+    const compile = def.compile;
+    if (compile === undefined) throw new Error('compile() called for an interpreted language');
+    const cache = this.host.compileCache?.();
+    const key = compileCacheKey({ language: def.id, toolchain: runtime.fingerprint, compile: { compile, env: def.env }, files: request.files });
+    const decodeLimits = { maxBytes: request.limits.workspaceBytes + 16, maxFiles: 100_000 };
+    if (cache !== undefined) {
+      const hit = await cache.get(key);
+      if (hit !== undefined) {
+        try {
+          return { stage: cachedCompileStage(), artifacts: decodeBundle(hit, decodeLimits), status: 'ok' };
+        } catch {
+          // an entry that does not decode is a miss (it is replaced below)
+        }
+      }
+    }
+    const limits: Limits = {
+      ...request.limits,
+      timeoutMs: request.limits.compileTimeoutMs,
+      cpuTimeMs: request.limits.compileTimeoutMs * availableParallelism(),
+      memoryBytes: request.limits.compileMemoryBytes,
+      pids: Math.max(COMPILE_PIDS, request.limits.pids),
+    };
+    const stageTokens: TokenValues = { ...tokens, memoryBytes: limits.memoryBytes };
+    const argv = expandArgv(compile.argv, stageTokens);
+    const cgroup = this.host.cgroups.create(cgroupName(), { memoryBytes: limits.memoryBytes, pids: limits.pids + SUPERVISOR_PIDS });
+    let result: SandboxRunResult;
+    try {
+      const plan = this.plan(runtime, identity, cgroup, limits, argv, this.stageEnv(runtime, stageTokens, 'compile', {}), { paths: compile.artifact, maxBytes: request.limits.workspaceBytes });
+      plan.mkdirs = artifactParents(compile.artifact).map((d) => `${WORKSPACE}/${d}`);
+      result = await runSandbox({
+        plan,
+        seccompProgram: this.host.seccompProgram,
+        files: request.files.filter((f) => !plan.mkdirs?.includes(`${WORKSPACE}/${f.name}`)),
+        stdin: Buffer.alloc(0),
+        limits,
+        cgroup,
+        signal: context.signal,
+        onStdout: (data) => context.onEvent?.({ type: 'stdout', executionId: id, stage: 'compile', data }),
+        onStderr: (data) => context.onEvent?.({ type: 'stderr', executionId: id, stage: 'compile', data }),
+      });
+    } finally {
+      await cgroup.remove().catch(() => {});
+    }
+    if (result.cancelled) throw new CyloError('CYLO_E_CANCELLED', 'execution cancelled by the caller; every process of it was killed');
+    const stage: Stage = { ...toStage(result), cached: false };
+    if (stage.message !== null) stage.message = stage.message.replace('the program was', 'the compiler was');
+    if (result.status === 'internal_error') return { stage, artifacts: undefined, status: 'internal_error' };
+    if (result.status !== 'ok') {
+      // A compiler that failed (or hit a limit) ends the execution: no run stage.
+      if (stage.status === 'runtime_error') stage.status = 'compile_error';
+      return { stage, artifacts: undefined, status: 'compile_error' };
+    }
+    let artifacts: BundleFile[] | undefined;
+    let problem = result.artifactError ?? null;
+    if (problem === null) {
+      try {
+        artifacts = decodeBundle(result.artifact ?? Buffer.alloc(0), decodeLimits);
+        if (artifacts.length === 0) problem = `the compiler produced nothing at ${compile.artifact.join(', ')}`;
+      } catch (error) {
+        problem = (error as Error).message;
+      }
+    }
+    if (artifacts === undefined || problem !== null) {
+      stage.status = 'compile_error';
+      stage.message = `the compiler exited 0 but its output could not be collected: ${problem ?? 'unknown error'}`;
+      return { stage, artifacts: undefined, status: 'compile_error' };
+    }
+    // Written by this process only, from the bytes that came through the pipe.
+    if (cache !== undefined && result.artifact !== undefined) await cache.put(key, result.artifact);
+    return { stage, artifacts, status: 'ok' };
   }
 
   async execute(request: NormalizedRequest, runtime: ResolvedRuntime, context: RunContext = {}): Promise<ExecutionResult> {
@@ -120,15 +248,27 @@ export class Engine {
       // bubblewrap inside the new mount namespace, sized by limits.workspaceBytes.
       machine.transition('MountRamdisk');
       identity = this.host.identities.acquire();
-      cgroup = this.host.cgroups.create(cgroupName(), { memoryBytes: request.limits.memoryBytes, pids: request.limits.pids });
+      cgroup = this.host.cgroups.create(cgroupName(), { memoryBytes: request.limits.memoryBytes, pids: request.limits.pids + SUPERVISOR_PIDS });
 
       machine.transition('PrepareExecution');
       const entry = request.files[0]?.name ?? def.entry;
       const binary = runtime.binary ?? '';
       const sources = request.files.filter((f) => f.name.endsWith(def.extension)).map((f) => f.name);
-      const argv = expandArgv(def.run.argv, { bin: binary, entry, args: request.args, files: sources });
-      const plan = this.plan(runtime, identity, cgroup, request.limits, argv, request.env);
-      const files: BundleFile[] = request.files;
+      const tokens: TokenValues = { bin: binary, entry, files: sources, args: request.args, memoryBytes: request.limits.memoryBytes, out: def.compile?.artifact[0], workspace: WORKSPACE };
+      let files: BundleFile[] = request.files;
+      let compileStage: Stage | null = null;
+      if (def.compile !== undefined) {
+        machine.transition('Compiling');
+        const compiled = await this.compile(id, request, runtime, identity, tokens, context);
+        compileStage = compiled.stage;
+        if (compiled.artifacts === undefined) {
+          machine.transition('Done');
+          return { id, language: def.id, version: runtime.version ?? 'unknown', status: compiled.status, compile: compileStage, run: null, layers: layersInForce(this.host) };
+        }
+        files = mergeArtifacts(request.files, compiled.artifacts);
+      }
+      const argv = expandArgv(def.run.argv, tokens);
+      const plan = this.plan(runtime, identity, cgroup, request.limits, argv, this.stageEnv(runtime, tokens, 'run', request.env));
 
       machine.transition('Processing');
       const run = await runSandbox({
@@ -146,7 +286,7 @@ export class Engine {
       const stage = toStage(run);
       const status: ExecutionStatus = stage.status;
       machine.transition('Done');
-      return { id, language: def.id, version: runtime.version ?? 'unknown', status, compile: null, run: stage, layers: layersInForce(this.host) };
+      return { id, language: def.id, version: runtime.version ?? 'unknown', status, compile: compileStage, run: stage, layers: layersInForce(this.host) };
     } catch (error) {
       const err = toCyloError(error);
       if (!machine.finished) machine.transition('Failed', err.message);

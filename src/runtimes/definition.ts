@@ -5,13 +5,23 @@ import { z } from 'zod';
 import { limitsSchema } from '../api/request.js';
 
 /**
- * Tokens in argv templates:
- *   {bin}      the resolved toolchain binary (absolute path, same inside and outside the sandbox)
- *   {entry}    the entry file, relative to the workspace
- *   {files}    every source file with the runtime's extension, one argv element each
- *   {args}     the program's arguments, one argv element each
- *   {out}      the compile stage's artifact path (compiled languages)
+ * Tokens in argv templates (compile and run; see src/runtimes/tokens.ts):
+ *   {bin}          the resolved toolchain binary (absolute path, same inside and outside the sandbox)
+ *   {binDir}       its directory (e.g. `{binDir}/java` next to javac)
+ *   {entry}        the entry file (the request's first file), relative to the workspace
+ *   {entryStem}    the entry without its extension ("src/main" for "src/main.ts")
+ *   {entryName}    the entry's base name without extension ("Main" for "Main.java")
+ *   {files}        every source file with the runtime's extension, one argv element each
+ *   {args}         the program's arguments, one argv element each (run stage)
+ *   {out}          the first compile artifact path
+ *   {workspace}    the workspace directory inside the sandbox (/work)
+ *   {memoryMiB}    the stage's memory limit in MiB; {memoryMiB*75%-64} is 75% of it minus 64
+ *   {nodeModules}  where `nodePackages` are mounted inside the sandbox
  */
+const workspacePath = z
+  .string()
+  .refine((p) => !p.startsWith('/') && p.split('/').every((c) => c !== '' && c !== '.' && c !== '..'), 'a relative path inside the workspace, without "." or ".." components');
+
 export const runtimeDefinitionSchema = z.strictObject({
   id: z.string().regex(/^[a-z][a-z0-9+#._-]*$/, 'lower-case id, e.g. "python"'),
   aliases: z.array(z.string()).default([]),
@@ -19,7 +29,7 @@ export const runtimeDefinitionSchema = z.strictObject({
   entry: z.string().min(1).describe('Default entry file name when a request gives `code`.'),
   package: z.string().describe('The Debian/Ubuntu package that provides the toolchain.'),
   binary: z.strictObject({
-    candidates: z.array(z.string()).min(1).describe('Absolute paths or command names, tried in order.'),
+    candidates: z.array(z.string()).min(1).describe('Absolute paths, ~/paths or command names, tried in order.'),
     resolve: z.array(z.string()).optional().describe('Host command printing the real executable (first line) and extra trees to bind (next lines).'),
   }),
   version: z.strictObject({
@@ -29,13 +39,17 @@ export const runtimeDefinitionSchema = z.strictObject({
   compile: z
     .strictObject({
       argv: z.array(z.string()).min(1),
-      artifact: z.string().describe('Path of the compiled output inside the workspace.'),
+      artifact: z
+        .union([workspacePath, z.array(workspacePath).min(1)])
+        .transform((v) => (Array.isArray(v) ? v : [v]))
+        .describe('Workspace-relative path(s) of the compiled output, files or directories; they are carried into the run stage.'),
       env: z.record(z.string(), z.string()).default({}),
     })
     .optional(),
   run: z.strictObject({ argv: z.array(z.string()).min(1) }),
   env: z.record(z.string(), z.string()).default({}),
   readOnlyPaths: z.array(z.string()).default([]).describe('Extra host trees the toolchain needs, bound read-only.'),
+  nodePackages: z.array(z.string().regex(/^(@[a-z0-9._-]+\/)?[a-z0-9._-]+$/, 'an npm package name')).default([]).describe("npm packages of cylo's own installation mounted read-only at {nodeModules}/<name>."),
   limits: limitsSchema.optional(),
 });
 

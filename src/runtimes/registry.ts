@@ -2,12 +2,16 @@
 // looked up by id or alias, and resolved on the host (where is the toolchain, which version,
 // which trees must be bound into the sandbox). Resolution runs trusted host binaries only.
 import { execFile } from 'node:child_process';
-import { accessSync, constants, realpathSync } from 'node:fs';
+import { accessSync, constants, readFileSync, realpathSync, statSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { homedir } from 'node:os';
 import { delimiter, dirname, isAbsolute, join } from 'node:path';
 import { promisify } from 'node:util';
 import { CyloError } from '../errors.js';
+import type { ReadOnlyBind } from '../sandbox/bwrap-argv.js';
 import { BUILTIN_RUNTIMES } from './builtin.js';
 import { runtimeDefinitionSchema, type RuntimeDefinition, type RuntimeDefinitionInput } from './definition.js';
+import { NODE_MODULES_IN_SANDBOX } from './tokens.js';
 
 const execFileAsync = promisify(execFile);
 
@@ -19,6 +23,11 @@ export interface ResolvedRuntime {
   version: string | undefined;
   /** Host trees outside the system tree (/usr) that must be bound read-only. */
   roots: string[];
+  /** Trees bound at another place inside the sandbox (nodePackages at {nodeModules}/<name>). */
+  mounts: ReadOnlyBind[];
+  /** Everything about the toolchain that changes what it compiles (binary, version, package
+   *  versions): part of the compile cache key. */
+  fingerprint: string;
   /** Why the runtime is unavailable, with the fix. */
   problem: string | undefined;
 }
@@ -48,31 +57,66 @@ function findOnPath(name: string): string | undefined {
   return undefined;
 }
 
-function substituteBin(argv: readonly string[], bin: string): string[] {
-  return argv.map((a) => a.replaceAll('{bin}', bin));
+/** Host-side expansion of probe argv: {bin}, and {nodeModules}/<name> for the runtime's own
+ *  nodePackages (their directories in cylo's installation). */
+function substituteBin(argv: readonly string[], bin: string, packages: ReadonlyMap<string, string> = new Map()): string[] {
+  return argv.map((a) => {
+    let out = a.replaceAll('{bin}', bin);
+    for (const [name, dir] of packages) out = out.replaceAll(`{nodeModules}/${name}`, dir);
+    return out;
+  });
+}
+
+/** A candidate as an absolute path: `~/x` is under the home directory of the user running cylo. */
+function candidatePath(c: string): string | undefined {
+  const path = c.startsWith('~/') ? join(homedir(), c.slice(2)) : c;
+  if (isAbsolute(path)) return isExecutable(path) ? path : undefined;
+  return findOnPath(path);
+}
+
+const requireFromCylo = createRequire(import.meta.url);
+
+/** Resolves an npm package of cylo's own installation: its directory and version. */
+function nodePackage(name: string): { dir: string; version: string } {
+  const manifest = requireFromCylo.resolve(`${name}/package.json`);
+  const version = (JSON.parse(readFileSync(manifest, 'utf8')) as { version?: unknown }).version;
+  return { dir: realpathSync(dirname(manifest)), version: typeof version === 'string' ? version : 'unknown' };
 }
 
 async function probe(definition: RuntimeDefinition): Promise<ResolvedRuntime> {
-  const unavailable = (problem: string): ResolvedRuntime => ({ definition, available: false, binary: undefined, version: undefined, roots: [], problem });
+  const unavailable = (problem: string): ResolvedRuntime => ({ definition, available: false, binary: undefined, version: undefined, roots: [], mounts: [], fingerprint: '', problem });
   let found: string | undefined;
   for (const c of definition.binary.candidates) {
-    found = isAbsolute(c) ? (isExecutable(c) ? c : undefined) : findOnPath(c);
+    found = candidatePath(c);
     if (found !== undefined) break;
   }
   if (found === undefined) {
     return unavailable(`${definition.id}: toolchain not found (looked for ${definition.binary.candidates.join(', ')}); install it with: apt-get install -y ${definition.package}`);
   }
   const roots = new Set<string>();
+  const mounts: ReadOnlyBind[] = [];
+  const packageVersions: string[] = [];
+  const packageDirs = new Map<string, string>();
+  for (const name of definition.nodePackages) {
+    try {
+      const pkg = nodePackage(name);
+      packageDirs.set(name, pkg.dir);
+      mounts.push({ source: pkg.dir, dest: `${NODE_MODULES_IN_SANDBOX}/${name}` });
+      packageVersions.push(`${name}@${pkg.version}`);
+    } catch {
+      return unavailable(`${definition.id}: the npm package ${name} is missing from cylo's installation; reinstall cylo's dependencies with: npm ci`);
+    }
+  }
   let binary = realpathSync(found);
   try {
     if (definition.binary.resolve !== undefined) {
-      const [cmd, ...args] = substituteBin(definition.binary.resolve, found);
+      const [cmd, ...args] = substituteBin(definition.binary.resolve, found, packageDirs);
       const { stdout } = await execFileAsync(cmd ?? found, args, { timeout: 15_000, encoding: 'utf8' });
       const lines = stdout.split('\n').map((l) => l.trim()).filter(Boolean);
       if (lines[0] !== undefined && isAbsolute(lines[0])) binary = realpathSync(lines[0]);
       for (const extra of lines.slice(1)) if (isAbsolute(extra)) roots.add(realpathSync(extra));
     }
-    const [vcmd, ...vargs] = substituteBin(definition.version.argv, binary);
+    const [vcmd, ...vargs] = substituteBin(definition.version.argv, binary, packageDirs);
     const out = await execFileAsync(vcmd ?? binary, vargs, { timeout: 15_000, encoding: 'utf8' });
     const match = new RegExp(definition.version.pattern).exec(`${out.stdout}\n${out.stderr}`);
     const version = match?.[1] ?? 'unknown';
@@ -80,7 +124,11 @@ async function probe(definition: RuntimeDefinition): Promise<ResolvedRuntime> {
     if (!underSystem(binary)) roots.add(dirname(dirname(binary)));
     for (const p of definition.readOnlyPaths) roots.add(p);
     const extra = [...roots].filter((r) => !underSystem(r));
-    return { definition, available: true, binary, version, roots: minimalRoots(extra), problem: undefined };
+    // The binary's size and mtime too: an in-place upgrade that keeps the version string (or a
+    // version the pattern cannot read) still changes the compile cache key.
+    const st = statSync(binary);
+    const fingerprint = [binary, version, `${st.size}:${st.mtimeMs}`, ...packageVersions].join('\n');
+    return { definition, available: true, binary, version, roots: minimalRoots(extra), mounts, fingerprint, problem: undefined };
   } catch (error) {
     const why = error instanceof Error ? error.message.split('\n')[0] : String(error);
     return unavailable(`${definition.id}: ${found} did not run on the host (${why}); reinstall it with: apt-get install --reinstall -y ${definition.package}`);

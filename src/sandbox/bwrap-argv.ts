@@ -14,6 +14,8 @@ export const WORKSPACE_TMP = '/work/.tmp';
 export const FD_SECCOMP = 3;
 export const FD_STATUS = 4;
 export const FD_BUNDLE = 5;
+/** The artifact bundle a compile stage streams back out (stdio 6; only when plan.emit is set). */
+export const FD_EMIT = 6;
 /** First fd the outer helper uses for O_PATH fds of trees bound with --ro-bind-fd. */
 export const FD_FIRST_BIND = 10;
 
@@ -51,6 +53,11 @@ export interface SandboxPlan {
   argv: string[];
   /** Lower the seccomp layer: only when the operator relaxed it. */
   seccomp: boolean;
+  /** Compile stages: workspace-relative paths (files or directories) PID 1 streams back out on
+   *  FD_EMIT after the program exited 0, capped at maxBytes in all. */
+  emit?: { paths: string[]; maxBytes: number } | undefined;
+  /** Extra workspace directories (absolute, parents first) the helper creates before unpacking. */
+  mkdirs?: string[] | undefined;
 }
 
 /** argv for the outer helper: join cgroups, open hidden trees, drop to the uid, exec bwrap. */
@@ -112,6 +119,11 @@ export function buildBwrapArgv(plan: SandboxPlan): string[] {
 /** argv for the inner helper: unpack files, fork the program under rlimits and Landlock. */
 export function buildInnerArgv(plan: SandboxPlan): string[] {
   const a = [HELPER_IN_SANDBOX, 'inner', '--status-fd', String(FD_STATUS), '--bundle-fd', String(FD_BUNDLE), '--workdir', WORKSPACE, '--mkdir', WORKSPACE_TMP];
+  for (const d of plan.mkdirs ?? []) a.push('--mkdir', d);
+  if (plan.emit !== undefined && plan.emit.paths.length > 0) {
+    a.push('--emit-fd', String(FD_EMIT), '--emit-max', String(plan.emit.maxBytes));
+    for (const p of plan.emit.paths) a.push('--emit', p);
+  }
   for (const [name, value] of Object.entries(plan.rlimits)) a.push('--rlimit', `${name}=${value}`);
   a.push('--landlock', plan.landlock.mode);
   for (const p of plan.landlock.readOnly) a.push('--ro', p);

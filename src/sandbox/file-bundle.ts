@@ -1,7 +1,8 @@
 // Encodes the request's files into the stream the sandbox helper unpacks inside the sandbox
 // (see unpack_bundle in native/cylo-helper.c). Files cross into the sandbox through a pipe and
 // are written there by the sandbox's own identity, so the host never writes into a directory
-// that untrusted code can reach (the lesson of Judge0's CVE-2024-28185).
+// that untrusted code can reach (the lesson of Judge0's CVE-2024-28185). Compile artifacts come
+// back out the same way (emit_artifacts in the helper) and are read with decodeBundle.
 //   record: u32 name_len, u32 mode, u64 size (little-endian), name bytes, content bytes
 //   end:    a record with name_len 0
 import type { SourceFile } from '../api/request.js';
@@ -22,4 +23,73 @@ export function encodeBundle(files: readonly BundleFile[]): Buffer[] {
   }
   chunks.push(Buffer.alloc(16));
   return chunks;
+}
+
+export interface DecodeLimits {
+  /** Largest accepted bundle, in bytes (headers and names included). */
+  maxBytes: number;
+  maxFiles: number;
+}
+
+const MAX_NAME_BYTES = 4096;
+
+/** Thrown for a bundle that is truncated, oversized or names a file unsafely. */
+export class BundleError extends Error {
+  constructor(message: string) {
+    super(`bundle: ${message}`);
+    this.name = 'BundleError';
+  }
+}
+
+function checkBundleName(name: string): void {
+  // eslint-disable-next-line no-control-regex
+  if (name.startsWith('/') || name.includes('\\') || /[\u0000-\u001f\u007f]/.test(name)) throw new BundleError(`unsafe file name ${JSON.stringify(name)}`);
+  for (const part of name.split('/')) {
+    if (part === '' || part === '.' || part === '..') throw new BundleError(`unsafe file name ${JSON.stringify(name)}`);
+  }
+}
+
+/**
+ * Decodes a bundle (the format above) with every length checked against the buffer and the
+ * limits: no read past the end, no trailing bytes, names relative with no "." / ".." / empty
+ * components, no duplicates, no name that is both a file and a directory. Files whose mode has an
+ * execute bit come back with `executable: true`.
+ */
+export function decodeBundle(data: Buffer, limits: DecodeLimits): BundleFile[] {
+  if (data.length > limits.maxBytes) throw new BundleError(`${data.length} bytes, above the limit of ${limits.maxBytes}`);
+  const files: BundleFile[] = [];
+  const names = new Set<string>();
+  let at = 0;
+  for (;;) {
+    if (data.length - at < 16) throw new BundleError('truncated header');
+    const nameLen = data.readUInt32LE(at);
+    const mode = data.readUInt32LE(at + 4);
+    const size = data.readBigUInt64LE(at + 8);
+    at += 16;
+    if (nameLen === 0) {
+      if (mode !== 0 || size !== 0n) throw new BundleError('malformed end record');
+      break;
+    }
+    if (nameLen > MAX_NAME_BYTES) throw new BundleError(`file name of ${nameLen} bytes`);
+    if (files.length >= limits.maxFiles) throw new BundleError(`more than ${limits.maxFiles} files`);
+    if (BigInt(data.length - at) < BigInt(nameLen) + size) throw new BundleError('truncated file');
+    const rawName = data.subarray(at, at + nameLen);
+    const name = rawName.toString('utf8');
+    if (!Buffer.from(name, 'utf8').equals(rawName)) throw new BundleError('file name is not valid UTF-8');
+    checkBundleName(name);
+    if (names.has(name)) throw new BundleError(`duplicate file ${JSON.stringify(name)}`);
+    names.add(name);
+    at += nameLen;
+    const length = Number(size);
+    files.push({ name, content: Buffer.from(data.subarray(at, at + length)), executable: (mode & 0o111) !== 0 });
+    at += length;
+  }
+  if (at !== data.length) throw new BundleError(`${data.length - at} bytes after the end record`);
+  for (const name of names) {
+    const parts = name.split('/');
+    for (let k = 1; k < parts.length; k++) {
+      if (names.has(parts.slice(0, k).join('/'))) throw new BundleError(`${JSON.stringify(parts.slice(0, k).join('/'))} is both a file and a directory`);
+    }
+  }
+  return files;
 }

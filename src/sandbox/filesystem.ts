@@ -35,8 +35,9 @@ export interface FilesystemLayout {
   landlock: Omit<LandlockPlan, 'mode'>;
 }
 
-/** The layout for a runtime whose extra trees are `roots` (outside /usr). */
-export function filesystemLayout(roots: readonly string[]): FilesystemLayout {
+/** The layout for a runtime whose extra trees are `roots` (outside /usr, bound at the same
+ *  place) and `mounts` (bound elsewhere, e.g. npm packages at /.cylo/node_modules/<name>). */
+export function filesystemLayout(roots: readonly string[], mounts: readonly ReadOnlyBind[] = []): FilesystemLayout {
   const binds: ReadOnlyBind[] = [{ source: '/usr', dest: '/usr' }];
   const symlinks: Array<{ target: string; link: string }> = [];
   // Merged-/usr hosts have /bin -> usr/bin etc.; others get the real directories bound.
@@ -55,12 +56,15 @@ export function filesystemLayout(roots: readonly string[]): FilesystemLayout {
   for (const root of roots) {
     binds.push({ source: root, dest: root, viaFd: !reachableByOthers(root) });
   }
+  for (const m of mounts) binds.push({ source: m.source, dest: m.dest, viaFd: !reachableByOthers(m.source) });
   const readExec = ['/usr', ...binds.filter((b) => b.dest !== '/usr' && !b.dest.startsWith('/etc')).map((b) => b.dest)];
+  // A runtime's configuration tree under /etc (e.g. /etc/java-17-openjdk): readable, not executable.
+  const etcRoots = roots.filter((r) => r.startsWith('/etc/') && !etc.includes(r));
   return {
     binds,
     symlinks,
     landlock: {
-      readOnly: [...etc, '/proc'],
+      readOnly: [...etc, ...etcRoots, '/proc'],
       readExec,
       readWrite: [WORKSPACE],
       devices: ['/dev'],

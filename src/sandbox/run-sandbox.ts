@@ -48,6 +48,10 @@ export interface SandboxRunResult {
   message: string | null;
   /** True when the caller's AbortSignal ended the run. */
   cancelled: boolean;
+  /** Compile stages (plan.emit): the artifact bundle PID 1 streamed out after a clean exit. */
+  artifact?: Buffer | undefined;
+  /** Why the artifact could not be emitted (too large, a link, ...), or null. */
+  artifactError?: string | null;
 }
 
 const SIGNAL_NAMES = new Map<number, string>(Object.entries(osConstants.signals).map(([name, num]) => [num, name]));
@@ -99,8 +103,11 @@ export function runSandbox(options: SandboxRunOptions): Promise<SandboxRunResult
   const cores = availableParallelism();
 
   return new Promise<SandboxRunResult>((resolve) => {
+    const emitting = plan.emit !== undefined && plan.emit.paths.length > 0;
     const child = spawn(argv[0] as string, argv.slice(1), {
-      stdio: ['pipe', 'pipe', 'pipe', 'pipe', 'pipe', 'pipe'],
+      // stdin, stdout, stderr, seccomp (3), status (4), bundle (5) and, for compile stages, the
+      // artifact coming back out (6)
+      stdio: emitting ? ['pipe', 'pipe', 'pipe', 'pipe', 'pipe', 'pipe', 'pipe'] : ['pipe', 'pipe', 'pipe', 'pipe', 'pipe', 'pipe'],
       env: {},
       windowsHide: true,
     });
@@ -124,6 +131,18 @@ export function runSandbox(options: SandboxRunOptions): Promise<SandboxRunResult
     const stderr = new CappedCollector(limits.outputBytes, () => stop('stderr'), options.onStderr);
     (child.stdout as Readable).on('data', (c: Buffer) => stdout.push(c));
     (child.stderr as Readable).on('data', (c: Buffer) => stderr.push(c));
+    // The artifact: read from a pipe (never from the sandbox's filesystem), capped like output.
+    let artifactError: string | null = null;
+    const artifact = emitting
+      ? new CappedCollector((plan.emit?.maxBytes ?? 0) + 16, () => {
+          artifactError ??= `the compiled artifact is larger than ${plan.emit?.maxBytes ?? 0} bytes`;
+        })
+      : undefined;
+    if (artifact !== undefined) {
+      const emitStream = (child.stdio as unknown as Readable[])[6] as Readable;
+      emitStream.on('data', (c: Buffer) => artifact.push(c));
+      emitStream.on('error', () => {});
+    }
 
     const onAbort = (): void => stop('cancelled');
     if (options.signal !== undefined) {
@@ -163,6 +182,7 @@ export function runSandbox(options: SandboxRunOptions): Promise<SandboxRunResult
         statusBuf = statusBuf.slice(nl + 1);
         if (line === 'R') onProgramStart();
         else if (line.startsWith('E')) setupError = line.slice(1);
+        else if (line.startsWith('A')) artifactError ??= line.slice(1);
         else if (line.startsWith('X ')) {
           endedAt ??= performance.now();
           const [, code, sig] = line.split(' ');
@@ -242,6 +262,7 @@ export function runSandbox(options: SandboxRunOptions): Promise<SandboxRunResult
           memoryBytes: stats.memoryPeakBytes,
           message,
           cancelled: stopReason === 'cancelled',
+          ...(artifact === undefined ? {} : { artifact: status === 'ok' && artifactError === null ? artifact.buffer() : undefined, artifactError }),
         });
       })();
     });

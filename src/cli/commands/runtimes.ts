@@ -4,12 +4,15 @@ import type { CommandIO } from '../io.js';
 
 export interface RuntimesOptions {
   json?: boolean;
+  /** An operator's runtimes file to list with the built-ins (default: CYLO_RUNTIMES_FILE, then
+   *  /etc/cylo/runtimes.json; see docs/runtimes.md). */
+  runtimesFile?: string;
   cylo?: Cylo;
   cyloOptions?: CyloOptions;
 }
 
 export async function runtimesCommand(options: RuntimesOptions, io: CommandIO): Promise<number> {
-  const cylo = options.cylo ?? createCylo(options.cyloOptions);
+  const cylo = options.cylo ?? createCylo(options.runtimesFile === undefined ? options.cyloOptions : { ...options.cyloOptions, runtimesFile: options.runtimesFile });
   try {
     const list = await cylo.runtimes();
     if (options.json === true) {

@@ -1,0 +1,39 @@
+// `cylo mcp`: serve the Model Context Protocol on stdin/stdout for an AI agent's client (Claude
+// Desktop, an IDE, ...). stdout carries only protocol messages; logs go to stderr. It runs until
+// the client closes stdin, or SIGINT/SIGTERM, then waits (briefly) for running executions.
+import { createCylo, type Cylo, type CyloOptions } from '../../cylo.js';
+import { serveStdio } from '../../mcp/stdio.js';
+import type { CommandIO } from '../io.js';
+
+export interface McpOptions {
+  /** Characters of each output stream kept in run_code's text block. */
+  maxStreamChars?: number;
+  cylo?: Cylo;
+  cyloOptions?: CyloOptions;
+}
+
+/** Grace given to running executions when the client goes away. */
+const CLOSE_GRACE_MS = 2000;
+
+export async function mcpCommand(options: McpOptions, io: CommandIO): Promise<number> {
+  const cylo = options.cylo ?? createCylo(options.cyloOptions);
+  const log = (line: string): void => {
+    io.stderr.write(`${line}\n`);
+  };
+  const stop = new AbortController();
+  const onSignal = (): void => stop.abort();
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  try {
+    const serving = serveStdio({ cylo, stdin: io.stdin, stdout: io.stdout, log, ...(options.maxStreamChars === undefined ? {} : { maxStreamChars: options.maxStreamChars }) });
+    const stopped = new Promise<void>((resolve) => stop.signal.addEventListener('abort', () => resolve(), { once: true }));
+    await Promise.race([serving, stopped]);
+    // Stop reading stdin so the process can exit (after a signal it is still open).
+    (io.stdin as NodeJS.ReadableStream & { destroy?: () => void }).destroy?.();
+    return 0;
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    if (options.cylo === undefined) await cylo.close({ graceMs: CLOSE_GRACE_MS });
+  }
+}

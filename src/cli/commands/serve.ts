@@ -1,0 +1,147 @@
+// `cylo serve`: cylo as a long-lived HTTP service (native API, Piston v2 API, /healthz,
+// /metrics, /openapi.json). Returns when the server has stopped: on SIGTERM or SIGINT (or when
+// `signal` aborts) it stops accepting, lets running executions finish within the grace period,
+// kills what is left, and resolves with exit code 0. A second signal cuts the grace short.
+import type { FastifyInstance } from 'fastify';
+import { createCylo, type Cylo, type CyloOptions } from '../../cylo.js';
+import { CyloError } from '../../errors.js';
+import { buildServer, type ServerPlugin } from '../../server/app.js';
+import { checkExposure, isLoopbackHost, loadServerConfig, type LoadConfigOptions, type ServerConfig } from '../../server/config.js';
+import type { CommandIO } from '../io.js';
+
+/** Routes every `cylo serve` mounts besides the built-in ones: the place for the MCP Streamable
+ *  HTTP transport (/mcp). A plugin gets the Fastify instance and the server context (cylo,
+ *  metrics, shutdown state); its routes inherit the token check, the JSON body parser, the
+ *  error shape and the request ids. */
+export const SERVE_PLUGINS: ServerPlugin[] = [];
+
+export interface ServeOptions {
+  /** Flag values from the command line (strings as typed; true for switches). */
+  flags?: LoadConfigOptions['flags'];
+  /** --config: a JSON config file (CYLO_CONFIG otherwise). */
+  configPath?: string;
+  env?: NodeJS.ProcessEnv;
+  /** Library options under the server configuration (e.g. extra runtimes). */
+  cyloOptions?: CyloOptions;
+  /** Extra routes, e.g. the MCP Streamable HTTP transport at /mcp. */
+  plugins?: ServerPlugin[];
+  /** Stops the server when aborted, as SIGTERM does. */
+  signal?: AbortSignal;
+  /** Handle SIGTERM and SIGINT (default true). */
+  handleSignals?: boolean;
+  /** Where the logs go (default stdout). */
+  logStream?: NodeJS.WritableStream;
+  /** Called once the server listens. */
+  onListening?: (info: { url: string; host: string; port: number; app: FastifyInstance; config: ServerConfig }) => void;
+}
+
+/** Checks the sandbox once before listening: a server that cannot run anything must not start. */
+async function preflight(cylo: Cylo): Promise<void> {
+  const report = await cylo.doctor();
+  const failed = report.checks.find((c) => !c.ok);
+  if (failed !== undefined) {
+    throw new CyloError('CYLO_E_SANDBOX_UNAVAILABLE', `sandbox unavailable: ${failed.layer}: ${failed.detail}${failed.fix === undefined ? '' : `. Fix: ${failed.fix}`} (run cylo doctor)`, { layer: failed.layer });
+  }
+  if (!report.smoke.ok) throw new CyloError('CYLO_E_SANDBOX_UNAVAILABLE', `sandbox unavailable: a test execution failed: ${report.smoke.detail} (run cylo doctor)`);
+  await cylo.runtimes(); // resolve every toolchain now, not on the first request
+}
+
+function waitForStop(options: ServeOptions, onSecond: (why: string) => void): { stopped: Promise<string>; dispose: () => void } {
+  const handlers: Array<[NodeJS.Signals, () => void]> = [];
+  let resolveStop: (why: string) => void = () => {};
+  let stopping = false;
+  const stopped = new Promise<string>((resolve) => {
+    resolveStop = resolve;
+  });
+  const stop = (why: string): void => {
+    if (stopping) {
+      onSecond(why);
+      return;
+    }
+    stopping = true;
+    resolveStop(why);
+  };
+  if (options.handleSignals !== false) {
+    for (const sig of ['SIGTERM', 'SIGINT'] as const) {
+      const h = (): void => stop(sig);
+      process.on(sig, h);
+      handlers.push([sig, h]);
+    }
+  }
+  const onAbort = (): void => stop('abort');
+  if (options.signal?.aborted === true) stop('abort');
+  else options.signal?.addEventListener('abort', onAbort, { once: true });
+  return {
+    stopped,
+    dispose: () => {
+      for (const [sig, h] of handlers) process.off(sig, h);
+      options.signal?.removeEventListener('abort', onAbort);
+    },
+  };
+}
+
+export async function serveCommand(options: ServeOptions, _io: CommandIO): Promise<number> {
+  const config = loadServerConfig({ flags: options.flags, configPath: options.configPath, env: options.env });
+  checkExposure(config);
+
+  const cylo = createCylo({
+    ...options.cyloOptions,
+    concurrency: config.concurrency,
+    queueLimit: config.queueLimit,
+    ...(config.relax.length > 0 ? { relax: config.relax } : {}),
+    ...(config.maxLimits === undefined ? {} : { maxLimits: { ...options.cyloOptions?.maxLimits, ...config.maxLimits } }),
+    ...(config.defaultLimits === undefined ? {} : { defaultLimits: { ...options.cyloOptions?.defaultLimits, ...config.defaultLimits } }),
+    ...(config.uidBase === undefined ? {} : { uidBase: config.uidBase }),
+    ...(config.uidCount === undefined ? {} : { uidCount: config.uidCount }),
+  });
+  let app: FastifyInstance | undefined;
+  try {
+    await preflight(cylo);
+    app = await buildServer({
+      cylo,
+      ...(config.token === undefined ? {} : { token: config.token }),
+      bodyLimit: config.bodyLimit,
+      maxConnections: config.maxConnections,
+      logger: { level: config.logLevel, format: config.logFormat, ...(options.logStream === undefined ? {} : { stream: options.logStream }) },
+      plugins: [...SERVE_PLUGINS, ...(options.plugins ?? [])],
+    });
+    if (config.token === undefined && !isLoopbackHost(config.host)) {
+      app.log.warn({ host: config.host }, 'listening on a non-loopback address WITHOUT authentication (--insecure-no-auth): anyone who can reach this port can run code here');
+    }
+    let url: string;
+    try {
+      url = await app.listen({ host: config.host, port: config.port, listenTextResolver: (address) => `listening at ${address}` });
+    } catch (error) {
+      const e = error as NodeJS.ErrnoException;
+      if (e.code === 'EADDRINUSE') throw new CyloError('CYLO_E_CONFIG', `port: ${config.host}:${config.port} is already in use; pick another with --port or CYLO_PORT`, { field: 'port' });
+      if (e.code === 'EADDRNOTAVAIL' || e.code === 'ENOTFOUND' || e.code === 'EAI_AGAIN') throw new CyloError('CYLO_E_CONFIG', `host: cannot listen on ${config.host} (${e.code})`, { field: 'host' });
+      if (e.code === 'EACCES') throw new CyloError('CYLO_E_CONFIG', `port: not allowed to listen on port ${config.port} (EACCES)`, { field: 'port' });
+      throw error;
+    }
+    const address = app.server.address();
+    const port = typeof address === 'object' && address !== null ? address.port : config.port;
+    app.log.info(
+      { url, port, concurrency: config.concurrency, queueLimit: config.queueLimit, graceMs: config.graceMs, bodyLimit: config.bodyLimit, maxConnections: config.maxConnections, auth: config.token === undefined ? 'none' : 'bearer', tokenSource: config.tokenSource, configPath: config.configPath },
+      'cylo serve ready',
+    );
+    options.onListening?.({ url, host: config.host, port, app, config });
+
+    const running = app;
+    const stop = waitForStop(options, (why) => {
+      running.log.warn({ signal: why }, 'second stop request: killing running executions now');
+      void cylo.close({ graceMs: 0 });
+    });
+    try {
+      const why = await stop.stopped;
+      running.log.info({ signal: why }, 'stop requested');
+      await running.cyloServer.shutdown({ graceMs: config.graceMs });
+    } finally {
+      stop.dispose();
+    }
+    return 0;
+  } finally {
+    // On every path (including a failed start) nothing is left running.
+    if (app !== undefined) await app.close().catch(() => {});
+    await cylo.close({ graceMs: 0 }).catch(() => {});
+  }
+}

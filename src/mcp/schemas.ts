@@ -1,0 +1,116 @@
+// The zod shapes of the MCP tools: run_code's input (its `language` enum is built from the
+// runtimes available when the server starts), the cylo result as an output schema, and
+// list_runtimes' output. The SDK turns them into the JSON Schemas clients see in tools/list.
+// zod v4 (the project's) is accepted by @modelcontextprotocol/sdk >= 1.23 as is.
+import { z } from 'zod';
+import { EXECUTION_STATUSES, LAYERS } from '../api/result.js';
+import type { RuntimeInfo } from '../cylo.js';
+
+/** What the server knows at start: the runnable languages and the limits it may grant. */
+export interface ToolContext {
+  /** Every language cylo knows, available or not (for clear error messages). */
+  runtimes: RuntimeInfo[];
+  /** Default and maximum wall-clock limit of the run stage, in milliseconds. */
+  defaultTimeoutMs: number;
+  maxTimeoutMs: number;
+}
+
+export function availableRuntimes(context: ToolContext): RuntimeInfo[] {
+  return context.runtimes.filter((r) => r.available);
+}
+
+/** The available runtime a run_code `language` names (its id or an alias), if any. */
+export function findAvailable(context: ToolContext, language: string): RuntimeInfo | undefined {
+  const lower = language.toLowerCase();
+  return availableRuntimes(context).find((r) => r.language === lower || r.aliases.includes(lower));
+}
+
+/** The message a model sees when it names a language this server cannot run. */
+export function unknownLanguageMessage(context: ToolContext, language: string): string {
+  const available = availableRuntimes(context);
+  if (available.length === 0) return `language: no language is available on this cylo server (run "cylo doctor" and "cylo runtimes" on the host)`;
+  const list = available.map((r) => r.language).join(', ');
+  const lower = language.toLowerCase();
+  const known = context.runtimes.find((r) => r.language === lower || r.aliases.includes(lower));
+  if (known !== undefined && !known.available) {
+    return `language: ${known.language} is known to cylo but not installed on this server (${known.problem ?? 'toolchain missing'}); available languages: ${list}`;
+  }
+  return `language: unknown language ${JSON.stringify(language)}; available languages: ${list}`;
+}
+
+/** `language`: the JSON Schema clients see is an enum of the languages available at start.
+ *  The zod check itself accepts any string, so that run_code can answer a wrong language with
+ *  its own clear message (and accept an alias such as "py"), rather than the SDK's generic
+ *  "Input validation error" text. */
+function languageSchema(context: ToolContext): z.ZodType<string> {
+  const available = availableRuntimes(context);
+  const description = `The language to run. Available here: ${available.map((r) => `${r.language} (${r.version ?? 'unknown version'})`).join(', ') || 'none'}. Aliases such as "py" or "js" are accepted too.`;
+  return z
+    .string()
+    .meta({ enum: available.map((r) => r.language) })
+    .describe(description);
+}
+
+const extraFileSchema = z.object({
+  name: z.string().min(1).describe('Path relative to the workspace, e.g. "util.py" or "data/input.csv".'),
+  content: z.string().describe('The file content (UTF-8 text, or base64 with encoding "base64").'),
+  encoding: z.enum(['utf8', 'base64']).optional().describe('How content is encoded (default utf8).'),
+});
+
+/** run_code's input as a zod raw shape (what McpServer.registerTool takes). */
+export function runCodeInputShape(context: ToolContext) {
+  return {
+    language: languageSchema(context),
+    code: z.string().describe('The program. It is saved as the entry file (e.g. main.py) and run.'),
+    files: z.array(extraFileSchema).optional().describe('Extra files placed in the workspace next to the program (modules, data).'),
+    stdin: z.string().optional().describe('Text given to the program on standard input.'),
+    args: z.array(z.string()).optional().describe('Command-line arguments for the program.'),
+    timeout_ms: z
+      .number()
+      .int()
+      .min(1)
+      .max(context.maxTimeoutMs)
+      .optional()
+      .describe(`Wall-clock limit of the run in milliseconds (default ${context.defaultTimeoutMs}, at most ${context.maxTimeoutMs}).`),
+  };
+}
+
+const stageSchema = z.looseObject({
+  status: z.enum(EXECUTION_STATUSES),
+  exitCode: z.number().int().nullable().describe('Exit code, or null when ended by a signal.'),
+  signal: z.string().nullable().describe('The signal that ended the program, e.g. "SIGKILL".'),
+  stdout: z.string(),
+  stderr: z.string(),
+  stdoutTruncated: z.boolean().describe('True when stdout hit the output limit and was cut.'),
+  stderrTruncated: z.boolean(),
+  wallMs: z.number().describe('Wall-clock time in milliseconds.'),
+  cpuMs: z.number().describe('CPU time of all processes in milliseconds.'),
+  memoryBytes: z.number().describe('Peak memory in bytes.'),
+  message: z.string().nullable().describe('What stopped the stage when cylo did (limit hit), else null.'),
+});
+
+/** The cylo execution result (src/api/result.ts) as run_code's output schema. Objects are
+ *  loose (additional properties allowed) so a field added to the core later does not make
+ *  clients that validate structuredContent reject results. */
+export const runCodeOutputShape = {
+  id: z.string().describe('The execution id.'),
+  language: z.string(),
+  version: z.string(),
+  status: z.enum(EXECUTION_STATUSES).describe('ok, or what went wrong: compile_error, runtime_error (non-zero exit or signal), timeout, memory_limit, output_limit, internal_error.'),
+  compile: stageSchema.nullable().describe('The compile stage, for compiled languages; else null.'),
+  run: stageSchema.nullable().describe('The run stage; null when compilation failed.'),
+  layers: z.array(z.enum(LAYERS)).describe('The isolation layers in force.'),
+};
+
+export const listRuntimesOutputShape = {
+  runtimes: z
+    .array(
+      z.looseObject({
+        language: z.string().describe('The id to pass as run_code.language.'),
+        version: z.string().nullable(),
+        aliases: z.array(z.string()),
+        compiled: z.boolean(),
+      }),
+    )
+    .describe('The languages run_code accepts on this server.'),
+};

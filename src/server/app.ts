@@ -1,0 +1,180 @@
+// The HTTP service: a Fastify instance with the native API (/v1), the Piston v2 API (/api/v2),
+// /healthz, /metrics and /openapi.json. `buildServer` returns the instance before it is ready,
+// so that other parts (the MCP Streamable HTTP transport at /mcp) can add their routes with
+// `options.plugins` or `app.register(...)`; whatever they add inherits the token check, the JSON
+// body parser, the error shape and the request ids.
+import { createRequire } from 'node:module';
+import Fastify, { type FastifyInstance } from 'fastify';
+import secureJson from 'secure-json-parse';
+import { createCylo, type Cylo, type CyloOptions } from '../cylo.js';
+import { CyloError } from '../errors.js';
+import { makeAuthCheck } from './auth.js';
+import { ServerState, type ServerContext } from './context.js';
+import { sendError, toHttpError } from './http-errors.js';
+import { fastifyLoggerOptions, requestId, type LoggerOptions } from './logging.js';
+import { ServerMetrics } from './metrics.js';
+import { registerNativeRoutes, registerServiceRoutes } from './native.js';
+import { registerOpenApi } from './openapi.js';
+import { registerPistonRoutes } from './piston.js';
+import { registerMcpRoutes } from '../mcp/http.js';
+import { zodValidatorCompiler } from './validation.js';
+
+export const DEFAULT_BODY_LIMIT = 16 * 1024 * 1024;
+export const DEFAULT_MAX_CONNECTIONS = 256;
+
+/** Adds routes or plugins to the server (called after the built-in routes, before ready). */
+export type ServerPlugin = (app: FastifyInstance, ctx: ServerContext) => void | Promise<void>;
+
+export interface ServerOptions {
+  /** The cylo instance to serve (the caller closes it). Without it, one is created from
+   *  `cyloOptions` and closed with the server. */
+  cylo?: Cylo;
+  cyloOptions?: CyloOptions;
+  /** Bearer token every route but /healthz requires; none: no authentication. */
+  token?: string;
+  /** Largest request body accepted, in bytes (default 16 MiB); above it, 413. */
+  bodyLimit?: number;
+  /** Logging settings, or false for none. */
+  logger?: LoggerOptions | false;
+  /** Node process metrics (memory, event loop lag, ...) in /metrics (default true). */
+  processMetrics?: boolean;
+  /** Extra routes, e.g. the MCP transport. */
+  plugins?: ServerPlugin[];
+  /** Connections open at once; beyond it new connections are dropped (default 256). Bounds the
+   *  memory of request bodies being read: at most maxConnections x bodyLimit. */
+  maxConnections?: number;
+}
+
+export interface CyloServerHandle extends ServerContext {
+  /** Graceful stop: no new executions (503), queued ones refused, running ones get `graceMs`
+   *  to finish and are then killed; every connection is closed. Idempotent. */
+  shutdown(options?: { graceMs?: number }): Promise<void>;
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    cyloServer: CyloServerHandle;
+  }
+}
+
+function packageVersion(): string {
+  try {
+    const require = createRequire(import.meta.url);
+    return (require('../../../package.json') as { version: string }).version;
+  } catch {
+    return '0.0.0';
+  }
+}
+
+export async function buildServer(options: ServerOptions = {}): Promise<FastifyInstance> {
+  const ownsCylo = options.cylo === undefined;
+  const cylo = options.cylo ?? createCylo(options.cyloOptions);
+  const bodyLimit = options.bodyLimit ?? DEFAULT_BODY_LIMIT;
+  if (!Number.isInteger(bodyLimit) || bodyLimit <= 0) throw new CyloError('CYLO_E_CONFIG', `bodyLimit: expected a positive whole number of bytes (got ${bodyLimit})`, { field: 'bodyLimit' });
+  if (options.token !== undefined && options.token.trim() === '') throw new CyloError('CYLO_E_CONFIG', 'token: must not be empty', { field: 'token' });
+
+  const app = Fastify({
+    logger: options.logger === false ? false : fastifyLoggerOptions(options.logger),
+    genReqId: requestId,
+    bodyLimit,
+    // While shutting down, executions are refused with 503 in cylo's error shape (see context.ts).
+    return503OnClosing: false,
+    forceCloseConnections: 'idle',
+    routerOptions: { ignoreTrailingSlash: true },
+  });
+
+  const metrics = new ServerMetrics(cylo, { processMetrics: options.processMetrics ?? true });
+  const state = new ServerState(cylo, metrics);
+  let closing: Promise<void> | undefined;
+  const handle: CyloServerHandle = Object.assign(state, {
+    shutdown(shutdownOptions: { graceMs?: number } = {}): Promise<void> {
+      closing ??= (async () => {
+        state.shuttingDown = true;
+        const graceMs = shutdownOptions.graceMs ?? 10_000;
+        app.log.info({ graceMs, running: cylo.stats().running, queued: cylo.stats().queued }, 'shutting down: no new executions; running ones get the grace period');
+        // A backstop for connections that would outlive their execution.
+        const hard = setTimeout(() => app.server.closeAllConnections(), graceMs + 5000);
+        hard.unref();
+        try {
+          await Promise.all([cylo.close({ graceMs }), app.close()]);
+        } finally {
+          clearTimeout(hard);
+        }
+        app.log.info('shut down: every execution finished or was stopped');
+      })();
+      return closing;
+    },
+  });
+  app.decorate('cyloServer', handle);
+  if (ownsCylo) app.addHook('onClose', async () => cylo.close());
+
+  // Bodies are JSON whatever the Content-Type says (piston-client sends text/plain).
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', { parseAs: 'string', bodyLimit }, (_request, body, done) => {
+    const text = body as string;
+    if (text.trim() === '') {
+      done(null, undefined);
+      return;
+    }
+    try {
+      // __proto__ and constructor.prototype keys are refused (prototype poisoning).
+      done(null, secureJson.parse(text, undefined, { protoAction: 'error', constructorAction: 'error' }));
+    } catch (error) {
+      done(new CyloError('CYLO_E_VALIDATION', `body: not valid JSON (${(error as Error).message})`, { field: 'body' }), undefined);
+    }
+  });
+
+  app.setValidatorCompiler(zodValidatorCompiler(() => cylo.policy));
+  // Response schemas document; JSON.stringify serialises (no field is ever dropped silently).
+  app.setSerializerCompiler(() => (data) => JSON.stringify(data));
+
+  app.setErrorHandler((error, request, reply) => {
+    const err = toHttpError(error, request, bodyLimit);
+    if (err.code === 'CYLO_E_INTERNAL') {
+      const original = error instanceof CyloError && error.cause !== undefined ? error.cause : error;
+      request.log.error({ err: original }, 'internal error');
+    } else {
+      request.log.info({ code: err.code, field: err.field }, err.message);
+    }
+    return sendError(request, reply, err, state);
+  });
+  app.setNotFoundHandler((request, reply) => {
+    const path = request.url.split('?')[0]?.slice(0, 200) ?? '';
+    return sendError(request, reply, new CyloError('CYLO_E_NOT_FOUND', `route: ${request.method} ${path} does not exist (see /openapi.json)`), state);
+  });
+
+  if (options.token !== undefined) {
+    const check = makeAuthCheck(options.token);
+    app.addHook('onRequest', async (request) => check(request));
+  }
+  // Early admission: when every worker is busy and the queue is full, refuse an execution
+  // before reading its body (the pool still decides for the requests that get through).
+  app.addHook('onRequest', async (request) => {
+    const api = (request.routeOptions.config as { execution?: 'native' | 'piston' } | undefined)?.execution;
+    if (api === undefined) return;
+    const s = cylo.stats();
+    if (s.running >= s.concurrency && s.queued >= s.queueLimit) {
+      metrics.errors.inc({ api, code: 'CYLO_E_QUEUE_FULL' });
+      throw new CyloError('CYLO_E_QUEUE_FULL', `all ${s.concurrency} workers are busy and ${s.queued} executions are queued; retry later`);
+    }
+  });
+  app.addHook('onSend', async (request, reply, payload) => {
+    reply.header('x-request-id', request.id);
+    if (state.shuttingDown) reply.header('connection', 'close');
+    return payload;
+  });
+  app.addHook('onResponse', async (request, reply) => {
+    metrics.httpRequests.inc({ method: request.method, route: request.routeOptions.url ?? 'unmatched', status_code: String(reply.statusCode) });
+  });
+
+  app.server.maxConnections = options.maxConnections ?? DEFAULT_MAX_CONNECTIONS;
+
+  await registerOpenApi(app, { version: packageVersion(), auth: options.token !== undefined });
+  registerServiceRoutes(app, state);
+  registerNativeRoutes(app, state);
+  registerPistonRoutes(app, state);
+  // MCP Streamable HTTP at /mcp (src/mcp/http.ts): behind the same token check, plus an Origin check.
+  await registerMcpRoutes(app, state);
+  for (const plugin of options.plugins ?? []) await plugin(app, state);
+  return app;
+}

@@ -1,0 +1,37 @@
+// Optional bearer-token access: `Authorization: Bearer <token>`, compared in constant time
+// (both sides hashed first, so that neither the content nor the length of the token leaks
+// through timing). Routes marked `config: { public: true }` (only /healthz) stay open.
+import { createHash, timingSafeEqual } from 'node:crypto';
+import type { FastifyRequest } from 'fastify';
+import { CyloError } from '../errors.js';
+
+function digest(text: string): Buffer {
+  return createHash('sha256').update(text, 'utf8').digest();
+}
+
+export function tokenMatches(expected: string, given: string): boolean {
+  return timingSafeEqual(digest(expected), digest(given));
+}
+
+/** The bearer token of a request, or undefined. */
+export function bearerToken(request: FastifyRequest): string | undefined {
+  const header = request.headers.authorization;
+  if (typeof header !== 'string') return undefined;
+  const m = /^\s*bearer\s+(\S+)\s*$/i.exec(header);
+  return m?.[1];
+}
+
+/** An onRequest check: throws CYLO_E_UNAUTHORIZED unless the request carries the token. */
+export function makeAuthCheck(token: string): (request: FastifyRequest) => void {
+  return (request) => {
+    const config = request.routeOptions.config as { public?: boolean } | undefined;
+    if (config?.public === true) return;
+    const given = bearerToken(request);
+    if (given === undefined) {
+      throw new CyloError('CYLO_E_UNAUTHORIZED', 'authorization: this server requires a bearer token; send "Authorization: Bearer <token>"', { field: 'authorization' });
+    }
+    if (!tokenMatches(token, given)) {
+      throw new CyloError('CYLO_E_UNAUTHORIZED', 'authorization: the bearer token is wrong', { field: 'authorization' });
+    }
+  };
+}

@@ -1,0 +1,325 @@
+// Configuration of `cylo serve`, from command-line flags, environment variables and an optional
+// JSON config file, validated once at start (zod) with messages that name the flag, the variable
+// or the file field. Precedence: flags > environment > config file > defaults.
+import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
+import { availableParallelism } from 'node:os';
+import { dirname, resolve } from 'node:path';
+import { z } from 'zod';
+import { limitsSchema } from '../api/request.js';
+import type { Limits } from '../api/limits.js';
+import { CyloError } from '../errors.js';
+import { RELAXABLE_LAYERS, type RelaxableLayer } from '../sandbox/host-check.js';
+import { parseDuration, parseSize } from '../cli/parse-units.js';
+import { DEFAULT_BODY_LIMIT, DEFAULT_MAX_CONNECTIONS } from './app.js';
+import { LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel } from './logging.js';
+
+export const DEFAULT_HOST = '127.0.0.1';
+export const DEFAULT_PORT = 2000;
+export const DEFAULT_GRACE_MS = 10_000;
+
+const wholeNumber = (min: number, max: number) =>
+  z
+    .union([z.number(), z.string().trim().regex(/^\d+$/, 'expected a whole number').transform(Number)])
+    .pipe(z.number().int(`expected a whole number`).min(min, `expected at least ${min}`).max(max, `expected at most ${max}`));
+
+const duration = z.union([
+  z.number().int().min(0, 'expected 0 or more milliseconds'),
+  z.string().transform((text, ctx) => {
+    if (/^\s*0+\s*(ms|s|m)?\s*$/i.test(text)) return 0;
+    try {
+      return parseDuration(text, '');
+    } catch {
+      ctx.addIssue({ code: 'custom', message: 'expected a duration such as 500ms, 10s or 2m' });
+      return z.NEVER;
+    }
+  }),
+]);
+
+const size = z.union([
+  z.number().int().positive('expected a positive number of bytes'),
+  z.string().transform((text, ctx) => {
+    try {
+      return parseSize(text, '');
+    } catch {
+      ctx.addIssue({ code: 'custom', message: 'expected a size such as 512k, 16M or 1G' });
+      return z.NEVER;
+    }
+  }),
+]);
+
+const flag = z.union([
+  z.boolean(),
+  z
+    .string()
+    .trim()
+    .toLowerCase()
+    .pipe(z.enum(['1', '0', 'true', 'false', 'yes', 'no', 'on', 'off'], 'expected true or false (1/0)'))
+    .transform((v) => ['1', 'true', 'yes', 'on'].includes(v)),
+]);
+
+const relaxList = z.union([
+  z.array(z.enum(RELAXABLE_LAYERS as [RelaxableLayer, ...RelaxableLayer[]])),
+  z
+    .string()
+    .transform((s) => s.split(',').map((x) => x.trim()).filter(Boolean))
+    .pipe(z.array(z.enum(RELAXABLE_LAYERS as [RelaxableLayer, ...RelaxableLayer[]], `only ${RELAXABLE_LAYERS.join(', ')} can be relaxed`))),
+]);
+
+/** One source of settings (a config file, the environment or the flags), every field optional. */
+export const serverConfigSchema = z.strictObject({
+  host: z.string().trim().min(1, 'expected a host name or address').optional(),
+  port: wholeNumber(0, 65535).optional(),
+  token: z.string().optional(),
+  tokenFile: z.string().min(1).optional(),
+  insecureNoAuth: flag.optional(),
+  concurrency: wholeNumber(1, 4096).optional(),
+  queueLimit: wholeNumber(0, 1_000_000).optional(),
+  grace: duration.optional(),
+  bodyLimit: size.optional(),
+  maxConnections: wholeNumber(1, 1_000_000).optional(),
+  logLevel: z.enum(LOG_LEVELS).optional(),
+  logFormat: z.enum(LOG_FORMATS).optional(),
+  relax: relaxList.optional(),
+  maxLimits: limitsSchema.optional(),
+  defaultLimits: limitsSchema.optional(),
+  uidBase: wholeNumber(1000, 4_000_000_000).optional(),
+  uidCount: wholeNumber(1, 1_000_000).optional(),
+});
+
+export type ServerConfigInput = z.input<typeof serverConfigSchema>;
+type ServerConfigSource = z.output<typeof serverConfigSchema>;
+type Key = keyof ServerConfigSource;
+
+/** The configuration `cylo serve` runs with, every default resolved. */
+export interface ServerConfig {
+  host: string;
+  port: number;
+  /** The bearer token, or undefined (no authentication). */
+  token: string | undefined;
+  /** Where the token came from (for the log), never the token itself. */
+  tokenSource: string | undefined;
+  insecureNoAuth: boolean;
+  concurrency: number;
+  queueLimit: number;
+  graceMs: number;
+  bodyLimit: number;
+  maxConnections: number;
+  logLevel: LogLevel;
+  logFormat: LogFormat;
+  relax: RelaxableLayer[];
+  maxLimits: Partial<Limits> | undefined;
+  defaultLimits: Partial<Limits> | undefined;
+  uidBase: number | undefined;
+  uidCount: number | undefined;
+  /** The config file read, if any. */
+  configPath: string | undefined;
+}
+
+/** Environment variables and the field each sets. */
+export const ENV_VARS: Readonly<Record<string, Key>> = {
+  CYLO_HOST: 'host',
+  CYLO_PORT: 'port',
+  CYLO_TOKEN: 'token',
+  CYLO_TOKEN_FILE: 'tokenFile',
+  CYLO_INSECURE_NO_AUTH: 'insecureNoAuth',
+  CYLO_CONCURRENCY: 'concurrency',
+  CYLO_QUEUE_LIMIT: 'queueLimit',
+  CYLO_GRACE: 'grace',
+  CYLO_BODY_LIMIT: 'bodyLimit',
+  CYLO_MAX_CONNECTIONS: 'maxConnections',
+  CYLO_LOG_LEVEL: 'logLevel',
+  CYLO_LOG_FORMAT: 'logFormat',
+  CYLO_RELAX: 'relax',
+  CYLO_UID_BASE: 'uidBase',
+  CYLO_UID_COUNT: 'uidCount',
+};
+
+/** Command-line flags and the field each sets. */
+export const FLAGS: Readonly<Partial<Record<Key, string>>> = {
+  host: '--host',
+  port: '--port',
+  tokenFile: '--token-file',
+  insecureNoAuth: '--insecure-no-auth',
+  concurrency: '--concurrency',
+  queueLimit: '--queue-limit',
+  grace: '--grace',
+  bodyLimit: '--body-limit',
+  maxConnections: '--max-connections',
+  logLevel: '--log-level',
+  logFormat: '--log-format',
+};
+
+function describe(value: unknown): string {
+  if (value === undefined) return 'nothing';
+  const text = JSON.stringify(value);
+  return text.length > 60 ? `${text.slice(0, 57)}...` : text;
+}
+
+function valueAt(input: unknown, path: ReadonlyArray<PropertyKey>): unknown {
+  let cur: unknown = input;
+  for (const p of path) {
+    if (cur === null || typeof cur !== 'object') return undefined;
+    cur = (cur as Record<PropertyKey, unknown>)[p];
+  }
+  return cur;
+}
+
+/** Validates one source; `name(path)` says how the user spells a field in that source. */
+function parseSource(raw: Record<string, unknown>, name: (path: PropertyKey[]) => string): ServerConfigSource {
+  const parsed = serverConfigSchema.safeParse(raw);
+  if (parsed.success) return parsed.data;
+  const issue = parsed.error.issues[0];
+  if (issue === undefined) throw new CyloError('CYLO_E_CONFIG', 'configuration: invalid');
+  if (issue.code === 'unrecognized_keys') {
+    const field = name([...issue.path, issue.keys[0] ?? '']);
+    throw new CyloError('CYLO_E_CONFIG', `${field}: unknown setting (see docs/http.md)`, { field });
+  }
+  const field = name(issue.path);
+  throw new CyloError('CYLO_E_CONFIG', `${field}: ${issueMessage(issue)} (got ${describe(valueAt(raw, issue.path))})`, { field });
+}
+
+/** The message of an issue; for a union, that of the branch which got furthest (the one whose
+ *  complaint is not merely about the type). */
+function issueMessage(issue: z.core.$ZodIssue): string {
+  if (issue.code === 'invalid_union' && issue.errors.length > 0) {
+    const branches = issue.errors.filter((b) => b.length > 0);
+    const best = branches.find((b) => b[0]?.code !== 'invalid_type') ?? branches[0];
+    if (best?.[0] !== undefined) return issueMessage(best[0]);
+  }
+  if (issue.code === 'invalid_type') return `expected ${issue.expected}`;
+  if (issue.code === 'invalid_value' && 'values' in issue) return `expected one of ${issue.values.map((v) => String(v)).join(', ')}`;
+  return issue.message;
+}
+
+const pathText = (path: PropertyKey[]): string => path.map((p) => (typeof p === 'number' ? `[${p}]` : String(p))).join('.').replace(/\.\[/g, '[');
+
+export interface LoadConfigOptions {
+  /** Flag values as given on the command line (strings, or true for switches). */
+  flags?: Partial<Record<Key, string | boolean>>;
+  /** The config file (--config); CYLO_CONFIG otherwise. */
+  configPath?: string;
+  env?: NodeJS.ProcessEnv;
+}
+
+function readConfigFile(path: string): Record<string, unknown> {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (error) {
+    throw new CyloError('CYLO_E_CONFIG', `config file ${path}: cannot read it (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`, { field: 'config' });
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (error) {
+    throw new CyloError('CYLO_E_CONFIG', `config file ${path}: not valid JSON (${(error as Error).message})`, { field: 'config' });
+  }
+  if (json === null || typeof json !== 'object' || Array.isArray(json)) throw new CyloError('CYLO_E_CONFIG', `config file ${path}: expected a JSON object`, { field: 'config' });
+  return json as Record<string, unknown>;
+}
+
+function readTokenFile(path: string, where: string): string {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (error) {
+    throw new CyloError('CYLO_E_CONFIG', `${where}: cannot read the token file ${path} (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`, { field: where });
+  }
+  const token = text.trim();
+  if (token === '') throw new CyloError('CYLO_E_CONFIG', `${where}: the token file ${path} is empty`, { field: where });
+  if (/\s/.test(token)) throw new CyloError('CYLO_E_CONFIG', `${where}: the token in ${path} contains whitespace; a bearer token is one word`, { field: where });
+  return token;
+}
+
+/** Reads and validates every source; throws CYLO_E_CONFIG naming the field and its source. */
+export function loadServerConfig(options: LoadConfigOptions = {}): ServerConfig {
+  const env = options.env ?? process.env;
+  const configPath = options.configPath ?? (env.CYLO_CONFIG !== undefined && env.CYLO_CONFIG !== '' ? env.CYLO_CONFIG : undefined);
+
+  const fromFile = configPath === undefined ? {} : parseSource(readConfigFile(configPath), (p) => `config file ${configPath}: ${pathText(p)}`);
+  const rawEnv: Record<string, unknown> = {};
+  const envName = new Map<string, string>();
+  for (const [name, key] of Object.entries(ENV_VARS)) {
+    const v = env[name];
+    if (v === undefined || v === '') continue;
+    rawEnv[key] = v;
+    envName.set(key, name);
+  }
+  const fromEnv = parseSource(rawEnv, (p) => envName.get(String(p[0])) ?? pathText(p));
+  const rawFlags: Record<string, unknown> = {};
+  for (const [key, v] of Object.entries(options.flags ?? {})) if (v !== undefined) rawFlags[key] = v;
+  const fromFlags = parseSource(rawFlags, (p) => FLAGS[p[0] as Key] ?? pathText(p));
+
+  const sources: Array<[string, ServerConfigSource, (key: Key) => string]> = [
+    ['flags', fromFlags, (k) => FLAGS[k] ?? k],
+    ['environment', fromEnv, (k) => envName.get(k) ?? k],
+    ['config file', fromFile, (k) => `config file ${configPath ?? ''}: ${k}`],
+  ];
+  const pick = <K extends Key>(key: K): ServerConfigSource[K] | undefined => {
+    for (const [, source] of sources) if (source[key] !== undefined) return source[key];
+    return undefined;
+  };
+
+  // The token: the first source (in precedence order) that gives one, as text or as a file.
+  let token: string | undefined;
+  let tokenSource: string | undefined;
+  for (const [, source, name] of sources) {
+    if (source.token !== undefined && source.tokenFile !== undefined) {
+      throw new CyloError('CYLO_E_CONFIG', `${name('token')}: give either a token or a token file, not both`, { field: name('token') });
+    }
+    if (source.token !== undefined) {
+      token = source.token.trim();
+      tokenSource = name('token');
+      if (token === '' || /\s/.test(token)) throw new CyloError('CYLO_E_CONFIG', `${tokenSource}: must be one word (no whitespace) and not empty`, { field: tokenSource });
+      break;
+    }
+    if (source.tokenFile !== undefined) {
+      const file = source === fromFile && configPath !== undefined ? resolve(dirname(configPath), source.tokenFile) : source.tokenFile;
+      tokenSource = `${name('tokenFile')} (${file})`;
+      token = readTokenFile(file, name('tokenFile'));
+      break;
+    }
+  }
+
+  const concurrency = pick('concurrency') ?? availableParallelism();
+  return {
+    host: pick('host') ?? DEFAULT_HOST,
+    port: pick('port') ?? DEFAULT_PORT,
+    token,
+    tokenSource,
+    insecureNoAuth: pick('insecureNoAuth') ?? false,
+    concurrency,
+    queueLimit: pick('queueLimit') ?? concurrency * 16,
+    graceMs: pick('grace') ?? DEFAULT_GRACE_MS,
+    bodyLimit: pick('bodyLimit') ?? DEFAULT_BODY_LIMIT,
+    maxConnections: pick('maxConnections') ?? DEFAULT_MAX_CONNECTIONS,
+    logLevel: pick('logLevel') ?? 'info',
+    logFormat: pick('logFormat') ?? 'auto',
+    relax: pick('relax') ?? [],
+    maxLimits: pick('maxLimits'),
+    defaultLimits: pick('defaultLimits'),
+    uidBase: pick('uidBase'),
+    uidCount: pick('uidCount'),
+    configPath,
+  };
+}
+
+/** True for addresses only this machine can reach. */
+export function isLoopbackHost(host: string): boolean {
+  const h = host.trim().toLowerCase().replace(/^\[|\]$/g, '');
+  if (h === 'localhost' || h.endsWith('.localhost')) return true;
+  if (isIP(h) === 4) return h.startsWith('127.');
+  if (isIP(h) === 6) return h === '::1' || /^::ffff:127\./.test(h) || h === '0:0:0:0:0:0:0:1';
+  return false;
+}
+
+/** Refuses to expose code execution without a token, unless explicitly told to. */
+export function checkExposure(config: Pick<ServerConfig, 'host' | 'token' | 'insecureNoAuth'>): void {
+  if (config.token !== undefined || config.insecureNoAuth || isLoopbackHost(config.host)) return;
+  throw new CyloError(
+    'CYLO_E_CONFIG',
+    `refusing to listen on ${config.host} without a token: anyone who can reach it could run code on this machine. Set CYLO_TOKEN or --token-file (or "token"/"tokenFile" in the config file), bind 127.0.0.1, or pass --insecure-no-auth if something in front of cylo authenticates`,
+    { field: 'host' },
+  );
+}

@@ -1,0 +1,139 @@
+// `bin/cylo serve` as a process: configured from the environment, JSON logs when stdout is not a
+// terminal, and the graceful shutdown: on SIGINT/SIGTERM running executions finish within the
+// grace period or are killed after it, queued ones are refused, the process exits 0, and no
+// sandbox process or cgroup remains.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { cgroupsNamed, processesWith, SERVER_TEST_UID_BASE, skipWithoutSandbox, uniqueMarker, waitFor } from './helpers.js';
+
+const T = { timeout: 60_000 };
+const TOKEN = 'lifecycle-token-42';
+
+interface Served {
+  child: ChildProcess;
+  base: string;
+  logs: Array<Record<string, unknown>>;
+  stderr: () => string;
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+async function startServe(args: string[], env: Record<string, string> = {}, uidOffset = 0): Promise<Served> {
+  const cleanEnv: NodeJS.ProcessEnv = {};
+  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('CYLO_')) cleanEnv[k] = v;
+  const child = spawn(process.execPath, ['bin/cylo', 'serve', '--port', '0', ...args], {
+    env: { ...cleanEnv, CYLO_UID_BASE: String(SERVER_TEST_UID_BASE + 384 + uidOffset), CYLO_UID_COUNT: '64', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const exited = once(child, 'exit').then(([code, signal]) => ({ code: code as number | null, signal: signal as NodeJS.Signals | null }));
+  const logs: Array<Record<string, unknown>> = [];
+  let err = '';
+  let buffered = '';
+  child.stderr?.on('data', (d: Buffer) => (err += d.toString()));
+  const ready = new Promise<string>((resolve, reject) => {
+    child.stdout?.on('data', (d: Buffer) => {
+      buffered += d.toString();
+      let nl: number;
+      while ((nl = buffered.indexOf('\n')) >= 0) {
+        const line = buffered.slice(0, nl);
+        buffered = buffered.slice(nl + 1);
+        let entry: Record<string, unknown>;
+        try {
+          entry = JSON.parse(line) as Record<string, unknown>;
+        } catch {
+          reject(new Error(`a log line that is not JSON (stdout is not a TTY): ${line}`));
+          return;
+        }
+        logs.push(entry);
+        if (entry.msg === 'cylo serve ready') resolve(`http://127.0.0.1:${String(entry.port)}`);
+      }
+    });
+    void exited.then((e) => reject(new Error(`cylo serve exited early (${JSON.stringify(e)}): ${err}`)));
+  });
+  let timer: NodeJS.Timeout | undefined;
+  const tooLong = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(() => reject(new Error(`cylo serve did not start: ${err}`)), 20_000);
+  });
+  const base = await Promise.race([ready, tooLong]).finally(() => clearTimeout(timer));
+  return { child, base, logs, stderr: () => err, exited };
+}
+
+function assertNothingLeft(served: Served, marker: string): void {
+  assert.deepEqual(processesWith(marker), [], 'no sandbox process remains');
+  assert.deepEqual(cgroupsNamed(`x-${served.child.pid}-`), [], 'no cgroup of the service remains');
+}
+
+test('SIGINT: an execution that ends within the grace period completes; the process exits 0', T, async (t) => {
+  if (skipWithoutSandbox(t)) return;
+  const served = await startServe(['--grace', '5s'], { CYLO_TOKEN: TOKEN, CYLO_CONCURRENCY: '2' });
+  try {
+    const auth = { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' };
+    assert.equal((await fetch(`${served.base}/v1/runtimes`)).status, 401, 'CYLO_TOKEN is required');
+    const marker = uniqueMarker();
+    const pending = fetch(`${served.base}/v1/execute`, { method: 'POST', headers: auth, body: JSON.stringify({ language: 'bash', code: `sleep 1.${marker}; echo finished` }) });
+    await waitFor('the execution to start', () => processesWith(marker).length > 0);
+    served.child.kill('SIGINT');
+    await sleep(100);
+    const late = await fetch(`${served.base}/healthz`).then(
+      (r) => r.status,
+      () => 'refused',
+    );
+    assert.notEqual(late, 200, 'no longer accepting once stopping');
+    const res = await pending;
+    assert.equal(res.status, 200);
+    const result = (await res.json()) as { status: string; run: { stdout: string } };
+    assert.equal(result.status, 'ok');
+    assert.equal(result.run.stdout, 'finished\n');
+    const exit = await served.exited;
+    assert.deepEqual(exit, { code: 0, signal: null }, served.stderr());
+    assert.ok(served.logs.some((l) => l.msg === 'stop requested' && l.signal === 'SIGINT'));
+    assert.ok(served.logs.some((l) => typeof l.reqId === 'string'), 'request ids in the logs');
+    assertNothingLeft(served, marker);
+  } finally {
+    served.child.kill('SIGKILL');
+  }
+});
+
+test('SIGTERM: queued executions are refused, a running one is killed after the grace period; exit 0, nothing left', T, async (t) => {
+  if (skipWithoutSandbox(t)) return;
+  const served = await startServe(['--grace', '1s', '--concurrency', '1', '--queue-limit', '4'], {}, 64);
+  try {
+    const marker = uniqueMarker();
+    const headers = { 'content-type': 'application/json' };
+    const running = fetch(`${served.base}/v1/execute`, { method: 'POST', headers, body: JSON.stringify({ language: 'bash', code: `sleep 30.${marker}`, limits: { timeoutMs: 40_000, cpuTimeMs: 40_000 } }) });
+    await waitFor('the long execution to start', () => processesWith(marker).length > 0);
+    const queued = fetch(`${served.base}/api/v2/execute`, { method: 'POST', body: JSON.stringify({ language: 'bash', version: '*', files: [{ content: 'echo queued' }] }) });
+    for (let i = 0; ; i++) {
+      const m = await (await fetch(`${served.base}/metrics`)).text();
+      if (/^cylo_queue_depth 1$/m.test(m)) break;
+      assert.ok(i < 200, 'the second execution queues');
+      await sleep(25);
+    }
+    const t0 = Date.now();
+    served.child.kill('SIGTERM');
+
+    const q = await queued;
+    assert.equal(q.status, 503);
+    const qBody = (await q.json()) as { message: string; error: { code: string } };
+    assert.equal(qBody.error.code, 'CYLO_E_SHUTTING_DOWN');
+    assert.equal(typeof qBody.message, 'string', 'Piston shape');
+
+    const r = await running;
+    const waited = Date.now() - t0;
+    assert.equal(r.status, 503);
+    const body = (await r.json()) as { error: { code: string; message: string } };
+    assert.equal(body.error.code, 'CYLO_E_SHUTTING_DOWN');
+    assert.match(body.error.message, /grace period/);
+    assert.ok(waited >= 900, `killed after the grace period, not before (${waited} ms)`);
+    const exit = await served.exited;
+    const total = Date.now() - t0;
+    t.diagnostic(`running execution answered ${waited} ms after SIGTERM; process exited after ${total} ms`);
+    assert.ok(total < 10_000, `exits promptly (${total} ms)`);
+    assert.deepEqual(exit, { code: 0, signal: null }, served.stderr());
+    assertNothingLeft(served, marker);
+  } finally {
+    served.child.kill('SIGKILL');
+  }
+});

@@ -1,0 +1,288 @@
+// Unit tests for the sandbox argv: the exact outer-helper / bubblewrap / inner-helper arrays for
+// a plan, flag by flag, so that dropping or reordering an isolation flag fails a test.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, statSync } from 'node:fs';
+import {
+  FD_BUNDLE,
+  FD_FIRST_BIND,
+  FD_SECCOMP,
+  FD_STATUS,
+  HELPER_IN_SANDBOX,
+  WORKSPACE,
+  WORKSPACE_TMP,
+  buildBwrapArgv,
+  buildInnerArgv,
+  buildOuterArgv,
+  type SandboxPlan,
+} from '../../src/sandbox/bwrap-argv.js';
+import { filesystemLayout } from '../../src/sandbox/filesystem.js';
+
+const HOSTILE_ARGS = ['--help', '$(rm -rf /)', '`id`', 'a b', '; reboot', '--', '--seccomp', '"quoted"', ''];
+
+function basePlan(overrides: Partial<SandboxPlan> = {}): SandboxPlan {
+  return {
+    bwrapPath: '/usr/bin/bwrap',
+    helperPath: '/opt/cylo/dist/native/cylo-helper',
+    uid: 2_000_000_255,
+    gid: 2_000_000_255,
+    cgroupProcs: ['/sys/fs/cgroup/memory/cylo/x-1-1/cgroup.procs', '/sys/fs/cgroup/pids/cylo/x-1-1/cgroup.procs'],
+    binds: [
+      { source: '/usr', dest: '/usr' },
+      { source: '/etc/ld.so.cache', dest: '/etc/ld.so.cache' },
+      { source: '/root/.pyenv/versions/3.12.1', dest: '/root/.pyenv/versions/3.12.1', viaFd: true },
+      { source: '/opt/jdk', dest: '/opt/jdk', viaFd: false },
+      { source: '/root/.cargo', dest: '/root/.cargo', viaFd: true },
+    ],
+    symlinks: [{ target: 'usr/bin', link: '/bin' }],
+    workspaceBytes: 64 * 1024 * 1024,
+    env: { PATH: '/usr/bin:/bin', HOME: '/work', TRICKY: '$(id) `id` --unshare-all' },
+    rlimits: { core: 0, nproc: 40 },
+    landlock: { mode: 'on', readOnly: ['/etc/ld.so.cache', '/proc'], readExec: ['/usr', '/root/.pyenv/versions/3.12.1'], readWrite: ['/work'], devices: ['/dev'] },
+    argv: ['/usr/bin/python3', 'main.py', ...HOSTILE_ARGS],
+    seccomp: true,
+    ...overrides,
+  };
+}
+
+const EXPECTED_INNER = [
+  HELPER_IN_SANDBOX, 'inner',
+  '--status-fd', '4',
+  '--bundle-fd', '5',
+  '--workdir', '/work',
+  '--mkdir', '/work/.tmp',
+  '--rlimit', 'core=0',
+  '--rlimit', 'nproc=40',
+  '--landlock', 'on',
+  '--ro', '/etc/ld.so.cache',
+  '--ro', '/proc',
+  '--rx', '/usr',
+  '--rx', '/root/.pyenv/versions/3.12.1',
+  '--dev', '/dev',
+  '--rw', '/work',
+  '--', '/usr/bin/python3', 'main.py', ...HOSTILE_ARGS,
+];
+
+const EXPECTED_BWRAP = [
+  '/usr/bin/bwrap',
+  '--unshare-user',
+  '--disable-userns',
+  '--unshare-pid',
+  '--unshare-net',
+  '--unshare-ipc',
+  '--unshare-uts',
+  '--unshare-cgroup',
+  '--as-pid-1',
+  '--die-with-parent',
+  '--new-session',
+  '--cap-drop', 'ALL',
+  '--uid', '1000',
+  '--gid', '1000',
+  '--hostname', 'cylo',
+  '--clearenv',
+  '--setenv', 'PATH', '/usr/bin:/bin',
+  '--setenv', 'HOME', '/work',
+  '--setenv', 'TRICKY', '$(id) `id` --unshare-all',
+  '--ro-bind', '/usr', '/usr',
+  '--ro-bind', '/etc/ld.so.cache', '/etc/ld.so.cache',
+  '--ro-bind-fd', '10', '/root/.pyenv/versions/3.12.1',
+  '--ro-bind', '/opt/jdk', '/opt/jdk',
+  '--ro-bind-fd', '11', '/root/.cargo',
+  '--symlink', 'usr/bin', '/bin',
+  '--ro-bind', '/opt/cylo/dist/native/cylo-helper', '/.cylo/helper',
+  '--proc', '/proc',
+  '--dev', '/dev',
+  '--size', String(64 * 1024 * 1024),
+  '--tmpfs', '/work',
+  '--symlink', '/work/.tmp', '/tmp',
+  '--chdir', '/work',
+  '--remount-ro', '/dev',
+  '--remount-ro', '/',
+  '--seccomp', '3',
+  '--',
+  ...EXPECTED_INNER,
+];
+
+const EXPECTED_OUTER = [
+  '/opt/cylo/dist/native/cylo-helper', 'outer',
+  '--status-fd', '4',
+  '--uid', '2000000255',
+  '--gid', '2000000255',
+  '--cgroup-procs', '/sys/fs/cgroup/memory/cylo/x-1-1/cgroup.procs',
+  '--cgroup-procs', '/sys/fs/cgroup/pids/cylo/x-1-1/cgroup.procs',
+  '--open-fd', '10:/root/.pyenv/versions/3.12.1',
+  '--open-fd', '11:/root/.cargo',
+  '--',
+  ...EXPECTED_BWRAP,
+];
+
+/** Every [value...] that follows `flag` in argv (up to the first "--" separator). */
+function operands(argv: readonly string[], flag: string, arity: number): string[][] {
+  const end = argv.indexOf('--');
+  const head = end < 0 ? argv : argv.slice(0, end);
+  const out: string[][] = [];
+  head.forEach((a, i) => {
+    if (a === flag) out.push(head.slice(i + 1, i + 1 + arity));
+  });
+  return out;
+}
+
+test('fd numbers and sandbox paths are the documented constants', () => {
+  assert.deepEqual([FD_SECCOMP, FD_STATUS, FD_BUNDLE, FD_FIRST_BIND], [3, 4, 5, 10]);
+  assert.deepEqual([HELPER_IN_SANDBOX, WORKSPACE, WORKSPACE_TMP], ['/.cylo/helper', '/work', '/work/.tmp']);
+});
+
+test('inner argv is exact', () => {
+  assert.deepEqual(buildInnerArgv(basePlan()), EXPECTED_INNER);
+});
+
+test('bwrap argv is exact', () => {
+  assert.deepEqual(buildBwrapArgv(basePlan()), EXPECTED_BWRAP);
+});
+
+test('outer argv is exact', () => {
+  assert.deepEqual(buildOuterArgv(basePlan()), EXPECTED_OUTER);
+});
+
+test('every isolation flag is present exactly once, before the first "--"', () => {
+  const bwrap = buildBwrapArgv(basePlan());
+  const sep = bwrap.indexOf('--');
+  const head = bwrap.slice(0, sep);
+  for (const flag of ['--unshare-user', '--disable-userns', '--unshare-pid', '--unshare-net', '--unshare-ipc', '--unshare-uts', '--unshare-cgroup', '--die-with-parent', '--new-session', '--clearenv', '--as-pid-1']) {
+    assert.equal(head.filter((a) => a === flag).length, 1, `${flag} exactly once`);
+  }
+  assert.deepEqual(operands(bwrap, '--cap-drop', 1), [['ALL']]);
+  assert.deepEqual(operands(bwrap, '--seccomp', 1), [[String(FD_SECCOMP)]]);
+  // --disable-userns is only valid together with --unshare-user, and must come with it.
+  assert.ok(head.indexOf('--unshare-user') < head.indexOf('--disable-userns'));
+  // The root is read-only and only the workspace is a fresh tmpfs with a size cap right before it.
+  assert.deepEqual(operands(bwrap, '--remount-ro', 1), [['/dev'], ['/']]);
+  assert.deepEqual(operands(bwrap, '--tmpfs', 1), [['/work']]);
+  assert.equal(head[head.indexOf('--tmpfs') - 2], '--size');
+  // No writable bind of any host path, and no share of a host namespace.
+  for (const flag of ['--bind', '--bind-try', '--dev-bind', '--dev-bind-try', '--share-net', '--bind-fd', '--userns', '--pidns', '--unshare-all']) {
+    assert.equal(head.includes(flag), false, `${flag} must never appear`);
+  }
+});
+
+test('--clearenv comes before every --setenv (the host environment never leaks)', () => {
+  const bwrap = buildBwrapArgv(basePlan());
+  const clear = bwrap.indexOf('--clearenv');
+  const firstSet = bwrap.indexOf('--setenv');
+  assert.ok(clear >= 0 && firstSet > clear);
+  assert.deepEqual(operands(bwrap, '--setenv', 2), [
+    ['PATH', '/usr/bin:/bin'],
+    ['HOME', '/work'],
+    ['TRICKY', '$(id) `id` --unshare-all'],
+  ]);
+});
+
+test('viaFd binds use --ro-bind-fd with the matching --open-fd N:PATH in the outer argv', () => {
+  const plan = basePlan();
+  const outer = buildOuterArgv(plan);
+  const outerHead = outer.slice(0, outer.indexOf('--'));
+  const opened = operands(outerHead, '--open-fd', 1).map(([v]) => {
+    const colon = (v as string).indexOf(':');
+    return [(v as string).slice(0, colon), (v as string).slice(colon + 1)];
+  });
+  const bwrap = buildBwrapArgv(plan);
+  const byFd = operands(bwrap, '--ro-bind-fd', 2);
+  assert.deepEqual(opened, [
+    ['10', '/root/.pyenv/versions/3.12.1'],
+    ['11', '/root/.cargo'],
+  ]);
+  // Same fd numbers, same order, same trees.
+  assert.deepEqual(
+    byFd,
+    opened.map(([fd, path]) => [fd, path]),
+  );
+  // Binds without viaFd are plain --ro-bind source dest triples.
+  assert.deepEqual(operands(bwrap, '--ro-bind', 2), [
+    ['/usr', '/usr'],
+    ['/etc/ld.so.cache', '/etc/ld.so.cache'],
+    ['/opt/jdk', '/opt/jdk'],
+    ['/opt/cylo/dist/native/cylo-helper', '/.cylo/helper'],
+  ]);
+});
+
+test('a plan without viaFd binds opens no fd in the outer helper', () => {
+  const plan = basePlan({ binds: [{ source: '/usr', dest: '/usr' }] });
+  const outer = buildOuterArgv(plan);
+  assert.equal(outer.includes('--open-fd'), false);
+  assert.equal(buildBwrapArgv(plan).includes('--ro-bind-fd'), false);
+});
+
+test('the outer helper joins every cgroup before the bwrap argv starts', () => {
+  const outer = buildOuterArgv(basePlan());
+  const sep = outer.indexOf('--');
+  assert.deepEqual(operands(outer.slice(0, sep), '--cgroup-procs', 1), [['/sys/fs/cgroup/memory/cylo/x-1-1/cgroup.procs'], ['/sys/fs/cgroup/pids/cylo/x-1-1/cgroup.procs']]);
+  assert.equal(outer[sep + 1], '/usr/bin/bwrap');
+});
+
+test('program argv stays literal argv elements after the last "--", never parsed or joined', () => {
+  const plan = basePlan({ argv: ['/usr/bin/bash', 'main.sh', '--help', '$(rm -rf /)'] });
+  for (const argv of [buildOuterArgv(plan), buildBwrapArgv(plan), buildInnerArgv(plan)]) {
+    assert.deepEqual(argv.slice(-5), ['--', '/usr/bin/bash', 'main.sh', '--help', '$(rm -rf /)']);
+  }
+  // Arguments that look like separators or flags are kept verbatim, in order, after the inner
+  // helper's own "--" (the helper stops parsing at its first "--").
+  const hostile = basePlan();
+  const inner = buildInnerArgv(hostile);
+  const sep = inner.indexOf('--');
+  assert.deepEqual(inner.slice(sep + 1), hostile.argv);
+  assert.equal(inner.slice(0, sep).includes('$(rm -rf /)'), false);
+});
+
+test('nothing is ever joined into one shell string', () => {
+  const plan = basePlan();
+  const outer = buildOuterArgv(plan);
+  // The first element is the helper, not a shell, and no "-c" script is ever built.
+  assert.equal(outer[0], plan.helperPath);
+  for (const shell of ['/bin/sh', '/bin/bash', 'sh', 'bash', '/usr/bin/env']) assert.equal(outer.includes(shell), false);
+  assert.equal(outer.includes('-c'), false);
+  // Every element that contains whitespace or shell syntax came verbatim from the plan.
+  const verbatim = new Set<string>([...Object.values(plan.env), ...plan.argv]);
+  for (const a of outer) {
+    if (/[\s$`;|&'"]/.test(a)) assert.ok(verbatim.has(a), `element ${JSON.stringify(a)} looks like a joined command line`);
+  }
+  // The outer argv is exactly outer options + "--" + bwrap argv, and bwrap argv ends with the inner argv.
+  const bwrap = buildBwrapArgv(plan);
+  assert.deepEqual(outer.slice(outer.length - bwrap.length), bwrap);
+  const inner = buildInnerArgv(plan);
+  assert.deepEqual(bwrap.slice(bwrap.length - inner.length), inner);
+  assert.equal(bwrap[bwrap.length - inner.length - 1], '--');
+});
+
+test('relaxed seccomp drops only --seccomp; relaxed Landlock is passed to the helper', () => {
+  const strict = buildBwrapArgv(basePlan());
+  const noSeccomp = buildBwrapArgv(basePlan({ seccomp: false }));
+  assert.deepEqual(operands(noSeccomp, '--seccomp', 1), []);
+  // Exactly the two elements "--seccomp 3" are gone; everything else (the program's own
+  // "--seccomp" argument included) is unchanged.
+  const at = strict.indexOf('--seccomp');
+  assert.deepEqual(noSeccomp, [...strict.slice(0, at), ...strict.slice(at + 2)]);
+  const off = buildInnerArgv(basePlan({ landlock: { ...basePlan().landlock, mode: 'off' } }));
+  assert.deepEqual(operands(off, '--landlock', 1), [['off']]);
+  const noscope = buildInnerArgv(basePlan({ landlock: { ...basePlan().landlock, mode: 'noscope' } }));
+  assert.deepEqual(operands(noscope, '--landlock', 1), [['noscope']]);
+});
+
+test('filesystem layout binds /usr read-only, hides /etc secrets and binds hidden roots via fd', () => {
+  const layout = filesystemLayout(['/root/.pyenv']);
+  assert.deepEqual(layout.binds[0], { source: '/usr', dest: '/usr' });
+  for (const b of layout.binds) {
+    assert.ok(!['/etc/shadow', '/etc/passwd', '/etc', '/home', '/root', '/var', '/tmp', '/run', '/sys'].includes(b.dest), `${b.dest} must not be bound`);
+  }
+  const pyenv = layout.binds.find((b) => b.dest === '/root/.pyenv');
+  assert.ok(pyenv !== undefined);
+  // /root is 0700 on a normal host: an unprivileged uid cannot traverse it, so the bind goes via an fd.
+  const rootHidden = !existsSync('/root') || (statSync('/root').mode & 0o001) === 0;
+  assert.equal(pyenv.viaFd, rootHidden);
+  // /usr is reachable by everyone: bound by path.
+  assert.equal(layout.binds[0]?.viaFd, undefined);
+  assert.deepEqual(layout.landlock.readWrite, ['/work']);
+  assert.deepEqual(layout.landlock.devices, ['/dev']);
+  assert.ok(layout.landlock.readOnly.includes('/proc'));
+  assert.ok(layout.landlock.readExec.includes('/usr'));
+  assert.ok(!layout.landlock.readExec.some((p) => p.startsWith('/etc')), 'nothing in /etc is executable');
+});

@@ -1,0 +1,92 @@
+// Tests for the cgroup driver on the real host (v1/hybrid or v2): an execution cgroup gets its
+// memory limit without swap and its pids limit, can be reconfigured and reset for reuse, and is
+// gone after remove(). Skipped visibly when not root on Linux.
+import { test, type TestContext } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { openCgroups, type CgroupDriver } from '../../src/sandbox/cgroups.js';
+
+const MiB = 1024 * 1024;
+
+function driverOrSkip(t: TestContext): CgroupDriver | undefined {
+  if (process.platform !== 'linux' || process.getuid?.() !== 0) {
+    t.skip('needs root on Linux (creates real cgroups)');
+    return undefined;
+  }
+  try {
+    return openCgroups();
+  } catch (error) {
+    t.skip(`cgroups unavailable on this host: ${(error as Error).message}`);
+    return undefined;
+  }
+}
+
+const read = (path: string): string => readFileSync(path, 'utf8').trim();
+
+/** The limit files of an execution cgroup, found from its cgroup.procs files. */
+function limitFiles(driver: CgroupDriver, procsFiles: string[]): { memory: string; memsw: string | undefined; pids: string } {
+  const dirs = procsFiles.map((p) => p.replace(/\/cgroup\.procs$/, ''));
+  if (driver.version === 'v2') {
+    const dir = dirs[0] as string;
+    return { memory: join(dir, 'memory.max'), memsw: existsSync(join(dir, 'memory.swap.max')) ? join(dir, 'memory.swap.max') : undefined, pids: join(dir, 'pids.max') };
+  }
+  const memDir = dirs.find((d) => existsSync(join(d, 'memory.limit_in_bytes'))) as string;
+  const pidsDir = dirs.find((d) => existsSync(join(d, 'pids.max'))) as string;
+  const memsw = join(memDir, 'memory.memsw.limit_in_bytes');
+  return { memory: join(memDir, 'memory.limit_in_bytes'), memsw: existsSync(memsw) ? memsw : undefined, pids: join(pidsDir, 'pids.max') };
+}
+
+test('an execution cgroup gets its memory (no swap) and pids limits, and is gone after remove()', async (t) => {
+  const driver = driverOrSkip(t);
+  if (driver === undefined) return;
+  // Named like an execution cgroup of this (live) process, so that no orphan sweep takes it.
+  const name = `x-${process.pid}-${900_000_000 + (Date.now() % 100_000_000)}`;
+  const cgroup = driver.create(name, { memoryBytes: 48 * MiB, pids: 7 });
+  try {
+    assert.ok(driver.list().includes(name));
+    assert.equal(cgroup.procsFiles.length, driver.version === 'v2' ? 1 : 3);
+    const files = limitFiles(driver, cgroup.procsFiles);
+    assert.equal(read(files.pids), '7');
+    assert.equal(Number(read(files.memory)), 48 * MiB);
+    // No swap: v1 memsw equals the memory limit, v2 swap.max is 0.
+    if (files.memsw !== undefined) assert.equal(read(files.memsw), driver.version === 'v2' ? '0' : String(48 * MiB));
+    assert.deepEqual(cgroup.pids(), []);
+    const stats = cgroup.stats();
+    assert.equal(stats.oomKilled, false);
+    assert.ok(stats.cpuMs >= 0);
+
+    // Reuse with other limits: raising and lowering both work (v1 memsw ordering).
+    cgroup.configure({ memoryBytes: 96 * MiB, pids: 9 });
+    assert.equal(Number(read(files.memory)), 96 * MiB);
+    assert.equal(read(files.pids), '9');
+    cgroup.configure({ memoryBytes: 16 * MiB, pids: 3 });
+    assert.equal(Number(read(files.memory)), 16 * MiB);
+    if (files.memsw !== undefined && driver.version === 'v1') assert.equal(read(files.memsw), String(16 * MiB));
+    await cgroup.reset();
+    assert.equal(cgroup.stats().cpuMs, 0);
+    assert.equal(await cgroup.killAll(), true, 'an empty cgroup is already empty');
+  } finally {
+    await cgroup.remove();
+  }
+  assert.equal(driver.list().includes(name), false);
+  for (const procs of cgroup.procsFiles) assert.equal(existsSync(procs), false, `${procs} is removed`);
+  // remove() twice is harmless.
+  await cgroup.remove();
+});
+
+test('the cylo subtree lies under this process\'s own cgroup', (t) => {
+  const driver = driverOrSkip(t);
+  if (driver === undefined) return;
+  const own = readFileSync('/proc/self/cgroup', 'utf8');
+  for (const base of driver.baseDirs) {
+    assert.ok(base.endsWith('/cylo'), base);
+    assert.ok(existsSync(base), `${base} exists`);
+  }
+  if (driver.version === 'v1') {
+    // e.g. memory:/some/path -> /sys/fs/cgroup/memory/some/path/cylo
+    const memLine = own.split('\n').find((l) => l.split(':')[1]?.split(',').includes('memory'));
+    const memPath = memLine?.split(':').slice(2).join(':') ?? '/';
+    assert.ok(driver.baseDirs.some((b) => b.endsWith(join(memPath, 'cylo'))), `${driver.baseDirs.join(', ')} vs ${memPath}`);
+  }
+});

@@ -1,0 +1,10 @@
+import { spawn } from 'node:child_process';
+import { hostSkipReason } from './dist/test/integration/helpers.js';
+if (process.argv[2] === 'check') console.log('skip?', hostSkipReason());
+const child = spawn(process.execPath, ['bin/cylo', 'serve', '--port', '0', '--log-format', 'json'], { env: { ...process.env, CYLO_TOKEN: 'x' }, stdio: ['ignore', 'pipe', 'pipe'] });
+child.stdout.on('data', () => {});
+child.on('exit', (c, s) => console.log('exit', c, s, performance.now().toFixed(0)));
+await new Promise((r) => setTimeout(r, 3000));
+console.log('kill', performance.now().toFixed(0));
+child.kill('SIGTERM');
+setTimeout(() => console.log('timer'), 5000);
