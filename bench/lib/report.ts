@@ -1,6 +1,5 @@
 // The result model every measurement returns, and its two renderings: Markdown tables for
 // stdout (and BENCHMARKS.md) and JSON with the same figures as numbers.
-
 import { availableParallelism } from 'node:os';
 
 const cpusCount = (): number => availableParallelism();

@@ -101,7 +101,11 @@ describe('MCP HTTP sessions (no execution needed)', () => {
 
   const headers = { 'content-type': 'application/json', accept: 'application/json, text/event-stream' };
   const rpc = async (body: object, sessionId?: string, method = 'POST'): Promise<Response> =>
-    fetch(url, { method, headers: { ...headers, ...(sessionId === undefined ? {} : { 'mcp-session-id': sessionId }) }, ...(method === 'POST' ? { body: JSON.stringify(body) } : {}) });
+    fetch(url, {
+      method,
+      headers: { ...(method === 'POST' ? headers : { accept: 'text/event-stream' }), ...(sessionId === undefined ? {} : { 'mcp-session-id': sessionId }) },
+      ...(method === 'POST' ? { body: JSON.stringify(body) } : {}),
+    });
   const open = async (): Promise<string> => {
     const res = await rpc({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 't', version: '1' } } });
     assert.equal(res.status, 200);
