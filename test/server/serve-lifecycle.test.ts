@@ -9,7 +9,8 @@ import { once } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { cgroupsNamed, processesWith, SERVER_TEST_UID_BASE, skipWithoutSandbox, uniqueMarker, waitFor } from './helpers.js';
 
-const T = { timeout: 60_000 };
+// Generous bounds: the host may be busy with other work (2 cores).
+const T = { timeout: 90_000 };
 const TOKEN = 'lifecycle-token-42';
 
 interface Served {
@@ -54,7 +55,7 @@ async function startServe(args: string[], env: Record<string, string> = {}, uidO
   });
   let timer: NodeJS.Timeout | undefined;
   const tooLong = new Promise<never>((_resolve, reject) => {
-    timer = setTimeout(() => reject(new Error(`cylo serve did not start: ${err}`)), 20_000);
+    timer = setTimeout(() => reject(new Error(`cylo serve did not start within 40 s: ${err}`)), 40_000);
   });
   const base = await Promise.race([ready, tooLong]).finally(() => clearTimeout(timer));
   return { child, base, logs, stderr: () => err, exited };
@@ -73,7 +74,7 @@ test('SIGINT: an execution that ends within the grace period completes; the proc
     assert.equal((await fetch(`${served.base}/v1/runtimes`)).status, 401, 'CYLO_TOKEN is required');
     const marker = uniqueMarker();
     const pending = fetch(`${served.base}/v1/execute`, { method: 'POST', headers: auth, body: JSON.stringify({ language: 'bash', code: `sleep 1.${marker}; echo finished` }) });
-    await waitFor('the execution to start', () => processesWith(marker).length > 0);
+    await waitFor('the execution to start', () => processesWith(marker).length > 0, 20_000);
     served.child.kill('SIGINT');
     await sleep(100);
     const late = await fetch(`${served.base}/healthz`).then(
@@ -103,12 +104,12 @@ test('SIGTERM: queued executions are refused, a running one is killed after the 
     const marker = uniqueMarker();
     const headers = { 'content-type': 'application/json' };
     const running = fetch(`${served.base}/v1/execute`, { method: 'POST', headers, body: JSON.stringify({ language: 'bash', code: `sleep 30.${marker}`, limits: { timeoutMs: 40_000, cpuTimeMs: 40_000 } }) });
-    await waitFor('the long execution to start', () => processesWith(marker).length > 0);
+    await waitFor('the long execution to start', () => processesWith(marker).length > 0, 20_000);
     const queued = fetch(`${served.base}/api/v2/execute`, { method: 'POST', body: JSON.stringify({ language: 'bash', version: '*', files: [{ content: 'echo queued' }] }) });
     for (let i = 0; ; i++) {
       const m = await (await fetch(`${served.base}/metrics`)).text();
       if (/^cylo_queue_depth 1$/m.test(m)) break;
-      assert.ok(i < 200, 'the second execution queues');
+      assert.ok(i < 800, 'the second execution queues');
       await sleep(25);
     }
     const t0 = Date.now();
@@ -130,7 +131,7 @@ test('SIGTERM: queued executions are refused, a running one is killed after the 
     const exit = await served.exited;
     const total = Date.now() - t0;
     t.diagnostic(`running execution answered ${waited} ms after SIGTERM; process exited after ${total} ms`);
-    assert.ok(total < 10_000, `exits promptly (${total} ms)`);
+    assert.ok(total < 15_000, `exits promptly (${total} ms)`);
     assert.deepEqual(exit, { code: 0, signal: null }, served.stderr());
     assertNothingLeft(served, marker);
   } finally {
