@@ -68,11 +68,11 @@ interface RssProfile {
 
 /** RSS of the HTTP service: idle after start, during a load of concurrent Python hello world
  *  requests, and idle again afterwards. */
-async function serviceRss(loadMs: number, inflight: number): Promise<RssProfile> {
+async function serviceRss(loadMs: number, inflight: number, settleMs: number): Promise<RssProfile> {
   const server: ServerHandle = await startServer();
   try {
-    await sleep(1000);
-    const idle = median(await sampleRss(server.pid, 1000, 50));
+    await sleep(settleMs);
+    const idle = median(await sampleRss(server.pid, settleMs, 50));
     let count = 0;
     const until = performance.now() + loadMs;
     const worker = async (): Promise<void> => {
@@ -84,8 +84,8 @@ async function serviceRss(loadMs: number, inflight: number): Promise<RssProfile>
     const sampling = sampleRss(server.pid, loadMs);
     await Promise.all([...Array.from({ length: inflight }, worker), sampling]);
     const under = await sampling;
-    await sleep(2000);
-    const after = median(await sampleRss(server.pid, 1000, 50));
+    await sleep(2 * settleMs);
+    const after = median(await sampleRss(server.pid, settleMs, 50));
     return { idle, loadMedian: median(under), loadMax: Math.max(...under), idleAfterLoad: after, hwm: statusKb(server.pid, 'VmHWM'), executionsUnderLoad: count };
   } finally {
     await server.stop();
@@ -93,7 +93,7 @@ async function serviceRss(loadMs: number, inflight: number): Promise<RssProfile>
 }
 
 /** The same for a process that only embeds the library (bench/lib/library-host.ts). */
-async function libraryRss(loadMs: number, inflight: number): Promise<RssProfile> {
+async function libraryRss(loadMs: number, inflight: number, settleMs: number): Promise<RssProfile> {
   const child: ChildProcess = spawn(process.execPath, [join(REPO_ROOT, 'dist/bench/lib/library-host.js'), String(BENCH_UID_BASE + 200_000)], { stdio: ['pipe', 'pipe', 'inherit'] });
   const lines = createInterface({ input: child.stdout as NodeJS.ReadableStream })[Symbol.asyncIterator]();
   const next = async (): Promise<string> => {
@@ -104,14 +104,14 @@ async function libraryRss(loadMs: number, inflight: number): Promise<RssProfile>
   const pid = child.pid as number;
   try {
     if ((await next()) !== 'ready') throw new Error('library host did not start');
-    await sleep(1000);
-    const idle = median(await sampleRss(pid, 1000, 50));
+    await sleep(settleMs);
+    const idle = median(await sampleRss(pid, settleMs, 50));
     child.stdin?.write(`load ${loadMs} ${inflight}\n`);
     const sampling = sampleRss(pid, loadMs);
     const done = await next();
     const under = await sampling;
-    await sleep(2000);
-    const after = median(await sampleRss(pid, 1000, 50));
+    await sleep(2 * settleMs);
+    const after = median(await sampleRss(pid, settleMs, 50));
     const hwm = statusKb(pid, 'VmHWM');
     return { idle, loadMedian: median(under), loadMax: Math.max(...under), idleAfterLoad: after, hwm, executionsUnderLoad: Number(done.split(' ')[1] ?? 0) };
   } finally {
@@ -197,7 +197,15 @@ async function sandboxCost(ctx: BenchContext, n: number): Promise<SandboxCost> {
   });
   const bare: ChildProcess[] = [];
   try {
-    await Promise.race([readyAll, sleep(30_000).then(() => Promise.reject(new Error(`only ${ready}/${n} sandboxes started within 30 s`)))]);
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`only ${ready}/${n} sandboxes started within 30 s`)), 30_000);
+    });
+    try {
+      await Promise.race([readyAll, timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
     await sleep(300);
     const nodeDuring = median(await sampleRss(process.pid, 300, 30));
     const names = driver.list().filter((name) => name.startsWith(mine));
@@ -255,8 +263,9 @@ export async function runMemory(ctx: BenchContext): Promise<SectionResult> {
   const started = performance.now();
   const loadMs = ctx.quick ? 1000 : 5000;
   const inflight = 8;
+  const settleMs = ctx.quick ? 300 : 1000;
   const notes: string[] = [
-    `Resident memory (VmRSS from /proc/PID/status): idle = median over 1 s, 1 s after start and one execution; under load = ${inflight} Python hello world executions kept in flight for ${loadMs / 1000} s, sampled every 20 ms; idle after = 2 s after the load.`,
+    `Resident memory (VmRSS from /proc/PID/status): idle = median over ${settleMs / 1000} s, ${settleMs / 1000} s after start and one execution; under load = ${inflight} Python hello world executions kept in flight for ${loadMs / 1000} s, sampled every 20 ms; idle after = ${(2 * settleMs) / 1000} s after the load.`,
     'Per-sandbox cost: N sandboxes each run `exec sleep` at once. For every process in each sandbox\'s cgroup, /proc/PID/smaps_rollup gives its PSS (proportional set size: shared pages such as libc divided among the processes sharing them) and RSS. cylo\'s own processes are the bubblewrap monitor (`bwrap`) and the inner helper that is PID 1 of the sandbox (`helper`); the outer helper has exec\'d bubblewrap, so it is not a separate process. "program" is the sleeping `sleep`; "bare" is the same `sleep` spawned from Node. The cgroup charge (memory.usage_in_bytes, v1) also counts kernel objects (memory.kmem.usage_in_bytes: namespaces, mounts, page tables, the tmpfs), and page cache first touched by that sandbox, so it is an upper bound. "Node RSS" is the growth of the calling Node process per running sandbox (pipes, buffers, closures).',
   ];
   const tables: Table[] = [];
@@ -268,7 +277,7 @@ export async function runMemory(ctx: BenchContext): Promise<SectionResult> {
   if (why === undefined) {
     ctx.log('memory: HTTP service RSS');
     try {
-      const s = await serviceRss(loadMs, inflight);
+      const s = await serviceRss(loadMs, inflight, settleMs);
       data.service = s;
       rssRows.push(['HTTP service (`cylo serve`)', fmtBytes(s.idle), fmtBytes(s.loadMedian), fmtBytes(s.loadMax), fmtBytes(s.idleAfterLoad), fmtBytes(s.hwm), s.executionsUnderLoad]);
       targets.push(target('memory.service.idle', 'Service idle RSS', '<= 100 MiB', s.idle, 'bytes', atMost(s.idle, IDLE_TARGET)));
@@ -280,7 +289,7 @@ export async function runMemory(ctx: BenchContext): Promise<SectionResult> {
     notes.push(`HTTP service skipped: ${why}. The library-host row (a Node process that only embeds cylo's library) stands in for it until the service exists.`);
   }
   ctx.log('memory: library host RSS');
-  const lib = await libraryRss(loadMs, inflight);
+  const lib = await libraryRss(loadMs, inflight, settleMs);
   data.libraryHost = lib;
   rssRows.push(['Node process embedding the library', fmtBytes(lib.idle), fmtBytes(lib.loadMedian), fmtBytes(lib.loadMax), fmtBytes(lib.idleAfterLoad), fmtBytes(lib.hwm), lib.executionsUnderLoad]);
   if (why !== undefined) targets.push(target('memory.service.idle', 'Service idle RSS', '<= 100 MiB', null, 'bytes', null, `HTTP service not available; the library host idles at ${fmtBytes(lib.idle)}`));

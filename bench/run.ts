@@ -115,6 +115,7 @@ async function main(): Promise<void> {
   const loadBefore = loadavg();
   const t0 = performance.now();
   const ctx = await createContext(args.quick);
+  ctx.log(`runtimes resolved in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
   const command = `npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`;
   process.stdout.write(`# cylo benchmarks\n\n- date: ${startedAt.toISOString()}\n- command: \`${command}\`\n- mode: ${args.quick ? 'quick (smoke run: few repetitions, small sizes)' : 'default'}\n- machine: ${cpus().length} cores (${cpus()[0]?.model ?? '?'}), ${(totalmem() / 1024 ** 3).toFixed(1)} GiB, Linux ${release()}, Node ${process.version}\n- load average at start: ${loadBefore.map((l) => l.toFixed(2)).join(' ')}\n\n`);
   const sections: SectionResult[] = [];
@@ -137,6 +138,7 @@ async function main(): Promise<void> {
     }
   } finally {
     await ctx.close();
+    ctx.log('closed');
   }
   const targets: TargetResult[] = sections.flatMap((s) => s.targets);
   const loadAfter = loadavg();
@@ -160,7 +162,8 @@ async function main(): Promise<void> {
   mkdirSync(dirname(args.json), { recursive: true });
   writeFileSync(args.json, `${JSON.stringify(json, null, 2)}\n`);
   process.stderr.write(`[bench] figures written to ${args.json}\n`);
-  if (failures.length > 0) process.exitCode = 1;
+  // Exit now rather than when the last handle closes (nothing is left to wait for).
+  process.exit(failures.length > 0 ? 1 : 0);
 }
 
 main().catch((error: unknown) => {

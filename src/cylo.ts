@@ -4,7 +4,7 @@ import { CyloError } from './errors.js';
 import { DEFAULT_LIMITS, DEFAULT_MAX_LIMITS, DEFAULT_REQUEST_BOUNDS, LIMIT_NAMES, type Limits, type RequestBounds } from './api/limits.js';
 import { normalizeRequest, type ExecuteRequest, type ValidationPolicy } from './api/request.js';
 import type { ExecutionResult } from './api/result.js';
-import { Engine, type ExecutionEvent } from './engine/engine.js';
+import { Engine, type ExecutionEvent, type SandboxSlot } from './engine/engine.js';
 import type { RuntimeDefinitionInput } from './runtimes/definition.js';
 import { RuntimeRegistry, type ResolvedRuntime } from './runtimes/registry.js';
 import { checkHost, RELAXABLE_LAYERS, type HostReport, type RelaxableLayer } from './sandbox/host-check.js';
@@ -12,7 +12,8 @@ import { DEFAULT_UID_BASE, IdentityPool } from './sandbox/identity.js';
 import { buildSeccompProgram } from './sandbox/seccomp.js';
 import { versionMatches } from './runtimes/version.js';
 import { streamExecution, type StreamEvent } from './engine/event-stream.js';
-import { ExecutionPool, type PoolSlot, type PoolStats } from './engine/pool.js';
+import { ExecutionPool, type PoolStats } from './engine/pool.js';
+import { cleanOrphans, findOrphans, type OrphanReport } from './engine/orphans.js';
 import { CompileCache, DEFAULT_CACHE_DIR, DEFAULT_CACHE_MAX_BYTES } from './engine/compile-cache.js';
 import { configuredRuntimesFile, loadRuntimesFile } from './runtimes/config-file.js';
 
@@ -37,6 +38,8 @@ export interface CyloOptions {
   concurrency?: number;
   /** Executions waiting for a free worker before CYLO_E_QUEUE_FULL (default: 16 x concurrency). */
   queueLimit?: number;
+  /** Where cylo reports what it did on its own (e.g. orphans cleaned at start). */
+  log?: (level: CyloLogLevel, message: string, fields?: Record<string, unknown>) => void;
   /** An operator's runtimes file (JSON, see docs/runtimes.md) adding or overriding languages.
    *  Default: $CYLO_RUNTIMES_FILE, else /etc/cylo/runtimes.json when it exists; false: none.
    *  `runtimes` given here are applied after the file's. */
@@ -66,6 +69,15 @@ export interface RuntimeInfo {
   problem: string | null;
 }
 
+export interface DoctorReport extends HostReport {
+  smoke: { ok: boolean; detail: string };
+  /** Leftovers of crashed cylo processes (cgroups, sandbox-uid processes); with `clean`, what
+   *  was removed. */
+  orphans: OrphanReport & { cleaned: boolean };
+}
+
+export type CyloLogLevel = 'info' | 'warn' | 'error';
+
 export interface Cylo {
   execute(request: ExecuteRequest, options?: ExecuteOptions): Promise<ExecutionResult>;
   /** The same execution as an async iterable: `state` transitions, `stdout`/`stderr` chunks as
@@ -73,7 +85,7 @@ export interface Cylo {
   stream(request: ExecuteRequest, options?: { signal?: AbortSignal }): AsyncIterableIterator<StreamEvent>;
   runtimes(): Promise<RuntimeInfo[]>;
   /** The host check report (what `cylo doctor` prints). */
-  doctor(): Promise<HostReport & { smoke: { ok: boolean; detail: string } }>;
+  doctor(options?: { clean?: boolean }): Promise<DoctorReport>;
   /** Concurrency, queue depth and counters of the execution pool. */
   stats(): PoolStats;
   readonly registry: RuntimeRegistry;
@@ -116,15 +128,20 @@ export function createCylo(options: CyloOptions = {}): Cylo {
     languageLimits: (language) => registry.find(language)?.limits,
   };
   const relax = new Set(options.relax ?? []);
-  const identities = new IdentityPool(options.uidBase ?? DEFAULT_UID_BASE, options.uidCount ?? Math.max(256, availableParallelism() * 16));
+  const uidBase = options.uidBase ?? DEFAULT_UID_BASE;
+  const uidCount = options.uidCount ?? Math.max(256, availableParallelism() * 16);
+  const identities = new IdentityPool(uidBase, uidCount);
   let closed = false;
   let ready: Promise<Engine> | undefined;
-  // Slots carry no resources yet: the engine acquires the uid and cgroup per execution.
-  const pool = new ExecutionPool<PoolSlot>({
+  // Slots (a uid and a cgroup each) are created on demand and reused across executions.
+  const pool = new ExecutionPool<SandboxSlot>({
     ...(options.concurrency === undefined ? {} : { concurrency: options.concurrency }),
     ...(options.queueLimit === undefined ? {} : { queueLimit: options.queueLimit }),
-    createSlot: async () => ({ reset: async () => {}, destroy: async () => {} }),
+    createSlot: async () => (await prepare()).createSlot(),
   });
+  // Idle slots' (empty) cgroups are removed when the process exits without close().
+  const onExit = (): void => pool.destroyIdleSync();
+  process.once('exit', onExit);
   const inFlight = new Set<AbortController>();
 
   const hostOptions = { relax: options.relax ?? [], ...(options.helperPath === undefined ? {} : { helperPath: options.helperPath }), ...(options.bwrapPath === undefined ? {} : { bwrapPath: options.bwrapPath }), ...(options.cgroupRoot === undefined ? {} : { cgroupRoot: options.cgroupRoot }) };
@@ -201,7 +218,7 @@ export function createCylo(options: CyloOptions = {}): Cylo {
                   // the listener's own bug; the execution goes on
                 }
               };
-        return await pool.run(() => engine.execute(normalized, runtime, { signal: controller.signal, onEvent }), controller.signal);
+        return await pool.run((slot) => engine.execute(normalized, runtime, slot, { signal: controller.signal, onEvent }), controller.signal);
       } finally {
         inFlight.delete(controller);
         outer?.removeEventListener('abort', forward);
@@ -220,8 +237,12 @@ export function createCylo(options: CyloOptions = {}): Cylo {
         problem: r.problem ?? null,
       }));
     },
-    async doctor() {
+    async doctor(doctorOptions = {}) {
       const report = checkHost(hostOptions);
+      let orphans: DoctorReport['orphans'] = { cgroups: [], processes: [], cleaned: false };
+      if (report.cgroups !== undefined) {
+        orphans = doctorOptions.clean === true ? { ...(await cleanOrphans(report.cgroups, uidBase, uidCount)), cleaned: true } : { ...findOrphans(report.cgroups, uidBase, uidCount), cleaned: false };
+      }
       let smoke = { ok: false, detail: 'not run: a layer above is missing' };
       if (report.ok) {
         try {
@@ -231,7 +252,7 @@ export function createCylo(options: CyloOptions = {}): Cylo {
           smoke = { ok: false, detail: (error as Error).message };
         }
       }
-      return { ...report, smoke };
+      return { ...report, smoke, orphans };
     },
     stream(request, streamOptions = {}) {
       return streamExecution((onEvent, signal) => this.execute(request, { signal, onEvent }), streamOptions.signal);
@@ -241,6 +262,7 @@ export function createCylo(options: CyloOptions = {}): Cylo {
     },
     async close(closeOptions = {}) {
       closed = true;
+      process.removeListener('exit', onExit);
       const grace = closeOptions.graceMs;
       const closing = pool.close();
       if (grace === undefined) {

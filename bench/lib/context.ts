@@ -33,6 +33,7 @@ export async function createContext(quick: boolean): Promise<BenchContext> {
   const cylo = makeCylo({});
   const runtimes = await cylo.runtimes();
   let server: Promise<ServerHandle | string> | undefined;
+  const t0 = performance.now();
   const ctx: BenchContext = {
     quick,
     cylo,
@@ -53,9 +54,10 @@ export async function createContext(quick: boolean): Promise<BenchContext> {
       return server;
     },
     log(message) {
-      process.stderr.write(`[bench] ${message}\n`);
+      process.stderr.write(`[bench ${((performance.now() - t0) / 1000).toFixed(1).padStart(6)} s] ${message}\n`);
     },
     async close() {
+      ctx.log('closing');
       const s = await server;
       if (s !== undefined && typeof s !== 'string') await s.stop();
       await Promise.all(extra.map((c) => c.close({ graceMs: 5000 })));

@@ -26,6 +26,8 @@ export interface HostProgram {
   dir: string;
   /** argv of the run, for the bare spawn (the workspace mapped to dir). */
   bareArgv: string[];
+  /** The same with the program's arguments. */
+  bareArgvFor(args: readonly string[]): string[];
   /** argv of the minimal bubblewrap sandbox around the same run. */
   bwrapArgv: string[];
   bareEnv: Record<string, string>;
@@ -125,6 +127,7 @@ export async function prepareHostProgram(runtime: ResolvedRuntime, files: readon
     return {
       dir,
       bareArgv: bareRun([]),
+      bareArgvFor: bareRun,
       bwrapArgv: bwrapRun([]),
       bareEnv,
       bwrapEnv,

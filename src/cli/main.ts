@@ -63,8 +63,9 @@ export function buildProgram(): Command {
     .command('doctor')
     .description('check every isolation layer on this host and say how to fix what is missing')
     .option('--json', 'print the report as JSON')
-    .action(async (o: { json?: boolean }) => {
-      process.exitCode = await doctorCommand({ json: o.json === true, cyloOptions: cyloOptionsFromEnvironment() }, processIO);
+    .option('--clean', 'kill and remove what crashed cylo processes left behind (cgroups, sandbox processes)')
+    .action(async (o: { json?: boolean; clean?: boolean }) => {
+      process.exitCode = await doctorCommand({ json: o.json === true, clean: o.clean === true, cyloOptions: cyloOptionsFromEnvironment() }, processIO);
     });
 
   program

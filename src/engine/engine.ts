@@ -18,6 +18,8 @@ import type { RelaxableLayer } from '../sandbox/host-check.js';
 import type { Identity, IdentityPool } from '../sandbox/identity.js';
 import { runSandbox, type SandboxRunResult } from '../sandbox/run-sandbox.js';
 import { ExecutionStateMachine, type StateEvent } from './state-machine.js';
+import type { PoolSlot } from './pool.js';
+import { processStartTime } from './orphans.js';
 import { compileCacheKey, type CompileCache } from './compile-cache.js';
 import { expandArgv, expandEnv, type TokenValues } from '../runtimes/tokens.js';
 
@@ -41,11 +43,25 @@ export interface RunContext {
 }
 
 let cgroupCounter = 0;
+const startTime = processStartTime('self') ?? '0';
 
-/** Cgroup names carry the service's pid, so a restarted service can tell its orphans apart. */
+/** Cgroup names carry the service's pid and start time, so a restarted service can tell its
+ *  orphans apart (a recycled pid has another start time). */
 export function cgroupName(): string {
   cgroupCounter += 1;
-  return `x-${process.pid}-${cgroupCounter}`;
+  return `x-${process.pid}-${startTime}-${cgroupCounter}`;
+}
+
+/**
+ * A reusable sandbox slot: an unprivileged uid and a cgroup, created ahead of time by the pool.
+ * There is no host-side workspace to wipe (the workspace is a tmpfs inside the sandbox's own
+ * mount namespace), so making a slot clean means: every process in its cgroup killed and the
+ * cgroup verified empty, its counters reset. A slot that cannot be made clean is retired; its
+ * uid is only released when its cgroup is gone.
+ */
+export interface SandboxSlot extends PoolSlot {
+  readonly identity: Identity;
+  readonly cgroup: ExecutionCgroup;
 }
 
 export function layersInForce(host: Pick<EngineHost, 'relax'>): Layer[] {
@@ -163,7 +179,8 @@ export class Engine {
    * its own cgroup and limits (compileTimeoutMs, compileMemoryBytes), and PID 1 streams the
    * artifact back out through a pipe. The host never reads the sandbox's filesystem.
    */
-  private async compile(id: string, request: NormalizedRequest, runtime: ResolvedRuntime, identity: Identity, tokens: TokenValues, context: RunContext): Promise<CompileOutcome> {
+  private async compile(id: string, request: NormalizedRequest, runtime: ResolvedRuntime, slot: SandboxSlot, tokens: TokenValues, context: RunContext): Promise<CompileOutcome> {
+    const { identity, cgroup } = slot;
     const def = runtime.definition;
     const compile = def.compile;
     if (compile === undefined) throw new Error('compile() called for an interpreted language');
@@ -189,7 +206,7 @@ export class Engine {
     };
     const stageTokens: TokenValues = { ...tokens, memoryBytes: limits.memoryBytes };
     const argv = expandArgv(compile.argv, stageTokens);
-    const cgroup = this.host.cgroups.create(cgroupName(), { memoryBytes: limits.memoryBytes, pids: limits.pids + SUPERVISOR_PIDS });
+    cgroup.configure({ memoryBytes: limits.memoryBytes, pids: limits.pids + SUPERVISOR_PIDS });
     let result: SandboxRunResult;
     try {
       const plan = this.plan(runtime, identity, cgroup, limits, argv, this.stageEnv(runtime, stageTokens, 'compile', {}), { paths: compile.artifact, maxBytes: request.limits.workspaceBytes });
@@ -206,7 +223,8 @@ export class Engine {
         onStderr: (data) => context.onEvent?.({ type: 'stderr', executionId: id, stage: 'compile', data }),
       });
     } finally {
-      await cgroup.remove().catch(() => {});
+      // The run stage reuses the slot: empty it and reset its counters (throws if it cannot).
+      await cgroup.reset();
     }
     if (result.cancelled) throw new CyloError('CYLO_E_CANCELLED', 'execution cancelled by the caller; every process of it was killed');
     const stage: Stage = { ...toStage(result), cached: false };
@@ -237,18 +255,40 @@ export class Engine {
     return { stage, artifacts, status: 'ok' };
   }
 
-  async execute(request: NormalizedRequest, runtime: ResolvedRuntime, context: RunContext = {}): Promise<ExecutionResult> {
+  /** Creates a slot for the pool: its own uid and an (idle) cgroup. */
+  createSlot(): SandboxSlot {
+    const identity = this.host.identities.acquire();
+    let cgroup: ExecutionCgroup;
+    try {
+      cgroup = this.host.cgroups.create(cgroupName(), { memoryBytes: 64 * 1024 * 1024, pids: 16 });
+    } catch (error) {
+      identity.release();
+      throw error;
+    }
+    return {
+      identity,
+      cgroup,
+      reset: () => cgroup.reset(),
+      destroyIdleSync: () => cgroup.removeIfEmptySync(),
+      destroy: async () => {
+        await cgroup.remove();
+        // Only a uid whose cgroup is gone (nothing can still run as it) is handed out again.
+        identity.release();
+      },
+    };
+  }
+
+  /** Runs one execution in `slot` (from the pool); the pool makes the slot clean afterwards. */
+  async execute(request: NormalizedRequest, runtime: ResolvedRuntime, slot: SandboxSlot, context: RunContext = {}): Promise<ExecutionResult> {
     const id = randomUUID();
     const def: RuntimeDefinition = runtime.definition;
     const machine = new ExecutionStateMachine(id, (e) => context.onEvent?.(e));
-    let identity: Identity | undefined;
-    let cgroup: ExecutionCgroup | undefined;
+    const { identity, cgroup } = slot;
     try {
-      // MountRamdisk: the execution's identity and cgroup; the tmpfs itself is mounted by
-      // bubblewrap inside the new mount namespace, sized by limits.workspaceBytes.
+      // MountRamdisk: the slot's identity and cgroup get this execution's limits; the tmpfs
+      // itself is mounted by bubblewrap inside the new mount namespace, sized by workspaceBytes.
       machine.transition('MountRamdisk');
-      identity = this.host.identities.acquire();
-      cgroup = this.host.cgroups.create(cgroupName(), { memoryBytes: request.limits.memoryBytes, pids: request.limits.pids + SUPERVISOR_PIDS });
+      cgroup.configure({ memoryBytes: request.limits.memoryBytes, pids: request.limits.pids + SUPERVISOR_PIDS });
 
       machine.transition('PrepareExecution');
       const entry = request.files[0]?.name ?? def.entry;
@@ -259,13 +299,14 @@ export class Engine {
       let compileStage: Stage | null = null;
       if (def.compile !== undefined) {
         machine.transition('Compiling');
-        const compiled = await this.compile(id, request, runtime, identity, tokens, context);
+        const compiled = await this.compile(id, request, runtime, slot, tokens, context);
         compileStage = compiled.stage;
         if (compiled.artifacts === undefined) {
           machine.transition('Done');
           return { id, language: def.id, version: runtime.version ?? 'unknown', status: compiled.status, compile: compileStage, run: null, layers: layersInForce(this.host) };
         }
         files = mergeArtifacts(request.files, compiled.artifacts);
+        cgroup.configure({ memoryBytes: request.limits.memoryBytes, pids: request.limits.pids + SUPERVISOR_PIDS });
       }
       const argv = expandArgv(def.run.argv, tokens);
       const plan = this.plan(runtime, identity, cgroup, request.limits, argv, this.stageEnv(runtime, tokens, 'run', request.env));
@@ -292,9 +333,9 @@ export class Engine {
       if (!machine.finished) machine.transition('Failed', err.message);
       throw err;
     } finally {
-      // Cleanup on every path. The cgroup removal kills anything left first.
-      if (cgroup !== undefined) await cgroup.remove().catch(() => {});
-      identity?.release();
+      // Cleanup on every path: nothing of this execution may outlive it. The pool then resets
+      // the slot (and retires it if it cannot be made clean).
+      await cgroup.killAll();
     }
   }
 }

@@ -1,6 +1,8 @@
 // Finds and removes what a crashed (SIGKILLed) cylo left behind: execution cgroups whose owning
-// service process is gone (their names carry its pid: x-<pid>-<n>), and processes running as a
-// sandbox uid outside any live execution. Mount namespaces and tmpfs workspaces need no cleanup:
+// service process is gone (their names carry its pid and start time: x-<pid>-<start>-<n>, so a
+// recycled pid is not mistaken for the owner), with every process inside them. Processes that
+// run as a sandbox uid outside every cylo cgroup are reported, never killed: they may belong to
+// another cylo instance with other cgroup bases. Mount namespaces and tmpfs workspaces need no cleanup:
 // the kernel drops them with their last process.
 import { readdirSync, readFileSync } from 'node:fs';
 import type { CgroupDriver } from '../sandbox/cgroups.js';
@@ -21,10 +23,25 @@ function alive(pid: number): boolean {
   }
 }
 
-/** The pid that created a cgroup, from its name, or undefined for foreign names. */
-export function ownerOf(name: string): number | undefined {
-  const m = /^x-(\d+)-\d+$/.exec(name);
-  return m === null ? undefined : Number(m[1]);
+/** The start time of a process (clock ticks since boot, /proc/PID/stat field 22), or undefined. */
+export function processStartTime(pid: number | 'self'): string | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // comm (field 2) may contain spaces and parentheses: split after the last ')'.
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
+  } catch {
+    return undefined;
+  }
+}
+
+/** The owner (pid and start time) of a cgroup, from its name, or undefined for foreign names. */
+export function ownerOf(name: string): { pid: number; start: string } | undefined {
+  const m = /^x-(\d+)-(\d+)-\d+$/.exec(name);
+  return m === null ? undefined : { pid: Number(m[1]), start: m[2] as string };
+}
+
+function ownerAlive(owner: { pid: number; start: string }): boolean {
+  return alive(owner.pid) && processStartTime(owner.pid) === owner.start;
 }
 
 /** Pids of processes whose real uid is within [uidBase, uidBase + uidCount). */
@@ -45,15 +62,15 @@ export function sandboxUidProcesses(uidBase: number, uidCount: number): Array<{ 
 }
 
 /**
- * What is orphaned now. `liveCgroups` are the names this process is using right now (they are
- * never orphans); cgroups of other live cylo processes are left alone.
+ * What is orphaned now: cgroups whose owning cylo process is gone (this process's own slots and
+ * other live cylo processes' cgroups are left alone), and processes running as a sandbox uid
+ * outside every remaining cgroup.
  */
-export function findOrphans(driver: CgroupDriver, liveCgroups: ReadonlySet<string>, uidBase: number, uidCount: number): OrphanReport {
+export function findOrphans(driver: CgroupDriver, uidBase: number, uidCount: number): OrphanReport {
   const cgroups = driver.list().filter((name) => {
-    if (liveCgroups.has(name)) return false;
     const owner = ownerOf(name);
-    if (owner === undefined) return true;
-    return owner === process.pid ? true : !alive(owner);
+    if (owner === undefined) return false; // not a name cylo makes: not ours to remove
+    return owner.pid !== process.pid && !ownerAlive(owner);
   });
   const inLive = new Set<number>();
   for (const name of driver.list()) {
@@ -64,16 +81,9 @@ export function findOrphans(driver: CgroupDriver, liveCgroups: ReadonlySet<strin
   return { cgroups, processes };
 }
 
-/** Kills and removes every orphan; returns what was cleaned. */
-export async function cleanOrphans(driver: CgroupDriver, liveCgroups: ReadonlySet<string>, uidBase: number, uidCount: number): Promise<OrphanReport> {
-  const report = findOrphans(driver, liveCgroups, uidBase, uidCount);
+/** Kills and removes every orphan cgroup with its processes; returns what was found. */
+export async function cleanOrphans(driver: CgroupDriver, uidBase: number, uidCount: number): Promise<OrphanReport> {
+  const report = findOrphans(driver, uidBase, uidCount);
   for (const name of report.cgroups) await driver.open(name).remove().catch(() => {});
-  for (const p of report.processes) {
-    try {
-      process.kill(p.pid, 'SIGKILL');
-    } catch {
-      // gone already
-    }
-  }
   return report;
 }

@@ -8,6 +8,8 @@ import { availableParallelism } from 'node:os';
 import { CyloError } from '../errors.js';
 
 export interface PoolSlot {
+  /** Best-effort synchronous cleanup of an idle slot when the process exits. */
+  destroyIdleSync?(): void;
   /** Prepares the slot for its next use; throws when it cannot be made clean. */
   reset(): Promise<void>;
   /** Destroys the slot (kill anything left, remove the cgroup, free the uid). */
@@ -60,6 +62,11 @@ export class ExecutionPool<S extends PoolSlot> {
       throw new CyloError('CYLO_E_CONFIG', `queueLimit: expected a whole number >= 0 (got ${this.queueLimit})`, { field: 'queueLimit' });
     }
     this.createSlot = options.createSlot;
+  }
+
+  /** Synchronous best-effort cleanup of idle slots (for process 'exit'). */
+  destroyIdleSync(): void {
+    for (const slot of this.idle.splice(0)) slot.destroyIdleSync?.();
   }
 
   stats(): PoolStats {

@@ -108,6 +108,9 @@ export interface McpHttpHandler {
   handle(req: IncomingMessage, res: ServerResponse, body: unknown): Promise<void>;
   /** Sessions open now. */
   sessionCount(): number;
+  /** Starts shutting down: new requests get 503 and the sessions' GET streams are ended, while
+   *  tool calls already running go on (the host's grace period applies to them). */
+  drain(): void;
   /** Closes every session (cancelling their calls) and stops the idle sweep. */
   close(): Promise<void>;
 }
@@ -206,6 +209,10 @@ export async function createMcpHttpHandler(options: McpHttpOptions): Promise<Mcp
 
   return {
     sessionCount: () => sessions.size,
+    drain() {
+      closed = true;
+      for (const session of sessions.values()) session.transport.closeStandaloneSSEStream();
+    },
     async close() {
       closed = true;
       clearInterval(sweep);
@@ -219,7 +226,7 @@ export async function createMcpHttpHandler(options: McpHttpOptions): Promise<Mcp
         return;
       }
       if (closed) {
-        jsonRpcError(res, 503, -32000, 'Service unavailable: the server is shutting down');
+        jsonRpcError(res, 503, -32000, 'Service unavailable: the server is shutting down', { connection: 'close' });
         return;
       }
       const sessionId = header(req, 'mcp-session-id');
@@ -251,6 +258,11 @@ export async function createMcpHttpHandler(options: McpHttpOptions): Promise<Mcp
           keys.push(key);
         }
       }
+      // While shutting down, a connection is not kept alive once its response is complete (the
+      // host's onSend hook that says "Connection: close" does not see these hijacked replies).
+      res.once('finish', () => {
+        if (closed) req.socket.end();
+      });
       // A connection dropped before its response was complete: cancel the calls it waited for.
       res.once('close', () => {
         for (const key of keys) {
@@ -294,11 +306,19 @@ export async function registerMcpRoutes(app: FastifyInstance, ctx: McpHostContex
     ...options,
     cylo: ctx.cylo,
   });
+  // preClose: before Fastify waits for connections, end the long-lived GET streams (running
+  // calls keep their grace period); onClose: close what is left.
+  app.addHook('preClose', async () => handler.drain());
   app.addHook('onClose', async () => handler.close());
   app.route({
     method: ['POST', 'GET', 'DELETE'],
     url: MCP_PATH,
     ...(options.bodyLimit === undefined ? {} : { bodyLimit: options.bodyLimit }),
+    // For the OpenAPI document only (no validation: the MCP transport checks the messages).
+    schema: {
+      summary: 'Model Context Protocol (Streamable HTTP)',
+      description: 'JSON-RPC messages of the Model Context Protocol: tools run_code and list_runtimes. POST carries messages (initialize first; then Mcp-Session-Id), GET opens the session\'s notification stream, DELETE ends the session. Browsers\' Origin must be loopback or in CYLO_MCP_ALLOWED_ORIGINS. See docs/mcp.md.',
+    },
     // The MCP transport writes the response itself (JSON, or an SSE stream for live output).
     handler: async (request, reply) => {
       reply.raw.setHeader('x-request-id', String(request.id));

@@ -174,7 +174,13 @@ export function createCyloMcpServer(options: CyloMcpServerOptions): McpServer {
         }
       } catch (error) {
         live?.discard();
-        if (error instanceof CyloError && error.code !== 'CYLO_E_CANCELLED') return refusal(error);
+        if (error instanceof CyloError && error.code === 'CYLO_E_CANCELLED') {
+          // Cancelled by this call's client: nobody waits for an answer.
+          if (signal.aborted) throw error;
+          // Cancelled by cylo itself: the service shut down and its grace period ended.
+          return refusal(new CyloError('CYLO_E_SHUTTING_DOWN', 'the service shut down before the program finished, and it was stopped'));
+        }
+        if (error instanceof CyloError) return refusal(error);
         throw error;
       }
       const text = formatResult(result, {

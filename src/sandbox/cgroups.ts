@@ -30,10 +30,14 @@ export interface ExecutionCgroup {
   stats(): CgroupStats;
   /** Pids currently in the cgroup. */
   pids(): number[];
-  /** SIGKILLs every process in the cgroup until it is empty (or the attempt budget runs out). */
-  killAll(): Promise<boolean>;
+  /** SIGKILLs every process in the cgroup until it is empty (or the attempt budget runs out).
+   *  `stop` ends the sweep early: a reused cgroup must never be swept once its next use began. */
+  killAll(stop?: AbortSignal): Promise<boolean>;
   /** Removes the cgroup directories; kills first if anything is still inside. */
   remove(): Promise<void>;
+  /** At process exit: removes the cgroup's directories if they are empty (synchronous, best
+   *  effort; anything left is an orphan for the next start or `cylo doctor --clean`). */
+  removeIfEmptySync(): void;
   /** Sets the limits for the next use (a slot's cgroup is reused with different limits). */
   configure(limits: CgroupLimits): void;
   /** Makes a used cgroup ready for its next use: empty, counters reset. Throws when it cannot. */
@@ -88,8 +92,9 @@ function killPids(pids: number[]): void {
   }
 }
 
-async function killUntilEmpty(procsFile: string, killFile?: string): Promise<boolean> {
+async function killUntilEmpty(procsFile: string, killFile?: string, stop?: AbortSignal): Promise<boolean> {
   for (let attempt = 0; attempt < 200; attempt++) {
+    if (stop?.aborted === true) return false;
     const pids = readPids(procsFile);
     if (pids.length === 0) return true;
     if (killFile !== undefined && existsSync(killFile)) write(killFile, '1');
@@ -97,6 +102,16 @@ async function killUntilEmpty(procsFile: string, killFile?: string): Promise<boo
     await sleep(attempt < 20 ? 1 : 10);
   }
   return readPids(procsFile).length === 0;
+}
+
+/** Waits until a pids.current file reads 0: exiting tasks leave cgroup.procs before they stop
+ *  counting against pids.max, and a reused cgroup must start with its whole budget. */
+async function waitNoTasks(pidsCurrent: string): Promise<boolean> {
+  for (let attempt = 0; attempt < 200; attempt++) {
+    if (readNumber(pidsCurrent) === 0) return true;
+    await sleep(attempt < 20 ? 1 : 10);
+  }
+  return false;
 }
 
 async function rmdirRetry(dir: string): Promise<void> {
@@ -186,6 +201,13 @@ class V1Cgroup implements ExecutionCgroup {
 
   async reset(): Promise<void> {
     if (!(await this.killAll())) throw new Error(`cgroup ${this.name} could not be emptied`);
+    if (!(await waitNoTasks(join(this.dirs.pids, 'pids.current')))) throw new Error(`cgroup ${this.name} still counts tasks`);
+    // Uncharge the page cache the last use left behind, so the next use's peak is its own.
+    try {
+      write(join(this.dirs.memory, 'memory.force_empty'), '0');
+    } catch {
+      // best effort: an unreclaimable page only inflates the next peak slightly
+    }
     write(join(this.dirs.memory, 'memory.max_usage_in_bytes'), '0');
     write(join(this.dirs.cpuacct, 'cpuacct.usage'), '0');
     this.oomBaseline = this.oomKills();
@@ -207,9 +229,19 @@ class V1Cgroup implements ExecutionCgroup {
     return readPids(join(this.dirs.pids, 'cgroup.procs'));
   }
 
-  async killAll(): Promise<boolean> {
-    const results = await Promise.all(V1_CONTROLLERS.map((c) => killUntilEmpty(join(this.dirs[c], 'cgroup.procs'))));
+  async killAll(stop?: AbortSignal): Promise<boolean> {
+    const results = await Promise.all(V1_CONTROLLERS.map((c) => killUntilEmpty(join(this.dirs[c], 'cgroup.procs'), undefined, stop)));
     return results.every(Boolean);
+  }
+
+  removeIfEmptySync(): void {
+    for (const c of V1_CONTROLLERS) {
+      try {
+        rmdirSync(this.dirs[c]);
+      } catch {
+        // busy or gone
+      }
+    }
   }
 
   async remove(): Promise<void> {
@@ -275,16 +307,19 @@ class V1Driver implements CgroupDriver {
     }
   }
 
+  /** Execution cgroups present in every hierarchy. A name found in only some of them belongs to
+   *  a cylo whose cgroup bases differ from ours in the others (another instance in a child
+   *  cgroup): not ours to judge. */
   list(): string[] {
-    const names = new Set<string>();
-    for (const c of V1_CONTROLLERS) {
+    const perController = V1_CONTROLLERS.map((c) => {
       try {
-        for (const d of readdirSync(this.bases[c], { withFileTypes: true })) if (d.isDirectory()) names.add(d.name);
+        return new Set(readdirSync(this.bases[c], { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => d.name));
       } catch {
-        // base vanished
+        return new Set<string>();
       }
-    }
-    return [...names];
+    });
+    const [first, ...rest] = perController;
+    return [...(first ?? [])].filter((n) => rest.every((set) => set.has(n)));
   }
 
   open(name: string): ExecutionCgroup {
@@ -344,8 +379,16 @@ class V2Cgroup implements ExecutionCgroup {
     return readPids(join(this.dir, 'cgroup.procs'));
   }
 
-  killAll(): Promise<boolean> {
-    return killUntilEmpty(join(this.dir, 'cgroup.procs'), join(this.dir, 'cgroup.kill'));
+  killAll(stop?: AbortSignal): Promise<boolean> {
+    return killUntilEmpty(join(this.dir, 'cgroup.procs'), join(this.dir, 'cgroup.kill'), stop);
+  }
+
+  removeIfEmptySync(): void {
+    try {
+      rmdirSync(this.dir);
+    } catch {
+      // busy or gone
+    }
   }
 
   async remove(): Promise<void> {

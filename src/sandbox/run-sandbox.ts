@@ -118,13 +118,14 @@ export function runSandbox(options: SandboxRunOptions): Promise<SandboxRunResult
     let exit: { code: number | null; signal: string | null } | undefined;
     const timers: NodeJS.Timeout[] = [];
 
+    const sweepDone = new AbortController();
     const stop = (reason: StopReason): void => {
       if (stopReason === undefined) stopReason = reason;
       endedAt ??= performance.now();
       // SIGKILL the bubblewrap monitor: with --die-with-parent its PID 1 dies, and the kernel
       // kills every process of the PID namespace. The cgroup sweep below makes it certain.
       child.kill('SIGKILL');
-      void cgroup.killAll();
+      void cgroup.killAll(sweepDone.signal);
     };
 
     const stdout = new CappedCollector(limits.outputBytes, () => stop('stdout'), options.onStdout);
@@ -216,6 +217,8 @@ export function runSandbox(options: SandboxRunOptions): Promise<SandboxRunResult
         endedAt ??= performance.now();
         // Whatever happened, nothing of this sandbox may outlive the run.
         await cgroup.killAll();
+        // The early sweep started by stop() must end before the cgroup can be reused.
+        sweepDone.abort();
         const stats = cgroup.stats();
         const wallMs = startedAt === undefined ? 0 : Math.max(0, endedAt - startedAt);
         const bwrapFailed = startedAt === undefined && stopReason === undefined;

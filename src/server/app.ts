@@ -16,7 +16,6 @@ import { ServerMetrics } from './metrics.js';
 import { registerNativeRoutes, registerServiceRoutes } from './native.js';
 import { registerOpenApi } from './openapi.js';
 import { registerPistonRoutes } from './piston.js';
-import { registerMcpRoutes } from '../mcp/http.js';
 import { zodValidatorCompiler } from './validation.js';
 
 export const DEFAULT_BODY_LIMIT = 16 * 1024 * 1024;
@@ -173,8 +172,6 @@ export async function buildServer(options: ServerOptions = {}): Promise<FastifyI
   registerServiceRoutes(app, state);
   registerNativeRoutes(app, state);
   registerPistonRoutes(app, state);
-  // MCP Streamable HTTP at /mcp (src/mcp/http.ts): behind the same token check, plus an Origin check.
-  await registerMcpRoutes(app, state);
   for (const plugin of options.plugins ?? []) await plugin(app, state);
   return app;
 }

@@ -136,12 +136,14 @@ export async function waitFor<T>(what: string, check: () => T | undefined, timeo
   }
 }
 
-/** Execution cgroups of this test process that still exist under cylo's subtree. */
+/** Cgroups of this test process that still hold a process. The pool keeps its slots' cgroups
+ *  for reuse (at most one per concurrent execution), so "clean" means empty, not gone. */
 export function leftoverCgroups(): string[] {
   const prefix = `x-${process.pid}-`;
-  return openCgroups()
+  const driver = openCgroups();
+  return driver
     .list()
-    .filter((n) => n.startsWith(prefix));
+    .filter((n) => n.startsWith(prefix) && driver.open(n).pids().length > 0);
 }
 
 /** Starts an execution and resolves once its program has written `ready` to stdout, so a test can

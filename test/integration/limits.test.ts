@@ -17,7 +17,7 @@ async function assertHostClean(marker: string): Promise<void> {
     [],
     'no process of the execution is left',
   );
-  assert.deepEqual(leftoverCgroups(), [], "the execution's cgroups are removed");
+  assert.deepEqual(leftoverCgroups(), [], "the execution's cgroups hold no process");
   assert.equal(spawnSync('/bin/true').status, 0, 'this process can still start processes');
   const after = await run({ language: 'bash', code: 'echo still-ok' });
   assert.equal(after.run.stdout, 'still-ok\n', 'a following execution works');

@@ -8,7 +8,7 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { checkOrigin, allowedOriginsFromEnvironment, mcpHttpPlugin } from '../../src/mcp/http.js';
-import { getCylo, hostSkipReason } from '../integration/helpers.js';
+import { getCylo, hostSkipReason, processesWith, uniqueMarker, waitFor } from '../integration/helpers.js';
 import { createCylo } from '../../src/cylo.js';
 import { toolCases } from './cases.js';
 
@@ -71,6 +71,36 @@ describe('MCP over Streamable HTTP (plugin on a bare Fastify)', { skip: skip ?? 
     assert.equal(res.status, 403);
     const body = (await res.json()) as { error: { message: string } };
     assert.match(body.error.message, /Origin https:\/\/evil\.example is not allowed/);
+  });
+
+  it('a dropped connection cancels the call it waited for (no process left)', async () => {
+    const headers = { 'content-type': 'application/json', accept: 'application/json, text/event-stream' };
+    const init = await post();
+    const session = init.headers.get('mcp-session-id');
+    assert.ok(session);
+    await init.body?.cancel();
+    const marker = uniqueMarker('mcpdrop');
+    const controller = new AbortController();
+    const call = {
+      jsonrpc: '2.0',
+      id: 7,
+      method: 'tools/call',
+      params: { name: 'run_code', _meta: { progressToken: 'p' }, arguments: { language: 'python', code: 'import sys, time\nprint("running", sys.argv[1], flush=True)\ntime.sleep(30)', args: [marker], timeout_ms: 20_000 } },
+    };
+    const res = await fetch(url, { method: 'POST', headers: { ...headers, 'mcp-session-id': session }, body: JSON.stringify(call), signal: controller.signal });
+    assert.equal(res.status, 200);
+    const reader = res.body?.getReader();
+    assert.ok(reader);
+    let seen = '';
+    while (!seen.includes('running')) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      seen += Buffer.from(value).toString('utf8');
+    }
+    assert.match(seen, /running/);
+    assert.ok(processesWith(marker).length > 0, 'the program runs');
+    controller.abort();
+    await waitFor('the program of the dropped call to be killed', () => (processesWith(marker).length === 0 ? true : undefined), 5000);
   });
 
   it('accepts loopback and explicitly allowed origins', async () => {

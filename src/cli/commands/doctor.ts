@@ -5,6 +5,8 @@ import type { CommandIO } from '../io.js';
 
 export interface DoctorOptions {
   json?: boolean;
+  /** Kill and remove what crashed cylo processes left behind. */
+  clean?: boolean;
   cylo?: Cylo;
   cyloOptions?: CyloOptions;
 }
@@ -12,7 +14,9 @@ export interface DoctorOptions {
 export async function doctorCommand(options: DoctorOptions, io: CommandIO): Promise<number> {
   const cylo = options.cylo ?? createCylo(options.cyloOptions);
   try {
-    const report = await cylo.doctor();
+    const report = await cylo.doctor({ clean: options.clean === true });
+    const orphanCount = report.orphans.cgroups.length + report.orphans.processes.length;
+    // Orphans are reported (and cleaned at the next start) but do not make execution insecure.
     const ok = report.ok && report.smoke.ok;
     if (options.json === true) {
       const { cgroups: _cgroups, ...rest } = report;
@@ -25,6 +29,13 @@ export async function doctorCommand(options: DoctorOptions, io: CommandIO): Prom
       if (!c.ok || c.relaxed === true) io.stdout.write(`${''.padEnd(8)} ${''.padEnd(12)} fix: ${c.fix ?? 'see docs/security.md'}\n`);
     }
     io.stdout.write(`${(report.smoke.ok ? 'ok' : 'FAILED').padEnd(8)} ${'smoke run'.padEnd(12)} ${report.smoke.detail}\n`);
+    if (orphanCount === 0) {
+      io.stdout.write(`${'ok'.padEnd(8)} ${'orphans'.padEnd(12)} no leftover cgroups or sandbox processes\n`);
+    } else {
+      const what = `${report.orphans.cgroups.length} cgroup(s) [${report.orphans.cgroups.join(', ')}], ${report.orphans.processes.length} process(es) [${report.orphans.processes.map((p) => p.pid).join(', ')}]`;
+      io.stdout.write(`${(report.orphans.cleaned ? 'CLEANED' : 'WARN').padEnd(8)} ${'orphans'.padEnd(12)} ${what}\n`);
+      if (!report.orphans.cleaned) io.stdout.write(`${''.padEnd(8)} ${''.padEnd(12)} fix: cylo doctor --clean (or start cylo: it cleans them at start)\n`);
+    }
     io.stdout.write(ok ? '\ncylo can run untrusted code securely on this host.\n' : '\ncylo cannot run untrusted code securely on this host; fix the lines above.\n');
     return ok ? 0 : 1;
   } finally {

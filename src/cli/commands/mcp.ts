@@ -25,6 +25,12 @@ export async function mcpCommand(options: McpOptions, io: CommandIO): Promise<nu
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
   try {
+    // A host that cannot run sandboxes still gets a server (its tools then say why they cannot
+    // run), but the operator sees the reason in the client's log of this stderr at once.
+    const report = await cylo.doctor().catch((error: unknown) => ({ checks: [], smoke: { ok: false, detail: (error as Error).message } }));
+    const failed = report.checks.find((c) => !c.ok);
+    if (failed !== undefined) log(`cylo mcp: warning: the sandbox cannot run here: ${failed.layer}: ${failed.detail}${failed.fix === undefined ? '' : ` (fix: ${failed.fix})`}; run "cylo doctor"`);
+    else if (!report.smoke.ok) log(`cylo mcp: warning: a test execution failed: ${report.smoke.detail}; run "cylo doctor"`);
     const serving = serveStdio({ cylo, stdin: io.stdin, stdout: io.stdout, log, ...(options.maxStreamChars === undefined ? {} : { maxStreamChars: options.maxStreamChars }) });
     const stopped = new Promise<void>((resolve) => stop.signal.addEventListener('abort', () => resolve(), { once: true }));
     await Promise.race([serving, stopped]);

@@ -8,12 +8,13 @@ import { CyloError } from '../../errors.js';
 import { buildServer, type ServerPlugin } from '../../server/app.js';
 import { checkExposure, isLoopbackHost, loadServerConfig, type LoadConfigOptions, type ServerConfig } from '../../server/config.js';
 import type { CommandIO } from '../io.js';
+import { registerMcpRoutes } from '../../mcp/http.js';
 
 /** Routes every `cylo serve` mounts besides the built-in ones: the place for the MCP Streamable
  *  HTTP transport (/mcp). A plugin gets the Fastify instance and the server context (cylo,
  *  metrics, shutdown state); its routes inherit the token check, the JSON body parser, the
  *  error shape and the request ids. */
-export const SERVE_PLUGINS: ServerPlugin[] = [];
+export const SERVE_PLUGINS: ServerPlugin[] = [(app, ctx) => registerMcpRoutes(app, ctx)];
 
 export interface ServeOptions {
   /** Flag values from the command line (strings as typed; true for switches). */
