@@ -12,6 +12,8 @@ import { DEFAULT_UID_BASE, IdentityPool } from './sandbox/identity.js';
 import { buildSeccompProgram } from './sandbox/seccomp.js';
 import { versionMatches } from './runtimes/version.js';
 import { streamExecution, type StreamEvent } from './engine/event-stream.js';
+import { startInteractive, type InteractiveExecution } from './engine/interactive.js';
+import type { SandboxControl } from './sandbox/run-sandbox.js';
 import { ExecutionPool, type PoolStats } from './engine/pool.js';
 import { cleanOrphans, findOrphans, type OrphanReport } from './engine/orphans.js';
 import { CompileCache, DEFAULT_CACHE_DIR, DEFAULT_CACHE_MAX_BYTES } from './engine/compile-cache.js';
@@ -53,6 +55,10 @@ export interface CyloOptions {
 
 export interface ExecuteOptions {
   signal?: AbortSignal;
+  /** Interactive input after `request.stdin`; its end closes the program's stdin. */
+  stdinStream?: AsyncIterable<Buffer>;
+  /** Filled in when the program starts: `control.signal(name)` signals it. */
+  control?: SandboxControl;
   /** Lifecycle transitions and output chunks, as they happen. */
   onEvent?: (event: ExecutionEvent) => void;
 }
@@ -83,6 +89,9 @@ export interface Cylo {
   /** The same execution as an async iterable: `state` transitions, `stdout`/`stderr` chunks as
    *  they are produced, then one `result` (or `error`). Breaking out cancels the execution. */
   stream(request: ExecuteRequest, options?: { signal?: AbortSignal }): AsyncIterableIterator<StreamEvent>;
+  /** An interactive execution: write to stdin as it runs, close it, signal the program, and
+   *  read the same events as `stream`. */
+  interactive(request: ExecuteRequest, options?: { signal?: AbortSignal }): InteractiveExecution;
   runtimes(): Promise<RuntimeInfo[]>;
   /** The host check report (what `cylo doctor` prints). */
   doctor(options?: { clean?: boolean }): Promise<DoctorReport>;
@@ -218,7 +227,7 @@ export function createCylo(options: CyloOptions = {}): Cylo {
                   // the listener's own bug; the execution goes on
                 }
               };
-        return await pool.run((slot) => engine.execute(normalized, runtime, slot, { signal: controller.signal, onEvent }), controller.signal);
+        return await pool.run((slot) => engine.execute(normalized, runtime, slot, { signal: controller.signal, onEvent, stdinStream: execOptions.stdinStream, control: execOptions.control }), controller.signal);
       } finally {
         inFlight.delete(controller);
         outer?.removeEventListener('abort', forward);
@@ -256,6 +265,9 @@ export function createCylo(options: CyloOptions = {}): Cylo {
     },
     stream(request, streamOptions = {}) {
       return streamExecution((onEvent, signal) => this.execute(request, { signal, onEvent }), streamOptions.signal);
+    },
+    interactive(request, interactiveOptions = {}) {
+      return startInteractive(({ onEvent, signal, stdinStream, control }) => this.execute(request, { onEvent, signal, stdinStream, control }), interactiveOptions.signal);
     },
     stats() {
       return pool.stats();

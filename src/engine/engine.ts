@@ -16,7 +16,7 @@ import { decodeBundle, type BundleFile } from '../sandbox/file-bundle.js';
 import { filesystemLayout } from '../sandbox/filesystem.js';
 import type { RelaxableLayer } from '../sandbox/host-check.js';
 import type { Identity, IdentityPool } from '../sandbox/identity.js';
-import { runSandbox, type SandboxRunResult } from '../sandbox/run-sandbox.js';
+import { runSandbox, type SandboxControl, type SandboxRunResult } from '../sandbox/run-sandbox.js';
 import { ExecutionStateMachine, type StateEvent } from './state-machine.js';
 import type { PoolSlot } from './pool.js';
 import { processStartTime } from './orphans.js';
@@ -40,6 +40,10 @@ export type ExecutionEvent = StateEvent | { type: 'stdout' | 'stderr'; execution
 export interface RunContext {
   signal?: AbortSignal | undefined;
   onEvent?: ((event: ExecutionEvent) => void) | undefined;
+  /** Interactive input for the run stage (after the request's stdin); its end closes stdin. */
+  stdinStream?: AsyncIterable<Buffer> | undefined;
+  /** Filled in when the run stage's program starts, to signal it. */
+  control?: SandboxControl | undefined;
 }
 
 let cgroupCounter = 0;
@@ -317,6 +321,8 @@ export class Engine {
         seccompProgram: this.host.seccompProgram,
         files,
         stdin: request.stdin,
+        stdinStream: context.stdinStream,
+        control: context.control,
         limits: request.limits,
         cgroup,
         signal: context.signal,

@@ -185,7 +185,7 @@ export function createCyloMcpServer(options: CyloMcpServerOptions): McpServer {
       }
       const text = formatResult(result, {
         maxStreamChars: options.maxStreamChars ?? DEFAULT_MAX_STREAM_CHARS,
-        timeoutMs: args.timeout_ms ?? context.defaultTimeoutMs,
+        timeoutMs: args.timeout_ms ?? cylo.policy.languageLimits?.(result.language)?.timeoutMs ?? context.defaultTimeoutMs,
       });
       return {
         content: [{ type: 'text', text }],

@@ -9,6 +9,7 @@ import type { Readable, Writable } from 'node:stream';
 import type { ExecutionStatus } from '../api/result.js';
 import { buildOuterArgv, type SandboxPlan } from './bwrap-argv.js';
 import type { ExecutionCgroup } from './cgroups.js';
+import { signalProgram, type ForwardableSignal } from './signal-program.js';
 import { encodeBundle, type BundleFile } from './file-bundle.js';
 
 export interface SandboxRunLimits {
@@ -24,6 +25,11 @@ export interface SandboxRunOptions {
   seccompProgram: Buffer | undefined;
   files: readonly BundleFile[];
   stdin: Buffer;
+  /** Interactive sessions: more input after `stdin`, written as it arrives; its end closes the
+   *  program's stdin. Without it, stdin is closed after `stdin`. */
+  stdinStream?: AsyncIterable<Buffer> | undefined;
+  /** Filled in when the program has started: lets the caller signal it. */
+  control?: SandboxControl | undefined;
   limits: SandboxRunLimits;
   cgroup: ExecutionCgroup;
   signal?: AbortSignal | undefined;
@@ -32,6 +38,11 @@ export interface SandboxRunOptions {
   onStdout?: (chunk: Buffer) => void;
   onStderr?: (chunk: Buffer) => void;
   onStart?: () => void;
+}
+
+export interface SandboxControl {
+  /** Sends a signal to the running program; false when it is not running. */
+  signal?: (signal: ForwardableSignal) => boolean;
 }
 
 export interface SandboxRunResult {
@@ -95,6 +106,24 @@ function writeAll(stream: Writable, chunks: readonly Buffer[]): void {
   stream.on('error', () => {});
   for (const c of chunks) if (c.length > 0) stream.write(c);
   stream.end();
+}
+
+/** Writes the initial stdin, then whatever the stream yields (respecting backpressure), then
+ *  closes the program's stdin when the stream ends. */
+async function pipeInteractive(stream: Writable, first: Buffer, rest: AsyncIterable<Buffer>): Promise<void> {
+  stream.on('error', () => {});
+  if (first.length > 0) stream.write(first);
+  try {
+    for await (const chunk of rest) {
+      if (stream.destroyed) return;
+      if (!stream.write(chunk)) await new Promise<void>((resolve) => {
+        stream.once('drain', resolve);
+        stream.once('close', resolve);
+      });
+    }
+  } finally {
+    stream.end();
+  }
 }
 
 export function runSandbox(options: SandboxRunOptions): Promise<SandboxRunResult> {
@@ -165,6 +194,10 @@ export function runSandbox(options: SandboxRunOptions): Promise<SandboxRunResult
     const onProgramStart = (): void => {
       startedAt = performance.now();
       clearTimeout(setupTimer);
+      if (options.control !== undefined && child.pid !== undefined) {
+        const bwrapPid = child.pid;
+        options.control.signal = (sig) => endedAt === undefined && signalProgram(bwrapPid, sig);
+      }
       options.onStart?.();
       timers.push(setTimeout(() => stop('timeout'), limits.timeoutMs));
       checkCpu();
@@ -202,7 +235,8 @@ export function runSandbox(options: SandboxRunOptions): Promise<SandboxRunResult
     const stdio = child.stdio as unknown as Writable[];
     writeAll(stdio[3] as Writable, options.seccompProgram === undefined ? [] : [options.seccompProgram]);
     writeAll(stdio[5] as Writable, encodeBundle(options.files));
-    writeAll(stdio[0] as Writable, [options.stdin]);
+    if (options.stdinStream === undefined) writeAll(stdio[0] as Writable, [options.stdin]);
+    else void pipeInteractive(stdio[0] as Writable, options.stdin, options.stdinStream);
 
     let spawnError: Error | undefined;
     child.on('error', (error) => {

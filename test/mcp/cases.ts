@@ -159,10 +159,11 @@ export function toolCases(client: () => Client): void {
     // notification handled after the response) sees it; on a loaded host it may still lose the
     // last one, so the streamed text must be a prefix of the output, and "first" must be in it.
     const streamed = seen.map((s) => s.message).join('');
-    assert.ok('first\nsecond\n'.startsWith(streamed) && streamed.startsWith('first\n'), `streamed ${JSON.stringify(streamed)}`);
+    assert.ok('first\nsecond\n'.startsWith(streamed) && streamed.startsWith('first\n'), `streamed ${JSON.stringify(seen)}, result ${JSON.stringify(result.structuredContent?.run)}`);
     const first = seen.find((s) => s.message.includes('first'));
     assert.ok(first);
-    assert.ok(ended - first.at > 1000, `"first" arrived ${first.at.toFixed(0)} ms in, the result at ${ended.toFixed(0)} ms: not live`);
+    // The program sleeps 1.5 s after "first": it must have arrived well before the result.
+    assert.ok(ended - first.at > 700, `"first" arrived ${first.at.toFixed(0)} ms in, the result at ${ended.toFixed(0)} ms: not live (${JSON.stringify(seen)})`);
     for (let i = 1; i < seen.length; i++) assert.ok((seen[i]?.progress ?? 0) > (seen[i - 1]?.progress ?? 0), 'progress increases');
   });
 

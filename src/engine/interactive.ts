@@ -1,0 +1,91 @@
+// An interactive execution: a handle to write to the program's stdin as it runs, close it,
+// signal the program, and read its events (state, stdout, stderr, result) as they happen.
+// It is the library's counterpart of Piston's WebSocket protocol (/api/v2/connect).
+import type { ExecutionResult } from '../api/result.js';
+import { CyloError } from '../errors.js';
+import type { SandboxControl } from '../sandbox/run-sandbox.js';
+import { isForwardableSignal, type ForwardableSignal } from '../sandbox/signal-program.js';
+import type { ExecutionEvent } from './engine.js';
+import { streamExecution, type StreamEvent } from './event-stream.js';
+
+export interface InteractiveExecution {
+  /** The execution's events, as they happen; ends after `result` (or `error`). */
+  readonly events: AsyncIterableIterator<StreamEvent>;
+  /** The final result (rejects like `execute`). */
+  readonly result: Promise<ExecutionResult>;
+  /** Writes to the program's stdin (buffered until the program starts). */
+  write(data: string | Buffer): void;
+  /** Closes the program's stdin (a program reading to EOF then finishes). */
+  end(): void;
+  /** Sends a signal to the program; false when it is not running (yet, or any more). */
+  kill(signal?: ForwardableSignal): boolean;
+  /** Cancels the execution: every process of it is killed. */
+  cancel(): void;
+}
+
+/** An async iterable of stdin chunks fed by write()/end(). */
+class InputQueue implements AsyncIterable<Buffer> {
+  private readonly chunks: Buffer[] = [];
+  private ended = false;
+  private wake: (() => void) | undefined;
+
+  push(chunk: Buffer): void {
+    if (this.ended) throw new CyloError('CYLO_E_VALIDATION', 'stdin: already closed; nothing more can be written', { field: 'stdin' });
+    this.chunks.push(chunk);
+    this.wake?.();
+  }
+
+  end(): void {
+    this.ended = true;
+    this.wake?.();
+  }
+
+  async *[Symbol.asyncIterator](): AsyncIterator<Buffer> {
+    for (;;) {
+      const chunk = this.chunks.shift();
+      if (chunk !== undefined) {
+        yield chunk;
+        continue;
+      }
+      if (this.ended) return;
+      await new Promise<void>((resolve) => {
+        this.wake = resolve;
+      });
+      this.wake = undefined;
+    }
+  }
+}
+
+export type InteractiveRunner = (options: { onEvent: (event: ExecutionEvent) => void; signal: AbortSignal; stdinStream: AsyncIterable<Buffer>; control: SandboxControl }) => Promise<ExecutionResult>;
+
+export function startInteractive(run: InteractiveRunner, outerSignal?: AbortSignal): InteractiveExecution {
+  const input = new InputQueue();
+  const control: SandboxControl = {};
+  const cancel = new AbortController();
+  const forward = (): void => cancel.abort(outerSignal?.reason);
+  if (outerSignal?.aborted === true) cancel.abort(outerSignal.reason);
+  else outerSignal?.addEventListener('abort', forward, { once: true });
+  let resolveResult!: (r: ExecutionResult) => void;
+  let rejectResult!: (e: unknown) => void;
+  const result = new Promise<ExecutionResult>((resolve, reject) => {
+    resolveResult = resolve;
+    rejectResult = reject;
+  });
+  result.catch(() => {}); // also reported as an `error` event; never an unhandled rejection
+  const events = streamExecution((onEvent, signal) => {
+    const p = run({ onEvent, signal, stdinStream: input, control });
+    p.then(resolveResult, rejectResult).finally(() => outerSignal?.removeEventListener('abort', forward));
+    return p;
+  }, cancel.signal);
+  return {
+    events,
+    result,
+    write: (data) => input.push(typeof data === 'string' ? Buffer.from(data, 'utf8') : data),
+    end: () => input.end(),
+    kill: (signal = 'SIGKILL') => {
+      if (!isForwardableSignal(signal)) throw new CyloError('CYLO_E_VALIDATION', `signal: ${String(signal)} is not a signal that can be sent to a program`, { field: 'signal' });
+      return control.signal?.(signal) ?? false;
+    },
+    cancel: () => cancel.abort(new CyloError('CYLO_E_CANCELLED', 'cancelled by the caller')),
+  };
+}
