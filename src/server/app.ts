@@ -15,6 +15,8 @@ import { fastifyLoggerOptions, requestId, type LoggerOptions } from './logging.j
 import { ServerMetrics } from './metrics.js';
 import { registerNativeRoutes, registerServiceRoutes } from './native.js';
 import { registerOpenApi } from './openapi.js';
+import fastifyWebsocket from '@fastify/websocket';
+import { registerPistonConnect } from './piston-connect.js';
 import { registerPistonRoutes } from './piston.js';
 import { zodValidatorCompiler } from './validation.js';
 
@@ -172,6 +174,8 @@ export async function buildServer(options: ServerOptions = {}): Promise<FastifyI
   registerServiceRoutes(app, state);
   registerNativeRoutes(app, state);
   registerPistonRoutes(app, state);
+  await app.register(fastifyWebsocket, { options: { maxPayload: bodyLimit } });
+  await app.register(async (scoped) => registerPistonConnect(scoped, state));
   for (const plugin of options.plugins ?? []) await plugin(app, state);
   return app;
 }

@@ -1,0 +1,55 @@
+// Server-Sent Events for POST /v1/execute with `Accept: text/event-stream`: the execution's
+// events as they happen (`state`, `stdout`, `stderr`), then one `result` (or `error`) event.
+// Headers are only sent with the first event: a request that fails validation or admission
+// still gets its ordinary 4xx/503 JSON answer.
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { StringDecoder } from 'node:string_decoder';
+import type { ExecuteRequest } from '../api/request.js';
+import type { ExecutionEvent } from '../engine/engine.js';
+import { toCyloError } from '../errors.js';
+import type { ServerContext } from './context.js';
+
+export function wantsEventStream(request: FastifyRequest): boolean {
+  return (request.headers.accept ?? '').split(',').some((part) => part.trim().startsWith('text/event-stream'));
+}
+
+function frame(event: string, data: unknown): string {
+  return `event: ${event}\ndata: ${JSON.stringify(data)}\n\n`;
+}
+
+export async function executeAsEventStream(ctx: ServerContext, request: FastifyRequest, reply: FastifyReply, body: ExecuteRequest): Promise<void> {
+  let started = false;
+  const raw = reply.raw;
+  const begin = (): void => {
+    if (started) return;
+    started = true;
+    reply.hijack();
+    raw.writeHead(200, {
+      'content-type': 'text/event-stream; charset=utf-8',
+      'cache-control': 'no-cache',
+      'x-accel-buffering': 'no',
+      'x-request-id': String(request.id),
+    });
+  };
+  const decoders = new Map<string, StringDecoder>();
+  const onEvent = (event: ExecutionEvent): void => {
+    begin();
+    if (event.type === 'state') {
+      raw.write(frame('state', { from: event.from, to: event.to, atMs: Math.round(event.atMs * 1000) / 1000 }));
+      return;
+    }
+    const key = `${event.stage}:${event.type}`;
+    let decoder = decoders.get(key);
+    if (decoder === undefined) decoders.set(key, (decoder = new StringDecoder('utf8')));
+    const data = decoder.write(event.data);
+    if (data !== '') raw.write(frame(event.type, { stage: event.stage, data }));
+  };
+  try {
+    const result = await ctx.execute('native', request, reply, body, onEvent);
+    begin();
+    raw.end(frame('result', result));
+  } catch (error) {
+    if (!started) throw error; // an ordinary JSON error answer
+    raw.end(frame('error', toCyloError(error).toJSON()));
+  }
+}
