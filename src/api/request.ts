@@ -3,6 +3,7 @@
 // Every failure becomes a CyloError whose message names the field.
 import { z } from 'zod';
 import { CyloError } from '../errors.js';
+import { typeName, zodIssueToCyloError } from './zod-errors.js';
 import {
   DEFAULT_LIMITS,
   DEFAULT_MAX_LIMITS,
@@ -80,47 +81,6 @@ export const DEFAULT_POLICY: ValidationPolicy = {
   defaultEntry: () => 'main',
 };
 
-function fieldPath(path: ReadonlyArray<PropertyKey>): string {
-  let out = '';
-  for (const part of path) {
-    if (typeof part === 'number') out += `[${part}]`;
-    else out += out === '' ? String(part) : `.${String(part)}`;
-  }
-  return out;
-}
-
-function typeName(value: unknown): string {
-  if (value === null) return 'null';
-  if (Array.isArray(value)) return 'array';
-  return typeof value;
-}
-
-function valueAt(input: unknown, path: ReadonlyArray<PropertyKey>): unknown {
-  let cur: unknown = input;
-  for (const p of path) {
-    if (cur === null || typeof cur !== 'object') return undefined;
-    cur = (cur as Record<PropertyKey, unknown>)[p];
-  }
-  return cur;
-}
-
-function zodToCyloError(error: z.ZodError, input: unknown): CyloError {
-  const issue = error.issues[0];
-  if (issue === undefined) return new CyloError('CYLO_E_VALIDATION', 'invalid request');
-  if (issue.code === 'unrecognized_keys') {
-    const field = fieldPath([...issue.path, issue.keys[0] ?? '']);
-    return new CyloError('CYLO_E_VALIDATION', `${field}: unknown field; remove it (see the request schema in docs/api.md)`, { field });
-  }
-  const field = fieldPath(issue.path) || 'request';
-  const got = valueAt(input, issue.path);
-  let expected = issue.message;
-  if (issue.code === 'invalid_type') expected = `expected ${issue.expected}`;
-  if (issue.code === 'too_small' || issue.code === 'too_big') expected = issue.message.replace(/^Too (small|big): /, '');
-  if (field === 'network') expected = 'only false is supported: cylo sandboxes have no network';
-  const gotText = got === undefined ? 'nothing' : `${typeName(got)}${typeof got === 'number' ? ` ${got}` : ''}`;
-  return new CyloError('CYLO_E_VALIDATION', `${field}: ${expected} (got ${gotText})`, { field });
-}
-
 // File names: relative, no "..", no absolute paths, no NUL or control characters, no empty or
 // "." components. These are checked here AND again by the helper that writes the files.
 // eslint-disable-next-line no-control-regex
@@ -170,7 +130,7 @@ export function normalizeRequest(input: unknown, policy: ValidationPolicy = DEFA
     throw new CyloError('CYLO_E_VALIDATION', `request: expected a JSON object (got ${typeName(input)})`, { field: 'request' });
   }
   const parsed = executeRequestSchema.safeParse(input);
-  if (!parsed.success) throw zodToCyloError(parsed.error, input);
+  if (!parsed.success) throw zodIssueToCyloError(parsed.error, input, { schemaHint: 'docs/api.md', explain: { network: 'only false is supported: cylo sandboxes have no network' } });
   const req = parsed.data;
   const { bounds } = policy;
 

@@ -12,16 +12,11 @@ import { existsSync, readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { CyloError } from '../errors.js';
 import { BUILTIN_RUNTIMES } from './builtin.js';
+import { fieldPath } from '../api/zod-errors.js';
 import { runtimeDefinitionSchema, type RuntimeDefinitionInput } from './definition.js';
 
 /** Read when neither the `runtimesFile` option nor CYLO_RUNTIMES_FILE names a file. */
 export const DEFAULT_RUNTIMES_FILE = '/etc/cylo/runtimes.json';
-
-function fieldPath(path: ReadonlyArray<PropertyKey>): string {
-  let out = '';
-  for (const part of path) out += typeof part === 'number' ? `[${part}]` : out === '' ? String(part) : `.${String(part)}`;
-  return out;
-}
 
 /** Parses and validates the content of a runtimes file; `source` names it in errors. */
 export function parseRuntimesConfig(text: string, source: string): RuntimeDefinitionInput[] {

@@ -9,6 +9,7 @@ import { z } from 'zod';
 import { limitsSchema } from '../api/request.js';
 import type { Limits } from '../api/limits.js';
 import { CyloError } from '../errors.js';
+import { valueAt } from '../api/zod-errors.js';
 import { RELAXABLE_LAYERS, type RelaxableLayer } from '../sandbox/host-check.js';
 import { parseDuration, parseSize } from '../cli/parse-units.js';
 import { DEFAULT_BODY_LIMIT, DEFAULT_MAX_CONNECTIONS } from './app.js';
@@ -154,15 +155,6 @@ function describe(value: unknown): string {
   if (value === undefined) return 'nothing';
   const text = JSON.stringify(value);
   return text.length > 60 ? `${text.slice(0, 57)}...` : text;
-}
-
-function valueAt(input: unknown, path: ReadonlyArray<PropertyKey>): unknown {
-  let cur: unknown = input;
-  for (const p of path) {
-    if (cur === null || typeof cur !== 'object') return undefined;
-    cur = (cur as Record<PropertyKey, unknown>)[p];
-  }
-  return cur;
 }
 
 /** Validates one source; `name(path)` says how the user spells a field in that source. */

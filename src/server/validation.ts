@@ -6,47 +6,11 @@ import type { z } from 'zod';
 import { executeRequestSchema, normalizeRequest, type ValidationPolicy } from '../api/request.js';
 import { CyloError } from '../errors.js';
 import { isZodSchema } from './schemas.js';
-
-function fieldPath(path: ReadonlyArray<PropertyKey>): string {
-  let out = '';
-  for (const part of path) {
-    if (typeof part === 'number') out += `[${part}]`;
-    else out += out === '' ? String(part) : `.${String(part)}`;
-  }
-  return out;
-}
-
-function typeName(value: unknown): string {
-  if (value === null) return 'null';
-  if (Array.isArray(value)) return 'array';
-  return typeof value;
-}
-
-function valueAt(input: unknown, path: ReadonlyArray<PropertyKey>): unknown {
-  let cur: unknown = input;
-  for (const p of path) {
-    if (cur === null || typeof cur !== 'object') return undefined;
-    cur = (cur as Record<PropertyKey, unknown>)[p];
-  }
-  return cur;
-}
+import { typeName, zodIssueToCyloError } from '../api/zod-errors.js';
 
 /** The first zod issue as a CyloError naming the field: `files[0].content: expected string (got number)`. */
-export function zodIssueToCyloError(error: z.ZodError, input: unknown): CyloError {
-  const issue = error.issues[0];
-  if (issue === undefined) return new CyloError('CYLO_E_VALIDATION', 'request: invalid');
-  if (issue.code === 'unrecognized_keys') {
-    const field = fieldPath([...issue.path, issue.keys[0] ?? '']);
-    return new CyloError('CYLO_E_VALIDATION', `${field}: unknown field; remove it (see /openapi.json)`, { field });
-  }
-  const field = fieldPath(issue.path) || 'request';
-  const got = valueAt(input, issue.path);
-  let expected = issue.message;
-  if (issue.code === 'invalid_type') expected = `expected ${issue.expected}`;
-  if (issue.code === 'invalid_value' && 'values' in issue) expected = `expected one of ${issue.values.map((v) => JSON.stringify(v)).join(', ')}`;
-  if (issue.code === 'too_small' || issue.code === 'too_big') expected = issue.message.replace(/^Too (small|big): /, '');
-  const gotText = got === undefined ? 'nothing' : `${typeName(got)}${typeof got === 'number' ? ` ${got}` : typeof got === 'string' ? ` ${JSON.stringify(got.slice(0, 40))}` : ''}`;
-  return new CyloError('CYLO_E_VALIDATION', `${field}: ${expected} (got ${gotText})`, { field });
+export function zodIssueToHttpError(error: z.ZodError, input: unknown): CyloError {
+  return zodIssueToCyloError(error, input, { schemaHint: '/openapi.json' });
 }
 
 function notAnObject(data: unknown): CyloError | undefined {
@@ -76,7 +40,7 @@ export function zodValidatorCompiler(policy: () => ValidationPolicy): FastifySch
           if (error instanceof CyloError) return { error };
         }
       }
-      return { error: zodIssueToCyloError(parsed.error, data) };
+      return { error: zodIssueToHttpError(parsed.error, data) };
     };
   };
 }

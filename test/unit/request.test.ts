@@ -49,12 +49,12 @@ test('wrong types name the field, the expected type and what was given', () => {
   rejects({ language: 5, code: 'x' }, 'CYLO_E_VALIDATION', 'language', /expected string \(got number 5\)/);
   rejects(ok({ code: 42 }), 'CYLO_E_VALIDATION', 'code', /expected string \(got number 42\)/);
   rejects(ok({ stdin: 5 }), 'CYLO_E_VALIDATION', 'stdin', /expected string/);
-  rejects(ok({ args: 'a b' }), 'CYLO_E_VALIDATION', 'args', /expected array \(got string\)/);
+  rejects(ok({ args: 'a b' }), 'CYLO_E_VALIDATION', 'args', /expected array \(got string "a b"\)/);
   rejects(ok({ args: ['a', 1] }), 'CYLO_E_VALIDATION', 'args[1]', /expected string \(got number 1\)/);
   rejects(ok({ env: ['A=1'] }), 'CYLO_E_VALIDATION', 'env', /expected record|expected object/);
   rejects(ok({ env: { A: 1 } }), 'CYLO_E_VALIDATION', 'env.A', /expected string/);
   rejects(ok({ limits: 5 }), 'CYLO_E_VALIDATION', 'limits', /expected object/);
-  rejects(ok({ limits: { memoryBytes: 'big' } }), 'CYLO_E_VALIDATION', 'limits.memoryBytes', /expected number \(got string\)/);
+  rejects(ok({ limits: { memoryBytes: 'big' } }), 'CYLO_E_VALIDATION', 'limits.memoryBytes', /expected number \(got string "big"\)/);
   rejects(ok({ limits: { timeoutMs: null } }), 'CYLO_E_VALIDATION', 'limits.timeoutMs', /expected number \(got null\)/);
   rejects(ok({ limits: { pids: true } }), 'CYLO_E_VALIDATION', 'limits.pids', /expected number \(got boolean\)/);
   rejects({ language: 'python', files: 'main.py' }, 'CYLO_E_VALIDATION', 'files', /expected array/);
