@@ -646,6 +646,69 @@ struct limit {
   struct rlimit value;
 };
 
+/* ------------------------------------------------------------------------------------------ */
+/* the job (inner mode)                                                                        */
+/* ------------------------------------------------------------------------------------------ */
+
+/* What to run arrives on the bundle pipe, before the files, rather than on the command line: a
+ * sandbox can then be started ahead of time (bubblewrap's few milliseconds off the request's
+ * path) and wait here for its job. Written by encodeJob in src/sandbox/file-bundle.ts:
+ *   "CYJ1", then three lists (argv, environment "K=V", rlimits "name=value"), each
+ *   u32 count followed by count x { u32 len; bytes }. */
+#define JOB_MAX_ITEMS 4096
+#define JOB_MAX_BYTES (8U << 20)
+
+static uint32_t read_u32(int fd) {
+  unsigned char b[4];
+  read_exact(fd, b, 4);
+  return (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 | (uint32_t)b[3] << 24;
+}
+
+static char **read_list(int fd, size_t *total) {
+  uint32_t n = read_u32(fd);
+  if (n > JOB_MAX_ITEMS) fail("job: too many items (%u)", n);
+  char **list = calloc((size_t)n + 1, sizeof *list);
+  if (list == NULL) fail("job: out of memory");
+  for (uint32_t k = 0; k < n; k++) {
+    uint32_t len = read_u32(fd);
+    *total += len;
+    if (*total > JOB_MAX_BYTES) fail("job: larger than %u bytes", JOB_MAX_BYTES);
+    list[k] = malloc((size_t)len + 1);
+    if (list[k] == NULL) fail("job: out of memory");
+    read_exact(fd, list[k], len);
+    list[k][len] = '\0';
+    if (memchr(list[k], '\0', len) != NULL) fail("job: NUL inside an item");
+  }
+  return list;
+}
+
+struct job {
+  char **argv;
+  char **env;
+};
+
+static struct job read_job(int fd, struct limit *rlimits, int *nrlimits) {
+  char magic[4];
+  read_exact(fd, magic, 4);
+  if (memcmp(magic, "CYJ1", 4) != 0) fail("job: bad header");
+  size_t total = 0;
+  struct job job;
+  job.argv = read_list(fd, &total);
+  job.env = read_list(fd, &total);
+  char **limits = read_list(fd, &total);
+  if (job.argv[0] == NULL || job.argv[0][0] != '/') fail("job: the program must be an absolute path");
+  for (char **l = limits; *l != NULL; l++) {
+    char *eq = strchr(*l, '=');
+    if (eq == NULL) fail("job: rlimit wants NAME=VALUE");
+    *eq = '\0';
+    if (*nrlimits >= MAX_RLIMITS) fail("too many rlimits");
+    rlimits[*nrlimits].resource = rlimit_by_name(*l);
+    rlimits[*nrlimits].value.rlim_cur = rlimits[*nrlimits].value.rlim_max = (rlim_t)parse_num(eq + 1, *l);
+    (*nrlimits)++;
+  }
+  return job;
+}
+
 static int run_inner(int argc, char **argv) {
   struct rule rules[MAX_RULES];
   struct limit rlimits[MAX_RLIMITS];
@@ -710,17 +773,19 @@ static int run_inner(int argc, char **argv) {
       fail("unknown inner option %s", a);
     }
   }
-  if (i >= argc) fail("inner: missing -- and the program argv");
+  (void)i;
   if (nemits > 0 && emit_fd < 0) fail("--emit needs --emit-fd");
+  if (bundle_fd < 0) fail("inner: --bundle-fd is required (the job arrives there)");
+
+  /* Wait for the job: this is where a sandbox started ahead of time sits until it is used. */
+  struct job job = read_job(bundle_fd, rlimits, &nrlimits);
 
   /* Files arrive through a pipe and are written by the sandbox's own identity into its own fresh
    * tmpfs: the host never writes into a place that untrusted code can reach. */
   for (int d = 0; d < nmkdirs; d++)
     if (mkdir(mkdirs[d], 0755) < 0 && errno != EEXIST) fail("workspace: mkdir %s: %s", mkdirs[d], strerror(errno));
-  if (bundle_fd >= 0) {
-    unpack_bundle(bundle_fd, workdir);
-    close(bundle_fd);
-  }
+  unpack_bundle(bundle_fd, workdir);
+  close(bundle_fd);
 
   /* This process is PID 1 of the sandbox's PID namespace (bwrap --as-pid-1). It forks the
    * program, reaps orphans, and reports the program's exact exit status; when it exits, the
@@ -740,8 +805,8 @@ static int run_inner(int argc, char **argv) {
       for (int fd = 3; fd < 65536; fd++) fcntl(fd, F_SETFD, FD_CLOEXEC);
     }
     if (status_fd >= 0) write_all(status_fd, "R\n", 2);
-    execv(argv[i], &argv[i]);
-    fail("cannot execute %s: %s", argv[i], strerror(errno));
+    execve(job.argv[0], job.argv, job.env);
+    fail("cannot execute %s: %s", job.argv[0], strerror(errno));
   }
   /* The supervisor is not dumpable, so the program (same uid) cannot open /proc/1/mem or fds. */
   prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);

@@ -40,6 +40,9 @@ export interface CyloOptions {
   concurrency?: number;
   /** Executions waiting for a free worker before CYLO_E_QUEUE_FULL (default: 16 x concurrency). */
   queueLimit?: number;
+  /** Start each idle worker's next sandbox ahead of time, so that bubblewrap's setup is not on
+   *  the request's path (default true; used by runtimes under /usr with the default workspace). */
+  prewarm?: boolean;
   /** Where cylo reports what it did on its own (e.g. orphans cleaned at start). */
   log?: (level: CyloLogLevel, message: string, fields?: Record<string, unknown>) => void;
   /** An operator's runtimes file (JSON, see docs/runtimes.md) adding or overriding languages.
@@ -141,6 +144,8 @@ export function createCylo(options: CyloOptions = {}): Cylo {
   const uidCount = options.uidCount ?? Math.max(256, availableParallelism() * 16);
   const identities = new IdentityPool(uidBase, uidCount);
   let closed = false;
+  /** What this instance removed at its start (crash recovery), for doctor's report. */
+  let cleanedAtStart: OrphanReport | undefined;
   let ready: Promise<Engine> | undefined;
   // Slots (a uid and a cgroup each) are created on demand and reused across executions.
   const pool = new ExecutionPool<SandboxSlot>({
@@ -164,7 +169,23 @@ export function createCylo(options: CyloOptions = {}): Cylo {
         const c = failed ?? { layer: 'cgroups', detail: 'unavailable', fix: 'run cylo doctor' };
         throw new CyloError('CYLO_E_SANDBOX_UNAVAILABLE', `sandbox unavailable: ${c.layer}: ${c.detail}. Fix: ${c.fix ?? 'run cylo doctor'}`, { layer: c.layer });
       }
+      // Crash recovery: what a SIGKILLed cylo left behind (execution cgroups named after an
+      // owner that is gone, with any process still inside) is killed and removed before this
+      // instance runs anything, and reported through `log`.
+      try {
+        const cleaned = await cleanOrphans(report.cgroups, uidBase, uidCount);
+        cleanedAtStart = cleaned;
+        if (cleaned.cgroups.length > 0) {
+          options.log?.('warn', `cleaned ${cleaned.cgroups.length} cgroup(s) left by crashed cylo processes, with every process inside: ${cleaned.cgroups.join(', ')}`, { cgroups: cleaned.cgroups });
+        }
+        if (cleaned.processes.length > 0) {
+          options.log?.('warn', `${cleaned.processes.length} process(es) run as a sandbox uid outside any live cylo cgroup (not killed: they may belong to another cylo; see cylo doctor): ${cleaned.processes.map((p) => p.pid).join(', ')}`, { processes: cleaned.processes });
+        }
+      } catch (error) {
+        options.log?.('error', `cleaning what crashed cylo processes left behind failed: ${(error as Error).message}`);
+      }
       return new Engine({
+        prewarmWorkspaceBytes: options.prewarm === false ? undefined : policy.defaultLimits.workspaceBytes,
         // Opened once, when a compiled language first runs; an unsafe directory is refused
         // (CYLO_E_CONFIG) rather than used.
         compileCache: () => {
@@ -261,6 +282,8 @@ export function createCylo(options: CyloOptions = {}): Cylo {
           smoke = { ok: false, detail: (error as Error).message };
         }
       }
+      // The smoke execution starts this instance, which removes what it found above: say so.
+      if (!orphans.cleaned && orphans.processes.length === 0 && orphans.cgroups.length > 0 && orphans.cgroups.every((c) => cleanedAtStart?.cgroups.includes(c) === true)) orphans = { ...orphans, cleaned: true };
       return { ...report, smoke, orphans };
     },
     stream(request, streamOptions = {}) {

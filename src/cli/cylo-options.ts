@@ -12,5 +12,12 @@ export function cyloOptionsFromEnvironment(env: NodeJS.ProcessEnv = process.env)
     }
     options.relax = relax as RelaxableLayer[];
   }
+  // The sandbox uid range, as `cylo serve` takes it: give each cylo process on a host its own.
+  for (const [name, key] of [['CYLO_UID_BASE', 'uidBase'], ['CYLO_UID_COUNT', 'uidCount']] as const) {
+    const text = env[name]?.trim();
+    if (text === undefined || text === '') continue;
+    if (!/^\d+$/.test(text)) throw new CyloError('CYLO_E_CONFIG', `${name}: expected a whole number (got ${JSON.stringify(text)})`, { field: name });
+    options[key] = Number(text);
+  }
   return options;
 }

@@ -9,14 +9,14 @@ import type { ExecutionResult, ExecutionStatus, Layer, Stage } from '../api/resu
 import { LAYERS } from '../api/result.js';
 import type { ResolvedRuntime } from '../runtimes/registry.js';
 import type { RuntimeDefinition } from '../runtimes/definition.js';
-import { WORKSPACE, type SandboxPlan } from '../sandbox/bwrap-argv.js';
+import { sandboxKey, WORKSPACE, type SandboxPlan } from '../sandbox/bwrap-argv.js';
 import type { CgroupDriver, ExecutionCgroup } from '../sandbox/cgroups.js';
 import { sandboxEnvironment } from '../sandbox/environment.js';
 import { decodeBundle, type BundleFile } from '../sandbox/file-bundle.js';
 import { filesystemLayout } from '../sandbox/filesystem.js';
 import type { RelaxableLayer } from '../sandbox/host-check.js';
 import type { Identity, IdentityPool } from '../sandbox/identity.js';
-import { runSandbox, type SandboxControl, type SandboxRunResult } from '../sandbox/run-sandbox.js';
+import { PreparedSandbox, runSandbox, type SandboxControl, type SandboxRunOptions, type SandboxRunResult } from '../sandbox/run-sandbox.js';
 import { ExecutionStateMachine, type StateEvent } from './state-machine.js';
 import type { PoolSlot } from './pool.js';
 import { processStartTime } from './orphans.js';
@@ -33,6 +33,9 @@ export interface EngineHost {
   relax: ReadonlySet<RelaxableLayer>;
   /** The compile cache (opened on first use by a compiled language); undefined: every compile runs. */
   compileCache?: (() => CompileCache | undefined) | undefined;
+  /** Workspace size of the sandbox each idle slot starts ahead of time (the default limit's);
+   *  undefined: no sandbox is started ahead. Only runtimes under /usr use it. */
+  prewarmWorkspaceBytes?: number | undefined;
 }
 
 export type ExecutionEvent = StateEvent | { type: 'stdout' | 'stderr'; executionId: string; stage: 'compile' | 'run'; data: Buffer };
@@ -45,6 +48,9 @@ export interface RunContext {
   /** Filled in when the run stage's program starts, to signal it. */
   control?: SandboxControl | undefined;
 }
+
+/** Limits a prepared sandbox is planned with: only workspaceBytes shapes the sandbox itself. */
+const WARM_LIMITS: Limits = { timeoutMs: 1, cpuTimeMs: 1, memoryBytes: 1, pids: 1, outputBytes: 1, workspaceBytes: 1, compileTimeoutMs: 1, compileMemoryBytes: 1 };
 
 let cgroupCounter = 0;
 const startTime = processStartTime('self') ?? '0';
@@ -66,6 +72,8 @@ export function cgroupName(): string {
 export interface SandboxSlot extends PoolSlot {
   readonly identity: Identity;
   readonly cgroup: ExecutionCgroup;
+  /** Hands over the sandbox started ahead for this slot, if any (it can be taken once). */
+  takePrepared(): PreparedSandbox | undefined;
 }
 
 export function layersInForce(host: Pick<EngineHost, 'relax'>): Layer[] {
@@ -149,7 +157,7 @@ export class Engine {
   constructor(private readonly host: EngineHost) {}
 
   /** Builds the sandbox plan for one stage. Pure given its inputs. */
-  plan(runtime: ResolvedRuntime, identity: Identity, cgroup: ExecutionCgroup, limits: Limits, argv: string[], env: Record<string, string>, emit?: SandboxPlan['emit']): SandboxPlan {
+  plan(runtime: Pick<ResolvedRuntime, 'roots' | 'mounts'>, identity: Identity, cgroup: ExecutionCgroup, limits: Limits, argv: string[], env: Record<string, string>, emit?: SandboxPlan['emit']): SandboxPlan {
     const layout = filesystemLayout(runtime.roots, runtime.mounts);
     const landlockMode = this.host.relax.has('landlock') ? 'off' : this.host.landlockAbi >= 6 ? 'on' : 'noscope';
     return {
@@ -215,7 +223,7 @@ export class Engine {
     try {
       const plan = this.plan(runtime, identity, cgroup, limits, argv, this.stageEnv(runtime, stageTokens, 'compile', {}), { paths: compile.artifact, maxBytes: request.limits.workspaceBytes });
       plan.mkdirs = artifactParents(compile.artifact).map((d) => `${WORKSPACE}/${d}`);
-      result = await runSandbox({
+      result = await this.runStage(slot, {
         plan,
         seccompProgram: this.host.seccompProgram,
         files: request.files.filter((f) => !plan.mkdirs?.includes(`${WORKSPACE}/${f.name}`)),
@@ -269,17 +277,59 @@ export class Engine {
       identity.release();
       throw error;
     }
+    let prepared: PreparedSandbox | undefined;
+    const prewarm = (): void => {
+      const workspaceBytes = this.host.prewarmWorkspaceBytes;
+      if (workspaceBytes === undefined) return;
+      // Started now, while the slot is idle: bubblewrap's setup is off the next request's path.
+      prepared = new PreparedSandbox(this.warmPlan(identity, cgroup, workspaceBytes), this.host.seccompProgram, cgroup);
+    };
+    const drop = (): void => {
+      prepared?.discard();
+      prepared = undefined;
+    };
+    prewarm();
     return {
       identity,
       cgroup,
-      reset: () => cgroup.reset(),
-      destroyIdleSync: () => cgroup.removeIfEmptySync(),
+      takePrepared: () => {
+        const p = prepared;
+        prepared = undefined;
+        return p;
+      },
+      reset: async () => {
+        drop();
+        await cgroup.reset();
+        prewarm();
+      },
+      destroyIdleSync: () => {
+        drop();
+        cgroup.removeIfEmptySync();
+      },
       destroy: async () => {
+        drop();
         await cgroup.remove();
         // Only a uid whose cgroup is gone (nothing can still run as it) is handed out again.
         identity.release();
       },
     };
+  }
+
+  /** The plan of a sandbox started ahead: the system tree only, the default workspace size. Its
+   *  job (argv, environment, rlimits) comes with the request. */
+  private warmPlan(identity: Identity, cgroup: ExecutionCgroup, workspaceBytes: number): SandboxPlan {
+    return this.plan({ roots: [], mounts: [] }, identity, cgroup, { ...WARM_LIMITS, workspaceBytes }, [], {});
+  }
+
+  /** Runs a stage in the slot's prepared sandbox when it fits the plan, else in a new one. */
+  private async runStage(slot: SandboxSlot, options: SandboxRunOptions): Promise<SandboxRunResult> {
+    const prepared = slot.takePrepared();
+    if (prepared !== undefined) {
+      if (prepared.ready && prepared.key === sandboxKey(options.plan)) return prepared.run(options);
+      prepared.discard();
+      await slot.cgroup.killAll();
+    }
+    return runSandbox(options);
   }
 
   /** Runs one execution in `slot` (from the pool); the pool makes the slot clean afterwards. */
@@ -316,7 +366,7 @@ export class Engine {
       const plan = this.plan(runtime, identity, cgroup, request.limits, argv, this.stageEnv(runtime, tokens, 'run', request.env));
 
       machine.transition('Processing');
-      const run = await runSandbox({
+      const run = await this.runStage(slot, {
         plan,
         seccompProgram: this.host.seccompProgram,
         files,

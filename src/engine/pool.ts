@@ -87,7 +87,9 @@ export class ExecutionPool<S extends PoolSlot> {
     try {
       return await task(slot, signal);
     } finally {
-      await this.release(slot);
+      // The caller has its result now; the slot is reset in the background and only then
+      // handed to the next execution (or retired).
+      void this.release(slot);
     }
   }
 

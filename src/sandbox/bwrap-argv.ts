@@ -46,10 +46,12 @@ export interface SandboxPlan {
   binds: ReadOnlyBind[];
   symlinks: Array<{ target: string; link: string }>;
   workspaceBytes: number;
+  /** The job (sent on the bundle pipe, not in any argv): the program's environment... */
   env: Record<string, string>;
+  /** ...its rlimits... */
   rlimits: Record<string, number>;
   landlock: LandlockPlan;
-  /** The program's argv inside the sandbox (argv[0] absolute). */
+  /** ...and its argv inside the sandbox (argv[0] absolute). */
   argv: string[];
   /** Lower the seccomp layer: only when the operator relaxed it. */
   seccomp: boolean;
@@ -58,6 +60,12 @@ export interface SandboxPlan {
   emit?: { paths: string[]; maxBytes: number } | undefined;
   /** Extra workspace directories (absolute, parents first) the helper creates before unpacking. */
   mkdirs?: string[] | undefined;
+}
+
+/** Identifies the sandbox a plan needs apart from its job: two plans with the same key can use
+ *  the same prepared (pre-started) sandbox. */
+export function sandboxKey(plan: SandboxPlan): string {
+  return buildOuterArgv(plan).join('\0');
 }
 
 /** argv for the outer helper: join cgroups, open hidden trees, drop to the uid, exec bwrap. */
@@ -92,7 +100,6 @@ export function buildBwrapArgv(plan: SandboxPlan): string[] {
     '--hostname', 'cylo',
     '--clearenv', // never the host's variables (secrets, tokens)
   );
-  for (const [key, value] of Object.entries(plan.env)) a.push('--setenv', key, value);
   let fd = FD_FIRST_BIND;
   for (const bind of plan.binds) {
     // read-only runtime trees: the program cannot modify the toolchain or plant binaries
@@ -124,12 +131,12 @@ export function buildInnerArgv(plan: SandboxPlan): string[] {
     a.push('--emit-fd', String(FD_EMIT), '--emit-max', String(plan.emit.maxBytes));
     for (const p of plan.emit.paths) a.push('--emit', p);
   }
-  for (const [name, value] of Object.entries(plan.rlimits)) a.push('--rlimit', `${name}=${value}`);
   a.push('--landlock', plan.landlock.mode);
   for (const p of plan.landlock.readOnly) a.push('--ro', p);
   for (const p of plan.landlock.readExec) a.push('--rx', p);
   for (const p of plan.landlock.devices) a.push('--dev', p);
   for (const p of plan.landlock.readWrite) a.push('--rw', p);
-  a.push('--', ...plan.argv);
+  // The program's argv, environment and rlimits are not here: they arrive as the job on the
+  // bundle pipe (encodeJob), so that a sandbox can start before its request is known.
   return a;
 }

@@ -35,8 +35,9 @@ export interface ExecutionCgroup {
   killAll(stop?: AbortSignal): Promise<boolean>;
   /** Removes the cgroup directories; kills first if anything is still inside. */
   remove(): Promise<void>;
-  /** At process exit: removes the cgroup's directories if they are empty (synchronous, best
-   *  effort; anything left is an orphan for the next start or `cylo doctor --clean`). */
+  /** At process exit: removes the cgroup's directories once they are empty, waiting up to
+   *  ~100 ms for dying processes (synchronous, best effort; anything left is an orphan for the
+   *  next start or `cylo doctor --clean`). */
   removeIfEmptySync(): void;
   /** Sets the limits for the next use (a slot's cgroup is reused with different limits). */
   configure(limits: CgroupLimits): void;
@@ -57,6 +58,24 @@ export interface CgroupDriver {
 
 const layerError = (message: string, cause?: unknown): CyloError =>
   new CyloError('CYLO_E_SANDBOX_UNAVAILABLE', `cgroups: ${message}`, { layer: 'cgroups', cause });
+
+/** Sleeps synchronously (process exit handlers cannot await). */
+function sleepSync(ms: number): void {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+}
+
+/** rmdir, retried for up to ~100 ms while the last processes finish dying (synchronous). */
+function rmdirSyncRetry(dir: string): void {
+  for (let attempt = 0; attempt < 100; attempt++) {
+    try {
+      rmdirSync(dir);
+      return;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EBUSY') return;
+      sleepSync(1);
+    }
+  }
+}
 
 function readText(path: string): string {
   return readFileSync(path, 'utf8');
@@ -106,12 +125,12 @@ async function killUntilEmpty(procsFile: string, killFile?: string, stop?: Abort
 
 /** Waits until a pids.current file reads 0: exiting tasks leave cgroup.procs before they stop
  *  counting against pids.max, and a reused cgroup must start with its whole budget. */
-async function waitNoTasks(pidsCurrent: string): Promise<boolean> {
-  for (let attempt = 0; attempt < 200; attempt++) {
+async function waitNoTasks(pidsCurrent: string, attempts: number): Promise<boolean> {
+  for (let attempt = 0; attempt < attempts; attempt++) {
     if (readNumber(pidsCurrent) === 0) return true;
-    await sleep(attempt < 20 ? 1 : 10);
+    await sleep(1);
   }
-  return false;
+  return readNumber(pidsCurrent) === 0;
 }
 
 async function rmdirRetry(dir: string): Promise<void> {
@@ -169,6 +188,7 @@ type V1Controller = (typeof V1_CONTROLLERS)[number];
 class V1Cgroup implements ExecutionCgroup {
   readonly procsFiles: string[];
   private oomBaseline = 0;
+  private limits: CgroupLimits | undefined;
   private memoryLimit = Number.POSITIVE_INFINITY; // a new cgroup starts unlimited
   constructor(
     readonly name: string,
@@ -197,11 +217,26 @@ class V1Cgroup implements ExecutionCgroup {
     }
     this.memoryLimit = limits.memoryBytes;
     write(join(this.dirs.pids, 'pids.max'), String(limits.pids));
+    this.limits = limits;
   }
 
   async reset(): Promise<void> {
     if (!(await this.killAll())) throw new Error(`cgroup ${this.name} could not be emptied`);
-    if (!(await waitNoTasks(join(this.dirs.pids, 'pids.current')))) throw new Error(`cgroup ${this.name} still counts tasks`);
+    if (!(await waitNoTasks(join(this.dirs.pids, 'pids.current'), 20))) {
+      // A task that left cgroup.procs but is not yet released (a zombie nobody reaps) still
+      // counts against pids.max: start over with fresh directories instead of waiting for it.
+      for (const c of V1_CONTROLLERS) await rmdirRetry(this.dirs[c]);
+      for (const c of V1_CONTROLLERS) mkdirSync(this.dirs[c]);
+      try {
+        write(join(this.dirs.memory, 'memory.swappiness'), '0');
+      } catch {
+        // see V1Driver.create
+      }
+      this.memoryLimit = Number.POSITIVE_INFINITY;
+      if (this.limits !== undefined) this.configure(this.limits);
+      this.oomBaseline = 0;
+      return;
+    }
     // Uncharge the page cache the last use left behind, so the next use's peak is its own.
     try {
       write(join(this.dirs.memory, 'memory.force_empty'), '0');
@@ -235,13 +270,7 @@ class V1Cgroup implements ExecutionCgroup {
   }
 
   removeIfEmptySync(): void {
-    for (const c of V1_CONTROLLERS) {
-      try {
-        rmdirSync(this.dirs[c]);
-      } catch {
-        // busy or gone
-      }
-    }
+    for (const c of V1_CONTROLLERS) rmdirSyncRetry(this.dirs[c]);
   }
 
   async remove(): Promise<void> {
@@ -384,11 +413,7 @@ class V2Cgroup implements ExecutionCgroup {
   }
 
   removeIfEmptySync(): void {
-    try {
-      rmdirSync(this.dir);
-    } catch {
-      // busy or gone
-    }
+    rmdirSyncRetry(this.dir);
   }
 
   async remove(): Promise<void> {

@@ -11,6 +11,7 @@ export function sandboxEnvironment(binary: string | undefined, runtimeEnv: Recor
   return {
     PATH: path,
     HOME: WORKSPACE,
+    PWD: WORKSPACE,
     TMPDIR: WORKSPACE_TMP,
     LANG: 'C.UTF-8',
     LC_ALL: 'C.UTF-8',

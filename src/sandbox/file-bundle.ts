@@ -11,6 +11,35 @@ export interface BundleFile extends SourceFile {
   executable?: boolean;
 }
 
+/** What to run, sent ahead of the files (read_job in the helper): "CYJ1", then argv, the
+ *  environment ("K=V") and the rlimits ("name=value"), each a u32 count of u32-length items.
+ *  Sending it through the pipe rather than on the command line lets a sandbox be started
+ *  before its request arrives. */
+export interface SandboxJob {
+  argv: readonly string[];
+  env: Readonly<Record<string, string>>;
+  rlimits: Readonly<Record<string, number>>;
+}
+
+export function encodeJob(job: SandboxJob): Buffer {
+  const parts: Buffer[] = [Buffer.from('CYJ1', 'latin1')];
+  const list = (items: readonly string[]): void => {
+    const count = Buffer.alloc(4);
+    count.writeUInt32LE(items.length, 0);
+    parts.push(count);
+    for (const item of items) {
+      const bytes = Buffer.from(item, 'utf8');
+      const len = Buffer.alloc(4);
+      len.writeUInt32LE(bytes.length, 0);
+      parts.push(len, bytes);
+    }
+  };
+  list(job.argv);
+  list(Object.entries(job.env).map(([k, v]) => `${k}=${v}`));
+  list(Object.entries(job.rlimits).map(([k, v]) => `${k}=${v}`));
+  return Buffer.concat(parts);
+}
+
 export function encodeBundle(files: readonly BundleFile[]): Buffer[] {
   const chunks: Buffer[] = [];
   for (const f of files) {

@@ -2,15 +2,16 @@
 // seccomp program, the files and stdin through pipes, collects stdout/stderr under their caps,
 // enforces the wall-clock and CPU-time limits, and guarantees that when it resolves no process
 // of the sandbox is alive (the cgroup is emptied before the caller removes it).
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { availableParallelism } from 'node:os';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { constants as osConstants } from 'node:os';
 import type { Readable, Writable } from 'node:stream';
 import type { ExecutionStatus } from '../api/result.js';
-import { buildOuterArgv, type SandboxPlan } from './bwrap-argv.js';
+import { buildOuterArgv, sandboxKey, type SandboxPlan } from './bwrap-argv.js';
 import type { ExecutionCgroup } from './cgroups.js';
 import { signalProgram, type ForwardableSignal } from './signal-program.js';
-import { encodeBundle, type BundleFile } from './file-bundle.js';
+import { encodeBundle, encodeJob, type BundleFile } from './file-bundle.js';
 
 export interface SandboxRunLimits {
   timeoutMs: number;
@@ -126,87 +127,96 @@ async function pipeInteractive(stream: Writable, first: Buffer, rest: AsyncItera
   }
 }
 
-export function runSandbox(options: SandboxRunOptions): Promise<SandboxRunResult> {
-  const { plan, limits, cgroup } = options;
-  const argv = buildOuterArgv(plan);
-  const cores = availableParallelism();
+type Sink = {
+  stdout(chunk: Buffer): void;
+  stderr(chunk: Buffer): void;
+  artifact(chunk: Buffer): void;
+  status(line: string): void;
+  close(code: number | null, signal: NodeJS.Signals | null): void;
+};
 
-  return new Promise<SandboxRunResult>((resolve) => {
+/**
+ * A sandbox started ahead of its job: bubblewrap has set up the namespaces, mounts and seccomp,
+ * and the helper (PID 1) waits on the bundle pipe for the job and the files. Starting it takes
+ * bubblewrap's few milliseconds, which a pool can spend before the request arrives. It runs
+ * exactly one job; until then, whatever it reports is kept and replayed to the run.
+ */
+/**
+ * Kills a running sandbox from the inside out: every process of its cgroup but the bubblewrap
+ * monitor first. Its PID 1 dies, the kernel kills the rest of the PID namespace, and bubblewrap,
+ * PID 1's parent, reaps it and exits by itself. Killing bubblewrap first (--die-with-parent then
+ * kills PID 1) orphans PID 1 to the host's init, and until that init gets round to reaping it
+ * (1-2 s on this kind of host, never under an init that does not reap) the zombie still counts in
+ * the cgroup's pids.current: the slot's reset waited for it and then retired the slot, so every
+ * killed execution (timeout, output limit, cancellation) held a worker ~2 s longer
+ * (test/security/hostile-resources.test.ts, test/security/leaks.test.ts). If bubblewrap
+ * lingers, it is killed too; the cgroup sweep then makes it certain.
+ */
+async function killInsideOut(child: ChildProcess, cgroup: ExecutionCgroup, stop: AbortSignal): Promise<void> {
+  const bwrap = child.pid;
+  let exited = child.exitCode !== null || child.signalCode !== null;
+  const onExit = (): void => {
+    exited = true;
+  };
+  child.once('exit', onExit);
+  // Until bubblewrap has exited (~1 ms after PID 1 died; an exited PID 1 leaves cgroup.procs
+  // before bubblewrap has reaped it, so an empty list is no sign to stop waiting), at most
+  // ~160 ms (bubblewrap that has not forked PID 1 yet never exits on its own).
+  for (let attempt = 0; attempt < 40 && !exited && bwrap !== undefined; attempt++) {
+    const inside = cgroup.pids().filter((pid) => pid !== bwrap);
+    for (const pid of inside) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }
+    await sleep(attempt < 10 ? 1 : 5);
+  }
+  child.off('exit', onExit);
+  if (!exited) child.kill('SIGKILL');
+  await cgroup.killAll(stop);
+}
+
+export class PreparedSandbox {
+  readonly key: string;
+  private readonly child: ChildProcess;
+  private readonly backlog: Array<(sink: Sink) => void> = [];
+  private sink: Sink | undefined;
+  private used = false;
+  private closed = false;
+  private failed = false;
+  private spawnError: Error | undefined;
+
+  constructor(
+    readonly plan: SandboxPlan,
+    seccompProgram: Buffer | undefined,
+    readonly cgroup: ExecutionCgroup,
+  ) {
+    this.key = sandboxKey(plan);
+    const argv = buildOuterArgv(plan);
     const emitting = plan.emit !== undefined && plan.emit.paths.length > 0;
-    const child = spawn(argv[0] as string, argv.slice(1), {
+    this.child = spawn(argv[0] as string, argv.slice(1), {
       // stdin, stdout, stderr, seccomp (3), status (4), bundle (5) and, for compile stages, the
       // artifact coming back out (6)
       stdio: emitting ? ['pipe', 'pipe', 'pipe', 'pipe', 'pipe', 'pipe', 'pipe'] : ['pipe', 'pipe', 'pipe', 'pipe', 'pipe', 'pipe'],
       env: {},
       windowsHide: true,
     });
-    let stopReason: StopReason | undefined;
-    let setupError: string | undefined;
-    let startedAt: number | undefined;
-    let endedAt: number | undefined;
-    let exit: { code: number | null; signal: string | null } | undefined;
-    const timers: NodeJS.Timeout[] = [];
-
-    const sweepDone = new AbortController();
-    const stop = (reason: StopReason): void => {
-      if (stopReason === undefined) stopReason = reason;
-      endedAt ??= performance.now();
-      // SIGKILL the bubblewrap monitor: with --die-with-parent its PID 1 dies, and the kernel
-      // kills every process of the PID namespace. The cgroup sweep below makes it certain.
-      child.kill('SIGKILL');
-      void cgroup.killAll(sweepDone.signal);
+    const dispatch = (event: (sink: Sink) => void): void => {
+      if (this.sink !== undefined) event(this.sink);
+      else this.backlog.push(event);
     };
-
-    const stdout = new CappedCollector(limits.outputBytes, () => stop('stdout'), options.onStdout);
-    const stderr = new CappedCollector(limits.outputBytes, () => stop('stderr'), options.onStderr);
-    (child.stdout as Readable).on('data', (c: Buffer) => stdout.push(c));
-    (child.stderr as Readable).on('data', (c: Buffer) => stderr.push(c));
-    // The artifact: read from a pipe (never from the sandbox's filesystem), capped like output.
-    let artifactError: string | null = null;
-    const artifact = emitting
-      ? new CappedCollector((plan.emit?.maxBytes ?? 0) + 16, () => {
-          artifactError ??= `the compiled artifact is larger than ${plan.emit?.maxBytes ?? 0} bytes`;
-        })
-      : undefined;
-    if (artifact !== undefined) {
-      const emitStream = (child.stdio as unknown as Readable[])[6] as Readable;
-      emitStream.on('data', (c: Buffer) => artifact.push(c));
+    const stdio = this.child.stdio as unknown as Array<Readable & Writable>;
+    (stdio[1] as Readable).on('data', (c: Buffer) => dispatch((s) => s.stdout(c)));
+    (stdio[2] as Readable).on('data', (c: Buffer) => dispatch((s) => s.stderr(c)));
+    if (emitting) {
+      const emitStream = stdio[6] as Readable;
+      emitStream.on('data', (c: Buffer) => dispatch((s) => s.artifact(c)));
       emitStream.on('error', () => {});
     }
-
-    const onAbort = (): void => stop('cancelled');
-    if (options.signal !== undefined) {
-      if (options.signal.aborted) queueMicrotask(onAbort);
-      else options.signal.addEventListener('abort', onAbort, { once: true });
-    }
-
-    const checkCpu = (): void => {
-      if (stopReason !== undefined || endedAt !== undefined) return;
-      const used = cgroup.cpuMs();
-      if (used >= limits.cpuTimeMs) {
-        stop('cpu');
-        return;
-      }
-      // CPU time grows at most `cores` ms per ms of wall time: sleep until it could be reached.
-      timers.push(setTimeout(checkCpu, Math.max(5, Math.min(250, (limits.cpuTimeMs - used) / cores))));
-    };
-
-    const onProgramStart = (): void => {
-      startedAt = performance.now();
-      clearTimeout(setupTimer);
-      if (options.control !== undefined && child.pid !== undefined) {
-        const bwrapPid = child.pid;
-        options.control.signal = (sig) => endedAt === undefined && signalProgram(bwrapPid, sig);
-      }
-      options.onStart?.();
-      timers.push(setTimeout(() => stop('timeout'), limits.timeoutMs));
-      checkCpu();
-    };
-
-    // Status protocol from the helper: "R" (program started), "E msg" (setup failed),
-    // "X code signal" (program exited).
     let statusBuf = '';
-    const statusStream = child.stdio[4] as Readable;
+    const statusStream = stdio[4] as Readable;
     statusStream.setEncoding('utf8');
     statusStream.on('data', (text: string) => {
       statusBuf += text;
@@ -214,37 +224,121 @@ export function runSandbox(options: SandboxRunOptions): Promise<SandboxRunResult
       while ((nl = statusBuf.indexOf('\n')) >= 0) {
         const line = statusBuf.slice(0, nl);
         statusBuf = statusBuf.slice(nl + 1);
-        if (line === 'R') onProgramStart();
-        else if (line.startsWith('E')) setupError = line.slice(1);
-        else if (line.startsWith('A')) artifactError ??= line.slice(1);
-        else if (line.startsWith('X ')) {
-          endedAt ??= performance.now();
-          const [, code, sig] = line.split(' ');
-          const signum = Number(sig);
-          exit = signum > 0 ? { code: null, signal: SIGNAL_NAMES.get(signum) ?? `SIG${signum}` } : { code: Number(code), signal: null };
-        }
+        if (line.startsWith('E')) this.failed = true;
+        dispatch((s) => s.status(line));
       }
     });
     statusStream.on('error', () => {});
-
-    const setupTimer = setTimeout(() => {
-      setupError ??= `the sandbox did not start within ${options.setupTimeoutMs ?? 10_000} ms`;
-      stop('setup');
-    }, options.setupTimeoutMs ?? 10_000);
-
-    const stdio = child.stdio as unknown as Writable[];
-    writeAll(stdio[3] as Writable, options.seccompProgram === undefined ? [] : [options.seccompProgram]);
-    writeAll(stdio[5] as Writable, encodeBundle(options.files));
-    if (options.stdinStream === undefined) writeAll(stdio[0] as Writable, [options.stdin]);
-    else void pipeInteractive(stdio[0] as Writable, options.stdin, options.stdinStream);
-
-    let spawnError: Error | undefined;
-    child.on('error', (error) => {
-      spawnError = error;
+    this.child.on('error', (error) => {
+      this.spawnError = error;
+      this.failed = true;
     });
+    this.child.on('close', (code, signal) => {
+      this.closed = true;
+      dispatch((s) => s.close(code, signal));
+    });
+    writeAll(stdio[3] as Writable, seccompProgram === undefined ? [] : [seccompProgram]);
+    // A sandbox waiting for its job must not keep the process alive (a library user's script
+    // ends when its work is done); run() takes the references back.
+    this.setReferenced(false);
+  }
 
-    child.on('close', (code, signal) => {
-      void (async () => {
+  private setReferenced(on: boolean): void {
+    if (on) this.child.ref();
+    else this.child.unref();
+    for (const stream of this.child.stdio) {
+      const handle = stream as unknown as { ref?: () => void; unref?: () => void } | null;
+      if (on) handle?.ref?.();
+      else handle?.unref?.();
+    }
+  }
+
+  /** True while it waits for its job, healthy. */
+  get ready(): boolean {
+    return !this.used && !this.closed && !this.failed;
+  }
+
+  /** Kills a sandbox that will not be used (pool closing, or its plan no longer fits). */
+  discard(): void {
+    this.used = true;
+    this.child.kill('SIGKILL');
+  }
+
+  /** Runs the job of `options.plan` (which must have this sandbox's key) to completion. */
+  run(options: Omit<SandboxRunOptions, 'seccompProgram' | 'cgroup'>): Promise<SandboxRunResult> {
+    if (this.used) throw new Error('a prepared sandbox runs one job only');
+    if (sandboxKey(options.plan) !== this.key) throw new Error('the plan does not match this prepared sandbox');
+    this.used = true;
+    this.setReferenced(true);
+    const { plan, limits } = options;
+    const { child, cgroup } = this;
+    const cores = availableParallelism();
+
+    return new Promise<SandboxRunResult>((resolve) => {
+      let stopReason: StopReason | undefined;
+      let setupError: string | undefined;
+      let startedAt: number | undefined;
+      let endedAt: number | undefined;
+      let exit: { code: number | null; signal: string | null } | undefined;
+      const timers: NodeJS.Timeout[] = [];
+
+      const sweepDone = new AbortController();
+      let killing = false;
+      const stop = (reason: StopReason): void => {
+        if (stopReason === undefined) stopReason = reason;
+        endedAt ??= performance.now();
+        if (killing) return;
+        killing = true;
+        // PID 1 first, then bubblewrap if it lingers; the cgroup sweep makes it certain.
+        void killInsideOut(child, cgroup, sweepDone.signal);
+      };
+
+      const stdout = new CappedCollector(limits.outputBytes, () => stop('stdout'), options.onStdout);
+      const stderr = new CappedCollector(limits.outputBytes, () => stop('stderr'), options.onStderr);
+      // The artifact: read from a pipe (never from the sandbox's filesystem), capped like output.
+      let artifactError: string | null = null;
+      const emitting = plan.emit !== undefined && plan.emit.paths.length > 0;
+      const artifact = emitting
+        ? new CappedCollector((plan.emit?.maxBytes ?? 0) + 16, () => {
+            artifactError ??= `the compiled artifact is larger than ${plan.emit?.maxBytes ?? 0} bytes`;
+          })
+        : undefined;
+
+      const onAbort = (): void => stop('cancelled');
+      if (options.signal !== undefined) {
+        if (options.signal.aborted) queueMicrotask(onAbort);
+        else options.signal.addEventListener('abort', onAbort, { once: true });
+      }
+
+      const checkCpu = (): void => {
+        if (stopReason !== undefined || endedAt !== undefined) return;
+        const used = cgroup.cpuMs();
+        if (used >= limits.cpuTimeMs) {
+          stop('cpu');
+          return;
+        }
+        // CPU time grows at most `cores` ms per ms of wall time: sleep until it could be reached.
+        timers.push(setTimeout(checkCpu, Math.max(5, Math.min(250, (limits.cpuTimeMs - used) / cores))));
+      };
+
+      const setupTimer = setTimeout(() => {
+        setupError ??= `the sandbox did not start within ${options.setupTimeoutMs ?? 10_000} ms`;
+        stop('setup');
+      }, options.setupTimeoutMs ?? 10_000);
+
+      const onProgramStart = (): void => {
+        startedAt = performance.now();
+        clearTimeout(setupTimer);
+        if (options.control !== undefined && child.pid !== undefined) {
+          const bwrapPid = child.pid;
+          options.control.signal = (sig) => endedAt === undefined && signalProgram(bwrapPid, sig);
+        }
+        options.onStart?.();
+        timers.push(setTimeout(() => stop('timeout'), limits.timeoutMs));
+        checkCpu();
+      };
+
+      const finish = async (code: number | null, signal: NodeJS.Signals | null): Promise<void> => {
         clearTimeout(setupTimer);
         for (const t of timers) clearTimeout(t);
         options.signal?.removeEventListener('abort', onAbort);
@@ -256,7 +350,7 @@ export function runSandbox(options: SandboxRunOptions): Promise<SandboxRunResult
         const stats = cgroup.stats();
         const wallMs = startedAt === undefined ? 0 : Math.max(0, endedAt - startedAt);
         const bwrapFailed = startedAt === undefined && stopReason === undefined;
-        if (spawnError !== undefined) setupError ??= `cannot start the sandbox helper: ${spawnError.message}`;
+        if (this.spawnError !== undefined) setupError ??= `cannot start the sandbox helper: ${this.spawnError.message}`;
         if (bwrapFailed) setupError ??= stderr.buffer().toString('utf8').trim() || `the sandbox exited with code ${code ?? signal} before the program started`;
         let status: ExecutionStatus;
         let message: string | null = null;
@@ -301,7 +395,38 @@ export function runSandbox(options: SandboxRunOptions): Promise<SandboxRunResult
           cancelled: stopReason === 'cancelled',
           ...(artifact === undefined ? {} : { artifact: status === 'ok' && artifactError === null ? artifact.buffer() : undefined, artifactError }),
         });
-      })();
+      };
+
+      // Status protocol from the helper: "R" (program started), "E msg" (setup failed),
+      // "A msg" (artifact refused), "X code signal" (program exited).
+      this.sink = {
+        stdout: (c) => stdout.push(c),
+        stderr: (c) => stderr.push(c),
+        artifact: (c) => artifact?.push(c),
+        status: (line) => {
+          if (line === 'R') onProgramStart();
+          else if (line.startsWith('E')) setupError = line.slice(1);
+          else if (line.startsWith('A')) artifactError ??= line.slice(1);
+          else if (line.startsWith('X ')) {
+            endedAt ??= performance.now();
+            const [, code, sig] = line.split(' ');
+            const signum = Number(sig);
+            exit = signum > 0 ? { code: null, signal: SIGNAL_NAMES.get(signum) ?? `SIG${signum}` } : { code: Number(code), signal: null };
+          }
+        },
+        close: (code, signal) => void finish(code, signal),
+      };
+      for (const event of this.backlog.splice(0)) event(this.sink);
+
+      const stdio = child.stdio as unknown as Writable[];
+      writeAll(stdio[5] as Writable, [encodeJob(plan), ...encodeBundle(options.files)]);
+      if (options.stdinStream === undefined) writeAll(stdio[0] as Writable, [options.stdin]);
+      else void pipeInteractive(stdio[0] as Writable, options.stdin, options.stdinStream);
     });
-  });
+  }
+}
+
+/** Starts a sandbox for `options.plan` and runs its job (no pre-started sandbox). */
+export function runSandbox(options: SandboxRunOptions): Promise<SandboxRunResult> {
+  return new PreparedSandbox(options.plan, options.seccompProgram, options.cgroup).run(options);
 }

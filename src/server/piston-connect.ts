@@ -38,6 +38,15 @@ export function registerPistonConnect(app: FastifyInstance, ctx: ServerContext):
   app.get('/api/v2/connect', { websocket: true, schema: { tags: ['piston'], summary: 'Interactive execution over WebSocket (Piston v2 protocol)', hide: true } }, (socket: WebSocket, request) => {
     let execution: InteractiveExecution | undefined;
     let initialising = false;
+    let socketClosed = false;
+    // Messages that arrive between init and the execution's creation (the runtime is resolved
+    // asynchronously): applied, in order, as soon as it exists. A client may send init and its
+    // first stdin in one burst.
+    let pending: Array<(exec: InteractiveExecution) => void> = [];
+    const whenStarted = (action: (exec: InteractiveExecution) => void): void => {
+      if (execution !== undefined) action(execution);
+      else pending.push(action);
+    };
     const send = (message: Record<string, unknown>): void => {
       if (socket.readyState === socket.OPEN) socket.send(JSON.stringify(message));
     };
@@ -62,14 +71,26 @@ export function registerPistonConnect(app: FastifyInstance, ctx: ServerContext):
       const runtime = await resolvePistonRuntime(ctx.cylo, body.language, body.version);
       const cyloRequest = pistonToCyloRequest(body, runtime.id, ctx.cylo);
       cyloRequest.stdin = body.stdin ?? ''; // interactive: no newline appended
+      // The client went away while the runtime was being resolved: start nothing.
+      if (socketClosed) return;
       const exec = ctx.cylo.interactive(cyloRequest);
       execution = exec;
+      for (const action of pending.splice(0)) action(exec);
       send({ type: 'runtime', language: runtime.id, version: runtime.version });
       let result: ExecutionResult | undefined;
+      let compileExitSent = false;
       for await (const event of exec.events) {
         if (event.type === 'state') {
           if (event.to === 'Compiling') send({ type: 'stage', stage: 'compile' });
-          if (event.to === 'Processing') send({ type: 'stage', stage: 'run' });
+          if (event.to === 'Processing') {
+            // As Piston: the compile stage's exit comes before the run stage starts. Reaching
+            // the run stage means the compiler exited 0 (or the compile cache had the artifact).
+            if (event.from === 'Compiling') {
+              send({ type: 'exit', stage: 'compile', code: 0, signal: null, signal_number: null, status: 'ok', message: null });
+              compileExitSent = true;
+            }
+            send({ type: 'stage', stage: 'run' });
+          }
         } else if (event.type === 'stdout' || event.type === 'stderr') {
           send({ type: 'data', stream: event.type, data: event.data });
         } else if (event.type === 'result') {
@@ -81,7 +102,8 @@ export function registerPistonConnect(app: FastifyInstance, ctx: ServerContext):
       }
       if (result === undefined) return;
       ctx.metrics.executions.inc({ api: 'piston', status: result.status });
-      if (result.compile !== null && result.compile.cached !== true) send(exitMessage('compile', result.compile));
+      // Every `stage: compile` gets its `exit` (a failed compile ends the execution: sent here).
+      if (result.compile !== null && !compileExitSent) send(exitMessage('compile', result.compile));
       if (result.run !== null) send(exitMessage('run', result.run));
       socket.close(CLOSE.completed, 'Job Completed');
     };
@@ -106,31 +128,42 @@ export function registerPistonConnect(app: FastifyInstance, ctx: ServerContext):
           }
           initialising = true;
           clearTimeout(initTimer);
-          start(message).catch((error: unknown) => fail(toCyloError(error).message));
+          start(message).catch((error: unknown) => {
+            pending = [];
+            fail(toCyloError(error).message);
+          });
           return;
-        case 'data':
-          if (execution === undefined) return void socket.close(CLOSE.notInitialised, 'Not yet Initialized');
+        case 'data': {
+          if (!initialising) return void socket.close(CLOSE.notInitialised, 'Not yet Initialized');
           if (message.stream !== 'stdin' || typeof message.data !== 'string') return void socket.close(CLOSE.onlyStdin, 'Can only write to stdin');
-          try {
-            execution.write(message.data);
-          } catch (error) {
-            send({ type: 'error', message: toCyloError(error).message });
-          }
+          const data = message.data;
+          whenStarted((exec) => {
+            try {
+              exec.write(data);
+            } catch (error) {
+              send({ type: 'error', message: toCyloError(error).message });
+            }
+          });
           return;
+        }
         case 'stdin_end':
-          if (execution === undefined) return void socket.close(CLOSE.notInitialised, 'Not yet Initialized');
-          execution.end();
+          if (!initialising) return void socket.close(CLOSE.notInitialised, 'Not yet Initialized');
+          whenStarted((exec) => exec.end());
           return;
-        case 'signal':
-          if (execution === undefined) return void socket.close(CLOSE.notInitialised, 'Not yet Initialized');
-          if (!isForwardableSignal(message.signal)) return void socket.close(CLOSE.invalidSignal, 'Invalid signal');
-          execution.kill(message.signal);
+        case 'signal': {
+          if (!initialising) return void socket.close(CLOSE.notInitialised, 'Not yet Initialized');
+          const signal = message.signal;
+          if (!isForwardableSignal(signal)) return void socket.close(CLOSE.invalidSignal, 'Invalid signal');
+          whenStarted((exec) => exec.kill(signal));
           return;
+        }
         default:
           fail(`message: unknown type ${JSON.stringify(message.type)}; expected init, data, signal or stdin_end`);
       }
     });
     socket.on('close', () => {
+      socketClosed = true;
+      pending = [];
       clearTimeout(initTimer);
       // A client that goes away cancels its execution.
       execution?.cancel();

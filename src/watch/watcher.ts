@@ -4,6 +4,7 @@
 //    older run of the same file;
 //  - each run prints a header, its output live, and a one-line summary (or NDJSON events).
 import { readFile, stat } from 'node:fs/promises';
+import { StringDecoder } from 'node:string_decoder';
 import { extname, relative, resolve } from 'node:path';
 import { watch, type FSWatcher } from 'chokidar';
 import type { Cylo } from '../cylo.js';
@@ -27,7 +28,9 @@ export interface WatchOptions {
 interface FileState {
   timer?: NodeJS.Timeout;
   controller?: AbortController;
-  running?: Promise<void>;
+  running?: Promise<void> | undefined;
+  /** Bumped by every run request: only the newest request of a file may start a run. */
+  generation?: number;
 }
 
 function formatBytes(n: number): string {
@@ -39,6 +42,7 @@ export class Watcher {
   private readonly files = new Map<string, FileState>();
   private watcher: FSWatcher | undefined;
   private stopped = false;
+  private stopping: Promise<void> | undefined;
 
   constructor(private readonly options: WatchOptions) {
     this.root = resolve(options.dir);
@@ -95,17 +99,24 @@ export class Watcher {
 
   private async run(path: string, language: string, state: FileState): Promise<void> {
     const file = relative(this.root, path);
+    const generation = (state.generation ?? 0) + 1;
+    state.generation = generation;
     // A newer change supersedes the running one: cancel it and wait until it is gone.
-    if (state.controller !== undefined) {
-      state.controller.abort();
-      await state.running;
+    const previous = state.running;
+    if (previous !== undefined) {
+      state.controller?.abort();
+      await previous;
     }
-    if (this.stopped) return;
+    // Another change came while waiting: its (newer) request runs instead of this one, so a
+    // file never has two runs at once.
+    if (this.stopped || state.generation !== generation) return;
     const controller = new AbortController();
     state.controller = controller;
+    let ranMtime: number | undefined;
     const task = (async () => {
       let code: string;
       try {
+        ranMtime = (await stat(path)).mtimeMs;
         code = await readFile(path, 'utf8');
       } catch {
         return; // deleted or renamed meanwhile
@@ -113,6 +124,8 @@ export class Watcher {
       const started = new Date();
       this.say(`\n── ${file} (${language}) ${started.toLocaleTimeString()} ──`);
       this.emit({ event: 'start', file, language });
+      // NDJSON carries text: decode each stream without splitting a multi-byte character.
+      const decoders = new Map<string, StringDecoder>();
       try {
         const result: ExecutionResult = await this.options.cylo.execute(
           { language, code },
@@ -120,11 +133,21 @@ export class Watcher {
             signal: controller.signal,
             onEvent: (e) => {
               if (e.type === 'state') return;
-              if (this.options.json === true) this.emit({ event: e.type, file, stage: e.stage, data: e.data.toString('utf8') });
-              else (e.type === 'stdout' ? this.options.io.stdout : this.options.io.stderr).write(e.data);
+              if (this.options.json === true) {
+                const key = `${e.stage}:${e.type}`;
+                let decoder = decoders.get(key);
+                if (decoder === undefined) decoders.set(key, (decoder = new StringDecoder('utf8')));
+                const data = decoder.write(e.data);
+                if (data !== '') this.emit({ event: e.type, file, stage: e.stage, data });
+              } else (e.type === 'stdout' ? this.options.io.stdout : this.options.io.stderr).write(e.data);
             },
           },
         );
+        for (const [key, decoder] of decoders) {
+          const rest = decoder.end();
+          const [stageName, type] = key.split(':');
+          if (rest !== '') this.emit({ event: type, file, stage: stageName, data: rest });
+        }
         const stage = result.run ?? result.compile;
         if (result.status === 'compile_error' && result.compile !== null && this.options.json !== true) this.options.io.stderr.write(result.compile.stderr);
         this.emit({ event: 'end', file, status: result.status, exitCode: stage?.exitCode ?? null, signal: stage?.signal ?? null, wallMs: stage?.wallMs ?? 0, memoryBytes: stage?.memoryBytes ?? 0 });
@@ -133,7 +156,7 @@ export class Watcher {
         const e = error as CyloError;
         if (e.code === 'CYLO_E_CANCELLED' || e.code === 'CYLO_E_SHUTTING_DOWN') {
           this.emit({ event: 'cancelled', file });
-          this.say(`── ${file}: cancelled (superseded by a newer change) ──`);
+          this.say(`── ${file}: cancelled (${this.stopped ? 'cylo watch is stopping' : 'superseded by a newer change'}) ──`);
         } else {
           this.emit({ event: 'error', file, code: e.code ?? 'CYLO_E_INTERNAL', message: e.message });
           this.say(`── ${file}: ${e.message} ──`);
@@ -141,20 +164,32 @@ export class Watcher {
       }
     })();
     state.running = task;
-    await task;
-    if (state.controller === controller) state.controller = undefined;
+    try {
+      await task;
+    } finally {
+      if (state.running === task) state.running = undefined;
+      if (state.controller === controller) state.controller = undefined;
+    }
+    // chokidar drops a file's change events that follow another within 50 ms: if the file
+    // changed after it was read and no newer run was requested, run the newest version too.
+    if (ranMtime === undefined || this.stopped || state.generation !== generation) return;
+    const mtime = await stat(path).then((st) => st.mtimeMs, () => undefined);
+    if (mtime !== undefined && mtime !== ranMtime && !this.stopped && state.generation === generation && state.timer === undefined) this.schedule(path);
   }
 
   /** Stops watching, cancels every run and waits until nothing is left running. */
-  async stop(): Promise<void> {
-    if (this.stopped) return;
-    this.stopped = true;
-    await this.watcher?.close();
-    for (const state of this.files.values()) {
-      if (state.timer !== undefined) clearTimeout(state.timer);
-      state.controller?.abort();
-    }
-    await Promise.all([...this.files.values()].map((s) => s.running));
-    this.emit({ event: 'stopped' });
+  stop(): Promise<void> {
+    // Every caller (the AbortSignal listener, watchCommand) waits for the same, complete stop.
+    this.stopping ??= (async () => {
+      this.stopped = true;
+      for (const state of this.files.values()) {
+        if (state.timer !== undefined) clearTimeout(state.timer);
+        state.controller?.abort();
+      }
+      await this.watcher?.close();
+      await Promise.all([...this.files.values()].map((s) => s.running));
+      this.emit({ event: 'stopped' });
+    })();
+    return this.stopping;
   }
 }

@@ -136,14 +136,26 @@ export async function waitFor<T>(what: string, check: () => T | undefined, timeo
   }
 }
 
-/** Cgroups of this test process that still hold a process. The pool keeps its slots' cgroups
- *  for reuse (at most one per concurrent execution), so "clean" means empty, not gone. */
+/** True for the two processes of a sandbox started ahead of time that waits for its job: the
+ *  bubblewrap monitor and the helper (PID 1 inside). An idle pool slot keeps one of them. */
+export function isPreparedSandboxProcess(pid: number): boolean {
+  try {
+    const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+    return argv[0]?.endsWith('/bwrap') === true || (argv[0] === '/.cylo/helper' && argv[1] === 'inner');
+  } catch {
+    return false; // gone
+  }
+}
+
+/** Cgroups of this test process that still hold a process other than a prepared sandbox. The
+ *  pool keeps its slots' cgroups for reuse (at most one per concurrent execution), each with
+ *  the sandbox it started ahead, so "clean" means no program left, not gone. */
 export function leftoverCgroups(): string[] {
   const prefix = `x-${process.pid}-`;
   const driver = openCgroups();
   return driver
     .list()
-    .filter((n) => n.startsWith(prefix) && driver.open(n).pids().length > 0);
+    .filter((n) => n.startsWith(prefix) && driver.open(n).pids().some((pid) => !isPreparedSandboxProcess(pid)));
 }
 
 /** Starts an execution and resolves once its program has written `ready` to stdout, so a test can

@@ -14,8 +14,10 @@ import {
   buildBwrapArgv,
   buildInnerArgv,
   buildOuterArgv,
+  sandboxKey,
   type SandboxPlan,
 } from '../../src/sandbox/bwrap-argv.js';
+import { encodeJob } from '../../src/sandbox/file-bundle.js';
 import { filesystemLayout } from '../../src/sandbox/filesystem.js';
 
 const HOSTILE_ARGS = ['--help', '$(rm -rf /)', '`id`', 'a b', '; reboot', '--', '--seccomp', '"quoted"', ''];
@@ -51,8 +53,6 @@ const EXPECTED_INNER = [
   '--bundle-fd', '5',
   '--workdir', '/work',
   '--mkdir', '/work/.tmp',
-  '--rlimit', 'core=0',
-  '--rlimit', 'nproc=40',
   '--landlock', 'on',
   '--ro', '/etc/ld.so.cache',
   '--ro', '/proc',
@@ -60,7 +60,6 @@ const EXPECTED_INNER = [
   '--rx', '/root/.pyenv/versions/3.12.1',
   '--dev', '/dev',
   '--rw', '/work',
-  '--', '/usr/bin/python3', 'main.py', ...HOSTILE_ARGS,
 ];
 
 const EXPECTED_BWRAP = [
@@ -80,9 +79,6 @@ const EXPECTED_BWRAP = [
   '--gid', '1000',
   '--hostname', 'cylo',
   '--clearenv',
-  '--setenv', 'PATH', '/usr/bin:/bin',
-  '--setenv', 'HOME', '/work',
-  '--setenv', 'TRICKY', '$(id) `id` --unshare-all',
   '--ro-bind', '/usr', '/usr',
   '--ro-bind', '/etc/ld.so.cache', '/etc/ld.so.cache',
   '--ro-bind-fd', '10', '/root/.pyenv/versions/3.12.1',
@@ -165,16 +161,14 @@ test('every isolation flag is present exactly once, before the first "--"', () =
   }
 });
 
-test('--clearenv comes before every --setenv (the host environment never leaks)', () => {
-  const bwrap = buildBwrapArgv(basePlan());
-  const clear = bwrap.indexOf('--clearenv');
-  const firstSet = bwrap.indexOf('--setenv');
-  assert.ok(clear >= 0 && firstSet > clear);
-  assert.deepEqual(operands(bwrap, '--setenv', 2), [
-    ['PATH', '/usr/bin:/bin'],
-    ['HOME', '/work'],
-    ['TRICKY', '$(id) `id` --unshare-all'],
-  ]);
+test("--clearenv empties the environment; the program's variables travel in the job, never in argv", () => {
+  const plan = basePlan();
+  const bwrap = buildBwrapArgv(plan);
+  assert.ok(bwrap.includes('--clearenv'));
+  assert.equal(bwrap.includes('--setenv'), false);
+  const job = decodeJob(encodeJob(plan));
+  assert.deepEqual(job.env, ['PATH=/usr/bin:/bin', 'HOME=/work', 'TRICKY=$(id) `id` --unshare-all']);
+  assert.deepEqual(job.rlimits, ['core=0', 'nproc=40']);
 });
 
 test('viaFd binds use --ro-bind-fd with the matching --open-fd N:PATH in the outer argv', () => {
@@ -219,18 +213,26 @@ test('the outer helper joins every cgroup before the bwrap argv starts', () => {
   assert.equal(outer[sep + 1], '/usr/bin/bwrap');
 });
 
-test('program argv stays literal argv elements after the last "--", never parsed or joined', () => {
+test('the program argv travels in the job as literal items, never in any command line', () => {
   const plan = basePlan({ argv: ['/usr/bin/bash', 'main.sh', '--help', '$(rm -rf /)'] });
   for (const argv of [buildOuterArgv(plan), buildBwrapArgv(plan), buildInnerArgv(plan)]) {
-    assert.deepEqual(argv.slice(-5), ['--', '/usr/bin/bash', 'main.sh', '--help', '$(rm -rf /)']);
+    assert.equal(argv.includes('$(rm -rf /)'), false);
+    assert.equal(argv.includes('main.sh'), false);
   }
-  // Arguments that look like separators or flags are kept verbatim, in order, after the inner
-  // helper's own "--" (the helper stops parsing at its first "--").
+  // Arguments that look like separators, flags or shell syntax are kept verbatim and in order.
   const hostile = basePlan();
-  const inner = buildInnerArgv(hostile);
-  const sep = inner.indexOf('--');
-  assert.deepEqual(inner.slice(sep + 1), hostile.argv);
-  assert.equal(inner.slice(0, sep).includes('$(rm -rf /)'), false);
+  assert.deepEqual(decodeJob(encodeJob(hostile)).argv, hostile.argv);
+  // The inner helper's argv is the last part of bwrap's, after bwrap's own "--".
+  const bwrap = buildBwrapArgv(hostile);
+  assert.deepEqual(bwrap.slice(bwrap.indexOf('--') + 1), buildInnerArgv(hostile));
+});
+
+test('two plans that differ only in their job share a sandbox key (a prepared sandbox fits both)', () => {
+  const a = basePlan();
+  const b = basePlan({ argv: ['/usr/bin/node', 'main.js'], env: { PATH: '/usr/bin' }, rlimits: { core: 0 } });
+  assert.equal(sandboxKey(a), sandboxKey(b));
+  assert.notEqual(sandboxKey(a), sandboxKey(basePlan({ workspaceBytes: 1024 * 1024 })));
+  assert.notEqual(sandboxKey(a), sandboxKey(basePlan({ uid: 2_000_000_256, gid: 2_000_000_256 })));
 });
 
 test('nothing is ever joined into one shell string', () => {
@@ -241,9 +243,8 @@ test('nothing is ever joined into one shell string', () => {
   for (const shell of ['/bin/sh', '/bin/bash', 'sh', 'bash', '/usr/bin/env']) assert.equal(outer.includes(shell), false);
   assert.equal(outer.includes('-c'), false);
   // Every element that contains whitespace or shell syntax came verbatim from the plan.
-  const verbatim = new Set<string>([...Object.values(plan.env), ...plan.argv]);
   for (const a of outer) {
-    if (/[\s$`;|&'"]/.test(a)) assert.ok(verbatim.has(a), `element ${JSON.stringify(a)} looks like a joined command line`);
+    assert.equal(/[\s$`;|&'"]/.test(a), false, `element ${JSON.stringify(a)} looks like a joined command line`);
   }
   // The outer argv is exactly outer options + "--" + bwrap argv, and bwrap argv ends with the inner argv.
   const bwrap = buildBwrapArgv(plan);
@@ -252,6 +253,27 @@ test('nothing is ever joined into one shell string', () => {
   assert.deepEqual(bwrap.slice(bwrap.length - inner.length), inner);
   assert.equal(bwrap[bwrap.length - inner.length - 1], '--');
 });
+
+/** Reads a job back (the helper's read_job, in TypeScript) to check what it carries. */
+function decodeJob(buf: Buffer): { argv: string[]; env: string[]; rlimits: string[] } {
+  assert.equal(buf.subarray(0, 4).toString('latin1'), 'CYJ1');
+  let off = 4;
+  const list = (): string[] => {
+    const n = buf.readUInt32LE(off);
+    off += 4;
+    const out: string[] = [];
+    for (let i = 0; i < n; i++) {
+      const len = buf.readUInt32LE(off);
+      off += 4;
+      out.push(buf.subarray(off, off + len).toString('utf8'));
+      off += len;
+    }
+    return out;
+  };
+  const job = { argv: list(), env: list(), rlimits: list() };
+  assert.equal(off, buf.length);
+  return job;
+}
 
 test('relaxed seccomp drops only --seccomp; relaxed Landlock is passed to the helper', () => {
   const strict = buildBwrapArgv(basePlan());

@@ -85,8 +85,18 @@ export async function serveCommand(options: ServeOptions, _io: CommandIO): Promi
   const config = loadServerConfig({ flags: options.flags, configPath: options.configPath, env: options.env });
   checkExposure(config);
 
+  // What cylo does on its own (e.g. the orphans of a crashed service it cleaned at start) goes to
+  // the service log; lines from before the logger exists wait for it.
+  let logger: FastifyInstance['log'] | undefined;
+  const early: Array<Parameters<NonNullable<CyloOptions['log']>>> = [];
+  const log: NonNullable<CyloOptions['log']> = (level, message, fields) => {
+    options.cyloOptions?.log?.(level, message, fields);
+    if (logger === undefined) early.push([level, message, fields]);
+    else logger[level](fields ?? {}, message);
+  };
   const cylo = createCylo({
     ...options.cyloOptions,
+    log,
     concurrency: config.concurrency,
     queueLimit: config.queueLimit,
     ...(config.relax.length > 0 ? { relax: config.relax } : {}),
@@ -106,6 +116,8 @@ export async function serveCommand(options: ServeOptions, _io: CommandIO): Promi
       logger: { level: config.logLevel, format: config.logFormat, ...(options.logStream === undefined ? {} : { stream: options.logStream }) },
       plugins: [...SERVE_PLUGINS, ...(options.plugins ?? [])],
     });
+    logger = app.log;
+    for (const [level, message, fields] of early.splice(0)) app.log[level](fields ?? {}, message);
     if (config.token === undefined && !isLoopbackHost(config.host)) {
       app.log.warn({ host: config.host }, 'listening on a non-loopback address WITHOUT authentication (--insecure-no-auth): anyone who can reach this port can run code here');
     }
