@@ -64,6 +64,8 @@ interface RssProfile {
   idleAfterLoad: number;
   hwm: number;
   executionsUnderLoad: number;
+  failedUnderLoad?: number;
+  firstFailure?: string;
 }
 
 /** RSS of the HTTP service: idle after start, during a load of concurrent Python hello world
@@ -75,10 +77,18 @@ async function serviceRss(loadMs: number, inflight: number, settleMs: number): P
     const idle = median(await sampleRss(server.pid, settleMs, 50));
     let count = 0;
     const until = performance.now() + loadMs;
+    let failed = 0;
+    let firstFailure = '';
     const worker = async (): Promise<void> => {
       while (performance.now() < until) {
-        await server.execute({ language: 'python', code: 'print("hello, world")' });
-        count++;
+        try {
+          const r = await server.execute({ language: 'python', code: 'print("hello, world")' });
+          if (r.result.status !== 'ok') throw new Error(`status ${String(r.result.status)}`);
+          count++;
+        } catch (error) {
+          failed++;
+          firstFailure ||= (error as Error).message.slice(0, 300);
+        }
       }
     };
     const sampling = sampleRss(server.pid, loadMs);
@@ -86,7 +96,7 @@ async function serviceRss(loadMs: number, inflight: number, settleMs: number): P
     const under = await sampling;
     await sleep(2 * settleMs);
     const after = median(await sampleRss(server.pid, settleMs, 50));
-    return { idle, loadMedian: median(under), loadMax: Math.max(...under), idleAfterLoad: after, hwm: statusKb(server.pid, 'VmHWM'), executionsUnderLoad: count };
+    return { idle, loadMedian: median(under), loadMax: Math.max(...under), idleAfterLoad: after, hwm: statusKb(server.pid, 'VmHWM'), executionsUnderLoad: count, failedUnderLoad: failed, firstFailure };
   } finally {
     await server.stop();
   }
@@ -101,6 +111,7 @@ async function libraryRss(loadMs: number, inflight: number, settleMs: number): P
     if (r.done === true) throw new Error('library host exited');
     return r.value;
   };
+  child.stdin?.on('error', () => {});
   const pid = child.pid as number;
   try {
     if ((await next()) !== 'ready') throw new Error('library host did not start');
@@ -113,7 +124,8 @@ async function libraryRss(loadMs: number, inflight: number, settleMs: number): P
     await sleep(2 * settleMs);
     const after = median(await sampleRss(pid, settleMs, 50));
     const hwm = statusKb(pid, 'VmHWM');
-    return { idle, loadMedian: median(under), loadMax: Math.max(...under), idleAfterLoad: after, hwm, executionsUnderLoad: Number(done.split(' ')[1] ?? 0) };
+    const [, count = '0', failed = '0', ...why] = done.split(' ');
+    return { idle, loadMedian: median(under), loadMax: Math.max(...under), idleAfterLoad: after, hwm, executionsUnderLoad: Number(count), failedUnderLoad: Number(failed), firstFailure: why.join(' ') };
   } finally {
     child.stdin?.end('exit\n');
     await new Promise<void>((resolve) => {
@@ -167,6 +179,8 @@ async function sandboxCost(ctx: BenchContext, n: number): Promise<SandboxCost> {
   const mine = `x-${process.pid}-`;
   // Warm: one run so the host check is done and the binaries are paged in.
   await cylo.execute({ language: 'bash', code: 'true' });
+  // Pools keep idle slot cgroups around, so the sandboxes of this measurement are the cgroups
+  // that hold a sleeping program.
   const nodeBefore = median(await sampleRss(process.pid, 300, 30));
   const controllers = Array.from({ length: n }, () => new AbortController());
   let ready = 0;
@@ -208,7 +222,7 @@ async function sandboxCost(ctx: BenchContext, n: number): Promise<SandboxCost> {
     }
     await sleep(300);
     const nodeDuring = median(await sampleRss(process.pid, 300, 30));
-    const names = driver.list().filter((name) => name.startsWith(mine));
+    const names = driver.list().filter((name) => name.startsWith(mine) && driver.open(name).pids().some((pid) => comm(pid) === 'sleep'));
     const processes: Array<{ comm: string; rss: number; pss: number }> = [];
     let usage = 0;
     let kernel: number | null = 0;
@@ -266,7 +280,7 @@ export async function runMemory(ctx: BenchContext): Promise<SectionResult> {
   const settleMs = ctx.quick ? 300 : 1000;
   const notes: string[] = [
     `Resident memory (VmRSS from /proc/PID/status): idle = median over ${settleMs / 1000} s, ${settleMs / 1000} s after start and one execution; under load = ${inflight} Python hello world executions kept in flight for ${loadMs / 1000} s, sampled every 20 ms; idle after = ${(2 * settleMs) / 1000} s after the load.`,
-    'Per-sandbox cost: N sandboxes each run `exec sleep` at once. For every process in each sandbox\'s cgroup, /proc/PID/smaps_rollup gives its PSS (proportional set size: shared pages such as libc divided among the processes sharing them) and RSS. cylo\'s own processes are the bubblewrap monitor (`bwrap`) and the inner helper that is PID 1 of the sandbox (`helper`); the outer helper has exec\'d bubblewrap, so it is not a separate process. "program" is the sleeping `sleep`; "bare" is the same `sleep` spawned from Node. The cgroup charge (memory.usage_in_bytes, v1) also counts kernel objects (memory.kmem.usage_in_bytes: namespaces, mounts, page tables, the tmpfs), and page cache first touched by that sandbox, so it is an upper bound. "Node RSS" is the growth of the calling Node process per running sandbox (pipes, buffers, closures).',
+    'Per-sandbox cost: N sandboxes each run `exec sleep` at once. For every process in each sandbox\'s cgroup, /proc/PID/smaps_rollup gives its PSS (proportional set size: shared pages such as libc divided among the processes sharing them) and RSS. cylo\'s own processes are the bubblewrap monitor (`bwrap`) and the inner helper that is PID 1 of the sandbox (`helper`); the outer helper has exec\'d bubblewrap, so it is not a separate process. "program" is the sleeping `sleep`; "bare" is the same `sleep` spawned from Node. The cgroup charge (memory.usage_in_bytes, v1) also counts kernel objects (memory.kmem.usage_in_bytes: namespaces, mounts, page tables, the tmpfs), and page cache first touched by that sandbox, so it is an upper bound. The growth of the calling Node process\'s own RSS per running sandbox (pipes, buffers, closures) is in the JSON (nodeRssPerSandbox); it is below the garbage collector\'s noise (well under 1 MiB per sandbox).',
   ];
   const tables: Table[] = [];
   const targets: TargetResult[] = [];
@@ -279,6 +293,7 @@ export async function runMemory(ctx: BenchContext): Promise<SectionResult> {
     try {
       const s = await serviceRss(loadMs, inflight, settleMs);
       data.service = s;
+      if ((s.failedUnderLoad ?? 0) > 0) notes.push(`HTTP service: ${s.failedUnderLoad} of ${s.executionsUnderLoad + (s.failedUnderLoad ?? 0)} executions under load failed (first: ${s.firstFailure ?? '?'}).`);
       rssRows.push(['HTTP service (`cylo serve`)', fmtBytes(s.idle), fmtBytes(s.loadMedian), fmtBytes(s.loadMax), fmtBytes(s.idleAfterLoad), fmtBytes(s.hwm), s.executionsUnderLoad]);
       targets.push(target('memory.service.idle', 'Service idle RSS', '<= 100 MiB', s.idle, 'bytes', atMost(s.idle, IDLE_TARGET)));
     } catch (error) {
@@ -291,6 +306,7 @@ export async function runMemory(ctx: BenchContext): Promise<SectionResult> {
   ctx.log('memory: library host RSS');
   const lib = await libraryRss(loadMs, inflight, settleMs);
   data.libraryHost = lib;
+  if ((lib.failedUnderLoad ?? 0) > 0) notes.push(`Library host: ${lib.failedUnderLoad} of ${lib.executionsUnderLoad + (lib.failedUnderLoad ?? 0)} executions under load failed (first: ${lib.firstFailure ?? '?'}).`);
   rssRows.push(['Node process embedding the library', fmtBytes(lib.idle), fmtBytes(lib.loadMedian), fmtBytes(lib.loadMax), fmtBytes(lib.idleAfterLoad), fmtBytes(lib.hwm), lib.executionsUnderLoad]);
   if (why !== undefined) targets.push(target('memory.service.idle', 'Service idle RSS', '<= 100 MiB', null, 'bytes', null, `HTTP service not available; the library host idles at ${fmtBytes(lib.idle)}`));
   tables.push({ title: 'Resident memory of the service', columns: ['process', 'idle', 'under load (median)', 'under load (max)', 'idle after load', 'VmHWM', 'executions during load'], rows: rssRows });
@@ -304,8 +320,8 @@ export async function runMemory(ctx: BenchContext): Promise<SectionResult> {
   data.perSandbox = costs;
   tables.push({
     title: 'Host memory per concurrent sandbox (a sleeping program), per sandbox',
-    columns: ['sandboxes', 'cylo processes PSS', 'cylo processes RSS', 'program PSS', 'same program bare PSS', 'cgroup charge', 'of which kernel', 'Node RSS growth'],
-    rows: costs.map((c) => [c.sandboxes, fmtBytes(c.overheadPssPerSandbox), fmtBytes(c.overheadRssPerSandbox), fmtBytes(c.programPssPerSandbox), fmtBytes(c.barePssPerProcess), fmtBytes(c.cgroupUsagePerSandbox), fmtBytes(c.cgroupKernelPerSandbox), fmtBytes(c.nodeRssPerSandbox)]),
+    columns: ['sandboxes', 'cylo processes PSS', 'cylo processes RSS', 'program PSS', 'same program bare PSS', 'cgroup charge', 'of which kernel'],
+    rows: costs.map((c) => [c.sandboxes, fmtBytes(c.overheadPssPerSandbox), fmtBytes(c.overheadRssPerSandbox), fmtBytes(c.programPssPerSandbox), fmtBytes(c.barePssPerProcess), fmtBytes(c.cgroupUsagePerSandbox), fmtBytes(c.cgroupKernelPerSandbox)]),
   });
   const one = costs[0];
   if (one !== undefined && one.processes.length > 0) {

@@ -25,6 +25,9 @@ import { fmtBytes, fmtMs, type SectionResult, type Table } from './lib/report.js
 import { median, round, roundSummary, summarize, type Summary } from './lib/stats.js';
 import { PHASES, expectResult, timedExecute, type Phase } from './lib/timed-execute.js';
 
+/** Kernel clock ticks per second (USER_HZ) for /proc/stat; 100 on every mainstream Linux. */
+const TICKS = 100;
+
 const CHAIN_PARTS = ['cgroupCreate', 'plan', 'spawnToReady', 'program', 'afterExit', 'cgroupRemove'] as const;
 type ChainPart = (typeof CHAIN_PARTS)[number];
 
@@ -166,6 +169,48 @@ export async function runProfile(ctx: BenchContext): Promise<SectionResult> {
   } finally {
     pyHost.cleanup();
   }
+  // Machine-wide CPU per execution: /proc/stat busy time over a batch of sequential runs, minus
+  // the background rate (other work on the machine) measured by an idle batch in the same round.
+  // Counts everything an execution costs: Node, helpers, bubblewrap, the program, and kernel work
+  // done outside the sandbox's cgroup (namespace teardown in kernel workers).
+  const cpuBatch = ctx.quick ? 10 : 50;
+  const cpuRounds = ctx.quick ? 1 : 3;
+  const busyMs = (): { busy: number; total: number } => {
+    const f = (readFileSync('/proc/stat', 'utf8').split('\n')[0] ?? '').trim().split(/\s+/).slice(1).map(Number);
+    const idle = (f[3] ?? 0) + (f[4] ?? 0);
+    const total = f.reduce((a, b) => a + b, 0);
+    return { busy: ((total - idle) * 1000) / TICKS, total: (total * 1000) / TICKS };
+  };
+  const cpuVariants: Array<{ name: string; run: () => Promise<unknown> }> = [
+    { name: 'bare bash -c true', run: () => timedSpawn(['/usr/bin/bash', '-c', 'true'], { env }) },
+    { name: 'minimal bwrap, /usr/bin/true', run: () => timedSpawn(minimalBwrap(bwrapPath, [], '/tmp', [TRUE]), { env }) },
+    { name: 'cylo.execute, bash true', run: () => ctx.cylo.execute({ language: 'bash', code: 'true\n' }) },
+    { name: 'bare python3 hello world', run: () => pyCpuHost.runBare([]) },
+    { name: 'cylo.execute, python hello world', run: () => ctx.cylo.execute({ language: 'python', code: `print("${HELLO_TEXT}")\n` }) },
+  ];
+  const pyCpuHost = await prepareHostProgram(python, [{ name: python.definition.entry, content: `print("${HELLO_TEXT}")\n` }], 'hello world');
+  const machineCpu: Record<string, number[]> = {};
+  const background: number[] = [];
+  try {
+    for (let r = 0; r < cpuRounds; r++) {
+      const b0 = busyMs();
+      const w0 = performance.now();
+      await new Promise((res) => setTimeout(res, 250));
+      const b1 = busyMs();
+      const rate = (b1.busy - b0.busy) / (performance.now() - w0);
+      background.push(rate);
+      for (const v of cpuVariants) {
+        const c0 = busyMs();
+        const t0 = performance.now();
+        for (let i = 0; i < cpuBatch; i++) await v.run();
+        const c1 = busyMs();
+        const wall = performance.now() - t0;
+        (machineCpu[v.name] ??= []).push(Math.max(0, (c1.busy - c0.busy - rate * wall) / cpuBatch));
+      }
+    }
+  } finally {
+    pyCpuHost.cleanup();
+  }
   const s = (name: string): Summary => roundSummary(summarize(samples[name] ?? []));
   const lastN = <T>(xs: T[], n: number): T[] => xs.slice(Math.max(0, xs.length - n));
   const partMedians = (xs: Array<Record<ChainPart, number>>): Record<ChainPart, number> => {
@@ -230,6 +275,11 @@ export async function runProfile(ctx: BenchContext): Promise<SectionResult> {
       ['bash true', ...PHASES.map((p) => fmtMs(phases.bash[p])), fmtMs(micro.cyloBash.median)],
     ],
   };
+  const cpuTable: Table = {
+    title: `Machine CPU per execution (ms, median of ${cpuRounds} batches of ${cpuBatch}; all processes and kernel work, background load subtracted)`,
+    columns: ['what', 'CPU ms / execution'],
+    rows: Object.entries(machineCpu).map(([k, v]) => [k, fmtMs(median(v))]),
+  };
   return {
     name: 'profile',
     title: 'Phase profile: where the time of an execution goes',
@@ -238,9 +288,9 @@ export async function runProfile(ctx: BenchContext): Promise<SectionResult> {
       `cgroup hierarchies mounted with favordynmods: ${favordynmods.length === 0 ? 'none' : favordynmods.join(', ')} (on kernels with the per-threadgroup rwsem, the switch stays on until reboot once set, whatever /proc/mounts shows: the "cgroup attach after idle" row tells).`,
       `Fixed cost of cylo over a bare spawn (bash true): ${fmtMs(micro.cyloBash.median - micro.bareTrue.median)} ms; of which minimal bubblewrap alone: ${fmtMs(micro.bwrapMinimalTrue.median - micro.bareTrue.median)} ms.`,
     ],
-    tables: [microTable, chainTable, phaseTable],
+    tables: [microTable, chainTable, phaseTable, cpuTable],
     targets: [],
-    data: { micro, chains, phases, favordynmodsMounts: favordynmods },
+    data: { micro, chains, phases, favordynmodsMounts: favordynmods, machineCpuMsPerExecution: Object.fromEntries(Object.entries(machineCpu).map(([k, v]) => [k, round(median(v))])), backgroundCpuMsPerMs: background.map((x) => round(x)) },
     elapsedMs: performance.now() - started,
   };
 }
