@@ -87,9 +87,11 @@ export class ExecutionPool<S extends PoolSlot> {
     try {
       return await task(slot, signal);
     } finally {
-      // The caller has its result now; the slot is reset in the background and only then
-      // handed to the next execution (or retired).
-      void this.release(slot);
+      // The caller has its result now; the slot is reset in the background (after the caller's
+      // own continuation, e.g. writing an HTTP response, has run: the reset starts the slot's
+      // next sandbox, and spawning blocks the event loop briefly) and only then handed to the
+      // next execution (or retired).
+      setImmediate(() => void this.release(slot));
     }
   }
 
