@@ -17,7 +17,6 @@
 //   - an Origin listed in `allowedOrigins` (exact scheme://host[:port]): allowed;
 //   - anything else, including "null" and unparsable values: 403 with a JSON-RPC error.
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
 import { randomUUID } from 'node:crypto';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
@@ -283,57 +282,3 @@ export async function createMcpHttpHandler(options: McpHttpOptions): Promise<Mcp
     },
   };
 }
-
-export interface McpRouteOptions extends Omit<McpHttpOptions, 'cylo'> {
-  /** Body limit of the MCP route in bytes (default: the host server's). */
-  bodyLimit?: number;
-}
-
-/** What the host server shares with its routes (structurally src/server's ServerContext). */
-export interface McpHostContext {
-  readonly cylo: Cylo;
-  /** True once the host is shutting down: run_code then refuses new executions. */
-  readonly shuttingDown?: boolean;
-}
-
-/** Adds POST, GET (the session's notification stream) and DELETE (ends the session) at /mcp to a Fastify
- *  instance, inheriting its hooks (the bearer-token check), body parser and logger. Fits
- *  buildServer's `plugins` option and is what `cylo serve` mounts. */
-export async function registerMcpRoutes(app: FastifyInstance, ctx: McpHostContext, options: McpRouteOptions = {}): Promise<void> {
-  const handler = await createMcpHttpHandler({
-    onError: (e) => app.log.error({ err: e }, 'mcp: transport error'),
-    isShuttingDown: () => ctx.shuttingDown === true,
-    ...options,
-    cylo: ctx.cylo,
-  });
-  // preClose: before Fastify waits for connections, end the long-lived GET streams (running
-  // calls keep their grace period); onClose: close what is left.
-  app.addHook('preClose', async () => handler.drain());
-  app.addHook('onClose', async () => handler.close());
-  app.route({
-    method: ['POST', 'GET', 'DELETE'],
-    url: MCP_PATH,
-    ...(options.bodyLimit === undefined ? {} : { bodyLimit: options.bodyLimit }),
-    // For the OpenAPI document only (no validation: the MCP transport checks the messages).
-    schema: {
-      summary: 'Model Context Protocol (Streamable HTTP)',
-      description: 'JSON-RPC messages of the Model Context Protocol: tools run_code and list_runtimes. POST carries messages (initialize first; then Mcp-Session-Id), GET opens the session\'s notification stream, DELETE ends the session. Browsers\' Origin must be loopback or in CYLO_MCP_ALLOWED_ORIGINS. See docs/mcp.md.',
-    },
-    // The MCP transport writes the response itself (JSON, or an SSE stream for live output).
-    handler: async (request, reply) => {
-      reply.raw.setHeader('x-request-id', String(request.id));
-      reply.hijack();
-      await handler.handle(request.raw, reply.raw, request.body);
-    },
-  });
-}
-
-export interface McpPluginOptions extends McpRouteOptions {
-  cylo: Cylo;
-}
-
-/** The same as a Fastify plugin: `await app.register(mcpHttpPlugin, { cylo })`. */
-export const mcpHttpPlugin: FastifyPluginAsync<McpPluginOptions> = async (app, options) => {
-  const { cylo, ...rest } = options;
-  await registerMcpRoutes(app, { cylo }, rest);
-};

@@ -8,7 +8,7 @@ import { CyloError } from '../../errors.js';
 import { buildServer, type ServerPlugin } from '../../server/app.js';
 import { checkExposure, isLoopbackHost, loadServerConfig, type LoadConfigOptions, type ServerConfig } from '../../server/config.js';
 import type { CommandIO } from '../io.js';
-import { registerMcpRoutes } from '../../mcp/http.js';
+import { registerMcpRoutes } from '../../mcp/routes.js';
 
 /** Routes every `cylo serve` mounts besides the built-in ones: the place for the MCP Streamable
  *  HTTP transport (/mcp). A plugin gets the Fastify instance and the server context (cylo,
