@@ -164,6 +164,13 @@ export async function buildServer(options: ServerOptions = {}): Promise<FastifyI
     if (state.shuttingDown) reply.header('connection', 'close');
     return payload;
   });
+  // A WebSocket upgrade answered with an HTTP error (401 without the token, 404, 503...) never
+  // reaches @fastify/websocket's own cleanup (its onRequest hook runs after ours): the detached
+  // upgrade socket would stay open, unread, and app.close() would wait for it forever.
+  app.addHook('onResponse', async (request) => {
+    const socket: { destroyed: boolean; destroy(): void } | null = request.raw.socket;
+    if (request.raw.headers.upgrade !== undefined && socket !== null && !socket.destroyed) socket.destroy();
+  });
   app.addHook('onResponse', async (request, reply) => {
     metrics.httpRequests.inc({ method: request.method, route: request.routeOptions.url ?? 'unmatched', status_code: String(reply.statusCode) });
   });

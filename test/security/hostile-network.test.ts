@@ -1,0 +1,183 @@
+// Hostile corpus, network: egress over TCP (IPv4 and IPv6), UDP, abstract and pathname unix
+// sockets, aimed at canary listeners this test opens on the host's loopback and at the service's
+// own port; and the "link-local metadata address" row, proven by the absence of any route.
+//
+// SAFETY: every probe targets loopback only (127.0.0.0/8, ::1, or a unix socket this test
+// owns). No packet is ever addressed to a private, link-local or public address, not even to
+// show it is blocked: the metadata row reads the routing tables and the interface list instead.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { createConnection, createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import { createSocket, type Socket as UdpSocket } from 'node:dgram';
+import { rmSync } from 'node:fs';
+import { getCylo, uniqueMarker } from '../integration/helpers.js';
+import { hostileSkip, preflight } from '../integration/preflight.js';
+import { assertHostClean, closeSharedCylos, attack, attackAll, attackRequest, LANGS, parseProbe, startService, T, warmCompiled, type Service } from './common.js';
+
+let service: Service;
+
+before(async () => {
+  service = await startService();
+  if ((await preflight()).ok) await warmCompiled(service);
+}, { timeout: 180_000 });
+
+after(async () => {
+  await service?.close();
+  await closeSharedCylos();
+});
+
+interface Canaries {
+  tcp4: number;
+  tcp6: number;
+  udp: number;
+  abstract: string;
+  pathname: string;
+  /** Connections and datagrams the canaries received. */
+  seen: () => number;
+  reset: () => void;
+  close: () => void;
+}
+
+async function listen(server: Server, ...args: unknown[]): Promise<void> {
+  (server.listen as (...a: unknown[]) => void)(...args);
+  await once(server, 'listening');
+}
+
+/** Listeners on the host's loopback: TCP on 127.0.0.1 and ::1, UDP on 127.0.0.1, an abstract
+ *  unix socket `\0cylo-canary-<rand>` and a pathname socket under the host's /tmp. */
+async function openCanaries(): Promise<Canaries> {
+  let seen = 0;
+  const onConnection = (s: Socket): void => {
+    seen++;
+    s.destroy();
+  };
+  const tcp4 = createServer(onConnection);
+  await listen(tcp4, 0, '127.0.0.1');
+  const tcp6 = createServer(onConnection);
+  let tcp6Port = 0;
+  try {
+    await listen(tcp6, 0, '::1');
+    tcp6Port = (tcp6.address() as AddressInfo).port;
+  } catch {
+    // no IPv6 loopback on this host: the ::1 probes are skipped (port 0)
+  }
+  const abstract = uniqueMarker('cylo-canary-');
+  const abstractServer = createServer(onConnection);
+  await listen(abstractServer, `\0${abstract}`);
+  const pathname = `/tmp/${uniqueMarker('cylo-canary-')}.sock`;
+  const pathServer = createServer(onConnection);
+  await listen(pathServer, pathname);
+  const udp: UdpSocket = createSocket('udp4');
+  udp.on('message', () => seen++);
+  udp.bind(0, '127.0.0.1');
+  await once(udp, 'listening');
+  const canaries: Canaries = {
+    tcp4: (tcp4.address() as AddressInfo).port,
+    tcp6: tcp6Port,
+    udp: udp.address().port,
+    abstract,
+    pathname,
+    seen: () => seen,
+    reset: () => {
+      seen = 0;
+    },
+    close: () => {
+      for (const s of [tcp4, tcp6, abstractServer, pathServer]) s.close();
+      udp.close();
+      rmSync(pathname, { force: true });
+    },
+  };
+  // Positive control: from the host, every canary is reachable, so silence later means the
+  // sandbox could not reach it.
+  for (const options of [{ host: '127.0.0.1', port: canaries.tcp4 }, { path: `\0${abstract}` }, { path: pathname }, ...(tcp6Port > 0 ? [{ host: '::1', port: tcp6Port }] : [])]) {
+    const c = createConnection(options);
+    await once(c, 'connect');
+    c.destroy();
+  }
+  const probe = createSocket('udp4');
+  await new Promise<void>((resolve) => probe.send('control', canaries.udp, '127.0.0.1', () => resolve()));
+  probe.close();
+  const deadline = Date.now() + 2000;
+  while (seen < (tcp6Port > 0 ? 5 : 4) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+  assert.equal(seen, tcp6Port > 0 ? 5 : 4, 'the canaries are reachable from the host');
+  seen = 0;
+  return canaries;
+}
+
+const netArgs = (c: Canaries, tcp4 = c.tcp4): string[] => [String(tcp4), String(c.tcp6), String(c.udp), c.abstract, c.pathname];
+
+test('TCP v4/v6, UDP, abstract and pathname unix sockets to the host\'s loopback canaries fail (all five languages); the canaries see nothing', T, async (t) => {
+  if (await hostileSkip(t)) return;
+  const canaries = await openCanaries();
+  try {
+    const r = await attackAll(service, LANGS, 'net', netArgs(canaries), { timeoutMs: 8000 });
+    const v6 = canaries.tcp6 > 0;
+    if (!v6) t.diagnostic('no IPv6 loopback on this host: the ::1 probes were not run');
+    for (const lang of LANGS) {
+      const a = r[lang];
+      assert.equal(a.result.status, 'ok', `${lang}: ${a.run.message ?? ''} ${a.run.stderr}`);
+      // Landlock refuses every TCP connect (ABI >= 4); under it, the empty network namespace.
+      assert.equal(a.out.tcp4_canary, 'EACCES', `${lang}: tcp4`);
+      if (v6) assert.equal(a.out.tcp6_canary, 'EACCES', `${lang}: tcp6`);
+      // UDP: the datagrams went to the sandbox's own lo, where nothing listens.
+      assert.equal(a.out.udp_canary, 'ECONNREFUSED', `${lang}: udp`);
+      if (lang !== 'bash') {
+        // Abstract unix sockets belong to a network namespace: the host's is another one.
+        assert.equal(a.out.unix_abstract, 'ECONNREFUSED', `${lang}: abstract unix`);
+        // The host's /tmp is not in the sandbox (its /tmp is the workspace).
+        assert.equal(a.out.unix_pathname, 'ENOENT', `${lang}: pathname unix`);
+      }
+    }
+    assert.equal(r.c.out.tcp4_other_loopback, 'EACCES', '127.0.0.2');
+    assert.equal(r.c.out.tcp_bind, 'EACCES', 'binding a TCP listener is refused too');
+    assert.equal(r.c.out.raw_socket, 'EPERM', 'no raw sockets');
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    assert.equal(canaries.seen(), 0, 'no connection or datagram reached a canary');
+    await assertHostClean(service, Object.values(r).map((a) => a.marker));
+  } finally {
+    canaries.close();
+  }
+});
+
+test('the service\'s own port and the canaries stay unreachable with Landlock relaxed: the network namespace alone holds (ECONNREFUSED)', T, async (t) => {
+  if (await hostileSkip(t)) return;
+  const canaries = await openCanaries();
+  const servicePort = Number(new URL(service.base).port);
+  try {
+    // Through the service: its own API port is refused like any other loopback port.
+    const [c, py] = await Promise.all([attack(service, 'c', 'net', netArgs(canaries, servicePort)), attack(service, 'python', 'net', netArgs(canaries, servicePort))]);
+    assert.equal(c.out.tcp4_canary, 'EACCES', 'the control plane is not reachable from a sandbox (CVE-2024-29021)');
+    assert.equal(py.out.tcp4_canary, 'EACCES');
+    // Without Landlock: the sandbox's loopback is its own, nothing listens there.
+    const relaxed = getCylo(['landlock']);
+    const markers = [c.marker, py.marker];
+    for (const lang of ['c', 'python'] as const) {
+      for (const port of [canaries.tcp4, servicePort]) {
+        const marker = uniqueMarker();
+        markers.push(marker);
+        const r = await relaxed.execute(attackRequest(lang, 'net', netArgs(canaries, port), marker, { timeoutMs: 8000 }));
+        assert.equal(r.status, 'ok', JSON.stringify(r.run));
+        const out = parseProbe(r.run?.stdout ?? '');
+        assert.equal(out.tcp4_canary, 'ECONNREFUSED', `${lang} -> 127.0.0.1:${port} without Landlock`);
+        if (canaries.tcp6 > 0) assert.equal(out.tcp6_canary, 'ECONNREFUSED', `${lang} -> [::1] without Landlock`);
+        assert.equal(out.unix_abstract, 'ECONNREFUSED');
+        assert.equal(out.unix_pathname, 'ENOENT');
+      }
+    }
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    assert.equal(canaries.seen(), 0, 'no connection or datagram reached a canary');
+    await assertHostClean(service, markers);
+  } finally {
+    canaries.close();
+  }
+});
+
+test('metadata addresses: no route leads anywhere (only lo, no IPv4 route, no IPv6 default route)', T, async (t) => {
+  if (await hostileSkip(t)) return;
+  // Proven without sending a packet: the interface list and the routing tables.
+  const [py, sh] = await Promise.all([attack(service, 'python', 'routes'), attack(service, 'bash', 'routes')]);
+  assert.deepEqual(py.out, { interfaces: 'lo', ipv4_routes: '0', ipv6_default_routes: '0', ipv6_route_devices: 'lo', sys_class_net: 'absent' });
+  assert.deepEqual(sh.out, { interfaces: 'lo', ipv4_routes: '0', ipv6_route_devices: 'lo' });
+  await assertHostClean(service, [py.marker, sh.marker]);
+});

@@ -1,0 +1,291 @@
+// Hostile corpus, resources: fork and thread bombs, memory bombs, filling the workspace (bytes,
+// one huge file, inodes), stdout and stderr floods, busy loops, sleeping forever, SIGSTOP on
+// itself, daemons that try to outlive the run, kill(-1) and signals aimed at the service. Each
+// in Python, JavaScript, Bash, C and Go (where the language can express it), sent to a real
+// HTTP service; each asserts what the program saw and that the host is unchanged.
+//
+// SAFETY: every test calls hostileSkip(t) first (the pre-flight proves the pids and memory
+// limits and the network namespace are in force), has a 20 s timeout and tight limits.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { once } from 'node:events';
+import { createCylo, type Cylo } from '../../src/cylo.js';
+import { hostileSkip, preflight } from '../integration/preflight.js';
+import { assertHostClean, closeSharedCylos, attack, attackAll, LANGS, MiB, SECURITY_UID_COUNT, SECURITY_UIDS, startService, strayProcesses, T, warmCompiled, type Service } from './common.js';
+
+let service: Service;
+
+before(async () => {
+  service = await startService();
+  if ((await preflight()).ok) await warmCompiled(service);
+}, { timeout: 180_000 });
+
+after(async () => {
+  await service?.close();
+  await closeSharedCylos();
+});
+
+const markers = (attacks: Record<string, { marker: string }>): string[] => Object.values(attacks).map((a) => a.marker);
+
+// ------------------------------------------------------------------------------------------
+// processes and threads
+// ------------------------------------------------------------------------------------------
+
+test('fork bombs (Python, JavaScript, Bash, C, Go) hit the pids limit with EAGAIN and are torn down', T, async (t) => {
+  if (await hostileSkip(t)) return;
+  const r = await attackAll(service, LANGS, 'fork-bomb', [], { pids: 32, timeoutMs: 1000 });
+  for (const lang of LANGS) {
+    const a = r[lang];
+    assert.equal(a.result.status, 'timeout', `${lang}: ${a.run.message ?? ''} ${a.run.stderr.slice(0, 300)}`);
+    assert.equal(a.run.signal, 'SIGKILL', lang);
+  }
+  // What each program saw: fork()/clone() refused with EAGAIN once 32 processes existed.
+  assert.equal(r.c.out.fork, 'EAGAIN');
+  assert.ok(Number(r.c.out.started) < 32, `C started ${r.c.out.started} children`);
+  assert.equal(r.go.out.fork, 'EAGAIN');
+  assert.ok(Number(r.go.out.started) < 32, `Go started ${r.go.out.started} children`);
+  assert.equal(r.python.out.fork, 'EAGAIN');
+  assert.equal(r.javascript.out.spawn, 'EAGAIN');
+  assert.ok(Number(r.javascript.out.started) < 32, `JavaScript started ${r.javascript.out.started} children`);
+  assert.match(r.bash.run.stderr, /fork: (retry: )?Resource temporarily unavailable/);
+  await assertHostClean(service, markers(r));
+});
+
+test('thread bombs (Python, JavaScript, C, Go) are refused at the pids limit, threads counted as processes', T, async (t) => {
+  if (await hostileSkip(t)) return;
+  const [c, py, go, js] = await Promise.all([
+    attack(service, 'c', 'thread-bomb', [], { pids: 32 }),
+    attack(service, 'python', 'thread-bomb', [], { pids: 32 }),
+    attack(service, 'go', 'thread-bomb', [], { pids: 32 }),
+    // Each worker is an isolate of its own: a lower pids limit reaches the refusal before memory.
+    attack(service, 'javascript', 'thread-bomb', [], { pids: 16 }),
+  ]);
+  assert.equal(c.result.status, 'ok', c.run.stderr);
+  assert.equal(c.out.pthread_create, 'EAGAIN');
+  assert.ok(Number(c.out.threads) < 32, `C threads: ${c.out.threads}`);
+  assert.equal(py.result.status, 'ok', py.run.stderr);
+  assert.equal(py.out.thread, 'refused');
+  assert.ok(Number(py.out.threads) < 32, py.run.stdout);
+  // The Go runtime aborts when it cannot get another OS thread.
+  assert.equal(go.result.status, 'runtime_error', go.run.message ?? '');
+  assert.match(go.run.stderr, /pthread_create failed: Resource temporarily unavailable|failed to create new OS thread/);
+  assert.equal(js.result.status, 'runtime_error', `${js.run.message ?? ''} ${js.run.stdout}`);
+  assert.match(js.run.stderr, /ERR_WORKER_INIT_FAILED/);
+  assert.match(js.run.stderr, /EAGAIN/);
+  await assertHostClean(service, [c.marker, py.marker, go.marker, js.marker]);
+});
+
+test('memory bombs (all five languages) end as memory_limit at exactly the limit', T, async (t) => {
+  if (await hostileSkip(t)) return;
+  const limit = 64 * MiB;
+  const r = await attackAll(service, LANGS, 'memory-bomb', [], { memoryBytes: limit, timeoutMs: 5000 });
+  for (const lang of LANGS) {
+    const a = r[lang];
+    assert.equal(a.result.status, 'memory_limit', `${lang}: ${a.run.message ?? ''} ${a.run.stderr.slice(0, 300)}`);
+    assert.ok(a.run.memoryBytes <= limit, `${lang}: peak ${a.run.memoryBytes} <= ${limit}`);
+    assert.match(a.run.message ?? '', /memory limit of 67108864 bytes exceeded/);
+  }
+  await assertHostClean(service, markers(r));
+});
+
+// ------------------------------------------------------------------------------------------
+// the workspace
+// ------------------------------------------------------------------------------------------
+
+test('filling the workspace with bytes ends in ENOSPC at workspaceBytes; nothing lands on the host', T, async (t) => {
+  if (await hostileSkip(t)) return;
+  const r = await attackAll(service, LANGS, 'fill-bytes', [], { workspaceBytes: 8 * MiB, timeoutMs: 5000 });
+  for (const lang of LANGS) {
+    const a = r[lang];
+    assert.equal(a.result.status, 'ok', `${lang}: ${a.run.message ?? ''} ${a.run.stderr.slice(0, 300)}`);
+    assert.equal(a.out.write, 'ENOSPC', `${lang}: ${a.run.stdout}`);
+    assert.ok(Number(a.out.bytes) <= 8 * MiB && Number(a.out.bytes) > 4 * MiB, `${lang}: ${a.out.bytes} bytes written`);
+  }
+  assert.equal(r.c.out.write_second, 'ENOSPC', 'a second file gets no room either');
+  // The workspace is a tmpfs inside the sandbox: the host's /work has no such file.
+  assert.equal(existsSync('/work/fill'), false);
+  await assertHostClean(service, markers(r));
+});
+
+test('one file larger than the workspace: EFBIG (RLIMIT_FSIZE), or SIGXFSZ when not ignored (C, Python)', T, async (t) => {
+  if (await hostileSkip(t)) return;
+  const [c, py, xfsz] = await Promise.all([attack(service, 'c', 'efbig'), attack(service, 'python', 'efbig'), attack(service, 'c', 'xfsz')]);
+  assert.equal(c.out.pwrite_beyond_fsize, 'EFBIG');
+  assert.equal(py.out.pwrite_beyond_fsize, 'EFBIG', 'Python ignores SIGXFSZ and sees the errno');
+  assert.equal(xfsz.result.status, 'runtime_error');
+  assert.equal(xfsz.run.signal, 'SIGXFSZ');
+  assert.equal(existsSync('/work/sparse'), false);
+  await assertHostClean(service, [c.marker, py.marker, xfsz.marker]);
+});
+
+test('filling the workspace with inodes is bounded by the memory cgroup (tmpfs inodes are charged kernel memory)', T, async (t) => {
+  if (await hostileSkip(t)) return;
+  // bubblewrap 0.8 cannot set nr_inodes on the workspace tmpfs, so an inode count is not what
+  // stops this program: every inode and dentry is kernel memory charged to the execution's
+  // memory cgroup, so the run ends at the memory limit (or ENOSPC where nr_inodes is capped).
+  const limit = 48 * MiB;
+  const r = await Promise.all((['c', 'python', 'javascript'] as const).map((l) => attack(service, l, 'fill-inodes', [], { memoryBytes: limit, timeoutMs: 5000, cpuTimeMs: 5000 })));
+  for (const a of r) {
+    const ended = a.result.status === 'memory_limit' || a.out.create === 'ENOSPC';
+    assert.ok(ended, `${a.lang}: status ${a.result.status}, ${a.run.stdout.slice(0, 200)} ${a.run.message ?? ''}`);
+    assert.ok(a.run.memoryBytes <= limit, `${a.lang}: peak ${a.run.memoryBytes}`);
+  }
+  await assertHostClean(service, r.map((a) => a.marker));
+});
+
+// ------------------------------------------------------------------------------------------
+// output, CPU and time
+// ------------------------------------------------------------------------------------------
+
+for (const stream of ['stdout', 'stderr'] as const) {
+  test(`${stream} floods (all five languages) end as output_limit with exactly outputBytes kept`, T, async (t) => {
+    if (await hostileSkip(t)) return;
+    const outputBytes = 32 * 1024;
+    const r = await attackAll(service, LANGS, `${stream}-flood`, [], { outputBytes, timeoutMs: 5000 });
+    for (const lang of LANGS) {
+      const a = r[lang];
+      assert.equal(a.result.status, 'output_limit', `${lang}: ${a.run.message ?? ''}`);
+      assert.equal(Buffer.byteLength(a.run[stream]), outputBytes, `${lang}: ${stream} kept`);
+      assert.equal(stream === 'stdout' ? a.run.stdoutTruncated : a.run.stderrTruncated, true);
+      assert.match(a.run.message ?? '', new RegExp(`^${stream} exceeded the output limit of ${outputBytes} bytes`));
+      assert.ok(a.run.wallMs < 2000, `${lang}: stopped at once (${a.run.wallMs} ms)`);
+    }
+    await assertHostClean(service, markers(r));
+  });
+}
+
+test('busy loops (all five languages) end as timeout at the wall-clock limit, or at the CPU-time limit', T, async (t) => {
+  if (await hostileSkip(t)) return;
+  const wall = await attackAll(service, LANGS, 'busy', [], { timeoutMs: 800, cpuTimeMs: 10_000 });
+  for (const lang of LANGS) {
+    const a = wall[lang];
+    assert.equal(a.result.status, 'timeout', lang);
+    assert.match(a.run.message ?? '', /^wall-clock time limit of 800 ms exceeded/, lang);
+    assert.ok(a.run.wallMs >= 790 && a.run.wallMs < 1800, `${lang}: wall ${a.run.wallMs} ms`);
+  }
+  const cpu = await attackAll(service, ['c', 'python'], 'busy', [], { timeoutMs: 10_000, cpuTimeMs: 400 });
+  for (const a of [cpu.c, cpu.python]) {
+    assert.equal(a.result.status, 'timeout');
+    assert.match(a.run.message ?? '', /^CPU time limit of 400 ms exceeded/, a.lang);
+    assert.ok(a.run.wallMs < 5000, `${a.lang}: ended at the CPU limit, long before the wall limit (${a.run.wallMs} ms)`);
+  }
+  await assertHostClean(service, [...markers(wall), cpu.c.marker, cpu.python.marker]);
+});
+
+test('sleeping forever (all five languages) ends as timeout, using no CPU time', T, async (t) => {
+  if (await hostileSkip(t)) return;
+  const r = await attackAll(service, LANGS, 'sleep', [], { timeoutMs: 800 });
+  for (const lang of LANGS) {
+    const a = r[lang];
+    assert.equal(a.result.status, 'timeout', lang);
+    assert.ok(a.run.wallMs >= 790 && a.run.wallMs < 1800, `${lang}: wall ${a.run.wallMs} ms`);
+    assert.ok(a.run.cpuMs < 400, `${lang}: cpu ${a.run.cpuMs} ms`);
+  }
+  await assertHostClean(service, markers(r));
+});
+
+test('SIGSTOP on itself (all five languages) does not stop the wall clock (Piston #196)', T, async (t) => {
+  if (await hostileSkip(t)) return;
+  const r = await attackAll(service, LANGS, 'sigstop', [], { timeoutMs: 800 });
+  for (const lang of LANGS) {
+    const a = r[lang];
+    assert.equal(a.result.status, 'timeout', `${lang}: ${a.run.message ?? ''}`);
+    assert.equal(a.out.stopping, 'ok', lang);
+    assert.equal(a.out.resumed, undefined, `${lang} never ran again`);
+    assert.ok(a.run.wallMs < 1800, `${lang}: wall ${a.run.wallMs} ms`);
+  }
+  await assertHostClean(service, markers(r));
+});
+
+// ------------------------------------------------------------------------------------------
+// outliving the run, signals
+// ------------------------------------------------------------------------------------------
+
+test('daemons (background, setsid, double fork, nohup, detached) do not outlive the run', T, async (t) => {
+  if (await hostileSkip(t)) return;
+  const r = await attackAll(service, LANGS, 'daemon', [], { timeoutMs: 5000 });
+  for (const lang of ['python', 'javascript', 'c', 'go'] as const) {
+    assert.equal(r[lang].result.status, 'ok', `${lang}: ${r[lang].run.stderr}`);
+    assert.equal(r[lang].out.daemon, 'started', `${lang}: the daemon was running when the program exited`);
+  }
+  assert.equal(r.bash.result.status, 'ok', r.bash.run.stderr);
+  assert.equal(r.bash.out.daemons, '4', 'bash: background, setsid, double-fork and nohup children were running');
+  // The program exited with its daemons still running; when the result came back, none was.
+  await assertHostClean(service, markers(r));
+});
+
+test('kill(-1, SIGKILL), PID 1 and the host pids of the service and of a canary: the host is untouched', T, async (t) => {
+  if (await hostileSkip(t)) return;
+  // A host process the sandbox must not be able to signal, and the service's own pid.
+  const canary: ChildProcess = spawn('/usr/bin/sleep', ['60'], { stdio: 'ignore' });
+  await once(canary, 'spawn');
+  try {
+    const pids = [String(process.pid), String(canary.pid)];
+    assert.ok(process.pid > 100 && (canary.pid ?? 0) > 100, 'host pids are far above the sandbox\'s own');
+    const r = await attackAll(service, LANGS, 'kill', pids, { timeoutMs: 5000 });
+    for (const lang of LANGS) {
+      const o = r[lang].out;
+      assert.equal(r[lang].result.status, 'ok', `${lang}: ${r[lang].run.message ?? ''} ${r[lang].run.stderr}`);
+      // Alone in its PID namespace (PID 1 is spared by kill(-1)): nothing to signal.
+      assert.equal(o.kill_minus_1_alone, 'ESRCH', lang);
+      // PID 1 (the supervisor) is outside the Landlock domain: signal scoping refuses.
+      assert.equal(o.kill_pid1, 'EPERM', lang);
+      // The service and the canary do not even exist in the sandbox's PID namespace.
+      assert.equal(o.kill_host_0, 'ESRCH', `${lang}: kill(service pid)`);
+      assert.equal(o.kill_host_1, 'ESRCH', `${lang}: kill(canary pid)`);
+      assert.equal(o.survived, 'ok', lang);
+      if (lang !== 'go') {
+        // With a child of its own, kill(-1) reaches exactly that child.
+        assert.equal(o.kill_minus_1_with_child, 'ok', lang);
+        assert.equal(o.child_killed_by, 'SIGKILL', lang);
+      }
+    }
+    assert.equal(r.c.out.kill_pid1_sigterm, 'EPERM');
+    assert.equal(canary.exitCode, null, 'the canary is alive');
+    assert.equal(canary.signalCode, null, 'the canary was not signalled');
+    process.kill(canary.pid as number, 0);
+    await assertHostClean(service, markers(r));
+  } finally {
+    canary.kill('SIGKILL');
+  }
+});
+
+// ------------------------------------------------------------------------------------------
+// the worker comes back at once
+// ------------------------------------------------------------------------------------------
+
+test('a killed execution frees its worker at once: no slot retired, no wait for the host init to reap', T, async (t) => {
+  if (await hostileSkip(t)) return;
+  // One worker, so each execution waits for the previous one's slot to be reset. Before the fix
+  // in src/sandbox/run-sandbox.ts (killInsideOut), killing bubblewrap first orphaned the
+  // sandbox's PID 1 to the host's init; its zombie held the cgroup's pids.current for 1-2 s
+  // (forever under an init that does not reap) and each timeout cost ~2 s of the worker.
+  const cylo: Cylo = createCylo({ concurrency: 1, uidBase: SECURITY_UIDS.fresh, uidCount: SECURITY_UID_COUNT, cacheDir: false, defaultLimits: { timeoutMs: 300, memoryBytes: 64 * MiB, pids: 16 } });
+  try {
+    await cylo.execute({ language: 'bash', code: 'true' }); // slot created
+    const started = performance.now();
+    const kinds = [
+      { language: 'bash', code: 'sleep 100' }, // timeout
+      { language: 'bash', code: 'kill -STOP $$' }, // timeout while stopped
+      { language: 'bash', code: 'yes', limits: { outputBytes: 1024 } }, // output limit
+    ];
+    const statuses: string[] = [];
+    for (const request of kinds) statuses.push((await cylo.execute(request)).status);
+    const controller = new AbortController();
+    const cancelled = cylo.execute({ language: 'bash', code: 'sleep 100' }, { signal: controller.signal });
+    setTimeout(() => controller.abort(), 100);
+    await assert.rejects(cancelled, /cancelled/);
+    const after = await cylo.execute({ language: 'bash', code: 'echo back' });
+    const ms = performance.now() - started;
+    assert.deepEqual(statuses, ['timeout', 'timeout', 'output_limit']);
+    assert.equal(after.run?.stdout, 'back\n');
+    t.diagnostic(`3 killed executions, 1 cancellation and 1 echo on one worker: ${ms.toFixed(0)} ms`);
+    assert.ok(ms < 3000, `the worker was free again right after each kill (${ms.toFixed(0)} ms for 5 executions; ~2 s per kill before the fix)`);
+    assert.equal(cylo.stats().retiredSlots, 0, 'every slot was reset cleanly and reused');
+  } finally {
+    await cylo.close();
+  }
+  assert.deepEqual(strayProcesses(SECURITY_UIDS.fresh, SECURITY_UID_COUNT), [], 'nothing of that cylo is left');
+});

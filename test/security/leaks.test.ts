@@ -1,0 +1,239 @@
+// Leaks: N mixed executions on one cylo (successes, runtime errors, wall-clock and CPU timeouts,
+// memory kills, output kills, cancellations, fork bombs, daemons, compiles served from the
+// cache), then: no process left (by sandbox uid or marker), this process's cgroups empty and no
+// more of them than the pool has slots, no extra mount, no file of a sandbox uid on the host,
+// the memory flat, cylo doctor reporting no orphans, and once the cylo is closed, the open fds
+// exactly those from before it existed.
+//
+// N defaults to 200 (CI); CYLO_LEAK_N=1000 runs the issue's figure (about a minute here).
+//
+// SAFETY: hostileSkip(t) first; every execution has tight limits.
+import { after, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readdirSync, readFileSync, readlinkSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { ExecuteRequest } from '../../src/api/request.js';
+import { createCylo, type Cylo } from '../../src/cylo.js';
+import { CyloError } from '../../src/errors.js';
+import { openCgroups } from '../../src/sandbox/cgroups.js';
+import { getCylo, processesWith, uniqueMarker } from '../integration/helpers.js';
+import { hostileSkip } from '../integration/preflight.js';
+import { busyCgroups, closeSharedCylos, MiB, SECURITY_UID_COUNT, SECURITY_UIDS, strayProcesses } from './common.js';
+
+const N = Number(process.env.CYLO_LEAK_N ?? 200);
+const CONCURRENCY = 2;
+const IN_FLIGHT = 4;
+
+setFlagsFromString('--expose-gc');
+const gc = runInNewContext('gc') as () => void;
+
+interface Kind {
+  name: string;
+  request: (marker: string) => ExecuteRequest;
+  /** Aborts the execution this many ms after it was submitted. */
+  cancelAfterMs?: number;
+  expect: string;
+}
+
+const KINDS: Kind[] = [
+  { name: 'ok-bash', request: (m) => ({ language: 'bash', code: 'echo "$1" >/dev/null; echo ok', args: [m] }), expect: 'ok' },
+  { name: 'ok-python', request: (m) => ({ language: 'python', code: 'import sys; print(len(sys.argv))', args: [m] }), expect: 'ok' },
+  { name: 'runtime-error', request: (m) => ({ language: 'bash', code: 'exit 3', args: [m] }), expect: 'runtime_error' },
+  { name: 'stdin', request: (m) => ({ language: 'bash', code: 'cat', args: [m], stdin: 'x'.repeat(20_000) }), expect: 'ok' },
+  { name: 'timeout', request: (m) => ({ language: 'bash', code: 'sleep 100', args: [m], limits: { timeoutMs: 150 } }), expect: 'timeout' },
+  { name: 'sigstop', request: (m) => ({ language: 'bash', code: 'kill -STOP $$', args: [m], limits: { timeoutMs: 150 } }), expect: 'timeout' },
+  { name: 'cpu', request: (m) => ({ language: 'bash', code: 'while :; do :; done', args: [m], limits: { cpuTimeMs: 100, timeoutMs: 5000 } }), expect: 'timeout' },
+  { name: 'memory', request: (m) => ({ language: 'python', code: 'b = bytearray(64 << 20)', args: [m], limits: { memoryBytes: 32 * MiB } }), expect: 'memory_limit' },
+  { name: 'output', request: (m) => ({ language: 'bash', code: 'yes', args: [m], limits: { outputBytes: 4096 } }), expect: 'output_limit' },
+  { name: 'daemon', request: (m) => ({ language: 'bash', code: 'setsid sleep 100 & (sleep 100 &) ; echo started', args: [m] }), expect: 'ok' },
+  { name: 'fork-bomb', request: (m) => ({ language: 'bash', code: ':(){ :|:& };:; sleep 1', args: [m], limits: { pids: 16, timeoutMs: 200 } }), expect: 'any' },
+  { name: 'cancel', request: (m) => ({ language: 'bash', code: 'sleep 100', args: [m] }), cancelAfterMs: 60, expect: 'cancelled' },
+  { name: 'compile-cached', request: (m) => ({ language: 'c', code: '#include <stdio.h>\nint main(int c, char **v) { printf("%d\\n", c); return 0; }\n', args: [m] }), expect: 'ok' },
+];
+
+function fdCount(): number {
+  return readdirSync('/proc/self/fd').length;
+}
+
+function fdTargets(): string[] {
+  const out: string[] = [];
+  for (const fd of readdirSync('/proc/self/fd')) {
+    try {
+      out.push(`${fd} -> ${readlinkSync(`/proc/self/fd/${fd}`)}`);
+    } catch {
+      // closed meanwhile (the readdir fd itself)
+    }
+  }
+  return out;
+}
+
+function mountTable(): string {
+  // Mount ids and the mounts themselves; the optional fields (propagation peers) can change
+  // without a mount being added, so only ids, mount points and sources are compared.
+  return readFileSync('/proc/self/mountinfo', 'utf8')
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => {
+      const f = l.split(' ');
+      return `${f[0]} ${f[4]} ${l.split(' - ')[1] ?? ''}`;
+    })
+    .sort()
+    .join('\n');
+}
+
+/** Files owned by a sandbox uid of this test in the host's temporary and runtime folders. */
+function sandboxOwnedFiles(): string[] {
+  const found: string[] = [];
+  for (const dir of ['/tmp', '/var/tmp', '/dev/shm', '/run', '/var/cache/cylo']) {
+    let names: string[];
+    try {
+      names = readdirSync(dir);
+    } catch {
+      continue;
+    }
+    for (const name of names) {
+      try {
+        const uid = statSync(join(dir, name)).uid;
+        if (uid >= SECURITY_UIDS.leaks && uid < SECURITY_UIDS.leaks + SECURITY_UID_COUNT) found.push(join(dir, name));
+      } catch {
+        // gone
+      }
+    }
+  }
+  return found;
+}
+
+function memory(): { rss: number; heap: number; buffers: number } {
+  gc();
+  gc();
+  const m = process.memoryUsage();
+  return { rss: m.rss, heap: m.heapUsed, buffers: m.external + m.arrayBuffers };
+}
+
+async function settle(cylo: Cylo): Promise<void> {
+  // The pool resets a slot after the caller has its result: wait until everything is idle.
+  for (let i = 0; i < 300; i++) {
+    const s = cylo.stats();
+    if (s.running === 0 && s.queued === 0) break;
+    await sleep(10);
+  }
+  await sleep(50);
+}
+
+async function runOne(cylo: Cylo, kind: Kind, marker: string, tally: Map<string, number>): Promise<void> {
+  const controller = new AbortController();
+  const timer = kind.cancelAfterMs === undefined ? undefined : setTimeout(() => controller.abort(), kind.cancelAfterMs);
+  let got: string;
+  try {
+    const r = await cylo.execute(kind.request(marker), { signal: controller.signal });
+    got = r.status;
+  } catch (error) {
+    if (!(error instanceof CyloError)) throw error;
+    got = error.code === 'CYLO_E_CANCELLED' ? 'cancelled' : error.code;
+  } finally {
+    clearTimeout(timer);
+  }
+  if (kind.expect !== 'any') assert.equal(got, kind.expect, `${kind.name}: ${got}`);
+  const key = `${kind.name}:${got}`;
+  tally.set(key, (tally.get(key) ?? 0) + 1);
+}
+
+// The pre-flight used the shared test cylo: close it, so the process can exit.
+after(() => closeSharedCylos());
+
+test(`leaks: ${N} mixed executions leave no process, cgroup, mount, folder or fd behind, and memory stays flat`, { timeout: 120_000 + N * 300 }, async (t) => {
+  if (await hostileSkip(t)) return;
+  // Cgroups of this process from before (the shared test cylo's, used by the pre-flight), and
+  // its open fds before this cylo existed.
+  await settle(getCylo());
+  const before = new Set(openCgroups().list());
+  const fdsBefore = { count: fdCount(), list: fdTargets() };
+  const cylo = createCylo({
+    concurrency: CONCURRENCY,
+    queueLimit: 64,
+    uidBase: SECURITY_UIDS.leaks,
+    uidCount: SECURITY_UID_COUNT,
+    runtimesFile: false,
+    defaultLimits: { timeoutMs: 3000, cpuTimeMs: 3000, memoryBytes: 128 * MiB, pids: 32, outputBytes: 64 * 1024, workspaceBytes: 8 * MiB },
+  });
+  const marker = uniqueMarker();
+  const tally = new Map<string, number>();
+  try {
+    // Warm-up: every kind a few times (slots created, compile cached, lazy module state).
+    for (let round = 0; round < 3; round++) for (const kind of KINDS) await runOne(cylo, kind, marker, tally);
+    await settle(cylo);
+    const base = { mounts: mountTable(), files: sandboxOwnedFiles(), memory: memory() };
+    tally.clear();
+
+    const started = performance.now();
+    let next = 0;
+    const samples: string[] = [];
+    let threeQuarters: ReturnType<typeof memory> | undefined;
+    const worker = async (): Promise<void> => {
+      while (next < N) {
+        const i = next++;
+        await runOne(cylo, KINDS[i % KINDS.length] as Kind, marker, tally);
+        if ((i + 1) % Math.max(1, Math.floor(N / 4)) === 0) samples.push(`${i + 1}: ${(process.memoryUsage().rss / MiB).toFixed(1)}`);
+        if (i + 1 === Math.floor((N * 3) / 4)) threeQuarters = memory();
+      }
+    };
+    await Promise.all(Array.from({ length: IN_FLIGHT }, worker));
+    t.diagnostic(`rss along the run (MiB): ${samples.join(', ')}`);
+    const seconds = (performance.now() - started) / 1000;
+    await settle(cylo);
+
+    t.diagnostic(`${N} executions in ${seconds.toFixed(1)} s: ${[...tally].map(([k, v]) => `${k} ${v}`).join(', ')}`);
+    // Processes: none by marker, none by sandbox uid (bar idle prepared sandboxes of live slots).
+    assert.deepEqual(processesWith(marker).map((p) => `${p.pid} ${p.cmdline.join(' ')}`), [], 'no process carries the marker');
+    assert.deepEqual(strayProcesses(SECURITY_UIDS.leaks, SECURITY_UID_COUNT), [], 'no process runs as a sandbox uid');
+    // Cgroups: this process's are the pool's slots, empty, at most one per worker.
+    const driver = openCgroups();
+    const mine = driver.list().filter((n) => n.startsWith(`x-${process.pid}-`) && !before.has(n));
+    const stats = cylo.stats();
+    t.diagnostic(`cgroups of this cylo: ${mine.length} (slots: ${stats.idleSlots} idle, ${stats.retiredSlots} retired over the run)`);
+    assert.ok(mine.length <= CONCURRENCY, `at most one cgroup per worker: ${mine.join(', ')}`);
+    assert.deepEqual(busyCgroups(), [], 'the cgroups hold no process');
+    // Mounts and folders.
+    assert.equal(mountTable(), base.mounts, 'no mount was added to or left in the host mount table');
+    assert.deepEqual(sandboxOwnedFiles(), base.files, 'no file of a sandbox uid on the host');
+    // Memory: after a full GC, the JS heap and the Buffers are back where they were, and RSS is
+    // on its plateau.
+    const after = memory();
+    const mb = (n: number): string => (n / MiB).toFixed(1);
+    t.diagnostic(`memory after warm-up: rss ${mb(base.memory.rss)} MiB, heap ${mb(base.memory.heap)} MiB, buffers ${mb(base.memory.buffers)} MiB; after ${N}: rss ${mb(after.rss)} MiB, heap ${mb(after.heap)} MiB, buffers ${mb(after.buffers)} MiB`);
+    // Heap: 4 MiB covers V8's own caches (compiled code, inline caches) that a full GC keeps;
+    // leaking one result (a few KiB) per execution would pass it before N = 1000.
+    assert.ok(after.heap - base.memory.heap < 4 * MiB, `heap grew by ${mb(after.heap - base.memory.heap)} MiB`);
+    // Buffers: every execution's output and stdin are Buffers; keeping any of them would show.
+    assert.ok(after.buffers - base.memory.buffers < 2 * MiB, `buffers grew by ${mb(after.buffers - base.memory.buffers)} MiB`);
+    // RSS is not returned to the kernel at once: V8's young generation and glibc's arenas grow
+    // to a high-water mark in the first ~1,000 executions and then stay flat (measured here:
+    // +20 to +30 MiB over a just-warmed process, then within 1 MiB from 1,000 to 4,000
+    // executions). So: below 40 MiB in all, and for N >= 1000 flat over the last quarter.
+    assert.ok(after.rss - base.memory.rss < 40 * MiB, `rss grew by ${mb(after.rss - base.memory.rss)} MiB`);
+    if (N >= 1000 && threeQuarters !== undefined) assert.ok(after.rss - threeQuarters.rss < 12 * MiB, `rss grew by ${mb(after.rss - threeQuarters.rss)} MiB over the last quarter`);
+    // cylo doctor: no orphans.
+    const report = await cylo.doctor();
+    assert.deepEqual(report.orphans.cgroups, [], 'doctor finds no orphan cgroup');
+    assert.deepEqual(report.orphans.processes, [], 'doctor finds no orphan process');
+    assert.equal(report.smoke.ok, true, report.smoke.detail);
+  } finally {
+    await cylo.close();
+  }
+  // File descriptors: with the cylo closed (its idle slots may each hold a sandbox started ahead,
+  // with its pipes), exactly the fds from before it existed are open (polled: pipes close as the
+  // last child processes are reaped).
+  let fds = fdCount();
+  for (let i = 0; i < 100 && fds !== fdsBefore.count; i++) {
+    await sleep(20);
+    fds = fdCount();
+  }
+  if (fds !== fdsBefore.count) t.diagnostic(`fds before: ${fdsBefore.list.join('; ')}\nfds after: ${fdTargets().join('; ')}`);
+  assert.equal(fds, fdsBefore.count, `open fds: ${fdsBefore.count} before, ${fds} after ${N} executions`);
+  // Closed: its cgroups are gone too.
+  assert.deepEqual(openCgroups().list().filter((n) => n.startsWith(`x-${process.pid}-`) && !before.has(n)), []);
+  assert.deepEqual(strayProcesses(SECURITY_UIDS.leaks, SECURITY_UID_COUNT), []);
+});
