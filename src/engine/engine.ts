@@ -284,9 +284,10 @@ export class Engine {
       // Started now, while the slot is idle: bubblewrap's setup is off the next request's path.
       prepared = new PreparedSandbox(this.warmPlan(identity, cgroup, workspaceBytes), this.host.seccompProgram, cgroup);
     };
-    const drop = (): void => {
-      prepared?.discard();
+    const drop = async (): Promise<void> => {
+      const p = prepared;
       prepared = undefined;
+      await p?.discard();
     };
     prewarm();
     return {
@@ -298,16 +299,17 @@ export class Engine {
         return p;
       },
       reset: async () => {
-        drop();
+        await drop();
         await cgroup.reset();
         prewarm();
       },
       destroyIdleSync: () => {
-        drop();
+        prepared?.discardNow();
+        prepared = undefined;
         cgroup.removeIfEmptySync();
       },
       destroy: async () => {
-        drop();
+        await drop();
         await cgroup.remove();
         // Only a uid whose cgroup is gone (nothing can still run as it) is handed out again.
         identity.release();
@@ -326,8 +328,7 @@ export class Engine {
     const prepared = slot.takePrepared();
     if (prepared !== undefined) {
       if (prepared.ready && prepared.key === sandboxKey(options.plan)) return prepared.run(options);
-      prepared.discard();
-      await slot.cgroup.killAll();
+      await prepared.discard();
     }
     return runSandbox(options);
   }

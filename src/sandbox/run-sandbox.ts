@@ -258,8 +258,15 @@ export class PreparedSandbox {
     return !this.used && !this.closed && !this.failed;
   }
 
-  /** Kills a sandbox that will not be used (pool closing, or its plan no longer fits). */
-  discard(): void {
+  /** Kills a sandbox that will not be used (its plan does not fit, or its slot is reset or
+   *  destroyed): its processes first, so that bubblewrap reaps its PID 1 and exits at once. */
+  async discard(): Promise<void> {
+    this.used = true;
+    await killInsideOut(this.child, this.cgroup, new AbortController().signal);
+  }
+
+  /** The same, synchronously and without waiting (at process exit). */
+  discardNow(): void {
     this.used = true;
     this.child.kill('SIGKILL');
   }

@@ -100,7 +100,8 @@ test('SIGKILL of the service mid-execution: sandboxes die with it, the next star
     assert.ok(answers.every((a) => a.startsWith('failed')), `no answer came from a dead service: ${answers.join('; ')}`);
 
     // The sandboxes died with their service (--die-with-parent), the daemons with them.
-    await poll('the sandboxes to die with the service', () => (processesWith(marker).length === 0 ? true : undefined), 5000);
+    await poll('the sandboxes to die with the service', () => (processesWith(marker).length === 0 && strayProcesses(BASE, SECURITY_UID_COUNT, firstPid).length === 0 ? true : undefined), 5000).catch(() => undefined);
+    assert.deepEqual(processesWith(marker), [], 'no process of the executions is left');
     assert.deepEqual(strayProcesses(BASE, SECURITY_UID_COUNT, firstPid), [], 'no process runs as a sandbox uid');
     // Their bubblewrap and PID 1 are zombies now, re-parented to the host's init, which reaps
     // them in its own time (nothing of cylo can: their parent, the service, is gone).

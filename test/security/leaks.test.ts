@@ -186,7 +186,9 @@ test(`leaks: ${N} mixed executions leave no process, cgroup, mount, folder or fd
     await settle(cylo);
 
     t.diagnostic(`${N} executions in ${seconds.toFixed(1)} s: ${[...tally].map(([k, v]) => `${k} ${v}`).join(', ')}`);
-    // Processes: none by marker, none by sandbox uid (bar idle prepared sandboxes of live slots).
+    // Processes: none by marker, none by sandbox uid (bar idle prepared sandboxes of live slots);
+    // polled briefly, as the last killed processes may still be exiting.
+    for (let i = 0; i < 150 && (processesWith(marker).length > 0 || strayProcesses(SECURITY_UIDS.leaks, SECURITY_UID_COUNT).length > 0 || busyCgroups().length > 0); i++) await sleep(20);
     assert.deepEqual(processesWith(marker).map((p) => `${p.pid} ${p.cmdline.join(' ')}`), [], 'no process carries the marker');
     assert.deepEqual(strayProcesses(SECURITY_UIDS.leaks, SECURITY_UID_COUNT), [], 'no process runs as a sandbox uid');
     // Cgroups: this process's are the pool's slots, empty, at most one per worker.

@@ -154,7 +154,7 @@ test(`load: ${TOTAL} requests, ${CLIENTS} at a time, a third hostile: every one 
     assert.equal(((await after.json()) as { run: { stdout: string } }).run.stdout, 'healthy\n');
     const pid = served.pid;
     const deadline = Date.now() + 5000;
-    while (Date.now() < deadline && (processesWith(marker).length > 0 || busyCgroups(pid).length > 0)) await sleep(50);
+    while (Date.now() < deadline && (processesWith(marker).length > 0 || busyCgroups(pid).length > 0 || strayProcesses(SECURITY_UIDS.load, SECURITY_UID_COUNT, pid).length > 0)) await sleep(50);
     assert.deepEqual(processesWith(marker).map((p) => p.cmdline.join(' ')), [], 'no process of the load is left');
     assert.deepEqual(busyCgroups(pid), [], 'no cgroup of the service holds a process');
     assert.deepEqual(strayProcesses(SECURITY_UIDS.load, SECURITY_UID_COUNT, pid), []);
