@@ -43,4 +43,4 @@ fi
 npm ci --no-audit --no-fund
 # TypeScript build and the native helper.
 npm run build
-echo "cylo setup: done. Try: node dist/src/cli/main.js doctor"
+echo "cylo setup: done. Try: bin/cylo doctor"
