@@ -98,6 +98,8 @@ export interface Cylo {
   runtimes(): Promise<RuntimeInfo[]>;
   /** The host check report (what `cylo doctor` prints). */
   doctor(options?: { clean?: boolean }): Promise<DoctorReport>;
+  /** Creates every worker's slot (uid, cgroup, prepared sandbox) now rather than on first use. */
+  warm(): Promise<void>;
   /** Concurrency, queue depth and counters of the execution pool. */
   stats(): PoolStats;
   readonly registry: RuntimeRegistry;
@@ -291,6 +293,10 @@ export function createCylo(options: CyloOptions = {}): Cylo {
     },
     interactive(request, interactiveOptions = {}) {
       return startInteractive(({ onEvent, signal, stdinStream, control }) => this.execute(request, { onEvent, signal, stdinStream, control }), interactiveOptions.signal);
+    },
+    async warm() {
+      await prepare();
+      await pool.warm();
     },
     stats() {
       return pool.stats();
