@@ -14,8 +14,10 @@
  *       3. drops to the execution's unprivileged uid/gid (setgroups, setresgid, setresuid),
  *       4. exec()s bubblewrap.
  *
- *   cylo-helper inner ...  -- PROGRAM ARGV (PID 1 inside the sandbox, after bwrap's seccomp)
- *       1. unpacks the request's files from a pipe into the fresh tmpfs workspace,
+ *   cylo-helper inner ...                  (PID 1 inside the sandbox, after bwrap's seccomp)
+ *       1. waits for the job (program argv, environment, rlimits) on the bundle pipe, so that a
+ *          sandbox can be started before its request arrives, then unpacks the request's files
+ *          from the same pipe into the fresh tmpfs workspace,
  *       2. forks the program; in the child: sets the rlimits, applies Landlock with the ABI the
  *          running kernel offers, marks every fd above 2 close-on-exec and exec()s the program,
  *       3. as PID 1, reaps orphans until the program exits, then reports its exact status,

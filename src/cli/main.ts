@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // The `cylo` command line: a thin argv layer over the command modules in ./commands, each of
 // which is a typed async function that can also be called as a library.
+import { createRequire } from 'node:module';
 import { Command, CommanderError, Option } from 'commander';
 import { CyloError } from '../errors.js';
 import { EXIT_CYLO_FAILURE } from './exit-codes.js';
@@ -16,10 +17,18 @@ import { cyloOptionsFromEnvironment } from './cylo-options.js';
 
 const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
 
+function packageVersion(): string {
+  try {
+    return (createRequire(import.meta.url)('../../../package.json') as { version: string }).version;
+  } catch {
+    return 'unknown';
+  }
+}
+
 export function buildProgram(): Command {
   const program = new Command('cylo')
     .description('Run untrusted code in a secure Linux sandbox (bubblewrap, cgroups, seccomp, Landlock).')
-    .version(process.env.npm_package_version ?? '0.1.0', '-V, --version')
+    .version(packageVersion(), '-V, --version')
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride();
 
