@@ -85,6 +85,11 @@ export interface DoctorReport extends HostReport {
   orphans: OrphanReport & { cleaned: boolean };
 }
 
+export interface CyloStats extends PoolStats {
+  sandboxesPrepared: number;
+  sandboxesStartedOnDemand: number;
+}
+
 export type CyloLogLevel = 'info' | 'warn' | 'error';
 
 export interface Cylo {
@@ -100,8 +105,9 @@ export interface Cylo {
   doctor(options?: { clean?: boolean }): Promise<DoctorReport>;
   /** Creates every worker's slot (uid, cgroup, prepared sandbox) now rather than on first use. */
   warm(): Promise<void>;
-  /** Concurrency, queue depth and counters of the execution pool. */
-  stats(): PoolStats;
+  /** Concurrency, queue depth and counters of the execution pool, and how many stages ran in
+   *  a prepared sandbox versus one started on the spot. */
+  stats(): CyloStats;
   readonly registry: RuntimeRegistry;
   readonly policy: ValidationPolicy;
   /** Stops accepting executions, rejects queued ones and waits for running ones; after
@@ -149,6 +155,7 @@ export function createCylo(options: CyloOptions = {}): Cylo {
   /** What this instance removed at its start (crash recovery), for doctor's report. */
   let cleanedAtStart: OrphanReport | undefined;
   let ready: Promise<Engine> | undefined;
+  let engineForStats: Engine | undefined;
   // Slots (a uid and a cgroup each) are created on demand and reused across executions.
   const pool = new ExecutionPool<SandboxSlot>({
     ...(options.concurrency === undefined ? {} : { concurrency: options.concurrency }),
@@ -186,7 +193,7 @@ export function createCylo(options: CyloOptions = {}): Cylo {
       } catch (error) {
         options.log?.('error', `cleaning what crashed cylo processes left behind failed: ${(error as Error).message}`);
       }
-      return new Engine({
+      engineForStats = new Engine({
         prewarmWorkspaceBytes: options.prewarm === false ? undefined : policy.defaultLimits.workspaceBytes,
         // Opened once, when a compiled language first runs; an unsafe directory is refused
         // (CYLO_E_CONFIG) rather than used.
@@ -202,6 +209,7 @@ export function createCylo(options: CyloOptions = {}): Cylo {
         landlockAbi: report.landlockAbi,
         relax,
       });
+      return engineForStats;
     })();
     // A failed check is retried on the next call (the operator may have fixed it).
     ready.catch(() => {
@@ -299,7 +307,8 @@ export function createCylo(options: CyloOptions = {}): Cylo {
       await pool.warm();
     },
     stats() {
-      return pool.stats();
+      const sandboxes = engineForStats?.sandboxStats ?? { prepared: 0, started: 0 };
+      return { ...pool.stats(), sandboxesPrepared: sandboxes.prepared, sandboxesStartedOnDemand: sandboxes.started };
     },
     async close(closeOptions = {}) {
       closed = true;

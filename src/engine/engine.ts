@@ -327,11 +327,18 @@ export class Engine {
   private async runStage(slot: SandboxSlot, options: SandboxRunOptions): Promise<SandboxRunResult> {
     const prepared = slot.takePrepared();
     if (prepared !== undefined) {
-      if (prepared.ready && prepared.key === sandboxKey(options.plan)) return prepared.run(options);
+      if (prepared.ready && prepared.key === sandboxKey(options.plan)) {
+        this.sandboxStats.prepared += 1;
+        return prepared.run(options);
+      }
       await prepared.discard();
     }
+    this.sandboxStats.started += 1;
     return runSandbox(options);
   }
+
+  /** How stages got their sandbox: a prepared one (started ahead) or one started on the spot. */
+  readonly sandboxStats = { prepared: 0, started: 0 };
 
   /** Runs one execution in `slot` (from the pool); the pool makes the slot clean afterwards. */
   async execute(request: NormalizedRequest, runtime: ResolvedRuntime, slot: SandboxSlot, context: RunContext = {}): Promise<ExecutionResult> {
