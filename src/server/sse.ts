@@ -17,8 +17,12 @@ function frame(event: string, data: unknown): string {
   return `event: ${event}\ndata: ${JSON.stringify(data)}\n\n`;
 }
 
+/** A comment line every so often keeps proxies from closing a quiet stream. */
+export const SSE_KEEPALIVE_MS = 15_000;
+
 export async function executeAsEventStream(ctx: ServerContext, request: FastifyRequest, reply: FastifyReply, body: ExecuteRequest): Promise<void> {
   let started = false;
+  let keepalive: NodeJS.Timeout | undefined;
   const raw = reply.raw;
   const begin = (): void => {
     if (started) return;
@@ -30,6 +34,8 @@ export async function executeAsEventStream(ctx: ServerContext, request: FastifyR
       'x-accel-buffering': 'no',
       'x-request-id': String(request.id),
     });
+    keepalive = setInterval(() => raw.write(': keep-alive\n\n'), SSE_KEEPALIVE_MS);
+    keepalive.unref();
   };
   const decoders = new Map<string, StringDecoder>();
   const onEvent = (event: ExecutionEvent): void => {
@@ -51,5 +57,7 @@ export async function executeAsEventStream(ctx: ServerContext, request: FastifyR
   } catch (error) {
     if (!started) throw error; // an ordinary JSON error answer
     raw.end(frame('error', toCyloError(error).toJSON()));
+  } finally {
+    clearInterval(keepalive);
   }
 }
