@@ -212,7 +212,7 @@ function pidsCgroupOf(pid: number): string | undefined {
 /**
  * Living processes running as a sandbox uid of [uidBase, uidBase + uidCount) that are not an idle
  * sandbox started ahead of time for a pool slot (bubblewrap, a child of `servicePid`, and its
- * one child, the inner helper waiting for its job, alone in their cgroup). A process left over
+ * one child, the inner helper waiting for its job or still starting, alone in their cgroup). A process left over
  * by an execution is never such a pair: its bubblewrap is gone, so it was re-parented.
  */
 export function strayProcesses(uidBase = TEST_UID_BASE, uidCount = TEST_UID_COUNT, servicePid = process.pid): string[] {
@@ -231,8 +231,10 @@ export function strayProcesses(uidBase = TEST_UID_BASE, uidCount = TEST_UID_COUN
   for (const pids of byCgroup.values()) {
     const procs = pids.map((pid) => readProcess(pid)).filter((p) => p !== undefined);
     const bwrap = procs.find((p) => p.ppid === servicePid && /bwrap$/.test(p.cmdline[0] ?? ''));
-    const helper = procs.find((p) => bwrap !== undefined && p.ppid === bwrap.pid && p.cmdline[0] === HELPER_IN_SANDBOX && p.cmdline[1] === 'inner');
-    const idlePrepared = procs.length === 2 && bwrap !== undefined && helper !== undefined;
+    // Its child is the inner helper waiting for its job, or still bubblewrap while it starts.
+    const others = procs.filter((p) => p !== bwrap);
+    const starting = others.every((p) => bwrap !== undefined && p.ppid === bwrap.pid && ((p.cmdline[0] === HELPER_IN_SANDBOX && p.cmdline[1] === 'inner') || /bwrap$/.test(p.cmdline[0] ?? '')));
+    const idlePrepared = bwrap !== undefined && others.length <= 1 && starting;
     if (!idlePrepared) for (const p of procs) stray.push(`${p.pid} (uid ${p.uids[0]}, ppid ${p.ppid}): ${p.cmdline.join(' ').slice(0, 120)}`);
   }
   return stray;
@@ -250,7 +252,9 @@ export function busyCgroups(ownerPid = process.pid): string[] {
       if (pids.length === 0) return false;
       const procs = pids.map((pid) => readProcess(pid));
       const bwrap = procs.find((p) => p !== undefined && p.ppid === ownerPid && /bwrap$/.test(p.cmdline[0] ?? ''));
-      const idle = pids.length === 2 && bwrap !== undefined && procs.some((p) => p !== undefined && p.ppid === bwrap.pid && p.cmdline[0] === HELPER_IN_SANDBOX);
+      // A prepared sandbox: bubblewrap and its child (the waiting helper, or bubblewrap still starting).
+      const others = procs.filter((p) => p !== bwrap);
+      const idle = bwrap !== undefined && others.length <= 1 && others.every((p) => p !== undefined && p.ppid === bwrap.pid && (p.cmdline[0] === HELPER_IN_SANDBOX || /bwrap$/.test(p.cmdline[0] ?? '')));
       return !idle;
     });
 }
