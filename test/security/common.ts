@@ -6,11 +6,9 @@
 //
 // SAFETY: the attack programs run only inside cylo's sandbox, and only after the pre-flight of
 // test/integration/preflight.ts has passed (every hostile test calls hostileSkip(t) first).
+import { spawnServe, type Served } from '../server/helpers.js';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
 import { readFileSync, readdirSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { FastifyInstance } from 'fastify';
 import type { ExecuteRequest } from '../../src/api/request.js';
@@ -286,58 +284,11 @@ export async function assertHostClean(service: Service, markers: string[]): Prom
 // `cylo serve` as a separate process
 // ------------------------------------------------------------------------------------------
 
-export interface Served {
-  child: ChildProcess;
-  pid: number;
-  base: string;
-  /** Its JSON log lines so far. */
-  logs: Array<Record<string, unknown>>;
-  stderr: () => string;
-  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-}
-
-const BIN = fileURLToPath(new URL('../../../bin/cylo', import.meta.url));
+export type { Served } from '../server/helpers.js';
 
 /** Starts `bin/cylo serve` on a free loopback port with JSON logs and the given environment
  *  (the test's own CYLO_* variables are not passed on); resolves once it is ready. */
-export async function startServe(env: Record<string, string>, timeoutMs = 60_000): Promise<Served> {
-  const cleanEnv: NodeJS.ProcessEnv = {};
-  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('CYLO_')) cleanEnv[k] = v;
-  const child = spawn(process.execPath, [BIN, 'serve', '--host', '127.0.0.1', '--port', '0', '--log-format', 'json'], { env: { ...cleanEnv, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  const exited = once(child, 'exit').then(([code, signal]) => ({ code: code as number | null, signal: signal as NodeJS.Signals | null }));
-  const logs: Array<Record<string, unknown>> = [];
-  let err = '';
-  let buffered = '';
-  child.stderr?.on('data', (d: Buffer) => (err += d.toString()));
-  const ready = new Promise<string>((resolve, reject) => {
-    child.stdout?.on('data', (d: Buffer) => {
-      buffered += d.toString();
-      let nl: number;
-      while ((nl = buffered.indexOf('\n')) >= 0) {
-        const line = buffered.slice(0, nl);
-        buffered = buffered.slice(nl + 1);
-        try {
-          const entry = JSON.parse(line) as Record<string, unknown>;
-          logs.push(entry);
-          if (entry.msg === 'cylo serve ready') resolve(`http://127.0.0.1:${String(entry.port)}`);
-        } catch {
-          logs.push({ text: line });
-        }
-      }
-    });
-    void exited.then((e) => reject(new Error(`cylo serve exited early (${JSON.stringify(e)}): ${err}`)));
-  });
-  let timer: NodeJS.Timeout | undefined;
-  const tooLong = new Promise<never>((_resolve, reject) => {
-    timer = setTimeout(() => reject(new Error(`cylo serve did not start within ${timeoutMs} ms: ${err}`)), timeoutMs);
-  });
-  try {
-    const base = await Promise.race([ready, tooLong]);
-    return { child, pid: child.pid as number, base, logs, stderr: () => err, exited };
-  } catch (error) {
-    child.kill('SIGKILL');
-    throw error;
-  } finally {
-    clearTimeout(timer);
-  }
+export function startServe(env: Record<string, string>, timeoutMs = 60_000): Promise<Served> {
+  return spawnServe(['--host', '127.0.0.1', '--log-format', 'json'], env, { timeoutMs });
 }
+

@@ -4,61 +4,15 @@
 // sandbox process or cgroup remains.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { cgroupsNamed, processesWith, SERVER_TEST_UID_BASE, skipWithoutSandbox, uniqueMarker, waitFor } from './helpers.js';
+import { cgroupsNamed, processesWith, SERVER_TEST_UID_BASE, skipWithoutSandbox, spawnServe, uniqueMarker, waitFor, type Served } from './helpers.js';
 
 // Generous bounds: the host may be busy with other work (2 cores).
 const T = { timeout: 90_000 };
 const TOKEN = 'lifecycle-token-42';
 
-interface Served {
-  child: ChildProcess;
-  base: string;
-  logs: Array<Record<string, unknown>>;
-  stderr: () => string;
-  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-}
-
-async function startServe(args: string[], env: Record<string, string> = {}, uidOffset = 0): Promise<Served> {
-  const cleanEnv: NodeJS.ProcessEnv = {};
-  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('CYLO_')) cleanEnv[k] = v;
-  const child = spawn(process.execPath, ['bin/cylo', 'serve', '--port', '0', ...args], {
-    env: { ...cleanEnv, CYLO_UID_BASE: String(SERVER_TEST_UID_BASE + 384 + uidOffset), CYLO_UID_COUNT: '64', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  const exited = once(child, 'exit').then(([code, signal]) => ({ code: code as number | null, signal: signal as NodeJS.Signals | null }));
-  const logs: Array<Record<string, unknown>> = [];
-  let err = '';
-  let buffered = '';
-  child.stderr?.on('data', (d: Buffer) => (err += d.toString()));
-  const ready = new Promise<string>((resolve, reject) => {
-    child.stdout?.on('data', (d: Buffer) => {
-      buffered += d.toString();
-      let nl: number;
-      while ((nl = buffered.indexOf('\n')) >= 0) {
-        const line = buffered.slice(0, nl);
-        buffered = buffered.slice(nl + 1);
-        let entry: Record<string, unknown>;
-        try {
-          entry = JSON.parse(line) as Record<string, unknown>;
-        } catch {
-          reject(new Error(`a log line that is not JSON (stdout is not a TTY): ${line}`));
-          return;
-        }
-        logs.push(entry);
-        if (entry.msg === 'cylo serve ready') resolve(`http://127.0.0.1:${String(entry.port)}`);
-      }
-    });
-    void exited.then((e) => reject(new Error(`cylo serve exited early (${JSON.stringify(e)}): ${err}`)));
-  });
-  let timer: NodeJS.Timeout | undefined;
-  const tooLong = new Promise<never>((_resolve, reject) => {
-    timer = setTimeout(() => reject(new Error(`cylo serve did not start within 40 s: ${err}`)), 40_000);
-  });
-  const base = await Promise.race([ready, tooLong]).finally(() => clearTimeout(timer));
-  return { child, base, logs, stderr: () => err, exited };
+function startServe(args: string[], env: Record<string, string> = {}, uidOffset = 0): Promise<Served> {
+  return spawnServe(args, { CYLO_UID_BASE: String(SERVER_TEST_UID_BASE + 384 + uidOffset), CYLO_UID_COUNT: '64', ...env }, { timeoutMs: 40_000, strictJson: true });
 }
 
 function assertNothingLeft(served: Served, marker: string): void {
