@@ -8,6 +8,7 @@
 // test/integration/preflight.ts has passed (every hostile test calls hostileSkip(t) first).
 import { spawnServe, type Served } from '../server/helpers.js';
 import assert from 'node:assert/strict';
+import { after, before } from 'node:test';
 import { readFileSync, readdirSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { FastifyInstance } from 'fastify';
@@ -18,6 +19,7 @@ import type { Cylo } from '../../src/cylo.js';
 import { buildServer } from '../../src/server/app.js';
 import { openCgroups } from '../../src/sandbox/cgroups.js';
 import { HELPER_IN_SANDBOX } from '../../src/sandbox/bwrap-argv.js';
+import { preflight } from '../integration/preflight.js';
 import { getCylo, MiB, processesWith, readProcess, TEST_UID_BASE, TEST_UID_COUNT, uniqueMarker } from '../integration/helpers.js';
 
 export { MiB };
@@ -157,6 +159,40 @@ export async function attackAll(service: Service, langs: readonly Lang[], name: 
 /** Closes the shared test cylo instances (integration/helpers.ts getCylo) a test file used: an
  *  idle slot may hold a sandbox started ahead of time, whose pipes would keep the test process
  *  alive after its last test. */
+/**
+ * The service a hostile test file attacks: started (with the compiled attack programs warmed)
+ * before the file's tests and stopped after them. Returns a handle that forwards to it.
+ */
+export function useService(): Service {
+  let current: Service | undefined;
+  const get = (): Service => {
+    if (current === undefined) throw new Error('the service under attack did not start (see the before hook)');
+    return current;
+  };
+  before(async () => {
+    current = await startService();
+    if ((await preflight()).ok) await warmCompiled(current);
+  }, { timeout: 180_000 });
+  after(async () => {
+    await current?.close();
+    await closeSharedCylos();
+  });
+  return {
+    get base() {
+      return get().base;
+    },
+    get app() {
+      return get().app;
+    },
+    get cylo() {
+      return get().cylo;
+    },
+    exec: (request) => get().exec(request),
+    healthz: () => get().healthz(),
+    close: () => get().close(),
+  };
+}
+
 export async function closeSharedCylos(): Promise<void> {
   for (const relax of [[], ['seccomp'], ['landlock']] as Array<Array<'seccomp' | 'landlock'>>) await getCylo(relax).close();
 }

@@ -5,27 +5,17 @@
 // SAFETY: every probe targets loopback only (127.0.0.0/8, ::1, or a unix socket this test
 // owns). No packet is ever addressed to a private, link-local or public address, not even to
 // show it is blocked: the metadata row reads the routing tables and the interface list instead.
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { createConnection, createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { createSocket, type Socket as UdpSocket } from 'node:dgram';
 import { rmSync } from 'node:fs';
 import { getCylo, uniqueMarker } from '../integration/helpers.js';
-import { hostileSkip, preflight } from '../integration/preflight.js';
-import { assertHostClean, closeSharedCylos, attack, attackAll, attackRequest, LANGS, parseProbe, startService, T, warmCompiled, type Service } from './common.js';
+import { hostileSkip } from '../integration/preflight.js';
+import { assertHostClean, attack, attackAll, attackRequest, LANGS, parseProbe, T, useService } from './common.js';
 
-let service: Service;
-
-before(async () => {
-  service = await startService();
-  if ((await preflight()).ok) await warmCompiled(service);
-}, { timeout: 180_000 });
-
-after(async () => {
-  await service?.close();
-  await closeSharedCylos();
-});
+const service = useService();
 
 interface Canaries {
   tcp4: number;

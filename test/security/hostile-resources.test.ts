@@ -6,26 +6,16 @@
 //
 // SAFETY: every test calls hostileSkip(t) first (the pre-flight proves the pids and memory
 // limits and the network namespace are in force), has a 20 s timeout and tight limits.
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { once } from 'node:events';
 import { createCylo, type Cylo } from '../../src/cylo.js';
-import { hostileSkip, preflight } from '../integration/preflight.js';
-import { assertHostClean, closeSharedCylos, attack, attackAll, LANGS, MiB, SECURITY_UID_COUNT, SECURITY_UIDS, startService, strayProcesses, T, warmCompiled, type Service } from './common.js';
+import { hostileSkip } from '../integration/preflight.js';
+import { assertHostClean, attack, attackAll, LANGS, MiB, SECURITY_UID_COUNT, SECURITY_UIDS, strayProcesses, T, useService } from './common.js';
 
-let service: Service;
-
-before(async () => {
-  service = await startService();
-  if ((await preflight()).ok) await warmCompiled(service);
-}, { timeout: 180_000 });
-
-after(async () => {
-  await service?.close();
-  await closeSharedCylos();
-});
+const service = useService();
 
 const markers = (attacks: Record<string, { marker: string }>): string[] => Object.values(attacks).map((a) => a.marker);
 

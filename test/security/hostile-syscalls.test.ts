@@ -8,23 +8,13 @@
 // SAFETY: every test calls hostileSkip(t) first, has a 20 s timeout and tight limits; every call
 // is made with harmless arguments (e.g. reboot with a wrong magic number), so even a broken
 // sandbox would not change the machine.
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { getCylo, uniqueMarker } from '../integration/helpers.js';
-import { hostileSkip, preflight } from '../integration/preflight.js';
-import { assertHostClean, closeSharedCylos, attack, attackRequest, parseProbe, startService, T, warmCompiled, type Service } from './common.js';
+import { hostileSkip } from '../integration/preflight.js';
+import { assertHostClean, attack, attackRequest, parseProbe, T, useService } from './common.js';
 
-let service: Service;
-
-before(async () => {
-  service = await startService();
-  if ((await preflight()).ok) await warmCompiled(service);
-}, { timeout: 180_000 });
-
-after(async () => {
-  await service?.close();
-  await closeSharedCylos();
-});
+const service = useService();
 
 /** What the C program must see, probe by probe (x86_64). */
 const C_EXPECTED: Record<string, string> = {
