@@ -2,19 +2,20 @@
 //  - cylo.execute() split by the engine's state events (see lib/timed-execute.ts);
 //  - micro-measurements of each layer with /usr/bin/true as the program: bare spawn, minimal
 //    bubblewrap, bubblewrap with cylo's full flag set (as root, no helper), and cylo's full
-//    chain (outer helper -> bubblewrap -> inner helper) driven through runSandbox() directly,
+//    chain (outer helper -> bubblewrap -> inner helper) driven through a PreparedSandbox directly,
 //    split into cgroup create, spawn -> "R", program, after exit, cgroup removal; the full
 //    chain is repeated with seccomp and with Landlock off to price those two layers.
 import { spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { normalizeRequest } from '../src/api/request.js';
 import { DEFAULT_LIMITS } from '../src/api/limits.js';
-import { Engine } from '../src/engine/engine.js';
+import { NamespaceBackend } from '../src/sandbox/namespace-backend.js';
+import { classifyStage } from '../src/engine/outcome.js';
 import { buildBwrapArgv, type SandboxPlan } from '../src/sandbox/bwrap-argv.js';
 import { checkHost } from '../src/sandbox/host-check.js';
 import { IdentityPool } from '../src/sandbox/identity.js';
-import { runSandbox } from '../src/sandbox/run-sandbox.js';
-import { buildSeccompProgram } from '../src/sandbox/seccomp.js';
+import { PreparedSandbox } from '../src/sandbox/prepared-sandbox.js';
+import { buildSeccompProgram } from '../src/sandbox/seccomp/program.js';
 import type { BenchContext } from './lib/context.js';
 import { BENCH_UID_BASE } from './lib/context.js';
 import { minimalBwrap, prepareHostProgram } from './lib/host-program.js';
@@ -42,13 +43,13 @@ export async function runProfile(ctx: BenchContext): Promise<SectionResult> {
   const bwrapPath = report.bwrapPath;
   const identities = new IdentityPool(BENCH_UID_BASE + 300_000, 64);
   const seccompProgram = buildSeccompProgram();
-  const engine = new Engine({ bwrapPath, helperPath: report.helperPath, cgroups, identities, seccompProgram, landlockAbi: report.landlockAbi, relax: new Set() });
+  const backend = new NamespaceBackend({ bwrapPath, helperPath: report.helperPath, cgroups, identities, seccompProgram, landlockAbi: report.landlockAbi, relax: new Set() });
   const bash = await ctx.resolved('bash');
   const python = await ctx.resolved('python');
   const limits = { ...DEFAULT_LIMITS };
   const TRUE = '/usr/bin/true';
 
-  // The full chain through runSandbox, split into parts.
+  // The full chain through a PreparedSandbox, split into parts.
   const chainSamples: Record<string, Array<Record<ChainPart, number>>> = { full: [], noSeccomp: [], noLandlock: [] };
   const chain = (variant: 'full' | 'noSeccomp' | 'noLandlock') => async (): Promise<number> => {
     const t0 = performance.now();
@@ -60,28 +61,32 @@ export async function runProfile(ctx: BenchContext): Promise<SectionResult> {
     let t2: number;
     let t3: number;
     try {
-      let plan: SandboxPlan = engine.plan(bash, identity, cgroup, limits, [TRUE], {});
+      let plan: SandboxPlan = backend.plan({ roots: bash.roots, mounts: bash.mounts, argv: [TRUE], env: {}, limits }, identity, cgroup);
       if (variant === 'noSeccomp') plan = { ...plan, seccomp: false };
       if (variant === 'noLandlock') plan = { ...plan, landlock: { ...plan.landlock, mode: 'off' } };
       t2 = performance.now();
-      result = await runSandbox({
-        plan,
-        seccompProgram: plan.seccomp ? seccompProgram : undefined,
+      const sandbox = new PreparedSandbox(plan, plan.seccomp ? seccompProgram : undefined, cgroup);
+      const report = await sandbox.run(plan, {
+        kind: 'run',
+        roots: bash.roots,
+        mounts: bash.mounts,
+        argv: [TRUE],
+        env: {},
         files: [{ name: 'main.sh', content: Buffer.from('true\n') }],
         stdin: Buffer.alloc(0),
         limits,
-        cgroup,
         onStart: () => {
           tReady = performance.now();
         },
       });
+      result = classifyStage(report, 'run', limits);
       t3 = performance.now();
     } finally {
       await cgroup.remove();
       identity.release();
     }
     const t4 = performance.now();
-    if (result.status !== 'ok') throw new Error(`chain ${variant}: ${result.status} ${result.message ?? ''} ${result.stderr.toString().slice(0, 300)}`);
+    if (result.status !== 'ok') throw new Error(`chain ${variant}: ${result.status} ${result.message ?? ''} ${result.stderr.slice(0, 300)}`);
     chainSamples[variant]?.push({ cgroupCreate: t1 - t0, plan: t2 - t1, spawnToReady: tReady - t2, program: result.wallMs, afterExit: t3 - tReady - result.wallMs, cgroupRemove: t4 - t3 });
     return t4 - t0;
   };
@@ -91,7 +96,7 @@ export async function runProfile(ctx: BenchContext): Promise<SectionResult> {
   const probeCgroup = cgroups.create(`x-${process.pid}-probe`, { memoryBytes: limits.memoryBytes, pids: limits.pids });
   let fullFlags: string[];
   try {
-    const plan = engine.plan(bash, identity, probeCgroup, limits, [TRUE], {});
+    const plan = backend.plan({ roots: bash.roots, mounts: bash.mounts, argv: [TRUE], env: {}, limits }, identity, probeCgroup);
     const argv = buildBwrapArgv({ ...plan, seccomp: false, binds: plan.binds.map((b) => ({ ...b, viaFd: false })) });
     const dash = argv.indexOf('--');
     fullFlags = [...argv.slice(0, dash + 1), TRUE];
@@ -251,7 +256,7 @@ export async function runProfile(ctx: BenchContext): Promise<SectionResult> {
       row('bare spawn of /usr/bin/true', micro.bareTrue, 'Node spawn + exec + exit + pipes closing'),
       row('minimal bwrap, /usr/bin/true', micro.bwrapMinimalTrue, 'namespaces + a few mounts'),
       row("bwrap with cylo's flags (root, no helper)", micro.bwrapCyloFlagsTrue, 'cylo\'s mounts: /etc files, tmpfs workspace, remount-ro, --disable-userns, uid map'),
-      row('cylo chain via runSandbox (full)', micro.chainFull, 'cgroup + outer helper + bwrap + inner helper + cleanup'),
+      row('cylo chain via PreparedSandbox (full)', micro.chainFull, 'cgroup + outer helper + bwrap + inner helper + cleanup'),
       row('  same, seccomp off', micro.chainNoSeccomp, 'prices the seccomp layer'),
       row('  same, Landlock off', micro.chainNoLandlock, 'prices the Landlock layer'),
       row('cylo.execute, bash `true`', micro.cyloBash, 'the whole library path, trivial program'),

@@ -9,7 +9,7 @@ export type { Limits } from './api/limits.js';
 export { DEFAULT_LIMITS, DEFAULT_MAX_LIMITS } from './api/limits.js';
 export { CyloError, ERROR_CODES, isCyloError } from './errors.js';
 export type { CyloErrorCode } from './errors.js';
-export type { ExecutionEvent } from './engine/engine.js';
+export type { ExecutionEvent } from './engine/lifecycle.js';
 export type { StreamEvent } from './engine/event-stream.js';
 export type { ExecutionState, StateEvent } from './engine/state-machine.js';
 export type { RuntimeDefinitionInput as RuntimeDefinition } from './runtimes/definition.js';

@@ -30,6 +30,10 @@ export interface Stage {
 export const LAYERS = ['namespaces', 'identity', 'filesystem', 'landlock', 'seccomp', 'cgroups', 'rlimits', 'environment', 'limits', 'output-caps'] as const;
 export type Layer = (typeof LAYERS)[number];
 
+/** The isolation backends (src/backend/backend.ts); a result says which one ran it. */
+export const BACKENDS = ['namespace'] as const;
+export type BackendName = (typeof BACKENDS)[number];
+
 export interface ExecutionResult {
   id: string;
   language: string;
@@ -38,4 +42,7 @@ export interface ExecutionResult {
   compile: Stage | null;
   run: Stage | null;
   layers: Layer[];
+  /** The isolation backend that ran the execution ("namespace": bubblewrap, cgroups, seccomp,
+   *  Landlock). */
+  backend: BackendName;
 }

@@ -1,11 +1,12 @@
 // Turns one execution into an async iterable of events: `state` transitions, `stdout` and
 // `stderr` chunks as the program produces them (decoded as UTF-8 without splitting characters),
 // and one final `result` (or `error`). Breaking out of the iteration cancels the execution.
-import { StringDecoder } from 'node:string_decoder';
+import { OutputDecoder } from '../api/output-decoder.js';
 import type { ExecutionResult } from '../api/result.js';
+import { linkAbort } from '../util/abort.js';
 import type { CyloError } from '../errors.js';
 import { toCyloError } from '../errors.js';
-import type { ExecutionEvent } from './engine.js';
+import type { ExecutionEvent } from './lifecycle.js';
 import type { StateEvent } from './state-machine.js';
 
 export type StreamEvent =
@@ -21,22 +22,15 @@ export function streamExecution(run: Runner, outerSignal?: AbortSignal): AsyncIt
   let wake: (() => void) | undefined;
   let finished = false;
   const controller = new AbortController();
-  const forward = (): void => controller.abort(outerSignal?.reason);
-  if (outerSignal?.aborted === true) controller.abort(outerSignal.reason);
-  else outerSignal?.addEventListener('abort', forward, { once: true });
+  const unlink = linkAbort(outerSignal, controller);
 
-  const decoders = new Map<string, StringDecoder>();
+  const decoder = new OutputDecoder();
   const push = (event: StreamEvent): void => {
     queue.push(event);
     wake?.();
   };
   const flushDecoders = (): void => {
-    for (const [key, decoder] of decoders) {
-      const rest = decoder.end();
-      const [stage, type] = key.split(':') as ['compile' | 'run', 'stdout' | 'stderr'];
-      if (rest !== '') push({ type, stage, data: rest });
-    }
-    decoders.clear();
+    for (const rest of decoder.flush()) push({ type: rest.stream, stage: rest.stage, data: rest.text });
   };
 
   run((event) => {
@@ -44,13 +38,7 @@ export function streamExecution(run: Runner, outerSignal?: AbortSignal): AsyncIt
       push(event);
       return;
     }
-    const key = `${event.stage}:${event.type}`;
-    let decoder = decoders.get(key);
-    if (decoder === undefined) {
-      decoder = new StringDecoder('utf8');
-      decoders.set(key, decoder);
-    }
-    const text = decoder.write(event.data);
+    const text = decoder.decode(event.stage, event.type, event.data);
     if (text !== '') push({ type: event.type, stage: event.stage, data: text });
   }, controller.signal).then(
     (result) => {
@@ -63,7 +51,7 @@ export function streamExecution(run: Runner, outerSignal?: AbortSignal): AsyncIt
     },
   ).finally(() => {
     finished = true;
-    outerSignal?.removeEventListener('abort', forward);
+    unlink();
     wake?.();
   });
 

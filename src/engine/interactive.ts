@@ -3,9 +3,10 @@
 // It is the library's counterpart of Piston's WebSocket protocol (/api/v2/connect).
 import type { ExecutionResult } from '../api/result.js';
 import { CyloError } from '../errors.js';
-import type { SandboxControl } from '../sandbox/run-sandbox.js';
+import type { StageControl } from '../backend/backend.js';
+import { linkAbort } from '../util/abort.js';
 import { isForwardableSignal, type ForwardableSignal } from '../sandbox/signal-program.js';
-import type { ExecutionEvent } from './engine.js';
+import type { ExecutionEvent } from './lifecycle.js';
 import { streamExecution, type StreamEvent } from './event-stream.js';
 
 export interface InteractiveExecution {
@@ -56,15 +57,13 @@ class InputQueue implements AsyncIterable<Buffer> {
   }
 }
 
-export type InteractiveRunner = (options: { onEvent: (event: ExecutionEvent) => void; signal: AbortSignal; stdinStream: AsyncIterable<Buffer>; control: SandboxControl }) => Promise<ExecutionResult>;
+export type InteractiveRunner = (options: { onEvent: (event: ExecutionEvent) => void; signal: AbortSignal; stdinStream: AsyncIterable<Buffer>; control: StageControl }) => Promise<ExecutionResult>;
 
 export function startInteractive(run: InteractiveRunner, outerSignal?: AbortSignal): InteractiveExecution {
   const input = new InputQueue();
-  const control: SandboxControl = {};
+  const control: StageControl = {};
   const cancel = new AbortController();
-  const forward = (): void => cancel.abort(outerSignal?.reason);
-  if (outerSignal?.aborted === true) cancel.abort(outerSignal.reason);
-  else outerSignal?.addEventListener('abort', forward, { once: true });
+  const unlink = linkAbort(outerSignal, cancel);
   let resolveResult!: (r: ExecutionResult) => void;
   let rejectResult!: (e: unknown) => void;
   const result = new Promise<ExecutionResult>((resolve, reject) => {
@@ -74,7 +73,7 @@ export function startInteractive(run: InteractiveRunner, outerSignal?: AbortSign
   result.catch(() => {}); // also reported as an `error` event; never an unhandled rejection
   const events = streamExecution((onEvent, signal) => {
     const p = run({ onEvent, signal, stdinStream: input, control });
-    p.then(resolveResult, rejectResult).finally(() => outerSignal?.removeEventListener('abort', forward));
+    p.then(resolveResult, rejectResult).finally(unlink);
     return p;
   }, cancel.signal);
   return {

@@ -5,7 +5,7 @@
 // `intervalMs`, or sooner when `maxChunkChars` are pending) and capped in total, so a program
 // that prints in a tight loop cannot flood the client.
 import { StringDecoder } from 'node:string_decoder';
-import type { ExecutionEvent } from '../engine/engine.js';
+import type { ExecutionEvent } from '../engine/lifecycle.js';
 
 export type OutputStream = 'stdout' | 'stderr';
 export type OutputStage = 'compile' | 'run';

@@ -3,7 +3,7 @@
 // list_runtimes' output. The SDK turns them into the JSON Schemas clients see in tools/list.
 // zod v4 (the project's) is accepted by @modelcontextprotocol/sdk >= 1.23 as is.
 import { z } from 'zod';
-import { EXECUTION_STATUSES, LAYERS } from '../api/result.js';
+import { BACKENDS, EXECUTION_STATUSES, LAYERS } from '../api/result.js';
 import type { RuntimeInfo } from '../cylo.js';
 
 /** What the server knows at start: the runnable languages and the limits it may grant. */
@@ -100,6 +100,7 @@ export const runCodeOutputShape = {
   compile: stageSchema.nullable().describe('The compile stage, for compiled languages; else null.'),
   run: stageSchema.nullable().describe('The run stage; null when compilation failed.'),
   layers: z.array(z.enum(LAYERS)).describe('The isolation layers in force.'),
+  backend: z.enum(BACKENDS).describe('The isolation backend that ran the execution.'),
 };
 
 export const listRuntimesOutputShape = {

@@ -5,7 +5,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Cylo } from '../cylo.js';
 import type { ExecuteRequest } from '../api/request.js';
 import type { ExecutionResult } from '../api/result.js';
-import type { ExecutionEvent } from '../engine/engine.js';
+import type { ExecutionEvent } from '../engine/lifecycle.js';
 import { CyloError, toCyloError } from '../errors.js';
 import type { ApiName, ServerMetrics } from './metrics.js';
 

@@ -9,7 +9,7 @@ import type { Cylo } from '../cylo.js';
 import type { ExecuteRequest } from '../api/request.js';
 import type { Limits } from '../api/limits.js';
 import type { ExecutionResult, Stage } from '../api/result.js';
-import type { ExecutionEvent } from '../engine/engine.js';
+import type { ExecutionEvent } from '../engine/lifecycle.js';
 import { versionMatches } from '../runtimes/version.js';
 import { CyloError } from '../errors.js';
 import {

@@ -3,7 +3,7 @@
 // never disagree. The native execute body is the library's own `executeRequestSchema`.
 import { z } from 'zod';
 import { executeRequestSchema } from '../api/request.js';
-import { EXECUTION_STATUSES, LAYERS } from '../api/result.js';
+import { BACKENDS, EXECUTION_STATUSES, LAYERS } from '../api/result.js';
 import { ERROR_CODES, type CyloErrorCode } from '../errors.js';
 
 export { executeRequestSchema };
@@ -37,6 +37,7 @@ export const executionResultSchema = z
     compile: stageSchema.nullable(),
     run: stageSchema.nullable(),
     layers: z.array(z.enum(LAYERS)).describe('The isolation layers that were in force.'),
+    backend: z.enum(BACKENDS).describe('The isolation backend that ran the execution (namespace: bubblewrap, cgroups, seccomp, Landlock).'),
   })
   .describe('The result of an execution (the same object the library returns).');
 

@@ -5,7 +5,7 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { StringDecoder } from 'node:string_decoder';
 import type { ExecuteRequest } from '../api/request.js';
-import type { ExecutionEvent } from '../engine/engine.js';
+import type { ExecutionEvent } from '../engine/lifecycle.js';
 import { toCyloError } from '../errors.js';
 import type { ServerContext } from './context.js';
 

@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { createCylo, type Cylo } from '../../src/cylo.js';
 import type { ExecuteRequest } from '../../src/api/request.js';
 import type { ExecutionResult } from '../../src/api/result.js';
-import type { ExecutionEvent } from '../../src/engine/engine.js';
+import type { ExecutionEvent } from '../../src/engine/lifecycle.js';
 import type { StateEvent } from '../../src/engine/state-machine.js';
 import { hostSkip, hostSkipReason, MiB, TEST_UID_BASE, TEST_UID_COUNT } from './helpers.js';
 

@@ -6,7 +6,7 @@ import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { openCgroups } from '../../src/sandbox/cgroups.js';
 import { CyloError } from '../../src/errors.js';
-import type { ExecutionEvent } from '../../src/engine/engine.js';
+import type { ExecutionEvent } from '../../src/engine/lifecycle.js';
 import type { StateEvent } from '../../src/engine/state-machine.js';
 import { LAYERS } from '../../src/api/result.js';
 import { DEFAULT_REQUEST_BOUNDS } from '../../src/api/limits.js';

@@ -16,7 +16,7 @@ import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { openCgroups } from '../../src/sandbox/cgroups.js';
-import { findOrphans } from '../../src/engine/orphans.js';
+import { findOrphans } from '../../src/sandbox/orphans.js';
 import { processesWith, uniqueMarker } from '../integration/helpers.js';
 import { hostileSkip } from '../integration/preflight.js';
 import { busyCgroups, closeSharedCylos, SECURITY_UID_COUNT, SECURITY_UIDS, sandboxZombies, startServe, strayProcesses, type Served } from './common.js';

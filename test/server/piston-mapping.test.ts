@@ -112,6 +112,7 @@ test('a response without a run stage repeats compile as run (as Piston does)', (
     compile: stage({ status: 'compile_error', exitCode: 1, stderr: 'main.c:1: error' }),
     run: null,
     layers: [],
+    backend: 'namespace',
   };
   const r = cyloToPistonResponse(result);
   assert.equal(r.language, 'c');

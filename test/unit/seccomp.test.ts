@@ -4,20 +4,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
-import {
-  AUDIT_ARCH_AARCH64,
-  AUDIT_ARCH_X86_64,
-  DENIED_SYSCALLS,
-  ENOSYS,
-  EPERM,
-  SECCOMP_RET_ALLOW,
-  SECCOMP_RET_ERRNO,
-  SECCOMP_RET_KILL_PROCESS,
-  SYSCALL_NUMBERS,
-  buildSeccompProgram,
-  hostArch,
-  type SeccompArch,
-} from '../../src/sandbox/seccomp.js';
+import { AUDIT_ARCH_AARCH64, AUDIT_ARCH_X86_64, DENIED_SYSCALLS, ENOSYS, EPERM, SECCOMP_RET_ALLOW, SECCOMP_RET_ERRNO, SECCOMP_RET_KILL_PROCESS } from '../../src/sandbox/seccomp/policy.js';
+import { buildSeccompProgram } from '../../src/sandbox/seccomp/program.js';
+import { SYSCALL_NUMBERS, hostArch, type SeccompArch } from '../../src/sandbox/seccomp/syscall-numbers.js';
 
 // --- a classic BPF interpreter (the subset seccomp accepts) ----------------------------------
 

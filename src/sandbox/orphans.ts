@@ -2,10 +2,11 @@
 // service process is gone (their names carry its pid and start time: x-<pid>-<start>-<n>, so a
 // recycled pid is not mistaken for the owner), with every process inside them. Processes that
 // run as a sandbox uid outside every cylo cgroup are reported, never killed: they may belong to
-// another cylo instance with other cgroup bases. Mount namespaces and tmpfs workspaces need no cleanup:
-// the kernel drops them with their last process.
+// another cylo instance with other cgroup bases. Mount namespaces and tmpfs workspaces need no
+// cleanup: the kernel drops them with their last process. Names: cgroup-name.ts.
 import { readdirSync, readFileSync } from 'node:fs';
-import type { CgroupDriver } from '../sandbox/cgroups.js';
+import { ownerOf, processStartTime } from './cgroup-name.js';
+import type { CgroupDriver } from './cgroups.js';
 
 export interface OrphanReport {
   /** Execution cgroups of dead cylo processes (or unparseable names). */
@@ -21,23 +22,6 @@ function alive(pid: number): boolean {
   } catch (error) {
     return (error as NodeJS.ErrnoException).code === 'EPERM';
   }
-}
-
-/** The start time of a process (clock ticks since boot, /proc/PID/stat field 22), or undefined. */
-export function processStartTime(pid: number | 'self'): string | undefined {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // comm (field 2) may contain spaces and parentheses: split after the last ')'.
-    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
-  } catch {
-    return undefined;
-  }
-}
-
-/** The owner (pid and start time) of a cgroup, from its name, or undefined for foreign names. */
-export function ownerOf(name: string): { pid: number; start: string } | undefined {
-  const m = /^x-(\d+)-(\d+)-\d+$/.exec(name);
-  return m === null ? undefined : { pid: Number(m[1]), start: m[2] as string };
 }
 
 function ownerAlive(owner: { pid: number; start: string }): boolean {

@@ -1,0 +1,31 @@
+// Program output arrives as bytes in arbitrary chunks; every live view (stream events, SSE,
+// Piston's streaming, the watcher, MCP progress) shows it as text. One UTF-8 decoder per
+// (stage, stream) keeps a multi-byte character split across two chunks whole.
+import { StringDecoder } from 'node:string_decoder';
+
+export type OutputStage = 'compile' | 'run';
+export type OutputStream = 'stdout' | 'stderr';
+
+export class OutputDecoder {
+  private readonly decoders = new Map<string, StringDecoder>();
+
+  /** The text of `data`, minus the bytes of a character that continues in the next chunk. */
+  decode(stage: OutputStage, stream: OutputStream, data: Buffer): string {
+    const key = `${stage}:${stream}`;
+    let decoder = this.decoders.get(key);
+    if (decoder === undefined) this.decoders.set(key, (decoder = new StringDecoder('utf8')));
+    return decoder.write(data);
+  }
+
+  /** What is left at the end of the output (an incomplete character, as U+FFFD), per stream. */
+  flush(): Array<{ stage: OutputStage; stream: OutputStream; text: string }> {
+    const out: Array<{ stage: OutputStage; stream: OutputStream; text: string }> = [];
+    for (const [key, decoder] of this.decoders) {
+      const text = decoder.end();
+      const [stage, stream] = key.split(':') as [OutputStage, OutputStream];
+      if (text !== '') out.push({ stage, stream, text });
+    }
+    this.decoders.clear();
+    return out;
+  }
+}

@@ -1,0 +1,111 @@
+// The isolation backend interface: everything the execution lifecycle (src/engine/lifecycle.ts)
+// needs from whatever isolates a stage. The lifecycle decides what runs (argv, environment,
+// files, limits, compile then run); a backend decides how it is isolated and reports what
+// happened as facts; src/engine/outcome.ts turns those facts into a status and a message, the
+// same way for every backend.
+//
+// Implementations: the namespace sandbox (src/sandbox/namespace-backend.ts: bubblewrap, the
+// native helper, cgroups, seccomp, Landlock). A hardware-virtualisation backend implements the
+// same interface (see docs/architecture.md, "Adding a backend").
+import type { BackendName, Layer } from '../api/result.js';
+import type { BundleFile } from '../sandbox/file-bundle.js';
+import type { ForwardableSignal } from '../sandbox/signal-program.js';
+import type { StopReason } from '../sandbox/watchdog.js';
+import type { PoolSlot } from '../engine/pool.js';
+
+export type { StopReason };
+
+export type { BackendName };
+
+/** The limits one stage is held to (units: ms and bytes). */
+export interface StageLimits {
+  timeoutMs: number;
+  cpuTimeMs: number;
+  memoryBytes: number;
+  pids: number;
+  outputBytes: number;
+  workspaceBytes: number;
+}
+
+/** Lets the caller signal a stage's program while it runs (interactive sessions). */
+export interface StageControl {
+  /** Sends a signal to the running program; false when it is not running. Filled in by the
+   *  backend when the program has started. */
+  signal?: (signal: ForwardableSignal) => boolean;
+}
+
+/** One stage to run: a program, its files and input, and its limits. */
+export interface StageSpec {
+  kind: 'compile' | 'run';
+  /** Host trees the program needs read-only (its toolchain), from the runtime registry. */
+  roots: readonly string[];
+  mounts: ReadonlyArray<{ source: string; dest: string }>;
+  /** The program's argv inside the isolation (argv[0] absolute) and its whole environment. */
+  argv: string[];
+  env: Record<string, string>;
+  /** Files written into the fresh workspace before the program starts. */
+  files: readonly BundleFile[];
+  /** Workspace-relative directories created before the files (compile stages: the artifact's
+   *  parents, which compilers rarely create themselves). */
+  mkdirs?: readonly string[] | undefined;
+  stdin: Buffer;
+  /** Interactive input after `stdin`, written as it arrives; its end closes stdin. */
+  stdinStream?: AsyncIterable<Buffer> | undefined;
+  control?: StageControl | undefined;
+  limits: StageLimits;
+  /** Compile stages: workspace-relative paths streamed back out after a clean exit, at most
+   *  maxBytes in all (the host never reads the isolated filesystem). */
+  emit?: { paths: readonly string[]; maxBytes: number } | undefined;
+  /** Cancels the stage: every process of it is killed before runStage resolves. */
+  signal?: AbortSignal | undefined;
+  onStdout?: ((chunk: Buffer) => void) | undefined;
+  onStderr?: ((chunk: Buffer) => void) | undefined;
+  /** Called when the program starts (its wall-clock time starts here). */
+  onStart?: (() => void) | undefined;
+}
+
+/** What happened to a stage, as facts (no status, no message: see src/engine/outcome.ts). */
+export interface StageReport {
+  /** Why the backend stopped the stage; null when it ended on its own. */
+  stopReason: StopReason | null;
+  /** Why the isolation could not be set up (nothing of the program ran), or null. */
+  setupError: string | null;
+  /** How the program ended, as the isolation's PID 1 saw it; null when it never reported. */
+  exit: { code: number | null; signalNumber: number | null } | null;
+  /** The kernel's OOM killer ended a process of the stage (its memory limit). */
+  oomKilled: boolean;
+  stdout: Buffer;
+  stderr: Buffer;
+  stdoutTruncated: boolean;
+  stderrTruncated: boolean;
+  /** Wall-clock ms from the program's start to its end (0 if it never started). */
+  wallMs: number;
+  /** CPU ms of every process of the stage. */
+  cpuMs: number;
+  /** Peak memory of the stage in bytes (page cache and workspace files included). */
+  memoryBytes: number;
+  /** Compile stages: the emitted artifact bundle (see src/sandbox/file-bundle.ts). */
+  artifact?: Buffer | undefined;
+  /** Compile stages: why the artifact could not be emitted, or null. */
+  artifactError?: string | null | undefined;
+}
+
+/** A slot: what one execution at a time runs in (for the namespace backend, an unprivileged
+ *  uid and a cgroup, with a sandbox prepared ahead of time). The pool creates, resets and
+ *  destroys slots. */
+export type BackendSlot = PoolSlot;
+
+export interface SandboxBackend<S extends BackendSlot = BackendSlot> {
+  readonly name: BackendName;
+  /** The isolation layers this backend has in force (a result's `layers`). */
+  readonly layers: readonly Layer[];
+  /** Creates a slot (the pool calls it ahead of time, up to its concurrency). Throws a
+   *  CyloError naming the layer when the isolation cannot be set up. */
+  createSlot(): S;
+  /** Runs one stage in `slot`. Resolves when no process of it is alive; the slot may then run
+   *  the execution's next stage. Rejects only for a bug or a host failure, never because of
+   *  what the program did. */
+  runStage(slot: S, spec: StageSpec): Promise<StageReport>;
+  /** How stages got their isolation: prepared ahead of time or started on demand. */
+  stats(): { prepared: number; startedOnDemand: number };
+}

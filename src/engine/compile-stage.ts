@@ -1,0 +1,122 @@
+// The compile stage of a compiled language: a compile-cache hit skips it; otherwise the
+// compiler runs through the backend as a stage of its own, with its own limits
+// (compileTimeoutMs, compileMemoryBytes, more processes for multi-threaded compilers), and the
+// backend streams the artifact back out. The host never reads the isolated filesystem; the
+// cache stores only the bytes that came through the pipe.
+import { availableParallelism } from 'node:os';
+import type { NormalizedRequest } from '../api/request.js';
+import type { ExecutionStatus, Stage } from '../api/result.js';
+import type { BackendSlot, SandboxBackend, StageLimits, StageSpec } from '../backend/backend.js';
+import { CyloError } from '../errors.js';
+import type { ResolvedRuntime } from '../runtimes/registry.js';
+import { expandArgv, type TokenValues } from '../runtimes/tokens.js';
+import { decodeBundle, type BundleFile } from '../sandbox/file-bundle.js';
+import { compileCacheKey, type CompileCache } from './compile-cache.js';
+import { cachedCompileStage, classifyStage } from './outcome.js';
+import { stageEnv } from './stage-env.js';
+
+/** Processes and threads a compile stage may have at once (go build, rustc and javac are
+ *  multi-threaded); never fewer than the run stage gets. */
+export const COMPILE_PIDS = 256;
+
+/** What a compile stage hands to the run stage. */
+export interface CompileOutcome {
+  stage: Stage;
+  /** The artifact files; undefined when the compile failed (the execution ends there). */
+  artifacts: BundleFile[] | undefined;
+  /** The execution's status when the compile failed. */
+  status: ExecutionStatus;
+}
+
+export interface CompileContext {
+  backend: SandboxBackend;
+  slot: BackendSlot;
+  cache: CompileCache | undefined;
+  tokens: TokenValues;
+  signal?: AbortSignal | undefined;
+  onStdout?: StageSpec['onStdout'];
+  onStderr?: StageSpec['onStderr'];
+}
+
+/** Parent directories of the artifacts, created before the compiler runs (compilers rarely
+ *  create the directory of their -o path themselves). */
+export function artifactParents(artifacts: readonly string[]): string[] {
+  const dirs = new Set<string>();
+  for (const a of artifacts) {
+    const parts = a.split('/');
+    for (let k = 1; k < parts.length; k++) dirs.add(parts.slice(0, k).join('/'));
+  }
+  return [...dirs].sort((a, b) => a.length - b.length);
+}
+
+/** Request files plus artifacts: an artifact replaces a request file of the same name, and a
+ *  request file cannot sit where the artifacts need a directory. */
+export function mergeArtifacts(files: readonly BundleFile[], artifacts: readonly BundleFile[]): BundleFile[] {
+  const taken = new Set<string>();
+  for (const a of artifacts) {
+    const parts = a.name.split('/');
+    for (let k = 1; k <= parts.length; k++) taken.add(parts.slice(0, k).join('/'));
+  }
+  return [...files.filter((f) => !taken.has(f.name) && !artifacts.some((a) => f.name.startsWith(`${a.name}/`))), ...artifacts];
+}
+
+/** The limits of a compile stage: the request's, with the compile-specific ones. */
+export function compileLimits(request: NormalizedRequest): StageLimits {
+  const l = request.limits;
+  return { ...l, timeoutMs: l.compileTimeoutMs, cpuTimeMs: l.compileTimeoutMs * availableParallelism(), memoryBytes: l.compileMemoryBytes, pids: Math.max(COMPILE_PIDS, l.pids) };
+}
+
+/** Runs (or skips, on a cache hit) the compile stage. Throws CYLO_E_CANCELLED when cancelled. */
+export async function compileStage(request: NormalizedRequest, runtime: ResolvedRuntime, ctx: CompileContext): Promise<CompileOutcome> {
+  const def = runtime.definition;
+  const compile = def.compile;
+  if (compile === undefined) throw new Error('compileStage() called for an interpreted language');
+  const key = compileCacheKey({ language: def.id, toolchain: runtime.fingerprint, compile: { compile, env: def.env }, files: request.files });
+  const decodeLimits = { maxBytes: request.limits.workspaceBytes + 16, maxFiles: 100_000 };
+  const hit = await ctx.cache?.get(key);
+  if (hit !== undefined) {
+    try {
+      return { stage: cachedCompileStage(), artifacts: decodeBundle(hit, decodeLimits), status: 'ok' };
+    } catch {
+      // an entry that does not decode is a miss (it is replaced below)
+    }
+  }
+  const limits = compileLimits(request);
+  const tokens: TokenValues = { ...ctx.tokens, memoryBytes: limits.memoryBytes };
+  const mkdirs = artifactParents(compile.artifact);
+  const report = await ctx.backend.runStage(ctx.slot, {
+    kind: 'compile',
+    roots: runtime.roots,
+    mounts: runtime.mounts,
+    argv: expandArgv(compile.argv, tokens),
+    env: stageEnv(runtime, tokens, 'compile', {}),
+    files: request.files.filter((f) => !mkdirs.includes(f.name)),
+    mkdirs,
+    stdin: Buffer.alloc(0),
+    limits,
+    emit: { paths: compile.artifact, maxBytes: request.limits.workspaceBytes },
+    signal: ctx.signal,
+    onStdout: ctx.onStdout,
+    onStderr: ctx.onStderr,
+  });
+  if (report.stopReason === 'cancelled') throw new CyloError('CYLO_E_CANCELLED', 'execution cancelled by the caller; every process of it was killed');
+  const stage: Stage = { ...classifyStage(report, 'compile', limits), cached: false };
+  // A compiler that failed (or hit a limit) ends the execution: no run stage.
+  if (stage.status !== 'ok') return { stage, artifacts: undefined, status: stage.status === 'internal_error' ? 'internal_error' : 'compile_error' };
+  let artifacts: BundleFile[] | undefined;
+  let problem = report.artifactError ?? null;
+  if (problem === null) {
+    try {
+      artifacts = decodeBundle(report.artifact ?? Buffer.alloc(0), decodeLimits);
+      if (artifacts.length === 0) problem = `the compiler produced nothing at ${compile.artifact.join(', ')}`;
+    } catch (error) {
+      problem = (error as Error).message;
+    }
+  }
+  if (artifacts === undefined || problem !== null) {
+    return { stage: { ...stage, status: 'compile_error', message: `the compiler exited 0 but its output could not be collected: ${problem ?? 'unknown error'}` }, artifacts: undefined, status: 'compile_error' };
+  }
+  // Written by this process only, from the bytes that came through the pipe.
+  if (ctx.cache !== undefined && report.artifact !== undefined) await ctx.cache.put(key, report.artifact);
+  return { stage, artifacts, status: 'ok' };
+}

@@ -1,0 +1,71 @@
+// The one place that decides what a stage's outcome means: a pure function from the facts a
+// backend reports (src/backend/backend.ts: StageReport) to the Stage every interface returns
+// (status, exit code or signal, message). Order of precedence, first match wins:
+//   cancelled by the caller > setup failed > output limit > wall-clock limit > CPU limit >
+//   OOM kill (memory limit) > no exit reported > exit 0 (ok) > any other exit (runtime error)
+// A compile stage's runtime error is a compile error, and its messages name the compiler.
+import type { ExecutionStatus, Stage } from '../api/result.js';
+import type { StageLimits, StageReport } from '../backend/backend.js';
+import { signalName } from '../util/signals.js';
+
+export type StageKind = 'compile' | 'run';
+
+interface Verdict {
+  status: ExecutionStatus;
+  message: string | null;
+}
+
+function verdict(report: StageReport, kind: StageKind, limits: StageLimits): Verdict {
+  const who = kind === 'compile' ? 'the compiler' : 'the program';
+  switch (report.stopReason) {
+    case 'cancelled':
+      return { status: 'internal_error', message: 'cancelled by the caller' };
+    case 'setup':
+      return { status: 'internal_error', message: `sandbox setup failed: ${report.setupError ?? 'the sandbox did not start in time'}` };
+    default:
+  }
+  if (report.setupError !== null) return { status: 'internal_error', message: `sandbox setup failed: ${report.setupError}` };
+  switch (report.stopReason) {
+    case 'stdout':
+    case 'stderr':
+      return { status: 'output_limit', message: `${report.stopReason} exceeded the output limit of ${limits.outputBytes} bytes; ${who} was stopped` };
+    case 'timeout':
+      return { status: 'timeout', message: `wall-clock time limit of ${limits.timeoutMs} ms exceeded; ${who} was killed` };
+    case 'cpu':
+      return { status: 'timeout', message: `CPU time limit of ${limits.cpuTimeMs} ms exceeded; ${who} was killed` };
+    default:
+  }
+  if (report.oomKilled) return { status: 'memory_limit', message: `memory limit of ${limits.memoryBytes} bytes exceeded; ${who} was killed` };
+  if (report.exit === null) return { status: 'internal_error', message: 'the sandbox ended without reporting the program exit status' };
+  if (report.exit.code === 0) return { status: 'ok', message: null };
+  return { status: kind === 'compile' ? 'compile_error' : 'runtime_error', message: null };
+}
+
+/** The Stage of a backend's report. `limits` are the ones the stage ran under (they appear in
+ *  the messages). */
+export function classifyStage(report: StageReport, kind: StageKind, limits: StageLimits): Stage {
+  const { status, message } = verdict(report, kind, limits);
+  const exitSignal = report.exit?.signalNumber ?? null;
+  // A program cylo stopped (limits, cancellation) was killed with SIGKILL, unless it reported
+  // its own end first; a sandbox that never started has no signal.
+  const stoppedByCylo = report.stopReason !== null && report.stopReason !== 'setup';
+  const signal = exitSignal !== null ? signalName(exitSignal) : stoppedByCylo ? 'SIGKILL' : null;
+  return {
+    status,
+    exitCode: report.exit?.code ?? null,
+    signal,
+    stdout: report.stdout.toString('utf8'),
+    stderr: report.stderr.toString('utf8'),
+    stdoutTruncated: report.stdoutTruncated,
+    stderrTruncated: report.stderrTruncated,
+    wallMs: report.wallMs,
+    cpuMs: report.cpuMs,
+    memoryBytes: report.memoryBytes,
+    message,
+  };
+}
+
+/** The Stage reported for a compile skipped by a compile-cache hit. */
+export function cachedCompileStage(): Stage {
+  return { status: 'ok', exitCode: 0, signal: null, stdout: '', stderr: '', stdoutTruncated: false, stderrTruncated: false, wallMs: 0, cpuMs: 0, memoryBytes: 0, message: null, cached: true };
+}

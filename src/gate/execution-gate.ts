@@ -1,0 +1,162 @@
+// The execution gate: the one way into cylo for every entry point (library execute / stream /
+// interactive, the HTTP APIs, SSE, WebSocket, MCP, the CLI, the watcher). What it does, once
+// for all of them:
+//   admission  refuses when closed (CYLO_E_CLOSED); validates and normalises the request
+//              (CYLO_E_VALIDATION, CYLO_E_LIMIT_EXCEEDED); resolves the runtime
+//              (CYLO_E_UNKNOWN_LANGUAGE, CYLO_E_RUNTIME_UNAVAILABLE)
+//   cancellation  links the caller's AbortSignal with the gate's own (close's grace period)
+//   events     a caller's listener that throws never breaks the execution
+//   observation every execution that was admitted or refused is reported to the observers
+//              (the server's metrics and logs), with its entry point, timings and outcome
+//   shutdown   close() stops admitting, rejects queued work and waits for running work,
+//              cancelling it when the grace period ends
+// Then: pool (a slot) -> lifecycle (the stages) -> backend (the isolation).
+import type { NormalizedRequest, ExecuteRequest, ValidationPolicy } from '../api/request.js';
+import { normalizeRequest } from '../api/request.js';
+import type { ExecutionResult } from '../api/result.js';
+import type { BackendSlot, StageControl } from '../backend/backend.js';
+import type { ExecutionPool } from '../engine/pool.js';
+import type { ExecutionEvent, Lifecycle } from '../engine/lifecycle.js';
+import { CyloError, toCyloError } from '../errors.js';
+import type { ResolvedRuntime, RuntimeRegistry } from '../runtimes/registry.js';
+import { versionMatches } from '../runtimes/version.js';
+import { linkAbort } from '../util/abort.js';
+
+export interface ExecuteOptions {
+  signal?: AbortSignal;
+  /** Interactive input after `request.stdin`; its end closes the program's stdin. */
+  stdinStream?: AsyncIterable<Buffer>;
+  /** Filled in when the program starts: `control.signal(name)` signals it. */
+  control?: StageControl;
+  /** Lifecycle transitions and output chunks, as they happen. */
+  onEvent?: (event: ExecutionEvent) => void;
+  /** The entry point, for observers (metrics, logs): e.g. "native", "piston", "mcp". Default "library". */
+  source?: string;
+}
+
+/** One execution as the gate saw it, for observers. Times in ms. */
+export interface ExecutionRecord {
+  source: string;
+  /** The result, or undefined when the execution ended in an error. */
+  result: ExecutionResult | undefined;
+  /** The error's code when there is no result. */
+  errorCode: CyloError['code'] | undefined;
+  /** Time from admission to the result or error. */
+  totalMs: number;
+  /** Time spent waiting for a slot; undefined when the execution never got one. */
+  queueMs: number | undefined;
+  /** True when the caller's own signal ended it. */
+  cancelledByCaller: boolean;
+}
+
+export type GateObserver = (record: ExecutionRecord) => void;
+
+export interface GateDependencies<S extends BackendSlot> {
+  registry: RuntimeRegistry;
+  policy: ValidationPolicy;
+  pool: ExecutionPool<S>;
+  /** The lifecycle, once the host is set up (set-up failures reject here). */
+  lifecycle: () => Promise<Lifecycle<S>>;
+}
+
+export class ExecutionGate<S extends BackendSlot = BackendSlot> {
+  private closed = false;
+  private readonly inFlight = new Set<AbortController>();
+  private readonly observers = new Set<GateObserver>();
+
+  constructor(private readonly deps: GateDependencies<S>) {}
+
+  /** Adds an observer of every execution; returns the function that removes it. An observer
+   *  that throws is ignored. */
+  observe(observer: GateObserver): () => void {
+    this.observers.add(observer);
+    return () => this.observers.delete(observer);
+  }
+
+  /** Runs one execution through admission, the pool, the lifecycle and the backend. */
+  async execute(request: ExecuteRequest, options: ExecuteOptions = {}): Promise<ExecutionResult> {
+    const admittedAt = performance.now();
+    let slotAt: number | undefined;
+    const controller = new AbortController();
+    const unlink = linkAbort(options.signal, controller);
+    this.inFlight.add(controller);
+    const record = (result: ExecutionResult | undefined, error: CyloError | undefined): void =>
+      this.notify({ source: options.source ?? 'library', result, errorCode: error?.code, totalMs: performance.now() - admittedAt, queueMs: slotAt === undefined ? undefined : slotAt - admittedAt, cancelledByCaller: options.signal?.aborted === true });
+    try {
+      const { normalized, runtime } = await this.admit(request);
+      const lifecycle = await this.deps.lifecycle();
+      const onEvent = guardListener(options.onEvent);
+      const result = await this.deps.pool.run((slot) => {
+        slotAt = performance.now();
+        return lifecycle.execute(normalized, runtime, slot, { signal: controller.signal, onEvent, stdinStream: options.stdinStream, control: options.control });
+      }, controller.signal);
+      record(result, undefined);
+      return result;
+    } catch (error) {
+      const err = toCyloError(error);
+      record(undefined, err);
+      throw err;
+    } finally {
+      this.inFlight.delete(controller);
+      unlink();
+    }
+  }
+
+  private async admit(request: ExecuteRequest): Promise<{ normalized: NormalizedRequest; runtime: ResolvedRuntime }> {
+    if (this.closed) throw new CyloError('CYLO_E_CLOSED', 'this cylo instance is closed; create a new one with createCylo()');
+    const normalized = normalizeRequest(request, this.deps.policy);
+    this.deps.registry.get(normalized.language);
+    const runtime = await this.deps.registry.resolve(normalized.language);
+    if (!runtime.available) {
+      throw new CyloError('CYLO_E_RUNTIME_UNAVAILABLE', `language: ${runtime.problem ?? `${normalized.language} is not installed`}`, { field: 'language' });
+    }
+    const version = normalized.version;
+    if (version !== undefined && !versionMatches(runtime.version ?? '', version)) {
+      throw new CyloError('CYLO_E_UNKNOWN_LANGUAGE', `version: ${runtime.definition.id} ${version} is not available (installed: ${runtime.version ?? 'unknown'})`, { field: 'version' });
+    }
+    return { normalized, runtime };
+  }
+
+  private notify(record: ExecutionRecord): void {
+    for (const observer of this.observers) {
+      try {
+        observer(record);
+      } catch {
+        // an observer's own bug never changes an execution's outcome
+      }
+    }
+  }
+
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
+  /** Stops admitting executions, rejects queued ones and waits for running ones; after
+   *  `graceMs` (default: no limit) the running ones are cancelled (every process killed). */
+  async close(graceMs?: number): Promise<void> {
+    this.closed = true;
+    const closing = this.deps.pool.close();
+    if (graceMs === undefined) return closing;
+    const timer = setTimeout(() => {
+      for (const c of this.inFlight) c.abort(new CyloError('CYLO_E_SHUTTING_DOWN', 'cylo closed: the grace period ended'));
+    }, graceMs);
+    try {
+      await closing;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+}
+
+/** A caller's listener that throws must neither turn the execution into a non-CyloError
+ *  failure nor crash the process from inside a stream handler: its errors are dropped. */
+function guardListener(listener: ((event: ExecutionEvent) => void) | undefined): ((event: ExecutionEvent) => void) | undefined {
+  if (listener === undefined) return undefined;
+  return (event) => {
+    try {
+      listener(event);
+    } catch {
+      // the listener's own bug; the execution goes on
+    }
+  };
+}

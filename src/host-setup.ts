@@ -1,0 +1,79 @@
+// Setting up the host for one cylo instance, once, on first use: check every isolation layer
+// (refusing, with the layer and the fix, when one is missing: there is no fallback), remove
+// what crashed cylo processes left behind, and build the backend. Also the doctor report,
+// which runs the same checks and reports instead of refusing.
+import { CyloError } from './errors.js';
+import { CompileCache } from './engine/compile-cache.js';
+import type { NormalizedOptions } from './options.js';
+import { checkHost, type HostReport } from './sandbox/host-check.js';
+import { IdentityPool } from './sandbox/identity.js';
+import { NamespaceBackend } from './sandbox/namespace-backend.js';
+import { cleanOrphans, findOrphans, type OrphanReport } from './sandbox/orphans.js';
+import { buildSeccompProgram } from './sandbox/seccomp/program.js';
+
+export interface HostSetup {
+  backend: NamespaceBackend;
+  /** The compile cache, opened when a compiled language first runs. */
+  compileCache: () => CompileCache | undefined;
+  /** What this instance removed at its start (crash recovery). */
+  cleanedAtStart: OrphanReport;
+}
+
+/** Checks the host and builds the backend. Throws CYLO_E_SANDBOX_UNAVAILABLE naming the
+ *  missing layer and its fix. */
+export async function setUpHost(options: NormalizedOptions): Promise<HostSetup> {
+  const report = checkHost(options.host);
+  const failed = report.checks.find((c) => !c.ok);
+  if (failed !== undefined || report.bwrapPath === undefined || report.cgroups === undefined) {
+    const c = failed ?? { layer: 'cgroups', detail: 'unavailable', fix: 'run cylo doctor' };
+    throw new CyloError('CYLO_E_SANDBOX_UNAVAILABLE', `sandbox unavailable: ${c.layer}: ${c.detail}. Fix: ${c.fix ?? 'run cylo doctor'}`, { layer: c.layer });
+  }
+  const cleanedAtStart = await recoverFromCrashes(report.cgroups, options);
+  let cache: CompileCache | undefined;
+  const backend = new NamespaceBackend({
+    prepareWorkspaceBytes: options.prepare ? options.defaultLimits.workspaceBytes : undefined,
+    bwrapPath: report.bwrapPath,
+    helperPath: report.helperPath,
+    cgroups: report.cgroups,
+    identities: new IdentityPool(options.uidBase, options.uidCount),
+    seccompProgram: options.relax.has('seccomp') ? undefined : buildSeccompProgram(),
+    landlockAbi: report.landlockAbi,
+    relax: options.relax,
+  });
+  // An unsafe cache directory is refused (CYLO_E_CONFIG) rather than used.
+  const { cacheDir, cacheMaxBytes } = options;
+  const compileCache = (): CompileCache | undefined => {
+    if (cacheDir !== false) cache ??= CompileCache.open({ dir: cacheDir, maxBytes: cacheMaxBytes });
+    return cache;
+  };
+  return { backend, compileCache, cleanedAtStart };
+}
+
+/** Crash recovery: what a SIGKILLed cylo left behind (execution cgroups named after an owner
+ *  that is gone, with any process still inside) is killed and removed before this instance
+ *  runs anything, and reported through `log`. */
+async function recoverFromCrashes(cgroups: NonNullable<HostReport['cgroups']>, options: NormalizedOptions): Promise<OrphanReport> {
+  try {
+    const cleaned = await cleanOrphans(cgroups, options.uidBase, options.uidCount);
+    if (cleaned.cgroups.length > 0) {
+      options.log('warn', `cleaned ${cleaned.cgroups.length} cgroup(s) left by crashed cylo processes, with every process inside: ${cleaned.cgroups.join(', ')}`, { cgroups: cleaned.cgroups });
+    }
+    if (cleaned.processes.length > 0) {
+      options.log('warn', `${cleaned.processes.length} process(es) run as a sandbox uid outside any live cylo cgroup (not killed: they may belong to another cylo; see cylo doctor): ${cleaned.processes.map((p) => p.pid).join(', ')}`, { processes: cleaned.processes });
+    }
+    return cleaned;
+  } catch (error) {
+    options.log('error', `cleaning what crashed cylo processes left behind failed: ${(error as Error).message}`);
+    return { cgroups: [], processes: [] };
+  }
+}
+
+/** The host report plus leftovers of crashed cylo processes (removed with `clean`). */
+export async function inspectHost(options: NormalizedOptions, clean: boolean): Promise<HostReport & { orphans: OrphanReport & { cleaned: boolean } }> {
+  const report = checkHost(options.host);
+  let orphans = { cgroups: [] as string[], processes: [] as OrphanReport['processes'], cleaned: false };
+  if (report.cgroups !== undefined) {
+    orphans = clean ? { ...(await cleanOrphans(report.cgroups, options.uidBase, options.uidCount)), cleaned: true } : { ...findOrphans(report.cgroups, options.uidBase, options.uidCount), cleaned: false };
+  }
+  return { ...report, orphans };
+}

@@ -1,0 +1,144 @@
+// The library's options, normalised then validated in one step (as execa does): every field is
+// checked against one schema that rejects unknown keys (a typo such as `concurency` is an error,
+// not silently ignored), defaults are filled in, and the result is a complete, frozen
+// NormalizedOptions. Every message has the same shape: `<field>: <what was expected> (got ...)`,
+// code CYLO_E_CONFIG. Other layers receive normalised options and check nothing again.
+import { availableParallelism } from 'node:os';
+import { z } from 'zod';
+import { DEFAULT_LIMITS, DEFAULT_MAX_LIMITS, DEFAULT_REQUEST_BOUNDS, LIMIT_NAMES, type Limits, type RequestBounds } from './api/limits.js';
+import { zodIssueToCyloError } from './api/zod-errors.js';
+import { CyloError } from './errors.js';
+import type { RuntimeDefinitionInput } from './runtimes/definition.js';
+import { RELAXABLE_LAYERS, type RelaxableLayer } from './sandbox/host-check.js';
+import { DEFAULT_UID_BASE } from './sandbox/identity.js';
+import { DEFAULT_CACHE_DIR, DEFAULT_CACHE_MAX_BYTES } from './engine/compile-cache.js';
+
+export type CyloLogLevel = 'info' | 'warn' | 'error';
+
+export interface CyloOptions {
+  /** Languages to add, or to override by id (same shape as the built-in ones). */
+  runtimes?: RuntimeDefinitionInput[];
+  /** Limits every execution gets unless the request asks otherwise. */
+  defaultLimits?: Partial<Limits>;
+  /** The most a request may ask for; above it the request is refused. */
+  maxLimits?: Partial<Limits>;
+  /** Bounds on requests (files, stdin, args). */
+  requestBounds?: Partial<RequestBounds>;
+  /** Layers the operator explicitly relaxes. Results list the layers in force. */
+  relax?: RelaxableLayer[];
+  /** First host uid used for sandboxes (each concurrent execution gets its own). */
+  uidBase?: number;
+  uidCount?: number;
+  bwrapPath?: string;
+  helperPath?: string;
+  cgroupRoot?: string;
+  /** Executions running at once (default: the number of cores). */
+  concurrency?: number;
+  /** Executions waiting for a free slot before CYLO_E_QUEUE_FULL (default: 16 x concurrency). */
+  queueLimit?: number;
+  /** Each idle slot prepares its next sandbox ahead of time, so that bubblewrap's setup is not
+   *  on the request's path (default true; used by runtimes under /usr with the default
+   *  workspace). Alias: `prewarm`. */
+  prepare?: boolean;
+  /** @deprecated the earlier name of `prepare`. */
+  prewarm?: boolean;
+  /** Where cylo reports what it did on its own (e.g. orphans cleaned at start). */
+  log?: (level: CyloLogLevel, message: string, fields?: Record<string, unknown>) => void;
+  /** An operator's runtimes file (JSON, see docs/runtimes.md) adding or overriding languages.
+   *  Default: $CYLO_RUNTIMES_FILE, else /etc/cylo/runtimes.json when it exists; false: none.
+   *  `runtimes` given here are applied after the file's. */
+  runtimesFile?: string | false;
+  /** The compile cache directory (created 0700; must be owned by cylo's user). Default:
+   *  /var/cache/cylo/compile when running as root; false: no compile cache. */
+  cacheDir?: string | false;
+  /** Bound on the compile cache's total size; least recently used entries go first (default 512 MiB). */
+  cacheMaxBytes?: number;
+}
+
+/** CyloOptions with every default filled in and every value checked. */
+export interface NormalizedOptions {
+  runtimes: RuntimeDefinitionInput[];
+  runtimesFile: string | false | undefined;
+  defaultLimits: Limits;
+  maxLimits: Limits;
+  requestBounds: RequestBounds;
+  relax: ReadonlySet<RelaxableLayer>;
+  uidBase: number;
+  uidCount: number;
+  host: { relax: RelaxableLayer[]; bwrapPath?: string; helperPath?: string; cgroupRoot?: string };
+  concurrency: number;
+  queueLimit: number;
+  prepare: boolean;
+  log: (level: CyloLogLevel, message: string, fields?: Record<string, unknown>) => void;
+  cacheDir: string | false;
+  cacheMaxBytes: number;
+}
+
+const positiveInt = z.number().int().positive();
+const limitsSchema = z.strictObject(Object.fromEntries(LIMIT_NAMES.map((n) => [n, positiveInt.optional()])) as Record<keyof Limits, z.ZodOptional<typeof positiveInt>>);
+const boundsSchema = z.strictObject(Object.fromEntries(Object.keys(DEFAULT_REQUEST_BOUNDS).map((n) => [n, positiveInt.optional()])) as Record<keyof RequestBounds, z.ZodOptional<typeof positiveInt>>);
+const fn = z.custom<NonNullable<CyloOptions['log']>>((v) => typeof v === 'function', { message: 'expected a function' });
+const path = z.string().min(1);
+
+const optionsSchema = z.strictObject({
+  runtimes: z.array(z.unknown()).optional(), // each definition is checked by the runtime registry
+  defaultLimits: limitsSchema.optional(),
+  maxLimits: limitsSchema.optional(),
+  requestBounds: boundsSchema.optional(),
+  relax: z.array(z.enum(RELAXABLE_LAYERS as [RelaxableLayer, ...RelaxableLayer[]])).optional(),
+  uidBase: z.number().int().min(1000).optional(),
+  uidCount: positiveInt.optional(),
+  bwrapPath: path.optional(),
+  helperPath: path.optional(),
+  cgroupRoot: path.optional(),
+  concurrency: positiveInt.optional(),
+  queueLimit: z.number().int().min(0).optional(),
+  prepare: z.boolean().optional(),
+  prewarm: z.boolean().optional(),
+  log: fn.optional(),
+  runtimesFile: z.union([path, z.literal(false)]).optional(),
+  cacheDir: z.union([path, z.literal(false)]).optional(),
+  cacheMaxBytes: positiveInt.optional(),
+});
+
+const EXPLAIN: Record<string, string> = {
+  relax: `expected a list of layers that can be relaxed: ${RELAXABLE_LAYERS.join(', ')}`,
+};
+
+/** Normalises and validates createCylo's options. Throws CYLO_E_CONFIG naming the field. */
+export function normalizeOptions(input: CyloOptions = {}): NormalizedOptions {
+  const parsed = optionsSchema.safeParse(input);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    const root = issue?.path[0];
+    const explain = typeof root === 'string' && root in EXPLAIN ? { [String(issue?.path.join('.'))]: EXPLAIN[root] as string } : {};
+    throw zodIssueToCyloError(parsed.error, input, { code: 'CYLO_E_CONFIG', schemaHint: 'the CyloOptions type in docs/api.md', explain });
+  }
+  const o = parsed.data;
+  const maxLimits: Limits = { ...DEFAULT_MAX_LIMITS, ...o.maxLimits };
+  const defaults: Limits = { ...DEFAULT_LIMITS, ...o.defaultLimits };
+  for (const name of LIMIT_NAMES) defaults[name] = Math.min(defaults[name], maxLimits[name]);
+  const concurrency = o.concurrency ?? availableParallelism();
+  const uidCount = o.uidCount ?? Math.max(256, availableParallelism() * 16);
+  const uidBase = o.uidBase ?? DEFAULT_UID_BASE;
+  if (uidBase + uidCount > 0xfffffffe) throw new CyloError('CYLO_E_CONFIG', `uidBase: ${uidBase} + uidCount ${uidCount} goes past the largest uid (${0xfffffffe}); lower one of them`, { field: 'uidBase' });
+  const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
+  const relax = o.relax ?? [];
+  return Object.freeze({
+    runtimes: (o.runtimes ?? []) as RuntimeDefinitionInput[],
+    runtimesFile: o.runtimesFile,
+    defaultLimits: defaults,
+    maxLimits,
+    requestBounds: { ...DEFAULT_REQUEST_BOUNDS, ...o.requestBounds },
+    relax: new Set(relax),
+    uidBase,
+    uidCount,
+    host: { relax, ...(o.bwrapPath === undefined ? {} : { bwrapPath: o.bwrapPath }), ...(o.helperPath === undefined ? {} : { helperPath: o.helperPath }), ...(o.cgroupRoot === undefined ? {} : { cgroupRoot: o.cgroupRoot }) },
+    concurrency,
+    queueLimit: o.queueLimit ?? concurrency * 16,
+    prepare: o.prepare ?? o.prewarm ?? true,
+    log: o.log ?? (() => {}),
+    cacheDir: o.cacheDir ?? (isRoot ? DEFAULT_CACHE_DIR : false),
+    cacheMaxBytes: o.cacheMaxBytes ?? DEFAULT_CACHE_MAX_BYTES,
+  });
+}

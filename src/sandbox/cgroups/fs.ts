@@ -1,0 +1,127 @@
+// Reading and writing cgroup files, and the waits both layouts share: killing until a cgroup is
+// empty, waiting for exiting tasks to stop counting, removing busy directories.
+import { existsSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { CyloError } from '../../errors.js';
+
+export const layerError = (message: string, cause?: unknown): CyloError =>
+  new CyloError('CYLO_E_SANDBOX_UNAVAILABLE', `cgroups: ${message}`, { layer: 'cgroups', cause });
+
+/** Sleeps synchronously (process exit handlers cannot await). */
+export function sleepSync(ms: number): void {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+}
+
+/** rmdir, retried for up to ~100 ms while the last processes finish dying (synchronous). */
+export function rmdirSyncRetry(dir: string): void {
+  for (let attempt = 0; attempt < 100; attempt++) {
+    try {
+      rmdirSync(dir);
+      return;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EBUSY') return;
+      sleepSync(1);
+    }
+  }
+}
+
+export function readText(path: string): string {
+  return readFileSync(path, 'utf8');
+}
+
+export function readNumber(path: string): number {
+  const n = Number(readText(path).trim());
+  return Number.isFinite(n) ? n : 0;
+}
+
+export function write(path: string, value: string): void {
+  writeFileSync(path, value);
+}
+
+export function readPids(procsFile: string): number[] {
+  try {
+    return readText(procsFile)
+      .split('\n')
+      .filter(Boolean)
+      .map(Number);
+  } catch {
+    return [];
+  }
+}
+
+export function killPids(pids: number[]): void {
+  for (const pid of pids) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  }
+}
+
+export async function killUntilEmpty(procsFile: string, killFile?: string, stop?: AbortSignal): Promise<boolean> {
+  for (let attempt = 0; attempt < 200; attempt++) {
+    if (stop?.aborted === true) return false;
+    const pids = readPids(procsFile);
+    if (pids.length === 0) return true;
+    if (killFile !== undefined && existsSync(killFile)) write(killFile, '1');
+    else killPids(pids);
+    await sleep(attempt < 20 ? 1 : 10);
+  }
+  return readPids(procsFile).length === 0;
+}
+
+/** Waits until a pids.current file reads 0: exiting tasks leave cgroup.procs before they stop
+ *  counting against pids.max, and a reused cgroup must start with its whole budget. */
+export async function waitNoTasks(pidsCurrent: string, attempts: number): Promise<boolean> {
+  for (let attempt = 0; attempt < attempts; attempt++) {
+    if (readNumber(pidsCurrent) === 0) return true;
+    await sleep(1);
+  }
+  return readNumber(pidsCurrent) === 0;
+}
+
+export async function rmdirRetry(dir: string): Promise<void> {
+  for (let attempt = 0; attempt < 100; attempt++) {
+    try {
+      rmdirSync(dir);
+      return;
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT') return;
+      if (code !== 'EBUSY') throw error;
+      await sleep(attempt < 20 ? 1 : 10);
+    }
+  }
+  throw new Error(`cgroup ${dir} stayed busy`);
+}
+
+export interface ProcCgroupLine {
+  controllers: string[];
+  path: string;
+}
+
+export function parseProcSelfCgroup(): ProcCgroupLine[] {
+  return readText('/proc/self/cgroup')
+    .split('\n')
+    .filter(Boolean)
+    .map((line) => {
+      const [, controllers = '', ...rest] = line.split(':');
+      return { controllers: controllers === '' ? [] : controllers.split(','), path: rest.join(':') };
+    });
+}
+
+/** Mount points of v1 hierarchies, keyed by controller, from /proc/self/mountinfo. */
+export function v1Mounts(): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const line of readText('/proc/self/mountinfo').split('\n')) {
+    const [left, right] = line.split(' - ');
+    if (left === undefined || right === undefined) continue;
+    const [fstype, , superOpts = ''] = right.split(' ');
+    if (fstype !== 'cgroup') continue;
+    const mountPoint = left.split(' ')[4];
+    if (mountPoint === undefined) continue;
+    for (const opt of superOpts.split(',')) out.set(opt, mountPoint);
+  }
+  return out;
+}

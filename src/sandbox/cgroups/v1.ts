@@ -1,0 +1,184 @@
+// cgroup v1 / hybrid layout: one tree per controller (memory, pids, cpuacct), as on hosts
+// that boot with systemd's hybrid or legacy hierarchy.
+import { existsSync, mkdirSync, readdirSync, rmdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { killUntilEmpty, layerError, parseProcSelfCgroup, readNumber, readPids, readText, rmdirRetry, rmdirSyncRetry, v1Mounts, waitNoTasks, write } from './fs.js';
+import type { CgroupDriver, CgroupLimits, CgroupStats, ExecutionCgroup } from '../cgroups.js';
+
+// ------------------------------------------------------------------------------------------
+// cgroup v1 / hybrid
+// ------------------------------------------------------------------------------------------
+
+const V1_CONTROLLERS = ['memory', 'pids', 'cpuacct'] as const;
+type V1Controller = (typeof V1_CONTROLLERS)[number];
+
+class V1Cgroup implements ExecutionCgroup {
+  readonly procsFiles: string[];
+  private oomBaseline = 0;
+  private limits: CgroupLimits | undefined;
+  private memoryLimit = Number.POSITIVE_INFINITY; // a new cgroup starts unlimited
+  constructor(
+    readonly name: string,
+    private readonly dirs: Record<V1Controller, string>,
+    private readonly memsw: boolean,
+  ) {
+    this.procsFiles = V1_CONTROLLERS.map((c) => join(dirs[c], 'cgroup.procs'));
+  }
+
+  private oomKills(): number {
+    return Number(/oom_kill (\d+)/.exec(readText(join(this.dirs.memory, 'memory.oom_control')))?.[1] ?? '0');
+  }
+
+  configure(limits: CgroupLimits): void {
+    const memory = String(limits.memoryBytes);
+    const limitFile = join(this.dirs.memory, 'memory.limit_in_bytes');
+    const memswFile = join(this.dirs.memory, 'memory.memsw.limit_in_bytes');
+    // memsw (memory + swap) must stay >= the memory limit: raise memsw first, lower it last.
+    // memsw equal to the memory limit means no swap at all.
+    if (limits.memoryBytes >= this.memoryLimit) {
+      if (this.memsw) write(memswFile, memory);
+      write(limitFile, memory);
+    } else {
+      write(limitFile, memory);
+      if (this.memsw) write(memswFile, memory);
+    }
+    this.memoryLimit = limits.memoryBytes;
+    write(join(this.dirs.pids, 'pids.max'), String(limits.pids));
+    this.limits = limits;
+  }
+
+  async reset(): Promise<void> {
+    if (!(await this.killAll())) throw new Error(`cgroup ${this.name} could not be emptied`);
+    if (!(await waitNoTasks(join(this.dirs.pids, 'pids.current'), 20))) {
+      // A task that left cgroup.procs but is not yet released (a zombie nobody reaps) still
+      // counts against pids.max: start over with fresh directories instead of waiting for it.
+      for (const c of V1_CONTROLLERS) await rmdirRetry(this.dirs[c]);
+      for (const c of V1_CONTROLLERS) mkdirSync(this.dirs[c]);
+      try {
+        write(join(this.dirs.memory, 'memory.swappiness'), '0');
+      } catch {
+        // see V1Driver.create
+      }
+      this.memoryLimit = Number.POSITIVE_INFINITY;
+      if (this.limits !== undefined) this.configure(this.limits);
+      this.oomBaseline = 0;
+      return;
+    }
+    // Uncharge the page cache the last use left behind, so the next use's peak is its own.
+    try {
+      write(join(this.dirs.memory, 'memory.force_empty'), '0');
+    } catch {
+      // best effort: an unreclaimable page only inflates the next peak slightly
+    }
+    write(join(this.dirs.memory, 'memory.max_usage_in_bytes'), '0');
+    write(join(this.dirs.cpuacct, 'cpuacct.usage'), '0');
+    this.oomBaseline = this.oomKills();
+  }
+
+  cpuMs(): number {
+    return readNumber(join(this.dirs.cpuacct, 'cpuacct.usage')) / 1e6;
+  }
+
+  stats(): CgroupStats {
+    return {
+      cpuMs: this.cpuMs(),
+      memoryPeakBytes: readNumber(join(this.dirs.memory, 'memory.max_usage_in_bytes')),
+      oomKilled: this.oomKills() > this.oomBaseline,
+    };
+  }
+
+  pids(): number[] {
+    return readPids(join(this.dirs.pids, 'cgroup.procs'));
+  }
+
+  async killAll(stop?: AbortSignal): Promise<boolean> {
+    const results = await Promise.all(V1_CONTROLLERS.map((c) => killUntilEmpty(join(this.dirs[c], 'cgroup.procs'), undefined, stop)));
+    return results.every(Boolean);
+  }
+
+  removeIfEmptySync(): void {
+    for (const c of V1_CONTROLLERS) rmdirSyncRetry(this.dirs[c]);
+  }
+
+  async remove(): Promise<void> {
+    if (!existsSync(this.dirs.pids) && !existsSync(this.dirs.memory) && !existsSync(this.dirs.cpuacct)) return;
+    await this.killAll();
+    for (const c of V1_CONTROLLERS) await rmdirRetry(this.dirs[c]);
+  }
+}
+
+export class V1Driver implements CgroupDriver {
+  readonly version = 'v1' as const;
+  readonly baseDirs: string[];
+  private readonly bases: Record<V1Controller, string>;
+  private readonly memsw: boolean;
+
+  constructor() {
+    const mounts = v1Mounts();
+    const own = parseProcSelfCgroup();
+    const bases = {} as Record<V1Controller, string>;
+    for (const c of V1_CONTROLLERS) {
+      const mount = mounts.get(c);
+      if (mount === undefined) {
+        throw layerError(`the "${c}" controller is not mounted; mount it (mount -t cgroup -o ${c} cgroup /sys/fs/cgroup/${c}) or use a cgroup v2 host`);
+      }
+      const line = own.find((l) => l.controllers.includes(c));
+      bases[c] = join(mount, line?.path ?? '/', 'cylo');
+    }
+    this.bases = bases;
+    this.baseDirs = V1_CONTROLLERS.map((c) => this.bases[c]);
+    try {
+      for (const c of V1_CONTROLLERS) mkdirSync(this.bases[c], { recursive: true });
+    } catch (error) {
+      throw layerError(`cannot create ${this.baseDirs.join(', ')} (${(error as Error).message}); cylo must run as root with write access to the cgroup hierarchies`, error);
+    }
+    this.memsw = existsSync(join(this.bases.memory, 'memory.memsw.limit_in_bytes'));
+  }
+
+  private dirsFor(name: string): Record<V1Controller, string> {
+    return { memory: join(this.bases.memory, name), pids: join(this.bases.pids, name), cpuacct: join(this.bases.cpuacct, name) };
+  }
+
+  create(name: string, limits: CgroupLimits): ExecutionCgroup {
+    const dirs = this.dirsFor(name);
+    try {
+      for (const c of V1_CONTROLLERS) mkdirSync(dirs[c]);
+      try {
+        write(join(dirs.memory, 'memory.swappiness'), '0');
+      } catch {
+        // not writable on some kernels; memsw (or a swapless host) already rules swap out
+      }
+      const cgroup = new V1Cgroup(name, dirs, this.memsw);
+      cgroup.configure(limits);
+      return cgroup;
+    } catch (error) {
+      for (const c of V1_CONTROLLERS) {
+        try {
+          rmdirSync(dirs[c]);
+        } catch {
+          // best effort
+        }
+      }
+      throw layerError(`cannot set up the execution's cgroup (${(error as Error).message})`, error);
+    }
+  }
+
+  /** Execution cgroups present in every hierarchy. A name found in only some of them belongs to
+   *  a cylo whose cgroup bases differ from ours in the others (another instance in a child
+   *  cgroup): not ours to judge. */
+  list(): string[] {
+    const perController = V1_CONTROLLERS.map((c) => {
+      try {
+        return new Set(readdirSync(this.bases[c], { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => d.name));
+      } catch {
+        return new Set<string>();
+      }
+    });
+    const [first, ...rest] = perController;
+    return [...(first ?? [])].filter((n) => rest.every((set) => set.has(n)));
+  }
+
+  open(name: string): ExecutionCgroup {
+    return new V1Cgroup(name, this.dirsFor(name), this.memsw);
+  }
+}

@@ -1,0 +1,150 @@
+// cgroup v2 layout: one unified tree, controllers enabled through cgroup.subtree_control.
+import { existsSync, mkdirSync, readdirSync, rmdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { CyloError } from '../../errors.js';
+import type { CgroupDriver, CgroupLimits, CgroupStats, ExecutionCgroup } from '../cgroups.js';
+import { killUntilEmpty, layerError, parseProcSelfCgroup, readNumber, readPids, readText, rmdirRetry, rmdirSyncRetry, write } from './fs.js';
+
+// ------------------------------------------------------------------------------------------
+// cgroup v2
+// ------------------------------------------------------------------------------------------
+
+const V2_CONTROLLERS = ['memory', 'pids', 'cpu'];
+
+class V2Cgroup implements ExecutionCgroup {
+  readonly procsFiles: string[];
+  private limits: CgroupLimits | undefined;
+  constructor(
+    readonly name: string,
+    private readonly dir: string,
+  ) {
+    this.procsFiles = [join(dir, 'cgroup.procs')];
+  }
+
+  configure(limits: CgroupLimits): void {
+    write(join(this.dir, 'memory.max'), String(limits.memoryBytes));
+    // no swap at all
+    if (existsSync(join(this.dir, 'memory.swap.max'))) write(join(this.dir, 'memory.swap.max'), '0');
+    write(join(this.dir, 'pids.max'), String(limits.pids));
+    this.limits = limits;
+  }
+
+  /** v2 counters (memory.peak, memory.events) cannot be reset: recreate the directory. */
+  async reset(): Promise<void> {
+    if (!(await this.killAll())) throw new Error(`cgroup ${this.name} could not be emptied`);
+    await rmdirRetry(this.dir);
+    mkdirSync(this.dir);
+    if (this.limits !== undefined) this.configure(this.limits);
+  }
+
+  cpuMs(): number {
+    const m = /usage_usec (\d+)/.exec(readText(join(this.dir, 'cpu.stat')));
+    return Number(m?.[1] ?? '0') / 1000;
+  }
+
+  stats(): CgroupStats {
+    const events = readText(join(this.dir, 'memory.events'));
+    const oomKills = Number(/oom_kill (\d+)/.exec(events)?.[1] ?? '0');
+    const peakFile = join(this.dir, 'memory.peak');
+    return {
+      cpuMs: this.cpuMs(),
+      memoryPeakBytes: existsSync(peakFile) ? readNumber(peakFile) : readNumber(join(this.dir, 'memory.current')),
+      oomKilled: oomKills > 0,
+    };
+  }
+
+  pids(): number[] {
+    return readPids(join(this.dir, 'cgroup.procs'));
+  }
+
+  killAll(stop?: AbortSignal): Promise<boolean> {
+    return killUntilEmpty(join(this.dir, 'cgroup.procs'), join(this.dir, 'cgroup.kill'), stop);
+  }
+
+  removeIfEmptySync(): void {
+    rmdirSyncRetry(this.dir);
+  }
+
+  async remove(): Promise<void> {
+    if (!existsSync(this.dir)) return;
+    await this.killAll();
+    await rmdirRetry(this.dir);
+  }
+}
+
+export class V2Driver implements CgroupDriver {
+  readonly version = 'v2' as const;
+  readonly baseDirs: string[];
+  private readonly base: string;
+
+  constructor(root: string) {
+    const line = parseProcSelfCgroup().find((l) => l.controllers.length === 0);
+    const own = join(root, line?.path ?? '/');
+    this.base = join(own, 'cylo');
+    this.baseDirs = [this.base];
+    const available = readText(join(root, 'cgroup.controllers')).trim().split(/\s+/);
+    const missing = V2_CONTROLLERS.filter((c) => !available.includes(c));
+    if (missing.length > 0) {
+      throw layerError(`controller(s) ${missing.join(', ')} are not available in ${root}/cgroup.controllers; enable them for cylo's cgroup (systemd: Delegate=yes)`);
+    }
+    try {
+      mkdirSync(this.base, { recursive: true });
+      this.enable(own);
+      this.enable(this.base);
+    } catch (error) {
+      if (error instanceof CyloError) throw error;
+      throw layerError(`cannot prepare ${this.base} (${(error as Error).message}); run cylo as root in a cgroup it may manage (systemd: Delegate=yes)`, error);
+    }
+  }
+
+  /** Enables the controllers for a directory's children, moving cylo's own process into a leaf
+   *  first if the "no internal processes" rule requires it. */
+  private enable(dir: string): void {
+    const control = join(dir, 'cgroup.subtree_control');
+    const wanted = V2_CONTROLLERS.map((c) => `+${c}`).join(' ');
+    try {
+      write(control, wanted);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EBUSY') throw error;
+      const leaf = join(dir, 'cylo-service');
+      mkdirSync(leaf, { recursive: true });
+      write(join(leaf, 'cgroup.procs'), String(process.pid));
+      try {
+        write(control, wanted);
+      } catch (again) {
+        throw layerError(`cannot enable ${V2_CONTROLLERS.join(', ')} in ${control}: other processes share cylo's cgroup; give cylo a cgroup of its own (systemd: Delegate=yes)`, again);
+      }
+    }
+  }
+
+  create(name: string, limits: CgroupLimits): ExecutionCgroup {
+    const dir = join(this.base, name);
+    try {
+      mkdirSync(dir);
+      const cgroup = new V2Cgroup(name, dir);
+      cgroup.configure(limits);
+      return cgroup;
+    } catch (error) {
+      try {
+        rmdirSync(dir);
+      } catch {
+        // best effort
+      }
+      throw layerError(`cannot set up the execution's cgroup (${(error as Error).message})`, error);
+    }
+  }
+
+  list(): string[] {
+    try {
+      return readdirSync(this.base, { withFileTypes: true })
+        .filter((d) => d.isDirectory() && d.name !== 'cylo-service')
+        .map((d) => d.name);
+    } catch {
+      return [];
+    }
+  }
+
+  open(name: string): ExecutionCgroup {
+    return new V2Cgroup(name, join(this.base, name));
+  }
+}

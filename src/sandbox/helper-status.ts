@@ -1,0 +1,40 @@
+// The status protocol of the inner helper (PID 1 of the sandbox), one line per event on the
+// status pipe (FD_STATUS), written by native/ (see its supervisor):
+//   "R"             the program started (its wall-clock time starts here)
+//   "E <message>"   the sandbox could not be set up (nothing of the program ran)
+//   "A <message>"   the artifact of a compile stage was refused (too large, a link, ...)
+//   "X <code> <signal>"  the program exited: its exit code, or the number of the signal that
+//                   ended it (0 when none); reported exactly, no 128+n folding
+// Anything else is ignored (a newer helper may say more).
+
+export type HelperStatus =
+  | { type: 'started' }
+  | { type: 'setup-error'; message: string }
+  | { type: 'artifact-error'; message: string }
+  | { type: 'exit'; code: number | null; signalNumber: number | null };
+
+/** Parses one status line (without its newline); undefined for a line it does not know. */
+export function parseHelperStatus(line: string): HelperStatus | undefined {
+  if (line === 'R') return { type: 'started' };
+  if (line.startsWith('E')) return { type: 'setup-error', message: line.slice(1).trim() };
+  if (line.startsWith('A')) return { type: 'artifact-error', message: line.slice(1).trim() };
+  if (line.startsWith('X ')) {
+    const [, code, sig] = line.split(' ');
+    const signum = Number(sig);
+    return signum > 0 ? { type: 'exit', code: null, signalNumber: signum } : { type: 'exit', code: Number(code), signalNumber: null };
+  }
+  return undefined;
+}
+
+/** Splits the status pipe's text into lines (a line may arrive in several chunks). */
+export class LineSplitter {
+  private buffered = '';
+
+  /** The complete lines in `text` (and what was buffered before it). */
+  push(text: string): string[] {
+    this.buffered += text;
+    const lines = this.buffered.split('\n');
+    this.buffered = lines.pop() ?? '';
+    return lines;
+  }
+}

@@ -1,0 +1,196 @@
+// The namespace sandbox backend: each stage runs under bubblewrap (user, PID, network, IPC,
+// UTS, cgroup and mount namespaces), as its slot's own unprivileged uid, in the slot's cgroup
+// (memory, pids, CPU accounting), behind seccomp, Landlock and rlimits, on a size-capped tmpfs
+// workspace. A slot prepares its next sandbox while idle (prepared-sandbox.ts).
+import type { Layer } from '../api/result.js';
+import { LAYERS } from '../api/result.js';
+import type { SandboxBackend, StageLimits, StageReport, StageSpec } from '../backend/backend.js';
+import { sandboxKey, WORKSPACE, type SandboxPlan } from './bwrap-argv.js';
+import { cgroupName } from './cgroup-name.js';
+import type { CgroupDriver, ExecutionCgroup } from './cgroups.js';
+import { filesystemLayout } from './filesystem.js';
+import type { RelaxableLayer } from './host-check.js';
+import type { Identity, IdentityPool } from './identity.js';
+import { PreparedSandbox } from './prepared-sandbox.js';
+
+export interface NamespaceHost {
+  bwrapPath: string;
+  helperPath: string;
+  cgroups: CgroupDriver;
+  identities: IdentityPool;
+  /** The seccomp BPF program (seccomp/program.ts); undefined when the operator relaxed it. */
+  seccompProgram: Buffer | undefined;
+  landlockAbi: number;
+  relax: ReadonlySet<RelaxableLayer>;
+  /** Workspace size of the sandbox each idle slot prepares (the default limit's); undefined:
+   *  no sandbox is prepared ahead. Only runtimes under /usr can use it. */
+  prepareWorkspaceBytes?: number | undefined;
+}
+
+/**
+ * A slot of this backend: an unprivileged uid and a cgroup, reused across executions. There is
+ * no host-side workspace to wipe (the workspace is a tmpfs inside the sandbox's own mount
+ * namespace), so making a slot clean means: every process in its cgroup killed and the cgroup
+ * verified empty, its counters reset. A slot that cannot be made clean is retired; its uid is
+ * only released when its cgroup is gone.
+ */
+export interface NamespaceSlot {
+  readonly identity: Identity;
+  readonly cgroup: ExecutionCgroup;
+  /** Hands over the sandbox prepared for this slot, if any (it can be taken once). */
+  takePrepared(): PreparedSandbox | undefined;
+  /** True once a stage ran since the last reset (the next stage resets the counters first). */
+  used: boolean;
+  reset(): Promise<void>;
+  destroy(): Promise<void>;
+  destroyIdleSync(): void;
+}
+
+/** bubblewrap's monitor and the helper (PID 1) live in the execution's cgroup too: the pids
+ *  limit is for the program's own processes, so they are added on top (with `pids: 2` the
+ *  sandbox could not even fork the program). */
+export const SUPERVISOR_PIDS = 2;
+
+/** Limits a prepared sandbox is planned with: only workspaceBytes shapes the sandbox itself. */
+const PREPARED_LIMITS: StageLimits = { timeoutMs: 1, cpuTimeMs: 1, memoryBytes: 1, pids: 1, outputBytes: 1, workspaceBytes: 1 };
+
+/** Per-process limits inside the sandbox, each a brake behind the cgroup's. */
+export function rlimitsFor(limits: StageLimits): Record<string, number> {
+  return {
+    core: 0, // no core dumps (they could fill the workspace or leak memory contents)
+    fsize: limits.workspaceBytes, // no single file larger than the workspace
+    nofile: 1024, // bounded open files per process
+    stack: 64 * 1024 * 1024, // bounded stack (recursion bombs hit SIGSEGV, not host memory)
+    nproc: limits.pids + 8, // per-uid process cap (the uid is this execution's own): a second fork-bomb brake
+    cpu: Math.ceil(limits.cpuTimeMs / 1000) + 1, // per-process CPU backstop behind the cgroup check
+    msgqueue: 0, // no POSIX message queue memory
+  };
+}
+
+export class NamespaceBackend implements SandboxBackend<NamespaceSlot> {
+  readonly name = 'namespace' as const;
+  readonly layers: readonly Layer[];
+  private readonly counts = { prepared: 0, startedOnDemand: 0 };
+
+  constructor(private readonly host: NamespaceHost) {
+    this.layers = LAYERS.filter((l) => !host.relax.has(l as RelaxableLayer));
+  }
+
+  /** The sandbox plan of one stage. Pure given its inputs. */
+  plan(spec: Pick<StageSpec, 'roots' | 'mounts' | 'argv' | 'env' | 'limits' | 'emit' | 'mkdirs'>, identity: Identity, cgroup: ExecutionCgroup): SandboxPlan {
+    const layout = filesystemLayout([...spec.roots], [...spec.mounts]);
+    const host = this.host;
+    const landlockMode = host.relax.has('landlock') ? 'off' : host.landlockAbi >= 6 ? 'on' : 'noscope';
+    const plan: SandboxPlan = {
+      bwrapPath: host.bwrapPath,
+      helperPath: host.helperPath,
+      uid: identity.uid,
+      gid: identity.gid,
+      cgroupProcs: cgroup.procsFiles,
+      binds: layout.binds,
+      symlinks: layout.symlinks,
+      workspaceBytes: spec.limits.workspaceBytes,
+      env: spec.env,
+      rlimits: rlimitsFor(spec.limits),
+      landlock: { mode: landlockMode, ...layout.landlock },
+      argv: spec.argv,
+      seccomp: !host.relax.has('seccomp'),
+      emit: spec.emit === undefined ? undefined : { paths: [...spec.emit.paths], maxBytes: spec.emit.maxBytes },
+    };
+    if (spec.mkdirs !== undefined && spec.mkdirs.length > 0) plan.mkdirs = spec.mkdirs.map((d) => `${WORKSPACE}/${d}`);
+    return plan;
+  }
+
+  /** The plan of a prepared sandbox: the system tree only, the default workspace size. Its job
+   *  (argv, environment, rlimits) comes with the request. */
+  private preparedPlan(identity: Identity, cgroup: ExecutionCgroup, workspaceBytes: number): SandboxPlan {
+    return this.plan({ roots: [], mounts: [], argv: [], env: {}, limits: { ...PREPARED_LIMITS, workspaceBytes } }, identity, cgroup);
+  }
+
+  createSlot(): NamespaceSlot {
+    const identity = this.host.identities.acquire();
+    let cgroup: ExecutionCgroup;
+    try {
+      cgroup = this.host.cgroups.create(cgroupName(), { memoryBytes: 64 * 1024 * 1024, pids: 16 });
+    } catch (error) {
+      identity.release();
+      throw error;
+    }
+    let prepared: PreparedSandbox | undefined;
+    const prepare = (): void => {
+      const workspaceBytes = this.host.prepareWorkspaceBytes;
+      if (workspaceBytes === undefined) return;
+      // Started now, while the slot is idle: bubblewrap's setup is off the next request's path.
+      prepared = new PreparedSandbox(this.preparedPlan(identity, cgroup, workspaceBytes), this.host.seccompProgram, cgroup);
+    };
+    const drop = async (): Promise<void> => {
+      const p = prepared;
+      prepared = undefined;
+      await p?.discard();
+    };
+    prepare();
+    const slot: NamespaceSlot = {
+      identity,
+      cgroup,
+      used: false,
+      takePrepared: () => {
+        const p = prepared;
+        prepared = undefined;
+        return p;
+      },
+      reset: async () => {
+        await drop();
+        await cgroup.reset();
+        slot.used = false;
+        prepare();
+      },
+      destroyIdleSync: () => {
+        prepared?.discardNow();
+        prepared = undefined;
+        cgroup.removeIfEmptySync();
+      },
+      destroy: async () => {
+        await drop();
+        await cgroup.remove();
+        // Only a uid whose cgroup is gone (nothing can still run as it) is handed out again.
+        identity.release();
+      },
+    };
+    return slot;
+  }
+
+  async runStage(slot: NamespaceSlot, spec: StageSpec): Promise<StageReport> {
+    const { cgroup, identity } = slot;
+    // A second stage of the same execution (the run after a compile) gets fresh counters and
+    // an empty cgroup: its memory peak and CPU time are its own.
+    if (slot.used) await cgroup.reset();
+    slot.used = true;
+    cgroup.configure({ memoryBytes: spec.limits.memoryBytes, pids: spec.limits.pids + SUPERVISOR_PIDS });
+    const plan = this.plan(spec, identity, cgroup);
+    try {
+      return await (await this.sandboxFor(slot, plan)).run(plan, spec);
+    } finally {
+      // Whatever happened, nothing of this stage may outlive it.
+      await cgroup.killAll();
+    }
+  }
+
+  /** The slot's prepared sandbox when it fits the plan, else a new one (after the unfit one is
+   *  gone: its kill sweep covers the whole cgroup the new one will use). */
+  private async sandboxFor(slot: NamespaceSlot, plan: SandboxPlan): Promise<PreparedSandbox> {
+    const prepared = slot.takePrepared();
+    if (prepared !== undefined) {
+      if (prepared.ready && prepared.key === sandboxKey(plan)) {
+        this.counts.prepared += 1;
+        return prepared;
+      }
+      await prepared.discard();
+    }
+    this.counts.startedOnDemand += 1;
+    return new PreparedSandbox(plan, this.host.seccompProgram, slot.cgroup);
+  }
+
+  stats(): { prepared: number; startedOnDemand: number } {
+    return { ...this.counts };
+  }
+}

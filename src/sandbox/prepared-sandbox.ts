@@ -1,0 +1,132 @@
+// A sandbox started ahead of its job: the helper chain (outer helper as root -> bubblewrap as
+// the slot's uid -> inner helper as PID 1) is spawned with argv arrays, bubblewrap sets up the
+// namespaces, mounts and seccomp, and PID 1 waits on the bundle pipe for the job (argv, env,
+// rlimits) and the files. Starting it takes bubblewrap's few milliseconds, which a slot spends
+// before the request arrives. It runs exactly one job (sandbox-run.ts); until then, whatever it
+// reports is kept and replayed to the run.
+import { spawn, type ChildProcess } from 'node:child_process';
+import type { Readable, Writable } from 'node:stream';
+import type { StageReport, StageSpec } from '../backend/backend.js';
+import { buildOuterArgv, sandboxKey, type SandboxPlan } from './bwrap-argv.js';
+import type { ExecutionCgroup } from './cgroups.js';
+import { encodeBundle, encodeJob } from './file-bundle.js';
+import { LineSplitter } from './helper-status.js';
+import { killInsideOut } from './kill-inside-out.js';
+import { SandboxRun, type SandboxSink } from './sandbox-run.js';
+import { pipeInteractive, writeAll } from './stdin-feed.js';
+
+/** The pipes of the helper chain, by fd (see bwrap-argv.ts: FD_SECCOMP, FD_STATUS, FD_BUNDLE,
+ *  FD_EMIT): stdin, stdout, stderr, the seccomp program, the status lines, the job and files,
+ *  and for compile stages the artifact coming back out. */
+type Stdio = Array<Readable & Writable>;
+
+export class PreparedSandbox {
+  /** Which plans this sandbox can run (the parts of a plan bubblewrap has already applied). */
+  readonly key: string;
+  private readonly child: ChildProcess;
+  private readonly backlog: Array<(sink: SandboxSink) => void> = [];
+  private sink: SandboxSink | undefined;
+  private used = false;
+  private closed = false;
+  private failed = false;
+  private spawnError: Error | undefined;
+
+  constructor(
+    readonly plan: SandboxPlan,
+    seccompProgram: Buffer | undefined,
+    readonly cgroup: ExecutionCgroup,
+  ) {
+    this.key = sandboxKey(plan);
+    const argv = buildOuterArgv(plan);
+    const emitting = plan.emit !== undefined && plan.emit.paths.length > 0;
+    this.child = spawn(argv[0] as string, argv.slice(1), {
+      stdio: emitting ? ['pipe', 'pipe', 'pipe', 'pipe', 'pipe', 'pipe', 'pipe'] : ['pipe', 'pipe', 'pipe', 'pipe', 'pipe', 'pipe'],
+      env: {},
+      windowsHide: true,
+    });
+    this.route(this.child.stdio as unknown as Stdio, emitting);
+    writeAll((this.child.stdio as unknown as Stdio)[3] as Writable, seccompProgram === undefined ? [] : [seccompProgram]);
+    // A sandbox waiting for its job must not keep the process alive (a library user's script
+    // ends when its work is done); run() takes the references back.
+    this.setReferenced(false);
+  }
+
+  /** Sends what the sandbox reports to its run, or keeps it until there is one. */
+  private dispatch(event: (sink: SandboxSink) => void): void {
+    if (this.sink !== undefined) event(this.sink);
+    else this.backlog.push(event);
+  }
+
+  private route(stdio: Stdio, emitting: boolean): void {
+    (stdio[1] as Readable).on('data', (c: Buffer) => this.dispatch((s) => s.stdout(c)));
+    (stdio[2] as Readable).on('data', (c: Buffer) => this.dispatch((s) => s.stderr(c)));
+    if (emitting) {
+      const emitStream = stdio[6] as Readable;
+      emitStream.on('data', (c: Buffer) => this.dispatch((s) => s.artifact(c)));
+      emitStream.on('error', () => {});
+    }
+    const lines = new LineSplitter();
+    const statusStream = stdio[4] as Readable;
+    statusStream.setEncoding('utf8');
+    statusStream.on('data', (text: string) => {
+      for (const line of lines.push(text)) {
+        if (line.startsWith('E')) this.failed = true;
+        this.dispatch((s) => s.status(line));
+      }
+    });
+    statusStream.on('error', () => {});
+    this.child.on('error', (error) => {
+      this.spawnError = error;
+      this.failed = true;
+    });
+    this.child.on('close', (code, signal) => {
+      this.closed = true;
+      this.dispatch((s) => s.close(code, signal));
+    });
+  }
+
+  private setReferenced(on: boolean): void {
+    if (on) this.child.ref();
+    else this.child.unref();
+    for (const stream of this.child.stdio) {
+      const handle = stream as unknown as { ref?: () => void; unref?: () => void } | null;
+      if (on) handle?.ref?.();
+      else handle?.unref?.();
+    }
+  }
+
+  /** True while it waits for its job, healthy. */
+  get ready(): boolean {
+    return !this.used && !this.closed && !this.failed;
+  }
+
+  /** Kills a sandbox that will not be used (its plan does not fit, or its slot is reset or
+   *  destroyed): its processes first, so that bubblewrap reaps its PID 1 and exits at once. */
+  async discard(): Promise<void> {
+    this.used = true;
+    await killInsideOut(this.child, this.cgroup, new AbortController().signal);
+  }
+
+  /** The same, synchronously and without waiting (at process exit). */
+  discardNow(): void {
+    this.used = true;
+    this.child.kill('SIGKILL');
+  }
+
+  /** Runs the job of `plan` (which must have this sandbox's key) with the stage's files, input
+   *  and limits, to completion. */
+  run(plan: SandboxPlan, spec: StageSpec): Promise<StageReport> {
+    if (this.used) throw new Error('a prepared sandbox runs one job only');
+    if (sandboxKey(plan) !== this.key) throw new Error('the plan does not match this prepared sandbox');
+    this.used = true;
+    this.setReferenced(true);
+    return new Promise<StageReport>((resolve) => {
+      this.sink = new SandboxRun(this.child, this.cgroup, spec, () => this.spawnError, resolve);
+      for (const event of this.backlog.splice(0)) event(this.sink);
+      const stdio = this.child.stdio as unknown as Stdio;
+      writeAll(stdio[5] as Writable, [encodeJob(plan), ...encodeBundle(spec.files)]);
+      if (spec.stdinStream === undefined) writeAll(stdio[0] as Writable, [spec.stdin]);
+      else void pipeInteractive(stdio[0] as Writable, spec.stdin, spec.stdinStream);
+    });
+  }
+}

@@ -1,0 +1,149 @@
+// One job's run inside a prepared sandbox, as an object rather than closures: it receives what
+// the sandbox reports (output chunks, the helper's status lines, the close of bubblewrap),
+// enforces the output caps and the watchdog's limits by stopping the sandbox, and when
+// bubblewrap has closed, empties the cgroup and resolves with the facts (a StageReport).
+// It never decides a status: src/engine/outcome.ts does, from these facts.
+import type { ChildProcess } from 'node:child_process';
+import type { StageReport, StageSpec } from '../backend/backend.js';
+import { CappedCollector } from './capped-output.js';
+import type { ExecutionCgroup } from './cgroups.js';
+import { parseHelperStatus } from './helper-status.js';
+import { killInsideOut } from './kill-inside-out.js';
+import { signalProgram } from './signal-program.js';
+import { Watchdog, type StopReason } from './watchdog.js';
+
+/** Time allowed for the sandbox to start its program (bubblewrap, unpacking the files). */
+export const SETUP_TIMEOUT_MS = 10_000;
+
+/** What a prepared sandbox reports, routed to its run. */
+export interface SandboxSink {
+  stdout(chunk: Buffer): void;
+  stderr(chunk: Buffer): void;
+  artifact(chunk: Buffer): void;
+  status(line: string): void;
+  close(code: number | null, signal: NodeJS.Signals | null): void;
+}
+
+export class SandboxRun implements SandboxSink {
+  private stopReason: StopReason | null = null;
+  private setupError: string | null = null;
+  private artifactError: string | null = null;
+  private startedAt: number | undefined;
+  private endedAt: number | undefined;
+  private exit: StageReport['exit'] = null;
+  private killing = false;
+  /** Aborted when the run is over: ends a kill sweep still going on. */
+  private readonly sweepDone = new AbortController();
+  private readonly out: CappedCollector;
+  private readonly err: CappedCollector;
+  private readonly emitted: CappedCollector | undefined;
+  private readonly watchdog: Watchdog;
+  private readonly onAbort = (): void => this.stop('cancelled');
+
+  constructor(
+    private readonly child: ChildProcess,
+    private readonly cgroup: ExecutionCgroup,
+    private readonly spec: StageSpec,
+    private readonly spawnError: () => Error | undefined,
+    private readonly resolve: (report: StageReport) => void,
+  ) {
+    const { limits, emit } = spec;
+    this.out = new CappedCollector(limits.outputBytes, () => this.stop('stdout'), spec.onStdout);
+    this.err = new CappedCollector(limits.outputBytes, () => this.stop('stderr'), spec.onStderr);
+    // The artifact: read from a pipe (never from the sandbox's filesystem), capped like output.
+    this.emitted =
+      emit === undefined || emit.paths.length === 0
+        ? undefined
+        : new CappedCollector(emit.maxBytes + 16, () => {
+            this.artifactError ??= `the compiled artifact is larger than ${emit.maxBytes} bytes`;
+          });
+    this.watchdog = new Watchdog({ timeoutMs: limits.timeoutMs, cpuTimeMs: limits.cpuTimeMs, setupTimeoutMs: SETUP_TIMEOUT_MS, cpuMs: () => cgroup.cpuMs(), onStop: (reason) => this.stop(reason) });
+    if (spec.signal?.aborted === true) queueMicrotask(this.onAbort);
+    else spec.signal?.addEventListener('abort', this.onAbort, { once: true });
+  }
+
+  stdout(chunk: Buffer): void {
+    this.out.push(chunk);
+  }
+
+  stderr(chunk: Buffer): void {
+    this.err.push(chunk);
+  }
+
+  artifact(chunk: Buffer): void {
+    this.emitted?.push(chunk);
+  }
+
+  status(line: string): void {
+    const status = parseHelperStatus(line);
+    if (status?.type === 'started') this.programStarted();
+    else if (status?.type === 'setup-error') this.setupError = status.message;
+    else if (status?.type === 'artifact-error') this.artifactError ??= status.message;
+    else if (status?.type === 'exit') {
+      this.endedAt ??= performance.now();
+      this.watchdog.dispose();
+      this.exit = { code: status.code, signalNumber: status.signalNumber };
+    }
+  }
+
+  close(): void {
+    void this.finish();
+  }
+
+  /** Stops the sandbox (once): PID 1 first, then bubblewrap if it lingers; the cgroup sweep
+   *  makes it certain. The first reason is the one reported. */
+  private stop(reason: StopReason): void {
+    this.stopReason ??= reason;
+    this.endedAt ??= performance.now();
+    this.watchdog.dispose();
+    if (this.killing) return;
+    this.killing = true;
+    void killInsideOut(this.child, this.cgroup, this.sweepDone.signal);
+  }
+
+  private programStarted(): void {
+    this.startedAt = performance.now();
+    const control = this.spec.control;
+    const bwrapPid = this.child.pid;
+    if (control !== undefined && bwrapPid !== undefined) {
+      control.signal = (sig) => this.endedAt === undefined && signalProgram(bwrapPid, sig);
+    }
+    this.watchdog.programStarted();
+    this.spec.onStart?.();
+  }
+
+  private async finish(): Promise<void> {
+    this.watchdog.dispose();
+    this.spec.signal?.removeEventListener('abort', this.onAbort);
+    this.endedAt ??= performance.now();
+    // Whatever happened, nothing of this sandbox may outlive the run.
+    await this.cgroup.killAll();
+    // The early sweep started by stop() must end before the cgroup can be reused.
+    this.sweepDone.abort();
+    const stats = this.cgroup.stats();
+    const spawnError = this.spawnError();
+    if (this.stopReason === 'setup') this.setupError ??= `the sandbox did not start within ${SETUP_TIMEOUT_MS} ms`;
+    if (spawnError !== undefined) this.setupError ??= `cannot start the sandbox helper: ${spawnError.message}`;
+    // bubblewrap itself failed (it prints why on stderr) before the helper could report.
+    const bwrapFailed = this.startedAt === undefined && this.stopReason === null;
+    if (bwrapFailed) this.setupError ??= this.err.buffer().toString('utf8').trim() || `the sandbox exited with code ${this.child.exitCode ?? this.child.signalCode} before the program started`;
+    this.resolve({
+      stopReason: this.stopReason,
+      setupError: this.setupError,
+      exit: this.exit,
+      oomKilled: stats.oomKilled,
+      stdout: bwrapFailed ? Buffer.alloc(0) : this.out.buffer(),
+      stderr: bwrapFailed ? Buffer.alloc(0) : this.err.buffer(),
+      stdoutTruncated: this.out.truncated,
+      stderrTruncated: this.err.truncated,
+      wallMs: this.startedAt === undefined ? 0 : round3(Math.max(0, this.endedAt - this.startedAt)),
+      cpuMs: round3(stats.cpuMs),
+      memoryBytes: stats.memoryPeakBytes,
+      ...(this.emitted === undefined ? {} : { artifact: this.emitted.buffer(), artifactError: this.artifactError }),
+    });
+  }
+}
+
+function round3(ms: number): number {
+  return Math.round(ms * 1000) / 1000;
+}
