@@ -3,7 +3,7 @@
 // through the gate (gate/execution-gate.ts) -> pool -> lifecycle -> backend.
 import type { ExecuteRequest, ValidationPolicy } from './api/request.js';
 import type { ExecutionResult } from './api/result.js';
-import { ExecutionGate, type ExecuteOptions, type GateObserver } from './gate/execution-gate.js';
+import { ExecutionGate, type ExecuteOptions } from './gate/execution-gate.js';
 import { streamExecution, type StreamEvent } from './engine/event-stream.js';
 import { startInteractive, type InteractiveExecution } from './engine/interactive.js';
 import { Lifecycle } from './engine/lifecycle.js';
@@ -17,7 +17,7 @@ import type { NamespaceSlot } from './sandbox/namespace-backend.js';
 import type { OrphanReport } from './sandbox/orphans.js';
 
 export type { CyloLogLevel, CyloOptions } from './options.js';
-export type { ExecuteOptions, ExecutionRecord, GateObserver } from './gate/execution-gate.js';
+export type { ExecuteOptions } from './gate/execution-gate.js';
 
 export interface RuntimeInfo {
   language: string;
@@ -49,10 +49,10 @@ export interface Cylo {
   execute(request: ExecuteRequest, options?: ExecuteOptions): Promise<ExecutionResult>;
   /** The same execution as an async iterable: `state` transitions, `stdout`/`stderr` chunks as
    *  they are produced, then one `result` (or `error`). Breaking out cancels the execution. */
-  stream(request: ExecuteRequest, options?: { signal?: AbortSignal; source?: string }): AsyncIterableIterator<StreamEvent>;
+  stream(request: ExecuteRequest, options?: { signal?: AbortSignal }): AsyncIterableIterator<StreamEvent>;
   /** An interactive execution: write to stdin as it runs, close it, signal the program, and
    *  read the same events as `stream`. */
-  interactive(request: ExecuteRequest, options?: { signal?: AbortSignal; source?: string }): InteractiveExecution;
+  interactive(request: ExecuteRequest, options?: { signal?: AbortSignal }): InteractiveExecution;
   runtimes(): Promise<RuntimeInfo[]>;
   /** The host check report (what `cylo doctor` prints). */
   doctor(options?: { clean?: boolean }): Promise<DoctorReport>;
@@ -61,9 +61,6 @@ export interface Cylo {
   /** Concurrency, queue depth and counters of the pool, and how many stages ran in a
    *  prepared sandbox versus one started on demand. */
   stats(): CyloStats;
-  /** Observes every execution (entry point, outcome, timings): metrics and logs. Returns the
-   *  function that stops observing. */
-  observe(observer: GateObserver): () => void;
   readonly registry: RuntimeRegistry;
   readonly policy: ValidationPolicy;
   /** Stops accepting executions, rejects queued ones and waits for running ones; after
@@ -106,9 +103,8 @@ export function createCylo(input: CyloOptions = {}): Cylo {
     registry,
     policy,
     execute: (request, executeOptions) => gate.execute(request, executeOptions),
-    stream: (request, o = {}) => streamExecution((onEvent, signal) => gate.execute(request, { signal, onEvent, ...(o.source === undefined ? {} : { source: o.source }) }), o.signal),
-    interactive: (request, o = {}) => startInteractive((run) => gate.execute(request, { ...run, ...(o.source === undefined ? {} : { source: o.source }) }), o.signal),
-    observe: (observer) => gate.observe(observer),
+    stream: (request, o = {}) => streamExecution((onEvent, signal) => gate.execute(request, { signal, onEvent }), o.signal),
+    interactive: (request, o = {}) => startInteractive((run) => gate.execute(request, run), o.signal),
     async runtimes() {
       const all = await registry.resolveAll();
       return all.map((r) => ({ language: r.definition.id, aliases: r.definition.aliases, version: r.version ?? null, extension: r.definition.extension, available: r.available, compiled: r.definition.compile !== undefined, package: r.definition.package, problem: r.problem ?? null }));
@@ -140,7 +136,7 @@ export function createCylo(input: CyloOptions = {}): Cylo {
 /** A sandboxed `echo ok` through the whole path: what doctor reports as the smoke test. */
 async function smokeTest(cylo: Cylo): Promise<{ ok: boolean; detail: string }> {
   try {
-    const result = await cylo.execute({ language: 'bash', code: 'echo ok' }, { source: 'doctor' });
+    const result = await cylo.execute({ language: 'bash', code: 'echo ok' });
     if (result.status === 'ok' && result.run?.stdout === 'ok\n') return { ok: true, detail: `a sandboxed "echo ok" ran in ${result.run.wallMs.toFixed(1)} ms` };
     return { ok: false, detail: `status ${result.status}: ${result.run?.message ?? result.run?.stderr ?? ''}` };
   } catch (error) {

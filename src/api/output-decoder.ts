@@ -17,15 +17,17 @@ export class OutputDecoder {
     return decoder.write(data);
   }
 
-  /** What is left at the end of the output (an incomplete character, as U+FFFD), per stream. */
-  flush(): Array<{ stage: OutputStage; stream: OutputStream; text: string }> {
+  /** What is left at the end of the output (an incomplete character, as U+FFFD), per stream;
+   *  only `only`'s streams when given. */
+  flush(only?: OutputStage): Array<{ stage: OutputStage; stream: OutputStream; text: string }> {
     const out: Array<{ stage: OutputStage; stream: OutputStream; text: string }> = [];
     for (const [key, decoder] of this.decoders) {
-      const text = decoder.end();
       const [stage, stream] = key.split(':') as [OutputStage, OutputStream];
+      if (only !== undefined && stage !== only) continue;
+      this.decoders.delete(key);
+      const text = decoder.end();
       if (text !== '') out.push({ stage, stream, text });
     }
-    this.decoders.clear();
     return out;
   }
 }

@@ -1,6 +1,7 @@
 // One place that turns a zod validation failure into cylo's error shape: the field as a dotted
 // path (`files[2].name`), what was expected, and what was given. Used by the library request
-// validator, the HTTP routes, the server configuration and the runtimes file.
+// validator, the library options, the HTTP routes, the server configuration, the runtimes file
+// and the runtime registry. Every message has one shape: `<field>: <expected> (got <value>)`.
 import type { z } from 'zod';
 import { CyloError, type CyloErrorCode } from '../errors.js';
 
@@ -29,10 +30,16 @@ export function valueAt(input: unknown, path: ReadonlyArray<PropertyKey>): unkno
   return cur;
 }
 
-/** What an issue expected, in words. */
+/** What an issue expected, in words. For a union, the complaint of the branch that got
+ *  furthest (the one whose complaint is not merely about the type). */
 export function expectedText(issue: z.core.$ZodIssue): string {
+  if (issue.code === 'invalid_union' && issue.errors.length > 0) {
+    const branches = issue.errors.filter((b) => b.length > 0);
+    const best = branches.find((b) => b[0]?.code !== 'invalid_type') ?? branches[0];
+    if (best?.[0] !== undefined) return expectedText(best[0]);
+  }
   if (issue.code === 'invalid_type') return `expected ${issue.expected}`;
-  if (issue.code === 'invalid_value' && 'values' in issue) return `expected one of ${issue.values.map((v) => JSON.stringify(v)).join(', ')}`;
+  if (issue.code === 'invalid_value' && 'values' in issue) return `expected one of ${issue.values.map((v) => (typeof v === 'string' ? v : JSON.stringify(v))).join(', ')}`;
   if (issue.code === 'too_small' || issue.code === 'too_big') return issue.message.replace(/^Too (small|big): /, '');
   return issue.message;
 }
@@ -51,18 +58,24 @@ export interface ZodErrorOptions {
   schemaHint?: string;
   /** Field names that deserve a better message than zod's. */
   explain?: Record<string, string>;
+  /** How the user spells a field where the input came from (`--port`, `CYLO_PORT`, a config
+   *  file's key); default: the dotted path. */
+  fieldName?: (path: PropertyKey[]) => string;
+  /** What an unknown key is called (default "unknown field"). */
+  unknownKey?: string;
 }
 
 /** The first issue of a zod error as a CyloError naming the field. */
 export function zodIssueToCyloError(error: z.ZodError, input: unknown, options: ZodErrorOptions = {}): CyloError {
   const code = options.code ?? 'CYLO_E_VALIDATION';
   const issue = error.issues[0];
+  const name = options.fieldName ?? fieldPath;
   if (issue === undefined) return new CyloError(code, 'request: invalid');
   if (issue.code === 'unrecognized_keys') {
-    const field = fieldPath([...issue.path, issue.keys[0] ?? '']);
-    return new CyloError(code, `${field}: unknown field; remove it${options.schemaHint === undefined ? '' : ` (see ${options.schemaHint})`}`, { field });
+    const field = name([...issue.path, issue.keys[0] ?? '']);
+    return new CyloError(code, `${field}: ${options.unknownKey ?? 'unknown field'}; remove it${options.schemaHint === undefined ? '' : ` (see ${options.schemaHint})`}`, { field });
   }
-  const field = fieldPath(issue.path) || 'request';
+  const field = name(issue.path) || 'request';
   const expected = options.explain?.[field] ?? expectedText(issue);
   return new CyloError(code, `${field}: ${expected} (got ${gotText(valueAt(input, issue.path))})`, { field });
 }

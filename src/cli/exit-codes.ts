@@ -1,6 +1,6 @@
 // Exit codes of `cylo exec`, following the conventions of timeout(1) and shells.
 import type { ExecutionResult } from '../api/result.js';
-import { constants } from 'node:os';
+import { signalNumber } from '../util/signals.js';
 
 export const EXIT_TIMEOUT = 124; // as timeout(1)
 export const EXIT_CYLO_FAILURE = 125; // cylo itself failed (usage, unknown language, sandbox unavailable)
@@ -23,7 +23,7 @@ export function exitCodeFor(result: ExecutionResult): number {
     case 'runtime_error': {
       const run = result.run;
       if (run?.exitCode !== null && run?.exitCode !== undefined) return run.exitCode;
-      const signum = run?.signal ? (constants.signals as Record<string, number>)[run.signal] : undefined;
+      const signum = run?.signal ? signalNumber(run.signal) : undefined;
       return 128 + (signum ?? 9);
     }
   }

@@ -1,12 +1,12 @@
 #!/usr/bin/env node
 // The `cylo` command line: a thin argv layer over the command modules in ./commands, each of
 // which is a typed async function that can also be called as a library.
-import { createRequire } from 'node:module';
 import { Command, CommanderError, Option } from 'commander';
 import { CyloError } from '../errors.js';
 import { EXIT_CYLO_FAILURE } from './exit-codes.js';
-import { processIO } from './io.js';
-import { parseCount, parseDuration, parseSize } from './parse-units.js';
+import { processIO } from '../util/io.js';
+import { cyloVersion } from '../version.js';
+import { parseCount, parseDuration, parseSize } from '../util/units.js';
 import { execCommand } from './commands/exec.js';
 import { doctorCommand } from './commands/doctor.js';
 import { runtimesCommand } from './commands/runtimes.js';
@@ -17,18 +17,10 @@ import { cyloOptionsFromEnvironment } from './cylo-options.js';
 
 const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
 
-function packageVersion(): string {
-  try {
-    return (createRequire(import.meta.url)('../../../package.json') as { version: string }).version;
-  } catch {
-    return 'unknown';
-  }
-}
-
 export function buildProgram(): Command {
   const program = new Command('cylo')
     .description('Run untrusted code in a secure Linux sandbox (bubblewrap, cgroups, seccomp, Landlock).')
-    .version(packageVersion(), '-V, --version')
+    .version(cyloVersion(), '-V, --version')
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride();
 

@@ -16,6 +16,7 @@ export interface PoolSlot {
   destroy(): Promise<void>;
 }
 
+/** Options of a pool, already normalised (src/options.ts checks them once for the library). */
 export interface PoolOptions<S extends PoolSlot> {
   concurrency?: number;
   queueLimit?: number;
@@ -55,12 +56,6 @@ export class ExecutionPool<S extends PoolSlot> {
   constructor(options: PoolOptions<S>) {
     this.concurrency = options.concurrency ?? availableParallelism();
     this.queueLimit = options.queueLimit ?? this.concurrency * 16;
-    if (!Number.isInteger(this.concurrency) || this.concurrency < 1) {
-      throw new CyloError('CYLO_E_CONFIG', `concurrency: expected a whole number >= 1 (got ${this.concurrency})`, { field: 'concurrency' });
-    }
-    if (!Number.isInteger(this.queueLimit) || this.queueLimit < 0) {
-      throw new CyloError('CYLO_E_CONFIG', `queueLimit: expected a whole number >= 0 (got ${this.queueLimit})`, { field: 'queueLimit' });
-    }
     this.createSlot = options.createSlot;
   }
 

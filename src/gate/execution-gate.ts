@@ -6,8 +6,6 @@
 //              (CYLO_E_UNKNOWN_LANGUAGE, CYLO_E_RUNTIME_UNAVAILABLE)
 //   cancellation  links the caller's AbortSignal with the gate's own (close's grace period)
 //   events     a caller's listener that throws never breaks the execution
-//   observation every execution that was admitted or refused is reported to the observers
-//              (the server's metrics and logs), with its entry point, timings and outcome
 //   shutdown   close() stops admitting, rejects queued work and waits for running work,
 //              cancelling it when the grace period ends
 // Then: pool (a slot) -> lifecycle (the stages) -> backend (the isolation).
@@ -30,26 +28,7 @@ export interface ExecuteOptions {
   control?: StageControl;
   /** Lifecycle transitions and output chunks, as they happen. */
   onEvent?: (event: ExecutionEvent) => void;
-  /** The entry point, for observers (metrics, logs): e.g. "native", "piston", "mcp". Default "library". */
-  source?: string;
 }
-
-/** One execution as the gate saw it, for observers. Times in ms. */
-export interface ExecutionRecord {
-  source: string;
-  /** The result, or undefined when the execution ended in an error. */
-  result: ExecutionResult | undefined;
-  /** The error's code when there is no result. */
-  errorCode: CyloError['code'] | undefined;
-  /** Time from admission to the result or error. */
-  totalMs: number;
-  /** Time spent waiting for a slot; undefined when the execution never got one. */
-  queueMs: number | undefined;
-  /** True when the caller's own signal ended it. */
-  cancelledByCaller: boolean;
-}
-
-export type GateObserver = (record: ExecutionRecord) => void;
 
 export interface GateDependencies<S extends BackendSlot> {
   registry: RuntimeRegistry;
@@ -62,39 +41,25 @@ export interface GateDependencies<S extends BackendSlot> {
 export class ExecutionGate<S extends BackendSlot = BackendSlot> {
   private closed = false;
   private readonly inFlight = new Set<AbortController>();
-  private readonly observers = new Set<GateObserver>();
 
   constructor(private readonly deps: GateDependencies<S>) {}
 
-  /** Adds an observer of every execution; returns the function that removes it. An observer
-   *  that throws is ignored. */
-  observe(observer: GateObserver): () => void {
-    this.observers.add(observer);
-    return () => this.observers.delete(observer);
-  }
-
   /** Runs one execution through admission, the pool, the lifecycle and the backend. */
   async execute(request: ExecuteRequest, options: ExecuteOptions = {}): Promise<ExecutionResult> {
-    const admittedAt = performance.now();
-    let slotAt: number | undefined;
     const controller = new AbortController();
     const unlink = linkAbort(options.signal, controller);
     this.inFlight.add(controller);
-    const record = (result: ExecutionResult | undefined, error: CyloError | undefined): void =>
-      this.notify({ source: options.source ?? 'library', result, errorCode: error?.code, totalMs: performance.now() - admittedAt, queueMs: slotAt === undefined ? undefined : slotAt - admittedAt, cancelledByCaller: options.signal?.aborted === true });
     try {
       const { normalized, runtime } = await this.admit(request);
       const lifecycle = await this.deps.lifecycle();
       const onEvent = guardListener(options.onEvent);
-      const result = await this.deps.pool.run((slot) => {
-        slotAt = performance.now();
-        return lifecycle.execute(normalized, runtime, slot, { signal: controller.signal, onEvent, stdinStream: options.stdinStream, control: options.control });
-      }, controller.signal);
-      record(result, undefined);
-      return result;
+      return await this.deps.pool.run((slot) => lifecycle.execute(normalized, runtime, slot, { signal: controller.signal, onEvent, stdinStream: options.stdinStream, control: options.control }), controller.signal);
     } catch (error) {
       const err = toCyloError(error);
-      record(undefined, err);
+      // Cancelled by the gate itself, not by the caller: close()'s grace period ended.
+      if (err.code === 'CYLO_E_CANCELLED' && controller.signal.aborted && options.signal?.aborted !== true) {
+        throw new CyloError('CYLO_E_SHUTTING_DOWN', 'cylo shut down before the execution finished: it was stopped when the grace period ended', { cause: err });
+      }
       throw err;
     } finally {
       this.inFlight.delete(controller);
@@ -115,16 +80,6 @@ export class ExecutionGate<S extends BackendSlot = BackendSlot> {
       throw new CyloError('CYLO_E_UNKNOWN_LANGUAGE', `version: ${runtime.definition.id} ${version} is not available (installed: ${runtime.version ?? 'unknown'})`, { field: 'version' });
     }
     return { normalized, runtime };
-  }
-
-  private notify(record: ExecutionRecord): void {
-    for (const observer of this.observers) {
-      try {
-        observer(record);
-      } catch {
-        // an observer's own bug never changes an execution's outcome
-      }
-    }
   }
 
   get isClosed(): boolean {

@@ -4,7 +4,7 @@
 // UTF-8 without splitting characters, coalesced (at most one notification per stream every
 // `intervalMs`, or sooner when `maxChunkChars` are pending) and capped in total, so a program
 // that prints in a tight loop cannot flood the client.
-import { StringDecoder } from 'node:string_decoder';
+import { OutputDecoder } from '../api/output-decoder.js';
 import type { ExecutionEvent } from '../engine/lifecycle.js';
 
 export type OutputStream = 'stdout' | 'stderr';
@@ -30,7 +30,7 @@ export const DEFAULT_LIVE_CHUNK_CHARS = 16 * 1024;
 export const DEFAULT_LIVE_TOTAL_CHARS = 1024 * 1024;
 
 export class LiveOutput {
-  private readonly decoders = new Map<string, StringDecoder>();
+  private readonly decoder = new OutputDecoder();
   private pending: LiveSegment[] = [];
   private pendingChars = 0;
   private streamed = 0;
@@ -50,13 +50,7 @@ export class LiveOutput {
   /** The cylo.execute onEvent callback. */
   readonly onEvent = (event: ExecutionEvent): void => {
     if (event.type === 'state') return;
-    const key = `${event.stage}:${event.type}`;
-    let decoder = this.decoders.get(key);
-    if (decoder === undefined) {
-      decoder = new StringDecoder('utf8');
-      this.decoders.set(key, decoder);
-    }
-    this.push(event.stage, event.type, decoder.write(event.data));
+    this.push(event.stage, event.type, this.decoder.decode(event.stage, event.type, event.data));
   };
 
   private push(stage: OutputStage, stream: OutputStream, text: string): void {
@@ -92,10 +86,7 @@ export class LiveOutput {
 
   /** Flushes what is left (including partial UTF-8 sequences) and waits for every send. */
   async finish(): Promise<void> {
-    for (const [key, decoder] of this.decoders) {
-      const [stage, stream] = key.split(':') as [OutputStage, OutputStream];
-      this.push(stage, stream, decoder.end());
-    }
+    for (const rest of this.decoder.flush()) this.push(rest.stage, rest.stream, rest.text);
     this.flush();
     await this.chain;
   }

@@ -3,6 +3,9 @@
 // service that is never asked for MCP does not pay its memory.
 import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
 import type { Cylo } from '../cylo.js';
+import type { ExecuteRequest } from '../api/request.js';
+import type { ExecutionResult } from '../api/result.js';
+import type { ExecutionEvent } from '../engine/lifecycle.js';
 import type { McpHttpHandler, McpHttpOptions } from './http.js';
 
 export const MCP_ROUTE = '/mcp';
@@ -15,8 +18,8 @@ export interface McpRouteOptions extends Omit<McpHttpOptions, 'cylo'> {
 /** What the host server shares with its routes (structurally src/server's ServerContext). */
 export interface McpHostContext {
   readonly cylo: Cylo;
-  /** True once the host is shutting down: run_code then refuses new executions. */
-  readonly shuttingDown?: boolean;
+  /** The host's execution path (shutdown refusal, metrics, logs); without it, cylo.execute. */
+  run?(api: 'mcp', body: ExecuteRequest, options: { signal: AbortSignal; onEvent?: (event: ExecutionEvent) => void }): Promise<ExecutionResult>;
 }
 
 /** Adds POST, GET (the session's notification stream) and DELETE (ends the session) at /mcp to a Fastify
@@ -28,7 +31,7 @@ export async function registerMcpRoutes(app: FastifyInstance, ctx: McpHostContex
     (handler ??= import('./http.js').then(({ createMcpHttpHandler }) =>
       createMcpHttpHandler({
         onError: (e) => app.log.error({ err: e }, 'mcp: transport error'),
-        isShuttingDown: () => ctx.shuttingDown === true,
+        ...(ctx.run === undefined ? {} : { execute: (body: ExecuteRequest, o: { signal: AbortSignal; onEvent?: (event: ExecutionEvent) => void }) => ctx.run?.('mcp', body, o) as Promise<ExecutionResult> }),
         ...options,
         cylo: ctx.cylo,
       }),

@@ -14,7 +14,9 @@ import { SetLevelRequestSchema, type CallToolResult, type LoggingLevel } from '@
 import type { Cylo } from '../cylo.js';
 import type { ExecuteRequest } from '../api/request.js';
 import type { ExecutionResult } from '../api/result.js';
+import type { ExecutionEvent } from '../engine/lifecycle.js';
 import { CyloError } from '../errors.js';
+import { cyloVersion } from '../version.js';
 import { formatResult, DEFAULT_MAX_STREAM_CHARS } from './format.js';
 import { LiveOutput, type LiveSegment } from './live-output.js';
 import { availableRuntimes, findAvailable, listRuntimesOutputShape, runCodeInputShape, runCodeOutputShape, unknownLanguageMessage, type ToolContext } from './schemas.js';
@@ -23,7 +25,7 @@ export const SERVER_NAME = 'cylo';
 
 /** Pause between the last live-output notification and the result (see run_code). */
 const RESULT_SETTLE_MS = 40;
-export const SERVER_VERSION = process.env.npm_package_version ?? '0.1.0';
+export const SERVER_VERSION = cyloVersion();
 
 /** The facts the tools are built from, read once when the server starts. */
 export async function createToolContext(cylo: Cylo): Promise<ToolContext> {
@@ -41,8 +43,9 @@ export interface CyloMcpServerOptions {
   maxStreamChars?: number;
   /** Live output: at most one notification per stream this often (default 100 ms). */
   liveIntervalMs?: number;
-  /** True while the host service shuts down: run_code refuses new executions. */
-  isShuttingDown?: () => boolean;
+  /** The execution path of the host service (its shutdown refusal, metrics and logs; see
+   *  src/server/context.ts); default: `cylo.execute`. */
+  execute?: (request: ExecuteRequest, options: { signal: AbortSignal; onEvent?: (event: ExecutionEvent) => void }) => Promise<ExecutionResult>;
   /** A further signal that cancels a tool call (the HTTP transport aborts it when the client
    *  drops the connection that waits for the result). */
   callSignal?: (sessionId: string | undefined, requestId: string | number) => AbortSignal | undefined;
@@ -114,6 +117,7 @@ function refusal(error: CyloError): CallToolResult {
 
 export function createCyloMcpServer(options: CyloMcpServerOptions): McpServer {
   const { cylo, context } = options;
+  const execute = options.execute ?? ((request, o) => cylo.execute(request, o));
   const server = new McpServer({ name: SERVER_NAME, version: SERVER_VERSION }, { capabilities: { logging: {} }, instructions: instructions(context) });
 
   // Output as log notifications only for a client that asked for them (logging/setLevel at
@@ -158,11 +162,10 @@ export function createCyloMcpServer(options: CyloMcpServerOptions): McpServer {
       const live = progressToken !== undefined || wantLogs ? new LiveOutput({ send, ...(options.liveIntervalMs === undefined ? {} : { intervalMs: options.liveIntervalMs }) }) : undefined;
       let result: ExecutionResult;
       try {
-        if (options.isShuttingDown?.() === true) throw new CyloError('CYLO_E_SHUTTING_DOWN', 'the service is shutting down and accepts no new executions');
         const runtime = findAvailable(context, args.language);
         if (runtime === undefined) throw new CyloError('CYLO_E_UNKNOWN_LANGUAGE', unknownLanguageMessage(context, args.language), { field: 'language' });
         const request = toExecuteRequest(cylo, { ...args, language: runtime.language });
-        result = await cylo.execute(request, { signal, ...(live === undefined ? {} : { onEvent: live.onEvent }) });
+        result = await execute(request, { signal, ...(live === undefined ? {} : { onEvent: live.onEvent }) });
         if (live !== undefined) {
           await live.finish();
           // The SDK's client (1.x) handles a notification a microtask after the response that
@@ -174,12 +177,8 @@ export function createCyloMcpServer(options: CyloMcpServerOptions): McpServer {
         }
       } catch (error) {
         live?.discard();
-        if (error instanceof CyloError && error.code === 'CYLO_E_CANCELLED') {
-          // Cancelled by this call's client: nobody waits for an answer.
-          if (signal.aborted) throw error;
-          // Cancelled by cylo itself: the service shut down and its grace period ended.
-          return refusal(new CyloError('CYLO_E_SHUTTING_DOWN', 'the service shut down before the program finished, and it was stopped'));
-        }
+        // Cancelled by this call's client: nobody waits for an answer.
+        if (error instanceof CyloError && error.code === 'CYLO_E_CANCELLED' && signal.aborted) throw error;
         if (error instanceof CyloError) return refusal(error);
         throw error;
       }

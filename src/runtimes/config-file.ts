@@ -12,7 +12,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { CyloError } from '../errors.js';
 import { BUILTIN_RUNTIMES } from './builtin.js';
-import { fieldPath } from '../api/zod-errors.js';
+import { expectedText, fieldPath } from '../api/zod-errors.js';
 import { runtimeDefinitionSchema, type RuntimeDefinitionInput } from './definition.js';
 
 /** Read when neither the `runtimesFile` option nor CYLO_RUNTIMES_FILE names a file. */
@@ -53,7 +53,7 @@ export function parseRuntimesConfig(text: string, source: string): RuntimeDefini
     if (!parsed.success) {
       const issue = parsed.error.issues[0] as z.core.$ZodIssue;
       const keys = issue.code === 'unrecognized_keys' ? `.${issue.keys.join(', ')}` : '';
-      const why = issue.code === 'unrecognized_keys' ? 'unknown field (see docs/runtimes.md for the fields a language has)' : issue.message;
+      const why = issue.code === 'unrecognized_keys' ? 'unknown field (see docs/runtimes.md for the fields a language has)' : expectedText(issue);
       const path = fieldPath(issue.path);
       fail(`${at}${path === '' ? '' : `.${path}`}${keys}`, `${why}${label}`);
     }

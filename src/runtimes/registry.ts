@@ -10,6 +10,7 @@ import { promisify } from 'node:util';
 import { CyloError } from '../errors.js';
 import type { ReadOnlyBind } from '../sandbox/bwrap-argv.js';
 import { BUILTIN_RUNTIMES } from './builtin.js';
+import { fieldPath, zodIssueToCyloError } from '../api/zod-errors.js';
 import { runtimeDefinitionSchema, type RuntimeDefinition, type RuntimeDefinitionInput } from './definition.js';
 import { NODE_MODULES_IN_SANDBOX } from './tokens.js';
 
@@ -154,10 +155,8 @@ export class RuntimeRegistry {
   add(input: RuntimeDefinitionInput): void {
     const parsed = runtimeDefinitionSchema.safeParse(input);
     if (!parsed.success) {
-      const issue = parsed.error.issues[0];
-      const where = issue === undefined ? '' : issue.path.join('.');
       const id = typeof (input as { id?: unknown }).id === 'string' ? (input as { id: string }).id : '?';
-      throw new CyloError('CYLO_E_CONFIG', `runtime ${id}: ${where}: ${issue?.message ?? 'invalid'}`, { field: `runtimes.${id}.${where}` });
+      throw zodIssueToCyloError(parsed.error, input, { code: 'CYLO_E_CONFIG', fieldName: (path) => `runtimes[${JSON.stringify(id)}]${path.length === 0 ? '' : `.${fieldPath(path)}`}`, schemaHint: 'docs/runtimes.md' });
     }
     const def = parsed.data;
     const previous = this.definitions.get(def.id);

@@ -20,9 +20,7 @@ export class IdentityPool {
     readonly base: number = DEFAULT_UID_BASE,
     readonly size: number = 4096,
   ) {
-    if (!Number.isInteger(base) || base < 1000 || base + size > 0xfffffffe) {
-      throw new CyloError('CYLO_E_CONFIG', `uidBase: ${base} must be an integer between 1000 and ${0xfffffffe - size}`, { field: 'uidBase' });
-    }
+    // base and size are checked once with the other options (src/options.ts).
     this.free = Array.from({ length: size }, (_, i) => base + size - 1 - i);
   }
 

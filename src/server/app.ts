@@ -3,12 +3,12 @@
 // so that other parts (the MCP Streamable HTTP transport at /mcp) can add their routes with
 // `options.plugins` or `app.register(...)`; whatever they add inherits the token check, the JSON
 // body parser, the error shape and the request ids.
-import { createRequire } from 'node:module';
 import Fastify, { type FastifyInstance } from 'fastify';
 import secureJson from 'secure-json-parse';
 import { createCylo, type Cylo, type CyloOptions } from '../cylo.js';
 import { CyloError } from '../errors.js';
 import { makeAuthCheck } from './auth.js';
+import { cyloVersion } from '../version.js';
 import { ServerState, type ServerContext } from './context.js';
 import { sendError, toHttpError } from './http-errors.js';
 import { fastifyLoggerOptions, requestId, type LoggerOptions } from './logging.js';
@@ -55,15 +55,6 @@ export interface CyloServerHandle extends ServerContext {
 declare module 'fastify' {
   interface FastifyInstance {
     cyloServer: CyloServerHandle;
-  }
-}
-
-function packageVersion(): string {
-  try {
-    const require = createRequire(import.meta.url);
-    return (require('../../../package.json') as { version: string }).version;
-  } catch {
-    return '0.0.0';
   }
 }
 
@@ -177,7 +168,7 @@ export async function buildServer(options: ServerOptions = {}): Promise<FastifyI
 
   app.server.maxConnections = options.maxConnections ?? DEFAULT_MAX_CONNECTIONS;
 
-  await registerOpenApi(app, { version: packageVersion(), auth: options.token !== undefined });
+  await registerOpenApi(app, { version: cyloVersion(), auth: options.token !== undefined });
   registerServiceRoutes(app, state);
   registerNativeRoutes(app, state);
   registerPistonRoutes(app, state);

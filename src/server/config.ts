@@ -9,9 +9,9 @@ import { z } from 'zod';
 import { limitsSchema } from '../api/request.js';
 import type { Limits } from '../api/limits.js';
 import { CyloError } from '../errors.js';
-import { valueAt } from '../api/zod-errors.js';
+import { fieldPath, zodIssueToCyloError } from '../api/zod-errors.js';
 import { RELAXABLE_LAYERS, type RelaxableLayer } from '../sandbox/host-check.js';
-import { parseDuration, parseSize } from '../cli/parse-units.js';
+import { parseDuration, parseSize } from '../util/units.js';
 import { DEFAULT_BODY_LIMIT, DEFAULT_MAX_CONNECTIONS } from './app.js';
 import { LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel } from './logging.js';
 
@@ -151,40 +151,13 @@ export const FLAGS: Readonly<Partial<Record<Key, string>>> = {
   logFormat: '--log-format',
 };
 
-function describe(value: unknown): string {
-  if (value === undefined) return 'nothing';
-  const text = JSON.stringify(value);
-  return text.length > 60 ? `${text.slice(0, 57)}...` : text;
-}
-
 /** Validates one source; `name(path)` says how the user spells a field in that source. */
 function parseSource(raw: Record<string, unknown>, name: (path: PropertyKey[]) => string): ServerConfigSource {
   const parsed = serverConfigSchema.safeParse(raw);
   if (parsed.success) return parsed.data;
-  const issue = parsed.error.issues[0];
-  if (issue === undefined) throw new CyloError('CYLO_E_CONFIG', 'configuration: invalid');
-  if (issue.code === 'unrecognized_keys') {
-    const field = name([...issue.path, issue.keys[0] ?? '']);
-    throw new CyloError('CYLO_E_CONFIG', `${field}: unknown setting (see docs/http.md)`, { field });
-  }
-  const field = name(issue.path);
-  throw new CyloError('CYLO_E_CONFIG', `${field}: ${issueMessage(issue)} (got ${describe(valueAt(raw, issue.path))})`, { field });
+  throw zodIssueToCyloError(parsed.error, raw, { code: 'CYLO_E_CONFIG', fieldName: name, unknownKey: 'unknown setting', schemaHint: 'docs/http.md' });
 }
 
-/** The message of an issue; for a union, that of the branch which got furthest (the one whose
- *  complaint is not merely about the type). */
-function issueMessage(issue: z.core.$ZodIssue): string {
-  if (issue.code === 'invalid_union' && issue.errors.length > 0) {
-    const branches = issue.errors.filter((b) => b.length > 0);
-    const best = branches.find((b) => b[0]?.code !== 'invalid_type') ?? branches[0];
-    if (best?.[0] !== undefined) return issueMessage(best[0]);
-  }
-  if (issue.code === 'invalid_type') return `expected ${issue.expected}`;
-  if (issue.code === 'invalid_value' && 'values' in issue) return `expected one of ${issue.values.map((v) => String(v)).join(', ')}`;
-  return issue.message;
-}
-
-const pathText = (path: PropertyKey[]): string => path.map((p) => (typeof p === 'number' ? `[${p}]` : String(p))).join('.').replace(/\.\[/g, '[');
 
 export interface LoadConfigOptions {
   /** Flag values as given on the command line (strings, or true for switches). */
@@ -229,7 +202,7 @@ export function loadServerConfig(options: LoadConfigOptions = {}): ServerConfig 
   const env = options.env ?? process.env;
   const configPath = options.configPath ?? (env.CYLO_CONFIG !== undefined && env.CYLO_CONFIG !== '' ? env.CYLO_CONFIG : undefined);
 
-  const fromFile = configPath === undefined ? {} : parseSource(readConfigFile(configPath), (p) => `config file ${configPath}: ${pathText(p)}`);
+  const fromFile = configPath === undefined ? {} : parseSource(readConfigFile(configPath), (p) => `config file ${configPath}: ${fieldPath(p)}`);
   const rawEnv: Record<string, unknown> = {};
   const envName = new Map<string, string>();
   for (const [name, key] of Object.entries(ENV_VARS)) {
@@ -238,10 +211,10 @@ export function loadServerConfig(options: LoadConfigOptions = {}): ServerConfig 
     rawEnv[key] = v;
     envName.set(key, name);
   }
-  const fromEnv = parseSource(rawEnv, (p) => envName.get(String(p[0])) ?? pathText(p));
+  const fromEnv = parseSource(rawEnv, (p) => envName.get(String(p[0])) ?? fieldPath(p));
   const rawFlags: Record<string, unknown> = {};
   for (const [key, v] of Object.entries(options.flags ?? {})) if (v !== undefined) rawFlags[key] = v;
-  const fromFlags = parseSource(rawFlags, (p) => FLAGS[p[0] as Key] ?? pathText(p));
+  const fromFlags = parseSource(rawFlags, (p) => FLAGS[p[0] as Key] ?? fieldPath(p));
 
   const sources: Array<[string, ServerConfigSource, (key: Key) => string]> = [
     ['flags', fromFlags, (k) => FLAGS[k] ?? k],

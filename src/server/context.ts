@@ -1,24 +1,36 @@
 // What the routes of one server share: the cylo instance, the metrics, the shutdown state, and
-// the one execution path both APIs use (admission, cancellation on client disconnect, metrics,
-// Retry-After estimate).
-import type { FastifyReply, FastifyRequest } from 'fastify';
+// the one server-side execution path every API uses (native JSON, SSE, Piston HTTP, Piston
+// WebSocket, MCP over HTTP): refusal once shutdown began, metrics, the log line, and the
+// Retry-After estimate. Below it, cylo's gate does admission, the pool, the lifecycle.
+import type { FastifyBaseLogger, FastifyReply, FastifyRequest } from 'fastify';
 import type { Cylo } from '../cylo.js';
 import type { ExecuteRequest } from '../api/request.js';
 import type { ExecutionResult } from '../api/result.js';
+import type { ExecuteOptions } from '../gate/execution-gate.js';
 import type { ExecutionEvent } from '../engine/lifecycle.js';
+import { startInteractive, type InteractiveExecution } from '../engine/interactive.js';
 import { CyloError, toCyloError } from '../errors.js';
 import type { ApiName, ServerMetrics } from './metrics.js';
+
+/** Options of one server-side execution: the gate's, plus the log to write its line to. */
+export type RunOptions = ExecuteOptions & { log?: FastifyBaseLogger };
 
 export interface ServerContext {
   readonly cylo: Cylo;
   readonly metrics: ServerMetrics;
   /** True once shutdown started: new executions get 503 CYLO_E_SHUTTING_DOWN. */
   readonly shuttingDown: boolean;
-  /** Seconds a client refused with 503 should wait: an estimate of when a worker frees up. */
+  /** Seconds a client refused with 503 should wait: an estimate of when a slot frees up. */
   retryAfterSeconds(): number;
-  /** Runs an execution for an HTTP request: cancelled when the client disconnects. */
+  /** The server-side execution path (every API goes through it). */
+  run(api: ApiName, body: ExecuteRequest, options?: RunOptions): Promise<ExecutionResult>;
+  /** `run` for an HTTP request: cancelled when the client disconnects. */
   execute(api: ApiName, request: FastifyRequest, reply: FastifyReply, body: ExecuteRequest, onEvent?: (event: ExecutionEvent) => void): Promise<ExecutionResult>;
+  /** `run` as an interactive execution (WebSocket sessions). */
+  interactive(api: ApiName, body: ExecuteRequest, log?: FastifyBaseLogger): InteractiveExecution;
 }
+
+const SHUTTING_DOWN = 'the service is shutting down and accepts no new executions; retry on another instance';
 
 export class ServerState implements ServerContext {
   shuttingDown = false;
@@ -36,11 +48,44 @@ export class ServerState implements ServerContext {
     return Math.min(60, Math.max(1, estimate));
   }
 
-  async execute(api: ApiName, request: FastifyRequest, reply: FastifyReply, body: ExecuteRequest, onEvent?: (event: ExecutionEvent) => void): Promise<ExecutionResult> {
+  async run(api: ApiName, body: ExecuteRequest, options: RunOptions = {}): Promise<ExecutionResult> {
+    const { log, ...execOptions } = options;
     if (this.shuttingDown) {
       this.metrics.errors.inc({ api, code: 'CYLO_E_SHUTTING_DOWN' });
-      throw new CyloError('CYLO_E_SHUTTING_DOWN', 'the service is shutting down and accepts no new executions; retry on another instance');
+      throw new CyloError('CYLO_E_SHUTTING_DOWN', SHUTTING_DOWN);
     }
+    const started = performance.now();
+    let startedRunning: number | undefined;
+    try {
+      const result = await this.cylo.execute(body, {
+        ...execOptions,
+        onEvent: (event) => {
+          startedRunning ??= performance.now();
+          execOptions.onEvent?.(event);
+        },
+      });
+      this.record(api, result, started, startedRunning);
+      log?.info({ executionId: result.id, language: result.language, status: result.status, wallMs: result.run?.wallMs ?? result.compile?.wallMs, seconds: Number(((performance.now() - started) / 1000).toFixed(3)) }, 'execution finished');
+      return result;
+    } catch (error) {
+      let err = toCyloError(error);
+      if (err.code === 'CYLO_E_CLOSED') err = new CyloError('CYLO_E_SHUTTING_DOWN', SHUTTING_DOWN, { cause: err });
+      this.metrics.errors.inc({ api, code: err.code });
+      if (execOptions.signal?.aborted === true) log?.info({ code: err.code }, 'execution cancelled: the client went away');
+      throw err;
+    }
+  }
+
+  private record(api: ApiName, result: ExecutionResult, started: number, startedRunning: number | undefined): void {
+    const seconds = (performance.now() - started) / 1000;
+    const runSeconds = startedRunning === undefined ? seconds : (performance.now() - startedRunning) / 1000;
+    this.meanSeconds = this.meanSeconds * 0.8 + runSeconds * 0.2;
+    this.metrics.executions.inc({ api, status: result.status });
+    this.metrics.duration.observe({ api, status: result.status }, seconds);
+    if (startedRunning !== undefined) this.metrics.queueWait.observe({ api }, (startedRunning - started) / 1000);
+  }
+
+  async execute(api: ApiName, request: FastifyRequest, reply: FastifyReply, body: ExecuteRequest, onEvent?: (event: ExecutionEvent) => void): Promise<ExecutionResult> {
     const controller = new AbortController();
     // 'close' on the response fires when the connection goes away; before the response was
     // written, that means the client gave up: cancel its execution (queued or running).
@@ -48,35 +93,14 @@ export class ServerState implements ServerContext {
       if (!reply.raw.writableEnded) controller.abort(new CyloError('CYLO_E_CANCELLED', 'the client disconnected'));
     };
     reply.raw.once('close', onClose);
-    const started = performance.now();
-    let startedRunning: number | undefined;
     try {
-      const result = await this.cylo.execute(body, {
-        signal: controller.signal,
-        onEvent: (event) => {
-          startedRunning ??= performance.now();
-          onEvent?.(event);
-        },
-      });
-      const seconds = (performance.now() - started) / 1000;
-      const runSeconds = startedRunning === undefined ? seconds : (performance.now() - startedRunning) / 1000;
-      this.meanSeconds = this.meanSeconds * 0.8 + runSeconds * 0.2;
-      this.metrics.executions.inc({ api, status: result.status });
-      this.metrics.duration.observe({ api, status: result.status }, seconds);
-      if (startedRunning !== undefined) this.metrics.queueWait.observe({ api }, (startedRunning - started) / 1000);
-      request.log.info({ executionId: result.id, language: result.language, status: result.status, wallMs: result.run?.wallMs ?? result.compile?.wallMs, seconds: Number(seconds.toFixed(3)) }, 'execution finished');
-      return result;
-    } catch (error) {
-      let err = toCyloError(error);
-      if (err.code === 'CYLO_E_CANCELLED' && this.shuttingDown && !controller.signal.aborted) {
-        err = new CyloError('CYLO_E_SHUTTING_DOWN', 'the service shut down before the execution finished: it was stopped when the grace period ended', { cause: err });
-      }
-      if (err.code === 'CYLO_E_CLOSED') err = new CyloError('CYLO_E_SHUTTING_DOWN', 'the service is shutting down and accepts no new executions; retry on another instance', { cause: err });
-      this.metrics.errors.inc({ api, code: err.code });
-      if (controller.signal.aborted) request.log.info({ code: err.code }, 'execution cancelled: the client disconnected');
-      throw err;
+      return await this.run(api, body, { signal: controller.signal, log: request.log, ...(onEvent === undefined ? {} : { onEvent }) });
     } finally {
       reply.raw.off('close', onClose);
     }
+  }
+
+  interactive(api: ApiName, body: ExecuteRequest, log?: FastifyBaseLogger): InteractiveExecution {
+    return startInteractive((options) => this.run(api, body, { ...options, ...(log === undefined ? {} : { log }) }));
   }
 }

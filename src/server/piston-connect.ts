@@ -8,7 +8,8 @@
 //                4999 job completed
 import type { FastifyInstance } from 'fastify';
 import type { WebSocket } from 'ws';
-import { constants } from 'node:os';
+import { zodIssueToCyloError } from '../api/zod-errors.js';
+import { signalNumber } from '../util/signals.js';
 import type { ExecutionResult, Stage } from '../api/result.js';
 import type { InteractiveExecution } from '../engine/interactive.js';
 import { toCyloError } from '../errors.js';
@@ -30,7 +31,7 @@ export const CLOSE = {
 } as const;
 
 function exitMessage(stage: 'compile' | 'run', s: Stage): Record<string, unknown> {
-  const signum = s.signal === null ? null : ((constants.signals as Record<string, number | undefined>)[s.signal] ?? null);
+  const signum = s.signal === null ? null : (signalNumber(s.signal) ?? null);
   return { type: 'exit', stage, code: s.exitCode, signal: s.signal, signal_number: signum, status: s.status, message: s.message };
 }
 
@@ -59,12 +60,7 @@ export function registerPistonConnect(app: FastifyInstance, ctx: ServerContext):
     const start = async (init: unknown): Promise<void> => {
       const parsed = pistonExecuteRequestSchema.safeParse(init);
       if (!parsed.success) {
-        const issue = parsed.error.issues[0];
-        fail(`${issue?.path.join('.') || 'init'}: ${issue?.message ?? 'invalid'}`);
-        return;
-      }
-      if (ctx.shuttingDown) {
-        fail('the service is shutting down and accepts no new executions');
+        fail(zodIssueToCyloError(parsed.error, init).message);
         return;
       }
       const body = parsed.data as PistonExecuteRequest;
@@ -73,7 +69,7 @@ export function registerPistonConnect(app: FastifyInstance, ctx: ServerContext):
       cyloRequest.stdin = body.stdin ?? ''; // interactive: no newline appended
       // The client went away while the runtime was being resolved: start nothing.
       if (socketClosed) return;
-      const exec = ctx.cylo.interactive(cyloRequest);
+      const exec = ctx.interactive('piston', cyloRequest, request.log);
       execution = exec;
       for (const action of pending.splice(0)) action(exec);
       send({ type: 'runtime', language: runtime.id, version: runtime.version });
@@ -101,7 +97,6 @@ export function registerPistonConnect(app: FastifyInstance, ctx: ServerContext):
         }
       }
       if (result === undefined) return;
-      ctx.metrics.executions.inc({ api: 'piston', status: result.status });
       // Every `stage: compile` gets its `exit` (a failed compile ends the execution: sent here).
       if (result.compile !== null && !compileExitSent) send(exitMessage('compile', result.compile));
       if (result.run !== null) send(exitMessage('run', result.run));

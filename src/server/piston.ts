@@ -2,8 +2,8 @@
 // cylo result translated to Piston's response (stages with stdout, stderr, interleaved output,
 // code, signal, message, status RE/SG/TO/OL/EL/XX, cpu_time, wall_time, memory). Pure functions
 // plus the routes; the execution itself goes through the same path as the native API.
-import { constants } from 'node:os';
-import { StringDecoder } from 'node:string_decoder';
+import { signalNumber as signalNumberOf } from '../util/signals.js';
+import { OutputDecoder } from '../api/output-decoder.js';
 import type { FastifyInstance } from 'fastify';
 import type { Cylo } from '../cylo.js';
 import type { ExecuteRequest } from '../api/request.js';
@@ -93,31 +93,23 @@ export function pistonToCyloRequest(body: PistonExecuteRequest, language: string
  */
 export class OutputInterleaver {
   private readonly text = new Map<string, string>();
-  private readonly decoders = new Map<string, StringDecoder>();
+  private readonly decoder = new OutputDecoder();
 
   readonly onEvent = (event: ExecutionEvent): void => {
     if (event.type !== 'stdout' && event.type !== 'stderr') return;
-    const key = `${event.stage}:${event.type}`;
-    let decoder = this.decoders.get(key);
-    if (decoder === undefined) {
-      decoder = new StringDecoder('utf8');
-      this.decoders.set(key, decoder);
-    }
-    this.text.set(event.stage, (this.text.get(event.stage) ?? '') + decoder.write(event.data));
+    this.text.set(event.stage, (this.text.get(event.stage) ?? '') + this.decoder.decode(event.stage, event.type, event.data));
   };
 
   /** The interleaved output of a stage, or undefined when no event was seen for it. */
   output(stage: 'compile' | 'run'): string | undefined {
     const text = this.text.get(stage);
     if (text === undefined) return undefined;
-    let tail = '';
-    for (const stream of ['stdout', 'stderr']) tail += this.decoders.get(`${stage}:${stream}`)?.end() ?? '';
-    return text + tail;
+    return text + this.decoder.flush(stage).map((rest) => rest.text).join('');
   }
 }
 
 function signalNumber(name: string | null): number | undefined {
-  return name === null ? undefined : (constants.signals as Record<string, number | undefined>)[name];
+  return name === null ? undefined : signalNumberOf(name);
 }
 
 /** One cylo stage as a Piston stage. Memory-limit kills are reported as SG (SIGKILL) with a

@@ -3,7 +3,7 @@
 // Headers are only sent with the first event: a request that fails validation or admission
 // still gets its ordinary 4xx/503 JSON answer.
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { StringDecoder } from 'node:string_decoder';
+import { OutputDecoder } from '../api/output-decoder.js';
 import type { ExecuteRequest } from '../api/request.js';
 import type { ExecutionEvent } from '../engine/lifecycle.js';
 import { toCyloError } from '../errors.js';
@@ -37,17 +37,14 @@ export async function executeAsEventStream(ctx: ServerContext, request: FastifyR
     keepalive = setInterval(() => raw.write(': keep-alive\n\n'), SSE_KEEPALIVE_MS);
     keepalive.unref();
   };
-  const decoders = new Map<string, StringDecoder>();
+  const decoder = new OutputDecoder();
   const onEvent = (event: ExecutionEvent): void => {
     begin();
     if (event.type === 'state') {
       raw.write(frame('state', { from: event.from, to: event.to, atMs: Math.round(event.atMs * 1000) / 1000 }));
       return;
     }
-    const key = `${event.stage}:${event.type}`;
-    let decoder = decoders.get(key);
-    if (decoder === undefined) decoders.set(key, (decoder = new StringDecoder('utf8')));
-    const data = decoder.write(event.data);
+    const data = decoder.decode(event.stage, event.type, event.data);
     if (data !== '') raw.write(frame(event.type, { stage: event.stage, data }));
   };
   try {

@@ -4,13 +4,13 @@
 //    older run of the same file;
 //  - each run prints a header, its output live, and a one-line summary (or NDJSON events).
 import { readFile, stat } from 'node:fs/promises';
-import { StringDecoder } from 'node:string_decoder';
 import { extname, relative, resolve } from 'node:path';
 import { watch, type FSWatcher } from 'chokidar';
 import type { Cylo } from '../cylo.js';
+import { OutputDecoder } from '../api/output-decoder.js';
 import type { ExecutionResult } from '../api/result.js';
 import { CyloError } from '../errors.js';
-import type { CommandIO } from '../cli/io.js';
+import type { CommandIO } from '../util/io.js';
 import { isIgnoredPath } from './ignore.js';
 
 export interface WatchOptions {
@@ -125,7 +125,7 @@ export class Watcher {
       this.say(`\n── ${file} (${language}) ${started.toLocaleTimeString()} ──`);
       this.emit({ event: 'start', file, language });
       // NDJSON carries text: decode each stream without splitting a multi-byte character.
-      const decoders = new Map<string, StringDecoder>();
+      const decoder = new OutputDecoder();
       try {
         const result: ExecutionResult = await this.options.cylo.execute(
           { language, code },
@@ -134,20 +134,13 @@ export class Watcher {
             onEvent: (e) => {
               if (e.type === 'state') return;
               if (this.options.json === true) {
-                const key = `${e.stage}:${e.type}`;
-                let decoder = decoders.get(key);
-                if (decoder === undefined) decoders.set(key, (decoder = new StringDecoder('utf8')));
-                const data = decoder.write(e.data);
+                const data = decoder.decode(e.stage, e.type, e.data);
                 if (data !== '') this.emit({ event: e.type, file, stage: e.stage, data });
               } else (e.type === 'stdout' ? this.options.io.stdout : this.options.io.stderr).write(e.data);
             },
           },
         );
-        for (const [key, decoder] of decoders) {
-          const rest = decoder.end();
-          const [stageName, type] = key.split(':');
-          if (rest !== '') this.emit({ event: type, file, stage: stageName, data: rest });
-        }
+        for (const rest of decoder.flush()) this.emit({ event: rest.stream, file, stage: rest.stage, data: rest.text });
         const stage = result.run ?? result.compile;
         if (result.status === 'compile_error' && result.compile !== null && this.options.json !== true) this.options.io.stderr.write(result.compile.stderr);
         this.emit({ event: 'end', file, status: result.status, exitCode: stage?.exitCode ?? null, signal: stage?.signal ?? null, wallMs: stage?.wallMs ?? 0, memoryBytes: stage?.memoryBytes ?? 0 });

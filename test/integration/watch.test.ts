@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { watchCommand } from '../../src/cli/commands/watch.js';
-import type { CommandIO } from '../../src/cli/io.js';
+import type { CommandIO } from '../../src/util/io.js';
 import { openCgroups } from '../../src/sandbox/cgroups.js';
 import { getCylo, hostSkip, processesWith, TEST_UID_BASE, TEST_UID_COUNT, uniqueMarker, waitFor } from './helpers.js';
 

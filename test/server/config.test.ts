@@ -54,7 +54,7 @@ test('precedence: flags > environment > config file > defaults', () => {
 });
 
 test('messages name the flag, the variable or the file field', () => {
-  configError(() => loadServerConfig({ env: {}, flags: { port: 'eighty' } }), /^--port: expected a whole number \(got "eighty"\)/);
+  configError(() => loadServerConfig({ env: {}, flags: { port: 'eighty' } }), /^--port: expected a whole number \(got string "eighty"\)/);
   configError(() => loadServerConfig({ env: { CYLO_PORT: '70000' } }), /^CYLO_PORT: expected at most 65535/);
   configError(() => loadServerConfig({ env: { CYLO_GRACE: 'soon' } }), /^CYLO_GRACE: expected a duration/);
   configError(() => loadServerConfig({ env: { CYLO_LOG_FORMAT: 'xml' } }), /^CYLO_LOG_FORMAT: expected one of auto, json, pretty/);
@@ -62,7 +62,7 @@ test('messages name the flag, the variable or the file field', () => {
   const bad = file('bad.json', JSON.stringify({ port: 80, concurency: 2 }));
   configError(() => loadServerConfig({ env: {}, configPath: bad }), /config file .*bad\.json: concurency: unknown setting/);
   const badLimit = file('badlimit.json', JSON.stringify({ maxLimits: { memoryBytes: -1 } }));
-  configError(() => loadServerConfig({ env: {}, configPath: badLimit }), /config file .*: maxLimits\.memoryBytes: .*\(got -1\)/);
+  configError(() => loadServerConfig({ env: {}, configPath: badLimit }), /config file .*: maxLimits\.memoryBytes: .*\(got number -1\)/);
   const notJson = file('notjson.json', '{ port: 1');
   configError(() => loadServerConfig({ env: {}, configPath: notJson }), /not valid JSON/);
   configError(() => loadServerConfig({ env: {}, configPath: join(dir, 'missing.json') }), /cannot read it \(ENOENT\)/);

@@ -313,12 +313,8 @@ test('pool: close() with idle slots only destroys them at once', async () => {
   assert.ok(created.length === 2 && created.every((s) => s.destroyed));
 });
 
-test('pool: invalid concurrency or queueLimit is CYLO_E_CONFIG', () => {
-  const createSlot = async (): Promise<FakeSlot> => new FakeSlot(0);
-  assert.throws(() => new ExecutionPool({ concurrency: 0, createSlot }), hasCode('CYLO_E_CONFIG'));
-  assert.throws(() => new ExecutionPool({ concurrency: 1.5, createSlot }), hasCode('CYLO_E_CONFIG'));
-  assert.throws(() => new ExecutionPool({ concurrency: 1, queueLimit: -1, createSlot }), hasCode('CYLO_E_CONFIG'));
-  const p = new ExecutionPool({ createSlot });
+test('pool: defaults to one slot per core and a queue of 16 per slot', () => {
+  const p = new ExecutionPool({ createSlot: async (): Promise<FakeSlot> => new FakeSlot(0) });
   assert.ok(p.concurrency >= 1, 'defaults to the number of cores');
   assert.equal(p.queueLimit, p.concurrency * 16);
 });

@@ -1,7 +1,7 @@
 // `cylo doctor`: every isolation layer, its state, and the fix for each missing one, then a
 // real sandboxed smoke run. Exit code 0 only when secure execution is possible.
 import { createCylo, type Cylo, type CyloOptions } from '../../cylo.js';
-import type { CommandIO } from '../io.js';
+import type { CommandIO } from '../../util/io.js';
 
 export interface DoctorOptions {
   json?: boolean;

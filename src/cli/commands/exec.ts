@@ -7,7 +7,7 @@ import { createCylo, type Cylo, type CyloOptions } from '../../cylo.js';
 import type { ExecuteRequest } from '../../api/request.js';
 import { CyloError } from '../../errors.js';
 import { EXIT_CYLO_FAILURE, exitCodeFor } from '../exit-codes.js';
-import { readAll, type CommandIO } from '../io.js';
+import { readAll, type CommandIO } from '../../util/io.js';
 
 export interface ExecOptions {
   lang?: string;

@@ -3,7 +3,7 @@
 // the client closes stdin, or SIGINT/SIGTERM, then waits (briefly) for running executions.
 import { createCylo, type Cylo, type CyloOptions } from '../../cylo.js';
 import { serveStdio } from '../../mcp/stdio.js';
-import type { CommandIO } from '../io.js';
+import type { CommandIO } from '../../util/io.js';
 
 export interface McpOptions {
   /** Characters of each output stream kept in run_code's text block. */

@@ -1,6 +1,6 @@
 // `cylo runtimes`: every language with its version, aliases and whether its toolchain is here.
 import { createCylo, type Cylo, type CyloOptions } from '../../cylo.js';
-import type { CommandIO } from '../io.js';
+import type { CommandIO } from '../../util/io.js';
 
 export interface RuntimesOptions {
   json?: boolean;

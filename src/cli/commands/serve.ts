@@ -7,7 +7,7 @@ import { createCylo, type Cylo, type CyloOptions } from '../../cylo.js';
 import { CyloError } from '../../errors.js';
 import { buildServer, type ServerPlugin } from '../../server/app.js';
 import { checkExposure, isLoopbackHost, loadServerConfig, type LoadConfigOptions, type ServerConfig } from '../../server/config.js';
-import type { CommandIO } from '../io.js';
+import type { CommandIO } from '../../util/io.js';
 import { registerMcpRoutes } from '../../mcp/routes.js';
 
 /** Routes every `cylo serve` mounts besides the built-in ones: the place for the MCP Streamable

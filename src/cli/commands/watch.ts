@@ -1,6 +1,6 @@
 // `cylo watch DIR`: run source files in the sandbox as they are created or changed.
 import { createCylo, type Cylo, type CyloOptions } from '../../cylo.js';
-import type { CommandIO } from '../io.js';
+import type { CommandIO } from '../../util/io.js';
 import { Watcher } from '../../watch/watcher.js';
 
 export interface WatchCommandOptions {

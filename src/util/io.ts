@@ -1,4 +1,4 @@
-// The small I/O surface commands write to, so they can run as library functions and in tests.
+// The small I/O surface commands and the watcher write to, so they run as library functions and in tests.
 export interface CommandIO {
   stdout: NodeJS.WritableStream;
   stderr: NodeJS.WritableStream;

@@ -1,4 +1,4 @@
-// Human-friendly units on the command line: durations ("500ms", "5s", "2m") and sizes
+// Human-friendly units (command-line flags, the server configuration): durations ("500ms", "5s", "2m") and sizes
 // ("256M", "1G", "64k"; binary units). Plain numbers are milliseconds and bytes.
 import { CyloError } from '../errors.js';
 
