@@ -9,9 +9,9 @@ import { startInteractive, type InteractiveExecution } from './engine/interactiv
 import { Lifecycle } from './engine/lifecycle.js';
 import { ExecutionPool, type PoolStats } from './engine/pool.js';
 import { inspectHost, setUpHost, type HostSetup } from './host-setup.js';
-import { normalizeOptions, type CyloOptions } from './options.js';
+import { normalizeOptions, type CyloOptions, type NormalizedOptions } from './options.js';
 import { configuredRuntimesFile, loadRuntimesFile } from './runtimes/config-file.js';
-import { RuntimeRegistry } from './runtimes/registry.js';
+import { RuntimeRegistry, type ResolvedRuntime } from './runtimes/registry.js';
 import type { HostReport } from './sandbox/host-check.js';
 import type { NamespaceSlot } from './sandbox/namespace-backend.js';
 import type { OrphanReport } from './sandbox/orphans.js';
@@ -74,13 +74,7 @@ export function createCylo(input: CyloOptions = {}): Cylo {
   const options = normalizeOptions(input);
   const runtimesFile = configuredRuntimesFile(input.runtimesFile);
   const registry = new RuntimeRegistry([...(runtimesFile === undefined ? [] : loadRuntimesFile(runtimesFile)), ...options.runtimes]);
-  const policy: ValidationPolicy = {
-    maxLimits: options.maxLimits,
-    defaultLimits: options.defaultLimits,
-    bounds: options.requestBounds,
-    defaultEntry: (language) => registry.find(language)?.entry ?? 'main',
-    languageLimits: (language) => registry.find(language)?.limits,
-  };
+  const policy = validationPolicy(options, registry);
   let host: Promise<HostSetup> | undefined;
   let setUp: HostSetup | undefined;
   /** Sets the host up once; a failed check is retried on the next call (the operator may have
@@ -105,10 +99,7 @@ export function createCylo(input: CyloOptions = {}): Cylo {
     execute: (request, executeOptions) => gate.execute(request, executeOptions),
     stream: (request, o = {}) => streamExecution((onEvent, signal) => gate.execute(request, { signal, onEvent }), o.signal),
     interactive: (request, o = {}) => startInteractive((run) => gate.execute(request, run), o.signal),
-    async runtimes() {
-      const all = await registry.resolveAll();
-      return all.map((r) => ({ language: r.definition.id, aliases: r.definition.aliases, version: r.version ?? null, extension: r.definition.extension, available: r.available, compiled: r.definition.compile !== undefined, package: r.definition.package, problem: r.problem ?? null }));
-    },
+    runtimes: async () => (await registry.resolveAll()).map(runtimeInfo),
     async doctor(doctorOptions = {}) {
       const report = await inspectHost(options, doctorOptions.clean === true);
       const smoke = report.ok ? await smokeTest(cylo) : { ok: false, detail: 'not run: a layer above is missing' };
@@ -131,6 +122,22 @@ export function createCylo(input: CyloOptions = {}): Cylo {
     },
   };
   return cylo;
+}
+
+/** What a request is validated against: the limits, the bounds, and per-language defaults. */
+function validationPolicy(options: NormalizedOptions, registry: RuntimeRegistry): ValidationPolicy {
+  return {
+    maxLimits: options.maxLimits,
+    defaultLimits: options.defaultLimits,
+    bounds: options.requestBounds,
+    defaultEntry: (language) => registry.find(language)?.entry ?? 'main',
+    languageLimits: (language) => registry.find(language)?.limits,
+  };
+}
+
+function runtimeInfo(r: ResolvedRuntime): RuntimeInfo {
+  const def = r.definition;
+  return { language: def.id, aliases: def.aliases, version: r.version ?? null, extension: def.extension, available: r.available, compiled: def.compile !== undefined, package: def.package, problem: r.problem ?? null };
 }
 
 /** A sandboxed `echo ok` through the whole path: what doctor reports as the smoke test. */

@@ -2,6 +2,7 @@
 // Schema for HTTP/OpenAPI/MCP), and the one normalise-then-validate step every entry point uses.
 // Every failure becomes a CyloError whose message names the field.
 import { z } from 'zod';
+import { workspacePathProblem } from '../util/workspace-path.js';
 import { CyloError } from '../errors.js';
 import { typeName, zodIssueToCyloError } from './zod-errors.js';
 import {
@@ -81,10 +82,8 @@ export const DEFAULT_POLICY: ValidationPolicy = {
   defaultEntry: () => 'main',
 };
 
-// File names: relative, no "..", no absolute paths, no NUL or control characters, no empty or
-// "." components. These are checked here AND again by the helper that writes the files.
-// eslint-disable-next-line no-control-regex
-const CONTROL = /[\u0000-\u001f\u007f]/;
+// File names: the workspace path rule (src/util/workspace-path.ts), and a length bound. They are
+// checked here AND again by the helper that writes the files.
 
 export function checkFileName(name: string, field: string, maxBytes: number): string {
   const bad = (why: string): never => {
@@ -92,16 +91,9 @@ export function checkFileName(name: string, field: string, maxBytes: number): st
   };
   if (name.length === 0) bad('must not be empty');
   if (Buffer.byteLength(name) > maxBytes) bad(`must be at most ${maxBytes} bytes`);
-  if (CONTROL.test(name)) bad('must not contain NUL or control characters');
-  if (name.startsWith('/')) bad('must be a relative path, not absolute');
-  if (name.includes('\\')) bad('must use "/" as separator, not "\\"');
-  const parts = name.split('/');
-  for (const part of parts) {
-    if (part === '..') bad('must not contain ".." (no leaving the workspace)');
-    if (part === '' || part === '.') bad('must not contain empty or "." path components');
-    if (Buffer.byteLength(part) > 255) bad('each path component must be at most 255 bytes');
-  }
-  return parts.join('/');
+  const problem = workspacePathProblem(name);
+  if (problem !== undefined) bad(problem);
+  return name;
 }
 
 function decode(content: string, encoding: 'utf8' | 'base64' | 'hex', field: string): Buffer {

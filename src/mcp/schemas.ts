@@ -3,7 +3,7 @@
 // list_runtimes' output. The SDK turns them into the JSON Schemas clients see in tools/list.
 // zod v4 (the project's) is accepted by @modelcontextprotocol/sdk >= 1.23 as is.
 import { z } from 'zod';
-import { BACKENDS, EXECUTION_STATUSES, LAYERS } from '../api/result.js';
+import { executionResultSchema } from '../api/result-schema.js';
 import type { RuntimeInfo } from '../cylo.js';
 
 /** What the server knows at start: the runnable languages and the limits it may grant. */
@@ -75,33 +75,8 @@ export function runCodeInputShape(context: ToolContext) {
   };
 }
 
-const stageSchema = z.looseObject({
-  status: z.enum(EXECUTION_STATUSES),
-  exitCode: z.number().int().nullable().describe('Exit code, or null when ended by a signal.'),
-  signal: z.string().nullable().describe('The signal that ended the program, e.g. "SIGKILL".'),
-  stdout: z.string(),
-  stderr: z.string(),
-  stdoutTruncated: z.boolean().describe('True when stdout hit the output limit and was cut.'),
-  stderrTruncated: z.boolean(),
-  wallMs: z.number().describe('Wall-clock time in milliseconds.'),
-  cpuMs: z.number().describe('CPU time of all processes in milliseconds.'),
-  memoryBytes: z.number().describe('Peak memory in bytes.'),
-  message: z.string().nullable().describe('What stopped the stage when cylo did (limit hit), else null.'),
-});
-
-/** The cylo execution result (src/api/result.ts) as run_code's output schema. Objects are
- *  loose (additional properties allowed) so a field added to the core later does not make
- *  clients that validate structuredContent reject results. */
-export const runCodeOutputShape = {
-  id: z.string().describe('The execution id.'),
-  language: z.string(),
-  version: z.string(),
-  status: z.enum(EXECUTION_STATUSES).describe('ok, or what went wrong: compile_error, runtime_error (non-zero exit or signal), timeout, memory_limit, output_limit, internal_error.'),
-  compile: stageSchema.nullable().describe('The compile stage, for compiled languages; else null.'),
-  run: stageSchema.nullable().describe('The run stage; null when compilation failed.'),
-  layers: z.array(z.enum(LAYERS)).describe('The isolation layers in force.'),
-  backend: z.enum(BACKENDS).describe('The isolation backend that ran the execution.'),
-};
+/** The cylo execution result (src/api/result-schema.ts) as run_code's output schema. */
+export const runCodeOutputShape = executionResultSchema.shape;
 
 export const listRuntimesOutputShape = {
   runtimes: z

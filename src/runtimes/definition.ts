@@ -1,6 +1,7 @@
 // The declarative shape of a language. One object per language; the engine has no
 // per-language branches. Operators add or override languages with the same shape in a
 // configuration file (see docs/runtimes.md).
+import { workspacePathProblem } from '../util/workspace-path.js';
 import { z } from 'zod';
 import { limitsSchema } from '../api/request.js';
 
@@ -20,7 +21,7 @@ import { limitsSchema } from '../api/request.js';
  */
 const workspacePath = z
   .string()
-  .refine((p) => !p.startsWith('/') && p.split('/').every((c) => c !== '' && c !== '.' && c !== '..'), 'a relative path inside the workspace, without "." or ".." components');
+  .refine((p) => workspacePathProblem(p) === undefined, 'a relative path inside the workspace, without "." or ".." components');
 
 export const runtimeDefinitionSchema = z.strictObject({
   id: z.string().regex(/^[a-z][a-z0-9+#._-]*$/, 'lower-case id, e.g. "python"'),

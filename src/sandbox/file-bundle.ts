@@ -6,6 +6,7 @@
 //   record: u32 name_len, u32 mode, u64 size (little-endian), name bytes, content bytes
 //   end:    a record with name_len 0
 import type { SourceFile } from '../api/request.js';
+import { workspacePathProblem } from '../util/workspace-path.js';
 
 export interface BundleFile extends SourceFile {
   executable?: boolean;
@@ -71,11 +72,8 @@ export class BundleError extends Error {
 }
 
 function checkBundleName(name: string): void {
-  // eslint-disable-next-line no-control-regex
-  if (name.startsWith('/') || name.includes('\\') || /[\u0000-\u001f\u007f]/.test(name)) throw new BundleError(`unsafe file name ${JSON.stringify(name)}`);
-  for (const part of name.split('/')) {
-    if (part === '' || part === '.' || part === '..') throw new BundleError(`unsafe file name ${JSON.stringify(name)}`);
-  }
+  const problem = workspacePathProblem(name);
+  if (problem !== undefined) throw new BundleError(`unsafe file name ${JSON.stringify(name)}: ${problem}`);
 }
 
 /**

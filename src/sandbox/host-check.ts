@@ -75,72 +75,74 @@ export interface HostReport {
   cgroups: CgroupDriver | undefined;
 }
 
-/** Static checks (no sandbox is started). The engine adds a real smoke run on top. */
+/** Static checks (no sandbox is started), one per layer; the doctor adds a real smoke run. */
 export function checkHost(options: HostCheckOptions = {}): HostReport {
   const relax = new Set(options.relax ?? []);
-  const checks: LayerCheck[] = [];
   const helperPath = options.helperPath ?? defaultHelperPath();
   const linux = process.platform === 'linux';
-  checks.push(linux ? { layer: 'platform', ok: true, detail: `Linux ${readKernel()}` } : { layer: 'platform', ok: false, detail: process.platform, fix: 'cylo needs Linux (namespaces, cgroups, seccomp and Landlock are Linux kernel features); run it in a Linux VM or container' });
-
   const root = typeof process.getuid === 'function' && process.getuid() === 0;
-  checks.push(
+  const bwrapPath = options.bwrapPath ?? findBwrap();
+  const helperOk = existsSync(helperPath);
+  const abi = helperOk ? landlockAbi(helperPath) : 0;
+  const cgroups = linux && root ? checkCgroups(options.cgroupRoot) : { check: { layer: 'cgroups', ok: false, detail: 'not checked (needs Linux and root)', fix: 'run cylo as root on Linux' } as LayerCheck, driver: undefined };
+  const checks: LayerCheck[] = [
+    linux ? { layer: 'platform', ok: true, detail: `Linux ${readKernel()}` } : { layer: 'platform', ok: false, detail: process.platform, fix: 'cylo needs Linux (namespaces, cgroups, seccomp and Landlock are Linux kernel features); run it in a Linux VM or container' },
     root
       ? { layer: 'identity', ok: true, detail: 'running as root: each execution gets its own unprivileged uid' }
       : { layer: 'identity', ok: false, detail: `running as uid ${process.getuid?.() ?? '?'}`, fix: 'run cylo as root (it needs to switch each sandbox to its own unprivileged uid and to manage cgroups), e.g. sudo cylo ...' },
-  );
+    checkBubblewrap(bwrapPath),
+    helperOk ? { layer: 'helper', ok: true, detail: helperPath } : { layer: 'helper', ok: false, detail: `${helperPath} is missing`, fix: 'build the native helper: npm run build:native (needs gcc: apt-get install -y gcc libc6-dev)' },
+    checkNamespaces(),
+    checkLandlock(abi, helperOk, relax.has('landlock')),
+    checkSeccomp(relax.has('seccomp')),
+    cgroups.check,
+  ];
+  const ok = checks.every((c) => c.ok);
+  return { checks, ok, bwrapPath, helperPath, landlockAbi: abi, cgroups: cgroups.driver };
+}
 
-  const bwrapPath = options.bwrapPath ?? findBwrap();
-  if (bwrapPath === undefined) {
-    checks.push({ layer: 'bubblewrap', ok: false, detail: 'bwrap not found', fix: 'install bubblewrap >= 0.8.0: apt-get install -y bubblewrap' });
-  } else {
-    let version = '?';
-    try {
-      version = execFileSync(bwrapPath, ['--version'], { encoding: 'utf8', timeout: 5000 }).trim().split(/\s+/).pop() ?? '?';
-    } catch {
-      // reported below
-    }
-    const bwrapOk = versionAtLeast(version, [0, 8, 0]);
-    checks.push(bwrapOk ? { layer: 'bubblewrap', ok: true, detail: `${bwrapPath} ${version}` } : { layer: 'bubblewrap', ok: false, detail: `${bwrapPath} ${version}`, fix: 'bubblewrap 0.8.0 or newer is needed (--disable-userns, --ro-bind-fd); apt-get install -y bubblewrap' });
+function checkBubblewrap(bwrapPath: string | undefined): LayerCheck {
+  if (bwrapPath === undefined) return { layer: 'bubblewrap', ok: false, detail: 'bwrap not found', fix: 'install bubblewrap >= 0.8.0: apt-get install -y bubblewrap' };
+  let version = '?';
+  try {
+    version = execFileSync(bwrapPath, ['--version'], { encoding: 'utf8', timeout: 5000 }).trim().split(/\s+/).pop() ?? '?';
+  } catch {
+    // reported below
   }
+  if (versionAtLeast(version, [0, 8, 0])) return { layer: 'bubblewrap', ok: true, detail: `${bwrapPath} ${version}` };
+  return { layer: 'bubblewrap', ok: false, detail: `${bwrapPath} ${version}`, fix: 'bubblewrap 0.8.0 or newer is needed (--disable-userns, --ro-bind-fd); apt-get install -y bubblewrap' };
+}
 
-  const helperOk = existsSync(helperPath);
-  checks.push(helperOk ? { layer: 'helper', ok: true, detail: helperPath } : { layer: 'helper', ok: false, detail: `${helperPath} is missing`, fix: 'build the native helper: npm run build:native (needs gcc: apt-get install -y gcc libc6-dev)' });
-
+function checkNamespaces(): LayerCheck {
   const usernsMax = readNumber('/proc/sys/user/max_user_namespaces');
   const apparmorRestrict = readNumber('/proc/sys/kernel/apparmor_restrict_unprivileged_userns');
   const legacyClone = readNumber('/proc/sys/kernel/unprivileged_userns_clone');
   if (usernsMax === 0 || legacyClone === 0) {
-    checks.push({ layer: 'namespaces', ok: false, detail: 'user namespaces are disabled', fix: 'enable them: sysctl -w user.max_user_namespaces=15000 (and kernel.unprivileged_userns_clone=1 on Debian kernels that have it)' });
-  } else if (apparmorRestrict === 1) {
-    checks.push({ layer: 'namespaces', ok: false, detail: 'AppArmor restricts unprivileged user namespaces', fix: 'allow bwrap an AppArmor userns profile, or sysctl -w kernel.apparmor_restrict_unprivileged_userns=0' });
-  } else {
-    checks.push({ layer: 'namespaces', ok: true, detail: `user, pid, mount, net, ipc, uts, cgroup (max_user_namespaces=${usernsMax ?? '?'})` });
+    return { layer: 'namespaces', ok: false, detail: 'user namespaces are disabled', fix: 'enable them: sysctl -w user.max_user_namespaces=15000 (and kernel.unprivileged_userns_clone=1 on Debian kernels that have it)' };
   }
-
-  const abi = helperOk ? landlockAbi(helperPath) : 0;
-  if (abi >= 1) {
-    checks.push({ layer: 'landlock', ok: true, detail: `ABI ${abi}${abi >= 6 ? ' (signal and abstract-socket scoping on)' : ' (no scoping: needs ABI 6, Linux 6.12)'}` });
-  } else {
-    checks.push({ layer: 'landlock', ok: relax.has('landlock'), relaxed: relax.has('landlock'), detail: helperOk ? 'not available on this kernel' : 'unknown (helper missing)', fix: 'use Linux >= 5.13 with Landlock enabled (lsm=landlock,...), or relax the layer explicitly: relax: ["landlock"]' });
+  if (apparmorRestrict === 1) {
+    return { layer: 'namespaces', ok: false, detail: 'AppArmor restricts unprivileged user namespaces', fix: 'allow bwrap an AppArmor userns profile, or sysctl -w kernel.apparmor_restrict_unprivileged_userns=0' };
   }
+  return { layer: 'namespaces', ok: true, detail: `user, pid, mount, net, ipc, uts, cgroup (max_user_namespaces=${usernsMax ?? '?'})` };
+}
 
-  const seccompField = /^Seccomp:\s*(\d)/m.exec(safeRead('/proc/self/status'));
-  checks.push(seccompField !== null ? { layer: 'seccomp', ok: true, detail: 'seccomp-BPF filters available' } : { layer: 'seccomp', ok: relax.has('seccomp'), relaxed: relax.has('seccomp'), detail: 'the kernel has no seccomp support', fix: 'use a kernel built with CONFIG_SECCOMP_FILTER, or relax the layer explicitly: relax: ["seccomp"]' });
+function checkLandlock(abi: number, helperOk: boolean, relaxed: boolean): LayerCheck {
+  if (abi >= 1) return { layer: 'landlock', ok: true, detail: `ABI ${abi}${abi >= 6 ? ' (signal and abstract-socket scoping on)' : ' (no scoping: needs ABI 6, Linux 6.12)'}` };
+  return { layer: 'landlock', ok: relaxed, relaxed, detail: helperOk ? 'not available on this kernel' : 'unknown (helper missing)', fix: 'use Linux >= 5.13 with Landlock enabled (lsm=landlock,...), or relax the layer explicitly: relax: ["landlock"]' };
+}
 
-  let cgroups: CgroupDriver | undefined;
-  if (linux && root) {
-    try {
-      cgroups = openCgroups(options.cgroupRoot);
-      checks.push({ layer: 'cgroups', ok: true, detail: `${cgroups.version}: ${cgroups.baseDirs.join(', ')}` });
-    } catch (error) {
-      checks.push({ layer: 'cgroups', ok: false, detail: (error as Error).message, fix: 'see the message; cylo needs the memory, pids and cpu(acct) controllers' });
-    }
-  } else {
-    checks.push({ layer: 'cgroups', ok: false, detail: 'not checked (needs Linux and root)', fix: 'run cylo as root on Linux' });
+function checkSeccomp(relaxed: boolean): LayerCheck {
+  if (/^Seccomp:\s*(\d)/m.test(safeRead('/proc/self/status'))) return { layer: 'seccomp', ok: true, detail: 'seccomp-BPF filters available' };
+  return { layer: 'seccomp', ok: relaxed, relaxed, detail: 'the kernel has no seccomp support', fix: 'use a kernel built with CONFIG_SECCOMP_FILTER, or relax the layer explicitly: relax: ["seccomp"]' };
+}
+
+function checkCgroups(root: string | undefined): { check: LayerCheck; driver: CgroupDriver | undefined } {
+  try {
+    const driver = openCgroups(root);
+    return { check: { layer: 'cgroups', ok: true, detail: `${driver.version}: ${driver.baseDirs.join(', ')}` }, driver };
+  } catch (error) {
+    return { check: { layer: 'cgroups', ok: false, detail: (error as Error).message, fix: 'see the message; cylo needs the memory, pids and cpu(acct) controllers' }, driver: undefined };
   }
-  const ok = checks.every((c) => c.ok);
-  return { checks, ok, bwrapPath, helperPath, landlockAbi: abi, cgroups };
 }
 
 function readKernel(): string {

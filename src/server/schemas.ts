@@ -3,7 +3,7 @@
 // never disagree. The native execute body is the library's own `executeRequestSchema`.
 import { z } from 'zod';
 import { executeRequestSchema } from '../api/request.js';
-import { BACKENDS, EXECUTION_STATUSES, LAYERS } from '../api/result.js';
+import { executionResultSchema, stageSchema } from '../api/result-schema.js';
 import { ERROR_CODES, type CyloErrorCode } from '../errors.js';
 
 export { executeRequestSchema };
@@ -11,35 +11,7 @@ export { executeRequestSchema };
 // ---------------------------------------------------------------------------------------------
 // Native API (/v1): the library's result and runtime list, field for field.
 
-export const stageSchema = z
-  .object({
-    status: z.enum(EXECUTION_STATUSES),
-    exitCode: z.number().int().nullable().describe("The program's exit code, or null when a signal ended it."),
-    signal: z.string().nullable().describe('The signal that ended the program (e.g. "SIGKILL"), or null.'),
-    stdout: z.string(),
-    stderr: z.string(),
-    stdoutTruncated: z.boolean(),
-    stderrTruncated: z.boolean(),
-    wallMs: z.number().describe('Wall-clock time of the stage, in milliseconds.'),
-    cpuMs: z.number().describe('CPU time of all the processes of the stage, in milliseconds.'),
-    memoryBytes: z.number().describe('Peak memory of the stage, in bytes.'),
-    message: z.string().nullable().describe('What stopped the stage when cylo did (limit hit, setup failure); null otherwise.'),
-    cached: z.boolean().optional().describe('Compile stages only: true when the compile cache had the artifact (no output, zero times).'),
-  })
-  .describe('One stage (compile or run) of an execution.');
-
-export const executionResultSchema = z
-  .object({
-    id: z.string(),
-    language: z.string(),
-    version: z.string(),
-    status: z.enum(EXECUTION_STATUSES),
-    compile: stageSchema.nullable(),
-    run: stageSchema.nullable(),
-    layers: z.array(z.enum(LAYERS)).describe('The isolation layers that were in force.'),
-    backend: z.enum(BACKENDS).describe('The isolation backend that ran the execution (namespace: bubblewrap, cgroups, seccomp, Landlock).'),
-  })
-  .describe('The result of an execution (the same object the library returns).');
+export { executionResultSchema, stageSchema };
 
 export const runtimeInfoSchema = z.object({
   language: z.string(),

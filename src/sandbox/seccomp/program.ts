@@ -29,7 +29,8 @@ import { Assembler, OFF_ARCH, OFF_NR, argLow } from './assembler.js';
 import { ALLOWED_PERSONALITIES, AF_VSOCK, CLONE_NS_FLAGS, DENIED_SYSCALLS, ENOSYS, EPERM, SECCOMP_RET_ALLOW, SECCOMP_RET_ERRNO, SECCOMP_RET_KILL_PROCESS, TIOCLINUX, TIOCSTI, X32_SYSCALL_BIT } from './policy.js';
 import { AUDIT_ARCH, hostArch, SYSCALL_NUMBERS, type SeccompArch } from './syscall-numbers.js';
 
-/** Builds the serialised seccomp filter for `arch`. */
+/** Builds the serialised seccomp filter for `arch`. One function on purpose (~70 lines): it
+ *  reads top to bottom as the program listing in the header above, which is how it is audited. */
 export function buildSeccompProgram(arch: SeccompArch = hostArch()): Buffer {
   const numbers = SYSCALL_NUMBERS[arch];
   const nr = (name: string): number | undefined => numbers[name];

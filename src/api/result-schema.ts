@@ -1,0 +1,37 @@
+// The execution result (src/api/result.ts) as a zod schema, with a description per field: the
+// one schema behind the HTTP API's response and OpenAPI document (src/server/schemas.ts) and
+// the MCP tool run_code's output schema (src/mcp/schemas.ts). Objects are loose (additional
+// properties allowed) so a field added to the core later does not make clients that validate
+// results reject them. test/server/routes.test.ts checks it against real results.
+import { z } from 'zod';
+import { BACKENDS, EXECUTION_STATUSES, LAYERS } from './result.js';
+
+export const stageSchema = z
+  .looseObject({
+    status: z.enum(EXECUTION_STATUSES),
+    exitCode: z.number().int().nullable().describe("The program's exit code, or null when a signal ended it."),
+    signal: z.string().nullable().describe('The signal that ended the program (e.g. "SIGKILL"), or null.'),
+    stdout: z.string(),
+    stderr: z.string(),
+    stdoutTruncated: z.boolean(),
+    stderrTruncated: z.boolean(),
+    wallMs: z.number().describe('Wall-clock time of the stage, in milliseconds.'),
+    cpuMs: z.number().describe('CPU time of all the processes of the stage, in milliseconds.'),
+    memoryBytes: z.number().describe('Peak memory of the stage, in bytes.'),
+    message: z.string().nullable().describe('What stopped the stage when cylo did (limit hit, setup failure); null otherwise.'),
+    cached: z.boolean().optional().describe('Compile stages only: true when the compile cache had the artifact (no output, zero times).'),
+  })
+  .describe('One stage (compile or run) of an execution.');
+
+export const executionResultSchema = z
+  .looseObject({
+    id: z.string(),
+    language: z.string(),
+    version: z.string(),
+    status: z.enum(EXECUTION_STATUSES).describe('ok, or what went wrong: compile_error, runtime_error (non-zero exit or signal), timeout, memory_limit, output_limit, internal_error.'),
+    compile: stageSchema.nullable().describe('The compile stage, for compiled languages; else null.'),
+    run: stageSchema.nullable().describe('The run stage; null when compilation failed.'),
+    layers: z.array(z.enum(LAYERS)).describe('The isolation layers that were in force.'),
+    backend: z.enum(BACKENDS).describe('The isolation backend that ran the execution (namespace: bubblewrap, cgroups, seccomp, Landlock).'),
+  })
+  .describe('The result of an execution (the same object the library returns).');
