@@ -14,4 +14,4 @@ export type { StreamEvent } from './engine/event-stream.js';
 export type { ExecutionState, StateEvent } from './engine/state-machine.js';
 export type { RuntimeDefinitionInput as RuntimeDefinition } from './runtimes/definition.js';
 export type { InteractiveExecution } from './engine/interactive.js';
-export { FORWARDABLE_SIGNALS, type ForwardableSignal } from './sandbox/signal-program.js';
+export { FORWARDABLE_SIGNALS, type ForwardableSignal } from './util/signals.js';

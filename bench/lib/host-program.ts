@@ -11,7 +11,7 @@ import { DEFAULT_LIMITS } from '../../src/api/limits.js';
 import type { ResolvedRuntime } from '../../src/runtimes/registry.js';
 import { expandArgv, expandEnv, type TokenValues } from '../../src/runtimes/tokens.js';
 import type { ReadOnlyBind } from '../../src/sandbox/bwrap-argv.js';
-import { sandboxEnvironment } from '../../src/sandbox/environment.js';
+import { sandboxEnvironment } from '../../src/engine/environment.js';
 import { expectOk, timedSpawn, type SpawnOutcome, type SpawnOptions } from './proc.js';
 
 export const WORK = '/work';

@@ -8,12 +8,24 @@
 // native helper, cgroups, seccomp, Landlock). A hardware-virtualisation backend implements the
 // same interface (see docs/architecture.md, "Adding a backend").
 import type { BackendName, Layer } from '../api/result.js';
-import type { BundleFile } from '../sandbox/file-bundle.js';
-import type { ForwardableSignal } from '../sandbox/signal-program.js';
-import type { StopReason } from '../sandbox/watchdog.js';
+import type { BundleFile } from './file-bundle.js';
+import type { ForwardableSignal } from '../util/signals.js';
 import type { PoolSlot } from '../engine/pool.js';
 
-export type { StopReason };
+/** Why a backend stopped a stage rather than it ending on its own. */
+export type StopReason = 'timeout' | 'cpu' | 'stdout' | 'stderr' | 'cancelled' | 'setup';
+
+/** Where every backend puts the workspace (the fresh, size-capped, only writable place) and
+ *  runs the program from; runtime templates see it as {workspace}. */
+export const WORKSPACE = '/work';
+/** Temporary files live inside the workspace (and count against its size); /tmp points here. */
+export const WORKSPACE_TMP = '/work/.tmp';
+
+/** A host tree a stage needs read-only at another place (a runtime's node packages). */
+export interface HostMount {
+  source: string;
+  dest: string;
+}
 
 export type { BackendName };
 
@@ -39,7 +51,7 @@ export interface StageSpec {
   kind: 'compile' | 'run';
   /** Host trees the program needs read-only (its toolchain), from the runtime registry. */
   roots: readonly string[];
-  mounts: ReadonlyArray<{ source: string; dest: string }>;
+  mounts: readonly HostMount[];
   /** The program's argv inside the isolation (argv[0] absolute) and its whole environment. */
   argv: string[];
   env: Record<string, string>;

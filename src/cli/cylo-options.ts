@@ -1,4 +1,4 @@
-// Library options the CLI takes from the environment (documented in docs/configuration.md).
+// Library options the CLI takes from the environment (documented in docs/http.md, "Configuration").
 import type { CyloOptions } from '../cylo.js';
 import { RELAXABLE_LAYERS, type RelaxableLayer } from '../sandbox/host-check.js';
 import { CyloError } from '../errors.js';

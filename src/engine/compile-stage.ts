@@ -10,7 +10,7 @@ import type { BackendSlot, SandboxBackend, StageLimits, StageSpec } from '../bac
 import { CyloError } from '../errors.js';
 import type { ResolvedRuntime } from '../runtimes/registry.js';
 import { expandArgv, type TokenValues } from '../runtimes/tokens.js';
-import { decodeBundle, type BundleFile } from '../sandbox/file-bundle.js';
+import { decodeBundle, type BundleFile } from '../backend/file-bundle.js';
 import { compileCacheKey, type CompileCache } from './compile-cache.js';
 import { cachedCompileStage, classifyStage } from './outcome.js';
 import { stageEnv } from './stage-env.js';

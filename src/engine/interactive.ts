@@ -5,7 +5,7 @@ import type { ExecutionResult } from '../api/result.js';
 import { CyloError } from '../errors.js';
 import type { StageControl } from '../backend/backend.js';
 import { linkAbort } from '../util/abort.js';
-import { isForwardableSignal, type ForwardableSignal } from '../sandbox/signal-program.js';
+import { isForwardableSignal, type ForwardableSignal } from '../util/signals.js';
 import type { ExecutionEvent } from './lifecycle.js';
 import { streamExecution, type StreamEvent } from './event-stream.js';
 

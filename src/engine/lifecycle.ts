@@ -5,12 +5,11 @@
 import { randomUUID } from 'node:crypto';
 import type { NormalizedRequest } from '../api/request.js';
 import type { ExecutionResult, Stage } from '../api/result.js';
-import type { BackendSlot, SandboxBackend, StageControl } from '../backend/backend.js';
+import { WORKSPACE, type BackendSlot, type SandboxBackend, type StageControl } from '../backend/backend.js';
 import { CyloError, toCyloError } from '../errors.js';
 import type { ResolvedRuntime } from '../runtimes/registry.js';
 import { expandArgv, type TokenValues } from '../runtimes/tokens.js';
-import { WORKSPACE } from '../sandbox/bwrap-argv.js';
-import type { BundleFile } from '../sandbox/file-bundle.js';
+import type { BundleFile } from '../backend/file-bundle.js';
 import type { CompileCache } from './compile-cache.js';
 import { compileStage, mergeArtifacts } from './compile-stage.js';
 import { classifyStage } from './outcome.js';

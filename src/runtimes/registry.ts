@@ -8,7 +8,7 @@ import { homedir } from 'node:os';
 import { delimiter, dirname, isAbsolute, join } from 'node:path';
 import { promisify } from 'node:util';
 import { CyloError } from '../errors.js';
-import type { ReadOnlyBind } from '../sandbox/bwrap-argv.js';
+import type { HostMount } from '../backend/backend.js';
 import { BUILTIN_RUNTIMES } from './builtin.js';
 import { fieldPath, zodIssueToCyloError } from '../api/zod-errors.js';
 import { runtimeDefinitionSchema, type RuntimeDefinition, type RuntimeDefinitionInput } from './definition.js';
@@ -25,7 +25,7 @@ export interface ResolvedRuntime {
   /** Host trees outside the system tree (/usr) that must be bound read-only. */
   roots: string[];
   /** Trees bound at another place inside the sandbox (nodePackages at {nodeModules}/<name>). */
-  mounts: ReadOnlyBind[];
+  mounts: HostMount[];
   /** Everything about the toolchain that changes what it compiles (binary, version, package
    *  versions): part of the compile cache key. */
   fingerprint: string;
@@ -95,7 +95,7 @@ async function probe(definition: RuntimeDefinition): Promise<ResolvedRuntime> {
     return unavailable(`${definition.id}: toolchain not found (looked for ${definition.binary.candidates.join(', ')}); install it with: apt-get install -y ${definition.package}`);
   }
   const roots = new Set<string>();
-  const mounts: ReadOnlyBind[] = [];
+  const mounts: HostMount[] = [];
   const packageVersions: string[] = [];
   const packageDirs = new Map<string, string>();
   for (const name of definition.nodePackages) {

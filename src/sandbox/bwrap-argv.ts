@@ -5,10 +5,10 @@
 
 /** Where the inner helper appears inside the sandbox. */
 export const HELPER_IN_SANDBOX = '/.cylo/helper';
-/** The workspace: a fresh, size-capped tmpfs, the only writable place. */
-export const WORKSPACE = '/work';
-/** Temporary files live inside the workspace; /tmp is a symlink to it. */
-export const WORKSPACE_TMP = '/work/.tmp';
+/** The workspace: a fresh, size-capped tmpfs, the only writable place (the backend contract's
+ *  path, src/backend/backend.ts). */
+import { WORKSPACE, WORKSPACE_TMP } from '../backend/backend.js';
+export { WORKSPACE, WORKSPACE_TMP };
 
 /** File descriptors handed from Node to the helper (stdio 3, 4, 5). */
 export const FD_SECCOMP = 3;
@@ -118,7 +118,7 @@ export function buildBwrapArgv(plan: SandboxPlan): string[] {
     '--remount-ro', '/dev', // /dev cannot be filled or have nodes planted
     '--remount-ro', '/', // the root is read-only: the workspace is the only writable place
   );
-  if (plan.seccomp) a.push('--seccomp', String(FD_SECCOMP)); // syscall deny list (see seccomp.ts)
+  if (plan.seccomp) a.push('--seccomp', String(FD_SECCOMP)); // syscall deny list (see seccomp/policy.ts)
   a.push('--', ...buildInnerArgv(plan)); // '--': the program's argv can never be read as flags
   return a;
 }

@@ -9,7 +9,7 @@ import type { Readable, Writable } from 'node:stream';
 import type { StageReport, StageSpec } from '../backend/backend.js';
 import { buildOuterArgv, sandboxKey, type SandboxPlan } from './bwrap-argv.js';
 import type { ExecutionCgroup } from './cgroups.js';
-import { encodeBundle, encodeJob } from './file-bundle.js';
+import { encodeBundle, encodeJob } from '../backend/file-bundle.js';
 import { LineSplitter } from './helper-status.js';
 import { killInsideOut } from './kill-inside-out.js';
 import { SandboxRun, type SandboxSink } from './sandbox-run.js';

@@ -3,15 +3,7 @@
 // sandbox) -> the program. The program's host pid is found through /proc/PID/task/PID/children
 // and signalled by the service (root), so Landlock's signal scoping inside does not apply.
 import { readFileSync } from 'node:fs';
-import { signalNumber } from '../util/signals.js';
-
-/** Signals a client may send to a program (the usual job-control and termination ones). */
-export const FORWARDABLE_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGKILL', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2', 'SIGSTOP', 'SIGCONT', 'SIGALRM', 'SIGWINCH'] as const;
-export type ForwardableSignal = (typeof FORWARDABLE_SIGNALS)[number];
-
-export function isForwardableSignal(name: unknown): name is ForwardableSignal {
-  return typeof name === 'string' && (FORWARDABLE_SIGNALS as readonly string[]).includes(name) && signalNumber(name) !== undefined;
-}
+import type { ForwardableSignal } from '../util/signals.js';
 
 function childrenOf(pid: number): number[] {
   try {

@@ -4,8 +4,9 @@
 // one call to `onStop(reason)`; the caller kills the sandbox (kill-inside-out.ts).
 import { availableParallelism } from 'node:os';
 
-/** Why a sandbox was stopped by cylo rather than ending on its own. */
-export type StopReason = 'timeout' | 'cpu' | 'stdout' | 'stderr' | 'cancelled' | 'setup';
+import type { StopReason } from '../backend/backend.js';
+
+export type { StopReason };
 
 export interface WatchdogOptions {
   /** Wall-clock limit from the program's start, in ms. */

@@ -13,7 +13,7 @@ import { signalNumber } from '../util/signals.js';
 import type { ExecutionResult, Stage } from '../api/result.js';
 import type { InteractiveExecution } from '../engine/interactive.js';
 import { toCyloError } from '../errors.js';
-import { isForwardableSignal } from '../sandbox/signal-program.js';
+import { isForwardableSignal } from '../util/signals.js';
 import type { ServerContext } from './context.js';
 import { pistonToCyloRequest, resolvePistonRuntime } from './piston.js';
 import { pistonExecuteRequestSchema, type PistonExecuteRequest } from './schemas.js';

@@ -23,3 +23,11 @@ export function signalName(num: number): string {
 export function signalNumber(name: string): number | undefined {
   return BY_NAME[name];
 }
+
+/** Signals a client may send to a program (the usual job-control and termination ones). */
+export const FORWARDABLE_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGKILL', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2', 'SIGSTOP', 'SIGCONT', 'SIGALRM', 'SIGWINCH'] as const;
+export type ForwardableSignal = (typeof FORWARDABLE_SIGNALS)[number];
+
+export function isForwardableSignal(name: unknown): name is ForwardableSignal {
+  return typeof name === 'string' && (FORWARDABLE_SIGNALS as readonly string[]).includes(name) && signalNumber(name) !== undefined;
+}

@@ -249,7 +249,7 @@ test('kill(-1, SIGKILL), PID 1 and the host pids of the service and of a canary:
 test('a killed execution frees its worker at once: no slot retired, no wait for the host init to reap', T, async (t) => {
   if (await hostileSkip(t)) return;
   // One worker, so each execution waits for the previous one's slot to be reset. Before the fix
-  // in src/sandbox/run-sandbox.ts (killInsideOut), killing bubblewrap first orphaned the
+  // in src/sandbox/kill-inside-out.ts, killing bubblewrap first orphaned the
   // sandbox's PID 1 to the host's init; its zombie held the cgroup's pids.current for 1-2 s
   // (forever under an init that does not reap) and each timeout cost ~2 s of the worker.
   const cylo: Cylo = createCylo({ concurrency: 1, uidBase: SECURITY_UIDS.fresh, uidCount: SECURITY_UID_COUNT, cacheDir: false, defaultLimits: { timeoutMs: 300, memoryBytes: 64 * MiB, pids: 16 } });

@@ -17,7 +17,7 @@ import {
   sandboxKey,
   type SandboxPlan,
 } from '../../src/sandbox/bwrap-argv.js';
-import { encodeJob } from '../../src/sandbox/file-bundle.js';
+import { encodeJob } from '../../src/backend/file-bundle.js';
 import { filesystemLayout } from '../../src/sandbox/filesystem.js';
 
 const HOSTILE_ARGS = ['--help', '$(rm -rf /)', '`id`', 'a b', '; reboot', '--', '--seccomp', '"quoted"', ''];

@@ -2,7 +2,7 @@
 // flags, and the filesystem layout of mounts (npm packages at /.cylo/node_modules) and of a
 // runtime's configuration tree under /etc (readable, not executable).
 import { test } from 'node:test';
-import { encodeJob } from '../../src/sandbox/file-bundle.js';
+import { encodeJob } from '../../src/backend/file-bundle.js';
 import assert from 'node:assert/strict';
 import { FD_EMIT, WORKSPACE, buildInnerArgv, type SandboxPlan } from '../../src/sandbox/bwrap-argv.js';
 import { filesystemLayout } from '../../src/sandbox/filesystem.js';

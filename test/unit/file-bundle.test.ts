@@ -2,7 +2,7 @@
 // refusals (the artifact bundle comes out of a sandbox, so every length and name is checked).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { BundleError, decodeBundle, encodeBundle, type BundleFile } from '../../src/sandbox/file-bundle.js';
+import { BundleError, decodeBundle, encodeBundle, type BundleFile } from '../../src/backend/file-bundle.js';
 
 const LIMITS = { maxBytes: 1 << 20, maxFiles: 100 };
 const bundle = (files: BundleFile[]): Buffer => Buffer.concat(encodeBundle(files));

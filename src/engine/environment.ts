@@ -1,7 +1,7 @@
 // The program's environment: a small allowlist built from scratch. The host's variables
 // (tokens, cloud credentials, CYLO_TOKEN) never enter the sandbox.
 import { dirname } from 'node:path';
-import { WORKSPACE, WORKSPACE_TMP } from './bwrap-argv.js';
+import { WORKSPACE, WORKSPACE_TMP } from '../backend/backend.js';
 
 const BASE_PATH = '/usr/local/bin:/usr/bin:/bin';
 
