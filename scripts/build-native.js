@@ -1,19 +1,55 @@
 #!/usr/bin/env node
-// Compiles the native sandbox helper (native/cylo-helper.c) with the system C compiler.
-// Landlock must be applied between fork and exec and rlimits/cgroup membership must be set
-// before bubblewrap starts, which Node cannot do; this small C program does exactly that.
-import { mkdirSync } from 'node:fs';
+// Compiles the native sandbox helper (native/*.c, one file per mechanism) with the system C
+// compiler into dist/native/cylo-helper. Landlock must be applied between fork and exec and
+// rlimits/cgroup membership must be set before bubblewrap starts, which Node cannot do; this
+// small C program does exactly that.
+//
+// It runs as root on the host (outer mode) and as PID 1 of every sandbox (inner mode), so it is
+// built hardened: stack protector, fortified libc calls, stack-clash probes, format-string
+// checks, full RELRO with immediate binding (the GOT is read-only before main), and a
+// position-independent executable. Static PIE is preferred (the binary is also bound into the
+// sandbox, where it then needs no loader or libraries); toolchains without static-pie support
+// get a dynamic PIE with the same hardening.
+import { mkdirSync, readdirSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 
 const cc = process.env.CC || 'cc';
+const output = 'dist/native/cylo-helper';
+const sources = readdirSync('native')
+  .filter((name) => name.endsWith('.c'))
+  .sort()
+  .map((name) => `native/${name}`);
+
+const hardening = [
+  '-O2', // _FORTIFY_SOURCE needs optimisation
+  '-U_FORTIFY_SOURCE', // some compilers predefine it (e.g. to 3): ours, not a redefinition warning
+  '-D_FORTIFY_SOURCE=2',
+  '-fstack-protector-strong',
+  '-fstack-clash-protection',
+  '-Wformat',
+  '-Wformat-security',
+  '-Wl,-z,relro,-z,now',
+];
+const common = ['-Wall', '-Wextra', '-Werror', '-D_GNU_SOURCE', ...hardening, '-fPIE'];
+const variants = [
+  ['-static-pie'], // no loader, no shared libraries
+  ['-pie'], // dynamic PIE where the libc has no static-pie support
+];
+
 mkdirSync('dist/native', { recursive: true });
-const args = ['-O2', '-Wall', '-Wextra', '-Werror', '-D_GNU_SOURCE', '-static-pie', '-o', 'dist/native/cylo-helper', 'native/cylo-helper.c'];
-let r = spawnSync(cc, args, { stdio: 'inherit' });
-if (r.status !== 0) {
-  // Not every libc ships static-pie support; a dynamic build works as well (the sandbox binds /usr).
-  r = spawnSync(cc, args.filter((a) => a !== '-static-pie'), { stdio: 'inherit' });
+const failures = [];
+let built = false;
+for (const link of variants) {
+  // Quiet unless every variant fails: a missing static-pie is expected on some toolchains.
+  const r = spawnSync(cc, [...common, ...link, '-o', output, ...sources], { encoding: 'utf8' });
+  if (r.status === 0 && !r.error) {
+    built = true;
+    break;
+  }
+  failures.push(`$ ${cc} ${[...common, ...link].join(' ')} ...\n${r.error?.message ?? ''}${r.stderr ?? ''}`);
 }
-if (r.error || r.status !== 0) {
+if (!built) {
+  console.error(failures.join('\n'));
   console.error(`cylo: could not compile the native helper with "${cc}". Install a C compiler (Debian: apt-get install -y gcc libc6-dev) and run "npm run build:native".`);
   process.exit(1);
 }

@@ -1,0 +1,125 @@
+/*
+ * inner.c: the inner mode (PID 1 inside the sandbox, after bubblewrap's seccomp): its options,
+ * and the order of its steps: wait for the job, prepare the workspace, then supervise.
+ *
+ *   inner --status-fd N --bundle-fd N [--workdir DIR] [--mkdir DIR]...
+ *         [--emit-fd N --emit-max BYTES --emit PATH...]
+ *         [--landlock on|noscope|off] [--ro|--rx|--dev|--rw PATH]...
+ * (built by buildInnerArgv in src/sandbox/bwrap-argv.ts; the program's argv, environment and
+ * rlimits are not options: they arrive as the job on the bundle pipe.)
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "emit.h"
+#include "job.h"
+#include "landlock.h"
+#include "modes.h"
+#include "supervisor.h"
+#include "util.h"
+
+#define MAX_MKDIRS 8
+
+struct inner_options {
+  int bundle_fd;
+  int nmkdirs;
+  const char *mkdirs[MAX_MKDIRS];
+  struct emit_plan emit;
+  struct landlock_policy landlock;
+};
+
+/* An fd handed down by Node through bubblewrap: it must be open, and is closed on exec so the
+ * program never inherits it. */
+static int inherited_fd(const char *v, const char *what) {
+  int fd = parse_fd(v, what);
+  if (fd < 3 || fcntl(fd, F_SETFD, FD_CLOEXEC) < 0) fail("%s %s: not an open descriptor", what, v);
+  return fd;
+}
+
+/* --landlock MODE and the rule options --ro/--rx/--dev/--rw PATH; returns 0 for other options. */
+static int landlock_option(struct landlock_policy *p, const char *a, const char *v) {
+  if (strcmp(a, "--landlock") == 0) {
+    if (strcmp(v, "on") != 0 && strcmp(v, "noscope") != 0 && strcmp(v, "off") != 0)
+      fail("--landlock wants on, noscope or off, got %s", v);
+    p->enabled = strcmp(v, "off") != 0;
+    p->scope = strcmp(v, "noscope") != 0;
+    return 1;
+  }
+  uint64_t access = strcmp(a, "--ro") == 0 ? LL_ACCESS_RO : strcmp(a, "--rx") == 0 ? LL_ACCESS_RX
+                  : strcmp(a, "--dev") == 0 ? LL_ACCESS_DEV : strcmp(a, "--rw") == 0 ? LL_ACCESS_RW : 0;
+  if (access == 0) return 0;
+  if (p->nrules >= LANDLOCK_MAX_RULES) fail("too many landlock rules");
+  p->rules[p->nrules].path = v;
+  p->rules[p->nrules].access = access;
+  p->nrules++;
+  return 1;
+}
+
+/* --emit-fd N, --emit-max BYTES and --emit PATH; returns 0 for other options. */
+static int emit_option(struct emit_plan *e, const char *a, const char *v) {
+  if (strcmp(a, "--emit-fd") == 0) {
+    e->fd = inherited_fd(v, "emit fd");
+  } else if (strcmp(a, "--emit") == 0) {
+    if (e->npaths >= EMIT_MAX_PATHS) fail("too many --emit");
+    e->paths[e->npaths++] = v;
+  } else if (strcmp(a, "--emit-max") == 0) {
+    long long m = parse_num(v, a);
+    if (m <= 0) fail("--emit-max must be positive");
+    e->max = (unsigned long long)m;
+  } else {
+    return 0;
+  }
+  return 1;
+}
+
+static void parse_inner_options(int argc, char **argv, struct inner_options *o) {
+  for (int i = 0; i < argc; i += 2) {
+    const char *a = argv[i];
+    if (i + 1 >= argc) fail("option %s needs a value", a);
+    const char *v = argv[i + 1];
+    if (strcmp(a, "--status-fd") == 0) {
+      status_fd = parse_fd(v, a);
+      if (fcntl(status_fd, F_SETFD, FD_CLOEXEC) < 0) fail("status fd: %s", strerror(errno));
+    } else if (strcmp(a, "--bundle-fd") == 0) {
+      o->bundle_fd = inherited_fd(v, "bundle fd");
+    } else if (strcmp(a, "--workdir") == 0) {
+      o->emit.workdir = v;
+    } else if (strcmp(a, "--mkdir") == 0) {
+      if (o->nmkdirs >= MAX_MKDIRS) fail("too many --mkdir");
+      o->mkdirs[o->nmkdirs++] = v;
+    } else if (!emit_option(&o->emit, a, v) && !landlock_option(&o->landlock, a, v)) {
+      fail("unknown inner option %s", a);
+    }
+  }
+  if (o->emit.npaths > 0 && o->emit.fd < 0) fail("--emit needs --emit-fd");
+  if (o->bundle_fd < 0) fail("inner: --bundle-fd is required (the job arrives there)");
+}
+
+void run_inner(int argc, char **argv) {
+  static struct inner_options o = {
+      .bundle_fd = -1,
+      .emit = {.fd = -1, .workdir = "/work", .max = 64ULL << 20},
+      .landlock = {.enabled = 1, .scope = 1},
+  };
+  parse_inner_options(argc, argv, &o);
+  /* Only PID 1 of a PID namespace may be this supervisor: it kills "every other process"
+   * (kill(-1)) before emitting an artifact, and relies on the kernel killing the namespace when
+   * it exits. Anywhere else (on the host by mistake) that would reach processes it must not. */
+  if (getpid() != 1) fail("inner: not PID 1 of a PID namespace (bubblewrap --as-pid-1 runs this mode)");
+
+  /* Wait for the job: this is where a sandbox started ahead of time sits until it is used. */
+  static struct job job;
+  read_job(o.bundle_fd, &job);
+
+  /* Files arrive through a pipe and are written by the sandbox's own identity into its own fresh
+   * tmpfs: the host never writes into a place that untrusted code can reach. */
+  for (int d = 0; d < o.nmkdirs; d++)
+    if (mkdir(o.mkdirs[d], 0755) < 0 && errno != EEXIST) fail("workspace: mkdir %s: %s", o.mkdirs[d], strerror(errno));
+  unpack_bundle(o.bundle_fd, o.emit.workdir);
+  close(o.bundle_fd);
+
+  supervise(&job, &o.landlock, &o.emit);
+}

@@ -1,0 +1,30 @@
+/*
+ * job.h: the bundle pipe protocol of the inner mode: the job (what to run) and the request's
+ * files, both written by src/sandbox/file-bundle.ts.
+ */
+#ifndef CYLO_JOB_H
+#define CYLO_JOB_H
+
+#include <sys/resource.h>
+
+#define JOB_MAX_RLIMITS 16
+
+struct job_limit {
+  int resource;
+  struct rlimit value;
+};
+
+struct job {
+  char **argv; /* argv[0] is an absolute path; NULL-terminated */
+  char **env;  /* "K=V"; NULL-terminated */
+  int nrlimits;
+  struct job_limit rlimits[JOB_MAX_RLIMITS];
+};
+
+/* Waits for the job on FD and reads it; refuses (fail) anything malformed or oversized. */
+void read_job(int fd, struct job *job);
+
+/* Unpacks the files that follow the job on FD into WORKDIR; refuses (fail) unsafe names. */
+void unpack_bundle(int fd, const char *workdir);
+
+#endif

@@ -1,0 +1,13 @@
+/*
+ * modes.h: the helper's modes, each the whole life of one process, dispatched by main.c.
+ */
+#ifndef CYLO_MODES_H
+#define CYLO_MODES_H
+
+/* outer.c: as root on the host, before bubblewrap. Never returns (exec()s bubblewrap or fails). */
+void run_outer(int argc, char **argv) __attribute__((noreturn));
+
+/* inner.c: PID 1 inside the sandbox. Never returns (exits with the program's status or fails). */
+void run_inner(int argc, char **argv) __attribute__((noreturn));
+
+#endif

@@ -1,0 +1,244 @@
+/*
+ * outer.c: the outer mode, the root side on the host before bubblewrap:
+ *   1. joins the execution's cgroups (so not a single fork escapes the memory/pids limits),
+ *   2. opens the trees to bind as O_PATH fds while it is still root and, for trees under a
+ *      parent others cannot search (e.g. /root), reveals them in a private mount namespace,
+ *   3. drops to the execution's unprivileged uid/gid,
+ *   4. exec()s bubblewrap.
+ *
+ *   outer --status-fd N --uid UID --gid GID [--cgroup-procs FILE]... [--open-fd N:PATH]...
+ *         -- BWRAP ARGV
+ * (built by buildOuterArgv in src/sandbox/bwrap-argv.ts). Every option is parsed and checked
+ * before anything is done, so a refused argv changes nothing on the host.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <limits.h>
+#include <sched.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "modes.h"
+#include "util.h"
+
+#define MAX_OPEN_FDS 32
+#define MAX_CGROUPS 16
+
+struct tree {
+  const char *path; /* absolute */
+  int fd;           /* where its O_PATH fd is placed for bwrap --ro-bind-fd */
+};
+
+struct outer_options {
+  long long uid, gid;
+  int ncgroups;
+  const char *cgroups[MAX_CGROUPS];
+  int ntrees;
+  struct tree trees[MAX_OPEN_FDS];
+  char **bwrap_argv;
+};
+
+/* ------------------------------------------------------------------------------------------ */
+/* options                                                                                     */
+/* ------------------------------------------------------------------------------------------ */
+
+/* --open-fd N:PATH - open PATH as O_PATH while still root and place it at fd N for bwrap --*-bind-fd. */
+static void open_fd_option(struct outer_options *o, char *v) {
+  char *colon = strchr(v, ':');
+  if (colon == NULL) fail("--open-fd wants N:PATH, got %s", v);
+  *colon = '\0';
+  int want = parse_fd(v, "--open-fd");
+  if (want < 3) fail("--open-fd target must be >= 3");
+  if (o->ntrees >= MAX_OPEN_FDS) fail("too many --open-fd");
+  if (colon[1] != '/' || strlen(colon + 1) >= PATH_MAX) fail("--open-fd wants an absolute path, got %s", colon + 1);
+  o->trees[o->ntrees].path = colon + 1;
+  o->trees[o->ntrees].fd = want;
+  o->ntrees++;
+}
+
+/* An id to switch to: unprivileged (not 0) and a real id (not (uid_t)-1, which setresuid reads
+ * as "unchanged", nor anything a uid_t cannot hold, which would wrap around, possibly to 0). */
+static long long parse_id(const char *v, const char *what) {
+  long long id = parse_num(v, what);
+  if (id <= 0 || id >= (long long)UINT32_MAX) fail("outer: %s must be an unprivileged id (1 to %u), got %s", what, UINT32_MAX - 1, v);
+  return id;
+}
+
+static void parse_outer_options(int argc, char **argv, struct outer_options *o) {
+  int i = 0;
+  for (; i < argc; i++) {
+    const char *a = argv[i];
+    if (strcmp(a, "--") == 0) { i++; break; }
+    if (i + 1 >= argc) fail("option %s needs a value", a);
+    char *v = argv[++i];
+    if (strcmp(a, "--status-fd") == 0) {
+      /* Left inheritable: bubblewrap passes it on to the inner helper. */
+      status_fd = parse_fd(v, a);
+    } else if (strcmp(a, "--uid") == 0) {
+      o->uid = parse_id(v, a);
+    } else if (strcmp(a, "--gid") == 0) {
+      o->gid = parse_id(v, a);
+    } else if (strcmp(a, "--cgroup-procs") == 0) {
+      if (o->ncgroups >= MAX_CGROUPS) fail("too many --cgroup-procs");
+      o->cgroups[o->ncgroups++] = v;
+    } else if (strcmp(a, "--open-fd") == 0) {
+      open_fd_option(o, v);
+    } else {
+      fail("unknown outer option %s", a);
+    }
+  }
+  if (i >= argc) fail("outer: missing -- and the bubblewrap argv");
+  if (o->uid <= 0 || o->gid <= 0) fail("outer: --uid and --gid must be unprivileged (> 0)");
+  o->bwrap_argv = &argv[i];
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* cgroups                                                                                     */
+/* ------------------------------------------------------------------------------------------ */
+
+/* Join the cgroup before anything else runs: every later fork is inside the limits. */
+static void join_cgroup(const char *procs) {
+  int fd = open(procs, O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
+  if (fd < 0) fail("cgroup: cannot open %s: %s", procs, strerror(errno));
+  char pid[32];
+  int n = snprintf(pid, sizeof pid, "%d\n", (int)getpid());
+  if (write(fd, pid, (size_t)n) != n) fail("cgroup: cannot join %s: %s", procs, strerror(errno));
+  close(fd);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* hidden trees                                                                                */
+/* ------------------------------------------------------------------------------------------ */
+
+/* The first ancestor directory of PATH (itself excluded) that others cannot search, copied into
+ * OUT; returns 0 when every ancestor is searchable (then nothing needs revealing). */
+static int hidden_ancestor(const char *path, char *out, size_t out_len) {
+  char buf[PATH_MAX];
+  if (strlen(path) >= sizeof buf) fail("path too long: %s", path);
+  strcpy(buf, path);
+  for (char *slash = strchr(buf + 1, '/'); slash != NULL; slash = strchr(slash + 1, '/')) {
+    *slash = '\0';
+    struct stat st;
+    if (stat(buf, &st) < 0) fail("cannot stat %s: %s", buf, strerror(errno));
+    if ((st.st_mode & S_IXOTH) == 0) {
+      snprintf(out, out_len, "%s", buf);
+      return 1;
+    }
+    *slash = '/';
+  }
+  return 0;
+}
+
+/* mkdir -p of PATH (absolute) with mode 0755; the components already exist up to the tmpfs. */
+static void mkdir_p(const char *path) {
+  char buf[PATH_MAX];
+  snprintf(buf, sizeof buf, "%s", path);
+  for (char *slash = strchr(buf + 1, '/');; slash = strchr(slash + 1, '/')) {
+    if (slash != NULL) *slash = '\0';
+    if (mkdir(buf, 0755) < 0 && errno != EEXIST) fail("reveal: mkdir %s: %s", buf, strerror(errno));
+    if (slash == NULL) break;
+    *slash = '/';
+  }
+}
+
+/* Enters a private mount namespace (once). Done before the first hidden tree is opened, so its
+ * O_PATH fd belongs to this namespace and can be the source of a bind mount. */
+static void private_mount_namespace(void) {
+  static int done = 0;
+  if (done) return;
+  if (unshare(CLONE_NEWNS) < 0) fail("reveal: unshare(CLONE_NEWNS): %s", strerror(errno));
+  if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0) fail("reveal: make / private: %s", strerror(errno));
+  done = 1;
+}
+
+/* Opens the tree as O_PATH while still root and places it, inheritable, at its fd. */
+static void open_tree_fd(const struct tree *t) {
+  char anc[PATH_MAX];
+  if (hidden_ancestor(t->path, anc, sizeof anc)) private_mount_namespace();
+  int fd = open(t->path, O_PATH | O_CLOEXEC);
+  if (fd < 0) fail("cannot open %s: %s", t->path, strerror(errno));
+  if (fd != t->fd) {
+    if (dup2(fd, t->fd) < 0) fail("dup2: %s", strerror(errno));
+    close(fd);
+  } else if (fcntl(fd, F_SETFD, 0) < 0) {
+    fail("fcntl: %s", strerror(errno));
+  }
+}
+
+/* Creates the mount point of a tree inside the tmpfs: its directories, or for a file tree its
+ * parent directories and an empty file. */
+static void make_mount_point(const struct tree *t) {
+  struct stat st;
+  if (fstat(t->fd, &st) < 0) fail("reveal: fstat: %s", strerror(errno));
+  if (S_ISDIR(st.st_mode)) {
+    mkdir_p(t->path);
+    return;
+  }
+  char parent[PATH_MAX];
+  size_t plen = strnlen(t->path, PATH_MAX);
+  if (plen >= sizeof parent) fail("reveal: path too long");
+  memcpy(parent, t->path, plen + 1);
+  char *slash = strrchr(parent, '/');
+  if (slash != NULL && slash != parent) {
+    *slash = '\0';
+    mkdir_p(parent);
+  }
+  int f = open(t->path, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
+  if (f < 0) fail("reveal: create %s: %s", t->path, strerror(errno));
+  close(f);
+}
+
+/* Makes every opened tree reachable at its own path for an unprivileged uid, in the private mount
+ * namespace: a fresh 0755 tmpfs over each blocking ancestor, the trees bound back through their
+ * O_PATH fds (so what is bound is exactly what was opened as root). */
+static void reveal_hidden_trees(const struct tree *trees, int n) {
+  char hidden[MAX_OPEN_FDS][PATH_MAX];
+  int nhidden = 0;
+  for (int k = 0; k < n; k++) {
+    char anc[PATH_MAX];
+    if (!hidden_ancestor(trees[k].path, anc, sizeof anc)) continue;
+    int seen = 0;
+    for (int h = 0; h < nhidden; h++) {
+      size_t len = strlen(hidden[h]);
+      if (strcmp(hidden[h], anc) == 0 || (strncmp(anc, hidden[h], len) == 0 && anc[len] == '/')) seen = 1;
+    }
+    if (!seen) {
+      if (mount("cylo-reveal", anc, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=0755,size=1m") < 0)
+        fail("reveal: tmpfs over %s: %s", anc, strerror(errno));
+      snprintf(hidden[nhidden++], PATH_MAX, "%s", anc);
+    }
+    make_mount_point(&trees[k]);
+    char source[64];
+    snprintf(source, sizeof source, "/proc/self/fd/%d", trees[k].fd);
+    if (mount(source, trees[k].path, NULL, MS_BIND | MS_REC, NULL) < 0)
+      fail("reveal: bind %s: %s", trees[k].path, strerror(errno));
+  }
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* identity                                                                                    */
+/* ------------------------------------------------------------------------------------------ */
+
+/* Drop to the execution's own unprivileged identity: the sandbox never runs as host root. */
+static void drop_identity(uid_t uid, gid_t gid) {
+  if (setgroups(0, NULL) < 0) fail("identity: setgroups: %s (cylo must start as root)", strerror(errno));
+  if (setresgid(gid, gid, gid) < 0) fail("identity: setresgid: %s", strerror(errno));
+  if (setresuid(uid, uid, uid) < 0) fail("identity: setresuid: %s", strerror(errno));
+  if (getuid() != uid || geteuid() != uid || setuid(0) == 0) fail("identity: could not drop root");
+}
+
+void run_outer(int argc, char **argv) {
+  static struct outer_options o = {.uid = -1, .gid = -1};
+  parse_outer_options(argc, argv, &o);
+  for (int k = 0; k < o.ncgroups; k++) join_cgroup(o.cgroups[k]);
+  for (int k = 0; k < o.ntrees; k++) open_tree_fd(&o.trees[k]);
+  reveal_hidden_trees(o.trees, o.ntrees);
+  drop_identity((uid_t)o.uid, (gid_t)o.gid);
+  execv(o.bwrap_argv[0], o.bwrap_argv);
+  fail("cannot execute %s: %s", o.bwrap_argv[0], strerror(errno));
+}

@@ -1,0 +1,17 @@
+/*
+ * supervisor.h: PID 1 of the sandbox: runs the program under its limits and reports its status.
+ */
+#ifndef CYLO_SUPERVISOR_H
+#define CYLO_SUPERVISOR_H
+
+#include "emit.h"
+#include "job.h"
+#include "landlock.h"
+
+/* Forks the job's program (rlimits, Landlock, only fds 0-2, then "R" and exec), reaps every
+ * process until it exits, emits the artifact when asked, reports "X <code> <signal>" and exits
+ * with the program's status. Must be PID 1 of the sandbox's PID namespace. */
+void supervise(const struct job *job, const struct landlock_policy *landlock, const struct emit_plan *emit)
+    __attribute__((noreturn));
+
+#endif

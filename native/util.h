@@ -1,0 +1,30 @@
+/*
+ * util.h: what every mechanism of the helper shares: the status fd and fail() (how a refusal is
+ * reported), number parsing, exact writes, and the little-endian integers of the pipe formats.
+ */
+#ifndef CYLO_UTIL_H
+#define CYLO_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Where "E<message>" (and, in the inner mode, "R", "A", "X") lines go; -1 until --status-fd. */
+extern int status_fd;
+
+/* Reports a setup failure on the status fd (and stderr when there is none), then exits 127. */
+void fail(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));
+
+/* A decimal integer, the whole string; refuses anything else naming WHAT. */
+long long parse_num(const char *s, const char *what);
+/* A file descriptor number: a decimal integer from 0 to INT_MAX. */
+int parse_fd(const char *s, const char *what);
+
+/* Writes all of BUF or fails. */
+void write_all(int fd, const char *buf, size_t len);
+
+uint32_t get_le32(const unsigned char *p);
+uint64_t get_le64(const unsigned char *p);
+void put_le32(unsigned char *p, uint32_t v);
+void put_le64(unsigned char *p, uint64_t v);
+
+#endif

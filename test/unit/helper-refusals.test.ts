@@ -1,0 +1,546 @@
+// The native helper's refusal paths, exercised by running the built binary directly with bad
+// input (no bubblewrap, no Node sandbox code): each case asserts that the helper refuses with a
+// non-zero exit and a clear message (on the status fd, like in a real sandbox, or on stderr)
+// and never runs the program. Every case names the check it proves; each would fail if that
+// check were removed (the message would differ, a marker file would appear, the program would
+// print its marker, or the helper would hang until the timeout). Two positive controls show that
+// the same harness does see a program that runs.
+//
+// Safety on this shared host: the outer mode refuses before any cgroup join, mount or uid
+// change (every option is checked first), and the program is always a harmless /bin/echo or
+// /bin/true. The inner mode is PID 1 of a sandbox: its artifact step kills "every other
+// process" (kill(-1)), so every inner case that gets past the PID-1 check runs inside its own
+// PID namespace (unshare --pid --fork --kill-child), where kill(-1) reaches nothing else; the
+// only inner case run directly on the host is the one proving the PID-1 check, and it passes no
+// --emit option, so even without that check nothing would be killed. Files are only unpacked
+// into a temporary directory. Skipped visibly where the host cannot do this.
+import { test, type TestContext } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Readable, Writable } from 'node:stream';
+import { defaultHelperPath } from '../../src/sandbox/host-check.js';
+import { encodeBundle, encodeJob, type BundleFile, type SandboxJob } from '../../src/sandbox/file-bundle.js';
+
+const HELPER = defaultHelperPath();
+/** The fds of a real sandbox (src/sandbox/bwrap-argv.ts): status 4, bundle 5, artifact 6. */
+const FD_STATUS = 4;
+const FD_BUNDLE = 5;
+const FD_EMIT = 6;
+/** Printed by the program: its presence on stdout means the helper ran it. */
+const MARKER = `helper-ran-the-program-${process.pid}`;
+/** An unprivileged uid/gid for the outer mode (only the positive control ever switches to it). */
+const ID = String(2_000_000_000 + 60_000 + (process.pid % 5000));
+const ENV = { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' };
+const OPTS = { timeout: 15_000 };
+
+interface Outcome {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+  /** Lines the helper wrote on the status fd. */
+  status: string[];
+  /** Bytes the helper wrote on the artifact fd. */
+  artifact: Buffer;
+  timedOut: boolean;
+}
+
+/** Runs COMMAND with the sandbox's fd layout: 3 /dev/null (seccomp), 4 status, 5 bundle (INPUT
+ *  is written there, then closed), 6 artifact. Killed after timeoutMs. */
+function runHelper(command: readonly string[], input: Buffer = Buffer.alloc(0), timeoutMs = 8000): Promise<Outcome> {
+  return new Promise((resolve) => {
+    const child = spawn(command[0] as string, command.slice(1), {
+      stdio: ['ignore', 'pipe', 'pipe', 'ignore', 'pipe', 'pipe', 'pipe'],
+      env: ENV,
+    });
+    const stdio = child.stdio as unknown as Array<Readable & Writable>;
+    const collect = (stream: Readable): Buffer[] => {
+      const chunks: Buffer[] = [];
+      stream.on('data', (c: Buffer) => chunks.push(c));
+      stream.on('error', () => {});
+      return chunks;
+    };
+    const out = collect(stdio[1] as Readable);
+    const err = collect(stdio[2] as Readable);
+    const status = collect(stdio[FD_STATUS] as Readable);
+    const artifact = collect(stdio[FD_EMIT] as Readable);
+    const bundle = stdio[FD_BUNDLE] as Writable;
+    bundle.on('error', () => {}); // EPIPE when the helper refused before reading: expected
+    bundle.end(input);
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      child.kill('SIGKILL');
+    }, timeoutMs);
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      const lines = Buffer.concat(status).toString('utf8').split('\n');
+      resolve({
+        code,
+        signal,
+        stdout: Buffer.concat(out).toString('utf8'),
+        stderr: Buffer.concat(err).toString('utf8'),
+        status: lines.slice(0, -1),
+        artifact: Buffer.concat(artifact),
+        timedOut,
+      });
+    });
+  });
+}
+
+/** Asserts a refusal: exit 127, exactly one "E" line on the status fd (or, with no status fd, the
+ *  message on stderr) matching MESSAGE, and no sign of the program ("R" or its output). */
+function assertRefused(o: Outcome, message: RegExp, proves: string, where: 'status' | 'stderr' = 'status'): void {
+  const context = `${proves}\n${JSON.stringify(o, (k, v: unknown) => (k === 'artifact' ? undefined : v), 1)}`;
+  assert.equal(o.timedOut, false, `hung instead of refusing: ${context}`);
+  assert.equal(o.code, 127, `exit code: ${context}`);
+  if (where === 'status') {
+    assert.equal(o.status.length, 1, `one status line: ${context}`);
+    assert.match(o.status[0] ?? '', /^E/, context);
+    assert.match(o.status[0] ?? '', message, context);
+  } else {
+    assert.deepEqual(o.status, [], context);
+    assert.match(o.stderr, /^cylo-helper: /, context);
+    assert.match(o.stderr, message, context);
+  }
+  assert.ok(!o.status.includes('R'), `the program was started: ${context}`);
+  assert.ok(!o.stdout.includes(MARKER), `the program ran: ${context}`);
+}
+
+function helperSkip(t: TestContext): boolean {
+  if (process.platform !== 'linux') t.skip(`needs Linux (this is ${process.platform})`);
+  else if (!existsSync(HELPER)) t.skip(`${HELPER} is missing: build it with npm run build:native`);
+  else return false;
+  return true;
+}
+
+function rootSkip(t: TestContext): boolean {
+  if (helperSkip(t)) return true;
+  if (process.getuid?.() === 0) return false;
+  t.skip('needs root (the outer mode switches to an unprivileged uid; the inner cases need a PID namespace)');
+  return true;
+}
+
+/** `unshare --pid --fork --kill-child`: the inner mode's own PID namespace (see the header). */
+const UNSHARE = ['unshare', '--pid', '--fork', '--kill-child', '--'];
+let unshareReason: string | null | undefined;
+
+function pidNamespaceSkip(t: TestContext): boolean {
+  if (rootSkip(t)) return true;
+  if (unshareReason === undefined) {
+    const r = spawnSync(UNSHARE[0] as string, [...UNSHARE.slice(1), '/bin/true'], { env: ENV, timeout: 5000 });
+    unshareReason = r.status === 0 ? null : `cannot make a PID namespace with unshare (${r.error?.message ?? (r.stderr.toString().trim() || `exit ${r.status}`)})`;
+  }
+  if (unshareReason === null) return false;
+  t.skip(unshareReason);
+  return true;
+}
+
+function tempDir(t: TestContext): string {
+  const dir = mkdtempSync(join(tmpdir(), 'cylo-helper-test-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+const ECHO_JOB: SandboxJob = { argv: ['/bin/echo', MARKER], env: {}, rlimits: {} };
+const jobAndFiles = (job: SandboxJob, files: BundleFile[] = []): Buffer => Buffer.concat([encodeJob(job), ...encodeBundle(files)]);
+const u32 = (n: number): Buffer => {
+  const b = Buffer.alloc(4);
+  b.writeUInt32LE(n, 0);
+  return b;
+};
+const outer = (...args: string[]): string[] => [HELPER, 'outer', '--status-fd', String(FD_STATUS), ...args];
+/** The inner mode as in a sandbox (without Landlock: no rules are given, and none is needed to
+ *  prove these checks), in its own PID namespace. */
+const inner = (workdir: string, ...args: string[]): string[] => [...UNSHARE, HELPER, 'inner', '--status-fd', String(FD_STATUS), '--bundle-fd', String(FD_BUNDLE), '--workdir', workdir, '--landlock', 'off', ...args];
+
+// ---------------------------------------------------------------------------------------------
+// mode dispatch (main.c)
+// ---------------------------------------------------------------------------------------------
+
+test('no arguments and an unknown mode: usage on stderr, exit 2', OPTS, async (t) => {
+  if (helperSkip(t)) return;
+  // proves: main() refuses anything but outer|inner|landlock-abi
+  for (const argv of [[HELPER], [HELPER, 'shell', '/bin/echo', MARKER]]) {
+    const o = await runHelper(argv);
+    assert.equal(o.code, 2, JSON.stringify(o));
+    assert.match(o.stderr, /usage: cylo-helper outer\|inner\|landlock-abi/);
+    assert.ok(!o.stdout.includes(MARKER));
+  }
+});
+
+// ---------------------------------------------------------------------------------------------
+// outer mode (outer.c): refused before any cgroup join, mount or identity change
+// ---------------------------------------------------------------------------------------------
+
+interface RefusalCase {
+  name: string;
+  /** The check the case proves (it fails if that check is removed). */
+  proves: string;
+  argv: string[];
+  message: RegExp;
+  where?: 'status' | 'stderr';
+}
+
+const OUTER_CASES: RefusalCase[] = [
+  {
+    name: 'no --uid',
+    proves: 'parse_outer_options: uid and gid are required (without it setresuid(-1) keeps root; only the later "could not drop root" would catch it)',
+    argv: outer('--gid', ID, '--', '/bin/echo', MARKER),
+    message: /^Eouter: --uid and --gid must be unprivileged \(> 0\)$/,
+  },
+  {
+    name: 'uid 0',
+    proves: 'parse_id: uid 0 (root) is refused while parsing',
+    argv: outer('--uid', '0', '--gid', ID, '--', '/bin/echo', MARKER),
+    message: /^Eouter: --uid must be an unprivileged id \(1 to 4294967294\), got 0$/,
+  },
+  {
+    name: 'gid 0',
+    proves: 'parse_id: gid 0 (root group) is refused while parsing',
+    argv: outer('--uid', ID, '--gid', '0', '--', '/bin/echo', MARKER),
+    message: /^Eouter: --gid must be an unprivileged id \(1 to 4294967294\), got 0$/,
+  },
+  {
+    name: 'uid 2^32 (wraps to 0 in a uid_t)',
+    proves: 'parse_id: the upper bound (2^32 became uid 0 after the cast)',
+    argv: outer('--uid', '4294967296', '--gid', ID, '--', '/bin/echo', MARKER),
+    message: /--uid must be an unprivileged id \(1 to 4294967294\), got 4294967296$/,
+  },
+  {
+    name: 'uid 4294967295 ((uid_t)-1: "leave unchanged" to setresuid)',
+    proves: 'parse_id: the upper bound ((uid_t)-1 would keep root)',
+    argv: outer('--uid', '4294967295', '--gid', ID, '--', '/bin/echo', MARKER),
+    message: /--uid must be an unprivileged id \(1 to 4294967294\), got 4294967295$/,
+  },
+  {
+    name: 'negative uid',
+    proves: 'parse_id: negative ids (-5 would become uid 4294967291)',
+    argv: outer('--uid', '-5', '--gid', ID, '--', '/bin/echo', MARKER),
+    message: /--uid must be an unprivileged id \(1 to 4294967294\), got -5$/,
+  },
+  {
+    name: 'non-numeric uid, reported on stderr when there is no status fd',
+    proves: 'parse_num: the whole string must be a number ("12abc" would be read as uid 12)',
+    argv: [HELPER, 'outer', '--uid', '12abc', '--gid', ID, '--', '/bin/echo', MARKER],
+    message: /^cylo-helper: bad number for --uid: 12abc\n$/,
+    where: 'stderr',
+  },
+  {
+    name: 'no -- and bubblewrap argv',
+    proves: 'parse_outer_options: the "--" separator is required',
+    argv: outer('--uid', ID, '--gid', ID),
+    message: /^Eouter: missing -- and the bubblewrap argv$/,
+  },
+  {
+    name: 'an unknown option',
+    proves: 'parse_outer_options: unknown options are refused, not ignored',
+    argv: outer('--uid', ID, '--gid', ID, '--keep-root', 'yes', '--', '/bin/echo', MARKER),
+    message: /^Eunknown outer option --keep-root$/,
+  },
+  {
+    name: '--open-fd onto fd 2',
+    proves: 'open_fd_option: the target fd must be >= 3 (never over stdio)',
+    argv: outer('--uid', ID, '--gid', ID, '--open-fd', '2:/usr', '--', '/bin/echo', MARKER),
+    message: /^E--open-fd target must be >= 3$/,
+  },
+  {
+    name: '--open-fd with a relative path',
+    proves: 'open_fd_option: the tree must be an absolute path',
+    argv: outer('--uid', ID, '--gid', ID, '--open-fd', '10:usr', '--', '/bin/echo', MARKER),
+    message: /^E--open-fd wants an absolute path, got usr$/,
+  },
+];
+
+for (const c of OUTER_CASES) {
+  test(`outer refuses ${c.name}`, OPTS, async (t) => {
+    if (helperSkip(t)) return;
+    assertRefused(await runHelper(c.argv), c.message, c.proves, c.where);
+  });
+}
+
+test('outer refuses a --cgroup-procs path that is a symlink, and writes nothing through it', OPTS, async (t) => {
+  if (rootSkip(t)) return;
+  // proves: join_cgroup opens cgroup.procs with O_NOFOLLOW and refuses when it cannot join
+  // (without it the helper would write its pid through the link and go on to run the program)
+  const dir = tempDir(t);
+  writeFileSync(join(dir, 'target'), '');
+  symlinkSync(join(dir, 'target'), join(dir, 'cgroup.procs'));
+  const o = await runHelper(outer('--uid', ID, '--gid', ID, '--cgroup-procs', join(dir, 'cgroup.procs'), '--', '/bin/echo', MARKER));
+  assertRefused(o, /^Ecgroup: cannot open .*cgroup\.procs: Too many levels of symbolic links$/, 'join_cgroup: O_NOFOLLOW');
+  assert.equal(readFileSync(join(dir, 'target'), 'utf8'), '');
+});
+
+test('outer refuses to run when it is not root (as nobody, via setpriv)', OPTS, async (t) => {
+  if (rootSkip(t)) return;
+  const setpriv = spawnSync('setpriv', ['--version'], { env: ENV });
+  if (setpriv.status !== 0) {
+    t.skip('setpriv (util-linux) is not available to run the helper as nobody');
+    return;
+  }
+  // A copy the nobody user can surely execute, wherever this checkout lives.
+  const dir = tempDir(t);
+  chmodSync(dir, 0o755);
+  const helper = join(dir, 'cylo-helper');
+  copyFileSync(HELPER, helper);
+  chmodSync(helper, 0o755);
+  // proves: drop_identity refuses when setgroups fails (the first step that needs root), and
+  // the message says why; without the check the helper would continue as nobody
+  const o = await runHelper(['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', '--', helper, 'outer', '--status-fd', String(FD_STATUS), '--uid', ID, '--gid', ID, '--', '/bin/echo', MARKER]);
+  assertRefused(o, /^Eidentity: setgroups: Operation not permitted \(cylo must start as root\)$/, 'drop_identity: setgroups');
+});
+
+test('positive control: outer with valid options drops to the uid and runs the program', OPTS, async (t) => {
+  if (rootSkip(t)) return;
+  // The same harness sees a program that runs: the refusals above are not vacuous.
+  const o = await runHelper(outer('--uid', ID, '--gid', ID, '--', '/bin/sh', '-c', `echo ${MARKER} $(id -u) $(id -g) $(id -G)`));
+  assert.equal(o.code, 0, JSON.stringify(o));
+  assert.deepEqual(o.status, []);
+  assert.equal(o.stdout, `${MARKER} ${ID} ${ID} ${ID}\n`);
+});
+
+// ---------------------------------------------------------------------------------------------
+// inner mode options (inner.c): refused while parsing, before the PID-1 check
+// ---------------------------------------------------------------------------------------------
+
+const INNER_OPTION_CASES: RefusalCase[] = [
+  {
+    name: 'the removed --rlimit option',
+    proves: 'parse_inner_options: --rlimit is gone (rlimits arrive in the job) and unknown options are refused',
+    argv: [HELPER, 'inner', '--status-fd', String(FD_STATUS), '--bundle-fd', String(FD_BUNDLE), '--rlimit', 'nofile=100000'],
+    message: /^Eunknown inner option --rlimit$/,
+  },
+  {
+    name: 'the removed "--" separator',
+    proves: 'parse_inner_options: "--" no longer makes the rest of the argv silently ignored',
+    argv: [HELPER, 'inner', '--status-fd', String(FD_STATUS), '--bundle-fd', String(FD_BUNDLE), '--', '--landlock', 'off'],
+    message: /^Eunknown inner option --$/,
+  },
+  {
+    name: 'an unknown --landlock mode',
+    proves: 'landlock_option: only on|noscope|off (anything else used to mean "on" silently)',
+    argv: [HELPER, 'inner', '--status-fd', String(FD_STATUS), '--bundle-fd', String(FD_BUNDLE), '--landlock', 'relaxed'],
+    message: /^E--landlock wants on, noscope or off, got relaxed$/,
+  },
+  {
+    name: '--emit without --emit-fd',
+    proves: 'parse_inner_options: an artifact needs its pipe',
+    argv: [HELPER, 'inner', '--status-fd', String(FD_STATUS), '--bundle-fd', String(FD_BUNDLE), '--emit', 'out'],
+    message: /^E--emit needs --emit-fd$/,
+  },
+  {
+    name: 'an --emit-fd that is not open',
+    proves: 'inherited_fd: the artifact fd must be an open descriptor',
+    argv: [HELPER, 'inner', '--status-fd', String(FD_STATUS), '--bundle-fd', String(FD_BUNDLE), '--emit-fd', '900', '--emit', 'out'],
+    message: /^Eemit fd 900: not an open descriptor$/,
+  },
+  {
+    name: 'no --bundle-fd',
+    proves: 'parse_inner_options: the job has to arrive somewhere',
+    argv: [HELPER, 'inner', '--status-fd', String(FD_STATUS), '--workdir', '/nonexistent'],
+    message: /^Einner: --bundle-fd is required \(the job arrives there\)$/,
+  },
+];
+
+for (const c of INNER_OPTION_CASES) {
+  test(`inner refuses ${c.name}`, OPTS, async (t) => {
+    if (helperSkip(t)) return;
+    assertRefused(await runHelper(c.argv, jobAndFiles(ECHO_JOB)), c.message, c.proves, c.where);
+  });
+}
+
+test('inner refuses to run when it is not PID 1 of a PID namespace', OPTS, async (t) => {
+  if (helperSkip(t)) return;
+  // Run directly on the host on purpose, with no --emit: even without the check, the helper would
+  // only run /bin/echo (nothing is killed without an artifact to emit).
+  // proves: run_inner's getpid() == 1 check (without it the job below would run: R and the marker)
+  const dir = tempDir(t);
+  const o = await runHelper([HELPER, 'inner', '--status-fd', String(FD_STATUS), '--bundle-fd', String(FD_BUNDLE), '--workdir', dir, '--landlock', 'off'], jobAndFiles(ECHO_JOB));
+  assertRefused(o, /^Einner: not PID 1 of a PID namespace/, 'run_inner: PID 1');
+  assert.deepEqual(readdirSync(dir), []);
+});
+
+// ---------------------------------------------------------------------------------------------
+// the job and the files on the bundle pipe (job.c), in a PID namespace
+// ---------------------------------------------------------------------------------------------
+
+interface PipeCase {
+  name: string;
+  proves: string;
+  input: Buffer;
+  message: RegExp;
+  /** Paths (relative to the temporary directory) that must not exist afterwards. */
+  absent?: string[];
+}
+
+const validJob = encodeJob(ECHO_JOB);
+const PIPE_CASES: PipeCase[] = [
+  {
+    name: 'a job cut short (the pipe closes mid-item)',
+    proves: 'read_exact: end of pipe refuses (without it the helper loops forever on read() == 0)',
+    input: Buffer.concat([Buffer.from('CYJ1'), u32(1), u32(10), Buffer.from('/bin')]),
+    message: /^Eworkspace: file bundle ended early$/,
+  },
+  {
+    name: 'an empty pipe',
+    proves: 'read_exact: no job at all refuses',
+    input: Buffer.alloc(0),
+    message: /^Eworkspace: file bundle ended early$/,
+  },
+  {
+    name: 'a job with the wrong magic',
+    proves: 'read_job: the "CYJ1" header',
+    input: Buffer.concat([Buffer.from('CYJ0'), validJob.subarray(4)]),
+    message: /^Ejob: bad header$/,
+  },
+  {
+    name: 'a job with too many items',
+    proves: 'read_list: at most 4096 items per list, checked before allocating',
+    input: Buffer.concat([Buffer.from('CYJ1'), u32(4097)]),
+    message: /^Ejob: too many items \(4097\)$/,
+  },
+  {
+    name: 'an oversized job (one item above 8 MiB)',
+    proves: 'read_list: the job is at most 8 MiB, checked before allocating or reading the item',
+    input: Buffer.concat([Buffer.from('CYJ1'), u32(1), u32((8 << 20) + 1)]),
+    message: /^Ejob: larger than 8388608 bytes$/,
+  },
+  {
+    name: 'an oversized job (many items adding up above 8 MiB)',
+    proves: 'read_list: the 8 MiB bound is on the total, not per item',
+    input: Buffer.concat([Buffer.from('CYJ1'), u32(3), u32(4 << 20), Buffer.alloc(4 << 20, 0x61), u32(4 << 20), Buffer.alloc(4 << 20, 0x61), u32(1)]),
+    message: /^Ejob: larger than 8388608 bytes$/,
+  },
+  {
+    name: 'a NUL inside an argv item',
+    proves: 'read_list: an item cannot hide a second string after a NUL',
+    input: Buffer.concat([Buffer.from('CYJ1'), u32(1), u32(11), Buffer.from('/bin/echo\0x'), u32(0), u32(0)]),
+    message: /^Ejob: NUL inside an item$/,
+  },
+  {
+    name: 'a relative program path',
+    proves: 'read_job: argv[0] must be absolute',
+    input: jobAndFiles({ argv: ['echo', MARKER], env: {}, rlimits: {} }),
+    message: /^Ejob: the program must be an absolute path$/,
+  },
+  {
+    name: 'an unknown rlimit',
+    proves: 'rlimit_by_name: unknown resources are refused, not skipped',
+    input: jobAndFiles({ argv: ['/bin/echo', MARKER], env: {}, rlimits: { rss: 1 } }),
+    message: /^Eunknown rlimit rss$/,
+  },
+  {
+    name: 'a file named ../x',
+    proves: 'open_parent: ".." components are refused (without it the file lands beside the workspace)',
+    input: jobAndFiles(ECHO_JOB, [{ name: '../x', content: Buffer.from('escaped') }]),
+    message: /^Eworkspace: refusing file name component in \.\.\/x$/,
+    absent: ['x'],
+  },
+  {
+    name: 'a file named a/../../b',
+    proves: 'open_parent: ".." is refused in any position, not just the first',
+    input: jobAndFiles(ECHO_JOB, [{ name: 'a/../../b', content: Buffer.from('escaped') }]),
+    message: /^Eworkspace: refusing file name component in a\/\.\.\/\.\.\/b$/,
+    absent: ['b'],
+  },
+  {
+    name: 'a file with an empty component (a//b)',
+    proves: 'open_parent: empty components are refused',
+    input: jobAndFiles(ECHO_JOB, [{ name: 'a//b', content: Buffer.from('x') }]),
+    message: /^Eworkspace: refusing file name component in a\/\/b$/,
+  },
+  {
+    name: 'a file cut short',
+    proves: 'read_exact: a file shorter than its declared size refuses',
+    input: Buffer.concat([validJob, ...encodeBundle([{ name: 'f', content: Buffer.from('0123456789') }])]).subarray(0, validJob.length + 16 + 1 + 5),
+    message: /^Eworkspace: file bundle ended early$/,
+  },
+];
+
+for (const c of PIPE_CASES) {
+  test(`inner refuses ${c.name}`, OPTS, async (t) => {
+    if (pidNamespaceSkip(t)) return;
+    const dir = tempDir(t);
+    const work = join(dir, 'work');
+    mkdirSync(work);
+    assertRefused(await runHelper(inner(work), c.input), c.message, c.proves);
+    for (const p of c.absent ?? []) assert.ok(!existsSync(join(dir, p)), `${p} was written outside the workspace`);
+  });
+}
+
+test('inner refuses an absolute file name, and writes nothing there', OPTS, async (t) => {
+  if (pidNamespaceSkip(t)) return;
+  // proves: unpack_bundle's leading "/" check (openat ignores the directory fd for an absolute
+  // name, so only this check keeps the file out of the host's filesystem)
+  const dir = tempDir(t);
+  const work = join(dir, 'work');
+  mkdirSync(work);
+  const target = join(dir, 'absolute-escape');
+  const o = await runHelper(inner(work), jobAndFiles(ECHO_JOB, [{ name: target, content: Buffer.from('escaped') }]));
+  assertRefused(o, /^Eworkspace: bad file name$/, 'unpack_bundle: absolute name');
+  assert.ok(!existsSync(target));
+});
+
+test('inner refuses a file that already exists in the workspace (never writes over or through it)', OPTS, async (t) => {
+  if (pidNamespaceSkip(t)) return;
+  // proves: unpack_bundle's O_EXCL|O_NOFOLLOW (a link planted in the workspace is not followed)
+  const dir = tempDir(t);
+  const work = join(dir, 'work');
+  mkdirSync(work);
+  writeFileSync(join(dir, 'outside'), 'original');
+  symlinkSync(join(dir, 'outside'), join(work, 'main.py'));
+  const o = await runHelper(inner(work), jobAndFiles(ECHO_JOB, [{ name: 'main.py', content: Buffer.from('overwritten') }]));
+  assertRefused(o, /^Eworkspace: create main\.py: File exists$/, 'unpack_bundle: O_EXCL|O_NOFOLLOW');
+  assert.equal(readFileSync(join(dir, 'outside'), 'utf8'), 'original');
+});
+
+test('positive control: inner with a valid job unpacks the files and runs the program', OPTS, async (t) => {
+  if (pidNamespaceSkip(t)) return;
+  const dir = tempDir(t);
+  const work = join(dir, 'work');
+  mkdirSync(work);
+  const o = await runHelper(inner(work), jobAndFiles({ argv: ['/bin/sh', '-c', `echo ${MARKER}; cat ${work}/src/main.txt`], env: {}, rlimits: { nofile: 64 } }, [{ name: 'src/main.txt', content: Buffer.from('content\n') }]));
+  assert.equal(o.code, 0, JSON.stringify(o));
+  assert.deepEqual(o.status, ['R', 'X 0 0']);
+  assert.equal(o.stdout, `${MARKER}\ncontent\n`);
+});
+
+// ---------------------------------------------------------------------------------------------
+// artifact emission (emit.c), in a PID namespace (it kills every other process first)
+// ---------------------------------------------------------------------------------------------
+
+test('artifact emission refuses a symlink, and a path through a symlinked directory', OPTS, async (t) => {
+  if (pidNamespaceSkip(t)) return;
+  const dir = tempDir(t);
+  const work = join(dir, 'work');
+  mkdirSync(work);
+  mkdirSync(join(dir, 'outside'));
+  writeFileSync(join(dir, 'outside', 'secret'), 'SECRET-CONTENT');
+  // Planted before the run (the workspace is a host directory here; in a sandbox the program
+  // would make them): a link to a file, and a link to a directory.
+  symlinkSync(join(dir, 'outside', 'secret'), join(work, 'out'));
+  symlinkSync(join(dir, 'outside'), join(work, 'build'));
+  const cases = [
+    // proves: emit_open's file-type check (links, devices, FIFOs and sockets refuse the artifact;
+    // without it O_NOFOLLOW would still stop the read, with a different message)
+    { emit: 'out', message: /^Aout is not a regular file or directory \(links, devices, FIFOs and sockets are refused\)$/ },
+    // proves: emit_path opens every parent with O_NOFOLLOW|O_DIRECTORY
+    { emit: 'build/secret', message: /^Abuild\/secret: a parent is not a directory$/ },
+  ];
+  for (const c of cases) {
+    const o = await runHelper(inner(work, '--emit-fd', String(FD_EMIT), '--emit-max', '1048576', '--emit', c.emit), jobAndFiles({ argv: ['/bin/true'], env: {}, rlimits: {} }));
+    const context = JSON.stringify(o);
+    assert.equal(o.timedOut, false, context);
+    assert.equal(o.code, 0, `the program itself exited 0: ${context}`);
+    assert.equal(o.status.length, 3, context);
+    assert.equal(o.status[0], 'R', context);
+    assert.match(o.status[1] ?? '', c.message, context);
+    assert.equal(o.status[2], 'X 0 0', context);
+    // Nothing was emitted: not the file behind the link, not even an end record (the host reads
+    // an artifact without its end record as refused).
+    assert.equal(o.artifact.length, 0, `artifact bytes: ${o.artifact.toString('latin1')}`);
+  }
+});
