@@ -1,9 +1,8 @@
-// The wire format between the host and a backend's PID 1 (for the namespace backend, the
-// native helper: unpack_bundle, read_job and emit_artifacts in native/). It encodes the request's
-// files into the stream the helper unpacks inside the sandbox. Files cross into the sandbox through a pipe and
-// are written there by the sandbox's own identity, so the host never writes into a directory
-// that untrusted code can reach (the lesson of Judge0's CVE-2024-28185). Compile artifacts come
-// back out the same way (emit_artifacts in the helper) and are read with decodeBundle.
+// The wire format between the host and a backend's PID 1 (for the namespace backend, the native
+// helper: read_job and unpack_bundle in native/job.c, emit_artifacts in native/emit.c). Files
+// cross into the sandbox through a pipe and are written there by the sandbox's own identity, so
+// the host never writes into a directory that untrusted code can reach (the lesson of Judge0's
+// CVE-2024-28185). Compile artifacts come back out the same way and are read with decodeBundle.
 //   record: u32 name_len, u32 mode, u64 size (little-endian), name bytes, content bytes
 //   end:    a record with name_len 0
 import type { SourceFile } from '../api/request.js';
