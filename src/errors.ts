@@ -10,7 +10,7 @@ export const ERROR_CODES = {
   CYLO_E_BODY_TOO_LARGE: { status: 413, summary: 'The request body is larger than the server accepts.' },
   CYLO_E_UNAUTHORIZED: { status: 401, summary: 'A bearer token is required and was missing or wrong.' },
   CYLO_E_NOT_FOUND: { status: 404, summary: 'No such route.' },
-  CYLO_E_QUEUE_FULL: { status: 503, summary: 'Every worker is busy and the queue is full; retry after the Retry-After delay.' },
+  CYLO_E_QUEUE_FULL: { status: 503, summary: 'Every slot is busy and the queue is full; retry after the Retry-After delay.' },
   CYLO_E_SHUTTING_DOWN: { status: 503, summary: 'The service is shutting down and accepts no new executions.' },
   CYLO_E_CANCELLED: { status: 499, summary: 'The execution was cancelled by its caller before it finished.' },
   CYLO_E_SANDBOX_UNAVAILABLE: { status: 500, summary: 'A required isolation layer cannot be set up on this host; the message names the layer and the fix.' },

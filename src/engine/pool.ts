@@ -104,7 +104,7 @@ export class ExecutionPool<S extends PoolSlot> {
       }
     }
     if (this.queue.length >= this.queueLimit) {
-      throw new CyloError('CYLO_E_QUEUE_FULL', `all ${this.concurrency} workers are busy and ${this.queue.length} executions are queued; retry later`);
+      throw new CyloError('CYLO_E_QUEUE_FULL', `all ${this.concurrency} slots are busy and ${this.queue.length} executions are queued; retry later`);
     }
     return new Promise<S>((resolve, reject) => {
       const waiter: Waiter<S> = {

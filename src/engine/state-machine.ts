@@ -1,4 +1,5 @@
-// The lifecycle of one execution as an explicit state machine with typed events:
+// The lifecycle of one execution as an explicit state machine with typed events (what each
+// state does: docs/architecture.md, "Lifecycle states"):
 //   Init -> MountRamdisk -> PrepareExecution -> (Compiling ->) Processing -> Done
 //   any non-final state -> Failed
 // An invalid transition throws (it is a bug in cylo, never silently ignored). Every transition

@@ -63,7 +63,7 @@ export interface SandboxPlan {
 }
 
 /** Identifies the sandbox a plan needs apart from its job: two plans with the same key can use
- *  the same prepared (pre-started) sandbox. */
+ *  the same prepared sandbox (started ahead of time). */
 export function sandboxKey(plan: SandboxPlan): string {
   return buildOuterArgv(plan).join('\0');
 }

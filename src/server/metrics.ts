@@ -21,11 +21,11 @@ export class ServerMetrics {
     this.executions = new Counter({ name: 'cylo_executions_total', help: 'Executions that produced a result, by API and result status.', labelNames: ['api', 'status'], registers });
     this.errors = new Counter({ name: 'cylo_execution_errors_total', help: 'Execution requests answered with an error instead of a result (validation, queue full, cancelled, ...), by error code.', labelNames: ['api', 'code'], registers });
     this.duration = new Histogram({ name: 'cylo_execution_duration_seconds', help: 'Time from accepting an execution request to its result (queue wait included), by result status.', labelNames: ['api', 'status'], buckets: DURATION_BUCKETS, registers });
-    this.queueWait = new Histogram({ name: 'cylo_queue_wait_seconds', help: 'Time an execution waited for a free worker.', labelNames: ['api'], buckets: DURATION_BUCKETS, registers });
+    this.queueWait = new Histogram({ name: 'cylo_queue_wait_seconds', help: 'Time an execution waited for a free slot.', labelNames: ['api'], buckets: DURATION_BUCKETS, registers });
     this.httpRequests = new Counter({ name: 'cylo_http_requests_total', help: 'HTTP requests answered, by method, route and status code.', labelNames: ['method', 'route', 'status_code'], registers });
     new Gauge({
       name: 'cylo_queue_depth',
-      help: 'Executions waiting for a free worker.',
+      help: 'Executions waiting for a free slot.',
       registers,
       collect() {
         this.set(cylo.stats().queued);

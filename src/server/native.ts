@@ -15,7 +15,7 @@ export function registerNativeRoutes(app: FastifyInstance, ctx: ServerContext): 
         tags: ['native'],
         summary: 'Run code in the sandbox',
         description:
-          'The library request as JSON; answers 200 with the library result whatever the program did (see `status`). With `Accept: text/event-stream`, the answer is a Server-Sent Events stream: `state`, `stdout`, `stderr` events as they happen, then one `result` (or `error`) event. 400 for an invalid request or a limit above the server maximum, 503 with Retry-After when every worker is busy and the queue is full. A client that disconnects cancels its execution.',
+          'The library request as JSON; answers 200 with the library result whatever the program did (see `status`). With `Accept: text/event-stream`, the answer is a Server-Sent Events stream: `state`, `stdout`, `stderr` events as they happen, then one `result` (or `error`) event. 400 for an invalid request or a limit above the server maximum, 503 with Retry-After when every slot is busy and the queue is full. A client that disconnects cancels its execution.',
         body: executeRequestSchema,
         response: { 200: executionResultSchema, ...anyErrorResponses },
       },

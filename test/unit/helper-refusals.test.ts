@@ -22,7 +22,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { defaultHelperPath } from '../../src/sandbox/host-check.js';
-import { encodeBundle, encodeJob, type BundleFile, type SandboxJob } from '../../src/sandbox/file-bundle.js';
+import { encodeBundle, encodeJob, type BundleFile, type SandboxJob } from '../../src/backend/file-bundle.js';
 
 const HELPER = defaultHelperPath();
 /** The fds of a real sandbox (src/sandbox/bwrap-argv.ts): status 4, bundle 5, artifact 6. */
