@@ -7,6 +7,7 @@
 // Implementations: the namespace sandbox (src/sandbox/namespace-backend.ts: bubblewrap, the
 // native helper, cgroups, seccomp, Landlock). A hardware-virtualisation backend implements the
 // same interface (see docs/architecture.md, "Adding a backend").
+import type { Limits } from '../api/limits.js';
 import type { BackendName, Layer } from '../api/result.js';
 import type { BundleFile } from './file-bundle.js';
 import type { ForwardableSignal } from '../util/signals.js';
@@ -29,15 +30,9 @@ export interface HostMount {
 
 export type { BackendName };
 
-/** The limits one stage is held to (units: ms and bytes). */
-export interface StageLimits {
-  timeoutMs: number;
-  cpuTimeMs: number;
-  memoryBytes: number;
-  pids: number;
-  outputBytes: number;
-  workspaceBytes: number;
-}
+/** The limits one stage is held to (units: ms and bytes; meanings in src/api/limits.ts). A
+ *  compile stage gets compileTimeoutMs and compileMemoryBytes as its timeoutMs and memoryBytes. */
+export type StageLimits = Pick<Limits, 'timeoutMs' | 'cpuTimeMs' | 'memoryBytes' | 'pids' | 'outputBytes' | 'workspaceBytes'>;
 
 /** Lets the caller signal a stage's program while it runs (interactive sessions). */
 export interface StageControl {
