@@ -61,11 +61,29 @@ declare module 'fastify' {
 export async function buildServer(options: ServerOptions = {}): Promise<FastifyInstance> {
   const ownsCylo = options.cylo === undefined;
   const cylo = options.cylo ?? createCylo(options.cyloOptions);
+  const bodyLimit = checkedBodyLimit(options);
+  const app = createFastify(options, bodyLimit);
+  const state = new ServerState(cylo, new ServerMetrics(cylo, { processMetrics: options.processMetrics ?? true }));
+  app.decorate('cyloServer', shutdownHandle(app, state));
+  if (ownsCylo) app.addHook('onClose', async () => cylo.close());
+  setJsonBodies(app, cylo, bodyLimit);
+  setErrorHandlers(app, state, bodyLimit);
+  addHooks(app, state, options.token);
+  app.server.maxConnections = options.maxConnections ?? DEFAULT_MAX_CONNECTIONS;
+  await registerRoutes(app, state, options, bodyLimit);
+  return app;
+}
+
+/** The options buildServer checks itself (cylo checks its own); returns the body limit. */
+function checkedBodyLimit(options: ServerOptions): number {
   const bodyLimit = options.bodyLimit ?? DEFAULT_BODY_LIMIT;
   if (!Number.isInteger(bodyLimit) || bodyLimit <= 0) throw new CyloError('CYLO_E_CONFIG', `bodyLimit: expected a positive whole number of bytes (got ${bodyLimit})`, { field: 'bodyLimit' });
   if (options.token !== undefined && options.token.trim() === '') throw new CyloError('CYLO_E_CONFIG', 'token: must not be empty', { field: 'token' });
+  return bodyLimit;
+}
 
-  const app = Fastify({
+function createFastify(options: ServerOptions, bodyLimit: number): FastifyInstance {
+  return Fastify({
     logger: options.logger === false ? false : fastifyLoggerOptions(options.logger),
     genReqId: requestId,
     bodyLimit,
@@ -74,11 +92,13 @@ export async function buildServer(options: ServerOptions = {}): Promise<FastifyI
     forceCloseConnections: 'idle',
     routerOptions: { ignoreTrailingSlash: true },
   });
+}
 
-  const metrics = new ServerMetrics(cylo, { processMetrics: options.processMetrics ?? true });
-  const state = new ServerState(cylo, metrics);
+/** The server state with the graceful `shutdown` (app.cyloServer). */
+function shutdownHandle(app: FastifyInstance, state: ServerState): CyloServerHandle {
+  const { cylo } = state;
   let closing: Promise<void> | undefined;
-  const handle: CyloServerHandle = Object.assign(state, {
+  return Object.assign(state, {
     shutdown(shutdownOptions: { graceMs?: number } = {}): Promise<void> {
       closing ??= (async () => {
         state.shuttingDown = true;
@@ -97,9 +117,10 @@ export async function buildServer(options: ServerOptions = {}): Promise<FastifyI
       return closing;
     },
   });
-  app.decorate('cyloServer', handle);
-  if (ownsCylo) app.addHook('onClose', async () => cylo.close());
+}
 
+/** Request bodies parsed as JSON and validated with zod; responses serialised as JSON. */
+function setJsonBodies(app: FastifyInstance, cylo: Cylo, bodyLimit: number): void {
   // Bodies are JSON whatever the Content-Type says (piston-client sends text/plain).
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', { parseAs: 'string', bodyLimit }, (_request, body, done) => {
@@ -119,7 +140,10 @@ export async function buildServer(options: ServerOptions = {}): Promise<FastifyI
   app.setValidatorCompiler(zodValidatorCompiler(() => cylo.policy));
   // Response schemas document; JSON.stringify serialises (no field is ever dropped silently).
   app.setSerializerCompiler(() => (data) => JSON.stringify(data));
+}
 
+/** Errors and unknown routes answered in cylo's error shape (internal errors logged in full). */
+function setErrorHandlers(app: FastifyInstance, state: ServerState, bodyLimit: number): void {
   app.setErrorHandler((error, request, reply) => {
     const err = toHttpError(error, request, bodyLimit);
     if (err.code === 'CYLO_E_INTERNAL') {
@@ -134,9 +158,14 @@ export async function buildServer(options: ServerOptions = {}): Promise<FastifyI
     const path = request.url.split('?')[0]?.slice(0, 200) ?? '';
     return sendError(request, reply, new CyloError('CYLO_E_NOT_FOUND', `route: ${request.method} ${path} does not exist (see /openapi.json)`), state);
   });
+}
 
-  if (options.token !== undefined) {
-    const check = makeAuthCheck(options.token);
+/** The request hooks: the bearer token, early admission, response headers, upgrade-socket
+ *  cleanup and the request metrics (in this order). */
+function addHooks(app: FastifyInstance, state: ServerState, token: string | undefined): void {
+  const { cylo, metrics } = state;
+  if (token !== undefined) {
+    const check = makeAuthCheck(token);
     app.addHook('onRequest', async (request) => check(request));
   }
   // Early admission: when every worker is busy and the queue is full, refuse an execution
@@ -165,9 +194,10 @@ export async function buildServer(options: ServerOptions = {}): Promise<FastifyI
   app.addHook('onResponse', async (request, reply) => {
     metrics.httpRequests.inc({ method: request.method, route: request.routeOptions.url ?? 'unmatched', status_code: String(reply.statusCode) });
   });
+}
 
-  app.server.maxConnections = options.maxConnections ?? DEFAULT_MAX_CONNECTIONS;
-
+/** The built-in routes (OpenAPI, service, native, Piston HTTP and WebSocket), then the plugins. */
+async function registerRoutes(app: FastifyInstance, state: ServerState, options: ServerOptions, bodyLimit: number): Promise<void> {
   await registerOpenApi(app, { version: cyloVersion(), auth: options.token !== undefined });
   registerServiceRoutes(app, state);
   registerNativeRoutes(app, state);
@@ -175,5 +205,4 @@ export async function buildServer(options: ServerOptions = {}): Promise<FastifyI
   await app.register(fastifyWebsocket, { options: { maxPayload: bodyLimit } });
   await app.register(async (scoped) => registerPistonConnect(scoped, state));
   for (const plugin of options.plugins ?? []) await plugin(app, state);
-  return app;
 }
