@@ -116,61 +116,75 @@ function decode(content: string, encoding: 'utf8' | 'base64' | 'hex', field: str
 
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
-/** Validates a request and resolves defaults. Throws CyloError naming the offending field. */
-export function normalizeRequest(input: unknown, policy: ValidationPolicy = DEFAULT_POLICY): NormalizedRequest {
+type ParsedRequest = z.output<typeof executeRequestSchema>;
+
+/** The request as the schema accepts it: a JSON object with known fields of the right types. */
+function parseRequest(input: unknown): ParsedRequest {
   if (input === null || typeof input !== 'object' || Array.isArray(input)) {
     throw new CyloError('CYLO_E_VALIDATION', `request: expected a JSON object (got ${typeName(input)})`, { field: 'request' });
   }
   const parsed = executeRequestSchema.safeParse(input);
   if (!parsed.success) throw zodIssueToCyloError(parsed.error, input, { schemaHint: 'docs/api.md', explain: { network: 'only false is supported: cylo sandboxes have no network' } });
-  const req = parsed.data;
-  const { bounds } = policy;
+  return parsed.data;
+}
 
+/** The program comes either as code or as files, and is there. */
+function checkProgramGiven(req: ParsedRequest): void {
   if (req.code !== undefined && req.files !== undefined) {
     throw new CyloError('CYLO_E_VALIDATION', 'code: give either code or files, not both', { field: 'code' });
   }
   if (req.code === undefined && (req.files === undefined || req.files.length === 0)) {
     throw new CyloError('CYLO_E_VALIDATION', 'code: the program is missing; give code or at least one entry in files', { field: 'code' });
   }
+}
 
-  const language = req.language.toLowerCase();
-  let files: SourceFile[];
-  if (req.code !== undefined) {
-    files = [{ name: policy.defaultEntry(language), content: Buffer.from(req.code, 'utf8') }];
-  } else {
-    const list = req.files ?? [];
-    if (list.length > bounds.maxFiles) {
-      throw new CyloError('CYLO_E_VALIDATION', `files: at most ${bounds.maxFiles} files are accepted (got ${list.length})`, { field: 'files' });
+/** The request's files decoded, their names checked and unique, at most `maxFiles` of them. */
+function decodeFiles(list: NonNullable<ParsedRequest['files']>, bounds: RequestBounds): SourceFile[] {
+  if (list.length > bounds.maxFiles) {
+    throw new CyloError('CYLO_E_VALIDATION', `files: at most ${bounds.maxFiles} files are accepted (got ${list.length})`, { field: 'files' });
+  }
+  const seen = new Set<string>();
+  const files = list.map((f, i) => {
+    const name = checkFileName(f.name, `files[${i}].name`, bounds.maxFileNameBytes);
+    if (seen.has(name)) {
+      throw new CyloError('CYLO_E_VALIDATION', `files[${i}].name: duplicate file name ${JSON.stringify(name)}`, { field: `files[${i}].name` });
     }
-    const seen = new Set<string>();
-    files = list.map((f, i) => {
-      const name = checkFileName(f.name, `files[${i}].name`, bounds.maxFileNameBytes);
-      if (seen.has(name)) {
-        throw new CyloError('CYLO_E_VALIDATION', `files[${i}].name: duplicate file name ${JSON.stringify(name)}`, { field: `files[${i}].name` });
-      }
-      seen.add(name);
-      return { name, content: decode(f.content, f.encoding ?? 'utf8', `files[${i}].content`) };
-    });
-    // A file and a directory of the same name cannot both exist.
-    for (const name of seen) {
-      const parts = name.split('/');
-      for (let k = 1; k < parts.length; k++) {
-        const dir = parts.slice(0, k).join('/');
-        if (seen.has(dir)) {
-          throw new CyloError('CYLO_E_VALIDATION', `files: ${JSON.stringify(dir)} is both a file and a directory`, { field: 'files' });
-        }
+    seen.add(name);
+    return { name, content: decode(f.content, f.encoding ?? 'utf8', `files[${i}].content`) };
+  });
+  // A file and a directory of the same name cannot both exist.
+  for (const name of seen) {
+    const parts = name.split('/');
+    for (let k = 1; k < parts.length; k++) {
+      const dir = parts.slice(0, k).join('/');
+      if (seen.has(dir)) {
+        throw new CyloError('CYLO_E_VALIDATION', `files: ${JSON.stringify(dir)} is both a file and a directory`, { field: 'files' });
       }
     }
   }
+  return files;
+}
+
+/** The program as files (`code` becomes the language's entry file), within `maxFilesBytes` in all. */
+function sourceFiles(req: ParsedRequest, language: string, policy: ValidationPolicy): SourceFile[] {
+  const { bounds } = policy;
+  const files = req.code !== undefined ? [{ name: policy.defaultEntry(language), content: Buffer.from(req.code, 'utf8') }] : decodeFiles(req.files ?? [], bounds);
   const totalBytes = files.reduce((n, f) => n + f.content.length, 0);
   if (totalBytes > bounds.maxFilesBytes) {
     throw new CyloError('CYLO_E_VALIDATION', `files: ${totalBytes} bytes in all, above the maximum of ${bounds.maxFilesBytes}`, { field: 'files' });
   }
+  return files;
+}
 
+function checkedStdin(req: ParsedRequest, bounds: RequestBounds): Buffer {
   const stdin = Buffer.from(req.stdin ?? '', 'utf8');
   if (stdin.length > bounds.maxStdinBytes) {
     throw new CyloError('CYLO_E_VALIDATION', `stdin: ${stdin.length} bytes, above the maximum of ${bounds.maxStdinBytes}`, { field: 'stdin' });
   }
+  return stdin;
+}
+
+function checkedArgs(req: ParsedRequest, bounds: RequestBounds): string[] {
   const args = req.args ?? [];
   if (args.length > bounds.maxArgs) {
     throw new CyloError('CYLO_E_VALIDATION', `args: at most ${bounds.maxArgs} arguments (got ${args.length})`, { field: 'args' });
@@ -181,8 +195,11 @@ export function normalizeRequest(input: unknown, policy: ValidationPolicy = DEFA
       throw new CyloError('CYLO_E_VALIDATION', `args[${i}]: longer than ${bounds.maxArgBytes} bytes`, { field: `args[${i}]` });
     }
   });
+  return args;
+}
+
+function checkedEnv(entries: Array<[string, string]>, bounds: RequestBounds): Record<string, string> {
   const env: Record<string, string> = {};
-  const entries = Object.entries(req.env ?? {});
   if (entries.length > bounds.maxEnv) {
     throw new CyloError('CYLO_E_VALIDATION', `env: at most ${bounds.maxEnv} variables (got ${entries.length})`, { field: 'env' });
   }
@@ -193,6 +210,10 @@ export function normalizeRequest(input: unknown, policy: ValidationPolicy = DEFA
     }
     env[k] = v;
   }
+  return env;
+}
+
+function checkArgvTotal(args: string[], entries: Array<[string, string]>, bounds: RequestBounds): void {
   // args and env cross exec() as one argv: beyond the kernel's total the sandbox cannot start
   // (E2BIG), so refuse here, naming the bound, instead of failing as an internal error.
   const argvBytes = args.reduce((n, a) => n + Buffer.byteLength(a) + 1, 0) + entries.reduce((n, [k, v]) => n + Buffer.byteLength(k) + Buffer.byteLength(v) + 2, 0);
@@ -200,7 +221,11 @@ export function normalizeRequest(input: unknown, policy: ValidationPolicy = DEFA
     const field = args.length > 0 ? 'args' : 'env';
     throw new CyloError('CYLO_E_VALIDATION', `${field}: args and env take ${argvBytes} bytes in all, above the maximum of ${bounds.maxArgsTotalBytes}`, { field });
   }
+}
 
+/** The limits: the policy's defaults, then the language's, then the request's (each checked
+ *  against this server's maximum and the minimum), every one capped at the maximum. */
+function resolveLimits(req: ParsedRequest, language: string, policy: ValidationPolicy): Limits {
   const limits: Limits = { ...policy.defaultLimits, ...policy.languageLimits?.(language) };
   for (const name of LIMIT_NAMES) {
     const value = req.limits?.[name];
@@ -215,6 +240,21 @@ export function normalizeRequest(input: unknown, policy: ValidationPolicy = DEFA
     limits[name] = value;
   }
   for (const name of LIMIT_NAMES) limits[name] = Math.min(limits[name], policy.maxLimits[name]);
+  return limits;
+}
 
+/** Validates a request and resolves defaults. Throws CyloError naming the offending field. */
+export function normalizeRequest(input: unknown, policy: ValidationPolicy = DEFAULT_POLICY): NormalizedRequest {
+  const req = parseRequest(input);
+  const { bounds } = policy;
+  checkProgramGiven(req);
+  const language = req.language.toLowerCase();
+  const files = sourceFiles(req, language, policy);
+  const stdin = checkedStdin(req, bounds);
+  const args = checkedArgs(req, bounds);
+  const envEntries = Object.entries(req.env ?? {});
+  const env = checkedEnv(envEntries, bounds);
+  checkArgvTotal(args, envEntries, bounds);
+  const limits = resolveLimits(req, language, policy);
   return { language, version: req.version, files, stdin, args, env, limits };
 }

@@ -17,62 +17,80 @@ export type StreamEvent =
 
 type Runner = (onEvent: (event: ExecutionEvent) => void, signal: AbortSignal) => Promise<ExecutionResult>;
 
+/** The events produced and not yet read, and the reader's wait for the next one. */
+class EventQueue {
+  private readonly events: StreamEvent[] = [];
+  private wake: (() => void) | undefined;
+  private done = false;
+
+  /** True once the execution has ended (its last event is queued). */
+  get closed(): boolean {
+    return this.done;
+  }
+
+  push(event: StreamEvent): void {
+    this.events.push(event);
+    this.wake?.();
+  }
+
+  close(): void {
+    this.done = true;
+    this.wake?.();
+  }
+
+  /** The next event, waiting for one; done once the queue is closed and read to the end. */
+  async next(): Promise<IteratorResult<StreamEvent>> {
+    for (;;) {
+      const event = this.events.shift();
+      if (event !== undefined) return { value: event, done: false };
+      if (this.done) return { value: undefined, done: true };
+      await new Promise<void>((resolve) => {
+        this.wake = resolve;
+      });
+      this.wake = undefined;
+    }
+  }
+}
+
 export function streamExecution(run: Runner, outerSignal?: AbortSignal): AsyncIterableIterator<StreamEvent> {
-  const queue: StreamEvent[] = [];
-  let wake: (() => void) | undefined;
-  let finished = false;
+  const queue = new EventQueue();
   const controller = new AbortController();
   const unlink = linkAbort(outerSignal, controller);
 
   const decoder = new OutputDecoder();
-  const push = (event: StreamEvent): void => {
-    queue.push(event);
-    wake?.();
-  };
   const flushDecoders = (): void => {
-    for (const rest of decoder.flush()) push({ type: rest.stream, stage: rest.stage, data: rest.text });
+    for (const rest of decoder.flush()) queue.push({ type: rest.stream, stage: rest.stage, data: rest.text });
   };
 
   run((event) => {
     if (event.type === 'state') {
-      push(event);
+      queue.push(event);
       return;
     }
     const text = decoder.decode(event.stage, event.type, event.data);
-    if (text !== '') push({ type: event.type, stage: event.stage, data: text });
+    if (text !== '') queue.push({ type: event.type, stage: event.stage, data: text });
   }, controller.signal).then(
     (result) => {
       flushDecoders();
-      push({ type: 'result', result });
+      queue.push({ type: 'result', result });
     },
     (error: unknown) => {
       flushDecoders();
-      push({ type: 'error', error: toCyloError(error) });
+      queue.push({ type: 'error', error: toCyloError(error) });
     },
   ).finally(() => {
-    finished = true;
     unlink();
-    wake?.();
+    queue.close();
   });
 
   const iterator: AsyncIterableIterator<StreamEvent> = {
     [Symbol.asyncIterator]() {
       return iterator;
     },
-    async next(): Promise<IteratorResult<StreamEvent>> {
-      for (;;) {
-        const event = queue.shift();
-        if (event !== undefined) return { value: event, done: false };
-        if (finished) return { value: undefined, done: true };
-        await new Promise<void>((resolve) => {
-          wake = resolve;
-        });
-        wake = undefined;
-      }
-    },
+    next: () => queue.next(),
     async return(): Promise<IteratorResult<StreamEvent>> {
       // The consumer stopped listening: cancel the execution.
-      if (!finished) controller.abort(new Error('stream consumer stopped'));
+      if (!queue.closed) controller.abort(new Error('stream consumer stopped'));
       return { value: undefined, done: true };
     },
   };

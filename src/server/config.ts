@@ -197,12 +197,14 @@ function readTokenFile(path: string, where: string): string {
   return token;
 }
 
-/** Reads and validates every source; throws CYLO_E_CONFIG naming the field and its source. */
-export function loadServerConfig(options: LoadConfigOptions = {}): ServerConfig {
-  const env = options.env ?? process.env;
-  const configPath = options.configPath ?? (env.CYLO_CONFIG !== undefined && env.CYLO_CONFIG !== '' ? env.CYLO_CONFIG : undefined);
+/** The config file's settings, validated (none without a config file). */
+function fileSource(configPath: string | undefined): ServerConfigSource {
+  return configPath === undefined ? {} : parseSource(readConfigFile(configPath), (p) => `config file ${configPath}: ${fieldPath(p)}`);
+}
 
-  const fromFile = configPath === undefined ? {} : parseSource(readConfigFile(configPath), (p) => `config file ${configPath}: ${fieldPath(p)}`);
+/** The settings of the CYLO_* variables that are set and not empty, validated, and the variable
+ *  that set each field (for messages). */
+function envSource(env: NodeJS.ProcessEnv): { values: ServerConfigSource; envName: Map<string, string> } {
   const rawEnv: Record<string, unknown> = {};
   const envName = new Map<string, string>();
   for (const [name, key] of Object.entries(ENV_VARS)) {
@@ -211,42 +213,60 @@ export function loadServerConfig(options: LoadConfigOptions = {}): ServerConfig 
     rawEnv[key] = v;
     envName.set(key, name);
   }
-  const fromEnv = parseSource(rawEnv, (p) => envName.get(String(p[0])) ?? fieldPath(p));
-  const rawFlags: Record<string, unknown> = {};
-  for (const [key, v] of Object.entries(options.flags ?? {})) if (v !== undefined) rawFlags[key] = v;
-  const fromFlags = parseSource(rawFlags, (p) => FLAGS[p[0] as Key] ?? fieldPath(p));
+  return { values: parseSource(rawEnv, (p) => envName.get(String(p[0])) ?? fieldPath(p)), envName };
+}
 
-  const sources: Array<[string, ServerConfigSource, (key: Key) => string]> = [
+/** The settings given as flags, validated. */
+function flagSource(flags: LoadConfigOptions['flags']): ServerConfigSource {
+  const rawFlags: Record<string, unknown> = {};
+  for (const [key, v] of Object.entries(flags ?? {})) if (v !== undefined) rawFlags[key] = v;
+  return parseSource(rawFlags, (p) => FLAGS[p[0] as Key] ?? fieldPath(p));
+}
+
+/** One source of settings: its label, its values, and how the user spells a field in it. */
+type Source = [label: string, values: ServerConfigSource, name: (key: Key) => string];
+
+/** Every source, validated (the file first, then the environment, then the flags), listed in
+ *  precedence order: flags, environment, config file. */
+function readSources(options: LoadConfigOptions, env: NodeJS.ProcessEnv, configPath: string | undefined): Source[] {
+  const fromFile = fileSource(configPath);
+  const { values: fromEnv, envName } = envSource(env);
+  const fromFlags = flagSource(options.flags);
+  return [
     ['flags', fromFlags, (k) => FLAGS[k] ?? k],
     ['environment', fromEnv, (k) => envName.get(k) ?? k],
     ['config file', fromFile, (k) => `config file ${configPath ?? ''}: ${k}`],
   ];
-  const pick = <K extends Key>(key: K): ServerConfigSource[K] | undefined => {
-    for (const [, source] of sources) if (source[key] !== undefined) return source[key];
-    return undefined;
-  };
+}
 
-  // The token: the first source (in precedence order) that gives one, as text or as a file.
-  let token: string | undefined;
-  let tokenSource: string | undefined;
-  for (const [, source, name] of sources) {
+/** The token: the first source (in precedence order) that gives one, as text or as a file (a
+ *  config file's token file is relative to the config file). */
+function resolveToken(sources: Source[], configPath: string | undefined): Pick<ServerConfig, 'token' | 'tokenSource'> {
+  for (const [label, source, name] of sources) {
     if (source.token !== undefined && source.tokenFile !== undefined) {
       throw new CyloError('CYLO_E_CONFIG', `${name('token')}: give either a token or a token file, not both`, { field: name('token') });
     }
     if (source.token !== undefined) {
-      token = source.token.trim();
-      tokenSource = name('token');
+      const token = source.token.trim();
+      const tokenSource = name('token');
       if (token === '' || /\s/.test(token)) throw new CyloError('CYLO_E_CONFIG', `${tokenSource}: must be one word (no whitespace) and not empty`, { field: tokenSource });
-      break;
+      return { token, tokenSource };
     }
     if (source.tokenFile !== undefined) {
-      const file = source === fromFile && configPath !== undefined ? resolve(dirname(configPath), source.tokenFile) : source.tokenFile;
-      tokenSource = `${name('tokenFile')} (${file})`;
-      token = readTokenFile(file, name('tokenFile'));
-      break;
+      const file = label === 'config file' && configPath !== undefined ? resolve(dirname(configPath), source.tokenFile) : source.tokenFile;
+      const tokenSource = `${name('tokenFile')} (${file})`;
+      return { token: readTokenFile(file, name('tokenFile')), tokenSource };
     }
   }
+  return { token: undefined, tokenSource: undefined };
+}
 
+/** Each setting from the first source (in precedence order) that gives it, else its default. */
+function mergeSources(sources: Source[], { token, tokenSource }: Pick<ServerConfig, 'token' | 'tokenSource'>, configPath: string | undefined): ServerConfig {
+  const pick = <K extends Key>(key: K): ServerConfigSource[K] | undefined => {
+    for (const [, source] of sources) if (source[key] !== undefined) return source[key];
+    return undefined;
+  };
   const concurrency = pick('concurrency') ?? availableParallelism();
   return {
     host: pick('host') ?? DEFAULT_HOST,
@@ -268,6 +288,14 @@ export function loadServerConfig(options: LoadConfigOptions = {}): ServerConfig 
     uidCount: pick('uidCount'),
     configPath,
   };
+}
+
+/** Reads and validates every source; throws CYLO_E_CONFIG naming the field and its source. */
+export function loadServerConfig(options: LoadConfigOptions = {}): ServerConfig {
+  const env = options.env ?? process.env;
+  const configPath = options.configPath ?? (env.CYLO_CONFIG !== undefined && env.CYLO_CONFIG !== '' ? env.CYLO_CONFIG : undefined);
+  const sources = readSources(options, env, configPath);
+  return mergeSources(sources, resolveToken(sources, configPath), configPath);
 }
 
 /** True for addresses only this machine can reach. */

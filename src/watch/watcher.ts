@@ -9,6 +9,7 @@ import { watch, type FSWatcher } from 'chokidar';
 import type { Cylo } from '../cylo.js';
 import { OutputDecoder } from '../api/output-decoder.js';
 import type { ExecutionResult } from '../api/result.js';
+import type { ExecutionEvent } from '../engine/lifecycle.js';
 import { CyloError } from '../errors.js';
 import type { CommandIO } from '../util/io.js';
 import { isIgnoredPath } from './ignore.js';
@@ -98,7 +99,6 @@ export class Watcher {
   }
 
   private async run(path: string, language: string, state: FileState): Promise<void> {
-    const file = relative(this.root, path);
     const generation = (state.generation ?? 0) + 1;
     state.generation = generation;
     // A newer change supersedes the running one: cancel it and wait until it is gone.
@@ -113,49 +113,9 @@ export class Watcher {
     const controller = new AbortController();
     state.controller = controller;
     let ranMtime: number | undefined;
-    const task = (async () => {
-      let code: string;
-      try {
-        ranMtime = (await stat(path)).mtimeMs;
-        code = await readFile(path, 'utf8');
-      } catch {
-        return; // deleted or renamed meanwhile
-      }
-      const started = new Date();
-      this.say(`\n── ${file} (${language}) ${started.toLocaleTimeString()} ──`);
-      this.emit({ event: 'start', file, language });
-      // NDJSON carries text: decode each stream without splitting a multi-byte character.
-      const decoder = new OutputDecoder();
-      try {
-        const result: ExecutionResult = await this.options.cylo.execute(
-          { language, code },
-          {
-            signal: controller.signal,
-            onEvent: (e) => {
-              if (e.type === 'state') return;
-              if (this.options.json === true) {
-                const data = decoder.decode(e.stage, e.type, e.data);
-                if (data !== '') this.emit({ event: e.type, file, stage: e.stage, data });
-              } else (e.type === 'stdout' ? this.options.io.stdout : this.options.io.stderr).write(e.data);
-            },
-          },
-        );
-        for (const rest of decoder.flush()) this.emit({ event: rest.stream, file, stage: rest.stage, data: rest.text });
-        const stage = result.run ?? result.compile;
-        if (result.status === 'compile_error' && result.compile !== null && this.options.json !== true) this.options.io.stderr.write(result.compile.stderr);
-        this.emit({ event: 'end', file, status: result.status, exitCode: stage?.exitCode ?? null, signal: stage?.signal ?? null, wallMs: stage?.wallMs ?? 0, memoryBytes: stage?.memoryBytes ?? 0 });
-        this.say(`── ${result.status} · exit ${stage?.exitCode ?? stage?.signal ?? '-'} · ${(stage?.wallMs ?? 0).toFixed(1)} ms · ${formatBytes(stage?.memoryBytes ?? 0)}${stage?.message ? ` · ${stage.message}` : ''} ──`);
-      } catch (error) {
-        const e = error as CyloError;
-        if (e.code === 'CYLO_E_CANCELLED' || e.code === 'CYLO_E_SHUTTING_DOWN') {
-          this.emit({ event: 'cancelled', file });
-          this.say(`── ${file}: cancelled (${this.stopped ? 'cylo watch is stopping' : 'superseded by a newer change'}) ──`);
-        } else {
-          this.emit({ event: 'error', file, code: e.code ?? 'CYLO_E_INTERNAL', message: e.message });
-          this.say(`── ${file}: ${e.message} ──`);
-        }
-      }
-    })();
+    const task = this.runFile(path, language, controller.signal).then((mtime) => {
+      ranMtime = mtime;
+    });
     state.running = task;
     try {
       await task;
@@ -163,6 +123,66 @@ export class Watcher {
       if (state.running === task) state.running = undefined;
       if (state.controller === controller) state.controller = undefined;
     }
+    await this.rerunIfChanged(path, state, generation, ranMtime);
+  }
+
+  /** Reads the file and runs it once; resolves with the modification time seen before reading
+   *  (undefined when the file was already gone). */
+  private async runFile(path: string, language: string, signal: AbortSignal): Promise<number | undefined> {
+    let ranMtime: number | undefined;
+    let code: string;
+    try {
+      ranMtime = (await stat(path)).mtimeMs;
+      code = await readFile(path, 'utf8');
+    } catch {
+      return ranMtime; // deleted or renamed meanwhile
+    }
+    const file = relative(this.root, path);
+    const started = new Date();
+    this.say(`\n── ${file} (${language}) ${started.toLocaleTimeString()} ──`);
+    this.emit({ event: 'start', file, language });
+    // NDJSON carries text: decode each stream without splitting a multi-byte character.
+    const decoder = new OutputDecoder();
+    try {
+      const result: ExecutionResult = await this.options.cylo.execute({ language, code }, { signal, onEvent: (e) => this.output(file, decoder, e) });
+      for (const rest of decoder.flush()) this.emit({ event: rest.stream, file, stage: rest.stage, data: rest.text });
+      this.reportEnd(file, result);
+    } catch (error) {
+      this.reportFailure(file, error as CyloError);
+    }
+    return ranMtime;
+  }
+
+  /** A run's output: written through as it comes, or as NDJSON events of decoded text. */
+  private output(file: string, decoder: OutputDecoder, e: ExecutionEvent): void {
+    if (e.type === 'state') return;
+    if (this.options.json === true) {
+      const data = decoder.decode(e.stage, e.type, e.data);
+      if (data !== '') this.emit({ event: e.type, file, stage: e.stage, data });
+    } else (e.type === 'stdout' ? this.options.io.stdout : this.options.io.stderr).write(e.data);
+  }
+
+  /** A finished run: the compiler's errors (they were not streamed), then the summary line or
+   *  the `end` event. */
+  private reportEnd(file: string, result: ExecutionResult): void {
+    const stage = result.run ?? result.compile;
+    if (result.status === 'compile_error' && result.compile !== null && this.options.json !== true) this.options.io.stderr.write(result.compile.stderr);
+    this.emit({ event: 'end', file, status: result.status, exitCode: stage?.exitCode ?? null, signal: stage?.signal ?? null, wallMs: stage?.wallMs ?? 0, memoryBytes: stage?.memoryBytes ?? 0 });
+    this.say(`── ${result.status} · exit ${stage?.exitCode ?? stage?.signal ?? '-'} · ${(stage?.wallMs ?? 0).toFixed(1)} ms · ${formatBytes(stage?.memoryBytes ?? 0)}${stage?.message ? ` · ${stage.message}` : ''} ──`);
+  }
+
+  /** A run that did not finish: cancelled (superseded, or cylo watch stopping) or failed. */
+  private reportFailure(file: string, e: CyloError): void {
+    if (e.code === 'CYLO_E_CANCELLED' || e.code === 'CYLO_E_SHUTTING_DOWN') {
+      this.emit({ event: 'cancelled', file });
+      this.say(`── ${file}: cancelled (${this.stopped ? 'cylo watch is stopping' : 'superseded by a newer change'}) ──`);
+    } else {
+      this.emit({ event: 'error', file, code: e.code ?? 'CYLO_E_INTERNAL', message: e.message });
+      this.say(`── ${file}: ${e.message} ──`);
+    }
+  }
+
+  private async rerunIfChanged(path: string, state: FileState, generation: number, ranMtime: number | undefined): Promise<void> {
     // chokidar drops a file's change events that follow another within 50 ms: if the file
     // changed after it was read and no newer run was requested, run the newest version too.
     if (ranMtime === undefined || this.stopped || state.generation !== generation) return;

@@ -1,7 +1,10 @@
 // `cylo doctor`: every isolation layer, its state, and the fix for each missing one, then a
 // real sandboxed smoke run. Exit code 0 only when secure execution is possible.
+// Also its command-line declaration (register), which main.ts assembles into the program.
+import type { Command } from 'commander';
 import { createCylo, type Cylo, type CyloOptions } from '../../cylo.js';
-import type { CommandIO } from '../../util/io.js';
+import { processIO, type CommandIO } from '../../util/io.js';
+import { cyloOptionsFromEnvironment } from '../cylo-options.js';
 
 export interface DoctorOptions {
   json?: boolean;
@@ -41,4 +44,16 @@ export async function doctorCommand(options: DoctorOptions, io: CommandIO): Prom
   } finally {
     if (options.cylo === undefined) await cylo.close();
   }
+}
+
+/** Declares `cylo doctor` on the program: its options, help and action. */
+export function register(program: Command): Command {
+  return program
+    .command('doctor')
+    .description('check every isolation layer on this host and say how to fix what is missing')
+    .option('--json', 'print the report as JSON')
+    .option('--clean', 'kill and remove what crashed cylo processes left behind (cgroups, sandbox processes)')
+    .action(async (o: { json?: boolean; clean?: boolean }) => {
+      process.exitCode = await doctorCommand({ json: o.json === true, clean: o.clean === true, cyloOptions: cyloOptionsFromEnvironment() }, processIO);
+    });
 }

@@ -1,9 +1,12 @@
 // `cylo mcp`: serve the Model Context Protocol on stdin/stdout for an AI agent's client (Claude
 // Desktop, an IDE, ...). stdout carries only protocol messages; logs go to stderr. It runs until
 // the client closes stdin, or SIGINT/SIGTERM, then waits (briefly) for running executions.
+// Also its command-line declaration (register), which main.ts assembles into the program.
+import type { Command } from 'commander';
 import { createCylo, type Cylo, type CyloOptions } from '../../cylo.js';
 import { serveStdio } from '../../mcp/stdio.js';
-import type { CommandIO } from '../../util/io.js';
+import { processIO, type CommandIO } from '../../util/io.js';
+import { cyloOptionsFromEnvironment } from '../cylo-options.js';
 
 export interface McpOptions {
   /** Characters of each output stream kept in run_code's text block. */
@@ -42,4 +45,14 @@ export async function mcpCommand(options: McpOptions, io: CommandIO): Promise<nu
     process.off('SIGTERM', onSignal);
     if (options.cylo === undefined) await cylo.close({ graceMs: CLOSE_GRACE_MS });
   }
+}
+
+/** Declares `cylo mcp` on the program: its help and action. */
+export function register(program: Command): Command {
+  return program
+    .command('mcp')
+    .description('serve the Model Context Protocol on stdin/stdout for AI agents (tools run_code, list_runtimes); logs go to stderr')
+    .action(async () => {
+      process.exitCode = await mcpCommand({ cyloOptions: cyloOptionsFromEnvironment() }, processIO);
+    });
 }

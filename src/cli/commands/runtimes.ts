@@ -1,6 +1,9 @@
 // `cylo runtimes`: every language with its version, aliases and whether its toolchain is here.
+// Also its command-line declaration (register), which main.ts assembles into the program.
+import type { Command } from 'commander';
 import { createCylo, type Cylo, type CyloOptions } from '../../cylo.js';
-import type { CommandIO } from '../../util/io.js';
+import { processIO, type CommandIO } from '../../util/io.js';
+import { cyloOptionsFromEnvironment } from '../cylo-options.js';
 
 export interface RuntimesOptions {
   json?: boolean;
@@ -29,4 +32,15 @@ export async function runtimesCommand(options: RuntimesOptions, io: CommandIO): 
   } finally {
     if (options.cylo === undefined) await cylo.close();
   }
+}
+
+/** Declares `cylo runtimes` on the program: its options, help and action. */
+export function register(program: Command): Command {
+  return program
+    .command('runtimes')
+    .description('list the languages, their versions and aliases, and whether their toolchain is installed')
+    .option('--json', 'print the list as JSON')
+    .action(async (o: { json?: boolean }) => {
+      process.exitCode = await runtimesCommand({ json: o.json === true, cyloOptions: cyloOptionsFromEnvironment() }, processIO);
+    });
 }

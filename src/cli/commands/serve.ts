@@ -2,12 +2,14 @@
 // /metrics, /openapi.json). Returns when the server has stopped: on SIGTERM or SIGINT (or when
 // `signal` aborts) it stops accepting, lets running executions finish within the grace period,
 // kills what is left, and resolves with exit code 0. A second signal cuts the grace short.
+// Also its command-line declaration (register), which main.ts assembles into the program.
+import type { Command } from 'commander';
 import type { FastifyInstance } from 'fastify';
 import { createCylo, type Cylo, type CyloOptions } from '../../cylo.js';
 import { CyloError } from '../../errors.js';
 import { buildServer, type ServerPlugin } from '../../server/app.js';
 import { checkExposure, isLoopbackHost, loadServerConfig, type LoadConfigOptions, type ServerConfig } from '../../server/config.js';
-import type { CommandIO } from '../../util/io.js';
+import { processIO, type CommandIO } from '../../util/io.js';
 import { registerMcpRoutes } from '../../mcp/routes.js';
 
 /** Routes every `cylo serve` mounts besides the built-in ones: the place for the MCP Streamable
@@ -82,12 +84,9 @@ function waitForStop(options: ServeOptions, onSecond: (why: string) => void): { 
   };
 }
 
-export async function serveCommand(options: ServeOptions, _io: CommandIO): Promise<number> {
-  const config = loadServerConfig({ flags: options.flags, configPath: options.configPath, env: options.env });
-  checkExposure(config);
-
-  // What cylo does on its own (e.g. the orphans of a crashed service it cleaned at start) goes to
-  // the service log; lines from before the logger exists wait for it.
+/** What cylo does on its own (e.g. the orphans of a crashed service it cleaned at start) goes to
+ *  the service log; lines from before the logger exists wait for it (until `attach`). */
+function serviceLog(options: ServeOptions): { log: NonNullable<CyloOptions['log']>; attach: (logger: FastifyInstance['log']) => void } {
   let logger: FastifyInstance['log'] | undefined;
   const early: Array<Parameters<NonNullable<CyloOptions['log']>>> = [];
   const log: NonNullable<CyloOptions['log']> = (level, message, fields) => {
@@ -95,7 +94,16 @@ export async function serveCommand(options: ServeOptions, _io: CommandIO): Promi
     if (logger === undefined) early.push([level, message, fields]);
     else logger[level](fields ?? {}, message);
   };
-  const cylo = createCylo({
+  const attach = (appLog: FastifyInstance['log']): void => {
+    logger = appLog;
+    for (const [level, message, fields] of early.splice(0)) appLog[level](fields ?? {}, message);
+  };
+  return { log, attach };
+}
+
+/** The library instance under the server: the server configuration over the library options. */
+function createServeCylo(options: ServeOptions, config: ServerConfig, log: NonNullable<CyloOptions['log']>): Cylo {
+  return createCylo({
     ...options.cyloOptions,
     log,
     concurrency: config.concurrency,
@@ -106,56 +114,101 @@ export async function serveCommand(options: ServeOptions, _io: CommandIO): Promi
     ...(config.uidBase === undefined ? {} : { uidBase: config.uidBase }),
     ...(config.uidCount === undefined ? {} : { uidCount: config.uidCount }),
   });
+}
+
+/** The HTTP app with the built-in routes and every plugin's, not yet listening. */
+function buildServeApp(cylo: Cylo, config: ServerConfig, options: ServeOptions): Promise<FastifyInstance> {
+  return buildServer({
+    cylo,
+    ...(config.token === undefined ? {} : { token: config.token }),
+    bodyLimit: config.bodyLimit,
+    maxConnections: config.maxConnections,
+    logger: { level: config.logLevel, format: config.logFormat, ...(options.logStream === undefined ? {} : { stream: options.logStream }) },
+    plugins: [...SERVE_PLUGINS, ...(options.plugins ?? [])],
+  });
+}
+
+/** Listens on the configured host and port; the usual failures become CYLO_E_CONFIG naming the
+ *  setting to change. Resolves with the URL and the port actually bound (for --port 0). */
+async function listen(app: FastifyInstance, config: ServerConfig): Promise<{ url: string; port: number }> {
+  let url: string;
+  try {
+    url = await app.listen({ host: config.host, port: config.port, listenTextResolver: (address) => `listening at ${address}` });
+  } catch (error) {
+    const e = error as NodeJS.ErrnoException;
+    if (e.code === 'EADDRINUSE') throw new CyloError('CYLO_E_CONFIG', `port: ${config.host}:${config.port} is already in use; pick another with --port or CYLO_PORT`, { field: 'port' });
+    if (e.code === 'EADDRNOTAVAIL' || e.code === 'ENOTFOUND' || e.code === 'EAI_AGAIN') throw new CyloError('CYLO_E_CONFIG', `host: cannot listen on ${config.host} (${e.code})`, { field: 'host' });
+    if (e.code === 'EACCES') throw new CyloError('CYLO_E_CONFIG', `port: not allowed to listen on port ${config.port} (EACCES)`, { field: 'port' });
+    throw error;
+  }
+  const address = app.server.address();
+  const port = typeof address === 'object' && address !== null ? address.port : config.port;
+  return { url, port };
+}
+
+/** Waits for the stop request, then shuts the server down: running executions get the grace
+ *  period; a second request kills them at once. */
+async function serveUntilStopped(app: FastifyInstance, cylo: Cylo, config: ServerConfig, options: ServeOptions): Promise<void> {
+  const stop = waitForStop(options, (why) => {
+    app.log.warn({ signal: why }, 'second stop request: killing running executions now');
+    void cylo.close({ graceMs: 0 });
+  });
+  try {
+    const why = await stop.stopped;
+    app.log.info({ signal: why }, 'stop requested');
+    await app.cyloServer.shutdown({ graceMs: config.graceMs });
+  } finally {
+    stop.dispose();
+  }
+}
+
+export async function serveCommand(options: ServeOptions, _io: CommandIO): Promise<number> {
+  const config = loadServerConfig({ flags: options.flags, configPath: options.configPath, env: options.env });
+  checkExposure(config);
+  const logs = serviceLog(options);
+  const cylo = createServeCylo(options, config, logs.log);
   let app: FastifyInstance | undefined;
   try {
     await preflight(cylo);
-    app = await buildServer({
-      cylo,
-      ...(config.token === undefined ? {} : { token: config.token }),
-      bodyLimit: config.bodyLimit,
-      maxConnections: config.maxConnections,
-      logger: { level: config.logLevel, format: config.logFormat, ...(options.logStream === undefined ? {} : { stream: options.logStream }) },
-      plugins: [...SERVE_PLUGINS, ...(options.plugins ?? [])],
-    });
-    logger = app.log;
-    for (const [level, message, fields] of early.splice(0)) app.log[level](fields ?? {}, message);
+    app = await buildServeApp(cylo, config, options);
+    logs.attach(app.log);
     if (config.token === undefined && !isLoopbackHost(config.host)) {
       app.log.warn({ host: config.host }, 'listening on a non-loopback address WITHOUT authentication (--insecure-no-auth): anyone who can reach this port can run code here');
     }
-    let url: string;
-    try {
-      url = await app.listen({ host: config.host, port: config.port, listenTextResolver: (address) => `listening at ${address}` });
-    } catch (error) {
-      const e = error as NodeJS.ErrnoException;
-      if (e.code === 'EADDRINUSE') throw new CyloError('CYLO_E_CONFIG', `port: ${config.host}:${config.port} is already in use; pick another with --port or CYLO_PORT`, { field: 'port' });
-      if (e.code === 'EADDRNOTAVAIL' || e.code === 'ENOTFOUND' || e.code === 'EAI_AGAIN') throw new CyloError('CYLO_E_CONFIG', `host: cannot listen on ${config.host} (${e.code})`, { field: 'host' });
-      if (e.code === 'EACCES') throw new CyloError('CYLO_E_CONFIG', `port: not allowed to listen on port ${config.port} (EACCES)`, { field: 'port' });
-      throw error;
-    }
-    const address = app.server.address();
-    const port = typeof address === 'object' && address !== null ? address.port : config.port;
+    const { url, port } = await listen(app, config);
     app.log.info(
       { url, port, concurrency: config.concurrency, queueLimit: config.queueLimit, graceMs: config.graceMs, bodyLimit: config.bodyLimit, maxConnections: config.maxConnections, auth: config.token === undefined ? 'none' : 'bearer', tokenSource: config.tokenSource, configPath: config.configPath },
       'cylo serve ready',
     );
     options.onListening?.({ url, host: config.host, port, app, config });
-
-    const running = app;
-    const stop = waitForStop(options, (why) => {
-      running.log.warn({ signal: why }, 'second stop request: killing running executions now');
-      void cylo.close({ graceMs: 0 });
-    });
-    try {
-      const why = await stop.stopped;
-      running.log.info({ signal: why }, 'stop requested');
-      await running.cyloServer.shutdown({ graceMs: config.graceMs });
-    } finally {
-      stop.dispose();
-    }
+    await serveUntilStopped(app, cylo, config, options);
     return 0;
   } finally {
     // On every path (including a failed start) nothing is left running.
     if (app !== undefined) await app.close().catch(() => {});
     await cylo.close({ graceMs: 0 }).catch(() => {});
   }
+}
+
+/** Declares `cylo serve` on the program: its options, help and action. */
+export function register(program: Command): Command {
+  return program
+    .command('serve')
+    .description('run cylo as an HTTP service: native API (/v1), Piston v2 API (/api/v2), /healthz, /metrics, /openapi.json (see docs/http.md)')
+    .option('--host <host>', 'address to listen on (default 127.0.0.1; CYLO_HOST); a non-loopback address needs a token')
+    .option('--port <port>', 'port (default 2000, 0 picks a free one; CYLO_PORT)')
+    .option('--config <path>', 'JSON config file (CYLO_CONFIG); flags > environment > file')
+    .option('--token-file <path>', 'file holding the bearer token clients must send (or CYLO_TOKEN)')
+    .option('--insecure-no-auth', 'allow a non-loopback --host without a token (something in front must authenticate)')
+    .option('--concurrency <n>', 'executions at once (default: the number of cores; CYLO_CONCURRENCY)')
+    .option('--queue-limit <n>', 'executions waiting before 503 (default 16 x concurrency; CYLO_QUEUE_LIMIT)')
+    .option('--grace <duration>', 'on SIGTERM/SIGINT, time running executions get to finish (default 10s; CYLO_GRACE)')
+    .option('--body-limit <size>', 'largest request body (default 16M; CYLO_BODY_LIMIT)')
+    .option('--max-connections <n>', 'connections open at once (default 256; CYLO_MAX_CONNECTIONS)')
+    .option('--log-level <level>', 'fatal, error, warn, info, debug, trace or silent (default info; CYLO_LOG_LEVEL)')
+    .option('--log-format <format>', 'auto (pretty on a terminal, else JSON), json or pretty (CYLO_LOG_FORMAT)')
+    .action(async (o: Record<string, string | boolean | undefined>) => {
+      const { config, ...flags } = o;
+      process.exitCode = await serveCommand({ flags, configPath: config as string | undefined }, processIO);
+    });
 }

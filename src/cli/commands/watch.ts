@@ -1,6 +1,10 @@
 // `cylo watch DIR`: run source files in the sandbox as they are created or changed.
+// Also its command-line declaration (register), which main.ts assembles into the program.
+import type { Command } from 'commander';
 import { createCylo, type Cylo, type CyloOptions } from '../../cylo.js';
-import type { CommandIO } from '../../util/io.js';
+import { processIO, type CommandIO } from '../../util/io.js';
+import { parseDuration } from '../../util/units.js';
+import { cyloOptionsFromEnvironment } from '../cylo-options.js';
 import { Watcher } from '../../watch/watcher.js';
 
 export interface WatchCommandOptions {
@@ -31,4 +35,33 @@ export async function watchCommand(options: WatchCommandOptions, io: CommandIO):
   } finally {
     if (options.cylo === undefined) await cylo.close({ graceMs: 0 });
   }
+}
+
+/** Declares `cylo watch` on the program: its argument, options, help and action (which stops
+ *  the watcher on SIGINT or SIGTERM). */
+export function register(program: Command): Command {
+  return program
+    .command('watch')
+    .description('run source files in the sandbox whenever they are created or changed (Ctrl-C to stop)')
+    .argument('<dir>', 'the directory tree to watch')
+    .option('-l, --lang <language>', 'run every file as this language (default: by extension)')
+    .option('--debounce <duration>', 'wait this long after the last write before running (default 100ms)')
+    .option('--json', 'print NDJSON events instead of headers, output and summaries')
+    .action(async (dir: string, o: { lang?: string; json?: boolean; debounce?: string }) => {
+      const stop = new AbortController();
+      const onSignal = (): void => stop.abort();
+      process.once('SIGINT', onSignal);
+      process.once('SIGTERM', onSignal);
+      process.exitCode = await watchCommand(
+        {
+          dir,
+          lang: o.lang,
+          json: o.json === true,
+          debounceMs: o.debounce === undefined ? undefined : parseDuration(o.debounce, '--debounce'),
+          signal: stop.signal,
+          cyloOptions: cyloOptionsFromEnvironment(),
+        },
+        processIO,
+      );
+    });
 }
