@@ -168,7 +168,7 @@ function addHooks(app: FastifyInstance, state: ServerState, token: string | unde
     const check = makeAuthCheck(token);
     app.addHook('onRequest', async (request) => check(request));
   }
-  // Early admission: when every worker is busy and the queue is full, refuse an execution
+  // Early admission: when every slot is busy and the queue is full, refuse an execution
   // before reading its body (the pool still decides for the requests that get through).
   app.addHook('onRequest', async (request) => {
     const api = (request.routeOptions.config as { execution?: 'native' | 'piston' } | undefined)?.execution;
@@ -176,7 +176,7 @@ function addHooks(app: FastifyInstance, state: ServerState, token: string | unde
     const s = cylo.stats();
     if (s.running >= s.concurrency && s.queued >= s.queueLimit) {
       metrics.errors.inc({ api, code: 'CYLO_E_QUEUE_FULL' });
-      throw new CyloError('CYLO_E_QUEUE_FULL', `all ${s.concurrency} workers are busy and ${s.queued} executions are queued; retry later`);
+      throw new CyloError('CYLO_E_QUEUE_FULL', `all ${s.concurrency} slots are busy and ${s.queued} executions are queued; retry later`);
     }
   });
   app.addHook('onSend', async (request, reply, payload) => {

@@ -52,7 +52,7 @@ export function register(program: Command): Command {
     .command('doctor')
     .description('check every isolation layer on this host and say how to fix what is missing')
     .option('--json', 'print the report as JSON')
-    .option('--clean', 'kill and remove what crashed cylo processes left behind (cgroups, sandbox processes)')
+    .option('--clean', 'remove the cgroups crashed cylo processes left behind, killing every process inside them (sandbox-uid processes outside any cgroup are only reported: they may belong to another cylo)')
     .action(async (o: { json?: boolean; clean?: boolean }) => {
       process.exitCode = await doctorCommand({ json: o.json === true, clean: o.clean === true, cyloOptions: cyloOptionsFromEnvironment() }, processIO);
     });

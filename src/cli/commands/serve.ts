@@ -47,7 +47,7 @@ async function preflight(cylo: Cylo): Promise<void> {
   }
   if (!report.smoke.ok) throw new CyloError('CYLO_E_SANDBOX_UNAVAILABLE', `sandbox unavailable: a test execution failed: ${report.smoke.detail} (run cylo doctor)`);
   await cylo.runtimes(); // resolve every toolchain now, not on the first request
-  await cylo.warm(); // every worker's slot and prepared sandbox, before the first request
+  await cylo.warm(); // every slot and its prepared sandbox, before the first request
 }
 
 function waitForStop(options: ServeOptions, onSecond: (why: string) => void): { stopped: Promise<string>; dispose: () => void } {
