@@ -7,7 +7,8 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { hostSkip, TEST_UID_BASE, TEST_UID_COUNT } from './helpers.js';
+import { TEST_UID_BASE, TEST_UID_COUNT } from '../support/cylo.js';
+import { skipWithoutSandbox } from '../support/host.js';
 
 const T = { timeout: 30_000 };
 
@@ -40,7 +41,7 @@ function cyloExec(args: string[], input?: string): Promise<Exec> {
 }
 
 test('cylo exec: output is printed live, as the program produces it', T, async (t) => {
-  if (hostSkip(t)) return;
+  if (skipWithoutSandbox(t)) return;
   // prints, sleeps 1 s, reports the (host) time it woke up on stderr, prints again
   const r = await cyloExec(['--lang', 'python', 'import sys, time\nprint("first", flush=True)\ntime.sleep(1)\nprint("woke", int(time.time() * 1000), file=sys.stderr, flush=True)\nprint("second", flush=True)']);
   assert.equal(r.code, 0, r.stderr);
@@ -54,7 +55,7 @@ test('cylo exec: output is printed live, as the program produces it', T, async (
 });
 
 test('cylo exec: the exit code is the program\'s own; its stderr is passed through', T, async (t) => {
-  if (hostSkip(t)) return;
+  if (skipWithoutSandbox(t)) return;
   const r = await cyloExec(['--lang', 'bash', 'echo out; echo err >&2; exit 3']);
   assert.equal(r.code, 3);
   assert.equal(r.stdout, 'out\n');
@@ -64,7 +65,7 @@ test('cylo exec: the exit code is the program\'s own; its stderr is passed throu
 });
 
 test('cylo exec: a timeout exits 124 with a one-line message', T, async (t) => {
-  if (hostSkip(t)) return;
+  if (skipWithoutSandbox(t)) return;
   const r = await cyloExec(['--lang', 'bash', '--timeout', '300ms', 'echo before; sleep 10']);
   assert.equal(r.code, 124);
   assert.equal(r.stdout, 'before\n');
@@ -72,7 +73,7 @@ test('cylo exec: a timeout exits 124 with a one-line message', T, async (t) => {
 });
 
 test('cylo exec: the memory limit exits 137 (as a SIGKILLed process); so does the output limit', T, async (t) => {
-  if (hostSkip(t)) return;
+  if (skipWithoutSandbox(t)) return;
   const mem = await cyloExec(['--lang', 'python', '--memory', '32M', 'data = b"x" * (96 << 20)\nprint(len(data))']);
   assert.equal(mem.code, 137, mem.stderr);
   assert.match(mem.stderr, /^cylo: memory_limit: [^\n]*\n$/);
@@ -99,7 +100,7 @@ test('cylo exec: usage mistakes exit 125 too', T, async () => {
 });
 
 test('cylo exec --json prints the result object (and still exits with the program\'s code)', T, async (t) => {
-  if (hostSkip(t)) return;
+  if (skipWithoutSandbox(t)) return;
   const r = await cyloExec(['--json', '--lang', 'bash', 'echo hi; exit 4']);
   assert.equal(r.code, 4);
   const result = JSON.parse(r.stdout) as { status: string; language: string; run: { stdout: string; exitCode: number }; layers: string[] };
@@ -115,7 +116,7 @@ test('cylo exec --json prints the result object (and still exits with the progra
 });
 
 test('cylo exec --file (language from the extension, several files), --stdin, --stdin-file, --arg, code on stdin', T, async (t) => {
-  if (hostSkip(t)) return;
+  if (skipWithoutSandbox(t)) return;
   const dir = mkdtempSync(join(tmpdir(), 'cylo-exec-'));
   try {
     writeFileSync(join(dir, 'main.py'), 'import sys, helper\nprint(helper.greet(sys.argv[1:]), sys.stdin.read().strip())\n');

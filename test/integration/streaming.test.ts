@@ -5,15 +5,16 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { StreamEvent } from '../../src/engine/event-stream.js';
-import { getCylo, hostSkip, leftoverCgroups, processesWith, uniqueMarker, waitFor } from './helpers.js';
+import { closeSharedCylos, getCylo } from '../support/cylo.js';
+import { skipWithoutSandbox } from '../support/host.js';
+import { busyCgroups, processesWith, uniqueMarker } from '../support/processes.js';
+import { waitFor } from '../support/wait.js';
 
 const T = { timeout: 30_000 };
 
 // The shared instance keeps idle workers (and sandboxes started ahead) between tests: close it
 // at the end so that this test process can exit.
-test.after(async () => {
-  await getCylo().close({ graceMs: 0 });
-});
+test.after(() => closeSharedCylos());
 
 interface Timed {
   /** Date.now() when the event arrived: the same clock as the program's time.time(). */
@@ -34,7 +35,7 @@ const describe = (e: StreamEvent): string => (e.type === 'state' ? `state:${e.to
 const PRINT_SLEEP_PRINT = 'import sys, time\nprint("first", flush=True)\ntime.sleep(1)\nprint("woke", int(time.time() * 1000), file=sys.stderr, flush=True)\nprint("second", flush=True)';
 
 test('stream: output arrives while the program still runs (print, sleep 1 s, print)', T, async (t) => {
-  if (hostSkip(t)) return;
+  if (skipWithoutSandbox(t)) return;
   const events = await collect(getCylo().stream({ language: 'python', code: PRINT_SLEEP_PRINT }));
   const kinds = events.map((e) => describe(e.event));
   const first = events.findIndex((e) => e.event.type === 'stdout' && e.event.data.includes('first'));
@@ -64,7 +65,7 @@ test('stream: output arrives while the program still runs (print, sleep 1 s, pri
 });
 
 test('stream: a multi-byte character split across writes is never split across events', T, async (t) => {
-  if (hostSkip(t)) return;
+  if (skipWithoutSandbox(t)) return;
   // "é" is 2 bytes, "€" 3: written one byte at a time, with a pause inside each character.
   const code = 'import sys, time\nfor b in "aé€z\\n".encode():\n    sys.stdout.buffer.write(bytes([b])); sys.stdout.flush(); time.sleep(0.02)';
   const events = await collect(getCylo().stream({ language: 'python', code }));
@@ -74,7 +75,7 @@ test('stream: a multi-byte character split across writes is never split across e
 });
 
 test('stream: the output cap holds while streaming (an endless printer ends output_limit)', T, async (t) => {
-  if (hostSkip(t)) return;
+  if (skipWithoutSandbox(t)) return;
   const cap = 8192;
   const events = await collect(getCylo().stream({ language: 'bash', code: 'while :; do echo 0123456789abcdef; done', limits: { outputBytes: cap } }));
   const streamed = events.filter((e) => e.event.type === 'stdout').reduce((n, e) => n + Buffer.byteLength((e.event as { data: string }).data), 0);
@@ -88,7 +89,7 @@ test('stream: the output cap holds while streaming (an endless printer ends outp
 });
 
 test('stream: breaking out of for-await cancels the execution and leaves no process', T, async (t) => {
-  if (hostSkip(t)) return;
+  if (skipWithoutSandbox(t)) return;
   const cylo = getCylo();
   const marker = uniqueMarker();
   let sawReady = false;
@@ -104,11 +105,11 @@ test('stream: breaking out of for-await cancels the execution and leaves no proc
   assert.ok(sawReady, seen.join(' | '));
   await waitFor('the program to be killed', () => (processesWith(marker).length === 0 ? true : undefined), 5000);
   await waitFor('the worker to be free', () => (cylo.stats().running === 0 ? true : undefined), 5000);
-  assert.deepEqual(leftoverCgroups(), []);
+  assert.deepEqual(busyCgroups(), []);
 });
 
 test('stream: an AbortSignal cancels it: the last event is a CYLO_E_CANCELLED error', T, async (t) => {
-  if (hostSkip(t)) return;
+  if (skipWithoutSandbox(t)) return;
   const marker = uniqueMarker();
   const controller = new AbortController();
   const events: StreamEvent[] = [];
@@ -125,7 +126,7 @@ test('stream: an AbortSignal cancels it: the last event is a CYLO_E_CANCELLED er
 });
 
 test('stream: a request that cannot run ends with one error event, not a throw', T, async (t) => {
-  if (hostSkip(t)) return;
+  if (skipWithoutSandbox(t)) return;
   const events: StreamEvent[] = [];
   for await (const event of getCylo().stream({ language: 'no-such-language', code: 'x' })) events.push(event);
   assert.equal(events.length, 1, JSON.stringify(events));
@@ -135,7 +136,7 @@ test('stream: a request that cannot run ends with one error event, not a throw',
 });
 
 test('stream: a timeout streams what was printed, then a timeout result', T, async (t) => {
-  if (hostSkip(t)) return;
+  if (skipWithoutSandbox(t)) return;
   const events = await collect(getCylo().stream({ language: 'bash', code: 'echo before; sleep 10', limits: { timeoutMs: 500 } }));
   const kinds = events.map((e) => describe(e.event));
   assert.deepEqual(kinds.filter((k) => k.startsWith('stdout')), ['stdout:before\n']);

@@ -4,7 +4,8 @@ import { it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import type { Progress } from '@modelcontextprotocol/sdk/types.js';
-import { processesWith, uniqueMarker, waitFor } from '../integration/helpers.js';
+import { processesWith, uniqueMarker } from '../support/processes.js';
+import { waitFor } from '../support/wait.js';
 
 /** Per-request timeout of the test client: every program here is short. */
 export const CALL_TIMEOUT_MS = 20_000;

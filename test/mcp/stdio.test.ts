@@ -6,10 +6,10 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
-import { hostSkipReason } from '../integration/helpers.js';
+import { sandboxSkipReason } from '../support/host.js';
 import { toolCases } from './cases.js';
 
-const skip = hostSkipReason();
+const skip = sandboxSkipReason();
 
 describe('cylo mcp (stdio)', { skip: skip ?? false }, () => {
   let client: Client;

@@ -4,7 +4,7 @@
 // in Python, JavaScript, Bash, C and Go (where the language can express it), sent to a real
 // HTTP service; each asserts what the program saw and that the host is unchanged.
 //
-// SAFETY: every test calls hostileSkip(t) first (the pre-flight proves the pids and memory
+// SAFETY: every test calls skipWithoutPreflight(t) first (the pre-flight proves the pids and memory
 // limits and the network namespace are in force), has a 20 s timeout and tight limits.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -12,8 +12,11 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { once } from 'node:events';
 import { createCylo, type Cylo } from '../../src/cylo.js';
-import { hostileSkip } from '../integration/preflight.js';
-import { assertHostClean, attack, attackAll, LANGS, MiB, SECURITY_UID_COUNT, SECURITY_UIDS, strayProcesses, T, useService } from './common.js';
+import { SECURITY_UID_COUNT, SECURITY_UIDS } from '../support/cylo.js';
+import { skipWithoutPreflight } from '../support/preflight.js';
+import { strayProcesses } from '../support/processes.js';
+import { MiB } from '../support/units.js';
+import { assertHostClean, attack, attackAll, LANGS, T, useService } from './attacks.js';
 
 const service = useService();
 
@@ -24,7 +27,7 @@ const markers = (attacks: Record<string, { marker: string }>): string[] => Objec
 // ------------------------------------------------------------------------------------------
 
 test('fork bombs (Python, JavaScript, Bash, C, Go) hit the pids limit with EAGAIN and are torn down', T, async (t) => {
-  if (await hostileSkip(t)) return;
+  if (await skipWithoutPreflight(t)) return;
   const r = await attackAll(service, LANGS, 'fork-bomb', [], { pids: 32, timeoutMs: 1000 });
   for (const lang of LANGS) {
     const a = r[lang];
@@ -44,7 +47,7 @@ test('fork bombs (Python, JavaScript, Bash, C, Go) hit the pids limit with EAGAI
 });
 
 test('thread bombs (Python, JavaScript, C, Go) are refused at the pids limit, threads counted as processes', T, async (t) => {
-  if (await hostileSkip(t)) return;
+  if (await skipWithoutPreflight(t)) return;
   const [c, py, go, js] = await Promise.all([
     attack(service, 'c', 'thread-bomb', [], { pids: 32 }),
     attack(service, 'python', 'thread-bomb', [], { pids: 32 }),
@@ -68,7 +71,7 @@ test('thread bombs (Python, JavaScript, C, Go) are refused at the pids limit, th
 });
 
 test('memory bombs (all five languages) end as memory_limit at exactly the limit', T, async (t) => {
-  if (await hostileSkip(t)) return;
+  if (await skipWithoutPreflight(t)) return;
   const limit = 64 * MiB;
   const r = await attackAll(service, LANGS, 'memory-bomb', [], { memoryBytes: limit, timeoutMs: 5000 });
   for (const lang of LANGS) {
@@ -85,7 +88,7 @@ test('memory bombs (all five languages) end as memory_limit at exactly the limit
 // ------------------------------------------------------------------------------------------
 
 test('filling the workspace with bytes ends in ENOSPC at workspaceBytes; nothing lands on the host', T, async (t) => {
-  if (await hostileSkip(t)) return;
+  if (await skipWithoutPreflight(t)) return;
   const r = await attackAll(service, LANGS, 'fill-bytes', [], { workspaceBytes: 8 * MiB, timeoutMs: 5000 });
   for (const lang of LANGS) {
     const a = r[lang];
@@ -100,7 +103,7 @@ test('filling the workspace with bytes ends in ENOSPC at workspaceBytes; nothing
 });
 
 test('one file larger than the workspace: EFBIG (RLIMIT_FSIZE), or SIGXFSZ when not ignored (C, Python)', T, async (t) => {
-  if (await hostileSkip(t)) return;
+  if (await skipWithoutPreflight(t)) return;
   const [c, py, xfsz] = await Promise.all([attack(service, 'c', 'efbig'), attack(service, 'python', 'efbig'), attack(service, 'c', 'xfsz')]);
   assert.equal(c.out.pwrite_beyond_fsize, 'EFBIG');
   assert.equal(py.out.pwrite_beyond_fsize, 'EFBIG', 'Python ignores SIGXFSZ and sees the errno');
@@ -111,7 +114,7 @@ test('one file larger than the workspace: EFBIG (RLIMIT_FSIZE), or SIGXFSZ when 
 });
 
 test('filling the workspace with inodes is bounded by the memory cgroup (tmpfs inodes are charged kernel memory)', T, async (t) => {
-  if (await hostileSkip(t)) return;
+  if (await skipWithoutPreflight(t)) return;
   // bubblewrap 0.8 cannot set nr_inodes on the workspace tmpfs, so an inode count is not what
   // stops this program: every inode and dentry is kernel memory charged to the execution's
   // memory cgroup, so the run ends at the memory limit (or ENOSPC where nr_inodes is capped).
@@ -131,7 +134,7 @@ test('filling the workspace with inodes is bounded by the memory cgroup (tmpfs i
 
 for (const stream of ['stdout', 'stderr'] as const) {
   test(`${stream} floods (all five languages) end as output_limit with exactly outputBytes kept`, T, async (t) => {
-    if (await hostileSkip(t)) return;
+    if (await skipWithoutPreflight(t)) return;
     const outputBytes = 32 * 1024;
     const r = await attackAll(service, LANGS, `${stream}-flood`, [], { outputBytes, timeoutMs: 5000 });
     for (const lang of LANGS) {
@@ -147,7 +150,7 @@ for (const stream of ['stdout', 'stderr'] as const) {
 }
 
 test('busy loops (all five languages) end as timeout at the wall-clock limit, or at the CPU-time limit', T, async (t) => {
-  if (await hostileSkip(t)) return;
+  if (await skipWithoutPreflight(t)) return;
   const wall = await attackAll(service, LANGS, 'busy', [], { timeoutMs: 800, cpuTimeMs: 10_000 });
   for (const lang of LANGS) {
     const a = wall[lang];
@@ -165,7 +168,7 @@ test('busy loops (all five languages) end as timeout at the wall-clock limit, or
 });
 
 test('sleeping forever (all five languages) ends as timeout, using no CPU time', T, async (t) => {
-  if (await hostileSkip(t)) return;
+  if (await skipWithoutPreflight(t)) return;
   const r = await attackAll(service, LANGS, 'sleep', [], { timeoutMs: 800 });
   for (const lang of LANGS) {
     const a = r[lang];
@@ -177,7 +180,7 @@ test('sleeping forever (all five languages) ends as timeout, using no CPU time',
 });
 
 test('SIGSTOP on itself (all five languages) does not stop the wall clock (Piston #196)', T, async (t) => {
-  if (await hostileSkip(t)) return;
+  if (await skipWithoutPreflight(t)) return;
   const r = await attackAll(service, LANGS, 'sigstop', [], { timeoutMs: 800 });
   for (const lang of LANGS) {
     const a = r[lang];
@@ -194,7 +197,7 @@ test('SIGSTOP on itself (all five languages) does not stop the wall clock (Pisto
 // ------------------------------------------------------------------------------------------
 
 test('daemons (background, setsid, double fork, nohup, detached) do not outlive the run', T, async (t) => {
-  if (await hostileSkip(t)) return;
+  if (await skipWithoutPreflight(t)) return;
   const r = await attackAll(service, LANGS, 'daemon', [], { timeoutMs: 5000 });
   for (const lang of ['python', 'javascript', 'c', 'go'] as const) {
     assert.equal(r[lang].result.status, 'ok', `${lang}: ${r[lang].run.stderr}`);
@@ -207,7 +210,7 @@ test('daemons (background, setsid, double fork, nohup, detached) do not outlive 
 });
 
 test('kill(-1, SIGKILL), PID 1 and the host pids of the service and of a canary: the host is untouched', T, async (t) => {
-  if (await hostileSkip(t)) return;
+  if (await skipWithoutPreflight(t)) return;
   // A host process the sandbox must not be able to signal, and the service's own pid.
   const canary: ChildProcess = spawn('/usr/bin/sleep', ['60'], { stdio: 'ignore' });
   await once(canary, 'spawn');
@@ -247,7 +250,7 @@ test('kill(-1, SIGKILL), PID 1 and the host pids of the service and of a canary:
 // ------------------------------------------------------------------------------------------
 
 test('a killed execution frees its worker at once: no slot retired, no wait for the host init to reap', T, async (t) => {
-  if (await hostileSkip(t)) return;
+  if (await skipWithoutPreflight(t)) return;
   // One worker, so each execution waits for the previous one's slot to be reset. Before the fix
   // in src/sandbox/run-sandbox.ts (killInsideOut), killing bubblewrap first orphaned the
   // sandbox's PID 1 to the host's init; its zombie held the cgroup's pids.current for 1-2 s

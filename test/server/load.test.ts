@@ -5,7 +5,11 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { FastifyInstance } from 'fastify';
 import { buildServer } from '../../src/server/app.js';
-import { listenLoopback, percentile, skipWithoutSandbox, testCylo, waitFor } from './helpers.js';
+import { testCylo } from '../support/cylo.js';
+import { skipWithoutSandbox } from '../support/host.js';
+import { listenLoopback } from '../support/http.js';
+import { percentile } from '../support/stats.js';
+import { waitFor } from '../support/wait.js';
 
 const TOTAL = 500;
 const CLIENTS = 50;

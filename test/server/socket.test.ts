@@ -7,7 +7,11 @@ import { request as httpRequest } from 'node:http';
 import type { FastifyInstance } from 'fastify';
 import piston from 'piston-client';
 import { buildServer } from '../../src/server/app.js';
-import { listenLoopback, processesWith, sandboxSkipReason, skipWithoutSandbox, testCylo, uniqueMarker, waitFor } from './helpers.js';
+import { testCylo } from '../support/cylo.js';
+import { sandboxSkipReason, skipWithoutSandbox } from '../support/host.js';
+import { listenLoopback } from '../support/http.js';
+import { processesWith, uniqueMarker } from '../support/processes.js';
+import { waitFor } from '../support/wait.js';
 
 const T = { timeout: 60_000 };
 const cylo = testCylo({ concurrency: 2, queueLimit: 8 }, 128);
@@ -86,7 +90,7 @@ test('the published piston-client package: a compiled language (C), including a 
 
 test('a client that disconnects cancels its execution: the processes go, the worker is free', T, async (t) => {
   if (skipWithoutSandbox(t)) return;
-  const marker = uniqueMarker();
+  const marker = uniqueMarker(''); // digits: it goes into `sleep N.<marker>`
   const body = JSON.stringify({ language: 'bash', code: `sleep 30.${marker}`, limits: { timeoutMs: 40_000, cpuTimeMs: 40_000 } });
   const req = httpRequest(`${base}/v1/execute`, { method: 'POST', headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } });
   req.on('error', () => {});

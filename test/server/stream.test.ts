@@ -7,7 +7,11 @@ import assert from 'node:assert/strict';
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import type { FastifyInstance } from 'fastify';
 import { buildServer } from '../../src/server/app.js';
-import { listenLoopback, processesWith, skipWithoutSandbox, testCylo, uniqueMarker, waitFor } from './helpers.js';
+import { testCylo } from '../support/cylo.js';
+import { skipWithoutSandbox } from '../support/host.js';
+import { listenLoopback } from '../support/http.js';
+import { processesWith, uniqueMarker } from '../support/processes.js';
+import { waitFor } from '../support/wait.js';
 
 const T = { timeout: 30_000 };
 const cylo = testCylo({ concurrency: 2, queueLimit: 4 }, 256);
@@ -187,7 +191,7 @@ test('SSE (real socket): a client that disconnects while its execution is queued
   assert.deepEqual(processesWith(queued), [], 'it never started');
   assert.equal(cylo.stats().running, 2, 'the running ones are untouched');
   // end the blockers: kill their programs from the host (they are ours), then wait for them
-  for (const pid of processesWith(busy)) {
+  for (const { pid } of processesWith(busy)) {
     try {
       process.kill(pid, 'SIGKILL');
     } catch {
