@@ -106,7 +106,15 @@ test('a client that disconnects cancels its execution: the processes go, the wor
   assert.match(metrics, /cylo_execution_errors_total\{api="native",code="CYLO_E_CANCELLED"\} 1/);
 });
 
-test('skip reason (informational)', (t) => {
+test('the sandbox skip decision matches the service: an execution works exactly when sandbox tests run', T, async (t) => {
+  // Never skipped: it checks the skip itself. A host check that wrongly reported a missing layer
+  // would skip every sandbox test while sandboxes work (and the suite would pass having tested
+  // nothing); one that wrongly reported none would run them on a host that cannot.
   const why = sandboxSkipReason();
   if (why !== undefined) t.diagnostic(`sandbox tests skipped: ${why}`);
+  const r = await fetch(`${base}/v1/execute`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ language: 'bash', code: 'echo ran' }) });
+  const body = (await r.json()) as { status?: string; run?: { stdout: string }; error?: { code: string; message: string } };
+  const ran = r.status === 200 && body.status === 'ok' && body.run?.stdout === 'ran\n';
+  if (why === undefined) assert.ok(ran, `sandbox tests run here, so an execution must work: ${r.status} ${JSON.stringify(body).slice(0, 500)}`);
+  else assert.ok(!ran, `sandbox tests are skipped (${why}), yet an execution worked: the skip hides a working sandbox`);
 });
