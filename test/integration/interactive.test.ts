@@ -176,7 +176,7 @@ test('interactive: an AbortSignal cancels it: CYLO_E_CANCELLED and no process le
   await assert.rejects(exec.result, isCancelled);
   await out.done; // the events end (with an error event) too
   assert.deepEqual(processesWith(marker), []);
-  await waitFor('the worker to be free', () => (getCylo().stats().running === 0 ? true : undefined));
+  await waitFor('the worker to be free', () => getCylo().stats().running === 0);
   assert.deepEqual(busyCgroups(), []);
 });
 

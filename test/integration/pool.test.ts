@@ -61,7 +61,7 @@ test('pool (real sandboxes): concurrency 2 holds, concurrent runs have different
   assert.equal(distinct.size, 2, `five executions on two slots used two uids: ${[...uidOf.values()].join(', ')}`);
   for (const uid of distinct) assert.ok(uid >= TEST_UID_BASE + TEST_UID_COUNT && uid < TEST_UID_BASE + TEST_UID_COUNT + 64, `uid ${uid} from this instance's range`);
   // slots are reset after their caller has the result: wait until both are idle again
-  await waitFor('both slots to be idle', () => (cylo.stats().idleSlots === 2 ? true : undefined));
+  await waitFor('both slots to be idle', () => cylo.stats().idleSlots === 2);
   const s = cylo.stats();
   assert.deepEqual({ running: s.running, queued: s.queued, idleSlots: s.idleSlots, retiredSlots: s.retiredSlots }, { running: 0, queued: 0, idleSlots: 2, retiredSlots: 0 });
   assert.deepEqual(busyCgroups(), []);

@@ -152,7 +152,7 @@ test('watch: a newer change cancels the superseded run (a `cancelled` event, its
   try {
     s.write('long.sh', `echo v1\nexec -a ${marker} sleep 30\n`);
     await s.waitEvent('v1 to print', (e) => e.file === 'long.sh' && e.event === 'stdout' && String(e.data).includes('v1'));
-    await waitFor('the long sleep to run', () => (processesWith(marker).length > 0 ? true : undefined));
+    await waitFor('the long sleep to run', () => processesWith(marker).length > 0);
     s.write('long.sh', 'echo v2\n');
     const cancelled = await s.waitEvent('the superseded run to be cancelled', of('long.sh', 'cancelled'));
     assert.ok(cancelled !== undefined);
@@ -249,7 +249,7 @@ test('watch: stopping cancels a running program; watchCommand returns 0 only whe
   const s = await startWatch();
   s.write('forever.sh', `echo started\nexec -a ${marker} sleep 30\n`);
   await s.waitEvent('the program to start', (e) => e.file === 'forever.sh' && e.event === 'stdout');
-  await waitFor('the sleep to run', () => (processesWith(marker).length > 0 ? true : undefined));
+  await waitFor('the sleep to run', () => processesWith(marker).length > 0);
   const events = s.events;
   assert.equal(await s.stop(), 0);
   // No waiting here: by the time watchCommand returned, everything was already gone.
@@ -258,7 +258,7 @@ test('watch: stopping cancels a running program; watchCommand returns 0 only whe
   assert.ok(seq.includes('cancelled'), seq.join(' '));
   assert.equal(seq.at(-1), 'stopped', seq.join(' '));
   // (the worker counts as busy until its slot is reset, just after the run ended)
-  await waitFor('the worker to be free', () => (getCylo().stats().running === 0 ? true : undefined));
+  await waitFor('the worker to be free', () => getCylo().stats().running === 0);
 });
 
 test('watch: the real `bin/cylo watch DIR --json` runs files and exits 0 on SIGINT with nothing left', T, async (t) => {
@@ -282,7 +282,7 @@ test('watch: the real `bin/cylo watch DIR --json` runs files and exits 0 on SIGI
     await waitFor('the run to end', () => events().find(of('cli.py', 'end')), 10_000);
     assert.equal(outputOf(events(), 'cli.py'), 'from the cli\n');
     writeFileSync(join(dir, 'sleepy.sh'), `echo sleeping\nexec -a ${marker} sleep 30\n`);
-    await waitFor('the long program to run', () => (processesWith(marker).length > 0 ? true : undefined), 10_000);
+    await waitFor('the long program to run', () => processesWith(marker).length > 0, 10_000);
     child.kill('SIGINT');
     const { code, signal } = await exited;
     assert.equal(signal, null, err);

@@ -53,7 +53,7 @@ test('SIGKILL of the service mid-execution: sandboxes die with it, the next star
     );
     // Every program is running: 4 programs + the background and setsid sleepers.
     const firstPid = first.pid;
-    await waitFor('the executions to run', () => (processesWith(marker).length >= 6 && busyCgroups(firstPid).length >= 4 ? true : undefined), 20_000);
+    await waitFor('the executions to run', () => processesWith(marker).length >= 6 && busyCgroups(firstPid).length >= 4, 20_000);
     const cgroups = driver.list().filter((n) => n.startsWith(`x-${firstPid}-`));
     assert.ok(cgroups.length >= 4, `the service runs 4 executions in cgroups of its own: ${cgroups.join(', ')}`);
 
@@ -63,7 +63,7 @@ test('SIGKILL of the service mid-execution: sandboxes die with it, the next star
     assert.ok(answers.every((a) => a.startsWith('failed')), `no answer came from a dead service: ${answers.join('; ')}`);
 
     // The sandboxes died with their service (--die-with-parent), the daemons with them.
-    await waitFor('the sandboxes to die with the service', () => (processesWith(marker).length === 0 && strayProcesses(BASE, SECURITY_UID_COUNT, firstPid).length === 0 ? true : undefined), 5000).catch(() => undefined);
+    await waitFor('the sandboxes to die with the service', () => processesWith(marker).length === 0 && strayProcesses(BASE, SECURITY_UID_COUNT, firstPid).length === 0).catch(() => undefined);
     assert.deepEqual(processesWith(marker), [], 'no process of the executions is left');
     assert.deepEqual(strayProcesses(BASE, SECURITY_UID_COUNT, firstPid), [], 'no process runs as a sandbox uid');
     // Their bubblewrap and PID 1 are zombies now, re-parented to the host's init, which reaps
