@@ -21,7 +21,7 @@ import { listenLoopback } from '../support/http.js';
 import { preflight } from '../support/preflight.js';
 import { busyCgroups, processesWith, strayProcesses, uniqueMarker } from '../support/processes.js';
 import { MiB } from '../support/units.js';
-import { waitFor } from '../support/wait.js';
+import { settled } from '../support/wait.js';
 
 /** Every hostile test: a short timeout. */
 export const T = { timeout: 20_000 };
@@ -193,11 +193,7 @@ export async function assertHostClean(service: Service, markers: string[]): Prom
     stray: strayProcesses(TEST_UID_BASE, TEST_UID_COUNT),
     cgroups: busyCgroups(),
   });
-  await waitFor('the executions to leave nothing behind', () => {
-    const now = state();
-    return now.markers.length === 0 && now.stray.length === 0 && now.cgroups.length === 0;
-  }).catch(() => undefined);
-  const last = state();
+  const last = await settled(state, (now) => now.markers.length === 0 && now.stray.length === 0 && now.cgroups.length === 0);
   assert.deepEqual(last.markers, [], 'no process of the executions is left (by marker)');
   assert.deepEqual(last.stray, [], 'no process runs as a sandbox uid');
   assert.deepEqual(last.cgroups, [], "the executions' cgroups hold no process");

@@ -27,7 +27,7 @@ import { mountTable, sandboxOwnedFiles } from '../support/host-traces.js';
 import { skipWithoutPreflight } from '../support/preflight.js';
 import { busyCgroups, processesWith, strayProcesses, uniqueMarker } from '../support/processes.js';
 import { MiB } from '../support/units.js';
-import { waitFor } from '../support/wait.js';
+import { settled, waitFor } from '../support/wait.js';
 
 const N = Number(process.env.CYLO_LEAK_N ?? 200);
 const CONCURRENCY = 2;
@@ -159,16 +159,19 @@ test(`leaks: ${N} mixed executions leave no process, cgroup, mount, folder, fd o
     t.diagnostic(`${N} executions in ${seconds.toFixed(1)} s: ${[...tally].map(([k, v]) => `${k} ${v}`).join(', ')}`);
     // Processes: none by marker, none by sandbox uid (bar idle prepared sandboxes of live slots);
     // polled, as the last killed processes may still be exiting.
-    await waitFor('the executions to leave nothing behind', () => processesWith(marker).length === 0 && strayProcesses(SECURITY_UIDS.leaks, SECURITY_UID_COUNT).length === 0 && busyCgroups().length === 0).catch(() => undefined);
-    assert.deepEqual(processesWith(marker).map((p) => `${p.pid} ${p.cmdline.join(' ')}`), [], 'no process carries the marker');
-    assert.deepEqual(strayProcesses(SECURITY_UIDS.leaks, SECURITY_UID_COUNT), [], 'no process runs as a sandbox uid');
+    const left = await settled(
+      () => ({ markers: processesWith(marker).map((p) => `${p.pid} ${p.cmdline.join(' ')}`), stray: strayProcesses(SECURITY_UIDS.leaks, SECURITY_UID_COUNT), cgroups: busyCgroups() }),
+      (now) => now.markers.length === 0 && now.stray.length === 0 && now.cgroups.length === 0,
+    );
+    assert.deepEqual(left.markers, [], 'no process carries the marker');
+    assert.deepEqual(left.stray, [], 'no process runs as a sandbox uid');
     // Cgroups: this process's are the pool's slots, empty, at most one per worker.
     const driver = openCgroups();
     const mine = driver.list().filter((n) => n.startsWith(`x-${process.pid}-`) && !before.has(n));
     const stats = cylo.stats();
     t.diagnostic(`cgroups of this cylo: ${mine.length} (slots: ${stats.idleSlots} idle, ${stats.retiredSlots} retired over the run)`);
     assert.ok(mine.length <= CONCURRENCY, `at most one cgroup per worker: ${mine.join(', ')}`);
-    assert.deepEqual(busyCgroups(), [], 'the cgroups hold no process');
+    assert.deepEqual(left.cgroups, [], 'the cgroups hold no process');
     // Mounts and folders.
     assert.equal(mountTable(), base.mounts, 'no mount was added to or left in the host mount table');
     assert.deepEqual(sandboxOwnedFiles(SECURITY_UIDS.leaks, SECURITY_UID_COUNT), base.files, 'no file of a sandbox uid on the host');

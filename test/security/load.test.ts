@@ -17,7 +17,7 @@ import { busyCgroups, processesWith, strayProcesses, uniqueMarker } from '../sup
 import { type Served, startServe } from '../support/serve.js';
 import { percentile } from '../support/stats.js';
 import { MiB } from '../support/units.js';
-import { waitFor } from '../support/wait.js';
+import { settled } from '../support/wait.js';
 
 const TOTAL = Number(process.env.CYLO_LOAD_N ?? 1000);
 const CLIENTS = 100;
@@ -161,10 +161,13 @@ test(`load: ${TOTAL} requests, ${CLIENTS} at a time, a third hostile: every one 
     assert.equal(after.status, 200);
     assert.equal(((await after.json()) as { run: { stdout: string } }).run.stdout, 'healthy\n');
     const pid = served.pid;
-    await waitFor('the load to leave nothing behind', () => processesWith(marker).length === 0 && busyCgroups(pid).length === 0 && strayProcesses(SECURITY_UIDS.load, SECURITY_UID_COUNT, pid).length === 0).catch(() => undefined);
-    assert.deepEqual(processesWith(marker).map((p) => p.cmdline.join(' ')), [], 'no process of the load is left');
-    assert.deepEqual(busyCgroups(pid), [], 'no cgroup of the service holds a process');
-    assert.deepEqual(strayProcesses(SECURITY_UIDS.load, SECURITY_UID_COUNT, pid), []);
+    const left = await settled(
+      () => ({ markers: processesWith(marker).map((p) => p.cmdline.join(' ')), cgroups: busyCgroups(pid), stray: strayProcesses(SECURITY_UIDS.load, SECURITY_UID_COUNT, pid) }),
+      (now) => now.markers.length === 0 && now.cgroups.length === 0 && now.stray.length === 0,
+    );
+    assert.deepEqual(left.markers, [], 'no process of the load is left');
+    assert.deepEqual(left.cgroups, [], 'no cgroup of the service holds a process');
+    assert.deepEqual(left.stray, [], 'no process runs as a sandbox uid');
     served.child.kill('SIGTERM');
     assert.equal((await served.exited).code, 0, 'the service stops cleanly');
     served = undefined;

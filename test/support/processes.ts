@@ -99,14 +99,18 @@ export function isPreparedSandboxProcess(pid: number): boolean {
 }
 
 const isBwrap = (p: HostProcess | undefined): boolean => /bwrap$/.test(p?.cmdline[0] ?? '');
+/** cylo's helper on the host side, which joins the execution cgroup and then execs bubblewrap. */
+const isOuterHelper = (p: HostProcess | undefined): boolean => /(^|\/)cylo-helper$/.test(p?.cmdline[0] ?? '') && p?.cmdline[1] === 'outer';
 
 /**
  * True when `procs` (the processes of one cgroup) are an idle sandbox started ahead of time for
  * a pool slot: bubblewrap, a child of `ownerPid`, and at most one child of it, the inner helper
- * waiting for its job or bubblewrap still starting. A process left over by an execution is never
- * such a pair: its bubblewrap is gone, so it was re-parented.
+ * waiting for its job or bubblewrap still starting; or, earlier still, the outer helper alone (a
+ * child of `ownerPid` that has joined the cgroup and not yet exec'd bubblewrap). A process left
+ * over by an execution is never such a pair: its bubblewrap is gone, so it was re-parented.
  */
 function isIdlePrepared(procs: Array<HostProcess | undefined>, ownerPid: number): boolean {
+  if (procs.length === 1 && procs[0] !== undefined && procs[0].ppid === ownerPid && isOuterHelper(procs[0])) return true;
   const bwrap = procs.find((p) => p !== undefined && p.ppid === ownerPid && isBwrap(p));
   if (bwrap === undefined) return false;
   const others = procs.filter((p) => p !== bwrap);
@@ -144,19 +148,22 @@ export function strayProcesses(uidBase: number, uidCount: number, servicePid = p
 
 /**
  * The execution cgroups of `ownerPid` (cylo names them x-<pid>-...) that hold a process other
- * than an idle prepared sandbox. The pool keeps its slots' cgroups for reuse (one per worker),
- * each with the sandbox it started ahead, so "clean" means no program left, not gone.
+ * than an idle prepared sandbox, each as "name: what it holds". The pool keeps its slots'
+ * cgroups for reuse (one per worker), each with the sandbox it started ahead, so "clean" means
+ * no program left, not gone.
  */
 export function busyCgroups(ownerPid = process.pid): string[] {
   const driver = openCgroups();
   const prefix = `x-${ownerPid}-`;
-  return driver
-    .list()
-    .filter((n) => n.startsWith(prefix))
-    .filter((n) => {
-      const members = driver.open(n).pids();
-      return members.length > 0 && !isIdlePrepared(members.map((pid) => readProcess(pid)), ownerPid);
-    });
+  const busy: string[] = [];
+  for (const name of driver.list().filter((n) => n.startsWith(prefix))) {
+    const members = driver.open(name).pids();
+    const procs = members.map((pid) => readProcess(pid));
+    if (members.length === 0 || isIdlePrepared(procs, ownerPid)) continue;
+    // The name, then what it holds (for the failure message).
+    busy.push(`${name}: ${members.map((pid, i) => `${pid} (ppid ${procs[i]?.ppid ?? '?'}) ${procs[i]?.cmdline.join(' ').slice(0, 80) ?? 'gone'}`).join('; ')}`);
+  }
+  return busy;
 }
 
 /** Cgroup directories anywhere under /sys/fs/cgroup whose name starts with `prefix` (for a

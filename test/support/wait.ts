@@ -16,3 +16,19 @@ export async function waitFor<T>(what: string, probe: () => T | undefined | fals
     await sleep(20);
   }
 }
+
+/**
+ * Samples `sample` until `done` holds for a sample or `timeoutMs` has passed, and returns that
+ * last sample either way, for the caller to assert on (so a failure shows what was left). For
+ * states that settle (the pool resets a slot right after the result is sent): assert on the one
+ * snapshot that was clean, not on a fresh one taken while a slot starts its next sandbox.
+ */
+export async function settled<T>(sample: () => T, done: (value: T) => boolean, timeoutMs = 10_000): Promise<T> {
+  let last = sample();
+  const deadline = performance.now() + timeoutMs;
+  while (!done(last) && performance.now() <= deadline) {
+    await sleep(20);
+    last = sample();
+  }
+  return last;
+}
