@@ -7,7 +7,10 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { hostSkip, TEST_UID_BASE, TEST_UID_COUNT } from './helpers.js';
+import { TEST_UID_BASE, TEST_UID_COUNT } from '../support/cylo.js';
+import { skipWithoutSandbox } from '../support/host.js';
+import { LIVE_PROGRAM, releaseLiveProgram } from '../support/live.js';
+import { uniqueMarker } from '../support/processes.js';
 
 const T = { timeout: 30_000 };
 
@@ -16,13 +19,13 @@ interface Exec {
   signal: NodeJS.Signals | null;
   stdout: string;
   stderr: string;
-  /** When each stdout chunk arrived, and when the process exited (Date.now()). */
-  chunks: Array<{ at: number; text: string }>;
-  exitedAt: number;
+  /** The stdout chunks, as they arrived. */
+  chunks: string[];
 }
 
-/** Runs `node bin/cylo exec ...args` with its own sandbox uid range. */
-function cyloExec(args: string[], input?: string): Promise<Exec> {
+/** Runs `node bin/cylo exec ...args` with its own sandbox uid range; `onStdout` sees each stdout
+ *  chunk as it arrives. */
+function cyloExec(args: string[], input?: string, onStdout?: (text: string) => void): Promise<Exec> {
   const child = spawn(process.execPath, ['bin/cylo', 'exec', ...args], {
     env: { PATH: process.env.PATH ?? '/usr/bin:/bin', CYLO_UID_BASE: String(TEST_UID_BASE + TEST_UID_COUNT + 112), CYLO_UID_COUNT: '8' },
     stdio: ['pipe', 'pipe', 'pipe'],
@@ -31,30 +34,39 @@ function cyloExec(args: string[], input?: string): Promise<Exec> {
   let stderr = '';
   child.stdout.setEncoding('utf8');
   child.stderr.setEncoding('utf8');
-  child.stdout.on('data', (text: string) => chunks.push({ at: Date.now(), text }));
+  child.stdout.on('data', (text: string) => {
+    chunks.push(text);
+    onStdout?.(text);
+  });
   child.stderr.on('data', (text: string) => (stderr += text));
   child.stdin.end(input ?? '');
   return new Promise((resolve) => {
-    child.once('close', (code, signal) => resolve({ code, signal, stdout: chunks.map((c) => c.text).join(''), stderr, chunks, exitedAt: Date.now() }));
+    child.once('close', (code, signal) => resolve({ code, signal, stdout: chunks.join(''), stderr, chunks }));
   });
 }
 
 test('cylo exec: output is printed live, as the program produces it', T, async (t) => {
-  if (hostSkip(t)) return;
-  // prints, sleeps 1 s, reports the (host) time it woke up on stderr, prints again
-  const r = await cyloExec(['--lang', 'python', 'import sys, time\nprint("first", flush=True)\ntime.sleep(1)\nprint("woke", int(time.time() * 1000), file=sys.stderr, flush=True)\nprint("second", flush=True)']);
+  if (skipWithoutSandbox(t)) return;
+  // LIVE_PROGRAM prints "first", then waits for the test's signal, sent only once "first" came
+  // out of `cylo exec`: held-back output would leave it waiting until its 10 s limit (exit 124).
+  const marker = uniqueMarker();
+  let released = false;
+  const r = await cyloExec(['--lang', 'python', '--timeout', '10s', '--arg', marker, LIVE_PROGRAM], undefined, (text) => {
+    if (!released && text.includes('first')) {
+      released = true;
+      releaseLiveProgram(marker);
+    }
+  });
   assert.equal(r.code, 0, r.stderr);
   assert.equal(r.stdout, 'first\nsecond\n');
-  const first = r.chunks.find((c) => c.text.includes('first'));
+  assert.equal(r.stderr, 'released\n', 'the program was released by the test, after its first line arrived');
+  const first = r.chunks.find((c) => c.includes('first'));
   assert.ok(first !== undefined);
-  assert.ok(!first.text.includes('second'), 'the first line came on its own, before the sleep');
-  const woke = Number(/^woke (\d+)\n$/.exec(r.stderr)?.[1]);
-  assert.ok(first.at <= woke, `the first line arrived at ${first.at}, ${first.at - woke} ms after the program woke up from its 1 s sleep (${woke})`);
-  assert.ok(first.at < r.exitedAt);
+  assert.ok(!first.includes('second'), 'the first line came on its own, before the program was released');
 });
 
 test('cylo exec: the exit code is the program\'s own; its stderr is passed through', T, async (t) => {
-  if (hostSkip(t)) return;
+  if (skipWithoutSandbox(t)) return;
   const r = await cyloExec(['--lang', 'bash', 'echo out; echo err >&2; exit 3']);
   assert.equal(r.code, 3);
   assert.equal(r.stdout, 'out\n');
@@ -64,7 +76,7 @@ test('cylo exec: the exit code is the program\'s own; its stderr is passed throu
 });
 
 test('cylo exec: a timeout exits 124 with a one-line message', T, async (t) => {
-  if (hostSkip(t)) return;
+  if (skipWithoutSandbox(t)) return;
   const r = await cyloExec(['--lang', 'bash', '--timeout', '300ms', 'echo before; sleep 10']);
   assert.equal(r.code, 124);
   assert.equal(r.stdout, 'before\n');
@@ -72,7 +84,7 @@ test('cylo exec: a timeout exits 124 with a one-line message', T, async (t) => {
 });
 
 test('cylo exec: the memory limit exits 137 (as a SIGKILLed process); so does the output limit', T, async (t) => {
-  if (hostSkip(t)) return;
+  if (skipWithoutSandbox(t)) return;
   const mem = await cyloExec(['--lang', 'python', '--memory', '32M', 'data = b"x" * (96 << 20)\nprint(len(data))']);
   assert.equal(mem.code, 137, mem.stderr);
   assert.match(mem.stderr, /^cylo: memory_limit: [^\n]*\n$/);
@@ -99,7 +111,7 @@ test('cylo exec: usage mistakes exit 125 too', T, async () => {
 });
 
 test('cylo exec --json prints the result object (and still exits with the program\'s code)', T, async (t) => {
-  if (hostSkip(t)) return;
+  if (skipWithoutSandbox(t)) return;
   const r = await cyloExec(['--json', '--lang', 'bash', 'echo hi; exit 4']);
   assert.equal(r.code, 4);
   const result = JSON.parse(r.stdout) as { status: string; language: string; run: { stdout: string; exitCode: number }; layers: string[] };
@@ -115,7 +127,7 @@ test('cylo exec --json prints the result object (and still exits with the progra
 });
 
 test('cylo exec --file (language from the extension, several files), --stdin, --stdin-file, --arg, code on stdin', T, async (t) => {
-  if (hostSkip(t)) return;
+  if (skipWithoutSandbox(t)) return;
   const dir = mkdtempSync(join(tmpdir(), 'cylo-exec-'));
   try {
     writeFileSync(join(dir, 'main.py'), 'import sys, helper\nprint(helper.greet(sys.argv[1:]), sys.stdin.read().strip())\n');

@@ -5,15 +5,16 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { InteractiveExecution } from '../../src/engine/interactive.js';
 import { CyloError } from '../../src/errors.js';
-import { getCylo, hostSkip, leftoverCgroups, processesWith, uniqueMarker, waitFor } from './helpers.js';
+import { closeSharedCylos, getCylo } from '../support/cylo.js';
+import { skipWithoutSandbox } from '../support/host.js';
+import { busyCgroups, processesWith, uniqueMarker } from '../support/processes.js';
+import { waitFor } from '../support/wait.js';
 
 const T = { timeout: 30_000 };
 
 // The shared instance keeps idle workers (and sandboxes started ahead) between tests: close it
 // at the end so that this test process can exit.
-test.after(async () => {
-  await getCylo().close({ graceMs: 0 });
-});
+test.after(() => closeSharedCylos());
 
 /** Reads the execution's events in the background; `until(text)` resolves once stdout holds it. */
 function watchOutput(exec: InteractiveExecution): { stdout: () => string; until: (text: string) => Promise<void>; done: Promise<void> } {
@@ -52,7 +53,7 @@ async function stillPending(p: Promise<unknown>, ms: number): Promise<boolean> {
 }
 
 test('interactive: stdin written after the program started reaches it, line by line', T, async (t) => {
-  if (hostSkip(t)) return;
+  if (skipWithoutSandbox(t)) return;
   const code = 'import sys\nprint("ready", flush=True)\nfor line in sys.stdin:\n    print("got", line.strip().upper(), flush=True)\n    if line.strip() == "bye": break\nprint("end")';
   const exec = getCylo().interactive({ language: 'python', code });
   const out = watchOutput(exec);
@@ -72,7 +73,7 @@ test('interactive: stdin written after the program started reaches it, line by l
 });
 
 test('interactive: the request stdin comes first, then what is written', T, async (t) => {
-  if (hostSkip(t)) return;
+  if (skipWithoutSandbox(t)) return;
   const exec = getCylo().interactive({ language: 'bash', code: 'read a; read b; echo "$a+$b"', stdin: 'one\n' });
   exec.write('two\n');
   const result = await exec.result;
@@ -80,7 +81,7 @@ test('interactive: the request stdin comes first, then what is written', T, asyn
 });
 
 test('interactive: end() closes stdin, so a program reading to EOF finishes', T, async (t) => {
-  if (hostSkip(t)) return;
+  if (skipWithoutSandbox(t)) return;
   const exec = getCylo().interactive({ language: 'bash', code: 'cat; echo "<eof>"' });
   const out = watchOutput(exec);
   exec.write('abc\n');
@@ -95,7 +96,7 @@ test('interactive: end() closes stdin, so a program reading to EOF finishes', T,
 });
 
 test('interactive: a large input goes through with backpressure', T, async (t) => {
-  if (hostSkip(t)) return;
+  if (skipWithoutSandbox(t)) return;
   const exec = getCylo().interactive({ language: 'bash', code: 'wc -c' });
   const chunk = Buffer.alloc(64 * 1024, 0x61);
   for (let i = 0; i < 32; i++) exec.write(chunk); // 2 MiB: far more than a pipe holds
@@ -106,7 +107,7 @@ test('interactive: a large input goes through with backpressure', T, async (t) =
 });
 
 test('interactive: kill("SIGTERM") reaches the program (its trap runs)', T, async (t) => {
-  if (hostSkip(t)) return;
+  if (skipWithoutSandbox(t)) return;
   const exec = getCylo().interactive({ language: 'bash', code: 'trap \'echo "trapped TERM"; exit 3\' TERM\necho ready\nwhile :; do sleep 0.05; done', limits: { timeoutMs: 15_000 } });
   const out = watchOutput(exec);
   await out.until('ready');
@@ -119,7 +120,7 @@ test('interactive: kill("SIGTERM") reaches the program (its trap runs)', T, asyn
 });
 
 test('interactive: kill("SIGINT") reaches the program (Python sees KeyboardInterrupt)', T, async (t) => {
-  if (hostSkip(t)) return;
+  if (skipWithoutSandbox(t)) return;
   const code = 'import sys, time\ntry:\n    print("ready", flush=True)\n    time.sleep(20)\nexcept KeyboardInterrupt:\n    print("interrupted", flush=True)\n    sys.exit(4)';
   const exec = getCylo().interactive({ language: 'python', code, limits: { timeoutMs: 15_000 } });
   const out = watchOutput(exec);
@@ -131,7 +132,7 @@ test('interactive: kill("SIGINT") reaches the program (Python sees KeyboardInter
 });
 
 test('interactive: kill() with no signal is SIGKILL; the result reports it', T, async (t) => {
-  if (hostSkip(t)) return;
+  if (skipWithoutSandbox(t)) return;
   const exec = getCylo().interactive({ language: 'bash', code: 'echo ready; exec sleep 20', limits: { timeoutMs: 15_000 } });
   const out = watchOutput(exec);
   await out.until('ready');
@@ -142,7 +143,7 @@ test('interactive: kill() with no signal is SIGKILL; the result reports it', T, 
 });
 
 test('interactive: kill() before the program starts returns false without throwing', T, async (t) => {
-  if (hostSkip(t)) return;
+  if (skipWithoutSandbox(t)) return;
   const exec = getCylo().interactive({ language: 'bash', code: 'cat' });
   assert.equal(exec.kill('SIGTERM'), false);
   assert.equal(exec.kill(), false);
@@ -154,7 +155,7 @@ test('interactive: kill() before the program starts returns false without throwi
 });
 
 test('interactive: kill() with a signal that cannot be forwarded is CYLO_E_VALIDATION', T, async (t) => {
-  if (hostSkip(t)) return;
+  if (skipWithoutSandbox(t)) return;
   const exec = getCylo().interactive({ language: 'bash', code: 'cat' });
   for (const bad of ['SIGSEGV', 'KILL', '9', '']) {
     assert.throws(() => exec.kill(bad as 'SIGKILL'), (e: unknown) => e instanceof CyloError && e.code === 'CYLO_E_VALIDATION', bad);
@@ -164,7 +165,7 @@ test('interactive: kill() with a signal that cannot be forwarded is CYLO_E_VALID
 });
 
 test('interactive: an AbortSignal cancels it: CYLO_E_CANCELLED and no process left', T, async (t) => {
-  if (hostSkip(t)) return;
+  if (skipWithoutSandbox(t)) return;
   const marker = uniqueMarker();
   const controller = new AbortController();
   const exec = getCylo().interactive({ language: 'bash', code: 'echo ready; cat; sleep 30', args: [marker], limits: { timeoutMs: 20_000 } }, { signal: controller.signal });
@@ -175,12 +176,12 @@ test('interactive: an AbortSignal cancels it: CYLO_E_CANCELLED and no process le
   await assert.rejects(exec.result, isCancelled);
   await out.done; // the events end (with an error event) too
   assert.deepEqual(processesWith(marker), []);
-  await waitFor('the worker to be free', () => (getCylo().stats().running === 0 ? true : undefined));
-  assert.deepEqual(leftoverCgroups(), []);
+  await waitFor('the worker to be free', () => getCylo().stats().running === 0);
+  assert.deepEqual(busyCgroups(), []);
 });
 
 test('interactive: cancel() ends it with an error event and no process left', T, async (t) => {
-  if (hostSkip(t)) return;
+  if (skipWithoutSandbox(t)) return;
   const marker = uniqueMarker();
   const exec = getCylo().interactive({ language: 'bash', code: 'echo ready; sleep 30', args: [marker], limits: { timeoutMs: 20_000 } });
   const seen: string[] = [];
@@ -199,7 +200,7 @@ test('interactive: cancel() ends it with an error event and no process left', T,
 });
 
 test('interactive: an AbortSignal already aborted never starts the program', T, async (t) => {
-  if (hostSkip(t)) return;
+  if (skipWithoutSandbox(t)) return;
   const marker = uniqueMarker();
   const exec = getCylo().interactive({ language: 'bash', code: 'sleep 30', args: [marker] }, { signal: AbortSignal.abort() });
   await assert.rejects(exec.result, isCancelled);

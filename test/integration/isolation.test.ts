@@ -13,8 +13,10 @@ import { CyloError } from '../../src/errors.js';
 import { LAYERS } from '../../src/api/result.js';
 import { HELPER_IN_SANDBOX } from '../../src/sandbox/bwrap-argv.js';
 import { defaultHelperPath, landlockAbi } from '../../src/sandbox/host-check.js';
-import { processesWith, readProcess, run, startAndWaitReady, uniqueMarker, waitFor, type HostProcess } from './helpers.js';
-import { hostileSkip } from './preflight.js';
+import { run, startAndWaitReady } from '../support/cylo.js';
+import { skipWithoutPreflight } from '../support/preflight.js';
+import { type HostProcess, processesWith, readProcess, uniqueMarker } from '../support/processes.js';
+import { waitFor } from '../support/wait.js';
 
 const T = { timeout: 20_000 };
 
@@ -55,7 +57,7 @@ async function listen(server: Server, ...args: unknown[]): Promise<void> {
 // ------------------------------------------------------------------------------------------
 
 test('network: listeners on the host loopback (TCP v4/v6, UDP, abstract unix) are unreachable; only lo exists inside', T, async (t) => {
-  if (await hostileSkip(t)) return;
+  if (await skipWithoutPreflight(t)) return;
   let accepted = 0;
   const onConn = (s: { destroy(): void }): void => {
     accepted++;
@@ -88,7 +90,7 @@ test('network: listeners on the host loopback (TCP v4/v6, UDP, abstract unix) ar
       await once(c, 'connect');
       c.destroy();
     }
-    await waitFor('the control connections', () => (accepted >= 2 ? true : undefined));
+    await waitFor('the control connections', () => accepted >= 2);
     accepted = 0;
 
     const body = `
@@ -133,7 +135,7 @@ out['sys_class_net'] = os.path.exists('/sys/class/net')
 // ------------------------------------------------------------------------------------------
 
 test('filesystem: host /tmp, /root, /home, /var, /run, /sys and /etc secrets are invisible', T, async (t) => {
-  if (await hostileSkip(t)) return;
+  if (await skipWithoutPreflight(t)) return;
   const canary = `/tmp/${uniqueMarker('cylo-canary-')}`;
   writeFileSync(canary, 'secret');
   try {
@@ -158,7 +160,7 @@ out['cwd'] = os.getcwd()
 });
 
 test('environment: a variable of the cylo process never reaches the sandbox', T, async (t) => {
-  if (await hostileSkip(t)) return;
+  if (await skipWithoutPreflight(t)) return;
   process.env.CYLO_TEST_CANARY = 'secret123';
   try {
     const r = await run({ language: 'python', code: "import os, json\nprint(json.dumps(dict(os.environ)))\nprint(open('/proc/self/environ','rb').read().decode())", env: { MINE: 'yes' } });
@@ -199,7 +201,7 @@ function chainOf(marker: string, program: string): HostProcess[] {
 }
 
 test('identity: from the host, every sandbox process runs as an unprivileged uid, a different one per execution', T, async (t) => {
-  if (await hostileSkip(t)) return;
+  if (await skipWithoutPreflight(t)) return;
   process.env.CYLO_TEST_CANARY = 'secret123';
   const controller = new AbortController();
   const markers = [uniqueMarker(), uniqueMarker()];
@@ -231,7 +233,7 @@ test('identity: from the host, every sandbox process runs as an unprivileged uid
 });
 
 test('identity: no capabilities, NoNewPrivs and a seccomp filter inside', T, async (t) => {
-  if (await hostileSkip(t)) return;
+  if (await skipWithoutPreflight(t)) return;
   const code = "print(open('/proc/self/status').read())";
   const r = await run({ language: 'python', code });
   assert.equal(r.status, 'ok', r.run.stderr);
@@ -246,7 +248,7 @@ test('identity: no capabilities, NoNewPrivs and a seccomp filter inside', T, asy
 });
 
 test('namespaces: every namespace of the sandbox differs from the host\'s; hostname and session are its own', T, async (t) => {
-  if (await hostileSkip(t)) return;
+  if (await skipWithoutPreflight(t)) return;
   const kinds = ['user', 'pid', 'net', 'ipc', 'uts', 'cgroup', 'mnt'];
   const out = await probe(`
 out['ns'] = {k: os.readlink(f'/proc/self/ns/{k}') for k in ${JSON.stringify(kinds)}}
@@ -270,7 +272,7 @@ out['cgroup'] = open('/proc/self/cgroup').read().split()
 });
 
 test('rlimits are set for the program', T, async (t) => {
-  if (await hostileSkip(t)) return;
+  if (await skipWithoutPreflight(t)) return;
   const names = ['CORE', 'FSIZE', 'NOFILE', 'STACK', 'NPROC', 'CPU', 'MSGQUEUE'];
   const r = await run({
     language: 'python',
@@ -296,7 +298,7 @@ test('rlimits are set for the program', T, async (t) => {
 // ------------------------------------------------------------------------------------------
 
 test('/proc shows only the sandbox (PID 1 and the program); only fds 0-2 are open', T, async (t) => {
-  if (await hostileSkip(t)) return;
+  if (await skipWithoutPreflight(t)) return;
   const out = await probe(`
 out['pid'] = os.getpid()
 out['procs'] = sorted(int(p) for p in os.listdir('/proc') if p.isdigit())
@@ -352,7 +354,7 @@ out['open_by_handle_at'] = sc(304, -100, 0, 0)
 `;
 
 test('seccomp: namespaces, mount, ptrace, keyctl, io_uring, bpf and personality are refused with EPERM', T, async (t) => {
-  if (await hostileSkip(t)) return;
+  if (await skipWithoutPreflight(t)) return;
   const out = await probe(SYSCALL_PROBES);
   const eperm = [-1, 'EPERM'];
   for (const name of ['unshare_user', 'unshare_mount', 'clone_newuser', 'setns', 'mount', 'fsopen', 'ptrace_traceme', 'ptrace_attach', 'keyctl', 'io_uring_setup', 'personality_norand', 'bpf', 'userfaultfd', 'open_by_handle_at']) {
@@ -362,7 +364,7 @@ test('seccomp: namespaces, mount, ptrace, keyctl, io_uring, bpf and personality 
 });
 
 test('seccomp is proven on its own: with the layer relaxed the same probes get through', T, async (t) => {
-  if (await hostileSkip(t)) return;
+  if (await skipWithoutPreflight(t)) return;
   // probe() also asserts status ok with the whole output: after PTRACE_TRACEME the supervisor
   // (PID 1) is the program's tracer, and its ptrace-stops must not be reported as an exit.
   const out = await probe(SYSCALL_PROBES, ['seccomp']);
@@ -381,7 +383,7 @@ test('seccomp is proven on its own: with the layer relaxed the same probes get t
 });
 
 test('nested user namespaces: the unshare binary fails too', T, async (t) => {
-  if (await hostileSkip(t)) return;
+  if (await skipWithoutPreflight(t)) return;
   if (!existsSync('/usr/bin/unshare')) {
     t.skip('/usr/bin/unshare is not installed (util-linux)');
     return;
@@ -411,7 +413,7 @@ out['tcp'] = attempt(lambda: s.connect(('127.0.0.1', 9)))
 `;
 
 test('Landlock: writes outside the workspace fail even where the mount allows them; /usr reads and /work writes work', T, async (t) => {
-  if (await hostileSkip(t)) return;
+  if (await skipWithoutPreflight(t)) return;
   const on = await probe(LANDLOCK_PROBES);
   // procfs is mounted read-write: only Landlock stops these writes.
   assert.equal(on.proc_comm, 'EACCES');
@@ -430,7 +432,7 @@ test('Landlock: writes outside the workspace fail even where the mount allows th
 });
 
 test('Landlock is proven on its own: with the layer relaxed the same writes succeed', T, async (t) => {
-  if (await hostileSkip(t)) return;
+  if (await skipWithoutPreflight(t)) return;
   const off = await probe(LANDLOCK_PROBES, ['landlock']);
   assert.equal(off.proc_comm, 'ok', 'without Landlock the procfs write gets through');
   assert.equal(off.list_root, 'ok');
@@ -449,7 +451,7 @@ test('Landlock is proven on its own: with the layer relaxed the same writes succ
 // ------------------------------------------------------------------------------------------
 
 test('a file written in one run is absent in the next (workspace, /tmp, /dev/shm)', T, async (t) => {
-  if (await hostileSkip(t)) return;
+  if (await skipWithoutPreflight(t)) return;
   const name = uniqueMarker('persist-');
   const paths = [`/work/${name}`, `/tmp/${name}`, `/dev/shm/${name}`, `/work/.tmp/${name}2`];
   const first = await probe(`

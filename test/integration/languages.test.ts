@@ -17,7 +17,9 @@ import type { ExecuteRequest } from '../../src/api/request.js';
 import type { ExecutionResult } from '../../src/api/result.js';
 import type { ExecutionEvent } from '../../src/engine/lifecycle.js';
 import type { StateEvent } from '../../src/engine/state-machine.js';
-import { hostSkip, hostSkipReason, MiB, TEST_UID_BASE, TEST_UID_COUNT } from './helpers.js';
+import { TEST_UID_BASE, TEST_UID_COUNT } from '../support/cylo.js';
+import { sandboxSkipReason, skipWithoutSandbox } from '../support/host.js';
+import { MiB } from '../support/units.js';
 
 const T = { timeout: 60_000 };
 const UNICODE = 'héllo wörld ✓ 日本語 🚀';
@@ -45,7 +47,7 @@ const missing = new Map<string, string | undefined>();
 
 /** Skips visibly when the host cannot sandbox or the language's toolchain is missing. */
 async function skipUnless(t: TestContext, language: string): Promise<boolean> {
-  if (hostSkip(t)) return true;
+  if (skipWithoutSandbox(t)) return true;
   if (!missing.has(language)) {
     const r = await cylo.registry.resolve(language);
     missing.set(language, r.available ? undefined : `${language} not installed: apt-get install ${r.definition.package} (${r.problem ?? ''})`);
@@ -568,7 +570,7 @@ describe('compile stage', () => {
   const build = async (script: string): Promise<ExecutionResult> => scriptedCylo().execute({ language: 'script-build', code: script });
 
   test('artifacts: a directory comes out whole, with its executable bits', T, async (t) => {
-    if (hostSkip(t)) return;
+    if (skipWithoutSandbox(t)) return;
     const r = await build('mkdir -p .build/out/sub && echo one > .build/out/a && printf "#!/bin/sh\\necho two\\n" > .build/out/sub/b && chmod 755 .build/out/sub/b');
     assert.equal(r.status, 'ok', JSON.stringify(r));
     assert.equal(r.compile?.status, 'ok');
@@ -576,7 +578,7 @@ describe('compile stage', () => {
   });
 
   test('artifacts: a symlink is refused (nothing outside the workspace is ever read)', T, async (t) => {
-    if (hostSkip(t)) return;
+    if (skipWithoutSandbox(t)) return;
     const r = await build('ln -s /etc/passwd .build/out');
     assert.equal(r.status, 'compile_error', JSON.stringify(r));
     assert.match(r.compile?.message ?? '', /not a regular file or directory/);
@@ -587,7 +589,7 @@ describe('compile stage', () => {
   });
 
   test('artifacts: FIFOs are refused and an oversized artifact is capped', T, async (t) => {
-    if (hostSkip(t)) return;
+    if (skipWithoutSandbox(t)) return;
     const fifo = await build('mkfifo .build/out');
     assert.equal(fifo.status, 'compile_error', JSON.stringify(fifo));
     assert.match(fifo.compile?.message ?? '', /not a regular file or directory/);
@@ -600,14 +602,14 @@ describe('compile stage', () => {
   });
 
   test('artifacts: a process left running by the compiler cannot change the artifact afterwards', T, async (t) => {
-    if (hostSkip(t)) return;
+    if (skipWithoutSandbox(t)) return;
     const r = await build('echo original > .build/out; (sleep 0.2; echo tampered > .build/out) & disown; exit 0');
     assert.equal(r.status, 'ok', JSON.stringify(r));
     assert.equal(r.run?.stdout, 'original\n');
   });
 
   test('artifacts: a compiler that exits 0 without producing the artifact is a compile_error', T, async (t) => {
-    if (hostSkip(t)) return;
+    if (skipWithoutSandbox(t)) return;
     const r = await build('true');
     assert.equal(r.status, 'compile_error', JSON.stringify(r));
     assert.match(r.compile?.message ?? '', /could not be collected: \.build\/out: No such file/);
@@ -630,8 +632,8 @@ describe('operator runtimes file', () => {
   });
 
   test('perl, added by a runtimes file only, runs: hello, stdin, args, exit code', T, async (t) => {
-    if (hostSkipReason() !== undefined) {
-      t.skip(hostSkipReason());
+    if (sandboxSkipReason() !== undefined) {
+      t.skip(sandboxSkipReason());
       return;
     }
     const file = join(dir, 'runtimes.json');

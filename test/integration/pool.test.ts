@@ -6,18 +6,21 @@ import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createCylo } from '../../src/cylo.js';
 import { CyloError } from '../../src/errors.js';
-import { hostSkip, hostSkipReason, leftoverCgroups, processesWith, TEST_UID_BASE, TEST_UID_COUNT, TIGHT_LIMITS, uniqueMarker, waitFor } from './helpers.js';
+import { TEST_UID_BASE, TEST_UID_COUNT, TIGHT_LIMITS } from '../support/cylo.js';
+import { sandboxSkipReason, skipWithoutSandbox } from '../support/host.js';
+import { busyCgroups, processesWith, uniqueMarker } from '../support/processes.js';
+import { waitFor } from '../support/wait.js';
 
 const T = { timeout: 30_000 };
 // Its own instance (concurrency 2) in the second half of this process's test uid range.
-const cylo = hostSkipReason() === undefined ? createCylo({ defaultLimits: { ...TIGHT_LIMITS }, uidBase: TEST_UID_BASE + TEST_UID_COUNT, uidCount: 64, concurrency: 2, queueLimit: 8 }) : undefined;
+const cylo = sandboxSkipReason() === undefined ? createCylo({ defaultLimits: { ...TIGHT_LIMITS }, uidBase: TEST_UID_BASE + TEST_UID_COUNT, uidCount: 64, concurrency: 2, queueLimit: 8 }) : undefined;
 
 test.after(async () => {
   await cylo?.close({ graceMs: 0 });
 });
 
 test('pool (real sandboxes): concurrency 2 holds, concurrent runs have different uids, later runs reuse them', T, async (t) => {
-  if (hostSkip(t) || cylo === undefined) return;
+  if (skipWithoutSandbox(t) || cylo === undefined) return;
   const markers = Array.from({ length: 5 }, () => uniqueMarker());
   const results = markers.map((m) => cylo.execute({ language: 'bash', code: 'sleep 0.6; echo done', args: [m], limits: { timeoutMs: 10_000 } }));
   const uidOf = new Map<string, number>();
@@ -58,14 +61,14 @@ test('pool (real sandboxes): concurrency 2 holds, concurrent runs have different
   assert.equal(distinct.size, 2, `five executions on two slots used two uids: ${[...uidOf.values()].join(', ')}`);
   for (const uid of distinct) assert.ok(uid >= TEST_UID_BASE + TEST_UID_COUNT && uid < TEST_UID_BASE + TEST_UID_COUNT + 64, `uid ${uid} from this instance's range`);
   // slots are reset after their caller has the result: wait until both are idle again
-  await waitFor('both slots to be idle', () => (cylo.stats().idleSlots === 2 ? true : undefined));
+  await waitFor('both slots to be idle', () => cylo.stats().idleSlots === 2);
   const s = cylo.stats();
   assert.deepEqual({ running: s.running, queued: s.queued, idleSlots: s.idleSlots, retiredSlots: s.retiredSlots }, { running: 0, queued: 0, idleSlots: 2, retiredSlots: 0 });
-  assert.deepEqual(leftoverCgroups(), []);
+  assert.deepEqual(busyCgroups(), []);
 });
 
 test('pool (real sandboxes): a background process left by one execution does not survive into the next on the same slot', T, async (t) => {
-  if (hostSkip(t) || cylo === undefined) return;
+  if (skipWithoutSandbox(t) || cylo === undefined) return;
   const marker = uniqueMarker();
   // Detach a sleeper (its own session, reparented away from the program) and exit at once.
   const first = await cylo.execute({ language: 'bash', code: `(setsid bash -c 'sleep 30; :' ${marker} >/dev/null 2>&1 &) ; sleep 0.2; echo started`, limits: { timeoutMs: 5000 } });
@@ -78,7 +81,7 @@ test('pool (real sandboxes): a background process left by one execution does not
 });
 
 test('pool (real sandboxes): a full queue is CYLO_E_QUEUE_FULL; a queued execution aborted never starts', T, async (t) => {
-  if (hostSkip(t)) return;
+  if (skipWithoutSandbox(t)) return;
   const small = createCylo({ defaultLimits: { ...TIGHT_LIMITS }, uidBase: TEST_UID_BASE + TEST_UID_COUNT + 64, uidCount: 8, concurrency: 1, queueLimit: 1 });
   try {
     const blocker = new AbortController();

@@ -8,13 +8,16 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createCylo, type Cylo } from '../../src/cylo.js';
-import { hostSkip, hostSkipReason, isPreparedSandboxProcess, TEST_UID_BASE, TEST_UID_COUNT, TIGHT_LIMITS, uniqueMarker, waitFor } from './helpers.js';
+import { TEST_UID_BASE, TEST_UID_COUNT, TIGHT_LIMITS } from '../support/cylo.js';
+import { sandboxSkipReason, skipWithoutSandbox } from '../support/host.js';
+import { isPreparedSandboxProcess, uniqueMarker } from '../support/processes.js';
+import { waitFor } from '../support/wait.js';
 import { openCgroups } from '../../src/sandbox/cgroups.js';
 import type { ExecutionResult } from '../../src/api/result.js';
 
 const T = { timeout: 30_000 };
 const make = (prewarm: boolean, offset: number): Cylo | undefined =>
-  hostSkipReason() === undefined ? createCylo({ defaultLimits: { ...TIGHT_LIMITS }, uidBase: TEST_UID_BASE + TEST_UID_COUNT + offset, uidCount: 8, concurrency: 1, prewarm }) : undefined;
+  sandboxSkipReason() === undefined ? createCylo({ defaultLimits: { ...TIGHT_LIMITS }, uidBase: TEST_UID_BASE + TEST_UID_COUNT + offset, uidCount: 8, concurrency: 1, prewarm }) : undefined;
 const warmCylo = make(true, 64);
 const coldCylo = make(false, 72);
 
@@ -34,7 +37,7 @@ function waitingSandboxes(): number[] {
 }
 
 test('an idle slot waits with a prepared sandbox, and the next execution runs in it', T, async (t) => {
-  if (hostSkip(t) || warmCylo === undefined) return;
+  if (skipWithoutSandbox(t) || warmCylo === undefined) return;
   await warmCylo.warm();
   const marker = uniqueMarker();
   // Serial executions with a pause: each one should find the sandbox its slot prepared.
@@ -61,7 +64,7 @@ test('an idle slot waits with a prepared sandbox, and the next execution runs in
 });
 
 test('a request whose sandbox differs (workspace size) does not use the prepared one', T, async (t) => {
-  if (hostSkip(t) || warmCylo === undefined) return;
+  if (skipWithoutSandbox(t) || warmCylo === undefined) return;
   await sleep(100);
   const before = warmCylo.stats();
   const r = await warmCylo.execute({ language: 'bash', code: 'echo other', limits: { workspaceBytes: 1024 * 1024 } });
@@ -72,7 +75,7 @@ test('a request whose sandbox differs (workspace size) does not use the prepared
 });
 
 test('with prewarm: false no sandbox is started ahead', T, async (t) => {
-  if (hostSkip(t) || coldCylo === undefined) return;
+  if (skipWithoutSandbox(t) || coldCylo === undefined) return;
   for (let i = 0; i < 2; i++) {
     await sleep(50);
     assert.equal((await coldCylo.execute({ language: 'bash', code: 'echo cold' })).status, 'ok');

@@ -1,70 +1,73 @@
 // cylo.stream(request): state transitions, stdout/stderr chunks as the program produces them,
-// then one result (or error). Timing assertions are relative to a sleep inside the program,
-// never absolute speeds. Output caps hold while streaming, and a consumer that stops iterating
-// cancels the execution with nothing left behind.
+// then one result (or error). That output is live is shown without timing anything: the program
+// waits for the test to have received its first line (test/support/live.ts). Output caps hold
+// while streaming, and a consumer that stops iterating cancels the execution with nothing left
+// behind.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { StreamEvent } from '../../src/engine/event-stream.js';
-import { getCylo, hostSkip, leftoverCgroups, processesWith, uniqueMarker, waitFor } from './helpers.js';
+import { closeSharedCylos, getCylo } from '../support/cylo.js';
+import { skipWithoutSandbox } from '../support/host.js';
+import { LIVE_PROGRAM, releaseLiveProgram } from '../support/live.js';
+import { busyCgroups, processesWith, uniqueMarker } from '../support/processes.js';
+import { waitFor } from '../support/wait.js';
 
 const T = { timeout: 30_000 };
 
 // The shared instance keeps idle workers (and sandboxes started ahead) between tests: close it
 // at the end so that this test process can exit.
-test.after(async () => {
-  await getCylo().close({ graceMs: 0 });
-});
+test.after(() => closeSharedCylos());
 
-interface Timed {
-  /** Date.now() when the event arrived: the same clock as the program's time.time(). */
-  at: number;
+interface Collected {
   event: StreamEvent;
 }
 
-async function collect(iterable: AsyncIterable<StreamEvent>): Promise<Timed[]> {
-  const out: Timed[] = [];
-  for await (const event of iterable) out.push({ at: Date.now(), event });
+/** Every event of the stream, in order; `onEvent` sees each as it arrives. */
+async function collect(iterable: AsyncIterable<StreamEvent>, onEvent?: (event: StreamEvent) => void): Promise<Collected[]> {
+  const out: Collected[] = [];
+  for await (const event of iterable) {
+    out.push({ event });
+    onEvent?.(event);
+  }
   return out;
 }
 
 const describe = (e: StreamEvent): string => (e.type === 'state' ? `state:${e.to}` : e.type === 'stdout' || e.type === 'stderr' ? `${e.type}:${e.data}` : e.type);
 
-// The program prints, sleeps 1 s, reports on stderr the (host) time at which it woke up, and
-// prints again: the first line must have arrived before that moment.
-const PRINT_SLEEP_PRINT = 'import sys, time\nprint("first", flush=True)\ntime.sleep(1)\nprint("woke", int(time.time() * 1000), file=sys.stderr, flush=True)\nprint("second", flush=True)';
-
-test('stream: output arrives while the program still runs (print, sleep 1 s, print)', T, async (t) => {
-  if (hostSkip(t)) return;
-  const events = await collect(getCylo().stream({ language: 'python', code: PRINT_SLEEP_PRINT }));
+test('stream: output arrives while the program still runs (it waits until the test has its first line)', T, async (t) => {
+  if (skipWithoutSandbox(t)) return;
+  // LIVE_PROGRAM prints "first", then waits for the test's signal, sent only once "first" came
+  // out of the stream: held-back output would leave it waiting until its time limit (timeout).
+  const marker = uniqueMarker();
+  const events = await collect(getCylo().stream({ language: 'python', code: LIVE_PROGRAM, args: [marker], limits: { timeoutMs: 10_000 } }), (e) => {
+    if (e.type === 'stdout' && e.data.includes('first')) releaseLiveProgram(marker);
+  });
   const kinds = events.map((e) => describe(e.event));
   const first = events.findIndex((e) => e.event.type === 'stdout' && e.event.data.includes('first'));
   const second = events.findIndex((e) => e.event.type === 'stdout' && e.event.data.includes('second'));
   const result = events.findIndex((e) => e.event.type === 'result');
   assert.ok(first >= 0 && second > first && result > second, `order: ${kinds.join(' | ')}`);
   assert.equal(result, events.length - 1, 'the result is the last event');
-  // The first line was delivered before the program even woke up from its sleep.
   const err = events.find((e) => e.event.type === 'stderr');
   assert.ok(err?.event.type === 'stderr' && err.event.stage === 'run', 'stderr is streamed too, with its stage');
-  const woke = Number(/^woke (\d+)\n$/.exec(err.event.data)?.[1]);
-  const firstAt = (events[first] as Timed).at;
-  assert.ok(firstAt <= woke, `the first line arrived at ${firstAt}, ${firstAt - woke} ms after the program woke up from its 1 s sleep (${woke})`);
+  assert.equal(err.event.data, 'released\n', 'the program was released by the test, after its first line arrived');
   // the lifecycle, in order, around the output
   const states = events.filter((e) => e.event.type === 'state').map((e) => (e.event as { to: string }).to);
   assert.deepEqual(states, ['MountRamdisk', 'PrepareExecution', 'Processing', 'Done']);
   const processing = kinds.indexOf('state:Processing');
   assert.ok(processing < first && kinds.indexOf('state:Done') > second, kinds.join(' | '));
   // the final result is the same object execute() returns
-  const r = (events[result] as Timed).event;
+  const r = (events[result] as Collected).event;
   assert.ok(r.type === 'result');
-  assert.equal(r.result.status, 'ok');
+  assert.equal(r.result.status, 'ok', `${r.result.status}: ${r.result.run?.message ?? ''}`);
   assert.equal(r.result.run?.stdout, 'first\nsecond\n');
-  assert.match(r.result.run?.stderr ?? '', /^woke \d+\n$/);
+  assert.equal(r.result.run?.stderr, 'released\n');
   // the streamed chunks add up to the result's output
   assert.equal(events.filter((e) => e.event.type === 'stdout').map((e) => (e.event as { data: string }).data).join(''), 'first\nsecond\n');
 });
 
 test('stream: a multi-byte character split across writes is never split across events', T, async (t) => {
-  if (hostSkip(t)) return;
+  if (skipWithoutSandbox(t)) return;
   // "é" is 2 bytes, "€" 3: written one byte at a time, with a pause inside each character.
   const code = 'import sys, time\nfor b in "aé€z\\n".encode():\n    sys.stdout.buffer.write(bytes([b])); sys.stdout.flush(); time.sleep(0.02)';
   const events = await collect(getCylo().stream({ language: 'python', code }));
@@ -74,7 +77,7 @@ test('stream: a multi-byte character split across writes is never split across e
 });
 
 test('stream: the output cap holds while streaming (an endless printer ends output_limit)', T, async (t) => {
-  if (hostSkip(t)) return;
+  if (skipWithoutSandbox(t)) return;
   const cap = 8192;
   const events = await collect(getCylo().stream({ language: 'bash', code: 'while :; do echo 0123456789abcdef; done', limits: { outputBytes: cap } }));
   const streamed = events.filter((e) => e.event.type === 'stdout').reduce((n, e) => n + Buffer.byteLength((e.event as { data: string }).data), 0);
@@ -88,7 +91,7 @@ test('stream: the output cap holds while streaming (an endless printer ends outp
 });
 
 test('stream: breaking out of for-await cancels the execution and leaves no process', T, async (t) => {
-  if (hostSkip(t)) return;
+  if (skipWithoutSandbox(t)) return;
   const cylo = getCylo();
   const marker = uniqueMarker();
   let sawReady = false;
@@ -102,13 +105,13 @@ test('stream: breaking out of for-await cancels the execution and leaves no proc
     }
   }
   assert.ok(sawReady, seen.join(' | '));
-  await waitFor('the program to be killed', () => (processesWith(marker).length === 0 ? true : undefined), 5000);
-  await waitFor('the worker to be free', () => (cylo.stats().running === 0 ? true : undefined), 5000);
-  assert.deepEqual(leftoverCgroups(), []);
+  await waitFor('the program to be killed', () => processesWith(marker).length === 0);
+  await waitFor('the worker to be free', () => cylo.stats().running === 0);
+  assert.deepEqual(busyCgroups(), []);
 });
 
 test('stream: an AbortSignal cancels it: the last event is a CYLO_E_CANCELLED error', T, async (t) => {
-  if (hostSkip(t)) return;
+  if (skipWithoutSandbox(t)) return;
   const marker = uniqueMarker();
   const controller = new AbortController();
   const events: StreamEvent[] = [];
@@ -125,7 +128,7 @@ test('stream: an AbortSignal cancels it: the last event is a CYLO_E_CANCELLED er
 });
 
 test('stream: a request that cannot run ends with one error event, not a throw', T, async (t) => {
-  if (hostSkip(t)) return;
+  if (skipWithoutSandbox(t)) return;
   const events: StreamEvent[] = [];
   for await (const event of getCylo().stream({ language: 'no-such-language', code: 'x' })) events.push(event);
   assert.equal(events.length, 1, JSON.stringify(events));
@@ -135,7 +138,7 @@ test('stream: a request that cannot run ends with one error event, not a throw',
 });
 
 test('stream: a timeout streams what was printed, then a timeout result', T, async (t) => {
-  if (hostSkip(t)) return;
+  if (skipWithoutSandbox(t)) return;
   const events = await collect(getCylo().stream({ language: 'bash', code: 'echo before; sleep 10', limits: { timeoutMs: 500 } }));
   const kinds = events.map((e) => describe(e.event));
   assert.deepEqual(kinds.filter((k) => k.startsWith('stdout')), ['stdout:before\n']);

@@ -13,15 +13,16 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { watchCommand } from '../../src/cli/commands/watch.js';
 import type { CommandIO } from '../../src/util/io.js';
 import { openCgroups } from '../../src/sandbox/cgroups.js';
-import { getCylo, hostSkip, processesWith, TEST_UID_BASE, TEST_UID_COUNT, uniqueMarker, waitFor } from './helpers.js';
+import { closeSharedCylos, getCylo, TEST_UID_BASE, TEST_UID_COUNT } from '../support/cylo.js';
+import { skipWithoutSandbox } from '../support/host.js';
+import { processesWith, uniqueMarker } from '../support/processes.js';
+import { waitFor } from '../support/wait.js';
 
 const T = { timeout: 40_000 };
 
 // The shared instance keeps idle workers (and sandboxes started ahead) between tests: close it
 // at the end so that this test process can exit.
-test.after(async () => {
-  await getCylo().close({ graceMs: 0 });
-});
+test.after(() => closeSharedCylos());
 
 type WatchEvent = Record<string, unknown> & { event: string; time: string };
 
@@ -94,7 +95,7 @@ const of = (file: string, event: string) => (e: WatchEvent): boolean => e.file =
 const outputOf = (events: WatchEvent[], file: string): string => events.filter((e) => e.file === file && e.event === 'stdout').map((e) => String(e.data)).join('');
 
 test('watch: runs a file written after it started, then re-runs it on change (NDJSON events)', T, async (t) => {
-  if (hostSkip(t)) return;
+  if (skipWithoutSandbox(t)) return;
   const s = await startWatch();
   try {
     assert.equal(s.events()[0]?.event, 'ready');
@@ -128,7 +129,7 @@ test('watch: runs a file written after it started, then re-runs it on change (ND
 });
 
 test('watch: a burst of writes is debounced into one run of the last content', T, async (t) => {
-  if (hostSkip(t)) return;
+  if (skipWithoutSandbox(t)) return;
   const s = await startWatch({ debounceMs: 300 });
   try {
     for (let i = 1; i <= 5; i++) {
@@ -145,13 +146,13 @@ test('watch: a burst of writes is debounced into one run of the last content', T
 });
 
 test('watch: a newer change cancels the superseded run (a `cancelled` event, its process gone)', T, async (t) => {
-  if (hostSkip(t)) return;
+  if (skipWithoutSandbox(t)) return;
   const marker = uniqueMarker();
   const s = await startWatch();
   try {
     s.write('long.sh', `echo v1\nexec -a ${marker} sleep 30\n`);
     await s.waitEvent('v1 to print', (e) => e.file === 'long.sh' && e.event === 'stdout' && String(e.data).includes('v1'));
-    await waitFor('the long sleep to run', () => (processesWith(marker).length > 0 ? true : undefined));
+    await waitFor('the long sleep to run', () => processesWith(marker).length > 0);
     s.write('long.sh', 'echo v2\n');
     const cancelled = await s.waitEvent('the superseded run to be cancelled', of('long.sh', 'cancelled'));
     assert.ok(cancelled !== undefined);
@@ -167,7 +168,7 @@ test('watch: a newer change cancels the superseded run (a `cancelled` event, its
 });
 
 test('watch: changes that come while a superseded run is being cancelled never run the file twice at once', T, async (t) => {
-  if (hostSkip(t)) return;
+  if (skipWithoutSandbox(t)) return;
   const s = await startWatch({ debounceMs: 10 });
   try {
     s.write('many.sh', 'echo v0; sleep 30\n');
@@ -196,7 +197,7 @@ test('watch: changes that come while a superseded run is being cancelled never r
 });
 
 test('watch: dot-files, dot-directories and editor temp files are not run', T, async (t) => {
-  if (hostSkip(t)) return;
+  if (skipWithoutSandbox(t)) return;
   const s = await startWatch();
   try {
     const ignored = ['.#x.py', 'x.py~', '.x.swp', '4913', '.hidden.py', join('.git', 'hook.py'), join('.venv', 'lib', 'site.py'), join('node_modules', 'm', 'index.js'), 'x.py.tmp', 'notes.txt'];
@@ -213,7 +214,7 @@ test('watch: dot-files, dot-directories and editor temp files are not run', T, a
 });
 
 test('watch: NDJSON output keeps multi-byte characters whole across chunks', T, async (t) => {
-  if (hostSkip(t)) return;
+  if (skipWithoutSandbox(t)) return;
   const s = await startWatch();
   try {
     // "é" written one byte at a time, with a pause between the two bytes
@@ -226,7 +227,7 @@ test('watch: NDJSON output keeps multi-byte characters whole across chunks', T, 
 });
 
 test('watch: human output has a header, the live output and a one-line summary', T, async (t) => {
-  if (hostSkip(t)) return;
+  if (skipWithoutSandbox(t)) return;
   const s = await startWatch({ json: false });
   try {
     s.write('human.py', 'print("hi there")\n');
@@ -243,12 +244,12 @@ test('watch: human output has a header, the live output and a one-line summary',
 });
 
 test('watch: stopping cancels a running program; watchCommand returns 0 only when nothing is left', T, async (t) => {
-  if (hostSkip(t)) return;
+  if (skipWithoutSandbox(t)) return;
   const marker = uniqueMarker();
   const s = await startWatch();
   s.write('forever.sh', `echo started\nexec -a ${marker} sleep 30\n`);
   await s.waitEvent('the program to start', (e) => e.file === 'forever.sh' && e.event === 'stdout');
-  await waitFor('the sleep to run', () => (processesWith(marker).length > 0 ? true : undefined));
+  await waitFor('the sleep to run', () => processesWith(marker).length > 0);
   const events = s.events;
   assert.equal(await s.stop(), 0);
   // No waiting here: by the time watchCommand returned, everything was already gone.
@@ -257,11 +258,11 @@ test('watch: stopping cancels a running program; watchCommand returns 0 only whe
   assert.ok(seq.includes('cancelled'), seq.join(' '));
   assert.equal(seq.at(-1), 'stopped', seq.join(' '));
   // (the worker counts as busy until its slot is reset, just after the run ended)
-  await waitFor('the worker to be free', () => (getCylo().stats().running === 0 ? true : undefined));
+  await waitFor('the worker to be free', () => getCylo().stats().running === 0);
 });
 
 test('watch: the real `bin/cylo watch DIR --json` runs files and exits 0 on SIGINT with nothing left', T, async (t) => {
-  if (hostSkip(t)) return;
+  if (skipWithoutSandbox(t)) return;
   const dir = mkdtempSync(join(tmpdir(), 'cylo-watch-cli-'));
   const marker = uniqueMarker();
   const child = spawn(process.execPath, ['bin/cylo', 'watch', dir, '--json', '--debounce', '50ms'], {
@@ -281,7 +282,7 @@ test('watch: the real `bin/cylo watch DIR --json` runs files and exits 0 on SIGI
     await waitFor('the run to end', () => events().find(of('cli.py', 'end')), 10_000);
     assert.equal(outputOf(events(), 'cli.py'), 'from the cli\n');
     writeFileSync(join(dir, 'sleepy.sh'), `echo sleeping\nexec -a ${marker} sleep 30\n`);
-    await waitFor('the long program to run', () => (processesWith(marker).length > 0 ? true : undefined), 10_000);
+    await waitFor('the long program to run', () => processesWith(marker).length > 0, 10_000);
     child.kill('SIGINT');
     const { code, signal } = await exited;
     assert.equal(signal, null, err);

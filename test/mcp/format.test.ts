@@ -99,10 +99,29 @@ describe('LiveOutput', () => {
     assert.equal(sent.filter((s) => /live output stopped/.test(s.text)).length, 1);
   });
 
-  it('keeps going when a send fails (client gone)', async () => {
-    const live = new LiveOutput({ send: async () => Promise.reject(new Error('closed')), intervalMs: 1 });
-    live.onEvent(event('stdout', 'x'));
+  it('keeps going when a send fails (client gone): later output is still sent, finish() resolves', async () => {
+    // The first send fails; every segment after it, in the same flush and in later ones, must
+    // still be sent, and finish() must resolve rather than reject.
+    const attempts: string[] = [];
+    const delivered: string[] = [];
+    let firstAttempt!: () => void;
+    const attempted = new Promise<void>((resolve) => (firstAttempt = resolve));
+    const live = new LiveOutput({
+      send: async (s) => {
+        attempts.push(s.text);
+        firstAttempt();
+        if (attempts.length === 1) throw new Error('closed');
+        delivered.push(s.text);
+      },
+      intervalMs: 1,
+    });
+    live.onEvent(event('stdout', 'lost'));
+    await attempted; // the first flush ran, and its send failed
+    live.onEvent(event('stdout', 'kept'));
+    live.onEvent(event('stderr', 'also kept'));
     await live.finish();
+    assert.deepEqual(attempts, ['lost', 'kept', 'also kept']);
+    assert.deepEqual(delivered, ['kept', 'also kept']);
   });
 });
 

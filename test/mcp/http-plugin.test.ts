@@ -9,7 +9,10 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { checkOrigin, allowedOriginsFromEnvironment } from '../../src/mcp/http.js';
 import { mcpHttpPlugin } from '../../src/mcp/routes.js';
-import { getCylo, hostSkipReason, processesWith, uniqueMarker, waitFor } from '../integration/helpers.js';
+import { getCylo } from '../support/cylo.js';
+import { sandboxSkipReason } from '../support/host.js';
+import { processesWith, uniqueMarker } from '../support/processes.js';
+import { waitFor } from '../support/wait.js';
 import { createCylo } from '../../src/cylo.js';
 import { toolCases } from './cases.js';
 
@@ -36,7 +39,7 @@ describe('Origin policy', () => {
   });
 });
 
-const skip = hostSkipReason();
+const skip = sandboxSkipReason();
 
 describe('MCP over Streamable HTTP (plugin on a bare Fastify)', { skip: skip ?? false }, () => {
   let app: FastifyInstance;
@@ -101,7 +104,7 @@ describe('MCP over Streamable HTTP (plugin on a bare Fastify)', { skip: skip ?? 
     assert.match(seen, /running/);
     assert.ok(processesWith(marker).length > 0, 'the program runs');
     controller.abort();
-    await waitFor('the program of the dropped call to be killed', () => (processesWith(marker).length === 0 ? true : undefined), 5000);
+    await waitFor('the program of the dropped call to be killed', () => processesWith(marker).length === 0);
   });
 
   it('accepts loopback and explicitly allowed origins', async () => {

@@ -4,57 +4,33 @@
 // otherwise (or when this build has no `cylo serve`).
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import { hostSkipReason } from '../integration/helpers.js';
+import { TEST_UID_BASE, TEST_UID_COUNT } from '../support/cylo.js';
+import { sandboxSkipReason } from '../support/host.js';
+import { type Served, startServe, stopServe } from '../support/serve.js';
 import { toolCases } from './cases.js';
 
-const skip = hostSkipReason() ?? (existsSync('dist/src/cli/commands/serve.js') ? undefined : 'this build has no `cylo serve` (dist/src/cli/commands/serve.js missing)');
+const skip = sandboxSkipReason() ?? (existsSync('dist/src/cli/commands/serve.js') ? undefined : 'this build has no `cylo serve` (dist/src/cli/commands/serve.js missing)');
 const TOKEN = randomBytes(16).toString('hex');
 
-/** Starts `cylo serve` and resolves with its base URL once it logs "cylo serve ready". */
-function startServe(): Promise<{ child: ChildProcess; base: string; logs: () => string }> {
-  const child = spawn(process.execPath, ['bin/cylo', 'serve', '--host', '127.0.0.1', '--port', '0', '--log-format', 'json', '--log-level', 'info'], {
-    env: { ...process.env, CYLO_TOKEN: TOKEN, CYLO_MCP_ALLOWED_ORIGINS: 'https://allowed.example' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let out = '';
-  let err = '';
-  child.stderr?.on('data', (d: Buffer) => {
-    err += d.toString('utf8');
-  });
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`cylo serve did not become ready in 20 s\nstdout: ${out}\nstderr: ${err}`));
-    }, 20_000);
-    const onEarlyExit = (code: number | null): void => {
-      clearTimeout(timer);
-      reject(new Error(`cylo serve exited with ${code}\nstdout: ${out}\nstderr: ${err}`));
-    };
-    child.once('exit', onEarlyExit);
-    child.stdout?.on('data', (d: Buffer) => {
-      out += d.toString('utf8');
-      const ready = out.split('\n').find((l) => l.includes('"cylo serve ready"'));
-      if (ready === undefined) return;
-      clearTimeout(timer);
-      child.off('exit', onEarlyExit);
-      const { port } = JSON.parse(ready) as { port: number };
-      resolve({ child, base: `http://127.0.0.1:${port}`, logs: () => out + err });
-    });
-  });
-}
+/** `cylo serve` with a bearer token and an extra allowed Origin, its sandboxes in a uid range of
+ *  this test process. */
+const startMcpServe = (): Promise<Served> =>
+  startServe(
+    { CYLO_TOKEN: TOKEN, CYLO_MCP_ALLOWED_ORIGINS: 'https://allowed.example', CYLO_UID_BASE: String(TEST_UID_BASE + TEST_UID_COUNT), CYLO_UID_COUNT: '64' },
+    { args: ['--log-level', 'info'], timeoutMs: 30_000 },
+  );
 
 describe('MCP over Streamable HTTP at /mcp of cylo serve', { skip: skip ?? false }, () => {
-  let serve: Awaited<ReturnType<typeof startServe>>;
+  let serve: Served | undefined;
   let client: Client;
   let url: URL;
 
   before(async () => {
-    serve = await startServe();
+    serve = await startMcpServe();
     url = new URL('/mcp', serve.base);
     client = new Client({ name: 'cylo-test', version: '0.0.0' });
     await client.connect(new StreamableHTTPClientTransport(url, { requestInit: { headers: { authorization: `Bearer ${TOKEN}` } } }));
@@ -62,13 +38,7 @@ describe('MCP over Streamable HTTP at /mcp of cylo serve', { skip: skip ?? false
 
   after(async () => {
     await client?.close();
-    if (serve !== undefined && serve.child.exitCode === null) {
-      const exited = new Promise((resolve) => serve.child.once('exit', resolve));
-      serve.child.kill('SIGTERM');
-      const timer = setTimeout(() => serve.child.kill('SIGKILL'), 15_000);
-      await exited;
-      clearTimeout(timer);
-    }
+    if (serve !== undefined) await stopServe(serve);
   });
 
   toolCases(() => client);

@@ -6,10 +6,15 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
-import { hostSkipReason } from '../integration/helpers.js';
+import { TEST_UID_BASE, TEST_UID_COUNT } from '../support/cylo.js';
+import { sandboxSkipReason } from '../support/host.js';
+import { waitFor } from '../support/wait.js';
 import { toolCases } from './cases.js';
 
-const skip = hostSkipReason();
+const skip = sandboxSkipReason();
+/** The sandboxes of the `cylo mcp` processes get a uid range of this test process, like every
+ *  other cylo the tests start (cylo's default range is shared with anything else on the host). */
+const UIDS = { CYLO_UID_BASE: String(TEST_UID_BASE + TEST_UID_COUNT), CYLO_UID_COUNT: '64' };
 
 describe('cylo mcp (stdio)', { skip: skip ?? false }, () => {
   let client: Client;
@@ -17,7 +22,7 @@ describe('cylo mcp (stdio)', { skip: skip ?? false }, () => {
   let stderr = '';
 
   before(async () => {
-    transport = new StdioClientTransport({ command: process.execPath, args: ['bin/cylo', 'mcp'], stderr: 'pipe', cwd: process.cwd() });
+    transport = new StdioClientTransport({ command: process.execPath, args: ['bin/cylo', 'mcp'], stderr: 'pipe', cwd: process.cwd(), env: UIDS });
     transport.stderr?.on('data', (d: Buffer) => {
       stderr += d.toString('utf8');
     });
@@ -43,7 +48,7 @@ describe('cylo mcp (stdio)', { skip: skip ?? false }, () => {
 
 describe('cylo mcp stdout purity', { skip: skip ?? false }, () => {
   it('writes only JSON-RPC lines to stdout, and exits when stdin closes', async () => {
-    const child = spawn(process.execPath, ['bin/cylo', 'mcp'], { stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, ['bin/cylo', 'mcp'], { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, ...UIDS } });
     let out = '';
     child.stdout.on('data', (d: Buffer) => {
       out += d.toString('utf8');
@@ -52,11 +57,9 @@ describe('cylo mcp stdout purity', { skip: skip ?? false }, () => {
       child.stdin.write(`${JSON.stringify(m)}\n`);
     };
     const waitForId = async (id: number): Promise<void> => {
-      const deadline = Date.now() + 15_000;
-      while (!out.split('\n').some((l) => l.includes(`"id":${id}`))) {
-        if (Date.now() > deadline) throw new Error(`no answer to ${id}: ${out}`);
-        await new Promise((r) => setTimeout(r, 20));
-      }
+      await waitFor(`the answer to ${id}`, () => out.split('\n').some((l) => l.includes(`"id":${id}`)), 15_000).catch((error: Error) => {
+        throw new Error(`${error.message}: ${out}`);
+      });
     };
     send({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 't', version: '1' } } });
     await waitForId(1);

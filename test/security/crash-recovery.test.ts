@@ -7,67 +7,30 @@
 // that outlived its service), and logs what it cleaned. Afterwards nothing of the first service
 // remains: no process, no cgroup, no mount, no folder.
 //
-// SAFETY: hostileSkip(t) first; the programs only sleep, stop or loop, with tight limits.
+// SAFETY: skipWithoutPreflight(t) first; the programs only sleep, stop or loop, with tight limits.
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
+import { writeFileSync } from 'node:fs';
 import { openCgroups } from '../../src/sandbox/cgroups.js';
 import { findOrphans } from '../../src/sandbox/orphans.js';
-import { processesWith, uniqueMarker } from '../integration/helpers.js';
-import { hostileSkip } from '../integration/preflight.js';
-import { busyCgroups, closeSharedCylos, SECURITY_UID_COUNT, SECURITY_UIDS, sandboxZombies, startServe, strayProcesses, type Served } from './common.js';
+import { closeSharedCylos, SECURITY_UID_COUNT, SECURITY_UIDS } from '../support/cylo.js';
+import { mountTable, sandboxOwnedFiles } from '../support/host-traces.js';
+import { skipWithoutPreflight } from '../support/preflight.js';
+import { busyCgroups, processesWith, sandboxZombies, strayProcesses, uniqueMarker } from '../support/processes.js';
+import { type Served, startServe } from '../support/serve.js';
+import { waitFor } from '../support/wait.js';
 
 const BASE = SECURITY_UIDS.service;
 const ENV = { CYLO_UID_BASE: String(BASE), CYLO_UID_COUNT: String(SECURITY_UID_COUNT), CYLO_CONCURRENCY: '4', CYLO_LOG_LEVEL: 'info' };
-
-function mountPoints(): string {
-  return readFileSync('/proc/self/mountinfo', 'utf8')
-    .split('\n')
-    .filter(Boolean)
-    .map((l) => l.split(' ').slice(0, 5).join(' '))
-    .sort()
-    .join('\n');
-}
-
-function sandboxOwnedFiles(): string[] {
-  const found: string[] = [];
-  for (const dir of ['/tmp', '/var/tmp', '/dev/shm', '/run']) {
-    try {
-      for (const name of readdirSync(dir)) {
-        try {
-          const uid = statSync(join(dir, name)).uid;
-          if (uid >= BASE && uid < BASE + SECURITY_UID_COUNT) found.push(join(dir, name));
-        } catch {
-          // gone
-        }
-      }
-    } catch {
-      // no such folder
-    }
-  }
-  return found;
-}
-
-async function poll<T>(what: string, probe: () => T | undefined, timeoutMs = 10_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = probe();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(25);
-  }
-}
 
 // The pre-flight used the shared test cylo: close it, so the process can exit.
 after(() => closeSharedCylos());
 
 test('SIGKILL of the service mid-execution: sandboxes die with it, the next start removes its cgroups and logs it', { timeout: 150_000 }, async (t) => {
-  if (await hostileSkip(t)) return;
-  const mountsBefore = mountPoints();
+  if (await skipWithoutPreflight(t)) return;
+  const mountsBefore = mountTable();
   const marker = uniqueMarker();
   const driver = openCgroups();
   let first: Served | undefined;
@@ -90,7 +53,7 @@ test('SIGKILL of the service mid-execution: sandboxes die with it, the next star
     );
     // Every program is running: 4 programs + the background and setsid sleepers.
     const firstPid = first.pid;
-    await poll('the executions to run', () => (processesWith(marker).length >= 6 && busyCgroups(firstPid).length >= 4 ? true : undefined), 20_000);
+    await waitFor('the executions to run', () => processesWith(marker).length >= 6 && busyCgroups(firstPid).length >= 4, 20_000);
     const cgroups = driver.list().filter((n) => n.startsWith(`x-${firstPid}-`));
     assert.ok(cgroups.length >= 4, `the service runs 4 executions in cgroups of its own: ${cgroups.join(', ')}`);
 
@@ -100,12 +63,12 @@ test('SIGKILL of the service mid-execution: sandboxes die with it, the next star
     assert.ok(answers.every((a) => a.startsWith('failed')), `no answer came from a dead service: ${answers.join('; ')}`);
 
     // The sandboxes died with their service (--die-with-parent), the daemons with them.
-    await poll('the sandboxes to die with the service', () => (processesWith(marker).length === 0 && strayProcesses(BASE, SECURITY_UID_COUNT, firstPid).length === 0 ? true : undefined), 5000).catch(() => undefined);
+    await waitFor('the sandboxes to die with the service', () => processesWith(marker).length === 0 && strayProcesses(BASE, SECURITY_UID_COUNT, firstPid).length === 0).catch(() => undefined);
     assert.deepEqual(processesWith(marker), [], 'no process of the executions is left');
     assert.deepEqual(strayProcesses(BASE, SECURITY_UID_COUNT, firstPid), [], 'no process runs as a sandbox uid');
     // Their bubblewrap and PID 1 are zombies now, re-parented to the host's init, which reaps
     // them in its own time (nothing of cylo can: their parent, the service, is gone).
-    const zombies = await poll('the host init to reap the sandboxes', () => (sandboxZombies(BASE, SECURITY_UID_COUNT).length === 0 ? [] : undefined), 15_000).catch(() => sandboxZombies(BASE, SECURITY_UID_COUNT));
+    const zombies = await waitFor('the host init to reap the sandboxes', () => (sandboxZombies(BASE, SECURITY_UID_COUNT).length === 0 ? [] : undefined), 15_000).catch(() => sandboxZombies(BASE, SECURITY_UID_COUNT));
     if (zombies.length > 0) t.diagnostic(`${zombies.length} zombie(s) of the killed service not yet reaped by the host's init after 15 s`);
     // What remains: its cgroups, empty. cylo doctor's check reports them as orphans.
     const orphans = findOrphans(driver, BASE, SECURITY_UID_COUNT);
@@ -138,8 +101,8 @@ test('SIGKILL of the service mid-execution: sandboxes die with it, the next star
     assert.deepEqual(processesWith(marker), []);
     assert.deepEqual(strayProcesses(BASE, SECURITY_UID_COUNT, second.pid), []);
     assert.deepEqual(findOrphans(driver, BASE, SECURITY_UID_COUNT).cgroups.filter((n) => n.startsWith(`x-${firstPid}-`)), []);
-    assert.deepEqual(sandboxOwnedFiles(), [], 'no folder or file of a sandbox uid on the host');
-    assert.equal(mountPoints(), mountsBefore, 'the host mount table is as before');
+    assert.deepEqual(sandboxOwnedFiles(BASE, SECURITY_UID_COUNT), [], 'no folder or file of a sandbox uid on the host');
+    assert.equal(mountTable(), mountsBefore, 'the host mount table is as before');
 
     // The second service works, and stops cleanly.
     const res = await fetch(`${second.base}/v1/execute`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ language: 'bash', code: 'echo alive' }) });

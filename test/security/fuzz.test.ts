@@ -16,7 +16,7 @@ import { DEFAULT_MAX_LIMITS, LIMIT_NAMES, MIN_LIMITS } from '../../src/api/limit
 import { CyloError, ERROR_CODES } from '../../src/errors.js';
 import { createCylo, type Cylo } from '../../src/cylo.js';
 import { buildServer } from '../../src/server/app.js';
-import { SECURITY_UID_COUNT, SECURITY_UIDS } from './common.js';
+import { SECURITY_UID_COUNT, SECURITY_UIDS } from '../support/cylo.js';
 
 const RUNS = Number(process.env.CYLO_FUZZ_RUNS ?? 300);
 const BODY_LIMIT = 4 * 1024 * 1024;

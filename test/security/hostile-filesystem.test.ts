@@ -3,7 +3,7 @@
 // /proc/sys and /sys; setuid binaries; symlinks and hard links planted for the host to follow
 // after the run (the Judge0 CVEs, REFERENCE.md section 2); file names that try traversal.
 //
-// SAFETY: every test calls hostileSkip(t) first, has a 20 s timeout and tight limits.
+// SAFETY: every test calls skipWithoutPreflight(t) first, has a 20 s timeout and tight limits.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
@@ -13,29 +13,28 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createCylo, type Cylo } from '../../src/cylo.js';
 import type { ExecutionResult } from '../../src/api/result.js';
-import { hostileSkip, preflight } from '../integration/preflight.js';
-import { hostSkip, uniqueMarker } from '../integration/helpers.js';
-import { assertHostClean, closeSharedCylos, attack, attackAll, LANGS, MiB, SECURITY_UID_COUNT, SECURITY_UIDS, startService, strayProcesses, T, warmCompiled, type Service } from './common.js';
+import { SECURITY_UID_COUNT, SECURITY_UIDS } from '../support/cylo.js';
+import { skipWithoutSandbox } from '../support/host.js';
+import { skipWithoutPreflight } from '../support/preflight.js';
+import { strayProcesses, uniqueMarker } from '../support/processes.js';
+import { MiB } from '../support/units.js';
+import { assertHostClean, attack, attackAll, LANGS, startService, T, useService } from './attacks.js';
 
-let service: Service;
+const service = useService();
 let secrets: string;
 
 /** The service's own files: its package.json (a stand-in for its code) and a config file with a
  *  token, created by this test. */
 const PACKAGE_JSON = fileURLToPath(new URL('../../../package.json', import.meta.url));
 
-before(async () => {
-  service = await startService();
+before(() => {
   secrets = mkdtempSync(join(tmpdir(), 'cylo-sec-secrets-'));
   writeFileSync(join(secrets, 'config.json'), JSON.stringify({ token: 'cylo-secret-token-0123456789' }), { mode: 0o644 });
   writeFileSync(join(secrets, 'token'), 'cylo-secret-token-0123456789\n', { mode: 0o644 });
-  if ((await preflight()).ok) await warmCompiled(service);
-}, { timeout: 180_000 });
+});
 
-after(async () => {
-  await service?.close();
-  await closeSharedCylos();
-  rmSync(secrets, { recursive: true, force: true });
+after(() => {
+  if (secrets !== undefined) rmSync(secrets, { recursive: true, force: true });
 });
 
 const sha256 = (path: string): string => createHash('sha256').update(readFileSync(path)).digest('hex');
@@ -45,7 +44,7 @@ const sha256 = (path: string): string => createHash('sha256').update(readFileSyn
 // ------------------------------------------------------------------------------------------
 
 test('host files, the service\'s own files and config, /proc of PID 1 and of the service: nothing readable', T, async (t) => {
-  if (await hostileSkip(t)) return;
+  if (await skipWithoutPreflight(t)) return;
   const expected: Record<string, string> = {
     '/etc/shadow': 'ENOENT',
     '/etc/passwd': 'ENOENT',
@@ -78,7 +77,7 @@ test('host files, the service\'s own files and config, /proc of PID 1 and of the
 });
 
 test('the service\'s environment variables never reach the program (environ, /proc/self/environ, /proc/1/environ)', T, async (t) => {
-  if (await hostileSkip(t)) return;
+  if (await skipWithoutPreflight(t)) return;
   const name = 'CYLO_SEC_CANARY_TOKEN';
   const value = `canary-${uniqueMarker()}`;
   process.env[name] = value;
@@ -102,7 +101,7 @@ test('the service\'s environment variables never reach the program (environ, /pr
 // ------------------------------------------------------------------------------------------
 
 test('writes outside the workspace fail (/, /usr, /etc, /dev, /proc/sys, /sys, the helper); /tmp is the workspace', T, async (t) => {
-  if (await hostileSkip(t)) return;
+  if (await skipWithoutPreflight(t)) return;
   const planted = `/tmp/${uniqueMarker('cylo-planted-')}`;
   const expected: Record<string, string> = {
     '/x': 'EROFS',
@@ -138,7 +137,7 @@ test('writes outside the workspace fail (/, /usr, /etc, /dev, /proc/sys, /sys, t
 });
 
 test('files written in one run are gone in the next on the same worker (/tmp, /var/tmp, /dev/shm, workspace)', T, async (t) => {
-  if (await hostileSkip(t)) return;
+  if (await skipWithoutPreflight(t)) return;
   // One worker: the second run reuses the first one's slot (same uid, same cgroup).
   const cylo: Cylo = createCylo({ concurrency: 1, uidBase: SECURITY_UIDS.fresh, uidCount: SECURITY_UID_COUNT, runtimesFile: false });
   const single = await startService(cylo);
@@ -166,7 +165,7 @@ test('files written in one run are gone in the next on the same worker (/tmp, /v
 // ------------------------------------------------------------------------------------------
 
 test('devices: /dev/mem, /dev/kvm and block devices are absent, mknod fails, /dev holds only the harmless nodes', T, async (t) => {
-  if (await hostileSkip(t)) return;
+  if (await skipWithoutPreflight(t)) return;
   const [c, sh] = await Promise.all([attack(service, 'c', 'devices'), attack(service, 'bash', 'read', ['/dev/mem', '/dev/kvm', '/dev/sda', '/dev/vda', '/dev/nvme0n1'])]);
   assert.equal(c.result.status, 'ok', c.run.stderr);
   const { dev_entries: entries, ...opened } = c.out;
@@ -197,7 +196,7 @@ test('devices: /dev/mem, /dev/kvm and block devices are absent, mknod fails, /de
 });
 
 test('setuid binaries (su, passwd, mount, umount, newgrp, chsh) gain nothing: nosuid, NoNewPrivs, root unmapped', T, async (t) => {
-  if (await hostileSkip(t)) return;
+  if (await skipWithoutPreflight(t)) return;
   const present = ['/usr/bin/su', '/usr/bin/mount'].filter((p) => existsSync(p) && (statSync(p).mode & 0o4000) !== 0);
   if (present.length === 0) t.diagnostic('no setuid su or mount on this host: the probes still run but prove less');
   const a = await attack(service, 'bash', 'setuid');
@@ -233,7 +232,7 @@ const PLANT = {
 };
 
 test('links planted at the artifact path (symlink, parent symlink, hard link, nested link): compile_error, host untouched, nothing cached', T, async (t) => {
-  if (await hostileSkip(t)) return;
+  if (await skipWithoutPreflight(t)) return;
   const cacheDir = mkdtempSync(join(tmpdir(), 'cylo-sec-cache-'));
   const cylo: Cylo = createCylo({ runtimes: [PLANT], runtimesFile: false, cacheDir, uidBase: SECURITY_UIDS.fresh, uidCount: SECURITY_UID_COUNT, defaultLimits: { timeoutMs: 5000, workspaceBytes: 8 * MiB, memoryBytes: 128 * MiB, pids: 32 } });
   const watched = ['/etc/passwd', '/etc/shadow', '/usr/bin/bash'];
@@ -281,7 +280,7 @@ test('links planted at the artifact path (symlink, parent symlink, hard link, ne
 });
 
 test('the run stage plants links in its workspace; the host has no workspace folder to follow them into', T, async (t) => {
-  if (await hostileSkip(t)) return;
+  if (await skipWithoutPreflight(t)) return;
   const mountsBefore = readFileSync('/proc/self/mountinfo', 'utf8');
   const marker = uniqueMarker();
   const r: ExecutionResult = await service.exec({
@@ -309,7 +308,7 @@ test('the run stage plants links in its workspace; the host has no workspace fol
 });
 
 test('C sources that include or embed host files fail to compile, leaking nothing', T, async (t) => {
-  if (await hostileSkip(t)) return;
+  if (await skipWithoutPreflight(t)) return;
   const cases = [
     { code: '#include "/etc/shadow"\nint main(void) { return 0; }\n', message: /\/etc\/shadow: No such file or directory/ },
     { code: `#include "${PACKAGE_JSON}"\nint main(void) { return 0; }\n`, message: /No such file or directory/ },
@@ -330,7 +329,7 @@ test('C sources that include or embed host files fail to compile, leaking nothin
 // ------------------------------------------------------------------------------------------
 
 test('file names that try traversal are refused with CYLO_E_VALIDATION (400) and nothing is written', T, async (t) => {
-  if (hostSkip(t)) return;
+  if (skipWithoutSandbox(t)) return;
   const target = uniqueMarker('cylo-traversal-');
   const names = [
     `../${target}`,

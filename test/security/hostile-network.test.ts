@@ -11,9 +11,11 @@ import { once } from 'node:events';
 import { createConnection, createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { createSocket, type Socket as UdpSocket } from 'node:dgram';
 import { rmSync } from 'node:fs';
-import { getCylo, uniqueMarker } from '../integration/helpers.js';
-import { hostileSkip } from '../integration/preflight.js';
-import { assertHostClean, attack, attackAll, attackRequest, LANGS, parseProbe, T, useService } from './common.js';
+import { getCylo } from '../support/cylo.js';
+import { skipWithoutPreflight } from '../support/preflight.js';
+import { uniqueMarker } from '../support/processes.js';
+import { waitFor } from '../support/wait.js';
+import { assertHostClean, attack, attackAll, attackRequest, LANGS, parseProbe, T, useService } from './attacks.js';
 
 const service = useService();
 
@@ -88,9 +90,9 @@ async function openCanaries(): Promise<Canaries> {
   const probe = createSocket('udp4');
   await new Promise<void>((resolve) => probe.send('control', canaries.udp, '127.0.0.1', () => resolve()));
   probe.close();
-  const deadline = Date.now() + 2000;
-  while (seen < (tcp6Port > 0 ? 5 : 4) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
-  assert.equal(seen, tcp6Port > 0 ? 5 : 4, 'the canaries are reachable from the host');
+  const expected = tcp6Port > 0 ? 5 : 4;
+  await waitFor('the canaries to see the host\'s probes', () => seen >= expected).catch(() => undefined);
+  assert.equal(seen, expected, 'the canaries are reachable from the host');
   seen = 0;
   return canaries;
 }
@@ -98,7 +100,7 @@ async function openCanaries(): Promise<Canaries> {
 const netArgs = (c: Canaries, tcp4 = c.tcp4): string[] => [String(tcp4), String(c.tcp6), String(c.udp), c.abstract, c.pathname];
 
 test('TCP v4/v6, UDP, abstract and pathname unix sockets to the host\'s loopback canaries fail (all five languages); the canaries see nothing', T, async (t) => {
-  if (await hostileSkip(t)) return;
+  if (await skipWithoutPreflight(t)) return;
   const canaries = await openCanaries();
   try {
     const r = await attackAll(service, LANGS, 'net', netArgs(canaries), { timeoutMs: 8000 });
@@ -131,7 +133,7 @@ test('TCP v4/v6, UDP, abstract and pathname unix sockets to the host\'s loopback
 });
 
 test('the service\'s own port and the canaries stay unreachable with Landlock relaxed: the network namespace alone holds (ECONNREFUSED)', T, async (t) => {
-  if (await hostileSkip(t)) return;
+  if (await skipWithoutPreflight(t)) return;
   const canaries = await openCanaries();
   const servicePort = Number(new URL(service.base).port);
   try {
@@ -164,7 +166,7 @@ test('the service\'s own port and the canaries stay unreachable with Landlock re
 });
 
 test('metadata addresses: no route leads anywhere (only lo, no IPv4 route, no IPv6 default route)', T, async (t) => {
-  if (await hostileSkip(t)) return;
+  if (await skipWithoutPreflight(t)) return;
   // Proven without sending a packet: the interface list and the routing tables.
   const [py, sh] = await Promise.all([attack(service, 'python', 'routes'), attack(service, 'bash', 'routes')]);
   assert.deepEqual(py.out, { interfaces: 'lo', ipv4_routes: '0', ipv6_default_routes: '0', ipv6_route_devices: 'lo', sys_class_net: 'absent' });

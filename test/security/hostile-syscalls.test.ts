@@ -5,14 +5,15 @@
 // goes through ctypes, JavaScript and Bash through the binaries a program could run. Each probe
 // asserts the exact errno; the relaxed run shows which errno is seccomp's own.
 //
-// SAFETY: every test calls hostileSkip(t) first, has a 20 s timeout and tight limits; every call
+// SAFETY: every test calls skipWithoutPreflight(t) first, has a 20 s timeout and tight limits; every call
 // is made with harmless arguments (e.g. reboot with a wrong magic number), so even a broken
 // sandbox would not change the machine.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { getCylo, uniqueMarker } from '../integration/helpers.js';
-import { hostileSkip } from '../integration/preflight.js';
-import { assertHostClean, attack, attackRequest, parseProbe, T, useService } from './common.js';
+import { getCylo } from '../support/cylo.js';
+import { skipWithoutPreflight } from '../support/preflight.js';
+import { uniqueMarker } from '../support/processes.js';
+import { assertHostClean, attack, attackRequest, parseProbe, T, useService } from './attacks.js';
 
 const service = useService();
 
@@ -105,7 +106,7 @@ const C_EXPECTED: Record<string, string> = {
 };
 
 test('C, raw syscalls: every kernel-surface call fails with its exact errno', T, async (t) => {
-  if (await hostileSkip(t)) return;
+  if (await skipWithoutPreflight(t)) return;
   if (process.arch !== 'x64') {
     t.skip(`the probe table is for x86_64 (this is ${process.arch})`);
     return;
@@ -117,7 +118,7 @@ test('C, raw syscalls: every kernel-surface call fails with its exact errno', T,
 });
 
 test('Go and Python, raw syscalls: the same calls fail with the same errno', T, async (t) => {
-  if (await hostileSkip(t)) return;
+  if (await skipWithoutPreflight(t)) return;
   if (process.arch !== 'x64') {
     t.skip(`raw syscall numbers are x86_64's (this is ${process.arch})`);
     return;
@@ -136,7 +137,7 @@ test('Go and Python, raw syscalls: the same calls fail with the same errno', T, 
 });
 
 test('JavaScript and Bash, through the binaries: unshare, mount, chroot, nsenter and setuid fail', T, async (t) => {
-  if (await hostileSkip(t)) return;
+  if (await skipWithoutPreflight(t)) return;
   const [js, sh] = await Promise.all([attack(service, 'javascript', 'syscalls'), attack(service, 'bash', 'syscalls')]);
   assert.equal(js.result.status, 'ok', js.run.stderr);
   assert.deepEqual(js.out, { unshare_user: 'EPERM', unshare_mount: 'EPERM', unshare_net: 'EPERM', setuid_0: 'EINVAL', setgid_0: 'EINVAL', setgroups: 'EPERM' });
@@ -157,7 +158,7 @@ test('JavaScript and Bash, through the binaries: unshare, mount, chroot, nsenter
 });
 
 test('the i386 ABI (int 0x80) on x86_64: the filter\'s architecture check kills the process (SIGSYS)', T, async (t) => {
-  if (await hostileSkip(t)) return;
+  if (await skipWithoutPreflight(t)) return;
   if (process.arch !== 'x64') {
     t.skip(`int 0x80 is x86_64's compatibility ABI (this is ${process.arch})`);
     return;
@@ -170,7 +171,7 @@ test('the i386 ABI (int 0x80) on x86_64: the filter\'s architecture check kills 
 });
 
 test('seccomp is proven on its own: with the layer relaxed, the same C probes get through or fail differently', T, async (t) => {
-  if (await hostileSkip(t)) return;
+  if (await skipWithoutPreflight(t)) return;
   if (process.arch !== 'x64') {
     t.skip(`the probe table is for x86_64 (this is ${process.arch})`);
     return;

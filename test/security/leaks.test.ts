@@ -2,16 +2,19 @@
 // memory kills, output kills, cancellations, fork bombs, daemons, compiles served from the
 // cache), then: no process left (by sandbox uid or marker), this process's cgroups empty and no
 // more of them than the pool has slots, no extra mount, no file of a sandbox uid on the host,
-// the memory flat, cylo doctor reporting no orphans, and once the cylo is closed, the open fds
-// exactly those from before it existed.
+// nothing of them kept in memory (every result collectable, the JS heap and the Buffers back
+// where they were after a full GC), cylo doctor reporting no orphans, and once the cylo is
+// closed, the open fds exactly those from before it existed. Resident memory (RSS) is not
+// asserted here: it depends on when V8 and glibc return pages to the kernel; the benchmark's
+// memory section (`npm run bench`, bench/memory.ts) measures the service's RSS idle, under load
+// and idle again afterwards.
 //
 // N defaults to 200 (CI); CYLO_LEAK_N=1000 runs the issue's figure (about a minute here).
 //
-// SAFETY: hostileSkip(t) first; every execution has tight limits.
+// SAFETY: skipWithoutPreflight(t) first; every execution has tight limits.
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync, readlinkSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { readdirSync, readlinkSync } from 'node:fs';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -19,9 +22,12 @@ import type { ExecuteRequest } from '../../src/api/request.js';
 import { createCylo, type Cylo } from '../../src/cylo.js';
 import { CyloError } from '../../src/errors.js';
 import { openCgroups } from '../../src/sandbox/cgroups.js';
-import { getCylo, processesWith, uniqueMarker } from '../integration/helpers.js';
-import { hostileSkip } from '../integration/preflight.js';
-import { busyCgroups, closeSharedCylos, MiB, SECURITY_UID_COUNT, SECURITY_UIDS, strayProcesses } from './common.js';
+import { closeSharedCylos, getCylo, SECURITY_UID_COUNT, SECURITY_UIDS } from '../support/cylo.js';
+import { mountTable, sandboxOwnedFiles } from '../support/host-traces.js';
+import { skipWithoutPreflight } from '../support/preflight.js';
+import { busyCgroups, processesWith, strayProcesses, uniqueMarker } from '../support/processes.js';
+import { MiB } from '../support/units.js';
+import { settled, waitFor } from '../support/wait.js';
 
 const N = Number(process.env.CYLO_LEAK_N ?? 200);
 const CONCURRENCY = 2;
@@ -70,42 +76,7 @@ function fdTargets(): string[] {
   return out;
 }
 
-function mountTable(): string {
-  // Mount ids and the mounts themselves; the optional fields (propagation peers) can change
-  // without a mount being added, so only ids, mount points and sources are compared.
-  return readFileSync('/proc/self/mountinfo', 'utf8')
-    .split('\n')
-    .filter(Boolean)
-    .map((l) => {
-      const f = l.split(' ');
-      return `${f[0]} ${f[4]} ${l.split(' - ')[1] ?? ''}`;
-    })
-    .sort()
-    .join('\n');
-}
-
-/** Files owned by a sandbox uid of this test in the host's temporary and runtime folders. */
-function sandboxOwnedFiles(): string[] {
-  const found: string[] = [];
-  for (const dir of ['/tmp', '/var/tmp', '/dev/shm', '/run', '/var/cache/cylo']) {
-    let names: string[];
-    try {
-      names = readdirSync(dir);
-    } catch {
-      continue;
-    }
-    for (const name of names) {
-      try {
-        const uid = statSync(join(dir, name)).uid;
-        if (uid >= SECURITY_UIDS.leaks && uid < SECURITY_UIDS.leaks + SECURITY_UID_COUNT) found.push(join(dir, name));
-      } catch {
-        // gone
-      }
-    }
-  }
-  return found;
-}
-
+/** Memory after two full garbage collections. */
 function memory(): { rss: number; heap: number; buffers: number } {
   gc();
   gc();
@@ -115,21 +86,22 @@ function memory(): { rss: number; heap: number; buffers: number } {
 
 async function settle(cylo: Cylo): Promise<void> {
   // The pool resets a slot after the caller has its result: wait until everything is idle.
-  for (let i = 0; i < 300; i++) {
+  await waitFor('the pool to be idle', () => {
     const s = cylo.stats();
-    if (s.running === 0 && s.queued === 0) break;
-    await sleep(10);
-  }
+    return s.running === 0 && s.queued === 0;
+  });
   await sleep(50);
 }
 
-async function runOne(cylo: Cylo, kind: Kind, marker: string, tally: Map<string, number>): Promise<void> {
+/** Runs one execution of `kind`; a WeakRef to its result goes into `results` (when given). */
+async function runOne(cylo: Cylo, kind: Kind, marker: string, tally: Map<string, number>, results?: Array<WeakRef<object>>): Promise<void> {
   const controller = new AbortController();
   const timer = kind.cancelAfterMs === undefined ? undefined : setTimeout(() => controller.abort(), kind.cancelAfterMs);
   let got: string;
   try {
     const r = await cylo.execute(kind.request(marker), { signal: controller.signal });
     got = r.status;
+    results?.push(new WeakRef(r));
   } catch (error) {
     if (!(error instanceof CyloError)) throw error;
     got = error.code === 'CYLO_E_CANCELLED' ? 'cancelled' : error.code;
@@ -144,8 +116,8 @@ async function runOne(cylo: Cylo, kind: Kind, marker: string, tally: Map<string,
 // The pre-flight used the shared test cylo: close it, so the process can exit.
 after(() => closeSharedCylos());
 
-test(`leaks: ${N} mixed executions leave no process, cgroup, mount, folder or fd behind, and memory stays flat`, { timeout: 120_000 + N * 300 }, async (t) => {
-  if (await hostileSkip(t)) return;
+test(`leaks: ${N} mixed executions leave no process, cgroup, mount, folder, fd or result behind, and the heap and Buffers back where they were`, { timeout: 120_000 + N * 300 }, async (t) => {
+  if (await skipWithoutPreflight(t)) return;
   // Cgroups of this process from before (the shared test cylo's, used by the pre-flight), and
   // its open fds before this cylo existed.
   await settle(getCylo());
@@ -165,19 +137,18 @@ test(`leaks: ${N} mixed executions leave no process, cgroup, mount, folder or fd
     // Warm-up: every kind a few times (slots created, compile cached, lazy module state).
     for (let round = 0; round < 3; round++) for (const kind of KINDS) await runOne(cylo, kind, marker, tally);
     await settle(cylo);
-    const base = { mounts: mountTable(), files: sandboxOwnedFiles(), memory: memory() };
+    const base = { mounts: mountTable(), files: sandboxOwnedFiles(SECURITY_UIDS.leaks, SECURITY_UID_COUNT), memory: memory() };
     tally.clear();
 
     const started = performance.now();
     let next = 0;
     const samples: string[] = [];
-    let threeQuarters: ReturnType<typeof memory> | undefined;
+    const results: Array<WeakRef<object>> = [];
     const worker = async (): Promise<void> => {
       while (next < N) {
         const i = next++;
-        await runOne(cylo, KINDS[i % KINDS.length] as Kind, marker, tally);
+        await runOne(cylo, KINDS[i % KINDS.length] as Kind, marker, tally, results);
         if ((i + 1) % Math.max(1, Math.floor(N / 4)) === 0) samples.push(`${i + 1}: ${(process.memoryUsage().rss / MiB).toFixed(1)}`);
-        if (i + 1 === Math.floor((N * 3) / 4)) threeQuarters = memory();
       }
     };
     await Promise.all(Array.from({ length: IN_FLIGHT }, worker));
@@ -187,36 +158,35 @@ test(`leaks: ${N} mixed executions leave no process, cgroup, mount, folder or fd
 
     t.diagnostic(`${N} executions in ${seconds.toFixed(1)} s: ${[...tally].map(([k, v]) => `${k} ${v}`).join(', ')}`);
     // Processes: none by marker, none by sandbox uid (bar idle prepared sandboxes of live slots);
-    // polled briefly, as the last killed processes may still be exiting.
-    for (let i = 0; i < 150 && (processesWith(marker).length > 0 || strayProcesses(SECURITY_UIDS.leaks, SECURITY_UID_COUNT).length > 0 || busyCgroups().length > 0); i++) await sleep(20);
-    assert.deepEqual(processesWith(marker).map((p) => `${p.pid} ${p.cmdline.join(' ')}`), [], 'no process carries the marker');
-    assert.deepEqual(strayProcesses(SECURITY_UIDS.leaks, SECURITY_UID_COUNT), [], 'no process runs as a sandbox uid');
+    // polled, as the last killed processes may still be exiting.
+    const left = await settled(
+      () => ({ markers: processesWith(marker).map((p) => `${p.pid} ${p.cmdline.join(' ')}`), stray: strayProcesses(SECURITY_UIDS.leaks, SECURITY_UID_COUNT), cgroups: busyCgroups() }),
+      (now) => now.markers.length === 0 && now.stray.length === 0 && now.cgroups.length === 0,
+    );
+    assert.deepEqual(left.markers, [], 'no process carries the marker');
+    assert.deepEqual(left.stray, [], 'no process runs as a sandbox uid');
     // Cgroups: this process's are the pool's slots, empty, at most one per worker.
     const driver = openCgroups();
     const mine = driver.list().filter((n) => n.startsWith(`x-${process.pid}-`) && !before.has(n));
     const stats = cylo.stats();
     t.diagnostic(`cgroups of this cylo: ${mine.length} (slots: ${stats.idleSlots} idle, ${stats.retiredSlots} retired over the run)`);
     assert.ok(mine.length <= CONCURRENCY, `at most one cgroup per worker: ${mine.join(', ')}`);
-    assert.deepEqual(busyCgroups(), [], 'the cgroups hold no process');
+    assert.deepEqual(left.cgroups, [], 'the cgroups hold no process');
     // Mounts and folders.
     assert.equal(mountTable(), base.mounts, 'no mount was added to or left in the host mount table');
-    assert.deepEqual(sandboxOwnedFiles(), base.files, 'no file of a sandbox uid on the host');
-    // Memory: after a full GC, the JS heap and the Buffers are back where they were, and RSS is
-    // on its plateau.
+    assert.deepEqual(sandboxOwnedFiles(SECURITY_UIDS.leaks, SECURITY_UID_COUNT), base.files, 'no file of a sandbox uid on the host');
+    // Memory: after a full GC, no result of the run is reachable any more (nothing in cylo keeps
+    // a finished execution), and the JS heap and the Buffers are back where they were.
     const after = memory();
     const mb = (n: number): string => (n / MiB).toFixed(1);
-    t.diagnostic(`memory after warm-up: rss ${mb(base.memory.rss)} MiB, heap ${mb(base.memory.heap)} MiB, buffers ${mb(base.memory.buffers)} MiB; after ${N}: rss ${mb(after.rss)} MiB, heap ${mb(after.heap)} MiB, buffers ${mb(after.buffers)} MiB`);
+    t.diagnostic(`memory after warm-up: rss ${mb(base.memory.rss)} MiB, heap ${mb(base.memory.heap)} MiB, buffers ${mb(base.memory.buffers)} MiB; after ${N}: rss ${mb(after.rss)} MiB, heap ${mb(after.heap)} MiB, buffers ${mb(after.buffers)} MiB (rss: figures only, see bench/memory.ts)`);
+    assert.ok(results.length > 0, 'results were tracked');
+    assert.equal(results.filter((r) => r.deref() !== undefined).length, 0, `of ${results.length} results, none is still reachable after a full GC`);
     // Heap: 4 MiB covers V8's own caches (compiled code, inline caches) that a full GC keeps;
     // leaking one result (a few KiB) per execution would pass it before N = 1000.
     assert.ok(after.heap - base.memory.heap < 4 * MiB, `heap grew by ${mb(after.heap - base.memory.heap)} MiB`);
     // Buffers: every execution's output and stdin are Buffers; keeping any of them would show.
     assert.ok(after.buffers - base.memory.buffers < 2 * MiB, `buffers grew by ${mb(after.buffers - base.memory.buffers)} MiB`);
-    // RSS is not returned to the kernel at once: V8's young generation and glibc's arenas grow
-    // to a high-water mark in the first ~1,000 executions and then stay flat (measured here:
-    // +20 to +30 MiB over a just-warmed process, then within 1 MiB from 1,000 to 4,000
-    // executions). So: below 40 MiB in all, and for N >= 1000 flat over the last quarter.
-    assert.ok(after.rss - base.memory.rss < 40 * MiB, `rss grew by ${mb(after.rss - base.memory.rss)} MiB`);
-    if (N >= 1000 && threeQuarters !== undefined) assert.ok(after.rss - threeQuarters.rss < 12 * MiB, `rss grew by ${mb(after.rss - threeQuarters.rss)} MiB over the last quarter`);
     // cylo doctor: no orphans.
     const report = await cylo.doctor();
     assert.deepEqual(report.orphans.cgroups, [], 'doctor finds no orphan cgroup');
@@ -228,11 +198,8 @@ test(`leaks: ${N} mixed executions leave no process, cgroup, mount, folder or fd
   // File descriptors: with the cylo closed (its idle slots may each hold a sandbox started ahead,
   // with its pipes), exactly the fds from before it existed are open (polled: pipes close as the
   // last child processes are reaped).
-  let fds = fdCount();
-  for (let i = 0; i < 100 && fds !== fdsBefore.count; i++) {
-    await sleep(20);
-    fds = fdCount();
-  }
+  await waitFor('the closed cylo\'s fds to close', () => fdCount() === fdsBefore.count).catch(() => undefined);
+  const fds = fdCount();
   if (fds !== fdsBefore.count) t.diagnostic(`fds before: ${fdsBefore.list.join('; ')}\nfds after: ${fdTargets().join('; ')}`);
   assert.equal(fds, fdsBefore.count, `open fds: ${fdsBefore.count} before, ${fds} after ${N} executions`);
   // Closed: its cgroups are gone too.

@@ -8,7 +8,12 @@ import WebSocket from 'ws';
 import type { FastifyInstance } from 'fastify';
 import { buildServer } from '../../src/server/app.js';
 import { CLOSE } from '../../src/server/piston-connect.js';
-import { listenLoopback, MiB, processesWith, skipWithoutSandbox, testCylo, uniqueMarker, waitFor } from './helpers.js';
+import { testCylo } from '../support/cylo.js';
+import { skipWithoutSandbox } from '../support/host.js';
+import { listenLoopback } from '../support/http.js';
+import { processesWith, uniqueMarker } from '../support/processes.js';
+import { MiB } from '../support/units.js';
+import { waitFor } from '../support/wait.js';
 
 const T = { timeout: 30_000 };
 const OUTPUT_CAP = 16 * 1024;
@@ -222,7 +227,7 @@ test('connect: SIGKILL is reported in the exit message with its number', T, asyn
 
 test('connect: an invalid signal closes with 4005', T, async (t) => {
   if (skipWithoutSandbox(t)) return;
-  const marker = uniqueMarker();
+  const marker = uniqueMarker(''); // digits: it goes into `sleep N.<marker>`
   const c = await Client.open();
   c.init('bash', `echo ready; sleep 20.${marker}`);
   await c.untilStdout('ready');
@@ -244,7 +249,7 @@ test('connect: data before init closes with 4003', T, async () => {
 
 test('connect: a second init closes with 4000', T, async (t) => {
   if (skipWithoutSandbox(t)) return;
-  const marker = uniqueMarker();
+  const marker = uniqueMarker(''); // digits: it goes into `sleep N.<marker>`
   const c = await Client.open();
   c.init('bash', `echo ready; sleep 20.${marker}`);
   await c.untilStdout('ready');
@@ -304,7 +309,7 @@ test('connect: the output cap holds (an endless printer ends output_limit)', T, 
 
 test('connect: a client that disconnects cancels its execution; no process is left', T, async (t) => {
   if (skipWithoutSandbox(t)) return;
-  const marker = uniqueMarker();
+  const marker = uniqueMarker(''); // digits: it goes into `sleep N.<marker>`
   const c = await Client.open();
   c.init('bash', `echo ready; cat; sleep 20.${marker}`);
   await c.untilStdout('ready');
@@ -324,7 +329,7 @@ test('connect: a client that disconnects cancels its execution; no process is le
 
 test('connect: a client that disconnects right after init (before the program starts) leaves nothing running', T, async (t) => {
   if (skipWithoutSandbox(t)) return;
-  const marker = uniqueMarker();
+  const marker = uniqueMarker(''); // digits: it goes into `sleep N.<marker>`
   const c = await Client.open();
   c.init('bash', `sleep 20.${marker}`);
   c.ws.terminate();

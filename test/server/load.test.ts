@@ -5,7 +5,11 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { FastifyInstance } from 'fastify';
 import { buildServer } from '../../src/server/app.js';
-import { listenLoopback, percentile, skipWithoutSandbox, testCylo, waitFor } from './helpers.js';
+import { testCylo } from '../support/cylo.js';
+import { skipWithoutSandbox } from '../support/host.js';
+import { listenLoopback } from '../support/http.js';
+import { percentile } from '../support/stats.js';
+import { waitFor } from '../support/wait.js';
 
 const TOTAL = 500;
 const CLIENTS = 50;
@@ -68,7 +72,7 @@ test('500 requests, 50 concurrent: every one answered 200 or 503, none hangs', {
     assert.ok(ok >= 10, `some executions ran (${ok})`);
     assert.ok(busy > 0, 'the bounded queue refused some with 503');
     // Workers reset their slot right after answering: give the last ones a moment.
-    await waitFor('the workers to be free', () => cylo.stats().running === 0, 5000);
+    await waitFor('the workers to be free', () => cylo.stats().running === 0);
     assert.equal(cylo.stats().queued, 0);
     const metrics = await (await fetch(`${base}/metrics`)).text();
     assert.match(metrics, new RegExp(`cylo_executions_total\\{api="native",status="ok"\\} ${ok}\\b`));

@@ -13,7 +13,9 @@ import { CyloError } from '../../src/errors.js';
 import { buildServer } from '../../src/server/app.js';
 import { executionResultSchema, runtimeInfoSchema, stageSchema } from '../../src/server/schemas.js';
 import { toJsonSchema } from '../../src/server/openapi.js';
-import { MiB, skipWithoutSandbox, testCylo } from './helpers.js';
+import { testCylo } from '../support/cylo.js';
+import { skipWithoutSandbox } from '../support/host.js';
+import { MiB } from '../support/units.js';
 
 const TOKEN = 'test-token-0123456789';
 const BODY_LIMIT = 64 * 1024;

@@ -7,7 +7,11 @@ import { request as httpRequest } from 'node:http';
 import type { FastifyInstance } from 'fastify';
 import piston from 'piston-client';
 import { buildServer } from '../../src/server/app.js';
-import { listenLoopback, processesWith, sandboxSkipReason, skipWithoutSandbox, testCylo, uniqueMarker, waitFor } from './helpers.js';
+import { testCylo } from '../support/cylo.js';
+import { sandboxSkipReason, skipWithoutSandbox } from '../support/host.js';
+import { listenLoopback } from '../support/http.js';
+import { processesWith, uniqueMarker } from '../support/processes.js';
+import { waitFor } from '../support/wait.js';
 
 const T = { timeout: 60_000 };
 const cylo = testCylo({ concurrency: 2, queueLimit: 8 }, 128);
@@ -86,7 +90,7 @@ test('the published piston-client package: a compiled language (C), including a 
 
 test('a client that disconnects cancels its execution: the processes go, the worker is free', T, async (t) => {
   if (skipWithoutSandbox(t)) return;
-  const marker = uniqueMarker();
+  const marker = uniqueMarker(''); // digits: it goes into `sleep N.<marker>`
   const body = JSON.stringify({ language: 'bash', code: `sleep 30.${marker}`, limits: { timeoutMs: 40_000, cpuTimeMs: 40_000 } });
   const req = httpRequest(`${base}/v1/execute`, { method: 'POST', headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } });
   req.on('error', () => {});
@@ -102,7 +106,15 @@ test('a client that disconnects cancels its execution: the processes go, the wor
   assert.match(metrics, /cylo_execution_errors_total\{api="native",code="CYLO_E_CANCELLED"\} 1/);
 });
 
-test('skip reason (informational)', (t) => {
+test('the sandbox skip decision matches the service: an execution works exactly when sandbox tests run', T, async (t) => {
+  // Never skipped: it checks the skip itself. A host check that wrongly reported a missing layer
+  // would skip every sandbox test while sandboxes work (and the suite would pass having tested
+  // nothing); one that wrongly reported none would run them on a host that cannot.
   const why = sandboxSkipReason();
   if (why !== undefined) t.diagnostic(`sandbox tests skipped: ${why}`);
+  const r = await fetch(`${base}/v1/execute`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ language: 'bash', code: 'echo ran' }) });
+  const body = (await r.json()) as { status?: string; run?: { stdout: string }; error?: { code: string; message: string } };
+  const ran = r.status === 200 && body.status === 'ok' && body.run?.stdout === 'ran\n';
+  if (why === undefined) assert.ok(ran, `sandbox tests run here, so an execution must work: ${r.status} ${JSON.stringify(body).slice(0, 500)}`);
+  else assert.ok(!ran, `sandbox tests are skipped (${why}), yet an execution worked: the skip hides a working sandbox`);
 });

@@ -1,13 +1,19 @@
 // POST /v1/execute with `Accept: text/event-stream`: Server-Sent Events (state, stdout, stderr,
 // then one result or error), written as the program produces them, output caps in force, and a
-// client that disconnects mid-stream cancels the execution. Timing is asserted relative to a
-// sleep inside the program, never as an absolute speed.
+// client that disconnects mid-stream cancels the execution. That events are written live is
+// shown without timing anything: the program waits for the test to have received its first line
+// (test/support/live.ts).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import type { FastifyInstance } from 'fastify';
 import { buildServer } from '../../src/server/app.js';
-import { listenLoopback, processesWith, skipWithoutSandbox, testCylo, uniqueMarker, waitFor } from './helpers.js';
+import { testCylo } from '../support/cylo.js';
+import { skipWithoutSandbox } from '../support/host.js';
+import { listenLoopback } from '../support/http.js';
+import { LIVE_PROGRAM, releaseLiveProgram } from '../support/live.js';
+import { processesWith, uniqueMarker } from '../support/processes.js';
+import { waitFor } from '../support/wait.js';
 
 const T = { timeout: 30_000 };
 const cylo = testCylo({ concurrency: 2, queueLimit: 4 }, 256);
@@ -27,11 +33,10 @@ test.after(async () => {
 interface SseEvent {
   event: string;
   data: Record<string, unknown>;
-  at: number;
 }
 
 /** Parses complete SSE frames out of `buffer`; returns the frames and the unparsed rest. */
-function parseFrames(buffer: string, at: number): { frames: SseEvent[]; rest: string } {
+function parseFrames(buffer: string): { frames: SseEvent[]; rest: string } {
   const frames: SseEvent[] = [];
   let idx: number;
   while ((idx = buffer.indexOf('\n\n')) >= 0) {
@@ -43,7 +48,7 @@ function parseFrames(buffer: string, at: number): { frames: SseEvent[]; rest: st
       if (line.startsWith('event: ')) event = line.slice(7);
       else if (line.startsWith('data: ')) data.push(line.slice(6));
     }
-    frames.push({ event, data: JSON.parse(data.join('\n')) as Record<string, unknown>, at });
+    frames.push({ event, data: JSON.parse(data.join('\n')) as Record<string, unknown> });
   }
   return { frames, rest: buffer };
 }
@@ -51,8 +56,8 @@ function parseFrames(buffer: string, at: number): { frames: SseEvent[]; rest: st
 const post = (body: unknown, accept = 'text/event-stream'): Promise<Response> =>
   fetch(`${base}/v1/execute`, { method: 'POST', headers: { 'content-type': 'application/json', accept }, body: JSON.stringify(body) });
 
-/** Reads an SSE response to its end, timestamping each frame when it arrives. */
-async function readEvents(response: Response): Promise<SseEvent[]> {
+/** Reads an SSE response to its end; `onEvent` sees each frame as it arrives. */
+async function readEvents(response: Response, onEvent?: (e: SseEvent) => void): Promise<SseEvent[]> {
   const reader = (response.body as ReadableStream<Uint8Array>).getReader();
   const decoder = new TextDecoder();
   let buffer = '';
@@ -61,9 +66,10 @@ async function readEvents(response: Response): Promise<SseEvent[]> {
     const { value, done } = await reader.read();
     if (done) break;
     buffer += decoder.decode(value, { stream: true });
-    const parsed = parseFrames(buffer, Date.now());
+    const parsed = parseFrames(buffer);
     buffer = parsed.rest;
     events.push(...parsed.frames);
+    for (const frame of parsed.frames) onEvent?.(frame);
   }
   assert.equal(buffer, '', 'the stream ends on a frame boundary');
   return events;
@@ -76,7 +82,7 @@ test('SSE (inject): text/event-stream with state, stdout, stderr and result even
   assert.match(String(r.headers['content-type']), /^text\/event-stream/);
   assert.equal(r.headers['cache-control'], 'no-cache');
   assert.match(String(r.headers['x-request-id']), /^[0-9a-f-]{36}$/);
-  const { frames, rest } = parseFrames(r.body, 0);
+  const { frames, rest } = parseFrames(r.body);
   assert.equal(rest, '');
   const names = frames.map((f) => (f.event === 'state' ? `state:${String(f.data.to)}` : f.event));
   assert.deepEqual(names.filter((n) => n.startsWith('state')), ['state:MountRamdisk', 'state:PrepareExecution', 'state:Processing', 'state:Done']);
@@ -93,20 +99,28 @@ test('SSE (inject): text/event-stream with state, stdout, stderr and result even
   assert.equal(state?.from, 'Init');
 });
 
-test('SSE (real socket): stdout arrives while the program still runs (print, sleep 1 s, print)', T, async (t) => {
+test('SSE (real socket): stdout arrives while the program still runs (it waits until the client has its first line)', T, async (t) => {
   if (skipWithoutSandbox(t)) return;
-  // prints, sleeps 1 s, reports the (host) time it woke up on stderr, prints again
-  const response = await post({ language: 'python', code: 'import sys, time\nprint("first", flush=True)\ntime.sleep(1)\nprint("woke", int(time.time() * 1000), file=sys.stderr, flush=True)\nprint("second", flush=True)' });
+  // LIVE_PROGRAM prints "first", then waits for the test's signal, sent only once "first" came
+  // over the socket: held-back events would leave it waiting until its 10 s limit (timeout).
+  const marker = uniqueMarker();
+  const response = await post({ language: 'python', code: LIVE_PROGRAM, args: [marker], limits: { timeoutMs: 10_000 } });
   assert.equal(response.status, 200);
   assert.match(response.headers.get('content-type') ?? '', /^text\/event-stream/);
-  const events = await readEvents(response);
+  let released = false;
+  const events = await readEvents(response, (e) => {
+    if (!released && e.event === 'stdout' && String(e.data.data).includes('first')) {
+      released = true;
+      releaseLiveProgram(marker);
+    }
+  });
   const first = events.find((e) => e.event === 'stdout' && String(e.data.data).includes('first'));
   const second = events.find((e) => e.event === 'stdout' && String(e.data.data).includes('second'));
   const result = events.at(-1);
   assert.ok(first !== undefined && second !== undefined && result?.event === 'result', events.map((e) => e.event).join(' '));
   assert.notEqual(first, second, 'two separate events');
-  const woke = Number(/^woke (\d+)\n$/.exec(String(events.find((e) => e.event === 'stderr')?.data.data))?.[1]);
-  assert.ok(first.at <= woke, `the first line arrived at ${first.at}, ${first.at - woke} ms after the program woke up from its 1 s sleep (${woke})`);
+  assert.equal(events.find((e) => e.event === 'stderr')?.data.data, 'released\n', 'the program was released by the test, after its first line arrived');
+  assert.equal((result.data as { status: string }).status, 'ok');
   assert.equal((result.data as { run: { stdout: string } }).run.stdout, 'first\nsecond\n');
 });
 
@@ -187,7 +201,7 @@ test('SSE (real socket): a client that disconnects while its execution is queued
   assert.deepEqual(processesWith(queued), [], 'it never started');
   assert.equal(cylo.stats().running, 2, 'the running ones are untouched');
   // end the blockers: kill their programs from the host (they are ours), then wait for them
-  for (const pid of processesWith(busy)) {
+  for (const { pid } of processesWith(busy)) {
     try {
       process.kill(pid, 'SIGKILL');
     } catch {

@@ -1,7 +1,7 @@
 // Smoke test of the benchmark harness (bench/run.ts): a --quick run of the hello-world
 // measurement for Python and Bash, as a child process, must produce figures. It never asserts
-// how fast anything is (timings on a shared machine are not test material). Needs root and
-// bubblewrap, like every real sandbox; skips visibly otherwise.
+// how fast anything is (timings on a shared machine are not test material). Needs a host that
+// can run sandboxes (test/support/host.ts); skips visibly, with the reason, otherwise.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -9,15 +9,13 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { sandboxSkipReason } from '../support/host.js';
 
 const RUN = fileURLToPath(new URL('../../bench/run.js', import.meta.url));
 
+/** The benchmarks run real sandboxes: the host must be able to, and the harness must be built. */
 function skipReason(): string | false {
-  if (process.platform !== 'linux') return 'the benchmarks need Linux';
-  if (process.getuid?.() !== 0) return 'the benchmarks need root (sandboxes switch uid and manage cgroups)';
-  if (spawnSync('bwrap', ['--version']).status !== 0) return 'bubblewrap is not installed';
-  if (!existsSync(RUN)) return `${RUN} is missing (build first)`;
-  return false;
+  return sandboxSkipReason() ?? (existsSync(RUN) ? false : `${RUN} is missing (build first)`);
 }
 
 interface Summary {

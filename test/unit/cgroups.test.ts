@@ -6,12 +6,15 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { openCgroups, type CgroupDriver } from '../../src/sandbox/cgroups.js';
+import { rootSkipReason } from '../support/host.js';
+import { MiB } from '../support/units.js';
 
-const MiB = 1024 * 1024;
-
+/** The cgroup driver, or undefined after a visible skip: this test needs cgroups (root on
+ *  Linux), not a host that can run whole sandboxes. */
 function driverOrSkip(t: TestContext): CgroupDriver | undefined {
-  if (process.platform !== 'linux' || process.getuid?.() !== 0) {
-    t.skip('needs root on Linux (creates real cgroups)');
+  const reason = rootSkipReason();
+  if (reason !== undefined) {
+    t.skip(`${reason}: creates real cgroups`);
     return undefined;
   }
   try {

@@ -1,12 +1,17 @@
-// Pre-flight for the hostile integration tests. Before any fork bomb, memory bomb or network
-// probe runs on this (shared) machine, benign programs prove that the three brakes that keep
-// such a program from hurting the host are in force:
+// Pre-flight for the hostile tests (integration limits and isolation, the security battery).
+// Before any fork bomb, memory bomb or network probe runs on this (shared) machine, benign
+// programs prove that the three brakes that keep such a program from hurting the host are in
+// force:
 //   - the pids limit:        20 forks under `pids: 8` must fail with EAGAIN,
 //   - the memory limit:      touching 64 MiB under `memoryBytes: 32 MiB` must end `memory_limit`,
 //   - the network namespace: the only interface inside must be `lo`.
-// Hostile tests call preflight() and skip (visibly, with the reason) when it is not ok.
+// Hostile tests call skipWithoutPreflight(t) first and skip (visibly, with the reason) when it is
+// not ok; the pre-flight itself is a test of its own (test/integration/limits.test.ts), which
+// fails rather than skips on a host that can run sandboxes.
 import type { TestContext } from 'node:test';
-import { hostSkipReason, MiB, run } from './helpers.js';
+import { run } from './cylo.js';
+import { sandboxSkipReason } from './host.js';
+import { MiB } from './units.js';
 
 export interface PreflightResult {
   ok: boolean;
@@ -41,7 +46,7 @@ print(','.join(sorted(names)), ','.join(sorted(n for _, n in socket.if_nameindex
 `;
 
 async function check(): Promise<PreflightResult> {
-  const host = hostSkipReason();
+  const host = sandboxSkipReason();
   if (host !== undefined) return { ok: false, reason: host };
   const failures: string[] = [];
   try {
@@ -74,7 +79,7 @@ export function preflight(): Promise<PreflightResult> {
 }
 
 /** For hostile tests: skips visibly, with the reason, unless the pre-flight passed. */
-export async function hostileSkip(t: TestContext): Promise<boolean> {
+export async function skipWithoutPreflight(t: TestContext): Promise<boolean> {
   const result = await preflight();
   if (result.ok) return false;
   t.skip(result.reason ?? 'pre-flight failed');
