@@ -72,7 +72,7 @@ export interface Cylo {
  *  the host is checked on first use (CYLO_E_SANDBOX_UNAVAILABLE names the missing layer). */
 export function createCylo(input: CyloOptions = {}): Cylo {
   const options = normalizeOptions(input);
-  const runtimesFile = configuredRuntimesFile(input.runtimesFile);
+  const runtimesFile = configuredRuntimesFile(options.runtimesFile);
   const registry = new RuntimeRegistry([...(runtimesFile === undefined ? [] : loadRuntimesFile(runtimesFile)), ...options.runtimes]);
   const policy = validationPolicy(options, registry);
   let host: Promise<HostSetup> | undefined;
@@ -80,8 +80,10 @@ export function createCylo(input: CyloOptions = {}): Cylo {
   /** Sets the host up once; a failed check is retried on the next call (the operator may have
    *  fixed it). */
   const ready = (): Promise<HostSetup> => {
-    host ??= setUpHost(options).then((h) => (setUp = h));
-    host.catch(() => (host = undefined));
+    if (host === undefined) {
+      host = setUpHost(options).then((h) => (setUp = h));
+      host.catch(() => (host = undefined));
+    }
     return host;
   };
   // Slots (a uid and a cgroup each) are created on demand and reused across executions.
