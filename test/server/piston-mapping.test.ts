@@ -113,6 +113,7 @@ test('a response without a run stage repeats compile as run (as Piston does)', (
     run: null,
     layers: [],
     backend: 'namespace',
+    outputEncoding: 'utf8',
   };
   const r = cyloToPistonResponse(result);
   assert.equal(r.language, 'c');
