@@ -11,3 +11,10 @@ export type OutputEncoding = (typeof OUTPUT_ENCODINGS)[number];
 export function encodeOutput(bytes: Buffer, encoding: OutputEncoding): string {
   return bytes.toString(encoding);
 }
+
+/** The output encoding a (not yet validated) request asks for, for live views that start
+ *  before validation: "base64" only when it says exactly that (anything else invalid is
+ *  refused by validation before any output exists). */
+export function requestedOutputEncoding(request: { outputEncoding?: unknown }): OutputEncoding {
+  return request.outputEncoding === 'base64' ? 'base64' : 'utf8';
+}

@@ -113,3 +113,18 @@ test('a compile error with outputEncoding base64: the compiler diagnostics are b
   assert.equal(r.outputEncoding, 'base64');
   assert.match(Buffer.from(r.compile?.stderr ?? '', 'base64').toString('utf8'), new RegExp(marker));
 });
+
+test('stream() with outputEncoding base64: each stdout event is base64 of its chunk; together the exact bytes', T, async (t) => {
+  if (skipWithoutSandbox(t)) return;
+  // proves: live events follow the request's outputEncoding (a UTF-8 decoder would turn the
+  // bytes 0x80..0xff into U+FFFD before the client could see them).
+  const code = 'import sys\nfor i in range(0, 256, 64):\n    sys.stdout.buffer.write(bytes(range(i, i + 64)))\n    sys.stdout.flush()\n';
+  const chunks: Buffer[] = [];
+  let stdout: string | undefined;
+  for await (const event of getCylo().stream({ language: 'python', code, outputEncoding: 'base64' })) {
+    if (event.type === 'stdout') chunks.push(Buffer.from(event.data, 'base64'));
+    if (event.type === 'result') stdout = event.result.run?.stdout;
+  }
+  assert.deepEqual(Buffer.concat(chunks), ALL_BYTES);
+  assert.equal(stdout, ALL_BYTES.toString('base64'));
+});

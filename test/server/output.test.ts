@@ -56,6 +56,23 @@ test('native API: base64 stdin in, base64 output out, byte for byte', T, async (
   assert.deepEqual(Buffer.from(result.run?.stderr ?? '', 'base64'), Buffer.from(ALL_BYTES).reverse());
 });
 
+test('native API over SSE with outputEncoding base64: stdout frames carry base64 chunks of the exact bytes', T, async (t) => {
+  if (skipWithoutSandbox(t)) return;
+  // proves: the event stream follows the request's outputEncoding, frame by frame.
+  const r = await app.inject({ method: 'POST', url: '/v1/execute', headers: { accept: 'text/event-stream', 'content-type': 'application/json' }, payload: { language: 'python', code: BINARY, outputEncoding: 'base64' } });
+  assert.equal(r.statusCode, 200, r.body);
+  const frames = r.body
+    .split('\n\n')
+    .map((block) => ({ event: /^event: (.*)$/m.exec(block)?.[1], data: /^data: (.*)$/m.exec(block)?.[1] }))
+    .filter((f): f is { event: string; data: string } => f.event !== undefined && f.data !== undefined)
+    .map((f) => ({ event: f.event, data: JSON.parse(f.data) as { data?: string } }));
+  const bytes = (event: string): Buffer => Buffer.concat(frames.filter((f) => f.event === event).map((f) => Buffer.from(f.data.data ?? '', 'base64')));
+  assert.deepEqual(bytes('stdout'), ALL_BYTES);
+  assert.deepEqual(bytes('stderr'), Buffer.from(ALL_BYTES).reverse());
+  const result = executionResultSchema.parse(frames.find((f) => f.event === 'result')?.data);
+  assert.equal(result.outputEncoding, 'base64');
+});
+
 test('Piston API: the extension fields give ordered, byte-exact stages; without them the response is Piston\'s shape', T, async (t) => {
   if (skipWithoutSandbox(t)) return;
   // proves: stdinEncoding/outputEncoding/redirectStderrToStdout work on /api/v2/execute, base64
