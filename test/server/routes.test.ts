@@ -321,7 +321,8 @@ test('POST /api/v2/execute accepts JSON sent as text/plain or without a Content-
     assert.equal(res.compile, undefined);
     assert.equal(res.run.stdout, "['1', '2', '3'] in\n");
     assert.equal(res.run.stderr, 'e\n');
-    // Python buffers stdout on a pipe: stderr arrives first, and output shows the real order.
+    // Python buffers stdout on a pipe: stderr is written (and read) first, and output shows the
+    // order cylo read the two pipes in.
     assert.equal(res.run.output, "e\n['1', '2', '3'] in\n");
     assert.equal(res.run.code, 2);
     assert.equal(res.run.status, 'RE');
