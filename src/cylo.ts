@@ -2,6 +2,7 @@
 // (options.ts), the host is set up on first use (host-setup.ts), and every execution goes
 // through the gate (gate/execution-gate.ts) -> pool -> lifecycle -> backend.
 import type { ExecuteRequest, ValidationPolicy } from './api/request.js';
+import { requestedOutputEncoding } from './api/output-encoding.js';
 import type { ExecutionResult } from './api/result.js';
 import { ExecutionGate, type ExecuteOptions } from './gate/execution-gate.js';
 import { streamExecution, type StreamEvent } from './engine/event-stream.js';
@@ -99,8 +100,8 @@ export function createCylo(input: CyloOptions = {}): Cylo {
     registry,
     policy,
     execute: (request, executeOptions) => gate.execute(request, executeOptions),
-    stream: (request, o = {}) => streamExecution((onEvent, signal) => gate.execute(request, { signal, onEvent }), o.signal),
-    interactive: (request, o = {}) => startInteractive((run) => gate.execute(request, run), o.signal),
+    stream: (request, o = {}) => streamExecution((onEvent, signal) => gate.execute(request, { signal, onEvent }), o.signal, requestedOutputEncoding(request)),
+    interactive: (request, o = {}) => startInteractive((run) => gate.execute(request, run), o.signal, requestedOutputEncoding(request)),
     runtimes: async () => (await registry.resolveAll()).map(runtimeInfo),
     async doctor(doctorOptions = {}) {
       const report = await inspectHost(options, doctorOptions.clean === true);

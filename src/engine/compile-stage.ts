@@ -100,7 +100,7 @@ export async function compileStage(request: NormalizedRequest, runtime: Resolved
     onStderr: ctx.onStderr,
   });
   if (report.stopReason === 'cancelled') throw new CyloError('CYLO_E_CANCELLED', 'execution cancelled by the caller; every process of it was killed');
-  const stage: Stage = { ...classifyStage(report, 'compile', limits), cached: false };
+  const stage: Stage = { ...classifyStage(report, 'compile', limits, request.outputEncoding), cached: false };
   // A compiler that failed (or hit a limit) ends the execution: no run stage.
   if (stage.status !== 'ok') return { stage, artifacts: undefined, status: stage.status === 'internal_error' ? 'internal_error' : 'compile_error' };
   let artifacts: BundleFile[] | undefined;
