@@ -15,39 +15,39 @@ function report(over: Partial<StageReport> = {}): StageReport {
 }
 
 test('exit 0 is ok; another exit is a runtime error (a compile error for a compiler)', () => {
-  assert.deepEqual({ ...classifyStage(report(), 'run', LIMITS) }, { status: 'ok', exitCode: 0, signal: null, stdout: 'out', stderr: 'err', stdoutTruncated: false, stderrTruncated: false, wallMs: 5, cpuMs: 3, memoryBytes: 1024, message: null });
-  assert.equal(classifyStage(report({ exit: { code: 3, signalNumber: null } }), 'run', LIMITS).status, 'runtime_error');
-  assert.equal(classifyStage(report({ exit: { code: 1, signalNumber: null } }), 'compile', LIMITS).status, 'compile_error');
+  assert.deepEqual({ ...classifyStage(report(), 'run', LIMITS, 'utf8') }, { status: 'ok', exitCode: 0, signal: null, stdout: 'out', stderr: 'err', stdoutTruncated: false, stderrTruncated: false, wallMs: 5, cpuMs: 3, memoryBytes: 1024, message: null });
+  assert.equal(classifyStage(report({ exit: { code: 3, signalNumber: null } }), 'run', LIMITS, 'utf8').status, 'runtime_error');
+  assert.equal(classifyStage(report({ exit: { code: 1, signalNumber: null } }), 'compile', LIMITS, 'utf8').status, 'compile_error');
 });
 
 test('a signal is named canonically: 6 is SIGABRT (never the alias SIGIOT), 29 is SIGIO', () => {
-  const abort = classifyStage(report({ exit: { code: null, signalNumber: 6 } }), 'run', LIMITS);
+  const abort = classifyStage(report({ exit: { code: null, signalNumber: 6 } }), 'run', LIMITS, 'utf8');
   assert.deepEqual([abort.status, abort.exitCode, abort.signal], ['runtime_error', null, 'SIGABRT']);
-  assert.equal(classifyStage(report({ exit: { code: null, signalNumber: 29 } }), 'run', LIMITS).signal, 'SIGIO');
-  assert.equal(classifyStage(report({ exit: { code: null, signalNumber: 40 } }), 'run', LIMITS).signal, 'SIG40');
+  assert.equal(classifyStage(report({ exit: { code: null, signalNumber: 29 } }), 'run', LIMITS, 'utf8').signal, 'SIGIO');
+  assert.equal(classifyStage(report({ exit: { code: null, signalNumber: 40 } }), 'run', LIMITS, 'utf8').signal, 'SIG40');
 });
 
 test('precedence: cancelled > setup failure > output > wall > CPU > memory > no exit', () => {
   const all = { stopReason: 'stdout' as const, setupError: 'boom', oomKilled: true, exit: null };
-  assert.equal(classifyStage(report({ ...all, stopReason: 'cancelled' }), 'run', LIMITS).message, 'cancelled by the caller');
-  assert.equal(classifyStage(report(all), 'run', LIMITS).message, 'sandbox setup failed: boom');
+  assert.equal(classifyStage(report({ ...all, stopReason: 'cancelled' }), 'run', LIMITS, 'utf8').message, 'cancelled by the caller');
+  assert.equal(classifyStage(report(all), 'run', LIMITS, 'utf8').message, 'sandbox setup failed: boom');
   const noSetup = { ...all, setupError: null };
-  assert.equal(classifyStage(report(noSetup), 'run', LIMITS).status, 'output_limit');
-  assert.equal(classifyStage(report({ ...noSetup, stopReason: 'timeout' }), 'run', LIMITS).message, 'wall-clock time limit of 1000 ms exceeded; the program was killed');
-  assert.equal(classifyStage(report({ ...noSetup, stopReason: 'cpu' }), 'run', LIMITS).message, 'CPU time limit of 2000 ms exceeded; the program was killed');
-  assert.equal(classifyStage(report({ ...noSetup, stopReason: null }), 'run', LIMITS).status, 'memory_limit');
-  assert.equal(classifyStage(report({ exit: null }), 'run', LIMITS).status, 'internal_error');
+  assert.equal(classifyStage(report(noSetup), 'run', LIMITS, 'utf8').status, 'output_limit');
+  assert.equal(classifyStage(report({ ...noSetup, stopReason: 'timeout' }), 'run', LIMITS, 'utf8').message, 'wall-clock time limit of 1000 ms exceeded; the program was killed');
+  assert.equal(classifyStage(report({ ...noSetup, stopReason: 'cpu' }), 'run', LIMITS, 'utf8').message, 'CPU time limit of 2000 ms exceeded; the program was killed');
+  assert.equal(classifyStage(report({ ...noSetup, stopReason: null }), 'run', LIMITS, 'utf8').status, 'memory_limit');
+  assert.equal(classifyStage(report({ exit: null }), 'run', LIMITS, 'utf8').status, 'internal_error');
 });
 
 test('a compile stage names the compiler in its messages (no patching afterwards)', () => {
-  const s = classifyStage(report({ stopReason: 'timeout', exit: null }), 'compile', LIMITS);
+  const s = classifyStage(report({ stopReason: 'timeout', exit: null }), 'compile', LIMITS, 'utf8');
   assert.equal(s.status, 'timeout');
   assert.match(s.message ?? '', /the compiler was killed/);
 });
 
 test('a program cylo stopped reports SIGKILL; a sandbox that never started reports no signal', () => {
-  assert.equal(classifyStage(report({ stopReason: 'timeout', exit: null }), 'run', LIMITS).signal, 'SIGKILL');
-  const setup = classifyStage(report({ stopReason: 'setup', setupError: 'the sandbox did not start within 10000 ms', exit: null }), 'run', LIMITS);
+  assert.equal(classifyStage(report({ stopReason: 'timeout', exit: null }), 'run', LIMITS, 'utf8').signal, 'SIGKILL');
+  const setup = classifyStage(report({ stopReason: 'setup', setupError: 'the sandbox did not start within 10000 ms', exit: null }), 'run', LIMITS, 'utf8');
   assert.deepEqual([setup.status, setup.signal, setup.message], ['internal_error', null, 'sandbox setup failed: the sandbox did not start within 10000 ms']);
 });
 
