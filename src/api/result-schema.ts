@@ -19,7 +19,7 @@ export const stageSchema = z
     cpuMs: z.number().describe('CPU time of all the processes of the stage, in milliseconds.'),
     memoryBytes: z.number().describe('Peak memory of the stage, in bytes.'),
     message: z.string().nullable().describe('What stopped the stage when cylo did (limit hit, setup failure); null otherwise.'),
-    cached: z.boolean().optional().describe('Compile stages only: true when the compile cache had the artifact (no output, zero times).'),
+    cached: z.boolean().optional().describe('Compile stages only: true when this execution did not run the compiler (compile cache hit, or an identical compile in progress): the same output and exit code as that compile, zero times.'),
   })
   .describe('One stage (compile or run) of an execution.');
 

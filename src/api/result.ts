@@ -21,8 +21,9 @@ export interface Stage {
   memoryBytes: number;
   /** What stopped the stage when cylo did (limit hit, setup failure); null otherwise. */
   message: string | null;
-  /** Compile stages only: true when the compile was skipped because the compile cache had the
-   *  artifact (the stage then reports no output and zero times), false when it ran. */
+  /** Compile stages only: true when this execution did not run the compiler (the compile cache
+   *  had the artifact, or an identical compile in progress produced it); the stage then reports
+   *  that compile's output and exit code with zero times. false when it ran. */
   cached?: boolean;
 }
 
