@@ -7,7 +7,7 @@
  *   4. exec()s bubblewrap.
  *
  *   outer --status-fd N --uid UID --gid GID [--cgroup-procs FILE]... [--open-fd N:PATH]...
- *         -- BWRAP ARGV
+ *         [--cpu-counter N:PATH] -- BWRAP ARGV
  * (built by buildOuterArgv in src/sandbox/bwrap-argv.ts). Every option is parsed and checked
  * before anything is done, so a refused argv changes nothing on the host.
  */
@@ -19,8 +19,10 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <linux/magic.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 #include "modes.h"
@@ -36,6 +38,7 @@ struct tree {
 
 struct outer_options {
   long long uid, gid;
+  struct tree cpu_counter; /* path NULL: none */
   int ncgroups;
   const char *cgroups[MAX_CGROUPS];
   int ntrees;
@@ -59,6 +62,18 @@ static void open_fd_option(struct outer_options *o, char *v) {
   o->trees[o->ntrees].path = colon + 1;
   o->trees[o->ntrees].fd = want;
   o->ntrees++;
+}
+
+/* --cpu-counter N:PATH - the cgroup's CPU counter, opened read-only and placed at fd N for PID 1
+ * (inner --cpu-fd N), which reads it around the program's exec. */
+static void cpu_counter_option(struct outer_options *o, char *v) {
+  char *colon = strchr(v, ':');
+  if (colon == NULL) fail("--cpu-counter wants N:PATH, got %s", v);
+  *colon = '\0';
+  o->cpu_counter.fd = parse_fd(v, "--cpu-counter");
+  if (o->cpu_counter.fd < 3) fail("--cpu-counter target must be >= 3");
+  if (colon[1] != '/') fail("--cpu-counter wants an absolute path, got %s", colon + 1);
+  o->cpu_counter.path = colon + 1;
 }
 
 /* An id to switch to: unprivileged (not 0) and a real id (not (uid_t)-1, which setresuid reads
@@ -88,6 +103,8 @@ static void parse_outer_options(int argc, char **argv, struct outer_options *o) 
       o->cgroups[o->ncgroups++] = v;
     } else if (strcmp(a, "--open-fd") == 0) {
       open_fd_option(o, v);
+    } else if (strcmp(a, "--cpu-counter") == 0) {
+      cpu_counter_option(o, v);
     } else {
       fail("unknown outer option %s", a);
     }
@@ -109,6 +126,23 @@ static void join_cgroup(const char *procs) {
   int n = snprintf(pid, sizeof pid, "%d\n", (int)getpid());
   if (write(fd, pid, (size_t)n) != n) fail("cgroup: cannot join %s: %s", procs, strerror(errno));
   close(fd);
+}
+
+/* Opens the CPU counter read-only and places it, inheritable, at its fd. Only a file of a cgroup
+ * filesystem is accepted: the fd reaches the sandbox's PID 1, so a wrong path must never hand it
+ * another root-readable file (O_NOFOLLOW: nor one a link points to). */
+static void open_cpu_counter(const struct tree *t) {
+  int fd = open(t->path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  if (fd < 0) fail("cgroup: cannot open the CPU counter %s: %s", t->path, strerror(errno));
+  struct statfs sfs;
+  if (fstatfs(fd, &sfs) < 0) fail("cgroup: fstatfs %s: %s", t->path, strerror(errno));
+  if (sfs.f_type != CGROUP_SUPER_MAGIC && sfs.f_type != CGROUP2_SUPER_MAGIC) fail("cgroup: %s is not on a cgroup filesystem", t->path);
+  if (fd != t->fd) {
+    if (dup2(fd, t->fd) < 0) fail("dup2: %s", strerror(errno));
+    close(fd);
+  } else if (fcntl(fd, F_SETFD, 0) < 0) {
+    fail("fcntl: %s", strerror(errno));
+  }
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -236,6 +270,7 @@ void run_outer(int argc, char **argv) {
   static struct outer_options o = {.uid = -1, .gid = -1};
   parse_outer_options(argc, argv, &o);
   for (int k = 0; k < o.ncgroups; k++) join_cgroup(o.cgroups[k]);
+  if (o.cpu_counter.path != NULL) open_cpu_counter(&o.cpu_counter);
   for (int k = 0; k < o.ntrees; k++) open_tree_fd(&o.trees[k]);
   reveal_hidden_trees(o.trees, o.ntrees);
   drop_identity((uid_t)o.uid, (gid_t)o.gid);

@@ -16,11 +16,11 @@ export const stageSchema = z
     stderr: z.string().describe("The program's stderr, in the result's outputEncoding (empty with redirectStderrToStdout)."),
     stdoutTruncated: z.boolean(),
     stderrTruncated: z.boolean(),
-    wallMs: z.number().describe('Wall-clock time of the stage, in milliseconds.'),
-    cpuMs: z.number().describe('CPU time of all the processes of the stage, in milliseconds.'),
+    wallMs: z.number().describe('Wall-clock time from the program\'s exec to its end, in milliseconds (sandbox setup excluded).'),
+    cpuMs: z.number().describe('CPU time of the program and every process and thread it started, from its exec to its exit, in milliseconds (sandbox setup excluded).'),
     memoryBytes: z.number().describe('Peak memory of the stage, in bytes.'),
     message: z.string().nullable().describe('What stopped the stage when cylo did (limit hit, setup failure); null otherwise.'),
-    cached: z.boolean().optional().describe('Compile stages only: true when the compile cache had the artifact (no output, zero times).'),
+    cached: z.boolean().optional().describe('Compile stages only: true when this execution did not run the compiler (compile cache hit, or an identical compile in progress): the same output and exit code as that compile, zero times.'),
   })
   .describe('One stage (compile or run) of an execution.');
 

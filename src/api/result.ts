@@ -15,16 +15,18 @@ export interface Stage {
   stderr: string;
   stdoutTruncated: boolean;
   stderrTruncated: boolean;
-  /** Wall-clock time from the program's start to its end. */
+  /** Wall-clock ms from the program's exec to its end (sandbox setup excluded). */
   wallMs: number;
-  /** CPU time of all the stage's processes. */
+  /** CPU ms of the program and every process and thread it started, from its exec to its exit
+   *  (sandbox setup excluded; see docs/api.md). */
   cpuMs: number;
-  /** Peak memory of the stage (all processes, page cache and workspace files included). */
+  /** Peak memory of the stage's cgroup (all processes, page cache and workspace files included). */
   memoryBytes: number;
   /** What stopped the stage when cylo did (limit hit, setup failure); null otherwise. */
   message: string | null;
-  /** Compile stages only: true when the compile was skipped because the compile cache had the
-   *  artifact (the stage then reports no output and zero times), false when it ran. */
+  /** Compile stages only: true when this execution did not run the compiler (the compile cache
+   *  had the artifact, or an identical compile in progress produced it); the stage then reports
+   *  that compile's output and exit code with zero times. false when it ran. */
   cached?: boolean;
 }
 

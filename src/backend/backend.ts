@@ -92,7 +92,8 @@ export interface StageReport {
   stderrTruncated: boolean;
   /** Wall-clock ms from the program's start to its end (0 if it never started). */
   wallMs: number;
-  /** CPU ms of every process of the stage. */
+  /** CPU ms of the stage's program: every process and thread it started, from its exec to its
+   *  exit; the isolation's own setup before the exec is not included. */
   cpuMs: number;
   /** Peak memory of the stage in bytes (page cache and workspace files included). */
   memoryBytes: number;

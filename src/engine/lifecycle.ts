@@ -11,7 +11,7 @@ import type { ResolvedRuntime } from '../runtimes/registry.js';
 import { expandArgv, type TokenValues } from '../runtimes/tokens.js';
 import type { BundleFile } from '../backend/file-bundle.js';
 import type { CompileCache } from './compile-cache.js';
-import { compileStage, mergeArtifacts } from './compile-stage.js';
+import { compileFlights, compileStage, mergeArtifacts } from './compile-stage.js';
 import { classifyStage } from './outcome.js';
 import { stageEnv } from './stage-env.js';
 import { ExecutionStateMachine, type StateEvent } from './state-machine.js';
@@ -29,6 +29,9 @@ export interface RunContext {
 }
 
 export class Lifecycle<S extends BackendSlot = BackendSlot> {
+  /** Compiles in progress: identical ones that arrive meanwhile wait instead of compiling. */
+  private readonly flights = compileFlights();
+
   constructor(
     private readonly backend: SandboxBackend<S>,
     /** The compile cache, opened on first use by a compiled language; undefined: every compile runs. */
@@ -52,7 +55,7 @@ export class Lifecycle<S extends BackendSlot = BackendSlot> {
       let compiled: Stage | null = null;
       if (def.compile !== undefined) {
         machine.transition('Compiling');
-        const outcome = await compileStage(request, runtime, { backend: this.backend, slot, cache: this.compileCache(), tokens, signal: context.signal, onStdout: output('compile', 'stdout'), onStderr: output('compile', 'stderr') });
+        const outcome = await compileStage(request, runtime, { backend: this.backend, slot, cache: this.compileCache(), flights: this.flights, tokens, signal: context.signal, onStdout: output('compile', 'stdout'), onStderr: output('compile', 'stderr') });
         compiled = outcome.stage;
         if (outcome.artifacts === undefined) {
           machine.transition('Done');

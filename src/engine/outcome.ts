@@ -66,8 +66,3 @@ export function classifyStage(report: StageReport, kind: StageKind, limits: Stag
     message,
   };
 }
-
-/** The Stage reported for a compile skipped by a compile-cache hit. */
-export function cachedCompileStage(): Stage {
-  return { status: 'ok', exitCode: 0, signal: null, stdout: '', stderr: '', stdoutTruncated: false, stderrTruncated: false, wallMs: 0, cpuMs: 0, memoryBytes: 0, message: null, cached: true };
-}

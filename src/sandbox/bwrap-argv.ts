@@ -16,6 +16,8 @@ export const FD_STATUS = 4;
 export const FD_BUNDLE = 5;
 /** The artifact bundle a compile stage streams back out (stdio 6; only when plan.emit is set). */
 export const FD_EMIT = 6;
+/** The cgroup's CPU counter, opened read-only by the outer helper for PID 1 (plan.cpuCounter). */
+export const FD_CPU = 7;
 /** First fd the outer helper uses for O_PATH fds of trees bound with --ro-bind-fd. */
 export const FD_FIRST_BIND = 10;
 
@@ -62,6 +64,9 @@ export interface SandboxPlan {
   emit?: { paths: string[]; maxBytes: number } | undefined;
   /** Extra workspace directories (absolute, parents first) the helper creates before unpacking. */
   mkdirs?: string[] | undefined;
+  /** The cgroup's CPU counter: PID 1 reads it as the program is exec'd and when it exits, so
+   *  that the program's CPU time (and the CPU limit) excludes the sandbox's setup. */
+  cpuCounter?: { path: string; format: 'v1' | 'v2' } | undefined;
 }
 
 /** Identifies the sandbox a plan needs apart from its job: two plans with the same key can use
@@ -74,6 +79,7 @@ export function sandboxKey(plan: SandboxPlan): string {
 export function buildOuterArgv(plan: SandboxPlan): string[] {
   const argv = [plan.helperPath, 'outer', '--status-fd', String(FD_STATUS), '--uid', String(plan.uid), '--gid', String(plan.gid)];
   for (const procs of plan.cgroupProcs) argv.push('--cgroup-procs', procs);
+  if (plan.cpuCounter !== undefined) argv.push('--cpu-counter', `${FD_CPU}:${plan.cpuCounter.path}`);
   let fd = FD_FIRST_BIND;
   for (const bind of plan.binds) {
     if (bind.viaFd === true) argv.push('--open-fd', `${fd++}:${bind.source}`);
@@ -133,6 +139,7 @@ export function buildInnerArgv(plan: SandboxPlan): string[] {
     a.push('--emit-fd', String(FD_EMIT), '--emit-max', String(plan.emit.maxBytes));
     for (const p of plan.emit.paths) a.push('--emit', p);
   }
+  if (plan.cpuCounter !== undefined) a.push('--cpu-fd', String(FD_CPU), '--cpu-format', plan.cpuCounter.format);
   a.push('--landlock', plan.landlock.mode);
   for (const p of plan.landlock.readOnly) a.push('--ro', p);
   for (const p of plan.landlock.readExec) a.push('--rx', p);

@@ -1,27 +1,36 @@
 // The status protocol of the inner helper (PID 1 of the sandbox), one line per event on the
 // status pipe (FD_STATUS), written by native/ (see its supervisor):
-//   "R"             the program started (its wall-clock time starts here)
+//   "R <usec>"      the program is being exec'd (its wall-clock time starts here); <usec>: the
+//                   cgroup's CPU counter read just before the exec (all of it is setup), in
+//                   microseconds; without it (no counter) the host reads the counter itself
 //   "E <message>"   the sandbox could not be set up (nothing of the program ran)
 //   "A <message>"   the artifact of a compile stage was refused (too large, a link, ...)
-//   "X <code> <signal>"  the program exited: its exit code, or the number of the signal that
-//                   ended it (0 when none); reported exactly, no 128+n folding
+//   "X <code> <signal> <usec>"  the program exited: its exit code, or the number of the signal
+//                   that ended it (0 when none), reported exactly, no 128+n folding; <usec>: the
+//                   CPU counter read when it was reaped (before any artifact is emitted)
 // Anything else is ignored (a newer helper may say more).
 
 export type HelperStatus =
-  | { type: 'started' }
+  | { type: 'started'; cpuUsec: number | null }
   | { type: 'setup-error'; message: string }
   | { type: 'artifact-error'; message: string }
-  | { type: 'exit'; code: number | null; signalNumber: number | null };
+  | { type: 'exit'; code: number | null; signalNumber: number | null; cpuUsec: number | null };
+
+/** A counter field: a non-negative integer, or null when absent or not one. */
+function counter(field: string | undefined): number | null {
+  return field !== undefined && /^\d{1,18}$/.test(field) ? Number(field) : null;
+}
 
 /** Parses one status line (without its newline); undefined for a line it does not know. */
 export function parseHelperStatus(line: string): HelperStatus | undefined {
-  if (line === 'R') return { type: 'started' };
+  if (line === 'R' || line.startsWith('R ')) return { type: 'started', cpuUsec: counter(line.split(' ')[1]) };
   if (line.startsWith('E')) return { type: 'setup-error', message: line.slice(1).trim() };
   if (line.startsWith('A')) return { type: 'artifact-error', message: line.slice(1).trim() };
   if (line.startsWith('X ')) {
-    const [, code, sig] = line.split(' ');
+    const [, code, sig, cpu] = line.split(' ');
     const signum = Number(sig);
-    return signum > 0 ? { type: 'exit', code: null, signalNumber: signum } : { type: 'exit', code: Number(code), signalNumber: null };
+    const cpuUsec = counter(cpu);
+    return signum > 0 ? { type: 'exit', code: null, signalNumber: signum, cpuUsec } : { type: 'exit', code: Number(code), signalNumber: null, cpuUsec };
   }
   return undefined;
 }

@@ -87,6 +87,7 @@ export class NamespaceBackend implements SandboxBackend<NamespaceSlot> {
       uid: identity.uid,
       gid: identity.gid,
       cgroupProcs: cgroup.procsFiles,
+      cpuCounter: cgroup.cpuCounter,
       binds: layout.binds,
       symlinks: layout.symlinks,
       workspaceBytes: spec.limits.workspaceBytes,

@@ -326,3 +326,17 @@ test('filesystem layout binds /usr read-only, hides /etc secrets and binds hidde
   assert.ok(layout.landlock.readExec.includes('/usr'));
   assert.ok(!layout.landlock.readExec.some((p) => p.startsWith('/etc')), 'nothing in /etc is executable');
 });
+
+test('the CPU counter: opened by the outer helper at fd 7, read by PID 1 from that fd', () => {
+  // PID 1 reads the cgroup's counter around the program's exec (program-cpu.ts); the outer
+  // helper opens it as root (the sandbox has no cgroup filesystem) before bubblewrap starts.
+  const plan = basePlan({ cpuCounter: { path: '/sys/fs/cgroup/cpuacct/cylo/x-1-1/cpuacct.usage', format: 'v1' } });
+  const outer = buildOuterArgv(plan);
+  const head = outer.slice(0, outer.indexOf('--'));
+  assert.deepEqual(operands(head, '--cpu-counter', 1), [['7:/sys/fs/cgroup/cpuacct/cylo/x-1-1/cpuacct.usage']]);
+  const inner = buildInnerArgv(plan);
+  assert.deepEqual(inner.slice(inner.indexOf('--cpu-fd'), inner.indexOf('--cpu-fd') + 4), ['--cpu-fd', '7', '--cpu-format', 'v1']);
+  assert.ok(!buildInnerArgv(basePlan()).includes('--cpu-fd'), 'no counter, no option');
+  // The fd is none of the others.
+  assert.ok(![FD_SECCOMP, FD_STATUS, FD_BUNDLE, 6].includes(7) && 7 < FD_FIRST_BIND);
+});

@@ -17,7 +17,7 @@
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, closeSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
@@ -49,11 +49,12 @@ interface Outcome {
 }
 
 /** Runs COMMAND with the sandbox's fd layout: 3 /dev/null (seccomp), 4 status, 5 bundle (INPUT
- *  is written there, then closed), 6 artifact. Killed after timeoutMs. */
-function runHelper(command: readonly string[], input: Buffer = Buffer.alloc(0), timeoutMs = 8000): Promise<Outcome> {
+ *  is written there, then closed), 6 artifact, then EXTRAFDS from 7 on (the CPU counter).
+ *  Killed after timeoutMs. */
+function runHelper(command: readonly string[], input: Buffer = Buffer.alloc(0), timeoutMs = 8000, extraFds: number[] = []): Promise<Outcome> {
   return new Promise((resolve) => {
     const child = spawn(command[0] as string, command.slice(1), {
-      stdio: ['ignore', 'pipe', 'pipe', 'ignore', 'pipe', 'pipe', 'pipe'],
+      stdio: ['ignore', 'pipe', 'pipe', 'ignore', 'pipe', 'pipe', 'pipe', ...extraFds],
       env: ENV,
     });
     const stdio = child.stdio as unknown as Array<Readable & Writable>;
@@ -106,7 +107,7 @@ function assertRefused(o: Outcome, message: RegExp, proves: string, where: 'stat
     assert.match(o.stderr, /^cylo-helper: /, context);
     assert.match(o.stderr, message, context);
   }
-  assert.ok(!o.status.includes('R'), `the program was started: ${context}`);
+  assert.ok(!o.status.some((l) => l === 'R' || l.startsWith('R ')), `the program was started: ${context}`);
   assert.ok(!o.stdout.includes(MARKER), `the program ran: ${context}`);
 }
 
@@ -253,6 +254,18 @@ const OUTER_CASES: RefusalCase[] = [
     argv: outer('--uid', ID, '--gid', ID, '--open-fd', '10:usr', '--', '/bin/echo', MARKER),
     message: /^E--open-fd wants an absolute path, got usr$/,
   },
+  {
+    name: '--cpu-counter onto fd 2',
+    proves: 'cpu_counter_option: the target fd must be >= 3 (never over stdio)',
+    argv: outer('--uid', ID, '--gid', ID, '--cpu-counter', '2:/sys/fs/cgroup/cpu.stat', '--', '/bin/echo', MARKER),
+    message: /^E--cpu-counter target must be >= 3$/,
+  },
+  {
+    name: '--cpu-counter with a relative path',
+    proves: 'cpu_counter_option: the counter must be an absolute path',
+    argv: outer('--uid', ID, '--gid', ID, '--cpu-counter', '7:cpu.stat', '--', '/bin/echo', MARKER),
+    message: /^E--cpu-counter wants an absolute path, got cpu.stat$/,
+  },
 ];
 
 for (const c of OUTER_CASES) {
@@ -272,6 +285,18 @@ test('outer refuses a --cgroup-procs path that is a symlink, and writes nothing 
   const o = await runHelper(outer('--uid', ID, '--gid', ID, '--cgroup-procs', join(dir, 'cgroup.procs'), '--', '/bin/echo', MARKER));
   assertRefused(o, /^Ecgroup: cannot open .*cgroup\.procs: Too many levels of symbolic links$/, 'join_cgroup: O_NOFOLLOW');
   assert.equal(readFileSync(join(dir, 'target'), 'utf8'), '');
+});
+
+test('outer refuses a --cpu-counter that is not a cgroup file (the fd would reach the sandbox)', OPTS, async (t) => {
+  if (rootSkip(t)) return;
+  // proves: open_cpu_counter hands PID 1 only a file of a cgroup filesystem, and never follows a
+  // link (without the checks, root would open /etc/shadow or a planted link for the sandbox)
+  const plain = await runHelper(outer('--uid', ID, '--gid', ID, '--cpu-counter', '7:/etc/hostname', '--', '/bin/echo', MARKER));
+  assertRefused(plain, /^Ecgroup: \/etc\/hostname is not on a cgroup filesystem$/, 'open_cpu_counter: fstatfs');
+  const dir = tempDir(t);
+  symlinkSync('/etc/hostname', join(dir, 'cpu.stat'));
+  const link = await runHelper(outer('--uid', ID, '--gid', ID, '--cpu-counter', `7:${join(dir, 'cpu.stat')}`, '--', '/bin/echo', MARKER));
+  assertRefused(link, /^Ecgroup: cannot open the CPU counter .*cpu\.stat: Too many levels of symbolic links$/, 'open_cpu_counter: O_NOFOLLOW');
 });
 
 test('outer refuses to run when it is not root (as nobody, via setpriv)', OPTS, async (t) => {
@@ -545,6 +570,48 @@ test('inner with the stderr-to-stdout flag gives the program one pipe for fd 1 a
   assert.equal(apart.stdout, 'out1\nout2\n');
   assert.equal(apart.stderr, 'err1\nerr2\n');
 });
+
+// ---------------------------------------------------------------------------------------------
+// the CPU counter (cpu-counter.c): read before the exec ("R <usec>") and at the exit ("X ... <usec>")
+// ---------------------------------------------------------------------------------------------
+
+/** Runs the echo job with a file as the CPU counter at fd 7. */
+async function withCounter(t: TestContext, content: string, ...args: string[]): Promise<Outcome> {
+  const dir = tempDir(t);
+  const work = join(dir, 'work');
+  mkdirSync(work);
+  writeFileSync(join(dir, 'counter'), content);
+  const fd = openSync(join(dir, 'counter'), 'r');
+  try {
+    return await runHelper(inner(work, ...args), jobAndFiles(ECHO_JOB), 8000, [fd]);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+test('the CPU counter is reported with "R" and "X": v2 cpu.stat (usec) and v1 cpuacct.usage (ns)', OPTS, async (t) => {
+  if (pidNamespaceSkip(t)) return;
+  // proves: PID 1 reads the counter before the exec and after the exit, in microseconds, for
+  // both layouts (the host subtracts the two: src/sandbox/program-cpu.ts). A counter that does
+  // not change reads the same twice.
+  const v2 = await withCounter(t, 'usage_usec 123456\nuser_usec 100000\nsystem_usec 23456\n', '--cpu-fd', '7', '--cpu-format', 'v2');
+  assert.deepEqual(v2.status, ['R 123456', 'X 0 0 123456'], JSON.stringify(v2));
+  assert.equal(v2.stdout, `${MARKER}\n`);
+  const v1 = await withCounter(t, '987654321\n', '--cpu-fd', '7', '--cpu-format', 'v1');
+  assert.deepEqual(v1.status, ['R 987654', 'X 0 0 987654'], JSON.stringify(v1));
+});
+
+for (const c of [
+  { name: 'an unreadable counter (v2 without usage_usec)', content: 'user_usec 5\n', args: ['--cpu-fd', '7', '--cpu-format', 'v2'], message: /^Ecpu counter: cannot parse the cgroup's CPU counter$/, proves: 'supervise: the counter is read once before the fork' },
+  { name: 'a counter that is not a number', content: '12ab\n', args: ['--cpu-fd', '7', '--cpu-format', 'v1'], message: /^Ecpu counter: cannot parse the cgroup's CPU counter$/, proves: 'parse_counter: digits only' },
+  { name: 'an unknown counter format', content: '1\n', args: ['--cpu-fd', '7', '--cpu-format', 'v3'], message: /^E--cpu-format wants v1 or v2, got v3$/, proves: 'cpu_counter_format' },
+  { name: '--cpu-fd without --cpu-format', content: '1\n', args: ['--cpu-fd', '7'], message: /^Einner: --cpu-fd and --cpu-format go together$/, proves: 'parse_inner_options: both or neither' },
+]) {
+  test(`inner refuses ${c.name}`, OPTS, async (t) => {
+    if (pidNamespaceSkip(t)) return;
+    assertRefused(await withCounter(t, c.content, ...c.args), c.message, c.proves);
+  });
+}
 
 // ---------------------------------------------------------------------------------------------
 // artifact emission (emit.c), in a PID namespace (it kills every other process first)

@@ -14,6 +14,7 @@ type V1Controller = (typeof V1_CONTROLLERS)[number];
 
 class V1Cgroup implements ExecutionCgroup {
   readonly procsFiles: string[];
+  readonly cpuCounter: { path: string; format: 'v1' };
   private oomBaseline = 0;
   private limits: CgroupLimits | undefined;
   private memoryLimit = Number.POSITIVE_INFINITY; // a new cgroup starts unlimited
@@ -23,6 +24,7 @@ class V1Cgroup implements ExecutionCgroup {
     private readonly memsw: boolean,
   ) {
     this.procsFiles = V1_CONTROLLERS.map((c) => join(dirs[c], 'cgroup.procs'));
+    this.cpuCounter = { path: join(dirs.cpuacct, 'cpuacct.usage'), format: 'v1' };
   }
 
   private oomKills(): number {
