@@ -52,11 +52,12 @@ test('a program cylo stopped reports SIGKILL; a sandbox that never started repor
 });
 
 test('helper status lines: R, E, A, X with exit code or signal number; unknown lines ignored', () => {
-  assert.deepEqual(parseHelperStatus('R'), { type: 'started' });
+  assert.deepEqual(parseHelperStatus('R'), { type: 'started', cpuUsec: null });
+  assert.deepEqual(parseHelperStatus('R 1234'), { type: 'started', cpuUsec: 1234 });
   assert.deepEqual(parseHelperStatus('E cannot mount'), { type: 'setup-error', message: 'cannot mount' });
   assert.deepEqual(parseHelperStatus('A too large'), { type: 'artifact-error', message: 'too large' });
-  assert.deepEqual(parseHelperStatus('X 3 0'), { type: 'exit', code: 3, signalNumber: null });
-  assert.deepEqual(parseHelperStatus('X 0 9'), { type: 'exit', code: null, signalNumber: 9 });
+  assert.deepEqual(parseHelperStatus('X 3 0 55'), { type: 'exit', code: 3, signalNumber: null, cpuUsec: 55 });
+  assert.deepEqual(parseHelperStatus('X 0 9'), { type: 'exit', code: null, signalNumber: 9, cpuUsec: null });
   assert.equal(parseHelperStatus('Z something new'), undefined);
   const lines = new LineSplitter();
   assert.deepEqual(lines.push('R\nX 0'), ['R']);
