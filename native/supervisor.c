@@ -2,6 +2,9 @@
  * supervisor.c: PID 1 of the sandbox. Forks the program (in the child: rlimits, Landlock, every
  * fd above 2 close-on-exec, "R", exec), reaps orphans until the program exits, emits a compile
  * stage's artifact, and reports the program's exact status ("A<message>", "X <code> <signal>").
+ * A program that cannot be started (its execve fails) is reported as "F <errno> <message>", apart
+ * from a sandbox that could not be set up ("E<message>"): the first is about the program (a file
+ * that is not executable, not a program, or whose interpreter is missing), the second is cylo's.
  */
 #include "supervisor.h"
 
@@ -19,6 +22,23 @@
 #include "missing-defs.h"
 #include "util.h"
 
+/* The child, after its execve failed with ERR: "F <errno> <message>" on the status fd, then exit
+ * 127 (the shell's code for a command that cannot be run). Every setup step is done by now, so
+ * this is the program's fault, never the sandbox's: the host reports it as the program's. */
+static void report_exec_failure(const char *path, int err) __attribute__((noreturn));
+static void report_exec_failure(const char *path, int err) {
+  char line[1100];
+  int n = snprintf(line, sizeof line, "F %d cannot execute %s: %s\n", err, path, strerror(err));
+  if (n >= (int)sizeof line) { /* a path near PATH_MAX: keep the line whole, newline included */
+    n = (int)sizeof line - 1;
+    line[n - 1] = '\n';
+  }
+  /* A failed write leaves the host with exit 127 and no "F": it then reports a missing status,
+   * never a wrong one. */
+  if (status_fd >= 0 && n > 0 && write(status_fd, line, (size_t)n) < 0) { /* nothing more to do */ }
+  _exit(127);
+}
+
 /* The child: everything between fork and exec that Node cannot do. Never returns. */
 static void exec_program(const struct job *job, const struct landlock_policy *landlock, const sigset_t *mask)
     __attribute__((noreturn));
@@ -34,7 +54,7 @@ static void exec_program(const struct job *job, const struct landlock_policy *la
     fail("fds: close_range(CLOSE_RANGE_CLOEXEC): %s (needs Linux 5.11 or newer)", strerror(errno));
   if (status_fd >= 0) write_all(status_fd, "R\n", 2);
   execve(job->argv[0], job->argv, job->env);
-  fail("cannot execute %s: %s", job->argv[0], strerror(errno));
+  report_exec_failure(job->argv[0], errno);
 }
 
 /* Forks the program with every signal blocked around the fork; returns its pid. */

@@ -2,6 +2,9 @@
 // status pipe (FD_STATUS), written by native/ (see its supervisor):
 //   "R"             the program started (its wall-clock time starts here)
 //   "E <message>"   the sandbox could not be set up (nothing of the program ran)
+//   "F <errno> <message>"  every setup step was done but the program could not be started:
+//                   its execve failed with that errno (EACCES: not executable, ENOEXEC: not a
+//                   program, ENOENT: it or its interpreter is missing); "X 127 0" follows
 //   "A <message>"   the artifact of a compile stage was refused (too large, a link, ...)
 //   "X <code> <signal>"  the program exited: its exit code, or the number of the signal that
 //                   ended it (0 when none); reported exactly, no 128+n folding
@@ -10,12 +13,17 @@
 export type HelperStatus =
   | { type: 'started' }
   | { type: 'setup-error'; message: string }
+  | { type: 'exec-error'; errno: number; message: string }
   | { type: 'artifact-error'; message: string }
   | { type: 'exit'; code: number | null; signalNumber: number | null };
 
 /** Parses one status line (without its newline); undefined for a line it does not know. */
 export function parseHelperStatus(line: string): HelperStatus | undefined {
   if (line === 'R') return { type: 'started' };
+  if (line.startsWith('F ')) {
+    const match = /^F (\d+) (.*)$/s.exec(line);
+    return match === null ? undefined : { type: 'exec-error', errno: Number(match[1]), message: match[2] as string };
+  }
   if (line.startsWith('E')) return { type: 'setup-error', message: line.slice(1).trim() };
   if (line.startsWith('A')) return { type: 'artifact-error', message: line.slice(1).trim() };
   if (line.startsWith('X ')) {
