@@ -12,7 +12,8 @@ import type { ResolvedRuntime } from '../runtimes/registry.js';
 import { expandArgv, type TokenValues } from '../runtimes/tokens.js';
 import { decodeBundle, type BundleFile } from '../backend/file-bundle.js';
 import { compileCacheKey, type CompileCache } from './compile-cache.js';
-import { cachedCompileStage, classifyStage } from './outcome.js';
+import { unrunnableArtifact } from './artifact-check.js';
+import { cachedCompileStage, classifyStage, unrunnableCompileStage } from './outcome.js';
 import { stageEnv } from './stage-env.js';
 
 /** Processes and threads a compile stage may have at once (go build, rustc and javac are
@@ -73,10 +74,14 @@ export async function compileStage(request: NormalizedRequest, runtime: Resolved
   if (compile === undefined) throw new Error('compileStage() called for an interpreted language');
   const key = compileCacheKey({ language: def.id, toolchain: runtime.fingerprint, compile: { compile, env: def.env }, files: request.files });
   const decodeLimits = { maxBytes: request.limits.workspaceBytes + 16, maxFiles: 100_000 };
+  // The run stage's program (argv[0]); when it is an artifact, the artifact must be runnable.
+  const program = expandArgv(def.run.argv.slice(0, 1), ctx.tokens)[0] ?? '';
   const hit = await ctx.cache?.get(key);
   if (hit !== undefined) {
     try {
-      return { stage: cachedCompileStage(), artifacts: decodeBundle(hit, decodeLimits), status: 'ok' };
+      const artifacts = decodeBundle(hit, decodeLimits);
+      // an entry that is not runnable (cached by an older cylo) is a miss: compiled again below
+      if (unrunnableArtifact(program, compile.artifact, artifacts) === null) return { stage: cachedCompileStage(), artifacts, status: 'ok' };
     } catch {
       // an entry that does not decode is a miss (it is replaced below)
     }
@@ -116,6 +121,9 @@ export async function compileStage(request: NormalizedRequest, runtime: Resolved
   if (artifacts === undefined || problem !== null) {
     return { stage: { ...stage, status: 'compile_error', message: `the compiler exited 0 but its output could not be collected: ${problem ?? 'unknown error'}` }, artifacts: undefined, status: 'compile_error' };
   }
+  // Nothing runnable (go build of a non-main package): a compile_error, and never cached.
+  const unrunnable = unrunnableArtifact(program, compile.artifact, artifacts);
+  if (unrunnable !== null) return { stage: unrunnableCompileStage(stage, unrunnable, compile.notRunnableHint), artifacts: undefined, status: 'compile_error' };
   // Written by this process only, from the bytes that came through the pipe.
   if (ctx.cache !== undefined && report.artifact !== undefined) await ctx.cache.put(key, report.artifact);
   return { stage, artifacts, status: 'ok' };

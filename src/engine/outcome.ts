@@ -86,6 +86,13 @@ export function classifyStage(report: StageReport, kind: StageKind, limits: Stag
   };
 }
 
+/** A compile that exited 0 but gave the run stage nothing it can start: a compile_error saying
+ *  why (`problem`, from artifact-check.ts) and what to change (`hint`, from the definition). */
+export function unrunnableCompileStage(stage: Stage, problem: string, hint: string | undefined): Stage {
+  const fix = hint === undefined ? '' : `; ${hint}`;
+  return { ...stage, status: 'compile_error', message: `the compiler exited 0 but produced no runnable program: ${problem}${fix}` };
+}
+
 /** The Stage reported for a compile skipped by a compile-cache hit. */
 export function cachedCompileStage(): Stage {
   return { status: 'ok', exitCode: 0, signal: null, stdout: '', stderr: '', stdoutTruncated: false, stderrTruncated: false, wallMs: 0, cpuMs: 0, memoryBytes: 0, message: null, cached: true };

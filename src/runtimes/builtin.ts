@@ -154,6 +154,8 @@ export const BUILTIN_RUNTIMES: readonly RuntimeDefinitionInput[] = [
         GOFLAGS: '-buildvcs=false',
         GO111MODULE: 'on',
       },
+      // go build of a package that is not main exits 0 and writes an archive, not a program.
+      notRunnableHint: 'a Go program needs an entry file that declares `package main` and `func main()`',
     },
     run: { argv: [`{workspace}/${BUILD}/main`, '{args}'] },
   },

@@ -45,6 +45,10 @@ export const runtimeDefinitionSchema = z.strictObject({
         .transform((v) => (Array.isArray(v) ? v : [v]))
         .describe('Workspace-relative path(s) of the compiled output, files or directories; they are carried into the run stage.'),
       env: z.record(z.string(), z.string()).default({}),
+      notRunnableHint: z
+        .string()
+        .optional()
+        .describe('Said in the compile_error when the compiler exits 0 but writes no program the run stage can start (Go: the entry file must declare package main with func main).'),
     })
     .optional(),
   run: z.strictObject({ argv: z.array(z.string()).min(1) }),
