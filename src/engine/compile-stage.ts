@@ -34,6 +34,9 @@ export interface CompileContext {
   slot: BackendSlot;
   cache: CompileCache | undefined;
   tokens: TokenValues;
+  /** Why the sources have no entry point the run stage can start (src/runtimes/entry-point.ts):
+   *  a compile that succeeds is then a compile_error saying so, and is not cached. */
+  entryProblem?: string | undefined;
   signal?: AbortSignal | undefined;
   onStdout?: StageSpec['onStdout'];
   onStderr?: StageSpec['onStderr'];
@@ -76,7 +79,7 @@ export async function compileStage(request: NormalizedRequest, runtime: Resolved
   const decodeLimits = { maxBytes: request.limits.workspaceBytes + 16, maxFiles: 100_000 };
   // The run stage's program (argv[0]); when it is an artifact, the artifact must be runnable.
   const program = expandArgv(def.run.argv.slice(0, 1), ctx.tokens)[0] ?? '';
-  const hit = await ctx.cache?.get(key);
+  const hit = ctx.entryProblem === undefined ? await ctx.cache?.get(key) : undefined;
   if (hit !== undefined) {
     try {
       const artifacts = decodeBundle(hit, decodeLimits);
@@ -122,7 +125,7 @@ export async function compileStage(request: NormalizedRequest, runtime: Resolved
     return { stage: { ...stage, status: 'compile_error', message: `the compiler exited 0 but its output could not be collected: ${problem ?? 'unknown error'}` }, artifacts: undefined, status: 'compile_error' };
   }
   // Nothing runnable (go build of a non-main package): a compile_error, and never cached.
-  const unrunnable = unrunnableArtifact(program, compile.artifact, artifacts);
+  const unrunnable = ctx.entryProblem ?? unrunnableArtifact(program, compile.artifact, artifacts);
   if (unrunnable !== null) return { stage: unrunnableCompileStage(stage, unrunnable, compile.notRunnableHint), artifacts: undefined, status: 'compile_error' };
   // Written by this process only, from the bytes that came through the pipe.
   if (ctx.cache !== undefined && report.artifact !== undefined) await ctx.cache.put(key, report.artifact);

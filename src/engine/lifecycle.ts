@@ -8,6 +8,7 @@ import type { ExecutionResult, Stage } from '../api/result.js';
 import { WORKSPACE, type BackendSlot, type SandboxBackend, type StageControl } from '../backend/backend.js';
 import { CyloError, toCyloError } from '../errors.js';
 import type { ResolvedRuntime } from '../runtimes/registry.js';
+import { planEntry } from '../runtimes/entry-point.js';
 import { expandArgv, type TokenValues } from '../runtimes/tokens.js';
 import type { BundleFile } from '../backend/file-bundle.js';
 import type { CompileCache } from './compile-cache.js';
@@ -36,7 +37,7 @@ export class Lifecycle<S extends BackendSlot = BackendSlot> {
   ) {}
 
   /** Runs one execution in `slot` (from the pool); the pool makes the slot clean afterwards. */
-  async execute(request: NormalizedRequest, runtime: ResolvedRuntime, slot: S, context: RunContext = {}): Promise<ExecutionResult> {
+  async execute(sent: NormalizedRequest, runtime: ResolvedRuntime, slot: S, context: RunContext = {}): Promise<ExecutionResult> {
     const id = randomUUID();
     const def = runtime.definition;
     const machine = new ExecutionStateMachine(id, (e) => context.onEvent?.(e));
@@ -47,12 +48,15 @@ export class Lifecycle<S extends BackendSlot = BackendSlot> {
       // workspace sized by workspaceBytes and the request's limits.
       machine.transition('MountRamdisk');
       machine.transition('PrepareExecution');
-      const tokens = stageTokens(request, runtime);
+      // Sources named as the compiler needs them, and the entry point (src/runtimes/entry-point.ts).
+      const entry = planEntry(def, sent.files);
+      const request: NormalizedRequest = { ...sent, files: entry.files };
+      const tokens: TokenValues = { ...stageTokens(request, runtime), mainClass: entry.mainClass };
       let files: BundleFile[] = request.files;
       let compiled: Stage | null = null;
       if (def.compile !== undefined) {
         machine.transition('Compiling');
-        const outcome = await compileStage(request, runtime, { backend: this.backend, slot, cache: this.compileCache(), tokens, signal: context.signal, onStdout: output('compile', 'stdout'), onStderr: output('compile', 'stderr') });
+        const outcome = await compileStage(request, runtime, { backend: this.backend, slot, cache: this.compileCache(), tokens, entryProblem: entry.problem, signal: context.signal, onStdout: output('compile', 'stdout'), onStderr: output('compile', 'stderr') });
         compiled = outcome.stage;
         if (outcome.artifacts === undefined) {
           machine.transition('Done');
