@@ -14,7 +14,7 @@
 // A missing toolchain skips that language's tests visibly, naming the package to install.
 import { after, before, describe, test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
@@ -88,6 +88,8 @@ async function skipUnless(t: TestContext, language: string): Promise<boolean> {
 }
 
 const show = (r: ExecutionResult): string => JSON.stringify(r);
+/** The compile cache's entries (one file each). */
+const cacheEntries = (): string[] => (existsSync(join(dir, 'cache')) ? readdirSync(join(dir, 'cache')).filter((n) => n.endsWith('.artifact')) : []);
 const exec = (request: ExecuteRequest): Promise<ExecutionResult> => cylo.execute(request);
 
 describe('a compile that produces nothing runnable', () => {
@@ -95,7 +97,9 @@ describe('a compile that produces nothing runnable', () => {
     if (await skipUnless(t, 'go')) return;
     const request = { language: 'go', code: 'package app\n\nfunc Add(a, b int) int { return a + b }\n\nfunc main() {}\n' };
     // Twice: the second would be a cache hit (and, before the fix, ran and failed as an
-    // internal_error "sandbox setup failed ... Permission denied") if the archive were cached.
+    // internal_error "sandbox setup failed ... Permission denied") if the archive were cached;
+    // and the cache directory gains no entry.
+    const before = cacheEntries();
     for (const round of [1, 2]) {
       const r = await exec(request);
       assert.equal(r.status, 'compile_error', `round ${round}: ${show(r)}`);
@@ -105,14 +109,17 @@ describe('a compile that produces nothing runnable', () => {
       assert.match(r.compile?.message ?? '', /not executable: an archive/, show(r));
       assert.match(r.compile?.message ?? '', /`package main` and `func main\(\)`/, show(r));
     }
+    assert.deepEqual(cacheEntries(), before, 'no cache entry for an archive');
   });
 
   test('Go package main: the control, cached on the second request (the cache is on here)', T, async (t) => {
     if (await skipUnless(t, 'go')) return;
     const request = { language: 'go', code: 'package main\n\nimport "fmt"\n\nfunc main() { fmt.Println("go ok") }\n' };
+    const before = cacheEntries().length;
     const first = await exec(request);
     assert.equal(first.status, 'ok', show(first));
     assert.equal(first.compile?.cached, false, show(first));
+    assert.equal(cacheEntries().length, before + 1, 'a runnable program is cached (the entry count is a real witness)');
     const second = await exec(request);
     assert.equal(second.status, 'ok', show(second));
     assert.equal(second.compile?.cached, true, show(second));
@@ -164,6 +171,7 @@ describe('Java entry points', () => {
   test('no class declares main: compile_error naming what to add, not cached', T, async (t) => {
     if (await skipUnless(t, 'java')) return;
     const request = { language: 'java', code: 'public class Solution {\n  public int twoSum(int a, int b) { return a + b; }\n}\n' };
+    const before = cacheEntries();
     for (const round of [1, 2]) {
       const r = await exec(request);
       assert.equal(r.status, 'compile_error', show(r));
@@ -171,6 +179,7 @@ describe('Java entry points', () => {
       assert.equal(r.compile?.cached, false, `round ${round}: ${show(r)}`);
       assert.match(r.compile?.message ?? '', /no class declares `public static void main\(String\[\] args\)`; add it to the class to run/, show(r));
     }
+    assert.deepEqual(cacheEntries(), before, 'no cache entry for sources without an entry point');
   });
 
   test('javac errors still come first (a missing main is not reported over a syntax error)', T, async (t) => {
