@@ -21,6 +21,11 @@ export interface EntryPlan {
   problem?: string | undefined;
 }
 
+/** Bytes of Java source read on the host per request (entry file first): the reader takes about
+ *  0.2 s per MiB of adversarial input on the event loop; real programs are far smaller. A
+ *  request with more is compiled as sent, and its main class is not looked for. */
+export const JAVA_SCAN_BYTES = 1024 * 1024;
+
 const MAIN_EXAMPLE = '`public class Main { public static void main(String[] args) { ... } }`';
 
 /** `files` renamed so that `rename(file)` applies where the new name is free. */
@@ -37,7 +42,17 @@ function renamed(files: readonly SourceFile[], rename: (f: SourceFile, index: nu
 
 /** Java: files named after their public class; the class to run. */
 function planJava(files: SourceFile[], extension: string): EntryPlan {
-  const decls = files.map((f) => (f.name.endsWith(extension) ? javaDeclarations(f.content.toString('utf8')) : undefined));
+  let budget = JAVA_SCAN_BYTES;
+  let unread = false;
+  const decls = files.map((f) => {
+    if (!f.name.endsWith(extension)) return undefined;
+    if (f.content.length > budget) {
+      unread = true;
+      return undefined;
+    }
+    budget -= f.content.length;
+    return javaDeclarations(f.content.toString('utf8'));
+  });
   const out = renamed(files, (f, k) => {
     const pub = decls[k]?.types.find((t) => t.isPublic);
     return pub === undefined ? undefined : posix.join(posix.dirname(f.name), `${pub.name}${extension}`);
@@ -53,6 +68,8 @@ function planJava(files: SourceFile[], extension: string): EntryPlan {
   if (inEntry.length > 1) return { files: out, problem: `several classes of the entry file ${out[0]?.name ?? ''} declare main (${inEntry.join(', ')}); make the one to run public, or keep main in one class` };
   const all = decls.flatMap((_, k) => mains(k));
   if (all.length === 1) return { files: out, mainClass: all[0] };
+  // Sources too large to read: compiled as sent, the entry's name runs (javac and java report).
+  if (unread) return { files: out };
   if (all.length > 1) return { files: out, problem: `several classes declare main (${all.join(', ')}) and none is in the entry file; send the file of the class to run first` };
   return { files: out, problem: `no class declares \`public static void main(String[] args)\`; add it to the class to run, e.g. ${MAIN_EXAMPLE}` };
 }

@@ -24,14 +24,18 @@ const IDENT = new RegExp(IDENT_SOURCE, 'uy');
 const WHOLE_IDENT = new RegExp(`^${IDENT_SOURCE}$`, 'u');
 const TYPE_KEYWORDS = new Set(['class', 'interface', 'enum', 'record']);
 
-/** The tokens of `text` that matter here: identifiers and the punctuation { } ( ) ; . @ — with
- *  comments, literals and whitespace dropped. */
-export function javaTokens(text: string): string[] {
-  const tokens: string[] = [];
+/** Tokens of `since` kept (the modifiers and return type before a declaration are fewer). */
+const SINCE_KEPT = 64;
+
+/** The tokens of `text` that matter here, one at a time (memory stays constant whatever the
+ *  size of the file): identifiers and the punctuation { } ( ) ; . @ — with comments, literals
+ *  and whitespace dropped. Linear in the length of `text`. */
+export function* javaTokens(text: string): Generator<string> {
   let i = 0;
-  const skipQuoted = (quote: string): void => {
-    for (i += 1; i < text.length && text[i] !== quote && text[i] !== '\n'; i++) if (text[i] === '\\') i++;
-    i++;
+  const endOfQuoted = (from: number, quote: string): number => {
+    let j = from + 1;
+    for (; j < text.length && text[j] !== quote && text[j] !== '\n'; j++) if (text[j] === '\\') j++;
+    return j + 1;
   };
   while (i < text.length) {
     const c = text[i] as string;
@@ -41,32 +45,46 @@ export function javaTokens(text: string): string[] {
       let j = i + 3;
       while (j < text.length && !text.startsWith('"""', j)) j += text[j] === '\\' ? 2 : 1;
       i = j + 3;
-    } else if (c === '"' || c === "'") skipQuoted(c);
+    } else if (c === '"' || c === "'") i = endOfQuoted(i, c);
     else if ('{}();.@'.includes(c)) {
-      tokens.push(c);
       i++;
+      yield c;
     } else {
       IDENT.lastIndex = i;
       const m = IDENT.exec(text);
-      if (m !== null) {
-        tokens.push(m[0]);
+      if (m === null) i++;
+      else {
         i += m[0].length;
-      } else i++;
+        yield m[0];
+      }
     }
   }
-  return tokens;
 }
 
 /** The package and top-level types of one Java source file. */
 export function javaDeclarations(text: string): JavaFileDecl {
-  const tokens = javaTokens(text);
   const decl: JavaFileDecl = { pkg: '', types: [] };
   let depth = 0;
-  /** Tokens since the last ; { or } at the current depth (modifiers of what comes next). */
+  /** The last tokens since the last ; { or } (the modifiers of what comes next). */
   let since: string[] = [];
   let current: JavaType | undefined;
-  for (let k = 0; k < tokens.length; k++) {
-    const t = tokens[k] as string;
+  let pkg: string | undefined; // reading `package a.b.c;`
+  let typeIsPublic: boolean | undefined; // after `class`: the next token is the type's name
+  let maybeMain = false; // after `static ... void main`: a `(` makes it a method
+  for (const t of javaTokens(text)) {
+    if (pkg !== undefined) {
+      if (t === ';') decl.pkg = pkg;
+      else if (pkg.length < 1000) pkg += t;
+      if (t === ';') pkg = undefined;
+      continue;
+    }
+    if (maybeMain && t === '(' && current !== undefined) current.hasMain = true;
+    maybeMain = false;
+    if (typeIsPublic !== undefined && WHOLE_IDENT.test(t)) {
+      current = { name: t, isPublic: typeIsPublic, hasMain: false };
+      decl.types.push(current);
+    }
+    typeIsPublic = undefined;
     if (t === '{' || t === '}' || t === ';') {
       if (t === '{') depth++;
       if (t === '}') depth = Math.max(0, depth - 1);
@@ -74,22 +92,12 @@ export function javaDeclarations(text: string): JavaFileDecl {
       since = [];
       continue;
     }
-    if (depth === 0 && t === 'package' && since.length === 0) {
-      let name = '';
-      for (k++; k < tokens.length && tokens[k] !== ';'; k++) name += tokens[k];
-      decl.pkg = name;
-      continue;
-    }
-    if (depth === 0 && TYPE_KEYWORDS.has(t) && current === undefined && since.at(-1) !== '.') {
-      const name = tokens[k + 1];
-      if (name !== undefined && WHOLE_IDENT.test(name)) {
-        current = { name, isPublic: since.includes('public'), hasMain: false };
-        decl.types.push(current);
-      }
-    }
+    if (depth === 0 && t === 'package' && since.length === 0) pkg = '';
+    else if (depth === 0 && TYPE_KEYWORDS.has(t) && current === undefined && since.at(-1) !== '.') typeIsPublic = since.includes('public');
     // A method `main` of the top-level type: `... static ... void main (`.
-    if (depth === 1 && current !== undefined && t === 'main' && tokens[k + 1] === '(' && since.at(-1) === 'void' && since.includes('static')) current.hasMain = true;
+    else if (depth === 1 && current !== undefined && t === 'main' && since.at(-1) === 'void' && since.includes('static')) maybeMain = true;
     since.push(t);
+    if (since.length > SINCE_KEPT) since.shift();
   }
   return decl;
 }
