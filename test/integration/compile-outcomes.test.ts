@@ -9,7 +9,8 @@
 //   in another file's class runs; no main at all is a compile_error naming the fix;
 // - C / C++ without main: a compile_error with the linker's diagnostic;
 // - a program that cannot be started (not executable; a #! line naming a missing interpreter)
-//   is a runtime_error whose message names the cause, never an internal_error;
+//   is a runtime_error whose message names the cause, never an internal_error; a compiler that
+//   cannot be started (the runtime definition's fault) is the internal_error, naming it;
 // - abort() reports SIGABRT (not SIGIOT) in every API.
 // A missing toolchain skips that language's tests visibly, naming the package to install.
 import { after, before, describe, test, type TestContext } from 'node:test';
@@ -55,6 +56,17 @@ const RUNTIMES = {
       version: { argv: ['{bin}', '-c', 'echo 1.0'], pattern: '(\\S+)' },
       compile: { argv: ['{bin}', '-c', 'printf "#!/nonexistent/interpreter\\n" > .build/run && chmod 755 .build/run'], artifact: '.build/run' },
       run: { argv: ['{workspace}/.build/run'] },
+    },
+    // A compile command that cannot be started (a directory: EACCES): the definition's fault.
+    {
+      id: 'badcompiler',
+      extension: '.bc',
+      entry: 'main.bc',
+      package: 'coreutils',
+      binary: { candidates: ['/bin/sh'] },
+      version: { argv: ['{bin}', '-c', 'echo 1.0'], pattern: '(\\S+)' },
+      compile: { argv: ['/usr'], artifact: '.build/main' },
+      run: { argv: ['{workspace}/.build/main'] },
     },
   ],
 };
@@ -207,6 +219,14 @@ describe('a program that cannot be started', () => {
     assert.equal(r.status, 'runtime_error', show(r));
     assert.match(r.run?.message ?? '', /cannot execute \/work\/\.build\/run: No such file or directory; the file, or the interpreter its #! line names, does not exist/, show(r));
   });
+});
+
+test('a compiler that cannot be started is internal_error (the definition\'s fault), naming it', T, async (t) => {
+  if (await skipUnless(t, 'badcompiler')) return;
+  const r = await exec({ language: 'badcompiler', code: 'x\n' });
+  assert.equal(r.status, 'internal_error', show(r));
+  assert.equal(r.run, null, show(r));
+  assert.match(r.compile?.message ?? '', /^the compiler could not be started: cannot execute \/usr: Permission denied; .*check the runtime definition$/, show(r));
 });
 
 describe('abort() is SIGABRT', () => {
