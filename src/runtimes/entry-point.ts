@@ -5,8 +5,9 @@
 // - `entryPoint: "java-main-class"` (Java): each source is named after its public top-level
 //   type (javac refuses `public class Solution` in Main.java, and `code` always arrives as
 //   Main.java), and {mainClass} is the class that declares `static void main`: the entry
-//   file's, otherwise the only one of the request. None, or several outside the entry file, is a
-//   problem the compile stage reports as a compile_error saying what to change.
+//   file's, otherwise the only one of the request (Java 21+: else the only class with an instance
+//   `void main()`, or, for a compact source file, the entry's name). None, or several outside the
+//   entry file, is a problem the compile stage reports as a compile_error saying what to change.
 import { posix } from 'node:path';
 import type { SourceFile } from '../api/request.js';
 import type { RuntimeDefinition } from './definition.js';
@@ -70,6 +71,10 @@ function planJava(files: SourceFile[], extension: string): EntryPlan {
   if (all.length === 1) return { files: out, mainClass: all[0] };
   // Sources too large to read: compiled as sent, the entry's name runs (javac and java report).
   if (unread) return { files: out };
+  // Java 21+: an instance main (the only one), or a compact source file (the entry's name).
+  const instance = decls.flatMap((d) => (d === undefined ? [] : d.types.filter((t) => t.instanceMain).map((t) => (d.pkg === '' ? t.name : `${d.pkg}.${t.name}`))));
+  if (all.length === 0 && instance.length === 1) return { files: out, mainClass: instance[0] };
+  if (all.length === 0 && decls[0]?.topLevelMain === true) return { files: out };
   if (all.length > 1) return { files: out, problem: `several classes declare main (${all.join(', ')}) and none is in the entry file; send the file of the class to run first` };
   return { files: out, problem: `no class declares \`public static void main(String[] args)\`; add it to the class to run, e.g. ${MAIN_EXAMPLE}` };
 }

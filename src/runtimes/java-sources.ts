@@ -11,12 +11,17 @@ export interface JavaType {
   isPublic: boolean;
   /** It declares `static void main(...)` in its own body (not in a nested type). */
   hasMain: boolean;
+  /** It declares a `void main(...)` that is not static (an instance main: Java 21+). */
+  instanceMain: boolean;
 }
 
 export interface JavaFileDecl {
   /** The package ("" for the default package). */
   pkg: string;
   types: JavaType[];
+  /** A `void main(...)` outside any type (a compact source file: Java 21+, an implicit class
+   *  named after the file). */
+  topLevelMain: boolean;
 }
 
 const IDENT_SOURCE = '[\\p{L}\\p{Nl}_$][\\p{L}\\p{Nl}\\p{Mn}\\p{Mc}\\p{Nd}\\p{Pc}_$]*';
@@ -63,14 +68,14 @@ export function* javaTokens(text: string): Generator<string> {
 
 /** The package and top-level types of one Java source file. */
 export function javaDeclarations(text: string): JavaFileDecl {
-  const decl: JavaFileDecl = { pkg: '', types: [] };
+  const decl: JavaFileDecl = { pkg: '', types: [], topLevelMain: false };
   let depth = 0;
   /** The last tokens since the last ; { or } (the modifiers of what comes next). */
   let since: string[] = [];
   let current: JavaType | undefined;
   let pkg: string | undefined; // reading `package a.b.c;`
   let typeIsPublic: boolean | undefined; // after `class`: the next token is the type's name
-  let maybeMain = false; // after `static ... void main`: a `(` makes it a method
+  let maybeMain: 'static' | 'instance' | 'top' | undefined; // after `void main`: a `(` makes it a method
   for (const t of javaTokens(text)) {
     if (pkg !== undefined) {
       if (t === ';') decl.pkg = pkg;
@@ -78,10 +83,14 @@ export function javaDeclarations(text: string): JavaFileDecl {
       if (t === ';') pkg = undefined;
       continue;
     }
-    if (maybeMain && t === '(' && current !== undefined) current.hasMain = true;
-    maybeMain = false;
+    if (maybeMain !== undefined && t === '(') {
+      if (maybeMain === 'top') decl.topLevelMain = true;
+      else if (current !== undefined && maybeMain === 'static') current.hasMain = true;
+      else if (current !== undefined) current.instanceMain = true;
+    }
+    maybeMain = undefined;
     if (typeIsPublic !== undefined && WHOLE_IDENT.test(t)) {
-      current = { name: t, isPublic: typeIsPublic, hasMain: false };
+      current = { name: t, isPublic: typeIsPublic, hasMain: false, instanceMain: false };
       decl.types.push(current);
     }
     typeIsPublic = undefined;
@@ -94,8 +103,9 @@ export function javaDeclarations(text: string): JavaFileDecl {
     }
     if (depth === 0 && t === 'package' && since.length === 0) pkg = '';
     else if (depth === 0 && TYPE_KEYWORDS.has(t) && current === undefined && since.at(-1) !== '.') typeIsPublic = since.includes('public');
-    // A method `main` of the top-level type: `... static ... void main (`.
-    else if (depth === 1 && current !== undefined && t === 'main' && since.at(-1) === 'void' && since.includes('static')) maybeMain = true;
+    // A method `main` of the top-level type (`... static ... void main (`), or of no type.
+    else if (depth === 1 && current !== undefined && t === 'main' && since.at(-1) === 'void') maybeMain = since.includes('static') ? 'static' : 'instance';
+    else if (depth === 0 && current === undefined && t === 'main' && since.at(-1) === 'void') maybeMain = 'top';
     since.push(t);
     if (since.length > SINCE_KEPT) since.shift();
   }

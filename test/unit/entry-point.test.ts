@@ -37,10 +37,21 @@ record Point(int x, int y) { }
   const d = javaDeclarations(src);
   assert.equal(d.pkg, 'com.example.app');
   assert.deepEqual(d.types, [
-    { name: 'Solution', isPublic: true, hasMain: false },
-    { name: 'Other', isPublic: false, hasMain: true },
-    { name: 'Point', isPublic: false, hasMain: false },
+    { name: 'Solution', isPublic: true, hasMain: false, instanceMain: false },
+    { name: 'Other', isPublic: false, hasMain: true, instanceMain: false },
+    { name: 'Point', isPublic: false, hasMain: false, instanceMain: false },
   ]);
+  assert.equal(d.topLevelMain, false);
+});
+
+test('java declarations and entry: Java 21+ instance main and compact source files are not "no main"', () => {
+  const instance = javaDeclarations('class Greeter { void main() { System.out.println("hi"); } int mainly() { return 1; } }');
+  assert.deepEqual(instance.types, [{ name: 'Greeter', isPublic: false, hasMain: false, instanceMain: true }]);
+  assert.equal(planEntry(def('java'), [file('Main.java', 'class Greeter { void main() {} }')]).mainClass, 'Greeter');
+  const compact = javaDeclarations('void main() { IO.println("hi"); }\nString greet() { return "x"; }\n');
+  assert.equal(compact.topLevelMain, true);
+  const plan = planEntry(def('java'), [file('Main.java', 'void main() { }\n')]);
+  assert.deepEqual([plan.mainClass, plan.problem], [undefined, undefined], 'the implicit class: the entry name runs');
 });
 
 test('java entry: code sent as Main.java is renamed after its public class, which runs', () => {
