@@ -47,6 +47,13 @@ static void exec_program(const struct job *job, const struct landlock_policy *la
   for (int r = 0; r < job->nrlimits; r++)
     if (setrlimit(job->rlimits[r].resource, &job->rlimits[r].value) < 0) fail("rlimit: %s", strerror(errno));
   if (landlock->enabled) apply_landlock(landlock);
+  /* redirectStderrToStdout: the program's fd 2 becomes the same pipe as its fd 1, so the host
+   * reads one stream in the exact order of the writes (two pipes cannot keep that order). It
+   * gives the program nothing new: both ends are its own output pipes to the host, capped
+   * there by the output limit. Done in the child only: the supervisor's own fd 2 stays the
+   * stderr pipe, and its failures go to the status fd. */
+  if (job->stderr_to_stdout && dup2(STDOUT_FILENO, STDERR_FILENO) < 0)
+    fail("fds: dup2(1, 2) for stderr into stdout: %s", strerror(errno));
   /* Only fds 0-2 reach the program: everything else (bwrap's, the bundle, inherited) closes.
    * No fallback: a partial loop could miss an fd above its bound (close_range needs 5.11, which
    * every kernel with Landlock has). */

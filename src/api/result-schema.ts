@@ -5,14 +5,15 @@
 // results reject them. test/server/routes.test.ts checks it against real results.
 import { z } from 'zod';
 import { BACKENDS, EXECUTION_STATUSES, LAYERS } from './result.js';
+import { OUTPUT_ENCODINGS } from './output-encoding.js';
 
 export const stageSchema = z
   .looseObject({
     status: z.enum(EXECUTION_STATUSES),
     exitCode: z.number().int().nullable().describe("The program's exit code, or null when a signal ended it."),
     signal: z.string().nullable().describe('The signal that ended the program (e.g. "SIGKILL"), or null.'),
-    stdout: z.string(),
-    stderr: z.string(),
+    stdout: z.string().describe("The program's stdout, in the result's outputEncoding (with redirectStderrToStdout: stdout and stderr in write order)."),
+    stderr: z.string().describe("The program's stderr, in the result's outputEncoding (empty with redirectStderrToStdout)."),
     stdoutTruncated: z.boolean(),
     stderrTruncated: z.boolean(),
     wallMs: z.number().describe('Wall-clock time of the stage, in milliseconds.'),
@@ -33,5 +34,6 @@ export const executionResultSchema = z
     run: stageSchema.nullable().describe('The run stage; null when compilation failed.'),
     layers: z.array(z.enum(LAYERS)).describe('The isolation layers that were in force.'),
     backend: z.enum(BACKENDS).describe('The isolation backend that ran the execution (namespace: bubblewrap, cgroups, seccomp, Landlock).'),
+    outputEncoding: z.enum(OUTPUT_ENCODINGS).describe('How every stage\'s stdout and stderr are encoded: utf8 text (invalid UTF-8 replaced with U+FFFD) or base64 of the exact bytes (the request\'s outputEncoding).'),
   })
   .describe('The result of an execution (the same object the library returns).');

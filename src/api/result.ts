@@ -1,4 +1,5 @@
 // The execution result, as every interface (library, CLI --json, HTTP, MCP) returns it.
+import type { OutputEncoding } from './output-encoding.js';
 
 export const EXECUTION_STATUSES = ['ok', 'compile_error', 'runtime_error', 'timeout', 'memory_limit', 'output_limit', 'internal_error'] as const;
 export type ExecutionStatus = (typeof EXECUTION_STATUSES)[number];
@@ -9,6 +10,7 @@ export interface Stage {
   exitCode: number | null;
   /** The signal that ended the program (e.g. "SIGKILL"), or null. */
   signal: string | null;
+  /** The program's output, in the result's outputEncoding. */
   stdout: string;
   stderr: string;
   stdoutTruncated: boolean;
@@ -45,4 +47,7 @@ export interface ExecutionResult {
   /** The isolation backend that ran the execution ("namespace": bubblewrap, cgroups, seccomp,
    *  Landlock). */
   backend: BackendName;
+  /** How every stage's stdout and stderr are encoded: "utf8" text (invalid UTF-8 replaced
+   *  with U+FFFD) or "base64" of the exact bytes; the request's outputEncoding. */
+  outputEncoding: OutputEncoding;
 }

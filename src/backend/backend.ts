@@ -56,6 +56,11 @@ export interface StageSpec {
    *  parents, which compilers rarely create themselves). */
   mkdirs?: readonly string[] | undefined;
   stdin: Buffer;
+  /** The program's stderr is written into its stdout (one stream, in the order of the writes;
+   *  the report's stderr is then empty and stdout counts against the output limit for both).
+   *  A backend must make fd 2 the same channel as fd 1 inside the isolation: merging two
+   *  streams afterwards cannot recover their order. Default false. */
+  stderrToStdout?: boolean | undefined;
   /** Interactive input after `stdin`, written as it arrives; its end closes stdin. */
   stdinStream?: AsyncIterable<Buffer> | undefined;
   control?: StageControl | undefined;

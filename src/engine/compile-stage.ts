@@ -108,7 +108,7 @@ export async function compileStage(request: NormalizedRequest, runtime: Resolved
     onStderr: ctx.onStderr,
   });
   if (report.stopReason === 'cancelled') throw new CyloError('CYLO_E_CANCELLED', 'execution cancelled by the caller; every process of it was killed');
-  const stage: Stage = { ...classifyStage(report, 'compile', limits), cached: false };
+  const stage: Stage = { ...classifyStage(report, 'compile', limits, request.outputEncoding), cached: false };
   // A compiler that failed (or hit a limit) ends the execution: no run stage.
   if (stage.status !== 'ok') return { stage, artifacts: undefined, status: stage.status === 'internal_error' ? 'internal_error' : 'compile_error' };
   let artifacts: BundleFile[] | undefined;
@@ -126,7 +126,8 @@ export async function compileStage(request: NormalizedRequest, runtime: Resolved
   }
   // Nothing runnable (go build of a non-main package): a compile_error, and never cached.
   const unrunnable = ctx.entryProblem ?? unrunnableArtifact(program, compile.artifact, artifacts);
-  if (unrunnable !== null) return { stage: unrunnableCompileStage(stage, unrunnable, compile.notRunnableHint), artifacts: undefined, status: 'compile_error' };
+  const hint = ctx.entryProblem === undefined ? compile.notRunnableHint : undefined;
+  if (unrunnable !== null) return { stage: unrunnableCompileStage(stage, unrunnable, hint), artifacts: undefined, status: 'compile_error' };
   // Written by this process only, from the bytes that came through the pipe.
   if (ctx.cache !== undefined && report.artifact !== undefined) await ctx.cache.put(key, report.artifact);
   return { stage, artifacts, status: 'ok' };

@@ -42,7 +42,7 @@ export class Lifecycle<S extends BackendSlot = BackendSlot> {
     const def = runtime.definition;
     const machine = new ExecutionStateMachine(id, (e) => context.onEvent?.(e));
     const output = (stage: 'compile' | 'run', type: 'stdout' | 'stderr') => (data: Buffer) => context.onEvent?.({ type, executionId: id, stage, data });
-    const result = (status: ExecutionResult['status'], compile: Stage | null, run: Stage | null): ExecutionResult => ({ id, language: def.id, version: runtime.version ?? 'unknown', status, compile, run, layers: [...this.backend.layers], backend: this.backend.name });
+    const result = (status: ExecutionResult['status'], compile: Stage | null, run: Stage | null): ExecutionResult => ({ id, language: def.id, version: runtime.version ?? 'unknown', status, compile, run, layers: [...this.backend.layers], backend: this.backend.name, outputEncoding: sent.outputEncoding });
     try {
       // MountRamdisk: the slot is this execution's; the backend gives each stage a fresh
       // workspace sized by workspaceBytes and the request's limits.
@@ -73,6 +73,9 @@ export class Lifecycle<S extends BackendSlot = BackendSlot> {
         env: stageEnv(runtime, tokens, 'run', request.env),
         files,
         stdin: request.stdin,
+        // The run stage only: a compiler's diagnostics stay on their own streams (and in the
+        // compile cache, whatever the request that first compiled asked for).
+        stderrToStdout: request.redirectStderrToStdout,
         stdinStream: context.stdinStream,
         control: context.control,
         limits: request.limits,
@@ -81,7 +84,7 @@ export class Lifecycle<S extends BackendSlot = BackendSlot> {
         onStderr: output('run', 'stderr'),
       });
       if (report.stopReason === 'cancelled') throw new CyloError('CYLO_E_CANCELLED', 'execution cancelled by the caller; every process of it was killed');
-      const run = classifyStage(report, 'run', request.limits);
+      const run = classifyStage(report, 'run', request.limits, request.outputEncoding);
       machine.transition('Done');
       return result(run.status, compiled, run);
     } catch (error) {

@@ -4,6 +4,7 @@
 //   cancelled by the caller > setup failed > could not be started > output limit > wall-clock limit > CPU limit >
 //   OOM kill (memory limit) > no exit reported > exit 0 (ok) > any other exit (runtime error)
 // A compile stage's runtime error is a compile error, and its messages name the compiler.
+import { encodeOutput, type OutputEncoding } from '../api/output-encoding.js';
 import type { ExecutionStatus, Stage } from '../api/result.js';
 import type { StageLimits, StageReport } from '../backend/backend.js';
 import { signalName } from '../util/signals.js';
@@ -63,8 +64,9 @@ function cannotStart(exec: { errno: number; message: string }, kind: StageKind):
 }
 
 /** The Stage of a backend's report. `limits` are the ones the stage ran under (they appear in
- *  the messages). */
-export function classifyStage(report: StageReport, kind: StageKind, limits: StageLimits): Stage {
+ *  the messages); `encoding` is how the request wants the output bytes carried (the request's
+ *  outputEncoding: UTF-8 text or base64 of the exact bytes). */
+export function classifyStage(report: StageReport, kind: StageKind, limits: StageLimits, encoding: OutputEncoding): Stage {
   const { status, message } = verdict(report, kind, limits);
   const exitSignal = report.exit?.signalNumber ?? null;
   // A program cylo stopped (limits, cancellation) was killed with SIGKILL, unless it reported
@@ -75,8 +77,8 @@ export function classifyStage(report: StageReport, kind: StageKind, limits: Stag
     status,
     exitCode: report.exit?.code ?? null,
     signal,
-    stdout: report.stdout.toString('utf8'),
-    stderr: report.stderr.toString('utf8'),
+    stdout: encodeOutput(report.stdout, encoding),
+    stderr: encodeOutput(report.stderr, encoding),
     stdoutTruncated: report.stdoutTruncated,
     stderrTruncated: report.stderrTruncated,
     wallMs: report.wallMs,

@@ -51,8 +51,10 @@ export interface SandboxPlan {
   /** ...its rlimits... */
   rlimits: Record<string, number>;
   landlock: LandlockPlan;
-  /** ...and its argv inside the sandbox (argv[0] absolute). */
+  /** ...its argv inside the sandbox (argv[0] absolute)... */
   argv: string[];
+  /** ...and whether its stderr goes into its stdout pipe (the job's flag bit 0). */
+  stderrToStdout?: boolean | undefined;
   /** Lower the seccomp layer: only when the operator relaxed it. */
   seccomp: boolean;
   /** Compile stages: workspace-relative paths (files or directories) PID 1 streams back out on

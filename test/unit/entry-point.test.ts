@@ -120,14 +120,14 @@ test('classification: an exec failure is the program\'s runtime_error, the compi
     cpuMs: 1,
     memoryBytes: 1,
   };
-  const run = classifyStage(report, 'run', limits);
+  const run = classifyStage(report, 'run', limits, 'utf8');
   assert.equal(run.status, 'runtime_error');
   assert.equal(run.exitCode, 127);
   assert.equal(run.message, 'the program could not be started: cannot execute /work/a: Exec format error; the file is not a program the system can start (not an ELF executable, no #! line)');
-  const compile = classifyStage(report, 'compile', limits);
+  const compile = classifyStage(report, 'compile', limits, 'utf8');
   assert.equal(compile.status, 'internal_error');
   assert.match(compile.message ?? '', /^the compiler could not be started: .*check the runtime definition$/);
-  assert.equal(classifyStage({ ...report, setupError: 'no bwrap' }, 'run', limits).status, 'internal_error', 'a setup failure still wins');
+  assert.equal(classifyStage({ ...report, setupError: 'no bwrap' }, 'run', limits, 'utf8').status, 'internal_error', 'a setup failure still wins');
 });
 
 test('java entry: sources beyond the scan budget are compiled as sent, with no verdict on main', () => {

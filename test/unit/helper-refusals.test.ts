@@ -377,11 +377,13 @@ interface PipeCase {
 }
 
 const validJob = encodeJob(ECHO_JOB);
+/** The job header of format version 2 with no flags: "CYJ2" and a zero u32. */
+const JOB_HEAD = Buffer.concat([Buffer.from('CYJ2'), u32(0)]);
 const PIPE_CASES: PipeCase[] = [
   {
     name: 'a job cut short (the pipe closes mid-item)',
     proves: 'read_exact: end of pipe refuses (without it the helper loops forever on read() == 0)',
-    input: Buffer.concat([Buffer.from('CYJ1'), u32(1), u32(10), Buffer.from('/bin')]),
+    input: Buffer.concat([JOB_HEAD, u32(1), u32(10), Buffer.from('/bin')]),
     message: /^Eworkspace: file bundle ended early$/,
   },
   {
@@ -392,32 +394,50 @@ const PIPE_CASES: PipeCase[] = [
   },
   {
     name: 'a job with the wrong magic',
-    proves: 'read_job: the "CYJ1" header',
-    input: Buffer.concat([Buffer.from('CYJ0'), validJob.subarray(4)]),
+    proves: 'read_job: the "CYJ2" header',
+    input: Buffer.concat([Buffer.from('XYJ2'), validJob.subarray(4)]),
     message: /^Ejob: bad header$/,
+  },
+  {
+    name: 'a job of format version 1 (no flags word)',
+    proves: 'read_job: only version 2 is read; an older writer is named, not misread (without the check its first list count would be taken as flags)',
+    input: Buffer.concat([Buffer.from('CYJ1'), validJob.subarray(8)]),
+    message: /^Ejob: format version 1, this helper reads version 2 \(rebuild the helper with this cylo: npm run build\)$/,
+  },
+  {
+    name: 'a job with an unknown flag bit',
+    proves: 'read_job: flag bits other than stderr-to-stdout are refused, not ignored',
+    input: Buffer.concat([Buffer.from('CYJ2'), u32(0x3), validJob.subarray(8)]),
+    message: /^Ejob: unknown flags 0x2$/,
+  },
+  {
+    name: 'a job with a high unknown flag bit',
+    proves: 'read_job: the known-flags mask covers all 32 bits',
+    input: Buffer.concat([Buffer.from('CYJ2'), u32(0x80000000), validJob.subarray(8)]),
+    message: /^Ejob: unknown flags 0x80000000$/,
   },
   {
     name: 'a job with too many items',
     proves: 'read_list: at most 4096 items per list, checked before allocating',
-    input: Buffer.concat([Buffer.from('CYJ1'), u32(4097)]),
+    input: Buffer.concat([JOB_HEAD, u32(4097)]),
     message: /^Ejob: too many items \(4097\)$/,
   },
   {
     name: 'an oversized job (one item above 8 MiB)',
     proves: 'read_list: the job is at most 8 MiB, checked before allocating or reading the item',
-    input: Buffer.concat([Buffer.from('CYJ1'), u32(1), u32((8 << 20) + 1)]),
+    input: Buffer.concat([JOB_HEAD, u32(1), u32((8 << 20) + 1)]),
     message: /^Ejob: larger than 8388608 bytes$/,
   },
   {
     name: 'an oversized job (many items adding up above 8 MiB)',
     proves: 'read_list: the 8 MiB bound is on the total, not per item',
-    input: Buffer.concat([Buffer.from('CYJ1'), u32(3), u32(4 << 20), Buffer.alloc(4 << 20, 0x61), u32(4 << 20), Buffer.alloc(4 << 20, 0x61), u32(1)]),
+    input: Buffer.concat([JOB_HEAD, u32(3), u32(4 << 20), Buffer.alloc(4 << 20, 0x61), u32(4 << 20), Buffer.alloc(4 << 20, 0x61), u32(1)]),
     message: /^Ejob: larger than 8388608 bytes$/,
   },
   {
     name: 'a NUL inside an argv item',
     proves: 'read_list: an item cannot hide a second string after a NUL',
-    input: Buffer.concat([Buffer.from('CYJ1'), u32(1), u32(11), Buffer.from('/bin/echo\0x'), u32(0), u32(0)]),
+    input: Buffer.concat([JOB_HEAD, u32(1), u32(11), Buffer.from('/bin/echo\0x'), u32(0), u32(0)]),
     message: /^Ejob: NUL inside an item$/,
   },
   {
@@ -506,6 +526,24 @@ test('positive control: inner with a valid job unpacks the files and runs the pr
   assert.equal(o.code, 0, JSON.stringify(o));
   assert.deepEqual(o.status, ['R', 'X 0 0']);
   assert.equal(o.stdout, `${MARKER}\ncontent\n`);
+});
+
+test('inner with the stderr-to-stdout flag gives the program one pipe for fd 1 and fd 2, in write order', OPTS, async (t) => {
+  if (pidNamespaceSkip(t)) return;
+  // proves: exec_program's dup2(1, 2) when the job's flag bit 0 is set (without it "err1" and
+  // "err2" arrive on stderr), and that without the flag the two streams stay apart.
+  const dir = tempDir(t);
+  const work = join(dir, 'work');
+  mkdirSync(work);
+  const script = 'echo out1; echo err1 >&2; echo out2; echo err2 >&2';
+  const merged = await runHelper(inner(work), jobAndFiles({ argv: ['/bin/sh', '-c', script], env: {}, rlimits: {}, stderrToStdout: true }));
+  assert.equal(merged.code, 0, JSON.stringify(merged));
+  assert.deepEqual(merged.status, ['R', 'X 0 0']);
+  assert.equal(merged.stdout, 'out1\nerr1\nout2\nerr2\n');
+  assert.equal(merged.stderr, '');
+  const apart = await runHelper(inner(work), jobAndFiles({ argv: ['/bin/sh', '-c', script], env: {}, rlimits: {} }));
+  assert.equal(apart.stdout, 'out1\nout2\n');
+  assert.equal(apart.stderr, 'err1\nerr2\n');
 });
 
 // ---------------------------------------------------------------------------------------------
