@@ -3,6 +3,9 @@
  * fd above 2 close-on-exec, the cgroup's CPU counter, "R <usec>", exec), reaps orphans until the
  * program exits, reads the CPU counter again, emits a compile stage's artifact, and reports the
  * program's exact status ("A<message>", "X <code> <signal> <usec>").
+ * A program that cannot be started (its execve fails) is reported as "F <errno> <message>", apart
+ * from a sandbox that could not be set up ("E<message>"): the first is about the program (a file
+ * that is not executable, not a program, or whose interpreter is missing), the second is cylo's.
  */
 #include "supervisor.h"
 
@@ -28,6 +31,23 @@ static void report_started(const struct cpu_counter *cpu) {
   if (status_fd >= 0) write_all(status_fd, line, (size_t)n);
 }
 
+/* The child, after its execve failed with ERR: "F <errno> <message>" on the status fd, then exit
+ * 127 (the shell's code for a command that cannot be run). Every setup step is done by now, so
+ * this is the program's fault, never the sandbox's: the host reports it as the program's. */
+static void report_exec_failure(const char *path, int err) __attribute__((noreturn));
+static void report_exec_failure(const char *path, int err) {
+  char line[1100];
+  int n = snprintf(line, sizeof line, "F %d cannot execute %s: %s\n", err, path, strerror(err));
+  if (n >= (int)sizeof line) { /* a path near PATH_MAX: keep the line whole, newline included */
+    n = (int)sizeof line - 1;
+    line[n - 1] = '\n';
+  }
+  /* A failed write leaves the host with exit 127 and no "F": it then reports a missing status,
+   * never a wrong one. */
+  if (status_fd >= 0 && n > 0 && write(status_fd, line, (size_t)n) < 0) { /* nothing more to do */ }
+  _exit(127);
+}
+
 /* The child: everything between fork and exec that Node cannot do. Never returns. */
 static void exec_program(const struct job *job, const struct landlock_policy *landlock, const struct cpu_counter *cpu, const sigset_t *mask)
     __attribute__((noreturn));
@@ -51,7 +71,7 @@ static void exec_program(const struct job *job, const struct landlock_policy *la
   /* The counter fd is close-on-exec like every fd above 2: the program never holds it. */
   report_started(cpu);
   execve(job->argv[0], job->argv, job->env);
-  fail("cannot execute %s: %s", job->argv[0], strerror(errno));
+  report_exec_failure(job->argv[0], errno);
 }
 
 /* Forks the program with every signal blocked around the fork; returns its pid. */

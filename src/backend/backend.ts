@@ -82,6 +82,9 @@ export interface StageReport {
   stopReason: StopReason | null;
   /** Why the isolation could not be set up (nothing of the program ran), or null. */
   setupError: string | null;
+  /** The isolation was set up but the program could not be started (its execve failed): the
+   *  errno (Linux numbering) and a message naming the path and the reason; null otherwise. */
+  execError?: { errno: number; message: string } | null | undefined;
   /** How the program ended, as the isolation's PID 1 saw it; null when it never reported. */
   exit: { code: number | null; signalNumber: number | null } | null;
   /** The kernel's OOM killer ended a process of the stage (its memory limit). */

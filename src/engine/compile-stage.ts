@@ -19,6 +19,8 @@ import type { CompileDiagnostics } from './compile-cache-entry.js';
 import type { OutputEncoding } from '../api/output-encoding.js';
 import { classifyStage } from './outcome.js';
 import { SingleFlight } from './single-flight.js';
+import { unrunnableArtifact } from './artifact-check.js';
+import { unrunnableCompileStage } from './outcome.js';
 import { stageEnv } from './stage-env.js';
 
 /** Processes and threads a compile stage may have at once (go build, rustc and javac are
@@ -41,6 +43,9 @@ export interface CompileContext {
   /** Compiles in progress, shared by every execution of one cylo (see compileFlights()). */
   flights: SingleFlight<SharedCompile>;
   tokens: TokenValues;
+  /** Why the sources have no entry point the run stage can start (src/runtimes/entry-point.ts):
+   *  a compile that succeeds is then a compile_error saying so, and is not cached. */
+  entryProblem?: string | undefined;
   signal?: AbortSignal | undefined;
   onStdout?: StageSpec['onStdout'];
   onStderr?: StageSpec['onStderr'];
@@ -123,20 +128,34 @@ function replay(d: CompileDiagnostics, ctx: CompileContext): void {
 
 /** The leader's part: a cache hit, or the compile itself (then stored in the cache). */
 async function compileOrHit(request: NormalizedRequest, runtime: ResolvedRuntime, ctx: CompileContext, key: string, limits: StageLimits): Promise<SharedCompile> {
+  const def = runtime.definition;
+  const compile = def.compile;
+  if (compile === undefined) throw new Error('compileOrHit() called for an interpreted language');
   const decodeLimits = { maxBytes: request.limits.workspaceBytes + 16, maxFiles: 100_000 };
-  const hit = await ctx.cache?.get(key);
+  // The run stage's program (argv[0]); when it is an artifact, the artifact must be runnable.
+  const program = expandArgv(def.run.argv.slice(0, 1), ctx.tokens)[0] ?? '';
+  const hit = ctx.entryProblem === undefined ? await ctx.cache?.get(key) : undefined;
   if (hit !== undefined) {
     try {
       const artifacts = decodeBundle(hit.artifact, decodeLimits);
-      replay(hit.diagnostics, ctx);
-      return { outcome: { stage: skippedCompileStage(hit.diagnostics, limits, request.outputEncoding), artifacts, status: 'ok' }, diagnostics: hit.diagnostics };
+      // an entry that is not runnable (cached by an older cylo) is a miss: compiled again below
+      if (unrunnableArtifact(program, compile.artifact, artifacts) === null) {
+        replay(hit.diagnostics, ctx);
+        return { outcome: { stage: skippedCompileStage(hit.diagnostics, limits, request.outputEncoding), artifacts, status: 'ok' }, diagnostics: hit.diagnostics };
+      }
     } catch {
       // an entry that does not decode is a miss (it is replaced below)
     }
   }
   const report = await runCompiler(request, runtime, ctx, limits);
   const diagnostics: CompileDiagnostics = { exitCode: report.exit?.code ?? -1, stdout: report.stdout, stderr: report.stderr, stdoutTruncated: report.stdoutTruncated, stderrTruncated: report.stderrTruncated };
-  const outcome = collect(report, runtime, limits, decodeLimits, request.outputEncoding);
+  let outcome = collect(report, runtime, limits, decodeLimits, request.outputEncoding);
+  if (outcome.artifacts !== undefined) {
+    // Nothing runnable (go build of a non-main package): a compile_error, and never cached.
+    const unrunnable = ctx.entryProblem ?? unrunnableArtifact(program, compile.artifact, outcome.artifacts);
+    const hint = ctx.entryProblem === undefined ? compile.notRunnableHint : undefined;
+    if (unrunnable !== null) outcome = { stage: unrunnableCompileStage(outcome.stage, unrunnable, hint), artifacts: undefined, status: 'compile_error' };
+  }
   // Written by this process only, from the bytes that came through the pipe.
   if (outcome.artifacts !== undefined && ctx.cache !== undefined && report.artifact !== undefined) await ctx.cache.put(key, { diagnostics, artifact: report.artifact });
   return { outcome, diagnostics };

@@ -8,6 +8,7 @@ import type { ExecutionResult, Stage } from '../api/result.js';
 import { WORKSPACE, type BackendSlot, type SandboxBackend, type StageControl } from '../backend/backend.js';
 import { CyloError, toCyloError } from '../errors.js';
 import type { ResolvedRuntime } from '../runtimes/registry.js';
+import { planEntry } from '../runtimes/entry-point.js';
 import { expandArgv, type TokenValues } from '../runtimes/tokens.js';
 import type { BundleFile } from '../backend/file-bundle.js';
 import type { CompileCache } from './compile-cache.js';
@@ -39,23 +40,26 @@ export class Lifecycle<S extends BackendSlot = BackendSlot> {
   ) {}
 
   /** Runs one execution in `slot` (from the pool); the pool makes the slot clean afterwards. */
-  async execute(request: NormalizedRequest, runtime: ResolvedRuntime, slot: S, context: RunContext = {}): Promise<ExecutionResult> {
+  async execute(sent: NormalizedRequest, runtime: ResolvedRuntime, slot: S, context: RunContext = {}): Promise<ExecutionResult> {
     const id = randomUUID();
     const def = runtime.definition;
     const machine = new ExecutionStateMachine(id, (e) => context.onEvent?.(e));
     const output = (stage: 'compile' | 'run', type: 'stdout' | 'stderr') => (data: Buffer) => context.onEvent?.({ type, executionId: id, stage, data });
-    const result = (status: ExecutionResult['status'], compile: Stage | null, run: Stage | null): ExecutionResult => ({ id, language: def.id, version: runtime.version ?? 'unknown', status, compile, run, layers: [...this.backend.layers], backend: this.backend.name, outputEncoding: request.outputEncoding });
+    const result = (status: ExecutionResult['status'], compile: Stage | null, run: Stage | null): ExecutionResult => ({ id, language: def.id, version: runtime.version ?? 'unknown', status, compile, run, layers: [...this.backend.layers], backend: this.backend.name, outputEncoding: sent.outputEncoding });
     try {
       // MountRamdisk: the slot is this execution's; the backend gives each stage a fresh
       // workspace sized by workspaceBytes and the request's limits.
       machine.transition('MountRamdisk');
       machine.transition('PrepareExecution');
-      const tokens = stageTokens(request, runtime);
+      // Sources named as the compiler needs them, and the entry point (src/runtimes/entry-point.ts).
+      const entry = planEntry(def, sent.files);
+      const request: NormalizedRequest = { ...sent, files: entry.files };
+      const tokens: TokenValues = { ...stageTokens(request, runtime), mainClass: entry.mainClass };
       let files: BundleFile[] = request.files;
       let compiled: Stage | null = null;
       if (def.compile !== undefined) {
         machine.transition('Compiling');
-        const outcome = await compileStage(request, runtime, { backend: this.backend, slot, cache: this.compileCache(), flights: this.flights, tokens, signal: context.signal, onStdout: output('compile', 'stdout'), onStderr: output('compile', 'stderr') });
+        const outcome = await compileStage(request, runtime, { backend: this.backend, slot, cache: this.compileCache(), flights: this.flights, tokens, entryProblem: entry.problem, signal: context.signal, onStdout: output('compile', 'stdout'), onStderr: output('compile', 'stderr') });
         compiled = outcome.stage;
         if (outcome.artifacts === undefined) {
           machine.transition('Done');

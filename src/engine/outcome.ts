@@ -1,7 +1,7 @@
 // The one place that decides what a stage's outcome means: a pure function from the facts a
 // backend reports (src/backend/backend.ts: StageReport) to the Stage every interface returns
 // (status, exit code or signal, message). Order of precedence, first match wins:
-//   cancelled by the caller > setup failed > output limit > wall-clock limit > CPU limit >
+//   cancelled by the caller > setup failed > could not be started > output limit > wall-clock limit > CPU limit >
 //   OOM kill (memory limit) > no exit reported > exit 0 (ok) > any other exit (runtime error)
 // A compile stage's runtime error is a compile error, and its messages name the compiler.
 import { encodeOutput, type OutputEncoding } from '../api/output-encoding.js';
@@ -26,6 +26,7 @@ function verdict(report: StageReport, kind: StageKind, limits: StageLimits): Ver
     default:
   }
   if (report.setupError !== null) return { status: 'internal_error', message: `sandbox setup failed: ${report.setupError}` };
+  if (report.execError != null) return cannotStart(report.execError, kind);
   switch (report.stopReason) {
     case 'stdout':
     case 'stderr':
@@ -40,6 +41,26 @@ function verdict(report: StageReport, kind: StageKind, limits: StageLimits): Ver
   if (report.exit === null) return { status: 'internal_error', message: 'the sandbox ended without reporting the program exit status' };
   if (report.exit.code === 0) return { status: 'ok', message: null };
   return { status: kind === 'compile' ? 'compile_error' : 'runtime_error', message: null };
+}
+
+/** Why execve fails, by Linux errno, in words a user can act on. */
+const EXEC_CAUSES: Readonly<Record<number, string>> = {
+  2: 'the file, or the interpreter its #! line names, does not exist in the sandbox', // ENOENT
+  8: 'the file is not a program the system can start (not an ELF executable, no #! line)', // ENOEXEC
+  13: 'the file is not executable (no execute permission, or not a regular file)', // EACCES
+  20: 'a directory in its path is not a directory', // ENOTDIR
+  21: 'it is a directory', // EISDIR
+};
+
+/** A stage whose program could not be started (the sandbox was fine). The run stage: the
+ *  program's fault, a runtime_error naming the cause. The compile stage: the compiler the
+ *  runtime definition names cannot be started, which no request can cause (internal_error). */
+function cannotStart(exec: { errno: number; message: string }, kind: StageKind): Verdict {
+  const cause = EXEC_CAUSES[exec.errno];
+  const why = `${exec.message}${cause === undefined ? '' : `; ${cause}`}`;
+  return kind === 'compile'
+    ? { status: 'internal_error', message: `the compiler could not be started: ${why}; check the runtime definition` }
+    : { status: 'runtime_error', message: `the program could not be started: ${why}` };
 }
 
 /** The Stage of a backend's report. `limits` are the ones the stage ran under (they appear in
@@ -66,3 +87,11 @@ export function classifyStage(report: StageReport, kind: StageKind, limits: Stag
     message,
   };
 }
+
+/** A compile that exited 0 but gave the run stage nothing it can start: a compile_error saying
+ *  why (`problem`, from artifact-check.ts) and what to change (`hint`, from the definition). */
+export function unrunnableCompileStage(stage: Stage, problem: string, hint: string | undefined): Stage {
+  const fix = hint === undefined ? '' : `; ${hint}`;
+  return { ...stage, status: 'compile_error', message: `the compiler exited 0 but produced no runnable program: ${problem}${fix}` };
+}
+

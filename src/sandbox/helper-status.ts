@@ -4,6 +4,9 @@
 //                   cgroup's CPU counter read just before the exec (all of it is setup), in
 //                   microseconds; without it (no counter) the host reads the counter itself
 //   "E <message>"   the sandbox could not be set up (nothing of the program ran)
+//   "F <errno> <message>"  every setup step was done but the program could not be started:
+//                   its execve failed with that errno (EACCES: not executable, ENOEXEC: not a
+//                   program, ENOENT: it or its interpreter is missing); "X 127 0" follows
 //   "A <message>"   the artifact of a compile stage was refused (too large, a link, ...)
 //   "X <code> <signal> <usec>"  the program exited: its exit code, or the number of the signal
 //                   that ended it (0 when none), reported exactly, no 128+n folding; <usec>: the
@@ -13,6 +16,7 @@
 export type HelperStatus =
   | { type: 'started'; cpuUsec: number | null }
   | { type: 'setup-error'; message: string }
+  | { type: 'exec-error'; errno: number; message: string }
   | { type: 'artifact-error'; message: string }
   | { type: 'exit'; code: number | null; signalNumber: number | null; cpuUsec: number | null };
 
@@ -24,6 +28,10 @@ function counter(field: string | undefined): number | null {
 /** Parses one status line (without its newline); undefined for a line it does not know. */
 export function parseHelperStatus(line: string): HelperStatus | undefined {
   if (line === 'R' || line.startsWith('R ')) return { type: 'started', cpuUsec: counter(line.split(' ')[1]) };
+  if (line.startsWith('F ')) {
+    const match = /^F (\d+) (.*)$/s.exec(line);
+    return match === null ? undefined : { type: 'exec-error', errno: Number(match[1]), message: match[2] as string };
+  }
   if (line.startsWith('E')) return { type: 'setup-error', message: line.slice(1).trim() };
   if (line.startsWith('A')) return { type: 'artifact-error', message: line.slice(1).trim() };
   if (line.startsWith('X ')) {

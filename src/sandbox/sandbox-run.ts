@@ -28,6 +28,7 @@ export interface SandboxSink {
 export class SandboxRun implements SandboxSink {
   private stopReason: StopReason | null = null;
   private setupError: string | null = null;
+  private execError: StageReport['execError'] = null;
   private artifactError: string | null = null;
   private startedAt: number | undefined;
   private endedAt: number | undefined;
@@ -83,6 +84,7 @@ export class SandboxRun implements SandboxSink {
     const status = parseHelperStatus(line);
     if (status?.type === 'started') this.programStarted(status.cpuUsec);
     else if (status?.type === 'setup-error') this.setupError = status.message;
+    else if (status?.type === 'exec-error') this.execError ??= { errno: status.errno, message: status.message };
     else if (status?.type === 'artifact-error') this.artifactError ??= status.message;
     else if (status?.type === 'exit') {
       this.endedAt ??= performance.now();
@@ -137,6 +139,7 @@ export class SandboxRun implements SandboxSink {
     this.resolve({
       stopReason: this.stopReason,
       setupError: this.setupError,
+      execError: this.execError,
       exit: this.exit,
       oomKilled: stats.oomKilled,
       stdout: bwrapFailed ? Buffer.alloc(0) : this.out.buffer(),
