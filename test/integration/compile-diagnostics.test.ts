@@ -46,6 +46,19 @@ function compileStderr(events: ExecutionEvent[]): string {
 }
 
 describe('a compile-cache hit', () => {
+  test('reports them in the request\'s output encoding (base64 on a hit, too)', T, async (t) => {
+    // Fails when a hit returns the stored diagnostics as UTF-8 text under outputEncoding: base64.
+    if (await skipUnless(t, 'c')) return;
+    const code = `#warning "cylo b64 ${process.pid}-${Date.now()}"\nint main(void) { return 0; }\n`;
+    const first = await cylo.execute({ language: 'c', code, outputEncoding: 'base64' });
+    const second = await cylo.execute({ language: 'c', code, outputEncoding: 'base64' });
+    assert.equal(second.compile?.cached, true);
+    assert.equal(second.outputEncoding, 'base64');
+    const text = Buffer.from(second.compile?.stderr ?? '', 'base64').toString('utf8');
+    assert.match(text, /warning: #warning "cylo b64/);
+    assert.equal(second.compile?.stderr, first.compile?.stderr, 'the same bytes, in the same encoding');
+  });
+
   test('reports the same compiler diagnostics as the compile that filled the cache', T, async (t) => {
     // Fails when the cache stores the artifact alone: the second answer had empty stderr.
     if (await skipUnless(t, 'c')) return;
