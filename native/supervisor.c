@@ -1,7 +1,8 @@
 /*
  * supervisor.c: PID 1 of the sandbox. Forks the program (in the child: rlimits, Landlock, every
  * fd above 2 close-on-exec, "R", exec), reaps orphans until the program exits, emits a compile
- * stage's artifact, and reports the program's exact status ("A<message>", "X <code> <signal>").
+ * stage's artifact, and reports the workspace's free space and the program's exact status
+ * ("W <bytes> <inodes>", "A<message>", "X <code> <signal>").
  */
 #include "supervisor.h"
 
@@ -12,18 +13,22 @@
 #include <sys/prctl.h>
 #include <sys/ptrace.h>
 #include <sys/resource.h>
+#include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "missing-defs.h"
 #include "util.h"
+#include "workspace.h"
 
 /* The child: everything between fork and exec that Node cannot do. Never returns. */
 static void exec_program(const struct job *job, const struct landlock_policy *landlock, const sigset_t *mask)
     __attribute__((noreturn));
 static void exec_program(const struct job *job, const struct landlock_policy *landlock, const sigset_t *mask) {
   if (sigprocmask(SIG_SETMASK, mask, NULL) < 0) fail("signals: restore the mask: %s", strerror(errno));
+  /* Before Landlock, which then denies writing it back (see workspace.c). */
+  prefer_program_for_oom();
   for (int r = 0; r < job->nrlimits; r++)
     if (setrlimit(job->rlimits[r].resource, &job->rlimits[r].value) < 0) fail("rlimit: %s", strerror(errno));
   if (landlock->enabled) apply_landlock(landlock);
@@ -85,6 +90,19 @@ static int kill_the_rest(char *error, size_t error_len) {
   return 0;
 }
 
+/* Reports the workspace's free bytes and inodes (-1: no inode cap) right after the program ended ("W <bytes>
+ * <inodes>"), so the host can say that a failed program met a full workspace (ENOSPC) without
+ * ever looking into it. Only a fact for the report: a failing statfs reports nothing. */
+static void report_workspace(const char *workdir) {
+  struct statfs sf;
+  if (status_fd < 0 || statfs(workdir, &sf) < 0) return;
+  char line[96];
+  /* A tmpfs without an inode cap reports 0 inodes in all: -1 then says "no cap", not "full". */
+  long long inodes = sf.f_files == 0 ? -1LL : (long long)sf.f_ffree;
+  int n = snprintf(line, sizeof line, "W %llu %lld\n", (unsigned long long)sf.f_bavail * (unsigned long long)sf.f_bsize, inodes);
+  if (n > 0 && (size_t)n < sizeof line) write_all(status_fd, line, (size_t)n);
+}
+
 /* Artifacts only from a successful compile; the pipe is closed either way. */
 static void emit_after_exit(const struct emit_plan *emit, int st) {
   if (emit->npaths > 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0) {
@@ -111,6 +129,7 @@ void supervise(const struct job *job, const struct landlock_policy *landlock, co
     if (fd != status_fd && fd != emit->fd) close(fd);
   close(0);
   int st = wait_for_program(child);
+  report_workspace(emit->workdir);
   if (emit->fd >= 0) emit_after_exit(emit, st);
   char line[64];
   int n = WIFSIGNALED(st) ? snprintf(line, sizeof line, "X %d %d\n", -1, WTERMSIG(st))

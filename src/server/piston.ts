@@ -162,6 +162,8 @@ export function pistonStage(stage: Stage, output: string | undefined): PistonSta
     cpu_time: stage.cpuMs,
     wall_time: stage.wallMs,
     memory: stage.memoryBytes,
+    // cylo extension field: which limit ended or broke the stage (Piston has none).
+    limit: stage.limit,
   };
 }
 
@@ -177,6 +179,7 @@ const EMPTY_STAGE: Stage = {
   cpuMs: 0,
   memoryBytes: 0,
   message: 'the execution produced no stage',
+  limit: null,
 };
 
 /** A cylo result as Piston's response. When the compile stage failed there is no run stage:

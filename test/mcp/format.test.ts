@@ -10,7 +10,7 @@ import { toExecuteRequest } from '../../src/mcp/server.js';
 import { createCylo, type RuntimeInfo } from '../../src/cylo.js';
 
 function stage(over: Partial<Stage> = {}): Stage {
-  return { status: 'ok', exitCode: 0, signal: null, stdout: '', stderr: '', stdoutTruncated: false, stderrTruncated: false, wallMs: 12.3, cpuMs: 4.5, memoryBytes: 5 * 1024 * 1024, message: null, ...over };
+  return { status: 'ok', exitCode: 0, signal: null, stdout: '', stderr: '', stdoutTruncated: false, stderrTruncated: false, wallMs: 12.3, cpuMs: 4.5, memoryBytes: 5 * 1024 * 1024, message: null, limit: null, ...over };
 }
 
 function result(over: Partial<ExecutionResult> = {}): ExecutionResult {

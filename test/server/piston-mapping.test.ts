@@ -11,7 +11,7 @@ import { pistonExecuteRequestSchema } from '../../src/server/schemas.js';
 const cylo = { policy: { ...DEFAULT_POLICY, defaultEntry: (l: string) => (l === 'python' ? 'main.py' : 'main') } };
 
 function stage(over: Partial<Stage>): Stage {
-  return { status: 'ok', exitCode: 0, signal: null, stdout: '', stderr: '', stdoutTruncated: false, stderrTruncated: false, wallMs: 12.5, cpuMs: 8, memoryBytes: 4096, message: null, ...over };
+  return { status: 'ok', exitCode: 0, signal: null, stdout: '', stderr: '', stdoutTruncated: false, stderrTruncated: false, wallMs: 12.5, cpuMs: 8, memoryBytes: 4096, message: null, limit: null, ...over };
 }
 
 test('a Piston request becomes a cylo request: unnamed files, stdin newline, args, limits', () => {
@@ -86,7 +86,7 @@ test('Piston statuses: RE, SG, TO, OL, EL, XX, null; memory limit is SG with a m
 
 test('the stage fields: code, cpu_time, wall_time, memory, and output from stdout + stderr without events', () => {
   const s = pistonStage(stage({ stdout: 'a\n', stderr: 'b\n', exitCode: 0 }), undefined);
-  assert.deepEqual(s, { stdout: 'a\n', stderr: 'b\n', output: 'a\nb\n', code: 0, signal: null, message: null, status: null, cpu_time: 8, wall_time: 12.5, memory: 4096 });
+  assert.deepEqual(s, { stdout: 'a\n', stderr: 'b\n', output: 'a\nb\n', code: 0, signal: null, message: null, status: null, cpu_time: 8, wall_time: 12.5, memory: 4096, limit: null });
 });
 
 test('output interleaves stdout and stderr in event order, decoding characters split across chunks', () => {
