@@ -177,13 +177,14 @@ static void mkdir_p(const char *path) {
   }
 }
 
-/* Enters a private mount namespace (once). Done before the first hidden tree is opened, so its
- * O_PATH fd belongs to this namespace and can be the source of a bind mount. */
+/* Enters a private mount namespace (once), where the workspace is mounted and hidden trees are
+ * revealed: the host's mount table never changes. Entered before the first hidden tree is
+ * opened, so its O_PATH fd belongs to this namespace and can be the source of a bind mount. */
 static void private_mount_namespace(void) {
   static int done = 0;
   if (done) return;
-  if (unshare(CLONE_NEWNS) < 0) fail("reveal: unshare(CLONE_NEWNS): %s", strerror(errno));
-  if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0) fail("reveal: make / private: %s", strerror(errno));
+  if (unshare(CLONE_NEWNS) < 0) fail("mount namespace: unshare(CLONE_NEWNS): %s (cylo must start as root)", strerror(errno));
+  if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0) fail("mount namespace: make / private: %s", strerror(errno));
   done = 1;
 }
 

@@ -39,7 +39,7 @@ function stopped(report: StageReport, who: string, limits: StageLimits): Verdict
 /** The limit a program that failed on its own ran into, with what to tell a person. */
 function failedAt(report: StageReport, who: string, limits: StageLimits): Pick<Verdict, 'message' | 'limit'> {
   if (report.exit?.signalNumber === SIGXFSZ) {
-    return { limit: 'file_size', message: `${who} wrote past the per-file size limit (SIGXFSZ); the workspace holds at most ${limits.workspaceBytes} bytes in all` };
+    return { limit: 'file_size', message: `${who} made a file larger than the per-file size limit (SIGXFSZ)` };
   }
   if (report.workspaceFull === true) {
     return { limit: 'workspace', message: `the workspace was full (workspaceBytes ${limits.workspaceBytes}, or its file count cap) when ${who} ended; writes failed with ENOSPC` };
