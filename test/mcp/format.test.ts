@@ -55,6 +55,14 @@ describe('formatResult', () => {
     assert.equal(shorten('short', 10, 'x'), 'short');
   });
 
+  it('names the limit that broke the run on a line of its own', () => {
+    // proves: the text a model reads carries the machine-readable limit, not only the message
+    const text = formatResult(result({ status: 'runtime_error', run: stage({ status: 'runtime_error', exitCode: 1, message: 'the program reached the pids limit of 8 processes and threads', limit: 'pids' }) }));
+    assert.match(text, /^cylo: the program reached the pids limit of 8 processes and threads$/m);
+    assert.match(text, /^limit: pids \(the limit that ended or broke the run\)$/m);
+    assert.doesNotMatch(formatResult(result()), /^limit:/m, 'no limit line when none was hit');
+  });
+
   it('says when cylo cut the output at the output limit', () => {
     const text = formatResult(result({ status: 'output_limit', run: stage({ status: 'output_limit', stdout: 'yyyy', stdoutTruncated: true }) }));
     assert.match(text, /stdout reached the output limit and was cut there/);

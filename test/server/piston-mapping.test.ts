@@ -6,7 +6,7 @@ import { DEFAULT_POLICY } from '../../src/api/request.js';
 import type { ExecutionResult, Stage } from '../../src/api/result.js';
 import { CyloError } from '../../src/errors.js';
 import { cyloToPistonResponse, OutputInterleaver, pistonStage, pistonToCyloRequest } from '../../src/server/piston.js';
-import { pistonExecuteRequestSchema } from '../../src/server/schemas.js';
+import { pistonExecuteRequestSchema, pistonExecuteResponseSchema } from '../../src/server/schemas.js';
 
 const cylo = { policy: { ...DEFAULT_POLICY, defaultEntry: (l: string) => (l === 'python' ? 'main.py' : 'main') } };
 
@@ -101,6 +101,16 @@ test('output interleaves stdout and stderr in event order, decoding characters s
   ev('stderr', Buffer.from('warning'), 'compile');
   assert.equal(o.output('run'), '1 2 € 3');
   assert.equal(o.output('compile'), 'warning');
+});
+
+test('the limit that broke a stage is the extension field `limit`, beside Piston\'s own fields', () => {
+  // proves: pistonStage carries stage.limit through (and the response schema keeps it)
+  const s = pistonStage(stage({ status: 'memory_limit', exitCode: null, signal: 'SIGKILL', message: 'memory limit of 1 bytes exceeded', limit: 'memory' }), undefined);
+  assert.equal(s.limit, 'memory');
+  assert.equal(s.status, 'SG');
+  assert.equal(pistonStage(stage({}), undefined).limit, null);
+  const parsed = pistonExecuteResponseSchema.parse({ language: 'python', version: '3', run: s });
+  assert.equal(parsed.run.limit, 'memory');
 });
 
 test('a response without a run stage repeats compile as run (as Piston does)', () => {
