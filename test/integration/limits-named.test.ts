@@ -5,7 +5,7 @@
 // short timeouts.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { run } from '../support/cylo.js';
+import { run, testCylo } from '../support/cylo.js';
 import { skipWithoutPreflight } from '../support/preflight.js';
 import { busyCgroups } from '../support/processes.js';
 import { MiB } from '../support/units.js';
@@ -118,4 +118,18 @@ test('limits that contradict each other are refused before anything runs', T, as
     run({ language: 'bash', code: 'echo never', limits: { memoryBytes: 32 * MiB, workspaceBytes: 64 * MiB } }),
     (error: unknown) => error instanceof CyloError && error.code === 'CYLO_E_VALIDATION' && error.field === 'limits.workspaceBytes' && /limits\.memoryBytes/.test(error.message),
   );
+});
+
+test('a slot reused after a pids-limit hit does not name the pids limit for the next failure', T, async (t) => {
+  if (await skipWithoutPreflight(t)) return;
+  // proves: the pids.events counter is taken relative to the slot's reset (cgroup v1 counters
+  // cannot be zeroed; v2 gets a fresh directory): one slot, so both runs use the same cgroup
+  const cylo = testCylo({ concurrency: 1, uidCount: 16 }, 480);
+  t.after(() => cylo.close({ graceMs: 0 }));
+  const storm = await cylo.execute({ language: 'bash', code: 'for i in $(seq 40); do sleep 2 & done; wait', limits: { pids: 8, timeoutMs: 5000 } });
+  assert.equal(storm.run?.limit, 'pids', `${storm.status}: ${storm.run?.message ?? ''}`);
+  const plain = await cylo.execute({ language: 'bash', code: 'exit 3', limits: { pids: 8, timeoutMs: 5000 } });
+  assert.equal(plain.status, 'runtime_error');
+  assert.equal(plain.run?.limit, null, plain.run?.message ?? '');
+  assert.equal(plain.run?.message, null);
 });
