@@ -79,7 +79,7 @@ export async function runProfile(ctx: BenchContext): Promise<SectionResult> {
           tReady = performance.now();
         },
       });
-      result = classifyStage(report, 'run', limits);
+      result = classifyStage(report, 'run', limits, 'utf8');
       t3 = performance.now();
     } finally {
       await cgroup.remove();

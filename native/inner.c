@@ -3,7 +3,7 @@
  * and the order of its steps: wait for the job, prepare the workspace, then supervise.
  *
  *   inner --status-fd N --bundle-fd N [--workdir DIR] [--mkdir DIR]...
- *         [--emit-fd N --emit-max BYTES --emit PATH...]
+ *         [--emit-fd N --emit-max BYTES --emit PATH...] [--cpu-fd N --cpu-format v1|v2]
  *         [--landlock on|noscope|off] [--ro|--rx|--dev|--rw PATH]...
  * (built by buildInnerArgv in src/sandbox/bwrap-argv.ts; the program's argv, environment and
  * rlimits are not options: they arrive as the job on the bundle pipe.)
@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "cpu-counter.h"
 #include "emit.h"
 #include "job.h"
 #include "landlock.h"
@@ -29,6 +30,7 @@ struct inner_options {
   const char *mkdirs[MAX_MKDIRS];
   struct emit_plan emit;
   struct landlock_policy landlock;
+  struct cpu_counter cpu;
 };
 
 /* An fd handed down by Node through bubblewrap: it must be open, and is closed on exec so the
@@ -87,6 +89,10 @@ static void parse_inner_options(int argc, char **argv, struct inner_options *o) 
       o->bundle_fd = inherited_fd(v, "bundle fd");
     } else if (strcmp(a, "--workdir") == 0) {
       o->emit.workdir = v;
+    } else if (strcmp(a, "--cpu-fd") == 0) {
+      o->cpu.fd = inherited_fd(v, "cpu counter fd");
+    } else if (strcmp(a, "--cpu-format") == 0) {
+      o->cpu.format = cpu_counter_format(v);
     } else if (strcmp(a, "--mkdir") == 0) {
       if (o->nmkdirs >= MAX_MKDIRS) fail("too many --mkdir");
       o->mkdirs[o->nmkdirs++] = v;
@@ -96,6 +102,7 @@ static void parse_inner_options(int argc, char **argv, struct inner_options *o) 
   }
   if (o->emit.npaths > 0 && o->emit.fd < 0) fail("--emit needs --emit-fd");
   if (o->bundle_fd < 0) fail("inner: --bundle-fd is required (the job arrives there)");
+  if ((o->cpu.fd >= 0) != (o->cpu.format != CPU_COUNTER_NONE)) fail("inner: --cpu-fd and --cpu-format go together");
 }
 
 void run_inner(int argc, char **argv) {
@@ -103,6 +110,7 @@ void run_inner(int argc, char **argv) {
       .bundle_fd = -1,
       .emit = {.fd = -1, .workdir = "/work", .max = 64ULL << 20},
       .landlock = {.enabled = 1, .scope = 1},
+      .cpu = {.fd = -1, .format = CPU_COUNTER_NONE},
   };
   parse_inner_options(argc, argv, &o);
   /* Only PID 1 of a PID namespace may be this supervisor: it kills "every other process"
@@ -121,5 +129,5 @@ void run_inner(int argc, char **argv) {
   unpack_bundle(o.bundle_fd, o.emit.workdir);
   close(o.bundle_fd);
 
-  supervise(&job, &o.landlock, &o.emit);
+  supervise(&job, &o.landlock, &o.emit, &o.cpu);
 }

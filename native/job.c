@@ -34,9 +34,11 @@ static void read_exact(int fd, void *buf, size_t len) {
 
 /* What to run arrives on the bundle pipe, before the files, rather than on the command line: a
  * sandbox can then be started ahead of time (bubblewrap's few milliseconds off the request's
- * path) and wait here for its job. Written by encodeJob in src/sandbox/file-bundle.ts:
- *   "CYJ1", then three lists (argv, environment "K=V", rlimits "name=value"), each
- *   u32 count followed by count x { u32 len; bytes }. */
+ * path) and wait here for its job. Written by encodeJob in src/backend/file-bundle.ts:
+ *   "CYJ2" (the format's version is its last character), u32 flags, then three lists (argv,
+ *   environment "K=V", rlimits "name=value"), each u32 count followed by count x { u32 len;
+ *   bytes }. Only this version is read: the helper is built with the cylo that writes the job,
+ *   so any other header is a mismatch (or garbage) to refuse, never to guess at. */
 #define JOB_MAX_ITEMS 4096
 #define JOB_MAX_BYTES (8U << 20)
 
@@ -79,7 +81,13 @@ static int rlimit_by_name(const char *name) {
 void read_job(int fd, struct job *job) {
   char magic[4];
   read_exact(fd, magic, 4);
-  if (memcmp(magic, "CYJ1", 4) != 0) fail("job: bad header");
+  if (memcmp(magic, "CYJ", 3) == 0 && magic[3] != '2')
+    fail("job: format version %c, this helper reads version 2 (rebuild the helper with this cylo: npm run build)", magic[3]);
+  if (memcmp(magic, "CYJ2", 4) != 0) fail("job: bad header");
+  uint32_t flags = read_u32(fd);
+  /* An unknown bit is a job this helper does not understand: refused rather than ignored. */
+  if ((flags & ~JOB_KNOWN_FLAGS) != 0) fail("job: unknown flags 0x%x", flags & ~JOB_KNOWN_FLAGS);
+  job->stderr_to_stdout = (flags & JOB_FLAG_STDERR_TO_STDOUT) != 0;
   size_t total = 0;
   job->argv = read_list(fd, &total);
   job->env = read_list(fd, &total);
@@ -145,7 +153,7 @@ static void copy_content(int fd, int out, uint64_t size, const char *name) {
 
 /* Files arrive through a pipe and are written by the sandbox's own identity into its own fresh
  * tmpfs: the host never writes into a place that untrusted code can reach.
- * Bundle format (little-endian), written by src/sandbox/file-bundle.ts:
+ * Bundle format (little-endian), written by src/backend/file-bundle.ts:
  *   repeated { u32 name_len; u32 mode; u64 size; name bytes; content bytes }, ended by name_len 0. */
 void unpack_bundle(int fd, const char *workdir) {
   int rootfd = open(workdir, O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC | O_RDONLY);

@@ -14,7 +14,12 @@ struct job_limit {
   struct rlimit value;
 };
 
+/* Flag bits of the job (format "CYJ2"); any other bit is refused. */
+#define JOB_FLAG_STDERR_TO_STDOUT 1U
+#define JOB_KNOWN_FLAGS JOB_FLAG_STDERR_TO_STDOUT
+
 struct job {
+  int stderr_to_stdout; /* the program's fd 2 is its fd 1 (one pipe, in write order) */
   char **argv; /* argv[0] is an absolute path; NULL-terminated */
   char **env;  /* "K=V"; NULL-terminated */
   int nrlimits;

@@ -9,7 +9,7 @@
  *   5. exec()s bubblewrap.
  *
  *   outer --status-fd N --uid UID --gid GID --workspace N:BYTES:INODES [--cgroup-procs FILE]...
- *         [--open-fd N:PATH]... -- BWRAP ARGV
+ *         [--open-fd N:PATH]... [--cpu-counter N:PATH] -- BWRAP ARGV
  * (built by buildOuterArgv in src/sandbox/bwrap-argv.ts). Every option is parsed and checked
  * before anything is done, so a refused argv changes nothing on the host.
  */
@@ -21,8 +21,10 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <linux/magic.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 #include "modes.h"
@@ -48,6 +50,7 @@ struct workspace {
 struct outer_options {
   long long uid, gid;
   struct workspace workspace;
+  struct tree cpu_counter; /* path NULL: none */
   int ncgroups;
   const char *cgroups[MAX_CGROUPS];
   int ntrees;
@@ -87,6 +90,18 @@ static void workspace_option(struct workspace *w, char *v) {
   if (w->bytes <= 0 || w->inodes <= 0) fail("--workspace: bytes and inodes must be positive");
 }
 
+/* --cpu-counter N:PATH - the cgroup's CPU counter, opened read-only and placed at fd N for PID 1
+ * (inner --cpu-fd N), which reads it around the program's exec. */
+static void cpu_counter_option(struct outer_options *o, char *v) {
+  char *colon = strchr(v, ':');
+  if (colon == NULL) fail("--cpu-counter wants N:PATH, got %s", v);
+  *colon = '\0';
+  o->cpu_counter.fd = parse_fd(v, "--cpu-counter");
+  if (o->cpu_counter.fd < 3) fail("--cpu-counter target must be >= 3");
+  if (colon[1] != '/') fail("--cpu-counter wants an absolute path, got %s", colon + 1);
+  o->cpu_counter.path = colon + 1;
+}
+
 /* An id to switch to: unprivileged (not 0) and a real id (not (uid_t)-1, which setresuid reads
  * as "unchanged", nor anything a uid_t cannot hold, which would wrap around, possibly to 0). */
 static long long parse_id(const char *v, const char *what) {
@@ -116,6 +131,8 @@ static void parse_outer_options(int argc, char **argv, struct outer_options *o) 
       open_fd_option(o, v);
     } else if (strcmp(a, "--workspace") == 0) {
       workspace_option(&o->workspace, v);
+    } else if (strcmp(a, "--cpu-counter") == 0) {
+      cpu_counter_option(o, v);
     } else {
       fail("unknown outer option %s", a);
     }
@@ -125,6 +142,7 @@ static void parse_outer_options(int argc, char **argv, struct outer_options *o) 
   if (o->workspace.fd < 0) fail("outer: --workspace is required (the sandbox's only writable place)");
   for (int k = 0; k < o->ntrees; k++)
     if (o->trees[k].fd == o->workspace.fd) fail("outer: --workspace and --open-fd both use fd %d", o->workspace.fd);
+  if (o->cpu_counter.path != NULL && o->cpu_counter.fd == o->workspace.fd) fail("outer: --workspace and --cpu-counter both use fd %d", o->workspace.fd);
   o->bwrap_argv = &argv[i];
 }
 
@@ -140,6 +158,23 @@ static void join_cgroup(const char *procs) {
   int n = snprintf(pid, sizeof pid, "%d\n", (int)getpid());
   if (write(fd, pid, (size_t)n) != n) fail("cgroup: cannot join %s: %s", procs, strerror(errno));
   close(fd);
+}
+
+/* Opens the CPU counter read-only and places it, inheritable, at its fd. Only a file of a cgroup
+ * filesystem is accepted: the fd reaches the sandbox's PID 1, so a wrong path must never hand it
+ * another root-readable file (O_NOFOLLOW: nor one a link points to). */
+static void open_cpu_counter(const struct tree *t) {
+  int fd = open(t->path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  if (fd < 0) fail("cgroup: cannot open the CPU counter %s: %s", t->path, strerror(errno));
+  struct statfs sfs;
+  if (fstatfs(fd, &sfs) < 0) fail("cgroup: fstatfs %s: %s", t->path, strerror(errno));
+  if (sfs.f_type != CGROUP_SUPER_MAGIC && sfs.f_type != CGROUP2_SUPER_MAGIC) fail("cgroup: %s is not on a cgroup filesystem", t->path);
+  if (fd != t->fd) {
+    if (dup2(fd, t->fd) < 0) fail("dup2: %s", strerror(errno));
+    close(fd);
+  } else if (fcntl(fd, F_SETFD, 0) < 0) {
+    fail("fcntl: %s", strerror(errno));
+  }
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -268,6 +303,8 @@ void run_outer(int argc, char **argv) {
   static struct outer_options o = {.uid = -1, .gid = -1, .workspace = {.fd = -1}};
   parse_outer_options(argc, argv, &o);
   for (int k = 0; k < o.ncgroups; k++) join_cgroup(o.cgroups[k]);
+  /* Before the workspace is mounted over /sys (workspace.c), where the counter lives. */
+  if (o.cpu_counter.path != NULL) open_cpu_counter(&o.cpu_counter);
   protect_plumbing_from_oom();
   /* The workspace is mounted in a mount namespace of this process's own: the host never has it. */
   private_mount_namespace();

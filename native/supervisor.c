@@ -1,8 +1,12 @@
 /*
  * supervisor.c: PID 1 of the sandbox. Forks the program (in the child: rlimits, Landlock, every
- * fd above 2 close-on-exec, "R", exec), reaps orphans until the program exits, emits a compile
- * stage's artifact, and reports the workspace's free space and the program's exact status
- * ("W <bytes> <inodes>", "A<message>", "X <code> <signal>").
+ * fd above 2 close-on-exec, the cgroup's CPU counter, "R <usec>", exec), reaps orphans until the
+ * program exits, reads the CPU counter again, emits a compile stage's artifact, and reports the
+ * workspace's free space and the program's exact status ("W <bytes> <inodes>", "A<message>",
+ * "X <code> <signal> <usec>").
+ * A program that cannot be started (its execve fails) is reported as "F <errno> <message>", apart
+ * from a sandbox that could not be set up ("E<message>"): the first is about the program (a file
+ * that is not executable, not a program, or whose interpreter is missing), the second is cylo's.
  */
 #include "supervisor.h"
 
@@ -22,34 +26,67 @@
 #include "util.h"
 #include "workspace.h"
 
+/* "R" (without the CPU counter when there is none), written by the program's process as its
+ * last step before execve: everything the counter holds at that moment is setup, not program. */
+static void report_started(const struct cpu_counter *cpu) {
+  char line[48];
+  int n = cpu->fd >= 0 ? snprintf(line, sizeof line, "R %lld\n", cpu_counter_usec(cpu)) : snprintf(line, sizeof line, "R\n");
+  if (status_fd >= 0) write_all(status_fd, line, (size_t)n);
+}
+
+/* The child, after its execve failed with ERR: "F <errno> <message>" on the status fd, then exit
+ * 127 (the shell's code for a command that cannot be run). Every setup step is done by now, so
+ * this is the program's fault, never the sandbox's: the host reports it as the program's. */
+static void report_exec_failure(const char *path, int err) __attribute__((noreturn));
+static void report_exec_failure(const char *path, int err) {
+  char line[1100];
+  int n = snprintf(line, sizeof line, "F %d cannot execute %s: %s\n", err, path, strerror(err));
+  if (n >= (int)sizeof line) { /* a path near PATH_MAX: keep the line whole, newline included */
+    n = (int)sizeof line - 1;
+    line[n - 1] = '\n';
+  }
+  /* A failed write leaves the host with exit 127 and no "F": it then reports a missing status,
+   * never a wrong one. */
+  if (status_fd >= 0 && n > 0 && write(status_fd, line, (size_t)n) < 0) { /* nothing more to do */ }
+  _exit(127);
+}
+
 /* The child: everything between fork and exec that Node cannot do. Never returns. */
-static void exec_program(const struct job *job, const struct landlock_policy *landlock, const sigset_t *mask)
+static void exec_program(const struct job *job, const struct landlock_policy *landlock, const struct cpu_counter *cpu, const sigset_t *mask)
     __attribute__((noreturn));
-static void exec_program(const struct job *job, const struct landlock_policy *landlock, const sigset_t *mask) {
+static void exec_program(const struct job *job, const struct landlock_policy *landlock, const struct cpu_counter *cpu, const sigset_t *mask) {
   if (sigprocmask(SIG_SETMASK, mask, NULL) < 0) fail("signals: restore the mask: %s", strerror(errno));
   /* Before Landlock, which then denies writing it back (see workspace.c). */
   prefer_program_for_oom();
   for (int r = 0; r < job->nrlimits; r++)
     if (setrlimit(job->rlimits[r].resource, &job->rlimits[r].value) < 0) fail("rlimit: %s", strerror(errno));
   if (landlock->enabled) apply_landlock(landlock);
+  /* redirectStderrToStdout: the program's fd 2 becomes the same pipe as its fd 1, so the host
+   * reads one stream in the exact order of the writes (two pipes cannot keep that order). It
+   * gives the program nothing new: both ends are its own output pipes to the host, capped
+   * there by the output limit. Done in the child only: the supervisor's own fd 2 stays the
+   * stderr pipe, and its failures go to the status fd. */
+  if (job->stderr_to_stdout && dup2(STDOUT_FILENO, STDERR_FILENO) < 0)
+    fail("fds: dup2(1, 2) for stderr into stdout: %s", strerror(errno));
   /* Only fds 0-2 reach the program: everything else (bwrap's, the bundle, inherited) closes.
    * No fallback: a partial loop could miss an fd above its bound (close_range needs 5.11, which
    * every kernel with Landlock has). */
   if (syscall(SYS_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC) < 0)
     fail("fds: close_range(CLOSE_RANGE_CLOEXEC): %s (needs Linux 5.11 or newer)", strerror(errno));
-  if (status_fd >= 0) write_all(status_fd, "R\n", 2);
+  /* The counter fd is close-on-exec like every fd above 2: the program never holds it. */
+  report_started(cpu);
   execve(job->argv[0], job->argv, job->env);
-  fail("cannot execute %s: %s", job->argv[0], strerror(errno));
+  report_exec_failure(job->argv[0], errno);
 }
 
 /* Forks the program with every signal blocked around the fork; returns its pid. */
-static pid_t fork_program(const struct job *job, const struct landlock_policy *landlock) {
+static pid_t fork_program(const struct job *job, const struct landlock_policy *landlock, const struct cpu_counter *cpu) {
   sigset_t all, old;
   sigfillset(&all);
   if (sigprocmask(SIG_BLOCK, &all, &old) < 0) fail("signals: block: %s", strerror(errno));
   pid_t child = fork();
   if (child < 0) fail("fork: %s", strerror(errno));
-  if (child == 0) exec_program(job, landlock, &old);
+  if (child == 0) exec_program(job, landlock, cpu, &old);
   return child;
 }
 
@@ -116,7 +153,7 @@ static void emit_after_exit(const struct emit_plan *emit, int st) {
   close(emit->fd);
 }
 
-void supervise(const struct job *job, const struct landlock_policy *landlock, const struct emit_plan *emit) {
+void supervise(const struct job *job, const struct landlock_policy *landlock, const struct emit_plan *emit, const struct cpu_counter *cpu) {
   /* This process is PID 1 of the sandbox's PID namespace (bwrap --as-pid-1). It forks the
    * program, reaps orphans, and reports the program's exact exit status; when it exits, the
    * kernel kills every process left in the namespace, so nothing the program started survives.
@@ -124,16 +161,21 @@ void supervise(const struct job *job, const struct landlock_policy *landlock, co
    * Set before the fork, so that the program never runs beside a dumpable PID 1; the child's
    * copy of the flag is reset by its execve. */
   if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0) fail("supervisor: prctl(PR_SET_DUMPABLE, 0): %s", strerror(errno));
-  pid_t child = fork_program(job, landlock);
+  /* A counter that cannot be read is refused here, before the program exists (not half-way,
+   * with the program's CPU figure and CPU limit silently wrong). */
+  if (cpu->fd >= 0) (void)cpu_counter_usec(cpu);
+  pid_t child = fork_program(job, landlock, cpu);
   for (int fd = 3; fd < 1024; fd++)
-    if (fd != status_fd && fd != emit->fd) close(fd);
+    if (fd != status_fd && fd != emit->fd && fd != cpu->fd) close(fd);
   close(0);
   int st = wait_for_program(child);
+  /* The program's CPU ends here: emitting the artifact is cylo's work, not the program's. */
+  long long cpu_end = cpu->fd >= 0 ? cpu_counter_usec(cpu) : -1;
   report_workspace(emit->workdir);
   if (emit->fd >= 0) emit_after_exit(emit, st);
-  char line[64];
-  int n = WIFSIGNALED(st) ? snprintf(line, sizeof line, "X %d %d\n", -1, WTERMSIG(st))
-                          : snprintf(line, sizeof line, "X %d %d\n", WEXITSTATUS(st), 0);
+  char line[96];
+  int code = WIFSIGNALED(st) ? -1 : WEXITSTATUS(st), sig = WIFSIGNALED(st) ? WTERMSIG(st) : 0;
+  int n = cpu_end >= 0 ? snprintf(line, sizeof line, "X %d %d %lld\n", code, sig, cpu_end) : snprintf(line, sizeof line, "X %d %d\n", code, sig);
   if (status_fd >= 0) write_all(status_fd, line, (size_t)n);
   _exit(WIFSIGNALED(st) ? 128 + WTERMSIG(st) : WEXITSTATUS(st));
 }

@@ -4,14 +4,17 @@
 #ifndef CYLO_SUPERVISOR_H
 #define CYLO_SUPERVISOR_H
 
+#include "cpu-counter.h"
 #include "emit.h"
 #include "job.h"
 #include "landlock.h"
 
-/* Forks the job's program (rlimits, Landlock, only fds 0-2, then "R" and exec), reaps every
- * process until it exits, emits the artifact when asked, reports "X <code> <signal>" and exits
- * with the program's status. Must be PID 1 of the sandbox's PID namespace. */
-void supervise(const struct job *job, const struct landlock_policy *landlock, const struct emit_plan *emit)
+/* Forks the job's program (rlimits, Landlock, only fds 0-2, then "R <usec>" and exec), reaps
+ * every process until it exits, emits the artifact when asked, reports
+ * "X <code> <signal> <usec>" and exits with the program's status (<usec>: the cgroup's CPU
+ * counter at that moment; both left out without a counter). Must be PID 1 of the sandbox's PID
+ * namespace. */
+void supervise(const struct job *job, const struct landlock_policy *landlock, const struct emit_plan *emit, const struct cpu_counter *cpu)
     __attribute__((noreturn));
 
 #endif

@@ -5,7 +5,8 @@
  * of empty files filled the memory cgroup with inodes and dentries until the OOM killer struck
  * (and the program never saw ENOSPC, as it would on a real disk). The outer helper mounts the
  * tmpfs itself, as root, in its private mount namespace (the host's mount table never has it),
- * over /sys: a directory every host cylo runs on has (the cgroups are under it) and that no
+ * over /sys (after the cgroups were joined and the CPU counter opened: they live under it): a
+ * directory every host cylo runs on has and that no
  * sandbox binds (bubblewrap builds a fresh root without it). bubblewrap then binds it at the
  * workspace through --bind-fd (it re-resolves the fd by its path, as the unprivileged uid, in
  * its own copy of this mount namespace). A fresh tmpfs per sandbox: nothing persists.

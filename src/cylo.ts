@@ -2,6 +2,7 @@
 // (options.ts), the host is set up on first use (host-setup.ts), and every execution goes
 // through the gate (gate/execution-gate.ts) -> pool -> lifecycle -> backend.
 import type { ExecuteRequest, ValidationPolicy } from './api/request.js';
+import { requestedOutputEncoding } from './api/output-encoding.js';
 import type { ExecutionResult } from './api/result.js';
 import { ExecutionGate, type ExecuteOptions } from './gate/execution-gate.js';
 import { streamExecution, type StreamEvent } from './engine/event-stream.js';
@@ -72,7 +73,7 @@ export interface Cylo {
  *  the host is checked on first use (CYLO_E_SANDBOX_UNAVAILABLE names the missing layer). */
 export function createCylo(input: CyloOptions = {}): Cylo {
   const options = normalizeOptions(input);
-  const runtimesFile = configuredRuntimesFile(input.runtimesFile);
+  const runtimesFile = configuredRuntimesFile(options.runtimesFile);
   const registry = new RuntimeRegistry([...(runtimesFile === undefined ? [] : loadRuntimesFile(runtimesFile)), ...options.runtimes]);
   const policy = validationPolicy(options, registry);
   let host: Promise<HostSetup> | undefined;
@@ -80,8 +81,10 @@ export function createCylo(input: CyloOptions = {}): Cylo {
   /** Sets the host up once; a failed check is retried on the next call (the operator may have
    *  fixed it). */
   const ready = (): Promise<HostSetup> => {
-    host ??= setUpHost(options).then((h) => (setUp = h));
-    host.catch(() => (host = undefined));
+    if (host === undefined) {
+      host = setUpHost(options).then((h) => (setUp = h));
+      host.catch(() => (host = undefined));
+    }
     return host;
   };
   // Slots (a uid and a cgroup each) are created on demand and reused across executions.
@@ -97,8 +100,8 @@ export function createCylo(input: CyloOptions = {}): Cylo {
     registry,
     policy,
     execute: (request, executeOptions) => gate.execute(request, executeOptions),
-    stream: (request, o = {}) => streamExecution((onEvent, signal) => gate.execute(request, { signal, onEvent }), o.signal),
-    interactive: (request, o = {}) => startInteractive((run) => gate.execute(request, run), o.signal),
+    stream: (request, o = {}) => streamExecution((onEvent, signal) => gate.execute(request, { signal, onEvent }), o.signal, requestedOutputEncoding(request)),
+    interactive: (request, o = {}) => startInteractive((run) => gate.execute(request, run), o.signal, requestedOutputEncoding(request)),
     runtimes: async () => (await registry.resolveAll()).map(runtimeInfo),
     async doctor(doctorOptions = {}) {
       const report = await inspectHost(options, doctorOptions.clean === true);

@@ -5,6 +5,7 @@ import { z } from 'zod';
 import { workspacePathProblem } from '../util/workspace-path.js';
 import { CyloError } from '../errors.js';
 import { typeName, zodIssueToCyloError } from './zod-errors.js';
+import { OUTPUT_ENCODINGS, type OutputEncoding } from './output-encoding.js';
 import {
   DEFAULT_LIMITS,
   DEFAULT_MAX_LIMITS,
@@ -39,7 +40,16 @@ export const executeRequestSchema = z.strictObject({
   version: z.string().max(64).optional().describe('Version selector ("3", "3.11", "*"); default: the installed one.'),
   code: z.string().optional().describe('The program, as one file. Use either code or files.'),
   files: z.array(fileSchema).optional().describe('The program as files; the first one is the entry point.'),
-  stdin: z.string().optional().describe('Text given to the program on its standard input.'),
+  stdin: z.string().optional().describe('Given to the program on its standard input, in stdinEncoding.'),
+  stdinEncoding: z.enum(['utf8', 'base64']).optional().describe('How `stdin` is encoded: utf8 (default) or base64 (for binary input).'),
+  outputEncoding: z
+    .enum(OUTPUT_ENCODINGS)
+    .optional()
+    .describe("How the result's stdout and stderr are encoded: utf8 (default; invalid UTF-8 becomes U+FFFD) or base64 (the exact bytes)."),
+  redirectStderrToStdout: z
+    .boolean()
+    .optional()
+    .describe("The run stage's stderr goes into its stdout, in the order of the writes (stderr is then empty). Default false."),
   args: z.array(z.string()).optional().describe('Command-line arguments for the program.'),
   env: z.record(z.string(), z.string()).optional().describe('Extra environment variables for the program.'),
   limits: limitsSchema.optional(),
@@ -63,6 +73,10 @@ export interface NormalizedRequest {
   args: string[];
   env: Record<string, string>;
   limits: Limits;
+  /** How the result carries the stages' stdout and stderr. */
+  outputEncoding: OutputEncoding;
+  /** The run stage's fd 2 is its fd 1 (one stream, in write order). */
+  redirectStderrToStdout: boolean;
 }
 
 export interface ValidationPolicy {
@@ -176,8 +190,9 @@ function sourceFiles(req: ParsedRequest, language: string, policy: ValidationPol
   return files;
 }
 
+/** stdin decoded from its stdinEncoding, within `maxStdinBytes`. */
 function checkedStdin(req: ParsedRequest, bounds: RequestBounds): Buffer {
-  const stdin = Buffer.from(req.stdin ?? '', 'utf8');
+  const stdin = decode(req.stdin ?? '', req.stdinEncoding ?? 'utf8', 'stdin');
   if (stdin.length > bounds.maxStdinBytes) {
     throw new CyloError('CYLO_E_VALIDATION', `stdin: ${stdin.length} bytes, above the maximum of ${bounds.maxStdinBytes}`, { field: 'stdin' });
   }
@@ -271,5 +286,6 @@ export function normalizeRequest(input: unknown, policy: ValidationPolicy = DEFA
   const env = checkedEnv(envEntries, bounds);
   checkArgvTotal(args, envEntries, bounds);
   const limits = resolveLimits(req, language, policy);
-  return { language, version: req.version, files, stdin, args, env, limits };
+  const output = { outputEncoding: req.outputEncoding ?? 'utf8', redirectStderrToStdout: req.redirectStderrToStdout === true };
+  return { language, version: req.version, files, stdin, args, env, limits, ...output };
 }

@@ -5,25 +5,26 @@
 // results reject them. test/server/routes.test.ts checks it against real results.
 import { z } from 'zod';
 import { BACKENDS, EXECUTION_STATUSES, LAYERS, STAGE_LIMITS } from './result.js';
+import { OUTPUT_ENCODINGS } from './output-encoding.js';
 
 export const stageSchema = z
   .looseObject({
     status: z.enum(EXECUTION_STATUSES),
     exitCode: z.number().int().nullable().describe("The program's exit code, or null when a signal ended it."),
     signal: z.string().nullable().describe('The signal that ended the program (e.g. "SIGKILL"), or null.'),
-    stdout: z.string(),
-    stderr: z.string(),
+    stdout: z.string().describe("The program's stdout, in the result's outputEncoding (with redirectStderrToStdout: stdout and stderr in write order)."),
+    stderr: z.string().describe("The program's stderr, in the result's outputEncoding (empty with redirectStderrToStdout)."),
     stdoutTruncated: z.boolean(),
     stderrTruncated: z.boolean(),
-    wallMs: z.number().describe('Wall-clock time of the stage, in milliseconds.'),
-    cpuMs: z.number().describe('CPU time of all the processes of the stage, in milliseconds.'),
+    wallMs: z.number().describe('Wall-clock time from the program\'s exec to its end, in milliseconds (sandbox setup excluded).'),
+    cpuMs: z.number().describe('CPU time of the program and every process and thread it started, from its exec to its exit, in milliseconds (sandbox setup excluded).'),
     memoryBytes: z.number().describe('Peak memory of the stage, in bytes.'),
     message: z.string().nullable().describe('What stopped the stage when cylo did (limit hit, setup failure), or the limit a failed program ran into; null otherwise. For people: the wording may change.'),
     limit: z
       .enum(STAGE_LIMITS)
       .nullable()
       .describe('The limit that ended or broke a stage that did not end ok, from the kernel\'s counters: wall (timeoutMs), cpu (cpuTimeMs), memory (memoryBytes: OOM kill), output (outputBytes), pids (a fork or thread was refused), workspace (workspaceBytes or its file count: the workspace was full), file_size (SIGXFSZ); null otherwise.'),
-    cached: z.boolean().optional().describe('Compile stages only: true when the compile cache had the artifact (no output, zero times).'),
+    cached: z.boolean().optional().describe('Compile stages only: true when this execution did not run the compiler (compile cache hit, or an identical compile in progress): the same output and exit code as that compile, zero times.'),
   })
   .describe('One stage (compile or run) of an execution.');
 
@@ -37,5 +38,6 @@ export const executionResultSchema = z
     run: stageSchema.nullable().describe('The run stage; null when compilation failed.'),
     layers: z.array(z.enum(LAYERS)).describe('The isolation layers that were in force.'),
     backend: z.enum(BACKENDS).describe('The isolation backend that ran the execution (namespace: bubblewrap, cgroups, seccomp, Landlock).'),
+    outputEncoding: z.enum(OUTPUT_ENCODINGS).describe('How every stage\'s stdout and stderr are encoded: utf8 text (invalid UTF-8 replaced with U+FFFD) or base64 of the exact bytes (the request\'s outputEncoding).'),
   })
   .describe('The result of an execution (the same object the library returns).');

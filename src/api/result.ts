@@ -1,4 +1,5 @@
 // The execution result, as every interface (library, CLI --json, HTTP, MCP) returns it.
+import type { OutputEncoding } from './output-encoding.js';
 
 export const EXECUTION_STATUSES = ['ok', 'compile_error', 'runtime_error', 'timeout', 'memory_limit', 'output_limit', 'internal_error'] as const;
 export type ExecutionStatus = (typeof EXECUTION_STATUSES)[number];
@@ -17,15 +18,17 @@ export interface Stage {
   exitCode: number | null;
   /** The signal that ended the program (e.g. "SIGKILL"), or null. */
   signal: string | null;
+  /** The program's output, in the result's outputEncoding. */
   stdout: string;
   stderr: string;
   stdoutTruncated: boolean;
   stderrTruncated: boolean;
-  /** Wall-clock time from the program's start to its end. */
+  /** Wall-clock ms from the program's exec to its end (sandbox setup excluded). */
   wallMs: number;
-  /** CPU time of all the stage's processes. */
+  /** CPU ms of the program and every process and thread it started, from its exec to its exit
+   *  (sandbox setup excluded; see docs/api.md). */
   cpuMs: number;
-  /** Peak memory of the stage (all processes, page cache and workspace files included). */
+  /** Peak memory of the stage's cgroup (all processes, page cache and workspace files included). */
   memoryBytes: number;
   /** What stopped the stage when cylo did (limit hit, setup failure), or which limit a failed
    *  program ran into; null otherwise. For people: wording may change. */
@@ -33,8 +36,9 @@ export interface Stage {
   /** Machine-readable: the limit that ended or broke a stage that did not end `ok` (from the
    *  kernel's counters: OOM kills, pids.events, the workspace's free space), or null. */
   limit: StageLimit | null;
-  /** Compile stages only: true when the compile was skipped because the compile cache had the
-   *  artifact (the stage then reports no output and zero times), false when it ran. */
+  /** Compile stages only: true when this execution did not run the compiler (the compile cache
+   *  had the artifact, or an identical compile in progress produced it); the stage then reports
+   *  that compile's output and exit code with zero times. false when it ran. */
   cached?: boolean;
 }
 
@@ -57,4 +61,7 @@ export interface ExecutionResult {
   /** The isolation backend that ran the execution ("namespace": bubblewrap, cgroups, seccomp,
    *  Landlock). */
   backend: BackendName;
+  /** How every stage's stdout and stderr are encoded: "utf8" text (invalid UTF-8 replaced
+   *  with U+FFFD) or "base64" of the exact bytes; the request's outputEncoding. */
+  outputEncoding: OutputEncoding;
 }

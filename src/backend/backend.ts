@@ -56,6 +56,11 @@ export interface StageSpec {
    *  parents, which compilers rarely create themselves). */
   mkdirs?: readonly string[] | undefined;
   stdin: Buffer;
+  /** The program's stderr is written into its stdout (one stream, in the order of the writes;
+   *  the report's stderr is then empty and stdout counts against the output limit for both).
+   *  A backend must make fd 2 the same channel as fd 1 inside the isolation: merging two
+   *  streams afterwards cannot recover their order. Default false. */
+  stderrToStdout?: boolean | undefined;
   /** Interactive input after `stdin`, written as it arrives; its end closes stdin. */
   stdinStream?: AsyncIterable<Buffer> | undefined;
   control?: StageControl | undefined;
@@ -77,6 +82,9 @@ export interface StageReport {
   stopReason: StopReason | null;
   /** Why the isolation could not be set up (nothing of the program ran), or null. */
   setupError: string | null;
+  /** The isolation was set up but the program could not be started (its execve failed): the
+   *  errno (Linux numbering) and a message naming the path and the reason; null otherwise. */
+  execError?: { errno: number; message: string } | null | undefined;
   /** How the program ended, as the isolation's PID 1 saw it; null when it never reported. */
   exit: { code: number | null; signalNumber: number | null } | null;
   /** The kernel's OOM killer ended a process of the stage (its memory limit). */
@@ -93,7 +101,8 @@ export interface StageReport {
   stderrTruncated: boolean;
   /** Wall-clock ms from the program's start to its end (0 if it never started). */
   wallMs: number;
-  /** CPU ms of every process of the stage. */
+  /** CPU ms of the stage's program: every process and thread it started, from its exec to its
+   *  exit; the isolation's own setup before the exec is not included. */
   cpuMs: number;
   /** Peak memory of the stage in bytes (page cache and workspace files included). */
   memoryBytes: number;

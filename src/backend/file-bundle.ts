@@ -12,18 +12,31 @@ export interface BundleFile extends SourceFile {
   executable?: boolean;
 }
 
-/** What to run, sent ahead of the files (read_job in the helper): "CYJ1", then argv, the
- *  environment ("K=V") and the rlimits ("name=value"), each a u32 count of u32-length items.
+/** What to run, sent ahead of the files (read_job in the helper). Format version 2:
+ *    "CYJ2", u32 flags, then argv, the environment ("K=V") and the rlimits ("name=value"),
+ *    each a u32 count of u32-length items (all integers little-endian).
+ *  flags: bit 0 (JOB_FLAG_STDERR_TO_STDOUT) makes the program's fd 2 the same pipe as its fd 1;
+ *  every other bit must be 0 (the helper refuses a job with an unknown bit, and any other
+ *  header, rather than guess what it means).
  *  Sending it through the pipe rather than on the command line lets a sandbox be started
  *  before its request arrives. */
 export interface SandboxJob {
   argv: readonly string[];
   env: Readonly<Record<string, string>>;
   rlimits: Readonly<Record<string, number>>;
+  /** The program's stderr goes into its stdout pipe (one stream, in write order). */
+  stderrToStdout?: boolean | undefined;
 }
 
+/** The job format's header: its version is the last character. */
+export const JOB_MAGIC = 'CYJ2';
+/** Flag bits of the job (the u32 after the header). */
+export const JOB_FLAG_STDERR_TO_STDOUT = 1;
+
 export function encodeJob(job: SandboxJob): Buffer {
-  const parts: Buffer[] = [Buffer.from('CYJ1', 'latin1')];
+  const flags = Buffer.alloc(4);
+  flags.writeUInt32LE(job.stderrToStdout === true ? JOB_FLAG_STDERR_TO_STDOUT : 0, 0);
+  const parts: Buffer[] = [Buffer.from(JOB_MAGIC, 'latin1'), flags];
   const list = (items: readonly string[]): void => {
     const count = Buffer.alloc(4);
     count.writeUInt32LE(items.length, 0);

@@ -1,6 +1,9 @@
 // The compile cache: content-addressed compiled artifacts, so a repeated program skips its
 // compile stage entirely.
 //
+// - Entry: the compile's diagnostics (exit code, stdout, stderr, truncation) and its artifact
+//   (compile-cache-entry.ts), so a hit answers with the same compiler output. An entry of an
+//   older format (other magic, other payload) is a miss, removed like a corrupt one.
 // - Key: sha256 over the language, the toolchain fingerprint (binary, version, package
 //   versions), the compile templates (argv, env, artifact paths) and every request file's name and
 //   bytes, each length-prefixed so no two inputs share a key by concatenation.
@@ -17,10 +20,12 @@ import { constants as fsConstants, lstatSync, mkdirSync, readdirSync, unlinkSync
 import { open, rename, unlink } from 'node:fs/promises';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { CyloError } from '../errors.js';
+import { decodeEntry, encodeEntry, type CompileEntry } from './compile-cache-entry.js';
 
 /** Bumped whenever the entry format or the key derivation changes. */
-const FORMAT = 'cylo-compile-cache-v1';
-const MAGIC = Buffer.from('CYLOCC01', 'ascii');
+const FORMAT = 'cylo-compile-cache-v2';
+/** Format 1 ('CYLOCC01') held the artifact alone; format 2 adds the compile's diagnostics. */
+const MAGIC = Buffer.from('CYLOCC02', 'ascii');
 const HEADER_BYTES = MAGIC.length + 32;
 const ENTRY_SUFFIX = '.artifact';
 const TEMP_SUFFIX = '.tmp';
@@ -180,8 +185,9 @@ export class CompileCache {
     this.total -= e.size;
   }
 
-  /** The artifact bundle stored under KEY, or undefined (a miss). Never throws. */
-  async get(key: string): Promise<Buffer | undefined> {
+  /** The entry (diagnostics and artifact bundle) stored under KEY, or undefined (a miss: none,
+   *  or one that is corrupt, unsafe or of an older format, which is then removed). Never throws. */
+  async get(key: string): Promise<CompileEntry | undefined> {
     if (!KEY_PATTERN.test(key) || !this.index.has(key)) {
       this.counters.misses += 1;
       return undefined;
@@ -204,16 +210,17 @@ export class CompileCache {
       const payload = data.subarray(HEADER_BYTES);
       const digest = createHash('sha256').update(payload).digest();
       if (!digest.equals(data.subarray(MAGIC.length, HEADER_BYTES))) throw new Error('checksum mismatch');
+      const entry = decodeEntry(payload);
       // Most recently used: last in the index, and a fresh mtime for the next start-up's scan.
       const now = new Date();
       await handle.utimes(now, now).catch(() => {});
-      const entry = this.index.get(key);
-      if (entry !== undefined) {
+      const indexed = this.index.get(key);
+      if (indexed !== undefined) {
         this.index.delete(key);
-        this.index.set(key, entry);
+        this.index.set(key, indexed);
       }
       this.counters.hits += 1;
-      return Buffer.from(payload);
+      return entry;
     } catch {
       this.counters.rejected += 1;
       this.counters.misses += 1;
@@ -225,17 +232,18 @@ export class CompileCache {
     }
   }
 
-  /** Stores BUNDLE under KEY (atomically). A failure is counted, never thrown. */
-  async put(key: string, bundle: Buffer): Promise<void> {
+  /** Stores ENTRY under KEY (atomically). A failure is counted, never thrown. */
+  async put(key: string, entry: CompileEntry): Promise<void> {
     if (!KEY_PATTERN.test(key)) return;
-    const size = HEADER_BYTES + bundle.length;
+    const payload = encodeEntry(entry);
+    const size = HEADER_BYTES + payload.length;
     if (size > this.maxBytes) return; // larger than the whole cache: not worth evicting everything
     const temp = join(this.dir, `${key}.${randomBytes(8).toString('hex')}${TEMP_SUFFIX}`);
     try {
       const handle = await open(temp, 'wx', 0o600);
       try {
-        const digest = createHash('sha256').update(bundle).digest();
-        await handle.writeFile(Buffer.concat([MAGIC, digest, bundle]));
+        const digest = createHash('sha256').update(payload).digest();
+        await handle.writeFile(Buffer.concat([MAGIC, digest, payload]));
       } finally {
         await handle.close();
       }

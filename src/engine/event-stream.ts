@@ -1,7 +1,9 @@
 // Turns one execution into an async iterable of events: `state` transitions, `stdout` and
 // `stderr` chunks as the program produces them (decoded as UTF-8 without splitting characters),
 // and one final `result` (or `error`). Breaking out of the iteration cancels the execution.
+// With outputEncoding "base64", each chunk's `data` is the base64 of that chunk's bytes instead.
 import { OutputDecoder } from '../api/output-decoder.js';
+import type { OutputEncoding } from '../api/output-encoding.js';
 import type { ExecutionResult } from '../api/result.js';
 import { linkAbort } from '../util/abort.js';
 import type { CyloError } from '../errors.js';
@@ -52,7 +54,8 @@ class EventQueue {
   }
 }
 
-export function streamExecution(run: Runner, outerSignal?: AbortSignal): AsyncIterableIterator<StreamEvent> {
+/** `encoding`: how stdout/stderr events carry their bytes (the request's outputEncoding). */
+export function streamExecution(run: Runner, outerSignal?: AbortSignal, encoding: OutputEncoding = 'utf8'): AsyncIterableIterator<StreamEvent> {
   const queue = new EventQueue();
   const controller = new AbortController();
   const unlink = linkAbort(outerSignal, controller);
@@ -67,7 +70,7 @@ export function streamExecution(run: Runner, outerSignal?: AbortSignal): AsyncIt
       queue.push(event);
       return;
     }
-    const text = decoder.decode(event.stage, event.type, event.data);
+    const text = encoding === 'base64' ? event.data.toString('base64') : decoder.decode(event.stage, event.type, event.data);
     if (text !== '') queue.push({ type: event.type, stage: event.stage, data: text });
   }, controller.signal).then(
     (result) => {

@@ -1,6 +1,7 @@
 // An interactive execution: a handle to write to the program's stdin as it runs, close it,
 // signal the program, and read its events (state, stdout, stderr, result) as they happen.
 // It is the library's counterpart of Piston's WebSocket protocol (/api/v2/connect).
+import type { OutputEncoding } from '../api/output-encoding.js';
 import type { ExecutionResult } from '../api/result.js';
 import { CyloError } from '../errors.js';
 import type { StageControl } from '../backend/backend.js';
@@ -59,7 +60,8 @@ class InputQueue implements AsyncIterable<Buffer> {
 
 export type InteractiveRunner = (options: { onEvent: (event: ExecutionEvent) => void; signal: AbortSignal; stdinStream: AsyncIterable<Buffer>; control: StageControl }) => Promise<ExecutionResult>;
 
-export function startInteractive(run: InteractiveRunner, outerSignal?: AbortSignal): InteractiveExecution {
+/** `encoding`: how output events carry their bytes (the request's outputEncoding). */
+export function startInteractive(run: InteractiveRunner, outerSignal?: AbortSignal, encoding: OutputEncoding = 'utf8'): InteractiveExecution {
   const input = new InputQueue();
   const control: StageControl = {};
   const cancel = new AbortController();
@@ -75,7 +77,7 @@ export function startInteractive(run: InteractiveRunner, outerSignal?: AbortSign
     const p = run({ onEvent, signal, stdinStream: input, control });
     p.then(resolveResult, rejectResult).finally(unlink);
     return p;
-  }, cancel.signal);
+  }, cancel.signal, encoding);
   return {
     events,
     result,

@@ -8,10 +8,11 @@ import type { ExecutionResult, Stage } from '../api/result.js';
 import { WORKSPACE, type BackendSlot, type SandboxBackend, type StageControl } from '../backend/backend.js';
 import { CyloError, toCyloError } from '../errors.js';
 import type { ResolvedRuntime } from '../runtimes/registry.js';
+import { planEntry } from '../runtimes/entry-point.js';
 import { expandArgv, type TokenValues } from '../runtimes/tokens.js';
 import type { BundleFile } from '../backend/file-bundle.js';
 import type { CompileCache } from './compile-cache.js';
-import { compileStage, mergeArtifacts } from './compile-stage.js';
+import { compileFlights, compileStage, mergeArtifacts } from './compile-stage.js';
 import { classifyStage } from './outcome.js';
 import { stageEnv } from './stage-env.js';
 import { ExecutionStateMachine, type StateEvent } from './state-machine.js';
@@ -29,6 +30,9 @@ export interface RunContext {
 }
 
 export class Lifecycle<S extends BackendSlot = BackendSlot> {
+  /** Compiles in progress: identical ones that arrive meanwhile wait instead of compiling. */
+  private readonly flights = compileFlights();
+
   constructor(
     private readonly backend: SandboxBackend<S>,
     /** The compile cache, opened on first use by a compiled language; undefined: every compile runs. */
@@ -36,23 +40,26 @@ export class Lifecycle<S extends BackendSlot = BackendSlot> {
   ) {}
 
   /** Runs one execution in `slot` (from the pool); the pool makes the slot clean afterwards. */
-  async execute(request: NormalizedRequest, runtime: ResolvedRuntime, slot: S, context: RunContext = {}): Promise<ExecutionResult> {
+  async execute(sent: NormalizedRequest, runtime: ResolvedRuntime, slot: S, context: RunContext = {}): Promise<ExecutionResult> {
     const id = randomUUID();
     const def = runtime.definition;
     const machine = new ExecutionStateMachine(id, (e) => context.onEvent?.(e));
     const output = (stage: 'compile' | 'run', type: 'stdout' | 'stderr') => (data: Buffer) => context.onEvent?.({ type, executionId: id, stage, data });
-    const result = (status: ExecutionResult['status'], compile: Stage | null, run: Stage | null): ExecutionResult => ({ id, language: def.id, version: runtime.version ?? 'unknown', status, compile, run, layers: [...this.backend.layers], backend: this.backend.name });
+    const result = (status: ExecutionResult['status'], compile: Stage | null, run: Stage | null): ExecutionResult => ({ id, language: def.id, version: runtime.version ?? 'unknown', status, compile, run, layers: [...this.backend.layers], backend: this.backend.name, outputEncoding: sent.outputEncoding });
     try {
       // MountRamdisk: the slot is this execution's; the backend gives each stage a fresh
       // workspace sized by workspaceBytes and the request's limits.
       machine.transition('MountRamdisk');
       machine.transition('PrepareExecution');
-      const tokens = stageTokens(request, runtime);
+      // Sources named as the compiler needs them, and the entry point (src/runtimes/entry-point.ts).
+      const entry = planEntry(def, sent.files);
+      const request: NormalizedRequest = { ...sent, files: entry.files };
+      const tokens: TokenValues = { ...stageTokens(request, runtime), mainClass: entry.mainClass };
       let files: BundleFile[] = request.files;
       let compiled: Stage | null = null;
       if (def.compile !== undefined) {
         machine.transition('Compiling');
-        const outcome = await compileStage(request, runtime, { backend: this.backend, slot, cache: this.compileCache(), tokens, signal: context.signal, onStdout: output('compile', 'stdout'), onStderr: output('compile', 'stderr') });
+        const outcome = await compileStage(request, runtime, { backend: this.backend, slot, cache: this.compileCache(), flights: this.flights, tokens, entryProblem: entry.problem, signal: context.signal, onStdout: output('compile', 'stdout'), onStderr: output('compile', 'stderr') });
         compiled = outcome.stage;
         if (outcome.artifacts === undefined) {
           machine.transition('Done');
@@ -69,6 +76,9 @@ export class Lifecycle<S extends BackendSlot = BackendSlot> {
         env: stageEnv(runtime, tokens, 'run', request.env),
         files,
         stdin: request.stdin,
+        // The run stage only: a compiler's diagnostics stay on their own streams (and in the
+        // compile cache, whatever the request that first compiled asked for).
+        stderrToStdout: request.redirectStderrToStdout,
         stdinStream: context.stdinStream,
         control: context.control,
         limits: request.limits,
@@ -77,7 +87,7 @@ export class Lifecycle<S extends BackendSlot = BackendSlot> {
         onStderr: output('run', 'stderr'),
       });
       if (report.stopReason === 'cancelled') throw new CyloError('CYLO_E_CANCELLED', 'execution cancelled by the caller; every process of it was killed');
-      const run = classifyStage(report, 'run', request.limits);
+      const run = classifyStage(report, 'run', request.limits, request.outputEncoding);
       machine.transition('Done');
       return result(run.status, compiled, run);
     } catch (error) {

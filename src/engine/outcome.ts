@@ -1,7 +1,7 @@
 // The one place that decides what a stage's outcome means: a pure function from the facts a
 // backend reports (src/backend/backend.ts: StageReport) to the Stage every interface returns
 // (status, exit code or signal, message, limit). Order of precedence, first match wins:
-//   cancelled by the caller > setup failed > output limit > wall-clock limit > CPU limit >
+//   cancelled by the caller > setup failed > could not be started > output limit > wall-clock limit > CPU limit >
 //   OOM kill (memory limit) > no exit reported > exit 0 (ok) > any other exit (runtime error)
 // A compile stage's runtime error is a compile error, and its messages name the compiler.
 // A runtime (or compile) error names the limit the program ran into when the kernel's counters
@@ -9,6 +9,7 @@
 import type { ExecutionStatus, Stage, StageLimit } from '../api/result.js';
 import type { StageLimits, StageReport } from '../backend/backend.js';
 import { constants } from 'node:os';
+import { encodeOutput, type OutputEncoding } from '../api/output-encoding.js';
 import { signalName } from '../util/signals.js';
 
 export type StageKind = 'compile' | 'run';
@@ -60,6 +61,7 @@ function verdict(report: StageReport, kind: StageKind, limits: StageLimits): Ver
     default:
   }
   if (report.setupError !== null) return { status: 'internal_error', message: `sandbox setup failed: ${report.setupError}`, limit: null };
+  if (report.execError != null) return cannotStart(report.execError, kind);
   const byCylo = stopped(report, who, limits);
   if (byCylo !== undefined) return byCylo;
   if (report.oomKilled) return { status: 'memory_limit', message: `memory limit of ${limits.memoryBytes} bytes exceeded; ${who} was killed`, limit: 'memory' };
@@ -68,9 +70,30 @@ function verdict(report: StageReport, kind: StageKind, limits: StageLimits): Ver
   return { status: kind === 'compile' ? 'compile_error' : 'runtime_error', ...failedAt(report, who, limits) };
 }
 
+/** Why execve fails, by Linux errno, in words a user can act on. */
+const EXEC_CAUSES: Readonly<Record<number, string>> = {
+  2: 'the file, or the interpreter its #! line names, does not exist in the sandbox', // ENOENT
+  8: 'the file is not a program the system can start (not an ELF executable, no #! line)', // ENOEXEC
+  13: 'the file is not executable (no execute permission, or not a regular file)', // EACCES
+  20: 'a directory in its path is not a directory', // ENOTDIR
+  21: 'it is a directory', // EISDIR
+};
+
+/** A stage whose program could not be started (the sandbox was fine). The run stage: the
+ *  program's fault, a runtime_error naming the cause. The compile stage: the compiler the
+ *  runtime definition names cannot be started, which no request can cause (internal_error). */
+function cannotStart(exec: { errno: number; message: string }, kind: StageKind): Verdict {
+  const cause = EXEC_CAUSES[exec.errno];
+  const why = `${exec.message}${cause === undefined ? '' : `; ${cause}`}`;
+  return kind === 'compile'
+    ? { status: 'internal_error', message: `the compiler could not be started: ${why}; check the runtime definition`, limit: null }
+    : { status: 'runtime_error', message: `the program could not be started: ${why}`, limit: null };
+}
+
 /** The Stage of a backend's report. `limits` are the ones the stage ran under (they appear in
- *  the messages). */
-export function classifyStage(report: StageReport, kind: StageKind, limits: StageLimits): Stage {
+ *  the messages); `encoding` is how the request wants the output bytes carried (the request's
+ *  outputEncoding: UTF-8 text or base64 of the exact bytes). */
+export function classifyStage(report: StageReport, kind: StageKind, limits: StageLimits, encoding: OutputEncoding): Stage {
   const { status, message, limit } = verdict(report, kind, limits);
   const exitSignal = report.exit?.signalNumber ?? null;
   // A program cylo stopped (limits, cancellation) was killed with SIGKILL, unless it reported
@@ -83,8 +106,8 @@ export function classifyStage(report: StageReport, kind: StageKind, limits: Stag
     status,
     exitCode: report.exit?.code ?? null,
     signal,
-    stdout: report.stdout.toString('utf8'),
-    stderr: report.stderr.toString('utf8'),
+    stdout: encodeOutput(report.stdout, encoding),
+    stderr: encodeOutput(report.stderr, encoding),
     stdoutTruncated: report.stdoutTruncated,
     stderrTruncated: report.stderrTruncated,
     wallMs: report.wallMs,
@@ -95,7 +118,10 @@ export function classifyStage(report: StageReport, kind: StageKind, limits: Stag
   };
 }
 
-/** The Stage reported for a compile skipped by a compile-cache hit. */
-export function cachedCompileStage(): Stage {
-  return { status: 'ok', exitCode: 0, signal: null, stdout: '', stderr: '', stdoutTruncated: false, stderrTruncated: false, wallMs: 0, cpuMs: 0, memoryBytes: 0, message: null, limit: null, cached: true };
+/** A compile that exited 0 but gave the run stage nothing it can start: a compile_error saying
+ *  why (`problem`, from artifact-check.ts) and what to change (`hint`, from the definition). */
+export function unrunnableCompileStage(stage: Stage, problem: string, hint: string | undefined): Stage {
+  const fix = hint === undefined ? '' : `; ${hint}`;
+  return { ...stage, status: 'compile_error', message: `the compiler exited 0 but produced no runnable program: ${problem}${fix}` };
 }
+

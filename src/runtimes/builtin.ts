@@ -154,6 +154,8 @@ export const BUILTIN_RUNTIMES: readonly RuntimeDefinitionInput[] = [
         GOFLAGS: '-buildvcs=false',
         GO111MODULE: 'on',
       },
+      // go build of a package that is not main exits 0 and writes an archive, not a program.
+      notRunnableHint: 'a Go program needs an entry file that declares `package main` and `func main()`',
     },
     run: { argv: [`{workspace}/${BUILD}/main`, '{args}'] },
   },
@@ -190,13 +192,15 @@ export const BUILTIN_RUNTIMES: readonly RuntimeDefinitionInput[] = [
       resolve: ['/bin/sh', '-c', 'b=$(readlink -f "$0") && echo "$b" && c=$(readlink -f "${b%/bin/*}/lib/jvm.cfg") && echo "${c%/*}"', '{bin}'],
     },
     version: { argv: ['{bin}', '-version'], pattern: 'javac (\\S+)' },
-    // The entry class is the first file's base name (Main.java -> Main). Heaps follow the
-    // stage's memory limit, leaving room for the JVM's own memory (metaspace, code, threads).
+    // Heaps follow the stage's memory limit, leaving room for the JVM's own memory (metaspace, code, threads).
     compile: {
       argv: ['{bin}', '-J-Xmx{memoryMiB*75%-64}m', ...JVM_FLAGS.map((f) => `-J${f}`), '-encoding', 'UTF-8', '-proc:none', '-d', BUILD, '{files}'],
       artifact: BUILD,
     },
-    run: { argv: ['{binDir}/java', '-Xmx{memoryMiB*75%-64}m', '-Xss8m', ...JVM_FLAGS, '-cp', BUILD, '{entryName}', '{args}'] },
+    run: { argv: ['{binDir}/java', '-Xmx{memoryMiB*75%-64}m', '-Xss8m', ...JVM_FLAGS, '-cp', BUILD, '{mainClass}', '{args}'] },
+    // Sources are named after their public class (`public class Solution` sent as `code` works)
+    // and the class that declares main is the one run (src/runtimes/entry-point.ts).
+    entryPoint: 'java-main-class',
     // The JVM needs more memory and threads than the defaults allow.
     limits: { memoryBytes: 512 * MiB, pids: 128 },
   },

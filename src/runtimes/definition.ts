@@ -12,6 +12,8 @@ import { limitsSchema } from '../api/request.js';
  *   {entry}        the entry file (the request's first file), relative to the workspace
  *   {entryStem}    the entry without its extension ("src/main" for "src/main.ts")
  *   {entryName}    the entry's base name without extension ("Main" for "Main.java")
+ *   {mainClass}    with entryPoint "java-main-class": the class that declares main (its package
+ *                  included, "Solution" or "com.x.App"); otherwise the same as {entryName}
  *   {files}        every source file with the runtime's extension, one argv element each
  *   {args}         the program's arguments, one argv element each (run stage)
  *   {out}          the first compile artifact path
@@ -45,9 +47,17 @@ export const runtimeDefinitionSchema = z.strictObject({
         .transform((v) => (Array.isArray(v) ? v : [v]))
         .describe('Workspace-relative path(s) of the compiled output, files or directories; they are carried into the run stage.'),
       env: z.record(z.string(), z.string()).default({}),
+      notRunnableHint: z
+        .string()
+        .optional()
+        .describe('Said in the compile_error when the compiler exits 0 but writes no program the run stage can start (Go: the entry file must declare package main with func main).'),
     })
     .optional(),
   run: z.strictObject({ argv: z.array(z.string()).min(1) }),
+  entryPoint: z
+    .enum(['java-main-class'])
+    .optional()
+    .describe('How the entry point is found beyond the first file. "java-main-class": sources are named after their public class and {mainClass} is the class that declares main.'),
   env: z.record(z.string(), z.string()).default({}),
   readOnlyPaths: z.array(z.string()).default([]).describe('Extra host trees the toolchain needs, bound read-only.'),
   nodePackages: z.array(z.string().regex(/^(@[a-z0-9._-]+\/)?[a-z0-9._-]+$/, 'an npm package name')).default([]).describe("npm packages of cylo's own installation mounted read-only at {nodeModules}/<name>."),

@@ -13,6 +13,9 @@ export interface TokenValues {
   args: readonly string[];
   /** The stage's memory limit, for {memoryMiB...}. */
   memoryBytes: number;
+  /** The class the run stage starts, for {mainClass} (src/runtimes/entry-point.ts); undefined:
+   *  {entryName}. */
+  mainClass?: string | undefined;
   /** The first compile artifact, for {out}. */
   out?: string | undefined;
   workspace: string;
@@ -39,6 +42,7 @@ function expandOne(token: string, v: TokenValues): string {
     .replaceAll('{bin}', v.bin)
     .replaceAll('{entryStem}', stripExtension(v.entry))
     .replaceAll('{entryName}', basename(stripExtension(v.entry)))
+    .replaceAll('{mainClass}', v.mainClass ?? basename(stripExtension(v.entry)))
     .replaceAll('{entry}', v.entry)
     .replaceAll('{out}', v.out ?? '')
     .replaceAll('{workspace}', v.workspace)

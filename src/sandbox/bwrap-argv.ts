@@ -16,6 +16,8 @@ export const FD_STATUS = 4;
 export const FD_BUNDLE = 5;
 /** The artifact bundle a compile stage streams back out (stdio 6; only when plan.emit is set). */
 export const FD_EMIT = 6;
+/** The cgroup's CPU counter, opened read-only by the outer helper for PID 1 (plan.cpuCounter). */
+export const FD_CPU = 7;
 /** The workspace tmpfs the outer helper mounts (bwrap --bind-fd). */
 export const FD_WORKSPACE = 9;
 /** First fd the outer helper uses for O_PATH fds of trees bound with --ro-bind-fd. */
@@ -53,8 +55,10 @@ export interface SandboxPlan {
   /** ...its rlimits... */
   rlimits: Record<string, number>;
   landlock: LandlockPlan;
-  /** ...and its argv inside the sandbox (argv[0] absolute). */
+  /** ...its argv inside the sandbox (argv[0] absolute)... */
   argv: string[];
+  /** ...and whether its stderr goes into its stdout pipe (the job's flag bit 0). */
+  stderrToStdout?: boolean | undefined;
   /** Lower the seccomp layer: only when the operator relaxed it. */
   seccomp: boolean;
   /** Compile stages: workspace-relative paths (files or directories) PID 1 streams back out on
@@ -62,6 +66,9 @@ export interface SandboxPlan {
   emit?: { paths: string[]; maxBytes: number } | undefined;
   /** Extra workspace directories (absolute, parents first) the helper creates before unpacking. */
   mkdirs?: string[] | undefined;
+  /** The cgroup's CPU counter: PID 1 reads it as the program is exec'd and when it exits, so
+   *  that the program's CPU time (and the CPU limit) excludes the sandbox's setup. */
+  cpuCounter?: { path: string; format: 'v1' | 'v2' } | undefined;
 }
 
 /** Bytes of workspace per inode (file or directory) it may hold: one page's worth, so a flood
@@ -88,6 +95,7 @@ export function buildOuterArgv(plan: SandboxPlan): string[] {
   // The workspace tmpfs, mounted by the outer helper (bubblewrap 0.8 cannot cap its inodes).
   argv.push('--workspace', `${FD_WORKSPACE}:${plan.workspaceBytes}:${workspaceInodes(plan.workspaceBytes)}`);
   for (const procs of plan.cgroupProcs) argv.push('--cgroup-procs', procs);
+  if (plan.cpuCounter !== undefined) argv.push('--cpu-counter', `${FD_CPU}:${plan.cpuCounter.path}`);
   let fd = FD_FIRST_BIND;
   for (const bind of plan.binds) {
     if (bind.viaFd === true) argv.push('--open-fd', `${fd++}:${bind.source}`);
@@ -149,6 +157,7 @@ export function buildInnerArgv(plan: SandboxPlan): string[] {
     a.push('--emit-fd', String(FD_EMIT), '--emit-max', String(plan.emit.maxBytes));
     for (const p of plan.emit.paths) a.push('--emit', p);
   }
+  if (plan.cpuCounter !== undefined) a.push('--cpu-fd', String(FD_CPU), '--cpu-format', plan.cpuCounter.format);
   a.push('--landlock', plan.landlock.mode);
   for (const p of plan.landlock.readOnly) a.push('--ro', p);
   for (const p of plan.landlock.readExec) a.push('--rx', p);

@@ -30,8 +30,11 @@ export interface ExecutionCgroup {
   readonly name: string;
   /** The cgroup.procs files the sandbox's first process must join (one per v1 hierarchy). */
   readonly procsFiles: string[];
-  /** CPU time used so far, in milliseconds. */
+  /** CPU time used so far, in milliseconds (every process of the cgroup, setup included). */
   cpuMs(): number;
+  /** The file behind cpuMs() and its format (v1 cpuacct.usage: ns; v2 cpu.stat: usage_usec),
+   *  which the sandbox's PID 1 reads around the program's exec (native/cpu-counter.c). */
+  readonly cpuCounter: { path: string; format: 'v1' | 'v2' };
   stats(): CgroupStats;
   /** Pids currently in the cgroup. */
   pids(): number[];

@@ -84,7 +84,7 @@ export class NamespaceBackend implements SandboxBackend<NamespaceSlot> {
   }
 
   /** The sandbox plan of one stage. Pure given its inputs. */
-  plan(spec: Pick<StageSpec, 'roots' | 'mounts' | 'argv' | 'env' | 'limits' | 'emit' | 'mkdirs'>, identity: Identity, cgroup: ExecutionCgroup): SandboxPlan {
+  plan(spec: Pick<StageSpec, 'roots' | 'mounts' | 'argv' | 'env' | 'limits' | 'emit' | 'mkdirs' | 'stderrToStdout'>, identity: Identity, cgroup: ExecutionCgroup): SandboxPlan {
     const layout = filesystemLayout([...spec.roots], [...spec.mounts]);
     const host = this.host;
     const landlockMode = host.relax.has('landlock') ? 'off' : host.landlockAbi >= 6 ? 'on' : 'noscope';
@@ -94,6 +94,7 @@ export class NamespaceBackend implements SandboxBackend<NamespaceSlot> {
       uid: identity.uid,
       gid: identity.gid,
       cgroupProcs: cgroup.procsFiles,
+      cpuCounter: cgroup.cpuCounter,
       binds: layout.binds,
       symlinks: layout.symlinks,
       workspaceBytes: spec.limits.workspaceBytes,
@@ -101,6 +102,7 @@ export class NamespaceBackend implements SandboxBackend<NamespaceSlot> {
       rlimits: rlimitsFor(spec.limits),
       landlock: { mode: landlockMode, ...layout.landlock },
       argv: spec.argv,
+      stderrToStdout: spec.stderrToStdout === true,
       seccomp: !host.relax.has('seccomp'),
       emit: spec.emit === undefined ? undefined : { paths: [...spec.emit.paths], maxBytes: spec.emit.maxBytes },
     };

@@ -1,7 +1,7 @@
 // A sandbox started ahead of its job: the helper chain (outer helper as root -> bubblewrap as
 // the slot's uid -> inner helper as PID 1) is spawned with argv arrays, bubblewrap sets up the
 // namespaces, mounts and seccomp, and PID 1 waits on the bundle pipe for the job (argv, env,
-// rlimits) and the files. Starting it takes bubblewrap's few milliseconds, which a slot spends
+// rlimits, flags such as stderr-into-stdout) and the files. Starting it takes bubblewrap's few milliseconds, which a slot spends
 // before the request arrives. It runs exactly one job (sandbox-run.ts); until then, whatever it
 // reports is kept and replayed to the run.
 import { spawn, type ChildProcess } from 'node:child_process';

@@ -9,6 +9,7 @@ import { CappedCollector } from './capped-output.js';
 import type { ExecutionCgroup } from './cgroups.js';
 import { parseHelperStatus, workspaceIsFull } from './helper-status.js';
 import { killInsideOut } from './kill-inside-out.js';
+import { ProgramCpu } from './program-cpu.js';
 import { signalProgram } from './signal-program.js';
 import { Watchdog, type StopReason } from './watchdog.js';
 
@@ -27,6 +28,7 @@ export interface SandboxSink {
 export class SandboxRun implements SandboxSink {
   private stopReason: StopReason | null = null;
   private setupError: string | null = null;
+  private execError: StageReport['execError'] = null;
   private artifactError: string | null = null;
   private startedAt: number | undefined;
   private endedAt: number | undefined;
@@ -40,6 +42,8 @@ export class SandboxRun implements SandboxSink {
   private readonly err: CappedCollector;
   private readonly emitted: CappedCollector | undefined;
   private readonly watchdog: Watchdog;
+  /** The program's own CPU time (the cgroup counter minus the sandbox's setup). */
+  private readonly cpu: ProgramCpu;
   private readonly onAbort = (): void => this.stop('cancelled');
 
   constructor(
@@ -59,7 +63,9 @@ export class SandboxRun implements SandboxSink {
         : new CappedCollector(emit.maxBytes + 16, () => {
             this.artifactError ??= `the compiled artifact is larger than ${emit.maxBytes} bytes`;
           });
-    this.watchdog = new Watchdog({ timeoutMs: limits.timeoutMs, cpuTimeMs: limits.cpuTimeMs, setupTimeoutMs: SETUP_TIMEOUT_MS, cpuMs: () => cgroup.cpuMs(), onStop: (reason) => this.stop(reason) });
+    this.cpu = new ProgramCpu(() => cgroup.cpuMs());
+    // The CPU-time limit holds the program's own CPU, not the setup before its exec.
+    this.watchdog = new Watchdog({ timeoutMs: limits.timeoutMs, cpuTimeMs: limits.cpuTimeMs, setupTimeoutMs: SETUP_TIMEOUT_MS, cpuMs: () => this.cpu.used(), onStop: (reason) => this.stop(reason) });
     if (spec.signal?.aborted === true) queueMicrotask(this.onAbort);
     else spec.signal?.addEventListener('abort', this.onAbort, { once: true });
   }
@@ -78,13 +84,15 @@ export class SandboxRun implements SandboxSink {
 
   status(line: string): void {
     const status = parseHelperStatus(line);
-    if (status?.type === 'started') this.programStarted();
+    if (status?.type === 'started') this.programStarted(status.cpuUsec);
     else if (status?.type === 'setup-error') this.setupError = status.message;
+    else if (status?.type === 'exec-error') this.execError ??= { errno: status.errno, message: status.message };
     else if (status?.type === 'artifact-error') this.artifactError ??= status.message;
     else if (status?.type === 'workspace') this.workspaceFull = workspaceIsFull(status.freeBytes, status.freeInodes);
     else if (status?.type === 'exit') {
       this.endedAt ??= performance.now();
       this.watchdog.dispose();
+      this.cpu.exited(status.cpuUsec);
       this.exit = { code: status.code, signalNumber: status.signalNumber };
     }
   }
@@ -104,8 +112,9 @@ export class SandboxRun implements SandboxSink {
     void killInsideOut(this.child, this.cgroup, this.sweepDone.signal);
   }
 
-  private programStarted(): void {
+  private programStarted(cpuUsec: number | null): void {
     this.startedAt = performance.now();
+    this.cpu.started(cpuUsec);
     const control = this.spec.control;
     const bwrapPid = this.child.pid;
     if (control !== undefined && bwrapPid !== undefined) {
@@ -133,6 +142,7 @@ export class SandboxRun implements SandboxSink {
     this.resolve({
       stopReason: this.stopReason,
       setupError: this.setupError,
+      execError: this.execError,
       exit: this.exit,
       oomKilled: stats.oomKilled,
       pidsLimitHit: stats.pidsLimitHit,
@@ -142,7 +152,7 @@ export class SandboxRun implements SandboxSink {
       stdoutTruncated: this.out.truncated,
       stderrTruncated: this.err.truncated,
       wallMs: this.startedAt === undefined ? 0 : round3(Math.max(0, this.endedAt - this.startedAt)),
-      cpuMs: round3(stats.cpuMs),
+      cpuMs: round3(this.cpu.total(stats.cpuMs)),
       memoryBytes: stats.memoryPeakBytes,
       ...(this.emitted === undefined ? {} : { artifact: this.emitted.buffer(), artifactError: this.artifactError }),
     });

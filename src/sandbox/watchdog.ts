@@ -1,6 +1,7 @@
 // The limits a running sandbox is held to from the outside, by time: the setup deadline (the
 // sandbox must start its program in time), the wall-clock limit (from the program's start) and
-// the CPU-time limit (read from the cgroup, all processes and threads together). Each ends in
+// the CPU-time limit (the program's own CPU from the cgroup counter, all its processes and
+// threads together, the sandbox's setup excluded: see program-cpu.ts). Each ends in
 // one call to `onStop(reason)`; the caller kills the sandbox (kill-inside-out.ts).
 import { availableParallelism } from 'node:os';
 
@@ -11,11 +12,12 @@ export type { StopReason };
 export interface WatchdogOptions {
   /** Wall-clock limit from the program's start, in ms. */
   timeoutMs: number;
-  /** CPU time of all the sandbox's processes, in ms. */
+  /** CPU-time limit of the program (all its processes and threads), in ms. */
   cpuTimeMs: number;
   /** Time the sandbox may take to start the program, in ms. */
   setupTimeoutMs: number;
-  /** The CPU time used so far (the cgroup's counter), in ms. */
+  /** The program's CPU time so far (ProgramCpu.used: the cgroup's counter since its exec), in
+   *  ms. */
   cpuMs: () => number;
   onStop: (reason: StopReason) => void;
 }

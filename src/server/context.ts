@@ -9,6 +9,7 @@ import type { ExecutionResult } from '../api/result.js';
 import type { ExecuteOptions } from '../gate/execution-gate.js';
 import type { ExecutionEvent } from '../engine/lifecycle.js';
 import { startInteractive, type InteractiveExecution } from '../engine/interactive.js';
+import { requestedOutputEncoding } from '../api/output-encoding.js';
 import { CyloError, toCyloError } from '../errors.js';
 import type { ApiName, ServerMetrics } from './metrics.js';
 
@@ -101,6 +102,6 @@ export class ServerState implements ServerContext {
   }
 
   interactive(api: ApiName, body: ExecuteRequest, log?: FastifyBaseLogger): InteractiveExecution {
-    return startInteractive((options) => this.run(api, body, { ...options, ...(log === undefined ? {} : { log }) }));
+    return startInteractive((options) => this.run(api, body, { ...options, ...(log === undefined ? {} : { log }) }), undefined, requestedOutputEncoding(body));
   }
 }

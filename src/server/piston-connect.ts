@@ -156,6 +156,12 @@ class PistonSession {
       return;
     }
     const body = parsed.data as PistonExecuteRequest;
+    // Data messages are text: base64 output could not apply to them, so it is refused rather
+    // than silently ignored.
+    if (body.outputEncoding === 'base64') {
+      this.fail('outputEncoding: base64 is not available on /api/v2/connect (data messages carry text); use POST /api/v2/execute or /v1/execute');
+      return;
+    }
     const runtime = await resolvePistonRuntime(this.ctx.cylo, body.language, body.version);
     const cyloRequest = pistonToCyloRequest(body, runtime.id, this.ctx.cylo);
     cyloRequest.stdin = body.stdin ?? ''; // interactive: no newline appended

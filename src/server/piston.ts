@@ -4,6 +4,7 @@
 // plus the routes; the execution itself goes through the same path as the native API.
 import { signalNumber as signalNumberOf } from '../util/signals.js';
 import { OutputDecoder } from '../api/output-decoder.js';
+import type { OutputEncoding } from '../api/output-encoding.js';
 import type { FastifyInstance } from 'fastify';
 import type { Cylo } from '../cylo.js';
 import type { ExecuteRequest } from '../api/request.js';
@@ -80,32 +81,60 @@ export function pistonToCyloRequest(body: PistonExecuteRequest, language: string
     ...(f.encoding === undefined ? {} : { encoding: f.encoding }),
   }));
   let stdin = body.stdin ?? '';
-  if (!stdin.endsWith('\n')) stdin += '\n';
+  // Binary stdin is given byte for byte: a newline appended to base64 text would be dropped by
+  // the decoder, and one appended to the bytes would change them.
+  if (body.stdinEncoding !== 'base64' && !stdin.endsWith('\n')) stdin += '\n';
   const request: ExecuteRequest = { language, files, stdin, args: body.args ?? [] };
   if (Object.keys(limits).length > 0) request.limits = limits;
+  if (body.stdinEncoding !== undefined) request.stdinEncoding = body.stdinEncoding;
+  if (body.outputEncoding !== undefined) request.outputEncoding = body.outputEncoding;
+  if (body.redirectStderrToStdout !== undefined) request.redirectStderrToStdout = body.redirectStderrToStdout;
   return request;
 }
 
 /**
- * Rebuilds Piston's `output` (stdout and stderr interleaved in the order they were written) from
- * the execution's output events. The engine reports exactly the bytes it keeps (never beyond the
- * output limit), so the memory used is at most that of the result itself.
+ * Rebuilds Piston's `output` (stdout and stderr in the order cylo read them from their two
+ * pipes: not the order of the program's writes, which two pipes cannot keep; with
+ * redirectStderrToStdout there is one pipe and `output` is stdout) from the execution's output
+ * events. With outputEncoding "utf8", as text (one UTF-8 decoder per stream, so a character
+ * split across chunks stays whole); with "base64", the base64 of the exact bytes. The engine
+ * reports exactly the bytes it keeps (never beyond the output limit), so the memory used is at
+ * most that of the result itself.
  */
 export class OutputInterleaver {
   private readonly text = new Map<string, string>();
+  private readonly bytes = new Map<string, Buffer[]>();
   private readonly decoder = new OutputDecoder();
+
+  constructor(private readonly encoding: OutputEncoding = 'utf8') {}
 
   readonly onEvent = (event: ExecutionEvent): void => {
     if (event.type !== 'stdout' && event.type !== 'stderr') return;
+    if (this.encoding === 'base64') {
+      const chunks = this.bytes.get(event.stage) ?? [];
+      chunks.push(event.data);
+      this.bytes.set(event.stage, chunks);
+      return;
+    }
     this.text.set(event.stage, (this.text.get(event.stage) ?? '') + this.decoder.decode(event.stage, event.type, event.data));
   };
 
   /** The interleaved output of a stage, or undefined when no event was seen for it. */
   output(stage: 'compile' | 'run'): string | undefined {
+    if (this.encoding === 'base64') {
+      const chunks = this.bytes.get(stage);
+      return chunks === undefined ? undefined : Buffer.concat(chunks).toString('base64');
+    }
     const text = this.text.get(stage);
     if (text === undefined) return undefined;
     return text + this.decoder.flush(stage).map((rest) => rest.text).join('');
   }
+}
+
+/** stdout then stderr as one output in `encoding` (base64 strings cannot be concatenated). */
+function joinedOutput(stage: Stage, encoding: OutputEncoding): string {
+  if (encoding === 'utf8') return stage.stdout + stage.stderr;
+  return Buffer.concat([Buffer.from(stage.stdout, 'base64'), Buffer.from(stage.stderr, 'base64')]).toString('base64');
 }
 
 function signalNumber(name: string | null): number | undefined {
@@ -113,8 +142,8 @@ function signalNumber(name: string | null): number | undefined {
 }
 
 /** One cylo stage as a Piston stage. Memory-limit kills are reported as SG (SIGKILL) with a
- *  message, as Piston (isolate) reports them. */
-export function pistonStage(stage: Stage, output: string | undefined): PistonStage {
+ *  message, as Piston (isolate) reports them. `encoding` is the result's outputEncoding. */
+export function pistonStage(stage: Stage, output: string | undefined, encoding: OutputEncoding = 'utf8'): PistonStage {
   let status: PistonStatus | null = null;
   let signal = stage.signal;
   let message = stage.message;
@@ -154,7 +183,7 @@ export function pistonStage(stage: Stage, output: string | undefined): PistonSta
   return {
     stdout: stage.stdout,
     stderr: stage.stderr,
-    output: output ?? stage.stdout + stage.stderr,
+    output: output ?? joinedOutput(stage, encoding),
     code: stage.exitCode,
     signal,
     message,
@@ -185,9 +214,11 @@ const EMPTY_STAGE: Stage = {
 /** A cylo result as Piston's response. When the compile stage failed there is no run stage:
  *  `run` then repeats `compile`, as Piston does for backward compatibility. */
 export function cyloToPistonResponse(result: ExecutionResult, outputs?: OutputInterleaver): PistonExecuteResponse {
-  const compile = result.compile === null ? undefined : pistonStage(result.compile, outputs?.output('compile'));
-  const run = result.run === null ? (compile ?? pistonStage(EMPTY_STAGE, undefined)) : pistonStage(result.run, outputs?.output('run'));
-  return { language: result.language, version: result.version, run, ...(compile === undefined ? {} : { compile }) };
+  const encoding = result.outputEncoding;
+  const compile = result.compile === null ? undefined : pistonStage(result.compile, outputs?.output('compile'), encoding);
+  const run = result.run === null ? (compile ?? pistonStage(EMPTY_STAGE, undefined)) : pistonStage(result.run, outputs?.output('run'), encoding);
+  // Piston's shape unless the client asked for base64 (an extension it then knows about).
+  return { language: result.language, version: result.version, run, ...(compile === undefined ? {} : { compile }), ...(encoding === 'base64' ? { outputEncoding: encoding } : {}) };
 }
 
 export function registerPistonRoutes(app: FastifyInstance, ctx: ServerContext): void {
@@ -213,7 +244,7 @@ export function registerPistonRoutes(app: FastifyInstance, ctx: ServerContext): 
       const body = request.body as PistonExecuteRequest;
       const runtime = await resolvePistonRuntime(ctx.cylo, body.language, body.version);
       const cyloRequest = pistonToCyloRequest(body, runtime.id, ctx.cylo);
-      const outputs = new OutputInterleaver();
+      const outputs = new OutputInterleaver(body.outputEncoding ?? 'utf8');
       const result = await ctx.execute('piston', request, reply, cyloRequest, outputs.onEvent);
       return cyloToPistonResponse(result, outputs);
     },

@@ -6,6 +6,7 @@ import { executeRequestSchema } from '../api/request.js';
 import { executionResultSchema, stageSchema } from '../api/result-schema.js';
 import { ERROR_CODES, type CyloErrorCode } from '../errors.js';
 import { STAGE_LIMITS } from '../api/result.js';
+import { OUTPUT_ENCODINGS } from '../api/output-encoding.js';
 
 export { executeRequestSchema };
 
@@ -71,6 +72,10 @@ export const pistonExecuteRequestSchema = z
     run_cpu_time: pistonLimit('CPU-time limit of the run stage, in ms'),
     compile_memory_limit: pistonLimit('Memory limit of the compile stage, in bytes'),
     run_memory_limit: pistonLimit('Memory limit of the run stage, in bytes'),
+    // cylo extensions (Piston has none of these; the names are the native API's):
+    stdinEncoding: z.enum(['utf8', 'base64']).optional().describe('cylo extension: how `stdin` is encoded, utf8 (default) or base64. With base64 no newline is appended.'),
+    outputEncoding: z.enum(OUTPUT_ENCODINGS).optional().describe('cylo extension: how stdout, stderr and output are encoded in the response, utf8 (default) or base64 of the exact bytes.'),
+    redirectStderrToStdout: z.boolean().optional().describe("cylo extension: the run stage's stderr goes into its stdout, in write order (stderr is then empty)."),
   })
   .describe('A Piston v2 execute request.');
 
@@ -100,6 +105,7 @@ export const pistonExecuteResponseSchema = z.object({
   version: z.string(),
   run: pistonStageSchema,
   compile: pistonStageSchema.optional(),
+  outputEncoding: z.enum(OUTPUT_ENCODINGS).optional().describe('cylo extension, present when the request asked for base64: stdout, stderr and output of every stage are base64 of the exact bytes.'),
 });
 
 export type PistonExecuteResponse = z.infer<typeof pistonExecuteResponseSchema>;

@@ -4,6 +4,7 @@
 // still gets its ordinary 4xx/503 JSON answer.
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { OutputDecoder } from '../api/output-decoder.js';
+import { requestedOutputEncoding } from '../api/output-encoding.js';
 import type { ExecuteRequest } from '../api/request.js';
 import type { ExecutionEvent } from '../engine/lifecycle.js';
 import { toCyloError } from '../errors.js';
@@ -38,13 +39,15 @@ export async function executeAsEventStream(ctx: ServerContext, request: FastifyR
     keepalive.unref();
   };
   const decoder = new OutputDecoder();
+  const base64 = requestedOutputEncoding(body) === 'base64';
   const onEvent = (event: ExecutionEvent): void => {
     begin();
     if (event.type === 'state') {
       raw.write(frame('state', { from: event.from, to: event.to, atMs: Math.round(event.atMs * 1000) / 1000 }));
       return;
     }
-    const data = decoder.decode(event.stage, event.type, event.data);
+    // base64: each frame's data is the base64 of that chunk's bytes.
+    const data = base64 ? event.data.toString('base64') : decoder.decode(event.stage, event.type, event.data);
     if (data !== '') raw.write(frame(event.type, { stage: event.stage, data }));
   };
   try {

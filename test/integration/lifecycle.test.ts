@@ -33,6 +33,7 @@ test('exit 0 is ok, with the result fields filled in', T, async (t) => {
   assert.match(r.version, /^\d+\.\d+/);
   assert.equal(r.compile, null);
   assert.deepEqual(r.layers, [...LAYERS]);
+  assert.equal(r.backend, 'namespace', 'the result names the backend that ran it');
   assert.deepEqual(
     { ...r.run, wallMs: 0, cpuMs: 0, memoryBytes: 0 },
     { status: 'ok', exitCode: 0, signal: null, stdout: 'out\n', stderr: 'err\n', stdoutTruncated: false, stderrTruncated: false, wallMs: 0, cpuMs: 0, memoryBytes: 0, message: null, limit: null },

@@ -14,7 +14,7 @@ function stage(over: Partial<Stage> = {}): Stage {
 }
 
 function result(over: Partial<ExecutionResult> = {}): ExecutionResult {
-  return { id: 'e1', language: 'python', version: '3.11.2', status: 'ok', compile: null, run: stage(), layers: [], backend: 'namespace', ...over };
+  return { id: 'e1', language: 'python', version: '3.11.2', status: 'ok', compile: null, run: stage(), layers: [], backend: 'namespace', outputEncoding: 'utf8', ...over };
 }
 
 describe('formatResult', () => {

@@ -201,6 +201,23 @@ test('connect: init stdin is given without an added newline', T, async (t) => {
   assert.equal(c.stdout(), 'abc|\n');
 });
 
+test('connect: the output extensions: redirectStderrToStdout and base64 init stdin apply, base64 output is refused', T, async (t) => {
+  if (skipWithoutSandbox(t)) return;
+  // proves: the WebSocket's init takes the same extension fields as /api/v2/execute; stderr
+  // then arrives as stdout data in write order; outputEncoding base64 cannot apply to text
+  // data messages, so it is refused by name (close 4002) instead of being ignored.
+  const merged = await Client.open();
+  merged.init('bash', 'cat; echo err >&2; echo out', { redirectStderrToStdout: true, stdin: Buffer.from('in\n').toString('base64'), stdinEncoding: 'base64' });
+  merged.send({ type: 'stdin_end' });
+  await merged.closed;
+  assert.equal(merged.stdout(), 'in\nerr\nout\n');
+  assert.equal(merged.messages.some((m) => m.type === 'data' && m.stream === 'stderr'), false);
+  const b64 = await Client.open();
+  b64.init('bash', 'echo hi', { outputEncoding: 'base64' });
+  assert.equal((await b64.closed).code, CLOSE.error);
+  assert.match(String(b64.messages[0]?.message), /^outputEncoding: base64 is not available on \/api\/v2\/connect/);
+});
+
 test('connect: a signal message reaches the program (its SIGTERM trap runs)', T, async (t) => {
   if (skipWithoutSandbox(t)) return;
   const c = await Client.open();

@@ -123,10 +123,43 @@ test('a response without a run stage repeats compile as run (as Piston does)', (
     run: null,
     layers: [],
     backend: 'namespace',
+    outputEncoding: 'utf8',
   };
   const r = cyloToPistonResponse(result);
   assert.equal(r.language, 'c');
   assert.equal(r.version, '12.2.0');
   assert.equal(r.compile?.status, 'RE');
   assert.deepEqual(r.run, r.compile);
+});
+
+test('the output extension fields pass to the cylo request; base64 stdin gets no newline appended', () => {
+  // proves: pistonToCyloRequest carries stdinEncoding/outputEncoding/redirectStderrToStdout
+  // (dropping one would silently run without it) and never alters binary stdin.
+  const base = { language: 'python', files: [{ content: 'x' }] };
+  const req = pistonToCyloRequest(pistonExecuteRequestSchema.parse({ ...base, stdin: 'AP8=', stdinEncoding: 'base64', outputEncoding: 'base64', redirectStderrToStdout: true }), 'python', cylo);
+  assert.deepEqual([req.stdin, req.stdinEncoding, req.outputEncoding, req.redirectStderrToStdout], ['AP8=', 'base64', 'base64', true]);
+  const plain = pistonToCyloRequest(pistonExecuteRequestSchema.parse({ ...base, stdin: 'AP8=', stdinEncoding: 'utf8' }), 'python', cylo);
+  assert.equal(plain.stdin, 'AP8=\n', 'utf8 stdin keeps Piston\'s newline');
+  const none = pistonToCyloRequest(pistonExecuteRequestSchema.parse(base), 'python', cylo);
+  assert.deepEqual(['stdinEncoding', 'outputEncoding', 'redirectStderrToStdout'].filter((k) => k in none), []);
+});
+
+test('base64 output: the interleaved output and the stdout+stderr fallback are base64 of the bytes, never of the text', () => {
+  // proves: Piston's `output` with outputEncoding base64 is built from the raw chunks (a
+  // character split across chunks, or invalid UTF-8, stays exact), and the fallback does not
+  // concatenate two base64 strings (which is not base64 of the concatenation).
+  const o = new OutputInterleaver('base64');
+  const ev = (type: 'stdout' | 'stderr', data: Buffer) => o.onEvent({ type, executionId: 'x', stage: 'run', data });
+  ev('stdout', Buffer.from([0xe2, 0x82]));
+  ev('stderr', Buffer.from([0xff]));
+  ev('stdout', Buffer.from([0xac, 0x00]));
+  assert.deepEqual(Buffer.from(o.output('run') ?? '', 'base64'), Buffer.from([0xe2, 0x82, 0xff, 0xac, 0x00]));
+  assert.equal(o.output('compile'), undefined);
+  const s = stage({ stdout: Buffer.from('a').toString('base64'), stderr: Buffer.from('bc').toString('base64') });
+  assert.equal(pistonStage(s, undefined, 'base64').output, Buffer.from('abc').toString('base64'));
+  const result: ExecutionResult = { id: 'i', language: 'python', version: '3', status: 'ok', compile: null, run: s, layers: [], backend: 'namespace', outputEncoding: 'base64' };
+  const response = cyloToPistonResponse(result);
+  assert.equal(response.outputEncoding, 'base64');
+  assert.equal(response.run.output, Buffer.from('abc').toString('base64'));
+  assert.equal('outputEncoding' in cyloToPistonResponse({ ...result, outputEncoding: 'utf8' }), false);
 });

@@ -151,6 +151,10 @@ const BAD: BadCase[] = [
   { name: 'traversal file name', request: post('/v1/execute', { language: 'python', files: [{ name: '../../etc/passwd', content: 'x' }] }), status: 400, code: 'CYLO_E_VALIDATION', field: 'files[0].name', message: /\.\./ },
   { name: 'absolute file name', request: post('/v1/execute', { language: 'python', files: [{ name: '/etc/passwd', content: 'x' }] }), status: 400, code: 'CYLO_E_VALIDATION', field: 'files[0].name' },
   { name: 'bad encoding', request: post('/v1/execute', { language: 'python', files: [{ name: 'a.py', content: 'x', encoding: 'rot13' }] }), status: 400, code: 'CYLO_E_VALIDATION', field: 'files[0].encoding' },
+  { name: 'unknown outputEncoding', request: post('/v1/execute', { language: 'python', code: 'x', outputEncoding: 'latin1' }), status: 400, code: 'CYLO_E_VALIDATION', field: 'outputEncoding', message: /expected one of utf8, base64/ },
+  { name: 'unknown stdinEncoding', request: post('/v1/execute', { language: 'python', code: 'x', stdinEncoding: 'hex' }), status: 400, code: 'CYLO_E_VALIDATION', field: 'stdinEncoding' },
+  { name: 'stdin that is not base64', request: post('/v1/execute', { language: 'python', code: 'x', stdin: '%%%', stdinEncoding: 'base64' }), status: 400, code: 'CYLO_E_VALIDATION', field: 'stdin', message: /^stdin: is not valid base64$/ },
+  { name: 'redirectStderrToStdout not a boolean', request: post('/v1/execute', { language: 'python', code: 'x', redirectStderrToStdout: 1 }), status: 400, code: 'CYLO_E_VALIDATION', field: 'redirectStderrToStdout' },
   { name: 'network requested', request: post('/v1/execute', { language: 'python', code: 'x', network: true }), status: 400, code: 'CYLO_E_VALIDATION', field: 'network' },
   { name: 'unknown language', request: post('/v1/execute', { language: 'cobol-9000', code: 'x' }), status: 400, code: 'CYLO_E_UNKNOWN_LANGUAGE', field: 'language', message: /cobol-9000/ },
   { name: 'oversized body', request: post('/v1/execute', { language: 'python', code: 'x'.repeat(BODY_LIMIT + 10) }), status: 413, code: 'CYLO_E_BODY_TOO_LARGE', field: 'body' },
@@ -165,6 +169,8 @@ const BAD: BadCase[] = [
   { name: 'piston: negative limit', request: post('/api/v2/execute', { language: 'python', version: '*', files: [{ content: 'x' }], run_memory_limit: -7 }), status: 400, code: 'CYLO_E_VALIDATION', message: /^run_memory_limit must be non-negative$/, piston: true },
   { name: 'piston: limit not a number', request: post('/api/v2/execute', { language: 'python', version: '*', files: [{ content: 'x' }], run_timeout: '3000' }), status: 400, code: 'CYLO_E_VALIDATION', field: 'run_timeout', piston: true },
   { name: 'piston: traversal file name', request: post('/api/v2/execute', { language: 'python', version: '*', files: [{ name: '../x.py', content: 'x' }] }), status: 400, code: 'CYLO_E_VALIDATION', field: 'files[0].name', piston: true },
+  { name: 'piston: unknown outputEncoding', request: post('/api/v2/execute', { language: 'python', version: '*', files: [{ content: 'x' }], outputEncoding: 'binary' }), status: 400, code: 'CYLO_E_VALIDATION', field: 'outputEncoding', piston: true },
+  { name: 'piston: stdin that is not base64', request: post('/api/v2/execute', { language: 'python', version: '*', files: [{ content: 'x' }], stdin: 'abcde', stdinEncoding: 'base64' }), status: 400, code: 'CYLO_E_VALIDATION', field: 'stdin', message: /^stdin: is not valid base64$/, piston: true },
   { name: 'piston: invalid JSON without a Content-Type', request: { method: 'POST', url: '/api/v2/execute', payload: '{nope' }, status: 400, code: 'CYLO_E_VALIDATION', field: 'body', piston: true },
   // Access
   { name: 'missing token', request: post('/v1/execute', { language: 'python', code: 'x' }), status: 401, code: 'CYLO_E_UNAUTHORIZED', field: 'authorization', on: 'auth' },
@@ -318,7 +324,8 @@ test('POST /api/v2/execute accepts JSON sent as text/plain or without a Content-
     assert.equal(res.compile, undefined);
     assert.equal(res.run.stdout, "['1', '2', '3'] in\n");
     assert.equal(res.run.stderr, 'e\n');
-    // Python buffers stdout on a pipe: stderr arrives first, and output shows the real order.
+    // Python buffers stdout on a pipe: stderr is written (and read) first, and output shows the
+    // order cylo read the two pipes in.
     assert.equal(res.run.output, "e\n['1', '2', '3'] in\n");
     assert.equal(res.run.code, 2);
     assert.equal(res.run.status, 'RE');

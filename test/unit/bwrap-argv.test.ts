@@ -238,6 +238,23 @@ test('two plans that differ only in their job share a sandbox key (a prepared sa
   assert.notEqual(sandboxKey(a), sandboxKey(basePlan({ uid: 2_000_000_256, gid: 2_000_000_256 })));
 });
 
+test('stderrToStdout travels in the job (flag bit 0), never in any argv: a prepared sandbox fits both', () => {
+  // proves: the option is part of the job, so sandboxes prepared before the request arrives can
+  // run it (a key that depended on it would start a sandbox on demand for every such request),
+  // and it reaches the helper as the one flag bit read_job knows.
+  const merged = basePlan({ stderrToStdout: true });
+  const plain = basePlan();
+  assert.equal(sandboxKey(merged), sandboxKey(plain));
+  assert.deepEqual(buildOuterArgv(merged), buildOuterArgv(plain));
+  assert.equal(decodeJob(encodeJob(merged)).flags, 1);
+  assert.equal(decodeJob(encodeJob(plain)).flags, 0);
+  assert.equal(decodeJob(encodeJob(basePlan({ stderrToStdout: false }))).flags, 0);
+  // Everything else in the job is the same.
+  const { flags: _a, ...mergedRest } = decodeJob(encodeJob(merged));
+  const { flags: _b, ...plainRest } = decodeJob(encodeJob(plain));
+  assert.deepEqual(mergedRest, plainRest);
+});
+
 test('nothing is ever joined into one shell string', () => {
   const plan = basePlan();
   const outer = buildOuterArgv(plan);
@@ -258,9 +275,10 @@ test('nothing is ever joined into one shell string', () => {
 });
 
 /** Reads a job back (the helper's read_job, in TypeScript) to check what it carries. */
-function decodeJob(buf: Buffer): { argv: string[]; env: string[]; rlimits: string[] } {
-  assert.equal(buf.subarray(0, 4).toString('latin1'), 'CYJ1');
-  let off = 4;
+function decodeJob(buf: Buffer): { flags: number; argv: string[]; env: string[]; rlimits: string[] } {
+  assert.equal(buf.subarray(0, 4).toString('latin1'), 'CYJ2');
+  const flags = buf.readUInt32LE(4);
+  let off = 8;
   const list = (): string[] => {
     const n = buf.readUInt32LE(off);
     off += 4;
@@ -273,7 +291,7 @@ function decodeJob(buf: Buffer): { argv: string[]; env: string[]; rlimits: strin
     }
     return out;
   };
-  const job = { argv: list(), env: list(), rlimits: list() };
+  const job = { flags, argv: list(), env: list(), rlimits: list() };
   assert.equal(off, buf.length);
   return job;
 }
@@ -310,4 +328,18 @@ test('filesystem layout binds /usr read-only, hides /etc secrets and binds hidde
   assert.ok(layout.landlock.readOnly.includes('/proc'));
   assert.ok(layout.landlock.readExec.includes('/usr'));
   assert.ok(!layout.landlock.readExec.some((p) => p.startsWith('/etc')), 'nothing in /etc is executable');
+});
+
+test('the CPU counter: opened by the outer helper at fd 7, read by PID 1 from that fd', () => {
+  // PID 1 reads the cgroup's counter around the program's exec (program-cpu.ts); the outer
+  // helper opens it as root (the sandbox has no cgroup filesystem) before bubblewrap starts.
+  const plan = basePlan({ cpuCounter: { path: '/sys/fs/cgroup/cpuacct/cylo/x-1-1/cpuacct.usage', format: 'v1' } });
+  const outer = buildOuterArgv(plan);
+  const head = outer.slice(0, outer.indexOf('--'));
+  assert.deepEqual(operands(head, '--cpu-counter', 1), [['7:/sys/fs/cgroup/cpuacct/cylo/x-1-1/cpuacct.usage']]);
+  const inner = buildInnerArgv(plan);
+  assert.deepEqual(inner.slice(inner.indexOf('--cpu-fd'), inner.indexOf('--cpu-fd') + 4), ['--cpu-fd', '7', '--cpu-format', 'v1']);
+  assert.ok(!buildInnerArgv(basePlan()).includes('--cpu-fd'), 'no counter, no option');
+  // The fd is none of the others.
+  assert.ok(![FD_SECCOMP, FD_STATUS, FD_BUNDLE, 6].includes(7) && 7 < FD_FIRST_BIND);
 });

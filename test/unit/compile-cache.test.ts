@@ -4,9 +4,11 @@
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { chmodSync, linkSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CompileCache, compileCacheKey, type CompileKeyInput } from '../../src/engine/compile-cache.js';
+import { decodeEntry, encodeEntry, type CompileEntry } from '../../src/engine/compile-cache-entry.js';
 import { CyloError } from '../../src/errors.js';
 
 const root = mkdtempSync(join(tmpdir(), 'cylo-cache-unit-'));
@@ -52,6 +54,11 @@ test('length framing: moving bytes between a name and its content gives another 
   assert.equal(new Set([a, b, c]).size, 3);
 });
 
+/** An entry with this artifact and no compiler output. */
+const entry = (artifact: Buffer): CompileEntry => ({ diagnostics: { exitCode: 0, stdout: Buffer.alloc(0), stderr: Buffer.alloc(0), stdoutTruncated: false, stderrTruncated: false }, artifact });
+/** Bytes an entry takes on disk: magic (8) + sha256 (32) + its payload. */
+const onDisk = (artifact: Buffer): number => 40 + encodeEntry(entry(artifact)).length;
+
 const key = (i: number): string => compileCacheKey({ ...base, files: [{ name: 'main.c', content: Buffer.from(String(i)) }] });
 
 test('put then get returns the bytes; an unknown key is a miss', async () => {
@@ -59,8 +66,8 @@ test('put then get returns the bytes; an unknown key is a miss', async () => {
   const cache = CompileCache.open({ dir, maxBytes: 1 << 20 });
   assert.equal((statSync(dir).mode & 0o777).toString(8), '700');
   const payload = Buffer.from('artifact bytes \u0000\u00ff');
-  await cache.put(key(1), payload);
-  assert.deepEqual(await cache.get(key(1)), payload);
+  await cache.put(key(1), entry(payload));
+  assert.deepEqual(await cache.get(key(1)), entry(payload));
   assert.equal(await cache.get(key(2)), undefined);
   assert.equal(await cache.get('not-a-key'), undefined);
   const files = readdirSync(dir);
@@ -71,11 +78,11 @@ test('put then get returns the bytes; an unknown key is a miss', async () => {
 
 test('LRU: over the size bound the least recently used entries go first; a hit refreshes', async () => {
   const dir = freshDir();
-  const entry = 1000; // payload bytes; each entry also has a 40-byte header
-  const cache = CompileCache.open({ dir, maxBytes: 3 * (entry + 40) });
-  for (const i of [1, 2, 3]) await cache.put(key(i), Buffer.alloc(entry, i));
+  const bytes = 1000; // artifact bytes; each entry also has its headers
+  const cache = CompileCache.open({ dir, maxBytes: 3 * onDisk(Buffer.alloc(bytes)) });
+  for (const i of [1, 2, 3]) await cache.put(key(i), entry(Buffer.alloc(bytes, i)));
   assert.ok(await cache.get(key(1))); // 1 is now the most recently used
-  await cache.put(key(4), Buffer.alloc(entry, 4)); // evicts 2, the least recently used
+  await cache.put(key(4), entry(Buffer.alloc(bytes, 4))); // evicts 2, the least recently used
   assert.deepEqual(cache.keys(), [key(3), key(1), key(4)]);
   assert.equal(await cache.get(key(2)), undefined);
   assert.equal(cache.stats().evictions, 1);
@@ -84,16 +91,16 @@ test('LRU: over the size bound the least recently used entries go first; a hit r
 });
 
 test('an entry larger than the whole cache is not stored (and evicts nothing)', async () => {
-  const cache = CompileCache.open({ dir: freshDir(), maxBytes: 500 });
-  await cache.put(key(1), Buffer.alloc(100));
-  await cache.put(key(2), Buffer.alloc(1000));
+  const cache = CompileCache.open({ dir: freshDir(), maxBytes: onDisk(Buffer.alloc(100)) + 100 });
+  await cache.put(key(1), entry(Buffer.alloc(100)));
+  await cache.put(key(2), entry(Buffer.alloc(1000)));
   assert.deepEqual(cache.keys(), [key(1)]);
 });
 
 test('the index is rebuilt at start-up, oldest mtime first, and leftover temp files are removed', async () => {
   const dir = freshDir();
   const first = CompileCache.open({ dir, maxBytes: 1 << 20 });
-  for (const i of [1, 2, 3]) await first.put(key(i), Buffer.alloc(10, i));
+  for (const i of [1, 2, 3]) await first.put(key(i), entry(Buffer.alloc(10, i)));
   // Recency on disk: 2 oldest, then 3, then 1.
   utimesSync(join(dir, `${key(2)}.artifact`), 1000, 1000);
   utimesSync(join(dir, `${key(3)}.artifact`), 2000, 2000);
@@ -103,17 +110,18 @@ test('the index is rebuilt at start-up, oldest mtime first, and leftover temp fi
   const second = CompileCache.open({ dir, maxBytes: 1 << 20 });
   assert.deepEqual(second.keys(), [key(2), key(3), key(1)]);
   assert.ok(!readdirSync(dir).some((f) => f.endsWith('.tmp')));
-  assert.deepEqual(await second.get(key(3)), Buffer.alloc(10, 3));
+  assert.deepEqual(await second.get(key(3)), entry(Buffer.alloc(10, 3)));
   // The hit refreshed 3's mtime; a smaller bound at start-up evicts down to it, oldest first.
-  const third = CompileCache.open({ dir, maxBytes: 2 * 50 + 1 });
+  const size = onDisk(Buffer.alloc(10));
+  const third = CompileCache.open({ dir, maxBytes: 2 * size + 1 });
   assert.deepEqual(third.keys(), [key(1), key(3)]);
-  assert.equal(third.stats().bytes, 100);
+  assert.equal(third.stats().bytes, 2 * size);
 });
 
 test('a corrupted entry is a miss and is removed', async () => {
   const dir = freshDir();
   const cache = CompileCache.open({ dir, maxBytes: 1 << 20 });
-  await cache.put(key(1), Buffer.from('good artifact'));
+  await cache.put(key(1), entry(Buffer.from('good artifact')));
   const path = join(dir, `${key(1)}.artifact`);
   const bytes = readFileSync(path);
   bytes.writeUInt8(bytes.readUInt8(bytes.length - 1) ^ 0xff, bytes.length - 1);
@@ -128,8 +136,8 @@ test('a symlink or a hard link planted as an entry is never followed or trusted'
   const outside = join(root, `outside-${n}`);
   writeFileSync(outside, 'secret');
   const cache = CompileCache.open({ dir, maxBytes: 1 << 20 });
-  await cache.put(key(1), Buffer.from('a'));
-  await cache.put(key(2), Buffer.from('b'));
+  await cache.put(key(1), entry(Buffer.from('a')));
+  await cache.put(key(2), entry(Buffer.from('b')));
   rmSync(join(dir, `${key(1)}.artifact`));
   symlinkSync(outside, join(dir, `${key(1)}.artifact`));
   assert.equal(await cache.get(key(1)), undefined);
@@ -162,3 +170,73 @@ test('an unsafe cache directory is refused with CYLO_E_CONFIG', () => {
   chmodSync(parent, 0o777); // world-writable, not sticky: anyone could swap the cache dir
   assert.throws(() => open(join(parent, 'cache')), /writable by group or others and not sticky/);
 });
+
+// ------------------------------------------------------------------------------------------
+// the entry format (2): diagnostics stored with the artifact
+// ------------------------------------------------------------------------------------------
+
+test('an entry keeps the compile diagnostics byte for byte: exit code, stdout, stderr, truncation', async () => {
+  // Proves a hit can answer with the compiler's own output (issue 12, item 5): without the
+  // diagnostics in the entry, get() would return an artifact only.
+  const cache = CompileCache.open({ dir: freshDir(), maxBytes: 1 << 20 });
+  const stored: CompileEntry = {
+    diagnostics: { exitCode: 0, stdout: Buffer.from('note: x\n'), stderr: Buffer.from([0x77, 0x61, 0x72, 0x6e, 0xff, 0x0a]), stdoutTruncated: true, stderrTruncated: false },
+    artifact: Buffer.from('artifact \u0000 bytes'),
+  };
+  await cache.put(key(1), stored);
+  // A fresh instance reads it from disk (not from anything kept in memory).
+  const again = await CompileCache.open({ dir: cache.dir, maxBytes: 1 << 20 }).get(key(1));
+  assert.deepEqual(again, stored);
+});
+
+test('an entry of the older format (artifact only, CYLOCC01) is a miss, removed, never a crash', async () => {
+  // Proves old caches survive the upgrade: a format-1 entry with a valid checksum is refused.
+  const dir = freshDir();
+  const cache = CompileCache.open({ dir, maxBytes: 1 << 20 });
+  await cache.put(key(1), entry(Buffer.from('x')));
+  const artifact = Buffer.from('an old artifact bundle');
+  const old = Buffer.concat([Buffer.from('CYLOCC01', 'ascii'), createHash('sha256').update(artifact).digest(), artifact]);
+  writeFileSync(join(dir, `${key(1)}.artifact`), old);
+  writeFileSync(join(dir, `${key(2)}.artifact`), old, { mode: 0o600 });
+  const reopened = CompileCache.open({ dir, maxBytes: 1 << 20 });
+  assert.equal(await reopened.get(key(1)), undefined);
+  assert.equal(await reopened.get(key(2)), undefined);
+  assert.equal(reopened.stats().rejected, 2);
+  assert.deepEqual(readdirSync(dir), []);
+});
+
+test('a format-2 entry whose payload does not parse is a miss (checksum valid, contents not)', async () => {
+  // Proves the payload is parsed strictly even when the checksum matches (a bug or an older
+  // writer of the same magic): lengths beyond the entry, a non-JSON header, a wrong version.
+  const dir = freshDir();
+  const header = (h: object): Buffer => {
+    const json = Buffer.from(JSON.stringify(h));
+    const len = Buffer.alloc(4);
+    len.writeUInt32LE(json.length);
+    return Buffer.concat([len, json]);
+  };
+  const good = { v: 2, exitCode: 0, stdoutBytes: 0, stderrBytes: 0, stdoutTruncated: false, stderrTruncated: false };
+  const payloads = [
+    header({ ...good, stdoutBytes: 1000 }),
+    header({ ...good, v: 1 }),
+    header({ ...good, exitCode: 'zero' }),
+    Buffer.from([0xff, 0xff, 0xff, 0x7f, 1, 2, 3]),
+    Buffer.concat([Buffer.from([3, 0, 0, 0]), Buffer.from('{x}')]),
+    Buffer.alloc(2),
+  ];
+  payloads.forEach((p, i) => {
+    const bytes = Buffer.concat([Buffer.from('CYLOCC02', 'ascii'), createHash('sha256').update(p).digest(), p]);
+    writeFileSync(join(mkdirOnce(dir), `${key(i)}.artifact`), bytes, { mode: 0o600 });
+  });
+  const cache = CompileCache.open({ dir, maxBytes: 1 << 20 });
+  for (let i = 0; i < payloads.length; i++) assert.equal(await cache.get(key(i)), undefined, `payload ${i}`);
+  assert.equal(cache.stats().rejected, payloads.length);
+  // And the well-formed one of the same shape is a hit.
+  const ok = Buffer.concat([header(good), Buffer.from('bundle')]);
+  assert.deepEqual(decodeEntry(ok).artifact, Buffer.from('bundle'));
+});
+
+function mkdirOnce(dir: string): string {
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  return dir;
+}

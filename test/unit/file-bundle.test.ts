@@ -2,7 +2,7 @@
 // refusals (the artifact bundle comes out of a sandbox, so every length and name is checked).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { BundleError, decodeBundle, encodeBundle, type BundleFile } from '../../src/backend/file-bundle.js';
+import { BundleError, decodeBundle, encodeBundle, encodeJob, type BundleFile } from '../../src/backend/file-bundle.js';
 
 const LIMITS = { maxBytes: 1 << 20, maxFiles: 100 };
 const bundle = (files: BundleFile[]): Buffer => Buffer.concat(encodeBundle(files));
@@ -93,4 +93,20 @@ test('decoded contents are copies, not views of the input buffer', () => {
   const [file] = decodeBundle(data, LIMITS);
   data.fill(0);
   assert.equal(file?.content.toString(), 'abc');
+});
+
+test('the job, byte for byte: "CYJ2", the flags word, then argv, env and rlimits lists', () => {
+  // proves: the exact version-2 layout read_job (native/job.c) reads; stderrToStdout sets flag
+  // bit 0 and nothing else (a change of layout or of the bit breaks this test and the helper).
+  const u32 = (n: number): Buffer => {
+    const b = Buffer.alloc(4);
+    b.writeUInt32LE(n, 0);
+    return b;
+  };
+  const item = (s: string): Buffer => Buffer.concat([u32(Buffer.byteLength(s)), Buffer.from(s)]);
+  const body = Buffer.concat([u32(2), item('/bin/echo'), item('é'), u32(1), item('A=b'), u32(1), item('core=0')]);
+  const job = { argv: ['/bin/echo', 'é'], env: { A: 'b' }, rlimits: { core: 0 } };
+  assert.deepEqual(encodeJob(job), Buffer.concat([Buffer.from('CYJ2'), u32(0), body]));
+  assert.deepEqual(encodeJob({ ...job, stderrToStdout: true }), Buffer.concat([Buffer.from('CYJ2'), u32(1), body]));
+  assert.deepEqual(encodeJob({ ...job, stderrToStdout: false }), Buffer.concat([Buffer.from('CYJ2'), u32(0), body]));
 });

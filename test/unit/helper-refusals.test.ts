@@ -17,7 +17,7 @@
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, closeSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
@@ -49,11 +49,12 @@ interface Outcome {
 }
 
 /** Runs COMMAND with the sandbox's fd layout: 3 /dev/null (seccomp), 4 status, 5 bundle (INPUT
- *  is written there, then closed), 6 artifact. Killed after timeoutMs. */
-function runHelper(command: readonly string[], input: Buffer = Buffer.alloc(0), timeoutMs = 8000): Promise<Outcome> {
+ *  is written there, then closed), 6 artifact, then EXTRAFDS from 7 on (the CPU counter).
+ *  Killed after timeoutMs. */
+function runHelper(command: readonly string[], input: Buffer = Buffer.alloc(0), timeoutMs = 8000, extraFds: number[] = []): Promise<Outcome> {
   return new Promise((resolve) => {
     const child = spawn(command[0] as string, command.slice(1), {
-      stdio: ['ignore', 'pipe', 'pipe', 'ignore', 'pipe', 'pipe', 'pipe'],
+      stdio: ['ignore', 'pipe', 'pipe', 'ignore', 'pipe', 'pipe', 'pipe', ...extraFds],
       env: ENV,
     });
     const stdio = child.stdio as unknown as Array<Readable & Writable>;
@@ -106,7 +107,7 @@ function assertRefused(o: Outcome, message: RegExp, proves: string, where: 'stat
     assert.match(o.stderr, /^cylo-helper: /, context);
     assert.match(o.stderr, message, context);
   }
-  assert.ok(!o.status.includes('R'), `the program was started: ${context}`);
+  assert.ok(!o.status.some((l) => l === 'R' || l.startsWith('R ')), `the program was started: ${context}`);
   assert.ok(!o.stdout.includes(MARKER), `the program ran: ${context}`);
 }
 
@@ -152,6 +153,9 @@ const u32 = (n: number): Buffer => {
   b.writeUInt32LE(n, 0);
   return b;
 };
+/** Status lines without PID 1's "W <bytes> <inodes>" (the workspace's free space, checked by
+ *  the positive control), for tests about the other lines. */
+const withoutWorkspace = (lines: string[]): string[] => lines.filter((l) => !l.startsWith('W '));
 /** A valid workspace for the outer mode: fd 9, 1 MiB, 1024 inodes. */
 const WORKSPACE_OPTION = ['--workspace', `9:${1 << 20}:1024`];
 const outer = (...args: string[]): string[] => [HELPER, 'outer', '--status-fd', String(FD_STATUS), ...WORKSPACE_OPTION, ...args];
@@ -279,6 +283,18 @@ const OUTER_CASES: RefusalCase[] = [
     argv: outer('--uid', ID, '--gid', ID, '--open-fd', '9:/usr', '--', '/bin/echo', MARKER),
     message: /^Eouter: --workspace and --open-fd both use fd 9$/,
   },
+  {
+    name: '--cpu-counter onto fd 2',
+    proves: 'cpu_counter_option: the target fd must be >= 3 (never over stdio)',
+    argv: outer('--uid', ID, '--gid', ID, '--cpu-counter', '2:/sys/fs/cgroup/cpu.stat', '--', '/bin/echo', MARKER),
+    message: /^E--cpu-counter target must be >= 3$/,
+  },
+  {
+    name: '--cpu-counter with a relative path',
+    proves: 'cpu_counter_option: the counter must be an absolute path',
+    argv: outer('--uid', ID, '--gid', ID, '--cpu-counter', '7:cpu.stat', '--', '/bin/echo', MARKER),
+    message: /^E--cpu-counter wants an absolute path, got cpu.stat$/,
+  },
 ];
 
 for (const c of OUTER_CASES) {
@@ -298,6 +314,18 @@ test('outer refuses a --cgroup-procs path that is a symlink, and writes nothing 
   const o = await runHelper(outer('--uid', ID, '--gid', ID, '--cgroup-procs', join(dir, 'cgroup.procs'), '--', '/bin/echo', MARKER));
   assertRefused(o, /^Ecgroup: cannot open .*cgroup\.procs: Too many levels of symbolic links$/, 'join_cgroup: O_NOFOLLOW');
   assert.equal(readFileSync(join(dir, 'target'), 'utf8'), '');
+});
+
+test('outer refuses a --cpu-counter that is not a cgroup file (the fd would reach the sandbox)', OPTS, async (t) => {
+  if (rootSkip(t)) return;
+  // proves: open_cpu_counter hands PID 1 only a file of a cgroup filesystem, and never follows a
+  // link (without the checks, root would open /etc/shadow or a planted link for the sandbox)
+  const plain = await runHelper(outer('--uid', ID, '--gid', ID, '--cpu-counter', '7:/etc/hostname', '--', '/bin/echo', MARKER));
+  assertRefused(plain, /^Ecgroup: \/etc\/hostname is not on a cgroup filesystem$/, 'open_cpu_counter: fstatfs');
+  const dir = tempDir(t);
+  symlinkSync('/etc/hostname', join(dir, 'cpu.stat'));
+  const link = await runHelper(outer('--uid', ID, '--gid', ID, '--cpu-counter', `7:${join(dir, 'cpu.stat')}`, '--', '/bin/echo', MARKER));
+  assertRefused(link, /^Ecgroup: cannot open the CPU counter .*cpu\.stat: Too many levels of symbolic links$/, 'open_cpu_counter: O_NOFOLLOW');
 });
 
 test('outer refuses to run when it is not root (as nobody, via setpriv)', OPTS, async (t) => {
@@ -405,11 +433,13 @@ interface PipeCase {
 }
 
 const validJob = encodeJob(ECHO_JOB);
+/** The job header of format version 2 with no flags: "CYJ2" and a zero u32. */
+const JOB_HEAD = Buffer.concat([Buffer.from('CYJ2'), u32(0)]);
 const PIPE_CASES: PipeCase[] = [
   {
     name: 'a job cut short (the pipe closes mid-item)',
     proves: 'read_exact: end of pipe refuses (without it the helper loops forever on read() == 0)',
-    input: Buffer.concat([Buffer.from('CYJ1'), u32(1), u32(10), Buffer.from('/bin')]),
+    input: Buffer.concat([JOB_HEAD, u32(1), u32(10), Buffer.from('/bin')]),
     message: /^Eworkspace: file bundle ended early$/,
   },
   {
@@ -420,32 +450,50 @@ const PIPE_CASES: PipeCase[] = [
   },
   {
     name: 'a job with the wrong magic',
-    proves: 'read_job: the "CYJ1" header',
-    input: Buffer.concat([Buffer.from('CYJ0'), validJob.subarray(4)]),
+    proves: 'read_job: the "CYJ2" header',
+    input: Buffer.concat([Buffer.from('XYJ2'), validJob.subarray(4)]),
     message: /^Ejob: bad header$/,
+  },
+  {
+    name: 'a job of format version 1 (no flags word)',
+    proves: 'read_job: only version 2 is read; an older writer is named, not misread (without the check its first list count would be taken as flags)',
+    input: Buffer.concat([Buffer.from('CYJ1'), validJob.subarray(8)]),
+    message: /^Ejob: format version 1, this helper reads version 2 \(rebuild the helper with this cylo: npm run build\)$/,
+  },
+  {
+    name: 'a job with an unknown flag bit',
+    proves: 'read_job: flag bits other than stderr-to-stdout are refused, not ignored',
+    input: Buffer.concat([Buffer.from('CYJ2'), u32(0x3), validJob.subarray(8)]),
+    message: /^Ejob: unknown flags 0x2$/,
+  },
+  {
+    name: 'a job with a high unknown flag bit',
+    proves: 'read_job: the known-flags mask covers all 32 bits',
+    input: Buffer.concat([Buffer.from('CYJ2'), u32(0x80000000), validJob.subarray(8)]),
+    message: /^Ejob: unknown flags 0x80000000$/,
   },
   {
     name: 'a job with too many items',
     proves: 'read_list: at most 4096 items per list, checked before allocating',
-    input: Buffer.concat([Buffer.from('CYJ1'), u32(4097)]),
+    input: Buffer.concat([JOB_HEAD, u32(4097)]),
     message: /^Ejob: too many items \(4097\)$/,
   },
   {
     name: 'an oversized job (one item above 8 MiB)',
     proves: 'read_list: the job is at most 8 MiB, checked before allocating or reading the item',
-    input: Buffer.concat([Buffer.from('CYJ1'), u32(1), u32((8 << 20) + 1)]),
+    input: Buffer.concat([JOB_HEAD, u32(1), u32((8 << 20) + 1)]),
     message: /^Ejob: larger than 8388608 bytes$/,
   },
   {
     name: 'an oversized job (many items adding up above 8 MiB)',
     proves: 'read_list: the 8 MiB bound is on the total, not per item',
-    input: Buffer.concat([Buffer.from('CYJ1'), u32(3), u32(4 << 20), Buffer.alloc(4 << 20, 0x61), u32(4 << 20), Buffer.alloc(4 << 20, 0x61), u32(1)]),
+    input: Buffer.concat([JOB_HEAD, u32(3), u32(4 << 20), Buffer.alloc(4 << 20, 0x61), u32(4 << 20), Buffer.alloc(4 << 20, 0x61), u32(1)]),
     message: /^Ejob: larger than 8388608 bytes$/,
   },
   {
     name: 'a NUL inside an argv item',
     proves: 'read_list: an item cannot hide a second string after a NUL',
-    input: Buffer.concat([Buffer.from('CYJ1'), u32(1), u32(11), Buffer.from('/bin/echo\0x'), u32(0), u32(0)]),
+    input: Buffer.concat([JOB_HEAD, u32(1), u32(11), Buffer.from('/bin/echo\0x'), u32(0), u32(0)]),
     message: /^Ejob: NUL inside an item$/,
   },
   {
@@ -539,6 +587,66 @@ test('positive control: inner with a valid job unpacks the files and runs the pr
   assert.equal(o.status[2], 'X 0 0');
   assert.equal(o.stdout, `${MARKER}\ncontent\n`);
 });
+
+test('inner with the stderr-to-stdout flag gives the program one pipe for fd 1 and fd 2, in write order', OPTS, async (t) => {
+  if (pidNamespaceSkip(t)) return;
+  // proves: exec_program's dup2(1, 2) when the job's flag bit 0 is set (without it "err1" and
+  // "err2" arrive on stderr), and that without the flag the two streams stay apart.
+  const dir = tempDir(t);
+  const work = join(dir, 'work');
+  mkdirSync(work);
+  const script = 'echo out1; echo err1 >&2; echo out2; echo err2 >&2';
+  const merged = await runHelper(inner(work), jobAndFiles({ argv: ['/bin/sh', '-c', script], env: {}, rlimits: {}, stderrToStdout: true }));
+  assert.equal(merged.code, 0, JSON.stringify(merged));
+  assert.deepEqual(withoutWorkspace(merged.status), ['R', 'X 0 0']);
+  assert.equal(merged.stdout, 'out1\nerr1\nout2\nerr2\n');
+  assert.equal(merged.stderr, '');
+  const apart = await runHelper(inner(work), jobAndFiles({ argv: ['/bin/sh', '-c', script], env: {}, rlimits: {} }));
+  assert.equal(apart.stdout, 'out1\nout2\n');
+  assert.equal(apart.stderr, 'err1\nerr2\n');
+});
+
+// ---------------------------------------------------------------------------------------------
+// the CPU counter (cpu-counter.c): read before the exec ("R <usec>") and at the exit ("X ... <usec>")
+// ---------------------------------------------------------------------------------------------
+
+/** Runs the echo job with a file as the CPU counter at fd 7. */
+async function withCounter(t: TestContext, content: string, ...args: string[]): Promise<Outcome> {
+  const dir = tempDir(t);
+  const work = join(dir, 'work');
+  mkdirSync(work);
+  writeFileSync(join(dir, 'counter'), content);
+  const fd = openSync(join(dir, 'counter'), 'r');
+  try {
+    return await runHelper(inner(work, ...args), jobAndFiles(ECHO_JOB), 8000, [fd]);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+test('the CPU counter is reported with "R" and "X": v2 cpu.stat (usec) and v1 cpuacct.usage (ns)', OPTS, async (t) => {
+  if (pidNamespaceSkip(t)) return;
+  // proves: PID 1 reads the counter before the exec and after the exit, in microseconds, for
+  // both layouts (the host subtracts the two: src/sandbox/program-cpu.ts). A counter that does
+  // not change reads the same twice.
+  const v2 = await withCounter(t, 'usage_usec 123456\nuser_usec 100000\nsystem_usec 23456\n', '--cpu-fd', '7', '--cpu-format', 'v2');
+  assert.deepEqual(withoutWorkspace(v2.status), ['R 123456', 'X 0 0 123456'], JSON.stringify(v2));
+  assert.equal(v2.stdout, `${MARKER}\n`);
+  const v1 = await withCounter(t, '987654321\n', '--cpu-fd', '7', '--cpu-format', 'v1');
+  assert.deepEqual(withoutWorkspace(v1.status), ['R 987654', 'X 0 0 987654'], JSON.stringify(v1));
+});
+
+for (const c of [
+  { name: 'an unreadable counter (v2 without usage_usec)', content: 'user_usec 5\n', args: ['--cpu-fd', '7', '--cpu-format', 'v2'], message: /^Ecpu counter: cannot parse the cgroup's CPU counter$/, proves: 'supervise: the counter is read once before the fork' },
+  { name: 'a counter that is not a number', content: '12ab\n', args: ['--cpu-fd', '7', '--cpu-format', 'v1'], message: /^Ecpu counter: cannot parse the cgroup's CPU counter$/, proves: 'parse_counter: digits only' },
+  { name: 'an unknown counter format', content: '1\n', args: ['--cpu-fd', '7', '--cpu-format', 'v3'], message: /^E--cpu-format wants v1 or v2, got v3$/, proves: 'cpu_counter_format' },
+  { name: '--cpu-fd without --cpu-format', content: '1\n', args: ['--cpu-fd', '7'], message: /^Einner: --cpu-fd and --cpu-format go together$/, proves: 'parse_inner_options: both or neither' },
+]) {
+  test(`inner refuses ${c.name}`, OPTS, async (t) => {
+    if (pidNamespaceSkip(t)) return;
+    assertRefused(await withCounter(t, c.content, ...c.args), c.message, c.proves);
+  });
+}
 
 // ---------------------------------------------------------------------------------------------
 // artifact emission (emit.c), in a PID namespace (it kills every other process first)

@@ -135,6 +135,8 @@ test('defaults are applied to everything the request leaves out', () => {
   assert.deepEqual(r.args, []);
   assert.deepEqual(r.env, {});
   assert.equal(r.stdin.length, 0);
+  assert.equal(r.outputEncoding, 'utf8');
+  assert.equal(r.redirectStderrToStdout, false);
   assert.deepEqual(r.files.map((f) => [f.name, f.content.toString('utf8')]), [['main', 'print(1)']]);
   // A partial limits object keeps the other defaults.
   const partial = normalizeRequest(ok({ limits: { timeoutMs: 1234 } }));
@@ -229,6 +231,26 @@ test('bad encodings are refused, never silently mis-decoded', () => {
   rejects(withFiles({ name: 'a', content: 'abc', encoding: 'hex' }), 'CYLO_E_VALIDATION', 'files[0].content', /not valid hex/);
   rejects(withFiles({ name: 'a', content: 'zz', encoding: 'hex' }), 'CYLO_E_VALIDATION', 'files[0].content', /not valid hex/);
   rejects(withFiles({ name: 'a', content: '0x00', encoding: 'hex' }), 'CYLO_E_VALIDATION', 'files[0].content', /not valid hex/);
+});
+
+test('stdinEncoding, outputEncoding and redirectStderrToStdout: decoded and carried, bad values refused naming the field', () => {
+  // proves: stdin is decoded from base64 with the files' strict decoder (no silent data loss),
+  // the options reach the normalised request, and anything else is a 400 naming the field.
+  const bytes = Buffer.from([0, 1, 0x7f, 0x80, 0xfe, 0xff]);
+  const r = normalizeRequest(ok({ stdin: bytes.toString('base64'), stdinEncoding: 'base64', outputEncoding: 'base64', redirectStderrToStdout: true }));
+  assert.deepEqual(r.stdin, bytes);
+  assert.equal(r.outputEncoding, 'base64');
+  assert.equal(r.redirectStderrToStdout, true);
+  assert.equal(normalizeRequest(ok({ stdin: 'AA==', stdinEncoding: 'utf8' })).stdin.toString('utf8'), 'AA==', 'utf8 stdin is taken as text');
+  rejects(ok({ stdin: 'not base64!', stdinEncoding: 'base64' }), 'CYLO_E_VALIDATION', 'stdin', /^stdin: is not valid base64$/);
+  rejects(ok({ stdin: 'abcde', stdinEncoding: 'base64' }), 'CYLO_E_VALIDATION', 'stdin', /not valid base64/);
+  rejects(ok({ stdinEncoding: 'hex' }), 'CYLO_E_VALIDATION', 'stdinEncoding', /expected one of utf8, base64/);
+  rejects(ok({ outputEncoding: 'latin1' }), 'CYLO_E_VALIDATION', 'outputEncoding', /expected one of utf8, base64/);
+  rejects(ok({ redirectStderrToStdout: 'yes' }), 'CYLO_E_VALIDATION', 'redirectStderrToStdout', /expected boolean/);
+  // The stdin bound applies to the decoded bytes.
+  const small: ValidationPolicy = { ...DEFAULT_POLICY, bounds: { ...DEFAULT_REQUEST_BOUNDS, maxStdinBytes: 4 } };
+  assert.equal(normalizeRequest(ok({ stdin: Buffer.alloc(4).toString('base64'), stdinEncoding: 'base64' }), small).stdin.length, 4);
+  rejects(ok({ stdin: Buffer.alloc(5).toString('base64'), stdinEncoding: 'base64' }), 'CYLO_E_VALIDATION', 'stdin', /5 bytes, above the maximum of 4/, small);
 });
 
 test('too many files, args or env variables are refused, and so are oversize inputs', () => {

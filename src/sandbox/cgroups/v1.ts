@@ -14,6 +14,7 @@ type V1Controller = (typeof V1_CONTROLLERS)[number];
 
 class V1Cgroup implements ExecutionCgroup {
   readonly procsFiles: string[];
+  readonly cpuCounter: { path: string; format: 'v1' };
   private oomBaseline = 0;
   /** pids.events `max` at the last reset: v1 counters cannot be zeroed. */
   private pidsBaseline = 0;
@@ -25,6 +26,7 @@ class V1Cgroup implements ExecutionCgroup {
     private readonly memsw: boolean,
   ) {
     this.procsFiles = V1_CONTROLLERS.map((c) => join(dirs[c], 'cgroup.procs'));
+    this.cpuCounter = { path: join(dirs.cpuacct, 'cpuacct.usage'), format: 'v1' };
   }
 
   private oomKills(): number {

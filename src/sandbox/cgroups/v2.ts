@@ -13,12 +13,14 @@ const V2_CONTROLLERS = ['memory', 'pids', 'cpu'];
 
 class V2Cgroup implements ExecutionCgroup {
   readonly procsFiles: string[];
+  readonly cpuCounter: { path: string; format: 'v2' };
   private limits: CgroupLimits | undefined;
   constructor(
     readonly name: string,
     private readonly dir: string,
   ) {
     this.procsFiles = [join(dir, 'cgroup.procs')];
+    this.cpuCounter = { path: join(dir, 'cpu.stat'), format: 'v2' };
   }
 
   configure(limits: CgroupLimits): void {
