@@ -33,8 +33,9 @@
  *
  * Both modes report through a status fd (--status-fd): "E<message>\n" on failure, "R\n" right
  * before the exec of the user program (its wall clock starts there), "X <code> <signal>\n" when
- * it has exited (bubblewrap's own exit code folds signals into 128+n; this does not), and
- * "A<message>\n" before it when the artifact could not be emitted.
+ * it has exited (bubblewrap's own exit code folds signals into 128+n; this does not), before it
+ * "W <free bytes> <free inodes>\n" (the workspace's statfs when the program ended), and
+ * "A<message>\n" when the artifact could not be emitted (see src/sandbox/helper-status.ts).
  *
  * Where each mechanism lives:
  *   outer.c       root side: cgroups, revealing hidden toolchain trees, dropping to the uid
