@@ -12,8 +12,10 @@
  *          bubblewrap re-resolves such an fd by its path as the unprivileged uid, so in a private
  *          mount namespace a 0755 tmpfs is laid over the blocking parent (e.g. /root) with only
  *          those trees bound back at their own paths (the host's mount table is untouched),
- *       3. drops to the execution's unprivileged uid/gid (setgroups, setresgid, setresuid),
- *       4. exec()s bubblewrap.
+ *       3. sets its oom_score_adj (and min) to -1000 and, in its private mount namespace, mounts
+ *          the workspace tmpfs with size and inode caps for bwrap --bind-fd (workspace.c),
+ *       4. drops to the execution's unprivileged uid/gid (setgroups, setresgid, setresuid),
+ *       5. exec()s bubblewrap.
  *
  *   cylo-helper inner ...                  (PID 1 inside the sandbox, after bwrap's seccomp)
  *       1. waits for the job (program argv, environment, rlimits) on the bundle pipe, so that a
@@ -31,11 +33,13 @@
  *
  * Both modes report through a status fd (--status-fd): "E<message>\n" on failure, "R\n" right
  * before the exec of the user program (its wall clock starts there), "X <code> <signal>\n" when
- * it has exited (bubblewrap's own exit code folds signals into 128+n; this does not), and
- * "A<message>\n" before it when the artifact could not be emitted.
+ * it has exited (bubblewrap's own exit code folds signals into 128+n; this does not), before it
+ * "W <free bytes> <free inodes>\n" (the workspace's statfs when the program ended), and
+ * "A<message>\n" when the artifact could not be emitted (see src/sandbox/helper-status.ts).
  *
  * Where each mechanism lives:
  *   outer.c       root side: cgroups, revealing hidden toolchain trees, dropping to the uid
+ *   workspace.c   the workspace tmpfs (size, inodes) and the OOM scores of plumbing and program
  *   inner.c       the inner mode's options and the order of its steps
  *   job.c         the bundle pipe: the job (argv, env, rlimits) and unpacking the files
  *   landlock.c    Landlock: ABI negotiation, rules, scoping

@@ -1,13 +1,15 @@
 /*
  * outer.c: the outer mode, the root side on the host before bubblewrap:
  *   1. joins the execution's cgroups (so not a single fork escapes the memory/pids limits),
- *   2. opens the trees to bind as O_PATH fds while it is still root and, for trees under a
- *      parent others cannot search (e.g. /root), reveals them in a private mount namespace,
- *   3. drops to the execution's unprivileged uid/gid,
- *   4. exec()s bubblewrap.
+ *   2. makes itself, and so bubblewrap and the sandbox's PID 1, never the OOM killer's victim,
+ *   3. in a private mount namespace: mounts the workspace tmpfs (size and inode caps) and hands
+ *      it to bubblewrap as an fd (workspace.c); opens the trees to bind as O_PATH fds while it
+ *      is still root and, for trees under a parent others cannot search (e.g. /root), reveals them,
+ *   4. drops to the execution's unprivileged uid/gid,
+ *   5. exec()s bubblewrap.
  *
- *   outer --status-fd N --uid UID --gid GID [--cgroup-procs FILE]... [--open-fd N:PATH]...
- *         [--cpu-counter N:PATH] -- BWRAP ARGV
+ *   outer --status-fd N --uid UID --gid GID --workspace N:BYTES:INODES [--cgroup-procs FILE]...
+ *         [--open-fd N:PATH]... [--cpu-counter N:PATH] -- BWRAP ARGV
  * (built by buildOuterArgv in src/sandbox/bwrap-argv.ts). Every option is parsed and checked
  * before anything is done, so a refused argv changes nothing on the host.
  */
@@ -27,6 +29,7 @@
 
 #include "modes.h"
 #include "util.h"
+#include "workspace.h"
 
 #define MAX_OPEN_FDS 32
 #define MAX_CGROUPS 16
@@ -36,8 +39,17 @@ struct tree {
   int fd;           /* where its O_PATH fd is placed for bwrap --ro-bind-fd */
 };
 
+/* The workspace: a fresh tmpfs the outer helper mounts itself, because bubblewrap (0.8) cannot
+ * cap a tmpfs's inodes. */
+struct workspace {
+  int fd;           /* where its directory fd is placed for bwrap --bind-fd; -1: not given */
+  long long bytes;  /* size= */
+  long long inodes; /* nr_inodes= */
+};
+
 struct outer_options {
   long long uid, gid;
+  struct workspace workspace;
   struct tree cpu_counter; /* path NULL: none */
   int ncgroups;
   const char *cgroups[MAX_CGROUPS];
@@ -62,6 +74,20 @@ static void open_fd_option(struct outer_options *o, char *v) {
   o->trees[o->ntrees].path = colon + 1;
   o->trees[o->ntrees].fd = want;
   o->ntrees++;
+}
+
+/* --workspace N:BYTES:INODES - the workspace tmpfs, placed at fd N for bwrap --bind-fd. */
+static void workspace_option(struct workspace *w, char *v) {
+  char *first = strchr(v, ':');
+  char *second = first == NULL ? NULL : strchr(first + 1, ':');
+  if (second == NULL) fail("--workspace wants N:BYTES:INODES, got %s", v);
+  *first = '\0';
+  *second = '\0';
+  w->fd = parse_fd(v, "--workspace");
+  if (w->fd < 3) fail("--workspace fd must be >= 3");
+  w->bytes = parse_num(first + 1, "--workspace bytes");
+  w->inodes = parse_num(second + 1, "--workspace inodes");
+  if (w->bytes <= 0 || w->inodes <= 0) fail("--workspace: bytes and inodes must be positive");
 }
 
 /* --cpu-counter N:PATH - the cgroup's CPU counter, opened read-only and placed at fd N for PID 1
@@ -103,6 +129,8 @@ static void parse_outer_options(int argc, char **argv, struct outer_options *o) 
       o->cgroups[o->ncgroups++] = v;
     } else if (strcmp(a, "--open-fd") == 0) {
       open_fd_option(o, v);
+    } else if (strcmp(a, "--workspace") == 0) {
+      workspace_option(&o->workspace, v);
     } else if (strcmp(a, "--cpu-counter") == 0) {
       cpu_counter_option(o, v);
     } else {
@@ -111,6 +139,10 @@ static void parse_outer_options(int argc, char **argv, struct outer_options *o) 
   }
   if (i >= argc) fail("outer: missing -- and the bubblewrap argv");
   if (o->uid <= 0 || o->gid <= 0) fail("outer: --uid and --gid must be unprivileged (> 0)");
+  if (o->workspace.fd < 0) fail("outer: --workspace is required (the sandbox's only writable place)");
+  for (int k = 0; k < o->ntrees; k++)
+    if (o->trees[k].fd == o->workspace.fd) fail("outer: --workspace and --open-fd both use fd %d", o->workspace.fd);
+  if (o->cpu_counter.path != NULL && o->cpu_counter.fd == o->workspace.fd) fail("outer: --workspace and --cpu-counter both use fd %d", o->workspace.fd);
   o->bwrap_argv = &argv[i];
 }
 
@@ -180,13 +212,14 @@ static void mkdir_p(const char *path) {
   }
 }
 
-/* Enters a private mount namespace (once). Done before the first hidden tree is opened, so its
- * O_PATH fd belongs to this namespace and can be the source of a bind mount. */
+/* Enters a private mount namespace (once), where the workspace is mounted and hidden trees are
+ * revealed: the host's mount table never changes. Entered before the first hidden tree is
+ * opened, so its O_PATH fd belongs to this namespace and can be the source of a bind mount. */
 static void private_mount_namespace(void) {
   static int done = 0;
   if (done) return;
-  if (unshare(CLONE_NEWNS) < 0) fail("reveal: unshare(CLONE_NEWNS): %s", strerror(errno));
-  if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0) fail("reveal: make / private: %s", strerror(errno));
+  if (unshare(CLONE_NEWNS) < 0) fail("mount namespace: unshare(CLONE_NEWNS): %s (cylo must start as root)", strerror(errno));
+  if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0) fail("mount namespace: make / private: %s", strerror(errno));
   done = 1;
 }
 
@@ -267,10 +300,15 @@ static void drop_identity(uid_t uid, gid_t gid) {
 }
 
 void run_outer(int argc, char **argv) {
-  static struct outer_options o = {.uid = -1, .gid = -1};
+  static struct outer_options o = {.uid = -1, .gid = -1, .workspace = {.fd = -1}};
   parse_outer_options(argc, argv, &o);
   for (int k = 0; k < o.ncgroups; k++) join_cgroup(o.cgroups[k]);
+  /* Before the workspace is mounted over /sys (workspace.c), where the counter lives. */
   if (o.cpu_counter.path != NULL) open_cpu_counter(&o.cpu_counter);
+  protect_plumbing_from_oom();
+  /* The workspace is mounted in a mount namespace of this process's own: the host never has it. */
+  private_mount_namespace();
+  mount_workspace(o.workspace.fd, o.workspace.bytes, o.workspace.inodes, o.uid, o.gid);
   for (int k = 0; k < o.ntrees; k++) open_tree_fd(&o.trees[k]);
   reveal_hidden_trees(o.trees, o.ntrees);
   drop_identity((uid_t)o.uid, (gid_t)o.gid);

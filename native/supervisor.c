@@ -2,7 +2,8 @@
  * supervisor.c: PID 1 of the sandbox. Forks the program (in the child: rlimits, Landlock, every
  * fd above 2 close-on-exec, the cgroup's CPU counter, "R <usec>", exec), reaps orphans until the
  * program exits, reads the CPU counter again, emits a compile stage's artifact, and reports the
- * program's exact status ("A<message>", "X <code> <signal> <usec>").
+ * workspace's free space and the program's exact status ("W <bytes> <inodes>", "A<message>",
+ * "X <code> <signal> <usec>").
  * A program that cannot be started (its execve fails) is reported as "F <errno> <message>", apart
  * from a sandbox that could not be set up ("E<message>"): the first is about the program (a file
  * that is not executable, not a program, or whose interpreter is missing), the second is cylo's.
@@ -16,12 +17,14 @@
 #include <sys/prctl.h>
 #include <sys/ptrace.h>
 #include <sys/resource.h>
+#include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "missing-defs.h"
 #include "util.h"
+#include "workspace.h"
 
 /* "R" (without the CPU counter when there is none), written by the program's process as its
  * last step before execve: everything the counter holds at that moment is setup, not program. */
@@ -53,6 +56,8 @@ static void exec_program(const struct job *job, const struct landlock_policy *la
     __attribute__((noreturn));
 static void exec_program(const struct job *job, const struct landlock_policy *landlock, const struct cpu_counter *cpu, const sigset_t *mask) {
   if (sigprocmask(SIG_SETMASK, mask, NULL) < 0) fail("signals: restore the mask: %s", strerror(errno));
+  /* Before Landlock, which then denies writing it back (see workspace.c). */
+  prefer_program_for_oom();
   for (int r = 0; r < job->nrlimits; r++)
     if (setrlimit(job->rlimits[r].resource, &job->rlimits[r].value) < 0) fail("rlimit: %s", strerror(errno));
   if (landlock->enabled) apply_landlock(landlock);
@@ -122,6 +127,19 @@ static int kill_the_rest(char *error, size_t error_len) {
   return 0;
 }
 
+/* Reports the workspace's free bytes and inodes (-1: no inode cap) right after the program ended ("W <bytes>
+ * <inodes>"), so the host can say that a failed program met a full workspace (ENOSPC) without
+ * ever looking into it. Only a fact for the report: a failing statfs reports nothing. */
+static void report_workspace(const char *workdir) {
+  struct statfs sf;
+  if (status_fd < 0 || statfs(workdir, &sf) < 0) return;
+  char line[96];
+  /* A tmpfs without an inode cap reports 0 inodes in all: -1 then says "no cap", not "full". */
+  long long inodes = sf.f_files == 0 ? -1LL : (long long)sf.f_ffree;
+  int n = snprintf(line, sizeof line, "W %llu %lld\n", (unsigned long long)sf.f_bavail * (unsigned long long)sf.f_bsize, inodes);
+  if (n > 0 && (size_t)n < sizeof line) write_all(status_fd, line, (size_t)n);
+}
+
 /* Artifacts only from a successful compile; the pipe is closed either way. */
 static void emit_after_exit(const struct emit_plan *emit, int st) {
   if (emit->npaths > 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0) {
@@ -153,6 +171,7 @@ void supervise(const struct job *job, const struct landlock_policy *landlock, co
   int st = wait_for_program(child);
   /* The program's CPU ends here: emitting the artifact is cylo's work, not the program's. */
   long long cpu_end = cpu->fd >= 0 ? cpu_counter_usec(cpu) : -1;
+  report_workspace(emit->workdir);
   if (emit->fd >= 0) emit_after_exit(emit, st);
   char line[96];
   int code = WIFSIGNALED(st) ? -1 : WEXITSTATUS(st), sig = WIFSIGNALED(st) ? WTERMSIG(st) : 0;

@@ -8,7 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Where "E<message>" (and, in the inner mode, "R", "F", "A", "X") lines go; -1 until --status-fd.
+/* Where "E<message>" (and, in the inner mode, "R", "F", "W", "A", "X") lines go; -1 until --status-fd.
  * The protocol is documented in src/sandbox/helper-status.ts. */
 extern int status_fd;
 

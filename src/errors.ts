@@ -3,7 +3,7 @@
 // and says what to do. docs/errors.md lists the same table for users.
 
 export const ERROR_CODES = {
-  CYLO_E_VALIDATION: { status: 400, summary: 'A request field is missing, has the wrong type or is out of range.' },
+  CYLO_E_VALIDATION: { status: 400, summary: 'A request field is missing, has the wrong type or is out of range, or limits contradict each other.' },
   CYLO_E_UNKNOWN_LANGUAGE: { status: 400, summary: 'The requested language (or version) is not known to this cylo.' },
   CYLO_E_RUNTIME_UNAVAILABLE: { status: 400, summary: "The language is known but its toolchain is not installed on this host." },
   CYLO_E_LIMIT_EXCEEDED: { status: 400, summary: "A requested limit is above the server's maximum." },

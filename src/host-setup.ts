@@ -31,7 +31,8 @@ export async function setUpHost(options: NormalizedOptions): Promise<HostSetup> 
   const cleanedAtStart = await recoverFromCrashes(report.cgroups, options);
   let cache: CompileCache | undefined;
   const backend = new NamespaceBackend({
-    prepareWorkspaceBytes: options.prepare ? options.defaultLimits.workspaceBytes : undefined,
+    // The workspace a default request gets (src/api/request.ts fits it to the memory limits).
+    prepareWorkspaceBytes: options.prepare ? Math.min(options.defaultLimits.workspaceBytes, options.defaultLimits.memoryBytes, options.defaultLimits.compileMemoryBytes) : undefined,
     bwrapPath: report.bwrapPath,
     helperPath: report.helperPath,
     cgroups: report.cgroups,

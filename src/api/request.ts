@@ -255,7 +255,22 @@ function resolveLimits(req: ParsedRequest, language: string, policy: ValidationP
     limits[name] = value;
   }
   for (const name of LIMIT_NAMES) limits[name] = Math.min(limits[name], policy.maxLimits[name]);
-  return limits;
+  return fitWorkspace(limits, req.limits?.workspaceBytes !== undefined);
+}
+
+/** Workspace files are tmpfs pages charged to the stage's memory cgroup: a workspace larger than
+ *  a stage's memory limit could never be filled (the OOM killer would end the program first),
+ *  so a request that asks for one is refused, naming both fields and the fix. A workspace the
+ *  request did not set (a default) is made to fit the smaller of the two memory limits. */
+function fitWorkspace(limits: Limits, explicit: boolean): Limits {
+  const [memoryField, memory] = limits.compileMemoryBytes < limits.memoryBytes ? ['compileMemoryBytes', limits.compileMemoryBytes] : ['memoryBytes', limits.memoryBytes];
+  if (limits.workspaceBytes <= memory) return limits;
+  if (!explicit) return { ...limits, workspaceBytes: Math.max(MIN_LIMITS.workspaceBytes, memory) };
+  throw new CyloError(
+    'CYLO_E_VALIDATION',
+    `limits.workspaceBytes: ${limits.workspaceBytes} is larger than limits.${memoryField} (${memory}); workspace files count against the memory limit, so the program would be killed before the workspace is full: set workspaceBytes at most ${memory}, or raise ${memoryField}`,
+    { field: 'limits.workspaceBytes' },
+  );
 }
 
 /** Validates a request and resolves defaults. Throws CyloError naming the offending field. */

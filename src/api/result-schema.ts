@@ -4,7 +4,7 @@
 // properties allowed) so a field added to the core later does not make clients that validate
 // results reject them. test/server/routes.test.ts checks it against real results.
 import { z } from 'zod';
-import { BACKENDS, EXECUTION_STATUSES, LAYERS } from './result.js';
+import { BACKENDS, EXECUTION_STATUSES, LAYERS, STAGE_LIMITS } from './result.js';
 import { OUTPUT_ENCODINGS } from './output-encoding.js';
 
 export const stageSchema = z
@@ -19,7 +19,11 @@ export const stageSchema = z
     wallMs: z.number().describe('Wall-clock time from the program\'s exec to its end, in milliseconds (sandbox setup excluded).'),
     cpuMs: z.number().describe('CPU time of the program and every process and thread it started, from its exec to its exit, in milliseconds (sandbox setup excluded).'),
     memoryBytes: z.number().describe('Peak memory of the stage, in bytes.'),
-    message: z.string().nullable().describe('What stopped the stage when cylo did (limit hit, setup failure); null otherwise.'),
+    message: z.string().nullable().describe('What stopped the stage when cylo did (limit hit, setup failure), or the limit a failed program ran into; null otherwise. For people: the wording may change.'),
+    limit: z
+      .enum(STAGE_LIMITS)
+      .nullable()
+      .describe('The limit that ended or broke a stage that did not end ok, from the kernel\'s counters: wall (timeoutMs), cpu (cpuTimeMs), memory (memoryBytes: OOM kill), output (outputBytes), pids (a fork or thread was refused), workspace (workspaceBytes or its file count: the workspace was full), file_size (SIGXFSZ); null otherwise.'),
     cached: z.boolean().optional().describe('Compile stages only: true when this execution did not run the compiler (compile cache hit, or an identical compile in progress): the same output and exit code as that compile, zero times.'),
   })
   .describe('One stage (compile or run) of an execution.');

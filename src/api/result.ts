@@ -4,6 +4,14 @@ import type { OutputEncoding } from './output-encoding.js';
 export const EXECUTION_STATUSES = ['ok', 'compile_error', 'runtime_error', 'timeout', 'memory_limit', 'output_limit', 'internal_error'] as const;
 export type ExecutionStatus = (typeof EXECUTION_STATUSES)[number];
 
+/** The limits a stage can run into, as a result's `limit` names them:
+ *  wall (timeoutMs or compileTimeoutMs), cpu (cpuTimeMs), memory (memoryBytes or
+ *  compileMemoryBytes: the OOM killer), output (outputBytes), pids (pids: a fork or thread was
+ *  refused), workspace (workspaceBytes or its inode cap: the workspace was full),
+ *  file_size (a file reached the per-file size limit: SIGXFSZ). */
+export const STAGE_LIMITS = ['wall', 'cpu', 'memory', 'output', 'pids', 'workspace', 'file_size'] as const;
+export type StageLimit = (typeof STAGE_LIMITS)[number];
+
 export interface Stage {
   status: ExecutionStatus;
   /** The program's exit code, or null when it was ended by a signal. */
@@ -22,8 +30,12 @@ export interface Stage {
   cpuMs: number;
   /** Peak memory of the stage's cgroup (all processes, page cache and workspace files included). */
   memoryBytes: number;
-  /** What stopped the stage when cylo did (limit hit, setup failure); null otherwise. */
+  /** What stopped the stage when cylo did (limit hit, setup failure), or which limit a failed
+   *  program ran into; null otherwise. For people: wording may change. */
   message: string | null;
+  /** Machine-readable: the limit that ended or broke a stage that did not end `ok` (from the
+   *  kernel's counters: OOM kills, pids.events, the workspace's free space), or null. */
+  limit: StageLimit | null;
   /** Compile stages only: true when this execution did not run the compiler (the compile cache
    *  had the artifact, or an identical compile in progress produced it); the stage then reports
    *  that compile's output and exit code with zero times. false when it ran. */

@@ -89,6 +89,12 @@ export interface StageReport {
   exit: { code: number | null; signalNumber: number | null } | null;
   /** The kernel's OOM killer ended a process of the stage (its memory limit). */
   oomKilled: boolean;
+  /** The kernel refused a fork or thread of the stage at its pids limit (the cgroup's
+   *  pids.events `max` counter grew during the stage). Absent: not observed. */
+  pidsLimitHit?: boolean | undefined;
+  /** The workspace had no free bytes or no free inodes left when the program ended (PID 1's
+   *  statfs of the workspace). Absent: not observed. */
+  workspaceFull?: boolean | undefined;
   stdout: Buffer;
   stderr: Buffer;
   stdoutTruncated: boolean;

@@ -74,6 +74,7 @@ export function formatResult(result: ExecutionResult, options: FormatOptions = {
     lines.push(`time: ${ms(stage.wallMs)} wall clock, ${ms(stage.cpuMs)} CPU`);
     lines.push(`memory: ${mib(stage.memoryBytes)} peak`);
     if (stage.message !== null && stage.message !== '') lines.push(`cylo: ${stage.message}`);
+    if (stage.limit !== null) lines.push(`limit: ${stage.limit} (the limit that ended or broke the ${result.run === null ? 'compile' : 'run'})`);
   }
   lines.push(`runtime: ${result.language} ${result.version} (execution ${result.id})`);
   lines.push('');

@@ -18,6 +18,8 @@ export const FD_BUNDLE = 5;
 export const FD_EMIT = 6;
 /** The cgroup's CPU counter, opened read-only by the outer helper for PID 1 (plan.cpuCounter). */
 export const FD_CPU = 7;
+/** The workspace tmpfs the outer helper mounts (bwrap --bind-fd). */
+export const FD_WORKSPACE = 9;
 /** First fd the outer helper uses for O_PATH fds of trees bound with --ro-bind-fd. */
 export const FD_FIRST_BIND = 10;
 
@@ -69,6 +71,18 @@ export interface SandboxPlan {
   cpuCounter?: { path: string; format: 'v1' | 'v2' } | undefined;
 }
 
+/** Bytes of workspace per inode (file or directory) it may hold: one page's worth, so a flood
+ *  of empty files meets ENOSPC (as on a real disk, whose ext4 default is one inode per 16 KiB)
+ *  long before their kernel memory (about 1 KiB each, charged to the memory cgroup) does. */
+export const WORKSPACE_BYTES_PER_INODE = 4096;
+/** Every workspace may hold at least this many files and directories (small workspaces). */
+export const MIN_WORKSPACE_INODES = 1024;
+
+/** The inode cap (nr_inodes) of a workspace of `bytes`. */
+export function workspaceInodes(bytes: number): number {
+  return Math.max(MIN_WORKSPACE_INODES, Math.floor(bytes / WORKSPACE_BYTES_PER_INODE));
+}
+
 /** Identifies the sandbox a plan needs apart from its job: two plans with the same key can use
  *  the same prepared sandbox (started ahead of time). */
 export function sandboxKey(plan: SandboxPlan): string {
@@ -78,6 +92,8 @@ export function sandboxKey(plan: SandboxPlan): string {
 /** argv for the outer helper: join cgroups, open hidden trees, drop to the uid, exec bwrap. */
 export function buildOuterArgv(plan: SandboxPlan): string[] {
   const argv = [plan.helperPath, 'outer', '--status-fd', String(FD_STATUS), '--uid', String(plan.uid), '--gid', String(plan.gid)];
+  // The workspace tmpfs, mounted by the outer helper (bubblewrap 0.8 cannot cap its inodes).
+  argv.push('--workspace', `${FD_WORKSPACE}:${plan.workspaceBytes}:${workspaceInodes(plan.workspaceBytes)}`);
   for (const procs of plan.cgroupProcs) argv.push('--cgroup-procs', procs);
   if (plan.cpuCounter !== undefined) argv.push('--cpu-counter', `${FD_CPU}:${plan.cpuCounter.path}`);
   let fd = FD_FIRST_BIND;
@@ -119,8 +135,10 @@ export function buildBwrapArgv(plan: SandboxPlan): string[] {
     '--ro-bind', plan.helperPath, HELPER_IN_SANDBOX, // the helper that applies Landlock and rlimits
     '--proc', '/proc', // a fresh /proc for the new PID namespace: host processes are invisible
     '--dev', '/dev', // a minimal /dev (null, zero, urandom, tty...): no disks, no /dev/mem, no kvm
-    '--size', String(plan.workspaceBytes), // the workspace has a hard size cap (no filling host RAM)
-    '--tmpfs', WORKSPACE, // fresh, private, vanishes with the sandbox: nothing persists
+    // The workspace: a fresh tmpfs the outer helper mounted (native/workspace.c) with a hard size
+    // cap (no filling host RAM) and an inode cap (a file flood meets ENOSPC, not the OOM
+    // killer); private to this sandbox's mount namespace, it vanishes with it: nothing persists.
+    '--bind-fd', String(FD_WORKSPACE), WORKSPACE,
     '--symlink', WORKSPACE_TMP, '/tmp', // programs expecting /tmp write into the capped workspace
     '--chdir', WORKSPACE,
     '--remount-ro', '/dev', // /dev cannot be filled or have nodes planted

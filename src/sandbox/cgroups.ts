@@ -22,6 +22,8 @@ export interface CgroupStats {
   cpuMs: number;
   memoryPeakBytes: number;
   oomKilled: boolean;
+  /** A fork or clone was refused at pids.max since the last reset (pids.events `max` grew). */
+  pidsLimitHit: boolean;
 }
 
 export interface ExecutionCgroup {

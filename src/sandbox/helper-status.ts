@@ -8,6 +8,8 @@
 //                   its execve failed with that errno (EACCES: not executable, ENOEXEC: not a
 //                   program, ENOENT: it or its interpreter is missing); "X 127 0" follows
 //   "A <message>"   the artifact of a compile stage was refused (too large, a link, ...)
+//   "W <free bytes> <free inodes>"  the workspace's free space right after the program ended
+//                   (its statfs; inodes -1 when it has no inode cap), before "X"
 //   "X <code> <signal> <usec>"  the program exited: its exit code, or the number of the signal
 //                   that ended it (0 when none), reported exactly, no 128+n folding; <usec>: the
 //                   CPU counter read when it was reaped (before any artifact is emitted)
@@ -18,6 +20,7 @@ export type HelperStatus =
   | { type: 'setup-error'; message: string }
   | { type: 'exec-error'; errno: number; message: string }
   | { type: 'artifact-error'; message: string }
+  | { type: 'workspace'; freeBytes: number; freeInodes: number }
   | { type: 'exit'; code: number | null; signalNumber: number | null; cpuUsec: number | null };
 
 /** A counter field: a non-negative integer, or null when absent or not one. */
@@ -34,6 +37,13 @@ export function parseHelperStatus(line: string): HelperStatus | undefined {
   }
   if (line.startsWith('E')) return { type: 'setup-error', message: line.slice(1).trim() };
   if (line.startsWith('A')) return { type: 'artifact-error', message: line.slice(1).trim() };
+  if (line.startsWith('W ')) {
+    const [, bytes, inodes] = line.split(' ');
+    const freeBytes = Number(bytes);
+    const freeInodes = Number(inodes);
+    if (!Number.isSafeInteger(freeBytes) || !Number.isSafeInteger(freeInodes)) return undefined;
+    return { type: 'workspace', freeBytes, freeInodes };
+  }
   if (line.startsWith('X ')) {
     const [, code, sig, cpu] = line.split(' ');
     const signum = Number(sig);
@@ -41,6 +51,16 @@ export function parseHelperStatus(line: string): HelperStatus | undefined {
     return signum > 0 ? { type: 'exit', code: null, signalNumber: signum, cpuUsec } : { type: 'exit', code: Number(code), signalNumber: null, cpuUsec };
   }
   return undefined;
+}
+
+/** Below this many free bytes the workspace counts as full: no file can grow by another page
+ *  (tmpfs allocates whole pages). */
+export const WORKSPACE_FULL_BYTES = 4096;
+
+/** True when a workspace with this much free space left refuses writes (ENOSPC). */
+export function workspaceIsFull(freeBytes: number, freeInodes: number): boolean {
+  // freeInodes -1: a workspace without an inode cap, which never runs out of inodes.
+  return freeBytes < WORKSPACE_FULL_BYTES || freeInodes === 0;
 }
 
 /** Splits the status pipe's text into lines (a line may arrive in several chunks). */

@@ -54,11 +54,18 @@ export const SUPERVISOR_PIDS = 2;
 /** Limits a prepared sandbox is planned with: only workspaceBytes shapes the sandbox itself. */
 const PREPARED_LIMITS: StageLimits = { timeoutMs: 1, cpuTimeMs: 1, memoryBytes: 1, pids: 1, outputBytes: 1, workspaceBytes: 1 };
 
+/** The largest logical size of one file (1 TiB): see rlimitsFor. */
+export const MAX_FILE_BYTES = 2 ** 40;
+
 /** Per-process limits inside the sandbox, each a brake behind the cgroup's. */
 export function rlimitsFor(limits: StageLimits): Record<string, number> {
   return {
     core: 0, // no core dumps (they could fill the workspace or leak memory contents)
-    fsize: limits.workspaceBytes, // no single file larger than the workspace
+    // A file's logical size (RLIMIT_FSIZE: beyond it EFBIG, or SIGXFSZ when not ignored). The
+    // workspace's size cap bounds the bytes files take; this bounds only what sparse files
+    // claim. Far above any workspace, so that a write or fallocate past the workspace meets
+    // the tmpfs's ENOSPC, as on a real disk (the kernel checks this limit first).
+    fsize: MAX_FILE_BYTES,
     nofile: 1024, // bounded open files per process
     stack: 64 * 1024 * 1024, // bounded stack (recursion bombs hit SIGSEGV, not host memory)
     nproc: limits.pids + 8, // per-uid process cap (the uid is this execution's own): a second fork-bomb brake

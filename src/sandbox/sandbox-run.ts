@@ -7,7 +7,7 @@ import type { ChildProcess } from 'node:child_process';
 import type { StageReport, StageSpec } from '../backend/backend.js';
 import { CappedCollector } from './capped-output.js';
 import type { ExecutionCgroup } from './cgroups.js';
-import { parseHelperStatus } from './helper-status.js';
+import { parseHelperStatus, workspaceIsFull } from './helper-status.js';
 import { killInsideOut } from './kill-inside-out.js';
 import { ProgramCpu } from './program-cpu.js';
 import { signalProgram } from './signal-program.js';
@@ -33,6 +33,8 @@ export class SandboxRun implements SandboxSink {
   private startedAt: number | undefined;
   private endedAt: number | undefined;
   private exit: StageReport['exit'] = null;
+  /** Whether the workspace was full when the program ended; undefined until PID 1 says. */
+  private workspaceFull: boolean | undefined;
   private killing = false;
   /** Aborted when the run is over: ends a kill sweep still going on. */
   private readonly sweepDone = new AbortController();
@@ -86,6 +88,7 @@ export class SandboxRun implements SandboxSink {
     else if (status?.type === 'setup-error') this.setupError = status.message;
     else if (status?.type === 'exec-error') this.execError ??= { errno: status.errno, message: status.message };
     else if (status?.type === 'artifact-error') this.artifactError ??= status.message;
+    else if (status?.type === 'workspace') this.workspaceFull = workspaceIsFull(status.freeBytes, status.freeInodes);
     else if (status?.type === 'exit') {
       this.endedAt ??= performance.now();
       this.watchdog.dispose();
@@ -142,6 +145,8 @@ export class SandboxRun implements SandboxSink {
       execError: this.execError,
       exit: this.exit,
       oomKilled: stats.oomKilled,
+      pidsLimitHit: stats.pidsLimitHit,
+      workspaceFull: this.workspaceFull,
       stdout: bwrapFailed ? Buffer.alloc(0) : this.out.buffer(),
       stderr: bwrapFailed ? Buffer.alloc(0) : this.err.buffer(),
       stdoutTruncated: this.out.truncated,

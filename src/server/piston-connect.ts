@@ -33,7 +33,7 @@ export const CLOSE = {
 
 function exitMessage(stage: 'compile' | 'run', s: Stage): Record<string, unknown> {
   const signum = s.signal === null ? null : (signalNumber(s.signal) ?? null);
-  return { type: 'exit', stage, code: s.exitCode, signal: s.signal, signal_number: signum, status: s.status, message: s.message };
+  return { type: 'exit', stage, code: s.exitCode, signal: s.signal, signal_number: signum, status: s.status, message: s.message, limit: s.limit };
 }
 
 export function registerPistonConnect(app: FastifyInstance, ctx: ServerContext): void {
@@ -198,7 +198,7 @@ class PistonSession {
       // As Piston: the compile stage's exit comes before the run stage starts. Reaching
       // the run stage means the compiler exited 0 (or the compile cache had the artifact).
       if (event.from === 'Compiling') {
-        this.send({ type: 'exit', stage: 'compile', code: 0, signal: null, signal_number: null, status: 'ok', message: null });
+        this.send({ type: 'exit', stage: 'compile', code: 0, signal: null, signal_number: null, status: 'ok', message: null, limit: null });
         this.compileExitSent = true;
       }
       this.send({ type: 'stage', stage: 'run' });

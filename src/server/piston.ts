@@ -191,6 +191,8 @@ export function pistonStage(stage: Stage, output: string | undefined, encoding: 
     cpu_time: stage.cpuMs,
     wall_time: stage.wallMs,
     memory: stage.memoryBytes,
+    // cylo extension field: which limit ended or broke the stage (Piston has none).
+    limit: stage.limit,
   };
 }
 
@@ -206,6 +208,7 @@ const EMPTY_STAGE: Stage = {
   cpuMs: 0,
   memoryBytes: 0,
   message: 'the execution produced no stage',
+  limit: null,
 };
 
 /** A cylo result as Piston's response. When the compile stage failed there is no run stage:

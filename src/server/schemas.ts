@@ -5,6 +5,7 @@ import { z } from 'zod';
 import { executeRequestSchema } from '../api/request.js';
 import { executionResultSchema, stageSchema } from '../api/result-schema.js';
 import { ERROR_CODES, type CyloErrorCode } from '../errors.js';
+import { STAGE_LIMITS } from '../api/result.js';
 import { OUTPUT_ENCODINGS } from '../api/output-encoding.js';
 
 export { executeRequestSchema };
@@ -94,6 +95,7 @@ export const pistonStageSchema = z.object({
   cpu_time: z.number().describe('ms'),
   wall_time: z.number().describe('ms'),
   memory: z.number().describe('bytes'),
+  limit: z.enum(STAGE_LIMITS).nullable().describe('cylo extension: the limit that ended or broke the stage (wall, cpu, memory, output, pids, workspace, file_size), or null.'),
 });
 
 export type PistonStage = z.infer<typeof pistonStageSchema>;

@@ -36,7 +36,7 @@ test('exit 0 is ok, with the result fields filled in', T, async (t) => {
   assert.equal(r.backend, 'namespace', 'the result names the backend that ran it');
   assert.deepEqual(
     { ...r.run, wallMs: 0, cpuMs: 0, memoryBytes: 0 },
-    { status: 'ok', exitCode: 0, signal: null, stdout: 'out\n', stderr: 'err\n', stdoutTruncated: false, stderrTruncated: false, wallMs: 0, cpuMs: 0, memoryBytes: 0, message: null },
+    { status: 'ok', exitCode: 0, signal: null, stdout: 'out\n', stderr: 'err\n', stdoutTruncated: false, stderrTruncated: false, wallMs: 0, cpuMs: 0, memoryBytes: 0, message: null, limit: null },
   );
   assert.ok(r.run.wallMs > 0 && r.run.cpuMs > 0 && r.run.memoryBytes > 0);
 });

@@ -10,7 +10,7 @@ import { toExecuteRequest } from '../../src/mcp/server.js';
 import { createCylo, type RuntimeInfo } from '../../src/cylo.js';
 
 function stage(over: Partial<Stage> = {}): Stage {
-  return { status: 'ok', exitCode: 0, signal: null, stdout: '', stderr: '', stdoutTruncated: false, stderrTruncated: false, wallMs: 12.3, cpuMs: 4.5, memoryBytes: 5 * 1024 * 1024, message: null, ...over };
+  return { status: 'ok', exitCode: 0, signal: null, stdout: '', stderr: '', stdoutTruncated: false, stderrTruncated: false, wallMs: 12.3, cpuMs: 4.5, memoryBytes: 5 * 1024 * 1024, message: null, limit: null, ...over };
 }
 
 function result(over: Partial<ExecutionResult> = {}): ExecutionResult {
@@ -53,6 +53,14 @@ describe('formatResult', () => {
     assert.match(text, /line 19999/);
     assert.match(text, /characters of stdout omitted here; the full text is in structuredContent/);
     assert.equal(shorten('short', 10, 'x'), 'short');
+  });
+
+  it('names the limit that broke the run on a line of its own', () => {
+    // proves: the text a model reads carries the machine-readable limit, not only the message
+    const text = formatResult(result({ status: 'runtime_error', run: stage({ status: 'runtime_error', exitCode: 1, message: 'the program reached the pids limit of 8 processes and threads', limit: 'pids' }) }));
+    assert.match(text, /^cylo: the program reached the pids limit of 8 processes and threads$/m);
+    assert.match(text, /^limit: pids \(the limit that ended or broke the run\)$/m);
+    assert.doesNotMatch(formatResult(result()), /^limit:/m, 'no limit line when none was hit');
   });
 
   it('says when cylo cut the output at the output limit', () => {

@@ -102,27 +102,28 @@ test('filling the workspace with bytes ends in ENOSPC at workspaceBytes; nothing
   await assertHostClean(service, markers(r));
 });
 
-test('one file larger than the workspace: EFBIG (RLIMIT_FSIZE), or SIGXFSZ when not ignored (C, Python)', T, async (t) => {
+test('a file whose size claims more than 1 TiB (sparse): EFBIG (RLIMIT_FSIZE), or SIGXFSZ when not ignored (C, Python)', T, async (t) => {
   if (await skipWithoutPreflight(t)) return;
   const [c, py, xfsz] = await Promise.all([attack(service, 'c', 'efbig'), attack(service, 'python', 'efbig'), attack(service, 'c', 'xfsz')]);
   assert.equal(c.out.pwrite_beyond_fsize, 'EFBIG');
   assert.equal(py.out.pwrite_beyond_fsize, 'EFBIG', 'Python ignores SIGXFSZ and sees the errno');
   assert.equal(xfsz.result.status, 'runtime_error');
   assert.equal(xfsz.run.signal, 'SIGXFSZ');
+  assert.equal(xfsz.run.limit, 'file_size');
   assert.equal(existsSync('/work/sparse'), false);
   await assertHostClean(service, [c.marker, py.marker, xfsz.marker]);
 });
 
-test('filling the workspace with inodes is bounded by the memory cgroup (tmpfs inodes are charged kernel memory)', T, async (t) => {
+test('filling the workspace with inodes ends in ENOSPC at its inode cap, well inside the memory limit', T, async (t) => {
   if (await skipWithoutPreflight(t)) return;
-  // bubblewrap 0.8 cannot set nr_inodes on the workspace tmpfs, so an inode count is not what
-  // stops this program: every inode and dentry is kernel memory charged to the execution's
-  // memory cgroup, so the run ends at the memory limit (or ENOSPC where nr_inodes is capped).
+  // The outer helper mounts the workspace with nr_inodes = max(1024, workspaceBytes / 4096)
+  // (bubblewrap 0.8 cannot cap inodes): a flood of empty files meets ENOSPC, as on a real disk,
+  // instead of filling the memory cgroup with inodes and dentries until the OOM killer strikes.
   const limit = 48 * MiB;
   const r = await Promise.all((['c', 'python', 'javascript'] as const).map((l) => attack(service, l, 'fill-inodes', [], { memoryBytes: limit, timeoutMs: 5000, cpuTimeMs: 5000 })));
   for (const a of r) {
-    const ended = a.result.status === 'memory_limit' || a.out.create === 'ENOSPC';
-    assert.ok(ended, `${a.lang}: status ${a.result.status}, ${a.run.stdout.slice(0, 200)} ${a.run.message ?? ''}`);
+    assert.equal(a.out.create, 'ENOSPC', `${a.lang}: status ${a.result.status}, ${a.run.stdout.slice(0, 200)} ${a.run.message ?? ''}`);
+    assert.ok(Number(a.out.files) <= 2048, `${a.lang}: at most the 8 MiB workspace's 2048 inodes: ${a.out.files}`);
     assert.ok(a.run.memoryBytes <= limit, `${a.lang}: peak ${a.run.memoryBytes}`);
   }
   await assertHostClean(service, r.map((a) => a.marker));

@@ -6,12 +6,12 @@ import { DEFAULT_POLICY } from '../../src/api/request.js';
 import type { ExecutionResult, Stage } from '../../src/api/result.js';
 import { CyloError } from '../../src/errors.js';
 import { cyloToPistonResponse, OutputInterleaver, pistonStage, pistonToCyloRequest } from '../../src/server/piston.js';
-import { pistonExecuteRequestSchema } from '../../src/server/schemas.js';
+import { pistonExecuteRequestSchema, pistonExecuteResponseSchema } from '../../src/server/schemas.js';
 
 const cylo = { policy: { ...DEFAULT_POLICY, defaultEntry: (l: string) => (l === 'python' ? 'main.py' : 'main') } };
 
 function stage(over: Partial<Stage>): Stage {
-  return { status: 'ok', exitCode: 0, signal: null, stdout: '', stderr: '', stdoutTruncated: false, stderrTruncated: false, wallMs: 12.5, cpuMs: 8, memoryBytes: 4096, message: null, ...over };
+  return { status: 'ok', exitCode: 0, signal: null, stdout: '', stderr: '', stdoutTruncated: false, stderrTruncated: false, wallMs: 12.5, cpuMs: 8, memoryBytes: 4096, message: null, limit: null, ...over };
 }
 
 test('a Piston request becomes a cylo request: unnamed files, stdin newline, args, limits', () => {
@@ -86,7 +86,7 @@ test('Piston statuses: RE, SG, TO, OL, EL, XX, null; memory limit is SG with a m
 
 test('the stage fields: code, cpu_time, wall_time, memory, and output from stdout + stderr without events', () => {
   const s = pistonStage(stage({ stdout: 'a\n', stderr: 'b\n', exitCode: 0 }), undefined);
-  assert.deepEqual(s, { stdout: 'a\n', stderr: 'b\n', output: 'a\nb\n', code: 0, signal: null, message: null, status: null, cpu_time: 8, wall_time: 12.5, memory: 4096 });
+  assert.deepEqual(s, { stdout: 'a\n', stderr: 'b\n', output: 'a\nb\n', code: 0, signal: null, message: null, status: null, cpu_time: 8, wall_time: 12.5, memory: 4096, limit: null });
 });
 
 test('output interleaves stdout and stderr in event order, decoding characters split across chunks', () => {
@@ -101,6 +101,16 @@ test('output interleaves stdout and stderr in event order, decoding characters s
   ev('stderr', Buffer.from('warning'), 'compile');
   assert.equal(o.output('run'), '1 2 € 3');
   assert.equal(o.output('compile'), 'warning');
+});
+
+test('the limit that broke a stage is the extension field `limit`, beside Piston\'s own fields', () => {
+  // proves: pistonStage carries stage.limit through (and the response schema keeps it)
+  const s = pistonStage(stage({ status: 'memory_limit', exitCode: null, signal: 'SIGKILL', message: 'memory limit of 1 bytes exceeded', limit: 'memory' }), undefined);
+  assert.equal(s.limit, 'memory');
+  assert.equal(s.status, 'SG');
+  assert.equal(pistonStage(stage({}), undefined).limit, null);
+  const parsed = pistonExecuteResponseSchema.parse({ language: 'python', version: '3', run: s });
+  assert.equal(parsed.run.limit, 'memory');
 });
 
 test('a response without a run stage repeats compile as run (as Piston does)', () => {

@@ -145,6 +145,9 @@ const BAD: BadCase[] = [
   { name: 'fractional limit', request: post('/v1/execute', { language: 'python', code: 'x', limits: { pids: 2.5 } }), status: 400, code: 'CYLO_E_VALIDATION', field: 'limits.pids' },
   { name: 'huge limit (above the server maximum)', request: post('/v1/execute', { language: 'python', code: 'x', limits: { memoryBytes: 1e15 } }), status: 400, code: 'CYLO_E_LIMIT_EXCEEDED', field: 'limits.memoryBytes', message: /above this server's maximum/ },
   { name: 'limit just above the maximum', request: post('/v1/execute', { language: 'python', code: 'x', limits: { timeoutMs: DEFAULT_MAX_LIMITS.timeoutMs + 1 } }), status: 400, code: 'CYLO_E_LIMIT_EXCEEDED', field: 'limits.timeoutMs' },
+  // Limits that contradict each other (workspace files are charged to the memory limit): 400,
+  // naming both fields and the fix.
+  { name: 'workspace larger than memory', request: post('/v1/execute', { language: 'python', code: 'x', limits: { memoryBytes: 32 * MiB, workspaceBytes: 64 * MiB } }), status: 400, code: 'CYLO_E_VALIDATION', field: 'limits.workspaceBytes', message: /larger than limits\.memoryBytes .*set workspaceBytes at most 33554432, or raise memoryBytes/ },
   { name: 'traversal file name', request: post('/v1/execute', { language: 'python', files: [{ name: '../../etc/passwd', content: 'x' }] }), status: 400, code: 'CYLO_E_VALIDATION', field: 'files[0].name', message: /\.\./ },
   { name: 'absolute file name', request: post('/v1/execute', { language: 'python', files: [{ name: '/etc/passwd', content: 'x' }] }), status: 400, code: 'CYLO_E_VALIDATION', field: 'files[0].name' },
   { name: 'bad encoding', request: post('/v1/execute', { language: 'python', files: [{ name: 'a.py', content: 'x', encoding: 'rot13' }] }), status: 400, code: 'CYLO_E_VALIDATION', field: 'files[0].encoding' },

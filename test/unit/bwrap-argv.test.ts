@@ -8,6 +8,7 @@ import {
   FD_FIRST_BIND,
   FD_SECCOMP,
   FD_STATUS,
+  FD_WORKSPACE,
   HELPER_IN_SANDBOX,
   WORKSPACE,
   WORKSPACE_TMP,
@@ -88,8 +89,7 @@ const EXPECTED_BWRAP = [
   '--ro-bind', '/opt/cylo/dist/native/cylo-helper', '/.cylo/helper',
   '--proc', '/proc',
   '--dev', '/dev',
-  '--size', String(64 * 1024 * 1024),
-  '--tmpfs', '/work',
+  '--bind-fd', '9', '/work',
   '--symlink', '/work/.tmp', '/tmp',
   '--chdir', '/work',
   '--remount-ro', '/dev',
@@ -104,6 +104,7 @@ const EXPECTED_OUTER = [
   '--status-fd', '4',
   '--uid', '2000000255',
   '--gid', '2000000255',
+  '--workspace', `9:${64 * 1024 * 1024}:16384`,
   '--cgroup-procs', '/sys/fs/cgroup/memory/cylo/x-1-1/cgroup.procs',
   '--cgroup-procs', '/sys/fs/cgroup/pids/cylo/x-1-1/cgroup.procs',
   '--open-fd', '10:/root/.pyenv/versions/3.12.1',
@@ -124,7 +125,7 @@ function operands(argv: readonly string[], flag: string, arity: number): string[
 }
 
 test('fd numbers and sandbox paths are the documented constants', () => {
-  assert.deepEqual([FD_SECCOMP, FD_STATUS, FD_BUNDLE, FD_FIRST_BIND], [3, 4, 5, 10]);
+  assert.deepEqual([FD_SECCOMP, FD_STATUS, FD_BUNDLE, FD_WORKSPACE, FD_FIRST_BIND], [3, 4, 5, 9, 10]);
   assert.deepEqual([HELPER_IN_SANDBOX, WORKSPACE, WORKSPACE_TMP], ['/.cylo/helper', '/work', '/work/.tmp']);
 });
 
@@ -151,12 +152,14 @@ test('every isolation flag is present exactly once, before the first "--"', () =
   assert.deepEqual(operands(bwrap, '--seccomp', 1), [[String(FD_SECCOMP)]]);
   // --disable-userns is only valid together with --unshare-user, and must come with it.
   assert.ok(head.indexOf('--unshare-user') < head.indexOf('--disable-userns'));
-  // The root is read-only and only the workspace is a fresh tmpfs with a size cap right before it.
+  // The root is read-only and the only writable place is the workspace: the fresh tmpfs the
+  // outer helper mounted (its fd, with the size and inode caps in the outer argv).
   assert.deepEqual(operands(bwrap, '--remount-ro', 1), [['/dev'], ['/']]);
-  assert.deepEqual(operands(bwrap, '--tmpfs', 1), [['/work']]);
-  assert.equal(head[head.indexOf('--tmpfs') - 2], '--size');
+  assert.deepEqual(operands(bwrap, '--bind-fd', 2), [[String(FD_WORKSPACE), '/work']]);
+  assert.deepEqual(operands(buildOuterArgv(basePlan()), '--workspace', 1), [[`${FD_WORKSPACE}:${64 * 1024 * 1024}:16384`]]);
+  assert.equal(head.includes('--tmpfs'), false, 'no tmpfs without an inode cap');
   // No writable bind of any host path, and no share of a host namespace.
-  for (const flag of ['--bind', '--bind-try', '--dev-bind', '--dev-bind-try', '--share-net', '--bind-fd', '--userns', '--pidns', '--unshare-all']) {
+  for (const flag of ['--bind', '--bind-try', '--dev-bind', '--dev-bind-try', '--share-net', '--userns', '--pidns', '--unshare-all']) {
     assert.equal(head.includes(flag), false, `${flag} must never appear`);
   }
 });

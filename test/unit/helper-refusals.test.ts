@@ -153,7 +153,12 @@ const u32 = (n: number): Buffer => {
   b.writeUInt32LE(n, 0);
   return b;
 };
-const outer = (...args: string[]): string[] => [HELPER, 'outer', '--status-fd', String(FD_STATUS), ...args];
+/** Status lines without PID 1's "W <bytes> <inodes>" (the workspace's free space, checked by
+ *  the positive control), for tests about the other lines. */
+const withoutWorkspace = (lines: string[]): string[] => lines.filter((l) => !l.startsWith('W '));
+/** A valid workspace for the outer mode: fd 9, 1 MiB, 1024 inodes. */
+const WORKSPACE_OPTION = ['--workspace', `9:${1 << 20}:1024`];
+const outer = (...args: string[]): string[] => [HELPER, 'outer', '--status-fd', String(FD_STATUS), ...WORKSPACE_OPTION, ...args];
 /** The inner mode as in a sandbox (without Landlock: no rules are given, and none is needed to
  *  prove these checks), in its own PID namespace. */
 const inner = (workdir: string, ...args: string[]): string[] => [...UNSHARE, HELPER, 'inner', '--status-fd', String(FD_STATUS), '--bundle-fd', String(FD_BUNDLE), '--workdir', workdir, '--landlock', 'off', ...args];
@@ -255,6 +260,30 @@ const OUTER_CASES: RefusalCase[] = [
     message: /^E--open-fd wants an absolute path, got usr$/,
   },
   {
+    name: 'a missing --workspace',
+    proves: 'parse_outer_options: the workspace tmpfs is required (bubblewrap would otherwise bind whatever fd 9 is)',
+    argv: [HELPER, 'outer', '--status-fd', String(FD_STATUS), '--uid', ID, '--gid', ID, '--', '/bin/echo', MARKER],
+    message: /^Eouter: --workspace is required \(the sandbox's only writable place\)$/,
+  },
+  {
+    name: 'a --workspace without its inode cap',
+    proves: 'workspace_option: fd, bytes and inodes are all required',
+    argv: outer('--uid', ID, '--gid', ID, '--workspace', '9:1048576', '--', '/bin/echo', MARKER),
+    message: /^E--workspace wants N:BYTES:INODES, got 9:1048576$/,
+  },
+  {
+    name: 'a --workspace of 0 inodes',
+    proves: 'workspace_option: a tmpfs with nr_inodes=0 would have no inode cap at all',
+    argv: outer('--uid', ID, '--gid', ID, '--workspace', '9:1048576:0', '--', '/bin/echo', MARKER),
+    message: /^E--workspace: bytes and inodes must be positive$/,
+  },
+  {
+    name: 'a --workspace on the fd of an --open-fd tree',
+    proves: 'parse_outer_options: the workspace fd cannot replace a read-only tree (or the reverse)',
+    argv: outer('--uid', ID, '--gid', ID, '--open-fd', '9:/usr', '--', '/bin/echo', MARKER),
+    message: /^Eouter: --workspace and --open-fd both use fd 9$/,
+  },
+  {
     name: '--cpu-counter onto fd 2',
     proves: 'cpu_counter_option: the target fd must be >= 3 (never over stdio)',
     argv: outer('--uid', ID, '--gid', ID, '--cpu-counter', '2:/sys/fs/cgroup/cpu.stat', '--', '/bin/echo', MARKER),
@@ -312,10 +341,12 @@ test('outer refuses to run when it is not root (as nobody, via setpriv)', OPTS, 
   const helper = join(dir, 'cylo-helper');
   copyFileSync(HELPER, helper);
   chmodSync(helper, 0o755);
-  // proves: drop_identity refuses when setgroups fails (the first step that needs root), and
-  // the message says why; without the check the helper would continue as nobody
-  const o = await runHelper(['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', '--', helper, 'outer', '--status-fd', String(FD_STATUS), '--uid', ID, '--gid', ID, '--', '/bin/echo', MARKER]);
-  assertRefused(o, /^Eidentity: setgroups: Operation not permitted \(cylo must start as root\)$/, 'drop_identity: setgroups');
+  // proves: the outer mode refuses at its first step that needs root (the private mount
+  // namespace the workspace is mounted in), and the message says why; without the check the
+  // helper would continue as nobody
+  const o = await runHelper(['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', '--', helper, 'outer', '--status-fd', String(FD_STATUS), ...WORKSPACE_OPTION, '--uid', ID, '--gid', ID, '--', '/bin/echo', MARKER]);
+  // (the first step that needs root is now the private mount namespace of the workspace)
+  assertRefused(o, /^Emount namespace: unshare\(CLONE_NEWNS\): Operation not permitted \(cylo must start as root\)$/, 'private_mount_namespace: unshare');
 });
 
 test('positive control: outer with valid options drops to the uid and runs the program', OPTS, async (t) => {
@@ -549,7 +580,11 @@ test('positive control: inner with a valid job unpacks the files and runs the pr
   mkdirSync(work);
   const o = await runHelper(inner(work), jobAndFiles({ argv: ['/bin/sh', '-c', `echo ${MARKER}; cat ${work}/src/main.txt`], env: {}, rlimits: { nofile: 64 } }, [{ name: 'src/main.txt', content: Buffer.from('content\n') }]));
   assert.equal(o.code, 0, JSON.stringify(o));
-  assert.deepEqual(o.status, ['R', 'X 0 0']);
+  // "W": the workspace's free bytes and inodes (statfs) right after the program ended.
+  assert.equal(o.status.length, 3, JSON.stringify(o.status));
+  assert.equal(o.status[0], 'R');
+  assert.match(o.status[1] ?? '', /^W \d+ (-1|\d+)$/);
+  assert.equal(o.status[2], 'X 0 0');
   assert.equal(o.stdout, `${MARKER}\ncontent\n`);
 });
 
@@ -563,7 +598,7 @@ test('inner with the stderr-to-stdout flag gives the program one pipe for fd 1 a
   const script = 'echo out1; echo err1 >&2; echo out2; echo err2 >&2';
   const merged = await runHelper(inner(work), jobAndFiles({ argv: ['/bin/sh', '-c', script], env: {}, rlimits: {}, stderrToStdout: true }));
   assert.equal(merged.code, 0, JSON.stringify(merged));
-  assert.deepEqual(merged.status, ['R', 'X 0 0']);
+  assert.deepEqual(withoutWorkspace(merged.status), ['R', 'X 0 0']);
   assert.equal(merged.stdout, 'out1\nerr1\nout2\nerr2\n');
   assert.equal(merged.stderr, '');
   const apart = await runHelper(inner(work), jobAndFiles({ argv: ['/bin/sh', '-c', script], env: {}, rlimits: {} }));
@@ -595,10 +630,10 @@ test('the CPU counter is reported with "R" and "X": v2 cpu.stat (usec) and v1 cp
   // both layouts (the host subtracts the two: src/sandbox/program-cpu.ts). A counter that does
   // not change reads the same twice.
   const v2 = await withCounter(t, 'usage_usec 123456\nuser_usec 100000\nsystem_usec 23456\n', '--cpu-fd', '7', '--cpu-format', 'v2');
-  assert.deepEqual(v2.status, ['R 123456', 'X 0 0 123456'], JSON.stringify(v2));
+  assert.deepEqual(withoutWorkspace(v2.status), ['R 123456', 'X 0 0 123456'], JSON.stringify(v2));
   assert.equal(v2.stdout, `${MARKER}\n`);
   const v1 = await withCounter(t, '987654321\n', '--cpu-fd', '7', '--cpu-format', 'v1');
-  assert.deepEqual(v1.status, ['R 987654', 'X 0 0 987654'], JSON.stringify(v1));
+  assert.deepEqual(withoutWorkspace(v1.status), ['R 987654', 'X 0 0 987654'], JSON.stringify(v1));
 });
 
 for (const c of [
@@ -640,10 +675,11 @@ test('artifact emission refuses a symlink, and a path through a symlinked direct
     const context = JSON.stringify(o);
     assert.equal(o.timedOut, false, context);
     assert.equal(o.code, 0, `the program itself exited 0: ${context}`);
-    assert.equal(o.status.length, 3, context);
+    assert.equal(o.status.length, 4, context);
     assert.equal(o.status[0], 'R', context);
-    assert.match(o.status[1] ?? '', c.message, context);
-    assert.equal(o.status[2], 'X 0 0', context);
+    assert.match(o.status[1] ?? '', /^W /, context);
+    assert.match(o.status[2] ?? '', c.message, context);
+    assert.equal(o.status[3], 'X 0 0', context);
     // Nothing was emitted: not the file behind the link, not even an end record (the host reads
     // an artifact without its end record as refused).
     assert.equal(o.artifact.length, 0, `artifact bytes: ${o.artifact.toString('latin1')}`);

@@ -90,7 +90,7 @@ test('a sandbox run reports the program CPU and holds the limit against it (the 
     procsFiles: [],
     cpuCounter: { path: '/fake/cpu.stat', format: 'v2' },
     cpuMs: () => counter,
-    stats: () => ({ cpuMs: counter, memoryPeakBytes: 4096, oomKilled: false }),
+    stats: () => ({ cpuMs: counter, memoryPeakBytes: 4096, oomKilled: false, pidsLimitHit: false }),
     pids: () => [],
     killAll: () => Promise.resolve(true),
     remove: () => Promise.resolve(),

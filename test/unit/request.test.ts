@@ -100,13 +100,31 @@ test('limits above the maximum are CYLO_E_LIMIT_EXCEEDED, never clamped', () => 
     const err = rejects(ok({ limits: { [name]: above } }), 'CYLO_E_LIMIT_EXCEEDED', field, new RegExp(`maximum of ${DEFAULT_MAX_LIMITS[name]}`));
     assert.equal(err.status, 400);
     // Exactly the maximum is fine.
-    assert.equal(normalizeRequest(ok({ limits: { [name]: DEFAULT_MAX_LIMITS[name] } })).limits[name], DEFAULT_MAX_LIMITS[name]);
+    // (The largest workspace needs a memory limit at least as large: see the contradiction test.)
+    const room = name === 'workspaceBytes' ? { memoryBytes: DEFAULT_MAX_LIMITS.memoryBytes } : {};
+    assert.equal(normalizeRequest(ok({ limits: { [name]: DEFAULT_MAX_LIMITS[name], ...room } })).limits[name], DEFAULT_MAX_LIMITS[name]);
   }
   rejects(ok({ limits: { memoryBytes: 1e15 } }), 'CYLO_E_LIMIT_EXCEEDED', 'limits.memoryBytes');
   rejects(ok({ limits: { timeoutMs: Number.MAX_SAFE_INTEGER } }), 'CYLO_E_LIMIT_EXCEEDED', 'limits.timeoutMs');
   // A server's own (lower) maximum is what counts.
   const strict: ValidationPolicy = { ...DEFAULT_POLICY, maxLimits: { ...DEFAULT_MAX_LIMITS, memoryBytes: 64 * 1024 * 1024 } };
   rejects(ok({ limits: { memoryBytes: 65 * 1024 * 1024 } }), 'CYLO_E_LIMIT_EXCEEDED', 'limits.memoryBytes', /maximum of 67108864/, strict);
+});
+
+test('limits that contradict each other are refused: a workspace larger than the memory limit', () => {
+  // proves: fitWorkspace refuses (400, CYLO_E_VALIDATION) a workspace whose files could never
+  // fit in the memory cgroup they are charged to, naming both fields and the fix
+  const MiB = 1024 * 1024;
+  const err = rejects(ok({ limits: { memoryBytes: 64 * MiB, workspaceBytes: 128 * MiB } }), 'CYLO_E_VALIDATION', 'limits.workspaceBytes', /larger than limits\.memoryBytes \(67108864\).*set workspaceBytes at most 67108864, or raise memoryBytes/);
+  assert.equal(err.status, 400);
+  // The compile stage's memory limit counts too (the workspace serves both stages).
+  rejects(ok({ limits: { compileMemoryBytes: 32 * MiB, workspaceBytes: 48 * MiB } }), 'CYLO_E_VALIDATION', 'limits.workspaceBytes', /larger than limits\.compileMemoryBytes \(33554432\).*raise compileMemoryBytes/);
+  // Equal is fine.
+  assert.equal(normalizeRequest(ok({ limits: { memoryBytes: 64 * MiB, workspaceBytes: 64 * MiB } })).limits.workspaceBytes, 64 * MiB);
+  // A default workspace is made to fit a smaller memory limit instead (the request chose none).
+  const fitted = normalizeRequest(ok({ limits: { memoryBytes: 32 * MiB } })).limits;
+  assert.equal(fitted.workspaceBytes, 32 * MiB);
+  assert.equal(fitted.memoryBytes, 32 * MiB);
 });
 
 test('defaults are applied to everything the request leaves out', () => {

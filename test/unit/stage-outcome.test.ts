@@ -15,7 +15,7 @@ function report(over: Partial<StageReport> = {}): StageReport {
 }
 
 test('exit 0 is ok; another exit is a runtime error (a compile error for a compiler)', () => {
-  assert.deepEqual({ ...classifyStage(report(), 'run', LIMITS, 'utf8') }, { status: 'ok', exitCode: 0, signal: null, stdout: 'out', stderr: 'err', stdoutTruncated: false, stderrTruncated: false, wallMs: 5, cpuMs: 3, memoryBytes: 1024, message: null });
+  assert.deepEqual({ ...classifyStage(report(), 'run', LIMITS, 'utf8') }, { status: 'ok', exitCode: 0, signal: null, stdout: 'out', stderr: 'err', stdoutTruncated: false, stderrTruncated: false, wallMs: 5, cpuMs: 3, memoryBytes: 1024, message: null, limit: null });
   assert.equal(classifyStage(report({ exit: { code: 3, signalNumber: null } }), 'run', LIMITS, 'utf8').status, 'runtime_error');
   assert.equal(classifyStage(report({ exit: { code: 1, signalNumber: null } }), 'compile', LIMITS, 'utf8').status, 'compile_error');
 });

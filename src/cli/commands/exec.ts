@@ -118,9 +118,11 @@ async function runAndReport(cylo: Cylo, request: ExecuteRequest, json: boolean, 
     io.stdout.write(result.compile.stdout);
     io.stderr.write(result.compile.stderr);
   }
+  const stage = result.run ?? result.compile;
   const message = result.run?.message ?? result.compile?.message;
-  if (result.status !== 'ok' && result.status !== 'runtime_error' && message) {
-    io.stderr.write(`cylo: ${result.status}: ${message}\n`);
+  // A runtime error speaks for itself (its stderr), unless a limit broke it: then say which.
+  if (result.status !== 'ok' && (result.status !== 'runtime_error' || stage?.limit != null) && message) {
+    io.stderr.write(`cylo: ${result.status}: ${message}${stage?.limit == null ? '' : ` (limit: ${stage.limit})`}\n`);
   }
   return exitCodeFor(result);
 }

@@ -38,6 +38,16 @@ export function write(path: string, value: string): void {
   writeFileSync(path, value);
 }
 
+/** The `max` counter of a pids.events file: how often a fork or clone was refused at pids.max
+ *  (v1 and v2 alike); 0 when the file is missing (a kernel without it reports no pids limit). */
+export function pidsMaxEvents(eventsFile: string): number {
+  try {
+    return Number(/^max (\d+)$/m.exec(readText(eventsFile))?.[1] ?? '0');
+  } catch {
+    return 0;
+  }
+}
+
 export function readPids(procsFile: string): number[] {
   try {
     return readText(procsFile)

@@ -2,7 +2,7 @@
 // that boot with systemd's hybrid or legacy hierarchy.
 import { existsSync, mkdirSync, readdirSync, rmdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { killUntilEmpty, layerError, parseProcSelfCgroup, readNumber, readPids, readText, rmdirRetry, rmdirSyncRetry, v1Mounts, waitNoTasks, write } from './fs.js';
+import { killUntilEmpty, layerError, parseProcSelfCgroup, pidsMaxEvents, readNumber, readPids, readText, rmdirRetry, rmdirSyncRetry, v1Mounts, waitNoTasks, write } from './fs.js';
 import type { CgroupDriver, CgroupLimits, CgroupStats, ExecutionCgroup } from '../cgroups.js';
 
 // ------------------------------------------------------------------------------------------
@@ -16,6 +16,8 @@ class V1Cgroup implements ExecutionCgroup {
   readonly procsFiles: string[];
   readonly cpuCounter: { path: string; format: 'v1' };
   private oomBaseline = 0;
+  /** pids.events `max` at the last reset: v1 counters cannot be zeroed. */
+  private pidsBaseline = 0;
   private limits: CgroupLimits | undefined;
   private memoryLimit = Number.POSITIVE_INFINITY; // a new cgroup starts unlimited
   constructor(
@@ -64,6 +66,7 @@ class V1Cgroup implements ExecutionCgroup {
       this.memoryLimit = Number.POSITIVE_INFINITY;
       if (this.limits !== undefined) this.configure(this.limits);
       this.oomBaseline = 0;
+      this.pidsBaseline = 0;
       return;
     }
     // Uncharge the page cache the last use left behind, so the next use's peak is its own.
@@ -75,6 +78,7 @@ class V1Cgroup implements ExecutionCgroup {
     write(join(this.dirs.memory, 'memory.max_usage_in_bytes'), '0');
     write(join(this.dirs.cpuacct, 'cpuacct.usage'), '0');
     this.oomBaseline = this.oomKills();
+    this.pidsBaseline = pidsMaxEvents(join(this.dirs.pids, 'pids.events'));
   }
 
   cpuMs(): number {
@@ -86,6 +90,7 @@ class V1Cgroup implements ExecutionCgroup {
       cpuMs: this.cpuMs(),
       memoryPeakBytes: readNumber(join(this.dirs.memory, 'memory.max_usage_in_bytes')),
       oomKilled: this.oomKills() > this.oomBaseline,
+      pidsLimitHit: pidsMaxEvents(join(this.dirs.pids, 'pids.events')) > this.pidsBaseline,
     };
   }
 

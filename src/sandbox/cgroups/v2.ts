@@ -3,7 +3,7 @@ import { existsSync, mkdirSync, readdirSync, rmdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { CyloError } from '../../errors.js';
 import type { CgroupDriver, CgroupLimits, CgroupStats, ExecutionCgroup } from '../cgroups.js';
-import { killUntilEmpty, layerError, parseProcSelfCgroup, readNumber, readPids, readText, rmdirRetry, rmdirSyncRetry, write } from './fs.js';
+import { killUntilEmpty, layerError, parseProcSelfCgroup, pidsMaxEvents, readNumber, readPids, readText, rmdirRetry, rmdirSyncRetry, write } from './fs.js';
 
 // ------------------------------------------------------------------------------------------
 // cgroup v2
@@ -52,6 +52,8 @@ class V2Cgroup implements ExecutionCgroup {
       cpuMs: this.cpuMs(),
       memoryPeakBytes: existsSync(peakFile) ? readNumber(peakFile) : readNumber(join(this.dir, 'memory.current')),
       oomKilled: oomKills > 0,
+      // A fresh directory per use (reset): any count is this use's.
+      pidsLimitHit: pidsMaxEvents(join(this.dir, 'pids.events')) > 0,
     };
   }
 
