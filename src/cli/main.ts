@@ -2,21 +2,40 @@
 // The `cylo` command line: a thin argv layer over the command modules in ./commands, each of
 // which is a typed async function that can also be called as a library, and declares its own
 // command (arguments, options, help, action) in its `register`; this file only assembles them.
+// Fast start: only the module of the command asked for is loaded (`cylo exec` never loads the
+// HTTP server or the MCP SDK); `cylo --help`, a bare `cylo` or an unknown command load all.
 import { Command, CommanderError, Option } from 'commander';
 import { CyloError } from '../errors.js';
 import { EXIT_CYLO_FAILURE } from './exit-codes.js';
 import { cyloVersion } from '../version.js';
-import * as exec from './commands/exec.js';
-import * as doctor from './commands/doctor.js';
-import * as runtimes from './commands/runtimes.js';
-import * as mcp from './commands/mcp.js';
-import * as serve from './commands/serve.js';
-import * as watch from './commands/watch.js';
 
-/** The commands in the order `cylo --help` lists them. */
-const COMMANDS: ReadonlyArray<{ register: (program: Command) => Command }> = [exec, doctor, runtimes, watch, mcp, serve];
+type CommandModule = { register: (program: Command) => Command };
 
-export function buildProgram(): Command {
+/** The commands in the order `cylo --help` lists them, each loaded only when needed. */
+const COMMANDS: ReadonlyArray<readonly [string, () => Promise<CommandModule>]> = [
+  ['exec', () => import('./commands/exec.js')],
+  ['doctor', () => import('./commands/doctor.js')],
+  ['runtimes', () => import('./commands/runtimes.js')],
+  ['watch', () => import('./commands/watch.js')],
+  ['mcp', () => import('./commands/mcp.js')],
+  ['serve', () => import('./commands/serve.js')],
+];
+
+/** The command the arguments name: the first one that is not an option (the program's own
+ *  options take no value), when it is a known command; undefined otherwise. */
+export function commandNamed(argv: readonly string[]): string | undefined {
+  const first = argv.slice(2).find((a) => !a.startsWith('-'));
+  return COMMANDS.some(([name]) => name === first) ? first : undefined;
+}
+
+/** The modules to register: the named command's alone, or every one (help, usage errors). */
+async function commandModules(argv: readonly string[]): Promise<CommandModule[]> {
+  const name = commandNamed(argv);
+  return Promise.all(COMMANDS.filter(([n]) => name === undefined || n === name).map(([, load]) => load()));
+}
+
+export async function buildProgram(argv: readonly string[] = []): Promise<Command> {
+  const modules = await commandModules(argv);
   const program = new Command('cylo')
     .description('Run untrusted code in a secure Linux sandbox (bubblewrap, cgroups, seccomp, Landlock).')
     .version(cyloVersion(), '-V, --version')
@@ -24,14 +43,14 @@ export function buildProgram(): Command {
     .exitOverride();
   // program.command() (inside each register) gives each command the program's settings
   // (exitOverride, showHelpAfterError), which addCommand() would not copy.
-  for (const command of COMMANDS) command.register(program);
+  for (const command of modules) command.register(program);
   program.addOption(new Option('--debug', 'print stack traces of internal errors').hideHelp());
   return program;
 }
 
 export async function main(argv: string[] = process.argv): Promise<void> {
-  const program = buildProgram();
   try {
+    const program = await buildProgram(argv);
     await program.parseAsync(argv);
   } catch (error) {
     if (error instanceof CommanderError) {

@@ -15,7 +15,8 @@ export interface DoctorOptions {
 }
 
 export async function doctorCommand(options: DoctorOptions, io: CommandIO): Promise<number> {
-  const cylo = options.cylo ?? createCylo(options.cyloOptions);
+  // One-shot: no spare sandbox prepared ahead for an execution that never comes.
+  const cylo = options.cylo ?? createCylo({ prepare: false, ...options.cyloOptions });
   try {
     const report = await cylo.doctor({ clean: options.clean === true });
     const orphanCount = report.orphans.cgroups.length + report.orphans.processes.length;

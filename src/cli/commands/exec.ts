@@ -128,7 +128,8 @@ async function runAndReport(cylo: Cylo, request: ExecuteRequest, json: boolean, 
 }
 
 export async function execCommand(options: ExecOptions, io: CommandIO): Promise<number> {
-  const cylo = options.cylo ?? createCylo(options.cyloOptions);
+  // One execution, then exit: no spare sandbox prepared ahead for a next one that never comes.
+  const cylo = options.cylo ?? createCylo({ prepare: false, ...options.cyloOptions });
   try {
     const request = await buildRequest(options, cylo, io);
     return await runAndReport(cylo, request, options.json === true, io);
