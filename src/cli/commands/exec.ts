@@ -12,6 +12,7 @@ import { EXIT_CYLO_FAILURE, exitCodeFor } from '../exit-codes.js';
 import { processIO, readAll, type CommandIO } from '../../util/io.js';
 import { parseCount, parseDuration, parseSize } from '../../util/units.js';
 import { cyloOptionsFromEnvironment } from '../cylo-options.js';
+import { untilAborted, untilTerminated } from '../termination.js';
 
 export interface ExecOptions {
   lang?: string;
@@ -26,6 +27,9 @@ export interface ExecOptions {
   pids?: number;
   outputBytes?: number;
   json?: boolean;
+  /** Ends the execution (every process of it killed, its cgroup removed) when aborted: the
+   *  CLI's SIGINT/SIGTERM/SIGHUP (src/cli/termination.ts). Nothing is printed for it. */
+  signal?: AbortSignal;
   /** Use this instance instead of creating one (library use, tests). */
   cylo?: Cylo;
   cyloOptions?: CyloOptions;
@@ -102,9 +106,10 @@ async function buildRequest(options: ExecOptions, cylo: Cylo, io: CommandIO): Pr
 
 /** Runs the request and reports it: the program's output live (or the result as JSON), then
  *  the compiler's output and cylo's message when the program did not get to run normally. */
-async function runAndReport(cylo: Cylo, request: ExecuteRequest, json: boolean, io: CommandIO): Promise<number> {
+async function runAndReport(cylo: Cylo, request: ExecuteRequest, json: boolean, io: CommandIO, signal?: AbortSignal): Promise<number> {
   const live = !json;
   const result = await cylo.execute(request, {
+    signal,
     onEvent: (event) => {
       if (!live || event.type === 'state' || event.stage !== 'run') return;
       (event.type === 'stdout' ? io.stdout : io.stderr).write(event.data);
@@ -131,9 +136,11 @@ export async function execCommand(options: ExecOptions, io: CommandIO): Promise<
   // One execution, then exit: no spare sandbox prepared ahead for a next one that never comes.
   const cylo = options.cylo ?? createCylo({ prepare: false, ...options.cyloOptions });
   try {
-    const request = await buildRequest(options, cylo, io);
-    return await runAndReport(cylo, request, options.json === true, io);
+    const request = await untilAborted(buildRequest(options, cylo, io), options.signal);
+    return await runAndReport(cylo, request, options.json === true, io, options.signal);
   } catch (error) {
+    // Stopped by the caller (Ctrl-C): as a shell, say nothing; the caller picks the exit code.
+    if (error instanceof CyloError && error.code === 'CYLO_E_CANCELLED' && options.signal?.aborted === true) return EXIT_CYLO_FAILURE;
     if (error instanceof CyloError) {
       io.stderr.write(`cylo: ${error.message}\n`);
       return EXIT_CYLO_FAILURE;
@@ -186,6 +193,6 @@ export function register(program: Command): Command {
     .option('--output-limit <size>', 'bytes kept per output stream (default 1M)')
     .option('--json', 'print the whole result object as JSON instead of the program\'s output')
     .action(async (code: string | undefined, o: ExecFlags) => {
-      process.exitCode = await execCommand(execOptionsFromFlags(code, o), processIO);
+      process.exitCode = await untilTerminated((signal) => execCommand({ ...execOptionsFromFlags(code, o), signal }, processIO));
     });
 }

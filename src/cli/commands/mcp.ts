@@ -27,6 +27,7 @@ export async function mcpCommand(options: McpOptions, io: CommandIO): Promise<nu
   const onSignal = (): void => stop.abort();
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
+  process.once('SIGHUP', onSignal); // the terminal went away: stop and clean up as for Ctrl-C
   try {
     // A host that cannot run sandboxes still gets a server (its tools then say why they cannot
     // run), but the operator sees the reason in the client's log of this stderr at once.
@@ -43,6 +44,7 @@ export async function mcpCommand(options: McpOptions, io: CommandIO): Promise<nu
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
+    process.off('SIGHUP', onSignal);
     if (options.cylo === undefined) await cylo.close({ graceMs: CLOSE_GRACE_MS });
   }
 }

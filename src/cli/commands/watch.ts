@@ -52,6 +52,7 @@ export function register(program: Command): Command {
       const onSignal = (): void => stop.abort();
       process.once('SIGINT', onSignal);
       process.once('SIGTERM', onSignal);
+      process.once('SIGHUP', onSignal); // the terminal went away: stop and clean up as for Ctrl-C
       process.exitCode = await watchCommand(
         {
           dir,
