@@ -16,6 +16,7 @@ import { runCompileCache } from './compile-cache.js';
 import { runScaling } from './scaling.js';
 import { runMemory } from './memory.js';
 import { runProfile } from './profile.js';
+import { runCliStart } from './cli-start.js';
 
 type Runner = (ctx: BenchContext, languages?: readonly string[]) => Promise<SectionResult>;
 
@@ -27,6 +28,7 @@ export const MEASUREMENTS: ReadonlyArray<{ name: string; aliases: string[]; run:
   { name: 'compile', aliases: ['compile-cache'], run: runCompileCache, summary: 'first compile vs compile-cache hit (Rust, Go, C++, Java)' },
   { name: 'memory', aliases: [], run: runMemory, summary: 'service RSS idle / under load; host memory per concurrent sandbox' },
   { name: 'scaling', aliases: [], run: runScaling, summary: 'cost vs output size, number of files, stdin size' },
+  { name: 'cli-start', aliases: ['cli', 'start'], run: runCliStart, summary: 'a whole `cylo exec` process (Python; cached compiled) vs `node -e 0` and python3 -c' },
 ];
 
 interface Args {
