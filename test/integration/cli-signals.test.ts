@@ -26,14 +26,24 @@ function sandboxUidProcesses(): number[] {
   return found;
 }
 
-for (const [sig, code] of [['SIGINT', 130], ['SIGTERM', 143], ['SIGHUP', 129]] as const) {
-  test(`cylo exec: ${sig} during a run ends it with exit ${code} and leaves no cgroup, uid or process`, T, async (t) => {
+// `group`: the signal goes to cylo's whole process group, as a terminal's Ctrl-C does (cylo's
+// helper and bubblewrap get it too), rather than to cylo alone.
+const CASES = [
+  { sig: 'SIGINT', code: 130, group: false },
+  { sig: 'SIGTERM', code: 143, group: false },
+  { sig: 'SIGHUP', code: 129, group: false },
+  { sig: 'SIGINT', code: 130, group: true },
+] as const;
+
+for (const { sig, code, group } of CASES) {
+  test(`cylo exec: ${sig}${group ? ' to its process group (Ctrl-C)' : ''} during a run ends it with exit ${code} and leaves no cgroup, uid or process`, T, async (t) => {
     if (skipWithoutSandbox(t)) return;
     // The marker is the fraction of the sleep's duration: it is on the sleep's own command line.
     const marker = uniqueMarker('');
     const child = spawn(process.execPath, ['bin/cylo', 'exec', '--lang', 'bash', '--timeout', '60s', `sleep 30.${marker}`], {
       env: { PATH: process.env.PATH ?? '/usr/bin:/bin', CYLO_UID_BASE: String(UID_BASE), CYLO_UID_COUNT: String(UID_COUNT) },
       stdio: ['ignore', 'pipe', 'pipe'],
+      detached: group, // its own process group, to signal as a whole
     });
     let stderr = '';
     child.stderr.setEncoding('utf8').on('data', (s: string) => (stderr += s));
@@ -46,7 +56,8 @@ for (const [sig, code] of [['SIGINT', 130], ['SIGTERM', 143], ['SIGHUP', 129]] a
       const sleeper = await waitFor('the sandboxed sleep to start', () => processesWith(marker).find((p) => p.pid !== cyloPid), 30_000);
       assert.ok((sleeper.uids[0] ?? 0) >= UID_BASE && (sleeper.uids[0] ?? 0) < UID_BASE + UID_COUNT, 'the program ran as one of the sandbox uids');
       assert.ok(cgroupsNamed(`x-${cyloPid}-`).length > 0, 'the execution had its cgroup while it ran');
-      child.kill(sig);
+      if (group) process.kill(-cyloPid, sig);
+      else child.kill(sig);
       const end = await closed;
       assert.deepEqual(end, { code, signal: null }, `cylo exited with the shell's code for ${sig}, not by the signal (stderr: ${stderr})`);
       assert.equal(stderr, '', 'nothing printed for a signal, as a shell program');
