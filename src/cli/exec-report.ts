@@ -4,6 +4,7 @@
 // --json puts the result object too, so a script parses one stream; the exit code is still 125).
 // Errors about limits name the flag the user typed and speak its unit, not the library's field.
 import { CyloError } from '../errors.js';
+import type { ExecutionResult } from '../api/result.js';
 import { MIN_LIMITS, type LimitName } from '../api/limits.js';
 import { formatDuration, formatSize } from '../util/units.js';
 
@@ -72,4 +73,19 @@ export function inFlagTerms(error: CyloError, typed: Readonly<Record<string, str
 export function reportError(error: CyloError, json: boolean, io: { stdout: NodeJS.WritableStream; stderr: NodeJS.WritableStream }): void {
   if (json) io.stdout.write(`${JSON.stringify(error.toJSON())}\n`);
   else io.stderr.write(`cylo: ${error.message}\n`);
+}
+
+/** After the run: the compiler's output on stderr when none was printed live (a cached build),
+ *  then a signal death as a shell says it, or cylo's message when a limit or cylo stopped it. */
+export function reportOutcome(result: ExecutionResult, compileOutputSeen: boolean, stderr: NodeJS.WritableStream): void {
+  if (result.compile !== null && !compileOutputSeen) stderr.write(result.compile.stdout + result.compile.stderr);
+  const stage = result.run ?? result.compile;
+  const message = result.run?.message ?? result.compile?.message;
+  // A runtime error speaks for itself (its stderr, or a shell's line for a signal), unless a limit broke it: then say which.
+  if (result.status === 'runtime_error' && stage?.limit == null && result.run?.signal) {
+    const text = shellSignalText(result.run.signal);
+    if (text !== undefined) stderr.write(`${text}\n`);
+  } else if (result.status !== 'ok' && (result.status !== 'runtime_error' || stage?.limit != null) && message) {
+    stderr.write(`cylo: ${result.status}: ${message}${stage?.limit == null ? '' : ` (limit: ${stage.limit})`}\n`);
+  }
 }

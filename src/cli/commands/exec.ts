@@ -13,7 +13,8 @@ import { processIO, type CommandIO } from '../../util/io.js';
 import { parseCount, parseDuration, parseSize } from '../../util/units.js';
 import { cyloOptionsFromEnvironment } from '../cylo-options.js';
 import { addProgram, addStdin, languageFor, programArgs, programSource, type ProgramOptions } from '../exec-program.js';
-import { inFlagTerms, reportError, shellSignalText } from '../exec-report.js';
+import { inFlagTerms, reportError, reportOutcome } from '../exec-report.js';
+import { CompileStatus, runWithLiveStdin, wantsLiveStdin } from '../exec-terminal.js';
 
 export interface ExecOptions extends ProgramOptions {
   timeoutMs?: number;
@@ -40,8 +41,9 @@ function addLimits(request: ExecuteRequest, options: ExecOptions): void {
   if (Object.keys(limits).length > 0) request.limits = limits;
 }
 
-/** The execution request the options describe; throws CYLO_E_USAGE naming the flag. */
-async function buildRequest(options: ExecOptions, cylo: Cylo, io: CommandIO): Promise<ExecuteRequest> {
+/** The execution request the options describe, and whether its code was read from stdin;
+ *  throws CYLO_E_USAGE naming the flag. */
+async function buildRequest(options: ExecOptions, cylo: Cylo, io: CommandIO): Promise<{ request: ExecuteRequest; codeFromStdin: boolean }> {
   const source = await programSource(options);
   const request: ExecuteRequest = { language: languageFor(options.lang, source, cylo) };
   await addProgram(request, source, io);
@@ -49,46 +51,39 @@ async function buildRequest(options: ExecOptions, cylo: Cylo, io: CommandIO): Pr
   const args = programArgs(options);
   if (args !== undefined) request.args = args;
   addLimits(request, options);
-  return request;
+  return { request, codeFromStdin: source.kind === 'stdin' };
 }
 
 /** Runs the request and reports it: the program's output live (or the result as JSON); the
- *  compiler's output on stderr, live, whether or not the compile succeeded (from the result when a
- *  cached build sent none live); a signal death as a shell says it; cylo's message when a limit or
- *  cylo itself stopped the program. */
-async function runAndReport(cylo: Cylo, request: ExecuteRequest, json: boolean, io: CommandIO): Promise<number> {
-  const live = !json;
+ *  compiler's output on stderr, live, whether or not the compile succeeded; then the outcome
+ *  (reportOutcome). On a terminal, stdin is live (exec-terminal.ts). */
+async function runAndReport(cylo: Cylo, request: ExecuteRequest, json: boolean, liveStdin: boolean, io: CommandIO): Promise<number> {
+  if (liveStdin && !json) {
+    const { result, compileOutputSeen } = await runWithLiveStdin(cylo, request, io);
+    reportOutcome(result, compileOutputSeen, io.stderr);
+    return exitCodeFor(result);
+  }
   let compileOutputSeen = false;
+  const status = new CompileStatus(io.stderr, request.language);
   const result = await cylo.execute(request, {
     onEvent: (event) => {
-      if (!live || event.type === 'state') return;
+      if (json) return;
+      if (event.type === 'state') return status.state(event.to);
+      status.clear();
       if (event.stage === 'compile') compileOutputSeen = true;
       (event.type === 'stdout' && event.stage === 'run' ? io.stdout : io.stderr).write(event.data);
     },
-  });
-  if (!live) {
-    io.stdout.write(`${JSON.stringify(result, null, 2)}
-`);
-    return exitCodeFor(result);
-  }
-  if (result.compile !== null && !compileOutputSeen) io.stderr.write(result.compile.stdout + result.compile.stderr);
-  const stage = result.run ?? result.compile;
-  const message = result.run?.message ?? result.compile?.message;
-  // A runtime error speaks for itself (its stderr, or a shell's line for a signal), unless a limit broke it: then say which.
-  if (result.status === 'runtime_error' && stage?.limit == null && result.run?.signal) {
-    const text = shellSignalText(result.run.signal);
-    if (text !== undefined) io.stderr.write(`${text}\n`);
-  } else if (result.status !== 'ok' && (result.status !== 'runtime_error' || stage?.limit != null) && message) {
-    io.stderr.write(`cylo: ${result.status}: ${message}${stage?.limit == null ? '' : ` (limit: ${stage.limit})`}\n`);
-  }
+  }).finally(() => status.clear());
+  if (json) io.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+  else reportOutcome(result, compileOutputSeen, io.stderr);
   return exitCodeFor(result);
 }
 
 export async function execCommand(options: ExecOptions, io: CommandIO): Promise<number> {
   const cylo = options.cylo ?? createCylo(options.cyloOptions);
   try {
-    const request = await buildRequest(options, cylo, io);
-    return await runAndReport(cylo, request, options.json === true, io);
+    const { request, codeFromStdin } = await buildRequest(options, cylo, io);
+    return await runAndReport(cylo, request, options.json === true, wantsLiveStdin(request, codeFromStdin, io), io);
   } catch (error) {
     if (error instanceof CyloError) {
       reportError(inFlagTerms(error, options.typed ?? {}, cylo.policy.maxLimits), options.json === true, io);
