@@ -132,4 +132,9 @@ test('--json: cylo\'s own failures are a JSON error object with the stable code 
   assert.deepEqual(JSON.parse(badFlag.stdout), {
     error: { code: 'CYLO_E_USAGE', message: '--memory: 128 has no unit; did you mean 128M? (sizes take a unit: 64K, 128M, 1G, or 128B for bytes)', field: '--memory' },
   });
+  // commander's own usage errors too (an unknown option)
+  const unknownOption = await cyloExec(['--json', '--bogus', '-c', '1']);
+  assert.equal(unknownOption.code, 125);
+  assert.equal(unknownOption.stderr, '');
+  assert.deepEqual(JSON.parse(unknownOption.stdout), { error: { code: 'CYLO_E_USAGE', message: "unknown option '--bogus'" } });
 });

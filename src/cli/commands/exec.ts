@@ -125,6 +125,25 @@ function execOptionsFromFlags(positionals: string[], o: ExecFlags): ExecOptions 
   };
 }
 
+/** True when `--json` is among cylo's own options (before any `--`) in the process's arguments. */
+function jsonRequested(argv: readonly string[] = process.argv): boolean {
+  const end = argv.indexOf('--');
+  return (end === -1 ? argv : argv.slice(0, end)).includes('--json');
+}
+
+/** commander's own usage errors (an unknown option, a missing value): with --json, the same JSON
+ *  error object as every other cylo failure, on stdout, and nothing on stderr. */
+const JSON_AWARE_OUTPUT = {
+  outputError: (text: string, write: (s: string) => void): void => {
+    if (!jsonRequested()) return write(text);
+    const message = text.trim().replace(/^error: /, '');
+    process.stdout.write(`${JSON.stringify(new CyloError('CYLO_E_USAGE', message).toJSON())}\n`);
+  },
+  writeErr: (text: string): void => {
+    if (!jsonRequested()) process.stderr.write(text);
+  },
+};
+
 /** Declares `cylo exec` on the program: its argument, options, help and action. */
 export function register(program: Command): Command {
   return program
@@ -145,6 +164,7 @@ export function register(program: Command): Command {
     .option('--pids <n>', 'process/thread limit (default 64)')
     .option('--output-limit <size>', 'bytes kept per output stream: 64K, 1M (a unit is required; default 1M)')
     .option('--json', 'print the whole result object as JSON instead of the program\'s output (and cylo\'s errors as a JSON error object)')
+    .configureOutput(JSON_AWARE_OUTPUT)
     .action(async (program: string | undefined, args: string[], o: ExecFlags) => {
       let options: ExecOptions;
       try {
