@@ -13,6 +13,7 @@ import type { Cylo } from '../cylo.js';
 import type { ExecuteRequest } from '../api/request.js';
 import { CyloError } from '../errors.js';
 import { readAll, type CommandIO } from '../util/io.js';
+import { formatSize } from '../util/units.js';
 
 /** What the command line says about the program: shapes as given by commander. */
 export interface ProgramOptions {
@@ -99,10 +100,24 @@ export async function addProgram(request: ExecuteRequest, source: ProgramSource,
   }
 }
 
+/** A piped stdin, read to its end but never beyond `maxBytes` (`yes | cylo exec f.py` must not
+ *  fill cylo's memory): more is refused with CYLO_E_USAGE naming stdin. */
+async function readPiped(stream: NodeJS.ReadableStream, maxBytes: number): Promise<string> {
+  const chunks: Buffer[] = [];
+  let total = 0;
+  for await (const c of stream) {
+    const chunk = typeof c === 'string' ? Buffer.from(c) : (c as Buffer);
+    total += chunk.length;
+    if (total > maxBytes) throw usage(`stdin: more than ${formatSize(maxBytes)} piped; a program's piped stdin is read whole before it starts, up to the request's stdin maximum`, 'stdin');
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
+
 /** The program's standard input: --stdin, or --stdin-file's content (not both); else, when the code
- *  came from a file, cylo's own stdin read to its end (not a terminal: that would wait for Ctrl-D
- *  before starting every program). */
-export async function addStdin(request: ExecuteRequest, o: ProgramOptions, source: ProgramSource, io: CommandIO): Promise<void> {
+ *  came from a file, cylo's own stdin read to its end, within `maxBytes` (not a terminal: there
+ *  it is live, see exec-terminal.ts). */
+export async function addStdin(request: ExecuteRequest, o: ProgramOptions, source: ProgramSource, io: CommandIO, maxBytes: number): Promise<void> {
   if (o.stdin !== undefined && o.stdinFile !== undefined) throw usage('use --stdin or --stdin-file, not both', '--stdin');
   if (o.stdin !== undefined) request.stdin = o.stdin;
   else if (o.stdinFile !== undefined) {
@@ -112,7 +127,7 @@ export async function addStdin(request: ExecuteRequest, o: ProgramOptions, sourc
       })
     ).toString('utf8');
   } else if (source.kind === 'files' && (io.stdin as { isTTY?: boolean }).isTTY !== true) {
-    const input = (await readAll(io.stdin)).toString('utf8');
+    const input = await readPiped(io.stdin, maxBytes);
     if (input !== '') request.stdin = input;
   }
 }

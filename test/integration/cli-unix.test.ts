@@ -35,6 +35,7 @@ function cyloExec(args: string[], input = ''): Promise<Exec> {
   let stderr = '';
   child.stdout.setEncoding('utf8').on('data', (t: string) => (stdout += t));
   child.stderr.setEncoding('utf8').on('data', (t: string) => (stderr += t));
+  child.stdin.on('error', () => undefined); // EPIPE when cylo refuses before reading all of it
   child.stdin.end(input);
   return new Promise((done) => child.once('close', (code) => done({ code, stdout, stderr })));
 }
@@ -100,6 +101,10 @@ test('-c CODE ARGS, - reads the code from stdin, and piped stdin reaches a progr
   const piped = await cyloExec(['rev.py'], 'hello\n');
   assert.equal(piped.code, 0, piped.stderr);
   assert.equal(piped.stdout, 'olleh\n');
+  // more than the request's stdin maximum (64M) is refused, not buffered without end
+  const flood = await cyloExec(['rev.py'], 'x'.repeat(64 * 1024 * 1024 + 1));
+  assert.equal(flood.code, 125);
+  assert.match(flood.stderr, /^cylo: stdin: more than 64M piped/);
 });
 
 test('a C program\'s segfault prints "Segmentation fault" on stderr (exit 139); a compiler warning goes to stderr on success', T, async (t) => {

@@ -47,7 +47,7 @@ async function buildRequest(options: ExecOptions, cylo: Cylo, io: CommandIO): Pr
   const source = await programSource(options);
   const request: ExecuteRequest = { language: languageFor(options.lang, source, cylo) };
   await addProgram(request, source, io);
-  await addStdin(request, options, source, io);
+  await addStdin(request, options, source, io, cylo.policy.bounds.maxStdinBytes);
   const args = programArgs(options);
   if (args !== undefined) request.args = args;
   addLimits(request, options);
