@@ -31,7 +31,7 @@ const duration = z.union([
     try {
       return parseDuration(text, '');
     } catch {
-      ctx.addIssue({ code: 'custom', message: 'expected a duration such as 500ms, 10s or 2m' });
+      ctx.addIssue({ code: 'custom', message: 'expected a duration such as 500ms, 10s or 2m (a bare number is seconds)' });
       return z.NEVER;
     }
   }),
@@ -42,8 +42,9 @@ const size = z.union([
   z.string().transform((text, ctx) => {
     try {
       return parseSize(text, '');
-    } catch {
-      ctx.addIssue({ code: 'custom', message: 'expected a size such as 512k, 16M or 1G' });
+    } catch (error) {
+      // parseSize's own text: a bare number gets its hint ("16 has no unit; did you mean 16M?")
+      ctx.addIssue({ code: 'custom', message: error instanceof Error ? error.message : 'expected a size such as 512k, 16M or 1G' });
       return z.NEVER;
     }
   }),

@@ -102,3 +102,17 @@ test('bin/cylo serve refuses a non-loopback host without a token: exit 125 and a
   assert.equal(bad.status, 125);
   assert.match(bad.stderr, /--port: expected a whole number/);
 });
+
+test('units in flags and variables follow the command line: a bare duration is seconds, a bare size is refused with a hint; JSON numbers keep ms and bytes', () => {
+  // Proves the server reads `--grace 30` as timeout(1) would (30 s, not 30 ms) and refuses a
+  // unit-less size instead of guessing bytes; a JSON number in the config file is still ms/bytes.
+  assert.equal(loadServerConfig({ env: { CYLO_GRACE: '30' } }).graceMs, 30_000);
+  assert.equal(loadServerConfig({ env: {}, flags: { grace: '2' } }).graceMs, 2_000);
+  assert.equal(loadServerConfig({ env: { CYLO_GRACE: '0' } }).graceMs, 0);
+  assert.equal(loadServerConfig({ env: { CYLO_BODY_LIMIT: '4096B' } }).bodyLimit, 4096);
+  configError(() => loadServerConfig({ env: { CYLO_BODY_LIMIT: '16' } }), /^CYLO_BODY_LIMIT: 16 has no unit; did you mean 16M\?/);
+  const cfg = file('numbers.json', JSON.stringify({ grace: 1500, bodyLimit: 2048 }));
+  const c = loadServerConfig({ env: {}, configPath: cfg });
+  assert.equal(c.graceMs, 1500);
+  assert.equal(c.bodyLimit, 2048);
+});

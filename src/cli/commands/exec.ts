@@ -1,86 +1,37 @@
 // `cylo exec`: run code in the sandbox and behave like the program itself: its stdout and
 // stderr (live, as they are produced), its exit code; 124 on timeout, 137 when killed for
-// memory or output, 125 when cylo itself fails. With --json, the whole result object instead.
+// memory or output, 125 when cylo itself fails (a signal death: 128 + n and the shell's line).
+// With --json, the whole result object instead (or a JSON error object). The program's shape
+// (FILE [ARGS...], -c CODE, -, --) is decided in ../exec-program.ts.
 // Also its command-line declaration (register), which main.ts assembles into the program.
-import { readFile } from 'node:fs/promises';
-import { basename, extname, isAbsolute, normalize } from 'node:path';
 import type { Command } from 'commander';
 import { createCylo, type Cylo, type CyloOptions } from '../../cylo.js';
 import type { ExecuteRequest } from '../../api/request.js';
 import { CyloError } from '../../errors.js';
 import { EXIT_CYLO_FAILURE, exitCodeFor } from '../exit-codes.js';
-import { processIO, readAll, type CommandIO } from '../../util/io.js';
+import { processIO, type CommandIO } from '../../util/io.js';
 import { parseCount, parseDuration, parseSize } from '../../util/units.js';
 import { cyloOptionsFromEnvironment } from '../cylo-options.js';
+import { addProgram, addStdin, languageFor, programArgs, programSource, type ProgramOptions } from '../exec-program.js';
+import { inFlagTerms, reportError, reportOutcome } from '../exec-report.js';
+import { CompileStatus, runWithLiveStdin, wantsLiveStdin } from '../exec-terminal.js';
 import { untilAborted, untilTerminated } from '../termination.js';
 
-export interface ExecOptions {
-  lang?: string;
-  code?: string;
-  files?: string[];
-  stdin?: string;
-  stdinFile?: string;
-  args?: string[];
+export interface ExecOptions extends ProgramOptions {
   timeoutMs?: number;
   cpuTimeMs?: number;
   memoryBytes?: number;
   pids?: number;
   outputBytes?: number;
   json?: boolean;
+  /** The limit flags as the user typed them (`{ '--memory': '1M' }`), for messages in their unit. */
+  typed?: Record<string, string>;
   /** Ends the execution (every process of it killed, its cgroup removed) when aborted: the
    *  CLI's SIGINT/SIGTERM/SIGHUP (src/cli/termination.ts). Nothing is printed for it. */
   signal?: AbortSignal;
   /** Use this instance instead of creating one (library use, tests). */
   cylo?: Cylo;
   cyloOptions?: CyloOptions;
-}
-
-/** The request name of a --file: its relative path when it stays inside the current folder. */
-function requestName(path: string): string {
-  const n = normalize(path);
-  return isAbsolute(n) || n.startsWith('..') ? basename(n) : n;
-}
-
-async function languageFor(options: ExecOptions, cylo: Cylo): Promise<string> {
-  if (options.lang !== undefined) return options.lang;
-  const first = options.files?.[0];
-  if (first !== undefined) {
-    const ext = extname(first);
-    const found = cylo.registry.ids().map((id) => cylo.registry.get(id)).find((d) => d.extension === ext);
-    if (found !== undefined) return found.id;
-    throw new CyloError('CYLO_E_USAGE', `--lang: cannot tell the language of ${first} from its extension; pass --lang`, { field: '--lang' });
-  }
-  throw new CyloError('CYLO_E_USAGE', '--lang: which language? e.g. cylo exec --lang python "print(1)"', { field: '--lang' });
-}
-
-/** The program: its --file sources (read and base64-encoded), else the inline code, else stdin. */
-async function addProgram(request: ExecuteRequest, options: ExecOptions, io: CommandIO): Promise<void> {
-  if (options.files !== undefined && options.files.length > 0) {
-    if (options.code !== undefined) throw new CyloError('CYLO_E_USAGE', 'give the code either inline or with --file, not both', { field: '--file' });
-    request.files = await Promise.all(
-      options.files.map(async (p) => {
-        const content = await readFile(p).catch((e: NodeJS.ErrnoException) => {
-          throw new CyloError('CYLO_E_USAGE', `--file: cannot read ${p} (${e.code ?? e.message})`, { field: '--file' });
-        });
-        return { name: requestName(p), content: content.toString('base64'), encoding: 'base64' as const };
-      }),
-    );
-  } else {
-    request.code = options.code ?? (await readAll(io.stdin)).toString('utf8');
-  }
-}
-
-/** The program's standard input: --stdin or the content of --stdin-file (not both). */
-async function addStdin(request: ExecuteRequest, options: ExecOptions): Promise<void> {
-  if (options.stdin !== undefined && options.stdinFile !== undefined) throw new CyloError('CYLO_E_USAGE', 'use --stdin or --stdin-file, not both', { field: '--stdin' });
-  if (options.stdin !== undefined) request.stdin = options.stdin;
-  if (options.stdinFile !== undefined) {
-    request.stdin = (
-      await readFile(options.stdinFile).catch((e: NodeJS.ErrnoException) => {
-        throw new CyloError('CYLO_E_USAGE', `--stdin-file: cannot read ${options.stdinFile} (${e.code ?? e.message})`, { field: '--stdin-file' });
-      })
-    ).toString('utf8');
-  }
 }
 
 /** The limits given on the command line; the request carries none when none was given. */
@@ -94,41 +45,42 @@ function addLimits(request: ExecuteRequest, options: ExecOptions): void {
   if (Object.keys(limits).length > 0) request.limits = limits;
 }
 
-/** The execution request the options describe; throws CYLO_E_USAGE naming the flag. */
-async function buildRequest(options: ExecOptions, cylo: Cylo, io: CommandIO): Promise<ExecuteRequest> {
-  const request: ExecuteRequest = { language: await languageFor(options, cylo) };
-  await addProgram(request, options, io);
-  await addStdin(request, options);
-  if (options.args !== undefined) request.args = options.args;
+/** The execution request the options describe, and whether its code was read from stdin;
+ *  throws CYLO_E_USAGE naming the flag. */
+async function buildRequest(options: ExecOptions, cylo: Cylo, io: CommandIO): Promise<{ request: ExecuteRequest; codeFromStdin: boolean }> {
+  const source = await programSource(options);
+  const request: ExecuteRequest = { language: languageFor(options.lang, source, cylo) };
+  await addProgram(request, source, io);
+  await addStdin(request, options, source, io, cylo.policy.bounds.maxStdinBytes);
+  const args = programArgs(options);
+  if (args !== undefined) request.args = args;
   addLimits(request, options);
-  return request;
+  return { request, codeFromStdin: source.kind === 'stdin' };
 }
 
-/** Runs the request and reports it: the program's output live (or the result as JSON), then
- *  the compiler's output and cylo's message when the program did not get to run normally. */
-async function runAndReport(cylo: Cylo, request: ExecuteRequest, json: boolean, io: CommandIO, signal?: AbortSignal): Promise<number> {
-  const live = !json;
-  const result = await cylo.execute(request, {
-    signal,
-    onEvent: (event) => {
-      if (!live || event.type === 'state' || event.stage !== 'run') return;
-      (event.type === 'stdout' ? io.stdout : io.stderr).write(event.data);
-    },
-  });
-  if (!live) {
-    io.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+/** Runs the request and reports it: the program's output live (or the result as JSON); the
+ *  compiler's output on stderr, live, whether or not the compile succeeded; then the outcome
+ *  (reportOutcome). On a terminal, stdin is live (exec-terminal.ts). */
+async function runAndReport(cylo: Cylo, request: ExecuteRequest, json: boolean, liveStdin: boolean, io: CommandIO, signal?: AbortSignal): Promise<number> {
+  if (liveStdin && !json) {
+    const { result, compileOutputSeen } = await runWithLiveStdin(cylo, request, io, signal);
+    reportOutcome(result, compileOutputSeen, io.stderr);
     return exitCodeFor(result);
   }
-  if (result.status === 'compile_error' && result.compile !== null) {
-    io.stdout.write(result.compile.stdout);
-    io.stderr.write(result.compile.stderr);
-  }
-  const stage = result.run ?? result.compile;
-  const message = result.run?.message ?? result.compile?.message;
-  // A runtime error speaks for itself (its stderr), unless a limit broke it: then say which.
-  if (result.status !== 'ok' && (result.status !== 'runtime_error' || stage?.limit != null) && message) {
-    io.stderr.write(`cylo: ${result.status}: ${message}${stage?.limit == null ? '' : ` (limit: ${stage.limit})`}\n`);
-  }
+  let compileOutputSeen = false;
+  const status = new CompileStatus(io.stderr, request.language);
+  const result = await cylo.execute(request, {
+    ...(signal === undefined ? {} : { signal }),
+    onEvent: (event) => {
+      if (json) return;
+      if (event.type === 'state') return status.state(event.to);
+      status.clear();
+      if (event.stage === 'compile') compileOutputSeen = true;
+      (event.type === 'stdout' && event.stage === 'run' ? io.stdout : io.stderr).write(event.data);
+    },
+  }).finally(() => status.clear());
+  if (json) io.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+  else reportOutcome(result, compileOutputSeen, io.stderr);
   return exitCodeFor(result);
 }
 
@@ -136,13 +88,13 @@ export async function execCommand(options: ExecOptions, io: CommandIO): Promise<
   // One execution, then exit: no spare sandbox prepared ahead for a next one that never comes.
   const cylo = options.cylo ?? createCylo({ prepare: false, ...options.cyloOptions });
   try {
-    const request = await untilAborted(buildRequest(options, cylo, io), options.signal);
-    return await runAndReport(cylo, request, options.json === true, io, options.signal);
+    const { request, codeFromStdin } = await untilAborted(buildRequest(options, cylo, io), options.signal);
+    return await runAndReport(cylo, request, options.json === true, wantsLiveStdin(request, codeFromStdin, io), io, options.signal);
   } catch (error) {
     // Stopped by the caller (Ctrl-C): as a shell, say nothing; the caller picks the exit code.
     if (error instanceof CyloError && error.code === 'CYLO_E_CANCELLED' && options.signal?.aborted === true) return EXIT_CYLO_FAILURE;
     if (error instanceof CyloError) {
-      io.stderr.write(`cylo: ${error.message}\n`);
+      reportError(inFlagTerms(error, options.typed ?? {}, cylo.policy.maxLimits), options.json === true, io);
       return EXIT_CYLO_FAILURE;
     }
     throw error;
@@ -155,44 +107,82 @@ const collect = (value: string, previous: string[] = []): string[] => [...previo
 
 type ExecFlags = Record<string, string | string[] | boolean | undefined>;
 
+const LIMIT_FLAGS = { timeout: '--timeout', cpuTime: '--cpu-time', memory: '--memory', pids: '--pids', outputLimit: '--output-limit' } as const;
+
 /** The command line's values as ExecOptions: durations, sizes and counts parsed (in flag order,
  *  so the first bad one is the one reported), library options from the environment. */
-function execOptionsFromFlags(code: string | undefined, o: ExecFlags): ExecOptions {
+function execOptionsFromFlags(positionals: string[], o: ExecFlags): ExecOptions {
+  const typed: Record<string, string> = {};
+  for (const [key, flag] of Object.entries(LIMIT_FLAGS)) if (typeof o[key] === 'string') typed[flag] = o[key];
   return {
     lang: o.lang as string | undefined,
-    code,
+    code: o.code as string | undefined,
+    program: positionals[0],
     files: o.file as string[] | undefined,
     stdin: o.stdin as string | undefined,
     stdinFile: o.stdinFile as string | undefined,
-    args: o.arg as string[] | undefined,
+    args: [...positionals.slice(1), ...((o.arg as string[] | undefined) ?? [])],
     timeoutMs: o.timeout === undefined ? undefined : parseDuration(o.timeout as string, '--timeout'),
     cpuTimeMs: o.cpuTime === undefined ? undefined : parseDuration(o.cpuTime as string, '--cpu-time'),
     memoryBytes: o.memory === undefined ? undefined : parseSize(o.memory as string, '--memory'),
     pids: o.pids === undefined ? undefined : parseCount(o.pids as string, '--pids'),
     outputBytes: o.outputLimit === undefined ? undefined : parseSize(o.outputLimit as string, '--output-limit'),
     json: o.json === true,
+    typed,
     cyloOptions: cyloOptionsFromEnvironment(),
   };
 }
+
+/** True when `--json` is among cylo's own options (before any `--`) in the process's arguments. */
+function jsonRequested(argv: readonly string[] = process.argv): boolean {
+  const end = argv.indexOf('--');
+  return (end === -1 ? argv : argv.slice(0, end)).includes('--json');
+}
+
+/** commander's own usage errors (an unknown option, a missing value): with --json, the same JSON
+ *  error object as every other cylo failure, on stdout, and nothing on stderr. */
+const JSON_AWARE_OUTPUT = {
+  outputError: (text: string, write: (s: string) => void): void => {
+    if (!jsonRequested()) return write(text);
+    const message = text.trim().replace(/^error: /, '');
+    process.stdout.write(`${JSON.stringify(new CyloError('CYLO_E_USAGE', message).toJSON())}\n`);
+  },
+  writeErr: (text: string): void => {
+    if (!jsonRequested()) process.stderr.write(text);
+  },
+};
 
 /** Declares `cylo exec` on the program: its argument, options, help and action. */
 export function register(program: Command): Command {
   return program
     .command('exec')
     .description('run code in the sandbox; the exit code is the program\'s (124 timeout, 137 memory/output limit, 125 cylo error)')
-    .argument('[code]', 'the program text (default: read from stdin, or use --file)')
-    .option('-l, --lang <language>', 'language id or alias (python, js, bash, ...); inferred from --file when omitted')
+    .usage('[options] [FILE | - | CODE] [ARGS...]   (-- ends the options: cylo exec main.py -- --flag)')
+    .argument('[program]', 'a FILE to run (its language from the extension; cylo\'s stdin goes to it), - to read the code from stdin, or (compat) the code itself; default: code from stdin')
+    .argument('[args...]', 'arguments for the program (after --, they may start with -)')
+    .option('-c, --code <code>', 'the program text inline, as python -c (then the first argument is an ARG)')
+    .option('-l, --lang <language>', 'language id or alias (python, js, bash, ...); inferred from the FILE\'s extension when omitted')
     .option('-f, --file <path>', 'a source file (repeatable; the first is the entry point)', collect)
     .option('--stdin <text>', 'text for the program\'s standard input')
     .option('--stdin-file <path>', 'a file for the program\'s standard input')
-    .option('-a, --arg <value>', 'an argument for the program (repeatable)', collect)
-    .option('-t, --timeout <duration>', 'wall-clock limit, e.g. 500ms, 5s (default 10s)')
-    .option('--cpu-time <duration>', 'CPU-time limit (default 10s)')
-    .option('-m, --memory <size>', 'memory limit, e.g. 256M, 1G (default 256M)')
+    .option('-a, --arg <value>', 'an argument for the program (repeatable, after the positional ARGS)', collect)
+    .option('-t, --timeout <duration>', 'wall-clock limit: 500ms, 5s, 2m; a bare number is seconds (default 10s)')
+    .option('--cpu-time <duration>', 'CPU-time limit, as --timeout (default 10s)')
+    .option('-m, --memory <size>', 'memory limit: 256M, 1G (a unit is required; default 256M)')
     .option('--pids <n>', 'process/thread limit (default 64)')
-    .option('--output-limit <size>', 'bytes kept per output stream (default 1M)')
-    .option('--json', 'print the whole result object as JSON instead of the program\'s output')
-    .action(async (code: string | undefined, o: ExecFlags) => {
-      process.exitCode = await untilTerminated((signal) => execCommand({ ...execOptionsFromFlags(code, o), signal }, processIO));
+    .option('--output-limit <size>', 'bytes kept per output stream: 64K, 1M (a unit is required; default 1M)')
+    .option('--json', 'print the whole result object as JSON instead of the program\'s output (and cylo\'s errors as a JSON error object)')
+    .configureOutput(JSON_AWARE_OUTPUT)
+    .action(async (program: string | undefined, args: string[], o: ExecFlags) => {
+      let options: ExecOptions;
+      try {
+        options = execOptionsFromFlags(program === undefined ? [] : [program, ...args], o);
+      } catch (error) {
+        if (!(error instanceof CyloError)) throw error;
+        reportError(error, o.json === true, processIO);
+        process.exitCode = EXIT_CYLO_FAILURE;
+        return;
+      }
+      process.exitCode = await untilTerminated((signal) => execCommand({ ...options, signal }, processIO));
     });
 }

@@ -45,7 +45,7 @@ export function register(program: Command): Command {
     .description('run source files in the sandbox whenever they are created or changed (Ctrl-C to stop)')
     .argument('<dir>', 'the directory tree to watch')
     .option('-l, --lang <language>', 'run every file as this language (default: by extension)')
-    .option('--debounce <duration>', 'wait this long after the last write before running (default 100ms)')
+    .option('--debounce <duration>', 'wait this long after the last write before running: 100ms, 1s; a bare number is seconds (default 100ms)')
     .option('--json', 'print NDJSON events instead of headers, output and summaries')
     .action(async (dir: string, o: { lang?: string; json?: boolean; debounce?: string }) => {
       const stop = new AbortController();
