@@ -7,7 +7,7 @@ import type { InteractiveExecution } from '../../src/engine/interactive.js';
 import { CyloError } from '../../src/errors.js';
 import { closeSharedCylos, getCylo } from '../support/cylo.js';
 import { skipWithoutSandbox } from '../support/host.js';
-import { busyCgroups, processesWith, uniqueMarker } from '../support/processes.js';
+import { settledBusyCgroups, processesWith, uniqueMarker } from '../support/processes.js';
 import { waitFor } from '../support/wait.js';
 
 const T = { timeout: 30_000 };
@@ -177,7 +177,7 @@ test('interactive: an AbortSignal cancels it: CYLO_E_CANCELLED and no process le
   await out.done; // the events end (with an error event) too
   assert.deepEqual(processesWith(marker), []);
   await waitFor('the worker to be free', () => getCylo().stats().running === 0);
-  assert.deepEqual(busyCgroups(), []);
+  assert.deepEqual(await settledBusyCgroups(), []);
 });
 
 test('interactive: cancel() ends it with an error event and no process left', T, async (t) => {

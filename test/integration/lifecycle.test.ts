@@ -12,7 +12,7 @@ import { LAYERS } from '../../src/api/result.js';
 import { DEFAULT_REQUEST_BOUNDS } from '../../src/api/limits.js';
 import { getCylo, run, startAndWaitReady, TEST_UID_BASE, TEST_UID_COUNT } from '../support/cylo.js';
 import { skipWithoutSandbox } from '../support/host.js';
-import { busyCgroups, processesWith, uniqueMarker } from '../support/processes.js';
+import { settledBusyCgroups, processesWith, uniqueMarker } from '../support/processes.js';
 import { waitFor } from '../support/wait.js';
 
 const T = { timeout: 20_000 };
@@ -144,7 +144,7 @@ test('aborting a running execution rejects with CYLO_E_CANCELLED and leaves no p
   await assert.rejects(result, (e: unknown) => isCancelled(e));
   assert.ok(performance.now() - abortedAt < 10_000, 'the abort ended it, well before its 15 s limit would have');
   assert.deepEqual(processesWith(marker), [], 'no process is left');
-  assert.deepEqual(busyCgroups(), []);
+  assert.deepEqual(await settledBusyCgroups(), []);
   const last = events.filter((e): e is StateEvent => e.type === 'state').at(-1);
   assert.equal(last?.from, 'Processing');
   assert.equal(last?.to, 'Failed');
@@ -161,7 +161,7 @@ test('an already-aborted signal rejects with CYLO_E_CANCELLED without running th
   );
   assert.equal(output, '', 'the program did not get to print');
   assert.deepEqual(processesWith(marker), []);
-  assert.deepEqual(busyCgroups(), []);
+  assert.deepEqual(await settledBusyCgroups(), []);
 });
 
 test('a SIGKILLed service takes its sandboxes with it (--die-with-parent)', T, async (t) => {

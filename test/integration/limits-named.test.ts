@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { run, testCylo } from '../support/cylo.js';
 import { skipWithoutPreflight } from '../support/preflight.js';
-import { busyCgroups } from '../support/processes.js';
+import { settledBusyCgroups } from '../support/processes.js';
 import { MiB } from '../support/units.js';
 import { CyloError } from '../../src/errors.js';
 
@@ -38,7 +38,7 @@ except OSError as e:
   assert.equal(r.run.limit, 'workspace');
   assert.match(r.run.message ?? '', /workspace was full/);
   assert.equal(r.run.signal, null);
-  assert.deepEqual(busyCgroups(), []);
+  assert.deepEqual(await settledBusyCgroups(), []);
 });
 
 test('a fallocate larger than the workspace fails with ENOSPC, not SIGXFSZ or EFBIG', T, async (t) => {
@@ -77,7 +77,7 @@ test('a memory kill of a small process filling the workspace is memory_limit wit
   assert.equal(r.run.exitCode, null);
   assert.equal(r.run.limit, 'memory');
   assert.match(r.run.message ?? '', /memory limit of 67108864 bytes exceeded/);
-  assert.deepEqual(busyCgroups(), []);
+  assert.deepEqual(await settledBusyCgroups(), []);
 });
 
 test('the program runs with oom_score_adj 1000 and cannot lower it (Landlock); PID 1 keeps its own', T, async (t) => {

@@ -8,7 +8,7 @@ import { spawnSync } from 'node:child_process';
 import { run } from '../support/cylo.js';
 import { skipWithoutSandbox } from '../support/host.js';
 import { preflight, skipWithoutPreflight } from '../support/preflight.js';
-import { busyCgroups, processesWith, uniqueMarker } from '../support/processes.js';
+import { settledBusyCgroups, processesWith, uniqueMarker } from '../support/processes.js';
 import { MiB } from '../support/units.js';
 
 const T = { timeout: 20_000 };
@@ -20,7 +20,7 @@ async function assertHostClean(marker: string): Promise<void> {
     [],
     'no process of the execution is left',
   );
-  assert.deepEqual(busyCgroups(), [], "the execution's cgroups hold no process");
+  assert.deepEqual(await settledBusyCgroups(), [], "the execution's cgroups hold no process");
   assert.equal(spawnSync('/bin/true').status, 0, 'this process can still start processes');
   const after = await run({ language: 'bash', code: 'echo still-ok' });
   assert.equal(after.run.stdout, 'still-ok\n', 'a following execution works');

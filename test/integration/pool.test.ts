@@ -8,7 +8,7 @@ import { createCylo } from '../../src/cylo.js';
 import { CyloError } from '../../src/errors.js';
 import { TEST_UID_BASE, TEST_UID_COUNT, TIGHT_LIMITS } from '../support/cylo.js';
 import { sandboxSkipReason, skipWithoutSandbox } from '../support/host.js';
-import { busyCgroups, processesWith, uniqueMarker } from '../support/processes.js';
+import { settledBusyCgroups, processesWith, uniqueMarker } from '../support/processes.js';
 import { waitFor } from '../support/wait.js';
 
 const T = { timeout: 30_000 };
@@ -64,7 +64,7 @@ test('pool (real sandboxes): concurrency 2 holds, concurrent runs have different
   await waitFor('both slots to be idle', () => cylo.stats().idleSlots === 2);
   const s = cylo.stats();
   assert.deepEqual({ running: s.running, queued: s.queued, idleSlots: s.idleSlots, retiredSlots: s.retiredSlots }, { running: 0, queued: 0, idleSlots: 2, retiredSlots: 0 });
-  assert.deepEqual(busyCgroups(), []);
+  assert.deepEqual(await settledBusyCgroups(), []);
 });
 
 test('pool (real sandboxes): a background process left by one execution does not survive into the next on the same slot', T, async (t) => {

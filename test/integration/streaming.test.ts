@@ -9,7 +9,7 @@ import type { StreamEvent } from '../../src/engine/event-stream.js';
 import { closeSharedCylos, getCylo } from '../support/cylo.js';
 import { skipWithoutSandbox } from '../support/host.js';
 import { LIVE_PROGRAM, releaseLiveProgram } from '../support/live.js';
-import { busyCgroups, processesWith, uniqueMarker } from '../support/processes.js';
+import { settledBusyCgroups, processesWith, uniqueMarker } from '../support/processes.js';
 import { waitFor } from '../support/wait.js';
 
 const T = { timeout: 30_000 };
@@ -107,7 +107,7 @@ test('stream: breaking out of for-await cancels the execution and leaves no proc
   assert.ok(sawReady, seen.join(' | '));
   await waitFor('the program to be killed', () => processesWith(marker).length === 0);
   await waitFor('the worker to be free', () => cylo.stats().running === 0);
-  assert.deepEqual(busyCgroups(), []);
+  assert.deepEqual(await settledBusyCgroups(), []);
 });
 
 test('stream: an AbortSignal cancels it: the last event is a CYLO_E_CANCELLED error', T, async (t) => {

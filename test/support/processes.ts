@@ -1,6 +1,7 @@
 // Host-side views of processes and cgroups, to prove that nothing of an execution outlives it:
 // processes found by a marker on their command line or by sandbox uid, zombies, and this
 // process's (or a service's) execution cgroups that still hold a program.
+import { settled } from './wait.js';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { randomInt } from 'node:crypto';
 import { join } from 'node:path';
@@ -164,6 +165,14 @@ export function busyCgroups(ownerPid = process.pid): string[] {
     busy.push(`${name}: ${members.map((pid, i) => `${pid} (ppid ${procs[i]?.ppid ?? '?'}) ${procs[i]?.cmdline.join(' ').slice(0, 80) ?? 'gone'}`).join('; ')}`);
   }
   return busy;
+}
+
+/** busyCgroups() once the pool's slot resets have settled (at most `timeoutMs`): right after a
+ *  result, a slot may still be starting its next sandbox or Node may not yet have reaped a
+ *  bubblewrap that exited (a zombie child of this process, still listed in a v1 cgroup). A
+ *  process the execution really left behind (a daemon's `sleep 30`) is still there after it. */
+export async function settledBusyCgroups(ownerPid = process.pid, timeoutMs = 10_000): Promise<string[]> {
+  return settled(() => busyCgroups(ownerPid), (busy) => busy.length === 0, timeoutMs);
 }
 
 /** Cgroup directories anywhere under /sys/fs/cgroup whose name starts with `prefix` (for a
