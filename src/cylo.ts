@@ -34,8 +34,9 @@ export interface RuntimeInfo {
 
 export interface DoctorReport extends HostReport {
   smoke: { ok: boolean; detail: string };
-  /** Leftovers of crashed cylo processes (cgroups, sandbox-uid processes); with `clean`, the
-   *  cgroups were removed with every process inside them. */
+  /** Leftovers of crashed cylo processes (cgroups, sandbox-uid processes; with `clean`, the
+   *  cgroups were removed with every process inside them, else nothing was changed), and the
+   *  cgroups of other live instances (`others`: their work, never touched). */
   orphans: OrphanReport & { cleaned: boolean };
 }
 
@@ -44,6 +45,8 @@ export interface CyloStats extends PoolStats {
   sandboxesPrepared: number;
   /** Stages whose sandbox was started on demand (no prepared one fitted). */
   sandboxesStartedOnDemand: number;
+  /** The sandbox uid range this instance holds (null until its host is set up, and after close). */
+  uidRange: { base: number; count: number } | null;
 }
 
 export interface Cylo {
@@ -78,11 +81,13 @@ export function createCylo(input: CyloOptions = {}): Cylo {
   const policy = validationPolicy(options, registry);
   let host: Promise<HostSetup> | undefined;
   let setUp: HostSetup | undefined;
+  // false while doctor without --clean sets the host up for its smoke run: it changes nothing.
+  let cleanAtStart = true;
   /** Sets the host up once; a failed check is retried on the next call (the operator may have
    *  fixed it). */
   const ready = (): Promise<HostSetup> => {
     if (host === undefined) {
-      host = setUpHost(options).then((h) => (setUp = h));
+      host = setUpHost(options, cleanAtStart).then((h) => (setUp = h));
       host.catch(() => (host = undefined));
     }
     return host;
@@ -94,6 +99,7 @@ export function createCylo(input: CyloOptions = {}): Cylo {
   const lifecycleOf = (h: HostSetup): Lifecycle<NamespaceSlot> => (lifecycle ??= new Lifecycle(h.backend, h.compileCache));
   // Idle slots' (empty) cgroups are removed when the process exits without close().
   const onExit = (): void => pool.destroyIdleSync();
+  let closed = false;
   process.once('exit', onExit);
 
   const cylo: Cylo = {
@@ -105,11 +111,10 @@ export function createCylo(input: CyloOptions = {}): Cylo {
     runtimes: async () => (await registry.resolveAll()).map(runtimeInfo),
     async doctor(doctorOptions = {}) {
       const report = await inspectHost(options, doctorOptions.clean === true);
+      // The smoke run sets this instance up: without --clean it leaves crash leftovers in place.
+      if (host === undefined) cleanAtStart = doctorOptions.clean === true;
       const smoke = report.ok ? await smokeTest(cylo) : { ok: false, detail: 'not run: a layer above is missing' };
-      // The smoke execution starts this instance, which removes what it found above: say so.
-      let orphans = report.orphans;
-      if (!orphans.cleaned && orphans.processes.length === 0 && orphans.cgroups.length > 0 && orphans.cgroups.every((c) => setUp?.cleanedAtStart.cgroups.includes(c) === true)) orphans = { ...orphans, cleaned: true };
-      return { ...report, smoke, orphans };
+      return { ...report, smoke };
     },
     async warm() {
       await ready();
@@ -117,11 +122,15 @@ export function createCylo(input: CyloOptions = {}): Cylo {
     },
     stats() {
       const counts = setUp?.backend.stats() ?? { prepared: 0, startedOnDemand: 0 };
-      return { ...pool.stats(), sandboxesPrepared: counts.prepared, sandboxesStartedOnDemand: counts.startedOnDemand };
+      const uidRange = setUp === undefined || closed ? null : { base: setUp.range.base, count: setUp.range.count };
+      return { ...pool.stats(), sandboxesPrepared: counts.prepared, sandboxesStartedOnDemand: counts.startedOnDemand, uidRange };
     },
     async close(closeOptions = {}) {
       process.removeListener('exit', onExit);
       await gate.close(closeOptions.graceMs);
+      // Every slot is gone: the uid range is free for the next instance.
+      closed = true;
+      setUp?.range.release();
     },
   };
   return cylo;
