@@ -58,7 +58,9 @@ export interface Cylo {
    *  read the same events as `stream`. */
   interactive(request: ExecuteRequest, options?: { signal?: AbortSignal }): InteractiveExecution;
   runtimes(): Promise<RuntimeInfo[]>;
-  /** The host check report (what `cylo doctor` prints). */
+  /** The host check report (what `cylo doctor` prints). `clean: true`: leftovers of crashed
+   *  instances are removed; `clean: false`: nothing is changed (the smoke run's instance skips
+   *  its start-up cleanup); unset: the instance starts as usual (removing leftovers at start). */
   doctor(options?: { clean?: boolean }): Promise<DoctorReport>;
   /** Creates every slot (uid, cgroup, prepared sandbox) now rather than on first use. */
   warm(): Promise<void>;
@@ -111,10 +113,14 @@ export function createCylo(input: CyloOptions = {}): Cylo {
     runtimes: async () => (await registry.resolveAll()).map(runtimeInfo),
     async doctor(doctorOptions = {}) {
       const report = await inspectHost(options, doctorOptions.clean === true);
-      // The smoke run sets this instance up: without --clean it leaves crash leftovers in place.
-      if (host === undefined) cleanAtStart = doctorOptions.clean === true;
+      // The smoke run sets this instance up; with clean: false (`cylo doctor` without --clean)
+      // without the start-up cleanup, so that nothing changes.
+      if (host === undefined && doctorOptions.clean === false) cleanAtStart = false;
       const smoke = report.ok ? await smokeTest(cylo) : { ok: false, detail: 'not run: a layer above is missing' };
-      return { ...report, smoke };
+      // Otherwise (serve's and mcp's start check) the smoke run's start removed them: say so.
+      let orphans = report.orphans;
+      if (!orphans.cleaned && orphans.cgroups.length > 0 && orphans.cgroups.every((c) => setUp?.cleanedAtStart.cgroups.includes(c) === true)) orphans = { ...orphans, cleaned: true };
+      return { ...report, smoke, orphans };
     },
     async warm() {
       await ready();

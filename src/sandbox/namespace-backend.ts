@@ -7,7 +7,6 @@ import { LAYERS } from '../api/result.js';
 import type { SandboxBackend, StageLimits, StageReport, StageSpec } from '../backend/backend.js';
 import { sandboxKey, WORKSPACE, type SandboxPlan } from './bwrap-argv.js';
 import { cgroupName } from './cgroup-name.js';
-import { blockOf } from './range-lock.js';
 import type { CgroupDriver, ExecutionCgroup } from './cgroups.js';
 import { filesystemLayout } from './filesystem.js';
 import type { RelaxableLayer } from './host-check.js';
@@ -121,7 +120,7 @@ export class NamespaceBackend implements SandboxBackend<NamespaceSlot> {
     const identity = this.host.identities.acquire();
     let cgroup: ExecutionCgroup;
     try {
-      cgroup = this.host.cgroups.create(cgroupName(blockOf(this.host.identities.base)), { memoryBytes: 64 * 1024 * 1024, pids: 16 });
+      cgroup = this.host.cgroups.create(cgroupName({ base: this.host.identities.base, count: this.host.identities.size }), { memoryBytes: 64 * 1024 * 1024, pids: 16 });
     } catch (error) {
       identity.release();
       throw error;

@@ -1,9 +1,9 @@
 // Finds and removes what a crashed (SIGKILLed) cylo left behind: execution cgroups whose owning
-// instance is gone, with every process inside them. Their names carry the owner's uid block
-// (x-<pid>-<start>-<n>-b<block>): the owner lives while that block's lock is held (range-lock.ts),
+// instance is gone, with every process inside them. Their names carry the owner's uid range
+// (x-<pid>-<start>-<n>-r<base>.<count>): the owner lives while that range's lock is held (range-lock.ts),
 // a kernel fact that holds across PID namespaces, where a pid read from the name would be looked
-// up in the wrong /proc. A cgroup named after a block this process holds is its own (same pid
-// and start time) or a dead previous holder's (the lock is exclusive). Names without a block
+// up in the wrong /proc. A cgroup named after a range this process holds is its own (same pid
+// and start time) or a dead previous holder's (the lock is exclusive). Names without a range
 // (older cylo) are judged by pid and start time in our /proc. Processes that
 // run as a sandbox uid outside every cylo cgroup are reported, never killed: they may belong to
 // another cylo instance with other cgroup bases. Mount namespaces and tmpfs workspaces need no
@@ -11,8 +11,8 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { isSelf, ownerOf, processStartTime } from './cgroup-name.js';
 import type { CgroupDriver } from './cgroups.js';
-import { blockHeld } from './range-lock.js';
-import { holdsBlock } from './uid-range.js';
+import { rangeHeld } from './range-lock.js';
+import { holdsRange } from './uid-range.js';
 
 export interface OrphanReport {
   /** Execution cgroups of dead cylo processes (or unparseable names). */
@@ -61,12 +61,16 @@ export function sandboxUidProcesses(uidBase: number, uidCount: number): Array<{ 
 export function findOrphans(driver: CgroupDriver, uidBase: number, uidCount: number): OrphanReport {
   const cgroups: string[] = [];
   const others: string[] = [];
-  const held = new Map<number, boolean>();
+  const held = new Map<string, boolean>();
   const names = driver.list();
   for (const name of names) {
     const owner = ownerOf(name);
     if (owner === undefined) continue; // not a name cylo makes: not ours to remove
-    const whose = ownership(owner, (b) => held.get(b) ?? held.set(b, blockHeld(b)).get(b) === true);
+    const whose = ownership(owner, (r) => {
+      const key = `${r.base}-${r.count}`;
+      if (!held.has(key)) held.set(key, rangeHeld(r));
+      return held.get(key) === true;
+    });
     if (whose === 'dead') cgroups.push(name);
     else if (whose === 'other') others.push(name);
   }
@@ -80,11 +84,11 @@ export function findOrphans(driver: CgroupDriver, uidBase: number, uidCount: num
 }
 
 /** Whose a cgroup is: this process's, another live instance's, or a dead one's. */
-function ownership(owner: NonNullable<ReturnType<typeof ownerOf>>, lockHeld: (block: number) => boolean): 'self' | 'other' | 'dead' {
+function ownership(owner: NonNullable<ReturnType<typeof ownerOf>>, lockHeld: (r: { base: number; count: number }) => boolean): 'self' | 'other' | 'dead' {
   if (isSelf(owner)) return 'self';
-  if (owner.block === undefined) return owner.pid === process.pid || ownerAlive(owner) ? 'other' : 'dead';
-  if (holdsBlock(owner.block)) return 'dead'; // our block, another owner: the previous holder, gone
-  return lockHeld(owner.block) ? 'other' : 'dead';
+  if (owner.range === undefined) return owner.pid === process.pid || ownerAlive(owner) ? 'other' : 'dead';
+  if (holdsRange(owner.range)) return 'dead'; // our range, another owner: the previous holder, gone
+  return lockHeld(owner.range) ? 'other' : 'dead';
 }
 
 /** Kills and removes every orphan cgroup with its processes; returns what was found. */

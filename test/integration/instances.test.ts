@@ -16,7 +16,6 @@ import { CyloError } from '../../src/errors.js';
 import { openCgroups } from '../../src/sandbox/cgroups.js';
 import { processStartTime } from '../../src/sandbox/cgroup-name.js';
 import { DEFAULT_UID_BASE } from '../../src/sandbox/identity.js';
-import { blockOf } from '../../src/sandbox/range-lock.js';
 import { readProcess } from '../support/processes.js';
 import { waitFor } from '../support/wait.js';
 import { TEST_UID_BASE, TIGHT_LIMITS } from '../support/cylo.js';
@@ -67,7 +66,7 @@ async function hostUids(cylo: Cylo): Promise<number[]> {
   assert.ok(range !== null);
   const driver = openCgroups();
   const uids = (): number[] => {
-    const mine = driver.list().filter((n) => n.startsWith(`x-${process.pid}-`) && n.endsWith(`-b${blockOf(range.base)}`));
+    const mine = driver.list().filter((n) => n.startsWith(`x-${process.pid}-`) && n.endsWith(`-r${range.base}.${range.count}`));
     return mine.flatMap((n) => driver.open(n).pids()).map((pid) => readProcess(pid)?.uids[0]).filter((u): u is number => u !== undefined);
   };
   return waitFor('its idle slot to prepare a sandbox', () => (uids().length > 0 ? uids() : undefined));
@@ -107,7 +106,7 @@ test('an explicit range held by a live instance is refused; a crashed instance f
   await assert.rejects(second.execute({ language: 'bash', code: 'true' }), (error: unknown) => {
     assert.ok(error instanceof CyloError && error.code === 'CYLO_E_CONFIG', String(error));
     assert.match(error.message, new RegExp(`${range.uidBase}\\.\\.${range.uidBase + 63}`));
-    assert.match(error.message, new RegExp(`held by another live cylo instance \\(pid ${holder.child.pid} `));
+    assert.match(error.message, new RegExp(`held by another live cylo instance \\(range [0-9.]+, pid ${holder.child.pid} `));
     return true;
   });
   holder.child.kill('SIGKILL');
@@ -139,18 +138,21 @@ test('a live instance in another PID namespace: not cleaned, not an orphan', asy
   const theirs = childCgroups(innerPid);
   assert.ok(theirs.length > 0, 'it holds execution cgroups');
   const driver = openCgroups();
-  const before = theirs.flatMap((n) => driver.open(n).pids());
-  assert.ok(before.length > 0, 'with live processes in them (prepared sandboxes)');
+  // Once each of their prepared sandboxes waits in its helper (PID 1 inside), their processes
+  // stay until used (before that, bubblewrap's setup processes come and go).
+  const sandboxRoots = (): number[] => theirs.flatMap((n) => driver.open(n).pids());
+  const ready = (): boolean => theirs.every((n) => driver.open(n).pids().some((pid) => readProcess(pid)?.cmdline[0] === '/.cylo/helper'));
+  const before = await waitFor('their prepared sandboxes', () => (ready() ? sandboxRoots() : undefined));
 
   const mine = newCylo();
   await hostUids(mine); // sets the host up: removes crash leftovers
-  const report = await mine.doctor();
+  const report = await mine.doctor({ clean: false });
   for (const name of theirs) {
     assert.ok(driver.list().includes(name), `${name} is still there`);
     assert.ok(!report.orphans.cgroups.includes(name), `${name} is not reported as an orphan`);
     assert.ok(report.orphans.others.includes(name), `${name} is listed as another live instance's`);
   }
-  const after = new Set(theirs.flatMap((n) => driver.open(n).pids()));
+  const after = new Set(sandboxRoots());
   assert.deepEqual(before.filter((pid) => !after.has(pid)), [], 'none of their processes was killed');
   other.child.stdin?.write('run\n');
   const ran = await other.next();
@@ -177,7 +179,7 @@ test('doctor without --clean changes nothing; --clean removes leftovers', async 
   const sleeperExit = once(sleeper, 'exit');
   for (const procs of planted.procsFiles) writeFileSync(procs, String(sleeper.pid));
   try {
-    const report = await newCylo().doctor();
+    const report = await newCylo().doctor({ clean: false });
     assert.equal(report.smoke.ok, true, report.smoke.detail);
     assert.ok(report.orphans.cgroups.includes(name), 'reported as a leftover');
     assert.equal(report.orphans.cleaned, false);
