@@ -34,8 +34,9 @@ export interface RuntimeInfo {
 
 export interface DoctorReport extends HostReport {
   smoke: { ok: boolean; detail: string };
-  /** Leftovers of crashed cylo processes (cgroups, sandbox-uid processes); with `clean`, the
-   *  cgroups were removed with every process inside them. */
+  /** Leftovers of crashed cylo processes (cgroups, sandbox-uid processes; with `clean`, the
+   *  cgroups were removed with every process inside them, else nothing was changed), and the
+   *  cgroups of other live instances (`others`: their work, never touched). */
   orphans: OrphanReport & { cleaned: boolean };
 }
 
@@ -44,6 +45,8 @@ export interface CyloStats extends PoolStats {
   sandboxesPrepared: number;
   /** Stages whose sandbox was started on demand (no prepared one fitted). */
   sandboxesStartedOnDemand: number;
+  /** The sandbox uid range this instance holds (null until its host is set up, and after close). */
+  uidRange: { base: number; count: number } | null;
 }
 
 export interface Cylo {
@@ -55,7 +58,9 @@ export interface Cylo {
    *  read the same events as `stream`. */
   interactive(request: ExecuteRequest, options?: { signal?: AbortSignal }): InteractiveExecution;
   runtimes(): Promise<RuntimeInfo[]>;
-  /** The host check report (what `cylo doctor` prints). */
+  /** The host check report (what `cylo doctor` prints). `clean: true`: leftovers of crashed
+   *  instances are removed; `clean: false`: nothing is changed (the smoke run's instance skips
+   *  its start-up cleanup); unset: the instance starts as usual (removing leftovers at start). */
   doctor(options?: { clean?: boolean }): Promise<DoctorReport>;
   /** Creates every slot (uid, cgroup, prepared sandbox) now rather than on first use. */
   warm(): Promise<void>;
@@ -78,11 +83,13 @@ export function createCylo(input: CyloOptions = {}): Cylo {
   const policy = validationPolicy(options, registry);
   let host: Promise<HostSetup> | undefined;
   let setUp: HostSetup | undefined;
+  // false while doctor without --clean sets the host up for its smoke run: it changes nothing.
+  let cleanAtStart = true;
   /** Sets the host up once; a failed check is retried on the next call (the operator may have
    *  fixed it). */
   const ready = (): Promise<HostSetup> => {
     if (host === undefined) {
-      host = setUpHost(options).then((h) => (setUp = h));
+      host = setUpHost(options, cleanAtStart).then((h) => (setUp = h));
       host.catch(() => (host = undefined));
     }
     return host;
@@ -94,6 +101,7 @@ export function createCylo(input: CyloOptions = {}): Cylo {
   const lifecycleOf = (h: HostSetup): Lifecycle<NamespaceSlot> => (lifecycle ??= new Lifecycle(h.backend, h.compileCache));
   // Idle slots' (empty) cgroups are removed when the process exits without close().
   const onExit = (): void => pool.destroyIdleSync();
+  let closed = false;
   process.once('exit', onExit);
 
   const cylo: Cylo = {
@@ -105,10 +113,13 @@ export function createCylo(input: CyloOptions = {}): Cylo {
     runtimes: async () => (await registry.resolveAll()).map(runtimeInfo),
     async doctor(doctorOptions = {}) {
       const report = await inspectHost(options, doctorOptions.clean === true);
+      // The smoke run sets this instance up; with clean: false (`cylo doctor` without --clean)
+      // without the start-up cleanup, so that nothing changes.
+      if (host === undefined && doctorOptions.clean === false) cleanAtStart = false;
       const smoke = report.ok ? await smokeTest(cylo) : { ok: false, detail: 'not run: a layer above is missing' };
-      // The smoke execution starts this instance, which removes what it found above: say so.
+      // Otherwise (serve's and mcp's start check) the smoke run's start removed them: say so.
       let orphans = report.orphans;
-      if (!orphans.cleaned && orphans.processes.length === 0 && orphans.cgroups.length > 0 && orphans.cgroups.every((c) => setUp?.cleanedAtStart.cgroups.includes(c) === true)) orphans = { ...orphans, cleaned: true };
+      if (!orphans.cleaned && orphans.cgroups.length > 0 && orphans.cgroups.every((c) => setUp?.cleanedAtStart.cgroups.includes(c) === true)) orphans = { ...orphans, cleaned: true };
       return { ...report, smoke, orphans };
     },
     async warm() {
@@ -117,11 +128,15 @@ export function createCylo(input: CyloOptions = {}): Cylo {
     },
     stats() {
       const counts = setUp?.backend.stats() ?? { prepared: 0, startedOnDemand: 0 };
-      return { ...pool.stats(), sandboxesPrepared: counts.prepared, sandboxesStartedOnDemand: counts.startedOnDemand };
+      const uidRange = setUp === undefined || closed ? null : { base: setUp.range.base, count: setUp.range.count };
+      return { ...pool.stats(), sandboxesPrepared: counts.prepared, sandboxesStartedOnDemand: counts.startedOnDemand, uidRange };
     },
     async close(closeOptions = {}) {
       process.removeListener('exit', onExit);
       await gate.close(closeOptions.graceMs);
+      // Every slot is gone: the uid range is free for the next instance.
+      closed = true;
+      setUp?.range.release();
     },
   };
   return cylo;

@@ -6,10 +6,11 @@ import { CyloError } from './errors.js';
 import { CompileCache } from './engine/compile-cache.js';
 import type { NormalizedOptions } from './options.js';
 import { checkHost, type HostReport } from './sandbox/host-check.js';
-import { IdentityPool } from './sandbox/identity.js';
 import { NamespaceBackend } from './sandbox/namespace-backend.js';
 import { cleanOrphans, findOrphans, type OrphanReport } from './sandbox/orphans.js';
 import { buildSeccompProgram } from './sandbox/seccomp/program.js';
+import { DEFAULT_UID_BASE } from './sandbox/identity.js';
+import { AUTO_UIDS, claimUidRange, type UidRange } from './sandbox/uid-range.js';
 
 export interface HostSetup {
   backend: NamespaceBackend;
@@ -17,18 +18,23 @@ export interface HostSetup {
   compileCache: () => CompileCache | undefined;
   /** What this instance removed at its start (crash recovery). */
   cleanedAtStart: OrphanReport;
+  /** This instance's sandbox uid range; release() at close. */
+  range: UidRange;
 }
 
-/** Checks the host and builds the backend. Throws CYLO_E_SANDBOX_UNAVAILABLE naming the
- *  missing layer and its fix. */
-export async function setUpHost(options: NormalizedOptions): Promise<HostSetup> {
+/** Checks the host, claims the uid range (uid-range.ts) and builds the backend. Throws
+ *  CYLO_E_SANDBOX_UNAVAILABLE naming the missing layer and its fix, CYLO_E_CONFIG when a pinned
+ *  uid range is held by another live instance. `cleanAtStart` false (doctor without --clean):
+ *  crash leftovers are left in place. */
+export async function setUpHost(options: NormalizedOptions, cleanAtStart = true): Promise<HostSetup> {
   const report = checkHost(options.host);
   const failed = report.checks.find((c) => !c.ok);
   if (failed !== undefined || report.bwrapPath === undefined || report.cgroups === undefined) {
     const c = failed ?? { layer: 'cgroups', detail: 'unavailable', fix: 'run cylo doctor' };
     throw new CyloError('CYLO_E_SANDBOX_UNAVAILABLE', `sandbox unavailable: ${c.layer}: ${c.detail}. Fix: ${c.fix ?? 'run cylo doctor'}`, { layer: c.layer });
   }
-  const cleanedAtStart = await recoverFromCrashes(report.cgroups, options);
+  const range = claimUidRange(options.uidCount, options.uidBasePinned ? options.uidBase : undefined);
+  const cleanedAtStart = cleanAtStart ? await recoverFromCrashes(report.cgroups, range, options) : { cgroups: [], others: [], processes: [] };
   let cache: CompileCache | undefined;
   const backend = new NamespaceBackend({
     // The workspace a default request gets (src/api/request.ts fits it to the memory limits).
@@ -36,7 +42,7 @@ export async function setUpHost(options: NormalizedOptions): Promise<HostSetup> 
     bwrapPath: report.bwrapPath,
     helperPath: report.helperPath,
     cgroups: report.cgroups,
-    identities: new IdentityPool(options.uidBase, options.uidCount),
+    identities: range.identities,
     seccompProgram: options.relax.has('seccomp') ? undefined : buildSeccompProgram(),
     landlockAbi: report.landlockAbi,
     relax: options.relax,
@@ -47,15 +53,15 @@ export async function setUpHost(options: NormalizedOptions): Promise<HostSetup> 
     if (cacheDir !== false) cache ??= CompileCache.open({ dir: cacheDir, maxBytes: cacheMaxBytes });
     return cache;
   };
-  return { backend, compileCache, cleanedAtStart };
+  return { backend, compileCache, cleanedAtStart, range };
 }
 
 /** Crash recovery: what a SIGKILLed cylo left behind (execution cgroups named after an owner
  *  that is gone, with any process still inside) is killed and removed before this instance
  *  runs anything, and reported through `log`. */
-async function recoverFromCrashes(cgroups: NonNullable<HostReport['cgroups']>, options: NormalizedOptions): Promise<OrphanReport> {
+async function recoverFromCrashes(cgroups: NonNullable<HostReport['cgroups']>, range: UidRange, options: NormalizedOptions): Promise<OrphanReport> {
   try {
-    const cleaned = await cleanOrphans(cgroups, options.uidBase, options.uidCount);
+    const cleaned = await cleanOrphans(cgroups, range.base, range.count);
     if (cleaned.cgroups.length > 0) {
       options.log('warn', `cleaned ${cleaned.cgroups.length} cgroup(s) left by crashed cylo processes, with every process inside: ${cleaned.cgroups.join(', ')}`, { cgroups: cleaned.cgroups });
     }
@@ -65,16 +71,19 @@ async function recoverFromCrashes(cgroups: NonNullable<HostReport['cgroups']>, o
     return cleaned;
   } catch (error) {
     options.log('error', `cleaning what crashed cylo processes left behind failed: ${(error as Error).message}`);
-    return { cgroups: [], processes: [] };
+    return { cgroups: [], others: [], processes: [] };
   }
 }
 
-/** The host report plus leftovers of crashed cylo processes (removed with `clean`). */
+/** The host report plus leftovers of crashed cylo processes (removed with `clean`; else nothing
+ *  is changed) and the cgroups of other live instances. Sandbox-uid processes are looked for in
+ *  the pinned range, else in every automatic range. */
 export async function inspectHost(options: NormalizedOptions, clean: boolean): Promise<HostReport & { orphans: OrphanReport & { cleaned: boolean } }> {
   const report = checkHost(options.host);
-  let orphans = { cgroups: [] as string[], processes: [] as OrphanReport['processes'], cleaned: false };
+  let orphans = { cgroups: [] as string[], others: [] as string[], processes: [] as OrphanReport['processes'], cleaned: false };
+  const [base, count] = options.uidBasePinned ? [options.uidBase, options.uidCount] : [DEFAULT_UID_BASE, AUTO_UIDS];
   if (report.cgroups !== undefined) {
-    orphans = clean ? { ...(await cleanOrphans(report.cgroups, options.uidBase, options.uidCount)), cleaned: true } : { ...findOrphans(report.cgroups, options.uidBase, options.uidCount), cleaned: false };
+    orphans = clean ? { ...(await cleanOrphans(report.cgroups, base, count)), cleaned: true } : { ...findOrphans(report.cgroups, base, count), cleaned: false };
   }
   return { ...report, orphans };
 }

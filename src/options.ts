@@ -26,8 +26,12 @@ export interface CyloOptions {
   requestBounds?: Partial<RequestBounds>;
   /** Layers the operator explicitly relaxes. Results list the layers in force. */
   relax?: RelaxableLayer[];
-  /** First host uid used for sandboxes (each concurrent execution gets its own). */
+  /** First host uid used for sandboxes (each concurrent execution gets its own). Unset: each
+   *  cylo instance claims a free range of its own from 2,000,000,000 up (a lock under
+   *  /run/cylo/ranges that a crashed process releases). Set: exactly this range, refused
+   *  (CYLO_E_CONFIG) while another live instance holds any part of it. */
   uidBase?: number;
+  /** How many uids the range has (default: 16 per core, at least 256). */
   uidCount?: number;
   bwrapPath?: string;
   helperPath?: string;
@@ -65,6 +69,8 @@ export interface NormalizedOptions {
   relax: ReadonlySet<RelaxableLayer>;
   uidBase: number;
   uidCount: number;
+  /** Whether the operator pinned uidBase (else the instance claims a free range at setup). */
+  uidBasePinned: boolean;
   host: { relax: RelaxableLayer[]; bwrapPath?: string; helperPath?: string; cgroupRoot?: string };
   concurrency: number;
   queueLimit: number;
@@ -133,6 +139,7 @@ export function normalizeOptions(input: CyloOptions = {}): NormalizedOptions {
     relax: new Set(relax),
     uidBase,
     uidCount,
+    uidBasePinned: o.uidBase !== undefined,
     host: { relax, ...(o.bwrapPath === undefined ? {} : { bwrapPath: o.bwrapPath }), ...(o.helperPath === undefined ? {} : { helperPath: o.helperPath }), ...(o.cgroupRoot === undefined ? {} : { cgroupRoot: o.cgroupRoot }) },
     concurrency,
     queueLimit: o.queueLimit ?? concurrency * 16,

@@ -120,7 +120,7 @@ export class NamespaceBackend implements SandboxBackend<NamespaceSlot> {
     const identity = this.host.identities.acquire();
     let cgroup: ExecutionCgroup;
     try {
-      cgroup = this.host.cgroups.create(cgroupName(), { memoryBytes: 64 * 1024 * 1024, pids: 16 });
+      cgroup = this.host.cgroups.create(cgroupName({ base: this.host.identities.base, count: this.host.identities.size }), { memoryBytes: 64 * 1024 * 1024, pids: 16 });
     } catch (error) {
       identity.release();
       throw error;

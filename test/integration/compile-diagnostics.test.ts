@@ -114,7 +114,7 @@ describe('identical compiles at the same time', () => {
   };
   let scripted: Cylo | undefined;
   const scriptedCylo = (): Cylo => {
-    scripted ??= createCylo({ cacheDir: false, runtimesFile: false, runtimes: [scriptCompiler], concurrency: 3, defaultLimits: { timeoutMs: 5000, workspaceBytes: 8 * MiB }, uidBase: UIDS.uidBase + 8, uidCount: 8 });
+    scripted ??= createCylo({ cacheDir: false, runtimesFile: false, runtimes: [scriptCompiler], concurrency: 3, defaultLimits: { timeoutMs: 5000, workspaceBytes: 8 * MiB }, uidBase: UIDS.uidBase + UIDS.uidCount, uidCount: 8 });
     return scripted;
   };
   after(async () => scripted?.close());

@@ -1,5 +1,6 @@
 // `cylo doctor`: every isolation layer, its state, and the fix for each missing one, then a
-// real sandboxed smoke run. Exit code 0 only when secure execution is possible.
+// real sandboxed smoke run. Exit code 0 only when secure execution is possible. Read-only unless
+// --clean: leftovers of crashed instances are reported, other live instances' work told apart.
 // Also its command-line declaration (register), which main.ts assembles into the program.
 import type { Command } from 'commander';
 import { createCylo, type Cylo, type CyloOptions } from '../../cylo.js';
@@ -40,6 +41,9 @@ export async function doctorCommand(options: DoctorOptions, io: CommandIO): Prom
       io.stdout.write(`${(report.orphans.cleaned ? 'CLEANED' : 'WARN').padEnd(8)} ${'orphans'.padEnd(12)} ${what}\n`);
       if (!report.orphans.cleaned) io.stdout.write(`${''.padEnd(8)} ${''.padEnd(12)} fix: cylo doctor --clean (or start cylo: it cleans them at start)\n`);
     }
+    // Another live instance's executions are its work, not leftovers: listed apart, never cleaned.
+    const others = report.orphans.others;
+    io.stdout.write(`${'ok'.padEnd(8)} ${'instances'.padEnd(12)} ${others.length === 0 ? 'no execution cgroups of other live cylo instances' : `${others.length} execution cgroup(s) of other live cylo instances (not leftovers, left alone): ${others.join(', ')}`}\n`);
     io.stdout.write(ok ? '\ncylo can run untrusted code securely on this host.\n' : '\ncylo cannot run untrusted code securely on this host; fix the lines above.\n');
     return ok ? 0 : 1;
   } finally {
