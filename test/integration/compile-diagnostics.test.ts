@@ -12,6 +12,7 @@ import type { ExecutionEvent } from '../../src/engine/lifecycle.js';
 import { CyloError } from '../../src/errors.js';
 import { TEST_UID_BASE, TEST_UID_COUNT } from '../support/cylo.js';
 import { skipWithoutSandbox } from '../support/host.js';
+import { scriptCompiler } from '../support/runtimes.js';
 import { MiB } from '../support/units.js';
 
 const T = { timeout: 90_000 };
@@ -102,19 +103,10 @@ describe('identical compiles at the same time', () => {
 
   // A "compiler" that is a shell script from the request (a runtimes entry): its run time is the
   // test's to choose, so "in progress at the same time" does not depend on the machine's speed.
-  const scriptCompiler = {
-    id: 'script-build',
-    extension: '.sh',
-    entry: 'build.sh',
-    package: 'bash',
-    binary: { candidates: ['/usr/bin/bash'] },
-    version: { argv: ['{bin}', '--version'], pattern: 'version (\\S+?)(?:\\(|-|\\s)' },
-    compile: { argv: ['{bin}', '{entry}'], artifact: ['.build/out'] },
-    run: { argv: ['/usr/bin/cat', '.build/out'] },
-  };
+  const scriptBuild = scriptCompiler();
   let scripted: Cylo | undefined;
   const scriptedCylo = (): Cylo => {
-    scripted ??= createCylo({ cacheDir: false, runtimesFile: false, runtimes: [scriptCompiler], concurrency: 3, defaultLimits: { timeoutMs: 5000, workspaceBytes: 8 * MiB }, uidBase: UIDS.uidBase + UIDS.uidCount, uidCount: 8 });
+    scripted ??= createCylo({ cacheDir: false, runtimesFile: false, runtimes: [scriptBuild], concurrency: 3, defaultLimits: { timeoutMs: 5000, workspaceBytes: 8 * MiB }, uidBase: UIDS.uidBase + UIDS.uidCount, uidCount: 8 });
     return scripted;
   };
   after(async () => scripted?.close());

@@ -19,6 +19,7 @@ import type { ExecutionEvent } from '../../src/engine/lifecycle.js';
 import type { StateEvent } from '../../src/engine/state-machine.js';
 import { TEST_UID_BASE, TEST_UID_COUNT } from '../support/cylo.js';
 import { sandboxSkipReason, skipWithoutSandbox } from '../support/host.js';
+import { scriptCompiler } from '../support/runtimes.js';
 import { MiB } from '../support/units.js';
 
 const T = { timeout: 60_000 };
@@ -549,20 +550,11 @@ describe('compile stage', () => {
 
   // An operator-defined "compiler" that is a shell script from the request: it can do anything a
   // compiler could do inside the sandbox, so it tests what PID 1 accepts as an artifact.
-  const scriptCompiler = {
-    id: 'script-build',
-    extension: '.sh',
-    entry: 'build.sh',
-    package: 'bash',
-    binary: { candidates: ['/usr/bin/bash'] },
-    version: { argv: ['{bin}', '--version'], pattern: 'version (\\S+?)(?:\\(|-|\\s)' },
-    compile: { argv: ['{bin}', '{entry}'], artifact: ['.build/out'] },
-    // Shows what arrived in the run stage: the file, or the directory's files with their modes.
-    run: { argv: ['/usr/bin/bash', '-c', 'if [ -d .build/out ]; then cd .build/out && find . -type f -printf "%p %m\\n" | sort && ./sub/b; else cat .build/out; fi'] },
-  };
+  // Shows what arrived in the run stage: the file, or the directory's files with their modes.
+  const shownCompiler = scriptCompiler('script-build', ['/usr/bin/bash', '-c', 'if [ -d .build/out ]; then cd .build/out && find . -type f -printf "%p %m\\n" | sort && ./sub/b; else cat .build/out; fi']);
   let scripted: Cylo | undefined;
   const scriptedCylo = (): Cylo => {
-    scripted ??= createCylo({ cacheDir: false, runtimesFile: false, runtimes: [scriptCompiler], defaultLimits: { timeoutMs: 5000, workspaceBytes: 8 * MiB }, uidBase: TEST_UID_BASE, uidCount: TEST_UID_COUNT });
+    scripted ??= createCylo({ cacheDir: false, runtimesFile: false, runtimes: [shownCompiler], defaultLimits: { timeoutMs: 5000, workspaceBytes: 8 * MiB }, uidBase: TEST_UID_BASE, uidCount: TEST_UID_COUNT });
     return scripted;
   };
   after(async () => scripted?.close());

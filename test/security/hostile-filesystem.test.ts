@@ -4,6 +4,7 @@
 // after the run (the Judge0 CVEs, REFERENCE.md section 2); file names that try traversal.
 //
 // SAFETY: every test calls skipWithoutPreflight(t) first, has a 20 s timeout and tight limits.
+import { scriptCompiler } from '../support/runtimes.js';
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
@@ -220,16 +221,7 @@ test('setuid binaries (su, passwd, mount, umount, newgrp, chsh) gain nothing: no
 
 /** An operator-defined "compiler" that is a shell script from the request: it can plant anything
  *  a compiler could at the artifact path, which PID 1 streams out without following links. */
-const PLANT = {
-  id: 'plant-build',
-  extension: '.sh',
-  entry: 'build.sh',
-  package: 'bash',
-  binary: { candidates: ['/usr/bin/bash'] },
-  version: { argv: ['{bin}', '--version'], pattern: 'version (\\S+?)(?:\\(|-|\\s)' },
-  compile: { argv: ['{bin}', '{entry}'], artifact: ['.build/out'] },
-  run: { argv: ['/usr/bin/cat', '.build/out'] },
-};
+const PLANT = scriptCompiler('plant-build');
 
 test('links planted at the artifact path (symlink, parent symlink, hard link, nested link): compile_error, host untouched, nothing cached', T, async (t) => {
   if (await skipWithoutPreflight(t)) return;
