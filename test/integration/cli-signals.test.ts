@@ -52,8 +52,10 @@ for (const { sig, code, group } of CASES) {
     try {
       const cyloPid = child.pid as number;
       // The program runs (as a sandbox uid) before the signal is sent.
-      // (cylo's own command line holds the marker too: the sleep is the one that is not cylo.)
-      const sleeper = await waitFor('the sandboxed sleep to start', () => processesWith(marker).find((p) => p.pid !== cyloPid), 30_000);
+      // (cylo's own command line holds the marker too, and so, for an instant, does every child
+      // cylo forks before it execs (flock, the helper, a version probe): the sleep is the process
+      // whose program is sleep.)
+      const sleeper = await waitFor('the sandboxed sleep to start', () => processesWith(marker).find((p) => p.pid !== cyloPid && /(^|\/)sleep$/.test(p.cmdline[0] ?? '')), 30_000);
       assert.ok((sleeper.uids[0] ?? 0) >= UID_BASE && (sleeper.uids[0] ?? 0) < UID_BASE + UID_COUNT, 'the program ran as one of the sandbox uids');
       assert.ok(cgroupsNamed(`x-${cyloPid}-`).length > 0, 'the execution had its cgroup while it ran');
       if (group) process.kill(-cyloPid, sig);
