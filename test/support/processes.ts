@@ -106,7 +106,7 @@ const isOuterHelper = (p: HostProcess | undefined): boolean => /(^|\/)cylo-helpe
 /**
  * True when `procs` (the processes of one cgroup) are an idle sandbox started ahead of time for
  * a pool slot: bubblewrap, a child of `ownerPid`, and at most one child of it, the inner helper
- * waiting for its job or bubblewrap still starting; or, earlier still, the outer helper alone (a
+ * waiting for its job or bubblewrap still starting (its command line bubblewrap's, or empty); or, earlier still, the outer helper alone (a
  * child of `ownerPid` that has joined the cgroup and not yet exec'd bubblewrap). A process left
  * over by an execution is never such a pair: its bubblewrap is gone, so it was re-parented.
  */
@@ -115,7 +115,9 @@ function isIdlePrepared(procs: Array<HostProcess | undefined>, ownerPid: number)
   const bwrap = procs.find((p) => p !== undefined && p.ppid === ownerPid && isBwrap(p));
   if (bwrap === undefined) return false;
   const others = procs.filter((p) => p !== bwrap);
-  return others.length <= 1 && others.every((p) => p !== undefined && p.ppid === bwrap.pid && ((p.cmdline[0] === HELPER_IN_SANDBOX && p.cmdline[1] === 'inner') || isBwrap(p)));
+  // The child may also show an empty command line: bubblewrap's child between its steps (a
+  // process without a memory map, exiting or mid-exec), which runs nothing of a program.
+  return others.length <= 1 && others.every((p) => p !== undefined && p.ppid === bwrap.pid && ((p.cmdline[0] === HELPER_IN_SANDBOX && p.cmdline[1] === 'inner') || isBwrap(p) || p.cmdline.length === 0));
 }
 
 function pidsCgroupOf(pid: number): string | undefined {
