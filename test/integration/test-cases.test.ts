@@ -9,7 +9,8 @@
 // The comparison rules themselves are unit-tested in test/unit/judge-compare.test.ts.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createCylo, type Cylo } from '../../src/cylo.js';
@@ -228,4 +229,38 @@ test('the native HTTP API answers tests and summary (schema-serialised, nothing 
   } finally {
     await app.close();
   }
+});
+
+/** Runs the real CLI (`node bin/cylo exec ...`) with its own uid range. */
+function cli(args: string[], cwd: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const child = spawn(process.execPath, [join(process.cwd(), 'bin/cylo'), 'exec', ...args], { cwd, env: { PATH: process.env.PATH ?? '/usr/bin:/bin', CYLO_UID_BASE: String(TEST_UID_BASE + TEST_UID_COUNT + 64), CYLO_UID_COUNT: '8' }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  return new Promise((resolve) => child.once('close', (code) => resolve({ code, stdout, stderr })));
+}
+
+test('cylo exec --tests DIR and --test IN:EXPECTED: one line per case in natural order, a summary, exit 1 unless all are accepted', T, async () => {
+  const work = join(dir, 'cli');
+  mkdirSync(join(work, 'cases'), { recursive: true });
+  writeFileSync(join(work, 'sum.py'), 'a, b = map(int, input().split())\nprint(a + b)\n');
+  const write = (name: string, text: string): void => writeFileSync(join(work, 'cases', name), text);
+  write('2.in', '2 2\n');
+  write('2.out', '5\n');
+  write('10.in', '5 5\n');
+  write('10.ans', '10\n');
+  write('1.in', '1 2\n');
+  write('1.out', '3\n');
+  const all = await cli(['sum.py', '--tests', 'cases'], work);
+  assert.equal(all.code, 1, all.stderr);
+  const lines = all.stdout.trim().split('\n');
+  assert.deepEqual(lines.map((l) => l.split(/\s+/).slice(0, 2).join(' ')), ['ok 1', 'FAIL 2', 'ok 10', '2/3 accepted']);
+  assert.match(lines[1] ?? '', /wrong_answer: line 1: expected "5", got "4"/);
+  const one = await cli(['sum.py', '--test', 'cases/1.in:cases/1.out', '--test', 'cases/10.in'], work);
+  assert.equal(one.code, 0, one.stderr);
+  assert.match(one.stdout, /^2\/2 accepted/m);
+  const bad = await cli(['sum.py', '--tests', 'cases', '--compare', 'fuzzy'], work);
+  assert.equal(bad.code, 125);
+  assert.match(bad.stderr, /--compare: expected one of exact, lines, tokens, numeric/);
 });
