@@ -264,3 +264,17 @@ test('cylo exec --tests DIR and --test IN:EXPECTED: one line per case in natural
   assert.equal(bad.code, 125);
   assert.match(bad.stderr, /--compare: expected one of exact, lines, tokens, numeric/);
 });
+
+test('stream(): a test run\'s output events say which case wrote them', T, async () => {
+  const seen = new Map<number, string>();
+  let result: ExecutionResult | undefined;
+  for await (const e of cylo.stream({ language: 'python', code: 'print("case", input())', tests: [{ stdin: 'a' }, { stdin: 'b' }, { stdin: 'c' }] })) {
+    if (e.type === 'stdout' && e.stage === 'run') {
+      assert.ok(e.test !== undefined, 'every run output event carries its case');
+      seen.set(e.test, (seen.get(e.test) ?? '') + e.data);
+    }
+    if (e.type === 'result') result = e.result;
+  }
+  assert.deepEqual([...seen.entries()].sort(), [[0, 'case a\n'], [1, 'case b\n'], [2, 'case c\n']]);
+  assert.deepEqual(verdicts(result as ExecutionResult), ['accepted', 'accepted', 'accepted']);
+});
