@@ -6,7 +6,8 @@
 // says which bound and how to change it — never silently cut short.
 // Symbolic links are not followed (a link in a cloned project could otherwise ship any file this
 // root process can read, e.g. /root/.ssh/id_rsa, into the sandbox): they are left out.
-import { lstat, opendir, readFile } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { lstat, open, opendir } from 'node:fs/promises';
 import { basename, dirname, extname, join, relative, sep } from 'node:path';
 import type { ExecuteRequest } from '../api/request.js';
 import type { RequestBounds } from '../api/limits.js';
@@ -51,14 +52,30 @@ export async function projectFiles(root: string, bounds: RequestBounds): Promise
   return found;
 }
 
+/** A file's bytes, never through a symbolic link (O_NOFOLLOW: a file replaced by a link after
+ *  the walk fails with ELOOP rather than being followed). */
+async function readNoFollow(path: string): Promise<Buffer> {
+  const handle = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+  try {
+    if (!(await handle.stat()).isFile()) throw Object.assign(new Error(`${path}: not a regular file`), { code: 'ENOTREG' });
+    return await handle.readFile();
+  } finally {
+    await handle.close();
+  }
+}
+
 /** The request's files and stdin for a run of `entry` (relative to `root`), read from disk.
- *  Throws CYLO_E_VALIDATION when the project is too large; a file deleted meanwhile is left out
- *  (the entry's absence: ENOENT, the caller's "deleted meanwhile"). */
+ *  Throws CYLO_E_VALIDATION when the project is too large, CYLO_E_USAGE when the entry is a
+ *  symbolic link; a file deleted meanwhile is left out (the entry's absence: ENOENT, the
+ *  caller's "deleted meanwhile"). */
 export async function projectRequest(root: string, entry: string, bounds: RequestBounds): Promise<ProjectRequest> {
   const names = (await projectFiles(root, bounds)).filter((n) => n !== entry);
   const read = async (name: string): Promise<{ name: string; content: string; encoding: 'base64' } | undefined> => {
-    const content = await readFile(join(root, name)).catch((e: NodeJS.ErrnoException) => {
-      if (name !== entry && e.code === 'ENOENT') return undefined;
+    const content = await readNoFollow(join(root, name)).catch((e: NodeJS.ErrnoException) => {
+      if (name === entry && (e.code === 'ELOOP' || e.code === 'ENOTREG')) {
+        throw new CyloError('CYLO_E_USAGE', `${name}: is a symbolic link or not a regular file; cylo watch runs regular files only and never follows links`, { field: 'files' });
+      }
+      if (name !== entry && ['ENOENT', 'ELOOP', 'ENOTREG'].includes(e.code ?? '')) return undefined; // gone or replaced meanwhile: left out
       throw e;
     });
     // Request names use '/', whatever the host's separator.

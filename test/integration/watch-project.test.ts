@@ -6,7 +6,7 @@
 // naming the bound — never silently cut short.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
@@ -155,5 +155,27 @@ test('watch project: a directory with more files than a request may carry is ref
   } finally {
     assert.equal(await s.stop(), 0);
     await cylo.close({ graceMs: 0 });
+  }
+});
+
+test('watch project: symbolic links are never followed: a linked file is left out, a linked entry is refused', T, async (t) => {
+  if (skipWithoutSandbox(t)) return;
+  const outside = mkdtempSync(join(tmpdir(), 'cylo-watch-outside-'));
+  writeFileSync(join(outside, 'secret.txt'), 'host secret\n');
+  writeFileSync(join(outside, 'linked.py'), 'print("ran through a link")\n');
+  const s = await startWatch({ 'plain.txt': 'plain\n' });
+  try {
+    symlinkSync(join(outside, 'secret.txt'), join(s.dir, 'secret.txt'));
+    s.write('ls.py', 'import os\nprint(sorted(n for n in os.listdir(".") if not n.startswith(".")))\n'); // .tmp: the sandbox's own
+    await waitFor('the run of ls.py', () => (s.ends('ls.py').length > 0 ? true : undefined), 20_000);
+    // Followed, the link would put "secret.txt" (with the host file's content) in the workspace.
+    assert.equal(textOf(s.events(), 'ls.py', 'stdout'), "['ls.py', 'plain.txt']\n");
+    symlinkSync(join(outside, 'linked.py'), join(s.dir, 'linked.py'));
+    const error = await waitFor('the refusal of linked.py', () => s.events().find((e) => e.event === 'error' && e.file === 'linked.py'), 20_000);
+    assert.match(String(error.message), /linked\.py: is a symbolic link or not a regular file; cylo watch runs regular files only and never follows links/);
+    assert.equal(textOf(s.events(), 'linked.py', 'stdout'), '');
+  } finally {
+    assert.equal(await s.stop(), 0);
+    rmSync(outside, { recursive: true, force: true });
   }
 });
