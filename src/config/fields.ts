@@ -62,5 +62,27 @@ export const relaxList = z.union([
     .pipe(z.array(z.enum(relaxable, `only ${RELAXABLE_LAYERS.join(', ')} can be relaxed`))),
 ]);
 
+/** Web origins (`https://app.example.com`): a JSON array, or a comma-separated list; each
+ *  normalised to scheme://host[:port]; only http and https. */
+export const originList = z
+  .union([z.array(z.string()), z.string().transform((s) => s.split(',').map((x) => x.trim()).filter(Boolean))])
+  .transform((list, ctx) => {
+    const out: string[] = [];
+    for (const item of list) {
+      let url: URL | undefined;
+      try {
+        url = new URL(item);
+      } catch {
+        url = undefined;
+      }
+      if (url === undefined || (url.protocol !== 'http:' && url.protocol !== 'https:')) {
+        ctx.addIssue({ code: 'custom', message: `${JSON.stringify(item)} is not an http(s) origin; write scheme://host[:port], e.g. https://app.example.com` });
+        return z.NEVER;
+      }
+      out.push(url.origin);
+    }
+    return out;
+  });
+
 /** A file path, not empty. */
 export const path = z.string().trim().min(1, 'expected a file path');

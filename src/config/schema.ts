@@ -7,7 +7,7 @@
 // Light on purpose: `cylo exec` loads this, so nothing here may import the server or the MCP SDK.
 import { z } from 'zod';
 import { DEFAULT_REQUEST_BOUNDS, LIMIT_NAMES, type RequestBounds } from '../api/limits.js';
-import { duration, flag, path, relaxList, size, wholeNumber } from './fields.js';
+import { duration, flag, originList, path, relaxList, size, wholeNumber } from './fields.js';
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -59,6 +59,8 @@ export const httpKeys = {
   maxConnections: wholeNumber(1, 1_000_000).optional(),
   logLevel: z.enum(LOG_LEVELS).optional(),
   logFormat: z.enum(LOG_FORMATS).optional(),
+  /** Browser origins allowed at /mcp besides loopback ones (docs/mcp.md). */
+  mcpAllowedOrigins: originList.optional(),
 };
 
 /** One source of settings (a config file, the environment or the flags), every key optional. */
@@ -81,6 +83,7 @@ export const ENV_VARS: Readonly<Record<string, ConfigKey>> = {
   CYLO_MAX_CONNECTIONS: 'maxConnections',
   CYLO_LOG_LEVEL: 'logLevel',
   CYLO_LOG_FORMAT: 'logFormat',
+  CYLO_MCP_ALLOWED_ORIGINS: 'mcpAllowedOrigins',
   CYLO_RELAX: 'relax',
   CYLO_RUNTIMES_FILE: 'runtimesFile',
   CYLO_UID_BASE: 'uidBase',

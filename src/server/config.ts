@@ -34,6 +34,8 @@ export interface ServerConfig {
   logLevel: LogLevel;
   logFormat: LogFormat;
   relax: RelaxableLayer[];
+  /** Origins allowed at /mcp besides loopback ones; undefined: the MCP module's own default. */
+  mcpAllowedOrigins: string[] | undefined;
   maxLimits: Partial<Limits> | undefined;
   defaultLimits: Partial<Limits> | undefined;
   uidBase: number | undefined;
@@ -119,6 +121,7 @@ function withDefaults(loaded: LoadedConfig, token: Pick<ServerConfig, 'token' | 
     logLevel: v.logLevel ?? 'info',
     logFormat: v.logFormat ?? 'auto',
     relax: v.relax ?? [],
+    mcpAllowedOrigins: v.mcpAllowedOrigins,
     maxLimits: v.maxLimits,
     defaultLimits: v.defaultLimits,
     uidBase: v.uidBase,

@@ -34,8 +34,9 @@ function write(name: string, content: string): string {
   return path;
 }
 
-/** The shared file: the default output limit lowered to 1K (a text size, as a flag would say it). */
-const SMALL_OUTPUT = write('small-output.json', JSON.stringify({ defaultLimits: { outputBytes: '1K' } }));
+/** The shared file: the default output limit lowered to 1K (a text size, as a flag would say it),
+ *  and an HTTP-only key (an origin allowed at /mcp) that only serve reads and the others accept. */
+const SMALL_OUTPUT = write('small-output.json', JSON.stringify({ defaultLimits: { outputBytes: '1K' }, mcpAllowedOrigins: ['https://allowed.example'] }));
 const LOUD = 'print("x" * 5000)\n';
 write('loud.py', LOUD);
 
@@ -136,13 +137,18 @@ test('mcp (stdio, the SDK client): the config file\'s default output limit appli
   }
 });
 
-test('serve: the config file\'s default output limit applies to /v1/execute', T, async (t) => {
+test('serve: the config file\'s default output limit applies to /v1/execute, and its mcpAllowedOrigins to /mcp', T, async (t) => {
   if (skipWithoutSandbox(t)) return;
   const served = await startServe({ ...ENV }, { args: ['--config', SMALL_OUTPUT, '--concurrency', '1'] });
   try {
     const res = await fetch(`${served.base}/v1/execute`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ language: 'python', code: LOUD }) });
     const body = (await res.json()) as { status?: string };
     assert.equal(body.status, 'output_limit', JSON.stringify(body));
+    const initialize = JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 't', version: '1' } } });
+    const mcpFrom = (origin: string): Promise<Response> =>
+      fetch(`${served.base}/mcp`, { method: 'POST', headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', origin }, body: initialize });
+    assert.equal((await mcpFrom('https://allowed.example')).status, 200, 'the origin the file allows');
+    assert.equal((await mcpFrom('https://other.example')).status, 403, 'any other foreign origin');
   } finally {
     await stopServe(served);
   }

@@ -83,6 +83,9 @@ test('errors: one line naming the file and the key (or the variable, or the flag
   const array = file('array.json', '[]');
   configError(() => loadConfig({ configPath: array, env: {}, defaultPath: false }), /^config file .*array\.json: expected a JSON object/);
   configError(() => loadConfig({ env: { CYLO_QUEUE_LIMIT: 'lots' }, defaultPath: false }), /^CYLO_QUEUE_LIMIT: expected a whole number/);
+  const origin = file('origin.json', { mcpAllowedOrigins: ['https://ok.example', 'ftp://files.example'] });
+  configError(() => loadConfig({ configPath: origin, env: {}, defaultPath: false }), new RegExp(`^config file ${origin}: mcpAllowedOrigins: "ftp://files\\.example" is not an http\\(s\\) origin; write scheme://host\\[:port\\]`));
+  assert.deepEqual(loadConfig({ env: { CYLO_MCP_ALLOWED_ORIGINS: 'https://a.example/, http://b.example:8080' }, defaultPath: false }).values.mcpAllowedOrigins, ['https://a.example', 'http://b.example:8080']);
 });
 
 test('the loader is light: importing it loads neither the HTTP server nor the MCP SDK', () => {

@@ -119,6 +119,12 @@ function createServeCylo(options: ServeOptions, config: ServerConfig, log: NonNu
   });
 }
 
+/** The /mcp routes with the configured browser origins (`mcpAllowedOrigins`). */
+const mcpPlugin =
+  (allowedOrigins: string[]): ServerPlugin =>
+  (app, ctx) =>
+    registerMcpRoutes(app, ctx, { allowedOrigins });
+
 /** The HTTP app with the built-in routes and every plugin's, not yet listening. */
 function buildServeApp(cylo: Cylo, config: ServerConfig, options: ServeOptions): Promise<FastifyInstance> {
   return buildServer({
@@ -127,7 +133,7 @@ function buildServeApp(cylo: Cylo, config: ServerConfig, options: ServeOptions):
     bodyLimit: config.bodyLimit,
     maxConnections: config.maxConnections,
     logger: { level: config.logLevel, format: config.logFormat, ...(options.logStream === undefined ? {} : { stream: options.logStream }) },
-    plugins: [...SERVE_PLUGINS, ...(options.plugins ?? [])],
+    plugins: [...(config.mcpAllowedOrigins === undefined ? SERVE_PLUGINS : [mcpPlugin(config.mcpAllowedOrigins)]), ...(options.plugins ?? [])],
   });
 }
 
