@@ -79,6 +79,8 @@ export interface RequestBounds {
   maxArgs: number;
   maxArgBytes: number;
   maxEnv: number;
+  /** Test cases in one request (`tests`). */
+  maxTests: number;
   /** All args and env variables together: they travel as one argv through exec(), whose total
    *  size the kernel caps (a quarter of the service's stack limit, 2 MiB with the usual 8 MiB). */
   maxArgsTotalBytes: number;
@@ -92,5 +94,6 @@ export const DEFAULT_REQUEST_BOUNDS: Readonly<RequestBounds> = Object.freeze({
   maxArgs: 256,
   maxArgBytes: 64 * 1024,
   maxEnv: 64,
+  maxTests: 256,
   maxArgsTotalBytes: 1 * MiB,
 });

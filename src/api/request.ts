@@ -6,6 +6,7 @@ import { workspacePathProblem } from '../util/workspace-path.js';
 import { CyloError } from '../errors.js';
 import { typeName, zodIssueToCyloError } from './zod-errors.js';
 import { OUTPUT_ENCODINGS, type OutputEncoding } from './output-encoding.js';
+import { normalizeTestRun, testRunFields, type NormalizedTestRun, type TestLimitName } from './test-cases.js';
 import {
   DEFAULT_LIMITS,
   DEFAULT_MAX_LIMITS,
@@ -54,6 +55,7 @@ export const executeRequestSchema = z.strictObject({
   env: z.record(z.string(), z.string()).optional().describe('Extra environment variables for the program.'),
   limits: limitsSchema.optional(),
   network: z.literal(false).optional().describe('Network access; only `false` is supported (the sandbox has no network).'),
+  ...testRunFields,
 });
 
 export type ExecuteRequest = z.input<typeof executeRequestSchema>;
@@ -77,6 +79,9 @@ export interface NormalizedRequest {
   outputEncoding: OutputEncoding;
   /** The run stage's fd 2 is its fd 1 (one stream, in write order). */
   redirectStderrToStdout: boolean;
+  /** Test cases (src/api/test-cases.ts): the program is compiled once and run per case;
+   *  undefined for a plain execution. */
+  tests: NormalizedTestRun | undefined;
 }
 
 export interface ValidationPolicy {
@@ -190,24 +195,24 @@ function sourceFiles(req: ParsedRequest, language: string, policy: ValidationPol
   return files;
 }
 
-/** stdin decoded from its stdinEncoding, within `maxStdinBytes`. */
-function checkedStdin(req: ParsedRequest, bounds: RequestBounds): Buffer {
-  const stdin = decode(req.stdin ?? '', req.stdinEncoding ?? 'utf8', 'stdin');
+/** stdin decoded from its stdinEncoding, within `maxStdinBytes` (`field`: stdin, or a test
+ *  case's tests[i].stdin). */
+function checkedStdin(value: string, encoding: 'utf8' | 'base64', bounds: RequestBounds, field = 'stdin'): Buffer {
+  const stdin = decode(value, encoding, field);
   if (stdin.length > bounds.maxStdinBytes) {
-    throw new CyloError('CYLO_E_VALIDATION', `stdin: ${stdin.length} bytes, above the maximum of ${bounds.maxStdinBytes}`, { field: 'stdin' });
+    throw new CyloError('CYLO_E_VALIDATION', `${field}: ${stdin.length} bytes, above the maximum of ${bounds.maxStdinBytes}`, { field });
   }
   return stdin;
 }
 
-function checkedArgs(req: ParsedRequest, bounds: RequestBounds): string[] {
-  const args = req.args ?? [];
+function checkedArgs(args: string[], bounds: RequestBounds, field = 'args'): string[] {
   if (args.length > bounds.maxArgs) {
-    throw new CyloError('CYLO_E_VALIDATION', `args: at most ${bounds.maxArgs} arguments (got ${args.length})`, { field: 'args' });
+    throw new CyloError('CYLO_E_VALIDATION', `${field}: at most ${bounds.maxArgs} arguments (got ${args.length})`, { field });
   }
   args.forEach((a, i) => {
-    if (a.includes('\0')) throw new CyloError('CYLO_E_VALIDATION', `args[${i}]: must not contain NUL`, { field: `args[${i}]` });
+    if (a.includes('\0')) throw new CyloError('CYLO_E_VALIDATION', `${field}[${i}]: must not contain NUL`, { field: `${field}[${i}]` });
     if (Buffer.byteLength(a) > bounds.maxArgBytes) {
-      throw new CyloError('CYLO_E_VALIDATION', `args[${i}]: longer than ${bounds.maxArgBytes} bytes`, { field: `args[${i}]` });
+      throw new CyloError('CYLO_E_VALIDATION', `${field}[${i}]: longer than ${bounds.maxArgBytes} bytes`, { field: `${field}[${i}]` });
     }
   });
   return args;
@@ -241,11 +246,18 @@ function checkArgvTotal(args: string[], entries: Array<[string, string]>, bounds
 /** The limits: the policy's defaults, then the language's, then the request's (each checked
  *  against this server's maximum and the minimum), every one capped at the maximum. */
 function resolveLimits(req: ParsedRequest, language: string, policy: ValidationPolicy): Limits {
-  const limits: Limits = { ...policy.defaultLimits, ...policy.languageLimits?.(language) };
+  const limits = overLimits({ ...policy.defaultLimits, ...policy.languageLimits?.(language) }, req.limits, 'limits', policy);
+  return fitWorkspace(limits, req.limits?.workspaceBytes !== undefined);
+}
+
+/** `base` with the values of `asked` over it, each checked against this server's maximum and
+ *  the minimum (`prefix`: the field the values came from), every one capped at the maximum. */
+function overLimits(base: Limits, asked: Partial<Record<keyof Limits, number>> | undefined, prefix: string, policy: ValidationPolicy): Limits {
+  const limits: Limits = { ...base };
   for (const name of LIMIT_NAMES) {
-    const value = req.limits?.[name];
+    const value = asked?.[name];
     if (value === undefined) continue;
-    const field = `limits.${name}`;
+    const field = `${prefix}.${name}`;
     if (value > policy.maxLimits[name]) {
       throw new CyloError('CYLO_E_LIMIT_EXCEEDED', `${field}: ${value} is above this server's maximum of ${policy.maxLimits[name]}`, { field });
     }
@@ -255,7 +267,7 @@ function resolveLimits(req: ParsedRequest, language: string, policy: ValidationP
     limits[name] = value;
   }
   for (const name of LIMIT_NAMES) limits[name] = Math.min(limits[name], policy.maxLimits[name]);
-  return fitWorkspace(limits, req.limits?.workspaceBytes !== undefined);
+  return limits;
 }
 
 /** Workspace files are tmpfs pages charged to the stage's memory cgroup: a workspace larger than
@@ -280,12 +292,23 @@ export function normalizeRequest(input: unknown, policy: ValidationPolicy = DEFA
   checkProgramGiven(req);
   const language = req.language.toLowerCase();
   const files = sourceFiles(req, language, policy);
-  const stdin = checkedStdin(req, bounds);
-  const args = checkedArgs(req, bounds);
+  const stdinEncoding = req.stdinEncoding ?? 'utf8';
+  const stdin = checkedStdin(req.stdin ?? '', stdinEncoding, bounds);
+  const args = checkedArgs(req.args ?? [], bounds);
   const envEntries = Object.entries(req.env ?? {});
   const env = checkedEnv(envEntries, bounds);
   checkArgvTotal(args, envEntries, bounds);
   const limits = resolveLimits(req, language, policy);
   const output = { outputEncoding: req.outputEncoding ?? 'utf8', redirectStderrToStdout: req.redirectStderrToStdout === true };
-  return { language, version: req.version, files, stdin, args, env, limits, ...output };
+  const tests = normalizeTestRun(req, { stdin, args }, {
+    stdin: (value, field) => (value === undefined ? undefined : checkedStdin(value, stdinEncoding, bounds, field)),
+    args: (value, field) => (value === undefined ? undefined : checkedArgs(value, bounds, field)),
+    limits: (value: Partial<Record<TestLimitName, number>> | undefined, field) => {
+      const caseLimits = overLimits(limits, value, field, policy);
+      return value?.workspaceBytes === undefined ? { ...caseLimits, workspaceBytes: Math.min(caseLimits.workspaceBytes, caseLimits.memoryBytes) } : fitWorkspace(caseLimits, true);
+    },
+    maxTests: bounds.maxTests,
+    maxExpectedBytes: bounds.maxStdinBytes,
+  });
+  return { language, version: req.version, files, stdin, args, env, limits, ...output, tests };
 }

@@ -1,5 +1,6 @@
 // The execution result, as every interface (library, CLI --json, HTTP, MCP) returns it.
 import type { OutputEncoding } from './output-encoding.js';
+import type { TestCaseResult, TestSummary } from './verdict.js';
 
 export const EXECUTION_STATUSES = ['ok', 'compile_error', 'runtime_error', 'timeout', 'memory_limit', 'output_limit', 'internal_error'] as const;
 export type ExecutionStatus = (typeof EXECUTION_STATUSES)[number];
@@ -64,4 +65,9 @@ export interface ExecutionResult {
   /** How every stage's stdout and stderr are encoded: "utf8" text (invalid UTF-8 replaced
    *  with U+FFFD) or "base64" of the exact bytes; the request's outputEncoding. */
   outputEncoding: OutputEncoding;
+  /** Requests with `tests` only: every case's verdict and run stage, in the request's order
+   *  (`run` is then null: the cases are the runs). */
+  tests?: TestCaseResult[];
+  /** Requests with `tests` only: counts, the overall verdict, the largest time and memory. */
+  summary?: TestSummary;
 }
