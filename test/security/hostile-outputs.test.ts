@@ -78,8 +78,8 @@ test('background processes are killed before the read: files they keep rewriting
   const code = [
     'import subprocess, sys, time',
     `for _ in range(2): subprocess.Popen([sys.executable, '-c', "${rewriter}"], start_new_session=True)`,
-    "subprocess.Popen(['/bin/sh', '-c', 'sleep 0.3; echo late > late.txt'], start_new_session=True)",
-    'time.sleep(0.3)',
+    "subprocess.Popen(['/bin/sh', '-c', 'sleep 2; echo late > late.txt'], start_new_session=True)",
+    "import os\nwhile not os.path.exists('busy39.txt'): time.sleep(0.01)",
   ].join('\n');
   for (let i = 0; i < 3; i++) {
     const r = await run({ language: 'python', code, outputs: ['*.txt'] });
