@@ -41,6 +41,8 @@ describe('outputs patterns', () => {
     }
     assert.throws(() => checkOutputPatterns(Array.from({ length: MAX_OUTPUT_PATTERNS + 1 }, (_v, i) => `f${i}`)), (e: CyloError) => e.field === 'outputs');
     assert.throws(() => normalizeRequest({ language: 'python', code: 'x', outputs: 'a.txt' }), (e: CyloError) => e.field === 'outputs');
+    // with test cases (each case its own sandbox) there is no single run to return files from
+    assert.throws(() => normalizeRequest({ language: 'python', code: 'x', outputs: ['a.txt'], tests: [{ stdin: '' }] }), (e: CyloError) => e.field === 'outputs' && /not with tests/.test(e.message));
   });
 });
 
