@@ -107,7 +107,10 @@ export class SandboxRun implements SandboxSink {
       if (this.spec.outputs === undefined) this.artifactError ??= status.message;
       else this.outputsError ??= status.message;
     }
-    else if (status?.type === 'workspace') this.workspaceFull = workspaceIsFull(status.freeBytes, status.freeInodes);
+    else if (status?.type === 'workspace') {
+      this.workspaceFull = workspaceIsFull(status.freeBytes, status.freeInodes);
+      if ((this.spec.outputs?.patterns.length ?? 0) > 0) this.readingOutputs();
+    }
     else if (status?.type === 'exit') {
       this.endedAt ??= performance.now();
       this.watchdog.dispose();
@@ -147,11 +150,27 @@ export class SandboxRun implements SandboxSink {
         // already gone
       }
     }
+    this.armOutputsGrace();
+    return true;
+  }
+
+  /** PID 1 reported the workspace ("W"), its last step before it reads the output files: the
+   *  program has ended. Its wall-clock time ends here (reading the files is cylo's work, and a
+   *  program that exited in time is never a timeout because of it); the read gets
+   *  OUTPUTS_GRACE_MS instead of the program's limits. */
+  private readingOutputs(): void {
+    this.endedAt ??= performance.now();
+    this.watchdog.dispose();
+    this.armOutputsGrace();
+  }
+
+  /** Kills the whole sandbox if it has not ended OUTPUTS_GRACE_MS from now (once). */
+  private armOutputsGrace(): void {
+    if (this.graceTimer !== undefined) return;
     this.graceTimer = setTimeout(() => {
-      this.outputsError ??= `the sandbox did not end within ${OUTPUTS_GRACE_MS} ms after the program was stopped; it was killed before its output files were read`;
+      this.outputsError ??= `the sandbox did not end within ${OUTPUTS_GRACE_MS} ms after the program ended; it was killed before its output files were read`;
       void killInsideOut(this.child, this.cgroup, this.sweepDone.signal);
     }, OUTPUTS_GRACE_MS);
-    return true;
   }
 
   private programStarted(cpuUsec: number | null): void {
