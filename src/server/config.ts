@@ -87,6 +87,10 @@ export const serverConfigSchema = z.strictObject({
   defaultLimits: limitsSchema.optional(),
   uidBase: wholeNumber(1000, 4_000_000_000).optional(),
   uidCount: wholeNumber(1, 1_000_000).optional(),
+  judge0: flag.optional(),
+  judge0Prefix: z.string().trim().regex(/^\/?[A-Za-z0-9._-]+(\/[A-Za-z0-9._-]+)*\/?$/, 'expected a URL path such as /judge0').optional(),
+  judge0Root: flag.optional(),
+  allowedCompilerOptions: z.union([z.array(z.string().min(1)), z.string().transform((s) => s.split(/\s+/).filter(Boolean))]).optional(),
 });
 
 export type ServerConfigInput = z.input<typeof serverConfigSchema>;
@@ -114,6 +118,10 @@ export interface ServerConfig {
   defaultLimits: Partial<Limits> | undefined;
   uidBase: number | undefined;
   uidCount: number | undefined;
+  /** The Judge0 API: mounted (default true), at this prefix (default /judge0), and at / too. */
+  judge0: { enabled: boolean; prefix: string; root: boolean };
+  /** The compiler options requests may give (regular expressions); undefined: the default list. */
+  allowedCompilerOptions: string[] | undefined;
   /** The config file read, if any. */
   configPath: string | undefined;
 }
@@ -135,6 +143,10 @@ export const ENV_VARS: Readonly<Record<string, Key>> = {
   CYLO_RELAX: 'relax',
   CYLO_UID_BASE: 'uidBase',
   CYLO_UID_COUNT: 'uidCount',
+  CYLO_JUDGE0: 'judge0',
+  CYLO_JUDGE0_PREFIX: 'judge0Prefix',
+  CYLO_JUDGE0_ROOT: 'judge0Root',
+  CYLO_ALLOWED_COMPILER_OPTIONS: 'allowedCompilerOptions',
 };
 
 /** Command-line flags and the field each sets. */
@@ -150,6 +162,8 @@ export const FLAGS: Readonly<Partial<Record<Key, string>>> = {
   maxConnections: '--max-connections',
   logLevel: '--log-level',
   logFormat: '--log-format',
+  judge0Prefix: '--judge0-prefix',
+  judge0Root: '--judge0-root',
 };
 
 /** Validates one source; `name(path)` says how the user spells a field in that source. */
@@ -287,6 +301,8 @@ function mergeSources(sources: Source[], { token, tokenSource }: Pick<ServerConf
     defaultLimits: pick('defaultLimits'),
     uidBase: pick('uidBase'),
     uidCount: pick('uidCount'),
+    judge0: { enabled: pick('judge0') ?? true, prefix: pick('judge0Prefix') ?? '/judge0', root: pick('judge0Root') ?? false },
+    allowedCompilerOptions: pick('allowedCompilerOptions'),
     configPath,
   };
 }
