@@ -15,6 +15,7 @@ import { DEFAULT_FIELDS, UTF8_ERROR } from '../../src/server/judge0/submission.j
 import { testCylo } from '../support/cylo.js';
 import { skipWithoutSandbox } from '../support/host.js';
 import { skipWithoutPreflight } from '../support/preflight.js';
+import { waitFor } from '../support/wait.js';
 
 const T = { timeout: 120_000 };
 const TOKEN = 'judge0-test-token-42';
@@ -243,6 +244,27 @@ describe('Judge0 request fields', () => {
     assert.match(String(plain.json.token), /^[0-9a-f-]{36}$/);
     const b64 = await submit({ ...body, source_code: Buffer.from(body.source_code).toString('base64') }, 'base64_encoded=true&wait=true');
     assert.equal(b64.json.stdout, Buffer.from([0xff, 0xfe]).toString('base64'));
+  });
+});
+
+describe('Judge0 queue full', () => {
+  // Proves the 503 shape: with one slot busy and no queue, a submission is refused as Judge0 does.
+  test('503 {"error": "queue is full"} with Retry-After', T, async (t) => {
+    if (skipWithoutSandbox(t)) return;
+    const small = testCylo({ concurrency: 1, queueLimit: 0 }, 128);
+    const server = await buildServer({ cylo: small, logger: false, processMetrics: false });
+    try {
+      const busy = submit({ source_code: 'import time\ntime.sleep(2)', language_id: 71, wall_time_limit: 10 }, 'wait=true', server);
+      await waitFor('the first submission running', () => small.stats().running === 1, 30_000);
+      const res = await server.inject({ method: 'POST', url: '/judge0/submissions?wait=true', payload: { source_code: 'print(1)', language_id: 71 } });
+      assert.equal(res.statusCode, 503);
+      assert.deepEqual(JSON.parse(res.body), { error: 'queue is full' });
+      assert.ok(Number(res.headers['retry-after']) >= 1);
+      assert.equal((await busy).status, 201);
+    } finally {
+      await server.close();
+      await small.close();
+    }
   });
 });
 
