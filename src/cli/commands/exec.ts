@@ -16,6 +16,7 @@ import { addProgram, addStdin, languageFor, programArgs, programSource, type Pro
 import { inFlagTerms, reportError, reportOutcome } from '../exec-report.js';
 import { CompileStatus, runWithLiveStdin, wantsLiveStdin } from '../exec-terminal.js';
 import { untilAborted, untilTerminated } from '../termination.js';
+import { addTestCases, reportTests, wantsTests, type TestFlags } from '../exec-tests.js';
 
 export interface ExecOptions extends ProgramOptions {
   timeoutMs?: number;
@@ -32,6 +33,8 @@ export interface ExecOptions extends ProgramOptions {
   /** Use this instance instead of creating one (library use, tests). */
   cylo?: Cylo;
   cyloOptions?: CyloOptions;
+  /** Test cases (--test, --tests, --compare, --tolerance, --checker, --stop-on-failure). */
+  testFlags?: TestFlags;
 }
 
 /** The limits given on the command line; the request carries none when none was given. */
@@ -55,6 +58,7 @@ async function buildRequest(options: ExecOptions, cylo: Cylo, io: CommandIO): Pr
   const args = programArgs(options);
   if (args !== undefined) request.args = args;
   addLimits(request, options);
+  if (options.testFlags !== undefined && wantsTests(options.testFlags)) await addTestCases(request, options.testFlags, cylo);
   return { request, codeFromStdin: source.kind === 'stdin' };
 }
 
@@ -89,6 +93,11 @@ export async function execCommand(options: ExecOptions, io: CommandIO): Promise<
   const cylo = options.cylo ?? createCylo({ prepare: false, ...options.cyloOptions });
   try {
     const { request, codeFromStdin } = await untilAborted(buildRequest(options, cylo, io), options.signal);
+    if (request.tests !== undefined) {
+      const result = await cylo.execute(request, options.signal === undefined ? {} : { signal: options.signal });
+      if (options.json === true) io.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+      return options.json === true ? reportTests(result, { stdout: nowhere, stderr: nowhere }) : reportTests(result, io);
+    }
     return await runAndReport(cylo, request, options.json === true, wantsLiveStdin(request, codeFromStdin, io), io, options.signal);
   } catch (error) {
     // Stopped by the caller (Ctrl-C): as a shell, say nothing; the caller picks the exit code.
@@ -102,6 +111,9 @@ export async function execCommand(options: ExecOptions, io: CommandIO): Promise<
     if (options.cylo === undefined) await cylo.close();
   }
 }
+
+/** Discards what is written (the verdict lines under --json, which prints the result instead). */
+const nowhere = { write: () => true } as unknown as NodeJS.WritableStream;
 
 const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
 
@@ -128,6 +140,7 @@ function execOptionsFromFlags(positionals: string[], o: ExecFlags): ExecOptions 
     pids: o.pids === undefined ? undefined : parseCount(o.pids as string, '--pids'),
     outputBytes: o.outputLimit === undefined ? undefined : parseSize(o.outputLimit as string, '--output-limit'),
     json: o.json === true,
+    testFlags: { test: o.test as string[] | undefined, tests: o.tests as string | undefined, compare: o.compare as string | undefined, tolerance: o.tolerance as string | undefined, checker: o.checker as string | undefined, stopOnFailure: o.stopOnFailure === true },
     typed,
     cyloOptions: cyloOptionsFromEnvironment(),
   };
@@ -171,6 +184,12 @@ export function register(program: Command): Command {
     .option('-m, --memory <size>', 'memory limit: 256M, 1G (a unit is required; default 256M)')
     .option('--pids <n>', 'process/thread limit (default 64)')
     .option('--output-limit <size>', 'bytes kept per output stream: 64K, 1M (a unit is required; default 1M)')
+    .option('--test <in[:expected]>', 'a test case: its input file, and optionally its expected-output file (repeatable; the program is compiled once; exit 1 unless every case is accepted)', collect)
+    .option('--tests <dir>', 'test cases from a folder: every NAME.in, with NAME.out (or NAME.ans) as its expected output')
+    .option('--compare <mode>', 'how outputs are compared: lines (default: trailing whitespace ignored), exact, tokens, numeric')
+    .option('--tolerance <x>', 'numeric comparison: absolute or relative tolerance (default 1e-6)')
+    .option('--checker <file>', 'a checker program: run as CHECKER input.txt output.txt answer.txt; exit 0 accepts, 1 or 2 rejects')
+    .option('--stop-on-failure', 'skip the remaining test cases after the first that is not accepted')
     .option('--json', 'print the whole result object as JSON instead of the program\'s output (and cylo\'s errors as a JSON error object)')
     .configureOutput(JSON_AWARE_OUTPUT)
     .action(async (program: string | undefined, args: string[], o: ExecFlags) => {
