@@ -247,6 +247,35 @@ describe('Judge0 request fields', () => {
   });
 });
 
+describe('Judge0 expected_output and number_of_runs (the judging engine)', () => {
+  // Proves expected_output becomes a compared test case: Judge0's trailing-whitespace rule
+  // accepts, a different answer is 4 Wrong Answer.
+  test('expected_output: 3 Accepted (trailing whitespace ignored), 4 Wrong Answer', T, async (t) => {
+    if (skipWithoutSandbox(t)) return;
+    const code = 'print(int(input()) * 2, end="  \\n\\n")';
+    const ok = await submit({ source_code: code, language_id: 71, stdin: '21', expected_output: '42' }, 'wait=true&fields=status,stdout');
+    assert.equal(ok.status, 201, JSON.stringify(ok.json));
+    assert.deepEqual(ok.json, { status: { id: 3, description: 'Accepted' }, stdout: '42  \n\n' });
+    const wrong = await submit({ source_code: code, language_id: 71, stdin: '21', expected_output: '43\n' }, 'wait=true&fields=status,stdout');
+    assert.deepEqual(wrong.json.status, { id: 4, description: 'Wrong Answer' });
+    assert.equal(wrong.json.stdout, '42  \n\n');
+  });
+
+  // Proves number_of_runs goes through the judging engine end to end (that it becomes N
+  // identical cases, and the averaging, are proved by the unit tests of the translation): the
+  // runs are accepted against expected_output, and a failing run is reported with its status.
+  test('number_of_runs: N runs, time averaged, a failing run reported', T, async (t) => {
+    if (skipWithoutSandbox(t)) return;
+    const ok = await submit({ source_code: 'print("x")', language_id: 71, number_of_runs: 3, expected_output: 'x' }, 'wait=true&fields=*');
+    assert.equal(ok.status, 201, JSON.stringify(ok.json));
+    assert.equal((ok.json.status as Json).id, 3);
+    assert.equal(ok.json.number_of_runs, 3);
+    assert.match(String(ok.json.time), /^\d+\.\d{3}$/);
+    const failing = await submit({ source_code: 'import sys\nsys.exit(4)', language_id: 71, number_of_runs: 2 }, 'wait=true&fields=status,exit_code');
+    assert.deepEqual(failing.json, { status: { id: 11, description: 'Runtime Error (NZEC)' }, exit_code: 4 });
+  });
+});
+
 describe('Judge0 queue full', () => {
   // Proves the 503 shape: with one slot busy and no queue, a submission is refused as Judge0 does.
   test('503 {"error": "queue is full"} with Retry-After', T, async (t) => {
