@@ -18,7 +18,7 @@ import { registerOpenApi } from './openapi.js';
 import fastifyWebsocket from '@fastify/websocket';
 import { registerPistonConnect } from './piston-connect.js';
 import { registerPistonRoutes } from './piston.js';
-import { DEFAULT_JUDGE0_PREFIX, judge0Plugin, judge0Prefix } from './judge0/routes.js';
+import { DEFAULT_JUDGE0_PREFIX, judge0Plugin, judge0Prefix, type Judge0AsyncSubmit } from './judge0/routes.js';
 import { zodValidatorCompiler } from './validation.js';
 
 export const DEFAULT_BODY_LIMIT = 16 * 1024 * 1024;
@@ -47,7 +47,7 @@ export interface ServerOptions {
   maxConnections?: number;
   /** The Judge0-compatible API (docs/judge0.md): mounted at `prefix` (default /judge0) and,
    *  with `root: true`, also at / (its paths do not clash with cylo's). false: not mounted. */
-  judge0?: { prefix?: string; root?: boolean } | false;
+  judge0?: { prefix?: string; root?: boolean; submitAsync?: Judge0AsyncSubmit } | false;
 }
 
 export interface CyloServerHandle extends ServerContext {
@@ -204,8 +204,10 @@ function addHooks(app: FastifyInstance, state: ServerState, token: string | unde
 async function registerJudge0(app: FastifyInstance, state: ServerState, options: ServerOptions, bodyLimit: number): Promise<void> {
   if (options.judge0 === false) return;
   const prefix = judge0Prefix(options.judge0?.prefix ?? DEFAULT_JUDGE0_PREFIX);
-  await app.register(judge0Plugin, { prefix, ctx: state, bodyLimit, notFound: true });
-  if (options.judge0?.root === true) await app.register(judge0Plugin, { ctx: state, bodyLimit, notFound: false });
+  // submitAsync: the asynchronous submissions (wait absent, callback_url); unset: refused, saying why.
+  const submitAsync = options.judge0?.submitAsync === undefined ? {} : { submitAsync: options.judge0.submitAsync };
+  await app.register(judge0Plugin, { prefix, ctx: state, bodyLimit, notFound: true, ...submitAsync });
+  if (options.judge0?.root === true) await app.register(judge0Plugin, { ctx: state, bodyLimit, notFound: false, ...submitAsync });
 }
 
 /** The built-in routes (OpenAPI, service, native, Piston HTTP and WebSocket), then the plugins. */

@@ -315,6 +315,9 @@ describe('Judge0 authentication and mounting', () => {
     assert.equal((await rootApp.inject({ url: '/statuses' })).statusCode, 200);
     assert.equal((await rootApp.inject({ url: '/judge0/statuses' })).statusCode, 404);
     assert.equal((await app.inject({ url: '/statuses' })).statusCode, 404);
+    // The routes are in the OpenAPI document (schema-first).
+    const doc = JSON.parse((await app.inject({ url: '/openapi.json' })).body) as { paths: Json };
+    assert.ok('/judge0/submissions' in doc.paths && '/judge0/config_info' in doc.paths);
     const unknown = await app.inject({ url: '/judge0/nothing' });
     assert.equal(unknown.statusCode, 404);
     assert.equal(typeof (JSON.parse(unknown.body) as Json).error, 'string');
