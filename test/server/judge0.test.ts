@@ -232,6 +232,11 @@ describe('Judge0 request fields', () => {
     const asyncSubmit = await submit({ source_code: 'print(1)', language_id: 71 }, '');
     assert.equal(asyncSubmit.status, 400);
     assert.match(String(asyncSubmit.json.error), /wait=true/);
+    for (const [method, url] of [['GET', '/judge0/submissions/some-token'], ['GET', '/judge0/submissions/batch?tokens=a,b'], ['POST', '/judge0/submissions/batch']] as const) {
+      const res = await app.inject({ method, url, ...(method === 'POST' ? { payload: { submissions: [] } } : {}) });
+      assert.equal(res.statusCode, 400, url);
+      assert.match(String((JSON.parse(res.body) as Json).error), /submissions service/);
+    }
   });
 
   // Judge0's rule: output that is not UTF-8 needs base64_encoded=true (201 with the error and the token).

@@ -21,9 +21,14 @@ export const DEFAULT_JUDGE0_PREFIX = '/judge0';
  *  false, or a callback_url): answers Judge0's 201 `{ token }`. */
 export type Judge0AsyncSubmit = (translation: Judge0Translation, input: Judge0SubmissionInput, request: FastifyRequest) => Promise<{ token: string }>;
 
+/** The refusal of asynchronous submissions while the submissions service is not wired. */
+function asyncUnavailableError(): CyloError {
+  return new CyloError('CYLO_E_UNSUPPORTED', 'asynchronous submissions (without wait=true), callback_url, tokens and batches need the submissions service, which this server does not run yet; send wait=true to get the result in the answer');
+}
+
 /** Until the submissions service is wired: asynchronous submissions are refused, saying so. */
 export const asyncUnavailable: Judge0AsyncSubmit = async () => {
-  throw new CyloError('CYLO_E_UNSUPPORTED', 'asynchronous submissions (without wait=true) and callback_url need the submissions service, which this server does not run yet; send wait=true to get the result in the answer');
+  throw asyncUnavailableError();
 };
 
 export interface Judge0PluginOptions {
@@ -67,6 +72,14 @@ export async function judge0Plugin(app: FastifyInstance, options: Judge0PluginOp
   }
   const tags = ['judge0'];
   app.post('/submissions', { config: { execution: 'judge0' }, schema: { tags, summary: 'Create a submission (Judge0)', querystring: judge0QuerySchema, body: judge0SubmissionSchema, response: { 201: judge0SubmissionResultSchema, ...errors } } }, (request, reply) => createSubmission(options, request, reply));
+  // Asynchronous submissions: answered by the submissions service once it is wired (replace
+  // these three with its routes); until then, the same clear 400 as POST without wait.
+  const later = async (): Promise<never> => {
+    throw asyncUnavailableError();
+  };
+  app.get('/submissions/batch', { schema: { tags, summary: 'Submissions by token (Judge0; needs the submissions service)' } }, later);
+  app.post('/submissions/batch', { schema: { tags, summary: 'Create submissions (Judge0; needs the submissions service)' } }, later);
+  app.get('/submissions/:token', { schema: { tags, summary: 'A submission by token (Judge0; needs the submissions service)' } }, later);
   app.get('/languages', { schema: { tags, summary: 'Installed languages, one per runtime (Judge0)', response: { 200: judge0LanguageSchema.array() } } }, async () =>
     judge0Languages(await ctx.cylo.runtimes())
       .filter((l) => !l.is_archived)
