@@ -7,6 +7,7 @@
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { CyloError } from '../../src/errors.js';
+import { buildServer } from '../../src/server/app.js';
 import { closeSharedCylos, getCylo } from '../support/cylo.js';
 import { skipWithoutSandbox } from '../support/host.js';
 
@@ -60,6 +61,21 @@ describe('compiler options', () => {
       });
     });
   }
+
+  // The native HTTP API has the field too (the same request schema): 400 with the code and field.
+  test('native HTTP: POST /v1/execute with compilerOptions', T, async (t) => {
+    if (skipWithoutSandbox(t)) return;
+    const app = await buildServer({ cylo: getCylo(), logger: false, processMetrics: false });
+    try {
+      const ok = await app.inject({ method: 'POST', url: '/v1/execute', payload: { language: 'c', code: PRINT_VALUE, compilerOptions: ['-DVALUE=5'] } });
+      assert.equal((JSON.parse(ok.body) as { run: { stdout: string } }).run.stdout, '5\n');
+      const refused = await app.inject({ method: 'POST', url: '/v1/execute', payload: { language: 'c', code: PRINT_VALUE, compilerOptions: ['-B/tmp'] } });
+      assert.equal(refused.statusCode, 400);
+      assert.deepEqual((JSON.parse(refused.body) as { error: { code: string; field: string } }).error.code, 'CYLO_E_COMPILER_OPTION');
+    } finally {
+      await app.close();
+    }
+  });
 
   test('a language without {compilerOptions} refuses them', async () => {
     await assert.rejects(getCylo().execute({ language: 'python', code: 'print(1)', compilerOptions: ['-O2'] }), (e: unknown) => e instanceof CyloError && e.code === 'CYLO_E_COMPILER_OPTION' && e.field === 'compilerOptions');
