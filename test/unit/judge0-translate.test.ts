@@ -193,5 +193,13 @@ describe('additional_files bounds', () => {
     const link = Buffer.from(zipSync({ l: [strToU8('/etc/passwd'), { os: 3, attrs: (0o120777 << 16) >>> 0 }] }));
     rejects(() => unzipBounded(link, { maxFiles: 10, maxBytes: 100 }), 'additional_files', /symbolic link/);
     rejects(() => unzipBounded(Buffer.from('not a zip at all, clearly'), { maxFiles: 10, maxBytes: 100 }), 'additional_files', /not a zip/);
+    // A central directory that says 1 entry while the local headers hold 50: counted while unpacking.
+    const many: Record<string, Uint8Array> = {};
+    for (let i = 0; i < 50; i++) many[`f${i}`] = strToU8('x');
+    const lying = zip(many);
+    const eocd = lying.lastIndexOf(Buffer.from([0x50, 0x4b, 0x05, 0x06]));
+    lying.writeUInt16LE(1, eocd + 8);
+    lying.writeUInt16LE(1, eocd + 10);
+    rejects(() => unzipBounded(lying, { maxFiles: 10, maxBytes: 1000 }), 'additional_files', /more than 10 entries/);
   });
 });

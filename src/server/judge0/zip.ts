@@ -75,7 +75,11 @@ export function unzipBounded(zip: Buffer, bounds: ZipBounds): ZipFileEntry[] {
   }
   const files: ZipFileEntry[] = [];
   let total = 0;
+  let entries = 0;
   const onFile = (file: UnzipFile): void => {
+    // The local headers are what is unpacked: counted and checked again (they may disagree
+    // with the central directory).
+    if (++entries > bounds.maxFiles) refuse(`has more than ${bounds.maxFiles} entries (the maximum)`);
     checkName(file.name);
     if (file.name.endsWith('/')) return;
     const chunks: Buffer[] = [];
