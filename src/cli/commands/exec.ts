@@ -11,7 +11,7 @@ import { CyloError } from '../../errors.js';
 import { EXIT_CYLO_FAILURE, exitCodeFor } from '../exit-codes.js';
 import { processIO, type CommandIO } from '../../util/io.js';
 import { parseCount, parseDuration, parseSize } from '../../util/units.js';
-import { cyloOptionsFromEnvironment } from '../cylo-options.js';
+import { cliConfig, CONFIG_OPTION_HELP, maximumHint, type CliConfig } from '../cylo-options.js';
 import { addProgram, addStdin, languageFor, programArgs, programSource, type ProgramOptions } from '../exec-program.js';
 import { inFlagTerms, reportError, reportOutcome } from '../exec-report.js';
 import { CompileStatus, runWithLiveStdin, wantsLiveStdin } from '../exec-terminal.js';
@@ -33,6 +33,8 @@ export interface ExecOptions extends ProgramOptions {
   /** Use this instance instead of creating one (library use, tests). */
   cylo?: Cylo;
   cyloOptions?: CyloOptions;
+  /** Where the maxima come from (the configuration), for refusals that say where to raise one. */
+  config?: Pick<CliConfig, 'cyloOptions' | 'maxLimitsOrigin'>;
   /** Test cases (--test, --tests, --compare, --tolerance, --checker, --stop-on-failure). */
   testFlags?: TestFlags;
 }
@@ -103,7 +105,9 @@ export async function execCommand(options: ExecOptions, io: CommandIO): Promise<
     // Stopped by the caller (Ctrl-C): as a shell, say nothing; the caller picks the exit code.
     if (error instanceof CyloError && error.code === 'CYLO_E_CANCELLED' && options.signal?.aborted === true) return EXIT_CYLO_FAILURE;
     if (error instanceof CyloError) {
-      reportError(inFlagTerms(error, options.typed ?? {}, cylo.policy.maxLimits), options.json === true, io);
+      const config = options.config;
+      const hint = config === undefined ? undefined : (name: Parameters<typeof maximumHint>[0]) => maximumHint(name, config);
+      reportError(inFlagTerms(error, options.typed ?? {}, cylo.policy.maxLimits, hint), options.json === true, io);
       return EXIT_CYLO_FAILURE;
     }
     throw error;
@@ -122,10 +126,12 @@ type ExecFlags = Record<string, string | string[] | boolean | undefined>;
 const LIMIT_FLAGS = { timeout: '--timeout', cpuTime: '--cpu-time', memory: '--memory', pids: '--pids', outputLimit: '--output-limit' } as const;
 
 /** The command line's values as ExecOptions: durations, sizes and counts parsed (in flag order,
- *  so the first bad one is the one reported), library options from the environment. */
+ *  so the first bad one is the one reported), library options from the configuration (the
+ *  config file, then the environment over it; docs/configuration.md). */
 function execOptionsFromFlags(positionals: string[], o: ExecFlags): ExecOptions {
   const typed: Record<string, string> = {};
   for (const [key, flag] of Object.entries(LIMIT_FLAGS)) if (typeof o[key] === 'string') typed[flag] = o[key];
+  const config = cliConfig(o.config as string | undefined);
   return {
     lang: o.lang as string | undefined,
     code: o.code as string | undefined,
@@ -142,7 +148,8 @@ function execOptionsFromFlags(positionals: string[], o: ExecFlags): ExecOptions 
     json: o.json === true,
     testFlags: { test: o.test as string[] | undefined, tests: o.tests as string | undefined, compare: o.compare as string | undefined, tolerance: o.tolerance as string | undefined, checker: o.checker as string | undefined, stopOnFailure: o.stopOnFailure === true },
     typed,
-    cyloOptions: cyloOptionsFromEnvironment(),
+    cyloOptions: config.cyloOptions,
+    config,
   };
 }
 
@@ -152,12 +159,21 @@ function jsonRequested(argv: readonly string[] = process.argv): boolean {
   return (end === -1 ? argv : argv.slice(0, end)).includes('--json');
 }
 
+/** An unknown option says where a program's own options go: cylo's options are taken anywhere
+ *  before `--` (as git, gcc and most tools do), so `cylo exec main.py --verbose` is refused
+ *  rather than passed on silently; `cylo exec main.py -- --verbose` passes it. */
+export function withPassThroughHint(text: string): string {
+  const unknown = /unknown option '([^']+)'/.exec(text);
+  if (unknown === null) return text;
+  return text.replace(unknown[0], `${unknown[0]}; cylo exec takes its own options anywhere before --, so to pass ${unknown[1]} to the program put it after --: cylo exec FILE -- ${unknown[1]}`);
+}
+
 /** commander's own usage errors (an unknown option, a missing value): with --json, the same JSON
  *  error object as every other cylo failure, on stdout, and nothing on stderr. */
 const JSON_AWARE_OUTPUT = {
   outputError: (text: string, write: (s: string) => void): void => {
-    if (!jsonRequested()) return write(text);
-    const message = text.trim().replace(/^error: /, '');
+    if (!jsonRequested()) return write(withPassThroughHint(text));
+    const message = withPassThroughHint(text.trim().replace(/^error: /, ''));
     process.stdout.write(`${JSON.stringify(new CyloError('CYLO_E_USAGE', message).toJSON())}\n`);
   },
   writeErr: (text: string): void => {
@@ -191,6 +207,7 @@ export function register(program: Command): Command {
     .option('--checker <file>', 'a checker program: run as CHECKER input.txt output.txt answer.txt; exit 0 accepts, 1 or 2 rejects')
     .option('--stop-on-failure', 'skip the remaining test cases after the first that is not accepted')
     .option('--json', 'print the whole result object as JSON instead of the program\'s output (and cylo\'s errors as a JSON error object)')
+    .option('--config <path>', CONFIG_OPTION_HELP)
     .configureOutput(JSON_AWARE_OUTPUT)
     .action(async (program: string | undefined, args: string[], o: ExecFlags) => {
       let options: ExecOptions;
