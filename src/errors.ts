@@ -7,6 +7,8 @@ export const ERROR_CODES = {
   CYLO_E_UNKNOWN_LANGUAGE: { status: 400, summary: 'The requested language (or version) is not known to this cylo.' },
   CYLO_E_RUNTIME_UNAVAILABLE: { status: 400, summary: "The language is known but its toolchain is not installed on this host." },
   CYLO_E_LIMIT_EXCEEDED: { status: 400, summary: "A requested limit is above the server's maximum." },
+  CYLO_E_COMPILER_OPTION: { status: 400, summary: "A compiler option (compilerOptions, Judge0's compiler_options) is not on the server's allowlist, is refused as dangerous, or the language takes none." },
+  CYLO_E_UNSUPPORTED: { status: 400, summary: 'The request asks for a feature this server does not offer (the message says which, and what to use instead).' },
   CYLO_E_BODY_TOO_LARGE: { status: 413, summary: 'The request body is larger than the server accepts.' },
   CYLO_E_UNAUTHORIZED: { status: 401, summary: 'A bearer token is required and was missing or wrong.' },
   CYLO_E_NOT_FOUND: { status: 404, summary: 'No such route.' },

@@ -45,6 +45,9 @@ export const sharedKeys = {
   runtimesFile: path.optional(),
   uidBase: wholeNumber(1000, 4_000_000_000).optional(),
   uidCount: wholeNumber(1, 1_000_000).optional(),
+  /** The compiler options requests may give (docs/api.md "Compiler options"): regular
+   *  expressions, each matched against a whole flag; text: space-separated. */
+  allowedCompilerOptions: z.union([z.array(z.string().min(1)), z.string().transform((s) => s.split(/\s+/).filter(Boolean))]).optional(),
 };
 
 /** The keys only `cylo serve` reads (HTTP). */
@@ -61,6 +64,10 @@ export const httpKeys = {
   logFormat: z.enum(LOG_FORMATS).optional(),
   /** Browser origins allowed at /mcp besides loopback ones (docs/mcp.md). */
   mcpAllowedOrigins: originList.optional(),
+  /** The Judge0-compatible API (docs/judge0.md): mounted, where, and also at the root. */
+  judge0: flag.optional(),
+  judge0Prefix: z.string().trim().regex(/^\/?[A-Za-z0-9._-]+(\/[A-Za-z0-9._-]+)*\/?$/, 'expected a URL path such as /judge0').optional(),
+  judge0Root: flag.optional(),
 };
 
 /** One source of settings (a config file, the environment or the flags), every key optional. */
@@ -88,4 +95,8 @@ export const ENV_VARS: Readonly<Record<string, ConfigKey>> = {
   CYLO_RUNTIMES_FILE: 'runtimesFile',
   CYLO_UID_BASE: 'uidBase',
   CYLO_UID_COUNT: 'uidCount',
+  CYLO_ALLOWED_COMPILER_OPTIONS: 'allowedCompilerOptions',
+  CYLO_JUDGE0: 'judge0',
+  CYLO_JUDGE0_PREFIX: 'judge0Prefix',
+  CYLO_JUDGE0_ROOT: 'judge0Root',
 };

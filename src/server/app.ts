@@ -18,6 +18,7 @@ import { registerOpenApi } from './openapi.js';
 import fastifyWebsocket from '@fastify/websocket';
 import { registerPistonConnect } from './piston-connect.js';
 import { registerPistonRoutes } from './piston.js';
+import { DEFAULT_JUDGE0_PREFIX, judge0Plugin, judge0Prefix, type Judge0AsyncSubmit } from './judge0/routes.js';
 import { zodValidatorCompiler } from './validation.js';
 
 export const DEFAULT_BODY_LIMIT = 16 * 1024 * 1024;
@@ -44,6 +45,9 @@ export interface ServerOptions {
   /** Connections open at once; beyond it new connections are dropped (default 256). Bounds the
    *  memory of request bodies being read: at most maxConnections x bodyLimit. */
   maxConnections?: number;
+  /** The Judge0-compatible API (docs/judge0.md): mounted at `prefix` (default /judge0) and,
+   *  with `root: true`, also at / (its paths do not clash with cylo's). false: not mounted. */
+  judge0?: { prefix?: string; root?: boolean; submitAsync?: Judge0AsyncSubmit } | false;
 }
 
 export interface CyloServerHandle extends ServerContext {
@@ -171,7 +175,7 @@ function addHooks(app: FastifyInstance, state: ServerState, token: string | unde
   // Early admission: when every slot is busy and the queue is full, refuse an execution
   // before reading its body (the pool still decides for the requests that get through).
   app.addHook('onRequest', async (request) => {
-    const api = (request.routeOptions.config as { execution?: 'native' | 'piston' } | undefined)?.execution;
+    const api = (request.routeOptions.config as { execution?: 'native' | 'piston' | 'judge0' } | undefined)?.execution;
     if (api === undefined) return;
     const s = cylo.stats();
     if (s.running >= s.concurrency && s.queued >= s.queueLimit) {
@@ -196,6 +200,16 @@ function addHooks(app: FastifyInstance, state: ServerState, token: string | unde
   });
 }
 
+/** The Judge0 API at its prefix and, when asked, at the root too. */
+async function registerJudge0(app: FastifyInstance, state: ServerState, options: ServerOptions, bodyLimit: number): Promise<void> {
+  if (options.judge0 === false) return;
+  const prefix = judge0Prefix(options.judge0?.prefix ?? DEFAULT_JUDGE0_PREFIX);
+  // submitAsync: the asynchronous submissions (wait absent, callback_url); unset: refused, saying why.
+  const submitAsync = options.judge0?.submitAsync === undefined ? {} : { submitAsync: options.judge0.submitAsync };
+  await app.register(judge0Plugin, { prefix, ctx: state, bodyLimit, notFound: true, ...submitAsync });
+  if (options.judge0?.root === true) await app.register(judge0Plugin, { ctx: state, bodyLimit, notFound: false, ...submitAsync });
+}
+
 /** The built-in routes (OpenAPI, service, native, Piston HTTP and WebSocket), then the plugins. */
 async function registerRoutes(app: FastifyInstance, state: ServerState, options: ServerOptions, bodyLimit: number): Promise<void> {
   await registerOpenApi(app, { version: cyloVersion(), auth: options.token !== undefined });
@@ -204,5 +218,6 @@ async function registerRoutes(app: FastifyInstance, state: ServerState, options:
   registerPistonRoutes(app, state);
   await app.register(fastifyWebsocket, { options: { maxPayload: bodyLimit } });
   await app.register(async (scoped) => registerPistonConnect(scoped, state));
+  await registerJudge0(app, state, options, bodyLimit);
   for (const plugin of options.plugins ?? []) await plugin(app, state);
 }

@@ -21,14 +21,21 @@ export function bearerToken(request: FastifyRequest): string | undefined {
   return m?.[1];
 }
 
-/** An onRequest check: throws CYLO_E_UNAUTHORIZED unless the request carries the token. */
+/** The token of Judge0's `X-Auth-Token` header (the Judge0 API's clients send it), or undefined. */
+export function judge0Token(request: FastifyRequest): string | undefined {
+  const header = request.headers['x-auth-token'];
+  return typeof header === 'string' && header.trim() !== '' ? header.trim() : undefined;
+}
+
+/** An onRequest check: throws CYLO_E_UNAUTHORIZED unless the request carries the token, as
+ *  `Authorization: Bearer <token>` or as Judge0's `X-Auth-Token: <token>` (on every route). */
 export function makeAuthCheck(token: string): (request: FastifyRequest) => void {
   return (request) => {
     const config = request.routeOptions.config as { public?: boolean } | undefined;
     if (config?.public === true) return;
-    const given = bearerToken(request);
+    const given = bearerToken(request) ?? judge0Token(request);
     if (given === undefined) {
-      throw new CyloError('CYLO_E_UNAUTHORIZED', 'authorization: this server requires a bearer token; send "Authorization: Bearer <token>"', { field: 'authorization' });
+      throw new CyloError('CYLO_E_UNAUTHORIZED', 'authorization: this server requires a bearer token; send "Authorization: Bearer <token>" (or "X-Auth-Token: <token>")', { field: 'authorization' });
     }
     if (!tokenMatches(token, given)) {
       throw new CyloError('CYLO_E_UNAUTHORIZED', 'authorization: the bearer token is wrong', { field: 'authorization' });

@@ -40,6 +40,8 @@ export interface ServerConfig {
   defaultLimits: Partial<Limits> | undefined;
   uidBase: number | undefined;
   uidCount: number | undefined;
+  /** The Judge0 API: mounted (default true), at this prefix (default /judge0), and at / too. */
+  judge0: { enabled: boolean; prefix: string; root: boolean };
   /** The library options the shared keys give (limits, bounds, languages, relax, uid range). */
   cyloOptions: CyloOptions;
   /** The config file read, if any. */
@@ -59,6 +61,8 @@ export const FLAGS: Readonly<Partial<Record<ConfigKey, string>>> = {
   maxConnections: '--max-connections',
   logLevel: '--log-level',
   logFormat: '--log-format',
+  judge0Prefix: '--judge0-prefix',
+  judge0Root: '--judge0-root',
 };
 
 export interface LoadConfigOptions {
@@ -126,6 +130,7 @@ function withDefaults(loaded: LoadedConfig, token: Pick<ServerConfig, 'token' | 
     defaultLimits: v.defaultLimits,
     uidBase: v.uidBase,
     uidCount: v.uidCount,
+    judge0: { enabled: v.judge0 ?? true, prefix: v.judge0Prefix ?? '/judge0', root: v.judge0Root ?? false },
     cyloOptions: cyloOptionsFromConfig(loaded),
     configPath: loaded.configPath,
   };

@@ -132,6 +132,7 @@ function buildServeApp(cylo: Cylo, config: ServerConfig, options: ServeOptions):
     ...(config.token === undefined ? {} : { token: config.token }),
     bodyLimit: config.bodyLimit,
     maxConnections: config.maxConnections,
+    judge0: config.judge0.enabled ? { prefix: config.judge0.prefix, root: config.judge0.root } : false,
     logger: { level: config.logLevel, format: config.logFormat, ...(options.logStream === undefined ? {} : { stream: options.logStream }) },
     plugins: [...(config.mcpAllowedOrigins === undefined ? SERVE_PLUGINS : [mcpPlugin(config.mcpAllowedOrigins)]), ...(options.plugins ?? [])],
   });
@@ -203,7 +204,7 @@ export async function serveCommand(options: ServeOptions, _io: CommandIO): Promi
 export function register(program: Command): Command {
   return program
     .command('serve')
-    .description('run cylo as an HTTP service: native API (/v1), Piston v2 API (/api/v2), /healthz, /metrics, /openapi.json (see docs/http.md)')
+    .description('run cylo as an HTTP service: native API (/v1), Piston v2 API (/api/v2), Judge0 API (/judge0), /healthz, /metrics, /openapi.json (see docs/http.md)')
     .option('--host <host>', 'address to listen on (default 127.0.0.1; CYLO_HOST); a non-loopback address needs a token')
     .option('--port <port>', 'port (default 2000, 0 picks a free one; CYLO_PORT)')
     .option('--config <path>', `${CONFIG_OPTION_HELP}; flags > environment > file`)
@@ -216,6 +217,8 @@ export function register(program: Command): Command {
     .option('--max-connections <n>', 'connections open at once (default 256; CYLO_MAX_CONNECTIONS)')
     .option('--log-level <level>', 'fatal, error, warn, info, debug, trace or silent (default info; CYLO_LOG_LEVEL)')
     .option('--log-format <format>', 'auto (pretty on a terminal, else JSON), json or pretty (CYLO_LOG_FORMAT)')
+    .option('--judge0-prefix <path>', 'where the Judge0-compatible API is mounted (default /judge0; CYLO_JUDGE0_PREFIX; CYLO_JUDGE0=false turns it off)')
+    .option('--judge0-root', 'mount the Judge0-compatible API at / as well, for clients that cannot add a path (CYLO_JUDGE0_ROOT)')
     .action(async (o: Record<string, string | boolean | undefined>) => {
       const { config, ...flags } = o;
       process.exitCode = await serveCommand({ flags, configPath: config as string | undefined }, processIO);
