@@ -21,8 +21,18 @@ export function bearerToken(request: FastifyRequest): string | undefined {
   return m?.[1];
 }
 
-/** An onRequest check: throws CYLO_E_UNAUTHORIZED unless the request carries the token. */
-export function makeAuthCheck(token: string): (request: FastifyRequest) => void {
+/** True when `given` is one of `keys`; every key is compared (no early exit), so timing does
+ *  not tell which one matched or how many there are. */
+export function keyMatches(keys: readonly string[], given: string): boolean {
+  let found = false;
+  for (const key of keys) found = tokenMatches(key, given) || found;
+  return found;
+}
+
+/** An onRequest check: throws CYLO_E_UNAUTHORIZED unless the request carries the token (or one
+ *  of the tokens: each API key sees only its own submissions, see src/submissions). */
+export function makeAuthCheck(token: string | readonly string[]): (request: FastifyRequest) => void {
+  const keys = typeof token === 'string' ? [token] : token;
   return (request) => {
     const config = request.routeOptions.config as { public?: boolean } | undefined;
     if (config?.public === true) return;
@@ -30,7 +40,7 @@ export function makeAuthCheck(token: string): (request: FastifyRequest) => void 
     if (given === undefined) {
       throw new CyloError('CYLO_E_UNAUTHORIZED', 'authorization: this server requires a bearer token; send "Authorization: Bearer <token>"', { field: 'authorization' });
     }
-    if (!tokenMatches(token, given)) {
+    if (!keyMatches(keys, given)) {
       throw new CyloError('CYLO_E_UNAUTHORIZED', 'authorization: the bearer token is wrong', { field: 'authorization' });
     }
   };

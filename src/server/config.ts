@@ -13,6 +13,9 @@ import { fieldPath, zodIssueToCyloError } from '../api/zod-errors.js';
 import { RELAXABLE_LAYERS, type RelaxableLayer } from '../sandbox/host-check.js';
 import { parseDuration, parseSize } from '../util/units.js';
 import { DEFAULT_BODY_LIMIT, DEFAULT_MAX_CONNECTIONS } from './app.js';
+import { DEFAULT_DATA_DIR } from '../submissions/data-dir.js';
+import { DEFAULT_RETENTION_MS } from '../submissions/service.js';
+import { DEFAULT_WEBHOOK_ALLOW } from '../submissions/webhook-allow.js';
 import { LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel } from './logging.js';
 
 export const DEFAULT_HOST = '127.0.0.1';
@@ -68,6 +71,11 @@ const relaxList = z.union([
     .pipe(z.array(z.enum(RELAXABLE_LAYERS as [RelaxableLayer, ...RelaxableLayer[]], `only ${RELAXABLE_LAYERS.join(', ')} can be relaxed`))),
 ]);
 
+const hostList = z.union([
+  z.array(z.string().trim().min(1)),
+  z.string().transform((s) => s.split(',').map((x) => x.trim()).filter(Boolean)),
+]);
+
 /** One source of settings (a config file, the environment or the flags), every field optional. */
 export const serverConfigSchema = z.strictObject({
   host: z.string().trim().min(1, 'expected a host name or address').optional(),
@@ -87,6 +95,14 @@ export const serverConfigSchema = z.strictObject({
   defaultLimits: limitsSchema.optional(),
   uidBase: wholeNumber(1000, 4_000_000_000).optional(),
   uidCount: wholeNumber(1, 1_000_000).optional(),
+  // Submissions (src/submissions; docs/submissions.md): server-only settings.
+  dataDir: z.string().trim().min(1, 'expected a directory path').optional(),
+  retention: duration.optional(),
+  webhookAllow: hostList.optional(),
+  webhookSecret: z.string().trim().min(32, 'expected at least 32 characters (e.g. openssl rand -hex 32)').optional(),
+  webhookAttempts: wholeNumber(1, 20).optional(),
+  webhookBackoff: duration.optional(),
+  webhookTimeout: duration.optional(),
 });
 
 export type ServerConfigInput = z.input<typeof serverConfigSchema>;
@@ -97,8 +113,11 @@ type Key = keyof ServerConfigSource;
 export interface ServerConfig {
   host: string;
   port: number;
-  /** The bearer token, or undefined (no authentication). */
+  /** The bearer token, or undefined (no authentication); the first of `tokens`. */
   token: string | undefined;
+  /** Every accepted API key (a token file may list several, one per line); each key sees only
+   *  its own submissions. Undefined without authentication. */
+  tokens: string[] | undefined;
   /** Where the token came from (for the log), never the token itself. */
   tokenSource: string | undefined;
   insecureNoAuth: boolean;
@@ -116,6 +135,14 @@ export interface ServerConfig {
   uidCount: number | undefined;
   /** The config file read, if any. */
   configPath: string | undefined;
+  /** Submissions: the database directory (default /var/lib/cylo), retention (ms), webhooks. */
+  dataDir: string;
+  retentionMs: number;
+  webhookAllow: string[];
+  webhookSecret: string | undefined;
+  webhookAttempts: number;
+  webhookBackoffMs: number;
+  webhookTimeoutMs: number;
 }
 
 /** Environment variables and the field each sets. */
@@ -135,6 +162,13 @@ export const ENV_VARS: Readonly<Record<string, Key>> = {
   CYLO_RELAX: 'relax',
   CYLO_UID_BASE: 'uidBase',
   CYLO_UID_COUNT: 'uidCount',
+  CYLO_DATA_DIR: 'dataDir',
+  CYLO_RETENTION: 'retention',
+  CYLO_WEBHOOK_ALLOW: 'webhookAllow',
+  CYLO_WEBHOOK_SECRET: 'webhookSecret',
+  CYLO_WEBHOOK_ATTEMPTS: 'webhookAttempts',
+  CYLO_WEBHOOK_BACKOFF: 'webhookBackoff',
+  CYLO_WEBHOOK_TIMEOUT: 'webhookTimeout',
 };
 
 /** Command-line flags and the field each sets. */
@@ -150,6 +184,12 @@ export const FLAGS: Readonly<Partial<Record<Key, string>>> = {
   maxConnections: '--max-connections',
   logLevel: '--log-level',
   logFormat: '--log-format',
+  dataDir: '--data-dir',
+  retention: '--retention',
+  webhookAllow: '--webhook-allow',
+  webhookAttempts: '--webhook-attempts',
+  webhookBackoff: '--webhook-backoff',
+  webhookTimeout: '--webhook-timeout',
 };
 
 /** Validates one source; `name(path)` says how the user spells a field in that source. */
@@ -185,17 +225,18 @@ function readConfigFile(path: string): Record<string, unknown> {
   return json as Record<string, unknown>;
 }
 
-function readTokenFile(path: string, where: string): string {
+/** The keys of a token file: one per line (blank lines and lines starting with # ignored). */
+function readTokenFile(path: string, where: string): string[] {
   let text: string;
   try {
     text = readFileSync(path, 'utf8');
   } catch (error) {
     throw new CyloError('CYLO_E_CONFIG', `${where}: cannot read the token file ${path} (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`, { field: where });
   }
-  const token = text.trim();
-  if (token === '') throw new CyloError('CYLO_E_CONFIG', `${where}: the token file ${path} is empty`, { field: where });
-  if (/\s/.test(token)) throw new CyloError('CYLO_E_CONFIG', `${where}: the token in ${path} contains whitespace; a bearer token is one word`, { field: where });
-  return token;
+  const tokens = text.split('\n').map((line) => line.trim()).filter((line) => line !== '' && !line.startsWith('#'));
+  if (tokens.length === 0) throw new CyloError('CYLO_E_CONFIG', `${where}: the token file ${path} is empty`, { field: where });
+  if (tokens.some((t) => /\s/.test(t))) throw new CyloError('CYLO_E_CONFIG', `${where}: a token in ${path} contains whitespace; a bearer token is one word (one token per line)`, { field: where });
+  return tokens;
 }
 
 /** The config file's settings, validated (none without a config file). */
@@ -242,7 +283,7 @@ function readSources(options: LoadConfigOptions, env: NodeJS.ProcessEnv, configP
 
 /** The token: the first source (in precedence order) that gives one, as text or as a file (a
  *  config file's token file is relative to the config file). */
-function resolveToken(sources: Source[], configPath: string | undefined): Pick<ServerConfig, 'token' | 'tokenSource'> {
+function resolveToken(sources: Source[], configPath: string | undefined): Pick<ServerConfig, 'token' | 'tokens' | 'tokenSource'> {
   for (const [label, source, name] of sources) {
     if (source.token !== undefined && source.tokenFile !== undefined) {
       throw new CyloError('CYLO_E_CONFIG', `${name('token')}: give either a token or a token file, not both`, { field: name('token') });
@@ -251,19 +292,20 @@ function resolveToken(sources: Source[], configPath: string | undefined): Pick<S
       const token = source.token.trim();
       const tokenSource = name('token');
       if (token === '' || /\s/.test(token)) throw new CyloError('CYLO_E_CONFIG', `${tokenSource}: must be one word (no whitespace) and not empty`, { field: tokenSource });
-      return { token, tokenSource };
+      return { token, tokens: [token], tokenSource };
     }
     if (source.tokenFile !== undefined) {
       const file = label === 'config file' && configPath !== undefined ? resolve(dirname(configPath), source.tokenFile) : source.tokenFile;
       const tokenSource = `${name('tokenFile')} (${file})`;
-      return { token: readTokenFile(file, name('tokenFile')), tokenSource };
+      const tokens = readTokenFile(file, name('tokenFile'));
+      return { token: tokens[0], tokens, tokenSource };
     }
   }
-  return { token: undefined, tokenSource: undefined };
+  return { token: undefined, tokens: undefined, tokenSource: undefined };
 }
 
 /** Each setting from the first source (in precedence order) that gives it, else its default. */
-function mergeSources(sources: Source[], { token, tokenSource }: Pick<ServerConfig, 'token' | 'tokenSource'>, configPath: string | undefined): ServerConfig {
+function mergeSources(sources: Source[], { token, tokens, tokenSource }: Pick<ServerConfig, 'token' | 'tokens' | 'tokenSource'>, configPath: string | undefined): ServerConfig {
   const pick = <K extends Key>(key: K): ServerConfigSource[K] | undefined => {
     for (const [, source] of sources) if (source[key] !== undefined) return source[key];
     return undefined;
@@ -273,6 +315,7 @@ function mergeSources(sources: Source[], { token, tokenSource }: Pick<ServerConf
     host: pick('host') ?? DEFAULT_HOST,
     port: pick('port') ?? DEFAULT_PORT,
     token,
+    tokens,
     tokenSource,
     insecureNoAuth: pick('insecureNoAuth') ?? false,
     concurrency,
@@ -288,6 +331,13 @@ function mergeSources(sources: Source[], { token, tokenSource }: Pick<ServerConf
     uidBase: pick('uidBase'),
     uidCount: pick('uidCount'),
     configPath,
+    dataDir: pick('dataDir') ?? DEFAULT_DATA_DIR,
+    retentionMs: pick('retention') ?? DEFAULT_RETENTION_MS,
+    webhookAllow: pick('webhookAllow') ?? [...DEFAULT_WEBHOOK_ALLOW],
+    webhookSecret: pick('webhookSecret'),
+    webhookAttempts: pick('webhookAttempts') ?? 5,
+    webhookBackoffMs: pick('webhookBackoff') ?? 2000,
+    webhookTimeoutMs: pick('webhookTimeout') ?? 5000,
   };
 }
 

@@ -34,7 +34,7 @@ function checkParent(dir: string): void {
   const parent = dirname(dir);
   const st = lstatSync(parent);
   const ownerOk = st.uid === 0 || st.uid === uid();
-  const sticky = (st.mode & constants.S_ISVTX) !== 0;
+  const sticky = (st.mode & 0o1000) !== 0; // S_ISVTX
   if (!ownerOk || ((st.mode & 0o022) !== 0 && !sticky)) {
     throw storageError(`dataDir: the parent directory ${parent} can be written by another user (owner uid ${st.uid}, mode ${(st.mode & 0o7777).toString(8)}), who could swap ${dir} for a symlink; put the data directory under a root-owned parent (default ${DEFAULT_DATA_DIR})`);
   }

@@ -120,7 +120,16 @@ function createServeCylo(options: ServeOptions, config: ServerConfig, log: NonNu
 function buildServeApp(cylo: Cylo, config: ServerConfig, options: ServeOptions): Promise<FastifyInstance> {
   return buildServer({
     cylo,
-    ...(config.token === undefined ? {} : { token: config.token }),
+    ...(config.tokens === undefined ? {} : { token: config.tokens }),
+    submissions: {
+      dataDir: config.dataDir,
+      retentionMs: config.retentionMs,
+      webhookAllow: config.webhookAllow,
+      ...(config.webhookSecret === undefined ? {} : { webhookSecret: config.webhookSecret }),
+      webhookAttempts: config.webhookAttempts,
+      webhookBackoffMs: config.webhookBackoffMs,
+      webhookTimeoutMs: config.webhookTimeoutMs,
+    },
     bodyLimit: config.bodyLimit,
     maxConnections: config.maxConnections,
     logger: { level: config.logLevel, format: config.logFormat, ...(options.logStream === undefined ? {} : { stream: options.logStream }) },
@@ -177,7 +186,7 @@ export async function serveCommand(options: ServeOptions, _io: CommandIO): Promi
     }
     const { url, port } = await listen(app, config);
     app.log.info(
-      { url, port, concurrency: config.concurrency, queueLimit: config.queueLimit, graceMs: config.graceMs, bodyLimit: config.bodyLimit, maxConnections: config.maxConnections, auth: config.token === undefined ? 'none' : 'bearer', tokenSource: config.tokenSource, configPath: config.configPath },
+      { url, port, concurrency: config.concurrency, queueLimit: config.queueLimit, graceMs: config.graceMs, bodyLimit: config.bodyLimit, maxConnections: config.maxConnections, auth: config.token === undefined ? 'none' : 'bearer', keys: config.tokens?.length ?? 0, tokenSource: config.tokenSource, configPath: config.configPath, dataDir: config.dataDir },
       'cylo serve ready',
     );
     options.onListening?.({ url, host: config.host, port, app, config });
@@ -207,6 +216,12 @@ export function register(program: Command): Command {
     .option('--max-connections <n>', 'connections open at once (default 256; CYLO_MAX_CONNECTIONS)')
     .option('--log-level <level>', 'fatal, error, warn, info, debug, trace or silent (default info; CYLO_LOG_LEVEL)')
     .option('--log-format <format>', 'auto (pretty on a terminal, else JSON), json or pretty (CYLO_LOG_FORMAT)')
+    .option('--data-dir <dir>', 'submission database and webhook secret, a 0700 directory (default /var/lib/cylo; CYLO_DATA_DIR)')
+    .option('--retention <duration>', 'how long finished submissions are kept (default 24h; CYLO_RETENTION)')
+    .option('--webhook-allow <list>', 'webhook destinations: IPs, CIDRs, host names, *.domain, comma-separated (default loopback; CYLO_WEBHOOK_ALLOW)')
+    .option('--webhook-attempts <n>', 'attempts per webhook (default 5; CYLO_WEBHOOK_ATTEMPTS); the secret: CYLO_WEBHOOK_SECRET or generated in the data directory')
+    .option('--webhook-backoff <duration>', 'first webhook retry delay, doubled each time (default 2s; CYLO_WEBHOOK_BACKOFF)')
+    .option('--webhook-timeout <duration>', 'per webhook attempt (default 5s; CYLO_WEBHOOK_TIMEOUT)')
     .action(async (o: Record<string, string | boolean | undefined>) => {
       const { config, ...flags } = o;
       process.exitCode = await serveCommand({ flags, configPath: config as string | undefined }, processIO);
