@@ -11,6 +11,7 @@ import { buildServer, type ServerPlugin } from '../../server/app.js';
 import { checkExposure, isLoopbackHost, loadServerConfig, type LoadConfigOptions, type ServerConfig } from '../../server/config.js';
 import { processIO, type CommandIO } from '../../util/io.js';
 import { registerMcpRoutes } from '../../mcp/routes.js';
+import { prepareDataDir } from '../../submissions/data-dir.js';
 
 /** Routes every `cylo serve` mounts besides the built-in ones: the place for the MCP Streamable
  *  HTTP transport (/mcp). A plugin gets the Fastify instance and the server context (cylo,
@@ -175,6 +176,8 @@ export async function serveCommand(options: ServeOptions, _io: CommandIO): Promi
   const config = loadServerConfig({ flags: options.flags, configPath: options.configPath, env: options.env });
   checkExposure(config);
   const logs = serviceLog(options);
+  // The data directory first: a service that cannot keep its submissions must not start.
+  prepareDataDir(config.dataDir);
   const cylo = createServeCylo(options, config, logs.log);
   let app: FastifyInstance | undefined;
   try {
