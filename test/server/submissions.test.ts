@@ -267,3 +267,15 @@ test('webhook retries: a receiver that fails twice gets a third attempt; every a
     hook.server.close();
   }
 });
+
+test('the OpenAPI document has every submission route, generated from the schemas that validate them', { skip }, async () => {
+  const doc = (await app.inject({ method: 'GET', url: '/openapi.json', headers: auth() })).json() as { paths: Record<string, Record<string, Json>> };
+  assert.ok(doc.paths['/v1/submissions']?.post, 'POST /v1/submissions');
+  assert.ok(doc.paths['/v1/submissions/{id}']?.get, 'GET /v1/submissions/{id}');
+  assert.ok(doc.paths['/v1/submissions/{id}']?.delete, 'DELETE /v1/submissions/{id}');
+  assert.ok(doc.paths['/v1/submissions/batch']?.post, 'POST /v1/submissions/batch');
+  assert.ok(doc.paths['/v1/submissions/batch']?.get, 'GET /v1/submissions/batch');
+  const body = JSON.stringify(doc.paths['/v1/submissions']?.post);
+  assert.match(body, /callbackUrl/);
+  assert.match(body, /"202"/);
+});
