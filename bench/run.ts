@@ -17,6 +17,7 @@ import { runScaling } from './scaling.js';
 import { runMemory } from './memory.js';
 import { runProfile } from './profile.js';
 import { runCliStart } from './cli-start.js';
+import { runTestCasesBench } from './test-cases.js';
 
 type Runner = (ctx: BenchContext, languages?: readonly string[]) => Promise<SectionResult>;
 
@@ -28,6 +29,7 @@ export const MEASUREMENTS: ReadonlyArray<{ name: string; aliases: string[]; run:
   { name: 'compile', aliases: ['compile-cache'], run: runCompileCache, summary: 'first compile vs compile-cache hit (Rust, Go, C++, Java)' },
   { name: 'memory', aliases: [], run: runMemory, summary: 'service RSS idle / under load; host memory per concurrent sandbox' },
   { name: 'scaling', aliases: [], run: runScaling, summary: 'cost vs output size, number of files, stdin size' },
+  { name: 'test-cases', aliases: ['tests', 'judge'], run: runTestCasesBench, summary: '20 C++ test cases in one request vs 20 requests vs one compile + run' },
   { name: 'cli-start', aliases: ['cli', 'start'], run: runCliStart, summary: 'a whole `cylo exec` process (Python; cached compiled) vs `node -e 0` and python3 -c' },
 ];
 

@@ -47,6 +47,8 @@ export interface CyloStats extends PoolStats {
   sandboxesStartedOnDemand: number;
   /** The sandbox uid range this instance holds (null until its host is set up, and after close). */
   uidRange: { base: number; count: number } | null;
+  /** Compile stages whose compiler ran (compile-cache hits and shared compiles not counted). */
+  compiles: number;
 }
 
 export interface Cylo {
@@ -129,7 +131,7 @@ export function createCylo(input: CyloOptions = {}): Cylo {
     stats() {
       const counts = setUp?.backend.stats() ?? { prepared: 0, startedOnDemand: 0 };
       const uidRange = setUp === undefined || closed ? null : { base: setUp.range.base, count: setUp.range.count };
-      return { ...pool.stats(), sandboxesPrepared: counts.prepared, sandboxesStartedOnDemand: counts.startedOnDemand, uidRange };
+      return { ...pool.stats(), sandboxesPrepared: counts.prepared, sandboxesStartedOnDemand: counts.startedOnDemand, uidRange, compiles: lifecycle?.compilesRun ?? 0 };
     },
     async close(closeOptions = {}) {
       process.removeListener('exit', onExit);

@@ -6,6 +6,7 @@
 import { z } from 'zod';
 import { BACKENDS, EXECUTION_STATUSES, LAYERS, STAGE_LIMITS } from './result.js';
 import { OUTPUT_ENCODINGS } from './output-encoding.js';
+import { VERDICTS } from './verdict.js';
 
 export const stageSchema = z
   .looseObject({
@@ -28,6 +29,32 @@ export const stageSchema = z
   })
   .describe('One stage (compile or run) of an execution.');
 
+export const testCaseResultSchema = stageSchema
+  .extend({
+    index: z.number().int().describe("The case's position in the request's tests."),
+    name: z.string().nullable().describe("The case's name, or null."),
+    status: z.enum(EXECUTION_STATUSES).nullable().describe("The case's run stage's status; null when the case did not run (compile_error, skipped)."),
+    verdict: z.enum(VERDICTS).describe('accepted, wrong_answer, time_limit, memory_limit, output_limit, runtime_error, compile_error, internal_error (cylo or the checker failed), skipped (stopOnFailure).'),
+    verdictMessage: z.string().nullable().describe('Why the verdict, for people: the first difference from the expected output, the checker\'s message, the limit; null for accepted.'),
+    checker: z
+      .looseObject({ exitCode: z.number().int().nullable(), signal: z.string().nullable(), wallMs: z.number(), cpuMs: z.number() })
+      .nullable()
+      .describe("The checker's run for this case (when a checker judged it), else null."),
+  })
+  .describe("One test case's verdict and its run stage's fields (zero times and empty output when it did not run).");
+
+export const testSummarySchema = z
+  .looseObject({
+    total: z.number().int(),
+    passed: z.number().int().describe('Cases accepted.'),
+    verdict: z.enum(VERDICTS).describe('accepted when every case is; else the verdict of the first case (in order) that is not.'),
+    verdicts: z.record(z.string(), z.number().int()).describe('How many cases got each verdict (verdicts no case got are left out).'),
+    maxWallMs: z.number(),
+    maxCpuMs: z.number(),
+    maxMemoryBytes: z.number(),
+  })
+  .describe('The summary of a test-case run.');
+
 export const executionResultSchema = z
   .looseObject({
     id: z.string(),
@@ -39,5 +66,7 @@ export const executionResultSchema = z
     layers: z.array(z.enum(LAYERS)).describe('The isolation layers that were in force.'),
     backend: z.enum(BACKENDS).describe('The isolation backend that ran the execution (namespace: bubblewrap, cgroups, seccomp, Landlock).'),
     outputEncoding: z.enum(OUTPUT_ENCODINGS).describe('How every stage\'s stdout and stderr are encoded: utf8 text (invalid UTF-8 replaced with U+FFFD) or base64 of the exact bytes (the request\'s outputEncoding).'),
+    tests: z.array(testCaseResultSchema).optional().describe('Requests with tests only: every case\'s verdict and run stage, in order (run is then null).'),
+    summary: testSummarySchema.optional().describe('Requests with tests only.'),
   })
   .describe('The result of an execution (the same object the library returns).');

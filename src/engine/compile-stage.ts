@@ -49,6 +49,8 @@ export interface CompileContext {
   signal?: AbortSignal | undefined;
   onStdout?: StageSpec['onStdout'];
   onStderr?: StageSpec['onStderr'];
+  /** Called when the compiler really runs (not a cache hit, not a shared compile): counted. */
+  onCompilerRan?: (() => void) | undefined;
 }
 
 /** A compile's outcome as another execution may reuse it: the outcome and the compiler's raw
@@ -147,6 +149,7 @@ async function compileOrHit(request: NormalizedRequest, runtime: ResolvedRuntime
       // an entry that does not decode is a miss (it is replaced below)
     }
   }
+  ctx.onCompilerRan?.();
   const report = await runCompiler(request, runtime, ctx, limits);
   const diagnostics: CompileDiagnostics = { exitCode: report.exit?.code ?? -1, stdout: report.stdout, stderr: report.stderr, stdoutTruncated: report.stdoutTruncated, stderrTruncated: report.stderrTruncated };
   let outcome = collect(report, runtime, limits, decodeLimits, request.outputEncoding);

@@ -13,7 +13,7 @@ import type { StateEvent } from './state-machine.js';
 
 export type StreamEvent =
   | StateEvent
-  | { type: 'stdout' | 'stderr'; stage: 'compile' | 'run'; data: string }
+  | { type: 'stdout' | 'stderr'; stage: 'compile' | 'run'; data: string; /** The test case (index) of a test run's output. */ test?: number }
   | { type: 'result'; result: ExecutionResult }
   | { type: 'error'; error: CyloError };
 
@@ -62,7 +62,7 @@ export function streamExecution(run: Runner, outerSignal?: AbortSignal, encoding
 
   const decoder = new OutputDecoder();
   const flushDecoders = (): void => {
-    for (const rest of decoder.flush()) queue.push({ type: rest.stream, stage: rest.stage, data: rest.text });
+    for (const rest of decoder.flush()) queue.push({ type: rest.stream, stage: rest.stage, data: rest.text, ...(rest.test === undefined ? {} : { test: rest.test }) });
   };
 
   run((event) => {
@@ -70,8 +70,8 @@ export function streamExecution(run: Runner, outerSignal?: AbortSignal, encoding
       queue.push(event);
       return;
     }
-    const text = encoding === 'base64' ? event.data.toString('base64') : decoder.decode(event.stage, event.type, event.data);
-    if (text !== '') queue.push({ type: event.type, stage: event.stage, data: text });
+    const text = encoding === 'base64' ? event.data.toString('base64') : decoder.decode(event.stage, event.type, event.data, event.test);
+    if (text !== '') queue.push({ type: event.type, stage: event.stage, data: text, ...(event.test === undefined ? {} : { test: event.test }) });
   }, controller.signal).then(
     (result) => {
       flushDecoders();

@@ -10,7 +10,7 @@ export type ExecutionState = 'Init' | 'MountRamdisk' | 'PrepareExecution' | 'Com
 export const TRANSITIONS: Readonly<Record<ExecutionState, readonly ExecutionState[]>> = Object.freeze({
   Init: ['MountRamdisk', 'Failed'],
   MountRamdisk: ['PrepareExecution', 'Failed'],
-  PrepareExecution: ['Compiling', 'Processing', 'Failed'],
+  PrepareExecution: ['Compiling', 'Processing', 'Done', 'Failed'], // Done directly: a test run whose checker did not compile (src/judge/)
   Compiling: ['Processing', 'Done', 'Failed'], // Done directly: a compile error ends the execution
   Processing: ['Done', 'Failed'],
   Done: [],

@@ -19,6 +19,9 @@ import { CyloError, toCyloError } from '../errors.js';
 import type { ResolvedRuntime, RuntimeRegistry } from '../runtimes/registry.js';
 import { versionMatches } from '../runtimes/version.js';
 import { linkAbort } from '../util/abort.js';
+import type { CheckerRequest } from '../api/test-cases.js';
+import type { AdmittedChecker } from '../judge/checker.js';
+import { runTestCases } from '../judge/test-run.js';
 
 export interface ExecuteOptions {
   signal?: AbortSignal;
@@ -53,6 +56,12 @@ export class ExecutionGate<S extends BackendSlot = BackendSlot> {
       const { normalized, runtime } = await this.admit(request);
       const lifecycle = await this.deps.lifecycle();
       const onEvent = guardListener(options.onEvent);
+      if (normalized.tests !== undefined) {
+        if (options.stdinStream !== undefined) throw new CyloError('CYLO_E_VALIDATION', 'tests: test cases take their input from tests[i].stdin, not from interactive input', { field: 'tests' });
+        const checker = normalized.tests.checker === undefined ? undefined : await this.admitChecker(normalized.tests.checker);
+        const run = { request: normalized, runtime, tests: normalized.tests, checker };
+        return await runTestCases(run, { pool: this.deps.pool, lifecycle }, { signal: controller.signal, onEvent });
+      }
       return await this.deps.pool.run((slot) => lifecycle.execute(normalized, runtime, slot, { signal: controller.signal, onEvent, stdinStream: options.stdinStream, control: options.control }), controller.signal);
     } catch (error) {
       const err = toCyloError(error);
@@ -80,6 +89,18 @@ export class ExecutionGate<S extends BackendSlot = BackendSlot> {
       throw new CyloError('CYLO_E_UNKNOWN_LANGUAGE', `version: ${runtime.definition.id} ${version} is not available (installed: ${runtime.version ?? 'unknown'})`, { field: 'version' });
     }
     return { normalized, runtime };
+  }
+
+  /** The checker of a test run, admitted like a request; its refusals name `checker.<field>`. */
+  private async admitChecker(checker: CheckerRequest): Promise<AdmittedChecker> {
+    try {
+      const { normalized, runtime } = await this.admit(checker);
+      return { request: normalized, runtime };
+    } catch (error) {
+      const err = toCyloError(error);
+      const field = err.field === undefined ? 'checker' : `checker.${err.field}`;
+      throw new CyloError(err.code, `checker.${err.message}`, { field, cause: err });
+    }
   }
 
   get isClosed(): boolean {

@@ -47,8 +47,9 @@ export async function executeAsEventStream(ctx: ServerContext, request: FastifyR
       return;
     }
     // base64: each frame's data is the base64 of that chunk's bytes.
-    const data = base64 ? event.data.toString('base64') : decoder.decode(event.stage, event.type, event.data);
-    if (data !== '') raw.write(frame(event.type, { stage: event.stage, data }));
+    const data = base64 ? event.data.toString('base64') : decoder.decode(event.stage, event.type, event.data, event.test);
+    // A test run's output frames say which case wrote them (`test`: its index).
+    if (data !== '') raw.write(frame(event.type, event.test === undefined ? { stage: event.stage, data } : { stage: event.stage, test: event.test, data }));
   };
   try {
     const result = await ctx.execute('native', request, reply, body, onEvent);

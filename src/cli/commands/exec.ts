@@ -11,11 +11,12 @@ import { CyloError } from '../../errors.js';
 import { EXIT_CYLO_FAILURE, exitCodeFor } from '../exit-codes.js';
 import { processIO, type CommandIO } from '../../util/io.js';
 import { parseCount, parseDuration, parseSize } from '../../util/units.js';
-import { cyloOptionsFromEnvironment } from '../cylo-options.js';
+import { cliConfig, CONFIG_OPTION_HELP, maximumHint, type CliConfig } from '../cylo-options.js';
 import { addProgram, addStdin, languageFor, programArgs, programSource, type ProgramOptions } from '../exec-program.js';
 import { inFlagTerms, reportError, reportOutcome } from '../exec-report.js';
 import { CompileStatus, runWithLiveStdin, wantsLiveStdin } from '../exec-terminal.js';
 import { untilAborted, untilTerminated } from '../termination.js';
+import { addTestCases, reportTests, wantsTests, type TestFlags } from '../exec-tests.js';
 
 export interface ExecOptions extends ProgramOptions {
   timeoutMs?: number;
@@ -32,6 +33,10 @@ export interface ExecOptions extends ProgramOptions {
   /** Use this instance instead of creating one (library use, tests). */
   cylo?: Cylo;
   cyloOptions?: CyloOptions;
+  /** Where the maxima come from (the configuration), for refusals that say where to raise one. */
+  config?: Pick<CliConfig, 'cyloOptions' | 'maxLimitsOrigin'>;
+  /** Test cases (--test, --tests, --compare, --tolerance, --checker, --stop-on-failure). */
+  testFlags?: TestFlags;
 }
 
 /** The limits given on the command line; the request carries none when none was given. */
@@ -55,6 +60,7 @@ async function buildRequest(options: ExecOptions, cylo: Cylo, io: CommandIO): Pr
   const args = programArgs(options);
   if (args !== undefined) request.args = args;
   addLimits(request, options);
+  if (options.testFlags !== undefined && wantsTests(options.testFlags)) await addTestCases(request, options.testFlags, cylo);
   return { request, codeFromStdin: source.kind === 'stdin' };
 }
 
@@ -89,12 +95,19 @@ export async function execCommand(options: ExecOptions, io: CommandIO): Promise<
   const cylo = options.cylo ?? createCylo({ prepare: false, ...options.cyloOptions });
   try {
     const { request, codeFromStdin } = await untilAborted(buildRequest(options, cylo, io), options.signal);
+    if (request.tests !== undefined) {
+      const result = await cylo.execute(request, options.signal === undefined ? {} : { signal: options.signal });
+      if (options.json === true) io.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+      return options.json === true ? reportTests(result, { stdout: nowhere, stderr: nowhere }) : reportTests(result, io);
+    }
     return await runAndReport(cylo, request, options.json === true, wantsLiveStdin(request, codeFromStdin, io), io, options.signal);
   } catch (error) {
     // Stopped by the caller (Ctrl-C): as a shell, say nothing; the caller picks the exit code.
     if (error instanceof CyloError && error.code === 'CYLO_E_CANCELLED' && options.signal?.aborted === true) return EXIT_CYLO_FAILURE;
     if (error instanceof CyloError) {
-      reportError(inFlagTerms(error, options.typed ?? {}, cylo.policy.maxLimits), options.json === true, io);
+      const config = options.config;
+      const hint = config === undefined ? undefined : (name: Parameters<typeof maximumHint>[0]) => maximumHint(name, config);
+      reportError(inFlagTerms(error, options.typed ?? {}, cylo.policy.maxLimits, hint), options.json === true, io);
       return EXIT_CYLO_FAILURE;
     }
     throw error;
@@ -103,6 +116,9 @@ export async function execCommand(options: ExecOptions, io: CommandIO): Promise<
   }
 }
 
+/** Discards what is written (the verdict lines under --json, which prints the result instead). */
+const nowhere = { write: () => true } as unknown as NodeJS.WritableStream;
+
 const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
 
 type ExecFlags = Record<string, string | string[] | boolean | undefined>;
@@ -110,10 +126,12 @@ type ExecFlags = Record<string, string | string[] | boolean | undefined>;
 const LIMIT_FLAGS = { timeout: '--timeout', cpuTime: '--cpu-time', memory: '--memory', pids: '--pids', outputLimit: '--output-limit' } as const;
 
 /** The command line's values as ExecOptions: durations, sizes and counts parsed (in flag order,
- *  so the first bad one is the one reported), library options from the environment. */
+ *  so the first bad one is the one reported), library options from the configuration (the
+ *  config file, then the environment over it; docs/configuration.md). */
 function execOptionsFromFlags(positionals: string[], o: ExecFlags): ExecOptions {
   const typed: Record<string, string> = {};
   for (const [key, flag] of Object.entries(LIMIT_FLAGS)) if (typeof o[key] === 'string') typed[flag] = o[key];
+  const config = cliConfig(o.config as string | undefined);
   return {
     lang: o.lang as string | undefined,
     code: o.code as string | undefined,
@@ -128,8 +146,10 @@ function execOptionsFromFlags(positionals: string[], o: ExecFlags): ExecOptions 
     pids: o.pids === undefined ? undefined : parseCount(o.pids as string, '--pids'),
     outputBytes: o.outputLimit === undefined ? undefined : parseSize(o.outputLimit as string, '--output-limit'),
     json: o.json === true,
+    testFlags: { test: o.test as string[] | undefined, tests: o.tests as string | undefined, compare: o.compare as string | undefined, tolerance: o.tolerance as string | undefined, checker: o.checker as string | undefined, stopOnFailure: o.stopOnFailure === true },
     typed,
-    cyloOptions: cyloOptionsFromEnvironment(),
+    cyloOptions: config.cyloOptions,
+    config,
   };
 }
 
@@ -139,12 +159,21 @@ function jsonRequested(argv: readonly string[] = process.argv): boolean {
   return (end === -1 ? argv : argv.slice(0, end)).includes('--json');
 }
 
+/** An unknown option says where a program's own options go: cylo's options are taken anywhere
+ *  before `--` (as git, gcc and most tools do), so `cylo exec main.py --verbose` is refused
+ *  rather than passed on silently; `cylo exec main.py -- --verbose` passes it. */
+export function withPassThroughHint(text: string): string {
+  const unknown = /unknown option '([^']+)'/.exec(text);
+  if (unknown === null) return text;
+  return text.replace(unknown[0], `${unknown[0]}; cylo exec takes its own options anywhere before --, so to pass ${unknown[1]} to the program put it after --: cylo exec FILE -- ${unknown[1]}`);
+}
+
 /** commander's own usage errors (an unknown option, a missing value): with --json, the same JSON
  *  error object as every other cylo failure, on stdout, and nothing on stderr. */
 const JSON_AWARE_OUTPUT = {
   outputError: (text: string, write: (s: string) => void): void => {
-    if (!jsonRequested()) return write(text);
-    const message = text.trim().replace(/^error: /, '');
+    if (!jsonRequested()) return write(withPassThroughHint(text));
+    const message = withPassThroughHint(text.trim().replace(/^error: /, ''));
     process.stdout.write(`${JSON.stringify(new CyloError('CYLO_E_USAGE', message).toJSON())}\n`);
   },
   writeErr: (text: string): void => {
@@ -171,7 +200,14 @@ export function register(program: Command): Command {
     .option('-m, --memory <size>', 'memory limit: 256M, 1G (a unit is required; default 256M)')
     .option('--pids <n>', 'process/thread limit (default 64)')
     .option('--output-limit <size>', 'bytes kept per output stream: 64K, 1M (a unit is required; default 1M)')
+    .option('--test <in[:expected]>', 'a test case: its input file, and optionally its expected-output file (repeatable; the program is compiled once; exit 1 unless every case is accepted)', collect)
+    .option('--tests <dir>', 'test cases from a folder: every NAME.in, with NAME.out (or NAME.ans) as its expected output')
+    .option('--compare <mode>', 'how outputs are compared: lines (default: trailing whitespace ignored), exact, tokens, numeric')
+    .option('--tolerance <x>', 'numeric comparison: absolute or relative tolerance (default 1e-6)')
+    .option('--checker <file>', 'a checker program: run as CHECKER input.txt output.txt answer.txt; exit 0 accepts, 1 or 2 rejects')
+    .option('--stop-on-failure', 'skip the remaining test cases after the first that is not accepted')
     .option('--json', 'print the whole result object as JSON instead of the program\'s output (and cylo\'s errors as a JSON error object)')
+    .option('--config <path>', CONFIG_OPTION_HELP)
     .configureOutput(JSON_AWARE_OUTPUT)
     .action(async (program: string | undefined, args: string[], o: ExecFlags) => {
       let options: ExecOptions;
