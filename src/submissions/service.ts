@@ -18,6 +18,8 @@ import type { Resolver, WebhookAllowList } from './webhook-allow.js';
 import type { WebhookDispatcher } from './webhook-deliver.js';
 
 export const DEFAULT_RETENTION_MS = 24 * 3600_000;
+/** Submissions waiting at most (beyond: 503 CYLO_E_QUEUE_FULL), so that a flood cannot fill the disk. */
+export const DEFAULT_MAX_QUEUED = 10_000;
 
 export interface SubmissionServiceOptions {
   store: SubmissionStore;
@@ -27,6 +29,8 @@ export interface SubmissionServiceOptions {
   validate: (request: ExecuteRequest) => Promise<void>;
   /** Submissions running at once (>= 1). */
   concurrency: number;
+  /** Submissions waiting at most (default 10 000); beyond, new ones are refused (503). */
+  maxQueued?: number;
   /** How long a final submission is kept, ms (default 24 h). */
   retentionMs?: number;
   /** How often expired ones are deleted, ms (default min(retention, 1 min)). */
@@ -122,7 +126,12 @@ export class SubmissionService {
       }
     }
     const valid = checked.filter((c): c is StoredSubmission => !(c instanceof CyloError));
-    if (valid.length > 0) await this.options.store.insert(valid);
+    if (valid.length > 0) {
+      const max = this.options.maxQueued ?? DEFAULT_MAX_QUEUED;
+      const queued = await this.options.store.countQueued();
+      if (queued + valid.length > max) throw new CyloError('CYLO_E_QUEUE_FULL', `${queued} submissions are queued, the most this server keeps is ${max}; retry later`);
+      await this.options.store.insert(valid);
+    }
     this.pump();
     return checked.map((c) => (c instanceof CyloError ? { error: c } : { submission: toView(c, this.retentionMs) }));
   }

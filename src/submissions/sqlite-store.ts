@@ -125,6 +125,7 @@ export class SqliteSubmissionStore implements SubmissionStore {
       get: db.prepare('SELECT * FROM submissions WHERE id = ?'),
       claim: db.prepare("UPDATE submissions SET status = 'running', attempts = attempts + 1, started_at = ? WHERE id = (SELECT id FROM submissions WHERE status = 'queued' ORDER BY rowid LIMIT 1) RETURNING *"),
       requeue: db.prepare("UPDATE submissions SET status = 'queued', attempts = ?, started_at = NULL WHERE id = ? AND status = 'running'"),
+      countQueued: db.prepare("SELECT count(*) AS n FROM submissions WHERE status = 'queued'"),
       byStatus: db.prepare('SELECT * FROM submissions WHERE status = ? ORDER BY rowid'),
       pendingWebhooks: db.prepare("SELECT * FROM submissions WHERE webhook = 'pending' AND status IN ('done', 'cancelled') ORDER BY finished_at"),
       delivery: db.prepare("UPDATE submissions SET deliveries = json_insert(deliveries, '$[#]', json(?)), webhook = ? WHERE id = ?"),
@@ -161,6 +162,10 @@ export class SqliteSubmissionStore implements SubmissionStore {
 
   async requeue(id: string, attempts: number): Promise<boolean> {
     return this.stmts.requeue.run(attempts, id).changes > 0;
+  }
+
+  async countQueued(): Promise<number> {
+    return (this.stmts.countQueued.get() as { n: number }).n;
   }
 
   async listByStatus(status: SubmissionStatus): Promise<StoredSubmission[]> {

@@ -71,6 +71,8 @@ export interface SubmissionStore {
   /** Puts a `running` submission back to `queued` (the server stopped it while shutting down);
    *  `attempts` is set to the given count. */
   requeue(id: string, attempts: number): Promise<boolean>;
+  /** How many submissions wait (`queued`). */
+  countQueued(): Promise<number>;
   /** Submissions in one status, oldest first (restart recovery). */
   listByStatus(status: SubmissionStatus): Promise<StoredSubmission[]>;
   /** Final submissions whose webhook is still `pending` (deliveries to resume after a restart). */

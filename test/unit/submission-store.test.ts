@@ -154,3 +154,16 @@ test('the generated webhook secret is 0600, stable across starts, and a linked o
   symlinkSync(join(dir, 'webhook-secret'), join(other, 'webhook-secret'));
   storageError(() => loadOrCreateSecret(other), /must be a regular file, not a link/);
 });
+
+test('the queue in the database is bounded: a submission beyond maxQueued is refused with 503 CYLO_E_QUEUE_FULL, nothing stored', async () => {
+  const store = openSqliteStore(freshDir());
+  // run: waits until aborted (the service's close aborts it).
+  const run = (_request: unknown, signal: AbortSignal): Promise<never> => new Promise((_resolve, reject) => signal.addEventListener('abort', () => reject(signal.reason as Error), { once: true }));
+  const service = new SubmissionService({ store, run, validate: async () => {}, concurrency: 1, maxQueued: 2 });
+  const input = { request: { language: 'bash', code: 'true' } };
+  await assert.rejects(service.submitBatch(null, [input, input, input]), (e: unknown) => e instanceof CyloError && e.code === 'CYLO_E_QUEUE_FULL' && e.status === 503 && /the most this server keeps is 2/.test(e.message));
+  assert.equal(await store.countQueued(), 0, 'nothing of the refused batch was stored');
+  const accepted = await service.submitBatch(null, [input, input]);
+  assert.equal(accepted.filter((e) => 'submission' in e).length, 2);
+  await service.close({ abortRunning: true });
+});
