@@ -10,6 +10,9 @@ cd "$(dirname "$0")/.."
 # System packages: the sandbox (bubblewrap), the compiler for the native helper, and the
 # language toolchains that Debian packages and that are not installed yet.
 packages=(bubblewrap gcc libc6-dev util-linux)  # util-linux: flock(1), which holds each instance's uid-range lock
+# better-sqlite3 (the submission database of cylo serve) builds its native addon with node-gyp
+# when no prebuilt binary can be downloaded: make, plus g++ and python3 (checked below).
+packages+=(make)
 need() { command -v "$1" >/dev/null 2>&1 || [ -x "${2:-/nonexistent}" ]; }
 missing=()
 for p in "${packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done

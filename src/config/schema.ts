@@ -68,6 +68,14 @@ export const httpKeys = {
   judge0: flag.optional(),
   judge0Prefix: z.string().trim().regex(/^\/?[A-Za-z0-9._-]+(\/[A-Za-z0-9._-]+)*\/?$/, 'expected a URL path such as /judge0').optional(),
   judge0Root: flag.optional(),
+  // Submissions (docs/submissions.md): the database directory, retention, webhooks.
+  dataDir: path.optional(),
+  retention: duration.optional(),
+  webhookAllow: z.union([z.array(z.string().trim().min(1)), z.string().transform((s) => s.split(',').map((x) => x.trim()).filter(Boolean))]).optional(),
+  webhookSecret: z.string().trim().min(32, 'expected at least 32 characters (e.g. openssl rand -hex 32)').optional(),
+  webhookAttempts: wholeNumber(1, 20).optional(),
+  webhookBackoff: duration.optional(),
+  webhookTimeout: duration.optional(),
 };
 
 /** One source of settings (a config file, the environment or the flags), every key optional. */
@@ -91,6 +99,13 @@ export const ENV_VARS: Readonly<Record<string, ConfigKey>> = {
   CYLO_LOG_LEVEL: 'logLevel',
   CYLO_LOG_FORMAT: 'logFormat',
   CYLO_MCP_ALLOWED_ORIGINS: 'mcpAllowedOrigins',
+  CYLO_DATA_DIR: 'dataDir',
+  CYLO_RETENTION: 'retention',
+  CYLO_WEBHOOK_ALLOW: 'webhookAllow',
+  CYLO_WEBHOOK_SECRET: 'webhookSecret',
+  CYLO_WEBHOOK_ATTEMPTS: 'webhookAttempts',
+  CYLO_WEBHOOK_BACKOFF: 'webhookBackoff',
+  CYLO_WEBHOOK_TIMEOUT: 'webhookTimeout',
   CYLO_RELAX: 'relax',
   CYLO_RUNTIMES_FILE: 'runtimesFile',
   CYLO_UID_BASE: 'uidBase',

@@ -20,6 +20,8 @@ import { registerPistonConnect } from './piston-connect.js';
 import { registerPistonRoutes } from './piston.js';
 import { DEFAULT_JUDGE0_PREFIX, judge0Plugin, judge0Prefix, type Judge0AsyncSubmit } from './judge0/routes.js';
 import { zodValidatorCompiler } from './validation.js';
+import { createSubmissionService, type SubmissionsOptions } from './submissions-setup.js';
+import { registerSubmissionRoutes } from './submissions.js';
 
 export const DEFAULT_BODY_LIMIT = 16 * 1024 * 1024;
 export const DEFAULT_MAX_CONNECTIONS = 256;
@@ -32,8 +34,13 @@ export interface ServerOptions {
    *  `cyloOptions` and closed with the server. */
   cylo?: Cylo;
   cyloOptions?: CyloOptions;
-  /** Bearer token every route but /healthz requires; none: no authentication. */
-  token?: string;
+  /** Bearer token every route but /healthz requires, or several (API keys: each sees only its
+   *  own submissions); none: no authentication. */
+  token?: string | readonly string[];
+  /** Durable asynchronous submissions (/v1/submissions) with their database in
+   *  `submissions.dataDir`; without it those routes do not exist. A database that cannot be
+   *  opened makes buildServer throw CYLO_E_STORAGE (never an in-memory fallback). */
+  submissions?: SubmissionsOptions;
   /** Largest request body accepted, in bytes (default 16 MiB); above it, 413. */
   bodyLimit?: number;
   /** Logging settings, or false for none. */
@@ -69,6 +76,7 @@ export async function buildServer(options: ServerOptions = {}): Promise<FastifyI
   const app = createFastify(options, bodyLimit);
   const state = new ServerState(cylo, new ServerMetrics(cylo, { processMetrics: options.processMetrics ?? true }));
   app.decorate('cyloServer', shutdownHandle(app, state));
+  if (options.submissions !== undefined) addSubmissionService(app, state, options.submissions);
   if (ownsCylo) app.addHook('onClose', async () => cylo.close());
   setJsonBodies(app, cylo, bodyLimit);
   setErrorHandlers(app, state, bodyLimit);
@@ -82,8 +90,21 @@ export async function buildServer(options: ServerOptions = {}): Promise<FastifyI
 function checkedBodyLimit(options: ServerOptions): number {
   const bodyLimit = options.bodyLimit ?? DEFAULT_BODY_LIMIT;
   if (!Number.isInteger(bodyLimit) || bodyLimit <= 0) throw new CyloError('CYLO_E_CONFIG', `bodyLimit: expected a positive whole number of bytes (got ${bodyLimit})`, { field: 'bodyLimit' });
-  if (options.token !== undefined && options.token.trim() === '') throw new CyloError('CYLO_E_CONFIG', 'token: must not be empty', { field: 'token' });
+  const keys = typeof options.token === 'string' ? [options.token] : (options.token ?? []);
+  if (options.token !== undefined && (keys.length === 0 || keys.some((k) => k.trim() === ''))) throw new CyloError('CYLO_E_CONFIG', 'token: must not be empty', { field: 'token' });
   return bodyLimit;
+}
+
+/** The submission service: opened now (a database that cannot be opened fails the build),
+ *  started once the server is ready (restart recovery, the queue), stopped before the server
+ *  closes (queued ones stay queued; running ones finish within the shutdown's grace period, or
+ *  at once go back to the queue when the server closes without shutdown()), closed last. */
+function addSubmissionService(app: FastifyInstance, state: ServerState, options: SubmissionsOptions): void {
+  const service = createSubmissionService(state, options, (level, message, fields) => app.log[level](fields, message));
+  state.submissions = service;
+  app.addHook('onReady', async () => service.start());
+  app.addHook('preClose', async () => service.stop({ abortRunning: !state.shuttingDown }));
+  app.addHook('onClose', async () => service.close({ abortRunning: !state.shuttingDown }));
 }
 
 function createFastify(options: ServerOptions, bodyLimit: number): FastifyInstance {
@@ -166,7 +187,7 @@ function setErrorHandlers(app: FastifyInstance, state: ServerState, bodyLimit: n
 
 /** The request hooks: the bearer token, early admission, response headers, upgrade-socket
  *  cleanup and the request metrics (in this order). */
-function addHooks(app: FastifyInstance, state: ServerState, token: string | undefined): void {
+function addHooks(app: FastifyInstance, state: ServerState, token: string | readonly string[] | undefined): void {
   const { cylo, metrics } = state;
   if (token !== undefined) {
     const check = makeAuthCheck(token);
@@ -216,6 +237,7 @@ async function registerRoutes(app: FastifyInstance, state: ServerState, options:
   registerServiceRoutes(app, state);
   registerNativeRoutes(app, state);
   registerPistonRoutes(app, state);
+  if (state.submissions !== undefined) registerSubmissionRoutes(app, state, state.submissions, options.token !== undefined);
   await app.register(fastifyWebsocket, { options: { maxPayload: bodyLimit } });
   await app.register(async (scoped) => registerPistonConnect(scoped, state));
   await registerJudge0(app, state, options, bodyLimit);

@@ -12,6 +12,7 @@ import { checkExposure, isLoopbackHost, loadServerConfig, type LoadConfigOptions
 import { processIO, type CommandIO } from '../../util/io.js';
 import { CONFIG_OPTION_HELP } from '../cylo-options.js';
 import { registerMcpRoutes } from '../../mcp/routes.js';
+import { prepareDataDir } from '../../submissions/data-dir.js';
 
 /** Routes every `cylo serve` mounts besides the built-in ones: the place for the MCP Streamable
  *  HTTP transport (/mcp). A plugin gets the Fastify instance and the server context (cylo,
@@ -129,7 +130,16 @@ const mcpPlugin =
 function buildServeApp(cylo: Cylo, config: ServerConfig, options: ServeOptions): Promise<FastifyInstance> {
   return buildServer({
     cylo,
-    ...(config.token === undefined ? {} : { token: config.token }),
+    ...(config.tokens === undefined ? {} : { token: config.tokens }),
+    submissions: {
+      dataDir: config.dataDir,
+      retentionMs: config.retentionMs,
+      webhookAllow: config.webhookAllow,
+      ...(config.webhookSecret === undefined ? {} : { webhookSecret: config.webhookSecret }),
+      webhookAttempts: config.webhookAttempts,
+      webhookBackoffMs: config.webhookBackoffMs,
+      webhookTimeoutMs: config.webhookTimeoutMs,
+    },
     bodyLimit: config.bodyLimit,
     maxConnections: config.maxConnections,
     judge0: config.judge0.enabled ? { prefix: config.judge0.prefix, root: config.judge0.root } : false,
@@ -176,6 +186,8 @@ export async function serveCommand(options: ServeOptions, _io: CommandIO): Promi
   const config = loadServerConfig({ flags: options.flags, configPath: options.configPath, env: options.env });
   checkExposure(config);
   const logs = serviceLog(options);
+  // The data directory first: a service that cannot keep its submissions must not start.
+  prepareDataDir(config.dataDir);
   const cylo = createServeCylo(options, config, logs.log);
   let app: FastifyInstance | undefined;
   try {
@@ -187,7 +199,7 @@ export async function serveCommand(options: ServeOptions, _io: CommandIO): Promi
     }
     const { url, port } = await listen(app, config);
     app.log.info(
-      { url, port, concurrency: config.concurrency, queueLimit: config.queueLimit, graceMs: config.graceMs, bodyLimit: config.bodyLimit, maxConnections: config.maxConnections, auth: config.token === undefined ? 'none' : 'bearer', tokenSource: config.tokenSource, configPath: config.configPath },
+      { url, port, concurrency: config.concurrency, queueLimit: config.queueLimit, graceMs: config.graceMs, bodyLimit: config.bodyLimit, maxConnections: config.maxConnections, auth: config.token === undefined ? 'none' : 'bearer', keys: config.tokens?.length ?? 0, tokenSource: config.tokenSource, configPath: config.configPath, dataDir: config.dataDir },
       'cylo serve ready',
     );
     options.onListening?.({ url, host: config.host, port, app, config });
@@ -219,6 +231,12 @@ export function register(program: Command): Command {
     .option('--log-format <format>', 'auto (pretty on a terminal, else JSON), json or pretty (CYLO_LOG_FORMAT)')
     .option('--judge0-prefix <path>', 'where the Judge0-compatible API is mounted (default /judge0; CYLO_JUDGE0_PREFIX; CYLO_JUDGE0=false turns it off)')
     .option('--judge0-root', 'mount the Judge0-compatible API at / as well, for clients that cannot add a path (CYLO_JUDGE0_ROOT)')
+    .option('--data-dir <dir>', 'submission database and webhook secret, a 0700 directory (default /var/lib/cylo; CYLO_DATA_DIR)')
+    .option('--retention <duration>', 'how long finished submissions are kept (default 24h; CYLO_RETENTION)')
+    .option('--webhook-allow <list>', 'webhook destinations: IPs, CIDRs, host names, *.domain, comma-separated (default loopback; CYLO_WEBHOOK_ALLOW)')
+    .option('--webhook-attempts <n>', 'attempts per webhook (default 5; CYLO_WEBHOOK_ATTEMPTS); the secret: CYLO_WEBHOOK_SECRET or generated in the data directory')
+    .option('--webhook-backoff <duration>', 'first webhook retry delay, doubled each time (default 2s; CYLO_WEBHOOK_BACKOFF)')
+    .option('--webhook-timeout <duration>', 'per webhook attempt (default 5s; CYLO_WEBHOOK_TIMEOUT)')
     .action(async (o: Record<string, string | boolean | undefined>) => {
       const { config, ...flags } = o;
       process.exitCode = await serveCommand({ flags, configPath: config as string | undefined }, processIO);
