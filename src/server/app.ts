@@ -226,7 +226,10 @@ async function registerJudge0(app: FastifyInstance, state: ServerState, options:
   if (options.judge0 === false) return;
   const prefix = judge0Prefix(options.judge0?.prefix ?? DEFAULT_JUDGE0_PREFIX);
   // submitAsync: the asynchronous submissions (wait absent, callback_url); unset: refused, saying why.
-  const submitAsync = options.judge0?.submitAsync === undefined ? {} : { submitAsync: options.judge0.submitAsync };
+  const submitAsync = {
+    ...(options.judge0?.submitAsync === undefined ? {} : { submitAsync: options.judge0.submitAsync }),
+    ...(state.submissions === undefined ? {} : { async: { ctx: state, service: state.submissions, hasKeys: options.token !== undefined } }),
+  };
   await app.register(judge0Plugin, { prefix, ctx: state, bodyLimit, notFound: true, ...submitAsync });
   if (options.judge0?.root === true) await app.register(judge0Plugin, { ctx: state, bodyLimit, notFound: false, ...submitAsync });
 }

@@ -10,6 +10,7 @@ import { openSqliteStore } from '../submissions/sqlite-store.js';
 import { DEFAULT_WEBHOOK_ALLOW, WebhookAllowList, type Resolver } from '../submissions/webhook-allow.js';
 import { WebhookDispatcher } from '../submissions/webhook-deliver.js';
 import type { ServerState } from './context.js';
+import { judge0WebhookBody } from './judge0/async.js';
 
 export interface SubmissionsOptions {
   /** Where the database (cylo.db) and the generated webhook secret live; created 0700. */
@@ -70,6 +71,8 @@ export function createSubmissionService(state: ServerState, options: Submissions
     ...(options.retentionMs === undefined ? {} : { retentionMs: options.retentionMs }),
     allow,
     webhooks,
+    // A Judge0 submission's webhook is its Judge0 submission (src/server/judge0/async.ts).
+    webhookBody: async (s) => (s.adapter?.api === 'judge0' ? judge0WebhookBody(state, s) : undefined),
     ...(options.resolver === undefined ? {} : { resolver: options.resolver }),
     log,
   });

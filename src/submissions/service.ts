@@ -11,7 +11,7 @@ import { EventEmitter } from 'node:events';
 import type { ExecuteRequest } from '../api/request.js';
 import type { ExecutionResult } from '../api/result.js';
 import { CyloError, toCyloError } from '../errors.js';
-import type { Finish, StoredSubmission, SubmissionStore } from './store.js';
+import type { Finish, StoredSubmission, SubmissionAdapter, SubmissionStore } from './store.js';
 import { FINAL_STATUSES } from './store.js';
 import { newSubmissionId, toView, type SubmissionView } from './view.js';
 import type { Resolver, WebhookAllowList } from './webhook-allow.js';
@@ -38,6 +38,9 @@ export interface SubmissionServiceOptions {
   /** Where callbacks may go; without it, a callbackUrl is refused. */
   allow?: WebhookAllowList;
   webhooks?: WebhookDispatcher;
+  /** The webhook body of a submission an adapter made (its own shape, e.g. Judge0's); undefined:
+   *  the native view. */
+  webhookBody?: (s: StoredSubmission) => Promise<string | undefined>;
   resolver?: Resolver;
   log?: (level: 'info' | 'warn' | 'error', message: string, fields: Record<string, unknown>) => void;
   now?: () => number;
@@ -46,6 +49,8 @@ export interface SubmissionServiceOptions {
 export interface SubmissionInput {
   request: ExecuteRequest;
   callbackUrl?: string | undefined;
+  /** The API that made it, to answer (and post the webhook) in its shape (store.ts). */
+  adapter?: SubmissionAdapter | undefined;
 }
 
 /** One entry of a batch: its record, or why it was refused (nothing stored for it). */
@@ -144,12 +149,18 @@ export class SubmissionService {
       callbackUrl = (await this.options.allow.checkUrl(input.callbackUrl, this.options.resolver)).href;
     }
     const createdAt = this.now();
-    return { id: newSubmissionId(), owner, status: 'queued', request: input.request, callbackUrl, attempts: 0, result: null, error: null, createdAt, startedAt: null, finishedAt: null, webhook: null, deliveries: [] };
+    return { id: newSubmissionId(), owner, status: 'queued', request: input.request, callbackUrl, adapter: input.adapter ?? null, attempts: 0, result: null, error: null, createdAt, startedAt: null, finishedAt: null, webhook: null, deliveries: [] };
   }
 
   private async visible(owner: string | null, id: string): Promise<StoredSubmission | undefined> {
     const s = await this.options.store.get(id);
     return s !== undefined && s.owner === owner ? s : undefined;
+  }
+
+  /** The stored record (request and adapter data included), for an adapter that answers in its
+   *  own shape; undefined when unknown, expired or another owner's. */
+  async record(owner: string | null, id: string): Promise<StoredSubmission | undefined> {
+    return this.visible(owner, id);
   }
 
   /** The submission, or undefined when unknown, expired or another owner's. */
@@ -266,7 +277,10 @@ export class SubmissionService {
 
   private deliver(s: StoredSubmission): void {
     if (s.callbackUrl === null || s.webhook !== 'pending' || this.options.webhooks === undefined) return;
-    this.options.webhooks.deliver(s.id, s.callbackUrl, JSON.stringify(toView(s, this.retentionMs)), s.deliveries.length);
+    const { webhooks } = this.options;
+    const url = s.callbackUrl;
+    const body = async (): Promise<string> => (await this.options.webhookBody?.(s).catch(() => undefined)) ?? JSON.stringify(toView(s, this.retentionMs));
+    void body().then((b) => webhooks.deliver(s.id, url, b, s.deliveries.length));
   }
 
   /** Stops taking queued work and releases waiters; `abortRunning`: running executions are

@@ -20,6 +20,7 @@ CREATE TABLE submissions (
   status TEXT NOT NULL CHECK (status IN ('queued', 'running', 'done', 'cancelled')),
   request TEXT NOT NULL,
   callback_url TEXT,
+  adapter TEXT,
   attempts INTEGER NOT NULL DEFAULT 0,
   result TEXT,
   error TEXT,
@@ -39,6 +40,7 @@ interface Row {
   status: SubmissionStatus;
   request: string;
   callback_url: string | null;
+  adapter: string | null;
   attempts: number;
   result: string | null;
   error: string | null;
@@ -56,6 +58,7 @@ function fromRow(row: Row): StoredSubmission {
     status: row.status,
     request: JSON.parse(row.request) as StoredSubmission['request'],
     callbackUrl: row.callback_url,
+    adapter: row.adapter === null ? null : (JSON.parse(row.adapter) as StoredSubmission['adapter']),
     attempts: row.attempts,
     result: row.result === null ? null : (JSON.parse(row.result) as StoredSubmission['result']),
     error: row.error === null ? null : (JSON.parse(row.error) as StoredSubmission['error']),
@@ -121,7 +124,7 @@ export class SqliteSubmissionStore implements SubmissionStore {
 
   constructor(private readonly db: Database.Database) {
     this.stmts = {
-      insert: db.prepare('INSERT INTO submissions (id, owner, status, request, callback_url, created_at) VALUES (?, ?, \'queued\', ?, ?, ?)'),
+      insert: db.prepare('INSERT INTO submissions (id, owner, status, request, callback_url, adapter, created_at) VALUES (?, ?, \'queued\', ?, ?, ?, ?)'),
       get: db.prepare('SELECT * FROM submissions WHERE id = ?'),
       claim: db.prepare("UPDATE submissions SET status = 'running', attempts = attempts + 1, started_at = ? WHERE id = (SELECT id FROM submissions WHERE status = 'queued' ORDER BY rowid LIMIT 1) RETURNING *"),
       requeue: db.prepare("UPDATE submissions SET status = 'queued', attempts = ?, started_at = NULL WHERE id = ? AND status = 'running'"),
@@ -135,7 +138,7 @@ export class SqliteSubmissionStore implements SubmissionStore {
 
   async insert(submissions: NewSubmission[]): Promise<void> {
     this.db.transaction(() => {
-      for (const s of submissions) this.stmts.insert.run(s.id, s.owner, JSON.stringify(s.request), s.callbackUrl, s.createdAt);
+      for (const s of submissions) this.stmts.insert.run(s.id, s.owner, JSON.stringify(s.request), s.callbackUrl, s.adapter === null ? null : JSON.stringify(s.adapter), s.createdAt);
     })();
   }
 

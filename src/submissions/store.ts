@@ -32,6 +32,13 @@ export interface DeliveryAttempt {
  *  failed, or the destination was refused at delivery. null: no callbackUrl. */
 export type WebhookState = 'pending' | 'delivered' | 'failed';
 
+/** Which API made a submission and what it needs to answer in its own shape later (the Judge0
+ *  API stores its request and the base64 flag); null for the native API. JSON. */
+export interface SubmissionAdapter {
+  api: 'judge0';
+  data: unknown;
+}
+
 export interface StoredSubmission {
   /** Unguessable id (base64url of 16+ random bytes). */
   id: string;
@@ -41,6 +48,7 @@ export interface StoredSubmission {
   /** The execute request exactly as accepted (validated at submit time). */
   request: ExecuteRequest;
   callbackUrl: string | null;
+  adapter: SubmissionAdapter | null;
   /** Times it was started (claimed); a restart re-runs a `running` one once (attempts 1 -> 2). */
   attempts: number;
   result: ExecutionResult | null;
@@ -53,7 +61,7 @@ export interface StoredSubmission {
   deliveries: DeliveryAttempt[];
 }
 
-export type NewSubmission = Pick<StoredSubmission, 'id' | 'owner' | 'request' | 'callbackUrl' | 'createdAt'>;
+export type NewSubmission = Pick<StoredSubmission, 'id' | 'owner' | 'request' | 'callbackUrl' | 'adapter' | 'createdAt'>;
 
 /** How a submission ends: done with a result or an error, or cancelled. */
 export type Finish = { status: 'done'; result: ExecutionResult | null; error: SubmissionError | null } | { status: 'cancelled' };

@@ -23,7 +23,7 @@ function storageError(fn: () => unknown, pattern: RegExp): void {
   assert.throws(fn, (e: unknown) => e instanceof CyloError && e.code === 'CYLO_E_STORAGE' && pattern.test(e.message), String(pattern));
 }
 
-const sub = (id: string, createdAt = 1): NewSubmission => ({ id: id.padEnd(22, 'x'), owner: null, request: { language: 'python', code: `print(${JSON.stringify(id)})` }, callbackUrl: null, createdAt });
+const sub = (id: string, createdAt = 1): NewSubmission => ({ id: id.padEnd(22, 'x'), owner: null, request: { language: 'python', code: `print(${JSON.stringify(id)})` }, callbackUrl: null, adapter: null, createdAt });
 
 test('the data directory is created 0700 at first use; the database file is WAL and versioned', async () => {
   const dir = freshDir();

@@ -44,7 +44,7 @@ async function receiver(answer: (res: import('node:http').ServerResponse) => voi
 /** A finished submission with a pending webhook to `url`, in the store. */
 async function finished(url: string): Promise<string> {
   const id = `deliver-test-${n++}`.padEnd(22, 'x');
-  await store.insert([{ id, owner: null, request: { language: 'bash', code: 'true' }, callbackUrl: url, createdAt: Date.now() }]);
+  await store.insert([{ id, owner: null, request: { language: 'bash', code: 'true' }, callbackUrl: url, adapter: null, createdAt: Date.now() }]);
   await store.claimNext(Date.now());
   await store.finish(id, { status: 'cancelled' }, Date.now(), ['running']);
   return id;

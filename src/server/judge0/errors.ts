@@ -10,13 +10,13 @@ import { toHttpError } from '../http-errors.js';
 import { judge0Field } from './request.js';
 
 /** Query parameters: their errors are 400 `{ error }`, not 422. */
-const QUERY_FIELDS = new Set(['fields', 'wait', 'base64_encoded']);
+const QUERY_FIELDS = new Set(['fields', 'wait', 'base64_encoded', 'tokens']);
 
 /** Codes answered as 422 validation errors naming the submission's field. */
 const VALIDATION_CODES = new Set(['CYLO_E_VALIDATION', 'CYLO_E_LIMIT_EXCEEDED', 'CYLO_E_COMPILER_OPTION', 'CYLO_E_UNKNOWN_LANGUAGE', 'CYLO_E_RUNTIME_UNAVAILABLE']);
 
 /** Fields of the request as a whole (not of the submission): 400 `{ error }`. */
-const REQUEST_FIELDS = new Set(['body', 'request', 'content-type', 'content-length']);
+const REQUEST_FIELDS = new Set(['body', 'request', 'content-type', 'content-length', 'submissions']);
 
 /** The message without the `field: ` prefix cylo's messages start with. */
 function bare(message: string, field: string | undefined): string {

@@ -5,9 +5,10 @@
 // /languages/all, /languages/{id}, /statuses, /about, /config_info, /system_info, and POST
 // /authenticate. Translation is ./request.ts and ./submission.ts (pure); errors ./errors.ts.
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { CyloError } from '../../errors.js';
+import { CyloError, toCyloError } from '../../errors.js';
+import { createBatch, registerJudge0Async, submitJudge0, type Judge0AsyncOptions } from './async.js';
 import type { ServerContext } from '../context.js';
-import { judge0ErrorHandler } from './errors.js';
+import { judge0ErrorAnswer, judge0ErrorHandler } from './errors.js';
 import { about, configInfo, languageDetail, systemInfo } from './info.js';
 import { judge0Language, judge0Languages } from './languages.js';
 import { judge0ToCyloRequest, type Judge0Translation } from './request.js';
@@ -33,6 +34,8 @@ export const asyncUnavailable: Judge0AsyncSubmit = async () => {
 
 export interface Judge0PluginOptions {
   ctx: ServerContext;
+  /** The durable submission service: asynchronous submissions, tokens, batches, callbacks. */
+  async?: Judge0AsyncOptions | undefined;
   bodyLimit: number;
   /** Whether this mount answers unknown routes under it (not for the root mount). */
   notFound: boolean;
@@ -52,7 +55,7 @@ async function createSubmission(options: Judge0PluginOptions, request: FastifyRe
   const languages = judge0Languages(await ctx.cylo.runtimes());
   const translation = judge0ToCyloRequest(body, { base64, languages, policy: ctx.cylo.policy });
   if (query.wait !== 'true' || translation.callbackUrl !== null) {
-    const { token } = await (options.submitAsync ?? asyncUnavailable)(translation, body, request);
+    const { token } = options.async !== undefined ? await submitJudge0(options.async, translation, body, request, base64) : await (options.submitAsync ?? asyncUnavailable)(translation, body, request);
     return reply.code(201).send({ token });
   }
   const createdAt = new Date();
@@ -72,14 +75,20 @@ export async function judge0Plugin(app: FastifyInstance, options: Judge0PluginOp
   }
   const tags = ['judge0'];
   app.post('/submissions', { config: { execution: 'judge0' }, schema: { tags, summary: 'Create a submission (Judge0)', querystring: judge0QuerySchema, body: judge0SubmissionSchema, response: { 201: judge0SubmissionResultSchema, ...errors } } }, (request, reply) => createSubmission(options, request, reply));
-  // Asynchronous submissions: answered by the submissions service once it is wired (replace
-  // these three with its routes); until then, the same clear 400 as POST without wait.
-  const later = async (): Promise<never> => {
-    throw asyncUnavailableError();
-  };
-  app.get('/submissions/batch', { schema: { tags, summary: 'Submissions by token (Judge0; needs the submissions service)' } }, later);
-  app.post('/submissions/batch', { schema: { tags, summary: 'Create submissions (Judge0; needs the submissions service)' } }, later);
-  app.get('/submissions/:token', { schema: { tags, summary: 'A submission by token (Judge0; needs the submissions service)' } }, later);
+  // Asynchronous submissions: on the submissions service (./async.ts); a server without it
+  // answers the same clear 400 as POST without wait.
+  const asyncOptions = options.async;
+  if (asyncOptions !== undefined) {
+    registerJudge0Async(app, asyncOptions, tags);
+    app.post('/submissions/batch', { config: { execution: 'judge0' }, schema: { tags, summary: 'Create submissions (Judge0)' } }, (request, reply) => createBatch(asyncOptions, request, reply, (e) => judge0ErrorAnswer(toCyloError(e)).body as Record<string, unknown>));
+  } else {
+    const later = async (): Promise<never> => {
+      throw asyncUnavailableError();
+    };
+    app.get('/submissions/batch', { schema: { tags, summary: 'Submissions by token (Judge0; needs the submissions service)' } }, later);
+    app.post('/submissions/batch', { schema: { tags, summary: 'Create submissions (Judge0; needs the submissions service)' } }, later);
+    app.get('/submissions/:token', { schema: { tags, summary: 'A submission by token (Judge0; needs the submissions service)' } }, later);
+  }
   app.get('/languages', { schema: { tags, summary: 'Installed languages, one per runtime (Judge0)', response: { 200: judge0LanguageSchema.array() } } }, async () =>
     judge0Languages(await ctx.cylo.runtimes())
       .filter((l) => !l.is_archived)
@@ -97,7 +106,7 @@ export async function judge0Plugin(app: FastifyInstance, options: Judge0PluginOp
   });
   app.get('/statuses', { schema: { tags, summary: 'Status ids and descriptions (Judge0)', response: { 200: judge0StatusSchema.array() } } }, async () => JUDGE0_STATUSES);
   app.get('/about', { schema: { tags, summary: 'About this server (Judge0)' } }, async () => about());
-  app.get('/config_info', { schema: { tags, summary: "This server's defaults and maxima in Judge0's fields" } }, async () => configInfo(ctx.cylo, judge0Languages(await ctx.cylo.runtimes()), options.submitAsync !== undefined));
+  app.get('/config_info', { schema: { tags, summary: "This server's defaults and maxima in Judge0's fields" } }, async () => configInfo(ctx.cylo, judge0Languages(await ctx.cylo.runtimes()), options.submitAsync !== undefined || options.async !== undefined));
   app.get('/system_info', { schema: { tags, summary: 'The machine (Judge0)' } }, async () => systemInfo());
   // Judge0's token check: the token hook has already run (401 without it).
   app.post('/authenticate', { schema: { tags, summary: 'Checks the X-Auth-Token (Judge0)' } }, async (_request, reply) => reply.code(200).send());
