@@ -11,6 +11,7 @@ import { CyloError } from './errors.js';
 import type { RuntimeDefinitionInput } from './runtimes/definition.js';
 import { RELAXABLE_LAYERS, type RelaxableLayer } from './sandbox/host-check.js';
 import { DEFAULT_UID_BASE } from './sandbox/identity.js';
+import { DEFAULT_SESSION_SETTINGS, type SessionSettings } from './sessions/manager.js';
 import { DEFAULT_CACHE_DIR, DEFAULT_CACHE_MAX_BYTES } from './engine/compile-cache.js';
 
 export type CyloLogLevel = 'info' | 'warn' | 'error';
@@ -57,6 +58,14 @@ export interface CyloOptions {
   cacheDir?: string | false;
   /** Bound on the compile cache's total size; least recently used entries go first (default 512 MiB). */
   cacheMaxBytes?: number;
+  /** Sessions open at once (each holds a sandbox, a uid and a cgroup of its own; default 8). */
+  maxSessions?: number;
+  /** A session without requests for this long is destroyed (default 10 minutes). */
+  sessionIdleTimeoutMs?: number;
+  /** The longest a session may live (default and maximum of `lifetimeMs`: 1 hour). */
+  sessionMaxLifetimeMs?: number;
+  /** The largest file a session uploads or downloads (default 16 MiB). */
+  sessionFileMaxBytes?: number;
 }
 
 /** CyloOptions with every default filled in and every value checked. */
@@ -78,6 +87,7 @@ export interface NormalizedOptions {
   log: (level: CyloLogLevel, message: string, fields?: Record<string, unknown>) => void;
   cacheDir: string | false;
   cacheMaxBytes: number;
+  sessions: SessionSettings;
 }
 
 const positiveInt = z.number().int().positive();
@@ -105,6 +115,10 @@ const optionsSchema = z.strictObject({
   runtimesFile: z.union([path, z.literal(false)]).optional(),
   cacheDir: z.union([path, z.literal(false)]).optional(),
   cacheMaxBytes: positiveInt.optional(),
+  maxSessions: z.number().int().min(0).optional(),
+  sessionIdleTimeoutMs: positiveInt.optional(),
+  sessionMaxLifetimeMs: positiveInt.optional(),
+  sessionFileMaxBytes: positiveInt.max(256 * 1024 * 1024).optional(),
 });
 
 const EXPLAIN: Record<string, string> = {
@@ -128,6 +142,14 @@ export function normalizeOptions(input: CyloOptions = {}): NormalizedOptions {
   const uidCount = o.uidCount ?? Math.max(256, availableParallelism() * 16);
   const uidBase = o.uidBase ?? DEFAULT_UID_BASE;
   if (uidBase + uidCount > 0xfffffffe) throw new CyloError('CYLO_E_CONFIG', `uidBase: ${uidBase} + uidCount ${uidCount} goes past the largest uid (${0xfffffffe}); lower one of them`, { field: 'uidBase' });
+  const sessions: SessionSettings = {
+    maxSessions: o.maxSessions ?? DEFAULT_SESSION_SETTINGS.maxSessions,
+    sessionIdleTimeoutMs: o.sessionIdleTimeoutMs ?? DEFAULT_SESSION_SETTINGS.sessionIdleTimeoutMs,
+    sessionMaxLifetimeMs: o.sessionMaxLifetimeMs ?? DEFAULT_SESSION_SETTINGS.sessionMaxLifetimeMs,
+    sessionFileMaxBytes: o.sessionFileMaxBytes ?? DEFAULT_SESSION_SETTINGS.sessionFileMaxBytes,
+  };
+  // Every running execution and every session holds a uid of the range at once.
+  if (concurrency + sessions.maxSessions > uidCount) throw new CyloError('CYLO_E_CONFIG', `uidCount: ${uidCount} uids cannot hold concurrency ${concurrency} plus maxSessions ${sessions.maxSessions} at once; raise uidCount or lower one of them`, { field: 'uidCount' });
   const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
   const relax = o.relax ?? [];
   return Object.freeze({
@@ -147,5 +169,6 @@ export function normalizeOptions(input: CyloOptions = {}): NormalizedOptions {
     log: o.log ?? (() => {}),
     cacheDir: o.cacheDir ?? (isRoot ? DEFAULT_CACHE_DIR : false),
     cacheMaxBytes: o.cacheMaxBytes ?? DEFAULT_CACHE_MAX_BYTES,
+    sessions,
   });
 }
