@@ -134,7 +134,8 @@ export class SessionManager {
     const s = entry.session;
     const act = <T>(p: () => Promise<T>): Promise<T> => {
       this.touch(entry);
-      return p().finally(() => this.touch(entry));
+      // A refusal before the request (a bad path) is a rejection too, never a synchronous throw.
+      return Promise.resolve().then(p).finally(() => this.touch(entry));
     };
     return {
       id: s.id,

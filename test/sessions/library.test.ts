@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { createCylo, type Cylo } from '../../src/cylo.js';
 import { TEST_UID_BASE, TIGHT_LIMITS } from '../support/cylo.js';
 import { skipWithoutSandbox } from '../support/host.js';
-import { cgroupsNamed, strayProcesses } from '../support/processes.js';
+import { cgroupsNamed, processesWith, strayProcesses, uniqueMarker } from '../support/processes.js';
 import { waitFor } from '../support/wait.js';
 
 const T = { timeout: 60_000 };
@@ -37,7 +37,7 @@ test('python: a variable, an import and a function of run 1 are there in run 3; 
     const r4 = await s.run('undefined_name');
     assert.equal(r4.status, 'runtime_error');
     assert.equal(r4.error?.type, 'NameError');
-    assert.match(r4.error?.traceback ?? '', /<cell 5>/);
+    assert.match(r4.error?.traceback ?? '', /<cell 4>/);
     // An error does not end the session.
     assert.equal((await s.run('x')).result, '20');
   } finally {
@@ -93,10 +93,10 @@ test('files: uploaded and written files persist across runs, can be listed, read
 
 test('an idle session is destroyed: its id answers ended (idle), no process or cgroup of it is left', T, async (t) => {
   if (skipWithoutSandbox(t)) return;
-  const before = cgroupsOfThisProcess().length;
+  const before = cgroupsOfThisProcess();
   const s = await cylo().sessions.create({ language: 'python', idleTimeoutMs: 1500 });
   await s.writeFile('keep.txt', 'x');
-  assert.equal(cgroupsOfThisProcess().length, before + 1);
+  assert.notDeepEqual(cgroupsOfThisProcess(), before);
   // Proves the idle timer ends it: without one, the session would stay and get() would return it.
   await waitFor('the idle session to end', () => {
     try {
@@ -108,7 +108,7 @@ test('an idle session is destroyed: its id answers ended (idle), no process or c
   }, 20_000);
   assert.throws(() => cylo().sessions.get(s.id), /session ended \(idle\)/);
   assert.deepEqual(strayProcesses(UIDS.base, UIDS.count), []);
-  assert.equal(cgroupsOfThisProcess().length, before);
+  assert.deepEqual(cgroupsOfThisProcess(), before);
 });
 
 test('a run past its wall time is interrupted and the session keeps its state', T, async (t) => {
@@ -135,16 +135,26 @@ test('two sessions see neither each other\'s files nor processes, run as differe
   const b = await cylo().sessions.create({ language: 'python', owner: 'key-b' });
   try {
     await a.writeFile('secret-a.txt', 'only a');
-    const probe = 'import os\n(os.getuid(), sorted(os.listdir(".")), sorted(int(p) for p in os.listdir("/proc") if p.isdigit()))';
+    const [ma, mb] = [uniqueMarker(), uniqueMarker()];
+    // A background process in each session, found on the host by its marker.
+    const start = (m: string): string => `import subprocess\np = subprocess.Popen(["/bin/sh", "-c", "sleep 60", "${m}"])`;
+    assert.equal((await a.run(start(ma))).status, 'ok');
+    assert.equal((await b.run(start(mb))).status, 'ok');
+    const probe = 'import os\n(sorted(os.listdir(".")), sorted(c for c in (open(f"/proc/{p}/cmdline").read().replace("\\0", " ") for p in os.listdir("/proc") if p.isdigit()) if "cylomark" in c))';
     const ra = await a.run(probe);
     const rb = await b.run(probe);
     assert.match(ra.result ?? '', /'secret-a\.txt'/);
     assert.doesNotMatch(rb.result ?? '', /secret-a/);
-    const [uidA] = /^\((\d+)/.exec(ra.result ?? '')?.slice(1) ?? [];
-    const [uidB] = /^\((\d+)/.exec(rb.result ?? '')?.slice(1) ?? [];
-    assert.notEqual(uidA, uidB);
-    // Each sees only its own PID namespace: PID 1 (the supervisor) and the driver's few pids.
-    assert.match(rb.result ?? '', /\[1, \d+\]\)$/);
+    // Each sees its own processes only (its own PID namespace).
+    assert.match(ra.result ?? '', new RegExp(ma));
+    assert.doesNotMatch(ra.result ?? '', new RegExp(mb));
+    assert.match(rb.result ?? '', new RegExp(mb));
+    assert.doesNotMatch(rb.result ?? '', new RegExp(ma));
+    // On the host, the two run as different uids.
+    const [pa] = processesWith(ma);
+    const [pb] = processesWith(mb);
+    assert.ok(pa !== undefined && pb !== undefined);
+    assert.notEqual(pa.uids[0], pb.uids[0]);
     assert.throws(() => cylo().sessions.get(a.id, 'key-b'), { code: 'CYLO_E_SESSION_NOT_FOUND' });
     assert.throws(() => cylo().sessions.get(a.id), { code: 'CYLO_E_SESSION_NOT_FOUND' });
     assert.equal(cylo().sessions.get(a.id, 'key-a').id, a.id);
