@@ -18,6 +18,7 @@ import { registerOpenApi } from './openapi.js';
 import fastifyWebsocket from '@fastify/websocket';
 import { registerPistonConnect } from './piston-connect.js';
 import { registerPistonRoutes } from './piston.js';
+import { registerSessionRoutes } from './sessions.js';
 import { zodValidatorCompiler } from './validation.js';
 
 export const DEFAULT_BODY_LIMIT = 16 * 1024 * 1024;
@@ -202,6 +203,7 @@ async function registerRoutes(app: FastifyInstance, state: ServerState, options:
   registerServiceRoutes(app, state);
   registerNativeRoutes(app, state);
   registerPistonRoutes(app, state);
+  registerSessionRoutes(app, state, bodyLimit);
   await app.register(fastifyWebsocket, { options: { maxPayload: bodyLimit } });
   await app.register(async (scoped) => registerPistonConnect(scoped, state));
   for (const plugin of options.plugins ?? []) await plugin(app, state);
