@@ -167,10 +167,13 @@ test('downloading a symlink to a host file is refused and its content never come
   if (skipWithoutSandbox(t)) return;
   const s = await cylo().sessions.create({ language: 'python' });
   try {
-    const r = await s.run('import os\nos.symlink("/etc/passwd", "x")\nos.makedirs("d")\nos.symlink("/etc", "d/up")');
-    assert.equal(r.status, 'ok', JSON.stringify(r));
+    // /etc/passwd (not in the sandbox at all) and /etc/ld.so.cache (bound read-only into it:
+    // a driver following the link would read it).
+    const r = await s.run('import os\nos.symlink("/etc/passwd", "x")\nos.symlink("/etc/ld.so.cache", "cache")\nos.makedirs("d")\nos.symlink("/etc", "d/up")\nlen(open("cache", "rb").read()) > 0');
+    assert.equal(r.result, 'True', JSON.stringify(r));
     await assert.rejects(s.readFile('x'), (e: Error & { code?: string }) => e.code === 'CYLO_E_BAD_PATH' && !e.message.includes('root:'));
-    await assert.rejects(s.readFile('d/up/passwd'), { code: 'CYLO_E_BAD_PATH' });
+    await assert.rejects(s.readFile('cache'), { code: 'CYLO_E_BAD_PATH' });
+    await assert.rejects(s.readFile('d/up/ld.so.cache'), { code: 'CYLO_E_BAD_PATH' });
     // Writing through the link is refused too (it would write outside the workspace).
     await assert.rejects(s.writeFile('d/up/hosts', 'x'), { code: 'CYLO_E_BAD_PATH' });
   } finally {
