@@ -87,6 +87,8 @@ export const serverConfigSchema = z.strictObject({
   defaultLimits: limitsSchema.optional(),
   uidBase: wholeNumber(1000, 4_000_000_000).optional(),
   uidCount: wholeNumber(1, 1_000_000).optional(),
+  /** Sessions open at once (docs/sessions.md); 0: none. */
+  maxSessions: wholeNumber(0, 4096).optional(),
 });
 
 export type ServerConfigInput = z.input<typeof serverConfigSchema>;
@@ -116,6 +118,8 @@ export interface ServerConfig {
   uidCount: number | undefined;
   /** The config file read, if any. */
   configPath: string | undefined;
+  /** Sessions open at once; undefined: the library's default (8). */
+  maxSessions: number | undefined;
 }
 
 /** Environment variables and the field each sets. */
@@ -135,6 +139,7 @@ export const ENV_VARS: Readonly<Record<string, Key>> = {
   CYLO_RELAX: 'relax',
   CYLO_UID_BASE: 'uidBase',
   CYLO_UID_COUNT: 'uidCount',
+  CYLO_MAX_SESSIONS: 'maxSessions',
 };
 
 /** Command-line flags and the field each sets. */
@@ -150,6 +155,7 @@ export const FLAGS: Readonly<Partial<Record<Key, string>>> = {
   maxConnections: '--max-connections',
   logLevel: '--log-level',
   logFormat: '--log-format',
+  maxSessions: '--max-sessions',
 };
 
 /** Validates one source; `name(path)` says how the user spells a field in that source. */
@@ -287,6 +293,7 @@ function mergeSources(sources: Source[], { token, tokenSource }: Pick<ServerConf
     defaultLimits: pick('defaultLimits'),
     uidBase: pick('uidBase'),
     uidCount: pick('uidCount'),
+    maxSessions: pick('maxSessions'),
     configPath,
   };
 }

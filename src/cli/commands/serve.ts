@@ -113,6 +113,7 @@ function createServeCylo(options: ServeOptions, config: ServerConfig, log: NonNu
     ...(config.defaultLimits === undefined ? {} : { defaultLimits: { ...options.cyloOptions?.defaultLimits, ...config.defaultLimits } }),
     ...(config.uidBase === undefined ? {} : { uidBase: config.uidBase }),
     ...(config.uidCount === undefined ? {} : { uidCount: config.uidCount }),
+    ...(config.maxSessions === undefined ? {} : { maxSessions: config.maxSessions }),
   });
 }
 
@@ -207,6 +208,7 @@ export function register(program: Command): Command {
     .option('--max-connections <n>', 'connections open at once (default 256; CYLO_MAX_CONNECTIONS)')
     .option('--log-level <level>', 'fatal, error, warn, info, debug, trace or silent (default info; CYLO_LOG_LEVEL)')
     .option('--log-format <format>', 'auto (pretty on a terminal, else JSON), json or pretty (CYLO_LOG_FORMAT)')
+    .option('--max-sessions <n>', 'stateful sessions open at once (default 8; CYLO_MAX_SESSIONS; docs/sessions.md)')
     .action(async (o: Record<string, string | boolean | undefined>) => {
       const { config, ...flags } = o;
       process.exitCode = await serveCommand({ flags, configPath: config as string | undefined }, processIO);
