@@ -6,6 +6,7 @@
 // hostile.test.ts.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { createCylo, type Cylo } from '../../src/cylo.js';
 import { TEST_UID_BASE, TIGHT_LIMITS } from '../support/cylo.js';
 import { skipWithoutSandbox } from '../support/host.js';
@@ -199,4 +200,37 @@ test('bad options are refused naming the field', T, async (t) => {
   await assert.rejects(cylo().sessions.create({ language: 'bash' }), { code: 'CYLO_E_VALIDATION', field: 'language' });
   await assert.rejects(cylo().sessions.create({ language: 'python', lifetimeMs: 10 * 3600_000 }), { code: 'CYLO_E_LIMIT_EXCEEDED', field: 'lifetimeMs' });
   await assert.rejects(cylo().sessions.create({ language: 'python', limits: { memoryBytes: 64 * 1024 ** 3 } }), { code: 'CYLO_E_LIMIT_EXCEEDED' });
+});
+
+/** Why the matplotlib test cannot run here, or undefined. */
+function matplotlibSkipReason(): string | undefined {
+  const r = spawnSync('python3', ['-c', 'import matplotlib'], { encoding: 'utf8' });
+  return r.status === 0 ? undefined : 'matplotlib is not installed on this host (python3 -c "import matplotlib" failed); install python3-matplotlib to run it';
+}
+
+test('python: a matplotlib figure comes back as a PNG image, and savefig writes a file the files API returns', { ...T, skip: matplotlibSkipReason() ?? false }, async (t) => {
+  if (skipWithoutSandbox(t)) return;
+  const s = await cylo().sessions.create({ language: 'python', limits: { memoryBytes: 256 * 1024 * 1024 } });
+  try {
+    const r = await s.run('import matplotlib.pyplot as plt\nplt.plot([1, 2, 3], [1, 4, 9])\nplt.savefig("plot.png")\nplt.show()');
+    assert.equal(r.status, 'ok', JSON.stringify(r).slice(0, 2000));
+    assert.equal(r.images.length, 1);
+    const png = Buffer.from(r.images[0]?.data ?? '', 'base64');
+    assert.deepEqual([...png.subarray(0, 4)], [0x89, 0x50, 0x4e, 0x47]);
+    const file = await s.readFile('plot.png');
+    assert.deepEqual([...file.subarray(0, 4)], [0x89, 0x50, 0x4e, 0x47]);
+  } finally {
+    await s.close();
+  }
+});
+
+test('user code that writes to the driver\'s answer channel ends its own session (crashed), nothing else', T, async (t) => {
+  if (skipWithoutSandbox(t)) return;
+  const s = await cylo().sessions.create({ language: 'javascript' });
+  // fd 1 of the driver is its answer channel; a forged line is not JSON of the answer's shape.
+  const r = await s.run('require("fs").writeSync(1, "{\\"id\\": 99, \\"forged\\": true}\\n")');
+  assert.equal(r.sessionEnded?.reason, 'crashed', JSON.stringify(r));
+  assert.match(r.sessionEnded?.message ?? '', /wrong shape/);
+  assert.throws(() => cylo().sessions.get(s.id), { code: 'CYLO_E_SESSION_ENDED' });
+  assert.deepEqual(strayProcesses(UIDS.base, UIDS.count), []);
 });
