@@ -143,7 +143,9 @@ export function normalizeOptions(input: CyloOptions = {}): NormalizedOptions {
   const uidBase = o.uidBase ?? DEFAULT_UID_BASE;
   if (uidBase + uidCount > 0xfffffffe) throw new CyloError('CYLO_E_CONFIG', `uidBase: ${uidBase} + uidCount ${uidCount} goes past the largest uid (${0xfffffffe}); lower one of them`, { field: 'uidBase' });
   const sessions: SessionSettings = {
-    maxSessions: o.maxSessions ?? DEFAULT_SESSION_SETTINGS.maxSessions,
+    // Unset: the default, as far as the uid range leaves room beside the executions (a small
+    // uidCount then gets fewer sessions, or none); set: it must fit (below).
+    maxSessions: o.maxSessions ?? Math.max(0, Math.min(DEFAULT_SESSION_SETTINGS.maxSessions, uidCount - concurrency)),
     sessionIdleTimeoutMs: o.sessionIdleTimeoutMs ?? DEFAULT_SESSION_SETTINGS.sessionIdleTimeoutMs,
     sessionMaxLifetimeMs: o.sessionMaxLifetimeMs ?? DEFAULT_SESSION_SETTINGS.sessionMaxLifetimeMs,
     sessionFileMaxBytes: o.sessionFileMaxBytes ?? DEFAULT_SESSION_SETTINGS.sessionFileMaxBytes,

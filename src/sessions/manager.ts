@@ -92,6 +92,7 @@ export class SessionManager {
       const runtime = await this.deps.registry.resolve(definition.id);
       if (!runtime.available) throw new CyloError('CYLO_E_RUNTIME_UNAVAILABLE', `language: ${runtime.problem ?? `${definition.id} is not installed`}`, { field: 'language' });
       const backend = await this.deps.backend();
+      if (this.closed) throw new CyloError('CYLO_E_CLOSED', 'sessions: this cylo instance is closed');
       // A slot of its own (uid + cgroup): the execution pool's slots stay for executions.
       const slot = backend.createSlot();
       session = new Session({ backend, slot, runtime, limits: options.limits, lifetimeMs: options.lifetimeMs, fileMaxBytes: this.deps.settings.sessionFileMaxBytes, onEnd: (s) => this.ended(s) });

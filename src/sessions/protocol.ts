@@ -44,10 +44,12 @@ export function answerSchema(caps: AnswerCaps) {
 
 export type DriverAnswer = z.infer<ReturnType<typeof answerSchema>>;
 
-/** The largest answer line (bytes) for these caps: every capped field, JSON-escaped (a
- *  character becomes at most 6 bytes: \u00XX), plus room for the keys and the file list. */
+/** The largest answer line (bytes) for these caps: the five text fields JSON-escaped (a
+ *  character becomes at most 6 bytes: \u00XX), base64 (never escaped) of one file or of the
+ *  images, and room for the keys and the file list. Bounds what one session's answer can make
+ *  the host buffer (with the defaults, 1 MiB output and 16 MiB files: about 75 MiB). */
 export function maxAnswerBytes(caps: AnswerCaps): number {
-  return 6 * (5 * caps.textChars) + 17 * caps.contentChars + 4 * 1024 * 1024;
+  return 6 * (5 * caps.textChars) + 2 * caps.contentChars + 2 * 1024 * 1024;
 }
 
 /**
