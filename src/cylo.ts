@@ -16,6 +16,7 @@ import { RuntimeRegistry, type ResolvedRuntime } from './runtimes/registry.js';
 import type { HostReport } from './sandbox/host-check.js';
 import type { NamespaceSlot } from './sandbox/namespace-backend.js';
 import type { OrphanReport } from './sandbox/orphans.js';
+import { SessionManager } from './sessions/manager.js';
 
 export type { CyloLogLevel, CyloOptions } from './options.js';
 export type { ExecuteOptions } from './gate/execution-gate.js';
@@ -71,6 +72,9 @@ export interface Cylo {
   stats(): CyloStats;
   readonly registry: RuntimeRegistry;
   readonly policy: ValidationPolicy;
+  /** Stateful sessions (docs/sessions.md): one sandbox kept alive between runs, with its
+   *  variables and files; each on a slot of its own, bounded by maxSessions; ended by close(). */
+  readonly sessions: SessionManager;
   /** Stops accepting executions, rejects queued ones and waits for running ones; after
    *  `graceMs` (default: no limit) the running ones are cancelled (every process killed). */
   close(options?: { graceMs?: number }): Promise<void>;
@@ -106,9 +110,12 @@ export function createCylo(input: CyloOptions = {}): Cylo {
   let closed = false;
   process.once('exit', onExit);
 
+  const sessions = new SessionManager({ backend: async () => (await ready()).backend, registry, defaultLimits: options.defaultLimits, maxLimits: options.maxLimits, settings: options.sessions });
+
   const cylo: Cylo = {
     registry,
     policy,
+    sessions,
     execute: (request, executeOptions) => gate.execute(request, executeOptions),
     stream: (request, o = {}) => streamExecution((onEvent, signal) => gate.execute(request, { signal, onEvent }), o.signal, requestedOutputEncoding(request)),
     interactive: (request, o = {}) => startInteractive((run) => gate.execute(request, run), o.signal, requestedOutputEncoding(request)),
@@ -135,7 +142,8 @@ export function createCylo(input: CyloOptions = {}): Cylo {
     },
     async close(closeOptions = {}) {
       process.removeListener('exit', onExit);
-      await gate.close(closeOptions.graceMs);
+      // Sessions are not persisted: closing ends them (every process killed, slot destroyed).
+      await Promise.all([sessions.close(), gate.close(closeOptions.graceMs)]);
       // Every slot is gone: the uid range is free for the next instance.
       closed = true;
       setUp?.range.release();

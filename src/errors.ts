@@ -22,6 +22,11 @@ export const ERROR_CODES = {
   CYLO_E_CONFIG: { status: 500, summary: 'The configuration (options, file or environment) is invalid.' },
   CYLO_E_USAGE: { status: 400, summary: 'The command line was used incorrectly.' },
   CYLO_E_INTERNAL: { status: 500, summary: 'An unexpected failure inside cylo; please report it.' },
+  CYLO_E_SESSION_NOT_FOUND: { status: 404, summary: 'No session has this id (or it belongs to another API key).' },
+  CYLO_E_SESSION_LIMIT: { status: 429, summary: 'The most sessions this server (or MCP client) may hold are open; close one or retry later.' },
+  CYLO_E_SESSION_ENDED: { status: 410, summary: 'The session has ended (closed, idle, expired, memory_limit, crashed...); the message says why. Create a new one.' },
+  CYLO_E_FILE_TOO_LARGE: { status: 413, summary: "A session file is larger than the server's file cap." },
+  CYLO_E_BAD_PATH: { status: 400, summary: 'A session file path is not a plain relative path inside the workspace, or it is a symbolic link, a directory or missing.' },
   CYLO_E_CLOSED: { status: 503, summary: 'The cylo instance was closed.' },
 } as const;
 

@@ -15,3 +15,5 @@ export type { ExecutionState, StateEvent } from './engine/state-machine.js';
 export type { RuntimeDefinitionInput as RuntimeDefinition } from './runtimes/definition.js';
 export type { InteractiveExecution } from './engine/interactive.js';
 export { FORWARDABLE_SIGNALS, type ForwardableSignal } from './util/signals.js';
+export type { SessionCreateOptions, SessionFile, SessionInfo, SessionLimits, SessionRunResult } from './sessions/types.js';
+export type { SessionHandle, SessionManager, SessionSettings } from './sessions/manager.js';

@@ -11,6 +11,7 @@ import { CyloError } from './errors.js';
 import type { RuntimeDefinitionInput } from './runtimes/definition.js';
 import { RELAXABLE_LAYERS, type RelaxableLayer } from './sandbox/host-check.js';
 import { DEFAULT_UID_BASE } from './sandbox/identity.js';
+import { DEFAULT_SESSION_SETTINGS, type SessionSettings } from './sessions/manager.js';
 import { DEFAULT_CACHE_DIR, DEFAULT_CACHE_MAX_BYTES } from './engine/compile-cache.js';
 import { compileAllowlist, DEFAULT_ALLOWED_COMPILER_OPTIONS } from './api/compiler-options.js';
 
@@ -63,6 +64,14 @@ export interface CyloOptions {
    *  -DNAME[=VALUE], warnings, -g, -lm...). Flags that load code or read host files (-fplugin,
    *  -B, -wrapper, @file, -specs, -include, -I, -o...) are refused whatever this says. [] : none. */
   allowedCompilerOptions?: string[];
+  /** Sessions open at once (each holds a sandbox, a uid and a cgroup of its own; default 8). */
+  maxSessions?: number;
+  /** A session without requests for this long is destroyed (default 10 minutes). */
+  sessionIdleTimeoutMs?: number;
+  /** The longest a session may live (default and maximum of `lifetimeMs`: 1 hour). */
+  sessionMaxLifetimeMs?: number;
+  /** The largest file a session uploads or downloads (default 16 MiB). */
+  sessionFileMaxBytes?: number;
 }
 
 /** CyloOptions with every default filled in and every value checked. */
@@ -85,6 +94,7 @@ export interface NormalizedOptions {
   cacheDir: string | false;
   cacheMaxBytes: number;
   allowedCompilerOptions: readonly RegExp[];
+  sessions: SessionSettings;
 }
 
 const positiveInt = z.number().int().positive();
@@ -113,6 +123,10 @@ const optionsSchema = z.strictObject({
   cacheDir: z.union([path, z.literal(false)]).optional(),
   cacheMaxBytes: positiveInt.optional(),
   allowedCompilerOptions: z.array(z.string().min(1)).optional(),
+  maxSessions: z.number().int().min(0).optional(),
+  sessionIdleTimeoutMs: positiveInt.optional(),
+  sessionMaxLifetimeMs: positiveInt.optional(),
+  sessionFileMaxBytes: positiveInt.max(256 * 1024 * 1024).optional(),
 });
 
 const EXPLAIN: Record<string, string> = {
@@ -136,6 +150,16 @@ export function normalizeOptions(input: CyloOptions = {}): NormalizedOptions {
   const uidCount = o.uidCount ?? Math.max(256, availableParallelism() * 16);
   const uidBase = o.uidBase ?? DEFAULT_UID_BASE;
   if (uidBase + uidCount > 0xfffffffe) throw new CyloError('CYLO_E_CONFIG', `uidBase: ${uidBase} + uidCount ${uidCount} goes past the largest uid (${0xfffffffe}); lower one of them`, { field: 'uidBase' });
+  const sessions: SessionSettings = {
+    // Unset: the default, as far as the uid range leaves room beside the executions (a small
+    // uidCount then gets fewer sessions, or none); set: it must fit (below).
+    maxSessions: o.maxSessions ?? Math.max(0, Math.min(DEFAULT_SESSION_SETTINGS.maxSessions, uidCount - concurrency)),
+    sessionIdleTimeoutMs: o.sessionIdleTimeoutMs ?? DEFAULT_SESSION_SETTINGS.sessionIdleTimeoutMs,
+    sessionMaxLifetimeMs: o.sessionMaxLifetimeMs ?? DEFAULT_SESSION_SETTINGS.sessionMaxLifetimeMs,
+    sessionFileMaxBytes: o.sessionFileMaxBytes ?? DEFAULT_SESSION_SETTINGS.sessionFileMaxBytes,
+  };
+  // Every running execution and every session holds a uid of the range at once.
+  if (concurrency + sessions.maxSessions > uidCount) throw new CyloError('CYLO_E_CONFIG', `uidCount: ${uidCount} uids cannot hold concurrency ${concurrency} plus maxSessions ${sessions.maxSessions} at once; raise uidCount or lower one of them`, { field: 'uidCount' });
   const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
   const relax = o.relax ?? [];
   return Object.freeze({
@@ -156,5 +180,6 @@ export function normalizeOptions(input: CyloOptions = {}): NormalizedOptions {
     cacheDir: o.cacheDir ?? (isRoot ? DEFAULT_CACHE_DIR : false),
     cacheMaxBytes: o.cacheMaxBytes ?? DEFAULT_CACHE_MAX_BYTES,
     allowedCompilerOptions: compileAllowlist(o.allowedCompilerOptions ?? DEFAULT_ALLOWED_COMPILER_OPTIONS),
+    sessions,
   });
 }

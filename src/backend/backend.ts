@@ -65,6 +65,10 @@ export interface StageSpec {
   /** Interactive input after `stdin`, written as it arrives; its end closes stdin. */
   stdinStream?: AsyncIterable<Buffer> | undefined;
   control?: StageControl | undefined;
+  /** false: output is only passed to onStdout/onStderr (still counted against outputBytes) and
+   *  the report's stdout/stderr are empty; for a long-lived stage (a session) whose output
+   *  must not pile up in the service's memory. Default true. */
+  retainOutput?: boolean | undefined;
   limits: StageLimits;
   /** Compile stages: workspace-relative paths streamed back out after a clean exit, at most
    *  maxBytes in all (the host never reads the isolated filesystem). */

@@ -76,6 +76,8 @@ export const httpKeys = {
   webhookAttempts: wholeNumber(1, 20).optional(),
   webhookBackoff: duration.optional(),
   webhookTimeout: duration.optional(),
+  // Stateful sessions (docs/sessions.md): how many may be open at once.
+  maxSessions: wholeNumber(0, 10_000).optional(),
 };
 
 /** One source of settings (a config file, the environment or the flags), every key optional. */
@@ -106,6 +108,7 @@ export const ENV_VARS: Readonly<Record<string, ConfigKey>> = {
   CYLO_WEBHOOK_ATTEMPTS: 'webhookAttempts',
   CYLO_WEBHOOK_BACKOFF: 'webhookBackoff',
   CYLO_WEBHOOK_TIMEOUT: 'webhookTimeout',
+  CYLO_MAX_SESSIONS: 'maxSessions',
   CYLO_RELAX: 'relax',
   CYLO_RUNTIMES_FILE: 'runtimesFile',
   CYLO_UID_BASE: 'uidBase',

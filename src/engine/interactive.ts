@@ -26,7 +26,7 @@ export interface InteractiveExecution {
 }
 
 /** An async iterable of stdin chunks fed by write()/end(). */
-class InputQueue implements AsyncIterable<Buffer> {
+export class InputQueue implements AsyncIterable<Buffer> {
   private readonly chunks: Buffer[] = [];
   private ended = false;
   private wake: (() => void) | undefined;

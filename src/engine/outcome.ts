@@ -132,3 +132,38 @@ export function unrunnableCompileStage(stage: Stage, problem: string, hint: stri
   return { ...stage, status: 'compile_error', message: `the compiler exited 0 but produced no runnable program: ${problem}${fix}` };
 }
 
+
+/** Why a session ended (src/sessions/): asked for (closed, idle, shutdown), its lifetime
+ *  (expired), its sandbox's limits (memory_limit, output_limit), a run that did not stop when
+ *  interrupted (timeout), or its driver died or broke the protocol (crashed). */
+export type SessionEndReason = 'closed' | 'idle' | 'expired' | 'shutdown' | 'memory_limit' | 'output_limit' | 'timeout' | 'crashed';
+
+/** A session's end: why, the status a run in progress gets, and a message for people. */
+export interface SessionEnd {
+  reason: SessionEndReason;
+  status: ExecutionStatus;
+  message: string;
+}
+
+/** How a session's stage ended. `requested`: the host ended it (and why), or null when it ended
+ *  on its own (the stage's timeoutMs is the session's lifetime). */
+export function classifySessionEnd(report: StageReport, limits: StageLimits, requested: { reason: SessionEndReason; message: string } | null): SessionEnd {
+  if (requested !== null) return { ...requested, status: requested.reason === 'timeout' ? 'timeout' : 'internal_error' };
+  if (report.stopReason === 'timeout') return { reason: 'expired', status: 'timeout', message: `the session's lifetime of ${limits.timeoutMs} ms ended; the session was destroyed` };
+  const v = verdict(report, 'run', limits);
+  if (v.status === 'memory_limit') return { reason: 'memory_limit', status: 'memory_limit', message: `the session's memory limit of ${limits.memoryBytes} bytes was exceeded; its sandbox was killed with everything in it (variables and files are lost)` };
+  if (v.status === 'output_limit') return { reason: 'output_limit', status: 'output_limit', message: `the session's driver exceeded its output channel budget of ${limits.outputBytes} bytes; the session was destroyed` };
+  const how = v.message ?? (report.exit?.code != null ? `its driver exited with code ${report.exit.code}` : 'its driver ended');
+  return { reason: 'crashed', status: v.status === 'ok' ? 'runtime_error' : v.status, message: `the session crashed: ${how}; its sandbox was destroyed` };
+}
+
+/** A session run's status from the driver's answer: `error.type` as the driver named it
+ *  (KeyboardInterrupt: interrupted by the host's SIGINT; TimeoutError: the driver's own timer),
+ *  `interrupted`: the host interrupted the run because its wall time was over. */
+export function classifySessionRun(error: { type: string } | null | undefined, interrupted: boolean, timeoutMs: number): Verdict {
+  if ((interrupted && error?.type === 'KeyboardInterrupt') || error?.type === 'TimeoutError') {
+    return { status: 'timeout', message: `wall-clock time limit of ${timeoutMs} ms exceeded; the run was interrupted and the session kept its state`, limit: 'wall' };
+  }
+  if (error != null) return { status: 'runtime_error', message: null, limit: null };
+  return { status: 'ok', message: null, limit: null };
+}

@@ -18,6 +18,7 @@ import type { ExecutionEvent } from '../engine/lifecycle.js';
 import { cyloVersion } from '../version.js';
 import { registerListRuntimes } from './list-runtimes.js';
 import { registerRunCode } from './run-code.js';
+import { registerSessionTools, type McpSessionSettings } from './session-tools.js';
 import { availableRuntimes, type ToolContext } from './schemas.js';
 
 export { toExecuteRequest, type RunCodeArgs } from './run-code.js';
@@ -47,6 +48,8 @@ export interface CyloMcpServerOptions {
   /** A further signal that cancels a tool call (the HTTP transport aborts it when the client
    *  drops the connection that waits for the result). */
   callSignal?: (sessionId: string | undefined, requestId: string | number) => AbortSignal | undefined;
+  /** The session tools MCP clients get (./session-tools.ts); default: 2 sessions per client. */
+  sessions?: McpSessionSettings;
 }
 
 const LOG_SEVERITY: Record<LoggingLevel, number> = { debug: 0, info: 1, notice: 2, warning: 3, error: 4, critical: 5, alert: 6, emergency: 7 };
@@ -57,7 +60,9 @@ function instructions(context: ToolContext): string {
     .join(', ');
   return [
     `cylo runs code in a locked-down Linux sandbox. Languages: ${langs || 'none available'}.`,
-    'Every run_code call starts from a fresh, empty workspace (nothing persists between calls) with no network access,',
+    'Every run_code call starts from a fresh, empty workspace (nothing persists between calls) with no network access;',
+    'for state that persists (variables, files) across calls, use session_create then session_run.',
+    'Limits:',
     `a wall-clock limit (default ${context.defaultTimeoutMs} ms, timeout_ms up to ${context.maxTimeoutMs} ms), memory, process and output limits.`,
     'Only the language runtime and its standard library are there: no package installation.',
     'A failing program returns isError: true with its stdout, stderr and exit code, so read them and fix the code.',
@@ -78,5 +83,12 @@ export function createCyloMcpServer(options: CyloMcpServerOptions): McpServer {
 
   registerRunCode(server, options, () => logLevel !== undefined && LOG_SEVERITY[logLevel] <= LOG_SEVERITY.info);
   registerListRuntimes(server, context);
+  // A client's sessions end with its MCP session (stdio: the process exits and cylo closes).
+  const closeSessions = registerSessionTools(server, options.cylo, options.sessions);
+  const previous = server.server.onclose;
+  server.server.onclose = () => {
+    previous?.();
+    void closeSessions();
+  };
   return server;
 }

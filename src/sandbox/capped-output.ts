@@ -17,6 +17,8 @@ export class CappedCollector {
     private readonly cap: number,
     private readonly onOverflow: () => void,
     private readonly onChunk?: (chunk: Buffer) => void,
+    /** false: chunks are counted and passed on, not kept (buffer() is then empty). */
+    private readonly retain = true,
   ) {}
 
   push(chunk: Buffer): void {
@@ -24,7 +26,7 @@ export class CappedCollector {
     const room = this.cap - this.size;
     const kept = chunk.length > room ? chunk.subarray(0, room) : chunk;
     if (kept.length > 0) {
-      this.chunks.push(kept);
+      if (this.retain) this.chunks.push(kept);
       this.size += kept.length;
       this.onChunk?.(kept);
     }
@@ -35,6 +37,6 @@ export class CappedCollector {
   }
 
   buffer(): Buffer {
-    return Buffer.concat(this.chunks, this.size);
+    return Buffer.concat(this.chunks);
   }
 }

@@ -63,8 +63,9 @@ export class SandboxRun implements SandboxSink {
     private readonly resolve: (report: StageReport) => void,
   ) {
     const { limits, emit } = spec;
-    this.out = new CappedCollector(limits.outputBytes, () => this.stop('stdout'), spec.onStdout);
-    this.err = new CappedCollector(limits.outputBytes, () => this.stop('stderr'), spec.onStderr);
+    const retain = spec.retainOutput !== false;
+    this.out = new CappedCollector(limits.outputBytes, () => this.stop('stdout'), spec.onStdout, retain);
+    this.err = new CappedCollector(limits.outputBytes, () => this.stop('stderr'), spec.onStderr, retain);
     // The artifact: read from a pipe (never from the sandbox's filesystem), capped like output.
     this.emitted =
       emit === undefined || emit.paths.length === 0

@@ -19,6 +19,7 @@ import fastifyWebsocket from '@fastify/websocket';
 import { registerPistonConnect } from './piston-connect.js';
 import { registerPistonRoutes } from './piston.js';
 import { DEFAULT_JUDGE0_PREFIX, judge0Plugin, judge0Prefix, type Judge0AsyncSubmit } from './judge0/routes.js';
+import { registerSessionRoutes } from './sessions.js';
 import { zodValidatorCompiler } from './validation.js';
 import { createSubmissionService, type SubmissionsOptions } from './submissions-setup.js';
 import { registerSubmissionRoutes } from './submissions.js';
@@ -241,6 +242,7 @@ async function registerRoutes(app: FastifyInstance, state: ServerState, options:
   registerNativeRoutes(app, state);
   registerPistonRoutes(app, state);
   if (state.submissions !== undefined) registerSubmissionRoutes(app, state, state.submissions, options.token !== undefined);
+  registerSessionRoutes(app, state, bodyLimit);
   await app.register(fastifyWebsocket, { options: { maxPayload: bodyLimit } });
   await app.register(async (scoped) => registerPistonConnect(scoped, state));
   await registerJudge0(app, state, options, bodyLimit);

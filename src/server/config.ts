@@ -60,6 +60,8 @@ export interface ServerConfig {
   webhookAttempts: number;
   webhookBackoffMs: number;
   webhookTimeoutMs: number;
+  /** Stateful sessions open at once (unset: the library's default, fitted to the uid range). */
+  maxSessions: number | undefined;
 }
 
 /** Command-line flags of `cylo serve` and the key each sets. */
@@ -83,6 +85,7 @@ export const FLAGS: Readonly<Partial<Record<ConfigKey, string>>> = {
   webhookAttempts: '--webhook-attempts',
   webhookBackoff: '--webhook-backoff',
   webhookTimeout: '--webhook-timeout',
+  maxSessions: '--max-sessions',
 };
 
 export interface LoadConfigOptions {
@@ -162,6 +165,7 @@ function withDefaults(loaded: LoadedConfig, token: Pick<ServerConfig, 'token' | 
     webhookAttempts: v.webhookAttempts ?? 5,
     webhookBackoffMs: v.webhookBackoff ?? 2000,
     webhookTimeoutMs: v.webhookTimeout ?? 5000,
+    maxSessions: v.maxSessions,
   };
 }
 

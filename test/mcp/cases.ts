@@ -44,10 +44,11 @@ export async function runCode(client: Client, args: Record<string, unknown>, onp
 
 /** Registers the shared cases (inside a describe); `client()` gives the connected client. */
 export function toolCases(client: () => Client): void {
-  it('listTools shows run_code and list_runtimes with their input and output schemas', async () => {
+  it('listTools shows run_code, list_runtimes and the session tools with their input and output schemas', async () => {
     const { tools } = await client().listTools();
     const names = tools.map((t) => t.name).sort();
-    assert.deepEqual(names, ['list_runtimes', 'run_code']);
+    assert.deepEqual(names, ['list_runtimes', 'run_code', 'session_close', 'session_create', 'session_list_files', 'session_read_file', 'session_run', 'session_write_file']);
+    for (const name of ['session_create', 'session_run', 'session_write_file', 'session_list_files']) assert.ok(tools.find((t) => t.name === name)?.outputSchema, `${name} has an outputSchema`);
     const runCodeTool = tools.find((t) => t.name === 'run_code');
     assert.ok(runCodeTool);
     const props = runCodeTool.inputSchema.properties as Record<string, { type?: string; enum?: string[]; maximum?: number }>;

@@ -117,6 +117,7 @@ function createServeCylo(options: ServeOptions, config: ServerConfig, log: NonNu
     ...(shared.maxLimits === undefined ? {} : { maxLimits: { ...base.maxLimits, ...shared.maxLimits } }),
     ...(shared.defaultLimits === undefined ? {} : { defaultLimits: { ...base.defaultLimits, ...shared.defaultLimits } }),
     ...(shared.requestBounds === undefined ? {} : { requestBounds: { ...base.requestBounds, ...shared.requestBounds } }),
+    ...(config.maxSessions === undefined ? {} : { maxSessions: config.maxSessions }),
   });
 }
 
@@ -237,6 +238,7 @@ export function register(program: Command): Command {
     .option('--webhook-attempts <n>', 'attempts per webhook (default 5; CYLO_WEBHOOK_ATTEMPTS); the secret: CYLO_WEBHOOK_SECRET or generated in the data directory')
     .option('--webhook-backoff <duration>', 'first webhook retry delay, doubled each time (default 2s; CYLO_WEBHOOK_BACKOFF)')
     .option('--webhook-timeout <duration>', 'per webhook attempt (default 5s; CYLO_WEBHOOK_TIMEOUT)')
+    .option('--max-sessions <n>', 'stateful sessions open at once (default 8; CYLO_MAX_SESSIONS; docs/sessions.md)')
     .action(async (o: Record<string, string | boolean | undefined>) => {
       const { config, ...flags } = o;
       process.exitCode = await serveCommand({ flags, configPath: config as string | undefined }, processIO);
