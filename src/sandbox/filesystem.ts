@@ -13,6 +13,8 @@ const ETC_ALLOWLIST = [
   '/etc/alternatives', // Debian's symlink farm for java, editors, ...
   '/etc/localtime',
   '/etc/mime.types',
+  '/etc/matplotlibrc', // Debian's matplotlib reads its defaults only here (a style file, no secrets)
+  '/etc/fonts', // fontconfig's configuration (where fonts are), for programs that draw text
 ];
 
 /** True when an unprivileged, group-less uid can reach PATH (every parent searchable by others). */

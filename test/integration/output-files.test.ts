@@ -128,7 +128,7 @@ test('an image is flagged by its bytes: a PNG written with zlib + struct has mim
 
 test('matplotlib: a plot saved with savefig comes back as an image/png (when the host has python3-matplotlib)', T, async (t) => {
   if (skipWithoutSandbox(t)) return;
-  const probe = spawnSync('python3', ['-c', 'import matplotlib'], { encoding: 'utf8' });
+  const probe = spawnSync('/usr/bin/python3', ['-c', 'import matplotlib'], { encoding: 'utf8' });
   if (probe.status !== 0) {
     t.skip('python3-matplotlib is not installed on this host (setup: CYLO_SETUP_DATASCI=1 scripts/setup.sh)');
     return;

@@ -204,7 +204,7 @@ test('bad options are refused naming the field', T, async (t) => {
 
 /** Why the matplotlib test cannot run here, or undefined. */
 function matplotlibSkipReason(): string | undefined {
-  const r = spawnSync('python3', ['-c', 'import matplotlib'], { encoding: 'utf8' });
+  const r = spawnSync('/usr/bin/python3', ['-c', 'import matplotlib'], { encoding: 'utf8' });
   return r.status === 0 ? undefined : 'matplotlib is not installed on this host (python3 -c "import matplotlib" failed); install python3-matplotlib to run it';
 }
 
