@@ -13,6 +13,7 @@ import { fieldPath, zodIssueToCyloError } from '../api/zod-errors.js';
 import { RELAXABLE_LAYERS, type RelaxableLayer } from '../sandbox/host-check.js';
 import { parseDuration, parseSize } from '../util/units.js';
 import { DEFAULT_BODY_LIMIT, DEFAULT_MAX_CONNECTIONS } from './app.js';
+import { checkCorsWithToken, normalizeCorsOrigins, type CorsPolicy } from './cors.js';
 import { LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel } from './logging.js';
 
 export const DEFAULT_HOST = '127.0.0.1';
@@ -87,6 +88,8 @@ export const serverConfigSchema = z.strictObject({
   defaultLimits: limitsSchema.optional(),
   uidBase: wholeNumber(1000, 4_000_000_000).optional(),
   uidCount: wholeNumber(1, 1_000_000).optional(),
+  playground: flag.optional(),
+  corsOrigins: z.union([z.array(z.string()), z.string().transform((s) => s.split(','))]).optional(),
 });
 
 export type ServerConfigInput = z.input<typeof serverConfigSchema>;
@@ -114,6 +117,10 @@ export interface ServerConfig {
   defaultLimits: Partial<Limits> | undefined;
   uidBase: number | undefined;
   uidCount: number | undefined;
+  /** The web playground at / (default true). */
+  playground: boolean;
+  /** CORS for the API: exact origins or '*', validated (src/server/cors.ts); undefined: off. */
+  corsOrigins: CorsPolicy | undefined;
   /** The config file read, if any. */
   configPath: string | undefined;
 }
@@ -135,6 +142,8 @@ export const ENV_VARS: Readonly<Record<string, Key>> = {
   CYLO_RELAX: 'relax',
   CYLO_UID_BASE: 'uidBase',
   CYLO_UID_COUNT: 'uidCount',
+  CYLO_PLAYGROUND: 'playground',
+  CYLO_CORS_ORIGINS: 'corsOrigins',
 };
 
 /** Command-line flags and the field each sets. */
@@ -287,8 +296,23 @@ function mergeSources(sources: Source[], { token, tokenSource }: Pick<ServerConf
     defaultLimits: pick('defaultLimits'),
     uidBase: pick('uidBase'),
     uidCount: pick('uidCount'),
+    playground: pick('playground') ?? true,
+    corsOrigins: corsPolicy(sources, token),
     configPath,
   };
+}
+
+/** The CORS origins from the first source that gives them, validated, naming that source's
+ *  spelling in errors (an empty list is off). */
+function corsPolicy(sources: Source[], token: string | undefined): CorsPolicy | undefined {
+  for (const [, source, name] of sources) {
+    if (source.corsOrigins === undefined) continue;
+    const policy = normalizeCorsOrigins(source.corsOrigins, name('corsOrigins'));
+    if (policy !== '*' && policy.length === 0) return undefined;
+    checkCorsWithToken(policy, token, name('corsOrigins'));
+    return policy;
+  }
+  return undefined;
 }
 
 /** Reads and validates every source; throws CYLO_E_CONFIG naming the field and its source. */

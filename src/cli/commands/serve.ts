@@ -125,6 +125,8 @@ function buildServeApp(cylo: Cylo, config: ServerConfig, options: ServeOptions):
     maxConnections: config.maxConnections,
     logger: { level: config.logLevel, format: config.logFormat, ...(options.logStream === undefined ? {} : { stream: options.logStream }) },
     plugins: [...SERVE_PLUGINS, ...(options.plugins ?? [])],
+    playground: config.playground,
+    ...(config.corsOrigins === undefined ? {} : { corsOrigins: config.corsOrigins }),
   });
 }
 
@@ -177,7 +179,7 @@ export async function serveCommand(options: ServeOptions, _io: CommandIO): Promi
     }
     const { url, port } = await listen(app, config);
     app.log.info(
-      { url, port, concurrency: config.concurrency, queueLimit: config.queueLimit, graceMs: config.graceMs, bodyLimit: config.bodyLimit, maxConnections: config.maxConnections, auth: config.token === undefined ? 'none' : 'bearer', tokenSource: config.tokenSource, configPath: config.configPath },
+      { url, port, concurrency: config.concurrency, queueLimit: config.queueLimit, graceMs: config.graceMs, bodyLimit: config.bodyLimit, maxConnections: config.maxConnections, auth: config.token === undefined ? 'none' : 'bearer', playground: config.playground, cors: config.corsOrigins ?? 'off', tokenSource: config.tokenSource, configPath: config.configPath },
       'cylo serve ready',
     );
     options.onListening?.({ url, host: config.host, port, app, config });
@@ -194,7 +196,7 @@ export async function serveCommand(options: ServeOptions, _io: CommandIO): Promi
 export function register(program: Command): Command {
   return program
     .command('serve')
-    .description('run cylo as an HTTP service: native API (/v1), Piston v2 API (/api/v2), /healthz, /metrics, /openapi.json (see docs/http.md)')
+    .description('run cylo as an HTTP service: native API (/v1), Piston v2 API (/api/v2), the web playground (/), /healthz, /metrics, /openapi.json (see docs/http.md)')
     .option('--host <host>', 'address to listen on (default 127.0.0.1; CYLO_HOST); a non-loopback address needs a token')
     .option('--port <port>', 'port (default 2000, 0 picks a free one; CYLO_PORT)')
     .option('--config <path>', 'JSON config file (CYLO_CONFIG); flags > environment > file')
