@@ -9,6 +9,10 @@ cd "$(dirname "$0")/.."
 # System packages: the sandbox (bubblewrap), the compiler for the native helper, and the
 # language toolchains that Debian packages and that are not installed yet.
 packages=(bubblewrap gcc libc6-dev util-linux)  # util-linux: flock(1), which holds each instance's uid-range lock
+# chromium: the real browser the playground's end-to-end tests drive with playwright-core (an
+# npm package that downloads no browser); about 45 s more on a first setup, nothing after.
+# Without it those tests skip, saying why.
+packages+=(chromium)
 need() { command -v "$1" >/dev/null 2>&1 || [ -x "${2:-/nonexistent}" ]; }
 missing=()
 for p in "${packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
