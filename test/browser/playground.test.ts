@@ -88,6 +88,9 @@ describe('playground in a real browser', { skip, concurrency: false }, () => {
     assert.match((await page.locator('dd[data-fact="Wall time"]').textContent()) ?? '', /^\d+ ms$/);
     assert.match((await page.locator('dd[data-fact="Peak memory"]').textContent()) ?? '', /MiB$/);
     assert.equal(await page.locator('dd[data-fact="Limit hit"]').textContent(), 'none');
+    // The README's picture: CYLO_PLAYGROUND_SCREENSHOT=docs/playground.png (see docs/playground.md).
+    const shot = process.env.CYLO_PLAYGROUND_SCREENSHOT;
+    if (shot !== undefined && shot !== '') await page.screenshot({ path: shot, fullPage: true });
     await page.close();
   });
 
