@@ -75,6 +75,7 @@ export const DENIED_SYSCALLS: readonly SeccompRule[] = [
   { syscall: 'move_mount', action: 'errno', why: 'new mount API' },
   { syscall: 'open_tree', action: 'errno', why: 'new mount API, clones mount trees' },
   { syscall: 'mount_setattr', action: 'errno', why: 'changing mount flags (e.g. dropping ro)' },
+  { syscall: 'open_tree_attr', action: 'errno', why: 'new mount API (open_tree with mount attributes)' },
   // New namespaces: user namespaces expose kernel code normally reserved to root.
   { syscall: 'unshare', action: 'errno', why: 'new namespaces (user-ns kernel attack surface)' },
   { syscall: 'setns', action: 'errno', why: 'joining other namespaces' },

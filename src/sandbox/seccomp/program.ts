@@ -16,7 +16,9 @@
 //   ld  [0]                      ; seccomp_data.nr
 //   jge #0x40000000 -> enosys    ; x64 only: reject the x32 ABI
 //   jeq #nr -> handler / eperm / enosys   (one per rule, linear dispatch)
-//   ja  allow
+//   jge #lo, next, enosys ; jge #hi+1, next, allow   (per range of allowed numbers, ascending:
+//                                                    the allow list, allow-list.ts)
+//   ja  enosys                   ; default deny: every other number, known or not
 //   <argument-inspecting handlers for clone, ioctl, personality, socket(pair)>
 //   allow:  ret ALLOW
 //   eperm:  ret ERRNO|EPERM
@@ -28,6 +30,25 @@
 import { Assembler, OFF_ARCH, OFF_NR, argLow } from './assembler.js';
 import { ALLOWED_PERSONALITIES, AF_VSOCK, CLONE_NS_FLAGS, DENIED_SYSCALLS, ENOSYS, EPERM, SECCOMP_RET_ALLOW, SECCOMP_RET_ERRNO, SECCOMP_RET_KILL_PROCESS, TIOCLINUX, TIOCSTI, X32_SYSCALL_BIT } from './policy.js';
 import { AUDIT_ARCH, hostArch, SYSCALL_NUMBERS, type SeccompArch } from './syscall-numbers.js';
+import { ALLOWED_SYSCALLS, CHECKED_SYSCALLS } from './allow-list.js';
+
+/** The allowed numbers of `arch` as ascending [lo, hi] ranges. Numbers dispatched before the
+ *  ranges (argument checks, deny rules) count as allowed here: they never reach the ranges, and
+ *  merging across them keeps the program short. */
+export function allowRanges(arch: SeccompArch): Array<[number, number]> {
+  const numbers = SYSCALL_NUMBERS[arch];
+  const dispatched = new Set([...CHECKED_SYSCALLS, ...DENIED_SYSCALLS.map((r) => r.syscall)]);
+  const pass = [...new Set(Object.entries(numbers).filter(([name]) => ALLOWED_SYSCALLS.has(name) || dispatched.has(name)).map(([, n]) => n))].sort((x, y) => x - y);
+  const allowedNumbers = new Set(Object.entries(numbers).filter(([name]) => ALLOWED_SYSCALLS.has(name)).map(([, n]) => n));
+  const ranges: Array<[number, number]> = [];
+  for (const n of pass) {
+    const last = ranges[ranges.length - 1];
+    if (last !== undefined && last[1] === n - 1) last[1] = n;
+    else ranges.push([n, n]);
+  }
+  // A range made only of dispatched numbers allows nothing: drop it.
+  return ranges.filter(([lo, hi]) => Array.from({ length: hi - lo + 1 }, (_, i) => lo + i).some((n) => allowedNumbers.has(n)));
+}
 
 /** Builds the serialised seccomp filter for `arch`. One function on purpose (~70 lines): it
  *  reads top to bottom as the program listing in the header above, which is how it is audited. */
@@ -63,7 +84,13 @@ export function buildSeccompProgram(arch: SeccompArch = hostArch()): Buffer {
     if (n === undefined) continue;
     a.jeq(n, rule.action === 'enosys' ? 'enosys' : 'eperm');
   }
-  a.ja('allow');
+  // 4. Default deny: only numbers of the allow list (allow-list.ts) pass; the numbers above
+  //    (argument checks, deny rules) were dispatched already, so they may sit inside a range.
+  for (const [lo, hi] of allowRanges(arch)) {
+    a.jge(lo, 'next', 'enosys');
+    a.jge(hi + 1, 'next', 'allow');
+  }
+  a.ja('enosys');
 
   // clone(flags, ...): refuse any namespace-creating flag.
   a.label('h_clone');
