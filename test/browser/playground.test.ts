@@ -186,6 +186,27 @@ describe('playground in a real browser', { skip, concurrency: false }, () => {
     await page.close();
   });
 
+  test('light and dark themes follow the system, the editor included, switched live', T, async () => {
+    const page = await openPage();
+    const colours = async () =>
+      (await page.evaluate(`[getComputedStyle(document.body).backgroundColor, getComputedStyle(document.querySelector('.cm-editor')).backgroundColor]`)) as [string, string];
+    await page.emulateMedia({ colorScheme: 'light' });
+    const light = await colours();
+    await page.emulateMedia({ colorScheme: 'dark' });
+    // The media query's change event reaches the page on its own schedule: poll for it.
+    const dark = await waitForAsync('the dark theme', async () => {
+      const c = await colours();
+      return c[1] !== light[1] && c;
+    });
+    // proves: prefers-color-scheme switches the page and CodeMirror's theme (one-dark's
+    // background) without a reload.
+    assert.equal(light[0], 'rgb(255, 255, 255)');
+    assert.equal(dark[0], 'rgb(13, 17, 23)');
+    assert.equal(dark[1], 'rgb(40, 44, 52)');
+    assert.notEqual(light[1], dark[1]);
+    await page.close();
+  });
+
   test('keyboard: Ctrl+Enter runs from the editor; Tab indents; Esc then Tab leaves the editor', T, async () => {
     const page = await openPage();
     await setCode(page, 'print(6 * 7)');
