@@ -3,7 +3,9 @@
  * and the order of its steps: wait for the job, prepare the workspace, then supervise.
  *
  *   inner --status-fd N --bundle-fd N [--workdir DIR] [--mkdir DIR]...
- *         [--emit-fd N --emit-max BYTES --emit PATH...] [--cpu-fd N --cpu-format v1|v2]
+ *         [--emit-fd N --emit-max BYTES --emit PATH...]
+ *         [--emit-fd N --output PATTERN... --output-file-max BYTES --output-max BYTES
+ *          --output-max-files N] [--cpu-fd N --cpu-format v1|v2]
  *         [--landlock on|noscope|off] [--ro|--rx|--dev|--rw PATH]...
  * (built by buildInnerArgv in src/sandbox/bwrap-argv.ts; the program's argv, environment and
  * rlimits are not options: they arrive as the job on the bundle pipe.)
@@ -19,6 +21,7 @@
 #include "job.h"
 #include "landlock.h"
 #include "modes.h"
+#include "outputs.h"
 #include "supervisor.h"
 #include "util.h"
 
@@ -29,6 +32,7 @@ struct inner_options {
   int nmkdirs;
   const char *mkdirs[MAX_MKDIRS];
   struct emit_plan emit;
+  struct output_plan outputs;
   struct landlock_policy landlock;
   struct cpu_counter cpu;
 };
@@ -77,6 +81,30 @@ static int emit_option(struct emit_plan *e, const char *a, const char *v) {
   return 1;
 }
 
+/* A positive decimal for an --output-* cap. */
+static unsigned long long positive(const char *v, const char *a) {
+  long long m = parse_num(v, a);
+  if (m <= 0) fail("%s must be positive", a);
+  return (unsigned long long)m;
+}
+
+/* --output PATTERN (a run stage's outputs) and its caps; returns 0 for other options. */
+static int output_option(struct output_plan *o, const char *a, const char *v) {
+  if (strcmp(a, "--output") == 0) {
+    if (o->npatterns >= OUTPUT_MAX_PATTERNS) fail("too many --output");
+    o->patterns[o->npatterns++] = v;
+  } else if (strcmp(a, "--output-file-max") == 0) {
+    o->file_max = positive(v, a);
+  } else if (strcmp(a, "--output-max") == 0) {
+    o->total_max = positive(v, a);
+  } else if (strcmp(a, "--output-max-files") == 0) {
+    o->max_files = (unsigned long)positive(v, a);
+  } else {
+    return 0;
+  }
+  return 1;
+}
+
 static void parse_inner_options(int argc, char **argv, struct inner_options *o) {
   for (int i = 0; i < argc; i += 2) {
     const char *a = argv[i];
@@ -96,11 +124,16 @@ static void parse_inner_options(int argc, char **argv, struct inner_options *o) 
     } else if (strcmp(a, "--mkdir") == 0) {
       if (o->nmkdirs >= MAX_MKDIRS) fail("too many --mkdir");
       o->mkdirs[o->nmkdirs++] = v;
-    } else if (!emit_option(&o->emit, a, v) && !landlock_option(&o->landlock, a, v)) {
+    } else if (!emit_option(&o->emit, a, v) && !output_option(&o->outputs, a, v) && !landlock_option(&o->landlock, a, v)) {
       fail("unknown inner option %s", a);
     }
   }
   if (o->emit.npaths > 0 && o->emit.fd < 0) fail("--emit needs --emit-fd");
+  if (o->outputs.npatterns > 0 && o->emit.fd < 0) fail("--output needs --emit-fd");
+  /* One stream on the pipe: a compile stage's artifact or a run stage's outputs, never both. */
+  if (o->outputs.npatterns > 0 && o->emit.npaths > 0) fail("--output and --emit go to different stages");
+  if (o->outputs.npatterns > 0 && (o->outputs.file_max == 0 || o->outputs.total_max == 0 || o->outputs.max_files == 0))
+    fail("--output needs --output-file-max, --output-max and --output-max-files");
   if (o->bundle_fd < 0) fail("inner: --bundle-fd is required (the job arrives there)");
   if ((o->cpu.fd >= 0) != (o->cpu.format != CPU_COUNTER_NONE)) fail("inner: --cpu-fd and --cpu-format go together");
 }
@@ -129,5 +162,5 @@ void run_inner(int argc, char **argv) {
   unpack_bundle(o.bundle_fd, o.emit.workdir);
   close(o.bundle_fd);
 
-  supervise(&job, &o.landlock, &o.emit, &o.cpu);
+  supervise(&job, &o.landlock, &o.emit, &o.outputs, &o.cpu);
 }

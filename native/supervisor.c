@@ -1,7 +1,8 @@
 /*
  * supervisor.c: PID 1 of the sandbox. Forks the program (in the child: rlimits, Landlock, every
  * fd above 2 close-on-exec, the cgroup's CPU counter, "R <usec>", exec), reaps orphans until the
- * program exits, reads the CPU counter again, emits a compile stage's artifact, and reports the
+ * program exits, reads the CPU counter again, emits a compile stage's artifact or a run stage's
+ * output files (outputs.c), and reports the
  * workspace's free space and the program's exact status ("W <bytes> <inodes>", "A<message>",
  * "X <code> <signal> <usec>").
  * A program that cannot be started (its execve fails) is reported as "F <errno> <message>", apart
@@ -140,11 +141,17 @@ static void report_workspace(const char *workdir) {
   if (n > 0 && (size_t)n < sizeof line) write_all(status_fd, line, (size_t)n);
 }
 
-/* Artifacts only from a successful compile; the pipe is closed either way. */
-static void emit_after_exit(const struct emit_plan *emit, int st) {
-  if (emit->npaths > 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0) {
+/* Artifacts only from a successful compile; a run stage's output files whatever its status (a
+ * program that crashed, or that the host stopped at a limit by killing it, may have written
+ * them). Always after every other process is dead and reaped: a background process the program
+ * left could otherwise swap a file for a link, or keep writing, while PID 1 reads. The pipe is
+ * closed either way. */
+static void emit_after_exit(const struct emit_plan *emit, const struct output_plan *outputs, int st) {
+  int artifact = emit->npaths > 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0;
+  if (artifact || outputs->npatterns > 0) {
     char error[600];
-    if (kill_the_rest(error, sizeof error) < 0 || emit_artifacts(emit, error, sizeof error) < 0) {
+    if (kill_the_rest(error, sizeof error) < 0 ||
+        (artifact ? emit_artifacts(emit, error, sizeof error) : emit_outputs(emit->fd, emit->workdir, outputs, error, sizeof error)) < 0) {
       char line[700];
       int n = snprintf(line, sizeof line, "A%s\n", error);
       if (status_fd >= 0 && n > 0) write_all(status_fd, line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);
@@ -153,7 +160,8 @@ static void emit_after_exit(const struct emit_plan *emit, int st) {
   close(emit->fd);
 }
 
-void supervise(const struct job *job, const struct landlock_policy *landlock, const struct emit_plan *emit, const struct cpu_counter *cpu) {
+void supervise(const struct job *job, const struct landlock_policy *landlock, const struct emit_plan *emit, const struct output_plan *outputs,
+               const struct cpu_counter *cpu) {
   /* This process is PID 1 of the sandbox's PID namespace (bwrap --as-pid-1). It forks the
    * program, reaps orphans, and reports the program's exact exit status; when it exits, the
    * kernel kills every process left in the namespace, so nothing the program started survives.
@@ -172,7 +180,7 @@ void supervise(const struct job *job, const struct landlock_policy *landlock, co
   /* The program's CPU ends here: emitting the artifact is cylo's work, not the program's. */
   long long cpu_end = cpu->fd >= 0 ? cpu_counter_usec(cpu) : -1;
   report_workspace(emit->workdir);
-  if (emit->fd >= 0) emit_after_exit(emit, st);
+  if (emit->fd >= 0) emit_after_exit(emit, outputs, st);
   char line[96];
   int code = WIFSIGNALED(st) ? -1 : WEXITSTATUS(st), sig = WIFSIGNALED(st) ? WTERMSIG(st) : 0;
   int n = cpu_end >= 0 ? snprintf(line, sizeof line, "X %d %d %lld\n", code, sig, cpu_end) : snprintf(line, sizeof line, "X %d %d\n", code, sig);

@@ -8,13 +8,16 @@
 #include "emit.h"
 #include "job.h"
 #include "landlock.h"
+#include "outputs.h"
 
 /* Forks the job's program (rlimits, Landlock, only fds 0-2, then "R <usec>" and exec), reaps
- * every process until it exits, emits the artifact when asked, reports
+ * every process until it exits, emits the artifact (a compile stage) or the output files (a run
+ * stage with outputs) when asked, reports
  * "X <code> <signal> <usec>" and exits with the program's status (<usec>: the cgroup's CPU
  * counter at that moment; both left out without a counter). Must be PID 1 of the sandbox's PID
  * namespace. */
-void supervise(const struct job *job, const struct landlock_policy *landlock, const struct emit_plan *emit, const struct cpu_counter *cpu)
+void supervise(const struct job *job, const struct landlock_policy *landlock, const struct emit_plan *emit, const struct output_plan *outputs,
+               const struct cpu_counter *cpu)
     __attribute__((noreturn));
 
 #endif

@@ -3,6 +3,7 @@
 # then builds it. Safe to run again. As root it installs system packages with apt-get; as
 # another user it prints the exact sudo line to run and goes on with what it can do.
 #   scripts/setup.sh            # system packages + npm dependencies + build
+#   CYLO_SETUP_DATASCI=1 scripts/setup.sh   # also python3-matplotlib (plots for output files)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -30,6 +31,11 @@ need rustc "${HOME:-/root}/.cargo/bin/rustc" || need rustc /usr/local/cargo/bin/
 need javac /usr/bin/javac || missing+=(default-jdk-headless)
 need perl /usr/bin/perl || missing+=(perl)
 # --- end toolchains ---
+# Opt-in (never by default, not in CI): Debian's matplotlib, for programs that write plots as
+# output files (docs/api.md, "Output files"; test/integration/output-files.test.ts skips without it).
+if [ "${CYLO_SETUP_DATASCI:-}" = 1 ]; then
+  dpkg -s python3-matplotlib >/dev/null 2>&1 || missing+=(python3-matplotlib)
+fi
 
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then

@@ -19,6 +19,12 @@ export interface Limits {
   compileTimeoutMs: number;
   /** Memory of the compile stage (compilers need more than programs). */
   compileMemoryBytes: number;
+  /** Content bytes of one output file the run stage returns (a request's `outputs`); a larger
+   *  file comes back cut, with `truncated: true`. */
+  outputFileBytes: number;
+  /** Content bytes of all the output files of one run stage together; past it files come back
+   *  cut or are skipped (`total_limit`). */
+  outputFilesBytes: number;
 }
 
 export type LimitName = keyof Limits;
@@ -32,6 +38,8 @@ export const LIMIT_NAMES: readonly LimitName[] = [
   'workspaceBytes',
   'compileTimeoutMs',
   'compileMemoryBytes',
+  'outputFileBytes',
+  'outputFilesBytes',
 ];
 
 const MiB = 1024 * 1024;
@@ -45,6 +53,8 @@ export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({
   workspaceBytes: 64 * MiB,
   compileTimeoutMs: 30_000,
   compileMemoryBytes: 1024 * MiB,
+  outputFileBytes: 2 * MiB,
+  outputFilesBytes: 4 * MiB,
 });
 
 export const DEFAULT_MAX_LIMITS: Readonly<Limits> = Object.freeze({
@@ -56,6 +66,8 @@ export const DEFAULT_MAX_LIMITS: Readonly<Limits> = Object.freeze({
   workspaceBytes: 512 * MiB,
   compileTimeoutMs: 120_000,
   compileMemoryBytes: 4096 * MiB,
+  outputFileBytes: 64 * MiB,
+  outputFilesBytes: 64 * MiB,
 });
 
 /** The smallest values that still let a sandbox start; below them a request is a mistake. */
@@ -68,6 +80,8 @@ export const MIN_LIMITS: Readonly<Limits> = Object.freeze({
   workspaceBytes: 64 * 1024,
   compileTimeoutMs: 1,
   compileMemoryBytes: 16 * MiB,
+  outputFileBytes: 1,
+  outputFilesBytes: 1,
 });
 
 /** Bounds on the request itself (not on the program). */

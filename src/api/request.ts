@@ -7,6 +7,7 @@ import { CyloError } from '../errors.js';
 import { typeName, zodIssueToCyloError } from './zod-errors.js';
 import { OUTPUT_ENCODINGS, type OutputEncoding } from './output-encoding.js';
 import { normalizeTestRun, testRunFields, type NormalizedTestRun, type TestLimitName } from './test-cases.js';
+import { checkOutputPatterns } from './outputs.js';
 import {
   DEFAULT_LIMITS,
   DEFAULT_MAX_LIMITS,
@@ -34,6 +35,8 @@ export const limitsSchema = z.strictObject({
   workspaceBytes: limitInt.optional(),
   compileTimeoutMs: limitInt.optional(),
   compileMemoryBytes: limitInt.optional(),
+  outputFileBytes: limitInt.optional(),
+  outputFilesBytes: limitInt.optional(),
 });
 
 export const executeRequestSchema = z.strictObject({
@@ -54,6 +57,10 @@ export const executeRequestSchema = z.strictObject({
   args: z.array(z.string()).optional().describe('Command-line arguments for the program.'),
   env: z.record(z.string(), z.string()).optional().describe('Extra environment variables for the program.'),
   limits: limitsSchema.optional(),
+  outputs: z
+    .array(z.string())
+    .optional()
+    .describe('Files the run stage\'s program writes that come back in the result (run.files), as workspace-relative patterns: "*.png", "out/**", "result.csv" ("**" spans directories, "*" and "?" stay within one; wildcards skip names starting with "."). Read inside the sandbox, never following links; capped by limits.outputFileBytes and limits.outputFilesBytes.'),
   network: z.literal(false).optional().describe('Network access; only `false` is supported (the sandbox has no network).'),
   ...testRunFields,
 });
@@ -82,6 +89,9 @@ export interface NormalizedRequest {
   /** Test cases (src/api/test-cases.ts): the program is compiled once and run per case;
    *  undefined for a plain execution. */
   tests: NormalizedTestRun | undefined;
+  /** Output file patterns (src/api/outputs.ts), checked and without duplicates; [] for none.
+   *  Optional for callers that build a request by hand: absent means none. */
+  outputs?: string[];
 }
 
 export interface ValidationPolicy {
@@ -299,7 +309,9 @@ export function normalizeRequest(input: unknown, policy: ValidationPolicy = DEFA
   const env = checkedEnv(envEntries, bounds);
   checkArgvTotal(args, envEntries, bounds);
   const limits = resolveLimits(req, language, policy);
-  const output = { outputEncoding: req.outputEncoding ?? 'utf8', redirectStderrToStdout: req.redirectStderrToStdout === true };
+  const output = { outputEncoding: req.outputEncoding ?? 'utf8', redirectStderrToStdout: req.redirectStderrToStdout === true, outputs: checkOutputPatterns(req.outputs) };
+  // Output files are a plain execution's: a test run's cases each have a sandbox of their own.
+  if (req.tests !== undefined && output.outputs.length > 0) throw new CyloError('CYLO_E_VALIDATION', 'outputs: not with tests (output files come back from a plain execution; run it without tests)', { field: 'outputs' });
   const tests = normalizeTestRun(req, { stdin, args }, {
     stdin: (value, field) => (value === undefined ? undefined : checkedStdin(value, stdinEncoding, bounds, field)),
     args: (value, field) => (value === undefined ? undefined : checkedArgs(value, bounds, field)),

@@ -7,6 +7,18 @@ import { z } from 'zod';
 import { BACKENDS, EXECUTION_STATUSES, LAYERS, STAGE_LIMITS } from './result.js';
 import { OUTPUT_ENCODINGS } from './output-encoding.js';
 import { VERDICTS } from './verdict.js';
+import { OUTPUT_SKIP_REASONS } from './outputs.js';
+
+export const outputFileSchema = z
+  .looseObject({
+    name: z.string().describe('Workspace-relative path, e.g. "plot.png" or "out/data.csv".'),
+    size: z.number().int().describe('Its size in the workspace, in bytes.'),
+    encoding: z.literal('base64'),
+    content: z.string().describe('Its bytes, base64: all of them, or the first ones when truncated.'),
+    truncated: z.boolean().describe('Cut at limits.outputFileBytes or at what limits.outputFilesBytes had left.'),
+    mimeType: z.string().optional().describe('image/png, image/jpeg, image/gif, image/webp or image/svg+xml when the bytes are such an image (by magic bytes, not by name).'),
+  })
+  .describe('A file the program wrote that matched the request\'s outputs.');
 
 export const stageSchema = z
   .looseObject({
@@ -26,6 +38,13 @@ export const stageSchema = z
       .nullable()
       .describe('The limit that ended or broke a stage that did not end ok, from the kernel\'s counters: wall (timeoutMs), cpu (cpuTimeMs), memory (memoryBytes: OOM kill), output (outputBytes), pids (a fork or thread was refused), workspace (workspaceBytes or its file count: the workspace was full), file_size (SIGXFSZ); null otherwise.'),
     cached: z.boolean().optional().describe('Compile stages only: true when this execution did not run the compiler (compile cache hit, or an identical compile in progress): the same output and exit code as that compile, zero times.'),
+    files: z.array(outputFileSchema).optional().describe('Run stages of a request with outputs only: the matching regular files, by name (read inside the sandbox after every process of it ended, never following a link).'),
+    filesSkipped: z
+      .array(z.looseObject({ name: z.string(), reason: z.enum(OUTPUT_SKIP_REASONS) }))
+      .optional()
+      .describe('Matching entries that did not come back and why: symlink, fifo, socket, device (never opened or followed), total_limit, too_many_files, too_deep, unreadable, bad_name. At most 100 listed.'),
+    filesIncomplete: z.boolean().optional().describe('True when a matching file was cut or left out at a cap, or more entries were skipped than listed.'),
+    filesError: z.string().nullable().optional().describe('Why no output file could be read at all (the execution was cancelled, the sandbox was killed), or null.'),
   })
   .describe('One stage (compile or run) of an execution.');
 

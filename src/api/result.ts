@@ -1,6 +1,7 @@
 // The execution result, as every interface (library, CLI --json, HTTP, MCP) returns it.
 import type { OutputEncoding } from './output-encoding.js';
 import type { TestCaseResult, TestSummary } from './verdict.js';
+import type { OutputSkipReason } from './outputs.js';
 
 export const EXECUTION_STATUSES = ['ok', 'compile_error', 'runtime_error', 'timeout', 'memory_limit', 'output_limit', 'internal_error'] as const;
 export type ExecutionStatus = (typeof EXECUTION_STATUSES)[number];
@@ -12,6 +13,22 @@ export type ExecutionStatus = (typeof EXECUTION_STATUSES)[number];
  *  file_size (a file reached the per-file size limit: SIGXFSZ). */
 export const STAGE_LIMITS = ['wall', 'cpu', 'memory', 'output', 'pids', 'workspace', 'file_size'] as const;
 export type StageLimit = (typeof STAGE_LIMITS)[number];
+
+/** A file the run stage's program wrote that matched the request's `outputs`. */
+export interface OutputFile {
+  /** Its workspace-relative path, e.g. "plot.png" or "out/data.csv". */
+  name: string;
+  /** Its size in the workspace, in bytes (more than `content` holds when truncated). */
+  size: number;
+  encoding: 'base64';
+  /** Its bytes, base64: all of them, or the first ones when `truncated`. */
+  content: string;
+  /** Cut at limits.outputFileBytes or at what limits.outputFilesBytes had left. */
+  truncated: boolean;
+  /** "image/png", "image/jpeg", "image/gif", "image/webp" or "image/svg+xml" when the bytes are
+   *  an image of that type (by their magic bytes, never by the name); absent otherwise. */
+  mimeType?: string;
+}
 
 export interface Stage {
   status: ExecutionStatus;
@@ -41,6 +58,14 @@ export interface Stage {
    *  had the artifact, or an identical compile in progress produced it); the stage then reports
    *  that compile's output and exit code with zero times. false when it ran. */
   cached?: boolean;
+  /** Run stages of a request with `outputs` only: the matching regular files, by name. */
+  files?: OutputFile[];
+  /** ...the matching entries that did not come back, and why (at most 100 listed). */
+  filesSkipped?: Array<{ name: string; reason: OutputSkipReason }>;
+  /** ...true when any matching file was cut or left out, or more were skipped than listed. */
+  filesIncomplete?: boolean;
+  /** ...why no file could be read at all (e.g. the execution was cancelled), or null. */
+  filesError?: string | null;
 }
 
 /** The isolation layers cylo knows; `layers` in a result lists those in force for it. */

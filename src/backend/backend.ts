@@ -10,6 +10,7 @@
 import type { Limits } from '../api/limits.js';
 import type { BackendName, Layer } from '../api/result.js';
 import type { BundleFile } from './file-bundle.js';
+import type { OutputBundle, OutputCaps } from './output-bundle.js';
 import type { ForwardableSignal } from '../util/signals.js';
 import type { PoolSlot } from '../engine/pool.js';
 
@@ -68,6 +69,11 @@ export interface StageSpec {
   /** Compile stages: workspace-relative paths streamed back out after a clean exit, at most
    *  maxBytes in all (the host never reads the isolated filesystem). */
   emit?: { paths: readonly string[]; maxBytes: number } | undefined;
+  /** Run stages: the request's output patterns (src/api/outputs.ts) and caps. After the program
+   *  ended (whatever its status; a stage stopped at a limit too, but not a cancelled one) and
+   *  every process of the stage is dead, the matching regular files are read INSIDE the
+   *  isolation, never following a link, and streamed back (src/backend/output-bundle.ts). */
+  outputs?: ({ patterns: readonly string[] } & OutputCaps) | undefined;
   /** Cancels the stage: every process of it is killed before runStage resolves. */
   signal?: AbortSignal | undefined;
   onStdout?: ((chunk: Buffer) => void) | undefined;
@@ -110,6 +116,11 @@ export interface StageReport {
   artifact?: Buffer | undefined;
   /** Compile stages: why the artifact could not be emitted, or null. */
   artifactError?: string | null | undefined;
+  /** Run stages with outputs: the files that came back (decoded and checked), or undefined when
+   *  none could be read (then outputFilesError says why). */
+  outputFiles?: OutputBundle | undefined;
+  /** Run stages with outputs: why no output file could be read, or null. */
+  outputFilesError?: string | null | undefined;
 }
 
 /** A slot: what one execution at a time runs in (for the namespace backend, an unprivileged

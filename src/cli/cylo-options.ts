@@ -1,23 +1,33 @@
-// Library options the CLI takes from the environment (documented in docs/http.md, "Configuration").
+// The library options every CLI command runs with: the shared configuration (the config file
+// given by --config, else $CYLO_CONFIG, else /etc/cylo/config.json when present; the CYLO_*
+// variables over it), see docs/configuration.md and src/config/load.ts. Light: cylo exec loads it.
 import type { CyloOptions } from '../cylo.js';
-import { RELAXABLE_LAYERS, type RelaxableLayer } from '../sandbox/host-check.js';
-import { CyloError } from '../errors.js';
+import { cyloOptionsFromConfig, loadConfig, type LoadedConfig } from '../config/load.js';
+import type { LimitName } from '../api/limits.js';
 
-export function cyloOptionsFromEnvironment(env: NodeJS.ProcessEnv = process.env): CyloOptions {
-  const options: CyloOptions = {};
-  const relax = env.CYLO_RELAX?.split(',').map((s) => s.trim()).filter(Boolean);
-  if (relax !== undefined && relax.length > 0) {
-    for (const r of relax) {
-      if (!RELAXABLE_LAYERS.includes(r as RelaxableLayer)) throw new CyloError('CYLO_E_CONFIG', `CYLO_RELAX: "${r}" cannot be relaxed; only ${RELAXABLE_LAYERS.join(', ')}`, { field: 'CYLO_RELAX' });
-    }
-    options.relax = relax as RelaxableLayer[];
+/** The help text of every command's --config. */
+export const CONFIG_OPTION_HELP = 'JSON config file: limits, maxima, languages, relax... (default: $CYLO_CONFIG, else /etc/cylo/config.json if present; docs/configuration.md)';
+
+export interface CliConfig {
+  /** Options for createCylo (limits, maxima, bounds, languages, relax, uid range...). */
+  cyloOptions: CyloOptions;
+  /** Where the maxima come from, as the user spells it (`config file /x.json: maxLimits`); the
+   *  default maxima when undefined. For messages that say where to raise a maximum. */
+  maxLimitsOrigin: string | undefined;
+  config: LoadedConfig;
+}
+
+/** Reads the configuration for a CLI command; throws CYLO_E_CONFIG naming the file and key. */
+export function cliConfig(configPath?: string, env: NodeJS.ProcessEnv = process.env): CliConfig {
+  const config = loadConfig({ ...(configPath === undefined ? {} : { configPath }), env });
+  return { cyloOptions: cyloOptionsFromConfig(config), maxLimitsOrigin: config.origin('maxLimits'), config };
+}
+
+/** Where a refused limit's maximum can be raised, for a message: `set by config file /x.json:
+ *  maxLimits.timeoutMs`, or, for a built-in maximum, the key to set in a config file. */
+export function maximumHint(limit: LimitName, cli: Pick<CliConfig, 'cyloOptions' | 'maxLimitsOrigin'>): string {
+  if (cli.maxLimitsOrigin === undefined || cli.cyloOptions.maxLimits?.[limit] === undefined) {
+    return `the default; raise it with maxLimits.${limit} in a config file, see docs/configuration.md`;
   }
-  // The sandbox uid range, as `cylo serve` takes it: give each cylo process on a host its own.
-  for (const [name, key] of [['CYLO_UID_BASE', 'uidBase'], ['CYLO_UID_COUNT', 'uidCount']] as const) {
-    const text = env[name]?.trim();
-    if (text === undefined || text === '') continue;
-    if (!/^\d+$/.test(text)) throw new CyloError('CYLO_E_CONFIG', `${name}: expected a whole number (got ${JSON.stringify(text)})`, { field: name });
-    options[key] = Number(text);
-  }
-  return options;
+  return `set by ${cli.maxLimitsOrigin}.${limit}`;
 }

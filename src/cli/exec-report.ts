@@ -52,15 +52,21 @@ const LIMIT_FLAGS: Readonly<Partial<Record<LimitName, { flag: string; format: (n
 
 /** A library error about a limit (`limits.memoryBytes: 1048576 is below the minimum of 4194304`)
  *  said in the command line's terms (`--memory: 1M is below the minimum of 4M`): the flag, the
- *  text the user typed (`typed[flag]`), the bound in the flag's unit. Other errors unchanged. */
-export function inFlagTerms(error: CyloError, typed: Readonly<Record<string, string>>, maxLimits: Readonly<Partial<Record<LimitName, number>>>): CyloError {
+ *  text the user typed (`typed[flag]`), the bound in the flag's unit, and (`maxHint`) where a
+ *  maximum is set and can be raised. Other errors unchanged. */
+export function inFlagTerms(
+  error: CyloError,
+  typed: Readonly<Record<string, string>>,
+  maxLimits: Readonly<Partial<Record<LimitName, number>>>,
+  maxHint?: (name: LimitName) => string,
+): CyloError {
   const name = error.field?.startsWith('limits.') === true ? (error.field.slice('limits.'.length) as LimitName) : undefined;
   const spec = name === undefined ? undefined : LIMIT_FLAGS[name];
   if (name === undefined || spec === undefined) return error;
   const value = typed[spec.flag] ?? '';
   let message: string;
   if (error.code === 'CYLO_E_LIMIT_EXCEEDED' && maxLimits[name] !== undefined) {
-    message = `${spec.flag}: ${value} is above the maximum of ${spec.format(maxLimits[name])}`;
+    message = `${spec.flag}: ${value} is above the maximum of ${spec.format(maxLimits[name])}${maxHint === undefined ? '' : ` (${maxHint(name)})`}`;
   } else if (error.code === 'CYLO_E_VALIDATION' && /below the minimum/.test(error.message)) {
     message = `${spec.flag}: ${value} is below the minimum of ${spec.format(MIN_LIMITS[name])}`;
   } else {

@@ -6,7 +6,8 @@ import { randomUUID } from 'node:crypto';
 import type { NormalizedRequest } from '../api/request.js';
 import type { ExecutionResult, Stage } from '../api/result.js';
 import type { Limits } from '../api/limits.js';
-import { WORKSPACE, type BackendSlot, type SandboxBackend, type StageControl } from '../backend/backend.js';
+import { WORKSPACE, type BackendSlot, type SandboxBackend, type StageControl, type StageSpec } from '../backend/backend.js';
+import { MAX_OUTPUT_FILES } from '../api/outputs.js';
 import { CyloError, toCyloError } from '../errors.js';
 import type { ResolvedRuntime } from '../runtimes/registry.js';
 import { planEntry } from '../runtimes/entry-point.js';
@@ -52,6 +53,8 @@ export interface ProgramRun {
   args: readonly string[];
   limits: Limits;
   extraFiles?: readonly BundleFile[] | undefined;
+  /** Output file patterns and caps (a plain execution's `outputs`); undefined: none. */
+  outputs?: StageSpec['outputs'];
 }
 
 export class Lifecycle<S extends BackendSlot = BackendSlot> {
@@ -94,7 +97,7 @@ export class Lifecycle<S extends BackendSlot = BackendSlot> {
         return result(program.failed, program.compiled, null);
       }
       machine.transition('Processing');
-      const { stage } = await this.run(program, { stdin: program.request.stdin, args: program.request.args, limits: program.request.limits }, slot, { ...context, executionId: id });
+      const { stage } = await this.run(program, { stdin: program.request.stdin, args: program.request.args, limits: program.request.limits, outputs: runOutputs(program.request) }, slot, { ...context, executionId: id });
       machine.transition('Done');
       return result(stage.status, program.compiled, stage);
     } catch (error) {
@@ -151,6 +154,7 @@ export class Lifecycle<S extends BackendSlot = BackendSlot> {
       stdinStream: context.stdinStream,
       control: context.control,
       limits: run.limits,
+      outputs: run.outputs,
       signal: context.signal,
       onStdout: output('run', 'stdout'),
       onStderr: output('run', 'stderr'),
@@ -171,6 +175,13 @@ function withExtraFiles(files: BundleFile[], extra: readonly BundleFile[] | unde
 function outputEvents(executionId: string, onEvent: RunContext['onEvent'], test?: number) {
   return (stage: 'compile' | 'run', type: 'stdout' | 'stderr') =>
     (data: Buffer): void => onEvent?.(test === undefined ? { type, executionId, stage, data } : { type, executionId, stage, data, test });
+}
+
+/** The run stage's output patterns and caps; undefined when the request named none. */
+function runOutputs(request: NormalizedRequest): StageSpec['outputs'] {
+  const patterns = request.outputs ?? [];
+  if (patterns.length === 0) return undefined;
+  return { patterns, fileMaxBytes: request.limits.outputFileBytes, totalMaxBytes: request.limits.outputFilesBytes, maxFiles: MAX_OUTPUT_FILES };
 }
 
 /** The values runtime templates ({bin}, {entry}, {files}, ...) expand to for this request. */

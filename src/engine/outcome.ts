@@ -11,6 +11,7 @@ import type { StageLimits, StageReport } from '../backend/backend.js';
 import { constants } from 'node:os';
 import { encodeOutput, type OutputEncoding } from '../api/output-encoding.js';
 import { signalName } from '../util/signals.js';
+import { stageFiles } from './output-files.js';
 
 export type StageKind = 'compile' | 'run';
 
@@ -90,7 +91,7 @@ function cannotStart(exec: { errno: number; message: string }, kind: StageKind):
     : { status: 'runtime_error', message: `the program could not be started: ${why}`, limit: null };
 }
 
-/** The Stage of a backend's report. `limits` are the ones the stage ran under (they appear in
+/** The Stage of a backend's report (with the output files when the stage had outputs). `limits` are the ones the stage ran under (they appear in
  *  the messages); `encoding` is how the request wants the output bytes carried (the request's
  *  outputEncoding: UTF-8 text or base64 of the exact bytes). */
 export function classifyStage(report: StageReport, kind: StageKind, limits: StageLimits, encoding: OutputEncoding): Stage {
@@ -101,6 +102,7 @@ export function classifyStage(report: StageReport, kind: StageKind, limits: Stag
   // (the kernel's OOM kill is always SIGKILL). A sandbox that never started has no signal.
   const stoppedByCylo = report.stopReason !== null && report.stopReason !== 'setup';
   const oomUnreported = status === 'memory_limit' && report.exit === null;
+  const files = stageFiles(report);
   const signal = exitSignal !== null ? signalName(exitSignal) : stoppedByCylo || oomUnreported ? 'SIGKILL' : null;
   return {
     status,
@@ -115,6 +117,7 @@ export function classifyStage(report: StageReport, kind: StageKind, limits: Stag
     memoryBytes: report.memoryBytes,
     message,
     limit,
+    ...files,
   };
 }
 

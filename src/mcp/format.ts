@@ -2,6 +2,7 @@
 // stderr. Very long output is shortened in the text (head and tail kept, since a traceback is at
 // the end) and the text says so; structuredContent always has the full result.
 import type { ExecutionResult, Stage } from '../api/result.js';
+import { filesText } from './output-content.js';
 
 /** Characters of each stream kept in the text block before it is shortened. */
 export const DEFAULT_MAX_STREAM_CHARS = 20_000;
@@ -87,6 +88,7 @@ export function formatResult(result: ExecutionResult, options: FormatOptions = {
     const r = result.run;
     lines.push(streamBlock('stdout', r.stdout, r.stdoutTruncated, max));
     lines.push(streamBlock('stderr', r.stderr, r.stderrTruncated, max));
+    lines.push(...filesText(r));
   }
   return lines.join('\n');
 }

@@ -8,6 +8,7 @@ import type { ExecuteRequest } from '../api/request.js';
 import type { ExecutionResult } from '../api/result.js';
 import { CyloError } from '../errors.js';
 import { formatResult, DEFAULT_MAX_STREAM_CHARS } from './format.js';
+import { fileBlocks } from './output-content.js';
 import { LiveNotifications, type ToolExtra } from './live-notifications.js';
 import { findAvailable, runCodeInputShape, runCodeOutputShape, unknownLanguageMessage } from './schemas.js';
 import type { CyloMcpServerOptions } from './server.js';
@@ -19,6 +20,7 @@ export interface RunCodeArgs {
   stdin?: string | undefined;
   args?: string[] | undefined;
   timeout_ms?: number | undefined;
+  outputs?: string[] | undefined;
 }
 
 /** Builds the cylo ExecuteRequest from run_code's (already schema-validated) arguments. */
@@ -35,6 +37,7 @@ export function toExecuteRequest(cylo: Cylo, args: RunCodeArgs): ExecuteRequest 
   };
   if (args.stdin !== undefined) request.stdin = args.stdin;
   if (args.args !== undefined) request.args = args.args;
+  if (args.outputs !== undefined) request.outputs = args.outputs;
   if (args.timeout_ms !== undefined) {
     const { defaultLimits, maxLimits } = cylo.policy;
     request.limits = { timeoutMs: args.timeout_ms };
@@ -75,7 +78,8 @@ export function registerRunCode(server: McpServer, serverOptions: CyloMcpServerO
       description:
         'Runs a program in a secure sandbox and returns its stdout, stderr, exit code, status, time and memory. ' +
         'Each call gets a fresh empty workspace, no network, and limits on time, memory, processes and output. ' +
-        'A program that fails, times out or hits a limit returns isError: true with its output, so it can be fixed and run again.',
+        'A program that fails, times out or hits a limit returns isError: true with its output, so it can be fixed and run again. ' +
+        'Files the program writes come back when named in outputs (e.g. ["*.png", "out/**"]): images as image content, other files as embedded resources.',
       inputSchema: runCodeInputShape(context),
       outputSchema: runCodeOutputShape,
       annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: false, openWorldHint: false },
@@ -116,7 +120,7 @@ function toolResult(options: RunCodeOptions, result: ExecutionResult, timeoutMs:
     timeoutMs: timeoutMs ?? cylo.policy.languageLimits?.(result.language)?.timeoutMs ?? context.defaultTimeoutMs,
   });
   return {
-    content: [{ type: 'text', text }],
+    content: [{ type: 'text', text }, ...fileBlocks(result)],
     structuredContent: result as unknown as Record<string, unknown>,
     isError: result.status !== 'ok',
   };

@@ -4,6 +4,7 @@
 // zod v4 (the project's) is accepted by @modelcontextprotocol/sdk >= 1.23 as is.
 import { z } from 'zod';
 import { executionResultSchema } from '../api/result-schema.js';
+import { MAX_OUTPUT_PATTERNS } from '../api/outputs.js';
 import type { RuntimeInfo } from '../cylo.js';
 
 /** What the server knows at start: the runnable languages and the limits it may grant. */
@@ -72,6 +73,11 @@ export function runCodeInputShape(context: ToolContext) {
       .max(context.maxTimeoutMs)
       .optional()
       .describe(`Wall-clock limit of the run in milliseconds (default ${context.defaultTimeoutMs}, at most ${context.maxTimeoutMs}).`),
+    outputs: z
+      .array(z.string())
+      .max(MAX_OUTPUT_PATTERNS)
+      .optional()
+      .describe('Files the program writes to return, as workspace-relative patterns: ["plot.png"], ["*.png", "out/**"] ("**" spans directories). Images (PNG, JPEG, GIF, WebP) come back as image content, other files as embedded resources; sizes are capped.'),
   };
 }
 

@@ -14,7 +14,8 @@ export { WORKSPACE, WORKSPACE_TMP };
 export const FD_SECCOMP = 3;
 export const FD_STATUS = 4;
 export const FD_BUNDLE = 5;
-/** The artifact bundle a compile stage streams back out (stdio 6; only when plan.emit is set). */
+/** The artifact bundle a compile stage streams back out, or a run stage's output files (stdio 6;
+ *  only when plan.emit or plan.outputs is set). */
 export const FD_EMIT = 6;
 /** The cgroup's CPU counter, opened read-only by the outer helper for PID 1 (plan.cpuCounter). */
 export const FD_CPU = 7;
@@ -64,6 +65,10 @@ export interface SandboxPlan {
   /** Compile stages: workspace-relative paths (files or directories) PID 1 streams back out on
    *  FD_EMIT after the program exited 0, capped at maxBytes in all. */
   emit?: { paths: string[]; maxBytes: number } | undefined;
+  /** Run stages: output patterns PID 1 walks the workspace for after the program ended and
+   *  every other process is dead, streaming the matching regular files back on FD_EMIT
+   *  (native/outputs.c), within the caps. Never together with emit. */
+  outputs?: { patterns: string[]; fileMaxBytes: number; totalMaxBytes: number; maxFiles: number } | undefined;
   /** Extra workspace directories (absolute, parents first) the helper creates before unpacking. */
   mkdirs?: string[] | undefined;
   /** The cgroup's CPU counter: PID 1 reads it as the program is exec'd and when it exits, so
@@ -157,6 +162,11 @@ export function buildInnerArgv(plan: SandboxPlan): string[] {
     a.push('--emit-fd', String(FD_EMIT), '--emit-max', String(plan.emit.maxBytes));
     for (const p of plan.emit.paths) a.push('--emit', p);
   }
+  if (plan.outputs !== undefined && plan.outputs.patterns.length > 0) {
+    const o = plan.outputs;
+    a.push('--emit-fd', String(FD_EMIT), '--output-file-max', String(o.fileMaxBytes), '--output-max', String(o.totalMaxBytes), '--output-max-files', String(o.maxFiles));
+    for (const p of o.patterns) a.push('--output', p);
+  }
   if (plan.cpuCounter !== undefined) a.push('--cpu-fd', String(FD_CPU), '--cpu-format', plan.cpuCounter.format);
   a.push('--landlock', plan.landlock.mode);
   for (const p of plan.landlock.readOnly) a.push('--ro', p);
@@ -166,4 +176,9 @@ export function buildInnerArgv(plan: SandboxPlan): string[] {
   // The program's argv, environment and rlimits are not here: they arrive as the job on the
   // bundle pipe (encodeJob), so that a sandbox can start before its request is known.
   return a;
+}
+
+/** True when the sandbox of `plan` streams something back on FD_EMIT (an artifact or outputs). */
+export function emitsBack(plan: SandboxPlan): boolean {
+  return (plan.emit !== undefined && plan.emit.paths.length > 0) || (plan.outputs !== undefined && plan.outputs.patterns.length > 0);
 }

@@ -7,9 +7,11 @@
 //   "F <errno> <message>"  every setup step was done but the program could not be started:
 //                   its execve failed with that errno (EACCES: not executable, ENOEXEC: not a
 //                   program, ENOENT: it or its interpreter is missing); "X 127 0" follows
-//   "A <message>"   the artifact of a compile stage was refused (too large, a link, ...)
+//   "A <message>"   the artifact of a compile stage was refused (too large, a link, ...), or
+//                   a run stage's output files could not be read (native/outputs.c)
 //   "W <free bytes> <free inodes>"  the workspace's free space right after the program ended
-//                   (its statfs; inodes -1 when it has no inode cap), before "X"
+//                   (its statfs; inodes -1 when it has no inode cap), before "X" and before
+//                   any artifact or output file is read (a run with outputs: the program's end)
 //   "X <code> <signal> <usec>"  the program exited: its exit code, or the number of the signal
 //                   that ended it (0 when none), reported exactly, no 128+n folding; <usec>: the
 //                   CPU counter read when it was reaped (before any artifact is emitted)

@@ -84,7 +84,7 @@ export class NamespaceBackend implements SandboxBackend<NamespaceSlot> {
   }
 
   /** The sandbox plan of one stage. Pure given its inputs. */
-  plan(spec: Pick<StageSpec, 'roots' | 'mounts' | 'argv' | 'env' | 'limits' | 'emit' | 'mkdirs' | 'stderrToStdout'>, identity: Identity, cgroup: ExecutionCgroup): SandboxPlan {
+  plan(spec: Pick<StageSpec, 'roots' | 'mounts' | 'argv' | 'env' | 'limits' | 'emit' | 'outputs' | 'mkdirs' | 'stderrToStdout'>, identity: Identity, cgroup: ExecutionCgroup): SandboxPlan {
     const layout = filesystemLayout([...spec.roots], [...spec.mounts]);
     const host = this.host;
     const landlockMode = host.relax.has('landlock') ? 'off' : host.landlockAbi >= 6 ? 'on' : 'noscope';
@@ -106,6 +106,9 @@ export class NamespaceBackend implements SandboxBackend<NamespaceSlot> {
       seccomp: !host.relax.has('seccomp'),
       emit: spec.emit === undefined ? undefined : { paths: [...spec.emit.paths], maxBytes: spec.emit.maxBytes },
     };
+    // A plan with outputs has a key of its own: it starts its sandbox on demand rather than
+    // using the one prepared without an emit pipe.
+    if (spec.outputs !== undefined && spec.outputs.patterns.length > 0) plan.outputs = { ...spec.outputs, patterns: [...spec.outputs.patterns] };
     if (spec.mkdirs !== undefined && spec.mkdirs.length > 0) plan.mkdirs = spec.mkdirs.map((d) => `${WORKSPACE}/${d}`);
     return plan;
   }

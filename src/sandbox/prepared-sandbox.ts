@@ -7,7 +7,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import type { Readable, Writable } from 'node:stream';
 import type { StageReport, StageSpec } from '../backend/backend.js';
-import { buildOuterArgv, sandboxKey, type SandboxPlan } from './bwrap-argv.js';
+import { buildOuterArgv, emitsBack, sandboxKey, type SandboxPlan } from './bwrap-argv.js';
 import type { ExecutionCgroup } from './cgroups.js';
 import { encodeBundle, encodeJob } from '../backend/file-bundle.js';
 import { LineSplitter } from './helper-status.js';
@@ -17,7 +17,7 @@ import { pipeInteractive, writeAll } from './stdin-feed.js';
 
 /** The pipes of the helper chain, by fd (see bwrap-argv.ts: FD_SECCOMP, FD_STATUS, FD_BUNDLE,
  *  FD_EMIT): stdin, stdout, stderr, the seccomp program, the status lines, the job and files,
- *  and for compile stages the artifact coming back out. */
+ *  and for compile stages the artifact (run stages: the output files) coming back out. */
 type Stdio = Array<Readable & Writable>;
 
 export class PreparedSandbox {
@@ -38,7 +38,7 @@ export class PreparedSandbox {
   ) {
     this.key = sandboxKey(plan);
     const argv = buildOuterArgv(plan);
-    const emitting = plan.emit !== undefined && plan.emit.paths.length > 0;
+    const emitting = emitsBack(plan);
     this.child = spawn(argv[0] as string, argv.slice(1), {
       stdio: emitting ? ['pipe', 'pipe', 'pipe', 'pipe', 'pipe', 'pipe', 'pipe'] : ['pipe', 'pipe', 'pipe', 'pipe', 'pipe', 'pipe'],
       env: {},

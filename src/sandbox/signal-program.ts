@@ -22,6 +22,14 @@ export function programPid(bwrapPid: number): number | undefined {
   return undefined;
 }
 
+/** The host pids of every direct child of the sandbox's PID 1 (the program, and any orphan of
+ *  it PID 1 adopted), given bubblewrap's pid; [] when none is running. Killing them ends the
+ *  program while PID 1 lives on: it then kills and reaps the rest itself and can still stream
+ *  a run stage's output files out (native/supervisor.c). */
+export function programChildren(bwrapPid: number): number[] {
+  return childrenOf(bwrapPid).flatMap((supervisor) => childrenOf(supervisor));
+}
+
 /** Sends `signal` to the program; false when the program is not (or no longer) running. */
 export function signalProgram(bwrapPid: number, signal: ForwardableSignal): boolean {
   const pid = programPid(bwrapPid);

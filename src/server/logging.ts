@@ -5,10 +5,9 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import PinoPretty from 'pino-pretty';
 
-export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
-export type LogLevel = (typeof LOG_LEVELS)[number];
-export const LOG_FORMATS = ['auto', 'json', 'pretty'] as const;
-export type LogFormat = (typeof LOG_FORMATS)[number];
+import type { LogFormat, LogLevel } from '../config/schema.js';
+// The settings' values are part of the one configuration schema (src/config/schema.ts).
+export { LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel } from '../config/schema.js';
 
 export interface LoggerOptions {
   level?: LogLevel;

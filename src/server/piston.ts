@@ -89,6 +89,7 @@ export function pistonToCyloRequest(body: PistonExecuteRequest, language: string
   if (body.stdinEncoding !== undefined) request.stdinEncoding = body.stdinEncoding;
   if (body.outputEncoding !== undefined) request.outputEncoding = body.outputEncoding;
   if (body.redirectStderrToStdout !== undefined) request.redirectStderrToStdout = body.redirectStderrToStdout;
+  if (body.outputs !== undefined) request.outputs = body.outputs;
   return request;
 }
 
@@ -193,6 +194,8 @@ export function pistonStage(stage: Stage, output: string | undefined, encoding: 
     memory: stage.memoryBytes,
     // cylo extension field: which limit ended or broke the stage (Piston has none).
     limit: stage.limit,
+    // cylo extension fields: the output files of a request with outputs (run stage only).
+    ...(stage.files === undefined ? {} : { files: stage.files as PistonStage['files'], filesSkipped: stage.filesSkipped, filesIncomplete: stage.filesIncomplete, filesError: stage.filesError }),
   };
 }
 

@@ -76,6 +76,7 @@ export const pistonExecuteRequestSchema = z
     stdinEncoding: z.enum(['utf8', 'base64']).optional().describe('cylo extension: how `stdin` is encoded, utf8 (default) or base64. With base64 no newline is appended.'),
     outputEncoding: z.enum(OUTPUT_ENCODINGS).optional().describe('cylo extension: how stdout, stderr and output are encoded in the response, utf8 (default) or base64 of the exact bytes.'),
     redirectStderrToStdout: z.boolean().optional().describe("cylo extension: the run stage's stderr goes into its stdout, in write order (stderr is then empty)."),
+    outputs: executeRequestSchema.shape.outputs.describe('cylo extension: files the program writes that come back as `run.files` (the native API\'s outputs: "*.png", "out/**"; see docs/api.md).'),
   })
   .describe('A Piston v2 execute request.');
 
@@ -96,6 +97,11 @@ export const pistonStageSchema = z.object({
   wall_time: z.number().describe('ms'),
   memory: z.number().describe('bytes'),
   limit: z.enum(STAGE_LIMITS).nullable().describe('cylo extension: the limit that ended or broke the stage (wall, cpu, memory, output, pids, workspace, file_size), or null.'),
+  // cylo extensions, on the run stage of a request with outputs only (as in the native result):
+  files: stageSchema.shape.files,
+  filesSkipped: stageSchema.shape.filesSkipped,
+  filesIncomplete: stageSchema.shape.filesIncomplete,
+  filesError: stageSchema.shape.filesError,
 });
 
 export type PistonStage = z.infer<typeof pistonStageSchema>;

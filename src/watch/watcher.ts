@@ -1,10 +1,15 @@
 // `cylo watch DIR`: runs a source file in the sandbox whenever it is created or changed.
+//  - the directory is a project (./project.ts): each run's workspace has every file of it, under
+//    its own name, the changed file being the entry point; `NAME.in` is NAME's stdin, and a
+//    change to it runs NAME again;
 //  - the language comes from the extension (or --lang);
+//  - --initial: every source file runs once at start, one after another;
 //  - bursts of writes are debounced; one run per file at a time; a newer change cancels the
 //    older run of the same file;
-//  - each run prints a header, its output live, and a one-line summary (or NDJSON events).
-import { readFile, stat } from 'node:fs/promises';
-import { extname, relative, resolve } from 'node:path';
+//  - each run prints a header, its output live (the compiler's diagnostics once), and a
+//    one-line summary (or NDJSON events).
+import { readdir, stat } from 'node:fs/promises';
+import { basename, dirname, extname, join, relative, resolve } from 'node:path';
 import { watch, type FSWatcher } from 'chokidar';
 import type { Cylo } from '../cylo.js';
 import { OutputDecoder } from '../api/output-decoder.js';
@@ -13,12 +18,15 @@ import type { ExecutionEvent } from '../engine/lifecycle.js';
 import { CyloError } from '../errors.js';
 import type { CommandIO } from '../util/io.js';
 import { isIgnoredPath } from './ignore.js';
+import { INPUT_EXTENSION, projectFiles, projectRequest } from './project.js';
 
 export interface WatchOptions {
   dir: string;
   lang?: string;
   json?: boolean;
   debounceMs?: number;
+  /** Run every source file once at start (in path order, one at a time). */
+  initial?: boolean;
   cylo: Cylo;
   io: CommandIO;
   signal?: AbortSignal;
@@ -57,9 +65,11 @@ export class Watcher {
     if (this.options.json !== true) this.options.io.stderr.write(`${line}\n`);
   }
 
+  /** The language a file runs as; undefined for files that are not run (inputs, others). */
   private languageOf(path: string): string | undefined {
-    if (this.options.lang !== undefined) return this.options.lang;
     const ext = extname(path);
+    if (ext === INPUT_EXTENSION) return undefined;
+    if (this.options.lang !== undefined) return this.options.lang;
     const registry = this.options.cylo.registry;
     return registry.ids().map((id) => registry.get(id)).find((d) => d.extension === ext)?.id;
   }
@@ -81,12 +91,46 @@ export class Watcher {
     await new Promise<void>((ready) => this.watcher?.once('ready', () => ready()));
     this.say(`cylo watch: watching ${this.root} (Ctrl-C to stop)`);
     this.emit({ event: 'ready', dir: this.root });
-    this.options.onReady?.();
     this.options.signal?.addEventListener('abort', () => void this.stop(), { once: true });
+    if (this.options.initial === true) await this.runInitial();
+    this.options.onReady?.();
+  }
+
+  /** --initial: every source file of the project once, in path order, one after another. */
+  private async runInitial(): Promise<void> {
+    let names: string[];
+    try {
+      names = await projectFiles(this.root, this.options.cylo.policy.bounds);
+    } catch (error) {
+      return this.reportFailure(relative(process.cwd(), this.root) || '.', error as CyloError);
+    }
+    for (const name of names) {
+      const path = join(this.root, name);
+      const language = this.languageOf(path);
+      if (this.stopped) return;
+      if (language === undefined) continue;
+      const state = this.files.get(path) ?? {};
+      this.files.set(path, state);
+      await this.run(path, language, state);
+    }
+  }
+
+  /** A change to `NAME.in` runs the sources `NAME.*` next to it (their stdin changed). */
+  private async scheduleInputOwners(path: string): Promise<void> {
+    const stem = basename(path, INPUT_EXTENSION);
+    const siblings = await readdir(dirname(path)).catch(() => [] as string[]);
+    for (const name of siblings) {
+      const source = join(dirname(path), name);
+      if (name !== basename(path) && basename(name, extname(name)) === stem && !isIgnoredPath(relative(this.root, source)) && this.languageOf(source) !== undefined) this.schedule(source);
+    }
   }
 
   private schedule(path: string): void {
     if (this.stopped) return;
+    if (extname(path) === INPUT_EXTENSION) {
+      void this.scheduleInputOwners(path);
+      return;
+    }
     const language = this.languageOf(path);
     if (language === undefined) return;
     const state = this.files.get(path) ?? {};
@@ -126,27 +170,29 @@ export class Watcher {
     await this.rerunIfChanged(path, state, generation, ranMtime);
   }
 
-  /** Reads the file and runs it once; resolves with the modification time seen before reading
-   *  (undefined when the file was already gone). */
+  /** Runs the project once with `path` as its entry point; resolves with the entry's
+   *  modification time seen before reading (undefined when it was already gone). */
   private async runFile(path: string, language: string, signal: AbortSignal): Promise<number | undefined> {
+    const file = relative(this.root, path);
     let ranMtime: number | undefined;
-    let code: string;
+    let project: Awaited<ReturnType<typeof projectRequest>>;
     try {
       ranMtime = (await stat(path)).mtimeMs;
-      code = await readFile(path, 'utf8');
-    } catch {
-      return ranMtime; // deleted or renamed meanwhile
+      project = await projectRequest(this.root, file, this.options.cylo.policy.bounds);
+    } catch (error) {
+      if (error instanceof CyloError) this.reportFailure(file, error);
+      return ranMtime; // deleted or renamed meanwhile (or the project is too large: said above)
     }
-    const file = relative(this.root, path);
     const started = new Date();
     this.say(`\n── ${file} (${language}) ${started.toLocaleTimeString()} ──`);
     this.emit({ event: 'start', file, language });
     // NDJSON carries text: decode each stream without splitting a multi-byte character.
     const decoder = new OutputDecoder();
+    const seen = { compileOutput: false };
     try {
-      const result: ExecutionResult = await this.options.cylo.execute({ language, code }, { signal, onEvent: (e) => this.output(file, decoder, e) });
+      const result: ExecutionResult = await this.options.cylo.execute({ language, ...project }, { signal, onEvent: (e) => this.output(file, decoder, e, seen) });
       for (const rest of decoder.flush()) this.emit({ event: rest.stream, file, stage: rest.stage, data: rest.text });
-      this.reportEnd(file, result);
+      this.reportEnd(file, result, seen.compileOutput);
     } catch (error) {
       this.reportFailure(file, error as CyloError);
     }
@@ -154,19 +200,20 @@ export class Watcher {
   }
 
   /** A run's output: written through as it comes, or as NDJSON events of decoded text. */
-  private output(file: string, decoder: OutputDecoder, e: ExecutionEvent): void {
+  private output(file: string, decoder: OutputDecoder, e: ExecutionEvent, seen: { compileOutput: boolean }): void {
     if (e.type === 'state') return;
+    if (e.stage === 'compile') seen.compileOutput = true;
     if (this.options.json === true) {
       const data = decoder.decode(e.stage, e.type, e.data);
       if (data !== '') this.emit({ event: e.type, file, stage: e.stage, data });
-    } else (e.type === 'stdout' ? this.options.io.stdout : this.options.io.stderr).write(e.data);
+    } else (e.type === 'stdout' && e.stage === 'run' ? this.options.io.stdout : this.options.io.stderr).write(e.data);
   }
 
-  /** A finished run: the compiler's errors (they were not streamed), then the summary line or
-   *  the `end` event. */
-  private reportEnd(file: string, result: ExecutionResult): void {
+  /** A finished run: the compiler's diagnostics when none were streamed (a cached compile
+   *  replays none), then the summary line or the `end` event. */
+  private reportEnd(file: string, result: ExecutionResult, compileOutputSeen: boolean): void {
     const stage = result.run ?? result.compile;
-    if (result.status === 'compile_error' && result.compile !== null && this.options.json !== true) this.options.io.stderr.write(result.compile.stderr);
+    if (result.compile !== null && !compileOutputSeen && this.options.json !== true) this.options.io.stderr.write(result.compile.stdout + result.compile.stderr);
     this.emit({ event: 'end', file, status: result.status, exitCode: stage?.exitCode ?? null, signal: stage?.signal ?? null, wallMs: stage?.wallMs ?? 0, memoryBytes: stage?.memoryBytes ?? 0 });
     this.say(`── ${result.status} · exit ${stage?.exitCode ?? stage?.signal ?? '-'} · ${(stage?.wallMs ?? 0).toFixed(1)} ms · ${formatBytes(stage?.memoryBytes ?? 0)}${stage?.message ? ` · ${stage.message}` : ''} ──`);
   }

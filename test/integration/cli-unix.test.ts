@@ -68,7 +68,7 @@ test('--memory 128 is refused with a hint (125), and a bad limit\'s message name
   assert.equal(small.stderr, 'cylo: --memory: 1M is below the minimum of 4M\n');
   const long = await cyloExec(['--timeout', '2h', '--lang', 'python', '-c', 'print(1)']);
   assert.equal(long.code, 125);
-  assert.equal(long.stderr, 'cylo: --timeout: 2h is above the maximum of 1m\n');
+  assert.equal(long.stderr, 'cylo: --timeout: 2h is above the maximum of 1m (the default; raise it with maxLimits.timeoutMs in a config file, see docs/configuration.md)\n');
 });
 
 test('cylo exec FILE ARGS...: the file is the program (language from its extension), the rest are its arguments; -- passes options through', T, async (t) => {
@@ -141,5 +141,5 @@ test('--json: cylo\'s own failures are a JSON error object with the stable code 
   const unknownOption = await cyloExec(['--json', '--bogus', '-c', '1']);
   assert.equal(unknownOption.code, 125);
   assert.equal(unknownOption.stderr, '');
-  assert.deepEqual(JSON.parse(unknownOption.stdout), { error: { code: 'CYLO_E_USAGE', message: "unknown option '--bogus'" } });
+  assert.deepEqual(JSON.parse(unknownOption.stdout), { error: { code: 'CYLO_E_USAGE', message: "unknown option '--bogus'; cylo exec takes its own options anywhere before --, so to pass --bogus to the program put it after --: cylo exec FILE -- --bogus" } });
 });

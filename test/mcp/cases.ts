@@ -7,6 +7,7 @@ import type { Progress } from '@modelcontextprotocol/sdk/types.js';
 import { LIVE_PROGRAM, releaseLiveProgram } from '../support/live.js';
 import { processesWith, uniqueMarker } from '../support/processes.js';
 import { waitFor } from '../support/wait.js';
+import { pngWriterPython, PNG_SIGNATURE } from '../support/png.js';
 
 /** Per-request timeout of the test client: every program here is short. */
 export const CALL_TIMEOUT_MS = 20_000;
@@ -50,7 +51,7 @@ export function toolCases(client: () => Client): void {
     const runCodeTool = tools.find((t) => t.name === 'run_code');
     assert.ok(runCodeTool);
     const props = runCodeTool.inputSchema.properties as Record<string, { type?: string; enum?: string[]; maximum?: number }>;
-    assert.deepEqual(Object.keys(props).sort(), ['args', 'code', 'files', 'language', 'stdin', 'timeout_ms']);
+    assert.deepEqual(Object.keys(props).sort(), ['args', 'code', 'files', 'language', 'outputs', 'stdin', 'timeout_ms']);
     assert.deepEqual([...(runCodeTool.inputSchema.required ?? [])].sort(), ['code', 'language']);
     assert.ok(props.language?.enum?.includes('python'), `language enum: ${JSON.stringify(props.language)}`);
     assert.equal(props.timeout_ms?.type, 'integer');
@@ -84,6 +85,23 @@ export function toolCases(client: () => Client): void {
     assert.match(text, /time: \d+ ms wall clock/);
     assert.match(text, /memory: [\d.]+ (KiB|MiB) peak/);
     assert.match(text, /hello from mcp 42/);
+  });
+
+  it('run_code returns a PNG the program wrote as an image block, and a CSV as an embedded text resource', async () => {
+    // proves: outputs reach the MCP client as content a model can see (image) or read (resource),
+    // with the image found by its bytes and the text file as text, not base64
+    const code = `${pngWriterPython('plot.png')}\nopen('data.csv', 'w').write('x,y\\n1,2\\n')`;
+    const result = await runCode(client(), { language: 'python', code, outputs: ['*.png', '*.csv'] });
+    assert.equal(result.isError, false, textOf(result));
+    const content = result.content as Array<{ type: string; data?: string; mimeType?: string; resource?: { uri: string; mimeType?: string; text?: string; blob?: string } }>;
+    const image = content.find((c) => c.type === 'image');
+    assert.equal(image?.mimeType, 'image/png');
+    assert.ok(Buffer.from(image?.data ?? '', 'base64').subarray(0, 8).equals(PNG_SIGNATURE));
+    const csv = content.find((c) => c.type === 'resource');
+    assert.equal(csv?.resource?.text, 'x,y\n1,2\n');
+    assert.match(csv?.resource?.uri ?? '', /^cylo:\/\/execution\/[^/]+\/work\/data\.csv$/);
+    assert.match(textOf(result), /--- output files: 2 ---\ndata\.csv \(8 B; a resource block follows\)/);
+    assert.match(textOf(result), /plot\.png \(\d+ B; image\/png, an image block follows\)/);
   });
 
   it('run_code passes stdin, args and extra files, and accepts a language alias', async () => {

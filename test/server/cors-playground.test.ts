@@ -113,15 +113,15 @@ describe('CORS', () => {
     configError(() => normalizeCorsOrigins(['https://a.example/app'], 'corsOrigins'), /more than an origin/);
     configError(() => normalizeCorsOrigins(['ftp://a.example'], 'corsOrigins'), /not an http or https origin/);
     configError(() => normalizeCorsOrigins(['*', 'https://a.example'], 'corsOrigins'), /alone/);
-    const env = loadServerConfig({ env: { CYLO_CORS_ORIGINS: 'https://a.example, https://b.example:8443' } });
+    const env = loadServerConfig({ defaultPath: false, env: { CYLO_CORS_ORIGINS: 'https://a.example, https://b.example:8443' } });
     assert.deepEqual(env.corsOrigins, ['https://a.example', 'https://b.example:8443']);
-    configError(() => loadServerConfig({ env: { CYLO_CORS_ORIGINS: 'https://a.example/x' } }), /^CYLO_CORS_ORIGINS: /);
-    configError(() => loadServerConfig({ env: { CYLO_CORS_ORIGINS: '*' } }), /CYLO_CORS_ORIGINS: "\*" without a token/);
-    assert.equal(loadServerConfig({ env: { CYLO_CORS_ORIGINS: '*', CYLO_TOKEN: TOKEN } }).corsOrigins, '*');
-    const defaults = loadServerConfig({ env: {} });
+    configError(() => loadServerConfig({ defaultPath: false, env: { CYLO_CORS_ORIGINS: 'https://a.example/x' } }), /^CYLO_CORS_ORIGINS: /);
+    configError(() => loadServerConfig({ defaultPath: false, env: { CYLO_CORS_ORIGINS: '*' } }), /CYLO_CORS_ORIGINS: "\*" without a token/);
+    assert.equal(loadServerConfig({ defaultPath: false, env: { CYLO_CORS_ORIGINS: '*', CYLO_TOKEN: TOKEN } }).corsOrigins, '*');
+    const defaults = loadServerConfig({ defaultPath: false, env: {} });
     assert.equal(defaults.corsOrigins, undefined, 'off by default');
     assert.equal(defaults.playground, true, 'the playground is on by default');
-    assert.equal(loadServerConfig({ env: { CYLO_PLAYGROUND: '0' } }).playground, false);
+    assert.equal(loadServerConfig({ defaultPath: false, env: { CYLO_PLAYGROUND: '0' } }).playground, false);
   });
 });
 

@@ -5,7 +5,7 @@
 import type { Command } from 'commander';
 import { createCylo, type Cylo, type CyloOptions } from '../../cylo.js';
 import { processIO, type CommandIO } from '../../util/io.js';
-import { cyloOptionsFromEnvironment } from '../cylo-options.js';
+import { cliConfig, CONFIG_OPTION_HELP } from '../cylo-options.js';
 
 export interface DoctorOptions {
   json?: boolean;
@@ -58,7 +58,8 @@ export function register(program: Command): Command {
     .description('check every isolation layer on this host and say how to fix what is missing')
     .option('--json', 'print the report as JSON')
     .option('--clean', 'remove the cgroups crashed cylo processes left behind, killing every process inside them (sandbox-uid processes outside any cgroup are only reported: they may belong to another cylo)')
-    .action(async (o: { json?: boolean; clean?: boolean }) => {
-      process.exitCode = await doctorCommand({ json: o.json === true, clean: o.clean === true, cyloOptions: cyloOptionsFromEnvironment() }, processIO);
+    .option('--config <path>', CONFIG_OPTION_HELP)
+    .action(async (o: { json?: boolean; clean?: boolean; config?: string }) => {
+      process.exitCode = await doctorCommand({ json: o.json === true, clean: o.clean === true, cyloOptions: cliConfig(o.config).cyloOptions }, processIO);
     });
 }

@@ -11,12 +11,14 @@ import { CyloError } from '../../errors.js';
 import { EXIT_CYLO_FAILURE, exitCodeFor } from '../exit-codes.js';
 import { processIO, type CommandIO } from '../../util/io.js';
 import { parseCount, parseDuration, parseSize } from '../../util/units.js';
-import { cyloOptionsFromEnvironment } from '../cylo-options.js';
+import { cliConfig, CONFIG_OPTION_HELP, maximumHint, type CliConfig } from '../cylo-options.js';
 import { addProgram, addStdin, languageFor, programArgs, programSource, type ProgramOptions } from '../exec-program.js';
 import { inFlagTerms, reportError, reportOutcome } from '../exec-report.js';
 import { CompileStatus, runWithLiveStdin, wantsLiveStdin } from '../exec-terminal.js';
 import { untilAborted, untilTerminated } from '../termination.js';
 import { addTestCases, reportTests, wantsTests, type TestFlags } from '../exec-tests.js';
+import { writeOutputFiles } from '../output-files.js';
+import type { ExecutionResult } from '../../api/result.js';
 
 export interface ExecOptions extends ProgramOptions {
   timeoutMs?: number;
@@ -25,6 +27,10 @@ export interface ExecOptions extends ProgramOptions {
   pids?: number;
   outputBytes?: number;
   json?: boolean;
+  /** --output PATTERN: files the program writes to bring back (the request's outputs). */
+  outputs?: string[];
+  /** --output-dir DIR: where they are written (default: the current directory). */
+  outputDir?: string;
   /** The limit flags as the user typed them (`{ '--memory': '1M' }`), for messages in their unit. */
   typed?: Record<string, string>;
   /** Ends the execution (every process of it killed, its cgroup removed) when aborted: the
@@ -33,6 +39,8 @@ export interface ExecOptions extends ProgramOptions {
   /** Use this instance instead of creating one (library use, tests). */
   cylo?: Cylo;
   cyloOptions?: CyloOptions;
+  /** Where the maxima come from (the configuration), for refusals that say where to raise one. */
+  config?: Pick<CliConfig, 'cyloOptions' | 'maxLimitsOrigin'>;
   /** Test cases (--test, --tests, --compare, --tolerance, --checker, --stop-on-failure). */
   testFlags?: TestFlags;
 }
@@ -59,17 +67,20 @@ async function buildRequest(options: ExecOptions, cylo: Cylo, io: CommandIO): Pr
   if (args !== undefined) request.args = args;
   addLimits(request, options);
   if (options.testFlags !== undefined && wantsTests(options.testFlags)) await addTestCases(request, options.testFlags, cylo);
+  if (options.outputs !== undefined && options.outputs.length > 0) request.outputs = options.outputs;
   return { request, codeFromStdin: source.kind === 'stdin' };
 }
 
 /** Runs the request and reports it: the program's output live (or the result as JSON); the
  *  compiler's output on stderr, live, whether or not the compile succeeded; then the outcome
  *  (reportOutcome). On a terminal, stdin is live (exec-terminal.ts). */
-async function runAndReport(cylo: Cylo, request: ExecuteRequest, json: boolean, liveStdin: boolean, io: CommandIO, signal?: AbortSignal): Promise<number> {
+async function runAndReport(cylo: Cylo, request: ExecuteRequest, options: ExecOptions, liveStdin: boolean, io: CommandIO): Promise<number> {
+  const { signal } = options;
+  const json = options.json === true;
   if (liveStdin && !json) {
     const { result, compileOutputSeen } = await runWithLiveStdin(cylo, request, io, signal);
     reportOutcome(result, compileOutputSeen, io.stderr);
-    return exitCodeFor(result);
+    return withOutputFiles(result, options, io);
   }
   let compileOutputSeen = false;
   const status = new CompileStatus(io.stderr, request.language);
@@ -85,7 +96,26 @@ async function runAndReport(cylo: Cylo, request: ExecuteRequest, json: boolean, 
   }).finally(() => status.clear());
   if (json) io.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
   else reportOutcome(result, compileOutputSeen, io.stderr);
-  return exitCodeFor(result);
+  return withOutputFiles(result, options, io);
+}
+
+/** Writes the run's output files (--output) under --output-dir and says on stderr what was
+ *  skipped, cut or not written; the exit code is the program's, or 125 when a file that came
+ *  back could not be written. */
+async function withOutputFiles(result: ExecutionResult, options: ExecOptions, io: CommandIO): Promise<number> {
+  const code = exitCodeFor(result);
+  const run = result.run;
+  if (options.outputs === undefined || options.outputs.length === 0 || run === null) return code;
+  const quiet = options.json === true;
+  const note = (text: string): void => {
+    if (!quiet) io.stderr.write(`cylo: --output: ${text}\n`);
+  };
+  for (const s of run.filesSkipped ?? []) note(`${s.name}: not returned (${s.reason})`);
+  for (const f of run.files ?? []) if (f.truncated) note(`${f.name}: cut to ${Buffer.from(f.content, 'base64').length} of ${f.size} bytes (limits.outputFileBytes / outputFilesBytes)`);
+  if (run.filesError != null) note(`no file could be read: ${run.filesError}`);
+  const written = await writeOutputFiles(options.outputDir ?? '.', run.files ?? []);
+  for (const f of written.failed) io.stderr.write(`cylo: --output: ${f.name}: not written: ${f.reason}\n`);
+  return written.failed.length > 0 ? EXIT_CYLO_FAILURE : code;
 }
 
 export async function execCommand(options: ExecOptions, io: CommandIO): Promise<number> {
@@ -98,12 +128,14 @@ export async function execCommand(options: ExecOptions, io: CommandIO): Promise<
       if (options.json === true) io.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
       return options.json === true ? reportTests(result, { stdout: nowhere, stderr: nowhere }) : reportTests(result, io);
     }
-    return await runAndReport(cylo, request, options.json === true, wantsLiveStdin(request, codeFromStdin, io), io, options.signal);
+    return await runAndReport(cylo, request, options, wantsLiveStdin(request, codeFromStdin, io), io);
   } catch (error) {
     // Stopped by the caller (Ctrl-C): as a shell, say nothing; the caller picks the exit code.
     if (error instanceof CyloError && error.code === 'CYLO_E_CANCELLED' && options.signal?.aborted === true) return EXIT_CYLO_FAILURE;
     if (error instanceof CyloError) {
-      reportError(inFlagTerms(error, options.typed ?? {}, cylo.policy.maxLimits), options.json === true, io);
+      const config = options.config;
+      const hint = config === undefined ? undefined : (name: Parameters<typeof maximumHint>[0]) => maximumHint(name, config);
+      reportError(inFlagTerms(error, options.typed ?? {}, cylo.policy.maxLimits, hint), options.json === true, io);
       return EXIT_CYLO_FAILURE;
     }
     throw error;
@@ -122,10 +154,12 @@ type ExecFlags = Record<string, string | string[] | boolean | undefined>;
 const LIMIT_FLAGS = { timeout: '--timeout', cpuTime: '--cpu-time', memory: '--memory', pids: '--pids', outputLimit: '--output-limit' } as const;
 
 /** The command line's values as ExecOptions: durations, sizes and counts parsed (in flag order,
- *  so the first bad one is the one reported), library options from the environment. */
+ *  so the first bad one is the one reported), library options from the configuration (the
+ *  config file, then the environment over it; docs/configuration.md). */
 function execOptionsFromFlags(positionals: string[], o: ExecFlags): ExecOptions {
   const typed: Record<string, string> = {};
   for (const [key, flag] of Object.entries(LIMIT_FLAGS)) if (typeof o[key] === 'string') typed[flag] = o[key];
+  const config = cliConfig(o.config as string | undefined);
   return {
     lang: o.lang as string | undefined,
     code: o.code as string | undefined,
@@ -141,8 +175,11 @@ function execOptionsFromFlags(positionals: string[], o: ExecFlags): ExecOptions 
     outputBytes: o.outputLimit === undefined ? undefined : parseSize(o.outputLimit as string, '--output-limit'),
     json: o.json === true,
     testFlags: { test: o.test as string[] | undefined, tests: o.tests as string | undefined, compare: o.compare as string | undefined, tolerance: o.tolerance as string | undefined, checker: o.checker as string | undefined, stopOnFailure: o.stopOnFailure === true },
+    outputs: o.output as string[] | undefined,
+    outputDir: o.outputDir as string | undefined,
     typed,
-    cyloOptions: cyloOptionsFromEnvironment(),
+    cyloOptions: config.cyloOptions,
+    config,
   };
 }
 
@@ -152,12 +189,21 @@ function jsonRequested(argv: readonly string[] = process.argv): boolean {
   return (end === -1 ? argv : argv.slice(0, end)).includes('--json');
 }
 
+/** An unknown option says where a program's own options go: cylo's options are taken anywhere
+ *  before `--` (as git, gcc and most tools do), so `cylo exec main.py --verbose` is refused
+ *  rather than passed on silently; `cylo exec main.py -- --verbose` passes it. */
+export function withPassThroughHint(text: string): string {
+  const unknown = /unknown option '([^']+)'/.exec(text);
+  if (unknown === null) return text;
+  return text.replace(unknown[0], `${unknown[0]}; cylo exec takes its own options anywhere before --, so to pass ${unknown[1]} to the program put it after --: cylo exec FILE -- ${unknown[1]}`);
+}
+
 /** commander's own usage errors (an unknown option, a missing value): with --json, the same JSON
  *  error object as every other cylo failure, on stdout, and nothing on stderr. */
 const JSON_AWARE_OUTPUT = {
   outputError: (text: string, write: (s: string) => void): void => {
-    if (!jsonRequested()) return write(text);
-    const message = text.trim().replace(/^error: /, '');
+    if (!jsonRequested()) return write(withPassThroughHint(text));
+    const message = withPassThroughHint(text.trim().replace(/^error: /, ''));
     process.stdout.write(`${JSON.stringify(new CyloError('CYLO_E_USAGE', message).toJSON())}\n`);
   },
   writeErr: (text: string): void => {
@@ -190,7 +236,10 @@ export function register(program: Command): Command {
     .option('--tolerance <x>', 'numeric comparison: absolute or relative tolerance (default 1e-6)')
     .option('--checker <file>', 'a checker program: run as CHECKER input.txt output.txt answer.txt; exit 0 accepts, 1 or 2 rejects')
     .option('--stop-on-failure', 'skip the remaining test cases after the first that is not accepted')
+    .option('--output <pattern>', 'bring back the files the program writes that match PATTERN ("*.png", "out/**"; repeatable) and write them under --output-dir', collect)
+    .option('--output-dir <dir>', 'where --output files are written (created if missing; default: the current directory); existing symlinks there are never followed')
     .option('--json', 'print the whole result object as JSON instead of the program\'s output (and cylo\'s errors as a JSON error object)')
+    .option('--config <path>', CONFIG_OPTION_HELP)
     .configureOutput(JSON_AWARE_OUTPUT)
     .action(async (program: string | undefined, args: string[], o: ExecFlags) => {
       let options: ExecOptions;

@@ -6,7 +6,7 @@ import type { Command } from 'commander';
 import { createCylo, type Cylo, type CyloOptions } from '../../cylo.js';
 import { serveStdio } from '../../mcp/stdio.js';
 import { processIO, type CommandIO } from '../../util/io.js';
-import { cyloOptionsFromEnvironment } from '../cylo-options.js';
+import { cliConfig, CONFIG_OPTION_HELP } from '../cylo-options.js';
 
 export interface McpOptions {
   /** Characters of each output stream kept in run_code's text block. */
@@ -49,12 +49,13 @@ export async function mcpCommand(options: McpOptions, io: CommandIO): Promise<nu
   }
 }
 
-/** Declares `cylo mcp` on the program: its help and action. */
+/** Declares `cylo mcp` on the program: its options, help and action. */
 export function register(program: Command): Command {
   return program
     .command('mcp')
     .description('serve the Model Context Protocol on stdin/stdout for AI agents (tools run_code, list_runtimes); logs go to stderr')
-    .action(async () => {
-      process.exitCode = await mcpCommand({ cyloOptions: cyloOptionsFromEnvironment() }, processIO);
+    .option('--config <path>', CONFIG_OPTION_HELP)
+    .action(async (o: { config?: string }) => {
+      process.exitCode = await mcpCommand({ cyloOptions: cliConfig(o.config).cyloOptions }, processIO);
     });
 }

@@ -3,7 +3,7 @@
 import type { Command } from 'commander';
 import { createCylo, type Cylo, type CyloOptions } from '../../cylo.js';
 import { processIO, type CommandIO } from '../../util/io.js';
-import { cyloOptionsFromEnvironment } from '../cylo-options.js';
+import { cliConfig, CONFIG_OPTION_HELP } from '../cylo-options.js';
 
 export interface RuntimesOptions {
   json?: boolean;
@@ -40,7 +40,8 @@ export function register(program: Command): Command {
     .command('runtimes')
     .description('list the languages, their versions and aliases, and whether their toolchain is installed')
     .option('--json', 'print the list as JSON')
-    .action(async (o: { json?: boolean }) => {
-      process.exitCode = await runtimesCommand({ json: o.json === true, cyloOptions: cyloOptionsFromEnvironment() }, processIO);
+    .option('--config <path>', CONFIG_OPTION_HELP)
+    .action(async (o: { json?: boolean; config?: string }) => {
+      process.exitCode = await runtimesCommand({ json: o.json === true, cyloOptions: cliConfig(o.config).cyloOptions }, processIO);
     });
 }

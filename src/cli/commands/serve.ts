@@ -10,6 +10,7 @@ import { CyloError } from '../../errors.js';
 import { buildServer, type ServerPlugin } from '../../server/app.js';
 import { checkExposure, isLoopbackHost, loadServerConfig, type LoadConfigOptions, type ServerConfig } from '../../server/config.js';
 import { processIO, type CommandIO } from '../../util/io.js';
+import { CONFIG_OPTION_HELP } from '../cylo-options.js';
 import { registerMcpRoutes } from '../../mcp/routes.js';
 
 /** Routes every `cylo serve` mounts besides the built-in ones: the place for the MCP Streamable
@@ -101,20 +102,28 @@ function serviceLog(options: ServeOptions): { log: NonNullable<CyloOptions['log'
   return { log, attach };
 }
 
-/** The library instance under the server: the server configuration over the library options. */
+/** The library instance under the server: the shared configuration (limits, bounds, languages,
+ *  relax, uid range) over the library options; limits and bounds merged key by key. */
 function createServeCylo(options: ServeOptions, config: ServerConfig, log: NonNullable<CyloOptions['log']>): Cylo {
+  const base = options.cyloOptions ?? {};
+  const shared = config.cyloOptions;
   return createCylo({
-    ...options.cyloOptions,
+    ...base,
+    ...shared,
     log,
     concurrency: config.concurrency,
     queueLimit: config.queueLimit,
-    ...(config.relax.length > 0 ? { relax: config.relax } : {}),
-    ...(config.maxLimits === undefined ? {} : { maxLimits: { ...options.cyloOptions?.maxLimits, ...config.maxLimits } }),
-    ...(config.defaultLimits === undefined ? {} : { defaultLimits: { ...options.cyloOptions?.defaultLimits, ...config.defaultLimits } }),
-    ...(config.uidBase === undefined ? {} : { uidBase: config.uidBase }),
-    ...(config.uidCount === undefined ? {} : { uidCount: config.uidCount }),
+    ...(shared.maxLimits === undefined ? {} : { maxLimits: { ...base.maxLimits, ...shared.maxLimits } }),
+    ...(shared.defaultLimits === undefined ? {} : { defaultLimits: { ...base.defaultLimits, ...shared.defaultLimits } }),
+    ...(shared.requestBounds === undefined ? {} : { requestBounds: { ...base.requestBounds, ...shared.requestBounds } }),
   });
 }
+
+/** The /mcp routes with the configured browser origins (`mcpAllowedOrigins`). */
+const mcpPlugin =
+  (allowedOrigins: string[]): ServerPlugin =>
+  (app, ctx) =>
+    registerMcpRoutes(app, ctx, { allowedOrigins });
 
 /** The HTTP app with the built-in routes and every plugin's, not yet listening. */
 function buildServeApp(cylo: Cylo, config: ServerConfig, options: ServeOptions): Promise<FastifyInstance> {
@@ -124,7 +133,7 @@ function buildServeApp(cylo: Cylo, config: ServerConfig, options: ServeOptions):
     bodyLimit: config.bodyLimit,
     maxConnections: config.maxConnections,
     logger: { level: config.logLevel, format: config.logFormat, ...(options.logStream === undefined ? {} : { stream: options.logStream }) },
-    plugins: [...SERVE_PLUGINS, ...(options.plugins ?? [])],
+    plugins: [...(config.mcpAllowedOrigins === undefined ? SERVE_PLUGINS : [mcpPlugin(config.mcpAllowedOrigins)]), ...(options.plugins ?? [])],
     playground: config.playground,
     ...(config.corsOrigins === undefined ? {} : { corsOrigins: config.corsOrigins }),
   });
@@ -199,7 +208,7 @@ export function register(program: Command): Command {
     .description('run cylo as an HTTP service: native API (/v1), Piston v2 API (/api/v2), the web playground (/), /healthz, /metrics, /openapi.json (see docs/http.md)')
     .option('--host <host>', 'address to listen on (default 127.0.0.1; CYLO_HOST); a non-loopback address needs a token')
     .option('--port <port>', 'port (default 2000, 0 picks a free one; CYLO_PORT)')
-    .option('--config <path>', 'JSON config file (CYLO_CONFIG); flags > environment > file')
+    .option('--config <path>', `${CONFIG_OPTION_HELP}; flags > environment > file`)
     .option('--token-file <path>', 'file holding the bearer token clients must send (or CYLO_TOKEN)')
     .option('--insecure-no-auth', 'allow a non-loopback --host without a token (something in front must authenticate)')
     .option('--concurrency <n>', 'executions at once (default: the number of cores; CYLO_CONCURRENCY)')

@@ -1,10 +1,12 @@
-// `cylo watch DIR`: run source files in the sandbox as they are created or changed.
+// `cylo watch DIR`: run source files in the sandbox as they are created or changed; DIR is a
+// project (every file of it in each run's workspace, the changed file the entry point; see
+// src/watch/project.ts).
 // Also its command-line declaration (register), which main.ts assembles into the program.
 import type { Command } from 'commander';
 import { createCylo, type Cylo, type CyloOptions } from '../../cylo.js';
 import { processIO, type CommandIO } from '../../util/io.js';
 import { parseDuration } from '../../util/units.js';
-import { cyloOptionsFromEnvironment } from '../cylo-options.js';
+import { cliConfig, CONFIG_OPTION_HELP } from '../cylo-options.js';
 import { Watcher } from '../../watch/watcher.js';
 
 export interface WatchCommandOptions {
@@ -12,6 +14,8 @@ export interface WatchCommandOptions {
   lang?: string;
   json?: boolean;
   debounceMs?: number;
+  /** Run every source file once at start. */
+  initial?: boolean;
   /** Stops the watcher (Ctrl-C in the CLI). */
   signal?: AbortSignal;
   cylo?: Cylo;
@@ -42,12 +46,15 @@ export async function watchCommand(options: WatchCommandOptions, io: CommandIO):
 export function register(program: Command): Command {
   return program
     .command('watch')
-    .description('run source files in the sandbox whenever they are created or changed (Ctrl-C to stop)')
-    .argument('<dir>', 'the directory tree to watch')
+    .description('run source files in the sandbox whenever they are created or changed (Ctrl-C to stop); the directory is a project: every file of it is in the workspace, the changed file is the entry point, NAME.in is NAME\'s stdin')
+    .argument('<dir>', 'the project directory to watch')
     .option('-l, --lang <language>', 'run every file as this language (default: by extension)')
     .option('--debounce <duration>', 'wait this long after the last write before running: 100ms, 1s; a bare number is seconds (default 100ms)')
     .option('--json', 'print NDJSON events instead of headers, output and summaries')
-    .action(async (dir: string, o: { lang?: string; json?: boolean; debounce?: string }) => {
+    .option('--initial', 'run every source file once at start, then watch')
+    .option('--config <path>', CONFIG_OPTION_HELP)
+    .action(async (dir: string, o: { lang?: string; json?: boolean; debounce?: string; initial?: boolean; config?: string }) => {
+      const cyloOptions = cliConfig(o.config).cyloOptions; // a bad config: refused before anything starts
       const stop = new AbortController();
       const onSignal = (): void => stop.abort();
       process.once('SIGINT', onSignal);
@@ -58,9 +65,10 @@ export function register(program: Command): Command {
           dir,
           lang: o.lang,
           json: o.json === true,
+          initial: o.initial === true,
           debounceMs: o.debounce === undefined ? undefined : parseDuration(o.debounce, '--debounce'),
           signal: stop.signal,
-          cyloOptions: cyloOptionsFromEnvironment(),
+          cyloOptions,
         },
         processIO,
       );

@@ -1,0 +1,98 @@
+// The ONE schema of cylo's configuration (docs/configuration.md): every key the config file may
+// hold, for every command. `cylo exec`, `watch`, `mcp`, `doctor` and `runtimes` use the shared
+// keys (limits, maxima, request bounds, languages, relaxations, concurrency, uid range);
+// `cylo serve` also the HTTP keys (listening, token, logs), which it resolves in
+// src/server/config.ts. An unknown key is refused by its name, whatever the command, so a typo
+// in a file shared by several commands is never silently ignored by one of them.
+// Light on purpose: `cylo exec` loads this, so nothing here may import the server or the MCP SDK.
+import { z } from 'zod';
+import { DEFAULT_REQUEST_BOUNDS, LIMIT_NAMES, type RequestBounds } from '../api/limits.js';
+import { duration, flag, originList, path, relaxList, size, wholeNumber } from './fields.js';
+
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+export const LOG_FORMATS = ['auto', 'json', 'pretty'] as const;
+export type LogFormat = (typeof LOG_FORMATS)[number];
+
+const positive = (t: typeof duration | typeof size) => t.pipe(z.number().min(1, 'expected more than 0'));
+
+/** A limits object: `*Ms` keys are durations, `*Bytes` keys sizes (JSON numbers: ms, bytes; or
+ *  text with a unit: "5m", "512M"), `pids` a whole number. */
+const limitsSchema = z.strictObject(
+  Object.fromEntries(LIMIT_NAMES.map((n) => [n, (n.endsWith('Ms') ? positive(duration) : n.endsWith('Bytes') ? positive(size) : wholeNumber(1, 1_000_000)).optional()])) as unknown as Record<
+    (typeof LIMIT_NAMES)[number],
+    z.ZodOptional<z.ZodType<number, unknown>>
+  >,
+);
+
+/** Request bounds (files, stdin, args): `*Bytes` keys are sizes, the others counts. */
+const boundsSchema = z.strictObject(
+  Object.fromEntries(Object.keys(DEFAULT_REQUEST_BOUNDS).map((n) => [n, (n.endsWith('Bytes') ? size : wholeNumber(1, 1_000_000_000)).optional()])) as unknown as Record<
+    keyof RequestBounds,
+    z.ZodOptional<z.ZodType<number, unknown>>
+  >,
+);
+
+/** The keys every command reads. */
+export const sharedKeys = {
+  concurrency: wholeNumber(1, 4096).optional(),
+  queueLimit: wholeNumber(0, 1_000_000).optional(),
+  relax: relaxList.optional(),
+  maxLimits: limitsSchema.optional(),
+  defaultLimits: limitsSchema.optional(),
+  requestBounds: boundsSchema.optional(),
+  /** A runtimes file (docs/runtimes.md); in a config file, relative to the config file. */
+  runtimesFile: path.optional(),
+  uidBase: wholeNumber(1000, 4_000_000_000).optional(),
+  uidCount: wholeNumber(1, 1_000_000).optional(),
+};
+
+/** The keys only `cylo serve` reads (HTTP). */
+export const httpKeys = {
+  host: z.string().trim().min(1, 'expected a host name or address').optional(),
+  port: wholeNumber(0, 65535).optional(),
+  token: z.string().optional(),
+  tokenFile: path.optional(),
+  insecureNoAuth: flag.optional(),
+  grace: duration.optional(),
+  bodyLimit: size.optional(),
+  maxConnections: wholeNumber(1, 1_000_000).optional(),
+  logLevel: z.enum(LOG_LEVELS).optional(),
+  logFormat: z.enum(LOG_FORMATS).optional(),
+  /** Browser origins allowed at /mcp besides loopback ones (docs/mcp.md). */
+  mcpAllowedOrigins: originList.optional(),
+  /** The web playground at / (docs/playground.md); default on. */
+  playground: flag.optional(),
+  /** CORS for the API: exact origins, or "*" (only with a token); validated by
+   *  src/server/cors.ts, which names the source (docs/http.md#cors). */
+  corsOrigins: z.union([z.array(z.string()), z.string().transform((s) => s.split(','))]).optional(),
+};
+
+/** One source of settings (a config file, the environment or the flags), every key optional. */
+export const configSchema = z.strictObject({ ...sharedKeys, ...httpKeys });
+
+export type ConfigValues = z.output<typeof configSchema>;
+export type ConfigKey = keyof ConfigValues;
+
+/** Environment variables and the key each sets (the same for every command). */
+export const ENV_VARS: Readonly<Record<string, ConfigKey>> = {
+  CYLO_HOST: 'host',
+  CYLO_PORT: 'port',
+  CYLO_TOKEN: 'token',
+  CYLO_TOKEN_FILE: 'tokenFile',
+  CYLO_INSECURE_NO_AUTH: 'insecureNoAuth',
+  CYLO_CONCURRENCY: 'concurrency',
+  CYLO_QUEUE_LIMIT: 'queueLimit',
+  CYLO_GRACE: 'grace',
+  CYLO_BODY_LIMIT: 'bodyLimit',
+  CYLO_MAX_CONNECTIONS: 'maxConnections',
+  CYLO_LOG_LEVEL: 'logLevel',
+  CYLO_LOG_FORMAT: 'logFormat',
+  CYLO_MCP_ALLOWED_ORIGINS: 'mcpAllowedOrigins',
+  CYLO_PLAYGROUND: 'playground',
+  CYLO_CORS_ORIGINS: 'corsOrigins',
+  CYLO_RELAX: 'relax',
+  CYLO_RUNTIMES_FILE: 'runtimesFile',
+  CYLO_UID_BASE: 'uidBase',
+  CYLO_UID_COUNT: 'uidCount',
+};
