@@ -6,6 +6,7 @@
 // Skips visibly when no browser or no sandbox can run here.
 import { after, before, afterEach, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import type { Page } from 'playwright-core';
 import { browserSkipReason, launchBrowser, type Browser } from '../support/browser.js';
 import { BROWSER_TEST_UID_BASE } from '../support/cylo.js';
@@ -125,6 +126,44 @@ describe('playground in a real browser', { skip, concurrency: false }, () => {
     assert.equal(await page.locator('#diagnostics-section').isVisible(), true);
     assert.match((await page.locator('#diagnostics').textContent()) ?? '', /error: .undeclared_name. undeclared/);
     assert.equal(await page.locator('#output').textContent(), '');
+    await page.close();
+  });
+
+  test('a plot comes back as an image shown inline, and every output file can be downloaded', T, async () => {
+    const page = await openPage();
+    // A 3x2 PNG written by hand (no plotting library needed), plus a CSV.
+    await setCode(
+      page,
+      [
+        'import struct, zlib',
+        'def chunk(kind, data):',
+        '    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))',
+        'rows = b"".join(b"\\x00" + b"\\xff\\x00\\x00" * 3 for _ in range(2))',
+        'png = b"\\x89PNG\\r\\n\\x1a\\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 3, 2, 8, 2, 0, 0, 0)) + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b"")',
+        'open("plot.png", "wb").write(png)',
+        'open("data.csv", "w").write("x,y\\n1,2\\n")',
+        'print("written")',
+        '',
+      ].join('\n'),
+    );
+    await page.getByLabel('Output files').fill('*.png *.csv');
+    assert.equal(await runAndWait(page), 'Finished');
+    const img = page.getByRole('img', { name: 'plot.png' });
+    await img.waitFor({ timeout: 10_000 });
+    // proves: the request asked for the files (`outputs`), the PNG came back and the browser
+    // decoded it (its real size), shown from a blob: URL under the page's CSP.
+    const decoded = await img.evaluate(async (el) => {
+      const image = el as unknown as { decode(): Promise<void>; naturalWidth: number; naturalHeight: number; src: string };
+      await image.decode();
+      return [image.naturalWidth, image.naturalHeight, image.src.startsWith('blob:')];
+    });
+    assert.deepEqual(decoded, [3, 2, true]);
+    assert.equal(await page.getByRole('link', { name: 'Download plot.png' }).getAttribute('download'), 'plot.png');
+    const csv = page.getByRole('link', { name: 'Download data.csv' });
+    assert.equal(await csv.getAttribute('download'), 'data.csv');
+    assert.equal(await page.getByRole('img', { name: 'data.csv' }).count(), 0, 'only images are shown inline');
+    const download = await Promise.all([page.waitForEvent('download'), csv.click()]).then(([d]) => d.path()).then((p) => readFileSync(p, 'utf8'));
+    assert.equal(download, 'x,y\n1,2\n');
     await page.close();
   });
 

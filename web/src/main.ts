@@ -3,6 +3,7 @@
 import './styles.css';
 import { Api } from './api.js';
 import { createEditor, type Editor } from './editor.js';
+import { FilesView } from './files.js';
 import { helloWorld } from './languages.js';
 import { OutputView } from './output.js';
 import { runExecution } from './run.js';
@@ -21,10 +22,12 @@ const stdin = $<HTMLTextAreaElement>('stdin');
 const args = $<HTMLInputElement>('args');
 const timeout = $<HTMLInputElement>('timeout');
 const memory = $<HTMLInputElement>('memory');
+const outputs = $<HTMLInputElement>('outputs');
 const runButton = $<HTMLButtonElement>('run');
 const stopButton = $<HTMLButtonElement>('stop');
 const view = new OutputView();
 const tests = new TestsPanel();
+const files = new FilesView();
 const api = new Api(askToken);
 let running: AbortController | undefined;
 let editor: Editor;
@@ -44,6 +47,8 @@ function request(): Record<string, unknown> {
   body.limits = limits;
   const cases = tests.cases();
   if (cases.length > 0) body.tests = cases;
+  const patterns = outputs.value.split(/[\s,]+/).filter((p) => p !== '');
+  if (patterns.length > 0) body.outputs = patterns;
   return body;
 }
 
@@ -53,7 +58,7 @@ async function run(): Promise<void> {
   runButton.disabled = true;
   stopButton.disabled = false;
   try {
-    await runExecution(api, request(), view, tests, running.signal);
+    await runExecution(api, request(), view, tests, files, running.signal);
   } finally {
     running = undefined;
     runButton.disabled = false;
@@ -68,7 +73,7 @@ function pickLanguage(id: string, text?: string): void {
 }
 
 async function share(): Promise<void> {
-  const shared: Shared = { l: language.value, c: editor.text(), i: stdin.value, a: args.value, t: timeout.valueAsNumber, m: memory.valueAsNumber };
+  const shared: Shared = { l: language.value, c: editor.text(), i: stdin.value, a: args.value, t: timeout.valueAsNumber, m: memory.valueAsNumber, o: outputs.value };
   const cases = tests.cases();
   if (cases.length > 0) shared.x = cases.map((c) => [c.stdin, c.expectedOutput]);
   const url = `${location.origin}${location.pathname}${await encodeShare(shared)}`;
@@ -85,6 +90,7 @@ function restore(shared: Shared): void {
   pickLanguage(shared.l, shared.c);
   stdin.value = shared.i ?? '';
   args.value = shared.a ?? '';
+  outputs.value = shared.o ?? '';
   if (shared.t !== undefined && Number.isFinite(shared.t)) timeout.valueAsNumber = shared.t;
   if (shared.m !== undefined && Number.isFinite(shared.m)) memory.valueAsNumber = shared.m;
   tests.set((shared.x ?? []).map(([s, e]) => ({ stdin: s, expectedOutput: e })));

@@ -3,6 +3,7 @@
 // diagnostics), then the result. Stop aborts the fetch: the server sees the client go away and
 // cancels the execution (every process killed, the slot freed).
 import { errorText, type Api } from './api.js';
+import type { FilesView, FilesLike } from './files.js';
 import type { OutputView, ResultLike } from './output.js';
 import { readEvents } from './sse.js';
 import type { TestsPanel } from './tests-panel.js';
@@ -43,8 +44,9 @@ function onFrame(view: OutputView, event: string, data: string): ResultLike | un
 
 /** Runs `body`, showing it in `view` (and the verdicts in `tests`); resolves when it has ended,
  *  been stopped (`signal`) or failed. */
-export async function runExecution(api: Api, body: unknown, view: OutputView, tests: TestsPanel, signal: AbortSignal): Promise<void> {
+export async function runExecution(api: Api, body: unknown, view: OutputView, tests: TestsPanel, files: FilesView, signal: AbortSignal): Promise<void> {
   view.reset();
+  files.reset();
   tests.clearVerdicts();
   view.setStatus('Sending…');
   try {
@@ -67,6 +69,7 @@ export async function runExecution(api: Api, body: unknown, view: OutputView, te
     if (result === undefined && !failed) view.setStatus('The connection closed before the result arrived', 'error');
     if (result !== undefined) {
       view.showResult(result);
+      if (result.run !== null) files.show(result.run as FilesLike);
       if (result.tests !== undefined) tests.showVerdicts(result.tests as Parameters<TestsPanel['showVerdicts']>[0]);
     }
   } catch (error) {

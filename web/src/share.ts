@@ -16,6 +16,8 @@ export interface Shared {
   t?: number;
   /** memory limit, MiB */
   m?: number;
+  /** output file patterns, as typed */
+  o?: string;
   /** test cases: [stdin, expected output] */
   x?: Array<[string, string]>;
 }
