@@ -10,6 +10,9 @@ cd "$(dirname "$0")/.."
 # System packages: the sandbox (bubblewrap), the compiler for the native helper, and the
 # language toolchains that Debian packages and that are not installed yet.
 packages=(bubblewrap gcc libc6-dev util-linux)  # util-linux: flock(1), which holds each instance's uid-range lock
+# better-sqlite3 (the submission database of cylo serve) builds its native addon with node-gyp
+# when no prebuilt binary can be downloaded: make, plus g++ and python3 (checked below).
+packages+=(make)
 # chromium: the real browser the playground's end-to-end tests drive with playwright-core (an
 # npm package that downloads no browser); about 45 s more on a first setup, nothing after.
 # Without it those tests skip, saying why.

@@ -152,6 +152,7 @@ function validationPolicy(options: NormalizedOptions, registry: RuntimeRegistry)
     bounds: options.requestBounds,
     defaultEntry: (language) => registry.find(language)?.entry ?? 'main',
     languageLimits: (language) => registry.find(language)?.limits,
+    compilerOptions: { allow: options.allowedCompilerOptions, accepts: (language) => registry.find(language)?.compile?.argv.includes('{compilerOptions}') === true },
   };
 }
 

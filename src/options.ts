@@ -12,6 +12,7 @@ import type { RuntimeDefinitionInput } from './runtimes/definition.js';
 import { RELAXABLE_LAYERS, type RelaxableLayer } from './sandbox/host-check.js';
 import { DEFAULT_UID_BASE } from './sandbox/identity.js';
 import { DEFAULT_CACHE_DIR, DEFAULT_CACHE_MAX_BYTES } from './engine/compile-cache.js';
+import { compileAllowlist, DEFAULT_ALLOWED_COMPILER_OPTIONS } from './api/compiler-options.js';
 
 export type CyloLogLevel = 'info' | 'warn' | 'error';
 
@@ -57,6 +58,11 @@ export interface CyloOptions {
   cacheDir?: string | false;
   /** Bound on the compile cache's total size; least recently used entries go first (default 512 MiB). */
   cacheMaxBytes?: number;
+  /** The compiler options requests may give (`compilerOptions`): regular expressions, each
+   *  matched against a whole flag (default DEFAULT_ALLOWED_COMPILER_OPTIONS: -O levels, -std,
+   *  -DNAME[=VALUE], warnings, -g, -lm...). Flags that load code or read host files (-fplugin,
+   *  -B, -wrapper, @file, -specs, -include, -I, -o...) are refused whatever this says. [] : none. */
+  allowedCompilerOptions?: string[];
 }
 
 /** CyloOptions with every default filled in and every value checked. */
@@ -78,6 +84,7 @@ export interface NormalizedOptions {
   log: (level: CyloLogLevel, message: string, fields?: Record<string, unknown>) => void;
   cacheDir: string | false;
   cacheMaxBytes: number;
+  allowedCompilerOptions: readonly RegExp[];
 }
 
 const positiveInt = z.number().int().positive();
@@ -105,6 +112,7 @@ const optionsSchema = z.strictObject({
   runtimesFile: z.union([path, z.literal(false)]).optional(),
   cacheDir: z.union([path, z.literal(false)]).optional(),
   cacheMaxBytes: positiveInt.optional(),
+  allowedCompilerOptions: z.array(z.string().min(1)).optional(),
 });
 
 const EXPLAIN: Record<string, string> = {
@@ -147,5 +155,6 @@ export function normalizeOptions(input: CyloOptions = {}): NormalizedOptions {
     log: o.log ?? (() => {}),
     cacheDir: o.cacheDir ?? (isRoot ? DEFAULT_CACHE_DIR : false),
     cacheMaxBytes: o.cacheMaxBytes ?? DEFAULT_CACHE_MAX_BYTES,
+    allowedCompilerOptions: compileAllowlist(o.allowedCompilerOptions ?? DEFAULT_ALLOWED_COMPILER_OPTIONS),
   });
 }

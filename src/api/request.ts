@@ -6,6 +6,7 @@ import { workspacePathProblem } from '../util/workspace-path.js';
 import { CyloError } from '../errors.js';
 import { typeName, zodIssueToCyloError } from './zod-errors.js';
 import { OUTPUT_ENCODINGS, type OutputEncoding } from './output-encoding.js';
+import { checkCompilerOptions } from './compiler-options.js';
 import { normalizeTestRun, testRunFields, type NormalizedTestRun, type TestLimitName } from './test-cases.js';
 import { checkOutputPatterns } from './outputs.js';
 import {
@@ -61,6 +62,10 @@ export const executeRequestSchema = z.strictObject({
     .array(z.string())
     .optional()
     .describe('Files the run stage\'s program writes that come back in the result (run.files), as workspace-relative patterns: "*.png", "out/**", "result.csv" ("**" spans directories, "*" and "?" stay within one; wildcards skip names starting with "."). Read inside the sandbox, never following links; capped by limits.outputFileBytes and limits.outputFilesBytes.'),
+  compilerOptions: z
+    .array(z.string())
+    .optional()
+    .describe("Extra compiler flags for the compile stage (C, C++), each on the server's allowlist: -O0..-O3, -Os, -std=..., -DNAME[=VALUE], -UNAME, warnings, -g, -lm... (docs/api.md, \"Compiler options\"). Anything else is refused with CYLO_E_COMPILER_OPTION."),
   network: z.literal(false).optional().describe('Network access; only `false` is supported (the sandbox has no network).'),
   ...testRunFields,
 });
@@ -86,6 +91,9 @@ export interface NormalizedRequest {
   outputEncoding: OutputEncoding;
   /** The run stage's fd 2 is its fd 1 (one stream, in write order). */
   redirectStderrToStdout: boolean;
+  /** Extra compiler flags (checked against the allowlist; `-D X` joined to `-DX`); empty
+   *  when the request gives none. Part of the compile cache key. */
+  compilerOptions: string[];
   /** Test cases (src/api/test-cases.ts): the program is compiled once and run per case;
    *  undefined for a plain execution. */
   tests: NormalizedTestRun | undefined;
@@ -102,6 +110,10 @@ export interface ValidationPolicy {
   defaultEntry: (language: string) => string;
   /** A language's own default limits (e.g. more memory for Java), applied before the request's. */
   languageLimits?: (language: string) => Partial<Limits> | undefined;
+  /** Compiler options: the allowlist (anchored regular expressions) and whether a language's
+   *  compile stage takes them (its compile argv has {compilerOptions}). Without it, requests
+   *  with compilerOptions are refused. */
+  compilerOptions?: { allow: readonly RegExp[]; accepts: (language: string) => boolean };
 }
 
 export const DEFAULT_POLICY: ValidationPolicy = {
@@ -295,6 +307,17 @@ function fitWorkspace(limits: Limits, explicit: boolean): Limits {
   );
 }
 
+/** The request's compiler options, checked against the policy (CYLO_E_COMPILER_OPTION). */
+function checkedCompilerOptions(req: ParsedRequest, language: string, policy: ValidationPolicy): string[] {
+  const asked = req.compilerOptions ?? [];
+  if (asked.length === 0) return [];
+  const accepted = policy.compilerOptions;
+  if (accepted === undefined || !accepted.accepts(language)) {
+    throw new CyloError('CYLO_E_COMPILER_OPTION', `compilerOptions: the language "${language}" takes no compiler options on this server (C and C++ do); leave compilerOptions out`, { field: 'compilerOptions' });
+  }
+  return checkCompilerOptions(asked, accepted.allow);
+}
+
 /** Validates a request and resolves defaults. Throws CyloError naming the offending field. */
 export function normalizeRequest(input: unknown, policy: ValidationPolicy = DEFAULT_POLICY): NormalizedRequest {
   const req = parseRequest(input);
@@ -309,6 +332,7 @@ export function normalizeRequest(input: unknown, policy: ValidationPolicy = DEFA
   const env = checkedEnv(envEntries, bounds);
   checkArgvTotal(args, envEntries, bounds);
   const limits = resolveLimits(req, language, policy);
+  const compilerOptions = checkedCompilerOptions(req, language, policy);
   const output = { outputEncoding: req.outputEncoding ?? 'utf8', redirectStderrToStdout: req.redirectStderrToStdout === true, outputs: checkOutputPatterns(req.outputs) };
   // Output files are a plain execution's: a test run's cases each have a sandbox of their own.
   if (req.tests !== undefined && output.outputs.length > 0) throw new CyloError('CYLO_E_VALIDATION', 'outputs: not with tests (output files come back from a plain execution; run it without tests)', { field: 'outputs' });
@@ -322,5 +346,5 @@ export function normalizeRequest(input: unknown, policy: ValidationPolicy = DEFA
     maxTests: bounds.maxTests,
     maxExpectedBytes: bounds.maxStdinBytes,
   });
-  return { language, version: req.version, files, stdin, args, env, limits, ...output, tests };
+  return { language, version: req.version, files, stdin, args, env, limits, compilerOptions, ...output, tests };
 }

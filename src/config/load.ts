@@ -148,5 +148,6 @@ export function cyloOptionsFromConfig(config: LoadedConfig): CyloOptions {
   if (v.runtimesFile !== undefined) options.runtimesFile = v.runtimesFile;
   if (v.uidBase !== undefined) options.uidBase = v.uidBase;
   if (v.uidCount !== undefined) options.uidCount = v.uidCount;
+  if (v.allowedCompilerOptions !== undefined) options.allowedCompilerOptions = v.allowedCompilerOptions;
   return options;
 }

@@ -45,6 +45,9 @@ export const sharedKeys = {
   runtimesFile: path.optional(),
   uidBase: wholeNumber(1000, 4_000_000_000).optional(),
   uidCount: wholeNumber(1, 1_000_000).optional(),
+  /** The compiler options requests may give (docs/api.md "Compiler options"): regular
+   *  expressions, each matched against a whole flag; text: space-separated. */
+  allowedCompilerOptions: z.union([z.array(z.string().min(1)), z.string().transform((s) => s.split(/\s+/).filter(Boolean))]).optional(),
 };
 
 /** The keys only `cylo serve` reads (HTTP). */
@@ -66,6 +69,18 @@ export const httpKeys = {
   /** CORS for the API: exact origins, or "*" (only with a token); validated by
    *  src/server/cors.ts, which names the source (docs/http.md#cors). */
   corsOrigins: z.union([z.array(z.string()), z.string().transform((s) => s.split(','))]).optional(),
+  /** The Judge0-compatible API (docs/judge0.md): mounted, where, and also at the root. */
+  judge0: flag.optional(),
+  judge0Prefix: z.string().trim().regex(/^\/?[A-Za-z0-9._-]+(\/[A-Za-z0-9._-]+)*\/?$/, 'expected a URL path such as /judge0').optional(),
+  judge0Root: flag.optional(),
+  // Submissions (docs/submissions.md): the database directory, retention, webhooks.
+  dataDir: path.optional(),
+  retention: duration.optional(),
+  webhookAllow: z.union([z.array(z.string().trim().min(1)), z.string().transform((s) => s.split(',').map((x) => x.trim()).filter(Boolean))]).optional(),
+  webhookSecret: z.string().trim().min(32, 'expected at least 32 characters (e.g. openssl rand -hex 32)').optional(),
+  webhookAttempts: wholeNumber(1, 20).optional(),
+  webhookBackoff: duration.optional(),
+  webhookTimeout: duration.optional(),
 };
 
 /** One source of settings (a config file, the environment or the flags), every key optional. */
@@ -91,8 +106,19 @@ export const ENV_VARS: Readonly<Record<string, ConfigKey>> = {
   CYLO_MCP_ALLOWED_ORIGINS: 'mcpAllowedOrigins',
   CYLO_PLAYGROUND: 'playground',
   CYLO_CORS_ORIGINS: 'corsOrigins',
+  CYLO_DATA_DIR: 'dataDir',
+  CYLO_RETENTION: 'retention',
+  CYLO_WEBHOOK_ALLOW: 'webhookAllow',
+  CYLO_WEBHOOK_SECRET: 'webhookSecret',
+  CYLO_WEBHOOK_ATTEMPTS: 'webhookAttempts',
+  CYLO_WEBHOOK_BACKOFF: 'webhookBackoff',
+  CYLO_WEBHOOK_TIMEOUT: 'webhookTimeout',
   CYLO_RELAX: 'relax',
   CYLO_RUNTIMES_FILE: 'runtimesFile',
   CYLO_UID_BASE: 'uidBase',
   CYLO_UID_COUNT: 'uidCount',
+  CYLO_ALLOWED_COMPILER_OPTIONS: 'allowedCompilerOptions',
+  CYLO_JUDGE0: 'judge0',
+  CYLO_JUDGE0_PREFIX: 'judge0Prefix',
+  CYLO_JUDGE0_ROOT: 'judge0Root',
 };

@@ -100,7 +100,7 @@ export function compileLimits(request: NormalizedRequest): StageLimits {
 export async function compileStage(request: NormalizedRequest, runtime: ResolvedRuntime, ctx: CompileContext): Promise<CompileOutcome> {
   const def = runtime.definition;
   if (def.compile === undefined) throw new Error('compileStage() called for an interpreted language');
-  const key = compileCacheKey({ language: def.id, toolchain: runtime.fingerprint, compile: { compile: def.compile, env: def.env }, files: request.files });
+  const key = compileCacheKey({ language: def.id, toolchain: runtime.fingerprint, compile: { compile: def.compile, env: def.env, compilerOptions: request.compilerOptions }, files: request.files });
   const limits = compileLimits(request);
   // The limits are part of what makes two compiles identical: a compile that failed under
   // other limits says nothing about this one.

@@ -189,5 +189,5 @@ function stageTokens(request: NormalizedRequest, runtime: ResolvedRuntime): Toke
   const def = runtime.definition;
   const entry = request.files[0]?.name ?? def.entry;
   const sources = request.files.filter((f) => f.name.endsWith(def.extension)).map((f) => f.name);
-  return { bin: runtime.binary ?? '', entry, files: sources, args: request.args, memoryBytes: request.limits.memoryBytes, out: def.compile?.artifact[0], workspace: WORKSPACE };
+  return { bin: runtime.binary ?? '', entry, files: sources, args: request.args, compilerOptions: request.compilerOptions, memoryBytes: request.limits.memoryBytes, out: def.compile?.artifact[0], workspace: WORKSPACE };
 }

@@ -80,6 +80,10 @@ const EXEC_CAUSES: Readonly<Record<number, string>> = {
   21: 'it is a directory', // EISDIR
 };
 
+/** How the message of a run stage whose program could not be started begins (the Judge0 API
+ *  reports such a stage as its "Exec Format Error"). */
+export const CANNOT_START_MESSAGE = 'the program could not be started: ';
+
 /** A stage whose program could not be started (the sandbox was fine). The run stage: the
  *  program's fault, a runtime_error naming the cause. The compile stage: the compiler the
  *  runtime definition names cannot be started, which no request can cause (internal_error). */
@@ -88,7 +92,7 @@ function cannotStart(exec: { errno: number; message: string }, kind: StageKind):
   const why = `${exec.message}${cause === undefined ? '' : `; ${cause}`}`;
   return kind === 'compile'
     ? { status: 'internal_error', message: `the compiler could not be started: ${why}; check the runtime definition`, limit: null }
-    : { status: 'runtime_error', message: `the program could not be started: ${why}`, limit: null };
+    : { status: 'runtime_error', message: `${CANNOT_START_MESSAGE}${why}`, limit: null };
 }
 
 /** The Stage of a backend's report (with the output files when the stage had outputs). `limits` are the ones the stage ran under (they appear in

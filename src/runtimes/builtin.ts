@@ -106,7 +106,8 @@ export const BUILTIN_RUNTIMES: readonly RuntimeDefinitionInput[] = [
     package: 'gcc',
     binary: { candidates: ['/usr/bin/gcc', 'gcc', 'cc'] },
     version: { argv: ['{bin}', '-dumpfullversion'], pattern: '^(\\S+)' },
-    compile: { argv: ['{bin}', '-O2', '-pipe', '-o', `${BUILD}/main`, '{files}', '-lm'], artifact: `${BUILD}/main` },
+    // {compilerOptions} after the defaults, so that a request's -O/-std wins (gcc: the last one does).
+    compile: { argv: ['{bin}', '-O2', '-pipe', '{compilerOptions}', '-o', `${BUILD}/main`, '{files}', '-lm'], artifact: `${BUILD}/main` },
     run: { argv: [`{workspace}/${BUILD}/main`, '{args}'] },
   },
   {
@@ -117,7 +118,7 @@ export const BUILTIN_RUNTIMES: readonly RuntimeDefinitionInput[] = [
     package: 'g++',
     binary: { candidates: ['/usr/bin/g++', 'g++', 'c++'] },
     version: { argv: ['{bin}', '-dumpfullversion'], pattern: '^(\\S+)' },
-    compile: { argv: ['{bin}', '-std=c++17', '-O2', '-pipe', '-o', `${BUILD}/main`, '{files}', '-lm'], artifact: `${BUILD}/main` },
+    compile: { argv: ['{bin}', '-std=c++17', '-O2', '-pipe', '{compilerOptions}', '-o', `${BUILD}/main`, '{files}', '-lm'], artifact: `${BUILD}/main` },
     run: { argv: [`{workspace}/${BUILD}/main`, '{args}'] },
   },
   {

@@ -16,6 +16,8 @@ import { limitsSchema } from '../api/request.js';
  *                  included, "Solution" or "com.x.App"); otherwise the same as {entryName}
  *   {files}        every source file with the runtime's extension, one argv element each
  *   {args}         the program's arguments, one argv element each (run stage)
+ *   {compilerOptions} the request's compiler options (checked against the server's allowlist),
+ *                  one argv element each (compile stage; a runtime without it takes none)
  *   {out}          the first compile artifact path
  *   {workspace}    the workspace directory inside the sandbox (/work)
  *   {memoryMiB}    the stage's memory limit in MiB; {memoryMiB*75%-64} is 75% of it minus 64

@@ -11,6 +11,8 @@ export interface TokenValues {
   entry: string;
   files: readonly string[];
   args: readonly string[];
+  /** The request's checked compiler options, for {compilerOptions} (compile stage). */
+  compilerOptions?: readonly string[] | undefined;
   /** The stage's memory limit, for {memoryMiB...}. */
   memoryBytes: number;
   /** The class the run stage starts, for {mainClass} (src/runtimes/entry-point.ts); undefined:
@@ -55,12 +57,13 @@ export function expandArgv(template: readonly string[], values: TokenValues): st
   for (const token of template) {
     if (token === '{args}') out.push(...values.args);
     else if (token === '{files}') out.push(...values.files);
+    else if (token === '{compilerOptions}') out.push(...(values.compilerOptions ?? []));
     else out.push(expandOne(token, values));
   }
   return out;
 }
 
-/** Expands the tokens of environment values (same tokens; {args} and {files} are not allowed). */
+/** Expands the tokens of environment values (same tokens; {args}, {files} and {compilerOptions} are not allowed). */
 export function expandEnv(env: Readonly<Record<string, string>>, values: TokenValues): Record<string, string> {
   const out: Record<string, string> = {};
   for (const [k, v] of Object.entries(env)) out[k] = expandOne(v, values);

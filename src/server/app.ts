@@ -20,7 +20,10 @@ import { registerOpenApi } from './openapi.js';
 import fastifyWebsocket from '@fastify/websocket';
 import { registerPistonConnect } from './piston-connect.js';
 import { registerPistonRoutes } from './piston.js';
+import { DEFAULT_JUDGE0_PREFIX, judge0Plugin, judge0Prefix, type Judge0AsyncSubmit } from './judge0/routes.js';
 import { zodValidatorCompiler } from './validation.js';
+import { createSubmissionService, type SubmissionsOptions } from './submissions-setup.js';
+import { registerSubmissionRoutes } from './submissions.js';
 
 export const DEFAULT_BODY_LIMIT = 16 * 1024 * 1024;
 export const DEFAULT_MAX_CONNECTIONS = 256;
@@ -33,8 +36,13 @@ export interface ServerOptions {
    *  `cyloOptions` and closed with the server. */
   cylo?: Cylo;
   cyloOptions?: CyloOptions;
-  /** Bearer token every route but /healthz requires; none: no authentication. */
-  token?: string;
+  /** Bearer token every route but /healthz requires, or several (API keys: each sees only its
+   *  own submissions); none: no authentication. */
+  token?: string | readonly string[];
+  /** Durable asynchronous submissions (/v1/submissions) with their database in
+   *  `submissions.dataDir`; without it those routes do not exist. A database that cannot be
+   *  opened makes buildServer throw CYLO_E_STORAGE (never an in-memory fallback). */
+  submissions?: SubmissionsOptions;
   /** Largest request body accepted, in bytes (default 16 MiB); above it, 413. */
   bodyLimit?: number;
   /** Logging settings, or false for none. */
@@ -52,6 +60,9 @@ export interface ServerOptions {
   /** The web playground at / (docs/playground.md): true serves dist/web, a string serves that
    *  directory; default false here (`cylo serve` turns it on). */
   playground?: boolean | string;
+  /** The Judge0-compatible API (docs/judge0.md): mounted at `prefix` (default /judge0) and,
+   *  with `root: true`, also at / (its paths do not clash with cylo's). false: not mounted. */
+  judge0?: { prefix?: string; root?: boolean; submitAsync?: Judge0AsyncSubmit } | false;
 }
 
 export interface CyloServerHandle extends ServerContext {
@@ -73,6 +84,7 @@ export async function buildServer(options: ServerOptions = {}): Promise<FastifyI
   const app = createFastify(options, bodyLimit);
   const state = new ServerState(cylo, new ServerMetrics(cylo, { processMetrics: options.processMetrics ?? true }));
   app.decorate('cyloServer', shutdownHandle(app, state));
+  if (options.submissions !== undefined) addSubmissionService(app, state, options.submissions);
   if (ownsCylo) app.addHook('onClose', async () => cylo.close());
   setJsonBodies(app, cylo, bodyLimit);
   setErrorHandlers(app, state, bodyLimit);
@@ -88,9 +100,22 @@ export async function buildServer(options: ServerOptions = {}): Promise<FastifyI
 function checkedBodyLimit(options: ServerOptions): number {
   const bodyLimit = options.bodyLimit ?? DEFAULT_BODY_LIMIT;
   if (!Number.isInteger(bodyLimit) || bodyLimit <= 0) throw new CyloError('CYLO_E_CONFIG', `bodyLimit: expected a positive whole number of bytes (got ${bodyLimit})`, { field: 'bodyLimit' });
-  if (options.token !== undefined && options.token.trim() === '') throw new CyloError('CYLO_E_CONFIG', 'token: must not be empty', { field: 'token' });
-  checkCorsWithToken(options.corsOrigins, options.token, 'corsOrigins');
+  const keys = typeof options.token === 'string' ? [options.token] : (options.token ?? []);
+  if (options.token !== undefined && (keys.length === 0 || keys.some((k) => k.trim() === ''))) throw new CyloError('CYLO_E_CONFIG', 'token: must not be empty', { field: 'token' });
+  checkCorsWithToken(options.corsOrigins, options.token === undefined ? undefined : keys.join(','), 'corsOrigins');
   return bodyLimit;
+}
+
+/** The submission service: opened now (a database that cannot be opened fails the build),
+ *  started once the server is ready (restart recovery, the queue), stopped before the server
+ *  closes (queued ones stay queued; running ones finish within the shutdown's grace period, or
+ *  at once go back to the queue when the server closes without shutdown()), closed last. */
+function addSubmissionService(app: FastifyInstance, state: ServerState, options: SubmissionsOptions): void {
+  const service = createSubmissionService(state, options, (level, message, fields) => app.log[level](fields, message));
+  state.submissions = service;
+  app.addHook('onReady', async () => service.start());
+  app.addHook('preClose', async () => service.stop({ abortRunning: !state.shuttingDown }));
+  app.addHook('onClose', async () => service.close({ abortRunning: !state.shuttingDown }));
 }
 
 function createFastify(options: ServerOptions, bodyLimit: number): FastifyInstance {
@@ -173,7 +198,7 @@ function setErrorHandlers(app: FastifyInstance, state: ServerState, bodyLimit: n
 
 /** The request hooks: the bearer token, early admission, response headers, upgrade-socket
  *  cleanup and the request metrics (in this order). */
-function addHooks(app: FastifyInstance, state: ServerState, token: string | undefined): void {
+function addHooks(app: FastifyInstance, state: ServerState, token: string | readonly string[] | undefined): void {
   const { cylo, metrics } = state;
   if (token !== undefined) {
     const check = makeAuthCheck(token);
@@ -182,7 +207,7 @@ function addHooks(app: FastifyInstance, state: ServerState, token: string | unde
   // Early admission: when every slot is busy and the queue is full, refuse an execution
   // before reading its body (the pool still decides for the requests that get through).
   app.addHook('onRequest', async (request) => {
-    const api = (request.routeOptions.config as { execution?: 'native' | 'piston' } | undefined)?.execution;
+    const api = (request.routeOptions.config as { execution?: 'native' | 'piston' | 'judge0' } | undefined)?.execution;
     if (api === undefined) return;
     const s = cylo.stats();
     if (s.running >= s.concurrency && s.queued >= s.queueLimit) {
@@ -207,14 +232,26 @@ function addHooks(app: FastifyInstance, state: ServerState, token: string | unde
   });
 }
 
+/** The Judge0 API at its prefix and, when asked, at the root too. */
+async function registerJudge0(app: FastifyInstance, state: ServerState, options: ServerOptions, bodyLimit: number): Promise<void> {
+  if (options.judge0 === false) return;
+  const prefix = judge0Prefix(options.judge0?.prefix ?? DEFAULT_JUDGE0_PREFIX);
+  // submitAsync: the asynchronous submissions (wait absent, callback_url); unset: refused, saying why.
+  const submitAsync = options.judge0?.submitAsync === undefined ? {} : { submitAsync: options.judge0.submitAsync };
+  await app.register(judge0Plugin, { prefix, ctx: state, bodyLimit, notFound: true, ...submitAsync });
+  if (options.judge0?.root === true) await app.register(judge0Plugin, { ctx: state, bodyLimit, notFound: false, ...submitAsync });
+}
+
 /** The built-in routes (OpenAPI, service, native, Piston HTTP and WebSocket), then the plugins. */
 async function registerRoutes(app: FastifyInstance, state: ServerState, options: ServerOptions, bodyLimit: number): Promise<void> {
   await registerOpenApi(app, { version: cyloVersion(), auth: options.token !== undefined });
   registerServiceRoutes(app, state);
   registerNativeRoutes(app, state);
   registerPistonRoutes(app, state);
+  if (state.submissions !== undefined) registerSubmissionRoutes(app, state, state.submissions, options.token !== undefined);
   await app.register(fastifyWebsocket, { options: { maxPayload: bodyLimit } });
   await app.register(async (scoped) => registerPistonConnect(scoped, state));
+  await registerJudge0(app, state, options, bodyLimit);
   if (options.playground !== undefined && options.playground !== false) await registerPlayground(app, typeof options.playground === 'string' ? options.playground : undefined);
   for (const plugin of options.plugins ?? []) await plugin(app, state);
 }

@@ -13,6 +13,9 @@ import type { ConfigKey, LogFormat, LogLevel } from '../config/schema.js';
 import type { RelaxableLayer } from '../sandbox/host-check.js';
 import { DEFAULT_BODY_LIMIT, DEFAULT_MAX_CONNECTIONS } from './app.js';
 import { checkCorsWithToken, normalizeCorsOrigins, type CorsPolicy } from './cors.js';
+import { DEFAULT_DATA_DIR } from '../submissions/data-dir.js';
+import { DEFAULT_RETENTION_MS } from '../submissions/service.js';
+import { DEFAULT_WEBHOOK_ALLOW } from '../submissions/webhook-allow.js';
 
 export const DEFAULT_HOST = '127.0.0.1';
 export const DEFAULT_PORT = 2000;
@@ -22,8 +25,11 @@ export const DEFAULT_GRACE_MS = 10_000;
 export interface ServerConfig {
   host: string;
   port: number;
-  /** The bearer token, or undefined (no authentication). */
+  /** The bearer token, or undefined (no authentication); the first of `tokens`. */
   token: string | undefined;
+  /** Every accepted API key (a token file may list several, one per line); each key sees only
+   *  its own submissions. Undefined without authentication. */
+  tokens: string[] | undefined;
   /** Where the token came from (for the log), never the token itself. */
   tokenSource: string | undefined;
   insecureNoAuth: boolean;
@@ -45,10 +51,20 @@ export interface ServerConfig {
   playground: boolean;
   /** CORS for the API: exact origins or '*', validated (src/server/cors.ts); undefined: off. */
   corsOrigins: CorsPolicy | undefined;
+  /** The Judge0 API: mounted (default true), at this prefix (default /judge0), and at / too. */
+  judge0: { enabled: boolean; prefix: string; root: boolean };
   /** The library options the shared keys give (limits, bounds, languages, relax, uid range). */
   cyloOptions: CyloOptions;
   /** The config file read, if any. */
   configPath: string | undefined;
+  /** Submissions (docs/submissions.md): the database directory, retention (ms), webhooks. */
+  dataDir: string;
+  retentionMs: number;
+  webhookAllow: string[];
+  webhookSecret: string | undefined;
+  webhookAttempts: number;
+  webhookBackoffMs: number;
+  webhookTimeoutMs: number;
 }
 
 /** Command-line flags of `cylo serve` and the key each sets. */
@@ -64,6 +80,14 @@ export const FLAGS: Readonly<Partial<Record<ConfigKey, string>>> = {
   maxConnections: '--max-connections',
   logLevel: '--log-level',
   logFormat: '--log-format',
+  judge0Prefix: '--judge0-prefix',
+  judge0Root: '--judge0-root',
+  dataDir: '--data-dir',
+  retention: '--retention',
+  webhookAllow: '--webhook-allow',
+  webhookAttempts: '--webhook-attempts',
+  webhookBackoff: '--webhook-backoff',
+  webhookTimeout: '--webhook-timeout',
 };
 
 export interface LoadConfigOptions {
@@ -76,22 +100,23 @@ export interface LoadConfigOptions {
   defaultPath?: string | false;
 }
 
-function readTokenFile(path: string, where: string): string {
+/** The keys of a token file: one per line (blank lines and lines starting with # ignored). */
+function readTokenFile(path: string, where: string): string[] {
   let text: string;
   try {
     text = readFileSync(path, 'utf8');
   } catch (error) {
     throw new CyloError('CYLO_E_CONFIG', `${where}: cannot read the token file ${path} (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`, { field: where });
   }
-  const token = text.trim();
-  if (token === '') throw new CyloError('CYLO_E_CONFIG', `${where}: the token file ${path} is empty`, { field: where });
-  if (/\s/.test(token)) throw new CyloError('CYLO_E_CONFIG', `${where}: the token in ${path} contains whitespace; a bearer token is one word`, { field: where });
-  return token;
+  const tokens = text.split('\n').map((line) => line.trim()).filter((line) => line !== '' && !line.startsWith('#'));
+  if (tokens.length === 0) throw new CyloError('CYLO_E_CONFIG', `${where}: the token file ${path} is empty`, { field: where });
+  if (tokens.some((t) => /\s/.test(t))) throw new CyloError('CYLO_E_CONFIG', `${where}: a token in ${path} contains whitespace; a bearer token is one word (one token per line)`, { field: where });
+  return tokens;
 }
 
 /** The token: the first source (in precedence order) that gives one, as text or as a file (a
  *  config file's token file is already relative to the config file). */
-function resolveToken(sources: ConfigSource[]): Pick<ServerConfig, 'token' | 'tokenSource'> {
+function resolveToken(sources: ConfigSource[]): Pick<ServerConfig, 'token' | 'tokens' | 'tokenSource'> {
   for (const { values, name } of sources) {
     if (values.token !== undefined && values.tokenFile !== undefined) {
       throw new CyloError('CYLO_E_CONFIG', `${name('token')}: give either a token or a token file, not both`, { field: name('token') });
@@ -100,13 +125,14 @@ function resolveToken(sources: ConfigSource[]): Pick<ServerConfig, 'token' | 'to
       const token = values.token.trim();
       const tokenSource = name('token');
       if (token === '' || /\s/.test(token)) throw new CyloError('CYLO_E_CONFIG', `${tokenSource}: must be one word (no whitespace) and not empty`, { field: tokenSource });
-      return { token, tokenSource };
+      return { token, tokens: [token], tokenSource };
     }
     if (values.tokenFile !== undefined) {
-      return { token: readTokenFile(values.tokenFile, name('tokenFile')), tokenSource: `${name('tokenFile')} (${values.tokenFile})` };
+      const tokens = readTokenFile(values.tokenFile, name('tokenFile'));
+      return { token: tokens[0], tokens, tokenSource: `${name('tokenFile')} (${values.tokenFile})` };
     }
   }
-  return { token: undefined, tokenSource: undefined };
+  return { token: undefined, tokens: undefined, tokenSource: undefined };
 }
 
 /** The CORS origins from the first source that gives them, validated, naming that source's
@@ -123,7 +149,7 @@ function corsPolicy(sources: ConfigSource[], token: string | undefined): CorsPol
 }
 
 /** Every HTTP setting from the merged sources, else its default. */
-function withDefaults(loaded: LoadedConfig, token: Pick<ServerConfig, 'token' | 'tokenSource'>): ServerConfig {
+function withDefaults(loaded: LoadedConfig, token: Pick<ServerConfig, 'token' | 'tokens' | 'tokenSource'>): ServerConfig {
   const v = loaded.values;
   const concurrency = v.concurrency ?? availableParallelism();
   return {
@@ -146,8 +172,16 @@ function withDefaults(loaded: LoadedConfig, token: Pick<ServerConfig, 'token' | 
     uidCount: v.uidCount,
     playground: v.playground ?? true,
     corsOrigins: corsPolicy(loaded.sources, token.token),
+    judge0: { enabled: v.judge0 ?? true, prefix: v.judge0Prefix ?? '/judge0', root: v.judge0Root ?? false },
     cyloOptions: cyloOptionsFromConfig(loaded),
     configPath: loaded.configPath,
+    dataDir: v.dataDir ?? DEFAULT_DATA_DIR,
+    retentionMs: v.retention ?? DEFAULT_RETENTION_MS,
+    webhookAllow: v.webhookAllow ?? [...DEFAULT_WEBHOOK_ALLOW],
+    webhookSecret: v.webhookSecret,
+    webhookAttempts: v.webhookAttempts ?? 5,
+    webhookBackoffMs: v.webhookBackoff ?? 2000,
+    webhookTimeoutMs: v.webhookTimeout ?? 5000,
   };
 }
 

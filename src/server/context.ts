@@ -12,6 +12,7 @@ import { startInteractive, type InteractiveExecution } from '../engine/interacti
 import { requestedOutputEncoding } from '../api/output-encoding.js';
 import { CyloError, toCyloError } from '../errors.js';
 import type { ApiName, ServerMetrics } from './metrics.js';
+import type { SubmissionService } from '../submissions/service.js';
 
 /** Options of one server-side execution: the gate's, plus the log to write its line to. */
 export type RunOptions = ExecuteOptions & { log?: FastifyBaseLogger };
@@ -21,6 +22,9 @@ export interface ServerContext {
   readonly metrics: ServerMetrics;
   /** True once shutdown started: new executions get 503 CYLO_E_SHUTTING_DOWN. */
   readonly shuttingDown: boolean;
+  /** The durable asynchronous submissions (src/submissions), for adapters such as the native
+   *  /v1/submissions routes; undefined when the server was built without `submissions`. */
+  readonly submissions: SubmissionService | undefined;
   /** Seconds a client refused with 503 should wait: an estimate of when a slot frees up. */
   retryAfterSeconds(): number;
   /** The server-side execution path (every API goes through it). */
@@ -35,6 +39,7 @@ const SHUTTING_DOWN = 'the service is shutting down and accepts no new execution
 
 export class ServerState implements ServerContext {
   shuttingDown = false;
+  submissions: SubmissionService | undefined = undefined;
   /** Exponentially weighted mean of execution times (seconds), for Retry-After. */
   private meanSeconds = 1;
 

@@ -4,7 +4,7 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { Cylo } from '../cylo.js';
 
-export type ApiName = 'native' | 'piston' | 'mcp';
+export type ApiName = 'native' | 'piston' | 'mcp' | 'judge0' | 'submissions';
 
 const DURATION_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120];
 

@@ -47,6 +47,7 @@ export async function registerOpenApi(app: FastifyInstance, info: OpenApiInfo): 
       tags: [
         { name: 'native', description: 'The cylo API: the library request and result as JSON.' },
         { name: 'piston', description: 'Piston v2 compatible API.' },
+        { name: 'judge0', description: 'Judge0 CE compatible API, under /judge0 (docs/judge0.md).' },
         { name: 'service', description: 'Health, metrics and this document.' },
       ],
       components: info.auth ? { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } } : {},

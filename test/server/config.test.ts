@@ -116,3 +116,19 @@ test('units in flags and variables follow the command line: a bare duration is s
   assert.equal(c.graceMs, 1500);
   assert.equal(c.bodyLimit, 2048);
 });
+
+// The Judge0 API's mount and the compiler-option allowlist: defaults, each source, and a bad prefix named by its flag.
+test('judge0 mount and allowedCompilerOptions settings', () => {
+  const load = (o: Parameters<typeof loadServerConfig>[0]) => loadServerConfig({ defaultPath: false, ...o });
+  const d = load({ env: {} });
+  assert.deepEqual(d.judge0, { enabled: true, prefix: '/judge0', root: false });
+  assert.equal(d.cyloOptions.allowedCompilerOptions, undefined);
+  const e = load({ env: { CYLO_JUDGE0_PREFIX: '/api/judge0', CYLO_JUDGE0_ROOT: 'true', CYLO_ALLOWED_COMPILER_OPTIONS: '-O2  -std=c11' } });
+  assert.deepEqual(e.judge0, { enabled: true, prefix: '/api/judge0', root: true });
+  assert.deepEqual(e.cyloOptions.allowedCompilerOptions, ['-O2', '-std=c11']);
+  assert.equal(load({ env: { CYLO_JUDGE0: 'off' } }).judge0.enabled, false);
+  assert.equal(load({ env: { CYLO_JUDGE0_PREFIX: '/x' }, flags: { judge0Prefix: '/y' } }).judge0.prefix, '/y');
+  const cfg = file('judge0.json', JSON.stringify({ allowedCompilerOptions: ['-O[0-3]'], judge0Root: true }));
+  assert.deepEqual(load({ configPath: cfg, env: {} }).cyloOptions.allowedCompilerOptions, ['-O[0-3]']);
+  configError(() => load({ env: {}, flags: { judge0Prefix: '/bad path' } }), /^--judge0-prefix: expected a URL path/);
+});

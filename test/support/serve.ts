@@ -3,6 +3,9 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 export interface Served {
   child: ChildProcess;
@@ -20,13 +23,15 @@ const CYLO_BIN = fileURLToPath(new URL('../../../bin/cylo', import.meta.url));
  * Starts `bin/cylo serve --port 0 ARGS` with the given environment (the test's own CYLO_*
  * variables are not passed on) and resolves with its address once it logged "cylo serve ready".
  * `strictJson`: a log line that is not JSON fails the start (stdout is not a TTY, so logs must be
- * JSON).
+ * JSON). Without CYLO_DATA_DIR in `env`, the service gets a fresh temporary data directory (its
+ * submission database), never the host's /var/lib/cylo.
  */
 export async function spawnServe(args: string[], env: Record<string, string>, options: { timeoutMs?: number; strictJson?: boolean } = {}): Promise<Served> {
   const timeoutMs = options.timeoutMs ?? 60_000;
   const cleanEnv: NodeJS.ProcessEnv = {};
   for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('CYLO_')) cleanEnv[k] = v;
-  const child = spawn(process.execPath, [CYLO_BIN, 'serve', '--port', '0', ...args], { env: { ...cleanEnv, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const dataDir = env.CYLO_DATA_DIR ?? mkdtempSync(join(tmpdir(), 'cylo-serve-data-'));
+  const child = spawn(process.execPath, [CYLO_BIN, 'serve', '--port', '0', ...args], { env: { ...cleanEnv, CYLO_DATA_DIR: dataDir, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   const exited = once(child, 'exit').then(([code, signal]) => ({ code: code as number | null, signal: signal as NodeJS.Signals | null }));
   const logs: Array<Record<string, unknown>> = [];
   let err = '';

@@ -8,6 +8,10 @@ test('docs/errors.md lists every error code with its HTTP status', () => {
   for (const [code, { status }] of Object.entries(ERROR_CODES)) {
     assert.match(doc, new RegExp(`\\| \`${code}\` \\| ${status} \\|`), `${code} missing from docs/errors.md`);
   }
+  // and the other way round: the table has no code src/errors.ts does not know (a renamed or
+  // removed code would otherwise stay documented).
+  const documented = [...doc.matchAll(/^\| `(CYLO_E_[A-Z_]+)` \|/gm)].map((m) => m[1]);
+  assert.deepEqual(documented.sort(), Object.keys(ERROR_CODES).sort());
 });
 
 test('CyloError serialises to { error: { code, message, field } } without a stack', () => {

@@ -12,6 +12,7 @@ import { checkExposure, isLoopbackHost, loadServerConfig, type LoadConfigOptions
 import { processIO, type CommandIO } from '../../util/io.js';
 import { CONFIG_OPTION_HELP } from '../cylo-options.js';
 import { registerMcpRoutes } from '../../mcp/routes.js';
+import { prepareDataDir } from '../../submissions/data-dir.js';
 
 /** Routes every `cylo serve` mounts besides the built-in ones: the place for the MCP Streamable
  *  HTTP transport (/mcp). A plugin gets the Fastify instance and the server context (cylo,
@@ -129,9 +130,19 @@ const mcpPlugin =
 function buildServeApp(cylo: Cylo, config: ServerConfig, options: ServeOptions): Promise<FastifyInstance> {
   return buildServer({
     cylo,
-    ...(config.token === undefined ? {} : { token: config.token }),
+    ...(config.tokens === undefined ? {} : { token: config.tokens }),
+    submissions: {
+      dataDir: config.dataDir,
+      retentionMs: config.retentionMs,
+      webhookAllow: config.webhookAllow,
+      ...(config.webhookSecret === undefined ? {} : { webhookSecret: config.webhookSecret }),
+      webhookAttempts: config.webhookAttempts,
+      webhookBackoffMs: config.webhookBackoffMs,
+      webhookTimeoutMs: config.webhookTimeoutMs,
+    },
     bodyLimit: config.bodyLimit,
     maxConnections: config.maxConnections,
+    judge0: config.judge0.enabled ? { prefix: config.judge0.prefix, root: config.judge0.root } : false,
     logger: { level: config.logLevel, format: config.logFormat, ...(options.logStream === undefined ? {} : { stream: options.logStream }) },
     plugins: [...(config.mcpAllowedOrigins === undefined ? SERVE_PLUGINS : [mcpPlugin(config.mcpAllowedOrigins)]), ...(options.plugins ?? [])],
     playground: config.playground,
@@ -177,6 +188,8 @@ export async function serveCommand(options: ServeOptions, _io: CommandIO): Promi
   const config = loadServerConfig({ flags: options.flags, configPath: options.configPath, env: options.env });
   checkExposure(config);
   const logs = serviceLog(options);
+  // The data directory first: a service that cannot keep its submissions must not start.
+  prepareDataDir(config.dataDir);
   const cylo = createServeCylo(options, config, logs.log);
   let app: FastifyInstance | undefined;
   try {
@@ -188,7 +201,7 @@ export async function serveCommand(options: ServeOptions, _io: CommandIO): Promi
     }
     const { url, port } = await listen(app, config);
     app.log.info(
-      { url, port, concurrency: config.concurrency, queueLimit: config.queueLimit, graceMs: config.graceMs, bodyLimit: config.bodyLimit, maxConnections: config.maxConnections, auth: config.token === undefined ? 'none' : 'bearer', playground: config.playground, cors: config.corsOrigins ?? 'off', tokenSource: config.tokenSource, configPath: config.configPath },
+      { url, port, concurrency: config.concurrency, queueLimit: config.queueLimit, graceMs: config.graceMs, bodyLimit: config.bodyLimit, maxConnections: config.maxConnections, auth: config.token === undefined ? 'none' : 'bearer', keys: config.tokens?.length ?? 0, tokenSource: config.tokenSource, configPath: config.configPath, dataDir: config.dataDir, playground: config.playground, cors: config.corsOrigins ?? 'off' },
       'cylo serve ready',
     );
     options.onListening?.({ url, host: config.host, port, app, config });
@@ -205,7 +218,7 @@ export async function serveCommand(options: ServeOptions, _io: CommandIO): Promi
 export function register(program: Command): Command {
   return program
     .command('serve')
-    .description('run cylo as an HTTP service: native API (/v1), Piston v2 API (/api/v2), the web playground (/), /healthz, /metrics, /openapi.json (see docs/http.md)')
+    .description('run cylo as an HTTP service: native API (/v1), Piston v2 API (/api/v2), Judge0 API (/judge0), the web playground (/), /healthz, /metrics, /openapi.json (see docs/http.md)')
     .option('--host <host>', 'address to listen on (default 127.0.0.1; CYLO_HOST); a non-loopback address needs a token')
     .option('--port <port>', 'port (default 2000, 0 picks a free one; CYLO_PORT)')
     .option('--config <path>', `${CONFIG_OPTION_HELP}; flags > environment > file`)
@@ -218,6 +231,14 @@ export function register(program: Command): Command {
     .option('--max-connections <n>', 'connections open at once (default 256; CYLO_MAX_CONNECTIONS)')
     .option('--log-level <level>', 'fatal, error, warn, info, debug, trace or silent (default info; CYLO_LOG_LEVEL)')
     .option('--log-format <format>', 'auto (pretty on a terminal, else JSON), json or pretty (CYLO_LOG_FORMAT)')
+    .option('--judge0-prefix <path>', 'where the Judge0-compatible API is mounted (default /judge0; CYLO_JUDGE0_PREFIX; CYLO_JUDGE0=false turns it off)')
+    .option('--judge0-root', 'mount the Judge0-compatible API at / as well, for clients that cannot add a path (CYLO_JUDGE0_ROOT)')
+    .option('--data-dir <dir>', 'submission database and webhook secret, a 0700 directory (default /var/lib/cylo; CYLO_DATA_DIR)')
+    .option('--retention <duration>', 'how long finished submissions are kept (default 24h; CYLO_RETENTION)')
+    .option('--webhook-allow <list>', 'webhook destinations: IPs, CIDRs, host names, *.domain, comma-separated (default loopback; CYLO_WEBHOOK_ALLOW)')
+    .option('--webhook-attempts <n>', 'attempts per webhook (default 5; CYLO_WEBHOOK_ATTEMPTS); the secret: CYLO_WEBHOOK_SECRET or generated in the data directory')
+    .option('--webhook-backoff <duration>', 'first webhook retry delay, doubled each time (default 2s; CYLO_WEBHOOK_BACKOFF)')
+    .option('--webhook-timeout <duration>', 'per webhook attempt (default 5s; CYLO_WEBHOOK_TIMEOUT)')
     .action(async (o: Record<string, string | boolean | undefined>) => {
       const { config, ...flags } = o;
       process.exitCode = await serveCommand({ flags, configPath: config as string | undefined }, processIO);
