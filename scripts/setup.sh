@@ -13,6 +13,10 @@ packages=(bubblewrap gcc libc6-dev util-linux)  # util-linux: flock(1), which ho
 # better-sqlite3 (the submission database of cylo serve) builds its native addon with node-gyp
 # when no prebuilt binary can be downloaded: make, plus g++ and python3 (checked below).
 packages+=(make)
+# chromium: the real browser the playground's end-to-end tests drive with playwright-core (an
+# npm package that downloads no browser); about 45 s more on a first setup, nothing after.
+# Without it those tests skip, saying why.
+packages+=(chromium)
 need() { command -v "$1" >/dev/null 2>&1 || [ -x "${2:-/nonexistent}" ]; }
 missing=()
 for p in "${packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done

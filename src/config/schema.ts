@@ -64,6 +64,11 @@ export const httpKeys = {
   logFormat: z.enum(LOG_FORMATS).optional(),
   /** Browser origins allowed at /mcp besides loopback ones (docs/mcp.md). */
   mcpAllowedOrigins: originList.optional(),
+  /** The web playground at / (docs/playground.md); default on. */
+  playground: flag.optional(),
+  /** CORS for the API: exact origins, or "*" (only with a token); validated by
+   *  src/server/cors.ts, which names the source (docs/http.md#cors). */
+  corsOrigins: z.union([z.array(z.string()), z.string().transform((s) => s.split(','))]).optional(),
   /** The Judge0-compatible API (docs/judge0.md): mounted, where, and also at the root. */
   judge0: flag.optional(),
   judge0Prefix: z.string().trim().regex(/^\/?[A-Za-z0-9._-]+(\/[A-Za-z0-9._-]+)*\/?$/, 'expected a URL path such as /judge0').optional(),
@@ -101,6 +106,8 @@ export const ENV_VARS: Readonly<Record<string, ConfigKey>> = {
   CYLO_LOG_LEVEL: 'logLevel',
   CYLO_LOG_FORMAT: 'logFormat',
   CYLO_MCP_ALLOWED_ORIGINS: 'mcpAllowedOrigins',
+  CYLO_PLAYGROUND: 'playground',
+  CYLO_CORS_ORIGINS: 'corsOrigins',
   CYLO_DATA_DIR: 'dataDir',
   CYLO_RETENTION: 'retention',
   CYLO_WEBHOOK_ALLOW: 'webhookAllow',

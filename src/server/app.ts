@@ -1,5 +1,5 @@
 // The HTTP service: a Fastify instance with the native API (/v1), the Piston v2 API (/api/v2),
-// /healthz, /metrics and /openapi.json. `buildServer` returns the instance before it is ready,
+// /healthz, /metrics, /openapi.json, optionally the web playground (/) and CORS for the API. `buildServer` returns the instance before it is ready,
 // so that other parts (the MCP Streamable HTTP transport at /mcp) can add their routes with
 // `options.plugins` or `app.register(...)`; whatever they add inherits the token check, the JSON
 // body parser, the error shape and the request ids.
@@ -8,6 +8,8 @@ import secureJson from 'secure-json-parse';
 import { createCylo, type Cylo, type CyloOptions } from '../cylo.js';
 import { CyloError } from '../errors.js';
 import { makeAuthCheck } from './auth.js';
+import { checkCorsWithToken, registerCors, type CorsPolicy } from './cors.js';
+import { registerPlayground } from './playground.js';
 import { cyloVersion } from '../version.js';
 import { ServerState, type ServerContext } from './context.js';
 import { sendError, toHttpError } from './http-errors.js';
@@ -53,6 +55,12 @@ export interface ServerOptions {
   /** Connections open at once; beyond it new connections are dropped (default 256). Bounds the
    *  memory of request bodies being read: at most maxConnections x bodyLimit. */
   maxConnections?: number;
+  /** CORS for the API routes: '*' (only with a token) or exact origins; none: no CORS headers
+   *  (see src/server/cors.ts, docs/http.md#cors). */
+  corsOrigins?: CorsPolicy;
+  /** The web playground at / (docs/playground.md): true serves dist/web, a string serves that
+   *  directory; default false here (`cylo serve` turns it on). */
+  playground?: boolean | string;
   /** The Judge0-compatible API (docs/judge0.md): mounted at `prefix` (default /judge0) and,
    *  with `root: true`, also at / (its paths do not clash with cylo's). false: not mounted. */
   judge0?: { prefix?: string; root?: boolean; submitAsync?: Judge0AsyncSubmit } | false;
@@ -81,6 +89,8 @@ export async function buildServer(options: ServerOptions = {}): Promise<FastifyI
   if (ownsCylo) app.addHook('onClose', async () => cylo.close());
   setJsonBodies(app, cylo, bodyLimit);
   setErrorHandlers(app, state, bodyLimit);
+  // Before the token check: a browser's preflight carries no Authorization header.
+  if (options.corsOrigins !== undefined) await registerCors(app, options.corsOrigins);
   addHooks(app, state, options.token);
   app.server.maxConnections = options.maxConnections ?? DEFAULT_MAX_CONNECTIONS;
   await registerRoutes(app, state, options, bodyLimit);
@@ -93,6 +103,7 @@ function checkedBodyLimit(options: ServerOptions): number {
   if (!Number.isInteger(bodyLimit) || bodyLimit <= 0) throw new CyloError('CYLO_E_CONFIG', `bodyLimit: expected a positive whole number of bytes (got ${bodyLimit})`, { field: 'bodyLimit' });
   const keys = typeof options.token === 'string' ? [options.token] : (options.token ?? []);
   if (options.token !== undefined && (keys.length === 0 || keys.some((k) => k.trim() === ''))) throw new CyloError('CYLO_E_CONFIG', 'token: must not be empty', { field: 'token' });
+  checkCorsWithToken(options.corsOrigins, options.token === undefined ? undefined : keys.join(','), 'corsOrigins');
   return bodyLimit;
 }
 
@@ -246,5 +257,6 @@ async function registerRoutes(app: FastifyInstance, state: ServerState, options:
   await app.register(fastifyWebsocket, { options: { maxPayload: bodyLimit } });
   await app.register(async (scoped) => registerPistonConnect(scoped, state));
   await registerJudge0(app, state, options, bodyLimit);
+  if (options.playground !== undefined && options.playground !== false) await registerPlayground(app, typeof options.playground === 'string' ? options.playground : undefined);
   for (const plugin of options.plugins ?? []) await plugin(app, state);
 }

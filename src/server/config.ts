@@ -12,6 +12,7 @@ import { cyloOptionsFromConfig, loadConfig, type ConfigSource, type LoadedConfig
 import type { ConfigKey, LogFormat, LogLevel } from '../config/schema.js';
 import type { RelaxableLayer } from '../sandbox/host-check.js';
 import { DEFAULT_BODY_LIMIT, DEFAULT_MAX_CONNECTIONS } from './app.js';
+import { checkCorsWithToken, normalizeCorsOrigins, type CorsPolicy } from './cors.js';
 import { DEFAULT_DATA_DIR } from '../submissions/data-dir.js';
 import { DEFAULT_RETENTION_MS } from '../submissions/service.js';
 import { DEFAULT_WEBHOOK_ALLOW } from '../submissions/webhook-allow.js';
@@ -46,6 +47,10 @@ export interface ServerConfig {
   defaultLimits: Partial<Limits> | undefined;
   uidBase: number | undefined;
   uidCount: number | undefined;
+  /** The web playground at / (default true). */
+  playground: boolean;
+  /** CORS for the API: exact origins or '*', validated (src/server/cors.ts); undefined: off. */
+  corsOrigins: CorsPolicy | undefined;
   /** The Judge0 API: mounted (default true), at this prefix (default /judge0), and at / too. */
   judge0: { enabled: boolean; prefix: string; root: boolean };
   /** The library options the shared keys give (limits, bounds, languages, relax, uid range). */
@@ -133,6 +138,19 @@ function resolveToken(sources: ConfigSource[]): Pick<ServerConfig, 'token' | 'to
   return { token: undefined, tokens: undefined, tokenSource: undefined };
 }
 
+/** The CORS origins from the first source that gives them, validated, naming that source's
+ *  spelling in errors (an empty list is off). */
+function corsPolicy(sources: ConfigSource[], token: string | undefined): CorsPolicy | undefined {
+  for (const { values, name } of sources) {
+    if (values.corsOrigins === undefined) continue;
+    const policy = normalizeCorsOrigins(values.corsOrigins, name('corsOrigins'));
+    if (policy !== '*' && policy.length === 0) return undefined;
+    checkCorsWithToken(policy, token, name('corsOrigins'));
+    return policy;
+  }
+  return undefined;
+}
+
 /** Every HTTP setting from the merged sources, else its default. */
 function withDefaults(loaded: LoadedConfig, token: Pick<ServerConfig, 'token' | 'tokens' | 'tokenSource'>): ServerConfig {
   const v = loaded.values;
@@ -155,6 +173,8 @@ function withDefaults(loaded: LoadedConfig, token: Pick<ServerConfig, 'token' | 
     defaultLimits: v.defaultLimits,
     uidBase: v.uidBase,
     uidCount: v.uidCount,
+    playground: v.playground ?? true,
+    corsOrigins: corsPolicy(loaded.sources, token.token),
     judge0: { enabled: v.judge0 ?? true, prefix: v.judge0Prefix ?? '/judge0', root: v.judge0Root ?? false },
     cyloOptions: cyloOptionsFromConfig(loaded),
     configPath: loaded.configPath,

@@ -15,6 +15,9 @@
 //   SERVER_TEST_UID_BASE (2_100_000_000 + (pid % 8192) * 512), 512 uids:
 //     testCylo(options, offset) and the `cylo serve` processes of the server tests
 //     (routes +0, socket +128, stream and load +256, connect +384, serve-lifecycle +384 and +448)
+//   BROWSER_TEST_UID_BASE (2_104_194_304 + (pid % 8192) * 64), 64 uids, above the server tests'
+//     whole span: the playground's browser tests (the served without a token +0, with a token
+//     +16, 16 each) and the CORS test's instance (+32, 16)
 import { createCylo, type Cylo, type CyloOptions, type ExecuteOptions } from '../../src/cylo.js';
 import type { ExecuteRequest } from '../../src/api/request.js';
 import type { ExecutionResult, Stage } from '../../src/api/result.js';
@@ -40,6 +43,9 @@ export const SECURITY_UID_COUNT = 32;
 
 /** The server tests' uid range (512 uids), away from the one above. */
 export const SERVER_TEST_UID_BASE = 2_100_000_000 + (process.pid % 8192) * 512;
+
+/** The playground's browser tests and the CORS test (64 uids), past every server test range. */
+export const BROWSER_TEST_UID_BASE = 2_100_000_000 + 8192 * 512 + (process.pid % 8192) * 64;
 
 /** Limits every shared-instance execution gets unless a test asks otherwise: small, so that even
  *  a hostile program costs little, and the whole suite stays fast on 2 cores. */

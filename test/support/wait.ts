@@ -32,3 +32,15 @@ export async function settled<T>(sample: () => T, done: (value: T) => boolean, t
   }
   return last;
 }
+
+/** waitFor with an asynchronous probe (an HTTP request, a browser query): polls until it
+ *  resolves to something other than undefined or false; throws after `timeoutMs`. */
+export async function waitForAsync<T>(what: string, probe: () => Promise<T | undefined | false>, timeoutMs = 10_000): Promise<T> {
+  const deadline = performance.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined && value !== false) return value;
+    if (performance.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await sleep(50);
+  }
+}

@@ -146,6 +146,8 @@ function buildServeApp(cylo: Cylo, config: ServerConfig, options: ServeOptions):
     judge0: config.judge0.enabled ? { prefix: config.judge0.prefix, root: config.judge0.root } : false,
     logger: { level: config.logLevel, format: config.logFormat, ...(options.logStream === undefined ? {} : { stream: options.logStream }) },
     plugins: [...(config.mcpAllowedOrigins === undefined ? SERVE_PLUGINS : [mcpPlugin(config.mcpAllowedOrigins)]), ...(options.plugins ?? [])],
+    playground: config.playground,
+    ...(config.corsOrigins === undefined ? {} : { corsOrigins: config.corsOrigins }),
   });
 }
 
@@ -200,7 +202,7 @@ export async function serveCommand(options: ServeOptions, _io: CommandIO): Promi
     }
     const { url, port } = await listen(app, config);
     app.log.info(
-      { url, port, concurrency: config.concurrency, queueLimit: config.queueLimit, graceMs: config.graceMs, bodyLimit: config.bodyLimit, maxConnections: config.maxConnections, auth: config.token === undefined ? 'none' : 'bearer', keys: config.tokens?.length ?? 0, tokenSource: config.tokenSource, configPath: config.configPath, dataDir: config.dataDir },
+      { url, port, concurrency: config.concurrency, queueLimit: config.queueLimit, graceMs: config.graceMs, bodyLimit: config.bodyLimit, maxConnections: config.maxConnections, auth: config.token === undefined ? 'none' : 'bearer', keys: config.tokens?.length ?? 0, tokenSource: config.tokenSource, configPath: config.configPath, dataDir: config.dataDir, playground: config.playground, cors: config.corsOrigins ?? 'off' },
       'cylo serve ready',
     );
     options.onListening?.({ url, host: config.host, port, app, config });
@@ -217,7 +219,7 @@ export async function serveCommand(options: ServeOptions, _io: CommandIO): Promi
 export function register(program: Command): Command {
   return program
     .command('serve')
-    .description('run cylo as an HTTP service: native API (/v1), Piston v2 API (/api/v2), Judge0 API (/judge0), /healthz, /metrics, /openapi.json (see docs/http.md)')
+    .description('run cylo as an HTTP service: native API (/v1), Piston v2 API (/api/v2), Judge0 API (/judge0), the web playground (/), /healthz, /metrics, /openapi.json (see docs/http.md)')
     .option('--host <host>', 'address to listen on (default 127.0.0.1; CYLO_HOST); a non-loopback address needs a token')
     .option('--port <port>', 'port (default 2000, 0 picks a free one; CYLO_PORT)')
     .option('--config <path>', `${CONFIG_OPTION_HELP}; flags > environment > file`)

@@ -1,0 +1,2 @@
+// esbuild bundles CSS imported from TypeScript into the .css asset.
+declare module '*.css';
