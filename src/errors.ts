@@ -11,6 +11,7 @@ export const ERROR_CODES = {
   CYLO_E_UNSUPPORTED: { status: 400, summary: 'The request asks for a feature this server does not offer (the message says which, and what to use instead).' },
   CYLO_E_BODY_TOO_LARGE: { status: 413, summary: 'The request body is larger than the server accepts.' },
   CYLO_E_UNAUTHORIZED: { status: 401, summary: 'A bearer token is required and was missing or wrong.' },
+  CYLO_E_FORBIDDEN_ORIGIN: { status: 403, summary: 'A browser sent the request from another site (its Origin is neither this server nor in corsOrigins): refused against cross-site request forgery.' },
   CYLO_E_NOT_FOUND: { status: 404, summary: 'No such route.' },
   CYLO_E_SUBMISSION_NOT_FOUND: { status: 404, summary: 'No submission with this id is visible to this key (unknown, expired, or made with another key).' },
   CYLO_E_CALLBACK_NOT_ALLOWED: { status: 400, summary: "A submission's callbackUrl is not http(s) or points to a destination outside the operator's webhookAllow list." },

@@ -9,6 +9,7 @@ import { createCylo, type Cylo, type CyloOptions } from '../cylo.js';
 import { CyloError } from '../errors.js';
 import { makeAuthCheck } from './auth.js';
 import { checkCorsWithToken, registerCors, type CorsPolicy } from './cors.js';
+import { addOriginCheck } from './origin-check.js';
 import { registerPlayground } from './playground.js';
 import { cyloVersion } from '../version.js';
 import { ServerState, type ServerContext } from './context.js';
@@ -91,6 +92,8 @@ export async function buildServer(options: ServerOptions = {}): Promise<FastifyI
   setErrorHandlers(app, state, bodyLimit);
   // Before the token check: a browser's preflight carries no Authorization header.
   if (options.corsOrigins !== undefined) await registerCors(app, options.corsOrigins);
+  // Cross-site forged requests (a page the user opens POSTing text/plain to loopback) refused.
+  addOriginCheck(app, options.corsOrigins);
   addHooks(app, state, options.token);
   app.server.maxConnections = options.maxConnections ?? DEFAULT_MAX_CONNECTIONS;
   await registerRoutes(app, state, options, bodyLimit);
