@@ -3,7 +3,9 @@
 //   messages with wrong, missing and extra fields, any order, text that is not JSON, binary
 //   frames, huge frames), then a close;
 // - MCP over Streamable HTTP (/mcp): arbitrary JSON-RPC bodies (any method, params and id, batches,
-//   bodies that are not JSON), with and without an MCP session.
+//   bodies that are not JSON), with and without an MCP session;
+// - MCP over stdio (`cylo mcp`): arbitrary lines after the handshake; it must answer only JSON-RPC
+//   on stdout, stay responsive (a final ping is answered) and exit 0 when stdin closes.
 // Every case must get protocol answers only (documented close codes and message types, JSON-RPC
 // errors, 4xx), never a stack trace or an internal path, and the service must stay up and
 // leave nothing running (the pool's counters go back to zero). Executions that a random frame
@@ -18,6 +20,7 @@ import { createCylo, type Cylo } from '../../src/cylo.js';
 import { buildServer } from '../../src/server/app.js';
 import { SERVE_PLUGINS } from '../../src/cli/commands/serve.js';
 import { CLOSE } from '../../src/server/piston-connect.js';
+import { spawn } from 'node:child_process';
 import { SECURITY_UID_COUNT, SECURITY_UIDS } from '../support/cylo.js';
 import { sandboxSkipReason } from '../support/host.js';
 import { waitFor } from '../support/wait.js';
@@ -149,4 +152,31 @@ test('MCP over HTTP: arbitrary JSON-RPC bodies get JSON-RPC errors or 4xx, never
   );
   const health = await fetch(`http://${base}/healthz`);
   assert.equal(health.status, 200);
+});
+
+test('MCP over stdio: arbitrary lines get JSON-RPC answers only; `cylo mcp` stays responsive and exits 0 when stdin closes', { skip, timeout: 120_000 }, async () => {
+  const lines = fc.sample(mcpBody, RUNS * 2).map((l) => l.replace(/\n/g, ' '));
+  const child = spawn(process.execPath, ['bin/cylo', 'mcp'], { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, CYLO_UID_BASE: String(SECURITY_UIDS.fresh), CYLO_UID_COUNT: String(SECURITY_UID_COUNT) } });
+  let out = '';
+  child.stdout.on('data', (d: Buffer) => (out += d.toString('utf8')));
+  child.stderr.resume();
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  const send = (line: string): boolean => child.stdin.write(`${line}\n`);
+  send(JSON.stringify({ jsonrpc: '2.0', id: 'fuzz-init', method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'fuzz', version: '1' } } }));
+  await waitFor('the initialize answer', () => out.includes('"fuzz-init"'), 30_000);
+  send(JSON.stringify({ jsonrpc: '2.0', method: 'notifications/initialized' }));
+  for (const line of lines) send(line);
+  send(JSON.stringify({ jsonrpc: '2.0', id: 'fuzz-final-ping', method: 'ping' }));
+  await waitFor('the final ping answer (the server is still responsive)', () => out.includes('"fuzz-final-ping"'), 60_000).catch((error: Error) => {
+    throw new Error(`${error.message}; sent: ${JSON.stringify(lines).slice(0, 2000)}`);
+  });
+  child.stdin.end();
+  const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
+  const code = await exited;
+  clearTimeout(timer);
+  assert.equal(code, 0, 'exits 0 when the client closes stdin');
+  for (const line of out.split('\n').filter((l) => l !== '')) {
+    assertNoLeak(line, 'an MCP stdio line');
+    assert.equal((JSON.parse(line) as { jsonrpc?: unknown }).jsonrpc, '2.0', line.slice(0, 200));
+  }
 });
