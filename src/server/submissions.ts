@@ -46,6 +46,14 @@ async function waitForIt(service: SubmissionService, owner: string | null, view:
 
 export function registerSubmissionRoutes(app: FastifyInstance, ctx: ServerContext, service: SubmissionService, hasKeys: boolean): void {
   const ownerOf = (request: FastifyRequest): string | null => (hasKeys ? ownerOfKey(requestKey(request)) : null);
+  registerCreateRoutes(app, ctx, service, ownerOf);
+  registerReadRoutes(app, service, ownerOf);
+}
+
+type OwnerOf = (request: FastifyRequest) => string | null;
+
+/** POST /v1/submissions (with ?wait) and POST /v1/submissions/batch. */
+function registerCreateRoutes(app: FastifyInstance, ctx: ServerContext, service: SubmissionService, ownerOf: OwnerOf): void {
   const accepted = (reply: FastifyReply, view: SubmissionView): FastifyReply => reply.status(202).header('location', `/v1/submissions/${view.id}`).send({ id: view.id, status: view.status });
 
   app.post(
@@ -102,7 +110,10 @@ export function registerSubmissionRoutes(app: FastifyInstance, ctx: ServerContex
       return reply.status(202).send({ submissions: out });
     },
   );
+}
 
+/** GET /v1/submissions/batch, GET and DELETE /v1/submissions/{id}. */
+function registerReadRoutes(app: FastifyInstance, service: SubmissionService, ownerOf: OwnerOf): void {
   app.get(
     '/v1/submissions/batch',
     { schema: { tags: ['native'], summary: `Get up to ${MAX_BATCH} submissions by id`, querystring: batchQuerySchema, response: { 200: batchGetSchema, ...errors } } },
