@@ -126,7 +126,9 @@ test('a slot reused after a pids-limit hit does not name the pids limit for the 
   // cannot be zeroed; v2 gets a fresh directory): one slot, so both runs use the same cgroup
   const cylo = testCylo({ concurrency: 1, uidCount: 16 }, 480);
   t.after(() => cylo.close({ graceMs: 0 }));
-  const storm = await cylo.execute({ language: 'bash', code: 'for i in $(seq 40); do sleep 2 & done; wait', limits: { pids: 8, timeoutMs: 5000 } });
+  // A thread storm that fails at once (bash would retry a refused fork for seconds, and could
+  // reach the wall limit first under load).
+  const storm = await cylo.execute({ language: 'python', code: 'import threading, time\nfor _ in range(100):\n    threading.Thread(target=time.sleep, args=(2,), daemon=True).start()\n', limits: { pids: 8, timeoutMs: 5000 } });
   assert.equal(storm.run?.limit, 'pids', `${storm.status}: ${storm.run?.message ?? ''}`);
   const plain = await cylo.execute({ language: 'bash', code: 'exit 3', limits: { pids: 8, timeoutMs: 5000 } });
   assert.equal(plain.status, 'runtime_error');

@@ -70,14 +70,18 @@ test('thread bombs (Python, JavaScript, C, Go) are refused at the pids limit, th
   await assertHostClean(service, [c.marker, py.marker, go.marker, js.marker]);
 });
 
-test('memory bombs (all five languages) end as memory_limit at exactly the limit', T, async (t) => {
+test('memory bombs (all five languages) end as memory_limit at the limit', T, async (t) => {
   if (await skipWithoutPreflight(t)) return;
   const limit = 64 * MiB;
+  // The peak is the cgroup's high-water mark, which may pass the limit by a page or a few while
+  // the kernel charges the allocation that triggers the OOM kill (seen: +4 KiB for Go under load,
+  // cgroup v1); a real escape would be megabytes over, so 256 KiB of slack (one memcg charge batch).
+  const slack = 256 * 1024;
   const r = await attackAll(service, LANGS, 'memory-bomb', [], { memoryBytes: limit, timeoutMs: 5000 });
   for (const lang of LANGS) {
     const a = r[lang];
     assert.equal(a.result.status, 'memory_limit', `${lang}: ${a.run.message ?? ''} ${a.run.stderr.slice(0, 300)}`);
-    assert.ok(a.run.memoryBytes <= limit, `${lang}: peak ${a.run.memoryBytes} <= ${limit}`);
+    assert.ok(a.run.memoryBytes <= limit + slack, `${lang}: peak ${a.run.memoryBytes} <= ${limit} + ${slack}`);
     assert.match(a.run.message ?? '', /memory limit of 67108864 bytes exceeded/);
   }
   await assertHostClean(service, markers(r));
