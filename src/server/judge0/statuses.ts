@@ -8,6 +8,7 @@
 import type { ExecutionResult, Stage, StageLimit } from '../../api/result.js';
 import type { TestCaseResult, Verdict } from '../../api/verdict.js';
 import { CANNOT_START_MESSAGE } from '../../engine/outcome.js';
+import { statusVerdict } from '../../judge/verdicts.js';
 
 export const JUDGE0_STATUSES = [
   { id: 1, description: 'In Queue' },
@@ -87,25 +88,11 @@ export function verdictId(verdict: Verdict, run: RunFacts): Judge0StatusId {
   }
 }
 
-/** The Judge0 id of a plain result (no test cases). */
+/** The Judge0 id of a plain result (no test cases): its status read as a verdict
+ *  (src/judge/verdicts.ts statusVerdict; ok is accepted), then verdictId. */
 export function resultStatusId(result: ExecutionResult): Judge0StatusId {
   const run: RunFacts = result.run ?? { exitCode: null, signal: null, message: null, limit: null };
-  switch (result.status) {
-    case 'ok':
-      return 3;
-    case 'compile_error':
-      return 6;
-    case 'timeout':
-      return 5;
-    case 'output_limit':
-      return 8;
-    case 'memory_limit':
-      return 12;
-    case 'runtime_error':
-      return runtimeErrorId(run);
-    case 'internal_error':
-      return 13;
-  }
+  return verdictId(statusVerdict(result.status) ?? 'accepted', run);
 }
 
 /** The case a test-case result is reported by (Judge0 has one result per submission): the
