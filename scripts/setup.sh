@@ -17,6 +17,10 @@ packages+=(make)
 # npm package that downloads no browser); about 45 s more on a first setup, nothing after.
 # Without it those tests skip, saying why.
 packages+=(chromium)
+# Guest VMs (the microVM backend, the cgroup-v2 test guest): QEMU (the microvm machine type),
+# busybox-static and cpio for the guests' initramfs; the guest kernel itself is Debian's cloud
+# kernel, extracted below by scripts/guest/kernel.sh, never installed into /boot.
+packages+=(qemu-system-x86 busybox-static cpio)
 need() { command -v "$1" >/dev/null 2>&1 || [ -x "${2:-/nonexistent}" ]; }
 missing=()
 for p in "${packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
@@ -50,6 +54,14 @@ if [ ${#missing[@]} -gt 0 ]; then
     echo "cylo setup: missing system packages; run:" >&2
     echo "  sudo apt-get update && sudo apt-get install -y ${missing[*]}" >&2
   fi
+fi
+
+# The guest kernel (Debian's cloud kernel, extracted into /usr/local/lib/cylo/guest; root only,
+# since it writes there; about 10 s and 27 MB on a first setup, nothing after).
+if [ "$(id -u)" = 0 ]; then
+  scripts/guest/kernel.sh
+else
+  echo "cylo setup: the guest kernel needs root; run: sudo scripts/guest/kernel.sh" >&2
 fi
 
 # npm dependencies, exactly as locked.
