@@ -14,12 +14,18 @@
 
 int status_fd = -1;
 
+void one_line(char *s) {
+  for (unsigned char *p = (unsigned char *)s; *p != '\0'; p++)
+    if (*p < 0x20 || *p == 0x7f) *p = '?';
+}
+
 void fail(const char *fmt, ...) {
   char msg[1024];
   va_list ap;
   va_start(ap, fmt);
   vsnprintf(msg, sizeof msg, fmt, ap);
   va_end(ap);
+  one_line(msg); /* a name from the job pipe or the workspace must not forge a status line */
   if (status_fd >= 0) {
     char line[1100];
     int n = snprintf(line, sizeof line, "E%s\n", msg);

@@ -12,6 +12,12 @@
  * The protocol is documented in src/sandbox/helper-status.ts. */
 extern int status_fd;
 
+/* Replaces every control byte of S (newlines included) with '?', in place: the status fd is a
+ * line protocol, and messages quote untrusted names (job items, file names, paths made by the
+ * program), so "x\nX 0 0" in a name would otherwise forge an exit line (found by the
+ * job-protocol fuzzer, test/security/fuzz-helper.test.ts). */
+void one_line(char *s);
+
 /* Reports a setup failure on the status fd (and stderr when there is none), then exits 127. */
 void fail(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));
 
