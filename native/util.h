@@ -23,6 +23,9 @@ void fail(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));
 
 /* A decimal integer, the whole string; refuses anything else naming WHAT. */
 long long parse_num(const char *s, const char *what);
+/* --status-fd: an open descriptor above stdio (refused on stderr otherwise); CLOEXEC marks it
+ * close-on-exec. Sets status_fd. */
+void set_status_fd(const char *s, const char *what, int cloexec);
 /* A file descriptor number: a decimal integer from 0 to INT_MAX. */
 int parse_fd(const char *s, const char *what);
 

@@ -176,6 +176,20 @@ const OUTER_CASES: RefusalCase[] = [
     where: 'stderr',
   },
   {
+    name: 'a --status-fd that is not open, reported on stderr',
+    proves: 'set_status_fd: the fd is checked before use (without it every later refusal is written into a closed fd and lost)',
+    argv: [HELPER, 'outer', '--status-fd', '17', '--uid', ID, '--gid', ID, ...WORKSPACE_OPTION, '--', '/bin/echo', MARKER],
+    message: /^cylo-helper: --status-fd 17: not an open descriptor\n$/,
+    where: 'stderr',
+  },
+  {
+    name: 'a --status-fd on stdout',
+    proves: 'set_status_fd: status lines never go into the program\'s own output streams',
+    argv: [HELPER, 'outer', '--status-fd', '1', '--uid', ID, '--gid', ID, ...WORKSPACE_OPTION, '--', '/bin/echo', MARKER],
+    message: /^cylo-helper: --status-fd 1: must be 3 or above \(never stdio\)\n$/,
+    where: 'stderr',
+  },
+  {
     name: 'no -- and bubblewrap argv',
     proves: 'parse_outer_options: the "--" separator is required',
     argv: outer('--uid', ID, '--gid', ID),
@@ -332,6 +346,13 @@ const INNER_OPTION_CASES: RefusalCase[] = [
     proves: 'inherited_fd: the artifact fd must be an open descriptor',
     argv: [HELPER, 'inner', '--status-fd', String(FD_STATUS), '--bundle-fd', String(FD_BUNDLE), '--emit-fd', '900', '--emit', 'out'],
     message: /^Eemit fd 900: not an open descriptor$/,
+  },
+  {
+    name: 'a --status-fd that is not open, reported on stderr',
+    proves: 'set_status_fd in the inner mode (it also marks the fd close-on-exec)',
+    argv: [HELPER, 'inner', '--status-fd', '17', '--bundle-fd', String(FD_BUNDLE), '--workdir', '/nonexistent'],
+    message: /^cylo-helper: --status-fd 17: not an open descriptor\n$/,
+    where: 'stderr',
   },
   {
     name: 'no --bundle-fd',
