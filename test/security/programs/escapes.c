@@ -109,7 +109,8 @@ static void probe_signals(void) {
   ssize_t n = fd >= 0 ? read(fd, stat, sizeof stat - 1) : -1;
   const char *close_paren = n > 0 ? strrchr(stat, ')') : NULL;
   char state[2] = {close_paren != NULL && close_paren[1] == ' ' ? close_paren[2] : '?', 0};
-  say("pid1_state", state);
+  /* Running, sleeping or in a disk wait: alive. Stopped (T, t), a zombie or dead: the letter. */
+  say("pid1_state", strchr("RSD", state[0]) != NULL ? "alive" : state);
   report("process_vm_writev_pid1", process_vm_writev(1, &(struct iovec){stat, 1}, 1, &(struct iovec){stat, 1}, 1, 0));
 }
 
