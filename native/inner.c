@@ -111,8 +111,7 @@ static void parse_inner_options(int argc, char **argv, struct inner_options *o) 
     if (i + 1 >= argc) fail("option %s needs a value", a);
     const char *v = argv[i + 1];
     if (strcmp(a, "--status-fd") == 0) {
-      status_fd = parse_fd(v, a);
-      if (fcntl(status_fd, F_SETFD, FD_CLOEXEC) < 0) fail("status fd: %s", strerror(errno));
+      set_status_fd(v, a, 1);
     } else if (strcmp(a, "--bundle-fd") == 0) {
       o->bundle_fd = inherited_fd(v, "bundle fd");
     } else if (strcmp(a, "--workdir") == 0) {

@@ -78,6 +78,16 @@ static int rlimit_by_name(const char *name) {
   fail("unknown rlimit %s", name);
 }
 
+/* An rlimit's value: decimal digits only, at most 2^63 - 1. parse_num's strtoll alone took
+ * "-1", which the cast to rlim_t turned into RLIM_INFINITY: a job could lift the very limit it
+ * names (found by the job-protocol fuzzer, test/security/fuzz-helper.test.ts); it also took
+ * " 5" and "+5". */
+static rlim_t rlimit_value(const char *name, const char *v) {
+  if (v[0] == '\0' || strspn(v, "0123456789") != strlen(v))
+    fail("job: rlimit %s wants a decimal number of 0 or more, got \"%.40s\"", name, v);
+  return (rlim_t)parse_num(v, name); /* refuses values above 2^63 - 1 (ERANGE) */
+}
+
 void read_job(int fd, struct job *job) {
   char magic[4];
   read_exact(fd, magic, 4);
@@ -98,10 +108,10 @@ void read_job(int fd, struct job *job) {
     char *eq = strchr(*l, '=');
     if (eq == NULL) fail("job: rlimit wants NAME=VALUE");
     *eq = '\0';
-    if (job->nrlimits >= JOB_MAX_RLIMITS) fail("too many rlimits");
+    if (job->nrlimits >= JOB_MAX_RLIMITS) fail("job: more than %d rlimits", JOB_MAX_RLIMITS);
     struct job_limit *lim = &job->rlimits[job->nrlimits++];
     lim->resource = rlimit_by_name(*l);
-    lim->value.rlim_cur = lim->value.rlim_max = (rlim_t)parse_num(eq + 1, *l);
+    lim->value.rlim_cur = lim->value.rlim_max = rlimit_value(*l, eq + 1);
   }
 }
 

@@ -119,7 +119,7 @@ static void parse_outer_options(int argc, char **argv, struct outer_options *o) 
     char *v = argv[++i];
     if (strcmp(a, "--status-fd") == 0) {
       /* Left inheritable: bubblewrap passes it on to the inner helper. */
-      status_fd = parse_fd(v, a);
+      set_status_fd(v, a, 0);
     } else if (strcmp(a, "--uid") == 0) {
       o->uid = parse_id(v, a);
     } else if (strcmp(a, "--gid") == 0) {

@@ -41,11 +41,11 @@ static void report_started(const struct cpu_counter *cpu) {
 static void report_exec_failure(const char *path, int err) __attribute__((noreturn));
 static void report_exec_failure(const char *path, int err) {
   char line[1100];
-  int n = snprintf(line, sizeof line, "F %d cannot execute %s: %s\n", err, path, strerror(err));
-  if (n >= (int)sizeof line) { /* a path near PATH_MAX: keep the line whole, newline included */
-    n = (int)sizeof line - 1;
-    line[n - 1] = '\n';
-  }
+  int n = snprintf(line, sizeof line, "F %d cannot execute %s: %s", err, path, strerror(err));
+  one_line(line); /* argv[0] comes from the job: no newline of its own reaches the status fd */
+  if (n < 0) n = 0;
+  if (n > (int)sizeof line - 2) n = (int)sizeof line - 2; /* a path near PATH_MAX: cut, newline kept */
+  line[n++] = '\n';
   /* A failed write leaves the host with exit 127 and no "F": it then reports a missing status,
    * never a wrong one. */
   if (status_fd >= 0 && n > 0 && write(status_fd, line, (size_t)n) < 0) { /* nothing more to do */ }
@@ -153,6 +153,7 @@ static void emit_after_exit(const struct emit_plan *emit, const struct output_pl
     if (kill_the_rest(error, sizeof error) < 0 ||
         (artifact ? emit_artifacts(emit, error, sizeof error) : emit_outputs(emit->fd, emit->workdir, outputs, error, sizeof error)) < 0) {
       char line[700];
+      one_line(error); /* paths the program made may hold newlines: one line, always */
       int n = snprintf(line, sizeof line, "A%s\n", error);
       if (status_fd >= 0 && n > 0) write_all(status_fd, line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);
     }

@@ -5,6 +5,7 @@
 #include "util.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -14,12 +15,18 @@
 
 int status_fd = -1;
 
+void one_line(char *s) {
+  for (unsigned char *p = (unsigned char *)s; *p != '\0'; p++)
+    if (*p < 0x20 || *p == 0x7f) *p = '?';
+}
+
 void fail(const char *fmt, ...) {
   char msg[1024];
   va_list ap;
   va_start(ap, fmt);
   vsnprintf(msg, sizeof msg, fmt, ap);
   va_end(ap);
+  one_line(msg); /* a name from the job pipe or the workspace must not forge a status line */
   if (status_fd >= 0) {
     char line[1100];
     int n = snprintf(line, sizeof line, "E%s\n", msg);
@@ -36,6 +43,17 @@ long long parse_num(const char *s, const char *what) {
   long long v = strtoll(s, &end, 10);
   if (errno != 0 || end == s || *end != '\0') fail("bad number for %s: %s", what, s);
   return v;
+}
+
+void set_status_fd(const char *s, const char *what, int cloexec) {
+  int fd = parse_fd(s, what);
+  /* Checked before it is used: until then failures go to stderr, so a status fd that is not
+   * open (or is stdio) is reported rather than written into the void or into the output. */
+  if (fd < 3) fail("%s %s: must be 3 or above (never stdio)", what, s);
+  int flags = fcntl(fd, F_GETFD);
+  if (flags < 0) fail("%s %s: not an open descriptor", what, s);
+  if (cloexec && fcntl(fd, F_SETFD, flags | FD_CLOEXEC) < 0) fail("%s %s: %s", what, s, strerror(errno));
+  status_fd = fd;
 }
 
 int parse_fd(const char *s, const char *what) {

@@ -12,11 +12,20 @@
  * The protocol is documented in src/sandbox/helper-status.ts. */
 extern int status_fd;
 
+/* Replaces every control byte of S (newlines included) with '?', in place: the status fd is a
+ * line protocol, and messages quote untrusted names (job items, file names, paths made by the
+ * program), so "x\nX 0 0" in a name would otherwise forge an exit line (found by the
+ * job-protocol fuzzer, test/security/fuzz-helper.test.ts). */
+void one_line(char *s);
+
 /* Reports a setup failure on the status fd (and stderr when there is none), then exits 127. */
 void fail(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));
 
 /* A decimal integer, the whole string; refuses anything else naming WHAT. */
 long long parse_num(const char *s, const char *what);
+/* --status-fd: an open descriptor above stdio (refused on stderr otherwise); CLOEXEC marks it
+ * close-on-exec. Sets status_fd. */
+void set_status_fd(const char *s, const char *what, int cloexec);
 /* A file descriptor number: a decimal integer from 0 to INT_MAX. */
 int parse_fd(const char *s, const char *what);
 

@@ -5,9 +5,12 @@
 // small C program does exactly that.
 //
 // It runs as root on the host (outer mode) and as PID 1 of every sandbox (inner mode), so it is
-// built hardened: stack protector, fortified libc calls, stack-clash probes, format-string
-// checks, full RELRO with immediate binding (the GOT is read-only before main), and a
-// position-independent executable. Static PIE is preferred (the binary is also bound into the
+// built hardened: stack protector, fortified libc calls (level 3 where the compiler and libc
+// offer it; glibc's features.h lowers it to 2 otherwise), stack-clash probes, control-flow
+// protection (x86 CET: endbr64 landing pads and shadow-stack marks, where the compiler offers
+// it), format-string checks, full RELRO with immediate binding (the GOT is read-only before
+// main), and a position-independent executable. test/unit/helper-hardening.test.ts checks the
+// built binary for each. Static PIE is preferred (the binary is also bound into the
 // sandbox, where it then needs no loader or libraries); toolchains without static-pie support
 // get a dynamic PIE with the same hardening.
 import { mkdirSync, readdirSync } from 'node:fs';
@@ -23,14 +26,20 @@ const sources = readdirSync('native')
 const hardening = [
   '-O2', // _FORTIFY_SOURCE needs optimisation
   '-U_FORTIFY_SOURCE', // some compilers predefine it (e.g. to 3): ours, not a redefinition warning
-  '-D_FORTIFY_SOURCE=2',
+  '-D_FORTIFY_SOURCE=3', // buffer sizes known at run time too (__builtin_dynamic_object_size)
   '-fstack-protector-strong',
   '-fstack-clash-protection',
   '-Wformat',
   '-Wformat-security',
   '-Wl,-z,relro,-z,now',
 ];
-const common = ['-Wall', '-Wextra', '-Werror', '-D_GNU_SOURCE', ...hardening, '-fPIE'];
+/** Flags only some compilers or architectures accept (e.g. -fcf-protection is x86's): each is
+ *  probed with an empty compile and used when accepted. */
+const optional = ['-fcf-protection=full'].filter((flag) => {
+  const r = spawnSync(cc, ['-Werror', flag, '-x', 'c', '-c', '-o', '/dev/null', '/dev/null'], { encoding: 'utf8' });
+  return r.status === 0 && !r.error;
+});
+const common = ['-Wall', '-Wextra', '-Werror', '-D_GNU_SOURCE', ...hardening, ...optional, '-fPIE'];
 const variants = [
   ['-static-pie'], // no loader, no shared libraries
   ['-pie'], // dynamic PIE where the libc has no static-pie support

@@ -30,7 +30,11 @@ export const T = { timeout: 20_000 };
 export const HOSTILE_LIMITS: Partial<Limits> = { timeoutMs: 2000, cpuTimeMs: 2000, memoryBytes: 128 * MiB, pids: 32, outputBytes: 64 * 1024, workspaceBytes: 8 * MiB };
 
 export const LANGS = ['python', 'javascript', 'bash', 'c', 'go'] as const;
-export type Lang = (typeof LANGS)[number];
+/** The same attack classes in Rust, Java and TypeScript (test/security/hostile-languages.test.ts):
+ *  fork and memory bombs, file floods, the network, host files, writes outside the workspace,
+ *  signals to the supervisor and the host. */
+export const MORE_LANGS = ['rust', 'java', 'typescript'] as const;
+export type Lang = (typeof LANGS)[number] | (typeof MORE_LANGS)[number];
 
 const SOURCES: Record<Lang, { entry: string; file: string }> = {
   python: { entry: 'main.py', file: 'attack.py' },
@@ -38,19 +42,27 @@ const SOURCES: Record<Lang, { entry: string; file: string }> = {
   bash: { entry: 'main.sh', file: 'attack.sh' },
   c: { entry: 'main.c', file: 'attack.c' },
   go: { entry: 'main.go', file: 'attack.go' },
+  rust: { entry: 'main.rs', file: 'attack.rs' },
+  java: { entry: 'Main.java', file: 'Main.java' },
+  typescript: { entry: 'main.ts', file: 'attack.ts' },
 };
 
 /** The source tree's programs directory (the compiled test runs from dist/test/security). */
 const PROGRAM_DIR = new URL('../../../test/security/programs/', import.meta.url);
-const sourceCache = new Map<Lang, string>();
+const sourceCache = new Map<string, string>();
 
-export function attackSource(lang: Lang): string {
-  let text = sourceCache.get(lang);
+/** The text of a program of test/security/programs/ (read once). */
+export function programSource(file: string): string {
+  let text = sourceCache.get(file);
   if (text === undefined) {
-    text = readFileSync(new URL(SOURCES[lang].file, PROGRAM_DIR), 'utf8');
-    sourceCache.set(lang, text);
+    text = readFileSync(new URL(file, PROGRAM_DIR), 'utf8');
+    sourceCache.set(file, text);
   }
   return text;
+}
+
+export function attackSource(lang: Lang): string {
+  return programSource(SOURCES[lang].file);
 }
 
 /** The request that runs `attack` of `lang`'s program, with the marker as its last argument (the
@@ -139,10 +151,10 @@ export async function attackAll(service: Service, langs: readonly Lang[], name: 
 }
 
 /**
- * The service a hostile test file attacks: started (with the compiled attack programs warmed)
- * before the file's tests and stopped after them. Returns a handle that forwards to it.
+ * The service a hostile test file attacks: started (with the compiled attack programs of WARM
+ * warmed) before the file's tests and stopped after them. Returns a handle that forwards to it.
  */
-export function useService(): Service {
+export function useService(warm: readonly Lang[] = ['c', 'go']): Service {
   let current: Service | undefined;
   const get = (): Service => {
     if (current === undefined) throw new Error('the service under attack did not start (see the before hook)');
@@ -150,7 +162,7 @@ export function useService(): Service {
   };
   before(async () => {
     current = await startService();
-    if ((await preflight()).ok) await warmCompiled(current);
+    if ((await preflight()).ok) await warmCompiled(current, warm);
   }, { timeout: 180_000 });
   after(async () => {
     await current?.close();
@@ -172,9 +184,9 @@ export function useService(): Service {
   };
 }
 
-/** Compiles the C and Go programs once (a cache hit afterwards), outside the 20 s test budget. */
-export async function warmCompiled(service: Service): Promise<void> {
-  for (const lang of ['c', 'go'] as const) {
+/** Compiles LANGS' programs once (a cache hit afterwards), outside the 20 s test budget. */
+export async function warmCompiled(service: Service, langs: readonly Lang[] = ['c', 'go']): Promise<void> {
+  for (const lang of langs) {
     const r = await service.exec({ ...attackRequest(lang, 'hello', [], uniqueMarker()), limits: { compileTimeoutMs: 120_000 } });
     assert.equal(r.status, 'ok', `${lang}: the attack program compiles: ${JSON.stringify(r.compile ?? r.run).slice(0, 2000)}`);
   }

@@ -16,81 +16,21 @@
 // into a temporary directory. Skipped visibly where the host cannot do this.
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { chmodSync, closeSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Readable, Writable } from 'node:stream';
 import { defaultHelperPath } from '../../src/sandbox/host-check.js';
 import { encodeBundle, encodeJob, type BundleFile, type SandboxJob } from '../../src/backend/file-bundle.js';
+import { FD_BUNDLE, FD_EMIT, FD_STATUS, HELPER_ENV, runHelper, type Outcome } from '../support/helper-process.js';
 
 const HELPER = defaultHelperPath();
-/** The fds of a real sandbox (src/sandbox/bwrap-argv.ts): status 4, bundle 5, artifact 6. */
-const FD_STATUS = 4;
-const FD_BUNDLE = 5;
-const FD_EMIT = 6;
 /** Printed by the program: its presence on stdout means the helper ran it. */
 const MARKER = `helper-ran-the-program-${process.pid}`;
 /** An unprivileged uid/gid for the outer mode (only the positive control ever switches to it). */
 const ID = String(2_000_000_000 + 60_000 + (process.pid % 5000));
-const ENV = { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' };
+const ENV = HELPER_ENV;
 const OPTS = { timeout: 15_000 };
-
-interface Outcome {
-  code: number | null;
-  signal: NodeJS.Signals | null;
-  stdout: string;
-  stderr: string;
-  /** Lines the helper wrote on the status fd. */
-  status: string[];
-  /** Bytes the helper wrote on the artifact fd. */
-  artifact: Buffer;
-  timedOut: boolean;
-}
-
-/** Runs COMMAND with the sandbox's fd layout: 3 /dev/null (seccomp), 4 status, 5 bundle (INPUT
- *  is written there, then closed), 6 artifact, then EXTRAFDS from 7 on (the CPU counter).
- *  Killed after timeoutMs. */
-function runHelper(command: readonly string[], input: Buffer = Buffer.alloc(0), timeoutMs = 8000, extraFds: number[] = []): Promise<Outcome> {
-  return new Promise((resolve) => {
-    const child = spawn(command[0] as string, command.slice(1), {
-      stdio: ['ignore', 'pipe', 'pipe', 'ignore', 'pipe', 'pipe', 'pipe', ...extraFds],
-      env: ENV,
-    });
-    const stdio = child.stdio as unknown as Array<Readable & Writable>;
-    const collect = (stream: Readable): Buffer[] => {
-      const chunks: Buffer[] = [];
-      stream.on('data', (c: Buffer) => chunks.push(c));
-      stream.on('error', () => {});
-      return chunks;
-    };
-    const out = collect(stdio[1] as Readable);
-    const err = collect(stdio[2] as Readable);
-    const status = collect(stdio[FD_STATUS] as Readable);
-    const artifact = collect(stdio[FD_EMIT] as Readable);
-    const bundle = stdio[FD_BUNDLE] as Writable;
-    bundle.on('error', () => {}); // EPIPE when the helper refused before reading: expected
-    bundle.end(input);
-    let timedOut = false;
-    const timer = setTimeout(() => {
-      timedOut = true;
-      child.kill('SIGKILL');
-    }, timeoutMs);
-    child.on('close', (code, signal) => {
-      clearTimeout(timer);
-      const lines = Buffer.concat(status).toString('utf8').split('\n');
-      resolve({
-        code,
-        signal,
-        stdout: Buffer.concat(out).toString('utf8'),
-        stderr: Buffer.concat(err).toString('utf8'),
-        status: lines.slice(0, -1),
-        artifact: Buffer.concat(artifact),
-        timedOut,
-      });
-    });
-  });
-}
 
 /** Asserts a refusal: exit 127, exactly one "E" line on the status fd (or, with no status fd, the
  *  message on stderr) matching MESSAGE, and no sign of the program ("R" or its output). */
@@ -233,6 +173,20 @@ const OUTER_CASES: RefusalCase[] = [
     proves: 'parse_num: the whole string must be a number ("12abc" would be read as uid 12)',
     argv: [HELPER, 'outer', '--uid', '12abc', '--gid', ID, '--', '/bin/echo', MARKER],
     message: /^cylo-helper: bad number for --uid: 12abc\n$/,
+    where: 'stderr',
+  },
+  {
+    name: 'a --status-fd that is not open, reported on stderr',
+    proves: 'set_status_fd: the fd is checked before use (without it every later refusal is written into a closed fd and lost)',
+    argv: [HELPER, 'outer', '--status-fd', '17', '--uid', ID, '--gid', ID, ...WORKSPACE_OPTION, '--', '/bin/echo', MARKER],
+    message: /^cylo-helper: --status-fd 17: not an open descriptor\n$/,
+    where: 'stderr',
+  },
+  {
+    name: 'a --status-fd on stdout',
+    proves: 'set_status_fd: status lines never go into the program\'s own output streams',
+    argv: [HELPER, 'outer', '--status-fd', '1', '--uid', ID, '--gid', ID, ...WORKSPACE_OPTION, '--', '/bin/echo', MARKER],
+    message: /^cylo-helper: --status-fd 1: must be 3 or above \(never stdio\)\n$/,
     where: 'stderr',
   },
   {
@@ -394,6 +348,13 @@ const INNER_OPTION_CASES: RefusalCase[] = [
     message: /^Eemit fd 900: not an open descriptor$/,
   },
   {
+    name: 'a --status-fd that is not open, reported on stderr',
+    proves: 'set_status_fd in the inner mode (it also marks the fd close-on-exec)',
+    argv: [HELPER, 'inner', '--status-fd', '17', '--bundle-fd', String(FD_BUNDLE), '--workdir', '/nonexistent'],
+    message: /^cylo-helper: --status-fd 17: not an open descriptor\n$/,
+    where: 'stderr',
+  },
+  {
     name: 'no --bundle-fd',
     proves: 'parse_inner_options: the job has to arrive somewhere',
     argv: [HELPER, 'inner', '--status-fd', String(FD_STATUS), '--workdir', '/nonexistent'],
@@ -507,6 +468,18 @@ const PIPE_CASES: PipeCase[] = [
     proves: 'rlimit_by_name: unknown resources are refused, not skipped',
     input: jobAndFiles({ argv: ['/bin/echo', MARKER], env: {}, rlimits: { rss: 1 } }),
     message: /^Eunknown rlimit rss$/,
+  },
+  {
+    name: 'a negative rlimit',
+    proves: 'rlimit_value: digits only ("-1" became RLIM_INFINITY after the cast to rlim_t: the job lifted the limit it named)',
+    input: jobAndFiles({ argv: ['/bin/echo', MARKER], env: {}, rlimits: { cpu: -1 } }),
+    message: /^Ejob: rlimit cpu wants a decimal number of 0 or more, got "-1"$/,
+  },
+  {
+    name: 'a newline in an rlimit name (a forged "X 0 0" status line)',
+    proves: 'fail(): control bytes in a message become "?", so a refusal is always exactly one status line',
+    input: Buffer.concat([JOB_HEAD, u32(1), u32(9), Buffer.from('/bin/echo'), u32(0), u32(1), u32(10), Buffer.from('x\nX 0 0\n=1'), ...encodeBundle([])]),
+    message: /^Eunknown rlimit x\?X 0 0\?$/,
   },
   {
     name: 'a file named ../x',

@@ -82,7 +82,7 @@ export const ALLOWED_FAMILIES: readonly SyscallFamily[] = [
   },
   {
     family: 'sockets',
-    why: "the sandbox's network namespace has only loopback, Landlock denies TCP where the kernel supports it; socket()/socketpair() refuse AF_VSOCK by an argument check (policy.ts)",
+    why: "the sandbox's network namespace has only loopback, Landlock denies TCP where the kernel supports it; socket()/socketpair() create only AF_UNIX, AF_INET, AF_INET6 and AF_NETLINK sockets, by an argument check (ALLOWED_SOCKET_FAMILIES in policy.ts: AF_VSOCK, AF_ALG, AF_PACKET and every other family EPERM)",
     syscalls: ['connect', 'accept', 'accept4', 'sendto', 'recvfrom', 'sendmsg', 'recvmsg', 'sendmmsg', 'recvmmsg', 'shutdown', 'bind', 'listen', 'getsockname', 'getpeername', 'setsockopt', 'getsockopt'],
   },
   {

@@ -39,6 +39,19 @@ export const TIOCSTI = 0x5412;
 export const TIOCLINUX = 0x541c;
 export const AF_VSOCK = 40;
 
+/** The socket families socket()/socketpair() may create; every other one is refused (EPERM),
+ *  as AF_VSOCK always was. An allow list, like the syscalls': a family nobody listed is kernel
+ *  code nobody reviewed, often loaded on demand by the very socket() call (net-pf-N modules). */
+export const ALLOWED_SOCKET_FAMILIES: ReadonlyArray<{ family: number; name: string; why: string }> = [
+  { family: 1, name: 'AF_UNIX', why: "local sockets: the sandbox's own (abstract ones are scoped by Landlock, pathname ones live in its filesystem)" },
+  { family: 2, name: 'AF_INET', why: "IPv4 on the sandbox's own loopback (its network namespace has nothing else)" },
+  { family: 10, name: 'AF_INET6', why: "IPv6 on the sandbox's own loopback" },
+  { family: 16, name: 'AF_NETLINK', why: "the network namespace's own routing tables and interfaces (getifaddrs, if_nameindex, Go's net.Interfaces)" },
+];
+// Refused, among others: AF_VSOCK (40, the hypervisor and host: the reason this rule exists),
+// AF_ALG (38, kernel crypto: a long CVE history), AF_PACKET (17), AF_KEY (15), AF_BLUETOOTH,
+// AF_RDS, AF_TIPC, AF_CAN, AF_XDP, AF_QIPCRTR, AF_SMC (modules a socket() call would load).
+
 /** personality() values allowed (the same set as Docker's default profile). */
 export const ALLOWED_PERSONALITIES: readonly number[] = [
   0x0, // PER_LINUX

@@ -28,7 +28,7 @@
 // `unsigned int` in the kernel, which ignores the upper half (comparing all 64 bits would let a
 // caller bypass the check by setting high bits; CVE-2019-10063 in flatpak).
 import { Assembler, OFF_ARCH, OFF_NR, argLow } from './assembler.js';
-import { ALLOWED_PERSONALITIES, AF_VSOCK, CLONE_NS_FLAGS, DENIED_SYSCALLS, ENOSYS, EPERM, SECCOMP_RET_ALLOW, SECCOMP_RET_ERRNO, SECCOMP_RET_KILL_PROCESS, TIOCLINUX, TIOCSTI, X32_SYSCALL_BIT } from './policy.js';
+import { ALLOWED_PERSONALITIES, ALLOWED_SOCKET_FAMILIES, CLONE_NS_FLAGS, DENIED_SYSCALLS, ENOSYS, EPERM, SECCOMP_RET_ALLOW, SECCOMP_RET_ERRNO, SECCOMP_RET_KILL_PROCESS, TIOCLINUX, TIOCSTI, X32_SYSCALL_BIT } from './policy.js';
 import { AUDIT_ARCH, hostArch, SYSCALL_NUMBERS, type SeccompArch } from './syscall-numbers.js';
 import { ALLOWED_SYSCALLS, CHECKED_SYSCALLS } from './allow-list.js';
 
@@ -109,10 +109,13 @@ export function buildSeccompProgram(arch: SeccompArch = hostArch()): Buffer {
   for (const p of ALLOWED_PERSONALITIES) a.jeq(p, 'allow');
   a.ja('eperm');
 
-  // socket/socketpair(domain, ...): AF_VSOCK talks to the hypervisor/host.
+  // socket/socketpair(domain, ...): only the families of ALLOWED_SOCKET_FAMILIES. AF_VSOCK talks
+  // to the hypervisor/host; AF_ALG, AF_PACKET and the rarely used families are kernel code a
+  // socket() call can load on demand (the kernel reads domain as an int: the low 32 bits).
   a.label('h_socket');
   a.load(argLow(0));
-  a.jeq(AF_VSOCK, 'eperm', 'allow');
+  for (const f of ALLOWED_SOCKET_FAMILIES) a.jeq(f.family, 'allow');
+  a.ja('eperm');
 
   // Shared returns.
   a.label('allow');
