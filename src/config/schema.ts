@@ -43,6 +43,8 @@ export const sharedKeys = {
   requestBounds: boundsSchema.optional(),
   /** A runtimes file (docs/runtimes.md); in a config file, relative to the config file. */
   runtimesFile: path.optional(),
+  /** The environments directory (docs/environments.md); in a config file, relative to it. */
+  environmentsDir: path.optional(),
   uidBase: wholeNumber(1000, 4_000_000_000).optional(),
   uidCount: wholeNumber(1, 1_000_000).optional(),
   /** The compiler options requests may give (docs/api.md "Compiler options"): regular
@@ -118,6 +120,7 @@ export const ENV_VARS: Readonly<Record<string, ConfigKey>> = {
   CYLO_MAX_SESSIONS: 'maxSessions',
   CYLO_RELAX: 'relax',
   CYLO_RUNTIMES_FILE: 'runtimesFile',
+  CYLO_ENVIRONMENTS_DIR: 'environmentsDir',
   CYLO_UID_BASE: 'uidBase',
   CYLO_UID_COUNT: 'uidCount',
   CYLO_ALLOWED_COMPILER_OPTIONS: 'allowedCompilerOptions',

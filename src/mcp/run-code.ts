@@ -15,6 +15,7 @@ import type { CyloMcpServerOptions } from './server.js';
 
 export interface RunCodeArgs {
   language: string;
+  environment?: string | undefined;
   code: string;
   files?: { name: string; content: string; encoding?: 'utf8' | 'base64' | undefined }[] | undefined;
   stdin?: string | undefined;
@@ -35,6 +36,7 @@ export function toExecuteRequest(cylo: Cylo, args: RunCodeArgs): ExecuteRequest 
     language: args.language,
     files: [{ name: entry, content: args.code }, ...extra.map((f) => ({ name: f.name, content: f.content, ...(f.encoding === undefined ? {} : { encoding: f.encoding }) }))],
   };
+  if (args.environment !== undefined) request.environment = args.environment;
   if (args.stdin !== undefined) request.stdin = args.stdin;
   if (args.args !== undefined) request.args = args.args;
   if (args.outputs !== undefined) request.outputs = args.outputs;
