@@ -5,7 +5,7 @@
 // Their locations are asked of the host's own toolchain (trusted binaries, as the registry's
 // probes are).
 import { spawnSync } from 'node:child_process';
-import { realpathSync, existsSync } from 'node:fs';
+import { existsSync, readdirSync, realpathSync } from 'node:fs';
 import { delimiter, dirname, join } from 'node:path';
 import type { HostMount } from '../backend/backend.js';
 import type { ResolvedRuntime } from '../runtimes/registry.js';
@@ -34,7 +34,22 @@ function pipTools(runtime: ResolvedRuntime): HostMount[] {
   if (found[0] === undefined || found[0] === '') {
     throw new CyloError('CYLO_E_RUNTIME_UNAVAILABLE', `--lang python: ${runtime.binary ?? 'python'} has no pip; install it (Debian: apt-get install python3-pip)`, { field: 'language' });
   }
-  return reveal(found.filter((p) => p !== '' && existsSync(p)), runtime);
+  const modules = found.filter((p) => p !== '' && existsSync(p));
+  return reveal([...modules, ...modules.flatMap(metadataOf)], runtime);
+}
+
+/** A module's distribution metadata next to it (NAME-VERSION.dist-info / .egg-info): setuptools
+ *  registers its commands (egg_info, bdist_wheel) through the entry points kept there. */
+function metadataOf(modulePath: string): string[] {
+  const dir = dirname(modulePath);
+  const name = modulePath.slice(dir.length + 1).replace(/\.py$/, '').toLowerCase();
+  try {
+    return readdirSync(dir)
+      .filter((e) => /\.(dist|egg)-info$/.test(e) && e.toLowerCase().replace(/-/g, '_').startsWith(`${name}_`))
+      .map((e) => join(dir, e));
+  } catch {
+    return [];
+  }
 }
 
 function npmCli(runtime: ResolvedRuntime): { cli: string; mounts: HostMount[] } {
