@@ -66,6 +66,8 @@ export const httpKeys = {
   logFormat: z.enum(LOG_FORMATS).optional(),
   /** Browser origins allowed at /mcp besides loopback ones (docs/mcp.md). */
   mcpAllowedOrigins: originList.optional(),
+  /** The environments MCP clients may use (docs/mcp.md); unset: all; [] or "": none. */
+  mcpEnvironments: z.union([z.array(z.string().min(1).max(64)), z.string().transform((s) => s.split(',').map((x) => x.trim()).filter(Boolean))]).optional(),
   /** The web playground at / (docs/playground.md); default on. */
   playground: flag.optional(),
   /** CORS for the API: exact origins, or "*" (only with a token); validated by
@@ -108,6 +110,7 @@ export const ENV_VARS: Readonly<Record<string, ConfigKey>> = {
   CYLO_LOG_LEVEL: 'logLevel',
   CYLO_LOG_FORMAT: 'logFormat',
   CYLO_MCP_ALLOWED_ORIGINS: 'mcpAllowedOrigins',
+  CYLO_MCP_ENVIRONMENTS: 'mcpEnvironments',
   CYLO_PLAYGROUND: 'playground',
   CYLO_CORS_ORIGINS: 'corsOrigins',
   CYLO_DATA_DIR: 'dataDir',

@@ -10,7 +10,7 @@ import { CyloError } from '../errors.js';
 import { formatResult, DEFAULT_MAX_STREAM_CHARS } from './format.js';
 import { fileBlocks } from './output-content.js';
 import { LiveNotifications, type ToolExtra } from './live-notifications.js';
-import { findAvailable, runCodeInputShape, runCodeOutputShape, unknownLanguageMessage } from './schemas.js';
+import { checkMcpEnvironment, findAvailable, runCodeInputShape, runCodeOutputShape, unknownLanguageMessage } from './schemas.js';
 import type { CyloMcpServerOptions } from './server.js';
 
 export interface RunCodeArgs {
@@ -100,6 +100,7 @@ async function runCode(options: RunCodeOptions, args: RunCodeArgs, extra: ToolEx
   try {
     const runtime = findAvailable(context, args.language);
     if (runtime === undefined) throw new CyloError('CYLO_E_UNKNOWN_LANGUAGE', unknownLanguageMessage(context, args.language), { field: 'language' });
+    checkMcpEnvironment(context, args.environment);
     const request = toExecuteRequest(cylo, { ...args, language: runtime.language });
     result = await options.execute(request, { signal, ...(live === undefined ? {} : { onEvent: live.onEvent }) });
     await live?.finish();

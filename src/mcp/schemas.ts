@@ -3,6 +3,7 @@
 // list_runtimes' output. The SDK turns them into the JSON Schemas clients see in tools/list.
 // zod v4 (the project's) is accepted by @modelcontextprotocol/sdk >= 1.23 as is.
 import { z } from 'zod';
+import { CyloError } from '../errors.js';
 import { executionResultSchema } from '../api/result-schema.js';
 import { MAX_OUTPUT_PATTERNS } from '../api/outputs.js';
 import type { RuntimeInfo } from '../cylo.js';
@@ -14,6 +15,18 @@ export interface ToolContext {
   /** Default and maximum wall-clock limit of the run stage, in milliseconds. */
   defaultTimeoutMs: number;
   maxTimeoutMs: number;
+  /** The environments MCP clients may use (the operator's mcpEnvironments); undefined: every
+   *  one cylo accepts. `runtimes` lists only these. */
+  environments?: readonly string[] | undefined;
+}
+
+/** Refuses an environment the operator did not give MCP clients (CYLO_E_UNKNOWN_ENVIRONMENT,
+ *  naming those they may use); cylo itself checks the rest (exists, right language). */
+export function checkMcpEnvironment(context: ToolContext, environment: string | undefined): void {
+  const allowed = context.environments;
+  if (environment === undefined || allowed === undefined || allowed.includes(environment)) return;
+  const list = allowed.length === 0 ? 'none are offered to MCP clients on this server' : `those offered here: ${allowed.join(', ')}`;
+  throw new CyloError('CYLO_E_UNKNOWN_ENVIRONMENT', `environment: ${JSON.stringify(environment)} is not available here; ${list}`, { field: 'environment' });
 }
 
 export function availableRuntimes(context: ToolContext): RuntimeInfo[] {

@@ -27,9 +27,12 @@ export const SERVER_NAME = 'cylo';
 export const SERVER_VERSION = cyloVersion();
 
 /** The facts the tools are built from, read once when the server starts. */
-export async function createToolContext(cylo: Cylo): Promise<ToolContext> {
+export async function createToolContext(cylo: Cylo, environments?: readonly string[]): Promise<ToolContext> {
+  const runtimes = await cylo.runtimes();
   return {
-    runtimes: await cylo.runtimes(),
+    // Only the environments MCP clients may use are described to them.
+    runtimes: environments === undefined ? runtimes : runtimes.map((r) => ({ ...r, environments: r.environments.filter((e) => environments.includes(e.name)) })),
+    environments,
     defaultTimeoutMs: cylo.policy.defaultLimits.timeoutMs,
     maxTimeoutMs: cylo.policy.maxLimits.timeoutMs,
   };
@@ -48,6 +51,9 @@ export interface CyloMcpServerOptions {
   /** A further signal that cancels a tool call (the HTTP transport aborts it when the client
    *  drops the connection that waits for the result). */
   callSignal?: (sessionId: string | undefined, requestId: string | number) => AbortSignal | undefined;
+  /** The environments MCP clients may use (config mcpEnvironments); undefined: all. Read by
+   *  createToolContext; the tools refuse any other. */
+  environments?: readonly string[] | undefined;
   /** The session tools MCP clients get (./session-tools.ts); default: 2 sessions per client. */
   sessions?: McpSessionSettings;
 }

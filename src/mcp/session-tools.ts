@@ -13,7 +13,7 @@ import type { Cylo } from '../cylo.js';
 import { CyloError } from '../errors.js';
 import { SESSION_LANGUAGES } from '../sessions/drivers.js';
 import type { SessionRunResult } from '../sessions/types.js';
-import { environmentSchema, type ToolContext } from './schemas.js';
+import { checkMcpEnvironment, environmentSchema, type ToolContext } from './schemas.js';
 
 /** What operators choose for MCP clients' sessions (one place; `cylo mcp` and `serve --mcp`). */
 export interface McpSessionSettings {
@@ -87,6 +87,7 @@ export function registerSessionTools(server: McpServer, cylo: Cylo, settings: Mc
   }, (args) => guarded(async () => {
     for (const id of mine) if (!cylo.sessions.list(owner).some((s) => s.id === id)) mine.delete(id);
     if (mine.size >= max) throw new CyloError('CYLO_E_SESSION_LIMIT', `sessions: this client holds ${max} sessions, the most it may; close one with session_close`);
+    if (context !== undefined) checkMcpEnvironment(context, args.environment);
     const s = await cylo.sessions.create({ language: args.language, owner, ...(args.environment === undefined ? {} : { environment: args.environment }), ...(args.timeout_ms === undefined ? {} : { limits: { timeoutMs: args.timeout_ms } }) });
     mine.add(s.id);
     const info = s.info();

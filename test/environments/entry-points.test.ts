@@ -72,6 +72,27 @@ describe('environments through MCP and HTTP', { skip: skip ?? false, timeout: 18
     assert.match(text(refused), /CYLO_E_UNKNOWN_ENVIRONMENT|no environment named "nope"/);
   });
 
+  it('MCP: an operator\'s environment allowlist (mcpEnvironments) hides and refuses the others', async () => {
+    const limited = Fastify();
+    await limited.register(mcpHttpPlugin, { cylo, environments: [] });
+    await limited.listen({ host: '127.0.0.1', port: 0 });
+    const other = new Client({ name: 'cylo-env-test-limited', version: '0.0.0' });
+    try {
+      await other.connect(new StreamableHTTPClientTransport(new URL(`http://127.0.0.1:${(limited.server.address() as AddressInfo).port}/mcp`)));
+      const { tools } = await other.listTools();
+      // proves: the model is not told about environments it may not use, and cannot use them
+      assert.doesNotMatch(JSON.stringify(tools), /cylotiny/);
+      for (const [name, args] of [['run_code', { language: 'python', environment: 'tiny', code: 'import cylotiny' }], ['session_create', { language: 'python', environment: 'tiny' }]] as const) {
+        const r = (await other.callTool({ name, arguments: args }, undefined, { timeout: 60_000 })) as ToolResult;
+        assert.equal(r.isError, true, name);
+        assert.match(text(r), /none are offered to MCP clients/);
+      }
+    } finally {
+      await other.close().catch(() => {});
+      await limited.close();
+    }
+  });
+
   it('MCP: session_create with an environment keeps the import across runs', async () => {
     const created = await call('session_create', { language: 'python', environment: 'tiny' });
     assert.equal(created.isError, undefined, text(created));
