@@ -13,6 +13,9 @@ import { inspectHost, setUpHost, type HostSetup } from './host-setup.js';
 import { normalizeOptions, type CyloOptions, type NormalizedOptions } from './options.js';
 import { configuredRuntimesFile, loadRuntimesFile } from './runtimes/config-file.js';
 import { RuntimeRegistry, type ResolvedRuntime } from './runtimes/registry.js';
+import { EnvironmentCatalog } from './environments/catalog.js';
+import { buildEnvironment, type EnvironmentBuildRequest } from './environments/build.js';
+import type { EnvironmentInfo, EnvironmentManifest } from './environments/types.js';
 import type { HostReport } from './sandbox/host-check.js';
 import type { NamespaceSlot } from './sandbox/namespace-backend.js';
 import type { OrphanReport } from './sandbox/orphans.js';
@@ -31,6 +34,9 @@ export interface RuntimeInfo {
   /** The Debian/Ubuntu package that provides the toolchain. */
   package: string;
   problem: string | null;
+  /** The named environments a request of this language can select (docs/environments.md),
+   *  with their packages and versions. */
+  environments: Array<Pick<EnvironmentInfo, 'name' | 'packages' | 'builtin'>>;
 }
 
 export interface DoctorReport extends HostReport {
@@ -75,6 +81,10 @@ export interface Cylo {
   /** Stateful sessions (docs/sessions.md): one sandbox kept alive between runs, with its
    *  variables and files; each on a slot of its own, bounded by maxSessions; ended by close(). */
   readonly sessions: SessionManager;
+  /** The named environments (built-in datasci, and those in environmentsDir). */
+  readonly environments: EnvironmentCatalog;
+  /** Builds an environment in a sandbox of its own and stores it (`cylo env build`). */
+  buildEnvironment(request: EnvironmentBuildRequest): Promise<EnvironmentManifest>;
   /** Stops accepting executions, rejects queued ones and waits for running ones; after
    *  `graceMs` (default: no limit) the running ones are cancelled (every process killed). */
   close(options?: { graceMs?: number }): Promise<void>;
@@ -102,7 +112,8 @@ export function createCylo(input: CyloOptions = {}): Cylo {
   };
   // Slots (a uid and a cgroup each) are created on demand and reused across executions.
   const pool = new ExecutionPool<NamespaceSlot>({ concurrency: options.concurrency, queueLimit: options.queueLimit, createSlot: async () => (await ready()).backend.createSlot() });
-  const gate = new ExecutionGate<NamespaceSlot>({ registry, policy, pool, lifecycle: async () => lifecycleOf(await ready()) });
+  const environments = new EnvironmentCatalog(options.environmentsDir);
+  const gate = new ExecutionGate<NamespaceSlot>({ registry, environments, policy, pool, lifecycle: async () => lifecycleOf(await ready()) });
   let lifecycle: Lifecycle<NamespaceSlot> | undefined;
   const lifecycleOf = (h: HostSetup): Lifecycle<NamespaceSlot> => (lifecycle ??= new Lifecycle(h.backend, h.compileCache));
   // Idle slots' (empty) cgroups are removed when the process exits without close().
@@ -110,16 +121,21 @@ export function createCylo(input: CyloOptions = {}): Cylo {
   let closed = false;
   process.once('exit', onExit);
 
-  const sessions = new SessionManager({ backend: async () => (await ready()).backend, registry, defaultLimits: options.defaultLimits, maxLimits: options.maxLimits, settings: options.sessions });
+  const sessions = new SessionManager({ backend: async () => (await ready()).backend, registry, environments, defaultLimits: options.defaultLimits, maxLimits: options.maxLimits, settings: options.sessions });
 
   const cylo: Cylo = {
     registry,
     policy,
     sessions,
+    environments,
+    buildEnvironment: (request) => buildEnvironment({ backend: async () => (await ready()).backend, registry, catalog: environments }, request),
     execute: (request, executeOptions) => gate.execute(request, executeOptions),
     stream: (request, o = {}) => streamExecution((onEvent, signal) => gate.execute(request, { signal, onEvent }), o.signal, requestedOutputEncoding(request)),
     interactive: (request, o = {}) => startInteractive((run) => gate.execute(request, run), o.signal, requestedOutputEncoding(request)),
-    runtimes: async () => (await registry.resolveAll()).map(runtimeInfo),
+    runtimes: async () => {
+      const all = environments.list();
+      return (await registry.resolveAll()).map((r) => runtimeInfo(r, all));
+    },
     async doctor(doctorOptions = {}) {
       const report = await inspectHost(options, doctorOptions.clean === true);
       // The smoke run sets this instance up; with clean: false (`cylo doctor` without --clean)
@@ -164,9 +180,10 @@ function validationPolicy(options: NormalizedOptions, registry: RuntimeRegistry)
   };
 }
 
-function runtimeInfo(r: ResolvedRuntime): RuntimeInfo {
+function runtimeInfo(r: ResolvedRuntime, envs: readonly EnvironmentInfo[]): RuntimeInfo {
   const def = r.definition;
-  return { language: def.id, aliases: def.aliases, version: r.version ?? null, extension: def.extension, available: r.available, compiled: def.compile !== undefined, package: def.package, problem: r.problem ?? null };
+  const environments = envs.filter((e) => e.language === def.id).map((e) => ({ name: e.name, packages: e.packages, builtin: e.builtin }));
+  return { language: def.id, aliases: def.aliases, version: r.version ?? null, extension: def.extension, available: r.available, compiled: def.compile !== undefined, package: def.package, problem: r.problem ?? null, environments };
 }
 
 /** A sandboxed `echo ok` through the whole path: what doctor reports as the smoke test. */

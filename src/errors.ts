@@ -29,6 +29,9 @@ export const ERROR_CODES = {
   CYLO_E_FILE_TOO_LARGE: { status: 413, summary: "A session file is larger than the server's file cap." },
   CYLO_E_BAD_PATH: { status: 400, summary: 'A session file path is not a plain relative path inside the workspace, or it is a symbolic link, a directory or missing.' },
   CYLO_E_CLOSED: { status: 503, summary: 'The cylo instance was closed.' },
+  CYLO_E_UNKNOWN_ENVIRONMENT: { status: 400, summary: 'The requested environment does not exist, or it is for another language (the message lists those of the language).' },
+  CYLO_E_ENVIRONMENT_BUILD: { status: 500, summary: '`cylo env build` failed: the installer failed in its sandbox (the message ends with its output), or the tree it built could not come back (a symbolic link in it, too large).' },
+  CYLO_E_ENVIRONMENT_STORE: { status: 500, summary: 'The environments directory, or an environment in it, is unsafe (a symlink, not owned by root, writable by others) or its manifest is broken.' },
 } as const;
 
 export type CyloErrorCode = keyof typeof ERROR_CODES;

@@ -11,6 +11,7 @@ import { CyloError } from './errors.js';
 import type { RuntimeDefinitionInput } from './runtimes/definition.js';
 import { RELAXABLE_LAYERS, type RelaxableLayer } from './sandbox/host-check.js';
 import { DEFAULT_UID_BASE } from './sandbox/identity.js';
+import { DEFAULT_ENVIRONMENTS_DIR } from './environments/store.js';
 import { DEFAULT_SESSION_SETTINGS, type SessionSettings } from './sessions/manager.js';
 import { DEFAULT_CACHE_DIR, DEFAULT_CACHE_MAX_BYTES } from './engine/compile-cache.js';
 import { compileAllowlist, DEFAULT_ALLOWED_COMPILER_OPTIONS } from './api/compiler-options.js';
@@ -54,6 +55,9 @@ export interface CyloOptions {
    *  Default: $CYLO_RUNTIMES_FILE, else /etc/cylo/runtimes.json when it exists; false: none.
    *  `runtimes` given here are applied after the file's. */
   runtimesFile?: string | false;
+  /** The environments directory (docs/environments.md): built environments, root-owned.
+   *  Default: $CYLO_ENVIRONMENTS_DIR, else /var/lib/cylo/environments. */
+  environmentsDir?: string;
   /** The compile cache directory (created 0700; must be owned by cylo's user). Default:
    *  /var/cache/cylo/compile when running as root; false: no compile cache. */
   cacheDir?: string | false;
@@ -78,6 +82,7 @@ export interface CyloOptions {
 export interface NormalizedOptions {
   runtimes: RuntimeDefinitionInput[];
   runtimesFile: string | false | undefined;
+  environmentsDir: string;
   defaultLimits: Limits;
   maxLimits: Limits;
   requestBounds: RequestBounds;
@@ -120,6 +125,7 @@ const optionsSchema = z.strictObject({
   prewarm: z.boolean().optional(),
   log: fn.optional(),
   runtimesFile: z.union([path, z.literal(false)]).optional(),
+  environmentsDir: path.optional(),
   cacheDir: z.union([path, z.literal(false)]).optional(),
   cacheMaxBytes: positiveInt.optional(),
   allowedCompilerOptions: z.array(z.string().min(1)).optional(),
@@ -165,6 +171,7 @@ export function normalizeOptions(input: CyloOptions = {}): NormalizedOptions {
   return Object.freeze({
     runtimes: (o.runtimes ?? []) as RuntimeDefinitionInput[],
     runtimesFile: o.runtimesFile,
+    environmentsDir: o.environmentsDir ?? process.env.CYLO_ENVIRONMENTS_DIR ?? DEFAULT_ENVIRONMENTS_DIR,
     defaultLimits: defaults,
     maxLimits,
     requestBounds: { ...DEFAULT_REQUEST_BOUNDS, ...o.requestBounds },

@@ -43,6 +43,12 @@ export const limitsSchema = z.strictObject({
 export const executeRequestSchema = z.strictObject({
   language: z.string().min(1).max(64).describe('Language id or alias, e.g. "python", "js", "bash".'),
   version: z.string().max(64).optional().describe('Version selector ("3", "3.11", "*"); default: the installed one.'),
+  environment: z
+    .string()
+    .min(1)
+    .max(64)
+    .optional()
+    .describe('A named environment of the language (read-only packages, e.g. "datasci" for numpy, pandas, matplotlib); GET /v1/runtimes lists them. Default: none (the interpreter\'s standard library only).'),
   code: z.string().optional().describe('The program, as one file. Use either code or files.'),
   files: z.array(fileSchema).optional().describe('The program as files; the first one is the entry point.'),
   stdin: z.string().optional().describe('Given to the program on its standard input, in stdinEncoding.'),
@@ -82,6 +88,8 @@ export interface SourceFile {
 export interface NormalizedRequest {
   language: string;
   version: string | undefined;
+  /** The named environment the program runs with (src/environments/), or undefined. */
+  environment?: string | undefined;
   files: SourceFile[];
   stdin: Buffer;
   args: string[];
@@ -346,5 +354,5 @@ export function normalizeRequest(input: unknown, policy: ValidationPolicy = DEFA
     maxTests: bounds.maxTests,
     maxExpectedBytes: bounds.maxStdinBytes,
   });
-  return { language, version: req.version, files, stdin, args, env, limits, compilerOptions, ...output, tests };
+  return { language, version: req.version, environment: req.environment, files, stdin, args, env, limits, compilerOptions, ...output, tests };
 }

@@ -16,6 +16,7 @@ const COMMANDS: ReadonlyArray<readonly [string, () => Promise<CommandModule>]> =
   ['exec', () => import('./commands/exec.js')],
   ['doctor', () => import('./commands/doctor.js')],
   ['runtimes', () => import('./commands/runtimes.js')],
+  ['env', () => import('./commands/env.js')],
   ['watch', () => import('./commands/watch.js')],
   ['mcp', () => import('./commands/mcp.js')],
   ['serve', () => import('./commands/serve.js')],

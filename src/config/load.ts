@@ -88,6 +88,7 @@ function fileValues(path: string, givenBy: string): ConfigValues {
   const values = parseSource(readConfigFile(path, givenBy), (p) => `config file ${path}: ${fieldPath(p)}`);
   const base = dirname(resolve(path));
   if (values.runtimesFile !== undefined) values.runtimesFile = resolve(base, values.runtimesFile);
+  if (values.environmentsDir !== undefined) values.environmentsDir = resolve(base, values.environmentsDir);
   if (values.tokenFile !== undefined) values.tokenFile = resolve(base, values.tokenFile);
   return values;
 }
@@ -146,6 +147,7 @@ export function cyloOptionsFromConfig(config: LoadedConfig): CyloOptions {
   if (v.defaultLimits !== undefined) options.defaultLimits = v.defaultLimits;
   if (v.requestBounds !== undefined) options.requestBounds = v.requestBounds;
   if (v.runtimesFile !== undefined) options.runtimesFile = v.runtimesFile;
+  if (v.environmentsDir !== undefined) options.environmentsDir = v.environmentsDir;
   if (v.uidBase !== undefined) options.uidBase = v.uidBase;
   if (v.uidCount !== undefined) options.uidCount = v.uidCount;
   if (v.allowedCompilerOptions !== undefined) options.allowedCompilerOptions = v.allowedCompilerOptions;

@@ -43,6 +43,8 @@ export const sharedKeys = {
   requestBounds: boundsSchema.optional(),
   /** A runtimes file (docs/runtimes.md); in a config file, relative to the config file. */
   runtimesFile: path.optional(),
+  /** The environments directory (docs/environments.md); in a config file, relative to it. */
+  environmentsDir: path.optional(),
   uidBase: wholeNumber(1000, 4_000_000_000).optional(),
   uidCount: wholeNumber(1, 1_000_000).optional(),
   /** The compiler options requests may give (docs/api.md "Compiler options"): regular
@@ -64,6 +66,8 @@ export const httpKeys = {
   logFormat: z.enum(LOG_FORMATS).optional(),
   /** Browser origins allowed at /mcp besides loopback ones (docs/mcp.md). */
   mcpAllowedOrigins: originList.optional(),
+  /** The environments MCP clients may use (docs/mcp.md); unset: all; [] or "": none. */
+  mcpEnvironments: z.union([z.array(z.string().min(1).max(64)), z.string().transform((s) => s.split(',').map((x) => x.trim()).filter(Boolean))]).optional(),
   /** The web playground at / (docs/playground.md); default on. */
   playground: flag.optional(),
   /** CORS for the API: exact origins, or "*" (only with a token); validated by
@@ -106,6 +110,7 @@ export const ENV_VARS: Readonly<Record<string, ConfigKey>> = {
   CYLO_LOG_LEVEL: 'logLevel',
   CYLO_LOG_FORMAT: 'logFormat',
   CYLO_MCP_ALLOWED_ORIGINS: 'mcpAllowedOrigins',
+  CYLO_MCP_ENVIRONMENTS: 'mcpEnvironments',
   CYLO_PLAYGROUND: 'playground',
   CYLO_CORS_ORIGINS: 'corsOrigins',
   CYLO_DATA_DIR: 'dataDir',
@@ -118,6 +123,7 @@ export const ENV_VARS: Readonly<Record<string, ConfigKey>> = {
   CYLO_MAX_SESSIONS: 'maxSessions',
   CYLO_RELAX: 'relax',
   CYLO_RUNTIMES_FILE: 'runtimesFile',
+  CYLO_ENVIRONMENTS_DIR: 'environmentsDir',
   CYLO_UID_BASE: 'uidBase',
   CYLO_UID_COUNT: 'uidCount',
   CYLO_ALLOWED_COMPILER_OPTIONS: 'allowedCompilerOptions',

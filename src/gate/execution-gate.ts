@@ -17,6 +17,7 @@ import type { ExecutionPool } from '../engine/pool.js';
 import type { ExecutionEvent, Lifecycle } from '../engine/lifecycle.js';
 import { CyloError, toCyloError } from '../errors.js';
 import type { ResolvedRuntime, RuntimeRegistry } from '../runtimes/registry.js';
+import type { EnvironmentCatalog } from '../environments/catalog.js';
 import { versionMatches } from '../runtimes/version.js';
 import { linkAbort } from '../util/abort.js';
 import type { CheckerRequest } from '../api/test-cases.js';
@@ -35,6 +36,8 @@ export interface ExecuteOptions {
 
 export interface GateDependencies<S extends BackendSlot> {
   registry: RuntimeRegistry;
+  /** Turns a request's `environment` into the runtime's extra trees (src/environments/). */
+  environments?: Pick<EnvironmentCatalog, 'apply'> | undefined;
   policy: ValidationPolicy;
   pool: ExecutionPool<S>;
   /** The lifecycle, once the host is set up (set-up failures reject here). */
@@ -88,7 +91,8 @@ export class ExecutionGate<S extends BackendSlot = BackendSlot> {
     if (version !== undefined && !versionMatches(runtime.version ?? '', version)) {
       throw new CyloError('CYLO_E_UNKNOWN_LANGUAGE', `version: ${runtime.definition.id} ${version} is not available (installed: ${runtime.version ?? 'unknown'})`, { field: 'version' });
     }
-    return { normalized, runtime };
+    if (normalized.environment !== undefined && this.deps.environments === undefined) throw new CyloError('CYLO_E_UNKNOWN_ENVIRONMENT', 'environment: this cylo has no environments', { field: 'environment' });
+    return { normalized, runtime: this.deps.environments?.apply(runtime, normalized.environment) ?? runtime };
   }
 
   /** The checker of a test run, admitted like a request; its refusals name `checker.<field>`. */

@@ -73,7 +73,7 @@ function isInitialize(body: unknown): boolean {
 
 /** The framework-neutral handler: Origin check, then the session's MCP exchange. */
 export async function createMcpHttpHandler(options: McpHttpOptions): Promise<McpHttpHandler> {
-  const context = options.context ?? (await createToolContext(options.cylo));
+  const context = options.context ?? (await createToolContext(options.cylo, options.environments));
   const allowed = (options.allowedOrigins ?? allowedOriginsFromEnvironment()).map(normalizeOrigin);
   const onError = options.onError ?? (() => {});
   const calls = new OpenCalls();

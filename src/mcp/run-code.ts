@@ -10,11 +10,12 @@ import { CyloError } from '../errors.js';
 import { formatResult, DEFAULT_MAX_STREAM_CHARS } from './format.js';
 import { fileBlocks } from './output-content.js';
 import { LiveNotifications, type ToolExtra } from './live-notifications.js';
-import { findAvailable, runCodeInputShape, runCodeOutputShape, unknownLanguageMessage } from './schemas.js';
+import { checkMcpEnvironment, findAvailable, runCodeInputShape, runCodeOutputShape, unknownLanguageMessage } from './schemas.js';
 import type { CyloMcpServerOptions } from './server.js';
 
 export interface RunCodeArgs {
   language: string;
+  environment?: string | undefined;
   code: string;
   files?: { name: string; content: string; encoding?: 'utf8' | 'base64' | undefined }[] | undefined;
   stdin?: string | undefined;
@@ -35,6 +36,7 @@ export function toExecuteRequest(cylo: Cylo, args: RunCodeArgs): ExecuteRequest 
     language: args.language,
     files: [{ name: entry, content: args.code }, ...extra.map((f) => ({ name: f.name, content: f.content, ...(f.encoding === undefined ? {} : { encoding: f.encoding }) }))],
   };
+  if (args.environment !== undefined) request.environment = args.environment;
   if (args.stdin !== undefined) request.stdin = args.stdin;
   if (args.args !== undefined) request.args = args.args;
   if (args.outputs !== undefined) request.outputs = args.outputs;
@@ -98,6 +100,7 @@ async function runCode(options: RunCodeOptions, args: RunCodeArgs, extra: ToolEx
   try {
     const runtime = findAvailable(context, args.language);
     if (runtime === undefined) throw new CyloError('CYLO_E_UNKNOWN_LANGUAGE', unknownLanguageMessage(context, args.language), { field: 'language' });
+    checkMcpEnvironment(context, args.environment);
     const request = toExecuteRequest(cylo, { ...args, language: runtime.language });
     result = await options.execute(request, { signal, ...(live === undefined ? {} : { onEvent: live.onEvent }) });
     await live?.finish();

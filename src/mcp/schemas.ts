@@ -3,6 +3,7 @@
 // list_runtimes' output. The SDK turns them into the JSON Schemas clients see in tools/list.
 // zod v4 (the project's) is accepted by @modelcontextprotocol/sdk >= 1.23 as is.
 import { z } from 'zod';
+import { CyloError } from '../errors.js';
 import { executionResultSchema } from '../api/result-schema.js';
 import { MAX_OUTPUT_PATTERNS } from '../api/outputs.js';
 import type { RuntimeInfo } from '../cylo.js';
@@ -14,6 +15,18 @@ export interface ToolContext {
   /** Default and maximum wall-clock limit of the run stage, in milliseconds. */
   defaultTimeoutMs: number;
   maxTimeoutMs: number;
+  /** The environments MCP clients may use (the operator's mcpEnvironments); undefined: every
+   *  one cylo accepts. `runtimes` lists only these. */
+  environments?: readonly string[] | undefined;
+}
+
+/** Refuses an environment the operator did not give MCP clients (CYLO_E_UNKNOWN_ENVIRONMENT,
+ *  naming those they may use); cylo itself checks the rest (exists, right language). */
+export function checkMcpEnvironment(context: ToolContext, environment: string | undefined): void {
+  const allowed = context.environments;
+  if (environment === undefined || allowed === undefined || allowed.includes(environment)) return;
+  const list = allowed.length === 0 ? 'none are offered to MCP clients on this server' : `those offered here: ${allowed.join(', ')}`;
+  throw new CyloError('CYLO_E_UNKNOWN_ENVIRONMENT', `environment: ${JSON.stringify(environment)} is not available here; ${list}`, { field: 'environment' });
 }
 
 export function availableRuntimes(context: ToolContext): RuntimeInfo[] {
@@ -58,10 +71,32 @@ const extraFileSchema = z.object({
   encoding: z.enum(['utf8', 'base64']).optional().describe('How content is encoded (default utf8).'),
 });
 
+/** The environments a model can pass as `environment`, with their packages, as one line:
+ *  "python: datasci (numpy 1.24.2, pandas 1.5.3, ...)"; "" when there are none. */
+export function environmentsSummary(context: ToolContext): string {
+  return availableRuntimes(context)
+    .flatMap((r) => r.environments.map((e) => `${r.language}: ${e.name} (${e.packages.map((p) => `${p.name} ${p.version}`.trim()).join(', ') || 'no packages'})`))
+    .join('; ');
+}
+
+/** `environment`: the JSON Schema's description names each environment and its packages, so
+ *  that a model knows what it can import and where. */
+export function environmentSchema(context: ToolContext): z.ZodOptional<z.ZodString> {
+  const summary = environmentsSummary(context);
+  const text = summary === '' ? 'None are installed on this server.' : `Available here: ${summary}.`;
+  return z
+    .string()
+    .min(1)
+    .max(64)
+    .optional()
+    .describe(`A named environment of the language: read-only packages the program can import. ${text} Without one, only the language's standard library is there.`);
+}
+
 /** run_code's input as a zod raw shape (what McpServer.registerTool takes). */
 export function runCodeInputShape(context: ToolContext) {
   return {
     language: languageSchema(context),
+    environment: environmentSchema(context),
     code: z.string().describe('The program. It is saved as the entry file (e.g. main.py) and run.'),
     files: z.array(extraFileSchema).optional().describe('Extra files placed in the workspace next to the program (modules, data).'),
     stdin: z.string().optional().describe('Text given to the program on standard input.'),
@@ -92,6 +127,7 @@ export const listRuntimesOutputShape = {
         version: z.string().nullable(),
         aliases: z.array(z.string()),
         compiled: z.boolean(),
+        environments: z.array(z.object({ name: z.string(), packages: z.array(z.object({ name: z.string(), version: z.string() })) })).describe('Named environments to pass as run_code.environment, with their packages.'),
       }),
     )
     .describe('The languages run_code accepts on this server.'),

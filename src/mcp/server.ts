@@ -19,7 +19,7 @@ import { cyloVersion } from '../version.js';
 import { registerListRuntimes } from './list-runtimes.js';
 import { registerRunCode } from './run-code.js';
 import { registerSessionTools, type McpSessionSettings } from './session-tools.js';
-import { availableRuntimes, type ToolContext } from './schemas.js';
+import { availableRuntimes, environmentsSummary, type ToolContext } from './schemas.js';
 
 export { toExecuteRequest, type RunCodeArgs } from './run-code.js';
 
@@ -27,9 +27,12 @@ export const SERVER_NAME = 'cylo';
 export const SERVER_VERSION = cyloVersion();
 
 /** The facts the tools are built from, read once when the server starts. */
-export async function createToolContext(cylo: Cylo): Promise<ToolContext> {
+export async function createToolContext(cylo: Cylo, environments?: readonly string[]): Promise<ToolContext> {
+  const runtimes = await cylo.runtimes();
   return {
-    runtimes: await cylo.runtimes(),
+    // Only the environments MCP clients may use are described to them.
+    runtimes: environments === undefined ? runtimes : runtimes.map((r) => ({ ...r, environments: r.environments.filter((e) => environments.includes(e.name)) })),
+    environments,
     defaultTimeoutMs: cylo.policy.defaultLimits.timeoutMs,
     maxTimeoutMs: cylo.policy.maxLimits.timeoutMs,
   };
@@ -48,6 +51,9 @@ export interface CyloMcpServerOptions {
   /** A further signal that cancels a tool call (the HTTP transport aborts it when the client
    *  drops the connection that waits for the result). */
   callSignal?: (sessionId: string | undefined, requestId: string | number) => AbortSignal | undefined;
+  /** The environments MCP clients may use (config mcpEnvironments); undefined: all. Read by
+   *  createToolContext; the tools refuse any other. */
+  environments?: readonly string[] | undefined;
   /** The session tools MCP clients get (./session-tools.ts); default: 2 sessions per client. */
   sessions?: McpSessionSettings;
 }
@@ -64,9 +70,16 @@ function instructions(context: ToolContext): string {
     'for state that persists (variables, files) across calls, use session_create then session_run.',
     'Limits:',
     `a wall-clock limit (default ${context.defaultTimeoutMs} ms, timeout_ms up to ${context.maxTimeoutMs} ms), memory, process and output limits.`,
-    'Only the language runtime and its standard library are there: no package installation.',
+    environmentsLine(context),
     'A failing program returns isError: true with its stdout, stderr and exit code, so read them and fix the code.',
   ].join(' ');
+}
+
+/** What the model can import: the environments, or that there are none. */
+function environmentsLine(context: ToolContext): string {
+  const summary = environmentsSummary(context);
+  if (summary === '') return 'Only the language runtime and its standard library are there: no package installation.';
+  return `Without an environment only the standard library is there (no package installation); pass environment to run_code or session_create for packages: ${summary}.`;
 }
 
 export function createCyloMcpServer(options: CyloMcpServerOptions): McpServer {
@@ -84,7 +97,7 @@ export function createCyloMcpServer(options: CyloMcpServerOptions): McpServer {
   registerRunCode(server, options, () => logLevel !== undefined && LOG_SEVERITY[logLevel] <= LOG_SEVERITY.info);
   registerListRuntimes(server, context);
   // A client's sessions end with its MCP session (stdio: the process exits and cylo closes).
-  const closeSessions = registerSessionTools(server, options.cylo, options.sessions);
+  const closeSessions = registerSessionTools(server, options.cylo, options.sessions, context);
   const previous = server.server.onclose;
   server.server.onclose = () => {
     previous?.();

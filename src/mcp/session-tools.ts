@@ -13,6 +13,7 @@ import type { Cylo } from '../cylo.js';
 import { CyloError } from '../errors.js';
 import { SESSION_LANGUAGES } from '../sessions/drivers.js';
 import type { SessionRunResult } from '../sessions/types.js';
+import { checkMcpEnvironment, environmentSchema, type ToolContext } from './schemas.js';
 
 /** What operators choose for MCP clients' sessions (one place; `cylo mcp` and `serve --mcp`). */
 export interface McpSessionSettings {
@@ -64,7 +65,7 @@ function runText(r: SessionRunResult): string {
 }
 
 /** Registers the session tools; returns what closes this client's sessions. */
-export function registerSessionTools(server: McpServer, cylo: Cylo, settings: McpSessionSettings = {}): () => Promise<void> {
+export function registerSessionTools(server: McpServer, cylo: Cylo, settings: McpSessionSettings = {}, context?: ToolContext): () => Promise<void> {
   const owner = `mcp:${randomUUID()}`;
   const mine = new Set<string>();
   const max = settings.maxSessions ?? DEFAULT_MCP_SESSIONS;
@@ -81,12 +82,13 @@ export function registerSessionTools(server: McpServer, cylo: Cylo, settings: Mc
   server.registerTool('session_create', {
     title: 'Create a stateful code session',
     description: `Starts a session (${languages.join(', ')}): one sandbox kept alive between session_run calls, like a Jupyter kernel. Variables, imports, definitions and files in its workspace persist between runs; the last expression's value is returned as result. No network. At most ${max} sessions at once; close them with session_close.`,
-    inputSchema: { language: langEnum, timeout_ms: z.number().int().positive().optional().describe('Wall-clock limit of each run (ms).') },
+    inputSchema: { language: langEnum, environment: context === undefined ? z.string().min(1).max(64).optional() : environmentSchema(context), timeout_ms: z.number().int().positive().optional().describe('Wall-clock limit of each run (ms).') },
     outputSchema: { session_id: z.string(), language: z.string(), expires_at: z.string() },
   }, (args) => guarded(async () => {
     for (const id of mine) if (!cylo.sessions.list(owner).some((s) => s.id === id)) mine.delete(id);
     if (mine.size >= max) throw new CyloError('CYLO_E_SESSION_LIMIT', `sessions: this client holds ${max} sessions, the most it may; close one with session_close`);
-    const s = await cylo.sessions.create({ language: args.language, owner, ...(args.timeout_ms === undefined ? {} : { limits: { timeoutMs: args.timeout_ms } }) });
+    if (context !== undefined) checkMcpEnvironment(context, args.environment);
+    const s = await cylo.sessions.create({ language: args.language, owner, ...(args.environment === undefined ? {} : { environment: args.environment }), ...(args.timeout_ms === undefined ? {} : { limits: { timeoutMs: args.timeout_ms } }) });
     mine.add(s.id);
     const info = s.info();
     const out = { session_id: s.id, language: info.language, expires_at: info.expiresAt };

@@ -16,7 +16,7 @@ export interface ServeStdioOptions extends Omit<CyloMcpServerOptions, 'context' 
 /** Serves MCP on stdin/stdout until the client closes stdin (or the transport closes). */
 export async function serveStdio(options: ServeStdioOptions): Promise<void> {
   const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`));
-  const context = await createToolContext(options.cylo);
+  const context = await createToolContext(options.cylo, options.environments);
   const server = createCyloMcpServer({ ...options, context });
   const stdin = (options.stdin ?? process.stdin) as import('node:stream').Readable;
   const stdout = (options.stdout ?? process.stdout) as import('node:stream').Writable;

@@ -49,6 +49,9 @@ export interface SandboxPlan {
   /** cgroup.procs files the outer helper joins before anything else runs. */
   cgroupProcs: string[];
   binds: ReadOnlyBind[];
+  /** Host package directories hidden behind an empty read-only tmpfs (host-packages.ts);
+   *  binds whose dest lies inside one (an environment's) are made after it. */
+  masks?: string[] | undefined;
   symlinks: Array<{ target: string; link: string }>;
   workspaceBytes: number;
   /** The job (sent on the bundle pipe, not in any argv): the program's environment... */
@@ -129,12 +132,7 @@ export function buildBwrapArgv(plan: SandboxPlan): string[] {
     '--hostname', 'cylo',
     '--clearenv', // never the host's variables (secrets, tokens)
   );
-  let fd = FD_FIRST_BIND;
-  for (const bind of plan.binds) {
-    // read-only runtime trees: the program cannot modify the toolchain or plant binaries
-    if (bind.viaFd === true) a.push('--ro-bind-fd', String(fd++), bind.dest);
-    else a.push('--ro-bind', bind.source, bind.dest);
-  }
+  pushBinds(a, plan);
   for (const link of plan.symlinks) a.push('--symlink', link.target, link.link);
   a.push(
     '--ro-bind', plan.helperPath, HELPER_IN_SANDBOX, // the helper that applies Landlock and rlimits
@@ -152,6 +150,33 @@ export function buildBwrapArgv(plan: SandboxPlan): string[] {
   if (plan.seccomp) a.push('--seccomp', String(FD_SECCOMP)); // syscall deny list (see seccomp/policy.ts)
   a.push('--', ...buildInnerArgv(plan)); // '--': the program's argv can never be read as flags
   return a;
+}
+
+/** True when `path` is `dir` or lies inside it. */
+function inside(path: string, dir: string): boolean {
+  return path === dir || path.startsWith(`${dir}/`);
+}
+
+/** The read-only binds and the package masks, in the order that makes both hold: binds
+ *  outside every mask, then the masks, then the binds inside a mask (an environment's trees),
+ *  then each mask remounted read-only. fd numbers follow plan.binds (buildOuterArgv's order). */
+function pushBinds(a: string[], plan: SandboxPlan): void {
+  const masks = plan.masks ?? [];
+  let next = FD_FIRST_BIND;
+  const binds = plan.binds.map((bind) => ({ bind, fd: bind.viaFd === true ? next++ : -1, masked: masks.some((m) => inside(bind.dest, m)) }));
+  const push = ({ bind, fd }: { bind: ReadOnlyBind; fd: number }): void => {
+    // read-only runtime trees: the program cannot modify the toolchain or plant binaries
+    if (fd >= 0) a.push('--ro-bind-fd', String(fd), bind.dest);
+    else a.push('--ro-bind', bind.source, bind.dest);
+  };
+  binds.filter((b) => !b.masked).forEach(push);
+  // The host's package directories: an empty tmpfs over each, so that no program imports a
+  // package the host happens to have (only what an environment declares, bound just below);
+  // --perms 0555: not even its owner (the sandbox uid) may create entries in it.
+  for (const m of masks) a.push('--perms', '0555', '--tmpfs', m);
+  binds.filter((b) => b.masked).forEach(push);
+  // ...and read-only: the tmpfs can never be written (the mount flag, not only its mode).
+  for (const m of masks) a.push('--remount-ro', m);
 }
 
 /** argv for the inner helper: unpack files, fork the program under rlimits and Landlock. */

@@ -4,6 +4,7 @@
 import { existsSync, lstatSync, readlinkSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { WORKSPACE, type LandlockPlan, type ReadOnlyBind } from './bwrap-argv.js';
+import { hostPackageTrees } from './host-packages.js';
 
 /** /etc entries a program may legitimately need. Everything else in /etc stays hidden. */
 const ETC_ALLOWLIST = [
@@ -33,12 +34,16 @@ export function reachableByOthers(path: string): boolean {
 
 export interface FilesystemLayout {
   binds: ReadOnlyBind[];
+  /** The host's package directories, each covered by an empty read-only tmpfs
+   *  (host-packages.ts); binds whose dest lies inside one are made after it. */
+  masks: string[];
   symlinks: Array<{ target: string; link: string }>;
   landlock: Omit<LandlockPlan, 'mode'>;
 }
 
 /** The layout for a runtime whose extra trees are `roots` (outside /usr, bound at the same
- *  place) and `mounts` (bound elsewhere, e.g. npm packages at /.cylo/node_modules/<name>). */
+ *  place) and `mounts` (bound elsewhere, e.g. npm packages at /.cylo/node_modules/<name>, or
+ *  an environment's trees, which may lie inside a masked package directory). */
 export function filesystemLayout(roots: readonly string[], mounts: readonly ReadOnlyBind[] = []): FilesystemLayout {
   const binds: ReadOnlyBind[] = [{ source: '/usr', dest: '/usr' }];
   const symlinks: Array<{ target: string; link: string }> = [];
@@ -59,11 +64,14 @@ export function filesystemLayout(roots: readonly string[], mounts: readonly Read
     binds.push({ source: root, dest: root, viaFd: !reachableByOthers(root) });
   }
   for (const m of mounts) binds.push({ source: m.source, dest: m.dest, viaFd: !reachableByOthers(m.source) });
-  const readExec = ['/usr', ...binds.filter((b) => b.dest !== '/usr' && !b.dest.startsWith('/etc')).map((b) => b.dest)];
+  // One Landlock rule per tree: a bind inside /usr (an environment's, at its own path) is
+  // covered by /usr's (the helper holds a bounded number of rules).
+  const readExec = ['/usr', ...binds.filter((b) => !b.dest.startsWith('/usr/') && b.dest !== '/usr' && !b.dest.startsWith('/etc')).map((b) => b.dest)];
   // A runtime's configuration tree under /etc (e.g. /etc/java-17-openjdk): readable, not executable.
   const etcRoots = roots.filter((r) => r.startsWith('/etc/') && !etc.includes(r));
   return {
     binds,
+    masks: hostPackageTrees(roots),
     symlinks,
     landlock: {
       readOnly: [...etc, ...etcRoots, '/proc'],

@@ -96,6 +96,7 @@ export class NamespaceBackend implements SandboxBackend<NamespaceSlot> {
       cgroupProcs: cgroup.procsFiles,
       cpuCounter: cgroup.cpuCounter,
       binds: layout.binds,
+      masks: layout.masks,
       symlinks: layout.symlinks,
       workspaceBytes: spec.limits.workspaceBytes,
       env: spec.env,

@@ -43,6 +43,8 @@ export interface ServerConfig {
   relax: RelaxableLayer[];
   /** Origins allowed at /mcp besides loopback ones; undefined: the MCP module's own default. */
   mcpAllowedOrigins: string[] | undefined;
+  /** The environments MCP clients may use; undefined: all. */
+  mcpEnvironments: string[] | undefined;
   maxLimits: Partial<Limits> | undefined;
   defaultLimits: Partial<Limits> | undefined;
   uidBase: number | undefined;
@@ -169,6 +171,7 @@ function withDefaults(loaded: LoadedConfig, token: Pick<ServerConfig, 'token' | 
     logFormat: v.logFormat ?? 'auto',
     relax: v.relax ?? [],
     mcpAllowedOrigins: v.mcpAllowedOrigins,
+    mcpEnvironments: v.mcpEnvironments,
     maxLimits: v.maxLimits,
     defaultLimits: v.defaultLimits,
     uidBase: v.uidBase,

@@ -90,6 +90,7 @@ export function pistonToCyloRequest(body: PistonExecuteRequest, language: string
   if (body.outputEncoding !== undefined) request.outputEncoding = body.outputEncoding;
   if (body.redirectStderrToStdout !== undefined) request.redirectStderrToStdout = body.redirectStderrToStdout;
   if (body.outputs !== undefined) request.outputs = body.outputs;
+  if (body.environment !== undefined) request.environment = body.environment;
   return request;
 }
 

@@ -24,6 +24,9 @@ export const runtimeInfoSchema = z.object({
   compiled: z.boolean(),
   package: z.string().optional().describe('The Debian/Ubuntu package that provides the toolchain.'),
   problem: z.string().nullable().describe('Why the runtime is unavailable, with the fix; null when available.'),
+  environments: z
+    .array(z.object({ name: z.string(), builtin: z.boolean(), packages: z.array(z.object({ name: z.string(), version: z.string() })) }))
+    .describe('The named environments a request of this language can select (`environment`), with their packages and versions.'),
 });
 
 export const runtimesResponseSchema = z.array(runtimeInfoSchema);
@@ -77,6 +80,7 @@ export const pistonExecuteRequestSchema = z
     outputEncoding: z.enum(OUTPUT_ENCODINGS).optional().describe('cylo extension: how stdout, stderr and output are encoded in the response, utf8 (default) or base64 of the exact bytes.'),
     redirectStderrToStdout: z.boolean().optional().describe("cylo extension: the run stage's stderr goes into its stdout, in write order (stderr is then empty)."),
     outputs: executeRequestSchema.shape.outputs.describe('cylo extension: files the program writes that come back as `run.files` (the native API\'s outputs: "*.png", "out/**"; see docs/api.md).'),
+    environment: executeRequestSchema.shape.environment.describe('cylo extension: a named environment of the language (read-only packages, e.g. "datasci"); GET /v1/runtimes lists them (docs/environments.md).'),
   })
   .describe('A Piston v2 execute request.');
 

@@ -26,6 +26,7 @@ export const sessionCreateSchema = z.strictObject({
   limits: limitsSchema,
   idleTimeoutMs: z.number().int().positive().optional(),
   lifetimeMs: z.number().int().positive().optional(),
+  environment: z.string().min(1).max(64).optional().describe('A named environment of the language (e.g. "datasci"); GET /v1/runtimes lists them.'),
 });
 
 export const sessionExecuteSchema = z.strictObject({ code: z.string().max(16 * 1024 * 1024) });

@@ -8,7 +8,8 @@ import { zodIssueToCyloError } from '../api/zod-errors.js';
 import type { NamespaceBackend } from '../sandbox/namespace-backend.js';
 import { CyloError } from '../errors.js';
 import { workspacePathProblem } from '../util/workspace-path.js';
-import type { RuntimeRegistry } from '../runtimes/registry.js';
+import type { ResolvedRuntime, RuntimeRegistry } from '../runtimes/registry.js';
+import type { EnvironmentCatalog } from '../environments/catalog.js';
 import { isSessionLanguage, SESSION_LANGUAGES } from './drivers.js';
 import { endedError, Session, type SessionEnd } from './session.js';
 import type { SessionCreateOptions, SessionFile, SessionInfo, SessionLimits, SessionRunResult } from './types.js';
@@ -40,6 +41,8 @@ export interface SessionHandle {
 export interface SessionManagerDeps {
   backend: () => Promise<NamespaceBackend>;
   registry: RuntimeRegistry;
+  /** A session's `environment` (src/environments/catalog.ts); absent: none accepted. */
+  environments?: Pick<EnvironmentCatalog, 'apply'> | undefined;
   defaultLimits: Limits;
   maxLimits: Limits;
   settings: SessionSettings;
@@ -53,6 +56,7 @@ const createSchema = z.strictObject({
   idleTimeoutMs: positive.optional(),
   lifetimeMs: positive.optional(),
   owner: z.string().max(256).optional(),
+  environment: z.string().min(1).max(64).optional(),
 });
 
 /** Ended sessions remembered (id -> why) so that their id answers 410, not 404. */
@@ -89,8 +93,9 @@ export class SessionManager {
     this.starting += 1;
     let session: Session | undefined;
     try {
-      const runtime = await this.deps.registry.resolve(definition.id);
-      if (!runtime.available) throw new CyloError('CYLO_E_RUNTIME_UNAVAILABLE', `language: ${runtime.problem ?? `${definition.id} is not installed`}`, { field: 'language' });
+      const resolved = await this.deps.registry.resolve(definition.id);
+      if (!resolved.available) throw new CyloError('CYLO_E_RUNTIME_UNAVAILABLE', `language: ${resolved.problem ?? `${definition.id} is not installed`}`, { field: 'language' });
+      const runtime = this.withEnvironment(resolved, options.environment);
       const backend = await this.deps.backend();
       if (this.closed) throw new CyloError('CYLO_E_CLOSED', 'sessions: this cylo instance is closed');
       // A slot of its own (uid + cgroup): the execution pool's slots stay for executions.
@@ -167,7 +172,14 @@ export class SessionManager {
     if (this.ends.size > REMEMBERED_ENDS) this.ends.delete(this.ends.keys().next().value as string);
   }
 
-  private validate(input: SessionCreateOptions): { language: string; limits: SessionLimits; idleTimeoutMs: number; lifetimeMs: number; owner: string | undefined } {
+  /** The runtime with the session's environment added (its read-only trees, its variables). */
+  private withEnvironment(runtime: ResolvedRuntime, environment: string | undefined): ResolvedRuntime {
+    if (environment === undefined) return runtime;
+    if (this.deps.environments === undefined) throw new CyloError('CYLO_E_UNKNOWN_ENVIRONMENT', 'environment: this cylo has no environments', { field: 'environment' });
+    return this.deps.environments.apply(runtime, environment);
+  }
+
+  private validate(input: SessionCreateOptions): { language: string; limits: SessionLimits; idleTimeoutMs: number; lifetimeMs: number; owner: string | undefined; environment: string | undefined } {
     const parsed = createSchema.safeParse(input);
     if (!parsed.success) throw zodIssueToCyloError(parsed.error, input, { code: 'CYLO_E_VALIDATION', schemaHint: 'the SessionCreateOptions type in docs/sessions.md' });
     const o = parsed.data;
@@ -180,7 +192,7 @@ export class SessionManager {
     const lifetimeMs = o.lifetimeMs ?? settings.sessionMaxLifetimeMs;
     if (lifetimeMs > settings.sessionMaxLifetimeMs) throw new CyloError('CYLO_E_LIMIT_EXCEEDED', `lifetimeMs: ${lifetimeMs} is above the server maximum of ${settings.sessionMaxLifetimeMs} (sessionMaxLifetimeMs)`, { field: 'lifetimeMs' });
     const idleTimeoutMs = Math.min(o.idleTimeoutMs ?? settings.sessionIdleTimeoutMs, lifetimeMs);
-    return { language: o.language, limits, idleTimeoutMs, lifetimeMs, owner: o.owner };
+    return { language: o.language, limits, idleTimeoutMs, lifetimeMs, owner: o.owner, environment: o.environment };
   }
 }
 

@@ -22,6 +22,8 @@ export interface SessionCreateOptions {
   lifetimeMs?: number;
   /** Who owns it (an API key's hash): get() with another owner finds nothing. */
   owner?: string;
+  /** A named environment of the language (docs/environments.md), e.g. "datasci". */
+  environment?: string;
 }
 
 /** One run's result. `sessionEnded` is set when the session ended with this run (its sandbox

@@ -6,10 +6,10 @@
 // background processes are in test/security/hostile-outputs.test.ts. Each test says what it proves.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import type { Stage } from '../../src/api/result.js';
 import { closeSharedCylos, run } from '../support/cylo.js';
 import { skipWithoutSandbox } from '../support/host.js';
+import { datasciSkipReason } from '../support/datasci.js';
 import { pngWriterPython, PNG_SIGNATURE } from '../support/png.js';
 
 const T = { timeout: 60_000 };
@@ -126,16 +126,12 @@ test('an image is flagged by its bytes: a PNG written with zlib + struct has mim
   assert.equal(r.run.files?.find((f) => f.name === 'fake.png')?.mimeType, undefined);
 });
 
-test('matplotlib: a plot saved with savefig comes back as an image/png (when the host has python3-matplotlib)', T, async (t) => {
+test('matplotlib: a plot saved with savefig in the datasci environment comes back as an image/png', { ...T, skip: datasciSkipReason() ?? false }, async (t) => {
   if (skipWithoutSandbox(t)) return;
-  const probe = spawnSync('/usr/bin/python3', ['-c', 'import matplotlib'], { encoding: 'utf8' });
-  if (probe.status !== 0) {
-    t.skip('python3-matplotlib is not installed on this host (setup: CYLO_SETUP_DATASCI=1 scripts/setup.sh)');
-    return;
-  }
   // proves: the demo that matters to agents works end to end with a real plotting library
+  // (Debian's, which only the datasci environment exposes: docs/environments.md)
   const code = ['import matplotlib', "matplotlib.use('Agg')", 'import matplotlib.pyplot as plt', 'plt.plot([1, 2, 3], [1, 4, 9])', "plt.savefig('plot.png')"].join('\n');
-  const r = await run({ language: 'python', code, outputs: ['*.png'], env: { MPLCONFIGDIR: '/tmp' }, limits: { timeoutMs: 30_000, cpuTimeMs: 30_000 } });
+  const r = await run({ language: 'python', environment: 'datasci', code, outputs: ['*.png'], env: { MPLCONFIGDIR: '/tmp' }, limits: { timeoutMs: 30_000, cpuTimeMs: 30_000 } });
   assert.equal(r.status, 'ok', JSON.stringify(r.run));
   assert.equal(r.run.files?.[0]?.mimeType, 'image/png');
 });

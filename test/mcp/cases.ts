@@ -52,7 +52,7 @@ export function toolCases(client: () => Client): void {
     const runCodeTool = tools.find((t) => t.name === 'run_code');
     assert.ok(runCodeTool);
     const props = runCodeTool.inputSchema.properties as Record<string, { type?: string; enum?: string[]; maximum?: number }>;
-    assert.deepEqual(Object.keys(props).sort(), ['args', 'code', 'files', 'language', 'outputs', 'stdin', 'timeout_ms']);
+    assert.deepEqual(Object.keys(props).sort(), ['args', 'code', 'environment', 'files', 'language', 'outputs', 'stdin', 'timeout_ms']);
     assert.deepEqual([...(runCodeTool.inputSchema.required ?? [])].sort(), ['code', 'language']);
     assert.ok(props.language?.enum?.includes('python'), `language enum: ${JSON.stringify(props.language)}`);
     assert.equal(props.timeout_ms?.type, 'integer');

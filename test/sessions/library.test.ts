@@ -6,10 +6,10 @@
 // hostile.test.ts.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { createCylo, type Cylo } from '../../src/cylo.js';
 import { TEST_UID_BASE, TIGHT_LIMITS } from '../support/cylo.js';
 import { skipWithoutSandbox } from '../support/host.js';
+import { datasciSkipReason } from '../support/datasci.js';
 import { cgroupsNamed, processesWith, strayProcesses, uniqueMarker } from '../support/processes.js';
 import { waitFor } from '../support/wait.js';
 
@@ -202,15 +202,9 @@ test('bad options are refused naming the field', T, async (t) => {
   await assert.rejects(cylo().sessions.create({ language: 'python', limits: { memoryBytes: 64 * 1024 ** 3 } }), { code: 'CYLO_E_LIMIT_EXCEEDED' });
 });
 
-/** Why the matplotlib test cannot run here, or undefined. */
-function matplotlibSkipReason(): string | undefined {
-  const r = spawnSync('/usr/bin/python3', ['-c', 'import matplotlib'], { encoding: 'utf8' });
-  return r.status === 0 ? undefined : 'matplotlib is not installed on this host (python3 -c "import matplotlib" failed); install python3-matplotlib to run it';
-}
-
-test('python: a matplotlib figure comes back as a PNG image, and savefig writes a file the files API returns', { ...T, skip: matplotlibSkipReason() ?? false }, async (t) => {
+test('python: a matplotlib figure (datasci environment) comes back as a PNG image, and savefig writes a file the files API returns', { ...T, skip: datasciSkipReason() ?? false }, async (t) => {
   if (skipWithoutSandbox(t)) return;
-  const s = await cylo().sessions.create({ language: 'python', limits: { memoryBytes: 256 * 1024 * 1024 } });
+  const s = await cylo().sessions.create({ language: 'python', environment: 'datasci', limits: { memoryBytes: 256 * 1024 * 1024 } });
   try {
     const r = await s.run('import matplotlib.pyplot as plt\nplt.plot([1, 2, 3], [1, 4, 9])\nplt.savefig("plot.png")\nplt.show()');
     assert.equal(r.status, 'ok', JSON.stringify(r).slice(0, 2000));

@@ -22,7 +22,7 @@ import { unzipBounded } from '../../src/server/judge0/zip.js';
 import { CANNOT_START_MESSAGE } from '../../src/engine/outcome.js';
 import type { RuntimeInfo } from '../../src/cylo.js';
 
-const info = (language: string, version: string, available = true): RuntimeInfo => ({ language, aliases: [], version, extension: '', available, compiled: false, package: '', problem: null });
+const info = (language: string, version: string, available = true): RuntimeInfo => ({ language, aliases: [], version, extension: '', available, compiled: false, package: '', problem: null, environments: [] });
 const RUNTIMES = [info('python', '3.11.2'), info('c', '12.2.0'), info('rust', '1.0', false)];
 const LANGUAGES = judge0Languages(RUNTIMES);
 // Through the route's schema first (it turns "2" and "true" into a number and a boolean, as Rails).

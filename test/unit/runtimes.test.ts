@@ -130,7 +130,7 @@ test('a missing toolchain: CYLO_E_RUNTIME_UNAVAILABLE naming the package, never 
       (e: unknown) => e instanceof CyloError && e.code === 'CYLO_E_RUNTIME_UNAVAILABLE' && e.field === 'language' && /ghostlang: toolchain not found .*apt-get install -y ghostlang-toolchain/.test(e.message),
     );
     const info = (await cylo.runtimes()).find((r) => r.language === 'ghostlang');
-    assert.deepEqual({ ...info, problem: undefined }, { language: 'ghostlang', aliases: ['gl'], version: null, extension: '.pl', available: false, compiled: false, package: 'ghostlang-toolchain', problem: undefined });
+    assert.deepEqual({ ...info, problem: undefined }, { language: 'ghostlang', aliases: ['gl'], version: null, extension: '.pl', available: false, compiled: false, package: 'ghostlang-toolchain', problem: undefined, environments: [] });
   } finally {
     await cylo.close();
   }

@@ -21,6 +21,8 @@ import { writeOutputFiles } from '../output-files.js';
 import type { ExecutionResult } from '../../api/result.js';
 
 export interface ExecOptions extends ProgramOptions {
+  /** A named environment (--env; docs/environments.md). */
+  environment?: string | undefined;
   timeoutMs?: number;
   cpuTimeMs?: number;
   memoryBytes?: number;
@@ -61,6 +63,7 @@ function addLimits(request: ExecuteRequest, options: ExecOptions): void {
 async function buildRequest(options: ExecOptions, cylo: Cylo, io: CommandIO): Promise<{ request: ExecuteRequest; codeFromStdin: boolean }> {
   const source = await programSource(options);
   const request: ExecuteRequest = { language: languageFor(options.lang, source, cylo) };
+  if (options.environment !== undefined) request.environment = options.environment;
   await addProgram(request, source, io);
   await addStdin(request, options, source, io, cylo.policy.bounds.maxStdinBytes);
   const args = programArgs(options);
@@ -162,6 +165,7 @@ function execOptionsFromFlags(positionals: string[], o: ExecFlags): ExecOptions 
   const config = cliConfig(o.config as string | undefined);
   return {
     lang: o.lang as string | undefined,
+    environment: o.env as string | undefined,
     code: o.code as string | undefined,
     program: positionals[0],
     files: o.file as string[] | undefined,
@@ -221,6 +225,7 @@ export function register(program: Command): Command {
     .argument('[args...]', 'arguments for the program (after --, they may start with -)')
     .option('-c, --code <code>', 'the program text inline, as python -c (then the first argument is an ARG)')
     .option('-l, --lang <language>', 'language id or alias (python, js, bash, ...); inferred from the FILE\'s extension when omitted')
+    .option('-e, --env <name>', 'a named environment of the language: read-only packages (e.g. datasci; cylo runtimes lists them)')
     .option('-f, --file <path>', 'a source file (repeatable; the first is the entry point)', collect)
     .option('--stdin <text>', 'text for the program\'s standard input')
     .option('--stdin-file <path>', 'a file for the program\'s standard input')

@@ -13,6 +13,8 @@ export interface McpOptions {
   maxStreamChars?: number;
   cylo?: Cylo;
   cyloOptions?: CyloOptions;
+  /** The environments MCP clients may use (config mcpEnvironments); undefined: all. */
+  environments?: string[];
 }
 
 /** Grace given to running executions when the client goes away. */
@@ -35,7 +37,7 @@ export async function mcpCommand(options: McpOptions, io: CommandIO): Promise<nu
     const failed = report.checks.find((c) => !c.ok);
     if (failed !== undefined) log(`cylo mcp: warning: the sandbox cannot run here: ${failed.layer}: ${failed.detail}${failed.fix === undefined ? '' : ` (fix: ${failed.fix})`}; run "cylo doctor"`);
     else if (!report.smoke.ok) log(`cylo mcp: warning: a test execution failed: ${report.smoke.detail}; run "cylo doctor"`);
-    const serving = serveStdio({ cylo, stdin: io.stdin, stdout: io.stdout, log, ...(options.maxStreamChars === undefined ? {} : { maxStreamChars: options.maxStreamChars }) });
+    const serving = serveStdio({ cylo, stdin: io.stdin, stdout: io.stdout, log, ...(options.environments === undefined ? {} : { environments: options.environments }), ...(options.maxStreamChars === undefined ? {} : { maxStreamChars: options.maxStreamChars }) });
     const stopped = new Promise<void>((resolve) => stop.signal.addEventListener('abort', () => resolve(), { once: true }));
     await Promise.race([serving, stopped]);
     // Stop reading stdin so the process can exit (after a signal it is still open).
@@ -56,6 +58,8 @@ export function register(program: Command): Command {
     .description('serve the Model Context Protocol on stdin/stdout for AI agents (tools run_code, list_runtimes); logs go to stderr')
     .option('--config <path>', CONFIG_OPTION_HELP)
     .action(async (o: { config?: string }) => {
-      process.exitCode = await mcpCommand({ cyloOptions: cliConfig(o.config).cyloOptions }, processIO);
+      const cli = cliConfig(o.config);
+      const environments = cli.config.values.mcpEnvironments;
+      process.exitCode = await mcpCommand({ cyloOptions: cli.cyloOptions, ...(environments === undefined ? {} : { environments }) }, processIO);
     });
 }

@@ -28,6 +28,8 @@ export async function runtimesCommand(options: RuntimesOptions, io: CommandIO): 
     for (const row of [header, ...rows]) {
       io.stdout.write(`${row.map((cell, i) => (i === row.length - 1 ? cell : cell.padEnd(widths[i] ?? 0))).join('  ')}\n`);
     }
+    const envs = list.flatMap((r) => r.environments.map((e) => `  ${r.language} ${e.name}${e.builtin ? ' (built-in)' : ''}: ${e.packages.map((p) => `${p.name} ${p.version}`).join(', ') || 'no packages'}`));
+    if (envs.length > 0) io.stdout.write(`\nENVIRONMENTS (request field environment, cylo exec --env)\n${envs.join('\n')}\n`);
     return 0;
   } finally {
     if (options.cylo === undefined) await cylo.close();

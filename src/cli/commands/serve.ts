@@ -123,9 +123,9 @@ function createServeCylo(options: ServeOptions, config: ServerConfig, log: NonNu
 
 /** The /mcp routes with the configured browser origins (`mcpAllowedOrigins`). */
 const mcpPlugin =
-  (allowedOrigins: string[]): ServerPlugin =>
+  (allowedOrigins: string[] | undefined, environments: string[] | undefined): ServerPlugin =>
   (app, ctx) =>
-    registerMcpRoutes(app, ctx, { allowedOrigins });
+    registerMcpRoutes(app, ctx, { ...(allowedOrigins === undefined ? {} : { allowedOrigins }), ...(environments === undefined ? {} : { environments }) });
 
 /** The HTTP app with the built-in routes and every plugin's, not yet listening. */
 function buildServeApp(cylo: Cylo, config: ServerConfig, options: ServeOptions): Promise<FastifyInstance> {
@@ -145,7 +145,7 @@ function buildServeApp(cylo: Cylo, config: ServerConfig, options: ServeOptions):
     maxConnections: config.maxConnections,
     judge0: config.judge0.enabled ? { prefix: config.judge0.prefix, root: config.judge0.root } : false,
     logger: { level: config.logLevel, format: config.logFormat, ...(options.logStream === undefined ? {} : { stream: options.logStream }) },
-    plugins: [...(config.mcpAllowedOrigins === undefined ? SERVE_PLUGINS : [mcpPlugin(config.mcpAllowedOrigins)]), ...(options.plugins ?? [])],
+    plugins: [...(config.mcpAllowedOrigins === undefined && config.mcpEnvironments === undefined ? SERVE_PLUGINS : [mcpPlugin(config.mcpAllowedOrigins, config.mcpEnvironments)]), ...(options.plugins ?? [])],
     playground: config.playground,
     ...(config.corsOrigins === undefined ? {} : { corsOrigins: config.corsOrigins }),
   });
