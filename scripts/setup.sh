@@ -17,6 +17,11 @@ packages+=(make)
 # npm package that downloads no browser); about 45 s more on a first setup, nothing after.
 # Without it those tests skip, saying why.
 packages+=(chromium)
+# redis-server: queue mode (cylo serve --queue, cylo worker; docs/scaling.md) runs on Redis. The
+# tests start their own redis-server on a free loopback port with a temporary directory and stop
+# it after; the system service Debian enables is never used by them (without the binary, the
+# queue tests skip, saying why).
+packages+=(redis-server)
 need() { command -v "$1" >/dev/null 2>&1 || [ -x "${2:-/nonexistent}" ]; }
 missing=()
 for p in "${packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done

@@ -29,6 +29,8 @@ export const ERROR_CODES = {
   CYLO_E_FILE_TOO_LARGE: { status: 413, summary: "A session file is larger than the server's file cap." },
   CYLO_E_BAD_PATH: { status: 400, summary: 'A session file path is not a plain relative path inside the workspace, or it is a symbolic link, a directory or missing.' },
   CYLO_E_CLOSED: { status: 503, summary: 'The cylo instance was closed.' },
+  CYLO_E_QUEUE_UNAVAILABLE: { status: 503, summary: 'Queue mode: the Redis server of the job queue cannot be reached (or lost the job); retry after the Retry-After delay.' },
+  CYLO_E_NO_WORKER: { status: 503, summary: 'Queue mode: no live worker offers the requested language; start a worker that has it (cylo worker), or retry after the Retry-After delay.' },
 } as const;
 
 export type CyloErrorCode = keyof typeof ERROR_CODES;
