@@ -77,7 +77,7 @@ describe('queue mode: one API node, two workers', { skip, timeout: 120_000 }, ()
       assert.equal(json.stdout, 'cba\n');
       assert.equal(json.status.description, 'Accepted');
     }));
-    jobs.push(post('/v1/execute', { language: 'python', code: 'print(int(input()) * 2)', tests: { cases: [{ stdin: '1', expected: '2' }, { stdin: '5', expected: '11' }] } }).then(({ json }) => {
+    jobs.push(post('/v1/execute', { language: 'python', code: 'print(int(input()) * 2)', tests: [{ stdin: '1', expectedOutput: '2' }, { stdin: '5', expectedOutput: '11' }] }).then(({ json }) => {
       assert.deepEqual(json.tests.map((c: Json) => c.verdict), ['accepted', 'wrong_answer'], JSON.stringify(json.tests));
     }));
     jobs.push(post('/v1/execute', { language: 'python', code: 'while True: pass', limits: { timeoutMs: 500, cpuTimeMs: 500 } }).then(({ json }) => {
