@@ -95,13 +95,19 @@ export class QueueWorker {
     this.running++;
     const controller = new AbortController();
     let unwatch = (): void => {};
-    const live = job.id === undefined ? undefined : eventPublisher(this.commands, job.id);
+    let live: ReturnType<typeof eventPublisher> | undefined;
     try {
       const data = parseJobData(job.data);
       // The same validation as the HTTP routes, with this worker's limits and languages.
       normalizeRequest(data.request, this.options.cylo.policy);
-      if (job.id !== undefined) unwatch = await this.cancels.watch(job.id, controller);
-      const result = await this.options.cylo.execute(data.request as ExecuteRequest, { signal: controller.signal, ...(data.stream && live !== undefined ? { onEvent: live.onEvent } : {}) });
+      if (data.stream && job.id !== undefined) live = eventPublisher(this.commands, job.id);
+      // The cancel check (a cancel sent before this worker took the job) runs alongside the
+      // start of the execution, off the latency path: a hit aborts it like a live cancel does.
+      const watching = job.id === undefined ? Promise.resolve(() => {}) : this.cancels.watch(job.id, controller);
+      const running = this.options.cylo.execute(data.request as ExecuteRequest, { signal: controller.signal, ...(live === undefined ? {} : { onEvent: live.onEvent }) });
+      running.catch(() => {}); // handled below (awaited after the watch is in place)
+      unwatch = await watching.catch(() => () => {});
+      const result = await running;
       return outcome({ result: result as unknown as JobOutcome['result'] });
     } catch (error) {
       const e = toCyloError(error);
