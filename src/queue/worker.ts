@@ -37,6 +37,8 @@ export interface QueueWorkerOptions {
   stalledMs?: number;
   id?: string;
   log: WorkerLog;
+  /** Where finished jobs are counted (the worker's /metrics), if anywhere. */
+  metrics?: { record(outcome: 'result' | 'error', seconds: number): void };
 }
 
 export class QueueWorker {
@@ -91,7 +93,11 @@ export class QueueWorker {
    *  BullMQ's sense only when its worker dies). */
   private async process(job: Job): Promise<JobOutcome> {
     const startedAt = Date.now();
-    const outcome = (o: Pick<JobOutcome, 'result' | 'error'>): JobOutcome => ({ v: JOB_VERSION, worker: this.id, startedAt, finishedAt: Date.now(), ...o });
+    const outcome = (o: Pick<JobOutcome, 'result' | 'error'>): JobOutcome => {
+      const finishedAt = Date.now();
+      this.options.metrics?.record(o.result === undefined ? 'error' : 'result', (finishedAt - startedAt) / 1000);
+      return { v: JOB_VERSION, worker: this.id, startedAt, finishedAt, ...o };
+    };
     this.running++;
     const controller = new AbortController();
     let unwatch = (): void => {};
@@ -139,6 +145,11 @@ export class QueueWorker {
     clearInterval(this.heartbeat);
     await removeHeartbeat(this.commands, this.id).catch(() => {});
     for (const c of [this.commands, this.blocking, this.subscriber]) c.disconnect();
+  }
+
+  /** Jobs running now. */
+  get runningJobs(): number {
+    return this.running;
   }
 
   /** Load, for logs and the registry. */

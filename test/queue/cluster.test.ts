@@ -36,7 +36,7 @@ describe('queue mode: one API node, two workers', { skip, timeout: 120_000 }, ()
 
   before(async () => {
     redis = await startRedis();
-    for (const uid of UIDS) workers.push(await startWorker(redis.url, ['--concurrency', '2', '--uid-base', String(uid), '--uid-count', '64']));
+    for (const uid of UIDS) workers.push(await startWorker(redis.url, ['--concurrency', '2', '--uid-base', String(uid), '--uid-count', '64', '--metrics-port', '0']));
     const env = { CYLO_TOKEN: TOKEN, CYLO_UID_BASE: String(SERVER_TEST_UID_BASE + 128), CYLO_UID_COUNT: '64' };
     api = await spawnServe(['--host', '127.0.0.1', '--log-format', 'json', '--queue', redis.url], env, { timeoutMs: 40_000 });
     // A second API node on the same queue with a bound of 2 waiting jobs (an API node is cheap:
@@ -100,6 +100,13 @@ describe('queue mode: one API node, two workers', { skip, timeout: 120_000 }, ()
       assert.ok(w.runtimes.some((r: Json) => r.language === 'python'), 'python advertised');
     }
     assert.equal(typeof body.queue.waiting, 'number');
+    // Each worker's own /metrics (loopback): the jobs it finished since it started.
+    for (const w of workers) {
+      const port = w.logs.find((l) => l.msg === 'cylo worker ready')?.metricsPort as number;
+      const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+      assert.match(text, /cylo_worker_jobs_finished_total\{outcome="result"\} [1-9]/, `worker ${w.id} metrics`);
+      assert.match(text, /cylo_worker_jobs_running 0/);
+    }
   });
 
   test('SSE through the queue: output frames arrive while the program runs, then the result', T, async () => {

@@ -14,6 +14,8 @@ import { QueueWorker, type WorkerLog } from '../../queue/worker.js';
 import { processIO, type CommandIO } from '../../util/io.js';
 import { CONFIG_OPTION_HELP } from '../cylo-options.js';
 import { preflight } from '../preflight.js';
+import type { Server } from 'node:http';
+import { WorkerMetrics } from '../../queue/worker-metrics.js';
 
 export interface WorkerCommandOptions {
   /** --queue, --concurrency, --uid-base... as typed. */
@@ -32,6 +34,13 @@ function durationFlag(value: string | boolean | undefined, name: string): number
   const parsed = duration.safeParse(value);
   if (!parsed.success || parsed.data < 100) throw new CyloError('CYLO_E_CONFIG', `${name}: expected a duration of at least 100ms such as 5s (got ${String(value)})`, { field: name });
   return parsed.data;
+}
+
+/** --metrics-port: a port number (0: a free one). */
+function portFlag(value: string | boolean | undefined): number {
+  const port = Number(value);
+  if (typeof value !== 'string' || !/^\d+$/.test(value) || port > 65535) throw new CyloError('CYLO_E_CONFIG', `--metrics-port: expected a port number 0-65535 (got ${String(value)})`, { field: 'metricsPort' });
+  return port;
 }
 
 function jsonLog(io: CommandIO): WorkerLog {
@@ -58,7 +67,7 @@ function stopRequested(signal: AbortSignal | undefined, onSecond: () => void): {
 }
 
 export async function workerCommand(options: WorkerCommandOptions, io: CommandIO): Promise<number> {
-  const { lock, stalledInterval, ...configFlags } = options.flags ?? {};
+  const { lock, stalledInterval, metricsPort, ...configFlags } = options.flags ?? {};
   const loaded = loadConfig({ flags: configFlags, flagNames: FLAG_NAMES, ...(options.configPath === undefined ? {} : { configPath: options.configPath }), ...(options.env === undefined ? {} : { env: options.env }) });
   if (loaded.values.queue === undefined) throw new CyloError('CYLO_E_CONFIG', 'queue: cylo worker needs the Redis URL of the queue: --queue redis://HOST:PORT/DB (or CYLO_QUEUE, or "queue" in the config file)', { field: 'queue' });
   const connection = parseQueueUrl(loaded.values.queue);
@@ -69,7 +78,11 @@ export async function workerCommand(options: WorkerCommandOptions, io: CommandIO
   const cylo = createCylo({ ...cyloOptions, concurrency, log });
   const lockMs = durationFlag(lock, '--lock');
   const stalledMs = durationFlag(stalledInterval, '--stalled-interval');
-  const worker = new QueueWorker({ cylo, connection, concurrency, log, ...(lockMs === undefined ? {} : { lockMs }), ...(stalledMs === undefined ? {} : { stalledMs }) });
+  let running = (): number => 0;
+  const metrics = metricsPort === undefined ? undefined : new WorkerMetrics(cylo, () => running());
+  const worker = new QueueWorker({ cylo, connection, concurrency, log, ...(metrics === undefined ? {} : { metrics }), ...(lockMs === undefined ? {} : { lockMs }), ...(stalledMs === undefined ? {} : { stalledMs }) });
+  running = () => worker.runningJobs;
+  let metricsServer: Server | undefined;
   const stop = stopRequested(options.signal, () => {
     log('warn', 'second stop request: stopping now; running jobs go back to the queue');
     void worker.close().then(() => cylo.close({ graceMs: 0 }));
@@ -77,7 +90,9 @@ export async function workerCommand(options: WorkerCommandOptions, io: CommandIO
   try {
     await preflight(cylo);
     await worker.start();
-    log('info', 'cylo worker ready', { id: worker.id, queue: connection.display, concurrency, pid: process.pid });
+    let port: number | undefined;
+    if (metrics !== undefined) ({ server: metricsServer, port } = await metrics.listen('127.0.0.1', portFlag(metricsPort)));
+    log('info', 'cylo worker ready', { id: worker.id, queue: connection.display, concurrency, pid: process.pid, ...(port === undefined ? {} : { metricsPort: port }) });
     const why = await stop.stopped;
     log('info', 'draining: no new jobs; the running ones finish', { signal: why, running: worker.stats().running });
     await worker.drain();
@@ -85,6 +100,7 @@ export async function workerCommand(options: WorkerCommandOptions, io: CommandIO
     return 0;
   } finally {
     stop.dispose();
+    metricsServer?.close();
     await worker.close().catch(() => {});
     await cylo.close({ graceMs: 0 }).catch(() => {});
   }
@@ -101,6 +117,7 @@ export function register(program: Command): Command {
     .option('--uid-base <n>', 'first sandbox uid of this worker (CYLO_UID_BASE)')
     .option('--uid-count <n>', 'sandbox uids of this worker (CYLO_UID_COUNT)')
     .option('--lock <duration>', "how long a job's lock lasts without renewal (default 30s): a killed worker's job is taken again after at most --lock + --stalled-interval")
+    .option('--metrics-port <port>', 'serve this worker\'s Prometheus metrics at http://127.0.0.1:PORT/metrics (0: a free port, logged)')
     .option('--stalled-interval <duration>', 'how often jobs of dead workers are looked for (default 5s)')
     .action(async (o: Record<string, string | boolean | undefined>) => {
       const { config, ...flags } = o;
