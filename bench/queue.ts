@@ -1,5 +1,5 @@
 // (10) Queue mode (docs/scaling.md): the latency a Redis queue hop adds to a Python hello world,
-// and throughput with 1 vs 2 worker processes, with the whole machine's CPU per execution.
+// and throughput with 1 vs 2 worker processes, with the CPU per execution.
 // Real components only: a redis-server started here on a loopback port (no persistence), real
 // `bin/cylo worker` processes for throughput.
 //  - hop: one cylo instance (concurrency 1) runs the same hello world directly (cylo.execute)
@@ -7,8 +7,8 @@
 //    process), interleaved pair by pair; the hop is the median of the paired differences, so
 //    the sandbox's own cost and the machine's drift cancel out.
 //  - throughput: an in-process QueueClient keeps 8 executions in flight against 1, then 2 worker
-//    processes (--concurrency = cores each); exec/s and the machine's CPU time (/proc/stat) per
-//    execution.
+//    processes (--concurrency = cores each); exec/s and the CPU time per execution of the client,
+//    Redis and the workers with their sandboxes.
 import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import type { Cylo } from '../src/cylo.js';
@@ -26,16 +26,29 @@ import { expectResult } from './lib/timed-execute.js';
 const HELLO = { language: 'python', code: `print("${HELLO_TEXT}")\n` };
 const RUN = { owner: null, api: 'native' as const };
 
-/** Busy and total jiffies of the whole machine (/proc/stat's first line). */
-function machineCpu(): { busy: number; total: number } {
-  const fields = (readFileSync('/proc/stat', 'utf8').split('\n')[0] ?? '').trim().split(/\s+/).slice(1).map(Number);
-  const idle = (fields[3] ?? 0) + (fields[4] ?? 0);
-  const total = fields.reduce((a, b) => a + b, 0);
-  return { busy: total - idle, total };
+/** CPU time (ms) a process and its reaped children used so far (/proc/PID/stat utime, stime,
+ *  cutime, cstime; USER_HZ 100): a worker's own and its sandboxes' (helper, bubblewrap, program,
+ *  reaped by it). */
+function processCpuMs(pid: number | undefined): number {
+  if (pid === undefined) return 0;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return [11, 12, 13, 14].reduce((sum, i) => sum + Number(fields[i] ?? 0), 0) * 10;
+  } catch {
+    return 0;
+  }
 }
 
-async function hop(ctx: BenchContext, redis: RedisServer): Promise<{ direct: number[]; queued: number[]; diffs: number[]; overhead: number[] }> {
-  const cylo = ctx.makeCylo({ concurrency: 1 });
+/** CPU (ms) of everything an execution through the queue involves: this process (the API
+ *  side), Redis, the workers with their sandboxes. Other users of the machine are not counted. */
+function queueCpuMs(redis: RedisServer, workers: readonly WorkerProcess[]): number {
+  const self = process.cpuUsage();
+  return (self.user + self.system) / 1000 + processCpuMs(redis.pid()) + workers.reduce((sum, w) => sum + processCpuMs(w.pid), 0);
+}
+
+async function hop(ctx: BenchContext, redis: RedisServer, prepare: boolean): Promise<{ direct: number[]; queued: number[]; diffs: number[]; overhead: number[] }> {
+  const cylo = ctx.makeCylo({ concurrency: 1, prepare });
   const connection = parseQueueUrl(redis.url);
   // The worker's instance, timed: the hop is the client's time minus the execution's own.
   let executionMs = 0;
@@ -90,7 +103,7 @@ async function throughput(ctx: BenchContext, redis: RedisServer, workers: number
     for (let i = 0; i < 8; i++) await client.execute(HELLO, RUN);
     const count = ctx.quick ? 24 : 200;
     let next = 0;
-    const cpu0 = machineCpu();
+    const cpu0 = queueCpuMs(redis, started);
     const t0 = performance.now();
     await Promise.all(
       Array.from({ length: 8 }, async () => {
@@ -101,9 +114,8 @@ async function throughput(ctx: BenchContext, redis: RedisServer, workers: number
       }),
     );
     const seconds = (performance.now() - t0) / 1000;
-    const cpu1 = machineCpu();
-    const jiffyMs = 1000 / 100; // USER_HZ is 100 on Linux
-    return { perSecond: count / seconds, cpuMsPerExec: ((cpu1.busy - cpu0.busy) * jiffyMs) / count, count };
+    // The workers' sandboxes are reaped once each execution ends: their CPU is in cutime by now.
+    return { perSecond: count / seconds, cpuMsPerExec: (queueCpuMs(redis, started) - cpu0) / count, count };
   } finally {
     await client.close();
     for (const w of started) await stopWorker(w);
@@ -117,7 +129,10 @@ export async function runQueueBench(ctx: BenchContext): Promise<SectionResult> {
   const redis = await startRedis();
   try {
     ctx.log('queue: hop latency');
-    const h = await hop(ctx, redis);
+    const h = await hop(ctx, redis, true);
+    ctx.log('queue: hop latency without prepared sandboxes');
+    const bare = await hop(ctx, redis, false);
+    const bareHop = round(median(bare.overhead));
     ctx.log('queue: throughput, 1 worker');
     const one = await throughput(ctx, redis, 1);
     ctx.log('queue: throughput, 2 workers');
@@ -130,15 +145,15 @@ export async function runQueueBench(ctx: BenchContext): Promise<SectionResult> {
       name: 'queue',
       title: '10. Queue mode (Redis + BullMQ): hop latency and throughput with 1 vs 2 workers',
       notes: [
-        `Hop: ${h.diffs.length} pairs of the same Python hello world on one cylo instance (concurrency 1), directly and through Redis (QueueClient -> redis-server on loopback -> QueueWorker), interleaved. The hop: each queued execution's time at the client minus the time cylo.execute took inside the worker (so the sandbox's own cost, and its noise, are left out); the median of the paired differences (queued minus direct) is shown too, but on a busy machine its noise is the sandbox's, not the queue's.`,
-        `Throughput: 8 executions in flight from one QueueClient against worker processes (bin/cylo worker, --concurrency ${availableParallelism()} each) on this ${availableParallelism()}-core machine; CPU per execution is the whole machine's busy time (/proc/stat) over the batch, divided by the executions (client, Redis, workers, sandboxes).`,
+        `Hop: ${h.diffs.length} pairs of the same Python hello world on one cylo instance (concurrency 1), directly and through Redis (QueueClient -> redis-server on loopback -> QueueWorker), interleaved. The hop: each queued execution's time at the client minus the time cylo.execute took inside the worker (so the sandbox's own cost, and its noise, are left out); the median of the paired differences (queued minus direct) is shown too, but on a busy machine its noise is the sandbox's, not the queue's. With prepared sandboxes (the default) the worker starts the slot's next sandbox right after each execution, in the same process, while the outcome travels back: on a loaded 2-core machine that competes with the hop; the same measurement with prepare: false shows the queue's own cost.`,
+        `Throughput: 8 executions in flight from one QueueClient against worker processes (bin/cylo worker, --concurrency ${availableParallelism()} each) on this ${availableParallelism()}-core machine; CPU per execution: the CPU time of this process (the client side), redis-server and the worker processes with their reaped sandboxes (/proc/PID/stat utime + stime + cutime + cstime) over the batch, divided by the executions; other users of the machine are not counted.`,
       ],
       tables: [
-        { title: 'Python hello world, direct vs through the queue (ms)', columns: ['way', 'median', 'p95'], rows: [['direct (cylo.execute)', fmtMs(d.median), fmtMs(d.p95)], ['through the queue', fmtMs(q.median), fmtMs(q.p95)], ['hop: through the queue minus the execution on the worker', fmtMs(hopMedian), fmtMs(summarize(h.overhead).p95)], ['hop: paired differences (noisier)', fmtMs(pairedMedian), '']] },
-        { title: 'Throughput through the queue', columns: ['workers', 'executions', 'exec/s', 'machine CPU ms/exec'], rows: [[1, one.count, one.perSecond.toFixed(1), fmtMs(one.cpuMsPerExec)], [2, two.count, two.perSecond.toFixed(1), fmtMs(two.cpuMsPerExec)]] },
+        { title: 'Python hello world, direct vs through the queue (ms)', columns: ['way', 'median', 'p95'], rows: [['direct (cylo.execute)', fmtMs(d.median), fmtMs(d.p95)], ['through the queue', fmtMs(q.median), fmtMs(q.p95)], ['hop: through the queue minus the execution on the worker', fmtMs(hopMedian), fmtMs(summarize(h.overhead).p95)], ['hop: paired differences (noisier)', fmtMs(pairedMedian), ''], ['hop without prepared sandboxes (prepare: false): the queue\'s own cost', fmtMs(bareHop), fmtMs(summarize(bare.overhead).p95)]] },
+        { title: 'Throughput through the queue', columns: ['workers', 'executions', 'exec/s', 'CPU ms/exec (client + Redis + workers + sandboxes)'], rows: [[1, one.count, one.perSecond.toFixed(1), fmtMs(one.cpuMsPerExec)], [2, two.count, two.perSecond.toFixed(1), fmtMs(two.cpuMsPerExec)]] },
       ],
       targets: [target('queue.hop', 'Latency a queue hop adds to a Python hello world (median, loopback)', '< 3 ms', hopMedian, 'ms', atMost(hopMedian, 3))],
-      data: { hop: { medianMs: hopMedian, pairedMedianMs: pairedMedian, direct: d, queued: q }, throughput: { one: { ...one, perSecond: round(one.perSecond, 2), cpuMsPerExec: round(one.cpuMsPerExec) }, two: { ...two, perSecond: round(two.perSecond, 2), cpuMsPerExec: round(two.cpuMsPerExec) } } },
+      data: { hop: { medianMs: hopMedian, pairedMedianMs: pairedMedian, withoutPrepareMs: bareHop, direct: d, queued: q }, throughput: { one: { ...one, perSecond: round(one.perSecond, 2), cpuMsPerExec: round(one.cpuMsPerExec) }, two: { ...two, perSecond: round(two.perSecond, 2), cpuMsPerExec: round(two.cpuMsPerExec) } } },
       elapsedMs: performance.now() - started,
     };
   } finally {
