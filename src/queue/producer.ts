@@ -127,6 +127,7 @@ export class QueueClient {
       // is re-run once by BullMQ's stalled-job check (the worker's maxStalledCount).
       await this.queue.add('execute', data, { jobId, attempts: 1, removeOnComplete: { age: 300, count: 10_000 }, removeOnFail: { age: 3600 } });
       options.signal?.addEventListener('abort', onAbort, { once: true });
+      if (options.signal?.aborted === true) onAbort(); // aborted while the job was being added
       const result: JobOutcome = await outcome;
       if (live !== undefined) await Promise.race([live.ended, new Promise((resolve) => setTimeout(resolve, END_WAIT_MS).unref())]);
       this.stats.record(result, enqueued);

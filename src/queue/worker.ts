@@ -60,6 +60,9 @@ export class QueueWorker {
     this.blocking = connect(options.connection, 'blocking', `cylo-worker-jobs-${this.id}`);
     this.subscriber = connect(options.connection, 'blocking', `cylo-worker-cancel-${this.id}`);
     for (const c of [this.commands, this.blocking, this.subscriber]) c.on('error', () => {});
+    // Back in the registry as soon as Redis is (a restarted Redis knows no worker): not at the
+    // next heartbeat, so that API nodes route to this worker again at once.
+    this.commands.on('ready', () => void this.beat());
     this.cancels = new CancelListener(this.subscriber, this.commands);
   }
 

@@ -100,7 +100,15 @@ describe('queue mode: failures', { skip, timeout: 150_000 }, () => {
 
   test('Redis stopped and restarted under load: 503 + Retry-After while down, then it recovers by itself', T, async () => {
     assert.equal((await execute({ language: 'python', code: 'print(1)' })).json.status, 'ok');
+    // Under load: executions in flight when Redis goes away are answered (a result, or 503 with
+    // Retry-After when their job's fate is unknown), never left hanging.
+    const marker = uniqueMarker('');
+    const inFlight = [0, 1, 2, 3].map(() => execute({ language: 'bash', code: `sleep 1.${marker}; echo ok` }));
+    await waitFor('jobs running', () => processesWith(marker).length > 0, 20_000);
     await redis.stop();
+    for (const r of await Promise.all(inFlight)) {
+      assert.ok(r.status === 200 || (r.status === 503 && r.json.error.code === 'CYLO_E_QUEUE_UNAVAILABLE' && r.headers.get('retry-after') === '2'), JSON.stringify(r.json));
+    }
     const down = await execute({ language: 'python', code: 'print(2)' });
     assert.equal(down.status, 503, JSON.stringify(down.json));
     assert.equal(down.json.error.code, 'CYLO_E_QUEUE_UNAVAILABLE');
@@ -115,6 +123,8 @@ describe('queue mode: failures', { skip, timeout: 150_000 }, () => {
       else await sleep(200);
     }
     assert.equal(answered?.run?.stdout, '3\n', 'recovered without a restart of any node');
+    // Both workers are back in the (new, empty) Redis's registry by themselves.
+    await waitForAsync('both workers advertised again', async () => ((await (await fetch(`${api.base}/v1/workers`)).json()) as Json).workers?.length === 2, 15_000);
     // A load after the restart: all answered.
     const load = await Promise.all(Array.from({ length: 6 }, (_, i) => execute({ language: 'python', code: `print(${i})` })));
     assert.deepEqual(load.map((r) => r.json.run?.stdout), ['0\n', '1\n', '2\n', '3\n', '4\n', '5\n'], JSON.stringify(load.map((r) => r.json)));
@@ -128,6 +138,15 @@ describe('queue mode: failures', { skip, timeout: 150_000 }, () => {
     assert.match(res.json.error.message, /no live worker/);
   });
 });
+
+/** Polls an async probe until it holds (or throws after `timeoutMs`). */
+async function waitForAsync(what: string, probe: () => Promise<boolean>, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await probe().catch(() => false))) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await sleep(100);
+  }
+}
 
 /** Jobs the API node saw finished by this worker (its per-worker throughput counter). */
 async function finishedBy(base: string, workerId: string): Promise<number> {
