@@ -123,6 +123,8 @@ export class QueueClient {
       await this.checkBound();
       if (options.onEvent !== undefined) live = await this.relay.listen(jobId, options.onEvent);
       const outcome = this.pending.wait(jobId, options.owner);
+      // Awaited below once the job is added; failed when adding fails (no unhandled rejection).
+      outcome.catch(() => {});
       // Attempts 1: a job is never retried after it ran to an outcome; a job whose worker died
       // is re-run once by BullMQ's stalled-job check (the worker's maxStalledCount).
       await this.queue.add('execute', data, { jobId, attempts: 1, removeOnComplete: { age: 300, count: 10_000 }, removeOnFail: { age: 3600 } });
