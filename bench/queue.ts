@@ -93,6 +93,31 @@ async function hop(ctx: BenchContext, redis: RedisServer, prepare: boolean): Pro
   return { direct, queued, diffs, overhead };
 }
 
+/** The queue alone: a worker whose executions return at once (no sandbox), so what is left is
+ *  the Redis round trips and the checks on both sides. */
+async function queueAlone(ctx: BenchContext, redis: RedisServer): Promise<number[]> {
+  const real = ctx.cylo;
+  const instant = { id: 'noop', status: 'ok', run: null } as unknown as Awaited<ReturnType<Cylo['execute']>>;
+  const noop: Cylo = Object.assign(Object.create(real) as Cylo, { execute: async () => instant });
+  const connection = parseQueueUrl(redis.url);
+  const worker = new QueueWorker({ cylo: noop, connection, concurrency: 1, log: () => {} });
+  await worker.start();
+  const client = new QueueClient({ connection, queueLimit: 1000 });
+  await client.ready();
+  const ms: number[] = [];
+  try {
+    for (let i = 0; i < (ctx.quick ? 20 : 200); i++) {
+      const t = performance.now();
+      await client.execute(HELLO, RUN);
+      ms.push(performance.now() - t);
+    }
+  } finally {
+    await client.close();
+    await worker.drain();
+  }
+  return ms.slice(5);
+}
+
 async function throughput(ctx: BenchContext, redis: RedisServer, workers: number): Promise<{ perSecond: number; cpuMsPerExec: number; count: number }> {
   const cores = availableParallelism();
   const started: WorkerProcess[] = [];
@@ -133,6 +158,8 @@ export async function runQueueBench(ctx: BenchContext): Promise<SectionResult> {
     ctx.log('queue: hop latency without prepared sandboxes');
     const bare = await hop(ctx, redis, false);
     const bareHop = round(median(bare.overhead));
+    ctx.log('queue: the queue alone (no-op executions)');
+    const alone = summarize(await queueAlone(ctx, redis));
     ctx.log('queue: throughput, 1 worker');
     const one = await throughput(ctx, redis, 1);
     ctx.log('queue: throughput, 2 workers');
@@ -149,11 +176,11 @@ export async function runQueueBench(ctx: BenchContext): Promise<SectionResult> {
         `Throughput: 8 executions in flight from one QueueClient against worker processes (bin/cylo worker, --concurrency ${availableParallelism()} each) on this ${availableParallelism()}-core machine; CPU per execution: the CPU time of this process (the client side), redis-server and the worker processes with their reaped sandboxes (/proc/PID/stat utime + stime + cutime + cstime) over the batch, divided by the executions; other users of the machine are not counted.`,
       ],
       tables: [
-        { title: 'Python hello world, direct vs through the queue (ms)', columns: ['way', 'median', 'p95'], rows: [['direct (cylo.execute)', fmtMs(d.median), fmtMs(d.p95)], ['through the queue', fmtMs(q.median), fmtMs(q.p95)], ['hop: through the queue minus the execution on the worker', fmtMs(hopMedian), fmtMs(summarize(h.overhead).p95)], ['hop: paired differences (noisier)', fmtMs(pairedMedian), ''], ['hop without prepared sandboxes (prepare: false): the queue\'s own cost', fmtMs(bareHop), fmtMs(summarize(bare.overhead).p95)]] },
+        { title: 'Python hello world, direct vs through the queue (ms)', columns: ['way', 'median', 'p95'], rows: [['direct (cylo.execute)', fmtMs(d.median), fmtMs(d.p95)], ['through the queue', fmtMs(q.median), fmtMs(q.p95)], ['hop: through the queue minus the execution on the worker', fmtMs(hopMedian), fmtMs(summarize(h.overhead).p95)], ['hop: paired differences (noisier)', fmtMs(pairedMedian), ''], ['hop without prepared sandboxes (prepare: false): the queue\'s own cost', fmtMs(bareHop), fmtMs(summarize(bare.overhead).p95)], ['the queue alone: a round trip whose execution returns at once (no sandbox)', fmtMs(alone.median), fmtMs(alone.p95)]] },
         { title: 'Throughput through the queue', columns: ['workers', 'executions', 'exec/s', 'CPU ms/exec (client + Redis + workers + sandboxes)'], rows: [[1, one.count, one.perSecond.toFixed(1), fmtMs(one.cpuMsPerExec)], [2, two.count, two.perSecond.toFixed(1), fmtMs(two.cpuMsPerExec)]] },
       ],
       targets: [target('queue.hop', 'Latency a queue hop adds to a Python hello world (median, loopback)', '< 3 ms', hopMedian, 'ms', atMost(hopMedian, 3))],
-      data: { hop: { medianMs: hopMedian, pairedMedianMs: pairedMedian, withoutPrepareMs: bareHop, direct: d, queued: q }, throughput: { one: { ...one, perSecond: round(one.perSecond, 2), cpuMsPerExec: round(one.cpuMsPerExec) }, two: { ...two, perSecond: round(two.perSecond, 2), cpuMsPerExec: round(two.cpuMsPerExec) } } },
+      data: { hop: { medianMs: hopMedian, pairedMedianMs: pairedMedian, withoutPrepareMs: bareHop, queueAloneMs: { median: round(alone.median), p95: round(alone.p95) }, direct: d, queued: q }, throughput: { one: { ...one, perSecond: round(one.perSecond, 2), cpuMsPerExec: round(one.cpuMsPerExec) }, two: { ...two, perSecond: round(two.perSecond, 2), cpuMsPerExec: round(two.cpuMsPerExec) } } },
       elapsedMs: performance.now() - started,
     };
   } finally {
