@@ -18,6 +18,7 @@ import { runMemory } from './memory.js';
 import { runProfile } from './profile.js';
 import { runCliStart } from './cli-start.js';
 import { runTestCasesBench } from './test-cases.js';
+import { runQueueBench } from './queue.js';
 
 type Runner = (ctx: BenchContext, languages?: readonly string[]) => Promise<SectionResult>;
 
@@ -30,6 +31,7 @@ export const MEASUREMENTS: ReadonlyArray<{ name: string; aliases: string[]; run:
   { name: 'memory', aliases: [], run: runMemory, summary: 'service RSS idle / under load; host memory per concurrent sandbox' },
   { name: 'scaling', aliases: [], run: runScaling, summary: 'cost vs output size, number of files, stdin size' },
   { name: 'test-cases', aliases: ['tests', 'judge'], run: runTestCasesBench, summary: '20 C++ test cases in one request vs 20 requests vs one compile + run' },
+  { name: 'queue', aliases: ['redis'], run: runQueueBench, summary: 'queue mode: hop latency of a Python hello world; throughput with 1 vs 2 workers, CPU per execution' },
   { name: 'cli-start', aliases: ['cli', 'start'], run: runCliStart, summary: 'a whole `cylo exec` process (Python; cached compiled) vs `node -e 0` and python3 -c' },
 ];
 

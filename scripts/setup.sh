@@ -21,6 +21,11 @@ packages+=(chromium)
 # busybox-static and cpio for the guests' initramfs; the guest kernel itself is Debian's cloud
 # kernel, extracted below by scripts/guest/kernel.sh, never installed into /boot.
 packages+=(qemu-system-x86 busybox-static cpio)
+# redis-server: queue mode (cylo serve --queue, cylo worker; docs/scaling.md) runs on Redis. The
+# tests start their own redis-server on a free loopback port with a temporary directory and stop
+# it after; the system service Debian enables is never used by them (without the binary, the
+# queue tests skip, saying why).
+packages+=(redis-server)
 need() { command -v "$1" >/dev/null 2>&1 || [ -x "${2:-/nonexistent}" ]; }
 missing=()
 for p in "${packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done

@@ -20,6 +20,7 @@ const COMMANDS: ReadonlyArray<readonly [string, () => Promise<CommandModule>]> =
   ['watch', () => import('./commands/watch.js')],
   ['mcp', () => import('./commands/mcp.js')],
   ['serve', () => import('./commands/serve.js')],
+  ['worker', () => import('./commands/worker.js')],
 ];
 
 /** The command the arguments name: the first one that is not an option (the program's own

@@ -87,6 +87,9 @@ export const httpKeys = {
   webhookTimeout: duration.optional(),
   // Stateful sessions (docs/sessions.md): how many may be open at once.
   maxSessions: wholeNumber(0, 10_000).optional(),
+  /** Queue mode (docs/scaling.md): the Redis URL of the job queue, read by `cylo serve` (an API
+   *  node) and `cylo worker`; checked in full by src/queue/connection.ts. */
+  queue: z.string().trim().regex(/^rediss?:\/\/[^/\s]+/, 'expected redis://[:PASSWORD@]HOST[:PORT][/DB] or rediss://... (TLS)').optional(),
 };
 
 /** One source of settings (a config file, the environment or the flags), every key optional. */
@@ -130,4 +133,5 @@ export const ENV_VARS: Readonly<Record<string, ConfigKey>> = {
   CYLO_JUDGE0: 'judge0',
   CYLO_JUDGE0_PREFIX: 'judge0Prefix',
   CYLO_JUDGE0_ROOT: 'judge0Root',
+  CYLO_QUEUE: 'queue',
 };

@@ -26,6 +26,8 @@ import { registerSessionRoutes } from './sessions.js';
 import { zodValidatorCompiler } from './validation.js';
 import { createSubmissionService, type SubmissionsOptions } from './submissions-setup.js';
 import { registerSubmissionRoutes } from './submissions.js';
+import type { QueueClient } from '../queue/producer.js';
+import { registerWorkerRoutes } from './workers.js';
 
 export const DEFAULT_BODY_LIMIT = 16 * 1024 * 1024;
 export const DEFAULT_MAX_CONNECTIONS = 256;
@@ -65,6 +67,9 @@ export interface ServerOptions {
   /** The Judge0-compatible API (docs/judge0.md): mounted at `prefix` (default /judge0) and,
    *  with `root: true`, also at / (its paths do not clash with cylo's). false: not mounted. */
   judge0?: { prefix?: string; root?: boolean; submitAsync?: Judge0AsyncSubmit } | false;
+  /** Queue mode (docs/scaling.md): every execution goes to a worker through this client
+   *  (the caller creates and closes it); GET /v1/workers and the queue metrics are added. */
+  queue?: QueueClient;
 }
 
 export interface CyloServerHandle extends ServerContext {
@@ -86,6 +91,10 @@ export async function buildServer(options: ServerOptions = {}): Promise<FastifyI
   const app = createFastify(options, bodyLimit);
   const state = new ServerState(cylo, new ServerMetrics(cylo, { processMetrics: options.processMetrics ?? true }));
   app.decorate('cyloServer', shutdownHandle(app, state));
+  if (options.queue !== undefined) {
+    state.queue = options.queue;
+    options.queue.stats.register(state.metrics.registry);
+  }
   if (options.submissions !== undefined) addSubmissionService(app, state, options.submissions);
   if (ownsCylo) app.addHook('onClose', async () => cylo.close());
   setJsonBodies(app, cylo, bodyLimit);
@@ -257,6 +266,7 @@ async function registerRoutes(app: FastifyInstance, state: ServerState, options:
   registerPistonRoutes(app, state);
   if (state.submissions !== undefined) registerSubmissionRoutes(app, state, state.submissions, options.token !== undefined);
   registerSessionRoutes(app, state, bodyLimit);
+  if (state.queue !== undefined) registerWorkerRoutes(app, state.queue);
   await app.register(fastifyWebsocket, { options: { maxPayload: bodyLimit } });
   await app.register(async (scoped) => registerPistonConnect(scoped, state));
   await registerJudge0(app, state, options, bodyLimit);

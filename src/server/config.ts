@@ -69,6 +69,9 @@ export interface ServerConfig {
   webhookTimeoutMs: number;
   /** Stateful sessions open at once (unset: the library's default, fitted to the uid range). */
   maxSessions: number | undefined;
+  /** Queue mode: the Redis URL of the job queue (docs/scaling.md); undefined: executions run in
+   *  this process. */
+  queue: string | undefined;
 }
 
 /** Command-line flags of `cylo serve` and the key each sets. */
@@ -93,6 +96,7 @@ export const FLAGS: Readonly<Partial<Record<ConfigKey, string>>> = {
   webhookBackoff: '--webhook-backoff',
   webhookTimeout: '--webhook-timeout',
   maxSessions: '--max-sessions',
+  queue: '--queue',
 };
 
 export interface LoadConfigOptions {
@@ -189,6 +193,7 @@ function withDefaults(loaded: LoadedConfig, token: Pick<ServerConfig, 'token' | 
     webhookBackoffMs: v.webhookBackoff ?? 2000,
     webhookTimeoutMs: v.webhookTimeout ?? 5000,
     maxSessions: v.maxSessions,
+    queue: v.queue,
   };
 }
 

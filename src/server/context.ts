@@ -4,7 +4,7 @@
 // Retry-After estimate. Below it, cylo's gate does admission, the pool, the lifecycle.
 import type { FastifyBaseLogger, FastifyReply, FastifyRequest } from 'fastify';
 import type { Cylo } from '../cylo.js';
-import type { ExecuteRequest } from '../api/request.js';
+import { normalizeRequest, type ExecuteRequest } from '../api/request.js';
 import type { ExecutionResult } from '../api/result.js';
 import type { ExecuteOptions } from '../gate/execution-gate.js';
 import type { ExecutionEvent } from '../engine/lifecycle.js';
@@ -13,9 +13,13 @@ import { requestedOutputEncoding } from '../api/output-encoding.js';
 import { CyloError, toCyloError } from '../errors.js';
 import type { ApiName, ServerMetrics } from './metrics.js';
 import type { SubmissionService } from '../submissions/service.js';
+import type { QueueClient } from '../queue/producer.js';
+import { requestKey } from './auth.js';
+import { ownerOfKey } from '../submissions/view.js';
 
-/** Options of one server-side execution: the gate's, plus the log to write its line to. */
-export type RunOptions = ExecuteOptions & { log?: FastifyBaseLogger };
+/** Options of one server-side execution: the gate's, plus the log to write its line to and, in
+ *  queue mode, the caller's owner (SHA-256 of its API key, carried by the job). */
+export type RunOptions = ExecuteOptions & { log?: FastifyBaseLogger; owner?: string | null };
 
 export interface ServerContext {
   readonly cylo: Cylo;
@@ -25,6 +29,9 @@ export interface ServerContext {
   /** The durable asynchronous submissions (src/submissions), for adapters such as the native
    *  /v1/submissions routes; undefined when the server was built without `submissions`. */
   readonly submissions: SubmissionService | undefined;
+  /** Queue mode (`cylo serve --queue`): executions run on workers through Redis
+   *  (src/queue/producer.ts); undefined: on this process's own gate. */
+  readonly queue: QueueClient | undefined;
   /** Seconds a client refused with 503 should wait: an estimate of when a slot frees up. */
   retryAfterSeconds(): number;
   /** The server-side execution path (every API goes through it). */
@@ -37,9 +44,13 @@ export interface ServerContext {
 
 const SHUTTING_DOWN = 'the service is shutting down and accepts no new executions; retry on another instance';
 
+/** Interactive executions (Piston's WebSocket protocol) in queue mode: refused (docs/scaling.md). */
+export const INTERACTIVE_IN_QUEUE_MODE = 'interactive executions (the WebSocket protocol, sessions) are not offered in queue mode: a job runs to its result on a worker; use POST /v1/execute (with Accept: text/event-stream for live output) or run cylo serve without --queue';
+
 export class ServerState implements ServerContext {
   shuttingDown = false;
   submissions: SubmissionService | undefined = undefined;
+  queue: QueueClient | undefined = undefined;
   /** Exponentially weighted mean of execution times (seconds), for Retry-After. */
   private meanSeconds = 1;
 
@@ -49,13 +60,14 @@ export class ServerState implements ServerContext {
   ) {}
 
   retryAfterSeconds(): number {
+    if (this.queue !== undefined) return this.queue.retryAfterSeconds();
     const { concurrency, queued } = this.cylo.stats();
     const estimate = Math.ceil((this.meanSeconds * (queued + concurrency)) / Math.max(1, concurrency));
     return Math.min(60, Math.max(1, estimate));
   }
 
   async run(api: ApiName, body: ExecuteRequest, options: RunOptions = {}): Promise<ExecutionResult> {
-    const { log, ...execOptions } = options;
+    const { log, owner, ...execOptions } = options;
     if (this.shuttingDown) {
       this.metrics.errors.inc({ api, code: 'CYLO_E_SHUTTING_DOWN' });
       throw new CyloError('CYLO_E_SHUTTING_DOWN', SHUTTING_DOWN);
@@ -63,13 +75,11 @@ export class ServerState implements ServerContext {
     const started = performance.now();
     let startedRunning: number | undefined;
     try {
-      const result = await this.cylo.execute(body, {
-        ...execOptions,
-        onEvent: (event) => {
-          startedRunning ??= performance.now();
-          execOptions.onEvent?.(event);
-        },
-      });
+      const onEvent = (event: ExecutionEvent): void => {
+        startedRunning ??= performance.now();
+        execOptions.onEvent?.(event);
+      };
+      const result = this.queue === undefined ? await this.cylo.execute(body, { ...execOptions, onEvent }) : await this.viaQueue(this.queue, api, body, { ...execOptions, onEvent: execOptions.onEvent === undefined ? undefined : onEvent }, owner);
       this.record(api, result, started, startedRunning);
       log?.info({ executionId: result.id, language: result.language, status: result.status, wallMs: result.run?.wallMs ?? result.compile?.wallMs, seconds: Number(((performance.now() - started) / 1000).toFixed(3)) }, 'execution finished');
       return result;
@@ -80,6 +90,12 @@ export class ServerState implements ServerContext {
       if (execOptions.signal?.aborted === true) log?.info({ code: err.code }, 'execution cancelled: the client went away');
       throw err;
     }
+  }
+
+  /** Queue mode: validated here too (a 400 without a trip through Redis), then run by a worker. */
+  private async viaQueue(queue: QueueClient, api: ApiName, body: ExecuteRequest, options: { signal?: AbortSignal | undefined; onEvent?: ((event: ExecutionEvent) => void) | undefined }, owner: string | null | undefined): Promise<ExecutionResult> {
+    normalizeRequest(body, this.cylo.policy);
+    return queue.execute(body, { signal: options.signal, onEvent: options.onEvent, owner: owner ?? null, api });
   }
 
   private record(api: ApiName, result: ExecutionResult, started: number, startedRunning: number | undefined): void {
@@ -100,13 +116,16 @@ export class ServerState implements ServerContext {
     };
     reply.raw.once('close', onClose);
     try {
-      return await this.run(api, body, { signal: controller.signal, log: request.log, ...(onEvent === undefined ? {} : { onEvent }) });
+      return await this.run(api, body, { signal: controller.signal, log: request.log, owner: ownerOfKey(requestKey(request)), ...(onEvent === undefined ? {} : { onEvent }) });
     } finally {
       reply.raw.off('close', onClose);
     }
   }
 
   interactive(api: ApiName, body: ExecuteRequest, log?: FastifyBaseLogger): InteractiveExecution {
+    if (this.queue !== undefined) {
+      return startInteractive(() => Promise.reject(new CyloError('CYLO_E_UNSUPPORTED', INTERACTIVE_IN_QUEUE_MODE)), undefined, requestedOutputEncoding(body));
+    }
     return startInteractive((options) => this.run(api, body, { ...options, ...(log === undefined ? {} : { log }) }), undefined, requestedOutputEncoding(body));
   }
 }

@@ -51,9 +51,20 @@ export function errorBody(request: FastifyRequest, error: CyloError): Record<str
   return isPistonUrl(request.url) ? { message: error.message, ...json } : json;
 }
 
+/** The Retry-After (seconds) of a 503 that a client should retry, or undefined. Queue mode:
+ *  Redis unreachable (it comes back and the node reconnects by itself) or no live worker for
+ *  the language (one may start) get short fixed delays. */
+export function retryAfterFor(error: CyloError, ctx: ServerContext | undefined): string | undefined {
+  if (error.code === 'CYLO_E_QUEUE_FULL' && ctx !== undefined) return String(ctx.retryAfterSeconds());
+  if (error.code === 'CYLO_E_QUEUE_UNAVAILABLE') return '2';
+  if (error.code === 'CYLO_E_NO_WORKER') return '5';
+  return undefined;
+}
+
 /** Sends an error answer, with the headers its code calls for. */
 export function sendError(request: FastifyRequest, reply: FastifyReply, error: CyloError, ctx: ServerContext | undefined): FastifyReply {
-  if (error.code === 'CYLO_E_QUEUE_FULL' && ctx !== undefined) reply.header('retry-after', String(ctx.retryAfterSeconds()));
+  const retryAfter = retryAfterFor(error, ctx);
+  if (retryAfter !== undefined) reply.header('retry-after', retryAfter);
   if (error.code === 'CYLO_E_SHUTTING_DOWN' || error.code === 'CYLO_E_CLOSED') {
     reply.header('retry-after', '5');
     reply.header('connection', 'close');

@@ -8,7 +8,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { CyloError } from '../errors.js';
 import { requestKey } from './auth.js';
-import type { ServerContext } from './context.js';
+import { INTERACTIVE_IN_QUEUE_MODE, type ServerContext } from './context.js';
 import { errorBodySchema } from './schemas.js';
 
 const limitsSchema = z
@@ -64,6 +64,8 @@ export function registerSessionRoutes(app: FastifyInstance, ctx: ServerContext, 
   const find = (request: FastifyRequest) => sessions.get((request.params as { id: string }).id, ownerOf(request));
   const filePath = (request: FastifyRequest): string => (request.params as { '*': string })['*'];
   const refuseWhenShuttingDown = (): void => {
+    // Queue mode: a session would need one worker for its lifetime; refused (docs/scaling.md).
+    if (ctx.queue !== undefined) throw new CyloError('CYLO_E_UNSUPPORTED', INTERACTIVE_IN_QUEUE_MODE);
     if (ctx.shuttingDown) throw new CyloError('CYLO_E_SHUTTING_DOWN', 'the server is shutting down; sessions end with it');
   };
   // Uploads are raw bytes (the file as is).

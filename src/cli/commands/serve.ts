@@ -13,6 +13,8 @@ import { processIO, type CommandIO } from '../../util/io.js';
 import { CONFIG_OPTION_HELP } from '../cylo-options.js';
 import { registerMcpRoutes } from '../../mcp/routes.js';
 import { prepareDataDir } from '../../submissions/data-dir.js';
+import { preflight } from '../preflight.js';
+import type { QueueClient } from '../../queue/producer.js';
 
 /** Routes every `cylo serve` mounts besides the built-in ones: the place for the MCP Streamable
  *  HTTP transport (/mcp). A plugin gets the Fastify instance and the server context (cylo,
@@ -38,18 +40,6 @@ export interface ServeOptions {
   logStream?: NodeJS.WritableStream;
   /** Called once the server listens. */
   onListening?: (info: { url: string; host: string; port: number; app: FastifyInstance; config: ServerConfig }) => void;
-}
-
-/** Checks the sandbox once before listening: a server that cannot run anything must not start. */
-async function preflight(cylo: Cylo): Promise<void> {
-  const report = await cylo.doctor();
-  const failed = report.checks.find((c) => !c.ok);
-  if (failed !== undefined) {
-    throw new CyloError('CYLO_E_SANDBOX_UNAVAILABLE', `sandbox unavailable: ${failed.layer}: ${failed.detail}${failed.fix === undefined ? '' : `. Fix: ${failed.fix}`} (run cylo doctor)`, { layer: failed.layer });
-  }
-  if (!report.smoke.ok) throw new CyloError('CYLO_E_SANDBOX_UNAVAILABLE', `sandbox unavailable: a test execution failed: ${report.smoke.detail} (run cylo doctor)`);
-  await cylo.runtimes(); // resolve every toolchain now, not on the first request
-  await cylo.warm(); // every slot and its prepared sandbox, before the first request
 }
 
 function waitForStop(options: ServeOptions, onSecond: (why: string) => void): { stopped: Promise<string>; dispose: () => void } {
@@ -128,9 +118,10 @@ const mcpPlugin =
     registerMcpRoutes(app, ctx, { ...(allowedOrigins === undefined ? {} : { allowedOrigins }), ...(environments === undefined ? {} : { environments }) });
 
 /** The HTTP app with the built-in routes and every plugin's, not yet listening. */
-function buildServeApp(cylo: Cylo, config: ServerConfig, options: ServeOptions): Promise<FastifyInstance> {
+function buildServeApp(cylo: Cylo, config: ServerConfig, options: ServeOptions, queue: QueueClient | undefined): Promise<FastifyInstance> {
   return buildServer({
     cylo,
+    ...(queue === undefined ? {} : { queue }),
     ...(config.tokens === undefined ? {} : { token: config.tokens }),
     submissions: {
       dataDir: config.dataDir,
@@ -193,16 +184,24 @@ export async function serveCommand(options: ServeOptions, _io: CommandIO): Promi
   prepareDataDir(config.dataDir);
   const cylo = createServeCylo(options, config, logs.log);
   let app: FastifyInstance | undefined;
+  let queue: QueueClient | undefined;
   try {
-    await preflight(cylo);
-    app = await buildServeApp(cylo, config, options);
+    // Queue mode: this node runs nothing itself (workers do): no sandbox check; the languages
+    // are still resolved (the Piston and Judge0 APIs list them). Redis may be down now: requests
+    // get 503 until it is up, then the node recovers by itself.
+    if (config.queue === undefined) await preflight(cylo);
+    else {
+      queue = await openQueue(config.queue, config.queueLimit);
+      await cylo.runtimes();
+    }
+    app = await buildServeApp(cylo, config, options, queue);
     logs.attach(app.log);
     if (config.token === undefined && !isLoopbackHost(config.host)) {
       app.log.warn({ host: config.host }, 'listening on a non-loopback address WITHOUT authentication (--insecure-no-auth): anyone who can reach this port can run code here');
     }
     const { url, port } = await listen(app, config);
     app.log.info(
-      { url, port, concurrency: config.concurrency, queueLimit: config.queueLimit, graceMs: config.graceMs, bodyLimit: config.bodyLimit, maxConnections: config.maxConnections, auth: config.token === undefined ? 'none' : 'bearer', keys: config.tokens?.length ?? 0, tokenSource: config.tokenSource, configPath: config.configPath, dataDir: config.dataDir, playground: config.playground, cors: config.corsOrigins ?? 'off' },
+      { url, port, queue: queue === undefined ? 'off' : queue.display, concurrency: config.concurrency, queueLimit: config.queueLimit, graceMs: config.graceMs, bodyLimit: config.bodyLimit, maxConnections: config.maxConnections, auth: config.token === undefined ? 'none' : 'bearer', keys: config.tokens?.length ?? 0, tokenSource: config.tokenSource, configPath: config.configPath, dataDir: config.dataDir, playground: config.playground, cors: config.corsOrigins ?? 'off' },
       'cylo serve ready',
     );
     options.onListening?.({ url, host: config.host, port, app, config });
@@ -211,8 +210,17 @@ export async function serveCommand(options: ServeOptions, _io: CommandIO): Promi
   } finally {
     // On every path (including a failed start) nothing is left running.
     if (app !== undefined) await app.close().catch(() => {});
+    await queue?.close().catch(() => {});
     await cylo.close({ graceMs: 0 }).catch(() => {});
   }
+}
+
+/** The queue client of an API node (loaded only in queue mode: BullMQ stays out of a plain
+ *  `cylo serve`). */
+async function openQueue(url: string, queueLimit: number): Promise<QueueClient> {
+  const { parseQueueUrl } = await import('../../queue/connection.js');
+  const { QueueClient } = await import('../../queue/producer.js');
+  return new QueueClient({ connection: parseQueueUrl(url), queueLimit });
 }
 
 /** Declares `cylo serve` on the program: its options, help and action. */
@@ -240,6 +248,7 @@ export function register(program: Command): Command {
     .option('--webhook-attempts <n>', 'attempts per webhook (default 5; CYLO_WEBHOOK_ATTEMPTS); the secret: CYLO_WEBHOOK_SECRET or generated in the data directory')
     .option('--webhook-backoff <duration>', 'first webhook retry delay, doubled each time (default 2s; CYLO_WEBHOOK_BACKOFF)')
     .option('--webhook-timeout <duration>', 'per webhook attempt (default 5s; CYLO_WEBHOOK_TIMEOUT)')
+    .option('--queue <url>', 'queue mode: put executions on this Redis queue for `cylo worker` processes (redis://[:PASSWORD@]HOST[:PORT][/DB] or rediss://; CYLO_QUEUE; docs/scaling.md)')
     .option('--max-sessions <n>', 'stateful sessions open at once (default 8; CYLO_MAX_SESSIONS; docs/sessions.md)')
     .action(async (o: Record<string, string | boolean | undefined>) => {
       const { config, ...flags } = o;

@@ -6,7 +6,7 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { CyloError } from '../../errors.js';
 import type { ServerContext } from '../context.js';
-import { toHttpError } from '../http-errors.js';
+import { retryAfterFor, toHttpError } from '../http-errors.js';
 import { judge0Field } from './request.js';
 
 /** Query parameters: their errors are 400 `{ error }`, not 422. */
@@ -46,7 +46,8 @@ export function judge0ErrorHandler(ctx: ServerContext, bodyLimit: number) {
     } else {
       request.log.info({ code: err.code, field: err.field }, err.message);
     }
-    if (err.code === 'CYLO_E_QUEUE_FULL') reply.header('retry-after', String(ctx.retryAfterSeconds()));
+    const retryAfter = retryAfterFor(err, ctx);
+    if (retryAfter !== undefined) reply.header('retry-after', retryAfter);
     if (err.code === 'CYLO_E_SHUTTING_DOWN') reply.header('retry-after', '5').header('connection', 'close');
     const answer = judge0ErrorAnswer(err);
     reply.status(answer.status);

@@ -1,0 +1,49 @@
+// Cancellation from any API node to the worker running the job: the API node sets the job's
+// cancel key (with a TTL, for a worker that picks the job up later) and publishes the job id on
+// the cancel channel; every worker listens and aborts that job's AbortSignal when it runs it,
+// which kills its sandbox (the gate's cancellation path, as for a local client that went away).
+import type { Redis } from 'ioredis';
+import { CyloError } from '../errors.js';
+import { CANCEL_CHANNEL, cancelKey } from './keys.js';
+
+/** How long a cancel key lives (ms): longer than a job may wait in the queue and run. */
+export const CANCEL_TTL_MS = 3_600_000;
+
+/** API node side: asks every worker to cancel the job (throws when Redis cannot be reached). */
+export async function requestCancel(redis: Redis, jobId: string): Promise<void> {
+  await redis.multi().set(cancelKey(jobId), '1', 'PX', CANCEL_TTL_MS).publish(CANCEL_CHANNEL, jobId).exec();
+}
+
+/** The error a cancelled job ends with. */
+export const cancelledByApi = (): CyloError => new CyloError('CYLO_E_CANCELLED', 'the execution was cancelled through the queue (its client went away or cancelled it)');
+
+/** Worker side: the running jobs' controllers, aborted by the cancel channel's messages. */
+export class CancelListener {
+  private readonly running = new Map<string, AbortController>();
+
+  /** `subscriber`: a connection used for nothing else; `commands`: for the cancel keys. */
+  constructor(
+    private readonly subscriber: Redis,
+    private readonly commands: Redis,
+  ) {
+    subscriber.on('message', (channel: string, jobId: string) => {
+      if (channel === CANCEL_CHANNEL) this.running.get(jobId)?.abort(cancelledByApi());
+    });
+  }
+
+  /** Starts listening (resolves once subscribed). */
+  async start(): Promise<void> {
+    await this.subscriber.subscribe(CANCEL_CHANNEL);
+  }
+
+  /** Watches a job: its controller is aborted when the job is (or was already) cancelled.
+   *  Returns the function that stops watching. */
+  async watch(jobId: string, controller: AbortController): Promise<() => void> {
+    this.running.set(jobId, controller);
+    // After subscribing: a cancel published before this point left its key.
+    if ((await this.commands.exists(cancelKey(jobId))) === 1) controller.abort(cancelledByApi());
+    return () => {
+      if (this.running.get(jobId) === controller) this.running.delete(jobId);
+    };
+  }
+}

@@ -1,0 +1,70 @@
+// The queue's Redis URL (`--queue`, `queue` in the config file, CYLO_QUEUE) and the Redis
+// connections made from it. Accepted: redis://[[USER]:PASSWORD@]HOST[:PORT][/DB] and the same
+// with rediss:// (TLS, the server's certificate checked against the system CAs and the host
+// name: never turned off). The password never appears in a message or a log line (`display`).
+import { Redis, type RedisOptions } from 'ioredis';
+import { CyloError } from '../errors.js';
+
+export interface QueueConnection {
+  /** What ioredis needs (host, port, db, credentials, TLS). */
+  readonly redis: RedisOptions;
+  /** The URL with the password replaced by `***`, for logs and messages. */
+  readonly display: string;
+}
+
+const configError = (message: string): CyloError => new CyloError('CYLO_E_CONFIG', `queue: ${message}`, { field: 'queue' });
+
+/** Parses a queue URL; throws CYLO_E_CONFIG naming what is wrong and the expected form. */
+export function parseQueueUrl(text: string): QueueConnection {
+  const form = 'expected redis://[:PASSWORD@]HOST[:PORT][/DB] or rediss://... (TLS)';
+  let url: URL;
+  try {
+    url = new URL(text.trim());
+  } catch {
+    throw configError(`not a URL; ${form}`);
+  }
+  if (url.protocol !== 'redis:' && url.protocol !== 'rediss:') throw configError(`unsupported scheme ${url.protocol}; ${form}`);
+  if (url.hostname === '') throw configError(`no host; ${form}`);
+  if (url.search !== '' || url.hash !== '') throw configError(`query strings and fragments are not supported; ${form}`);
+  const port = url.port === '' ? 6379 : Number(url.port);
+  const dbText = url.pathname.replace(/^\//, '');
+  if (dbText !== '' && !/^\d{1,2}$/.test(dbText)) throw configError(`the database must be a number 0-99 (got "${dbText}"); ${form}`);
+  const host = url.hostname.replace(/^\[(.*)\]$/, '$1');
+  const redis: RedisOptions = { host, port, db: dbText === '' ? 0 : Number(dbText) };
+  if (url.username !== '') redis.username = decodeURIComponent(url.username);
+  if (url.password !== '') redis.password = decodeURIComponent(url.password);
+  // rediss://: TLS with certificate and host-name checks (Node's defaults, never relaxed): a
+  // network attacker between a node and Redis can neither read jobs nor forge results.
+  if (url.protocol === 'rediss:') redis.tls = { servername: host };
+  const auth = url.username !== '' || url.password !== '' ? `${url.username}${url.password === '' ? '' : ':***'}@` : '';
+  return { redis, display: `${url.protocol}//${auth}${url.host}/${redis.db ?? 0}` };
+}
+
+/** How a connection behaves while Redis is unreachable:
+ *  - `command`: an API node's commands fail at once (no offline queue, one retry), so a request
+ *    is answered 503 CYLO_E_QUEUE_UNAVAILABLE at once instead of hanging;
+ *  - `blocking`: BullMQ workers, queue events and subscribers wait and reconnect by themselves
+ *    (BullMQ requires maxRetriesPerRequest: null there). */
+export type ConnectionRole = 'command' | 'blocking';
+
+/** A new Redis connection; it reconnects by itself (every 100 ms at first, then every second). */
+export function connect(connection: QueueConnection, role: ConnectionRole, name: string): Redis {
+  return new Redis({
+    ...connection.redis,
+    connectionName: name,
+    lazyConnect: false,
+    retryStrategy: (times) => Math.min(100 * times, 1000),
+    ...(role === 'command' ? { enableOfflineQueue: false, maxRetriesPerRequest: 1 } : { maxRetriesPerRequest: null }),
+  });
+}
+
+/** True when the error is Redis being unreachable (connection closed, offline, timed out). */
+export function isConnectionError(error: unknown): boolean {
+  const message = error instanceof Error ? error.message : String(error);
+  return /Connection is closed|Stream isn't writeable|enableOfflineQueue|ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|Reached the max retries|connect ETIMEDOUT|ENOTFOUND|LOADING/i.test(message);
+}
+
+/** The error an API node answers while Redis cannot be reached. */
+export function queueUnavailable(display: string, cause?: unknown): CyloError {
+  return new CyloError('CYLO_E_QUEUE_UNAVAILABLE', `queue: the Redis server ${display} cannot be reached; retry after the Retry-After delay (the service recovers by itself once Redis is back)`, { cause });
+}

@@ -1,0 +1,193 @@
+// The API node's side of queue mode (`cylo serve --queue URL`): ServerState.run hands every
+// execution here instead of to the local gate, so every API (native, SSE, Piston, Judge0 sync
+// and async, submissions, MCP) goes through the queue without any route knowing.
+//
+// Routing: one BullMQ queue; before enqueueing, the request's language is checked against the
+// live worker registry (registry.ts), so a language no live worker offers is refused at once
+// (CYLO_E_NO_WORKER) instead of waiting for a timeout. A deployment's workers should offer the
+// same languages (a worker given a job for a language it lacks answers CYLO_E_UNKNOWN_LANGUAGE
+// or CYLO_E_RUNTIME_UNAVAILABLE, see docs/scaling.md).
+// Bound: jobs waiting in Redis beyond `queueLimit` are refused with CYLO_E_QUEUE_FULL.
+// Redis unreachable: CYLO_E_QUEUE_UNAVAILABLE at once (503 + Retry-After), recovering by itself.
+import { randomUUID } from 'node:crypto';
+import { Queue, QueueEvents } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type { ExecuteRequest } from '../api/request.js';
+import type { ExecutionResult } from '../api/result.js';
+import type { ExecutionEvent } from '../engine/lifecycle.js';
+import { CyloError, toCyloError } from '../errors.js';
+import { requestCancel } from './cancel.js';
+import { connect, isConnectionError, queueUnavailable, type QueueConnection } from './connection.js';
+import { END_WAIT_MS, EventRelay } from './events-relay.js';
+import { JOB_VERSION, outcomeResult, type JobData, type JobOutcome } from './job-schema.js';
+import { QUEUE_NAME, QUEUE_PREFIX } from './keys.js';
+import { liveWorkers, offers, type WorkerInfo } from './registry.js';
+import { PendingJobs } from './result-wait.js';
+import { QueueStats } from './stats.js';
+
+export interface QueueClientOptions {
+  connection: QueueConnection;
+  /** Jobs that may wait in Redis; beyond it CYLO_E_QUEUE_FULL. */
+  queueLimit: number;
+}
+
+export interface QueueRunOptions {
+  signal?: AbortSignal | undefined;
+  onEvent?: ((event: ExecutionEvent) => void) | undefined;
+  /** SHA-256 (hex) of the caller's API key, or null without keys. */
+  owner: string | null;
+  api: JobData['api'];
+}
+
+/** How long the registry read for routing is reused (ms). */
+const REGISTRY_CACHE_MS = 1000;
+
+export class QueueClient {
+  readonly stats: QueueStats;
+  private readonly commands: Redis;
+  private readonly subscriber: Redis;
+  private readonly queue: Queue;
+  private readonly events: QueueEvents;
+  private readonly eventsConnection: Redis;
+  private readonly pending: PendingJobs;
+  private readonly relay: EventRelay;
+  private registry: { at: number; workers: WorkerInfo[] } | undefined;
+
+  constructor(private readonly options: QueueClientOptions) {
+    const { connection } = options;
+    this.commands = connect(connection, 'command', 'cylo-api');
+    this.subscriber = connect(connection, 'blocking', 'cylo-api-events');
+    // The queue's own commands fail fast too (no offline queue): the request gets its 503 now.
+    this.queue = new Queue(QUEUE_NAME, { connection: this.commands, prefix: QUEUE_PREFIX });
+    this.eventsConnection = connect(connection, 'blocking', 'cylo-api-queue-events');
+    this.events = new QueueEvents(QUEUE_NAME, { connection: this.eventsConnection, prefix: QUEUE_PREFIX });
+    // Errors are reported per request; the connections reconnect by themselves.
+    for (const c of [this.commands, this.subscriber, this.eventsConnection]) c.on('error', () => {});
+    this.queue.on('error', () => {});
+    this.events.on('error', () => {});
+    this.pending = new PendingJobs(this.queue, this.events, connection.display);
+    this.relay = new EventRelay(this.subscriber);
+    this.stats = new QueueStats(this.queue, () => this.workers());
+  }
+
+  /** The Redis URL without its password. */
+  get display(): string {
+    return this.options.connection.display;
+  }
+
+  /** Resolves once the queue events stream is read (jobs added after it are seen). */
+  async ready(): Promise<void> {
+    await this.events.waitUntilReady();
+  }
+
+  /** The live workers (a fresh read; throws CYLO_E_QUEUE_UNAVAILABLE when Redis is down). */
+  async workers(): Promise<WorkerInfo[]> {
+    try {
+      const workers = await liveWorkers(this.commands);
+      this.registry = { at: Date.now(), workers };
+      return workers;
+    } catch (error) {
+      throw queueUnavailable(this.options.connection.display, error);
+    }
+  }
+
+  /** Jobs waiting and running (throws CYLO_E_QUEUE_UNAVAILABLE when Redis is down). */
+  async depth(): Promise<{ waiting: number; active: number }> {
+    try {
+      const c = await this.queue.getJobCounts('waiting', 'prioritized', 'active');
+      return { waiting: (c.waiting ?? 0) + (c.prioritized ?? 0), active: c.active ?? 0 };
+    } catch (error) {
+      throw queueUnavailable(this.options.connection.display, error);
+    }
+  }
+
+  /** Seconds a refused client should wait: the queue's depth over the live workers' slots. */
+  retryAfterSeconds(): number {
+    return this.stats.retryAfterSeconds(this.registry?.workers ?? []);
+  }
+
+  /** Runs one execution on a worker: routing, bound, enqueue, live events, cancellation, the
+   *  outcome. Throws the CyloError the worker reported, or CYLO_E_NO_WORKER, CYLO_E_QUEUE_FULL,
+   *  CYLO_E_QUEUE_UNAVAILABLE, CYLO_E_CANCELLED. */
+  async execute(body: ExecuteRequest, options: QueueRunOptions): Promise<ExecutionResult> {
+    const { display } = this.options.connection;
+    if (this.commands.status !== 'ready') throw queueUnavailable(display);
+    options.signal?.throwIfAborted();
+    await this.route(body.language);
+    const jobId = randomUUID();
+    const data: JobData = { v: JOB_VERSION, request: body as Record<string, unknown>, owner: options.owner, api: options.api, stream: options.onEvent !== undefined };
+    let live: Awaited<ReturnType<EventRelay['listen']>> | undefined;
+    const enqueued = Date.now();
+    const onAbort = (): void => this.cancel(jobId, options.signal?.reason);
+    try {
+      await this.checkBound();
+      if (options.onEvent !== undefined) live = await this.relay.listen(jobId, options.onEvent);
+      const outcome = this.pending.wait(jobId, options.owner);
+      // Awaited below once the job is added; failed when adding fails (no unhandled rejection).
+      outcome.catch(() => {});
+      // Attempts 1: a job is never retried after it ran to an outcome; a job whose worker died
+      // is re-run once by BullMQ's stalled-job check (the worker's maxStalledCount).
+      await this.queue.add('execute', data, { jobId, attempts: 1, removeOnComplete: { age: 300, count: 10_000 }, removeOnFail: { age: 3600 } });
+      options.signal?.addEventListener('abort', onAbort, { once: true });
+      if (options.signal?.aborted === true) onAbort(); // aborted while the job was being added
+      const result: JobOutcome = await outcome;
+      if (live !== undefined) await Promise.race([live.ended, new Promise((resolve) => setTimeout(resolve, END_WAIT_MS).unref())]);
+      this.stats.record(result, enqueued);
+      return outcomeResult(result);
+    } catch (error) {
+      this.pending.abandon(jobId, toCyloError(error));
+      if (isConnectionError(error)) throw queueUnavailable(display, error);
+      throw error;
+    } finally {
+      options.signal?.removeEventListener('abort', onAbort);
+      live?.stop();
+    }
+  }
+
+  /** Refuses at once a language no live worker offers (the registry read is reused for a
+   *  second; a miss is checked again against a fresh read). */
+  private async route(language: string): Promise<void> {
+    const fresh = this.registry !== undefined && Date.now() - this.registry.at < REGISTRY_CACHE_MS;
+    if (fresh && offers(this.registry?.workers ?? [], language)) return;
+    const workers = await this.workers();
+    if (offers(workers, language)) return;
+    const known = [...new Set(workers.filter((w) => !w.draining).flatMap((w) => w.runtimes.map((r) => r.language)))].sort();
+    throw new CyloError(
+      'CYLO_E_NO_WORKER',
+      workers.length === 0
+        ? `language: no live worker is connected to the queue; start one with cylo worker --queue ${this.options.connection.display}`
+        : `language: no live worker offers "${language}" (live workers offer: ${known.join(', ') || 'nothing'}); start a worker that has it`,
+      { field: 'language' },
+    );
+  }
+
+  private async checkBound(): Promise<void> {
+    const waiting = await this.queue.getWaitingCount();
+    this.stats.noteWaiting(waiting);
+    if (waiting >= this.options.queueLimit) {
+      throw new CyloError('CYLO_E_QUEUE_FULL', `the queue holds ${waiting} waiting executions (queueLimit ${this.options.queueLimit}); retry later or add workers`);
+    }
+  }
+
+  /** The client went away: its wait ends now (CYLO_E_CANCELLED); the job is removed when it
+   *  still waits, else every worker is told to cancel it. */
+  private cancel(jobId: string, reason: unknown): void {
+    const error = reason instanceof CyloError ? reason : new CyloError('CYLO_E_CANCELLED', 'the execution was cancelled by its caller');
+    this.pending.abandon(jobId, error);
+    void (async () => {
+      try {
+        await requestCancel(this.commands, jobId);
+        await this.queue.remove(jobId);
+      } catch {
+        // Redis down: the job's worker finishes it; nobody waits for the outcome.
+      }
+    })();
+  }
+
+  /** Stops waiting (pending requests get CYLO_E_SHUTTING_DOWN) and closes every connection. */
+  async close(): Promise<void> {
+    this.pending.close(new CyloError('CYLO_E_SHUTTING_DOWN', 'the service is shutting down; retry on another instance'));
+    await Promise.allSettled([this.events.close(), this.queue.close()]);
+    for (const c of [this.subscriber, this.eventsConnection, this.commands]) c.disconnect();
+  }
+}

@@ -1,0 +1,69 @@
+// The live worker registry: each worker refreshes a heartbeat key (its id, host, runtimes,
+// concurrency, load) that expires after HEARTBEAT_TTL_MS, so a worker that dies disappears by
+// itself. API nodes read it to route (a language no live worker offers is refused at once, see
+// producer.ts) and for GET /v1/workers; the entries are checked (Redis is not trusted more than
+// an HTTP client) and an unreadable one is skipped.
+import type { Redis } from 'ioredis';
+import { z } from 'zod';
+import { WORKER_KEY_PATTERN, workerKey } from './keys.js';
+
+/** A heartbeat is refreshed every HEARTBEAT_MS; it expires after HEARTBEAT_TTL_MS. */
+export const HEARTBEAT_MS = 2000;
+export const HEARTBEAT_TTL_MS = 6000;
+
+export const workerInfoSchema = z.object({
+  id: z.string().max(128),
+  host: z.string().max(256),
+  pid: z.number().int(),
+  /** The languages it runs: ids and aliases, each with its version. */
+  runtimes: z.array(z.object({ language: z.string().max(64), aliases: z.array(z.string().max(64)).max(64), version: z.string().max(64).nullable() })).max(1000),
+  concurrency: z.number().int(),
+  running: z.number().int(),
+  /** Jobs finished since it started (results and errors), for throughput. */
+  completed: z.number().int(),
+  startedAt: z.string().max(64),
+  /** True once it drains (SIGTERM): it takes no new jobs. */
+  draining: z.boolean(),
+});
+export type WorkerInfo = z.output<typeof workerInfoSchema>;
+
+/** Writes a worker's heartbeat (with its TTL). */
+export async function writeHeartbeat(redis: Redis, info: WorkerInfo): Promise<void> {
+  await redis.set(workerKey(info.id), JSON.stringify(info), 'PX', HEARTBEAT_TTL_MS);
+}
+
+/** Removes a worker's heartbeat (it stopped). */
+export async function removeHeartbeat(redis: Redis, id: string): Promise<void> {
+  await redis.del(workerKey(id));
+}
+
+/** Every live worker, sorted by id. Throws when Redis cannot be reached. */
+export async function liveWorkers(redis: Redis): Promise<WorkerInfo[]> {
+  const keys: string[] = [];
+  let cursor = '0';
+  do {
+    const [next, batch] = await redis.scan(cursor, 'MATCH', WORKER_KEY_PATTERN, 'COUNT', 1000);
+    cursor = next;
+    keys.push(...batch);
+  } while (cursor !== '0');
+  if (keys.length === 0) return [];
+  const values = await redis.mget(...keys);
+  const workers: WorkerInfo[] = [];
+  for (const value of values) {
+    if (value === null) continue;
+    try {
+      const parsed = workerInfoSchema.safeParse(JSON.parse(value));
+      if (parsed.success) workers.push(parsed.data);
+    } catch {
+      // not JSON: skipped
+    }
+  }
+  return workers.sort((a, b) => a.id.localeCompare(b.id));
+}
+
+/** True when a live, not draining, worker offers `language` (an id or an alias; the version
+ *  is the worker's to resolve). */
+export function offers(workers: readonly WorkerInfo[], language: string): boolean {
+  const name = language.trim().toLowerCase();
+  return workers.some((w) => !w.draining && w.runtimes.some((r) => r.language === name || r.aliases.includes(name)));
+}
