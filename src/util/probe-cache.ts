@@ -16,7 +16,7 @@
 // doubtful file, a malformed entry) means no cache: the full probe runs, which is the safe way.
 // Writes are whole-file replacements (a new 0600 file, then rename), so a reader never sees half.
 import { createHash } from 'node:crypto';
-import { closeSync, constants, fstatSync, lstatSync, openSync, readFileSync, realpathSync, renameSync, statSync, writeSync, type Stats } from 'node:fs';
+import { closeSync, constants, fstatSync, lstatSync, openSync, readFileSync, realpathSync, renameSync, statSync, writeSync, type BigIntStats, type Stats } from 'node:fs';
 import { dirname, isAbsolute } from 'node:path';
 
 /** The default cache file (see above for why there). */
@@ -40,9 +40,8 @@ interface Entry extends ProbeFacts {
 }
 
 /** Device, inode, size, mtime and ctime (ns) of a file: any replacement or edit changes it. */
-function identity(st: Stats | { dev: bigint; ino: bigint; size: bigint; mtimeNs: bigint; ctimeNs: bigint }): string {
-  const s = st as { dev: bigint; ino: bigint; size: bigint; mtimeNs: bigint; ctimeNs: bigint };
-  return `${s.dev}:${s.ino}:${s.size}:${s.mtimeNs}:${s.ctimeNs}`;
+function identity(st: BigIntStats): string {
+  return `${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`;
 }
 const stampOf = (path: string): string => identity(statSync(path, { bigint: true }));
 

@@ -15,7 +15,7 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { openCgroups } from '../../src/sandbox/cgroups.js';
-import { ownerOf } from '../../src/sandbox/cgroup-name.js';
+import { ownerOf, processStartTime } from '../../src/sandbox/cgroup-name.js';
 import { skipWithoutSandbox } from '../support/host.js';
 import { processesWith, readProcess } from '../support/processes.js';
 import { spawnServe } from '../support/serve.js';
@@ -34,8 +34,13 @@ interface Done {
   stderr: string;
 }
 
+/** The host pids of the cylo processes this test started (serve, each exec, and unshare, whose
+ *  forked child is the namespace's PID 1 and runs cylo). */
+const started = new Set<number>();
+
 function runToEnd(argv: string[]): Promise<Done> {
   const child = spawn(argv[0] as string, argv.slice(1), { env: ENV, stdio: ['ignore', 'pipe', 'pipe'] });
+  started.add(child.pid as number);
   let stdout = '';
   let stderr = '';
   child.stdout.setEncoding('utf8').on('data', (s: string) => (stdout += s));
@@ -46,6 +51,28 @@ function runToEnd(argv: string[]): Promise<Done> {
 /** An instance: the owner part of its cgroup names (pid and start time, as its own PID
  *  namespace sees the pid) and its uid range. */
 type Owner = { key: string; base: number; count: number };
+
+/** Owner keys (pid-start, as the cgroup names carry them) of the instances this test started:
+ *  each started process by its own pid, and the children of `unshare` as PID 1 of their
+ *  namespace. Owners not in here belong to other work on the host and are not judged. */
+function ourOwnerKeys(): Set<string> {
+  const keys = new Set<string>();
+  for (const pid of started) {
+    const start = processStartTime(pid);
+    if (start !== undefined) keys.add(`${pid}-${start}`);
+    let children: string[] = [];
+    try {
+      children = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean);
+    } catch {
+      // gone
+    }
+    for (const c of children) {
+      const cs = processStartTime(Number(c));
+      if (cs !== undefined) keys.add(`1-${cs}`);
+    }
+  }
+  return keys;
+}
 
 /** One host-side sample: every live execution cgroup's owner and the host uids of its processes. */
 function sample(): Array<{ owner: Owner; uids: number[] }> {
@@ -77,27 +104,57 @@ const httpStream = async (base: string, until: number, results: Array<{ status: 
   }
 };
 
+/** After all stopped: no execution cgroup of these owners is left, and no process runs as one
+ *  of their uids (other engineers' instances may run too: only ours are judged). */
+async function assertNothingLeft(owners: Map<string, Owner>): Promise<void> {
+  const ours = [...owners.values()];
+  const leftCgroups = await settled(
+    () => sample().filter((s) => owners.has(s.owner.key)).map((s) => s.owner.key),
+    (left) => left.length === 0,
+  );
+  assert.deepEqual(leftCgroups, [], 'execution cgroups left behind');
+  const inOurRanges = (u: number | undefined): boolean => u !== undefined && ours.some((o) => u >= o.base && u < o.base + o.count);
+  // A process as one of our uids that is in no execution cgroup, or in one of ours, is a leftover
+  // (a range released at the end may already be claimed by another instance on a shared host).
+  const strays = processesWith('').filter((p) => {
+    if (!inOurRanges(p.uids[0])) return false;
+    let cgroup: string;
+    try {
+      cgroup = readFileSync(`/proc/${p.pid}/cgroup`, 'utf8');
+    } catch {
+      return false; // gone meanwhile
+    }
+    const m = /\/(x-(\d+)-(\d+)-\d+-r\d+\.\d+)/.exec(cgroup);
+    return m === null || owners.has(`${m[2]}-${m[3]}`);
+  });
+  assert.deepEqual(strays.map((p) => `${p.pid} ${p.cmdline.join(' ')}`), [], 'processes left as our sandbox uids');
+}
+
 test('serve + streams of cylo exec + one cylo exec in its own PID namespace, together: no shared uid, nothing killed by another, nothing left', { timeout: 180_000 }, async (t) => {
   if (skipWithoutSandbox(t)) return;
   if (spawnSync('unshare', ['--pid', '--fork', '--mount-proc', 'true']).status !== 0) return t.skip('unshare --pid --fork --mount-proc does not work here');
   const served = await spawnServe([], {});
+  started.add(served.pid);
   const violations: string[] = [];
   const owners = new Map<string, Owner>();
   let mostAtOnce = 0;
   let sampling = true;
   const sampler = (async () => {
     while (sampling) {
+      const mine = ourOwnerKeys();
       const now = sample();
       const byUid = new Map<number, Set<string>>();
       for (const { owner, uids } of now) {
-        owners.set(owner.key, owner);
+        const ours = mine.has(owner.key);
+        if (ours) owners.set(owner.key, owner);
         for (const u of uids) {
-          if (u < owner.base || u >= owner.base + owner.count) violations.push(`${owner.key} ran uid ${u} outside its range ${owner.base}+${owner.count}`);
+          if (ours && (u < owner.base || u >= owner.base + owner.count)) violations.push(`${owner.key} ran uid ${u} outside its range ${owner.base}+${owner.count}`);
           byUid.set(u, (byUid.get(u) ?? new Set()).add(owner.key));
         }
       }
-      for (const [u, keys] of byUid) if (keys.size > 1) violations.push(`uid ${u} held by ${[...keys].join(' and ')} at once`);
-      mostAtOnce = Math.max(mostAtOnce, new Set(now.filter((s) => s.uids.length > 0).map((s) => s.owner.key)).size);
+      // a uid shared by two instances, at least one of them ours
+      for (const [u, keys] of byUid) if (keys.size > 1 && [...keys].some((k) => mine.has(k))) violations.push(`uid ${u} held by ${[...keys].join(' and ')} at once`);
+      mostAtOnce = Math.max(mostAtOnce, new Set(now.filter((s) => s.uids.length > 0 && mine.has(s.owner.key)).map((s) => s.owner.key)).size);
       await sleep(50);
     }
   })();
@@ -138,28 +195,12 @@ test('serve + streams of cylo exec + one cylo exec in its own PID namespace, tog
     await served.exited;
   }
   assert.deepEqual(violations.slice(0, 10), [], `${violations.length} violations`);
+  // The sampler saw each kind: serve's sandboxes, the namespace's PID 1, and one-shot execs.
+  const keys = [...owners.keys()];
+  assert.ok(keys.some((k) => k.startsWith(`${served.pid}-`)), `serve's executions were sampled: ${keys.join(', ')}`);
+  assert.ok(keys.some((k) => k.startsWith('1-')), `the PID-namespace instance's execution was sampled: ${keys.join(', ')}`);
+  assert.ok(keys.length >= 4, `one-shot execs were sampled: ${keys.join(', ')}`);
   assert.ok(mostAtOnce >= 3, `at most ${mostAtOnce} instances were seen running sandboxes at once: the soak did not overlap them`);
 
-  // Nothing left of any of them (other engineers' instances may run too: only ours are judged).
-  const ours = [...owners.values()];
-  const leftCgroups = await settled(
-    () => sample().filter((s) => owners.has(s.owner.key)).map((s) => s.owner.key),
-    (left) => left.length === 0,
-  );
-  assert.deepEqual(leftCgroups, [], 'execution cgroups left behind');
-  const inOurRanges = (u: number | undefined): boolean => u !== undefined && ours.some((o) => u >= o.base && u < o.base + o.count);
-  // A process as one of our uids that is in no execution cgroup, or in one of ours, is a leftover
-  // (a range released at the end may already be claimed by another instance on a shared host).
-  const strays = processesWith('').filter((p) => {
-    if (!inOurRanges(p.uids[0])) return false;
-    let cgroup: string;
-    try {
-      cgroup = readFileSync(`/proc/${p.pid}/cgroup`, 'utf8');
-    } catch {
-      return false; // gone meanwhile
-    }
-    const m = /\/(x-(\d+)-(\d+)-\d+-r\d+\.\d+)/.exec(cgroup);
-    return m === null || owners.has(`${m[2]}-${m[3]}`);
-  });
-  assert.deepEqual(strays.map((p) => `${p.pid} ${p.cmdline.join(' ')}`), [], 'processes left as our sandbox uids');
+  await assertNothingLeft(owners);
 });
