@@ -1,6 +1,6 @@
 // `cylo exec`'s program and its input, from the command line, the Unix way:
 //   cylo exec FILE [ARGS...]         the file is the program (language from its extension, or --lang);
-//                                    cylo's own stdin goes to the program (echo hi | cylo exec rev.py)
+//                                    cylo's own stdin streams to the program (echo hi | cylo exec rev.py)
 //   cylo exec -c CODE [ARGS...]      inline code, as python -c
 //   cylo exec - [ARGS...]            the code is read from stdin (the program's stdin is empty, or --stdin)
 //   cylo exec --lang L 'CODE' [ARGS] backward compatible: a first argument that is not an existing file
@@ -13,7 +13,6 @@ import type { Cylo } from '../cylo.js';
 import type { ExecuteRequest } from '../api/request.js';
 import { CyloError } from '../errors.js';
 import { readAll, type CommandIO } from '../util/io.js';
-import { formatSize } from '../util/units.js';
 
 /** What the command line says about the program: shapes as given by commander. */
 export interface ProgramOptions {
@@ -100,24 +99,10 @@ export async function addProgram(request: ExecuteRequest, source: ProgramSource,
   }
 }
 
-/** A piped stdin, read to its end but never beyond `maxBytes` (`yes | cylo exec f.py` must not
- *  fill cylo's memory): more is refused with CYLO_E_USAGE naming stdin. */
-async function readPiped(stream: NodeJS.ReadableStream, maxBytes: number): Promise<string> {
-  const chunks: Buffer[] = [];
-  let total = 0;
-  for await (const c of stream) {
-    const chunk = typeof c === 'string' ? Buffer.from(c) : (c as Buffer);
-    total += chunk.length;
-    if (total > maxBytes) throw usage(`stdin: more than ${formatSize(maxBytes)} piped; a program's piped stdin is read whole before it starts, up to the request's stdin maximum`, 'stdin');
-    chunks.push(chunk);
-  }
-  return Buffer.concat(chunks).toString('utf8');
-}
-
-/** The program's standard input: --stdin, or --stdin-file's content (not both); else, when the code
- *  came from a file, cylo's own stdin read to its end, within `maxBytes` (not a terminal: there
- *  it is live, see exec-terminal.ts). */
-export async function addStdin(request: ExecuteRequest, o: ProgramOptions, source: ProgramSource, io: CommandIO, maxBytes: number): Promise<void> {
+/** The program's standard input when given as text: --stdin, or --stdin-file's content (not
+ *  both). Otherwise, when the code came from a file (or stdin is a terminal), cylo's own stdin is
+ *  streamed to the program while it runs (exec-terminal.ts, stdin-pump.ts). */
+export async function addStdin(request: ExecuteRequest, o: ProgramOptions): Promise<void> {
   if (o.stdin !== undefined && o.stdinFile !== undefined) throw usage('use --stdin or --stdin-file, not both', '--stdin');
   if (o.stdin !== undefined) request.stdin = o.stdin;
   else if (o.stdinFile !== undefined) {
@@ -126,8 +111,5 @@ export async function addStdin(request: ExecuteRequest, o: ProgramOptions, sourc
         throw usage(`--stdin-file: cannot read ${o.stdinFile} (${e.code ?? e.message})`, '--stdin-file');
       })
     ).toString('utf8');
-  } else if (source.kind === 'files' && (io.stdin as { isTTY?: boolean }).isTTY !== true) {
-    const input = await readPiped(io.stdin, maxBytes);
-    if (input !== '') request.stdin = input;
   }
 }

@@ -15,8 +15,14 @@ export interface InteractiveExecution {
   readonly events: AsyncIterableIterator<StreamEvent>;
   /** The final result (rejects like `execute`). */
   readonly result: Promise<ExecutionResult>;
-  /** Writes to the program's stdin (buffered until the program starts). */
-  write(data: string | Buffer): void;
+  /** Writes to the program's stdin (buffered until the program starts, then as the program's
+   *  stdin pipe takes it). Returns false once more than INPUT_HIGH_WATER_BYTES wait in cylo's
+   *  buffer: a writer that streams (a pipe into `cylo exec`) then waits for `drained()` before
+   *  writing more, so cylo's memory stays bounded however fast its input comes. */
+  write(data: string | Buffer): boolean;
+  /** Resolves when everything written so far has been handed to the program's stdin pipe, or
+   *  the execution has ended (nothing more will be taken). */
+  drained(): Promise<void>;
   /** Closes the program's stdin (a program reading to EOF then finishes). */
   end(): void;
   /** Sends a signal to the program; false when it is not running (yet, or any more). */
@@ -25,16 +31,29 @@ export interface InteractiveExecution {
   cancel(): void;
 }
 
-/** An async iterable of stdin chunks fed by write()/end(). */
+/** Bytes waiting in an InputQueue above which `write` asks its writer to wait (64 KiB, one pipe
+ *  buffer's worth). */
+export const INPUT_HIGH_WATER_BYTES = 64 * 1024;
+
+/** An async iterable of stdin chunks fed by write()/end(); counts the bytes it holds so a
+ *  streaming writer can wait (`drained`) instead of filling memory. */
 export class InputQueue implements AsyncIterable<Buffer> {
   private readonly chunks: Buffer[] = [];
   private ended = false;
+  private released = false;
   private wake: (() => void) | undefined;
+  private waiting: Array<() => void> = [];
+  /** Bytes pushed and not yet taken by the reader. */
+  bufferedBytes = 0;
 
-  push(chunk: Buffer): void {
+  /** Queues a chunk; returns false when more than INPUT_HIGH_WATER_BYTES are now waiting.
+   *  Throws CYLO_E_VALIDATION after end(). */
+  push(chunk: Buffer): boolean {
     if (this.ended) throw new CyloError('CYLO_E_VALIDATION', 'stdin: already closed; nothing more can be written', { field: 'stdin' });
     this.chunks.push(chunk);
+    this.bufferedBytes += chunk.length;
     this.wake?.();
+    return this.bufferedBytes <= INPUT_HIGH_WATER_BYTES;
   }
 
   end(): void {
@@ -42,10 +61,30 @@ export class InputQueue implements AsyncIterable<Buffer> {
     this.wake?.();
   }
 
+  /** Resolves once every queued byte was taken by the reader, or release() was called. */
+  drained(): Promise<void> {
+    if (this.bufferedBytes === 0 || this.released) return Promise.resolve();
+    return new Promise<void>((resolve) => this.waiting.push(resolve));
+  }
+
+  /** The reader is gone (the execution ended): wakes every drained() waiter for good. */
+  release(): void {
+    this.released = true;
+    this.wakeWaiters();
+  }
+
+  private wakeWaiters(): void {
+    const waiting = this.waiting;
+    this.waiting = [];
+    for (const resolve of waiting) resolve();
+  }
+
   async *[Symbol.asyncIterator](): AsyncIterator<Buffer> {
     for (;;) {
       const chunk = this.chunks.shift();
       if (chunk !== undefined) {
+        this.bufferedBytes -= chunk.length;
+        if (this.bufferedBytes === 0) this.wakeWaiters();
         yield chunk;
         continue;
       }
@@ -75,13 +114,17 @@ export function startInteractive(run: InteractiveRunner, outerSignal?: AbortSign
   result.catch(() => {}); // also reported as an `error` event; never an unhandled rejection
   const events = streamExecution((onEvent, signal) => {
     const p = run({ onEvent, signal, stdinStream: input, control });
-    p.then(resolveResult, rejectResult).finally(unlink);
+    p.then(resolveResult, rejectResult).finally(() => {
+      unlink();
+      input.release();
+    });
     return p;
   }, cancel.signal, encoding);
   return {
     events,
     result,
     write: (data) => input.push(typeof data === 'string' ? Buffer.from(data, 'utf8') : data),
+    drained: () => input.drained(),
     end: () => input.end(),
     kill: (signal = 'SIGKILL') => {
       if (!isForwardableSignal(signal)) throw new CyloError('CYLO_E_VALIDATION', `signal: ${String(signal)} is not a signal that can be sent to a program`, { field: 'signal' });

@@ -13,6 +13,7 @@ import { BUILTIN_RUNTIMES } from './builtin.js';
 import { fieldPath, zodIssueToCyloError } from '../api/zod-errors.js';
 import { runtimeDefinitionSchema, type RuntimeDefinition, type RuntimeDefinitionInput } from './definition.js';
 import { NODE_MODULES_IN_SANDBOX } from './tokens.js';
+import { PROBE_CACHE_FILE, probeKey, readProbe, writeProbe, type ProbeFacts } from '../util/probe-cache.js';
 
 const execFileAsync = promisify(execFile);
 
@@ -84,7 +85,38 @@ function nodePackage(name: string): { dir: string; version: string } {
   return { dir: realpathSync(dirname(manifest)), version: typeof version === 'string' ? version : 'unknown' };
 }
 
-async function probe(definition: RuntimeDefinition): Promise<ResolvedRuntime> {
+/** Runs the definition's resolve and version commands on `found` (or takes their answer from the
+ *  probe cache, probe-cache.ts, when nothing they depend on changed): the real binary, its
+ *  version, the extra roots the resolve command named. Rejects when a command fails. */
+async function probeFacts(definition: RuntimeDefinition, found: string, packageDirs: Map<string, string>, packageVersions: string[], cacheFile: string | false): Promise<ProbeFacts> {
+  let key: string | undefined;
+  if (cacheFile !== false) {
+    try {
+      key = probeKey(definition, found, packageVersions);
+    } catch {
+      key = undefined; // cannot stat it: probe it, the probe reports why
+    }
+    const cached = key === undefined ? undefined : readProbe(key, cacheFile);
+    if (cached !== undefined) return cached;
+  }
+  let binary = realpathSync(found);
+  const resolvedRoots: string[] = [];
+  if (definition.binary.resolve !== undefined) {
+    const [cmd, ...args] = substituteBin(definition.binary.resolve, found, packageDirs);
+    const { stdout } = await execFileAsync(cmd ?? found, args, { timeout: 15_000, encoding: 'utf8' });
+    const lines = stdout.split('\n').map((l) => l.trim()).filter(Boolean);
+    if (lines[0] !== undefined && isAbsolute(lines[0])) binary = realpathSync(lines[0]);
+    for (const extra of lines.slice(1)) if (isAbsolute(extra)) resolvedRoots.push(realpathSync(extra));
+  }
+  const [vcmd, ...vargs] = substituteBin(definition.version.argv, binary, packageDirs);
+  const out = await execFileAsync(vcmd ?? binary, vargs, { timeout: 15_000, encoding: 'utf8' });
+  const match = new RegExp(definition.version.pattern).exec(`${out.stdout}\n${out.stderr}`);
+  const facts = { binary, version: match?.[1] ?? 'unknown', resolvedRoots };
+  if (key !== undefined && cacheFile !== false) writeProbe(key, facts, cacheFile);
+  return facts;
+}
+
+async function probe(definition: RuntimeDefinition, cacheFile: string | false): Promise<ResolvedRuntime> {
   const unavailable = (problem: string): ResolvedRuntime => ({ definition, available: false, binary: undefined, version: undefined, roots: [], mounts: [], fingerprint: '', problem });
   let found: string | undefined;
   for (const c of definition.binary.candidates) {
@@ -108,19 +140,9 @@ async function probe(definition: RuntimeDefinition): Promise<ResolvedRuntime> {
       return unavailable(`${definition.id}: the npm package ${name} is missing from cylo's installation; reinstall cylo's dependencies with: npm ci`);
     }
   }
-  let binary = realpathSync(found);
   try {
-    if (definition.binary.resolve !== undefined) {
-      const [cmd, ...args] = substituteBin(definition.binary.resolve, found, packageDirs);
-      const { stdout } = await execFileAsync(cmd ?? found, args, { timeout: 15_000, encoding: 'utf8' });
-      const lines = stdout.split('\n').map((l) => l.trim()).filter(Boolean);
-      if (lines[0] !== undefined && isAbsolute(lines[0])) binary = realpathSync(lines[0]);
-      for (const extra of lines.slice(1)) if (isAbsolute(extra)) roots.add(realpathSync(extra));
-    }
-    const [vcmd, ...vargs] = substituteBin(definition.version.argv, binary, packageDirs);
-    const out = await execFileAsync(vcmd ?? binary, vargs, { timeout: 15_000, encoding: 'utf8' });
-    const match = new RegExp(definition.version.pattern).exec(`${out.stdout}\n${out.stderr}`);
-    const version = match?.[1] ?? 'unknown';
+    const { binary, version, resolvedRoots } = await probeFacts(definition, found, packageDirs, packageVersions, cacheFile);
+    for (const r of resolvedRoots) roots.add(r);
     // A binary outside /usr lives in a prefix tree (bin/ under it): bind the whole prefix.
     if (!underSystem(binary)) roots.add(dirname(dirname(binary)));
     for (const p of definition.readOnlyPaths) roots.add(p);
@@ -147,7 +169,12 @@ export class RuntimeRegistry {
   private readonly aliases = new Map<string, string>();
   private readonly resolved = new Map<string, Promise<ResolvedRuntime>>();
 
-  constructor(extra: readonly RuntimeDefinitionInput[] = []) {
+  /** `probeCache`: the file of probe results shared across cylo processes (probe-cache.ts;
+   *  PROBE_CACHE_FILE by default), or false for none. */
+  constructor(
+    extra: readonly RuntimeDefinitionInput[] = [],
+    private readonly probeCache: string | false = PROBE_CACHE_FILE,
+  ) {
     for (const d of [...BUILTIN_RUNTIMES, ...extra]) this.add(d);
   }
 
@@ -191,7 +218,7 @@ export class RuntimeRegistry {
     const def = this.get(language);
     let p = this.resolved.get(def.id);
     if (p === undefined) {
-      p = probe(def);
+      p = probe(def, this.probeCache);
       this.resolved.set(def.id, p);
     }
     return p;

@@ -6,6 +6,7 @@ import { accessSync, constants, existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Layer } from '../api/result.js';
+import { cachedAnswer, kernelIdentity } from '../util/probe-cache.js';
 import { openCgroups, type CgroupDriver } from './cgroups.js';
 
 export type RelaxableLayer = 'landlock' | 'seccomp';
@@ -51,9 +52,11 @@ function versionAtLeast(version: string, min: [number, number, number]): boolean
   return true;
 }
 
+/** The Landlock ABI the running kernel offers, as the helper reports it (0: none or unknown);
+ *  cached per boot and helper binary (util/probe-cache.ts: a spawn less at every start). */
 export function landlockAbi(helperPath: string): number {
   try {
-    return Number(execFileSync(helperPath, ['landlock-abi'], { encoding: 'utf8', timeout: 5000 }).trim()) || 0;
+    return Number(cachedAnswer('landlock-abi', helperPath, kernelIdentity(), () => execFileSync(helperPath, ['landlock-abi'], { encoding: 'utf8', timeout: 5000 }).trim())) || 0;
   } catch {
     return 0;
   }
@@ -105,7 +108,8 @@ function checkBubblewrap(bwrapPath: string | undefined): LayerCheck {
   if (bwrapPath === undefined) return { layer: 'bubblewrap', ok: false, detail: 'bwrap not found', fix: 'install bubblewrap >= 0.8.0: apt-get install -y bubblewrap' };
   let version = '?';
   try {
-    version = execFileSync(bwrapPath, ['--version'], { encoding: 'utf8', timeout: 5000 }).trim().split(/\s+/).pop() ?? '?';
+    // cached per bwrap binary (util/probe-cache.ts): a spawn less at every start
+    version = cachedAnswer('bwrap-version', bwrapPath, [], () => execFileSync(bwrapPath, ['--version'], { encoding: 'utf8', timeout: 5000 }).trim().split(/\s+/).pop() ?? '?');
   } catch {
     // reported below
   }

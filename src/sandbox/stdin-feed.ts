@@ -25,9 +25,16 @@ export async function pipeInteractive(stream: Writable, first: Buffer, rest: Asy
   }
 }
 
+/** Resolves on the pipe's next 'drain' or its 'close', whichever comes first; the other listener
+ *  is removed (a long stream waits here many times: listeners must not pile up). */
 function drained(stream: Writable): Promise<void> {
   return new Promise<void>((resolve) => {
-    stream.once('drain', resolve);
-    stream.once('close', resolve);
+    const done = (): void => {
+      stream.off('drain', done);
+      stream.off('close', done);
+      resolve();
+    };
+    stream.once('drain', done);
+    stream.once('close', done);
   });
 }

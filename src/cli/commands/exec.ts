@@ -12,7 +12,7 @@ import { EXIT_CYLO_FAILURE, exitCodeFor } from '../exit-codes.js';
 import { processIO, type CommandIO } from '../../util/io.js';
 import { parseCount, parseDuration, parseSize } from '../../util/units.js';
 import { cliConfig, CONFIG_OPTION_HELP, maximumHint, type CliConfig } from '../cylo-options.js';
-import { addProgram, addStdin, languageFor, programArgs, programSource, type ProgramOptions } from '../exec-program.js';
+import { addProgram, addStdin, languageFor, programArgs, programSource, type ProgramOptions, type ProgramSource } from '../exec-program.js';
 import { inFlagTerms, reportError, reportOutcome } from '../exec-report.js';
 import { CompileStatus, runWithLiveStdin, wantsLiveStdin } from '../exec-terminal.js';
 import { untilAborted, untilTerminated } from '../termination.js';
@@ -58,20 +58,20 @@ function addLimits(request: ExecuteRequest, options: ExecOptions): void {
   if (Object.keys(limits).length > 0) request.limits = limits;
 }
 
-/** The execution request the options describe, and whether its code was read from stdin;
+/** The execution request the options describe, and where its program came from;
  *  throws CYLO_E_USAGE naming the flag. */
-async function buildRequest(options: ExecOptions, cylo: Cylo, io: CommandIO): Promise<{ request: ExecuteRequest; codeFromStdin: boolean }> {
+async function buildRequest(options: ExecOptions, cylo: Cylo, io: CommandIO): Promise<{ request: ExecuteRequest; source: ProgramSource }> {
   const source = await programSource(options);
   const request: ExecuteRequest = { language: languageFor(options.lang, source, cylo) };
   if (options.environment !== undefined) request.environment = options.environment;
   await addProgram(request, source, io);
-  await addStdin(request, options, source, io, cylo.policy.bounds.maxStdinBytes);
+  await addStdin(request, options);
   const args = programArgs(options);
   if (args !== undefined) request.args = args;
   addLimits(request, options);
   if (options.testFlags !== undefined && wantsTests(options.testFlags)) await addTestCases(request, options.testFlags, cylo);
   if (options.outputs !== undefined && options.outputs.length > 0) request.outputs = options.outputs;
-  return { request, codeFromStdin: source.kind === 'stdin' };
+  return { request, source };
 }
 
 /** Runs the request and reports it: the program's output live (or the result as JSON); the
@@ -80,9 +80,10 @@ async function buildRequest(options: ExecOptions, cylo: Cylo, io: CommandIO): Pr
 async function runAndReport(cylo: Cylo, request: ExecuteRequest, options: ExecOptions, liveStdin: boolean, io: CommandIO): Promise<number> {
   const { signal } = options;
   const json = options.json === true;
-  if (liveStdin && !json) {
-    const { result, compileOutputSeen } = await runWithLiveStdin(cylo, request, io, signal);
-    reportOutcome(result, compileOutputSeen, io.stderr);
+  if (liveStdin) {
+    const { result, compileOutputSeen } = await runWithLiveStdin(cylo, request, io, { signal, json, maxStdinBytes: cylo.policy.bounds.maxStdinBytes });
+    if (json) io.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+    else reportOutcome(result, compileOutputSeen, io.stderr);
     return withOutputFiles(result, options, io);
   }
   let compileOutputSeen = false;
@@ -125,13 +126,13 @@ export async function execCommand(options: ExecOptions, io: CommandIO): Promise<
   // One execution, then exit: no spare sandbox prepared ahead for a next one that never comes.
   const cylo = options.cylo ?? createCylo({ prepare: false, ...options.cyloOptions });
   try {
-    const { request, codeFromStdin } = await untilAborted(buildRequest(options, cylo, io), options.signal);
+    const { request, source } = await untilAborted(buildRequest(options, cylo, io), options.signal);
     if (request.tests !== undefined) {
       const result = await cylo.execute(request, options.signal === undefined ? {} : { signal: options.signal });
       if (options.json === true) io.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
       return options.json === true ? reportTests(result, { stdout: nowhere, stderr: nowhere }) : reportTests(result, io);
     }
-    return await runAndReport(cylo, request, options, wantsLiveStdin(request, codeFromStdin, io), io);
+    return await runAndReport(cylo, request, options, wantsLiveStdin(request, source, io), io);
   } catch (error) {
     // Stopped by the caller (Ctrl-C): as a shell, say nothing; the caller picks the exit code.
     if (error instanceof CyloError && error.code === 'CYLO_E_CANCELLED' && options.signal?.aborted === true) return EXIT_CYLO_FAILURE;
