@@ -17,6 +17,8 @@ import type { HostReport } from './sandbox/host-check.js';
 import type { NamespaceSlot } from './sandbox/namespace-backend.js';
 import type { OrphanReport } from './sandbox/orphans.js';
 import { SessionManager } from './sessions/manager.js';
+import { CyloError } from './errors.js';
+import type { MicrovmBackend, MicrovmSlot } from './microvm/microvm-backend.js';
 
 export type { CyloLogLevel, CyloOptions } from './options.js';
 export type { ExecuteOptions } from './gate/execution-gate.js';
@@ -50,6 +52,9 @@ export interface CyloStats extends PoolStats {
   uidRange: { base: number; count: number } | null;
   /** Compile stages whose compiler ran (compile-cache hits and shared compiles not counted). */
   compiles: number;
+  /** The microVM backend's pool (VMs booted ahead, each for one execution), or null before
+   *  the first request for isolation "microvm". */
+  microvm: (PoolStats & { warmVms: number; coldVms: number }) | null;
 }
 
 export interface Cylo {
@@ -110,15 +115,49 @@ export function createCylo(input: CyloOptions = {}): Cylo {
   let closed = false;
   process.once('exit', onExit);
 
+  // The microVM backend: set up on the first request for it (never as a fallback); its own pool
+  // of VMs (each used for one execution) and its own lifecycle over the same compile cache.
+  let microvm: Promise<MicrovmBackend> | undefined;
+  let microvmSetUp: MicrovmBackend | undefined;
+  const microvmReady = (): Promise<MicrovmBackend> => {
+    if (microvm === undefined) {
+      microvm = ready().then(async (h) => {
+        const { setUpMicrovm } = await import('./microvm/setup.js');
+        return (microvmSetUp = setUpMicrovm(options.microvm, { ...h.shared, identities: h.range.identities }));
+      });
+      microvm.catch(() => (microvm = undefined));
+    }
+    return microvm;
+  };
+  const microvmPool = new ExecutionPool<MicrovmSlot>({ concurrency: options.microvm.pool, queueLimit: options.queueLimit, createSlot: async () => (await microvmReady()).createSlot() });
+  let microvmLifecycle: Lifecycle<MicrovmSlot> | undefined;
+  const microvmGate = new ExecutionGate<MicrovmSlot>({ registry, policy, pool: microvmPool, lifecycle: async () => (microvmLifecycle ??= new Lifecycle(await microvmReady(), (await ready()).compileCache)) });
+  /** The gate of the request's isolation (its `isolation`, else the configured default); one
+   *  the operator does not offer is refused, never replaced by the other. */
+  const gateFor = (request: ExecuteRequest): ExecutionGate<NamespaceSlot> | ExecutionGate<MicrovmSlot> => {
+    const asked = (request as { isolation?: unknown } | null)?.isolation ?? options.isolation;
+    if ((asked === 'namespaces' || asked === 'microvm') && !options.isolations.includes(asked)) {
+      throw new CyloError('CYLO_E_UNSUPPORTED', `isolation: "${asked}" is not offered by this cylo (it offers ${options.isolations.map((i) => `"${i}"`).join(', ')})`, { field: 'isolation' });
+    }
+    return asked === 'microvm' ? microvmGate : gate;
+  };
+  const execute = (request: ExecuteRequest, executeOptions?: ExecuteOptions): Promise<ExecutionResult> => {
+    try {
+      return gateFor(request).execute(request, executeOptions);
+    } catch (error) {
+      return Promise.reject(error as Error);
+    }
+  };
+
   const sessions = new SessionManager({ backend: async () => (await ready()).backend, registry, defaultLimits: options.defaultLimits, maxLimits: options.maxLimits, settings: options.sessions });
 
   const cylo: Cylo = {
     registry,
     policy,
     sessions,
-    execute: (request, executeOptions) => gate.execute(request, executeOptions),
-    stream: (request, o = {}) => streamExecution((onEvent, signal) => gate.execute(request, { signal, onEvent }), o.signal, requestedOutputEncoding(request)),
-    interactive: (request, o = {}) => startInteractive((run) => gate.execute(request, run), o.signal, requestedOutputEncoding(request)),
+    execute,
+    stream: (request, o = {}) => streamExecution((onEvent, signal) => execute(request, { signal, onEvent }), o.signal, requestedOutputEncoding(request)),
+    interactive: (request, o = {}) => startInteractive((run) => execute(request, run), o.signal, requestedOutputEncoding(request)),
     runtimes: async () => (await registry.resolveAll()).map(runtimeInfo),
     async doctor(doctorOptions = {}) {
       const report = await inspectHost(options, doctorOptions.clean === true);
@@ -133,17 +172,25 @@ export function createCylo(input: CyloOptions = {}): Cylo {
     },
     async warm() {
       await ready();
-      await pool.warm();
+      if (options.isolations.includes('namespaces')) await pool.warm();
+      // VMs boot ahead only where the default isolation is microvm (or the only one).
+      if (options.isolation === 'microvm') {
+        await microvmReady();
+        await microvmPool.warm();
+      }
     },
     stats() {
       const counts = setUp?.backend.stats() ?? { prepared: 0, startedOnDemand: 0 };
       const uidRange = setUp === undefined || closed ? null : { base: setUp.range.base, count: setUp.range.count };
-      return { ...pool.stats(), sandboxesPrepared: counts.prepared, sandboxesStartedOnDemand: counts.startedOnDemand, uidRange, compiles: lifecycle?.compilesRun ?? 0 };
+      const vmCounts = microvmSetUp?.stats();
+      const microvmStats = vmCounts === undefined ? null : { ...microvmPool.stats(), warmVms: vmCounts.prepared, coldVms: vmCounts.startedOnDemand };
+      return { ...pool.stats(), sandboxesPrepared: counts.prepared, sandboxesStartedOnDemand: counts.startedOnDemand, uidRange, compiles: (lifecycle?.compilesRun ?? 0) + (microvmLifecycle?.compilesRun ?? 0), microvm: microvmStats };
     },
     async close(closeOptions = {}) {
       process.removeListener('exit', onExit);
       // Sessions are not persisted: closing ends them (every process killed, slot destroyed).
-      await Promise.all([sessions.close(), gate.close(closeOptions.graceMs)]);
+      await Promise.all([sessions.close(), gate.close(closeOptions.graceMs), microvmGate.close(closeOptions.graceMs)]);
+      microvmSetUp?.host.image.remove();
       // Every slot is gone: the uid range is free for the next instance.
       closed = true;
       setUp?.range.release();
