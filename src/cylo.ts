@@ -149,7 +149,9 @@ export function createCylo(input: CyloOptions = {}): Cylo {
     }
   };
 
-  const sessions = new SessionManager({ backend: async () => (await ready()).backend, registry, defaultLimits: options.defaultLimits, maxLimits: options.maxLimits, settings: options.sessions });
+  const sessions = new SessionManager({ backend: async () => (await ready()).backend, registry, defaultLimits: options.defaultLimits, maxLimits: options.maxLimits, settings: options.sessions,
+    // Sessions run in the namespace sandbox only: where the operator offers only microVMs, refused.
+    refusal: options.isolations.includes('namespaces') ? undefined : 'sessions: not available with isolation "microvm" (a session keeps one sandbox alive between runs; this cylo offers only microVMs, each used for one execution); use single executions' });
 
   const cylo: Cylo = {
     registry,

@@ -88,8 +88,9 @@ export interface CyloOptions {
   microvmPool?: number;
   /** How long a VM may take to boot (default 60 s: software emulation on a loaded host). */
   microvmBootTimeoutMs?: number;
-  /** Tests only: every guest kernel panics when a stage arrives (docs/isolation.md). */
-  microvmTestPanic?: boolean;
+  /** Tests only: the first N VMs this instance boots panic their guest kernel when a stage
+   *  arrives (a guest kernel crash, to prove it ends as internal_error and the pool recovers). */
+  microvmTestPanicVms?: number;
 }
 
 
@@ -99,7 +100,8 @@ export interface MicrovmOptions {
   memoryMiB: number;
   pool: number;
   bootTimeoutMs: number;
-  panicOnStage: boolean;
+  /** Tests only: how many of the first VMs panic (microvmTestPanicVms). */
+  testPanicVms: number;
 }
 
 /** CyloOptions with every default filled in and every value checked. */
@@ -164,7 +166,7 @@ const optionsSchema = z.strictObject({
   microvmMemoryMiB: z.number().int().min(128).max(65536).optional(),
   microvmPool: z.number().int().min(1).max(256).optional(),
   microvmBootTimeoutMs: positiveInt.optional(),
-  microvmTestPanic: z.boolean().optional(),
+  microvmTestPanicVms: z.number().int().min(0).optional(),
 });
 
 const EXPLAIN: Record<string, string> = {
@@ -207,7 +209,7 @@ export function normalizeOptions(input: CyloOptions = {}): NormalizedOptions {
     memoryMiB: o.microvmMemoryMiB ?? Math.ceil(Math.max(defaults.memoryBytes, defaults.compileMemoryBytes) / 2 ** 20) + 96,
     pool: o.microvmPool ?? 1,
     bootTimeoutMs: o.microvmBootTimeoutMs ?? 60_000,
-    panicOnStage: o.microvmTestPanic === true,
+    testPanicVms: o.microvmTestPanicVms ?? 0,
   };
   const relax = o.relax ?? [];
   return Object.freeze({

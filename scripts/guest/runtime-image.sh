@@ -4,7 +4,7 @@
 # as installed on this host), attached to each VM as a read-only virtio-blk disk and mounted at
 # /usr by the guest's /init (native/guest/init.sh).
 #
-#   scripts/guest/runtime-image.sh [--package NAME]...    (default: python3 bash nodejs gcc)
+#   scripts/guest/runtime-image.sh [--package NAME]...    (default: python3 bash nodejs gcc libc6-dev)
 #       -> ${CYLO_GUEST_DIR:-/usr/local/lib/cylo/guest}/runtimes.ext4 (+ runtimes.packages)
 #
 # Why a block image and not virtiofs: a disk image is a file QEMU reads (no second daemon, no
@@ -23,7 +23,7 @@ while [ $# -gt 0 ]; do
     *) die "unknown argument: $1 (see the usage at the top of $0)" ;;
   esac
 done
-[ ${#packages[@]} -gt 0 ] || packages=(python3 bash nodejs gcc)
+[ ${#packages[@]} -gt 0 ] || packages=(python3 bash nodejs gcc libc6-dev)
 command -v mkfs.ext4 >/dev/null || die "mkfs.ext4 not found; apt-get install e2fsprogs"
 [ -L /lib ] && [ -L /bin ] || die "this host's /usr is not merged (/lib, /bin are not links): only merged-/usr hosts are supported"
 

@@ -45,8 +45,8 @@ export interface MicrovmHost {
   /** Where VM directories are made (the image's private directory). */
   workDir: string;
   symlinks: ReadonlyArray<{ target: string; link: string }>;
-  /** Tests only: the guest kernel panics when a stage arrives. */
-  panicOnStage?: boolean;
+  /** Tests only: the first N VMs booted panic their guest kernel when a stage arrives. */
+  testPanicVms: number;
 }
 
 /** One VM, booting or booted, for one execution. */
@@ -100,6 +100,7 @@ export class MicrovmBackend implements SandboxBackend<MicrovmSlot> {
   readonly layers = LAYERS;
   private readonly counts = { prepared: 0, startedOnDemand: 0 };
   private readonly tscKhz = hostTscKhz(readFileSync('/proc/cpuinfo', 'utf8'));
+  private boots = 0;
 
   constructor(readonly host: MicrovmHost) {}
 
@@ -115,6 +116,7 @@ export class MicrovmBackend implements SandboxBackend<MicrovmSlot> {
 
   private async bootVm(uid: number, gid: number): Promise<GuestVm> {
     const h = this.host;
+    this.boots += 1;
     const cgroup = h.cgroups.create(cgroupName({ base: h.identities.base, count: h.identities.size }), { memoryBytes: (h.memoryMiB + QEMU_OVERHEAD_MIB) * 1024 * 1024, pids: 64 });
     try {
       return await GuestVm.boot({
@@ -138,7 +140,7 @@ export class MicrovmBackend implements SandboxBackend<MicrovmSlot> {
             tscKhz: this.tscKhz,
             // Fresh entropy for every guest: two VMs never start from the same random state.
             seedHex: randomBytes(32).toString('hex'),
-            panicOnStage: h.panicOnStage,
+            panicOnStage: this.boots <= h.testPanicVms,
           },
         },
       });

@@ -17,8 +17,8 @@ export interface MicrovmSettings {
   allowTcg: boolean;
   memoryMiB: number;
   bootTimeoutMs: number;
-  /** Tests only: guests panic when a stage arrives. */
-  panicOnStage?: boolean;
+  /** Tests only: the first N VMs panic when a stage arrives. */
+  testPanicVms: number;
 }
 
 export interface SharedHost {
@@ -62,6 +62,6 @@ export function setUpMicrovm(settings: MicrovmSettings, shared: SharedHost): Mic
     bootTimeoutMs: settings.bootTimeoutMs,
     workDir: dirname(image.initramfs),
     symlinks: filesystemLayout([]).symlinks,
-    ...(settings.panicOnStage === true ? { panicOnStage: true } : {}),
+    testPanicVms: settings.testPanicVms,
   });
 }
