@@ -19,6 +19,7 @@ import type { OrphanReport } from './sandbox/orphans.js';
 import { SessionManager } from './sessions/manager.js';
 import { CyloError } from './errors.js';
 import type { MicrovmBackend, MicrovmSlot } from './microvm/microvm-backend.js';
+import { microvmReport, type MicrovmReport } from './microvm/doctor.js';
 
 export type { CyloLogLevel, CyloOptions } from './options.js';
 export type { ExecuteOptions } from './gate/execution-gate.js';
@@ -41,6 +42,9 @@ export interface DoctorReport extends HostReport {
    *  cgroups were removed with every process inside them, else nothing was changed), and the
    *  cgroups of other live instances (`others`: their work, never touched). */
   orphans: OrphanReport & { cleaned: boolean };
+  /** The microVM backend: isolations offered, accelerator, QEMU, guest kernel, runtime image,
+   *  pool (checked without booting a VM). */
+  microvm: MicrovmReport;
 }
 
 export interface CyloStats extends PoolStats {
@@ -170,7 +174,7 @@ export function createCylo(input: CyloOptions = {}): Cylo {
       // Otherwise (serve's and mcp's start check) the smoke run's start removed them: say so.
       let orphans = report.orphans;
       if (!orphans.cleaned && orphans.cgroups.length > 0 && orphans.cgroups.every((c) => setUp?.cleanedAtStart.cgroups.includes(c) === true)) orphans = { ...orphans, cleaned: true };
-      return { ...report, smoke, orphans };
+      return { ...report, smoke, orphans, microvm: microvmReport(options) };
     },
     async warm() {
       await ready();
