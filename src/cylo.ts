@@ -57,8 +57,9 @@ export interface CyloStats extends PoolStats {
   /** Compile stages whose compiler ran (compile-cache hits and shared compiles not counted). */
   compiles: number;
   /** The microVM backend's pool (VMs booted ahead, each for one execution), or null before
-   *  the first request for isolation "microvm". */
-  microvm: (PoolStats & { warmVms: number; coldVms: number }) | null;
+   *  the first request for isolation "microvm": executions that found their VM booted (warmVms)
+   *  or waited for its boot (coldVms), VMs booted and idle now, the last boot times in ms. */
+  microvm: (PoolStats & { warmVms: number; coldVms: number; bootedIdle: number; bootMs: number[] }) | null;
 }
 
 export interface Cylo {
@@ -189,7 +190,7 @@ export function createCylo(input: CyloOptions = {}): Cylo {
       const counts = setUp?.backend.stats() ?? { prepared: 0, startedOnDemand: 0 };
       const uidRange = setUp === undefined || closed ? null : { base: setUp.range.base, count: setUp.range.count };
       const vmCounts = microvmSetUp?.stats();
-      const microvmStats = vmCounts === undefined ? null : { ...microvmPool.stats(), warmVms: vmCounts.prepared, coldVms: vmCounts.startedOnDemand };
+      const microvmStats = vmCounts === undefined ? null : { ...microvmPool.stats(), warmVms: vmCounts.prepared, coldVms: vmCounts.startedOnDemand, bootedIdle: microvmSetUp?.warmVms() ?? 0, bootMs: [...(microvmSetUp?.bootMs ?? [])] };
       return { ...pool.stats(), sandboxesPrepared: counts.prepared, sandboxesStartedOnDemand: counts.startedOnDemand, uidRange, compiles: (lifecycle?.compilesRun ?? 0) + (microvmLifecycle?.compilesRun ?? 0), microvm: microvmStats };
     },
     async close(closeOptions = {}) {

@@ -59,7 +59,13 @@ export class MicrovmSlot implements PoolSlot {
     this.vm = this.start();
   }
 
+  /** True when this slot's VM has booted and no execution took it yet (a warm VM). */
+  get warmVm(): boolean {
+    return !this.used && this.current !== undefined && this.current.endReason === null;
+  }
+
   private start(): Promise<GuestVm> {
+    this.current = undefined;
     const booting = this.boot().then((vm) => (this.current = vm));
     booting.catch(() => undefined); // reported to the stage that awaits it
     return booting;
@@ -101,6 +107,9 @@ export class MicrovmBackend implements SandboxBackend<MicrovmSlot> {
   private readonly counts = { prepared: 0, startedOnDemand: 0 };
   private readonly tscKhz = hostTscKhz(readFileSync('/proc/cpuinfo', 'utf8'));
   private boots = 0;
+  private readonly slots = new Set<MicrovmSlot>();
+  /** Boot times (QEMU's start to the agent's hello) of the last VMs, in ms (newest last, at most 64). */
+  readonly bootMs: number[] = [];
 
   constructor(readonly host: MicrovmHost) {}
 
@@ -111,15 +120,29 @@ export class MicrovmBackend implements SandboxBackend<MicrovmSlot> {
 
   createSlot(): MicrovmSlot {
     const identity = this.host.identities.acquire();
-    return new MicrovmSlot(() => this.bootVm(identity.uid, identity.gid), () => identity.release());
+    const slot: MicrovmSlot = new MicrovmSlot(
+      () => this.bootVm(identity.uid, identity.gid),
+      () => {
+        this.slots.delete(slot);
+        identity.release();
+      },
+    );
+    this.slots.add(slot);
+    return slot;
+  }
+
+  /** VMs booted and waiting for an execution. */
+  warmVms(): number {
+    return [...this.slots].filter((s) => s.warmVm).length;
   }
 
   private async bootVm(uid: number, gid: number): Promise<GuestVm> {
     const h = this.host;
     this.boots += 1;
     const cgroup = h.cgroups.create(cgroupName({ base: h.identities.base, count: h.identities.size }), { memoryBytes: (h.memoryMiB + QEMU_OVERHEAD_MIB) * 1024 * 1024, pids: 64 });
+    const started = performance.now();
     try {
-      return await GuestVm.boot({
+      const vm = await GuestVm.boot({
         parentDir: h.workDir,
         cgroup,
         bootTimeoutMs: h.bootTimeoutMs,
@@ -144,6 +167,9 @@ export class MicrovmBackend implements SandboxBackend<MicrovmSlot> {
           },
         },
       });
+      this.bootMs.push(Math.round(performance.now() - started));
+      if (this.bootMs.length > 64) this.bootMs.shift();
+      return vm;
     } catch (error) {
       await cgroup.remove().catch(() => undefined);
       throw error;
