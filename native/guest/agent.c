@@ -147,16 +147,23 @@ static void write_file(const char *path, const char *value) {
   close(fd);
 }
 
-/* A counter NAME from a cgroup file of "key value" lines (memory.events, pids.events), or 0. */
-static long long cg_counter(const char *file, const char *name) {
-  char path[128], buf[1024];
+/* Reads the stage cgroup's FILE into BUF (NUL-terminated); 0 when it cannot be read. */
+static int read_cg(const char *file, char *buf, size_t size) {
+  char path[128];
   snprintf(path, sizeof path, CG "/%s", file);
   int fd = open(path, O_RDONLY | O_CLOEXEC);
   if (fd < 0) return 0;
-  ssize_t n = read(fd, buf, sizeof buf - 1);
+  ssize_t n = read(fd, buf, size - 1);
   close(fd);
   if (n <= 0) return 0;
   buf[n] = '\0';
+  return 1;
+}
+
+/* A counter NAME from a cgroup file of "key value" lines (memory.events, pids.events), or 0. */
+static long long cg_counter(const char *file, const char *name) {
+  char buf[1024];
+  if (!read_cg(file, buf, sizeof buf)) return 0;
   size_t len = strlen(name);
   for (char *line = buf; line != NULL; line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL) {
     if (strncmp(line, name, len) == 0 && line[len] == ' ') return atoll(line + len + 1);
@@ -165,16 +172,10 @@ static long long cg_counter(const char *file, const char *name) {
   return 0;
 }
 
+/* A cgroup file holding one number (memory.peak), or 0. */
 static long long cg_value(const char *file) {
-  char path[128], buf[64];
-  snprintf(path, sizeof path, CG "/%s", file);
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return 0;
-  ssize_t n = read(fd, buf, sizeof buf - 1);
-  close(fd);
-  if (n <= 0) return 0;
-  buf[n] = '\0';
-  return atoll(buf);
+  char buf[64];
+  return read_cg(file, buf, sizeof buf) ? atoll(buf) : 0;
 }
 
 struct stage {
