@@ -376,6 +376,8 @@ int main(void) {
   send_frame('H', u.release, (uint32_t)strlen(u.release));
   for (;;) {
     char ch = read_frame(buf, &len);
+    /* Input the host sent as the last stage ended (interactive stdin, a kill) has no stage to go to. */
+    if (ch == 'I' || ch == 'i' || ch == 'K') continue;
     if (ch != 'S') die("expected a stage, got frame '%c'", ch);
     static char stage_buf[FRAME_MAX + 1];
     memcpy(stage_buf, buf, (size_t)len + 1);
