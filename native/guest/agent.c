@@ -11,6 +11,8 @@
  *                  'B' job+files bytes, 'b' their end                     'A' artifact/outputs
  *                  'I' stdin bytes, 'i' stdin end                         'D' stage done: "oom=N
  *                  'K' kill the stage (cgroup.kill)                           pids=N peak=N"
+ *                                                                         'C' the stage cgroup's
+ *                                                                             CPU usec, ~4 a second
  *                                                                         'F' the agent failed
  * A stage runs the unchanged namespace helper's inner mode (cylo-helper inner: the job, the
  * files, rlimits, Landlock, the program's exact status, artifacts, output files) as PID 1 of a
@@ -40,6 +42,7 @@
 #include <sys/syscall.h>
 #include <sys/utsname.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #define FRAME_MAX (1U << 20)      /* largest frame either way (host frames are 64 KiB chunks) */
@@ -170,6 +173,11 @@ static long long cg_counter(const char *file, const char *name) {
     if (*line == '\0') break;
   }
   return 0;
+}
+
+/* The stage cgroup's CPU time in microseconds (cpu.stat usage_usec), or 0. */
+static long long cg_cpu_usec(void) {
+  return cg_counter("cpu.stat", "usage_usec");
 }
 
 /* A cgroup file holding one number (memory.peak), or 0. */
@@ -331,6 +339,7 @@ static void run_stage(struct stage *s, char *buf) {
   prepare(s);
   spawn(s);
   int exited = 0, code = 0;
+  struct timespec last_cpu = {0, 0};
   while (!exited || s->out >= 0 || s->err >= 0 || s->status >= 0 || s->emit >= 0) {
     struct pollfd p[6] = {
         {port, POLLIN, 0}, {s->out, POLLIN, 0}, {s->err, POLLIN, 0}, {s->status, POLLIN, 0}, {s->emit, POLLIN, 0},
@@ -347,6 +356,15 @@ static void run_stage(struct stage *s, char *buf) {
     if (p[3].revents) forward(&s->status, 'T');
     if (p[4].revents) forward(&s->emit, 'A');
     feed_stdin(s);
+    /* The CPU counter for the host's CPU-time limit, at most every 250 ms while the stage runs. */
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    if (!exited && (now.tv_sec - last_cpu.tv_sec) * 1000 + (now.tv_nsec - last_cpu.tv_nsec) / 1000000 >= 250) {
+      char cpu[32];
+      int m = snprintf(cpu, sizeof cpu, "%lld", cg_cpu_usec());
+      send_frame('C', cpu, (uint32_t)m);
+      last_cpu = now;
+    }
     int st;
     if (!exited && waitpid(s->pid, &st, WNOHANG) == s->pid) {
       exited = 1;

@@ -11,8 +11,8 @@ export const FRAME_MAX = 1 << 20;
 export const CHUNK_BYTES = 64 * 1024;
 
 /** Channels the guest sends on. */
-export type GuestChannel = 'H' | 'O' | 'E' | 'T' | 'A' | 'D' | 'F';
-const GUEST_CHANNELS = new Set<string>(['H', 'O', 'E', 'T', 'A', 'D', 'F']);
+export type GuestChannel = 'H' | 'O' | 'E' | 'T' | 'A' | 'D' | 'F' | 'C';
+const GUEST_CHANNELS = new Set<string>(['H', 'O', 'E', 'T', 'A', 'D', 'F', 'C']);
 
 /** Channels the host sends on: ping, stage, bundle bytes/end, stdin bytes/end, kill. */
 export type HostChannel = 'P' | 'S' | 'B' | 'b' | 'I' | 'i' | 'K';

@@ -32,7 +32,9 @@ export class VmStageRun {
   private readonly out: CappedCollector;
   private readonly err: CappedCollector;
   private readonly emitted: CappedCollector | undefined;
-  private readonly cpu = new ProgramCpu(() => 0);
+  /** The guest stage cgroup's CPU counter as last reported ('C' frames), in ms. */
+  private cpuNowMs = 0;
+  private readonly cpu = new ProgramCpu(() => this.cpuNowMs);
   private readonly watchdog: Watchdog;
   private readonly onAbort = (): void => this.stop('cancelled');
 
@@ -50,9 +52,10 @@ export class VmStageRun {
     } else if (outputs !== undefined && outputs.patterns.length > 0) {
       this.emitted = new CappedCollector(outputStreamMaxBytes(outputs), () => (this.artifactError ??= 'the guest sent more output file data than the caps allow'));
     }
-    // The wall-clock limit from the host. CPU: the guest's RLIMIT_CPU per process and its
-    // cgroup's counter, reported when the program ends (the host sees no live guest counter).
-    this.watchdog = new Watchdog({ timeoutMs: limits.timeoutMs, cpuTimeMs: Number.MAX_SAFE_INTEGER, setupTimeoutMs: VM_SETUP_TIMEOUT_MS, cpuMs: () => 0, onStop: (r) => this.stop(r) });
+    // The wall-clock limit from the host; the CPU-time limit from the host too, held against the
+    // guest stage cgroup's counter the agent reports about 4 times a second (a guest that lies
+    // about it still meets the wall-clock limit), behind the guest's RLIMIT_CPU per process.
+    this.watchdog = new Watchdog({ timeoutMs: limits.timeoutMs, cpuTimeMs: limits.cpuTimeMs, setupTimeoutMs: VM_SETUP_TIMEOUT_MS, cpuMs: () => this.cpu.used(), onStop: (r) => this.stop(r) });
     if (spec.signal?.aborted === true) queueMicrotask(this.onAbort);
     else spec.signal?.addEventListener('abort', this.onAbort, { once: true });
     vm.onEnd((reason) => {
@@ -87,6 +90,10 @@ export class VmStageRun {
     if (channel === 'O') this.out.push(payload);
     else if (channel === 'E') this.err.push(payload);
     else if (channel === 'A') this.emitted?.push(payload);
+    else if (channel === 'C') {
+      const usec = /^\d{1,18}$/.test(payload.toString('latin1')) ? Number(payload.toString('latin1')) : null;
+      if (usec !== null) this.cpuNowMs = usec / 1000;
+    }
     else if (channel === 'T') for (const line of this.lines.push(payload.toString('utf8'))) this.status(line);
     else if (channel === 'F') this.setupError ??= `the guest agent failed: ${payload.toString('utf8').slice(0, 500)}`;
     else if (channel === 'D') {
@@ -148,7 +155,7 @@ export class VmStageRun {
       stdoutTruncated: this.out.truncated,
       stderrTruncated: this.err.truncated,
       wallMs: this.startedAt === undefined ? 0 : Math.round((this.endedAt - this.startedAt) * 1000) / 1000,
-      cpuMs: Math.round(this.cpu.total(0) * 1000) / 1000,
+      cpuMs: Math.round(this.cpu.total(this.cpuNowMs) * 1000) / 1000,
       memoryBytes: this.done?.memoryPeakBytes ?? 0,
       ...this.emittedFacts(),
     });

@@ -130,6 +130,11 @@ describe(`microVM backend, ${accel}`, { skip }, () => {
     assert.equal(fork.run?.limit, 'pids');
     const loop = await c().execute({ language: 'python', code: 'while True:\n    pass', limits: { timeoutMs: 3000 } });
     assert.equal(loop.status, 'timeout', JSON.stringify(loop.run));
+    assert.equal(loop.run?.limit, 'wall');
+    // The CPU-time limit, held from the host against the guest's counter (wall limit far off).
+    const spin = await c().execute({ language: 'python', code: 'while True:\n    pass', limits: { cpuTimeMs: 1500, timeoutMs: 60_000 } });
+    assert.equal(spin.status, 'timeout', JSON.stringify(spin.run));
+    assert.equal(spin.run?.limit, 'cpu');
     const flood = await c().execute({ language: 'python', code: 'while True:\n    print("x" * 1000)', limits: { outputBytes: 64 * 1024 } });
     assert.equal(flood.status, 'output_limit', JSON.stringify(flood.run));
     assert.equal(flood.run?.stdout.length, 64 * 1024);
