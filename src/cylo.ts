@@ -116,7 +116,12 @@ export function createCylo(input: CyloOptions = {}): Cylo {
   let lifecycle: Lifecycle<NamespaceSlot> | undefined;
   const lifecycleOf = (h: HostSetup): Lifecycle<NamespaceSlot> => (lifecycle ??= new Lifecycle(h.backend, h.compileCache));
   // Idle slots' (empty) cgroups are removed when the process exits without close().
-  const onExit = (): void => pool.destroyIdleSync();
+  // A VM's QEMU dies with this process (bubblewrap --die-with-parent); its directory (the socket,
+  // the initramfs) is removed here, its empty cgroup at the next start (crash recovery).
+  const onExit = (): void => {
+    pool.destroyIdleSync();
+    microvmSetUp?.host.image.remove();
+  };
   let closed = false;
   process.once('exit', onExit);
 
