@@ -17,6 +17,7 @@ import { sandboxSkipReason } from '../support/host.js';
 import { skipWithoutPreflight } from '../support/preflight.js';
 import { cgroupsNamed, readProcess } from '../support/processes.js';
 import { MiB } from '../support/units.js';
+import { waitFor } from '../support/wait.js';
 
 const GUEST = process.env.CYLO_GUEST_DIR ?? '/usr/local/lib/cylo/guest';
 function microvmSkipReason(): string | undefined {
@@ -35,6 +36,19 @@ const LIMITS = { timeoutMs: 60_000, cpuTimeMs: 60_000, memoryBytes: 128 * MiB, p
 
 function microCylo(extra: Parameters<typeof createCylo>[0] = {}): Cylo {
   return createCylo({ microvmAllowTcg: true, microvmMemoryMiB: 384, microvmPool: 1, concurrency: 1, defaultLimits: LIMITS, uidBase: UID_BASE, uidCount: 16, isolation: 'microvm', ...extra });
+}
+
+/** The VM directories (socket, per VM) of this process's instances. */
+function vmDirs(): string[] {
+  const dirs: string[] = [];
+  for (const d of readdirSync(tmpdir()).filter((n) => n.startsWith('cylo-guest-'))) {
+    try {
+      dirs.push(...readdirSync(join(tmpdir(), d)).filter((n) => n.startsWith('vm-')));
+    } catch {
+      // another process's, or gone
+    }
+  }
+  return dirs;
 }
 
 /** QEMU processes descended from this process (through the outer helper and bubblewrap). */
@@ -138,6 +152,9 @@ describe(`microVM backend, ${accel}`, { skip }, () => {
     const flood = await c().execute({ language: 'python', code: 'while True:\n    print("x" * 1000)', limits: { outputBytes: 64 * 1024 } });
     assert.equal(flood.status, 'output_limit', JSON.stringify(flood.run));
     assert.equal(flood.run?.stdout.length, 64 * 1024);
+    // Nothing of these VMs is left: at most the pool's next VM runs, one VM directory (its own).
+    await waitFor('the stopped VMs to be gone', () => ourQemus().length <= 1 || undefined, 30_000);
+    await waitFor('one VM directory at most', () => vmDirs().length <= 1 || undefined, 30_000);
   });
 
   test(`a microvm request is refused clearly where it cannot run (${accel})`, async () => {
@@ -179,7 +196,7 @@ describe(`microVM guest kernel panic, ${accel}`, { skip }, () => {
     // Proves: after close, no QEMU, VM cgroup or VM directory of this process is left.
     assert.deepEqual(ourQemus(), []);
     assert.deepEqual(cgroupsNamed(`x-${process.pid}-`).filter((name) => name.endsWith(`-r${UID_BASE}.16`)), []);
-    assert.deepEqual(readdirSync(tmpdir()).filter((n) => n.startsWith('cylo-guest-')).filter((n) => existsSync(join(tmpdir(), n))), []);
+    assert.deepEqual(vmDirs(), []);
   });
 });
 
