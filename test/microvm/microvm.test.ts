@@ -88,7 +88,7 @@ describe(`microVM backend, ${accel}`, { skip }, () => {
   test(`a compiled language (C) compiles and runs in the VM (${accel})`, async () => {
     // Proves: the compile stage (gcc from the image) and the run stage both ran in the guest.
     const r = await c().execute({ language: 'c', code: '#include <stdio.h>\nint main(void){puts("hello from c");return 0;}' });
-    assert.equal(r.status, 'ok', JSON.stringify(r.compile ?? r.run));
+    assert.equal(r.status, 'ok', JSON.stringify({ compile: r.compile, run: r.run }));
     assert.equal(r.compile?.status, 'ok');
     assert.equal(r.run?.stdout, 'hello from c\n');
   });
