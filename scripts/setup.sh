@@ -66,10 +66,13 @@ fi
 
 # The guest kernel (Debian's cloud kernel, extracted into /usr/local/lib/cylo/guest; root only,
 # since it writes there; about 10 s and 27 MB on a first setup, nothing after).
+# The microVM backend's read-only runtime image (the languages' packages as installed here,
+# about 40 s and 650 MB sparse; rebuilt each setup so it follows the host's packages).
 if [ "$(id -u)" = 0 ]; then
   scripts/guest/kernel.sh
+  scripts/guest/runtime-image.sh
 else
-  echo "cylo setup: the guest kernel needs root; run: sudo scripts/guest/kernel.sh" >&2
+  echo "cylo setup: the guest kernel and runtime image need root; run: sudo scripts/guest/kernel.sh && sudo scripts/guest/runtime-image.sh" >&2
 fi
 
 # npm dependencies, exactly as locked.

@@ -20,6 +20,8 @@ import type { HostReport } from './sandbox/host-check.js';
 import type { NamespaceSlot } from './sandbox/namespace-backend.js';
 import type { OrphanReport } from './sandbox/orphans.js';
 import { SessionManager } from './sessions/manager.js';
+import { createMicrovmSide, isolationOf, type MicrovmStats } from './microvm/entry.js';
+import { microvmReport, type MicrovmReport } from './microvm/doctor.js';
 
 export type { CyloLogLevel, CyloOptions } from './options.js';
 export type { ExecuteOptions } from './gate/execution-gate.js';
@@ -45,6 +47,9 @@ export interface DoctorReport extends HostReport {
    *  cgroups were removed with every process inside them, else nothing was changed), and the
    *  cgroups of other live instances (`others`: their work, never touched). */
   orphans: OrphanReport & { cleaned: boolean };
+  /** The microVM backend: isolations offered, accelerator, QEMU, guest kernel, runtime image,
+   *  pool (checked without booting a VM). */
+  microvm: MicrovmReport;
 }
 
 export interface CyloStats extends PoolStats {
@@ -56,6 +61,10 @@ export interface CyloStats extends PoolStats {
   uidRange: { base: number; count: number } | null;
   /** Compile stages whose compiler ran (compile-cache hits and shared compiles not counted). */
   compiles: number;
+  /** The microVM backend's pool (VMs booted ahead, each for one execution), or null before
+   *  the first request for isolation "microvm": executions that found their VM booted (warmVms)
+   *  or waited for its boot (coldVms), VMs booted and idle now, the last boot times in ms. */
+  microvm: MicrovmStats | null;
 }
 
 export interface Cylo {
@@ -117,11 +126,29 @@ export function createCylo(input: CyloOptions = {}): Cylo {
   let lifecycle: Lifecycle<NamespaceSlot> | undefined;
   const lifecycleOf = (h: HostSetup): Lifecycle<NamespaceSlot> => (lifecycle ??= new Lifecycle(h.backend, h.compileCache));
   // Idle slots' (empty) cgroups are removed when the process exits without close().
-  const onExit = (): void => pool.destroyIdleSync();
+  // A VM's QEMU dies with this process (bubblewrap --die-with-parent); its directory (the socket,
+  // the initramfs) is removed here, its empty cgroup at the next start (crash recovery).
+  const onExit = (): void => {
+    pool.destroyIdleSync();
+    microvm.removeFiles();
+  };
   let closed = false;
   process.once('exit', onExit);
 
-  const sessions = new SessionManager({ backend: async () => (await ready()).backend, registry, environments, defaultLimits: options.defaultLimits, maxLimits: options.maxLimits, settings: options.sessions });
+  // The microVM side (src/microvm/entry.ts): its own pool, gate and lifecycle, set up on the
+  // first request for it; a request goes to the gate of its isolation, never to the other.
+  const microvm = createMicrovmSide(options, ready, registry, policy);
+  const execute = (request: ExecuteRequest, executeOptions?: ExecuteOptions): Promise<ExecutionResult> => {
+    try {
+      return isolationOf(request, options) === 'microvm' ? microvm.gate.execute(request, executeOptions) : gate.execute(request, executeOptions);
+    } catch (error) {
+      return Promise.reject(error as Error);
+    }
+  };
+
+  const sessions = new SessionManager({ backend: async () => (await ready()).backend, registry, environments, defaultLimits: options.defaultLimits, maxLimits: options.maxLimits, settings: options.sessions,
+    // Sessions run in the namespace sandbox only: where the operator offers only microVMs, refused.
+    refusal: options.isolations.includes('namespaces') ? undefined : 'sessions: not available with isolation "microvm" (a session keeps one sandbox alive between runs; this cylo offers only microVMs, each used for one execution); use single executions' });
 
   const cylo: Cylo = {
     registry,
@@ -129,9 +156,9 @@ export function createCylo(input: CyloOptions = {}): Cylo {
     sessions,
     environments,
     buildEnvironment: (request) => buildEnvironment({ backend: async () => (await ready()).backend, registry, catalog: environments }, request),
-    execute: (request, executeOptions) => gate.execute(request, executeOptions),
-    stream: (request, o = {}) => streamExecution((onEvent, signal) => gate.execute(request, { signal, onEvent }), o.signal, requestedOutputEncoding(request)),
-    interactive: (request, o = {}) => startInteractive((run) => gate.execute(request, run), o.signal, requestedOutputEncoding(request)),
+    execute,
+    stream: (request, o = {}) => streamExecution((onEvent, signal) => execute(request, { signal, onEvent }), o.signal, requestedOutputEncoding(request)),
+    interactive: (request, o = {}) => startInteractive((run) => execute(request, run), o.signal, requestedOutputEncoding(request)),
     runtimes: async () => {
       const all = environments.list();
       return (await registry.resolveAll()).map((r) => runtimeInfo(r, all));
@@ -145,21 +172,24 @@ export function createCylo(input: CyloOptions = {}): Cylo {
       // Otherwise (serve's and mcp's start check) the smoke run's start removed them: say so.
       let orphans = report.orphans;
       if (!orphans.cleaned && orphans.cgroups.length > 0 && orphans.cgroups.every((c) => setUp?.cleanedAtStart.cgroups.includes(c) === true)) orphans = { ...orphans, cleaned: true };
-      return { ...report, smoke, orphans };
+      return { ...report, smoke, orphans, microvm: microvmReport(options) };
     },
     async warm() {
       await ready();
-      await pool.warm();
+      if (options.isolations.includes('namespaces')) await pool.warm();
+      // VMs boot ahead only where the default isolation is microvm (or the only one).
+      if (options.isolation === 'microvm') await microvm.warm();
     },
     stats() {
       const counts = setUp?.backend.stats() ?? { prepared: 0, startedOnDemand: 0 };
       const uidRange = setUp === undefined || closed ? null : { base: setUp.range.base, count: setUp.range.count };
-      return { ...pool.stats(), sandboxesPrepared: counts.prepared, sandboxesStartedOnDemand: counts.startedOnDemand, uidRange, compiles: lifecycle?.compilesRun ?? 0 };
+      return { ...pool.stats(), sandboxesPrepared: counts.prepared, sandboxesStartedOnDemand: counts.startedOnDemand, uidRange, compiles: (lifecycle?.compilesRun ?? 0) + microvm.compilesRun(), microvm: microvm.stats() };
     },
     async close(closeOptions = {}) {
       process.removeListener('exit', onExit);
       // Sessions are not persisted: closing ends them (every process killed, slot destroyed).
-      await Promise.all([sessions.close(), gate.close(closeOptions.graceMs)]);
+      await Promise.all([sessions.close(), gate.close(closeOptions.graceMs), microvm.gate.close(closeOptions.graceMs)]);
+      microvm.removeFiles();
       // Every slot is gone: the uid range is free for the next instance.
       closed = true;
       setUp?.range.release();

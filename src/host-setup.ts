@@ -20,6 +20,8 @@ export interface HostSetup {
   cleanedAtStart: OrphanReport;
   /** This instance's sandbox uid range; release() at close. */
   range: UidRange;
+  /** What the microVM backend shares with the namespace backend (src/microvm/setup.ts). */
+  shared: { helperPath: string; bwrapPath: string; cgroups: NonNullable<HostReport['cgroups']> };
 }
 
 /** Checks the host, claims the uid range (uid-range.ts) and builds the backend. Throws
@@ -53,7 +55,7 @@ export async function setUpHost(options: NormalizedOptions, cleanAtStart = true)
     if (cacheDir !== false) cache ??= CompileCache.open({ dir: cacheDir, maxBytes: cacheMaxBytes });
     return cache;
   };
-  return { backend, compileCache, cleanedAtStart, range };
+  return { backend, compileCache, cleanedAtStart, range, shared: { helperPath: report.helperPath, bwrapPath: report.bwrapPath, cgroups: report.cgroups } };
 }
 
 /** Crash recovery: what a SIGKILLed cylo left behind (execution cgroups named after an owner

@@ -14,6 +14,7 @@ import { DEFAULT_UID_BASE } from './sandbox/identity.js';
 import { DEFAULT_ENVIRONMENTS_DIR } from './environments/store.js';
 import { DEFAULT_SESSION_SETTINGS, type SessionSettings } from './sessions/manager.js';
 import { DEFAULT_CACHE_DIR, DEFAULT_CACHE_MAX_BYTES } from './engine/compile-cache.js';
+import { ISOLATIONS, type Isolation } from './api/isolation.js';
 import { compileAllowlist, DEFAULT_ALLOWED_COMPILER_OPTIONS } from './api/compiler-options.js';
 
 export type CyloLogLevel = 'info' | 'warn' | 'error';
@@ -76,6 +77,35 @@ export interface CyloOptions {
   sessionMaxLifetimeMs?: number;
   /** The largest file a session uploads or downloads (default 16 MiB). */
   sessionFileMaxBytes?: number;
+  /** The isolation a request gets when it names none (default "namespaces"; docs/isolation.md). */
+  isolation?: Isolation;
+  /** The isolations requests may ask for (default both); ["microvm"] makes the VM the only one. */
+  isolations?: Isolation[];
+  /** Allow the microVM backend to run under QEMU's software emulation (TCG) when the host has no
+   *  hardware KVM (default false; the CLI and server read CYLO_MICROVM_ALLOW_TCG=1 and the config
+   *  key microvmAllowTcg). Slow, but still a separate guest kernel. */
+  microvmAllowTcg?: boolean;
+  /** Guest RAM of each VM in MiB (default: the larger default memory limit + 96). A stage's
+   *  memory limit may be at most this minus 96. */
+  microvmMemoryMiB?: number;
+  /** VMs kept booted ahead of requests (the microvm pool's concurrency; default 1). */
+  microvmPool?: number;
+  /** How long a VM may take to boot (default 60 s: software emulation on a loaded host). */
+  microvmBootTimeoutMs?: number;
+  /** Tests only: the first N VMs this instance boots panic their guest kernel when a stage
+   *  arrives (a guest kernel crash, to prove it ends as internal_error and the pool recovers). */
+  microvmTestPanicVms?: number;
+}
+
+
+/** The microVM settings, normalised. */
+export interface MicrovmOptions {
+  allowTcg: boolean;
+  memoryMiB: number;
+  pool: number;
+  bootTimeoutMs: number;
+  /** Tests only: how many of the first VMs panic (microvmTestPanicVms). */
+  testPanicVms: number;
 }
 
 /** CyloOptions with every default filled in and every value checked. */
@@ -100,6 +130,9 @@ export interface NormalizedOptions {
   cacheMaxBytes: number;
   allowedCompilerOptions: readonly RegExp[];
   sessions: SessionSettings;
+  isolation: Isolation;
+  isolations: readonly Isolation[];
+  microvm: MicrovmOptions;
 }
 
 const positiveInt = z.number().int().positive();
@@ -133,6 +166,13 @@ const optionsSchema = z.strictObject({
   sessionIdleTimeoutMs: positiveInt.optional(),
   sessionMaxLifetimeMs: positiveInt.optional(),
   sessionFileMaxBytes: positiveInt.max(256 * 1024 * 1024).optional(),
+  isolation: z.enum(ISOLATIONS).optional(),
+  isolations: z.array(z.enum(ISOLATIONS)).min(1).optional(),
+  microvmAllowTcg: z.boolean().optional(),
+  microvmMemoryMiB: z.number().int().min(128).max(65536).optional(),
+  microvmPool: z.number().int().min(1).max(256).optional(),
+  microvmBootTimeoutMs: positiveInt.optional(),
+  microvmTestPanicVms: z.number().int().min(0).optional(),
 });
 
 const EXPLAIN: Record<string, string> = {
@@ -167,6 +207,16 @@ export function normalizeOptions(input: CyloOptions = {}): NormalizedOptions {
   // Every running execution and every session holds a uid of the range at once.
   if (concurrency + sessions.maxSessions > uidCount) throw new CyloError('CYLO_E_CONFIG', `uidCount: ${uidCount} uids cannot hold concurrency ${concurrency} plus maxSessions ${sessions.maxSessions} at once; raise uidCount or lower one of them`, { field: 'uidCount' });
   const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
+  const isolations = [...new Set(o.isolations ?? ISOLATIONS)];
+  const isolation = o.isolation ?? (isolations.includes('namespaces') ? 'namespaces' : 'microvm');
+  if (!isolations.includes(isolation)) throw new CyloError('CYLO_E_CONFIG', `isolation: "${isolation}" is not among isolations (${isolations.join(', ')}); add it or pick another default`, { field: 'isolation' });
+  const microvm: MicrovmOptions = {
+    allowTcg: o.microvmAllowTcg ?? false,
+    memoryMiB: o.microvmMemoryMiB ?? Math.ceil(Math.max(defaults.memoryBytes, defaults.compileMemoryBytes) / 2 ** 20) + 96,
+    pool: o.microvmPool ?? 1,
+    bootTimeoutMs: o.microvmBootTimeoutMs ?? 60_000,
+    testPanicVms: o.microvmTestPanicVms ?? 0,
+  };
   const relax = o.relax ?? [];
   return Object.freeze({
     runtimes: (o.runtimes ?? []) as RuntimeDefinitionInput[],
@@ -188,5 +238,8 @@ export function normalizeOptions(input: CyloOptions = {}): NormalizedOptions {
     cacheMaxBytes: o.cacheMaxBytes ?? DEFAULT_CACHE_MAX_BYTES,
     allowedCompilerOptions: compileAllowlist(o.allowedCompilerOptions ?? DEFAULT_ALLOWED_COMPILER_OPTIONS),
     sessions,
+    isolation,
+    isolations,
+    microvm,
   });
 }

@@ -6,6 +6,7 @@
 # guest (its /init mounts the host's /usr and runs the suites).
 #
 #   scripts/guest/initramfs.sh --init FILE --out FILE [--module NAME]... [--add SRC:DEST]...
+#       [--symlink TARGET:LINK]...   (LINK, absolute, a symbolic link to TARGET, e.g. /lib64 -> usr/lib64)
 #       [--kernel DIR]    (default ${CYLO_GUEST_DIR:-/usr/local/lib/cylo/guest}/kernel)
 #
 # In the archive:
@@ -19,13 +20,14 @@ set -euo pipefail
 
 die() { echo "cylo initramfs: $*" >&2; exit 1; }
 kernel="${CYLO_GUEST_DIR:-/usr/local/lib/cylo/guest}/kernel"
-init="" out="" modules=() adds=()
+init="" out="" modules=() adds=() links=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --init) init="$2"; shift 2 ;;
     --out) out="$2"; shift 2 ;;
     --module) modules+=("$2"); shift 2 ;;
     --add) adds+=("$2"); shift 2 ;;
+    --symlink) links+=("$2"); shift 2 ;;
     --kernel) kernel="$2"; shift 2 ;;
     *) die "unknown argument: $1 (see the usage at the top of $0)" ;;
   esac
@@ -76,6 +78,13 @@ for a in "${adds[@]}"; do
   case "$dst" in /*) ;; *) die "--add: the destination must be absolute: $dst" ;; esac
   mkdir -p "$stage$(dirname "$dst")"
   cp -a "$src" "$stage$dst"
+done
+
+for l in "${links[@]}"; do
+  target="${l%%:*}" link="${l#*:}"
+  case "$link" in /*) ;; *) die "--symlink: the link must be absolute: $link" ;; esac
+  mkdir -p "$stage$(dirname "$link")"
+  ln -sfn "$target" "$stage$link"
 done
 
 mkdir -p "$(dirname "$out")"

@@ -2,6 +2,7 @@
 // Schema for HTTP/OpenAPI/MCP), and the one normalise-then-validate step every entry point uses.
 // Every failure becomes a CyloError whose message names the field.
 import { z } from 'zod';
+import { ISOLATIONS } from './isolation.js';
 import { workspacePathProblem } from '../util/workspace-path.js';
 import { CyloError } from '../errors.js';
 import { typeName, zodIssueToCyloError } from './zod-errors.js';
@@ -72,6 +73,10 @@ export const executeRequestSchema = z.strictObject({
     .array(z.string())
     .optional()
     .describe("Extra compiler flags for the compile stage (C, C++), each on the server's allowlist: -O0..-O3, -Os, -std=..., -DNAME[=VALUE], -UNAME, warnings, -g, -lm... (docs/api.md, \"Compiler options\"). Anything else is refused with CYLO_E_COMPILER_OPTION."),
+  isolation: z
+    .enum(ISOLATIONS)
+    .optional()
+    .describe('What isolates the execution: "namespaces" (the namespace sandbox on the host kernel) or "microvm" (its own guest kernel in a VM); default: the server\'s configuration. Refused, never replaced, where it cannot run.'),
   network: z.literal(false).optional().describe('Network access; only `false` is supported (the sandbox has no network).'),
   ...testRunFields,
 });

@@ -73,7 +73,7 @@ export const LAYERS = ['namespaces', 'identity', 'filesystem', 'landlock', 'secc
 export type Layer = (typeof LAYERS)[number];
 
 /** The isolation backends (src/backend/backend.ts); a result says which one ran it. */
-export const BACKENDS = ['namespace'] as const;
+export const BACKENDS = ['namespace', 'microvm'] as const;
 export type BackendName = (typeof BACKENDS)[number];
 
 export interface ExecutionResult {

@@ -95,6 +95,9 @@ export interface StageReport {
   /** The isolation was set up but the program could not be started (its execve failed): the
    *  errno (Linux numbering) and a message naming the path and the reason; null otherwise. */
   execError?: { errno: number; message: string } | null | undefined;
+  /** The isolation itself ended before the program's status came back, and not because the
+   *  backend stopped it (a VM's guest kernel panicked, QEMU died): why, or null/absent. */
+  isolationLost?: string | null | undefined;
   /** How the program ended, as the isolation's PID 1 saw it; null when it never reported. */
   exit: { code: number | null; signalNumber: number | null } | null;
   /** The kernel's OOM killer ended a process of the stage (its memory limit). */

@@ -151,5 +151,10 @@ export function cyloOptionsFromConfig(config: LoadedConfig): CyloOptions {
   if (v.uidBase !== undefined) options.uidBase = v.uidBase;
   if (v.uidCount !== undefined) options.uidCount = v.uidCount;
   if (v.allowedCompilerOptions !== undefined) options.allowedCompilerOptions = v.allowedCompilerOptions;
+  if (v.isolation !== undefined) options.isolation = v.isolation;
+  if (v.isolations !== undefined) options.isolations = v.isolations;
+  if (v.microvmAllowTcg !== undefined) options.microvmAllowTcg = v.microvmAllowTcg;
+  if (v.microvmMemoryMiB !== undefined) options.microvmMemoryMiB = v.microvmMemoryMiB;
+  if (v.microvmPool !== undefined) options.microvmPool = v.microvmPool;
   return options;
 }

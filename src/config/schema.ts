@@ -7,6 +7,7 @@
 // Light on purpose: `cylo exec` loads this, so nothing here may import the server or the MCP SDK.
 import { z } from 'zod';
 import { DEFAULT_REQUEST_BOUNDS, LIMIT_NAMES, type RequestBounds } from '../api/limits.js';
+import { ISOLATIONS } from '../api/isolation.js';
 import { duration, flag, originList, path, relaxList, size, wholeNumber } from './fields.js';
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -50,6 +51,13 @@ export const sharedKeys = {
   /** The compiler options requests may give (docs/api.md "Compiler options"): regular
    *  expressions, each matched against a whole flag; text: space-separated. */
   allowedCompilerOptions: z.union([z.array(z.string().min(1)), z.string().transform((s) => s.split(/\s+/).filter(Boolean))]).optional(),
+  /** The isolation of requests that name none, and the ones requests may ask for
+   *  (docs/isolation.md); microvmAllowTcg: software emulation where the host has no KVM. */
+  isolation: z.enum(ISOLATIONS).optional(),
+  isolations: z.union([z.array(z.enum(ISOLATIONS)).min(1), z.string().transform((s) => s.split(',').map((x) => x.trim()).filter(Boolean)).pipe(z.array(z.enum(ISOLATIONS)).min(1))]).optional(),
+  microvmAllowTcg: flag.optional(),
+  microvmMemoryMiB: wholeNumber(128, 65536).optional(),
+  microvmPool: wholeNumber(1, 256).optional(),
 };
 
 /** The keys only `cylo serve` reads (HTTP). */
@@ -134,4 +142,9 @@ export const ENV_VARS: Readonly<Record<string, ConfigKey>> = {
   CYLO_JUDGE0_PREFIX: 'judge0Prefix',
   CYLO_JUDGE0_ROOT: 'judge0Root',
   CYLO_QUEUE: 'queue',
+  CYLO_ISOLATION: 'isolation',
+  CYLO_ISOLATIONS: 'isolations',
+  CYLO_MICROVM_ALLOW_TCG: 'microvmAllowTcg',
+  CYLO_MICROVM_MEMORY_MIB: 'microvmMemoryMiB',
+  CYLO_MICROVM_POOL: 'microvmPool',
 };

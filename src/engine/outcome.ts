@@ -66,6 +66,7 @@ function verdict(report: StageReport, kind: StageKind, limits: StageLimits): Ver
   const byCylo = stopped(report, who, limits);
   if (byCylo !== undefined) return byCylo;
   if (report.oomKilled) return { status: 'memory_limit', message: `memory limit of ${limits.memoryBytes} bytes exceeded; ${who} was killed`, limit: 'memory' };
+  if (report.exit === null && report.isolationLost != null) return { status: 'internal_error', message: `the isolation ended before ${who} reported its status: ${report.isolationLost}`, limit: null };
   if (report.exit === null) return { status: 'internal_error', message: 'the sandbox ended without reporting the program exit status', limit: null };
   if (report.exit.code === 0) return { status: 'ok', message: null, limit: null };
   return { status: kind === 'compile' ? 'compile_error' : 'runtime_error', ...failedAt(report, who, limits) };

@@ -180,7 +180,7 @@ function pushBinds(a: string[], plan: SandboxPlan): void {
 }
 
 /** argv for the inner helper: unpack files, fork the program under rlimits and Landlock. */
-export function buildInnerArgv(plan: SandboxPlan): string[] {
+export function buildInnerArgv(plan: Pick<SandboxPlan, 'mkdirs' | 'emit' | 'outputs' | 'cpuCounter' | 'landlock'>): string[] {
   const a = [HELPER_IN_SANDBOX, 'inner', '--status-fd', String(FD_STATUS), '--bundle-fd', String(FD_BUNDLE), '--workdir', WORKSPACE, '--mkdir', WORKSPACE_TMP];
   for (const d of plan.mkdirs ?? []) a.push('--mkdir', d);
   if (plan.emit !== undefined && plan.emit.paths.length > 0) {

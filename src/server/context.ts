@@ -102,8 +102,8 @@ export class ServerState implements ServerContext {
     const seconds = (performance.now() - started) / 1000;
     const runSeconds = startedRunning === undefined ? seconds : (performance.now() - startedRunning) / 1000;
     this.meanSeconds = this.meanSeconds * 0.8 + runSeconds * 0.2;
-    this.metrics.executions.inc({ api, status: result.status });
-    this.metrics.duration.observe({ api, status: result.status }, seconds);
+    this.metrics.executions.inc({ api, status: result.status, backend: result.backend });
+    this.metrics.duration.observe({ api, status: result.status, backend: result.backend }, seconds);
     if (startedRunning !== undefined) this.metrics.queueWait.observe({ api }, (startedRunning - started) / 1000);
   }
 

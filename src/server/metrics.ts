@@ -10,17 +10,17 @@ const DURATION_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 1
 
 export class ServerMetrics {
   readonly registry = new Registry();
-  readonly executions: Counter<'api' | 'status'>;
+  readonly executions: Counter<'api' | 'status' | 'backend'>;
   readonly errors: Counter<'api' | 'code'>;
-  readonly duration: Histogram<'api' | 'status'>;
+  readonly duration: Histogram<'api' | 'status' | 'backend'>;
   readonly queueWait: Histogram<'api'>;
   readonly httpRequests: Counter<'method' | 'route' | 'status_code'>;
 
   constructor(cylo: Cylo, options: { processMetrics?: boolean } = {}) {
     const registers = [this.registry];
-    this.executions = new Counter({ name: 'cylo_executions_total', help: 'Executions that produced a result, by API and result status.', labelNames: ['api', 'status'], registers });
+    this.executions = new Counter({ name: 'cylo_executions_total', help: 'Executions that produced a result, by API, result status and the backend that ran them (namespace, microvm).', labelNames: ['api', 'status', 'backend'], registers });
     this.errors = new Counter({ name: 'cylo_execution_errors_total', help: 'Execution requests answered with an error instead of a result (validation, queue full, cancelled, ...), by error code.', labelNames: ['api', 'code'], registers });
-    this.duration = new Histogram({ name: 'cylo_execution_duration_seconds', help: 'Time from accepting an execution request to its result (queue wait included), by result status.', labelNames: ['api', 'status'], buckets: DURATION_BUCKETS, registers });
+    this.duration = new Histogram({ name: 'cylo_execution_duration_seconds', help: 'Time from accepting an execution request to its result (queue wait included), by result status and backend.', labelNames: ['api', 'status', 'backend'], buckets: DURATION_BUCKETS, registers });
     this.queueWait = new Histogram({ name: 'cylo_queue_wait_seconds', help: 'Time an execution waited for a free slot.', labelNames: ['api'], buckets: DURATION_BUCKETS, registers });
     this.httpRequests = new Counter({ name: 'cylo_http_requests_total', help: 'HTTP requests answered, by method, route and status code.', labelNames: ['method', 'route', 'status_code'], registers });
     new Gauge({

@@ -46,6 +46,9 @@ export interface SessionManagerDeps {
   defaultLimits: Limits;
   maxLimits: Limits;
   settings: SessionSettings;
+  /** Set when sessions cannot run here (the operator offers only isolation "microvm": sessions
+   *  run in the namespace sandbox): every create is refused with CYLO_E_UNSUPPORTED and this. */
+  refusal?: string | undefined;
 }
 
 const SESSION_LIMIT_NAMES = ['timeoutMs', 'outputBytes', 'memoryBytes', 'pids', 'workspaceBytes'] as const;
@@ -86,6 +89,7 @@ export class SessionManager {
    *  CYLO_E_LIMIT_EXCEEDED for bad options, CYLO_E_SESSION_LIMIT when maxSessions are open. */
   async create(input: SessionCreateOptions): Promise<SessionHandle> {
     if (this.closed) throw new CyloError('CYLO_E_CLOSED', 'sessions: this cylo instance is closed');
+    if (this.deps.refusal !== undefined) throw new CyloError('CYLO_E_UNSUPPORTED', this.deps.refusal);
     const options = this.validate(input);
     const definition = this.deps.registry.get(options.language);
     if (!isSessionLanguage(definition.id)) throw new CyloError('CYLO_E_VALIDATION', `language: sessions are available for ${SESSION_LANGUAGES.join(' and ')}, not ${definition.id}`, { field: 'language' });

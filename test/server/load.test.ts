@@ -75,7 +75,7 @@ test('500 requests, 50 concurrent: every one answered 200 or 503, none hangs', {
     await waitFor('the workers to be free', () => cylo.stats().running === 0);
     assert.equal(cylo.stats().queued, 0);
     const metrics = await (await fetch(`${base}/metrics`)).text();
-    assert.match(metrics, new RegExp(`cylo_executions_total\\{api="native",status="ok"\\} ${ok}\\b`));
+    assert.match(metrics, new RegExp(`cylo_executions_total\\{api="native",status="ok",backend="namespace"\\} ${ok}\\b`));
     assert.match(metrics, new RegExp(`cylo_execution_errors_total\\{api="native",code="CYLO_E_QUEUE_FULL"\\} ${busy}\\b`));
   } finally {
     await app?.close();

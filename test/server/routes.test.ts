@@ -300,8 +300,8 @@ test('POST /v1/execute runs the library request and answers the library result, 
   assert.equal((failing.json() as { run: { exitCode: number } }).run.exitCode, 7);
 
   const metrics = await app.inject({ method: 'GET', url: '/metrics' });
-  assert.match(metrics.body, /cylo_executions_total\{api="native",status="ok"\} [1-9]/);
-  assert.match(metrics.body, /cylo_execution_duration_seconds_count\{api="native",status="ok"\} [1-9]/);
+  assert.match(metrics.body, /cylo_executions_total\{api="native",status="ok",backend="namespace"\} [1-9]/);
+  assert.match(metrics.body, /cylo_execution_duration_seconds_count\{api="native",status="ok",backend="namespace"\} [1-9]/);
 });
 
 test('POST /api/v2/execute accepts JSON sent as text/plain or without a Content-Type, in Piston\'s shape', { timeout: 30_000 }, async (t) => {

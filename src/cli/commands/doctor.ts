@@ -22,7 +22,7 @@ export async function doctorCommand(options: DoctorOptions, io: CommandIO): Prom
     const report = await cylo.doctor({ clean: options.clean === true });
     const orphanCount = report.orphans.cgroups.length + report.orphans.processes.length;
     // Orphans are reported (and cleaned at the next start) but do not make execution insecure.
-    const ok = report.ok && report.smoke.ok;
+    const ok = report.ok && report.smoke.ok && report.microvm.ok;
     if (options.json === true) {
       const { cgroups: _cgroups, ...rest } = report;
       io.stdout.write(`${JSON.stringify({ ...rest, ok }, null, 2)}\n`);
@@ -44,6 +44,14 @@ export async function doctorCommand(options: DoctorOptions, io: CommandIO): Prom
     // Another live instance's executions are its work, not leftovers: listed apart, never cleaned.
     const others = report.orphans.others;
     io.stdout.write(`${'ok'.padEnd(8)} ${'instances'.padEnd(12)} ${others.length === 0 ? 'no execution cgroups of other live cylo instances' : `${others.length} execution cgroup(s) of other live cylo instances (not leftovers, left alone): ${others.join(', ')}`}\n`);
+    const vm = report.microvm;
+    io.stdout.write(`${'ok'.padEnd(8)} ${'isolation'.padEnd(12)} default "${vm.isolation}"; offered: ${vm.isolations.join(', ')}\n`);
+    if (vm.isolations.includes('microvm')) {
+      for (const [name, c] of [['accelerator', vm.accelerator], ['qemu', vm.qemu], ['guest kernel', vm.kernel], ['runtimes', vm.runtimes]] as const) {
+        io.stdout.write(`${(c.ok ? 'ok' : vm.isolation === 'microvm' ? 'MISSING' : 'OFF').padEnd(8)} ${name.padEnd(12)} ${c.detail}\n`);
+      }
+      io.stdout.write(`${'ok'.padEnd(8)} ${'vm pool'.padEnd(12)} ${vm.pool.vms} VM(s) booted ahead, ${vm.pool.memoryMiB} MiB each, one execution per VM (not booted by doctor)\n`);
+    }
     io.stdout.write(ok ? '\ncylo can run untrusted code securely on this host.\n' : '\ncylo cannot run untrusted code securely on this host; fix the lines above.\n');
     return ok ? 0 : 1;
   } finally {

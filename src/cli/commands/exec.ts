@@ -45,6 +45,8 @@ export interface ExecOptions extends ProgramOptions {
   config?: Pick<CliConfig, 'cyloOptions' | 'maxLimitsOrigin'>;
   /** Test cases (--test, --tests, --compare, --tolerance, --checker, --stop-on-failure). */
   testFlags?: TestFlags;
+  /** --isolation namespaces|microvm (the request's isolation; default: the configuration's). */
+  isolation?: string;
 }
 
 /** The limits given on the command line; the request carries none when none was given. */
@@ -71,6 +73,8 @@ async function buildRequest(options: ExecOptions, cylo: Cylo, io: CommandIO): Pr
   addLimits(request, options);
   if (options.testFlags !== undefined && wantsTests(options.testFlags)) await addTestCases(request, options.testFlags, cylo);
   if (options.outputs !== undefined && options.outputs.length > 0) request.outputs = options.outputs;
+  // Checked by the request schema (CYLO_E_VALIDATION naming `isolation` for anything else).
+  if (options.isolation !== undefined) request.isolation = options.isolation as ExecuteRequest['isolation'];
   return { request, source };
 }
 
@@ -182,6 +186,7 @@ function execOptionsFromFlags(positionals: string[], o: ExecFlags): ExecOptions 
     testFlags: { test: o.test as string[] | undefined, tests: o.tests as string | undefined, compare: o.compare as string | undefined, tolerance: o.tolerance as string | undefined, checker: o.checker as string | undefined, stopOnFailure: o.stopOnFailure === true },
     outputs: o.output as string[] | undefined,
     outputDir: o.outputDir as string | undefined,
+    isolation: o.isolation as string | undefined,
     typed,
     cyloOptions: config.cyloOptions,
     config,
@@ -244,6 +249,7 @@ export function register(program: Command): Command {
     .option('--stop-on-failure', 'skip the remaining test cases after the first that is not accepted')
     .option('--output <pattern>', 'bring back the files the program writes that match PATTERN ("*.png", "out/**"; repeatable) and write them under --output-dir', collect)
     .option('--output-dir <dir>', 'where --output files are written (created if missing; default: the current directory); existing symlinks there are never followed')
+    .option('--isolation <kind>', 'namespaces (the namespace sandbox on this kernel) or microvm (its own guest kernel in a VM; needs KVM, or CYLO_MICROVM_ALLOW_TCG=1); default: the configuration\'s isolation')
     .option('--json', 'print the whole result object as JSON instead of the program\'s output (and cylo\'s errors as a JSON error object)')
     .option('--config <path>', CONFIG_OPTION_HELP)
     .configureOutput(JSON_AWARE_OUTPUT)

@@ -1,0 +1,28 @@
+#!/bin/busybox sh
+# The microVM guest's /init (PID 1): mounts what the agent needs, attaches the read-only runtime
+# image, and runs the guest agent (native/guest/agent.c). Whatever ends the agent powers the VM
+# off: a VM runs one execution and is then destroyed by the host.
+/bin/busybox --install -s /bin
+export PATH=/bin
+mount -t proc -o nosuid,nodev,noexec proc /proc
+mount -t sysfs -o nosuid,nodev,noexec sys /sys
+mount -t devtmpfs -o nosuid,noexec dev /dev
+mount -t cgroup2 -o nosuid,nodev,noexec cgroup2 /sys/fs/cgroup
+while read m; do insmod /lib/modules/$m || echo "cylo-init: insmod $m failed"; done < /lib/modules/load-order
+# The guest's randomness: the kernel seeds itself from RDRAND/jitter; the host adds fresh bytes
+# on the command line of every boot (cylo.seed=...), credited to nobody but mixed in.
+for arg in $(cat /proc/cmdline); do case "$arg" in cylo.seed=*) echo "${arg#cylo.seed=}" > /dev/urandom ;; esac; done
+# The language runtimes: the host's /usr tree, read-only, from the virtio-blk disk.
+for i in $(seq 1 100); do [ -b /dev/vda ] && break; sleep 0.02; done
+mkdir -p /usr /work
+mount -t ext4 -o ro,nodev,nosuid,noload /dev/vda /usr || { echo "cylo-init: no runtime image on /dev/vda"; poweroff -f; }
+# Controllers the agent gives each stage's cgroup.
+echo "+memory +pids +cpu" > /sys/fs/cgroup/cgroup.subtree_control
+# Warm-up while the VM is still off any request's path: the first run of the interpreters pulls
+# their files into the guest's page cache (and, under software emulation, their code into QEMU's
+# translation cache). Only the runtime's own binaries run here, with no
+# input from any request (-I: no user site, no environment); nothing of it stays but caches.
+[ -x /usr/bin/python3 ] && env -i /usr/bin/python3 -I -c 'import os, sys, io, re, json' >/dev/null 2>&1
+/sbin/cylo-agent
+echo "cylo-init: the agent ended ($?)"
+poweroff -f

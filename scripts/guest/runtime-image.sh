@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# Builds the microVM guest's runtime image: a read-only ext4 filesystem holding the host's /usr
+# files of the languages the guest runs (their Debian packages and every package they depend on,
+# as installed on this host), attached to each VM as a read-only virtio-blk disk and mounted at
+# /usr by the guest's /init (native/guest/init.sh).
+#
+#   scripts/guest/runtime-image.sh [--package NAME]...    (default: python3 bash nodejs gcc libc6-dev)
+#       -> ${CYLO_GUEST_DIR:-/usr/local/lib/cylo/guest}/runtimes.ext4 (+ runtimes.packages)
+#
+# Why a block image and not virtiofs: a disk image is a file QEMU reads (no second daemon, no
+# shared host directory: the guest sees bytes of one file, never the host's filesystem), it can
+# be opened read-only, and a VM with only block devices can be snapshotted and restored (a
+# virtiofs device blocks migration, so snapshots). Why ext4: mkfs.ext4 -d builds it unprivileged
+# from a directory, and the guest kernel has ext4 built in (squashfs would need squashfs-tools).
+# Only the files of packages are copied (dpkg -L): nothing the host added by hand, no /etc.
+set -euo pipefail
+die() { echo "cylo runtime image: $*" >&2; exit 1; }
+GUEST_DIR="${CYLO_GUEST_DIR:-/usr/local/lib/cylo/guest}"
+packages=()
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --package) packages+=("$2"); shift 2 ;;
+    *) die "unknown argument: $1 (see the usage at the top of $0)" ;;
+  esac
+done
+[ ${#packages[@]} -gt 0 ] || packages=(python3 bash nodejs gcc libc6-dev)
+command -v mkfs.ext4 >/dev/null || die "mkfs.ext4 not found; apt-get install e2fsprogs"
+[ -L /lib ] && [ -L /bin ] || die "this host's /usr is not merged (/lib, /bin are not links): only merged-/usr hosts are supported"
+
+# Every installed package the asked ones need (Depends and Pre-Depends, recursively).
+closure="$(for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || die "package $p is not installed (apt-get install $p)"
+  echo "$p"
+  apt-cache depends --recurse --installed --no-recommends --no-suggests --no-conflicts --no-breaks --no-replaces --no-enhances "$p" 2>/dev/null | grep -v '^[ <]'
+done | sed 's/:amd64$//' | sort -u)"
+
+stage="$(mktemp -d)"
+trap 'rm -rf "$stage"' EXIT
+list="$stage/files"
+# Paths of the packages, mapped onto merged /usr (/lib/x -> /usr/lib/x), regular files and links
+# under /usr only (directories come with them).
+for p in $closure; do dpkg -L "$p" 2>/dev/null || true; done \
+  | sed -E 's#^/(bin|sbin|lib|lib32|lib64|libx32)/#/usr/\1/#' | grep '^/usr/' | sort -u \
+  | while IFS= read -r f; do if [ -f "$f" ] || [ -L "$f" ]; then printf "%s\n" "${f#/}"; fi; done > "$list"
+mkdir "$stage/root"
+tar -C / --no-recursion -cf - -T "$list" | tar -C "$stage/root" -xf -
+[ -x "$stage/root/usr/bin/python3" ] || echo "cylo runtime image: note: no /usr/bin/python3 in the image" >&2
+size_kib=$(( $(du -sk "$stage/root/usr" | cut -f1) * 5 / 4 + 65536 ))
+mkdir -p "$GUEST_DIR"
+out="$GUEST_DIR/runtimes.ext4"
+rm -f "$out.tmp"
+# -d: the image's root is the host's /usr (mounted at /usr in the guest); no journal (read-only).
+mkfs.ext4 -q -F -O ^has_journal -L cylo-runtimes -E root_owner=0:0 -d "$stage/root/usr" "$out.tmp" "${size_kib}k"
+chmod 0644 "$out.tmp"
+mv "$out.tmp" "$out"
+printf '%s\n' $closure > "$GUEST_DIR/runtimes.packages"
+echo "cylo runtime image: $out ($(du -k "$out" | cut -f1) KiB used; $(wc -l < "$list") files of $(echo $closure | wc -w) packages)"

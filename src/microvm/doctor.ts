@@ -1,0 +1,61 @@
+// What `cylo doctor` says about the microVM backend, without booting a VM (a boot under software
+// emulation takes seconds): the isolations offered, the accelerator (and why), QEMU, the guest
+// kernel, the runtime image and the pool size. `ok` is false only when microvm is the default
+// isolation (or the only one) and cannot run; merely offered, a request for it is refused instead.
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { NormalizedOptions } from '../options.js';
+import { chooseAccelerator, hardwareKvm } from './accelerator.js';
+import { guestDir } from './guest-image.js';
+import { findQemu, qemuVersion } from './setup.js';
+
+export interface MicrovmReport {
+  /** The isolation of requests that name none, and those requests may ask for. */
+  isolation: string;
+  isolations: string[];
+  ok: boolean;
+  accelerator: { ok: boolean; detail: string };
+  qemu: { ok: boolean; detail: string };
+  kernel: { ok: boolean; detail: string };
+  runtimes: { ok: boolean; detail: string };
+  /** VMs kept booted ahead (the microvm pool), and each VM's RAM in MiB. */
+  pool: { vms: number; memoryMiB: number };
+}
+
+function check(fn: () => string): { ok: boolean; detail: string } {
+  try {
+    return { ok: true, detail: fn() };
+  } catch (error) {
+    return { ok: false, detail: (error as Error).message };
+  }
+}
+
+export function microvmReport(options: NormalizedOptions): MicrovmReport {
+  const dir = guestDir();
+  const accelerator = check(() => {
+    const accel = chooseAccelerator(options.microvm.allowTcg);
+    return accel === 'kvm' ? `KVM (${hardwareKvm() ?? ''})` : 'software emulation (TCG), allowed by microvmAllowTcg: a separate guest kernel, but each VM boots in seconds and runs several times slower than on KVM';
+  });
+  const qemu = check(() => qemuVersion(findQemu()));
+  const kernel = check(() => {
+    const version = join(dir, 'kernel/version');
+    if (!existsSync(join(dir, 'kernel/vmlinuz')) || !existsSync(version)) throw new Error(`no guest kernel in ${dir}/kernel; fix: scripts/guest/kernel.sh (as root)`);
+    return `${readFileSync(version, 'utf8').trim()} (${dir}/kernel/vmlinuz)`;
+  });
+  const runtimes = check(() => {
+    const image = join(dir, 'runtimes.ext4');
+    if (!existsSync(image)) throw new Error(`no runtime image ${image}; fix: scripts/guest/runtime-image.sh (as root)`);
+    const packages = existsSync(join(dir, 'runtimes.packages')) ? readFileSync(join(dir, 'runtimes.packages'), 'utf8').trim().split('\n').length : 0;
+    return `${image} (${packages} packages)`;
+  });
+  return {
+    isolation: options.isolation,
+    isolations: [...options.isolations],
+    ok: options.isolation !== 'microvm' || (accelerator.ok && qemu.ok && kernel.ok && runtimes.ok),
+    accelerator,
+    qemu,
+    kernel,
+    runtimes,
+    pool: { vms: options.microvm.pool, memoryMiB: options.microvm.memoryMiB },
+  };
+}

@@ -1,0 +1,222 @@
+// The microVM backend: every execution behind its own guest kernel. A slot is one VM, booted
+// ahead of time (the warm pool: the pool's idle slots), used by exactly ONE execution (its
+// compile and run stages) and then destroyed; the slot's reset() boots its next VM in the
+// background, so the boot is never on a request's path when the pool is warm.
+// Each stage runs the namespace helper's inner mode inside the guest (native/guest/agent.c).
+import { readFileSync } from 'node:fs';
+import type { Layer } from '../api/result.js';
+import type { SandboxBackend, StageReport, StageSpec } from '../backend/backend.js';
+import { WORKSPACE } from '../backend/backend.js';
+import { encodeBundle, encodeJob } from '../backend/file-bundle.js';
+import type { PoolSlot } from '../engine/pool.js';
+import { buildInnerArgv, HELPER_IN_SANDBOX } from '../sandbox/bwrap-argv.js';
+import type { CgroupDriver } from '../sandbox/cgroups.js';
+import { cgroupName } from '../sandbox/cgroup-name.js';
+import type { IdentityPool } from '../sandbox/identity.js';
+import { rlimitsFor } from '../sandbox/namespace-backend.js';
+import type { Accelerator } from './accelerator.js';
+import type { GuestImage } from './guest-image.js';
+import { hostTscKhz } from './qemu-argv.js';
+import { VmStageRun } from './stage-run.js';
+import { GuestVm } from './vm.js';
+import { randomBytes } from 'node:crypto';
+
+/** What the guest keeps for itself beyond the largest stage: its kernel, the initramfs (unpacked
+ *  in RAM), the agent and the helper, in MiB. */
+export const GUEST_OVERHEAD_MIB = 96;
+/** QEMU's own memory beyond the guest's RAM (its code, TCG's translation cache, buffers), MiB. */
+export const QEMU_OVERHEAD_MIB = 160;
+
+/** Layers in force on this backend (the guest kernel is the boundary; inside it the helper adds
+ *  identity, Landlock, rlimits, the guest cgroup and the capped workspace). */
+const LAYERS: readonly Layer[] = ['namespaces', 'identity', 'filesystem', 'landlock', 'cgroups', 'rlimits', 'environment', 'limits', 'output-caps'];
+
+export interface MicrovmHost {
+  helperPath: string;
+  bwrapPath: string;
+  qemuPath: string;
+  accelerator: Accelerator;
+  image: GuestImage;
+  cgroups: CgroupDriver;
+  identities: IdentityPool;
+  /** Guest RAM in MiB: the largest memory limit a stage may have is this minus GUEST_OVERHEAD_MIB. */
+  memoryMiB: number;
+  bootTimeoutMs: number;
+  /** Where VM directories are made (the image's private directory). */
+  workDir: string;
+  symlinks: ReadonlyArray<{ target: string; link: string }>;
+  /** Tests only: the first N VMs booted panic their guest kernel when a stage arrives. */
+  testPanicVms: number;
+}
+
+/** One VM, booting or booted, for one execution. */
+export class MicrovmSlot implements PoolSlot {
+  vm: Promise<GuestVm>;
+  private current: GuestVm | undefined;
+  private used = false;
+
+  constructor(private readonly boot: () => Promise<GuestVm>, private readonly release: () => void) {
+    this.vm = this.start();
+  }
+
+  /** True when this slot's VM has booted and no execution took it yet (a warm VM). */
+  get warmVm(): boolean {
+    return !this.used && this.current !== undefined && this.current.endReason === null;
+  }
+
+  private start(): Promise<GuestVm> {
+    this.current = undefined;
+    const booting = this.boot().then((vm) => (this.current = vm));
+    booting.catch(() => undefined); // reported to the stage that awaits it
+    return booting;
+  }
+
+  /** The VM for this execution's stages; marks it used (it is destroyed at the reset). */
+  take(): Promise<GuestVm> {
+    this.used = true;
+    return this.vm;
+  }
+
+  /** A used (or dead) VM is destroyed and the next one boots in the background. */
+  async reset(): Promise<void> {
+    const vm = await this.vm.catch(() => undefined);
+    if (!this.used && vm !== undefined && vm.endReason === null) return;
+    this.used = false;
+    await vm?.destroy();
+    this.vm = this.start();
+  }
+
+  async destroy(): Promise<void> {
+    const vm = await this.vm.catch(() => undefined);
+    await vm?.destroy();
+    this.release();
+  }
+
+  destroyIdleSync(): void {
+    // QEMU dies with the service (--die-with-parent); the cgroup is cleaned at the next start.
+  }
+
+  get vmNow(): GuestVm | undefined {
+    return this.current;
+  }
+}
+
+export class MicrovmBackend implements SandboxBackend<MicrovmSlot> {
+  readonly name = 'microvm' as const;
+  readonly layers = LAYERS;
+  private readonly counts = { prepared: 0, startedOnDemand: 0 };
+  private readonly tscKhz = hostTscKhz(readFileSync('/proc/cpuinfo', 'utf8'));
+  private boots = 0;
+  private readonly slots = new Set<MicrovmSlot>();
+  /** Boot times (QEMU's start to the agent's hello) of the last VMs, in ms (newest last, at most 64). */
+  readonly bootMs: number[] = [];
+
+  constructor(readonly host: MicrovmHost) {}
+
+  /** The largest memory limit a stage may have, in bytes. */
+  get maxStageMemoryBytes(): number {
+    return (this.host.memoryMiB - GUEST_OVERHEAD_MIB) * 1024 * 1024;
+  }
+
+  createSlot(): MicrovmSlot {
+    const identity = this.host.identities.acquire();
+    const slot: MicrovmSlot = new MicrovmSlot(
+      () => this.bootVm(identity.uid, identity.gid),
+      () => {
+        this.slots.delete(slot);
+        identity.release();
+      },
+    );
+    this.slots.add(slot);
+    return slot;
+  }
+
+  /** VMs booted and waiting for an execution. */
+  warmVms(): number {
+    return [...this.slots].filter((s) => s.warmVm).length;
+  }
+
+  private async bootVm(uid: number, gid: number): Promise<GuestVm> {
+    const h = this.host;
+    this.boots += 1;
+    const cgroup = h.cgroups.create(cgroupName({ base: h.identities.base, count: h.identities.size }), { memoryBytes: (h.memoryMiB + QEMU_OVERHEAD_MIB) * 1024 * 1024, pids: 64 });
+    const started = performance.now();
+    try {
+      const vm = await GuestVm.boot({
+        parentDir: h.workDir,
+        cgroup,
+        bootTimeoutMs: h.bootTimeoutMs,
+        jail: {
+          helperPath: h.helperPath,
+          bwrapPath: h.bwrapPath,
+          uid,
+          gid,
+          cgroupProcs: cgroup.procsFiles,
+          symlinks: h.symlinks,
+          vm: {
+            qemuPath: h.qemuPath,
+            accelerator: h.accelerator,
+            memoryMiB: h.memoryMiB,
+            kernel: h.image.kernel,
+            initramfs: h.image.initramfs,
+            runtimes: h.image.runtimes,
+            tscKhz: this.tscKhz,
+            // Fresh entropy for every guest: two VMs never start from the same random state.
+            seedHex: randomBytes(32).toString('hex'),
+            panicOnStage: this.boots <= h.testPanicVms,
+          },
+        },
+      });
+      this.bootMs.push(Math.round(performance.now() - started));
+      if (this.bootMs.length > 64) this.bootMs.shift();
+      return vm;
+    } catch (error) {
+      await cgroup.remove().catch(() => undefined);
+      throw error;
+    }
+  }
+
+  async runStage(slot: MicrovmSlot, spec: StageSpec): Promise<StageReport> {
+    const warm = slot.vmNow !== undefined && slot.vmNow.endReason === null;
+    let vm: GuestVm;
+    try {
+      vm = await slot.take();
+    } catch (error) {
+      return setupFailed(`the guest VM could not be booted: ${(error as Error).message}`);
+    }
+    if (vm.endReason !== null) return setupFailed(`the guest VM is gone: ${vm.endReason}`);
+    if (spec.limits.memoryBytes > this.maxStageMemoryBytes) {
+      return setupFailed(`the memory limit ${spec.limits.memoryBytes} is above what this VM holds (${this.maxStageMemoryBytes} bytes; raise microvmMemoryMiB)`);
+    }
+    if (warm) this.counts.prepared += 1;
+    else this.counts.startedOnDemand += 1;
+    const stage = stageFrame(spec);
+    const job = encodeJob({ argv: spec.argv, env: spec.env, rlimits: rlimitsFor(spec.limits), stderrToStdout: spec.stderrToStdout === true });
+    return new Promise<StageReport>((resolve) => new VmStageRun(vm, spec, resolve).start(stage, [job, ...encodeBundle(spec.files)]));
+  }
+
+  stats(): { prepared: number; startedOnDemand: number } {
+    return { ...this.counts };
+  }
+}
+
+/** The 'S' frame: the guest cgroup's limits, then the helper's inner argv (NUL-terminated). */
+export function stageFrame(spec: Pick<StageSpec, 'limits' | 'emit' | 'outputs' | 'mkdirs'>): Buffer {
+  const argv = buildInnerArgv({
+    mkdirs: spec.mkdirs?.map((d) => `${WORKSPACE}/${d}`),
+    emit: spec.emit === undefined ? undefined : { paths: [...spec.emit.paths], maxBytes: spec.emit.maxBytes },
+    outputs: spec.outputs === undefined || spec.outputs.patterns.length === 0 ? undefined : { ...spec.outputs, patterns: [...spec.outputs.patterns] },
+    cpuCounter: { path: '/sys/fs/cgroup/stage/cpu.stat', format: 'v2' },
+    // Landlock inside the guest: the runtimes and the guest's own tools read and execute, /etc
+    // and /proc read, the workspace the only writable place.
+    landlock: { mode: 'noscope', readOnly: ['/etc', '/proc'], readExec: ['/usr', '/bin', '/lib', '/lib64', '/sbin', '/.cylo'], devices: ['/dev'], readWrite: [WORKSPACE] },
+  });
+  if (argv[0] !== HELPER_IN_SANDBOX) throw new Error('the inner argv must start with the helper');
+  const { memoryBytes, pids, workspaceBytes } = spec.limits;
+  const header = `mem=${memoryBytes} pids=${pids} ws=${workspaceBytes}\n`;
+  return Buffer.concat([Buffer.from(header, 'utf8'), ...argv.map((a) => Buffer.from(`${a}\0`, 'utf8'))]);
+}
+
+function setupFailed(why: string): StageReport {
+  return { stopReason: null, setupError: why, exit: null, oomKilled: false, stdout: Buffer.alloc(0), stderr: Buffer.alloc(0), stdoutTruncated: false, stderrTruncated: false, wallMs: 0, cpuMs: 0, memoryBytes: 0 };
+}

@@ -1,0 +1,67 @@
+// Building the microVM backend on first use of isolation "microvm": the accelerator (KVM, or
+// TCG only when allowed), QEMU, the guest's files, and the host pieces shared with the namespace
+// backend (the helper, bubblewrap, cgroups, this instance's uid range). Refuses with
+// CYLO_E_SANDBOX_UNAVAILABLE naming what is missing and the fix; never falls back.
+import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { CyloError } from '../errors.js';
+import type { CgroupDriver } from '../sandbox/cgroups.js';
+import { filesystemLayout } from '../sandbox/filesystem.js';
+import type { IdentityPool } from '../sandbox/identity.js';
+import { chooseAccelerator } from './accelerator.js';
+import { prepareGuestImage } from './guest-image.js';
+import { MicrovmBackend } from './microvm-backend.js';
+
+export interface MicrovmSettings {
+  allowTcg: boolean;
+  memoryMiB: number;
+  bootTimeoutMs: number;
+  /** Tests only: the first N VMs panic when a stage arrives. */
+  testPanicVms: number;
+}
+
+export interface SharedHost {
+  helperPath: string;
+  bwrapPath: string;
+  cgroups: CgroupDriver;
+  identities: IdentityPool;
+}
+
+/** QEMU's x86-64 system emulator on PATH, or a refusal naming the package. */
+export function findQemu(): string {
+  for (const dir of (process.env.PATH ?? '/usr/bin').split(':')) {
+    const p = `${dir}/qemu-system-x86_64`;
+    if (dir !== '' && existsSync(p)) return p;
+  }
+  throw new CyloError('CYLO_E_SANDBOX_UNAVAILABLE', 'isolation "microvm" is unavailable: qemu: qemu-system-x86_64 is not installed. Fix: apt-get install qemu-system-x86 (scripts/setup.sh does)', { layer: 'qemu' });
+}
+
+/** The QEMU version line ("QEMU emulator version 7.2.x"), for doctor. */
+export function qemuVersion(qemuPath: string): string {
+  try {
+    return execFileSync(qemuPath, ['--version'], { encoding: 'utf8', timeout: 10_000 }).split('\n')[0]?.trim() ?? '';
+  } catch (error) {
+    return `unknown (${(error as Error).message})`;
+  }
+}
+
+export function setUpMicrovm(settings: MicrovmSettings, shared: SharedHost): MicrovmBackend {
+  const accelerator = chooseAccelerator(settings.allowTcg);
+  const qemuPath = findQemu();
+  const image = prepareGuestImage(shared.helperPath);
+  return new MicrovmBackend({
+    helperPath: shared.helperPath,
+    bwrapPath: shared.bwrapPath,
+    qemuPath,
+    accelerator,
+    image,
+    cgroups: shared.cgroups,
+    identities: shared.identities,
+    memoryMiB: settings.memoryMiB,
+    bootTimeoutMs: settings.bootTimeoutMs,
+    workDir: dirname(image.initramfs),
+    symlinks: filesystemLayout([]).symlinks,
+    testPanicVms: settings.testPanicVms,
+  });
+}
