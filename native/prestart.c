@@ -1,0 +1,89 @@
+/*
+ * prestart.c: a pre-started language runtime (issue 19). The first job on the bundle pipe may
+ * be a pre-start job (JOB_FLAG_PRESTART): PID 1 forks it at once, under every layer a program has
+ * (Landlock, rlimits at their highest request values, the cgroup, seccomp, no capabilities, the
+ * slot's uid, only fds 0-2 plus the handover pipe at fd 3), and the runtime initialises (Python:
+ * the interpreter, encodings, site; Node: its bootstrap) and then blocks in a trusted stub
+ * reading fd 3. The request's job then arrives as a handover job (JOB_FLAG_HANDOVER): only what
+ * the request adds (the extra argv, the request's lower rlimits) is handed over, and the runtime
+ * goes on to load the program exactly as a cold start would. Each pre-started runtime serves
+ * exactly one execution: the sandbox around it is used once and destroyed.
+ */
+#include "prestart.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "util.h"
+
+/* "R <usec>": the program's wall clock and CPU start now (see supervisor.c report_started). */
+static void report_handover(const struct cpu_counter *cpu) {
+  char line[48];
+  int n = cpu->fd >= 0 ? snprintf(line, sizeof line, "R %lld\n", cpu_counter_usec(cpu)) : snprintf(line, sizeof line, "R\n");
+  if (status_fd >= 0) write_all(status_fd, line, (size_t)n);
+}
+
+/* Writes the argv items, each NUL-terminated. A runtime that died since the liveness check
+ * (the request's memory limit, set by the host before the handover) makes the write fail with
+ * EPIPE: SIGPIPE is ignored around it, and the death is reported as the program's by the wait
+ * that follows (it happened under the request's limits). */
+static void write_handover(int fd, char **argv) {
+  struct sigaction ignore = {.sa_handler = SIG_IGN}, old;
+  if (sigemptyset(&ignore.sa_mask) < 0 || sigaction(SIGPIPE, &ignore, &old) < 0) fail("prestart: sigaction(SIGPIPE): %s", strerror(errno));
+  for (char **a = argv; *a != NULL; a++) {
+    const char *p = *a;
+    size_t len = strlen(p) + 1; /* the NUL too */
+    while (len > 0) {
+      ssize_t n = write(fd, p, len);
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0 && errno == EPIPE) goto done;
+      if (n < 0) fail("prestart: writing the handover: %s", strerror(errno));
+      p += n;
+      len -= (size_t)n;
+    }
+  }
+done:
+  if (sigaction(SIGPIPE, &old, NULL) < 0) fail("prestart: sigaction(SIGPIPE) restore: %s", strerror(errno));
+}
+
+pid_t hand_over(struct prestarted *pre, const struct job *job, const struct cpu_counter *cpu) {
+  int st;
+  pid_t gone = waitpid(pre->pid, &st, WNOHANG | __WALL);
+  if (gone < 0) fail("prestart: waitpid: %s", strerror(errno));
+  /* A runtime that ended before its request ran no program: that is cylo's failure (a setup
+   * error), never reported as the program's exit. */
+  if (gone == pre->pid)
+    fail("prestart: the pre-started runtime ended before its request (%s %d); start cylo with prestart: false to run cold",
+         WIFSIGNALED(st) ? "signal" : "exit code", WIFSIGNALED(st) ? WTERMSIG(st) : WEXITSTATUS(st));
+  /* The request's rlimits, lowered before any user code runs (a process may always lower its
+   * limits; PID 1 shares the runtime's uid, so prlimit may lower them for it). The pre-start
+   * values are the highest a request can have (the host hands over only when each is lower or
+   * equal), so a raise is never needed and a refusal is a failure, not a fallback. */
+  for (int r = 0; r < job->nrlimits; r++)
+    if (prlimit(pre->pid, job->rlimits[r].resource, &job->rlimits[r].value, NULL) < 0)
+      fail("prestart: prlimit(%d) on the pre-started runtime: %s", job->rlimits[r].resource, strerror(errno));
+  report_handover(cpu);
+  write_handover(pre->handover_fd, job->argv);
+  if (close(pre->handover_fd) < 0) fail("prestart: closing the handover pipe: %s", strerror(errno));
+  pre->handover_fd = -1;
+  return pre->pid;
+}
+
+void discard_prestarted(struct prestarted *pre) {
+  if (kill(pre->pid, SIGKILL) < 0 && errno != ESRCH) fail("prestart: kill the unused runtime: %s", strerror(errno));
+  for (;;) {
+    int st;
+    pid_t got = waitpid(pre->pid, &st, __WALL);
+    if (got < 0 && errno == EINTR) continue;
+    if (got < 0 && errno != ECHILD) fail("prestart: reap the unused runtime: %s", strerror(errno));
+    break;
+  }
+  if (pre->handover_fd >= 0) close(pre->handover_fd);
+  pre->pid = -1;
+  pre->handover_fd = -1;
+}

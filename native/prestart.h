@@ -1,0 +1,33 @@
+/*
+ * prestart.h: a language runtime started ahead of its request inside the sandbox, waiting for
+ * the rest of its argv on a pipe (see prestart.c).
+ */
+#ifndef CYLO_PRESTART_H
+#define CYLO_PRESTART_H
+
+#include <sys/types.h>
+
+#include "cpu-counter.h"
+#include "job.h"
+
+/* The fd on which a pre-started runtime's trusted stub reads its handover (the program's extra
+ * argv, each item NUL-terminated, then end of file). The stub closes it before any user code
+ * runs, so the program sees only fds 0-2, as a cold start does. */
+#define PRESTART_HANDOVER_FD 3
+
+struct prestarted {
+  pid_t pid;        /* the waiting runtime; -1 when there is none */
+  int handover_fd;  /* PID 1's write end of its handover pipe; -1 when there is none */
+};
+
+/* Hands JOB (a handover job: its argv is the program's extra argv, its rlimits the request's)
+ * to the waiting runtime: lowers its rlimits (prlimit), reports "R <usec>" (the program starts
+ * here: the wait before is not its time, nor its CPU), writes the argv and closes the pipe.
+ * Fails (a setup error) when the runtime is gone or a limit cannot be set. Returns its pid. */
+pid_t hand_over(struct prestarted *pre, const struct job *job, const struct cpu_counter *cpu);
+
+/* Kills and reaps a waiting runtime the request does not use (another language, another
+ * environment): its process never ran untrusted code and leaves nothing behind. */
+void discard_prestarted(struct prestarted *pre);
+
+#endif
