@@ -12,6 +12,8 @@ import { filesystemLayout } from './filesystem.js';
 import type { RelaxableLayer } from './host-check.js';
 import type { Identity, IdentityPool } from './identity.js';
 import { PreparedSandbox } from './prepared-sandbox.js';
+import { PRESTART_IN_SANDBOX, prestartJob, type PrestartJob } from './prestart.js';
+import { reachableByOthers } from './filesystem.js';
 
 export interface NamespaceHost {
   bwrapPath: string;
@@ -25,6 +27,10 @@ export interface NamespaceHost {
   /** Workspace size of the sandbox each idle slot prepares (the default limit's); undefined:
    *  no sandbox is prepared ahead. Only runtimes under /usr can use it. */
   prepareWorkspaceBytes?: number | undefined;
+  /** The host directory of the pre-start stubs (dist/native/prestart), bound read-only into
+   *  every sandbox at PRESTART_IN_SANDBOX; undefined: runtimes are never pre-started (option
+   *  `prestart: false`). Only used with prepared sandboxes. */
+  prestartDir?: string | undefined;
 }
 
 /**
@@ -39,6 +45,9 @@ export interface NamespaceSlot {
   readonly cgroup: ExecutionCgroup;
   /** Hands over the sandbox prepared for this slot, if any (it can be taken once). */
   takePrepared(): PreparedSandbox | undefined;
+  /** The runtime the slot's next prepared sandbox pre-starts: the last pre-startable run stage
+   *  that fitted a prepared sandbox (a slot serves the same language again, mostly). */
+  nextPrestart: PrestartJob | undefined;
   /** True once a stage ran since the last reset (the next stage resets the counters first). */
   used: boolean;
   reset(): Promise<void>;
@@ -77,7 +86,7 @@ export function rlimitsFor(limits: StageLimits): Record<string, number> {
 export class NamespaceBackend implements SandboxBackend<NamespaceSlot> {
   readonly name = 'namespace' as const;
   readonly layers: readonly Layer[];
-  private readonly counts = { prepared: 0, startedOnDemand: 0 };
+  private readonly counts = { prepared: 0, startedOnDemand: 0, prestarted: 0 };
 
   constructor(private readonly host: NamespaceHost) {
     this.layers = LAYERS.filter((l) => !host.relax.has(l as RelaxableLayer));
@@ -87,6 +96,12 @@ export class NamespaceBackend implements SandboxBackend<NamespaceSlot> {
   plan(spec: Pick<StageSpec, 'roots' | 'mounts' | 'argv' | 'env' | 'limits' | 'emit' | 'outputs' | 'mkdirs' | 'stderrToStdout'>, identity: Identity, cgroup: ExecutionCgroup): SandboxPlan {
     const layout = filesystemLayout([...spec.roots], [...spec.mounts]);
     const host = this.host;
+    if (host.prestartDir !== undefined) {
+      // The pre-start stubs (cylo's own, public code): read-only in every sandbox, so that a
+      // cold and a pre-started sandbox have the same key and the same view.
+      layout.binds.push({ source: host.prestartDir, dest: PRESTART_IN_SANDBOX, viaFd: !reachableByOthers(host.prestartDir) });
+      layout.landlock.readOnly.push(PRESTART_IN_SANDBOX);
+    }
     const landlockMode = host.relax.has('landlock') ? 'off' : host.landlockAbi >= 6 ? 'on' : 'noscope';
     const plan: SandboxPlan = {
       bwrapPath: host.bwrapPath,
@@ -132,19 +147,21 @@ export class NamespaceBackend implements SandboxBackend<NamespaceSlot> {
     const prepare = (): void => {
       const workspaceBytes = this.host.prepareWorkspaceBytes;
       if (workspaceBytes === undefined) return;
-      // Started now, while the slot is idle: bubblewrap's setup is off the next request's path.
-      prepared = new PreparedSandbox(this.preparedPlan(identity, cgroup, workspaceBytes), this.host.seccompProgram, cgroup);
+      // Started now, while the slot is idle: bubblewrap's setup (and the runtime's own start,
+      // when one is pre-started) is off the next request's path.
+      const pre = this.host.prestartDir === undefined ? undefined : slot.nextPrestart;
+      prepared = new PreparedSandbox(this.preparedPlan(identity, cgroup, workspaceBytes), this.host.seccompProgram, cgroup, pre);
     };
     const drop = async (): Promise<void> => {
       const p = prepared;
       prepared = undefined;
       await p?.discard();
     };
-    prepare();
     const slot: NamespaceSlot = {
       identity,
       cgroup,
       used: false,
+      nextPrestart: undefined,
       takePrepared: () => {
         const p = prepared;
         prepared = undefined;
@@ -168,6 +185,7 @@ export class NamespaceBackend implements SandboxBackend<NamespaceSlot> {
         identity.release();
       },
     };
+    prepare();
     return slot;
   }
 
@@ -179,12 +197,25 @@ export class NamespaceBackend implements SandboxBackend<NamespaceSlot> {
     slot.used = true;
     cgroup.configure({ memoryBytes: spec.limits.memoryBytes, pids: spec.limits.pids + SUPERVISOR_PIDS });
     const plan = this.plan(spec, identity, cgroup);
+    this.learnPrestart(slot, spec, plan);
     try {
-      return await (await this.sandboxFor(slot, plan)).run(plan, spec);
+      const sandbox = await this.sandboxFor(slot, plan);
+      const report = await sandbox.run(plan, spec);
+      if (sandbox.handedOver) this.counts.prestarted += 1;
+      return report;
     } finally {
       // Whatever happened, nothing of this stage may outlive it.
       await cgroup.killAll();
     }
+  }
+
+  /** Remembers the run stage's runtime for the slot's next prepared sandbox when it can be
+   *  pre-started there (its plan fits a prepared sandbox: system tree only, default workspace). */
+  private learnPrestart(slot: NamespaceSlot, spec: StageSpec, plan: SandboxPlan): void {
+    const workspaceBytes = this.host.prepareWorkspaceBytes;
+    if (spec.prestart === undefined || this.host.prestartDir === undefined || workspaceBytes === undefined) return;
+    if (sandboxKey(plan) !== sandboxKey(this.preparedPlan(slot.identity, slot.cgroup, workspaceBytes))) return;
+    slot.nextPrestart = prestartJob(spec.prestart, plan) ?? slot.nextPrestart;
   }
 
   /** The slot's prepared sandbox when it fits the plan, else a new one (after the unfit one is
@@ -202,7 +233,9 @@ export class NamespaceBackend implements SandboxBackend<NamespaceSlot> {
     return new PreparedSandbox(plan, this.host.seccompProgram, slot.cgroup);
   }
 
-  stats(): { prepared: number; startedOnDemand: number } {
+  /** prepared: stages run in a prepared sandbox; startedOnDemand: in one started for them;
+   *  prestarted: handed to a pre-started runtime (a subset of prepared). */
+  stats(): { prepared: number; startedOnDemand: number; prestarted: number } {
     return { ...this.counts };
   }
 }
