@@ -2,9 +2,9 @@
  * prestart.c: a pre-started language runtime (issue 19). The first job on the bundle pipe may
  * be a pre-start job (JOB_FLAG_PRESTART): PID 1 forks it at once, under every layer a program has
  * (Landlock, rlimits at their highest request values, the cgroup, seccomp, no capabilities, the
- * slot's uid, only fds 0-2 plus the handover pipe at fd 3), and the runtime initialises (Python:
+ * slot's uid, only fds 0-2 plus the handover pipe at PRESTART_HANDOVER_FD), and the runtime initialises (Python:
  * the interpreter, encodings, site; Node: its bootstrap) and then blocks in a trusted stub
- * reading fd 3. The request's job then arrives as a handover job (JOB_FLAG_HANDOVER): only what
+ * reading that fd. The request's job then arrives as a handover job (JOB_FLAG_HANDOVER): only what
  * the request adds (the extra argv, the request's lower rlimits) is handed over, and the runtime
  * goes on to load the program exactly as a cold start would. Each pre-started runtime serves
  * exactly one execution: the sandbox around it is used once and destroyed.
@@ -51,7 +51,22 @@ done:
   if (sigaction(SIGPIPE, &old, NULL) < 0) fail("prestart: sigaction(SIGPIPE) restore: %s", strerror(errno));
 }
 
+/* Waits until the runtime's setup in the helper's code is over: its copy of the exec pipe's
+ * write end closes at its execve (or its exit). Normally long past when a request arrives. */
+static void wait_for_exec(struct prestarted *pre) {
+  char byte;
+  for (;;) {
+    ssize_t n = read(pre->exec_fd, &byte, 1);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) fail("prestart: waiting for the runtime's exec: %s", strerror(errno));
+    if (n == 0) break;
+  }
+  if (close(pre->exec_fd) < 0) fail("prestart: close: %s", strerror(errno));
+  pre->exec_fd = -1;
+}
+
 pid_t hand_over(struct prestarted *pre, const struct job *job, const struct cpu_counter *cpu) {
+  wait_for_exec(pre);
   int st;
   pid_t gone = waitpid(pre->pid, &st, WNOHANG | __WALL);
   if (gone < 0) fail("prestart: waitpid: %s", strerror(errno));
@@ -84,6 +99,8 @@ void discard_prestarted(struct prestarted *pre) {
     break;
   }
   if (pre->handover_fd >= 0) close(pre->handover_fd);
+  if (pre->exec_fd >= 0) close(pre->exec_fd);
   pre->pid = -1;
   pre->handover_fd = -1;
+  pre->exec_fd = -1;
 }

@@ -12,12 +12,16 @@
 
 /* The fd on which a pre-started runtime's trusted stub reads its handover (the program's extra
  * argv, each item NUL-terminated, then end of file). The stub closes it before any user code
- * runs, so the program sees only fds 0-2, as a cold start does. */
-#define PRESTART_HANDOVER_FD 3
+ * runs, so the program sees only fds 0-2, as a cold start does. High, below the nofile rlimit
+ * (1024), so that the runtime's own descriptors get the numbers a cold start gives them (Node's
+ * libuv opens a dozen while it boots; the differential suite compares them). The stubs
+ * (native/prestart/) name the same number. */
+#define PRESTART_HANDOVER_FD 1000
 
 struct prestarted {
   pid_t pid;        /* the waiting runtime; -1 when there is none */
   int handover_fd;  /* PID 1's write end of its handover pipe; -1 when there is none */
+  int exec_fd;      /* end of file once the runtime has exec'd (or died); -1 when there is none */
 };
 
 /* Hands JOB (a handover job: its argv is the program's extra argv, its rlimits the request's)

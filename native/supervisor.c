@@ -62,7 +62,8 @@ static void exec_program(const struct job *job, const struct landlock_policy *la
   /* Before Landlock, which then denies writing it back (see workspace.c). */
   prefer_program_for_oom();
   for (int r = 0; r < job->nrlimits; r++)
-    if (setrlimit(job->rlimits[r].resource, &job->rlimits[r].value) < 0) fail("rlimit: %s", strerror(errno));
+    if (setrlimit(job->rlimits[r].resource, &job->rlimits[r].value) < 0)
+      fail("rlimit %d = %llu: %s", job->rlimits[r].resource, (unsigned long long)job->rlimits[r].value.rlim_max, strerror(errno));
   if (landlock->enabled) apply_landlock(landlock);
   /* redirectStderrToStdout: the program's fd 2 becomes the same pipe as its fd 1, so the host
    * reads one stream in the exact order of the writes (two pipes cannot keep that order). It
@@ -110,12 +111,18 @@ static pid_t fork_with(const struct job *job, const struct landlock_policy *land
 }
 
 void prestart_runtime(const struct job *job, const struct landlock_policy *landlock, const struct cpu_counter *cpu, struct prestarted *pre) {
-  int fds[2];
+  int fds[2], exec_fds[2];
   /* Close-on-exec both ends: the runtime gets the read end only as fd 3 (exec_program). */
   if (pipe2(fds, O_CLOEXEC) < 0) fail("prestart: pipe: %s", strerror(errno));
+  /* The runtime's copy of this write end closes at its execve: PID 1 reads end of file on
+   * exec_fds[0] once the child's setup (its own setrlimit calls included) is over, so that the
+   * handover's prlimit can never race them (a lowered hard limit would make the child's raise
+   * to the pre-start value fail). */
+  if (pipe2(exec_fds, O_CLOEXEC) < 0) fail("prestart: pipe: %s", strerror(errno));
   pre->pid = fork_with(job, landlock, cpu, fds[0]);
-  if (close(fds[0]) < 0) fail("prestart: close: %s", strerror(errno));
+  if (close(fds[0]) < 0 || close(exec_fds[1]) < 0) fail("prestart: close: %s", strerror(errno));
   pre->handover_fd = fds[1];
+  pre->exec_fd = exec_fds[0];
 }
 
 /* Reaps every process until CHILD exits; returns its wait status. */

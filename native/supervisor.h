@@ -23,7 +23,7 @@ void supervise(const struct job *job, const struct landlock_policy *landlock, co
     __attribute__((noreturn));
 
 /* Starts a pre-start job's runtime now (native/prestart.c): forked like a program, under every
- * layer, with the read end of a new handover pipe as its fd 3; fills PRE. */
+ * layer, with the read end of a new handover pipe as its PRESTART_HANDOVER_FD; fills PRE. */
 void prestart_runtime(const struct job *job, const struct landlock_policy *landlock, const struct cpu_counter *cpu, struct prestarted *pre);
 
 #endif

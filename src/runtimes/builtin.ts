@@ -89,6 +89,8 @@ export const BUILTIN_RUNTIMES: readonly RuntimeDefinitionInput[] = [
     version: { argv: ['{bin}', '--version'], pattern: 'v(\\S+)' },
     run: { argv: ['{bin}', '{entry}', '{args}'] },
     env: { NODE_OPTIONS: '' },
+    // A prepared sandbox starts Node ahead, waiting in its --require preload stub.
+    prestart: 'node',
   },
   {
     id: 'bash',

@@ -2,7 +2,7 @@
 //
 // A pre-started Node is `node --require THIS ENTRY` started before its request: Node runs its
 // whole bootstrap, then this preload, and only then loads ENTRY as the main module (from
-// process.argv[1]). Here it blocks reading fd 3 for the request's extra arguments; after the
+// process.argv[1]). Here it blocks reading fd 1000 (PRESTART_HANDOVER_FD in native/prestart.h) for the request's extra arguments; after the
 // handover Node goes on exactly as a cold `node ENTRY ARGS...`: it loads the main module
 // (CommonJS or ESM), reports uncaught errors and sets the exit code itself, so nothing of this
 // stub is on the program's stack.
@@ -19,7 +19,7 @@
   for (;;) {
     let n;
     try {
-      n = fs.readSync(3, buffer, 0, buffer.length, null);
+      n = fs.readSync(1000, buffer, 0, buffer.length, null);
     } catch (error) {
       if (error.code === 'EAGAIN' || error.code === 'EINTR') continue;
       throw error;
@@ -27,7 +27,7 @@
     if (n === 0) break;
     chunks.push(Buffer.from(buffer.subarray(0, n)));
   }
-  fs.closeSync(3);
+  fs.closeSync(1000);
   const data = Buffer.concat(chunks).toString('utf8');
   const args = data === '' ? [] : data.split('\0').slice(0, -1);
   process.argv.push(...args);

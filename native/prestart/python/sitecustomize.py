@@ -3,7 +3,7 @@
 # A pre-started interpreter is `python3 ENTRY` started before its request, with PYTHONPATH set to
 # this directory only, so that `site` imports this file as sitecustomize once the interpreter is
 # initialised (encodings, io, site-packages), BEFORE sys.path[0] is computed and before the
-# entry file is opened. Here it blocks reading fd 3 for the request's extra arguments; after the
+# entry file is opened. Here it blocks reading fd 1000 (PRESTART_HANDOVER_FD in native/prestart.h) for the request's extra arguments; after the
 # handover the interpreter goes on exactly as a cold `python3 ENTRY ARGS...`: CPython itself
 # computes sys.path[0], runs ENTRY as __main__, prints tracebacks and handles SystemExit,
 # KeyboardInterrupt and signals, so nothing of this stub is on the program's stack.
@@ -34,11 +34,11 @@ def _cylo_prestart():
     # The handover: the program's extra argv, each NUL-terminated, then end of file.
     chunks = []
     while True:
-        chunk = os.read(3, 65536)
+        chunk = os.read(1000, 65536)
         if not chunk:
             break
         chunks.append(chunk)
-    os.close(3)
+    os.close(1000)
     data = b''.join(chunks)
     args = [os.fsdecode(a) for a in data.split(b'\0')[:-1]] if data else []
     sys.argv.extend(args)
