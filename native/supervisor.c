@@ -61,6 +61,8 @@ static void exec_program(const struct job *job, const struct landlock_policy *la
   if (sigprocmask(SIG_SETMASK, mask, NULL) < 0) fail("signals: restore the mask: %s", strerror(errno));
   /* Before Landlock, which then denies writing it back (see workspace.c). */
   prefer_program_for_oom();
+  /* Numbered before the rlimits: a nofile limit at or below the number would refuse the dup2. */
+  if (handover_fd >= 0 && dup2(handover_fd, PRESTART_HANDOVER_FD) < 0) fail("prestart: handover fd: %s", strerror(errno));
   for (int r = 0; r < job->nrlimits; r++)
     if (setrlimit(job->rlimits[r].resource, &job->rlimits[r].value) < 0)
       fail("rlimit %d = %llu: %s", job->rlimits[r].resource, (unsigned long long)job->rlimits[r].value.rlim_max, strerror(errno));
@@ -78,9 +80,9 @@ static void exec_program(const struct job *job, const struct landlock_policy *la
   if (syscall(SYS_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC) < 0)
     fail("fds: close_range(CLOSE_RANGE_CLOEXEC): %s (needs Linux 5.11 or newer)", strerror(errno));
   /* A pre-started runtime keeps one more fd: the read end of its handover pipe, at a fixed
-   * number, which its trusted stub closes before any user code runs. */
-  if (handover_fd >= 0 && (dup2(handover_fd, PRESTART_HANDOVER_FD) < 0 || fcntl(PRESTART_HANDOVER_FD, F_SETFD, 0) < 0))
-    fail("prestart: handover fd: %s", strerror(errno));
+   * number, which its trusted stub closes before any user code runs. Kept open across the exec
+   * (the close-on-exec flag, set on every fd above 2 just before, is cleared on this one). */
+  if (handover_fd >= 0 && fcntl(PRESTART_HANDOVER_FD, F_SETFD, 0) < 0) fail("prestart: handover fd: %s", strerror(errno));
   /* The counter fd is close-on-exec like every fd above 2: the program never holds it. A
    * pre-started runtime is not the program yet: "R" comes at its handover (prestart.c). */
   if (handover_fd < 0) report_started(cpu);
