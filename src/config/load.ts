@@ -149,5 +149,6 @@ export function cyloOptionsFromConfig(config: LoadedConfig): CyloOptions {
   if (v.uidBase !== undefined) options.uidBase = v.uidBase;
   if (v.uidCount !== undefined) options.uidCount = v.uidCount;
   if (v.allowedCompilerOptions !== undefined) options.allowedCompilerOptions = v.allowedCompilerOptions;
+  if (v.prestart !== undefined) options.prestart = v.prestart;
   return options;
 }

@@ -48,6 +48,8 @@ export const sharedKeys = {
   /** The compiler options requests may give (docs/api.md "Compiler options"): regular
    *  expressions, each matched against a whole flag; text: space-separated. */
   allowedCompilerOptions: z.union([z.array(z.string().min(1)), z.string().transform((s) => s.split(/\s+/).filter(Boolean))]).optional(),
+  /** Pre-started runtimes (docs/security.md "Pre-started runtimes"); false: every runtime cold. */
+  prestart: flag.optional(),
 };
 
 /** The keys only `cylo serve` reads (HTTP). */
@@ -117,6 +119,7 @@ export const ENV_VARS: Readonly<Record<string, ConfigKey>> = {
   CYLO_WEBHOOK_TIMEOUT: 'webhookTimeout',
   CYLO_MAX_SESSIONS: 'maxSessions',
   CYLO_RELAX: 'relax',
+  CYLO_PRESTART: 'prestart',
   CYLO_RUNTIMES_FILE: 'runtimesFile',
   CYLO_UID_BASE: 'uidBase',
   CYLO_UID_COUNT: 'uidCount',
