@@ -10,6 +10,7 @@ import { setBwrapPath } from './lib/host-program.js';
 import { DEFAULT_JSON } from './lib/paths.js';
 import { markdownTable, sectionMarkdown, targetsTable, type SectionResult, type TargetResult } from './lib/report.js';
 import { runHello } from './hello.js';
+import { runPrestart } from './prestart.js';
 import { runThroughput } from './throughput.js';
 import { runCpuBound } from './cpu-bound.js';
 import { runCompileCache } from './compile-cache.js';
@@ -30,6 +31,7 @@ export const MEASUREMENTS: ReadonlyArray<{ name: string; aliases: string[]; run:
   { name: 'memory', aliases: [], run: runMemory, summary: 'service RSS idle / under load; host memory per concurrent sandbox' },
   { name: 'scaling', aliases: [], run: runScaling, summary: 'cost vs output size, number of files, stdin size' },
   { name: 'test-cases', aliases: ['tests', 'judge'], run: runTestCasesBench, summary: '20 C++ test cases in one request vs 20 requests vs one compile + run' },
+  { name: 'prestart', aliases: ['prestarted'], run: runPrestart, summary: 'Python and JavaScript hello world: cold vs pre-started runtimes vs bare, library and HTTP' },
   { name: 'cli-start', aliases: ['cli', 'start'], run: runCliStart, summary: 'a whole `cylo exec` process (Python; cached compiled) vs `node -e 0` and python3 -c' },
 ];
 
