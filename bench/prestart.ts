@@ -4,7 +4,10 @@
 // `cylo serve` with CYLO_PRESTART=0 and one with the default). Ratios to bare, and where the
 // library's time goes (phases) cold and pre-started.
 import type { BenchContext } from './lib/context.js';
-import { startServer, type ServerHandle } from './lib/http.js';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { serverUnavailableReason, startServer, type ServerHandle } from './lib/http.js';
 import { prepareHostProgram } from './lib/host-program.js';
 import { interleave, type Variant } from './lib/interleave.js';
 import { expectOk } from './lib/proc.js';
@@ -55,6 +58,17 @@ function httpVariant(name: string, server: ServerHandle, request: { language: st
   };
 }
 
+/** A `cylo serve` of this measurement's own, or why there is none. */
+async function serve(env: Record<string, string>): Promise<ServerHandle | string> {
+  const why = serverUnavailableReason();
+  if (why !== undefined) return why;
+  try {
+    return await startServer([], env);
+  } catch (error) {
+    return (error as Error).message;
+  }
+}
+
 function medianPhases(samples: Array<Record<Phase, number>>, n: number): Record<Phase, number> {
   const measured = samples.slice(samples.length - n);
   const out = {} as Record<Phase, number>;
@@ -69,14 +83,11 @@ export async function runPrestart(ctx: BenchContext): Promise<SectionResult> {
   ];
   const cold = ctx.makeCylo({ prestart: false });
   const pre = ctx.cylo;
-  const server = await ctx.server();
-  let coldServer: ServerHandle | string;
-  try {
-    coldServer = typeof server === 'string' ? server : await startServer([], { CYLO_PRESTART: '0' });
-  } catch (error) {
-    coldServer = (error as Error).message;
-  }
-  if (typeof server === 'string') notes.push(`HTTP columns skipped: ${server}.`);
+  // Two services of their own, each with a fresh data directory (the submissions database).
+  const dataDir = mkdtempSync(join(tmpdir(), 'cylo-bench-prestart-'));
+  const server = await serve({ CYLO_DATA_DIR: join(dataDir, 'pre') });
+  const coldServer = typeof server === 'string' ? server : await serve({ CYLO_DATA_DIR: join(dataDir, 'cold'), CYLO_PRESTART: '0' });
+  if (typeof server === 'string' || typeof coldServer === 'string') notes.push(`HTTP columns skipped: ${typeof server === 'string' ? server : (coldServer as string)}.`);
   const data: Record<string, PrestartLanguageData> = {};
   const targets: TargetResult[] = [];
   try {
@@ -120,6 +131,8 @@ export async function runPrestart(ctx: BenchContext): Promise<SectionResult> {
     }
   } finally {
     if (typeof coldServer !== 'string') await coldServer.stop();
+    if (typeof server !== 'string') await server.stop();
+    rmSync(dataDir, { recursive: true, force: true });
   }
 
   const r = (v: Summary | null, bare: Summary): number | null => (v === null ? null : round(ratio(v.median, bare.median)));
