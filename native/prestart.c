@@ -67,14 +67,20 @@ static void wait_for_exec(struct prestarted *pre) {
 
 pid_t hand_over(struct prestarted *pre, const struct job *job, const struct cpu_counter *cpu) {
   wait_for_exec(pre);
-  int st;
-  pid_t gone = waitpid(pre->pid, &st, WNOHANG | __WALL);
+  pid_t gone = waitpid(pre->pid, &pre->status, WNOHANG | __WALL);
   if (gone < 0) fail("prestart: waitpid: %s", strerror(errno));
-  /* A runtime that ended before its request ran no program: that is cylo's failure (a setup
-   * error), never reported as the program's exit. */
-  if (gone == pre->pid)
-    fail("prestart: the pre-started runtime ended before its request (%s %d); start cylo with prestart: false to run cold",
-         WIFSIGNALED(st) ? "signal" : "exit code", WIFSIGNALED(st) ? WTERMSIG(st) : WEXITSTATUS(st));
+  /* A runtime that ended before its handover: it waited under cgroup limits no higher than the
+   * request's (the host hands over only then: src/sandbox/prestart.ts) and under the same
+   * layers, so it ended under limits the program has too (e.g. a memory limit too small for
+   * the interpreter: the cgroup's OOM kill, which the host sees). Reported as the program's
+   * end, as a cold start under those limits would end; nothing is handed over. */
+  if (gone == pre->pid) {
+    pre->reaped = 1;
+    report_handover(cpu);
+    close(pre->handover_fd);
+    pre->handover_fd = -1;
+    return pre->pid;
+  }
   /* The request's rlimits, lowered before any user code runs (a process may always lower its
    * limits; PID 1 shares the runtime's uid, so prlimit may lower them for it). The pre-start
    * values are the highest a request can have (the host hands over only when each is lower or

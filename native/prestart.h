@@ -22,12 +22,16 @@ struct prestarted {
   pid_t pid;        /* the waiting runtime; -1 when there is none */
   int handover_fd;  /* PID 1's write end of its handover pipe; -1 when there is none */
   int exec_fd;      /* end of file once the runtime has exec'd (or died); -1 when there is none */
+  int reaped;       /* the runtime had already ended at its handover (its status is below) */
+  int status;       /* its wait status then */
 };
 
 /* Hands JOB (a handover job: its argv is the program's extra argv, its rlimits the request's)
  * to the waiting runtime: lowers its rlimits (prlimit), reports "R <usec>" (the program starts
  * here: the wait before is not its time, nor its CPU), writes the argv and closes the pipe.
- * Fails (a setup error) when the runtime is gone or a limit cannot be set. Returns its pid. */
+ * A runtime that already ended (killed under the request's limits, which the host set before
+ * sending the job) is reaped here: PRE's reaped and status say so, and its end is reported as
+ * the program's. Fails (a setup error) when a limit cannot be set. Returns its pid. */
 pid_t hand_over(struct prestarted *pre, const struct job *job, const struct cpu_counter *cpu);
 
 /* Kills and reaps a waiting runtime the request does not use (another language, another

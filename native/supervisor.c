@@ -212,7 +212,7 @@ void supervise(const struct job *job, const struct landlock_policy *landlock, co
   for (int fd = 3; fd < 1024; fd++)
     if (fd != status_fd && fd != emit->fd && fd != cpu->fd) close(fd);
   close(0);
-  int st = wait_for_program(child);
+  int st = pre->reaped ? pre->status : wait_for_program(child);
   /* The program's CPU ends here: emitting the artifact is cylo's work, not the program's. */
   long long cpu_end = cpu->fd >= 0 ? cpu_counter_usec(cpu) : -1;
   report_workspace(emit->workdir);

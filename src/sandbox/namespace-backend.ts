@@ -87,6 +87,8 @@ export class NamespaceBackend implements SandboxBackend<NamespaceSlot> {
   readonly name = 'namespace' as const;
   readonly layers: readonly Layer[];
   private readonly counts = { prepared: 0, startedOnDemand: 0, prestarted: 0 };
+  /** The key of each slot's prepared sandbox (its plan is fixed for the slot's life). */
+  private readonly preparedKeys = new WeakMap<NamespaceSlot, string>();
 
   constructor(private readonly host: NamespaceHost) {
     this.layers = LAYERS.filter((l) => !host.relax.has(l as RelaxableLayer));
@@ -150,6 +152,10 @@ export class NamespaceBackend implements SandboxBackend<NamespaceSlot> {
       // Started now, while the slot is idle: bubblewrap's setup (and the runtime's own start,
       // when one is pre-started) is off the next request's path.
       const pre = this.host.prestartDir === undefined ? undefined : slot.nextPrestart;
+      // The runtime waits under the limits of the request it was learned from (a smaller
+      // leftover limit could kill it while it waits; a request is handed over only with limits
+      // at least as high: prestart.ts).
+      if (pre !== undefined) cgroup.configure({ memoryBytes: pre.cgroup.memoryBytes, pids: pre.cgroup.pids + SUPERVISOR_PIDS });
       prepared = new PreparedSandbox(this.preparedPlan(identity, cgroup, workspaceBytes), this.host.seccompProgram, cgroup, pre);
     };
     const drop = async (): Promise<void> => {
@@ -214,8 +220,13 @@ export class NamespaceBackend implements SandboxBackend<NamespaceSlot> {
   private learnPrestart(slot: NamespaceSlot, spec: StageSpec, plan: SandboxPlan): void {
     const workspaceBytes = this.host.prepareWorkspaceBytes;
     if (spec.prestart === undefined || this.host.prestartDir === undefined || workspaceBytes === undefined) return;
-    if (sandboxKey(plan) !== sandboxKey(this.preparedPlan(slot.identity, slot.cgroup, workspaceBytes))) return;
-    slot.nextPrestart = prestartJob(spec.prestart, plan) ?? slot.nextPrestart;
+    let key = this.preparedKeys.get(slot);
+    if (key === undefined) {
+      key = sandboxKey(this.preparedPlan(slot.identity, slot.cgroup, workspaceBytes));
+      this.preparedKeys.set(slot, key);
+    }
+    if (sandboxKey(plan) !== key) return;
+    slot.nextPrestart = prestartJob(spec.prestart, { ...plan, cgroup: { memoryBytes: spec.limits.memoryBytes, pids: spec.limits.pids } }) ?? slot.nextPrestart;
   }
 
   /** The slot's prepared sandbox when it fits the plan, else a new one (after the unfit one is

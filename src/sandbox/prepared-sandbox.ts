@@ -147,7 +147,8 @@ export class PreparedSandbox {
   /** The request's job: a handover to the pre-started runtime when it was started for exactly
    *  this job, else the whole job (PID 1 then discards the runtime and starts the program cold). */
   private jobFor(plan: SandboxPlan, spec: StageSpec): Buffer {
-    const args = this.prestart === undefined ? undefined : handoverArgs(this.prestart, spec.prestart, plan);
+    const request = { ...plan, cgroup: { memoryBytes: spec.limits.memoryBytes, pids: spec.limits.pids } };
+    const args = this.prestart === undefined ? undefined : handoverArgs(this.prestart, spec.prestart, request);
     if (args === undefined) return encodeJob(plan);
     this.handedOver = true;
     return encodeJob({ argv: args, env: {}, rlimits: plan.rlimits, handover: true });

@@ -29,10 +29,20 @@ export interface PrestartJob extends SandboxJob {
   stderrToStdout: boolean;
   /** The request's argv[0..given) are in the runtime already; the rest is handed over. */
   given: number;
+  /** The cgroup limits the runtime waits under (those of the request it was learned from): a
+   *  request is handed over only with limits at least as high, so that the runtime never holds
+   *  more memory or tasks (Node's threads count) than the request allows. */
+  cgroup: CgroupWait;
 }
 
-/** What a request would run: its argv, environment, rlimits and stderr routing. */
-export type RequestJob = Pick<SandboxJob, 'argv' | 'env' | 'rlimits' | 'stderrToStdout'>;
+export interface CgroupWait {
+  memoryBytes: number;
+  pids: number;
+}
+
+/** What a request would run: its argv, environment, rlimits and stderr routing, and its cgroup
+ *  limits. */
+export type RequestJob = Pick<SandboxJob, 'argv' | 'env' | 'rlimits' | 'stderrToStdout'> & { cgroup: CgroupWait };
 
 /** The pre-start job for a request's job of runtime `kind`, or undefined when it cannot be
  *  pre-started (no entry file as argv[1], or an environment the stub needs for itself). */
@@ -41,14 +51,15 @@ export function prestartJob(kind: PrestartKind, job: RequestJob): PrestartJob | 
   if (bin === undefined || entry === undefined || entry.startsWith('-')) return undefined;
   const rlimits = { ...job.rlimits, ...PRESTART_RLIMITS };
   const stderrToStdout = job.stderrToStdout === true;
+  const cgroup = { ...job.cgroup };
   if (kind === 'python') {
     // PYTHONPATH makes site import the stub as sitecustomize; the stub removes it again.
     if ('PYTHONPATH' in job.env) return undefined;
-    return { kind, argv: [bin, entry], env: { ...job.env, PYTHONPATH: PYTHON_STUB_DIR }, rlimits, stderrToStdout, given: 2 };
+    return { kind, argv: [bin, entry], env: { ...job.env, PYTHONPATH: PYTHON_STUB_DIR }, rlimits, stderrToStdout, given: 2, cgroup };
   }
   // --require runs the stub after Node's bootstrap, before the main module is loaded; the
   // stub takes it out of process.execArgv again.
-  return { kind, argv: [bin, '--require', NODE_STUB, entry], env: { ...job.env }, rlimits, stderrToStdout, given: 2 };
+  return { kind, argv: [bin, '--require', NODE_STUB, entry], env: { ...job.env }, rlimits, stderrToStdout, given: 2, cgroup };
 }
 
 /** The argv to hand over to runtime `pre` for the request's job, or undefined when the job is
@@ -57,6 +68,7 @@ export function handoverArgs(pre: PrestartJob, kind: PrestartKind | undefined, j
   if (kind === undefined) return undefined;
   const wanted = prestartJob(kind, job);
   if (wanted === undefined || !sameJob(wanted, pre)) return undefined;
+  if (job.cgroup.memoryBytes < pre.cgroup.memoryBytes || job.cgroup.pids < pre.cgroup.pids) return undefined;
   // Every rlimit the request sets must be one the runtime has, at that value or below it (a
   // handover only lowers: native/prestart.c).
   for (const [name, value] of Object.entries(job.rlimits)) {

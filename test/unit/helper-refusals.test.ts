@@ -634,6 +634,26 @@ test('inner with a pre-start job: the runtime waits, the handover gives it the e
   assert.equal(o.stdout, `${MARKER} one two words \n32\n4\n`);
 });
 
+test('inner with a pre-started runtime that ended before its handover reports its end as the program\'s', OPTS, async (t) => {
+  if (pidNamespaceSkip(t)) return;
+  // proves: a runtime that ends around its handover has its exit reported as the program's
+  // "X" after "R" (it ended under the request's layers and limits, as a cold start would), not
+  // a setup error and not a hang (a failed handover write, EPIPE, is not fatal either). Which
+  // branch runs depends on timing: usually the runtime is still alive at hand_over's check and
+  // the wait reaps it; the already-reaped branch is not forced by this test.
+  const dir = tempDir(t);
+  const work = join(dir, 'work');
+  mkdirSync(work);
+  const input = Buffer.concat([
+    encodeJob({ argv: ['/bin/sh', '-c', 'exit 7'], env: {}, rlimits: {}, prestart: true }),
+    jobAndFiles({ argv: ['ignored'], env: {}, rlimits: { nofile: 32 }, handover: true }),
+  ]);
+  const o = await runHelper(inner(work), input);
+  assert.equal(o.code, 7, JSON.stringify(o));
+  assert.deepEqual(o.status.map((l) => l.split(' ')[0]), ['R', 'W', 'X'], JSON.stringify(o.status));
+  assert.equal(o.status[2], 'X 7 0');
+});
+
 test('inner with a pre-start job and a full job: the runtime is discarded, the job runs cold', OPTS, async (t) => {
   if (pidNamespaceSkip(t)) return;
   // proves: supervise's discard_prestarted when the request's job is not a handover: the waiting

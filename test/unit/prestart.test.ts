@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { handoverArgs, PRESTART_RLIMITS, prestartJob, type RequestJob } from '../../src/sandbox/prestart.js';
 
 const RLIMITS = { core: 0, nofile: 1024, nproc: 40, cpu: 3 };
-const PY: RequestJob = { argv: ['/usr/bin/python3', 'main.py', 'a', 'b c'], env: { LANG: 'C.UTF-8' }, rlimits: RLIMITS };
+const PY: RequestJob = { argv: ['/usr/bin/python3', 'main.py', 'a', 'b c'], env: { LANG: 'C.UTF-8' }, rlimits: RLIMITS, cgroup: { memoryBytes: 128 << 20, pids: 32 } };
 
 test('python: started as `python3 ENTRY` with the stub on PYTHONPATH and the request-dependent rlimits at their highest', () => {
   const job = prestartJob('python', PY);
@@ -18,6 +18,7 @@ test('python: started as `python3 ENTRY` with the stub on PYTHONPATH and the req
     rlimits: { core: 0, nofile: 1024, ...PRESTART_RLIMITS },
     stderrToStdout: false,
     given: 2,
+    cgroup: { memoryBytes: 128 << 20, pids: 32 },
   });
 });
 
@@ -49,13 +50,15 @@ test('any other job is not handed over', () => {
     ['another fixed rlimit', { ...PY, rlimits: { ...RLIMITS, nofile: 512 } }, 'python'],
     ['a CPU limit above the pre-start one', { ...PY, rlimits: { ...RLIMITS, cpu: PRESTART_RLIMITS.cpu + 1 } }, 'python'],
     ['a process limit above the pre-start one', { ...PY, rlimits: { ...RLIMITS, nproc: PRESTART_RLIMITS.nproc + 1 } }, 'python'],
+    ['a lower memory limit than the runtime waited under', { ...PY, cgroup: { ...PY.cgroup, memoryBytes: 64 << 20 } }, 'python'],
+    ['a lower pids limit than the runtime waited under (its threads count)', { ...PY, cgroup: { ...PY.cgroup, pids: 8 } }, 'python'],
     ['an option instead of an entry', { ...PY, argv: ['/usr/bin/python3', '-c', 'print(1)'] }, 'python'],
   ];
   for (const [what, job, kind] of refused) assert.equal(handoverArgs(pre, kind, job), undefined, what);
 });
 
-test('lower request-dependent rlimits still hand over (the handover lowers them)', () => {
+test('lower request-dependent rlimits and higher cgroup limits still hand over (the handover lowers rlimits; the host sets the cgroup)', () => {
   const pre = prestartJob('python', PY);
   assert.ok(pre !== undefined);
-  assert.deepEqual(handoverArgs(pre, 'python', { ...PY, rlimits: { ...RLIMITS, cpu: 1, nproc: 9 } }), ['a', 'b c']);
+  assert.deepEqual(handoverArgs(pre, 'python', { ...PY, rlimits: { ...RLIMITS, cpu: 1, nproc: 9 }, cgroup: { memoryBytes: 1 << 30, pids: 64 } }), ['a', 'b c']);
 });
