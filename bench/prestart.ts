@@ -16,6 +16,7 @@ import { atMost, fmtMedP95, fmtMs, fmtRatio, target, type SectionResult, type Ta
 import { median, ratio, round, roundSummary, summarize, type Summary } from './lib/stats.js';
 import { PHASES, expectResult, timedExecute, type Phase } from './lib/timed-execute.js';
 import type { Cylo } from '../src/cylo.js';
+import { barChartSvg, PEER_FIGURES, type ChartBar } from './lib/chart.js';
 
 const LANGUAGES = ['python', 'javascript'] as const;
 /** The issue's targets: library at most 0.5x bare (Python, Node); Python over HTTP at most 0.8x. */
@@ -159,4 +160,18 @@ export async function runPrestart(ctx: BenchContext): Promise<SectionResult> {
   const http = py === undefined ? null : r(py.httpPre, py.bare);
   targets.push(target('prestart.python.http', 'Python hello world, pre-started cylo HTTP / bare', `<= ${HTTP_TARGET}x`, http, 'x', atMost(http, HTTP_TARGET), http === null ? 'HTTP not measured' : undefined));
   return { name: 'prestart', title: '10. Pre-started runtimes (cold vs pre-started vs bare)', notes, tables: [table, phaseTable], targets, data: { languages: data }, elapsedMs: performance.now() - started };
+}
+
+/** The section's chart: Python hello world, bare vs cylo cold and pre-started vs the peers. */
+export function prestartChart(section: SectionResult): string {
+  const languages = (section.data as { languages: Record<string, PrestartLanguageData> }).languages;
+  const bars: ChartBar[] = [];
+  for (const [lang, d] of Object.entries(languages)) {
+    bars.push({ label: `${lang}: bare`, ms: d.bare.median, kind: 'measured' });
+    bars.push({ label: `${lang}: cylo library, cold`, ms: d.cold.median, kind: 'measured' });
+    bars.push({ label: `${lang}: cylo library, pre-started`, ms: d.pre.median, kind: 'measured' });
+    if (d.httpCold !== null) bars.push({ label: `${lang}: cylo HTTP, cold`, ms: d.httpCold.median, kind: 'measured' });
+    if (d.httpPre !== null) bars.push({ label: `${lang}: cylo HTTP, pre-started`, ms: d.httpPre.median, kind: 'measured' });
+  }
+  return barChartSvg('Hello world, wall time per execution (median ms)', [...bars, ...PEER_FIGURES]);
 }

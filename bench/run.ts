@@ -4,13 +4,13 @@
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, freemem, hostname, loadavg, release, totalmem } from 'node:os';
-import { dirname, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { createContext, type BenchContext } from './lib/context.js';
 import { setBwrapPath } from './lib/host-program.js';
 import { DEFAULT_JSON } from './lib/paths.js';
 import { markdownTable, sectionMarkdown, targetsTable, type SectionResult, type TargetResult } from './lib/report.js';
 import { runHello } from './hello.js';
-import { runPrestart } from './prestart.js';
+import { prestartChart, runPrestart } from './prestart.js';
 import { runThroughput } from './throughput.js';
 import { runCpuBound } from './cpu-bound.js';
 import { runCompileCache } from './compile-cache.js';
@@ -168,6 +168,12 @@ async function main(): Promise<void> {
   mkdirSync(dirname(args.json), { recursive: true });
   writeFileSync(args.json, `${JSON.stringify(json, null, 2)}\n`);
   process.stderr.write(`[bench] figures written to ${args.json}\n`);
+  const prestart = sections.find((s) => s.name === 'prestart');
+  if (prestart !== undefined) {
+    const svg = join(dirname(args.json), 'prestart.svg');
+    writeFileSync(svg, prestartChart(prestart));
+    process.stderr.write(`[bench] chart written to ${svg}\n`);
+  }
   // Exit now rather than when the last handle closes (nothing is left to wait for).
   process.exit(failures.length > 0 ? 1 : 0);
 }

@@ -205,7 +205,7 @@ export class NamespaceBackend implements SandboxBackend<NamespaceSlot> {
     const plan = this.plan(spec, identity, cgroup);
     this.learnPrestart(slot, spec, plan);
     try {
-      const sandbox = await this.sandboxFor(slot, plan);
+      const sandbox = await this.sandboxFor(slot, plan, spec);
       const report = await sandbox.run(plan, spec);
       if (sandbox.handedOver) this.counts.prestarted += 1;
       return report;
@@ -229,16 +229,21 @@ export class NamespaceBackend implements SandboxBackend<NamespaceSlot> {
     slot.nextPrestart = prestartJob(spec.prestart, { ...plan, cgroup: { memoryBytes: spec.limits.memoryBytes, pids: spec.limits.pids } }) ?? slot.nextPrestart;
   }
 
-  /** The slot's prepared sandbox when it fits the plan, else a new one (after the unfit one is
-   *  gone: its kill sweep covers the whole cgroup the new one will use). */
-  private async sandboxFor(slot: NamespaceSlot, plan: SandboxPlan): Promise<PreparedSandbox> {
+  /** The slot's prepared sandbox when it fits the plan (and, with a pre-started runtime, the
+   *  runtime fits the job), else a new one (after the unfit one is gone: its kill sweep covers
+   *  the whole cgroup the new one will use). An unfit pre-started runtime also costs a cgroup
+   *  reset: its memory (an interpreter's few MiB to tens of MiB) must not be in the peak
+   *  reported for another program. */
+  private async sandboxFor(slot: NamespaceSlot, plan: SandboxPlan, spec: StageSpec): Promise<PreparedSandbox> {
     const prepared = slot.takePrepared();
     if (prepared !== undefined) {
-      if (prepared.ready && prepared.key === sandboxKey(plan)) {
+      const runtimeFits = prepared.prestart === undefined || prepared.handoverFor(plan, spec) !== undefined;
+      if (prepared.ready && prepared.key === sandboxKey(plan) && runtimeFits) {
         this.counts.prepared += 1;
         return prepared;
       }
       await prepared.discard();
+      if (prepared.prestart !== undefined) await slot.cgroup.reset();
     }
     this.counts.startedOnDemand += 1;
     return new PreparedSandbox(plan, this.host.seccompProgram, slot.cgroup);

@@ -144,11 +144,18 @@ export class PreparedSandbox {
     });
   }
 
+  /** The argv to hand to the pre-started runtime for this stage, or undefined when there is
+   *  none or it was not started for exactly this job (prestart.ts). */
+  handoverFor(plan: SandboxPlan, spec: StageSpec): string[] | undefined {
+    if (this.prestart === undefined) return undefined;
+    return handoverArgs(this.prestart, spec.prestart, { ...plan, cgroup: { memoryBytes: spec.limits.memoryBytes, pids: spec.limits.pids } });
+  }
+
   /** The request's job: a handover to the pre-started runtime when it was started for exactly
-   *  this job, else the whole job (PID 1 then discards the runtime and starts the program cold). */
+   *  this job, else the whole job (PID 1 then discards the runtime and starts the program cold;
+   *  the backend does not send such a job to a sandbox with a runtime: namespace-backend.ts). */
   private jobFor(plan: SandboxPlan, spec: StageSpec): Buffer {
-    const request = { ...plan, cgroup: { memoryBytes: spec.limits.memoryBytes, pids: spec.limits.pids } };
-    const args = this.prestart === undefined ? undefined : handoverArgs(this.prestart, spec.prestart, request);
+    const args = this.handoverFor(plan, spec);
     if (args === undefined) return encodeJob(plan);
     this.handedOver = true;
     return encodeJob({ argv: args, env: {}, rlimits: plan.rlimits, handover: true });

@@ -5,8 +5,9 @@
 // program has, that blocks in a trusted stub (native/prestart/) right before it would load the
 // program; the request then hands over only the extra argv and its lower rlimits
 // (native/prestart.c). It is only used when the request's job is exactly the one it was started
-// for (same interpreter, entry, environment, stderr routing, and rlimits no higher): anything
-// else kills it and starts the program cold in the same sandbox.
+// for (same interpreter, entry, environment, stderr routing; rlimits no higher and cgroup
+// limits no lower than the runtime's): anything else discards that sandbox and starts the
+// program cold in a new one (namespace-backend.ts sandboxFor).
 import type { PrestartKind } from '../backend/backend.js';
 import type { SandboxJob } from '../backend/file-bundle.js';
 
