@@ -154,7 +154,7 @@ void run_inner(int argc, char **argv) {
   /* Wait for the job: this is where a sandbox started ahead of time sits until it is used. */
   static struct job job;
   read_job(o.bundle_fd, &job);
-  struct prestarted pre = {.pid = -1, .handover_fd = -1, .exec_fd = -1, .reaped = 0, .status = 0};
+  struct prestarted pre = {.pid = -1, .handover_fd = -1, .exec_fd = -1, .ready_fd = -1, .reaped = 0, .status = 0};
   if (job.prestart) {
     /* A runtime started ahead (prestart.c): it initialises while this process waits for the
      * request's job, which follows on the same pipe. */

@@ -96,7 +96,8 @@ void read_job(int fd, struct job *job) {
   job->env = read_list(fd, &total);
   char **limits = read_list(fd, &total);
   if (job->handover && job->env[0] != NULL) fail("job: a handover carries no environment (the runtime's was fixed at pre-start)");
-  if (!job->handover && (job->argv[0] == NULL || job->argv[0][0] != '/')) fail("job: the program must be an absolute path");
+  if (job->argv[0] == NULL || job->argv[0][0] != '/') fail("job: the program must be an absolute path");
+  if (job->handover && job->argv[1] == NULL) fail("job: a handover names the interpreter and the entry");
   job->nrlimits = 0;
   for (char **l = limits; *l != NULL; l++) {
     char *eq = strchr(*l, '=');

@@ -12,6 +12,8 @@
 #include "prestart.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -65,8 +67,79 @@ static void wait_for_exec(struct prestarted *pre) {
   pre->exec_fd = -1;
 }
 
+/* Waits for the stub's ready byte (or end of file: the runtime ended): from then on the runtime
+ * has initialised and holds its own copy of its argv. */
+static void wait_for_ready(struct prestarted *pre) {
+  char byte;
+  for (;;) {
+    ssize_t n = read(pre->ready_fd, &byte, 1);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) fail("prestart: waiting for the runtime to be ready: %s", strerror(errno));
+    break;
+  }
+  if (close(pre->ready_fd) < 0) fail("prestart: close: %s", strerror(errno));
+  pre->ready_fd = -1;
+}
+
+/* The [arg_start, arg_end) range of PID's command line (fields 48 and 49 of /proc/PID/stat,
+ * counted after the command name, which may hold spaces and parentheses). */
+static void cmdline_range(pid_t pid, unsigned long *start, unsigned long *end) {
+  char path[64], buf[4096];
+  snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) fail("prestart: open %s: %s", path, strerror(errno));
+  ssize_t n = read(fd, buf, sizeof buf - 1);
+  close(fd);
+  if (n <= 0) fail("prestart: read %s", path);
+  buf[n] = '\0';
+  char *p = strrchr(buf, ')');
+  if (p == NULL) fail("prestart: %s: no command name", path);
+  /* After ") " comes field 3; arg_start is field 48. */
+  int field = 2;
+  for (char *tok = strtok(p + 1, " "); tok != NULL; tok = strtok(NULL, " ")) {
+    field++;
+    if (field == 48) *start = strtoul(tok, NULL, 10);
+    if (field == 49) { *end = strtoul(tok, NULL, 10); return; }
+  }
+  fail("prestart: %s: no argument range", path);
+}
+
+/* Writes ARGV (NUL-separated, then NUL-padded) over the runtime's command line area, so that
+ * /proc/PID/cmdline shows the program's argv as a cold start's would (followed by NUL padding:
+ * the area is the pre-start argv's, which the host sized to hold it). The runtime copied its
+ * argv at startup (it is ready), so it never reads this memory again. PID 1 is its parent and
+ * has its uid; /proc/PID/mem needs nothing more. */
+static void rewrite_cmdline(pid_t pid, char **argv) {
+  unsigned long start = 0, end = 0;
+  cmdline_range(pid, &start, &end);
+  size_t room = end > start ? end - start : 0, used = 0;
+  char *buf = calloc(room + 1, 1);
+  if (buf == NULL) fail("prestart: out of memory");
+  for (char **a = argv; *a != NULL; a++) {
+    size_t len = strlen(*a) + 1;
+    if (used + len > room) fail("prestart: the program's argv does not fit the runtime's command line (%zu bytes)", room);
+    memcpy(buf + used, *a, len);
+    used += len;
+  }
+  char path[64];
+  snprintf(path, sizeof path, "/proc/%d/mem", (int)pid);
+  int fd = open(path, O_RDWR | O_CLOEXEC);
+  ssize_t n = fd < 0 ? -1 : pwrite(fd, buf, room, (off_t)start);
+  int err = errno;
+  if (fd >= 0) close(fd);
+  free(buf);
+  /* A runtime that died meanwhile has no memory left to write: its end is reported by the wait. */
+  if (n == (ssize_t)room) return;
+  siginfo_t si;
+  memset(&si, 0, sizeof si);
+  /* WNOWAIT: a dead runtime is left for the wait that reports it. */
+  if (waitid(P_PID, (id_t)pid, &si, WEXITED | WNOHANG | WNOWAIT) == 0 && si.si_pid == pid) return;
+  fail("prestart: writing the command line of the runtime: %s", n < 0 ? strerror(err) : "short write");
+}
+
 pid_t hand_over(struct prestarted *pre, const struct job *job, const struct cpu_counter *cpu) {
   wait_for_exec(pre);
+  wait_for_ready(pre);
   pid_t gone = waitpid(pre->pid, &pre->status, WNOHANG | __WALL);
   if (gone < 0) fail("prestart: waitpid: %s", strerror(errno));
   /* A runtime that ended before its handover: it waited under cgroup limits no higher than the
@@ -85,11 +158,13 @@ pid_t hand_over(struct prestarted *pre, const struct job *job, const struct cpu_
    * limits; PID 1 shares the runtime's uid, so prlimit may lower them for it). The pre-start
    * values are the highest a request can have (the host hands over only when each is lower or
    * equal), so a raise is never needed and a refusal is a failure, not a fallback. */
+  rewrite_cmdline(pre->pid, job->argv);
   for (int r = 0; r < job->nrlimits; r++)
     if (prlimit(pre->pid, job->rlimits[r].resource, &job->rlimits[r].value, NULL) < 0)
       fail("prestart: prlimit(%d) on the pre-started runtime: %s", job->rlimits[r].resource, strerror(errno));
   report_handover(cpu);
-  write_handover(pre->handover_fd, job->argv);
+  /* The runtime has the interpreter and the entry already: only the rest is handed over. */
+  write_handover(pre->handover_fd, job->argv + 2);
   if (close(pre->handover_fd) < 0) fail("prestart: closing the handover pipe: %s", strerror(errno));
   pre->handover_fd = -1;
   return pre->pid;
@@ -106,6 +181,8 @@ void discard_prestarted(struct prestarted *pre) {
   }
   if (pre->handover_fd >= 0) close(pre->handover_fd);
   if (pre->exec_fd >= 0) close(pre->exec_fd);
+  if (pre->ready_fd >= 0) close(pre->ready_fd);
+  pre->ready_fd = -1;
   pre->pid = -1;
   pre->handover_fd = -1;
   pre->exec_fd = -1;

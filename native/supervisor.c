@@ -55,14 +55,15 @@ static void report_exec_failure(const char *path, int err) {
 
 /* The child: everything between fork and exec that Node cannot do. Never returns. */
 static void exec_program(const struct job *job, const struct landlock_policy *landlock, const struct cpu_counter *cpu, const sigset_t *mask,
-                         int handover_fd) __attribute__((noreturn));
+                         const int *prestart_fds) __attribute__((noreturn));
 static void exec_program(const struct job *job, const struct landlock_policy *landlock, const struct cpu_counter *cpu, const sigset_t *mask,
-                         int handover_fd) {
+                         const int *prestart_fds) {
   if (sigprocmask(SIG_SETMASK, mask, NULL) < 0) fail("signals: restore the mask: %s", strerror(errno));
   /* Before Landlock, which then denies writing it back (see workspace.c). */
   prefer_program_for_oom();
   /* Numbered before the rlimits: a nofile limit at or below the number would refuse the dup2. */
-  if (handover_fd >= 0 && dup2(handover_fd, PRESTART_HANDOVER_FD) < 0) fail("prestart: handover fd: %s", strerror(errno));
+  if (prestart_fds != NULL && (dup2(prestart_fds[0], PRESTART_HANDOVER_FD) < 0 || dup2(prestart_fds[1], PRESTART_READY_FD) < 0))
+    fail("prestart: handover fds: %s", strerror(errno));
   for (int r = 0; r < job->nrlimits; r++)
     if (setrlimit(job->rlimits[r].resource, &job->rlimits[r].value) < 0)
       fail("rlimit %d = %llu: %s", job->rlimits[r].resource, (unsigned long long)job->rlimits[r].value.rlim_max, strerror(errno));
@@ -82,17 +83,18 @@ static void exec_program(const struct job *job, const struct landlock_policy *la
   /* A pre-started runtime keeps one more fd: the read end of its handover pipe, at a fixed
    * number, which its trusted stub closes before any user code runs. Kept open across the exec
    * (the close-on-exec flag, set on every fd above 2 just before, is cleared on this one). */
-  if (handover_fd >= 0 && fcntl(PRESTART_HANDOVER_FD, F_SETFD, 0) < 0) fail("prestart: handover fd: %s", strerror(errno));
+  if (prestart_fds != NULL && (fcntl(PRESTART_HANDOVER_FD, F_SETFD, 0) < 0 || fcntl(PRESTART_READY_FD, F_SETFD, 0) < 0))
+    fail("prestart: handover fds: %s", strerror(errno));
   /* The counter fd is close-on-exec like every fd above 2: the program never holds it. A
    * pre-started runtime is not the program yet: "R" comes at its handover (prestart.c). */
-  if (handover_fd < 0) report_started(cpu);
+  if (prestart_fds == NULL) report_started(cpu);
   execve(job->argv[0], job->argv, job->env);
   report_exec_failure(job->argv[0], errno);
 }
 
-/* Forks the program with every signal blocked around the fork; returns its pid. HANDOVER_FD:
- * the read end of a pre-started runtime's handover pipe, or -1 for a program started cold. */
-static pid_t fork_with(const struct job *job, const struct landlock_policy *landlock, const struct cpu_counter *cpu, int handover_fd) {
+/* Forks the program with every signal blocked around the fork; returns its pid. PRESTART_FDS:
+ * a pre-started runtime's handover read end and ready write end, or NULL for a cold start. */
+static pid_t fork_with(const struct job *job, const struct landlock_policy *landlock, const struct cpu_counter *cpu, const int *prestart_fds) {
   /* The supervisor is not dumpable, so the program (same uid) cannot open /proc/1/mem or fds.
    * Set before the fork, so that the program never runs beside a dumpable PID 1; the child's
    * copy of the flag is reset by its execve. */
@@ -108,23 +110,26 @@ static pid_t fork_with(const struct job *job, const struct landlock_policy *land
   saved = 1;
   pid_t child = fork();
   if (child < 0) fail("fork: %s", strerror(errno));
-  if (child == 0) exec_program(job, landlock, cpu, &before, handover_fd);
+  if (child == 0) exec_program(job, landlock, cpu, &before, prestart_fds);
   return child;
 }
 
 void prestart_runtime(const struct job *job, const struct landlock_policy *landlock, const struct cpu_counter *cpu, struct prestarted *pre) {
-  int fds[2], exec_fds[2];
-  /* Close-on-exec both ends: the runtime gets the read end only as fd 3 (exec_program). */
-  if (pipe2(fds, O_CLOEXEC) < 0) fail("prestart: pipe: %s", strerror(errno));
+  int fds[2], exec_fds[2], ready_fds[2];
+  /* Close-on-exec both ends: the runtime gets the handover's read end and the ready pipe's
+   * write end only at their fixed numbers (exec_program). */
+  if (pipe2(fds, O_CLOEXEC) < 0 || pipe2(ready_fds, O_CLOEXEC) < 0) fail("prestart: pipe: %s", strerror(errno));
   /* The runtime's copy of this write end closes at its execve: PID 1 reads end of file on
    * exec_fds[0] once the child's setup (its own setrlimit calls included) is over, so that the
    * handover's prlimit can never race them (a lowered hard limit would make the child's raise
    * to the pre-start value fail). */
   if (pipe2(exec_fds, O_CLOEXEC) < 0) fail("prestart: pipe: %s", strerror(errno));
-  pre->pid = fork_with(job, landlock, cpu, fds[0]);
-  if (close(fds[0]) < 0 || close(exec_fds[1]) < 0) fail("prestart: close: %s", strerror(errno));
+  int child_fds[2] = {fds[0], ready_fds[1]};
+  pre->pid = fork_with(job, landlock, cpu, child_fds);
+  if (close(fds[0]) < 0 || close(exec_fds[1]) < 0 || close(ready_fds[1]) < 0) fail("prestart: close: %s", strerror(errno));
   pre->handover_fd = fds[1];
   pre->exec_fd = exec_fds[0];
+  pre->ready_fd = ready_fds[0];
 }
 
 /* Reaps every process until CHILD exits; returns its wait status. */
@@ -208,7 +213,7 @@ void supervise(const struct job *job, const struct landlock_policy *landlock, co
   if (job->handover && pre->pid < 0) fail("prestart: a handover job, but no runtime was pre-started");
   /* A pre-started runtime the request does not use is gone before the program starts. */
   if (!job->handover && pre->pid >= 0) discard_prestarted(pre);
-  pid_t child = job->handover ? hand_over(pre, job, cpu) : fork_with(job, landlock, cpu, -1);
+  pid_t child = job->handover ? hand_over(pre, job, cpu) : fork_with(job, landlock, cpu, NULL);
   for (int fd = 3; fd < 1024; fd++)
     if (fd != status_fd && fd != emit->fd && fd != cpu->fd) close(fd);
   close(0);

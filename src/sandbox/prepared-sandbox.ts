@@ -158,6 +158,7 @@ export class PreparedSandbox {
     const args = this.handoverFor(plan, spec);
     if (args === undefined) return encodeJob(plan);
     this.handedOver = true;
-    return encodeJob({ argv: args, env: {}, rlimits: plan.rlimits, handover: true });
+    // The whole argv: PID 1 writes it into the runtime's command line and hands over the rest.
+    return encodeJob({ argv: plan.argv, env: {}, rlimits: plan.rlimits, handover: true });
   }
 }

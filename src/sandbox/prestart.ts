@@ -21,6 +21,12 @@ const NODE_STUB = `${PRESTART_IN_SANDBOX}/node/preload.cjs`;
  *  them runs cold. */
 export const PRESTART_RLIMITS = { cpu: 24 * 3600, nproc: 4096 } as const;
 
+/** Bytes of command line a pre-started runtime reserves (a last argument of this many bytes,
+ *  which the stub drops): PID 1 writes the program's whole argv there at the handover, so that
+ *  /proc/PID/cmdline and ps show it as for a cold start. A longer argv runs cold. */
+export const PRESTART_ARGV_ROOM = 4096;
+const ROOM_ARG = '.'.repeat(PRESTART_ARGV_ROOM);
+
 /** The job a runtime is pre-started with, and how many argv items of the request it has. */
 export interface PrestartJob extends SandboxJob {
   kind: PrestartKind;
@@ -56,11 +62,11 @@ export function prestartJob(kind: PrestartKind, job: RequestJob): PrestartJob | 
   if (kind === 'python') {
     // PYTHONPATH makes site import the stub as sitecustomize; the stub removes it again.
     if ('PYTHONPATH' in job.env) return undefined;
-    return { kind, argv: [bin, entry], env: { ...job.env, PYTHONPATH: PYTHON_STUB_DIR }, rlimits, stderrToStdout, given: 2, cgroup };
+    return { kind, argv: [bin, entry, ROOM_ARG], env: { ...job.env, PYTHONPATH: PYTHON_STUB_DIR }, rlimits, stderrToStdout, given: 2, cgroup };
   }
   // --require runs the stub after Node's bootstrap, before the main module is loaded; the
   // stub takes it out of process.execArgv again.
-  return { kind, argv: [bin, '--require', NODE_STUB, entry], env: { ...job.env }, rlimits, stderrToStdout, given: 2, cgroup };
+  return { kind, argv: [bin, '--require', NODE_STUB, entry, ROOM_ARG], env: { ...job.env }, rlimits, stderrToStdout, given: 2, cgroup };
 }
 
 /** The argv to hand over to runtime `pre` for the request's job, or undefined when the job is
@@ -76,6 +82,9 @@ export function handoverArgs(pre: PrestartJob, kind: PrestartKind | undefined, j
     const has = pre.rlimits[name];
     if (has === undefined || value > has) return undefined;
   }
+  // The program's whole command line must fit the room the runtime reserved.
+  const bytes = (argv: readonly string[]): number => argv.reduce((n, a) => n + Buffer.byteLength(a) + 1, 0);
+  if (bytes(job.argv) > bytes(pre.argv)) return undefined;
   return job.argv.slice(pre.given);
 }
 

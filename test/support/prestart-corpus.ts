@@ -25,6 +25,7 @@ export const PYTHON_CASES: DifferentialCase[] = [
   py('the module search path', 'import sys\nprint(sys.path)\nprint(sorted(k for k in sys.path_importer_cache if not k.startswith("/work")))'),
   py('the environment (no PYTHONPATH left behind)', 'import os\nprint(sorted(os.environ.items()))\nimport subprocess\nprint(subprocess.run(["/usr/bin/env"], capture_output=True, text=True).stdout)'),
   py('sys.modules: no import of the stub shows', "import sys\nprint(sorted(sys.modules))\nprint(getattr(sys.modules.get('sitecustomize'), '__file__', None))"),
+  py('the command line (/proc/self/cmdline, trailing NULs aside: the room a pre-started runtime reserved)', "print(open('/proc/self/cmdline', 'rb').read().rstrip(b'\\0').split(b'\\0'))"),
   py('open descriptors: numbers and kinds (the handover pipe is closed)', 'import os\nprint(sorted(os.listdir("/proc/self/fd")))\nprint(os.open("/work/main.py", os.O_RDONLY))'),
   py('rlimits are the request\'s (lowered at the handover)', [
     'import resource as r',
@@ -76,6 +77,7 @@ export const JAVASCRIPT_CASES: DifferentialCase[] = [
     ],
   }),
   js('the environment', 'console.log(Object.entries(process.env).sort())'),
+  js('the command line (/proc/self/cmdline, trailing NULs aside)', "console.log(require('fs').readFileSync('/proc/self/cmdline', 'latin1').replace(/\\0+$/, '').split('\\0'))"),
   js('open descriptors: numbers and kinds (the handover pipe is closed)', [
     "const fs = require('fs');",
     "const kind = (fd) => { try { return fs.readlinkSync('/proc/self/fd/' + fd).replace(/[0-9]+/g, 'N'); } catch { return 'gone'; } };",

@@ -162,6 +162,9 @@ const outer = (...args: string[]): string[] => [HELPER, 'outer', '--status-fd', 
 /** The inner mode as in a sandbox (without Landlock: no rules are given, and none is needed to
  *  prove these checks), in its own PID namespace. */
 const inner = (workdir: string, ...args: string[]): string[] => [...UNSHARE, HELPER, 'inner', '--status-fd', String(FD_STATUS), '--bundle-fd', String(FD_BUNDLE), '--workdir', workdir, '--landlock', 'off', ...args];
+/** The same with a /proc of that PID namespace (as bubblewrap's --proc gives the sandbox): a
+ *  pre-started runtime's command line is rewritten through /proc/PID. */
+const innerWithProc = (workdir: string): string[] => ['unshare', '--pid', '--fork', '--kill-child', '--mount-proc', '--', ...inner(workdir).slice(UNSHARE.length)];
 
 // ---------------------------------------------------------------------------------------------
 // mode dispatch (main.c)
@@ -481,13 +484,13 @@ const PIPE_CASES: PipeCase[] = [
   {
     name: 'a handover job with an environment',
     proves: 'read_job: a handover carries only argv and rlimits (the runtime\'s environment was fixed at pre-start)',
-    input: jobAndFiles({ argv: ['x'], env: { A: '1' }, rlimits: {}, handover: true }),
+    input: jobAndFiles({ argv: ['/bin/true', 'x'], env: { A: '1' }, rlimits: {}, handover: true }),
     message: /^Ejob: a handover carries no environment \(the runtime's was fixed at pre-start\)$/,
   },
   {
     name: 'a handover job with no runtime pre-started',
     proves: 'supervise: a handover needs a pre-started runtime (never treated as a job to run)',
-    input: jobAndFiles({ argv: ['x'], env: {}, rlimits: {}, handover: true }),
+    input: jobAndFiles({ argv: ['/bin/true', 'x'], env: {}, rlimits: {}, handover: true }),
     message: /^Eprestart: a handover job, but no runtime was pre-started$/,
   },
   {
@@ -614,24 +617,27 @@ test('positive control: inner with a valid job unpacks the files and runs the pr
 
 test('inner with a pre-start job: the runtime waits, the handover gives it the extra argv and lowers its rlimits', OPTS, async (t) => {
   if (pidNamespaceSkip(t)) return;
-  // proves: prestart_runtime forks the pre-start job at once with the handover pipe at fd 1000
-  // and no "R" yet; hand_over lowers the rlimits (prlimit: nofile 64 -> 32, seen by the runtime
-  // after the handover), reports "R" and writes the argv NUL-terminated, then closes it (the
-  // runtime reads to end of file). Without the handover the runtime would print no arguments
-  // and the old limit.
+  // proves: prestart_runtime forks the pre-start job at once with the handover pipe at fd 1000,
+  // the ready pipe at 1001 and no "R" yet; hand_over waits for the ready byte, writes the whole
+  // argv over the runtime's command line (/proc/PID/mem), lowers the rlimits (prlimit: nofile
+  // 64 -> 32, seen by the runtime after the handover), reports "R" and writes argv[2..]
+  // NUL-terminated, then closes the pipe (the runtime reads to end of file). Without the
+  // handover the runtime would print no arguments, the old limit and its own command line.
   const dir = tempDir(t);
   const work = join(dir, 'work');
   mkdirSync(work);
-  const runtime = `args=$(tr '\\0' ' ' <&1000); exec 1000<&-; echo "${MARKER} $args"; ulimit -n; ls /proc/self/fd | wc -l`;
+  // The runtime says it is ready on fd 1001, reads its arguments from fd 1000, and shows its
+  // command line as PID 1 rewrote it (the whole argv of the handover job, NUL-padded).
+  const runtime = `printf x >&1001; exec 1001>&-; args=$(tr '\\0' ' ' <&1000); exec 1000<&-; echo "${MARKER} $args"; ulimit -n; ls /proc/self/fd | wc -l; tr -s '\\0' ' ' < /proc/$$/cmdline; echo`;
   const input = Buffer.concat([
     encodeJob({ argv: ['/bin/bash', '-c', runtime], env: {}, rlimits: { nofile: 64 }, prestart: true }),
-    jobAndFiles({ argv: ['one', 'two words'], env: {}, rlimits: { nofile: 32 }, handover: true }),
+    jobAndFiles({ argv: ['/bin/bash', '-c', 'one', 'two words'], env: {}, rlimits: { nofile: 32 }, handover: true }),
   ]);
-  const o = await runHelper(inner(work), input);
+  const o = await runHelper(innerWithProc(work), input);
   assert.equal(o.code, 0, JSON.stringify(o));
   assert.deepEqual(o.status.map((l) => l.split(' ')[0]), ['R', 'W', 'X'], JSON.stringify(o.status));
-  // fds 0-2 and the one ls opens: the handover pipe is gone.
-  assert.equal(o.stdout, `${MARKER} one two words \n32\n4\n`);
+  // fds 0-2 and the one ls opens: the handover and ready pipes are gone.
+  assert.equal(o.stdout, `${MARKER} one two words \n32\n4\n/bin/bash -c one two words \n`);
 });
 
 test('inner with a pre-started runtime that ended before its handover reports its end as the program\'s', OPTS, async (t) => {
@@ -646,9 +652,9 @@ test('inner with a pre-started runtime that ended before its handover reports it
   mkdirSync(work);
   const input = Buffer.concat([
     encodeJob({ argv: ['/bin/sh', '-c', 'exit 7'], env: {}, rlimits: {}, prestart: true }),
-    jobAndFiles({ argv: ['ignored'], env: {}, rlimits: { nofile: 32 }, handover: true }),
+    jobAndFiles({ argv: ['/bin/sh', '-c', 'ignored'], env: {}, rlimits: { nofile: 32 }, handover: true }),
   ]);
-  const o = await runHelper(inner(work), input);
+  const o = await runHelper(innerWithProc(work), input);
   assert.equal(o.code, 7, JSON.stringify(o));
   assert.deepEqual(o.status.map((l) => l.split(' ')[0]), ['R', 'W', 'X'], JSON.stringify(o.status));
   assert.equal(o.status[2], 'X 7 0');

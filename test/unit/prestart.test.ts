@@ -4,16 +4,16 @@
 // so every difference must make handoverArgs refuse (the request then runs cold).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { handoverArgs, PRESTART_RLIMITS, prestartJob, type RequestJob } from '../../src/sandbox/prestart.js';
+import { handoverArgs, PRESTART_ARGV_ROOM, PRESTART_RLIMITS, prestartJob, type RequestJob } from '../../src/sandbox/prestart.js';
 
 const RLIMITS = { core: 0, nofile: 1024, nproc: 40, cpu: 3 };
 const PY: RequestJob = { argv: ['/usr/bin/python3', 'main.py', 'a', 'b c'], env: { LANG: 'C.UTF-8' }, rlimits: RLIMITS, cgroup: { memoryBytes: 128 << 20, pids: 32 } };
 
-test('python: started as `python3 ENTRY` with the stub on PYTHONPATH and the request-dependent rlimits at their highest', () => {
+test('python: started as `python3 ENTRY ROOM` (ROOM: command-line room for the program argv) with the stub on PYTHONPATH and the request-dependent rlimits at their highest', () => {
   const job = prestartJob('python', PY);
   assert.deepEqual(job, {
     kind: 'python',
-    argv: ['/usr/bin/python3', 'main.py'],
+    argv: ['/usr/bin/python3', 'main.py', '.'.repeat(PRESTART_ARGV_ROOM)],
     env: { LANG: 'C.UTF-8', PYTHONPATH: '/.cylo/prestart/python' },
     rlimits: { core: 0, nofile: 1024, ...PRESTART_RLIMITS },
     stderrToStdout: false,
@@ -24,7 +24,7 @@ test('python: started as `python3 ENTRY` with the stub on PYTHONPATH and the req
 
 test('node: started as `node --require STUB ENTRY`', () => {
   const job = prestartJob('node', { ...PY, argv: ['/usr/bin/node', 'main.js', 'x'] });
-  assert.deepEqual(job?.argv, ['/usr/bin/node', '--require', '/.cylo/prestart/node/preload.cjs', 'main.js']);
+  assert.deepEqual(job?.argv, ['/usr/bin/node', '--require', '/.cylo/prestart/node/preload.cjs', 'main.js', '.'.repeat(PRESTART_ARGV_ROOM)]);
   assert.deepEqual(job?.env, PY.env);
 });
 
@@ -52,6 +52,7 @@ test('any other job is not handed over', () => {
     ['a process limit above the pre-start one', { ...PY, rlimits: { ...RLIMITS, nproc: PRESTART_RLIMITS.nproc + 1 } }, 'python'],
     ['a lower memory limit than the runtime waited under', { ...PY, cgroup: { ...PY.cgroup, memoryBytes: 64 << 20 } }, 'python'],
     ['a lower pids limit than the runtime waited under (its threads count)', { ...PY, cgroup: { ...PY.cgroup, pids: 8 } }, 'python'],
+    ['a command line longer than the room the runtime reserved', { ...PY, argv: [...PY.argv, 'x'.repeat(PRESTART_ARGV_ROOM)] }, 'python'],
     ['an option instead of an entry', { ...PY, argv: ['/usr/bin/python3', '-c', 'print(1)'] }, 'python'],
   ];
   for (const [what, job, kind] of refused) assert.equal(handoverArgs(pre, kind, job), undefined, what);

@@ -14,6 +14,10 @@
 'use strict';
 (() => {
   const fs = require('fs');
+  // Ready: bootstrapped, argv copied (PID 1 may now write the program's argv into this
+  // process's command line).
+  fs.writeSync(1001, Buffer.from([1]));
+  fs.closeSync(1001);
   const chunks = [];
   const buffer = Buffer.allocUnsafe(65536);
   for (;;) {
@@ -30,7 +34,8 @@
   fs.closeSync(1000);
   const data = Buffer.concat(chunks).toString('utf8');
   const args = data === '' ? [] : data.split('\0').slice(0, -1);
-  process.argv.push(...args);
+  // The last pre-start argument only reserved room for the program's command line.
+  process.argv.splice(-1, 1, ...args);
   // `--require THIS` (2 items) is the stub's, not the program's.
   const at = process.execArgv.indexOf('--require');
   if (at >= 0) process.execArgv.splice(at, 2);

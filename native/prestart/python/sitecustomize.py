@@ -31,7 +31,11 @@ def _cylo_prestart():
         if exc.name != 'sitecustomize':
             raise
         found = False
-    # The handover: the program's extra argv, each NUL-terminated, then end of file.
+    # Ready: initialised, argv copied (PID 1 may now write the program's argv into this
+    # process's command line). Then the handover: the program's extra argv, each
+    # NUL-terminated, then end of file.
+    os.write(1001, b'\1')
+    os.close(1001)
     chunks = []
     while True:
         chunk = os.read(1000, 65536)
@@ -41,8 +45,9 @@ def _cylo_prestart():
     os.close(1000)
     data = b''.join(chunks)
     args = [os.fsdecode(a) for a in data.split(b'\0')[:-1]] if data else []
-    sys.argv.extend(args)
-    sys.orig_argv.extend(args)
+    # The last pre-start argument only reserved room for the program's command line.
+    sys.argv[-1:] = args
+    sys.orig_argv[-1:] = args
     return found
 
 
