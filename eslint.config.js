@@ -14,4 +14,11 @@ export default tseslint.config(
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
     },
   },
+  {
+    // The pre-start stub for Node.js: CommonJS run by node --require inside the sandbox (it must
+    // not be an ES module: it runs before the program's main module, CommonJS or ESM).
+    files: ['native/prestart/node/*.cjs'],
+    languageOptions: { sourceType: 'commonjs', globals: { require: 'readonly', __filename: 'readonly' } },
+    rules: { '@typescript-eslint/no-require-imports': 'off' },
+  },
 );

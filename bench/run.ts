@@ -4,12 +4,13 @@
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, freemem, hostname, loadavg, release, totalmem } from 'node:os';
-import { dirname, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { createContext, type BenchContext } from './lib/context.js';
 import { setBwrapPath } from './lib/host-program.js';
 import { DEFAULT_JSON } from './lib/paths.js';
 import { markdownTable, sectionMarkdown, targetsTable, type SectionResult, type TargetResult } from './lib/report.js';
 import { runHello } from './hello.js';
+import { prestartChart, runPrestart } from './prestart.js';
 import { runThroughput } from './throughput.js';
 import { runCpuBound } from './cpu-bound.js';
 import { runCompileCache } from './compile-cache.js';
@@ -33,6 +34,7 @@ export const MEASUREMENTS: ReadonlyArray<{ name: string; aliases: string[]; run:
   { name: 'scaling', aliases: [], run: runScaling, summary: 'cost vs output size, number of files, stdin size' },
   { name: 'test-cases', aliases: ['tests', 'judge'], run: runTestCasesBench, summary: '20 C++ test cases in one request vs 20 requests vs one compile + run' },
   { name: 'queue', aliases: ['redis'], run: runQueueBench, summary: 'queue mode: hop latency of a Python hello world; throughput with 1 vs 2 workers, CPU per execution' },
+  { name: 'prestart', aliases: ['prestarted'], run: runPrestart, summary: 'Python and JavaScript hello world: cold vs pre-started runtimes vs bare, library and HTTP' },
   { name: 'cli-start', aliases: ['cli', 'start'], run: runCliStart, summary: 'a whole `cylo exec` process (Python; cached compiled) vs `node -e 0` and python3 -c' },
   { name: 'microvm', aliases: ['vm'], run: runMicrovm, summary: 'Python hello on a warm microVM, a cold one and a VM boot, next to the namespace backend (TCG where no KVM)' },
 ];
@@ -170,6 +172,12 @@ async function main(): Promise<void> {
   mkdirSync(dirname(args.json), { recursive: true });
   writeFileSync(args.json, `${JSON.stringify(json, null, 2)}\n`);
   process.stderr.write(`[bench] figures written to ${args.json}\n`);
+  const prestart = sections.find((s) => s.name === 'prestart');
+  if (prestart !== undefined) {
+    const svg = join(dirname(args.json), 'prestart.svg');
+    writeFileSync(svg, prestartChart(prestart));
+    process.stderr.write(`[bench] chart written to ${svg}\n`);
+  }
   // Exit now rather than when the last handle closes (nothing is left to wait for).
   process.exit(failures.length > 0 ? 1 : 0);
 }

@@ -153,6 +153,14 @@ void run_inner(int argc, char **argv) {
   /* Wait for the job: this is where a sandbox started ahead of time sits until it is used. */
   static struct job job;
   read_job(o.bundle_fd, &job);
+  struct prestarted pre = {.pid = -1, .handover_fd = -1, .exec_fd = -1, .ready_fd = -1, .reaped = 0, .status = 0};
+  if (job.prestart) {
+    /* A runtime started ahead (prestart.c): it initialises while this process waits for the
+     * request's job, which follows on the same pipe. */
+    prestart_runtime(&job, &o.landlock, &o.cpu, &pre);
+    read_job(o.bundle_fd, &job);
+    if (job.prestart) fail("job: a second pre-start job");
+  }
 
   /* Files arrive through a pipe and are written by the sandbox's own identity into its own fresh
    * tmpfs: the host never writes into a place that untrusted code can reach. */
@@ -161,5 +169,5 @@ void run_inner(int argc, char **argv) {
   unpack_bundle(o.bundle_fd, o.emit.workdir);
   close(o.bundle_fd);
 
-  supervise(&job, &o.landlock, &o.emit, &o.outputs, &o.cpu);
+  supervise(&job, &o.landlock, &o.emit, &o.outputs, &o.cpu, &pre);
 }

@@ -98,11 +98,16 @@ void read_job(int fd, struct job *job) {
   /* An unknown bit is a job this helper does not understand: refused rather than ignored. */
   if ((flags & ~JOB_KNOWN_FLAGS) != 0) fail("job: unknown flags 0x%x", flags & ~JOB_KNOWN_FLAGS);
   job->stderr_to_stdout = (flags & JOB_FLAG_STDERR_TO_STDOUT) != 0;
+  job->prestart = (flags & JOB_FLAG_PRESTART) != 0;
+  job->handover = (flags & JOB_FLAG_HANDOVER) != 0;
+  if (job->prestart && job->handover) fail("job: a pre-start job cannot be a handover");
   size_t total = 0;
   job->argv = read_list(fd, &total);
   job->env = read_list(fd, &total);
   char **limits = read_list(fd, &total);
+  if (job->handover && job->env[0] != NULL) fail("job: a handover carries no environment (the runtime's was fixed at pre-start)");
   if (job->argv[0] == NULL || job->argv[0][0] != '/') fail("job: the program must be an absolute path");
+  if (job->handover && job->argv[1] == NULL) fail("job: a handover names the interpreter and the entry");
   job->nrlimits = 0;
   for (char **l = limits; *l != NULL; l++) {
     char *eq = strchr(*l, '=');

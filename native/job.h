@@ -16,11 +16,20 @@ struct job_limit {
 
 /* Flag bits of the job (format "CYJ2"); any other bit is refused. */
 #define JOB_FLAG_STDERR_TO_STDOUT 1U
-#define JOB_KNOWN_FLAGS JOB_FLAG_STDERR_TO_STDOUT
+/* The first job only: start this runtime now, waiting for its handover (native/prestart.c); the
+ * request's job follows on the same pipe. */
+#define JOB_FLAG_PRESTART 2U
+/* The request's job for a pre-started runtime: its argv is only what the program adds (the extra
+ * arguments), its environment is empty (the runtime's was fixed at pre-start), its rlimits are
+ * the request's. */
+#define JOB_FLAG_HANDOVER 4U
+#define JOB_KNOWN_FLAGS (JOB_FLAG_STDERR_TO_STDOUT | JOB_FLAG_PRESTART | JOB_FLAG_HANDOVER)
 
 struct job {
   int stderr_to_stdout; /* the program's fd 2 is its fd 1 (one pipe, in write order) */
-  char **argv; /* argv[0] is an absolute path; NULL-terminated */
+  int prestart;         /* JOB_FLAG_PRESTART */
+  int handover;         /* JOB_FLAG_HANDOVER */
+  char **argv; /* argv[0] is an absolute path (a handover: the extra argv); NULL-terminated */
   char **env;  /* "K=V"; NULL-terminated */
   int nrlimits;
   struct job_limit rlimits[JOB_MAX_RLIMITS];

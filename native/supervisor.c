@@ -12,6 +12,7 @@
 #include "supervisor.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -53,14 +54,19 @@ static void report_exec_failure(const char *path, int err) {
 }
 
 /* The child: everything between fork and exec that Node cannot do. Never returns. */
-static void exec_program(const struct job *job, const struct landlock_policy *landlock, const struct cpu_counter *cpu, const sigset_t *mask)
-    __attribute__((noreturn));
-static void exec_program(const struct job *job, const struct landlock_policy *landlock, const struct cpu_counter *cpu, const sigset_t *mask) {
+static void exec_program(const struct job *job, const struct landlock_policy *landlock, const struct cpu_counter *cpu, const sigset_t *mask,
+                         const int *prestart_fds) __attribute__((noreturn));
+static void exec_program(const struct job *job, const struct landlock_policy *landlock, const struct cpu_counter *cpu, const sigset_t *mask,
+                         const int *prestart_fds) {
   if (sigprocmask(SIG_SETMASK, mask, NULL) < 0) fail("signals: restore the mask: %s", strerror(errno));
   /* Before Landlock, which then denies writing it back (see workspace.c). */
   prefer_program_for_oom();
+  /* Numbered before the rlimits: a nofile limit at or below the number would refuse the dup2. */
+  if (prestart_fds != NULL && (dup2(prestart_fds[0], PRESTART_HANDOVER_FD) < 0 || dup2(prestart_fds[1], PRESTART_READY_FD) < 0))
+    fail("prestart: handover fds: %s", strerror(errno));
   for (int r = 0; r < job->nrlimits; r++)
-    if (setrlimit(job->rlimits[r].resource, &job->rlimits[r].value) < 0) fail("rlimit: %s", strerror(errno));
+    if (setrlimit(job->rlimits[r].resource, &job->rlimits[r].value) < 0)
+      fail("rlimit %d = %llu: %s", job->rlimits[r].resource, (unsigned long long)job->rlimits[r].value.rlim_max, strerror(errno));
   if (landlock->enabled) apply_landlock(landlock);
   /* redirectStderrToStdout: the program's fd 2 becomes the same pipe as its fd 1, so the host
    * reads one stream in the exact order of the writes (two pipes cannot keep that order). It
@@ -74,21 +80,56 @@ static void exec_program(const struct job *job, const struct landlock_policy *la
    * every kernel with Landlock has). */
   if (syscall(SYS_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC) < 0)
     fail("fds: close_range(CLOSE_RANGE_CLOEXEC): %s (needs Linux 5.11 or newer)", strerror(errno));
-  /* The counter fd is close-on-exec like every fd above 2: the program never holds it. */
-  report_started(cpu);
+  /* A pre-started runtime keeps one more fd: the read end of its handover pipe, at a fixed
+   * number, which its trusted stub closes before any user code runs. Kept open across the exec
+   * (the close-on-exec flag, set on every fd above 2 just before, is cleared on this one). */
+  if (prestart_fds != NULL && (fcntl(PRESTART_HANDOVER_FD, F_SETFD, 0) < 0 || fcntl(PRESTART_READY_FD, F_SETFD, 0) < 0))
+    fail("prestart: handover fds: %s", strerror(errno));
+  /* The counter fd is close-on-exec like every fd above 2: the program never holds it. A
+   * pre-started runtime is not the program yet: "R" comes at its handover (prestart.c). */
+  if (prestart_fds == NULL) report_started(cpu);
   execve(job->argv[0], job->argv, job->env);
   report_exec_failure(job->argv[0], errno);
 }
 
-/* Forks the program with every signal blocked around the fork; returns its pid. */
-static pid_t fork_program(const struct job *job, const struct landlock_policy *landlock, const struct cpu_counter *cpu) {
-  sigset_t all, old;
+/* Forks the program with every signal blocked around the fork; returns its pid. PRESTART_FDS:
+ * a pre-started runtime's handover read end and ready write end, or NULL for a cold start. */
+static pid_t fork_with(const struct job *job, const struct landlock_policy *landlock, const struct cpu_counter *cpu, const int *prestart_fds) {
+  /* The supervisor is not dumpable, so the program (same uid) cannot open /proc/1/mem or fds.
+   * Set before the fork, so that the program never runs beside a dumpable PID 1; the child's
+   * copy of the flag is reset by its execve. */
+  if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0) fail("supervisor: prctl(PR_SET_DUMPABLE, 0): %s", strerror(errno));
+  /* PID 1 keeps every signal blocked from its first fork on; the mask it had before is the one
+   * each child restores (saved once: a second fork, after a discarded pre-started runtime,
+   * must not hand the program the all-blocked mask). */
+  static sigset_t before;
+  static int saved;
+  sigset_t all;
   sigfillset(&all);
-  if (sigprocmask(SIG_BLOCK, &all, &old) < 0) fail("signals: block: %s", strerror(errno));
+  if (sigprocmask(SIG_BLOCK, &all, saved ? NULL : &before) < 0) fail("signals: block: %s", strerror(errno));
+  saved = 1;
   pid_t child = fork();
   if (child < 0) fail("fork: %s", strerror(errno));
-  if (child == 0) exec_program(job, landlock, cpu, &old);
+  if (child == 0) exec_program(job, landlock, cpu, &before, prestart_fds);
   return child;
+}
+
+void prestart_runtime(const struct job *job, const struct landlock_policy *landlock, const struct cpu_counter *cpu, struct prestarted *pre) {
+  int fds[2], exec_fds[2], ready_fds[2];
+  /* Close-on-exec both ends: the runtime gets the handover's read end and the ready pipe's
+   * write end only at their fixed numbers (exec_program). */
+  if (pipe2(fds, O_CLOEXEC) < 0 || pipe2(ready_fds, O_CLOEXEC) < 0) fail("prestart: pipe: %s", strerror(errno));
+  /* The runtime's copy of this write end closes at its execve: PID 1 reads end of file on
+   * exec_fds[0] once the child's setup (its own setrlimit calls included) is over, so that the
+   * handover's prlimit can never race them (a lowered hard limit would make the child's raise
+   * to the pre-start value fail). */
+  if (pipe2(exec_fds, O_CLOEXEC) < 0) fail("prestart: pipe: %s", strerror(errno));
+  int child_fds[2] = {fds[0], ready_fds[1]};
+  pre->pid = fork_with(job, landlock, cpu, child_fds);
+  if (close(fds[0]) < 0 || close(exec_fds[1]) < 0 || close(ready_fds[1]) < 0) fail("prestart: close: %s", strerror(errno));
+  pre->handover_fd = fds[1];
+  pre->exec_fd = exec_fds[0];
+  pre->ready_fd = ready_fds[0];
 }
 
 /* Reaps every process until CHILD exits; returns its wait status. */
@@ -162,22 +203,22 @@ static void emit_after_exit(const struct emit_plan *emit, const struct output_pl
 }
 
 void supervise(const struct job *job, const struct landlock_policy *landlock, const struct emit_plan *emit, const struct output_plan *outputs,
-               const struct cpu_counter *cpu) {
+               const struct cpu_counter *cpu, struct prestarted *pre) {
   /* This process is PID 1 of the sandbox's PID namespace (bwrap --as-pid-1). It forks the
-   * program, reaps orphans, and reports the program's exact exit status; when it exits, the
-   * kernel kills every process left in the namespace, so nothing the program started survives.
-   * The supervisor is not dumpable, so the program (same uid) cannot open /proc/1/mem or fds.
-   * Set before the fork, so that the program never runs beside a dumpable PID 1; the child's
-   * copy of the flag is reset by its execve. */
-  if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0) fail("supervisor: prctl(PR_SET_DUMPABLE, 0): %s", strerror(errno));
+   * program (or hands the request to the runtime pre-started for it), reaps orphans, and
+   * reports the program's exact exit status; when it exits, the kernel kills every process left
+   * in the namespace, so nothing the program started survives. */
   /* A counter that cannot be read is refused here, before the program exists (not half-way,
    * with the program's CPU figure and CPU limit silently wrong). */
   if (cpu->fd >= 0) (void)cpu_counter_usec(cpu);
-  pid_t child = fork_program(job, landlock, cpu);
+  if (job->handover && pre->pid < 0) fail("prestart: a handover job, but no runtime was pre-started");
+  /* A pre-started runtime the request does not use is gone before the program starts. */
+  if (!job->handover && pre->pid >= 0) discard_prestarted(pre);
+  pid_t child = job->handover ? hand_over(pre, job, cpu) : fork_with(job, landlock, cpu, NULL);
   for (int fd = 3; fd < 1024; fd++)
     if (fd != status_fd && fd != emit->fd && fd != cpu->fd) close(fd);
   close(0);
-  int st = wait_for_program(child);
+  int st = pre->reaped ? pre->status : wait_for_program(child);
   /* The program's CPU ends here: emitting the artifact is cylo's work, not the program's. */
   long long cpu_end = cpu->fd >= 0 ? cpu_counter_usec(cpu) : -1;
   report_workspace(emit->workdir);

@@ -13,7 +13,7 @@
 // built binary for each. Static PIE is preferred (the binary is also bound into the
 // sandbox, where it then needs no loader or libraries); toolchains without static-pie support
 // get a dynamic PIE with the same hardening.
-import { mkdirSync, readdirSync } from 'node:fs';
+import { cpSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 
 const cc = process.env.CC || 'cc';
@@ -72,3 +72,7 @@ if (agent.status !== 0 || agent.error) {
   console.error('cylo: could not compile the microVM guest agent (a static build needs libc6-dev); run "npm run build:native".');
   process.exit(1);
 }
+// The pre-start stubs (issue 19): trusted code a pre-started runtime runs until its handover,
+// bound read-only into every sandbox from next to the helper (src/host-setup.ts prestartDir).
+rmSync('dist/native/prestart', { recursive: true, force: true });
+cpSync('native/prestart', 'dist/native/prestart', { recursive: true });

@@ -57,6 +57,9 @@ export interface CyloStats extends PoolStats {
   sandboxesPrepared: number;
   /** Stages whose sandbox was started on demand (no prepared one fitted). */
   sandboxesStartedOnDemand: number;
+  /** Run stages handed to a language runtime started ahead of time (option `prestart`; a
+   *  subset of sandboxesPrepared). */
+  runtimesPrestarted: number;
   /** The sandbox uid range this instance holds (null until its host is set up, and after close). */
   uidRange: { base: number; count: number } | null;
   /** Compile stages whose compiler ran (compile-cache hits and shared compiles not counted). */
@@ -181,9 +184,9 @@ export function createCylo(input: CyloOptions = {}): Cylo {
       if (options.isolation === 'microvm') await microvm.warm();
     },
     stats() {
-      const counts = setUp?.backend.stats() ?? { prepared: 0, startedOnDemand: 0 };
+      const counts = setUp?.backend.stats() ?? { prepared: 0, startedOnDemand: 0, prestarted: 0 };
       const uidRange = setUp === undefined || closed ? null : { base: setUp.range.base, count: setUp.range.count };
-      return { ...pool.stats(), sandboxesPrepared: counts.prepared, sandboxesStartedOnDemand: counts.startedOnDemand, uidRange, compiles: (lifecycle?.compilesRun ?? 0) + microvm.compilesRun(), microvm: microvm.stats() };
+      return { ...pool.stats(), sandboxesPrepared: counts.prepared, sandboxesStartedOnDemand: counts.startedOnDemand, runtimesPrestarted: counts.prestarted, uidRange, compiles: (lifecycle?.compilesRun ?? 0) + microvm.compilesRun(), microvm: microvm.stats() };
     },
     async close(closeOptions = {}) {
       process.removeListener('exit', onExit);

@@ -2,6 +2,8 @@
 // (refusing, with the layer and the fix, when one is missing: there is no fallback), remove
 // what crashed cylo processes left behind, and build the backend. Also the doctor report,
 // which runs the same checks and reports instead of refusing.
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { CyloError } from './errors.js';
 import { CompileCache } from './engine/compile-cache.js';
 import type { NormalizedOptions } from './options.js';
@@ -43,6 +45,7 @@ export async function setUpHost(options: NormalizedOptions, cleanAtStart = true)
     prepareWorkspaceBytes: options.prepare ? Math.min(options.defaultLimits.workspaceBytes, options.defaultLimits.memoryBytes, options.defaultLimits.compileMemoryBytes) : undefined,
     bwrapPath: report.bwrapPath,
     helperPath: report.helperPath,
+    prestartDir: options.prepare && options.prestart ? prestartDir(report.helperPath) : undefined,
     cgroups: report.cgroups,
     identities: range.identities,
     seccompProgram: options.relax.has('seccomp') ? undefined : buildSeccompProgram(),
@@ -88,4 +91,14 @@ export async function inspectHost(options: NormalizedOptions, clean: boolean): P
     orphans = clean ? { ...(await cleanOrphans(report.cgroups, base, count)), cleaned: true } : { ...findOrphans(report.cgroups, base, count), cleaned: false };
   }
   return { ...report, orphans };
+}
+
+/** The pre-start stubs next to the helper (scripts/build-native.js copies native/prestart
+ *  there). Missing stubs are refused rather than silently running every runtime cold. */
+function prestartDir(helperPath: string): string {
+  const dir = join(dirname(helperPath), 'prestart');
+  if (!existsSync(join(dir, 'python', 'sitecustomize.py'))) {
+    throw new CyloError('CYLO_E_SANDBOX_UNAVAILABLE', `sandbox unavailable: prestart: the pre-start stubs are missing at ${dir}. Fix: npm run build:native (it copies native/prestart next to the helper), or set prestart: false`, { layer: 'prestart' });
+  }
+  return dir;
 }

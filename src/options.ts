@@ -50,6 +50,11 @@ export interface CyloOptions {
   prepare?: boolean;
   /** @deprecated the earlier name of `prepare`. */
   prewarm?: boolean;
+  /** A prepared sandbox also starts its language runtime ahead of time (Python, JavaScript:
+   *  the runtime's `prestart`), waiting for the program; a request hands over only the program
+   *  (docs/security.md, "Pre-started runtimes"). Default true; needs `prepare`. false: every
+   *  runtime starts cold (the same sandbox, the same layers). */
+  prestart?: boolean;
   /** Where cylo reports what it did on its own (e.g. orphans cleaned at start). */
   log?: (level: CyloLogLevel, message: string, fields?: Record<string, unknown>) => void;
   /** An operator's runtimes file (JSON, see docs/runtimes.md) adding or overriding languages.
@@ -125,6 +130,7 @@ export interface NormalizedOptions {
   concurrency: number;
   queueLimit: number;
   prepare: boolean;
+  prestart: boolean;
   log: (level: CyloLogLevel, message: string, fields?: Record<string, unknown>) => void;
   cacheDir: string | false;
   cacheMaxBytes: number;
@@ -156,6 +162,7 @@ const optionsSchema = z.strictObject({
   queueLimit: z.number().int().min(0).optional(),
   prepare: z.boolean().optional(),
   prewarm: z.boolean().optional(),
+  prestart: z.boolean().optional(),
   log: fn.optional(),
   runtimesFile: z.union([path, z.literal(false)]).optional(),
   environmentsDir: path.optional(),
@@ -233,6 +240,7 @@ export function normalizeOptions(input: CyloOptions = {}): NormalizedOptions {
     concurrency,
     queueLimit: o.queueLimit ?? concurrency * 16,
     prepare: o.prepare ?? o.prewarm ?? true,
+    prestart: o.prestart ?? true,
     log: o.log ?? (() => {}),
     cacheDir: o.cacheDir ?? (isRoot ? DEFAULT_CACHE_DIR : false),
     cacheMaxBytes: o.cacheMaxBytes ?? DEFAULT_CACHE_MAX_BYTES,

@@ -84,7 +84,16 @@ export interface StageSpec {
   onStderr?: ((chunk: Buffer) => void) | undefined;
   /** Called when the program starts (its wall-clock time starts here). */
   onStart?: (() => void) | undefined;
+  /** Run stages: how this runtime can be started ahead of its request (a runtime definition's
+   *  `prestart`); a backend may then start the next such stage's runtime ahead of time and hand
+   *  it only the program. Undefined: always started cold. */
+  prestart?: PrestartKind | undefined;
 }
+
+/** How a runtime is pre-started: 'python' (CPython, a stub run as its sitecustomize) or 'node'
+ *  (Node.js, a stub run as a --require preload). See docs/security.md, "Pre-started runtimes". */
+export type PrestartKind = 'python' | 'node';
+export const PRESTART_KINDS: readonly PrestartKind[] = ['python', 'node'];
 
 /** What happened to a stage, as facts (no status, no message: see src/engine/outcome.ts). */
 export interface StageReport {

@@ -16,6 +16,9 @@ export interface BundleFile extends SourceFile {
  *    "CYJ2", u32 flags, then argv, the environment ("K=V") and the rlimits ("name=value"),
  *    each a u32 count of u32-length items (all integers little-endian).
  *  flags: bit 0 (JOB_FLAG_STDERR_TO_STDOUT) makes the program's fd 2 the same pipe as its fd 1;
+ *  bit 1 (JOB_FLAG_PRESTART): the first job of a sandbox whose runtime starts at once and waits
+ *  for its handover (native/prestart.c); bit 2 (JOB_FLAG_HANDOVER): the request's job for that
+ *  runtime, whose argv is only the program's extra arguments and whose environment is empty;
  *  every other bit must be 0 (the helper refuses a job with an unknown bit, and any other
  *  header, rather than guess what it means).
  *  Sending it through the pipe rather than on the command line lets a sandbox be started
@@ -26,16 +29,23 @@ export interface SandboxJob {
   rlimits: Readonly<Record<string, number>>;
   /** The program's stderr goes into its stdout pipe (one stream, in write order). */
   stderrToStdout?: boolean | undefined;
+  /** Start this runtime now, waiting for a handover job (src/sandbox/prestart.ts). */
+  prestart?: boolean | undefined;
+  /** Hand the request to the pre-started runtime: argv = the extra arguments, env = {}. */
+  handover?: boolean | undefined;
 }
 
 /** The job format's header: its version is the last character. */
 export const JOB_MAGIC = 'CYJ2';
 /** Flag bits of the job (the u32 after the header). */
 export const JOB_FLAG_STDERR_TO_STDOUT = 1;
+export const JOB_FLAG_PRESTART = 2;
+export const JOB_FLAG_HANDOVER = 4;
 
 export function encodeJob(job: SandboxJob): Buffer {
   const flags = Buffer.alloc(4);
-  flags.writeUInt32LE(job.stderrToStdout === true ? JOB_FLAG_STDERR_TO_STDOUT : 0, 0);
+  const bits = (job.stderrToStdout === true ? JOB_FLAG_STDERR_TO_STDOUT : 0) | (job.prestart === true ? JOB_FLAG_PRESTART : 0) | (job.handover === true ? JOB_FLAG_HANDOVER : 0);
+  flags.writeUInt32LE(bits, 0);
   const parts: Buffer[] = [Buffer.from(JOB_MAGIC, 'latin1'), flags];
   const list = (items: readonly string[]): void => {
     const count = Buffer.alloc(4);

@@ -58,6 +58,8 @@ export const sharedKeys = {
   microvmAllowTcg: flag.optional(),
   microvmMemoryMiB: wholeNumber(128, 65536).optional(),
   microvmPool: wholeNumber(1, 256).optional(),
+  /** Pre-started runtimes (docs/security.md "Pre-started runtimes"); false: every runtime cold. */
+  prestart: flag.optional(),
 };
 
 /** The keys only `cylo serve` reads (HTTP). */
@@ -133,6 +135,7 @@ export const ENV_VARS: Readonly<Record<string, ConfigKey>> = {
   CYLO_WEBHOOK_TIMEOUT: 'webhookTimeout',
   CYLO_MAX_SESSIONS: 'maxSessions',
   CYLO_RELAX: 'relax',
+  CYLO_PRESTART: 'prestart',
   CYLO_RUNTIMES_FILE: 'runtimesFile',
   CYLO_ENVIRONMENTS_DIR: 'environmentsDir',
   CYLO_UID_BASE: 'uidBase',

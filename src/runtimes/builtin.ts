@@ -76,6 +76,8 @@ export const BUILTIN_RUNTIMES: readonly RuntimeDefinitionInput[] = [
     version: { argv: ['{bin}', '--version'], pattern: 'Python (\\S+)' },
     run: { argv: ['{bin}', '{entry}', '{args}'] },
     env: { PYTHONDONTWRITEBYTECODE: '1', PYTHONIOENCODING: 'utf-8' },
+    // A prepared sandbox starts the interpreter ahead, waiting in its sitecustomize stub.
+    prestart: 'python',
   },
   {
     id: 'javascript',
@@ -87,6 +89,8 @@ export const BUILTIN_RUNTIMES: readonly RuntimeDefinitionInput[] = [
     version: { argv: ['{bin}', '--version'], pattern: 'v(\\S+)' },
     run: { argv: ['{bin}', '{entry}', '{args}'] },
     env: { NODE_OPTIONS: '' },
+    // A prepared sandbox starts Node ahead, waiting in its --require preload stub.
+    prestart: 'node',
   },
   {
     id: 'bash',

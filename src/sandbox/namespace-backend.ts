@@ -12,6 +12,8 @@ import { filesystemLayout } from './filesystem.js';
 import type { RelaxableLayer } from './host-check.js';
 import type { Identity, IdentityPool } from './identity.js';
 import { PreparedSandbox } from './prepared-sandbox.js';
+import { PRESTART_IN_SANDBOX, prestartJob, type PrestartJob } from './prestart.js';
+import { reachableByOthers } from './filesystem.js';
 
 export interface NamespaceHost {
   bwrapPath: string;
@@ -25,6 +27,10 @@ export interface NamespaceHost {
   /** Workspace size of the sandbox each idle slot prepares (the default limit's); undefined:
    *  no sandbox is prepared ahead. Only runtimes under /usr can use it. */
   prepareWorkspaceBytes?: number | undefined;
+  /** The host directory of the pre-start stubs (dist/native/prestart), bound read-only into
+   *  every sandbox at PRESTART_IN_SANDBOX; undefined: runtimes are never pre-started (option
+   *  `prestart: false`). Only used with prepared sandboxes. */
+  prestartDir?: string | undefined;
 }
 
 /**
@@ -39,6 +45,9 @@ export interface NamespaceSlot {
   readonly cgroup: ExecutionCgroup;
   /** Hands over the sandbox prepared for this slot, if any (it can be taken once). */
   takePrepared(): PreparedSandbox | undefined;
+  /** The runtime the slot's next prepared sandbox pre-starts: the last pre-startable run stage
+   *  that fitted a prepared sandbox (a slot serves the same language again, mostly). */
+  nextPrestart: PrestartJob | undefined;
   /** True once a stage ran since the last reset (the next stage resets the counters first). */
   used: boolean;
   reset(): Promise<void>;
@@ -77,7 +86,9 @@ export function rlimitsFor(limits: StageLimits): Record<string, number> {
 export class NamespaceBackend implements SandboxBackend<NamespaceSlot> {
   readonly name = 'namespace' as const;
   readonly layers: readonly Layer[];
-  private readonly counts = { prepared: 0, startedOnDemand: 0 };
+  private readonly counts = { prepared: 0, startedOnDemand: 0, prestarted: 0 };
+  /** The key of each slot's prepared sandbox (its plan is fixed for the slot's life). */
+  private readonly preparedKeys = new WeakMap<NamespaceSlot, string>();
 
   constructor(private readonly host: NamespaceHost) {
     this.layers = LAYERS.filter((l) => !host.relax.has(l as RelaxableLayer));
@@ -87,6 +98,12 @@ export class NamespaceBackend implements SandboxBackend<NamespaceSlot> {
   plan(spec: Pick<StageSpec, 'roots' | 'mounts' | 'argv' | 'env' | 'limits' | 'emit' | 'outputs' | 'mkdirs' | 'stderrToStdout'>, identity: Identity, cgroup: ExecutionCgroup): SandboxPlan {
     const layout = filesystemLayout([...spec.roots], [...spec.mounts]);
     const host = this.host;
+    if (host.prestartDir !== undefined) {
+      // The pre-start stubs (cylo's own, public code): read-only in every sandbox, so that a
+      // cold and a pre-started sandbox have the same key and the same view.
+      layout.binds.push({ source: host.prestartDir, dest: PRESTART_IN_SANDBOX, viaFd: !reachableByOthers(host.prestartDir) });
+      layout.landlock.readOnly.push(PRESTART_IN_SANDBOX);
+    }
     const landlockMode = host.relax.has('landlock') ? 'off' : host.landlockAbi >= 6 ? 'on' : 'noscope';
     const plan: SandboxPlan = {
       bwrapPath: host.bwrapPath,
@@ -133,19 +150,25 @@ export class NamespaceBackend implements SandboxBackend<NamespaceSlot> {
     const prepare = (): void => {
       const workspaceBytes = this.host.prepareWorkspaceBytes;
       if (workspaceBytes === undefined) return;
-      // Started now, while the slot is idle: bubblewrap's setup is off the next request's path.
-      prepared = new PreparedSandbox(this.preparedPlan(identity, cgroup, workspaceBytes), this.host.seccompProgram, cgroup);
+      // Started now, while the slot is idle: bubblewrap's setup (and the runtime's own start,
+      // when one is pre-started) is off the next request's path.
+      const pre = this.host.prestartDir === undefined ? undefined : slot.nextPrestart;
+      // The runtime waits under the limits of the request it was learned from (a smaller
+      // leftover limit could kill it while it waits; a request is handed over only with limits
+      // at least as high: prestart.ts).
+      if (pre !== undefined) cgroup.configure({ memoryBytes: pre.cgroup.memoryBytes, pids: pre.cgroup.pids + SUPERVISOR_PIDS });
+      prepared = new PreparedSandbox(this.preparedPlan(identity, cgroup, workspaceBytes), this.host.seccompProgram, cgroup, pre);
     };
     const drop = async (): Promise<void> => {
       const p = prepared;
       prepared = undefined;
       await p?.discard();
     };
-    prepare();
     const slot: NamespaceSlot = {
       identity,
       cgroup,
       used: false,
+      nextPrestart: undefined,
       takePrepared: () => {
         const p = prepared;
         prepared = undefined;
@@ -169,6 +192,7 @@ export class NamespaceBackend implements SandboxBackend<NamespaceSlot> {
         identity.release();
       },
     };
+    prepare();
     return slot;
   }
 
@@ -180,30 +204,55 @@ export class NamespaceBackend implements SandboxBackend<NamespaceSlot> {
     slot.used = true;
     cgroup.configure({ memoryBytes: spec.limits.memoryBytes, pids: spec.limits.pids + SUPERVISOR_PIDS });
     const plan = this.plan(spec, identity, cgroup);
+    this.learnPrestart(slot, spec, plan);
     try {
-      return await (await this.sandboxFor(slot, plan)).run(plan, spec);
+      const sandbox = await this.sandboxFor(slot, plan, spec);
+      const report = await sandbox.run(plan, spec);
+      if (sandbox.handedOver) this.counts.prestarted += 1;
+      return report;
     } finally {
       // Whatever happened, nothing of this stage may outlive it.
       await cgroup.killAll();
     }
   }
 
-  /** The slot's prepared sandbox when it fits the plan, else a new one (after the unfit one is
-   *  gone: its kill sweep covers the whole cgroup the new one will use). */
-  private async sandboxFor(slot: NamespaceSlot, plan: SandboxPlan): Promise<PreparedSandbox> {
+  /** Remembers the run stage's runtime for the slot's next prepared sandbox when it can be
+   *  pre-started there (its plan fits a prepared sandbox: system tree only, default workspace). */
+  private learnPrestart(slot: NamespaceSlot, spec: StageSpec, plan: SandboxPlan): void {
+    const workspaceBytes = this.host.prepareWorkspaceBytes;
+    if (spec.prestart === undefined || this.host.prestartDir === undefined || workspaceBytes === undefined) return;
+    let key = this.preparedKeys.get(slot);
+    if (key === undefined) {
+      key = sandboxKey(this.preparedPlan(slot.identity, slot.cgroup, workspaceBytes));
+      this.preparedKeys.set(slot, key);
+    }
+    if (sandboxKey(plan) !== key) return;
+    slot.nextPrestart = prestartJob(spec.prestart, { ...plan, cgroup: { memoryBytes: spec.limits.memoryBytes, pids: spec.limits.pids } }) ?? slot.nextPrestart;
+  }
+
+  /** The slot's prepared sandbox when it fits the plan (and, with a pre-started runtime, the
+   *  runtime fits the job), else a new one (after the unfit one is gone: its kill sweep covers
+   *  the whole cgroup the new one will use). An unfit pre-started runtime also costs a cgroup
+   *  reset: its memory (an interpreter's few MiB to tens of MiB) must not be in the peak
+   *  reported for another program. */
+  private async sandboxFor(slot: NamespaceSlot, plan: SandboxPlan, spec: StageSpec): Promise<PreparedSandbox> {
     const prepared = slot.takePrepared();
     if (prepared !== undefined) {
-      if (prepared.ready && prepared.key === sandboxKey(plan)) {
+      const runtimeFits = prepared.prestart === undefined || prepared.handoverFor(plan, spec) !== undefined;
+      if (prepared.ready && prepared.key === sandboxKey(plan) && runtimeFits) {
         this.counts.prepared += 1;
         return prepared;
       }
       await prepared.discard();
+      if (prepared.prestart !== undefined) await slot.cgroup.reset();
     }
     this.counts.startedOnDemand += 1;
     return new PreparedSandbox(plan, this.host.seccompProgram, slot.cgroup);
   }
 
-  stats(): { prepared: number; startedOnDemand: number } {
+  /** prepared: stages run in a prepared sandbox; startedOnDemand: in one started for them;
+   *  prestarted: handed to a pre-started runtime (a subset of prepared). */
+  stats(): { prepared: number; startedOnDemand: number; prestarted: number } {
     return { ...this.counts };
   }
 }

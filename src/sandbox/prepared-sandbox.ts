@@ -4,6 +4,8 @@
 // rlimits, flags such as stderr-into-stdout) and the files. Starting it takes bubblewrap's few milliseconds, which a slot spends
 // before the request arrives. It runs exactly one job (sandbox-run.ts); until then, whatever it
 // reports is kept and replayed to the run.
+// With a pre-start job (prestart.ts), PID 1 also starts the language runtime at once, waiting
+// for its handover; a request whose job it fits hands over only its extra argv and rlimits.
 import { spawn, type ChildProcess } from 'node:child_process';
 import type { Readable, Writable } from 'node:stream';
 import type { StageReport, StageSpec } from '../backend/backend.js';
@@ -14,6 +16,7 @@ import { LineSplitter } from './helper-status.js';
 import { killInsideOut } from './kill-inside-out.js';
 import { SandboxRun, type SandboxSink } from './sandbox-run.js';
 import { pipeInteractive, writeAll } from './stdin-feed.js';
+import { handoverArgs, type PrestartJob } from './prestart.js';
 
 /** The pipes of the helper chain, by fd (see bwrap-argv.ts: FD_SECCOMP, FD_STATUS, FD_BUNDLE,
  *  FD_EMIT): stdin, stdout, stderr, the seccomp program, the status lines, the job and files,
@@ -30,11 +33,16 @@ export class PreparedSandbox {
   private closed = false;
   private failed = false;
   private spawnError: Error | undefined;
+  /** True once run() handed its job to the pre-started runtime (not a cold start). */
+  handedOver = false;
 
+  /** `prestart`: the runtime PID 1 starts at once, waiting for its request (none: the
+   *  sandbox waits for its job with no runtime started). */
   constructor(
     readonly plan: SandboxPlan,
     seccompProgram: Buffer | undefined,
     readonly cgroup: ExecutionCgroup,
+    readonly prestart?: PrestartJob,
   ) {
     this.key = sandboxKey(plan);
     const argv = buildOuterArgv(plan);
@@ -46,6 +54,12 @@ export class PreparedSandbox {
     });
     this.route(this.child.stdio as unknown as Stdio, emitting);
     writeAll((this.child.stdio as unknown as Stdio)[3] as Writable, seccompProgram === undefined ? [] : [seccompProgram]);
+    // The bundle pipe stays open after the pre-start job: the request's job follows on it.
+    if (prestart !== undefined) {
+      const bundle = (this.child.stdio as unknown as Stdio)[5] as Writable;
+      bundle.on('error', () => {});
+      bundle.write(encodeJob({ ...prestart, prestart: true }));
+    }
     // A sandbox waiting for its job must not keep the process alive (a library user's script
     // ends when its work is done); run() takes the references back.
     this.setReferenced(false);
@@ -124,9 +138,27 @@ export class PreparedSandbox {
       this.sink = new SandboxRun(this.child, this.cgroup, spec, () => this.spawnError, resolve);
       for (const event of this.backlog.splice(0)) event(this.sink);
       const stdio = this.child.stdio as unknown as Stdio;
-      writeAll(stdio[5] as Writable, [encodeJob(plan), ...encodeBundle(spec.files)]);
+      writeAll(stdio[5] as Writable, [this.jobFor(plan, spec), ...encodeBundle(spec.files)]);
       if (spec.stdinStream === undefined) writeAll(stdio[0] as Writable, [spec.stdin]);
       else void pipeInteractive(stdio[0] as Writable, spec.stdin, spec.stdinStream);
     });
+  }
+
+  /** The argv to hand to the pre-started runtime for this stage, or undefined when there is
+   *  none or it was not started for exactly this job (prestart.ts). */
+  handoverFor(plan: SandboxPlan, spec: StageSpec): string[] | undefined {
+    if (this.prestart === undefined) return undefined;
+    return handoverArgs(this.prestart, spec.prestart, { ...plan, cgroup: { memoryBytes: spec.limits.memoryBytes, pids: spec.limits.pids } });
+  }
+
+  /** The request's job: a handover to the pre-started runtime when it was started for exactly
+   *  this job, else the whole job (PID 1 then discards the runtime and starts the program cold;
+   *  the backend does not send such a job to a sandbox with a runtime: namespace-backend.ts). */
+  private jobFor(plan: SandboxPlan, spec: StageSpec): Buffer {
+    const args = this.handoverFor(plan, spec);
+    if (args === undefined) return encodeJob(plan);
+    this.handedOver = true;
+    // The whole argv: PID 1 writes it into the runtime's command line and hands over the rest.
+    return encodeJob({ argv: plan.argv, env: {}, rlimits: plan.rlimits, handover: true });
   }
 }

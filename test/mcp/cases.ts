@@ -4,7 +4,7 @@ import { it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import type { Progress } from '@modelcontextprotocol/sdk/types.js';
-import { LIVE_PROGRAM, releaseLiveProgram } from '../support/live.js';
+import { liveProgram, releaseLiveProgram } from '../support/live.js';
 import { processesWith, uniqueMarker } from '../support/processes.js';
 import { waitFor } from '../support/wait.js';
 import { pngWriterPython, PNG_SIGNATURE } from '../support/png.js';
@@ -174,7 +174,7 @@ export function toolCases(client: () => Client): void {
     const marker = uniqueMarker('mcplive');
     const seen: { progress: number; message: string }[] = [];
     let released = false;
-    const result = await runCode(client(), { language: 'python', code: LIVE_PROGRAM, args: [marker], timeout_ms: 10_000 }, (p) => {
+    const result = await runCode(client(), { language: 'python', code: liveProgram(marker), args: [marker], timeout_ms: 10_000 }, (p) => {
       seen.push({ progress: p.progress, message: p.message ?? '' });
       if (!released && (p.message ?? '').includes('first')) {
         released = true;

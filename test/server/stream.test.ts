@@ -11,7 +11,7 @@ import { buildServer } from '../../src/server/app.js';
 import { testCylo } from '../support/cylo.js';
 import { skipWithoutSandbox } from '../support/host.js';
 import { listenLoopback } from '../support/http.js';
-import { LIVE_PROGRAM, releaseLiveProgram } from '../support/live.js';
+import { liveProgram, releaseLiveProgram } from '../support/live.js';
 import { processesWith, uniqueMarker } from '../support/processes.js';
 import { waitFor } from '../support/wait.js';
 
@@ -104,7 +104,7 @@ test('SSE (real socket): stdout arrives while the program still runs (it waits u
   // LIVE_PROGRAM prints "first", then waits for the test's signal, sent only once "first" came
   // over the socket: held-back events would leave it waiting until its 10 s limit (timeout).
   const marker = uniqueMarker();
-  const response = await post({ language: 'python', code: LIVE_PROGRAM, args: [marker], limits: { timeoutMs: 10_000 } });
+  const response = await post({ language: 'python', code: liveProgram(marker), args: [marker], limits: { timeoutMs: 10_000 } });
   assert.equal(response.status, 200);
   assert.match(response.headers.get('content-type') ?? '', /^text\/event-stream/);
   let released = false;

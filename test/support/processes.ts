@@ -7,6 +7,7 @@ import { randomInt } from 'node:crypto';
 import { join } from 'node:path';
 import { openCgroups } from '../../src/sandbox/cgroups.js';
 import { HELPER_IN_SANDBOX } from '../../src/sandbox/bwrap-argv.js';
+import { PRESTART_IN_SANDBOX } from '../../src/sandbox/prestart.js';
 
 /**
  * A unique token to find a test's processes from the host: `prefix` and 15 random digits. Give
@@ -43,7 +44,8 @@ export function readProcess(pid: number): HostProcess | undefined {
   }
 }
 
-function pids(): number[] {
+/** Every process id on the host (the numeric entries of /proc). */
+export function pids(): number[] {
   return readdirSync('/proc')
     .filter((n) => /^\d+$/.test(n))
     .map(Number);
@@ -88,14 +90,27 @@ export function sandboxZombies(uidBase: number, uidCount: number): number[] {
   return pids().filter((pid) => inRange(pid, uidBase, uidCount) && isZombie(pid));
 }
 
-/** True for the two processes of a sandbox started ahead of time that waits for its job: the
- *  bubblewrap monitor and the helper (PID 1 inside). An idle pool slot keeps one of them. */
+/** True for the processes of a sandbox started ahead of time that waits for its job: the
+ *  bubblewrap monitor and the helper (PID 1 inside), and the language runtime it may have
+ *  pre-started (isPrestartedRuntime). An idle pool slot keeps one such sandbox. */
 export function isPreparedSandboxProcess(pid: number): boolean {
   try {
     const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
-    return argv[0]?.endsWith('/bwrap') === true || (argv[0] === HELPER_IN_SANDBOX && argv[1] === 'inner');
+    return argv[0]?.endsWith('/bwrap') === true || (argv[0] === HELPER_IN_SANDBOX && argv[1] === 'inner') || isPrestartedRuntime(pid);
   } catch {
     return false; // gone
+  }
+}
+
+/** True for a language runtime started with a pre-start stub (src/sandbox/prestart.ts): Node
+ *  with the stub on its command line, Python with the stub's directory in its initial
+ *  environment (/proc/PID/environ, which only the host's root reads here). */
+export function isPrestartedRuntime(pid: number): boolean {
+  try {
+    if (readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(`${PRESTART_IN_SANDBOX}/`)) return true;
+    return readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0').includes(`PYTHONPATH=${PRESTART_IN_SANDBOX}/python`);
+  } catch {
+    return false; // gone, or not readable
   }
 }
 
@@ -106,7 +121,9 @@ const isOuterHelper = (p: HostProcess | undefined): boolean => /(^|\/)cylo-helpe
 /**
  * True when `procs` (the processes of one cgroup) are an idle sandbox started ahead of time for
  * a pool slot: bubblewrap, a child of `ownerPid`, and at most one child of it, the inner helper
- * waiting for its job or bubblewrap still starting (its command line bubblewrap's, or empty); or, earlier still, the outer helper alone (a
+ * waiting for its job or bubblewrap still starting (its command line bubblewrap's, or empty),
+ * plus at most one child of that inner helper, the runtime it pre-started (or its fork before
+ * the exec: the helper's own command line, or empty); or, earlier still, the outer helper alone (a
  * child of `ownerPid` that has joined the cgroup and not yet exec'd bubblewrap). A process left
  * over by an execution is never such a pair: its bubblewrap is gone, so it was re-parented.
  */
@@ -114,10 +131,13 @@ function isIdlePrepared(procs: Array<HostProcess | undefined>, ownerPid: number)
   if (procs.length === 1 && procs[0] !== undefined && procs[0].ppid === ownerPid && isOuterHelper(procs[0])) return true;
   const bwrap = procs.find((p) => p !== undefined && p.ppid === ownerPid && isBwrap(p));
   if (bwrap === undefined) return false;
-  const others = procs.filter((p) => p !== bwrap);
+  const isInner = (p: HostProcess): boolean => p.cmdline[0] === HELPER_IN_SANDBOX && p.cmdline[1] === 'inner';
+  const inner = procs.find((p) => p !== undefined && p.ppid === bwrap.pid && isInner(p));
+  const runtime = inner === undefined ? undefined : procs.find((p) => p !== undefined && p.ppid === inner.pid && (isPrestartedRuntime(p.pid) || p.cmdline[0] === HELPER_IN_SANDBOX || p.cmdline.length === 0));
+  const others = procs.filter((p) => p !== bwrap && p !== runtime);
   // The child may also show an empty command line: bubblewrap's child between its steps (a
   // process without a memory map, exiting or mid-exec), which runs nothing of a program.
-  return others.length <= 1 && others.every((p) => p !== undefined && p.ppid === bwrap.pid && ((p.cmdline[0] === HELPER_IN_SANDBOX && p.cmdline[1] === 'inner') || isBwrap(p) || p.cmdline.length === 0));
+  return others.length <= 1 && others.every((p) => p !== undefined && p.ppid === bwrap.pid && (isInner(p) || isBwrap(p) || p.cmdline.length === 0));
 }
 
 function pidsCgroupOf(pid: number): string | undefined {

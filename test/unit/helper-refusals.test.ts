@@ -102,6 +102,9 @@ const outer = (...args: string[]): string[] => [HELPER, 'outer', '--status-fd', 
 /** The inner mode as in a sandbox (without Landlock: no rules are given, and none is needed to
  *  prove these checks), in its own PID namespace. */
 const inner = (workdir: string, ...args: string[]): string[] => [...UNSHARE, HELPER, 'inner', '--status-fd', String(FD_STATUS), '--bundle-fd', String(FD_BUNDLE), '--workdir', workdir, '--landlock', 'off', ...args];
+/** The same with a /proc of that PID namespace (as bubblewrap's --proc gives the sandbox): a
+ *  pre-started runtime's command line is rewritten through /proc/PID. */
+const innerWithProc = (workdir: string): string[] => ['unshare', '--pid', '--fork', '--kill-child', '--mount-proc', '--', ...inner(workdir).slice(UNSHARE.length)];
 
 // ---------------------------------------------------------------------------------------------
 // mode dispatch (main.c)
@@ -423,15 +426,39 @@ const PIPE_CASES: PipeCase[] = [
   },
   {
     name: 'a job with an unknown flag bit',
-    proves: 'read_job: flag bits other than stderr-to-stdout are refused, not ignored',
-    input: Buffer.concat([Buffer.from('CYJ2'), u32(0x3), validJob.subarray(8)]),
-    message: /^Ejob: unknown flags 0x2$/,
+    proves: 'read_job: flag bits other than stderr-to-stdout, pre-start and handover are refused, not ignored',
+    input: Buffer.concat([Buffer.from('CYJ2'), u32(0x9), validJob.subarray(8)]),
+    message: /^Ejob: unknown flags 0x8$/,
   },
   {
     name: 'a job with a high unknown flag bit',
     proves: 'read_job: the known-flags mask covers all 32 bits',
     input: Buffer.concat([Buffer.from('CYJ2'), u32(0x80000000), validJob.subarray(8)]),
     message: /^Ejob: unknown flags 0x80000000$/,
+  },
+  {
+    name: 'a job that is both a pre-start and a handover',
+    proves: 'read_job: the two pre-start flags exclude each other',
+    input: Buffer.concat([Buffer.from('CYJ2'), u32(0x6), validJob.subarray(8)]),
+    message: /^Ejob: a pre-start job cannot be a handover$/,
+  },
+  {
+    name: 'a handover job with an environment',
+    proves: 'read_job: a handover carries only argv and rlimits (the runtime\'s environment was fixed at pre-start)',
+    input: jobAndFiles({ argv: ['/bin/true', 'x'], env: { A: '1' }, rlimits: {}, handover: true }),
+    message: /^Ejob: a handover carries no environment \(the runtime's was fixed at pre-start\)$/,
+  },
+  {
+    name: 'a handover job with no runtime pre-started',
+    proves: 'supervise: a handover needs a pre-started runtime (never treated as a job to run)',
+    input: jobAndFiles({ argv: ['/bin/true', 'x'], env: {}, rlimits: {}, handover: true }),
+    message: /^Eprestart: a handover job, but no runtime was pre-started$/,
+  },
+  {
+    name: 'a second pre-start job',
+    proves: 'run_inner: one pre-started runtime per sandbox; the job after it is the request\'s',
+    input: Buffer.concat([encodeJob({ argv: ['/bin/true'], env: {}, rlimits: {}, prestart: true }), encodeJob({ argv: ['/bin/true'], env: {}, rlimits: {}, prestart: true })]),
+    message: /^Ejob: a second pre-start job$/,
   },
   {
     name: 'a job with too many items',
@@ -559,6 +586,67 @@ test('positive control: inner with a valid job unpacks the files and runs the pr
   assert.match(o.status[1] ?? '', /^W \d+ (-1|\d+)$/);
   assert.equal(o.status[2], 'X 0 0');
   assert.equal(o.stdout, `${MARKER}\ncontent\n`);
+});
+
+test('inner with a pre-start job: the runtime waits, the handover gives it the extra argv and lowers its rlimits', OPTS, async (t) => {
+  if (pidNamespaceSkip(t)) return;
+  // proves: prestart_runtime forks the pre-start job at once with the handover pipe at fd 1000,
+  // the ready pipe at 1001 and no "R" yet; hand_over waits for the ready byte, writes the whole
+  // argv over the runtime's command line (/proc/PID/mem), lowers the rlimits (prlimit: nofile
+  // 64 -> 32, seen by the runtime after the handover), reports "R" and writes argv[2..]
+  // NUL-terminated, then closes the pipe (the runtime reads to end of file). Without the
+  // handover the runtime would print no arguments, the old limit and its own command line.
+  const dir = tempDir(t);
+  const work = join(dir, 'work');
+  mkdirSync(work);
+  // The runtime says it is ready on fd 1001, reads its arguments from fd 1000, and shows its
+  // command line as PID 1 rewrote it (the whole argv of the handover job, NUL-padded).
+  const runtime = `printf x >&1001; exec 1001>&-; args=$(tr '\\0' ' ' <&1000); exec 1000<&-; echo "${MARKER} $args"; ulimit -n; ls /proc/self/fd | wc -l; tr -s '\\0' ' ' < /proc/$$/cmdline; echo`;
+  const input = Buffer.concat([
+    encodeJob({ argv: ['/bin/bash', '-c', runtime], env: {}, rlimits: { nofile: 64 }, prestart: true }),
+    jobAndFiles({ argv: ['/bin/bash', '-c', 'one', 'two words'], env: {}, rlimits: { nofile: 32 }, handover: true }),
+  ]);
+  const o = await runHelper(innerWithProc(work), input);
+  assert.equal(o.code, 0, JSON.stringify(o));
+  assert.deepEqual(o.status.map((l) => l.split(' ')[0]), ['R', 'W', 'X'], JSON.stringify(o.status));
+  // fds 0-2 and the one ls opens: the handover and ready pipes are gone.
+  assert.equal(o.stdout, `${MARKER} one two words \n32\n4\n/bin/bash -c one two words \n`);
+});
+
+test('inner with a pre-started runtime that ended before its handover reports its end as the program\'s', OPTS, async (t) => {
+  if (pidNamespaceSkip(t)) return;
+  // proves: a runtime that ends around its handover has its exit reported as the program's
+  // "X" after "R" (it ended under the request's layers and limits, as a cold start would), not
+  // a setup error and not a hang (a failed handover write, EPIPE, is not fatal either). Which
+  // branch runs depends on timing: usually the runtime is still alive at hand_over's check and
+  // the wait reaps it; the already-reaped branch is not forced by this test.
+  const dir = tempDir(t);
+  const work = join(dir, 'work');
+  mkdirSync(work);
+  const input = Buffer.concat([
+    encodeJob({ argv: ['/bin/sh', '-c', 'exit 7'], env: {}, rlimits: {}, prestart: true }),
+    jobAndFiles({ argv: ['/bin/sh', '-c', 'ignored'], env: {}, rlimits: { nofile: 32 }, handover: true }),
+  ]);
+  const o = await runHelper(innerWithProc(work), input);
+  assert.equal(o.code, 7, JSON.stringify(o));
+  assert.deepEqual(o.status.map((l) => l.split(' ')[0]), ['R', 'W', 'X'], JSON.stringify(o.status));
+  assert.equal(o.status[2], 'X 7 0');
+});
+
+test('inner with a pre-start job and a full job: the runtime is discarded, the job runs cold', OPTS, async (t) => {
+  if (pidNamespaceSkip(t)) return;
+  // proves: supervise's discard_prestarted when the request's job is not a handover: the waiting
+  // runtime is killed before the program starts (it would print its marker on end of file).
+  const dir = tempDir(t);
+  const work = join(dir, 'work');
+  mkdirSync(work);
+  const input = Buffer.concat([
+    encodeJob({ argv: ['/bin/bash', '-c', 'cat <&1000 >/dev/null; echo runtime-was-not-discarded'], env: {}, rlimits: {}, prestart: true }),
+    jobAndFiles({ argv: ['/bin/echo', MARKER], env: {}, rlimits: {} }),
+  ]);
+  const o = await runHelper(inner(work), input);
+  assert.equal(o.code, 0, JSON.stringify(o));
+  assert.equal(o.stdout, `${MARKER}\n`);
 });
 
 test('inner with the stderr-to-stdout flag gives the program one pipe for fd 1 and fd 2, in write order', OPTS, async (t) => {

@@ -1,0 +1,111 @@
+// Pre-started runtimes (issue 19): the job a slot's next sandbox starts its language runtime
+// with ahead of the request, and whether a request's job can be handed to that runtime. Pure.
+//
+// A pre-started runtime is the request's own runtime, started by PID 1 under every layer the
+// program has, that blocks in a trusted stub (native/prestart/) right before it would load the
+// program; the request then hands over only the extra argv and its lower rlimits
+// (native/prestart.c). It is only used when the request's job is exactly the one it was started
+// for (same interpreter, entry, environment, stderr routing; rlimits no higher and cgroup
+// limits no lower than the runtime's): anything else discards that sandbox and starts the
+// program cold in a new one (namespace-backend.ts sandboxFor).
+import type { PrestartKind } from '../backend/backend.js';
+import type { SandboxJob } from '../backend/file-bundle.js';
+
+/** Where the stubs appear inside the sandbox (read-only; the host's dist/native/prestart). */
+export const PRESTART_IN_SANDBOX = '/.cylo/prestart';
+const PYTHON_STUB_DIR = `${PRESTART_IN_SANDBOX}/python`;
+const NODE_STUB = `${PRESTART_IN_SANDBOX}/node/preload.cjs`;
+
+/** The request-dependent rlimits at their highest (CPU seconds, processes of the uid): the
+ *  runtime starts with these and the handover lowers them to the request's. A request above
+ *  them runs cold. */
+export const PRESTART_RLIMITS = { cpu: 24 * 3600, nproc: 4096 } as const;
+
+/** Bytes of command line a pre-started runtime reserves (a last argument of this many bytes,
+ *  which the stub drops): PID 1 writes the program's whole argv there at the handover, so that
+ *  /proc/PID/cmdline and ps show it as for a cold start. A longer argv runs cold. */
+export const PRESTART_ARGV_ROOM = 4096;
+const ROOM_ARG = '.'.repeat(PRESTART_ARGV_ROOM);
+
+/** The job a runtime is pre-started with, and how many argv items of the request it has. */
+export interface PrestartJob extends SandboxJob {
+  kind: PrestartKind;
+  argv: string[];
+  env: Record<string, string>;
+  rlimits: Record<string, number>;
+  stderrToStdout: boolean;
+  /** The request's argv[0..given) are in the runtime already; the rest is handed over. */
+  given: number;
+  /** The cgroup limits the runtime waits under (those of the request it was learned from): a
+   *  request is handed over only with limits at least as high, so that the runtime never holds
+   *  more memory or tasks (Node's threads count) than the request allows. */
+  cgroup: CgroupWait;
+}
+
+export interface CgroupWait {
+  memoryBytes: number;
+  pids: number;
+}
+
+/** What a request would run: its argv, environment, rlimits and stderr routing, and its cgroup
+ *  limits. */
+export type RequestJob = Pick<SandboxJob, 'argv' | 'env' | 'rlimits' | 'stderrToStdout'> & { cgroup: CgroupWait };
+
+/** The pre-start job for a request's job of runtime `kind`, or undefined when it cannot be
+ *  pre-started (no entry file as argv[1], or an environment the stub needs for itself). */
+export function prestartJob(kind: PrestartKind, job: RequestJob): PrestartJob | undefined {
+  const [bin, entry] = job.argv;
+  if (bin === undefined || entry === undefined || entry.startsWith('-')) return undefined;
+  const rlimits = { ...job.rlimits, ...PRESTART_RLIMITS };
+  const stderrToStdout = job.stderrToStdout === true;
+  const cgroup = { ...job.cgroup };
+  if (kind === 'python') {
+    // PYTHONPATH makes site import the stub as sitecustomize; the stub removes it again.
+    if ('PYTHONPATH' in job.env) return undefined;
+    return { kind, argv: [bin, entry, ROOM_ARG], env: { ...job.env, PYTHONPATH: PYTHON_STUB_DIR }, rlimits, stderrToStdout, given: 2, cgroup };
+  }
+  // --require runs the stub after Node's bootstrap, before the main module is loaded; the
+  // stub takes it out of process.execArgv again.
+  return { kind, argv: [bin, '--require', NODE_STUB, entry, ROOM_ARG], env: { ...job.env }, rlimits, stderrToStdout, given: 2, cgroup };
+}
+
+/** The argv to hand over to runtime `pre` for the request's job, or undefined when the job is
+ *  not the one `pre` was started for (then the runtime is discarded and the job runs cold). */
+export function handoverArgs(pre: PrestartJob, kind: PrestartKind | undefined, job: RequestJob): string[] | undefined {
+  if (kind === undefined) return undefined;
+  const wanted = prestartJob(kind, job);
+  if (wanted === undefined || !sameJob(wanted, pre)) return undefined;
+  if (job.cgroup.memoryBytes < pre.cgroup.memoryBytes || job.cgroup.pids < pre.cgroup.pids) return undefined;
+  // Every rlimit the request sets must be one the runtime has, at that value or below it (a
+  // handover only lowers: native/prestart.c).
+  for (const [name, value] of Object.entries(job.rlimits)) {
+    const has = pre.rlimits[name];
+    if (has === undefined || value > has) return undefined;
+  }
+  // The program's whole command line must fit the room the runtime reserved.
+  const bytes = (argv: readonly string[]): number => argv.reduce((n, a) => n + Buffer.byteLength(a) + 1, 0);
+  if (bytes(job.argv) > bytes(pre.argv)) return undefined;
+  return job.argv.slice(pre.given);
+}
+
+function sameJob(a: PrestartJob, b: PrestartJob): boolean {
+  return (
+    a.kind === b.kind &&
+    a.stderrToStdout === b.stderrToStdout &&
+    a.given === b.given &&
+    sameList(a.argv, b.argv) &&
+    sameList(flatEntries(a.env), flatEntries(b.env)) &&
+    sameList(flatEntries(a.rlimits), flatEntries(b.rlimits))
+  );
+}
+
+function sameList(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && a.every((v, i) => v === b[i]);
+}
+
+/** [k1, v1, k2, v2...] sorted by key, values as strings. */
+function flatEntries(o: Readonly<Record<string, string | number>>): string[] {
+  return Object.keys(o)
+    .sort()
+    .flatMap((k) => [k, String(o[k])]);
+}

@@ -1,0 +1,98 @@
+// Pre-started runtimes (issue 19) against cold starts: the same program, run by a cylo whose
+// prepared sandboxes pre-start the runtime (`prestart: true`, the default) and by one that starts
+// every runtime cold (`prestart: false`), gives the same stdout, stderr, exit code, signal and
+// status. Each pre-started run is checked to have really been handed to a pre-started runtime
+// (stats().runtimesPrestarted), so the suite cannot pass by silently running cold. The corpus is
+// test/support/prestart-corpus.ts (argv, __main__, paths, environment, descriptors, rlimits,
+// tracebacks, SystemExit, stdin, buffering order, encodings, signals, recursion, warnings; for
+// Node: argv, the main module, ESM, uncaught errors, exit codes, stdin, signals).
+import { after, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { createCylo, type Cylo } from '../../src/cylo.js';
+import type { ExecuteRequest } from '../../src/api/request.js';
+import type { ExecutionResult } from '../../src/api/result.js';
+import { TEST_UID_BASE, TEST_UID_COUNT, TIGHT_LIMITS } from '../support/cylo.js';
+import { sandboxSkipReason, skipWithoutSandbox } from '../support/host.js';
+import { JAVASCRIPT_CASES, PYTHON_CASES, type DifferentialCase } from '../support/prestart-corpus.js';
+
+const T = { timeout: 60_000 };
+const LIMITS = { ...TIGHT_LIMITS, timeoutMs: 10_000, cpuTimeMs: 10_000 };
+// One slot each: every execution of `warm` finds the sandbox its slot prepared (and learned the
+// runtime of) after the previous one.
+const make = (prestart: boolean, offset: number): Cylo | undefined =>
+  sandboxSkipReason() === undefined ? createCylo({ defaultLimits: LIMITS, uidBase: TEST_UID_BASE + TEST_UID_COUNT + offset, uidCount: 8, concurrency: 1, prestart }) : undefined;
+const warm = make(true, 0);
+const cold = make(false, 8);
+
+after(async () => {
+  await warm?.close({ graceMs: 0 });
+  await cold?.close({ graceMs: 0 });
+});
+
+/** What a program's caller observes. */
+function observed(r: ExecutionResult): Record<string, unknown> {
+  return { status: r.status, exitCode: r.run?.exitCode, signal: r.run?.signal, stdout: r.run?.stdout, stderr: r.run?.stderr };
+}
+
+/** Runs `request` on the pre-starting cylo until a run is handed to a pre-started runtime: the
+ *  first run of a slot teaches it the runtime (and is cold); the second must be handed over. */
+async function runPrestarted(cylo: Cylo, request: ExecuteRequest): Promise<ExecutionResult> {
+  for (let attempt = 0; attempt < 2; attempt++) {
+    const before = cylo.stats().runtimesPrestarted;
+    const r = await cylo.execute(request);
+    if (cylo.stats().runtimesPrestarted === before + 1) return r;
+  }
+  throw new Error('the request was never handed to a pre-started runtime');
+}
+
+function differential(cases: DifferentialCase[]): void {
+  for (const c of cases) {
+    test(c.name, T, async (t) => {
+      if (skipWithoutSandbox(t) || warm === undefined || cold === undefined) return;
+      const pre = await runPrestarted(warm, c.request);
+      const base = await cold.execute(c.request);
+      // Identical to the byte: a difference is what a program could tell apart.
+      assert.deepEqual(observed(pre), observed(base));
+    });
+  }
+}
+
+describe('python: pre-started and cold give the same results', () => differential(PYTHON_CASES));
+describe('javascript: pre-started and cold give the same results', () => differential(JAVASCRIPT_CASES));
+
+// The wait before the request is not the program's: its wall clock starts at the handover. A
+// pre-started runtime that waited 1.5 s before its request reports a wall time below that (a
+// one-sided bound, generous: the program itself takes milliseconds). Fails if "R" were reported
+// when the runtime was started rather than when it was handed the program.
+test('the wait before the request is not charged to the program (wall time)', T, async (t) => {
+  if (skipWithoutSandbox(t) || warm === undefined) return;
+  const request: ExecuteRequest = { language: 'python', code: 'pass' };
+  await runPrestarted(warm, request);
+  await sleep(1500);
+  const r = await runPrestarted(warm, request);
+  assert.equal(r.status, 'ok');
+  assert.ok((r.run?.wallMs ?? Infinity) < 1500, `wall ${r.run?.wallMs} ms includes the wait`);
+});
+
+// A request the pre-started runtime was not started for (another language) runs cold in a
+// sandbox started for it, after the one with the waiting runtime is gone and the cgroup reset,
+// with the same result as on a cold cylo (the process count while ls runs, PID 1, bash and ls,
+// shows no interpreter left over),
+// and a memory peak that is not the interpreter's: below what the waiting Python alone takes.
+test('another language than the pre-started one runs cold, correctly', T, async (t) => {
+  if (skipWithoutSandbox(t) || warm === undefined || cold === undefined) return;
+  const python = await runPrestarted(warm, { language: 'python', code: 'pass' });
+  // The slot's next sandbox pre-starts Python again: give it time to finish starting, so that
+  // its memory is all in the cgroup when the bash request arrives (a wait, not a bound).
+  await sleep(1000);
+  const before = warm.stats();
+  const request: ExecuteRequest = { language: 'bash', code: 'echo "$@"; ls /proc > procs; grep -c "^[0-9]" procs', args: ['a b', 'c'] };
+  const r = await warm.execute(request);
+  const after = warm.stats();
+  assert.equal(after.runtimesPrestarted, before.runtimesPrestarted, 'not handed over');
+  assert.equal(after.sandboxesStartedOnDemand, before.sandboxesStartedOnDemand + 1, 'started for it');
+  assert.deepEqual(observed(r), observed(await cold.execute(request)));
+  // One-sided: a peak that still held the discarded interpreter would be at least Python's.
+  assert.ok((r.run?.memoryBytes ?? Infinity) < (python.run?.memoryBytes ?? 0), `bash peak ${r.run?.memoryBytes} vs python ${python.run?.memoryBytes}`);
+});

@@ -1,0 +1,65 @@
+// The host's side of pre-started runtimes (src/sandbox/prestart.ts, pure): the job a runtime is
+// pre-started with, and when a request's job may be handed to it. A request handed to a runtime
+// started for another job would run with the wrong interpreter, entry, environment or limits,
+// so every difference must make handoverArgs refuse (the request then runs cold).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { handoverArgs, PRESTART_ARGV_ROOM, PRESTART_RLIMITS, prestartJob, type RequestJob } from '../../src/sandbox/prestart.js';
+
+const RLIMITS = { core: 0, nofile: 1024, nproc: 40, cpu: 3 };
+const PY: RequestJob = { argv: ['/usr/bin/python3', 'main.py', 'a', 'b c'], env: { LANG: 'C.UTF-8' }, rlimits: RLIMITS, cgroup: { memoryBytes: 128 << 20, pids: 32 } };
+
+test('python: started as `python3 ENTRY ROOM` (ROOM: command-line room for the program argv) with the stub on PYTHONPATH and the request-dependent rlimits at their highest', () => {
+  const job = prestartJob('python', PY);
+  assert.deepEqual(job, {
+    kind: 'python',
+    argv: ['/usr/bin/python3', 'main.py', '.'.repeat(PRESTART_ARGV_ROOM)],
+    env: { LANG: 'C.UTF-8', PYTHONPATH: '/.cylo/prestart/python' },
+    rlimits: { core: 0, nofile: 1024, ...PRESTART_RLIMITS },
+    stderrToStdout: false,
+    given: 2,
+    cgroup: { memoryBytes: 128 << 20, pids: 32 },
+  });
+});
+
+test('node: started as `node --require STUB ENTRY`', () => {
+  const job = prestartJob('node', { ...PY, argv: ['/usr/bin/node', 'main.js', 'x'] });
+  assert.deepEqual(job?.argv, ['/usr/bin/node', '--require', '/.cylo/prestart/node/preload.cjs', 'main.js', '.'.repeat(PRESTART_ARGV_ROOM)]);
+  assert.deepEqual(job?.env, PY.env);
+});
+
+test('the same job hands over only the extra argv (the request\'s rlimits go with it)', () => {
+  const pre = prestartJob('python', PY);
+  assert.ok(pre !== undefined);
+  assert.deepEqual(handoverArgs(pre, 'python', PY), ['a', 'b c']);
+  assert.deepEqual(handoverArgs(pre, 'python', { ...PY, argv: ['/usr/bin/python3', 'main.py'] }), []);
+});
+
+test('any other job is not handed over', () => {
+  const pre = prestartJob('python', PY);
+  assert.ok(pre !== undefined);
+  const refused: Array<[string, RequestJob, 'python' | 'node' | undefined]> = [
+    ['another kind', PY, 'node'],
+    ['no kind (a runtime without prestart)', PY, undefined],
+    ['another interpreter', { ...PY, argv: ['/usr/local/bin/python3', 'main.py'] }, 'python'],
+    ['another entry', { ...PY, argv: ['/usr/bin/python3', 'other.py'] }, 'python'],
+    ['another environment value', { ...PY, env: { LANG: 'C' } }, 'python'],
+    ['one more variable', { ...PY, env: { ...PY.env, X: '1' } }, 'python'],
+    ['its own PYTHONPATH', { ...PY, env: { ...PY.env, PYTHONPATH: '/work' } }, 'python'],
+    ['stderr into stdout', { ...PY, stderrToStdout: true }, 'python'],
+    ['another fixed rlimit', { ...PY, rlimits: { ...RLIMITS, nofile: 512 } }, 'python'],
+    ['a CPU limit above the pre-start one', { ...PY, rlimits: { ...RLIMITS, cpu: PRESTART_RLIMITS.cpu + 1 } }, 'python'],
+    ['a process limit above the pre-start one', { ...PY, rlimits: { ...RLIMITS, nproc: PRESTART_RLIMITS.nproc + 1 } }, 'python'],
+    ['a lower memory limit than the runtime waited under', { ...PY, cgroup: { ...PY.cgroup, memoryBytes: 64 << 20 } }, 'python'],
+    ['a lower pids limit than the runtime waited under (its threads count)', { ...PY, cgroup: { ...PY.cgroup, pids: 8 } }, 'python'],
+    ['a command line longer than the room the runtime reserved', { ...PY, argv: [...PY.argv, 'x'.repeat(PRESTART_ARGV_ROOM)] }, 'python'],
+    ['an option instead of an entry', { ...PY, argv: ['/usr/bin/python3', '-c', 'print(1)'] }, 'python'],
+  ];
+  for (const [what, job, kind] of refused) assert.equal(handoverArgs(pre, kind, job), undefined, what);
+});
+
+test('lower request-dependent rlimits and higher cgroup limits still hand over (the handover lowers rlimits; the host sets the cgroup)', () => {
+  const pre = prestartJob('python', PY);
+  assert.ok(pre !== undefined);
+  assert.deepEqual(handoverArgs(pre, 'python', { ...PY, rlimits: { ...RLIMITS, cpu: 1, nproc: 9 }, cgroup: { memoryBytes: 1 << 30, pids: 64 } }), ['a', 'b c']);
+});
