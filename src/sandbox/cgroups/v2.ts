@@ -10,6 +10,8 @@ import { killUntilEmpty, layerError, parseProcSelfCgroup, pidsMaxEvents, readNum
 // ------------------------------------------------------------------------------------------
 
 const V2_CONTROLLERS = ['memory', 'pids', 'cpu'];
+/** The leaf cylo moves its own process into when its cgroup must enable controllers. */
+const SERVICE_LEAF = 'cylo-service';
 
 class V2Cgroup implements ExecutionCgroup {
   readonly procsFiles: string[];
@@ -83,7 +85,11 @@ export class V2Driver implements CgroupDriver {
 
   constructor(root: string) {
     const line = parseProcSelfCgroup().find((l) => l.controllers.length === 0);
-    const own = join(root, line?.path ?? '/');
+    // A process that an earlier driver (another instance in this process) moved into its leaf
+    // works from the leaf's parent: nesting a leaf per instance would leave the first instance's
+    // subtree under a cgroup with a process in it, where no controller can be enabled.
+    const path = (line?.path ?? '/').replace(new RegExp(`/${SERVICE_LEAF}$`), '') || '/';
+    const own = join(root, path);
     this.base = join(own, 'cylo');
     this.baseDirs = [this.base];
     const available = readText(join(root, 'cgroup.controllers')).trim().split(/\s+/);
@@ -110,13 +116,13 @@ export class V2Driver implements CgroupDriver {
       write(control, wanted);
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'EBUSY') throw error;
-      const leaf = join(dir, 'cylo-service');
+      const leaf = join(dir, SERVICE_LEAF);
       mkdirSync(leaf, { recursive: true });
       write(join(leaf, 'cgroup.procs'), String(process.pid));
       try {
         write(control, wanted);
       } catch (again) {
-        throw layerError(`cannot enable ${V2_CONTROLLERS.join(', ')} in ${control}: other processes share cylo's cgroup; give cylo a cgroup of its own (systemd: Delegate=yes)`, again);
+        throw layerError(`cannot enable ${V2_CONTROLLERS.join(', ')} in ${control}: other processes share cylo's cgroup (the cgroup v2 \"no internal processes\" rule); give cylo a cgroup of its own: a systemd service with Delegate=yes, or systemd-run --scope -p Delegate=yes cylo ...`, again);
       }
     }
   }
@@ -141,7 +147,7 @@ export class V2Driver implements CgroupDriver {
   list(): string[] {
     try {
       return readdirSync(this.base, { withFileTypes: true })
-        .filter((d) => d.isDirectory() && d.name !== 'cylo-service')
+        .filter((d) => d.isDirectory() && d.name !== SERVICE_LEAF)
         .map((d) => d.name);
     } catch {
       return [];
