@@ -25,6 +25,8 @@ export interface NamespaceHost {
   /** Workspace size of the sandbox each idle slot prepares (the default limit's); undefined:
    *  no sandbox is prepared ahead. Only runtimes under /usr can use it. */
   prepareWorkspaceBytes?: number | undefined;
+  /** CPUs per execution per wall second (cgroup v2 cpu.max); undefined: no cap. */
+  cpuShare?: number | undefined;
 }
 
 /**
@@ -123,7 +125,7 @@ export class NamespaceBackend implements SandboxBackend<NamespaceSlot> {
     const identity = this.host.identities.acquire();
     let cgroup: ExecutionCgroup;
     try {
-      cgroup = this.host.cgroups.create(cgroupName({ base: this.host.identities.base, count: this.host.identities.size }), { memoryBytes: 64 * 1024 * 1024, pids: 16 });
+      cgroup = this.host.cgroups.create(cgroupName({ base: this.host.identities.base, count: this.host.identities.size }), { memoryBytes: 64 * 1024 * 1024, pids: 16, cpuShare: this.host.cpuShare });
     } catch (error) {
       identity.release();
       throw error;
@@ -177,7 +179,7 @@ export class NamespaceBackend implements SandboxBackend<NamespaceSlot> {
     // an empty cgroup: its memory peak and CPU time are its own.
     if (slot.used) await cgroup.reset();
     slot.used = true;
-    cgroup.configure({ memoryBytes: spec.limits.memoryBytes, pids: spec.limits.pids + SUPERVISOR_PIDS });
+    cgroup.configure({ memoryBytes: spec.limits.memoryBytes, pids: spec.limits.pids + SUPERVISOR_PIDS, cpuShare: this.host.cpuShare });
     const plan = this.plan(spec, identity, cgroup);
     try {
       return await (await this.sandboxFor(slot, plan)).run(plan, spec);

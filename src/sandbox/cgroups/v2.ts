@@ -13,6 +13,16 @@ const V2_CONTROLLERS = ['memory', 'pids', 'cpu'];
 /** The leaf cylo moves its own process into when its cgroup must enable controllers. */
 const SERVICE_LEAF = 'cylo-service';
 
+/** The CFS period cylo uses, in microseconds (the kernel's default). */
+export const CPU_PERIOD_US = 100_000;
+
+/** cpu.max's content for a CPU share (CPUs per wall second): "<quota_us> <period_us>", or
+ *  "max <period_us>" (no cap) when undefined. The kernel's smallest quota is 1 ms. */
+export function cpuMax(share: number | undefined): string {
+  if (share === undefined) return `max ${CPU_PERIOD_US}`;
+  return `${Math.max(1000, Math.round(share * CPU_PERIOD_US))} ${CPU_PERIOD_US}`;
+}
+
 class V2Cgroup implements ExecutionCgroup {
   readonly procsFiles: string[];
   readonly cpuCounter: { path: string; format: 'v2' };
@@ -30,6 +40,9 @@ class V2Cgroup implements ExecutionCgroup {
     // no swap at all
     if (existsSync(join(this.dir, 'memory.swap.max'))) write(join(this.dir, 'memory.swap.max'), '0');
     write(join(this.dir, 'pids.max'), String(limits.pids));
+    // CPU share: a busy (or multi-threaded) program gets at most its share of the CPUs per
+    // period, so one execution cannot starve the others and the service (CFS bandwidth control).
+    write(join(this.dir, 'cpu.max'), cpuMax(limits.cpuShare));
     this.limits = limits;
   }
 
