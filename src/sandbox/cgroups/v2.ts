@@ -135,7 +135,7 @@ export class V2Driver implements CgroupDriver {
       try {
         write(control, wanted);
       } catch (again) {
-        throw layerError(`cannot enable ${V2_CONTROLLERS.join(', ')} in ${control}: other processes share cylo's cgroup (the cgroup v2 \"no internal processes\" rule); give cylo a cgroup of its own: a systemd service with Delegate=yes, or systemd-run --scope -p Delegate=yes cylo ...`, again);
+        throw layerError(`cannot enable ${V2_CONTROLLERS.join(', ')} in ${control}: other processes share cylo's cgroup (the cgroup v2 "no internal processes" rule); give cylo a cgroup of its own: a systemd service with Delegate=yes, or systemd-run --scope -p Delegate=yes cylo ...`, again);
       }
     }
   }
