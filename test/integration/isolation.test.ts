@@ -19,7 +19,7 @@ import { skipWithoutPreflight } from '../support/preflight.js';
 import { type HostProcess, processesWith, readProcess, uniqueMarker } from '../support/processes.js';
 import { waitFor } from '../support/wait.js';
 
-const T = { timeout: 20_000 };
+const T = { timeout: slow(20_000) };
 
 /** Python helpers for the probes: `sc(nr, *args)` makes a raw syscall and returns
  *  [result, errno name or None]; `attempt(fn)` returns "ok" or the errno name. */
@@ -206,7 +206,7 @@ test('identity: from the host, every sandbox process runs as an unprivileged uid
   process.env.CYLO_TEST_CANARY = 'secret123';
   const controller = new AbortController();
   const markers = [uniqueMarker(), uniqueMarker()];
-  const runs = markers.map((m) => startAndWaitReady({ language: 'bash', code: 'echo ready; sleep 30; true', args: [m], limits: { timeoutMs: 15_000 } }, { signal: controller.signal }));
+  const runs = markers.map((m) => startAndWaitReady({ language: 'bash', code: 'echo ready; sleep 30; true', args: [m], limits: { timeoutMs: slow(15_000) } }, { signal: controller.signal }));
   try {
     await Promise.all(runs.map((r) => r.ready));
     const uids = markers.map((m) => {
@@ -278,7 +278,7 @@ test('rlimits are set for the program', T, async (t) => {
   const r = await run({
     language: 'python',
     code: `import json, resource\nprint(json.dumps({n: resource.getrlimit(getattr(resource, 'RLIMIT_' + n)) for n in ${JSON.stringify(names)}}))`,
-    limits: { pids: 20, workspaceBytes: 4 * 1024 * 1024, cpuTimeMs: 1500, timeoutMs: 5000 },
+    limits: { pids: 20, workspaceBytes: 4 * 1024 * 1024, cpuTimeMs: 1500, timeoutMs: slow(5000) },
   });
   assert.equal(r.status, 'ok', r.run.stderr);
   const limits = JSON.parse(r.run.stdout) as Record<string, [number, number]>;

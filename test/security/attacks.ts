@@ -22,12 +22,13 @@ import { preflight } from '../support/preflight.js';
 import { busyCgroups, processesWith, strayProcesses, uniqueMarker } from '../support/processes.js';
 import { MiB } from '../support/units.js';
 import { settled } from '../support/wait.js';
+import { slow } from '../support/slow.js';
 
 /** Every hostile test: a short timeout. */
-export const T = { timeout: 20_000 };
+export const T = { timeout: slow(20_000) };
 
 /** Tight limits for hostile programs (the shared cylo's defaults are already tight). */
-export const HOSTILE_LIMITS: Partial<Limits> = { timeoutMs: 2000, cpuTimeMs: 2000, memoryBytes: 128 * MiB, pids: 32, outputBytes: 64 * 1024, workspaceBytes: 8 * MiB };
+export const HOSTILE_LIMITS: Partial<Limits> = { timeoutMs: slow(2000), cpuTimeMs: slow(2000), memoryBytes: 128 * MiB, pids: 32, outputBytes: 64 * 1024, workspaceBytes: 8 * MiB };
 
 export const LANGS = ['python', 'javascript', 'bash', 'c', 'go'] as const;
 export type Lang = (typeof LANGS)[number];
@@ -151,7 +152,7 @@ export function useService(): Service {
   before(async () => {
     current = await startService();
     if ((await preflight()).ok) await warmCompiled(current);
-  }, { timeout: 180_000 });
+  }, { timeout: slow(180_000) });
   after(async () => {
     await current?.close();
     await closeSharedCylos();

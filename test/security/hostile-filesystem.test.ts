@@ -20,6 +20,7 @@ import { skipWithoutPreflight } from '../support/preflight.js';
 import { strayProcesses, uniqueMarker } from '../support/processes.js';
 import { MiB } from '../support/units.js';
 import { assertHostClean, attack, attackAll, LANGS, startService, T, useService } from './attacks.js';
+import { slow } from '../support/slow.js';
 
 const service = useService();
 let secrets: string;
@@ -226,7 +227,7 @@ const PLANT = scriptCompiler('plant-build');
 test('links planted at the artifact path (symlink, parent symlink, hard link, nested link): compile_error, host untouched, nothing cached', T, async (t) => {
   if (await skipWithoutPreflight(t)) return;
   const cacheDir = mkdtempSync(join(tmpdir(), 'cylo-sec-cache-'));
-  const cylo: Cylo = createCylo({ runtimes: [PLANT], runtimesFile: false, cacheDir, uidBase: SECURITY_UIDS.fresh, uidCount: SECURITY_UID_COUNT, defaultLimits: { timeoutMs: 5000, workspaceBytes: 8 * MiB, memoryBytes: 128 * MiB, pids: 32 } });
+  const cylo: Cylo = createCylo({ runtimes: [PLANT], runtimesFile: false, cacheDir, uidBase: SECURITY_UIDS.fresh, uidCount: SECURITY_UID_COUNT, defaultLimits: { timeoutMs: slow(5000), workspaceBytes: 8 * MiB, memoryBytes: 128 * MiB, pids: 32 } });
   const watched = ['/etc/passwd', '/etc/shadow', '/usr/bin/bash'];
   const before = watched.map((p) => [p, sha256(p), statSync(p).mtimeMs]);
   const cached = (): string[] => readdirSync(cacheDir).filter((f) => f.endsWith('.artifact'));

@@ -16,6 +16,7 @@ import { skipWithoutPreflight } from '../support/preflight.js';
 import { uniqueMarker } from '../support/processes.js';
 import { waitFor } from '../support/wait.js';
 import { assertHostClean, attack, attackAll, attackRequest, LANGS, parseProbe, T, useService } from './attacks.js';
+import { slow } from '../support/slow.js';
 
 const service = useService();
 
@@ -103,7 +104,7 @@ test('TCP v4/v6, UDP, abstract and pathname unix sockets to the host\'s loopback
   if (await skipWithoutPreflight(t)) return;
   const canaries = await openCanaries();
   try {
-    const r = await attackAll(service, LANGS, 'net', netArgs(canaries), { timeoutMs: 8000 });
+    const r = await attackAll(service, LANGS, 'net', netArgs(canaries), { timeoutMs: slow(8000) });
     const v6 = canaries.tcp6 > 0;
     if (!v6) t.diagnostic('no IPv6 loopback on this host: the ::1 probes were not run');
     for (const lang of LANGS) {
@@ -148,7 +149,7 @@ test('the service\'s own port and the canaries stay unreachable with Landlock re
       for (const port of [canaries.tcp4, servicePort]) {
         const marker = uniqueMarker();
         markers.push(marker);
-        const r = await relaxed.execute(attackRequest(lang, 'net', netArgs(canaries, port), marker, { timeoutMs: 8000 }));
+        const r = await relaxed.execute(attackRequest(lang, 'net', netArgs(canaries, port), marker, { timeoutMs: slow(8000) }));
         assert.equal(r.status, 'ok', JSON.stringify(r.run));
         const out = parseProbe(r.run?.stdout ?? '');
         assert.equal(out.tcp4_canary, 'ECONNREFUSED', `${lang} -> 127.0.0.1:${port} without Landlock`);

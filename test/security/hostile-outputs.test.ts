@@ -13,8 +13,9 @@ import { readFileSync } from 'node:fs';
 import type { Stage } from '../../src/api/result.js';
 import { closeSharedCylos, run } from '../support/cylo.js';
 import { skipWithoutPreflight } from '../support/preflight.js';
+import { slow } from '../support/slow.js';
 
-const T = { timeout: 20_000 };
+const T = { timeout: slow(20_000) };
 
 test.after(() => closeSharedCylos());
 

@@ -17,6 +17,7 @@ import { skipWithoutPreflight } from '../support/preflight.js';
 import { sandboxZombies, strayProcesses } from '../support/processes.js';
 import { MiB } from '../support/units.js';
 import { assertHostClean, attack, attackAll, LANGS, T, useService } from './attacks.js';
+import { slow } from '../support/slow.js';
 
 const service = useService();
 
@@ -77,7 +78,7 @@ test('memory bombs (all five languages) end as memory_limit at the limit', T, as
   // the kernel charges the allocation that triggers the OOM kill (seen: +4 KiB for Go under load,
   // cgroup v1); a real escape would be megabytes over, so 256 KiB of slack (one memcg charge batch).
   const slack = 256 * 1024;
-  const r = await attackAll(service, LANGS, 'memory-bomb', [], { memoryBytes: limit, timeoutMs: 5000 });
+  const r = await attackAll(service, LANGS, 'memory-bomb', [], { memoryBytes: limit, timeoutMs: slow(5000) });
   for (const lang of LANGS) {
     const a = r[lang];
     assert.equal(a.result.status, 'memory_limit', `${lang}: ${a.run.message ?? ''} ${a.run.stderr.slice(0, 300)}`);
@@ -93,7 +94,7 @@ test('memory bombs (all five languages) end as memory_limit at the limit', T, as
 
 test('filling the workspace with bytes ends in ENOSPC at workspaceBytes; nothing lands on the host', T, async (t) => {
   if (await skipWithoutPreflight(t)) return;
-  const r = await attackAll(service, LANGS, 'fill-bytes', [], { workspaceBytes: 8 * MiB, timeoutMs: 5000 });
+  const r = await attackAll(service, LANGS, 'fill-bytes', [], { workspaceBytes: 8 * MiB, timeoutMs: slow(5000) });
   for (const lang of LANGS) {
     const a = r[lang];
     assert.equal(a.result.status, 'ok', `${lang}: ${a.run.message ?? ''} ${a.run.stderr.slice(0, 300)}`);
@@ -124,7 +125,7 @@ test('filling the workspace with inodes ends in ENOSPC at its inode cap, well in
   // (bubblewrap 0.8 cannot cap inodes): a flood of empty files meets ENOSPC, as on a real disk,
   // instead of filling the memory cgroup with inodes and dentries until the OOM killer strikes.
   const limit = 48 * MiB;
-  const r = await Promise.all((['c', 'python', 'javascript'] as const).map((l) => attack(service, l, 'fill-inodes', [], { memoryBytes: limit, timeoutMs: 5000, cpuTimeMs: 5000 })));
+  const r = await Promise.all((['c', 'python', 'javascript'] as const).map((l) => attack(service, l, 'fill-inodes', [], { memoryBytes: limit, timeoutMs: slow(5000), cpuTimeMs: 5000 })));
   for (const a of r) {
     assert.equal(a.out.create, 'ENOSPC', `${a.lang}: status ${a.result.status}, ${a.run.stdout.slice(0, 200)} ${a.run.message ?? ''}`);
     assert.ok(Number(a.out.files) <= 2048, `${a.lang}: at most the 8 MiB workspace's 2048 inodes: ${a.out.files}`);
@@ -141,7 +142,7 @@ for (const stream of ['stdout', 'stderr'] as const) {
   test(`${stream} floods (all five languages) end as output_limit with exactly outputBytes kept`, T, async (t) => {
     if (await skipWithoutPreflight(t)) return;
     const outputBytes = 32 * 1024;
-    const r = await attackAll(service, LANGS, `${stream}-flood`, [], { outputBytes, timeoutMs: 5000 });
+    const r = await attackAll(service, LANGS, `${stream}-flood`, [], { outputBytes, timeoutMs: slow(5000) });
     for (const lang of LANGS) {
       const a = r[lang];
       assert.equal(a.result.status, 'output_limit', `${lang}: ${a.run.message ?? ''}`);
@@ -164,7 +165,7 @@ test('busy loops (all five languages) end as timeout at the wall-clock limit, or
     assert.ok(a.run.wallMs >= 790, `${lang}: killed at the 800 ms limit, not before (wall ${a.run.wallMs} ms)`);
     assert.ok(a.run.wallMs < 10_000, `${lang}: killed by the wall clock, well before the 10 s CPU limit (wall ${a.run.wallMs} ms)`);
   }
-  const cpu = await attackAll(service, ['c', 'python'], 'busy', [], { timeoutMs: 10_000, cpuTimeMs: 400 });
+  const cpu = await attackAll(service, ['c', 'python'], 'busy', [], { timeoutMs: slow(10_000), cpuTimeMs: 400 });
   for (const a of [cpu.c, cpu.python]) {
     assert.equal(a.result.status, 'timeout');
     assert.match(a.run.message ?? '', /^CPU time limit of 400 ms exceeded/, a.lang);
@@ -207,7 +208,7 @@ test('SIGSTOP on itself (all five languages) does not stop the wall clock (Pisto
 
 test('daemons (background, setsid, double fork, nohup, detached) do not outlive the run', T, async (t) => {
   if (await skipWithoutPreflight(t)) return;
-  const r = await attackAll(service, LANGS, 'daemon', [], { timeoutMs: 5000 });
+  const r = await attackAll(service, LANGS, 'daemon', [], { timeoutMs: slow(5000) });
   for (const lang of ['python', 'javascript', 'c', 'go'] as const) {
     assert.equal(r[lang].result.status, 'ok', `${lang}: ${r[lang].run.stderr}`);
     assert.equal(r[lang].out.daemon, 'started', `${lang}: the daemon was running when the program exited`);
@@ -226,7 +227,7 @@ test('kill(-1, SIGKILL), PID 1 and the host pids of the service and of a canary:
   try {
     const pids = [String(process.pid), String(canary.pid)];
     assert.ok(process.pid > 100 && (canary.pid ?? 0) > 100, 'host pids are far above the sandbox\'s own');
-    const r = await attackAll(service, LANGS, 'kill', pids, { timeoutMs: 5000 });
+    const r = await attackAll(service, LANGS, 'kill', pids, { timeoutMs: slow(5000) });
     for (const lang of LANGS) {
       const o = r[lang].out;
       assert.equal(r[lang].result.status, 'ok', `${lang}: ${r[lang].run.message ?? ''} ${r[lang].run.stderr}`);

@@ -54,6 +54,7 @@ export const TIGHT_LIMITS = Object.freeze({
   // Budgets to finish in, stretched on emulated hosts (test/support/slow.ts).
   timeoutMs: slow(2000),
   cpuTimeMs: slow(2000),
+  compileTimeoutMs: slow(30_000),
   memoryBytes: 128 * MiB,
   pids: 32,
   outputBytes: 64 * 1024,
