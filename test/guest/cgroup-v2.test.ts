@@ -44,15 +44,19 @@ test('the isolation, limits, hostile and cgroup suites pass on a pure cgroup-v2 
     env: { ...process.env, CYLO_GUEST_TIMEOUT: String(LIMIT_S) },
   });
   let output = '';
-  // Streamed as it comes, prefixed: a slow guest shows its progress in CI's log.
+  let partial = '';
+  // Streamed line by line as it comes, prefixed: a slow guest shows its progress in CI's log.
   const relay = (chunk: Buffer): void => {
     const text = chunk.toString('utf8');
     output += text;
-    process.stderr.write(text.replace(/^(?=.)/gm, 'guest| '));
+    const lines = (partial + text).split('\n');
+    partial = lines.pop() ?? '';
+    for (const line of lines) process.stderr.write(`guest| ${line}\n`);
   };
   child.stdout.on('data', relay);
   child.stderr.on('data', relay);
   const [code] = (await once(child, 'close')) as [number | null];
+  if (partial !== '') process.stderr.write(`guest| ${partial}\n`);
   const minutes = ((Date.now() - started) / 60_000).toFixed(1);
   const summary = summariseTap(output.replace(/\r/g, ''));
   assert.ok(summary !== undefined, `the guest reported no test summary (exit ${code}, ${minutes} min); see the guest| lines above`);

@@ -85,6 +85,9 @@ test('the cylo subtree lies under this process\'s own cgroup', (t) => {
   for (const base of driver.baseDirs) {
     assert.ok(base.endsWith('/cylo'), base);
     assert.ok(existsSync(base), `${base} exists`);
+    // v2: the first test's driver already moved this process into the cylo-service leaf; this
+    // second driver must work from the leaf's parent, not nest a leaf per instance.
+    if (driver.version === 'v2') assert.ok(!base.includes('/cylo-service/'), `${base} is nested under the service leaf`);
   }
   if (driver.version === 'v1') {
     // e.g. memory:/some/path -> /sys/fs/cgroup/memory/some/path/cylo

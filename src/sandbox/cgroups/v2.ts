@@ -99,8 +99,8 @@ export class V2Driver implements CgroupDriver {
   constructor(root: string) {
     const line = parseProcSelfCgroup().find((l) => l.controllers.length === 0);
     // A process that an earlier driver (another instance in this process) moved into its leaf
-    // works from the leaf's parent: nesting a leaf per instance would leave the first instance's
-    // subtree under a cgroup with a process in it, where no controller can be enabled.
+    // works from the leaf's parent: every instance of a process shares one subtree, instead of
+    // each further one nesting a leaf of its own (cylo-service/cylo-service/...).
     const path = (line?.path ?? '/').replace(new RegExp(`/${SERVICE_LEAF}$`), '') || '/';
     const own = join(root, path);
     this.base = join(own, 'cylo');
