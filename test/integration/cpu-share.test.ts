@@ -32,7 +32,7 @@ test('cpuShare 0.25: two busy processes use at most a generous multiple of a qua
     return;
   }
   const timeoutMs = slow(4000);
-  const r = await cylo.execute({ language: 'python', code: SPIN, limits: { timeoutMs, cpuTimeMs: 4 * timeoutMs, pids: 8 } });
+  const r = await cylo.execute({ language: 'python', code: SPIN, limits: { timeoutMs, cpuTimeMs: 2 * timeoutMs, pids: 8 } });
   assert.equal(r.status, 'timeout', JSON.stringify(r));
   const run = r.run;
   assert.ok(run !== null);

@@ -61,6 +61,10 @@ export const TIGHT_LIMITS = Object.freeze({
   workspaceBytes: 8 * MiB,
 });
 
+/** The most a test request may ask for: cylo's own maxima, stretched like the budgets (the same
+ *  figures unless CYLO_TEST_SLOW is set). */
+const TEST_MAX_LIMITS = Object.freeze({ timeoutMs: slow(60_000), cpuTimeMs: slow(60_000), compileTimeoutMs: slow(120_000) });
+
 const shared = new Map<string, Cylo>();
 
 /** One cylo per set of relaxed layers, created on first use and shared by a test file's tests. */
@@ -69,7 +73,7 @@ export function getCylo(relax: RelaxableLayer[] = []): Cylo {
   let cylo = shared.get(key);
   if (cylo === undefined) {
     // concurrency 4: tests that hold two sandboxes open at once must not queue behind each other on a small host.
-    cylo = createCylo({ relax, defaultLimits: { ...TIGHT_LIMITS }, uidBase: TEST_UID_BASE, uidCount: TEST_UID_COUNT, concurrency: 4 });
+    cylo = createCylo({ relax, defaultLimits: { ...TIGHT_LIMITS }, maxLimits: { ...TEST_MAX_LIMITS }, uidBase: TEST_UID_BASE, uidCount: TEST_UID_COUNT, concurrency: 4 });
     shared.set(key, cylo);
   }
   return cylo;
@@ -86,6 +90,7 @@ export async function closeSharedCylos(): Promise<void> {
 /** A cylo of the server tests: small default limits, uids from SERVER_TEST_UID_BASE + uidOffset. */
 export function testCylo(options: CyloOptions = {}, uidOffset = 0): Cylo {
   return createCylo({
+    maxLimits: { ...TEST_MAX_LIMITS },
     defaultLimits: { timeoutMs: slow(5000), cpuTimeMs: slow(5000), memoryBytes: 128 * MiB, pids: 32, outputBytes: 256 * 1024, workspaceBytes: 16 * MiB },
     uidBase: SERVER_TEST_UID_BASE + uidOffset,
     uidCount: 128,
