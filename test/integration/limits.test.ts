@@ -283,10 +283,14 @@ for (const [language, code] of [
   test(`a ${language} program that SIGSTOPs itself still ends as timeout`, T, async (t) => {
     if (await skipWithoutPreflight(t)) return;
     const marker = uniqueMarker();
-    const r = await run({ language, code, args: [marker], limits: { timeoutMs: 1000 } });
+    // The wall limit leaves the program time to start and stop itself (stretched on emulated
+    // hosts, where Python takes seconds to start); what is proven is that a stopped program
+    // still ends by it.
+    const timeoutMs = slow(1000);
+    const r = await run({ language, code, args: [marker], limits: { timeoutMs } });
     assert.equal(r.status, 'timeout', `${r.status}: ${r.run.message ?? ''}`);
     assert.equal(r.run.stdout, 'stopping\n');
-    assert.ok(r.run.wallMs < 10_000, `stopped, yet ended by its 1 s limit (under ten times it: wallMs ${r.run.wallMs})`);
+    assert.ok(r.run.wallMs < 10 * timeoutMs, `stopped, yet ended by its ${timeoutMs} ms limit (under ten times it: wallMs ${r.run.wallMs})`);
     await assertHostClean(marker);
   });
 }
@@ -310,7 +314,9 @@ test('CPU time is summed over processes: two busy processes reach the limit toge
 
 test('sleeping does not use CPU time: a sleeping program ends at the wall-clock limit', T, async (t) => {
   if (await skipWithoutPreflight(t)) return;
-  const r = await run({ language: 'bash', code: 'sleep 5', limits: { cpuTimeMs: 100, timeoutMs: 800 } });
+  // bash's own start costs CPU (seconds of it under emulation): both limits stretched alike, the
+  // sleep stays far past the wall limit.
+  const r = await run({ language: 'bash', code: 'sleep 60', limits: { cpuTimeMs: slow(100), timeoutMs: slow(800) } });
   assert.equal(r.status, 'timeout');
   assert.match(r.run.message ?? '', /wall-clock/);
 });
