@@ -100,13 +100,13 @@ export async function startService(cylo: Cylo = getCylo()): Promise<Service> {
     app,
     cylo,
     async exec(request) {
-      const res = await fetch(`${base}/v1/execute`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(request), signal: AbortSignal.timeout(60_000) });
+      const res = await fetch(`${base}/v1/execute`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(request), signal: AbortSignal.timeout(slow(60_000)) });
       const body = (await res.json()) as ExecutionResult & { error?: { code: string; message: string } };
       if (res.status !== 200) throw new Error(`POST /v1/execute answered ${res.status}: ${JSON.stringify(body)}`);
       return body;
     },
     async healthz() {
-      const res = await fetch(`${base}/healthz`, { signal: AbortSignal.timeout(10_000) });
+      const res = await fetch(`${base}/healthz`, { signal: AbortSignal.timeout(slow(10_000)) });
       assert.equal(res.status, 200, 'the service answers /healthz');
       assert.deepEqual(await res.json(), { status: 'ok' });
     },
@@ -176,7 +176,7 @@ export function useService(): Service {
 /** Compiles the C and Go programs once (a cache hit afterwards), outside the 20 s test budget. */
 export async function warmCompiled(service: Service): Promise<void> {
   for (const lang of ['c', 'go'] as const) {
-    const r = await service.exec({ ...attackRequest(lang, 'hello', [], uniqueMarker()), limits: { compileTimeoutMs: 120_000 } });
+    const r = await service.exec({ ...attackRequest(lang, 'hello', [], uniqueMarker()), limits: { compileTimeoutMs: slow(120_000) } });
     assert.equal(r.status, 'ok', `${lang}: the attack program compiles: ${JSON.stringify(r.compile ?? r.run).slice(0, 2000)}`);
   }
 }
