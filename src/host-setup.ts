@@ -4,6 +4,7 @@
 // which runs the same checks and reports instead of refusing.
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
+import { v1CpuShareError } from './sandbox/cgroups/v1.js';
 import { CyloError } from './errors.js';
 import { CompileCache } from './engine/compile-cache.js';
 import type { NormalizedOptions } from './options.js';
@@ -37,6 +38,8 @@ export async function setUpHost(options: NormalizedOptions, cleanAtStart = true)
     const c = failed ?? { layer: 'cgroups', detail: 'unavailable', fix: 'run cylo doctor' };
     throw new CyloError('CYLO_E_SANDBOX_UNAVAILABLE', `sandbox unavailable: ${c.layer}: ${c.detail}. Fix: ${c.fix ?? 'run cylo doctor'}`, { layer: c.layer });
   }
+  // cpuShare is refused where it cannot be enforced, before anything is claimed.
+  if (options.cpuShare !== undefined && report.cgroups.version === 'v1') throw v1CpuShareError();
   const range = claimUidRange(options.uidCount, options.uidBasePinned ? options.uidBase : undefined);
   const cleanedAtStart = cleanAtStart ? await recoverFromCrashes(report.cgroups, range, options) : { cgroups: [], others: [], processes: [] };
   let cache: CompileCache | undefined;
@@ -51,6 +54,7 @@ export async function setUpHost(options: NormalizedOptions, cleanAtStart = true)
     seccompProgram: options.relax.has('seccomp') ? undefined : buildSeccompProgram(),
     landlockAbi: report.landlockAbi,
     relax: options.relax,
+    cpuShare: options.cpuShare,
   });
   // An unsafe cache directory is refused (CYLO_E_CONFIG) rather than used.
   const { cacheDir, cacheMaxBytes } = options;

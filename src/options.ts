@@ -42,6 +42,11 @@ export interface CyloOptions {
   cgroupRoot?: string;
   /** Executions running at once (default: the number of cores). */
   concurrency?: number;
+  /** CPUs each execution (each session) may use per wall-clock second, enforced by cgroup v2's
+   *  cpu.max: 1 = one CPU's worth, 0.5 = half of one, 2 = two (a multi-threaded program);
+   *  0.01 to 1024. Unset: no cap (the CPU-time limit still bounds the total). Refused on cgroup
+   *  v1 hosts (CYLO_E_SANDBOX_UNAVAILABLE, layer cgroups). */
+  cpuShare?: number;
   /** Executions waiting for a free slot before CYLO_E_QUEUE_FULL (default: 16 x concurrency). */
   queueLimit?: number;
   /** Each idle slot prepares its next sandbox ahead of time, so that bubblewrap's setup is not
@@ -128,6 +133,8 @@ export interface NormalizedOptions {
   uidBasePinned: boolean;
   host: { relax: RelaxableLayer[]; bwrapPath?: string; helperPath?: string; cgroupRoot?: string };
   concurrency: number;
+  /** CPUs per execution per wall second (cgroup v2 cpu.max); undefined: no cap. */
+  cpuShare: number | undefined;
   queueLimit: number;
   prepare: boolean;
   prestart: boolean;
@@ -159,6 +166,7 @@ const optionsSchema = z.strictObject({
   helperPath: path.optional(),
   cgroupRoot: path.optional(),
   concurrency: positiveInt.optional(),
+  cpuShare: z.number().min(0.01).max(1024).optional(),
   queueLimit: z.number().int().min(0).optional(),
   prepare: z.boolean().optional(),
   prewarm: z.boolean().optional(),
@@ -238,6 +246,7 @@ export function normalizeOptions(input: CyloOptions = {}): NormalizedOptions {
     uidBasePinned: o.uidBase !== undefined,
     host: { relax, ...(o.bwrapPath === undefined ? {} : { bwrapPath: o.bwrapPath }), ...(o.helperPath === undefined ? {} : { helperPath: o.helperPath }), ...(o.cgroupRoot === undefined ? {} : { cgroupRoot: o.cgroupRoot }) },
     concurrency,
+    cpuShare: o.cpuShare,
     queueLimit: o.queueLimit ?? concurrency * 16,
     prepare: o.prepare ?? o.prewarm ?? true,
     prestart: o.prestart ?? true,

@@ -142,6 +142,7 @@ export function cyloOptionsFromConfig(config: LoadedConfig): CyloOptions {
   const options: CyloOptions = {};
   if (v.concurrency !== undefined) options.concurrency = v.concurrency;
   if (v.queueLimit !== undefined) options.queueLimit = v.queueLimit;
+  if (v.cpuShare !== undefined) options.cpuShare = v.cpuShare;
   if (v.relax !== undefined && v.relax.length > 0) options.relax = v.relax;
   if (v.maxLimits !== undefined) options.maxLimits = v.maxLimits;
   if (v.defaultLimits !== undefined) options.defaultLimits = v.defaultLimits;

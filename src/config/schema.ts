@@ -38,6 +38,11 @@ const boundsSchema = z.strictObject(
 export const sharedKeys = {
   concurrency: wholeNumber(1, 4096).optional(),
   queueLimit: wholeNumber(0, 1_000_000).optional(),
+  /** CPUs per execution per wall second (cgroup v2 cpu.max), e.g. 0.5; docs/configuration.md. */
+  cpuShare: z
+    .union([z.number(), z.string().trim().regex(/^\d+(\.\d+)?$/, 'expected a number of CPUs such as 0.5 or 2').transform(Number)])
+    .pipe(z.number().min(0.01, 'expected at least 0.01').max(1024, 'expected at most 1024'))
+    .optional(),
   relax: relaxList.optional(),
   maxLimits: limitsSchema.optional(),
   defaultLimits: limitsSchema.optional(),
@@ -117,6 +122,7 @@ export const ENV_VARS: Readonly<Record<string, ConfigKey>> = {
   CYLO_INSECURE_NO_AUTH: 'insecureNoAuth',
   CYLO_CONCURRENCY: 'concurrency',
   CYLO_QUEUE_LIMIT: 'queueLimit',
+  CYLO_CPU_SHARE: 'cpuShare',
   CYLO_GRACE: 'grace',
   CYLO_BODY_LIMIT: 'bodyLimit',
   CYLO_MAX_CONNECTIONS: 'maxConnections',

@@ -16,6 +16,9 @@ import { V2Driver } from './cgroups/v2.js';
 export interface CgroupLimits {
   memoryBytes: number;
   pids: number;
+  /** CPUs the cgroup may use per wall-clock second (cgroup v2 cpu.max: quota = share x period),
+   *  e.g. 0.5 = half of one CPU, 2 = two CPUs' worth; undefined: no cap. v2 only (see v1.ts). */
+  cpuShare?: number | undefined;
 }
 
 export interface CgroupStats {

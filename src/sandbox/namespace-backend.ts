@@ -31,6 +31,8 @@ export interface NamespaceHost {
    *  every sandbox at PRESTART_IN_SANDBOX; undefined: runtimes are never pre-started (option
    *  `prestart: false`). Only used with prepared sandboxes. */
   prestartDir?: string | undefined;
+  /** CPUs per execution per wall second (cgroup v2 cpu.max); undefined: no cap. */
+  cpuShare?: number | undefined;
 }
 
 /**
@@ -141,7 +143,7 @@ export class NamespaceBackend implements SandboxBackend<NamespaceSlot> {
     const identity = this.host.identities.acquire();
     let cgroup: ExecutionCgroup;
     try {
-      cgroup = this.host.cgroups.create(cgroupName({ base: this.host.identities.base, count: this.host.identities.size }), { memoryBytes: 64 * 1024 * 1024, pids: 16 });
+      cgroup = this.host.cgroups.create(cgroupName({ base: this.host.identities.base, count: this.host.identities.size }), { memoryBytes: 64 * 1024 * 1024, pids: 16, cpuShare: this.host.cpuShare });
     } catch (error) {
       identity.release();
       throw error;
@@ -202,7 +204,7 @@ export class NamespaceBackend implements SandboxBackend<NamespaceSlot> {
     // an empty cgroup: its memory peak and CPU time are its own.
     if (slot.used) await cgroup.reset();
     slot.used = true;
-    cgroup.configure({ memoryBytes: spec.limits.memoryBytes, pids: spec.limits.pids + SUPERVISOR_PIDS });
+    cgroup.configure({ memoryBytes: spec.limits.memoryBytes, pids: spec.limits.pids + SUPERVISOR_PIDS, cpuShare: this.host.cpuShare });
     const plan = this.plan(spec, identity, cgroup);
     this.learnPrestart(slot, spec, plan);
     try {

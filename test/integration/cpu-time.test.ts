@@ -7,9 +7,10 @@ import { after, test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { closeSharedCylos, getCylo } from '../support/cylo.js';
 import { skipWithoutSandbox } from '../support/host.js';
+import { slow } from '../support/slow.js';
 
 after(closeSharedCylos);
-const T = { timeout: 60_000 };
+const T = { timeout: slow(60_000) };
 
 async function skipUnlessC(t: TestContext): Promise<boolean> {
   if (skipWithoutSandbox(t)) return true;

@@ -8,10 +8,11 @@ import assert from 'node:assert/strict';
 import { run, testCylo } from '../support/cylo.js';
 import { skipWithoutPreflight } from '../support/preflight.js';
 import { settledBusyCgroups } from '../support/processes.js';
+import { slow } from '../support/slow.js';
 import { MiB } from '../support/units.js';
 import { CyloError } from '../../src/errors.js';
 
-const T = { timeout: 30_000 };
+const T = { timeout: slow(30_000) };
 
 test('a flood of empty files meets ENOSPC inside the program (the inode cap), and the result names the workspace', T, async (t) => {
   if (await skipWithoutPreflight(t)) return;
@@ -29,7 +30,7 @@ except OSError as e:
     print(errno.errorcode[e.errno], n)
     sys.exit(1)
 `;
-  const r = await run({ language: 'python', code, limits: { workspaceBytes: 4 * MiB, memoryBytes: 64 * MiB, timeoutMs: 10_000, cpuTimeMs: 10_000 } });
+  const r = await run({ language: 'python', code, limits: { workspaceBytes: 4 * MiB, memoryBytes: 64 * MiB, timeoutMs: slow(10_000), cpuTimeMs: 10_000 } });
   assert.equal(r.status, 'runtime_error', `${r.status}: ${r.run.message ?? ''} ${r.run.stderr.slice(0, 300)}`);
   const [errno, count] = r.run.stdout.trim().split(' ');
   assert.equal(errno, 'ENOSPC', r.run.stdout);
@@ -55,11 +56,11 @@ try:
 except OSError as e:
     print(errno.errorcode[e.errno])
 `;
-  const r = await run({ language: 'python', code, limits: { workspaceBytes: 64 * MiB, memoryBytes: 128 * MiB, timeoutMs: 5000 } });
+  const r = await run({ language: 'python', code, limits: { workspaceBytes: 64 * MiB, memoryBytes: 128 * MiB, timeoutMs: slow(5000) } });
   assert.equal(r.status, 'ok', `${r.status}: ${r.run.message ?? ''} ${r.run.stderr.slice(0, 300)}`);
   assert.equal(r.run.stdout, 'ENOSPC\n');
   // The same with the fallocate tool, which does not ignore SIGXFSZ: an error exit, no signal.
-  const tool = await run({ language: 'bash', code: 'fallocate -l 200M /work/big', limits: { workspaceBytes: 64 * MiB, memoryBytes: 128 * MiB, timeoutMs: 5000 } });
+  const tool = await run({ language: 'bash', code: 'fallocate -l 200M /work/big', limits: { workspaceBytes: 64 * MiB, memoryBytes: 128 * MiB, timeoutMs: slow(5000) } });
   assert.equal(tool.status, 'runtime_error', tool.run.message ?? '');
   assert.equal(tool.run.signal, null);
   assert.match(tool.run.stderr, /No space left on device/);
@@ -71,7 +72,7 @@ test('a memory kill of a small process filling the workspace is memory_limit wit
   // not), so PID 1 survives and reports the kill: before, a program this small (fallocate's
   // resident set is smaller than bubblewrap's) could lose to the plumbing, and the result was
   // memory_limit with exitCode null and signal null. The workspace's pages belong to no process.
-  const r = await run({ language: 'bash', code: 'exec fallocate -l 64M /work/big', limits: { workspaceBytes: 64 * MiB, memoryBytes: 64 * MiB, timeoutMs: 5000 } });
+  const r = await run({ language: 'bash', code: 'exec fallocate -l 64M /work/big', limits: { workspaceBytes: 64 * MiB, memoryBytes: 64 * MiB, timeoutMs: slow(5000) } });
   assert.equal(r.status, 'memory_limit', `${r.status}: ${r.run.message ?? ''} ${r.run.stderr.slice(0, 300)}`);
   assert.equal(r.run.signal, 'SIGKILL');
   assert.equal(r.run.exitCode, null);
@@ -85,7 +86,7 @@ test('the program runs with oom_score_adj 1000 and cannot lower it (Landlock); P
   // proves: prefer_program_for_oom raised the program's score before Landlock, and Landlock
   // denies writing it back (the program cannot make the plumbing the OOM killer's choice)
   const code = 'cat /proc/self/oom_score_adj; cat /proc/1/oom_score_adj; echo 0 > /proc/self/oom_score_adj && echo lowered; cat /proc/self/oom_score_adj';
-  const r = await run({ language: 'bash', code, limits: { timeoutMs: 5000 } });
+  const r = await run({ language: 'bash', code, limits: { timeoutMs: slow(5000) } });
   assert.equal(r.status, 'ok', r.run.stderr);
   const [program, pid1, after] = r.run.stdout.trim().split('\n');
   assert.equal(program, '1000');
@@ -105,7 +106,7 @@ for _ in range(100):
     threading.Thread(target=time.sleep, args=(2,), daemon=True).start()
 print('all started')
 `;
-  const r = await run({ language: 'python', code, limits: { pids: 8, timeoutMs: 5000 } });
+  const r = await run({ language: 'python', code, limits: { pids: 8, timeoutMs: slow(5000) } });
   assert.equal(r.status, 'runtime_error', `${r.status}: ${r.run.message ?? ''}`);
   assert.match(r.run.stderr, /can't start new thread/);
   assert.equal(r.run.limit, 'pids');
@@ -128,9 +129,9 @@ test('a slot reused after a pids-limit hit does not name the pids limit for the 
   t.after(() => cylo.close({ graceMs: 0 }));
   // A thread storm that fails at once (bash would retry a refused fork for seconds, and could
   // reach the wall limit first under load).
-  const storm = await cylo.execute({ language: 'python', code: 'import threading, time\nfor _ in range(100):\n    threading.Thread(target=time.sleep, args=(2,), daemon=True).start()\n', limits: { pids: 8, timeoutMs: 5000 } });
+  const storm = await cylo.execute({ language: 'python', code: 'import threading, time\nfor _ in range(100):\n    threading.Thread(target=time.sleep, args=(2,), daemon=True).start()\n', limits: { pids: 8, timeoutMs: slow(5000) } });
   assert.equal(storm.run?.limit, 'pids', `${storm.status}: ${storm.run?.message ?? ''}`);
-  const plain = await cylo.execute({ language: 'bash', code: 'exit 3', limits: { pids: 8, timeoutMs: 5000 } });
+  const plain = await cylo.execute({ language: 'bash', code: 'exit 3', limits: { pids: 8, timeoutMs: slow(5000) } });
   assert.equal(plain.status, 'runtime_error');
   assert.equal(plain.run?.limit, null, plain.run?.message ?? '');
   assert.equal(plain.run?.message, null);

@@ -10,8 +10,9 @@ import { skipWithoutSandbox } from '../support/host.js';
 import { preflight, skipWithoutPreflight } from '../support/preflight.js';
 import { settledBusyCgroups, processesWith, uniqueMarker } from '../support/processes.js';
 import { MiB } from '../support/units.js';
+import { slow } from '../support/slow.js';
 
-const T = { timeout: 20_000 };
+const T = { timeout: slow(20_000) };
 
 /** After a hostile run: nothing of it is left on the host and this process still works. */
 async function assertHostClean(marker: string): Promise<void> {
@@ -86,7 +87,7 @@ while True:
     started += 1
 `;
   for (const pids of [2, 5]) {
-    const r = await run({ language: 'python', code, limits: { pids, timeoutMs: 5000 } });
+    const r = await run({ language: 'python', code, limits: { pids, timeoutMs: slow(5000) } });
     assert.equal(r.status, 'ok', `${r.run.message ?? ''} ${r.run.stderr}`);
     // The program itself plus pids - 1 children; the sandbox's supervisors are not counted.
     assert.equal(r.run.stdout, `${pids - 1} EAGAIN\n`, `pids ${pids}`);
@@ -105,7 +106,7 @@ try:
 except RuntimeError as e:
     print('refused', n)
 `;
-  const r = await run({ language: 'python', code, limits: { pids: 16, timeoutMs: 5000 } });
+  const r = await run({ language: 'python', code, limits: { pids: 16, timeoutMs: slow(5000) } });
   assert.equal(r.status, 'ok', r.run.stderr);
   const n = Number(/^refused (\d+)$/m.exec(r.run.stdout)?.[1] ?? 'NaN');
   assert.ok(n < 16, `threads started before refusal: ${r.run.stdout}`);
@@ -128,7 +129,7 @@ for i in $(seq 200); do
 done
 echo "started $n"
 `;
-  const r = await run({ language: 'bash', code, args: [marker], limits: { timeoutMs: 5000 } });
+  const r = await run({ language: 'bash', code, args: [marker], limits: { timeoutMs: slow(5000) } });
   assert.equal(r.status, 'ok', `${r.run.message ?? ''} ${r.run.stderr}`);
   assert.equal(r.run.stdout, 'started 4\n', 'the four background processes were running when the program exited');
   await assertHostClean(marker);
@@ -153,7 +154,7 @@ for _ in range(200):
     time.sleep(0.01)
 print('daemon up' if len(mine) >= 2 else 'no daemon')
 `;
-  const r = await run({ language: 'python', code, args: [marker], limits: { timeoutMs: 5000 } });
+  const r = await run({ language: 'python', code, args: [marker], limits: { timeoutMs: slow(5000) } });
   assert.equal(r.status, 'ok', r.run.stderr);
   assert.equal(r.run.stdout, 'daemon up\n');
   await assertHostClean(marker);
@@ -166,7 +167,7 @@ print('daemon up' if len(mine) >= 2 else 'no daemon')
 test('a 1 GiB allocation under a 128 MiB limit ends as memory_limit', T, async (t) => {
   if (await skipWithoutPreflight(t)) return;
   const marker = uniqueMarker();
-  const r = await run({ language: 'python', code: "x = b'x' * (1 << 30)\nprint('allocated')", args: [marker], limits: { memoryBytes: 128 * MiB, timeoutMs: 5000 } });
+  const r = await run({ language: 'python', code: "x = b'x' * (1 << 30)\nprint('allocated')", args: [marker], limits: { memoryBytes: 128 * MiB, timeoutMs: slow(5000) } });
   assert.equal(r.status, 'memory_limit', `${r.run.message ?? ''} ${r.run.stderr}`);
   assert.equal(r.run.stdout, '');
   assert.match(r.run.message ?? '', /memory limit of 134217728 bytes exceeded/);
@@ -186,7 +187,7 @@ for _ in range(3):
 block = b'x' * (48 << 20)
 time.sleep(3)
 `;
-  const r = await run({ language: 'python', code, args: [marker], limits: { memoryBytes: 128 * MiB, timeoutMs: 5000 } });
+  const r = await run({ language: 'python', code, args: [marker], limits: { memoryBytes: 128 * MiB, timeoutMs: slow(5000) } });
   assert.equal(r.status, 'memory_limit', `${r.status}: ${r.run.message ?? ''} ${r.run.stderr}`);
   await assertHostClean(marker);
 });
@@ -203,7 +204,7 @@ try:
 except OSError as e:
     print(errno.errorcode[e.errno], i)
 `;
-  const r = await run({ language: 'python', code, limits: { workspaceBytes: 8 * MiB, timeoutMs: 5000 } });
+  const r = await run({ language: 'python', code, limits: { workspaceBytes: 8 * MiB, timeoutMs: slow(5000) } });
   assert.equal(r.status, 'ok', r.run.stderr);
   assert.equal(r.run.stdout, 'ENOSPC 2\n');
 });
@@ -214,7 +215,7 @@ test('workspace files count against the memory limit: a workspace as large as it
   // (A workspace larger than the memory limit is refused: see limits-named.test.ts.) The
   // workspace's pages and the programs' own memory together pass the limit before the
   // workspace is full.
-  const r = await run({ language: 'bash', code: 'head -c 200M /dev/zero > /work/big; echo "rc=$?"', args: [marker], limits: { memoryBytes: 64 * MiB, workspaceBytes: 64 * MiB, timeoutMs: 5000 } });
+  const r = await run({ language: 'bash', code: 'head -c 200M /dev/zero > /work/big; echo "rc=$?"', args: [marker], limits: { memoryBytes: 64 * MiB, workspaceBytes: 64 * MiB, timeoutMs: slow(5000) } });
   assert.equal(r.status, 'memory_limit', `${r.status}: ${r.run.message ?? ''}`);
   assert.equal(r.run.limit, 'memory');
   assert.ok(r.run.wallMs < 5000, `ended by the memory limit, before the 5 s wall-clock limit (${r.run.wallMs} ms)`);
@@ -241,7 +242,7 @@ test('output of exactly outputBytes is ok; one byte more is output_limit', T, as
 test('an endless print ends quickly as output_limit with exactly outputBytes kept', T, async (t) => {
   if (await skipWithoutPreflight(t)) return;
   const outputBytes = 64 * 1024;
-  const r = await run({ language: 'python', code: "import sys\nwhile True:\n    sys.stdout.write('x' * 4096)", limits: { outputBytes, timeoutMs: 5000 } });
+  const r = await run({ language: 'python', code: "import sys\nwhile True:\n    sys.stdout.write('x' * 4096)", limits: { outputBytes, timeoutMs: slow(5000) } });
   assert.equal(r.status, 'output_limit', r.run.message ?? '');
   assert.equal(r.run.stdoutTruncated, true);
   assert.equal(r.run.stderrTruncated, false);
@@ -253,7 +254,7 @@ test('an endless print ends quickly as output_limit with exactly outputBytes kep
 test('endless stderr is capped the same way', T, async (t) => {
   if (await skipWithoutPreflight(t)) return;
   const outputBytes = 16 * 1024;
-  const r = await run({ language: 'bash', code: 'while :; do echo eeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee >&2; done', limits: { outputBytes, timeoutMs: 5000 } });
+  const r = await run({ language: 'bash', code: 'while :; do echo eeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee >&2; done', limits: { outputBytes, timeoutMs: slow(5000) } });
   assert.equal(r.status, 'output_limit');
   assert.equal(r.run.stderrTruncated, true);
   assert.equal(r.run.stderr.length, outputBytes);
@@ -282,17 +283,21 @@ for (const [language, code] of [
   test(`a ${language} program that SIGSTOPs itself still ends as timeout`, T, async (t) => {
     if (await skipWithoutPreflight(t)) return;
     const marker = uniqueMarker();
-    const r = await run({ language, code, args: [marker], limits: { timeoutMs: 1000 } });
+    // The wall limit leaves the program time to start and stop itself (stretched on emulated
+    // hosts, where Python takes seconds to start); what is proven is that a stopped program
+    // still ends by it.
+    const timeoutMs = slow(1000);
+    const r = await run({ language, code, args: [marker], limits: { timeoutMs } });
     assert.equal(r.status, 'timeout', `${r.status}: ${r.run.message ?? ''}`);
     assert.equal(r.run.stdout, 'stopping\n');
-    assert.ok(r.run.wallMs < 10_000, `stopped, yet ended by its 1 s limit (under ten times it: wallMs ${r.run.wallMs})`);
+    assert.ok(r.run.wallMs < 10 * timeoutMs, `stopped, yet ended by its ${timeoutMs} ms limit (under ten times it: wallMs ${r.run.wallMs})`);
     await assertHostClean(marker);
   });
 }
 
 test('a CPU-time limit below the wall-clock limit ends a busy loop as timeout, naming CPU time', T, async (t) => {
   if (await skipWithoutPreflight(t)) return;
-  const r = await run({ language: 'python', code: 'while True:\n    pass', limits: { cpuTimeMs: 300, timeoutMs: 5000 } });
+  const r = await run({ language: 'python', code: 'while True:\n    pass', limits: { cpuTimeMs: 300, timeoutMs: slow(5000) } });
   assert.equal(r.status, 'timeout');
   assert.match(r.run.message ?? '', /CPU time limit of 300 ms exceeded/);
   assert.ok(r.run.wallMs < 5000, `stopped by the CPU-time limit, before the 5 s wall-clock limit (${r.run.wallMs} ms)`);
@@ -301,7 +306,7 @@ test('a CPU-time limit below the wall-clock limit ends a busy loop as timeout, n
 
 test('CPU time is summed over processes: two busy processes reach the limit together', T, async (t) => {
   if (await skipWithoutPreflight(t)) return;
-  const r = await run({ language: 'python', code: 'import os\nos.fork()\nwhile True:\n    pass', limits: { cpuTimeMs: 600, timeoutMs: 5000 } });
+  const r = await run({ language: 'python', code: 'import os\nos.fork()\nwhile True:\n    pass', limits: { cpuTimeMs: 600, timeoutMs: slow(5000) } });
   assert.equal(r.status, 'timeout');
   assert.match(r.run.message ?? '', /CPU time limit of 600 ms exceeded/);
   assert.ok(r.run.cpuMs >= 600);
@@ -309,7 +314,9 @@ test('CPU time is summed over processes: two busy processes reach the limit toge
 
 test('sleeping does not use CPU time: a sleeping program ends at the wall-clock limit', T, async (t) => {
   if (await skipWithoutPreflight(t)) return;
-  const r = await run({ language: 'bash', code: 'sleep 5', limits: { cpuTimeMs: 100, timeoutMs: 800 } });
+  // bash's own start costs CPU (seconds of it under emulation): both limits stretched alike, the
+  // sleep stays far past the wall limit.
+  const r = await run({ language: 'bash', code: 'sleep 60', limits: { cpuTimeMs: slow(100), timeoutMs: slow(800) } });
   assert.equal(r.status, 'timeout');
   assert.match(r.run.message ?? '', /wall-clock/);
 });

@@ -22,12 +22,13 @@ import { preflight } from '../support/preflight.js';
 import { busyCgroups, processesWith, strayProcesses, uniqueMarker } from '../support/processes.js';
 import { MiB } from '../support/units.js';
 import { settled } from '../support/wait.js';
+import { slow } from '../support/slow.js';
 
 /** Every hostile test: a short timeout. */
-export const T = { timeout: 20_000 };
+export const T = { timeout: slow(20_000) };
 
 /** Tight limits for hostile programs (the shared cylo's defaults are already tight). */
-export const HOSTILE_LIMITS: Partial<Limits> = { timeoutMs: 2000, cpuTimeMs: 2000, memoryBytes: 128 * MiB, pids: 32, outputBytes: 64 * 1024, workspaceBytes: 8 * MiB };
+export const HOSTILE_LIMITS: Partial<Limits> = { timeoutMs: slow(2000), cpuTimeMs: slow(2000), memoryBytes: 128 * MiB, pids: 32, outputBytes: 64 * 1024, workspaceBytes: 8 * MiB };
 
 export const LANGS = ['python', 'javascript', 'bash', 'c', 'go'] as const;
 /** The same attack classes in Rust, Java and TypeScript (test/security/hostile-languages.test.ts):
@@ -111,13 +112,13 @@ export async function startService(cylo: Cylo = getCylo()): Promise<Service> {
     app,
     cylo,
     async exec(request) {
-      const res = await fetch(`${base}/v1/execute`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(request), signal: AbortSignal.timeout(60_000) });
+      const res = await fetch(`${base}/v1/execute`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(request), signal: AbortSignal.timeout(slow(60_000)) });
       const body = (await res.json()) as ExecutionResult & { error?: { code: string; message: string } };
       if (res.status !== 200) throw new Error(`POST /v1/execute answered ${res.status}: ${JSON.stringify(body)}`);
       return body;
     },
     async healthz() {
-      const res = await fetch(`${base}/healthz`, { signal: AbortSignal.timeout(10_000) });
+      const res = await fetch(`${base}/healthz`, { signal: AbortSignal.timeout(slow(10_000)) });
       assert.equal(res.status, 200, 'the service answers /healthz');
       assert.deepEqual(await res.json(), { status: 'ok' });
     },
@@ -163,7 +164,7 @@ export function useService(warm: readonly Lang[] = ['c', 'go']): Service {
   before(async () => {
     current = await startService();
     if ((await preflight()).ok) await warmCompiled(current, warm);
-  }, { timeout: 180_000 });
+  }, { timeout: slow(180_000) });
   after(async () => {
     await current?.close();
     await closeSharedCylos();
@@ -187,7 +188,7 @@ export function useService(warm: readonly Lang[] = ['c', 'go']): Service {
 /** Compiles LANGS' programs once (a cache hit afterwards), outside the 20 s test budget. */
 export async function warmCompiled(service: Service, langs: readonly Lang[] = ['c', 'go']): Promise<void> {
   for (const lang of langs) {
-    const r = await service.exec({ ...attackRequest(lang, 'hello', [], uniqueMarker()), limits: { compileTimeoutMs: 120_000 } });
+    const r = await service.exec({ ...attackRequest(lang, 'hello', [], uniqueMarker()), limits: { compileTimeoutMs: slow(120_000) } });
     assert.equal(r.status, 'ok', `${lang}: the attack program compiles: ${JSON.stringify(r.compile ?? r.run).slice(0, 2000)}`);
   }
 }

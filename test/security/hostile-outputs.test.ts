@@ -13,8 +13,9 @@ import { readFileSync } from 'node:fs';
 import type { Stage } from '../../src/api/result.js';
 import { closeSharedCylos, run } from '../support/cylo.js';
 import { skipWithoutPreflight } from '../support/preflight.js';
+import { slow } from '../support/slow.js';
 
-const T = { timeout: 20_000 };
+const T = { timeout: slow(20_000) };
 
 test.after(() => closeSharedCylos());
 
@@ -96,7 +97,8 @@ test('a background process swapping an output for a link to a file outside: the 
   // proves: whatever state the swap was in when every process was killed, the link is skipped
   // and a regular file is read only if it is still the one fstatat saw
   const swapper = "import os\\nwhile True:\\n    open('a.tmp', 'w').write('mine')\\n    os.replace('a.tmp', 'a.txt')\\n    os.symlink(os.__file__, 'l.tmp')\\n    os.replace('l.tmp', 'a.txt')";
-  const code = ['import subprocess, sys, time', `subprocess.Popen([sys.executable, '-c', "${swapper}"], start_new_session=True)`, 'time.sleep(0.2)'].join('\n');
+  // The swapper gets time to start (Python starts in seconds under emulation: CYLO_TEST_SLOW).
+  const code = ['import subprocess, sys, time', `subprocess.Popen([sys.executable, '-c', "${swapper}"], start_new_session=True)`, `time.sleep(${slow(200) / 1000})`].join('\n');
   for (let i = 0; i < 3; i++) {
     const r = await run({ language: 'python', code, outputs: ['a.txt'] });
     assert.equal(r.status, 'ok', JSON.stringify(r.run));

@@ -185,9 +185,12 @@ test('seccomp is proven on its own: with the layer relaxed, the same C probes ge
   // the high-bits variant, is the filter's (it compares the low 32 bits, as the kernel does).
   assert.equal(out.tiocsti, 'ENOTTY');
   assert.equal(out.tiocsti_high_bits, 'ENOTTY');
-  for (const name of ['keyctl', 'add_key', 'io_uring_setup', 'ptrace_traceme', 'personality_addr_no_randomize', 'socket_vsock']) {
+  for (const name of ['keyctl', 'add_key', 'io_uring_setup', 'ptrace_traceme', 'personality_addr_no_randomize']) {
     assert.equal(out[name], 'ok', `${name} gets through without seccomp`);
   }
+  // AF_VSOCK reaches the kernel: a socket, or EAFNOSUPPORT where no vsock transport is loaded
+  // (the cgroup-v2 guest's kernel has it as a module); never the filter's EPERM.
+  assert.ok(['ok', 'EAFNOSUPPORT'].includes(out['socket_vsock'] ?? ''), `socket_vsock gets through without seccomp (${out['socket_vsock']})`);
   // The layers under seccomp still hold: bwrap's --disable-userns (ENOSPC), no capabilities.
   assert.equal(out.unshare_user, 'ENOSPC');
   assert.equal(out.clone_newuser, 'ENOSPC');

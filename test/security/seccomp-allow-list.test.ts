@@ -8,6 +8,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { run } from '../support/cylo.js';
 import { sandboxSkipReason } from '../support/host.js';
+import { slow } from '../support/slow.js';
 
 const skip = process.arch !== 'x64' ? 'the probe uses x86_64 syscall numbers' : (sandboxSkipReason() ?? false);
 
@@ -29,12 +30,12 @@ print('getpid', call(39))
 `;
 
 const probe = async (relax: Array<'seccomp'>): Promise<Record<string, string>> => {
-  const r = await run({ language: 'python', code: PROBE, limits: { timeoutMs: 10_000 } }, { relax });
+  const r = await run({ language: 'python', code: PROBE, limits: { timeoutMs: slow(10_000) } }, { relax });
   assert.equal(r.status, 'ok', r.run.stderr);
   return Object.fromEntries(r.run.stdout.trim().split('\n').map((l) => l.split(' ') as [string, string]));
 };
 
-test('a syscall outside the allow list fails with ENOSYS in the sandbox, and succeeds with seccomp relaxed', { skip, timeout: 60_000 }, async () => {
+test('a syscall outside the allow list fails with ENOSYS in the sandbox, and succeeds with seccomp relaxed', { skip, timeout: slow(60_000) }, async () => {
   const enforced = await probe([]);
   const relaxed = await probe(['seccomp']);
   assert.equal(enforced.getpid, 'ok', 'an allowed syscall passes');

@@ -19,6 +19,7 @@
 //   BROWSER_TEST_UID_BASE (2_104_194_304 + (pid % 8192) * 64), 64 uids, above the server tests'
 //     whole span: the playground's browser tests (the served without a token +0, with a token
 //     +16, 16 each) and the CORS test's instance (+32, 16)
+import { slow } from './slow.js';
 import { createCylo, type Cylo, type CyloOptions, type ExecuteOptions } from '../../src/cylo.js';
 import type { ExecuteRequest } from '../../src/api/request.js';
 import type { ExecutionResult, Stage } from '../../src/api/result.js';
@@ -51,13 +52,19 @@ export const BROWSER_TEST_UID_BASE = 2_100_000_000 + 8192 * 512 + (process.pid %
 /** Limits every shared-instance execution gets unless a test asks otherwise: small, so that even
  *  a hostile program costs little, and the whole suite stays fast on 2 cores. */
 export const TIGHT_LIMITS = Object.freeze({
-  timeoutMs: 2000,
-  cpuTimeMs: 2000,
+  // Budgets to finish in, stretched on emulated hosts (test/support/slow.ts).
+  timeoutMs: slow(2000),
+  cpuTimeMs: slow(2000),
+  compileTimeoutMs: slow(30_000),
   memoryBytes: 128 * MiB,
   pids: 32,
   outputBytes: 64 * 1024,
   workspaceBytes: 8 * MiB,
 });
+
+/** The most a test request may ask for: cylo's own maxima, stretched like the budgets (the same
+ *  figures unless CYLO_TEST_SLOW is set). */
+const TEST_MAX_LIMITS = Object.freeze({ timeoutMs: slow(60_000), cpuTimeMs: slow(60_000), compileTimeoutMs: slow(120_000) });
 
 const shared = new Map<string, Cylo>();
 
@@ -67,7 +74,7 @@ export function getCylo(relax: RelaxableLayer[] = []): Cylo {
   let cylo = shared.get(key);
   if (cylo === undefined) {
     // concurrency 4: tests that hold two sandboxes open at once must not queue behind each other on a small host.
-    cylo = createCylo({ relax, defaultLimits: { ...TIGHT_LIMITS }, uidBase: TEST_UID_BASE, uidCount: TEST_UID_COUNT, concurrency: 4 });
+    cylo = createCylo({ relax, defaultLimits: { ...TIGHT_LIMITS }, maxLimits: { ...TEST_MAX_LIMITS }, uidBase: TEST_UID_BASE, uidCount: TEST_UID_COUNT, concurrency: 4 });
     shared.set(key, cylo);
   }
   return cylo;
@@ -84,7 +91,8 @@ export async function closeSharedCylos(): Promise<void> {
 /** A cylo of the server tests: small default limits, uids from SERVER_TEST_UID_BASE + uidOffset. */
 export function testCylo(options: CyloOptions = {}, uidOffset = 0): Cylo {
   return createCylo({
-    defaultLimits: { timeoutMs: 5000, cpuTimeMs: 5000, memoryBytes: 128 * MiB, pids: 32, outputBytes: 256 * 1024, workspaceBytes: 16 * MiB },
+    maxLimits: { ...TEST_MAX_LIMITS },
+    defaultLimits: { timeoutMs: slow(5000), cpuTimeMs: slow(5000), memoryBytes: 128 * MiB, pids: 32, outputBytes: 256 * 1024, workspaceBytes: 16 * MiB },
     uidBase: SERVER_TEST_UID_BASE + uidOffset,
     uidCount: 128,
     ...options,

@@ -11,6 +11,7 @@
 import type { TestContext } from 'node:test';
 import { run } from './cylo.js';
 import { sandboxSkipReason } from './host.js';
+import { slow } from './slow.js';
 import { MiB } from './units.js';
 
 export interface PreflightResult {
@@ -50,16 +51,16 @@ async function check(): Promise<PreflightResult> {
   if (host !== undefined) return { ok: false, reason: host };
   const failures: string[] = [];
   try {
-    const pids = await run({ language: 'python', code: PIDS_PROGRAM, limits: { pids: 8, timeoutMs: 5000, memoryBytes: 64 * MiB } });
+    const pids = await run({ language: 'python', code: PIDS_PROGRAM, limits: { pids: 8, timeoutMs: slow(5000), memoryBytes: 64 * MiB } });
     const [started, failure] = pids.run.stdout.trim().split(' ');
     if (pids.status !== 'ok' || failure !== 'EAGAIN' || Number(started) >= 8) {
       failures.push(`pids limit not in force (20 forks under pids 8: status ${pids.status}, output ${JSON.stringify(pids.run.stdout.trim())}, ${pids.run.message ?? pids.run.stderr.slice(0, 200)})`);
     }
-    const memory = await run({ language: 'python', code: MEMORY_PROGRAM, limits: { memoryBytes: 32 * MiB, timeoutMs: 5000 } });
+    const memory = await run({ language: 'python', code: MEMORY_PROGRAM, limits: { memoryBytes: 32 * MiB, timeoutMs: slow(5000) } });
     if (memory.status !== 'memory_limit') {
       failures.push(`memory limit not in force (64 MiB under 32 MiB: status ${memory.status}, ${memory.run.message ?? memory.run.stderr.slice(0, 200)})`);
     }
-    const net = await run({ language: 'python', code: NETWORK_PROGRAM, limits: { timeoutMs: 5000 } });
+    const net = await run({ language: 'python', code: NETWORK_PROGRAM, limits: { timeoutMs: slow(5000) } });
     if (net.status !== 'ok' || net.run.stdout.trim() !== 'lo lo') {
       failures.push(`network namespace not in force (interfaces inside: ${JSON.stringify(net.run.stdout.trim())}, status ${net.status}, ${net.run.stderr.slice(0, 200)})`);
     }

@@ -85,11 +85,40 @@ test('the cylo subtree lies under this process\'s own cgroup', (t) => {
   for (const base of driver.baseDirs) {
     assert.ok(base.endsWith('/cylo'), base);
     assert.ok(existsSync(base), `${base} exists`);
+    // v2: the first test's driver already moved this process into the cylo-service leaf; this
+    // second driver must work from the leaf's parent, not nest a leaf per instance.
+    if (driver.version === 'v2') assert.ok(!base.includes('/cylo-service/'), `${base} is nested under the service leaf`);
   }
   if (driver.version === 'v1') {
     // e.g. memory:/some/path -> /sys/fs/cgroup/memory/some/path/cylo
     const memLine = own.split('\n').find((l) => l.split(':')[1]?.split(',').includes('memory'));
     const memPath = memLine?.split(':').slice(2).join(':') ?? '/';
     assert.ok(driver.baseDirs.some((b) => b.endsWith(join(memPath, 'cylo'))), `${driver.baseDirs.join(', ')} vs ${memPath}`);
+  }
+});
+
+test('cpuShare: v2 writes cpu.max as quota and period (max when unset); v1 refuses it', async (t) => {
+  // Proves the share reaches the kernel's file (v2) and is never silently dropped (v1): the
+  // behaviour (a busy loop held to its share) is test/integration/cpu-share.test.ts.
+  const driver = driverOrSkip(t);
+  if (driver === undefined) return;
+  const name = `x-${process.pid}-${800_000_000 + (Date.now() % 100_000_000)}`;
+  if (driver.version === 'v1') {
+    assert.throws(() => driver.create(name, { memoryBytes: 48 * MiB, pids: 7, cpuShare: 0.5 }), /cpuShare needs cgroup v2/);
+    assert.equal(driver.list().includes(name), false, 'nothing is left behind');
+    return;
+  }
+  const cgroup = driver.create(name, { memoryBytes: 48 * MiB, pids: 7, cpuShare: 0.5 });
+  try {
+    const cpuMaxFile = join(cgroup.procsFiles[0]?.replace(/\/cgroup\.procs$/, '') ?? '', 'cpu.max');
+    assert.equal(read(cpuMaxFile), '50000 100000');
+    cgroup.configure({ memoryBytes: 48 * MiB, pids: 7, cpuShare: 2 });
+    assert.equal(read(cpuMaxFile), '200000 100000');
+    cgroup.configure({ memoryBytes: 48 * MiB, pids: 7 });
+    assert.equal(read(cpuMaxFile), 'max 100000', 'no share: no cap');
+    cgroup.configure({ memoryBytes: 48 * MiB, pids: 7, cpuShare: 0.001 });
+    assert.equal(read(cpuMaxFile), '1000 100000', "the kernel's smallest quota (1 ms)");
+  } finally {
+    await cgroup.remove();
   }
 });

@@ -53,3 +53,15 @@ test('defaults are filled in; a default above the maximum is lowered to it', () 
   assert.equal(normalizeOptions({ prewarm: false }).prepare, false, 'prewarm is the alias of prepare');
   assert.equal(normalizeOptions({ prepare: false }).prepare, false);
 });
+
+test('cpuShare: CPUs per execution, 0.01 to 1024 (unset: no cap); CYLO_CPU_SHARE reaches it', async () => {
+  // Proves the option is checked (a zero or negative share would mean "never run") and that the
+  // environment variable and config key reach the library option.
+  assert.equal(normalizeOptions({}).cpuShare, undefined);
+  assert.equal(normalizeOptions({ cpuShare: 0.5 }).cpuShare, 0.5);
+  refused({ cpuShare: 0 }, 'cpuShare', /0\.01/);
+  refused({ cpuShare: 2000 }, 'cpuShare', /1024/);
+  const { cyloOptionsFromConfig, loadConfig } = await import('../../src/config/load.js');
+  assert.equal(cyloOptionsFromConfig(loadConfig({ env: { CYLO_CPU_SHARE: '0.25' }, defaultPath: false })).cpuShare, 0.25);
+  assert.throws(() => loadConfig({ env: { CYLO_CPU_SHARE: 'half' }, defaultPath: false }), /CYLO_CPU_SHARE.*number of CPUs/);
+});

@@ -12,6 +12,13 @@ import type { CgroupDriver, CgroupLimits, CgroupStats, ExecutionCgroup } from '.
 const V1_CONTROLLERS = ['memory', 'pids', 'cpuacct'] as const;
 type V1Controller = (typeof V1_CONTROLLERS)[number];
 
+/** cpuShare on a v1 host: refused rather than silently not applied. v1 has the same CFS
+ *  bandwidth control (cpu.cfs_quota_us in the `cpu` hierarchy), but cylo's v1 driver joins the
+ *  memory, pids and cpuacct hierarchies only (see docs/security.md, "cgroup v1 and v2"). */
+export function v1CpuShareError(): Error {
+  return layerError('cpuShare needs cgroup v2 (cpu.max); this host has cgroup v1, where cylo does not drive the cpu controller. Remove the cpuShare option, or run cylo on a cgroup-v2 host');
+}
+
 class V1Cgroup implements ExecutionCgroup {
   readonly procsFiles: string[];
   readonly cpuCounter: { path: string; format: 'v1' };
@@ -34,6 +41,7 @@ class V1Cgroup implements ExecutionCgroup {
   }
 
   configure(limits: CgroupLimits): void {
+    if (limits.cpuShare !== undefined) throw v1CpuShareError();
     const memory = String(limits.memoryBytes);
     const limitFile = join(this.dirs.memory, 'memory.limit_in_bytes');
     const memswFile = join(this.dirs.memory, 'memory.memsw.limit_in_bytes');

@@ -10,6 +10,18 @@ import { killUntilEmpty, layerError, parseProcSelfCgroup, pidsMaxEvents, readNum
 // ------------------------------------------------------------------------------------------
 
 const V2_CONTROLLERS = ['memory', 'pids', 'cpu'];
+/** The leaf cylo moves its own process into when its cgroup must enable controllers. */
+const SERVICE_LEAF = 'cylo-service';
+
+/** The CFS period cylo uses, in microseconds (the kernel's default). */
+export const CPU_PERIOD_US = 100_000;
+
+/** cpu.max's content for a CPU share (CPUs per wall second): "<quota_us> <period_us>", or
+ *  "max <period_us>" (no cap) when undefined. The kernel's smallest quota is 1 ms. */
+export function cpuMax(share: number | undefined): string {
+  if (share === undefined) return `max ${CPU_PERIOD_US}`;
+  return `${Math.max(1000, Math.round(share * CPU_PERIOD_US))} ${CPU_PERIOD_US}`;
+}
 
 class V2Cgroup implements ExecutionCgroup {
   readonly procsFiles: string[];
@@ -28,6 +40,9 @@ class V2Cgroup implements ExecutionCgroup {
     // no swap at all
     if (existsSync(join(this.dir, 'memory.swap.max'))) write(join(this.dir, 'memory.swap.max'), '0');
     write(join(this.dir, 'pids.max'), String(limits.pids));
+    // CPU share: a busy (or multi-threaded) program gets at most its share of the CPUs per
+    // period, so one execution cannot starve the others and the service (CFS bandwidth control).
+    write(join(this.dir, 'cpu.max'), cpuMax(limits.cpuShare));
     this.limits = limits;
   }
 
@@ -83,7 +98,11 @@ export class V2Driver implements CgroupDriver {
 
   constructor(root: string) {
     const line = parseProcSelfCgroup().find((l) => l.controllers.length === 0);
-    const own = join(root, line?.path ?? '/');
+    // A process that an earlier driver (another instance in this process) moved into its leaf
+    // works from the leaf's parent: every instance of a process shares one subtree, instead of
+    // each further one nesting a leaf of its own (cylo-service/cylo-service/...).
+    const path = (line?.path ?? '/').replace(new RegExp(`/${SERVICE_LEAF}$`), '') || '/';
+    const own = join(root, path);
     this.base = join(own, 'cylo');
     this.baseDirs = [this.base];
     const available = readText(join(root, 'cgroup.controllers')).trim().split(/\s+/);
@@ -110,13 +129,13 @@ export class V2Driver implements CgroupDriver {
       write(control, wanted);
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'EBUSY') throw error;
-      const leaf = join(dir, 'cylo-service');
+      const leaf = join(dir, SERVICE_LEAF);
       mkdirSync(leaf, { recursive: true });
       write(join(leaf, 'cgroup.procs'), String(process.pid));
       try {
         write(control, wanted);
       } catch (again) {
-        throw layerError(`cannot enable ${V2_CONTROLLERS.join(', ')} in ${control}: other processes share cylo's cgroup; give cylo a cgroup of its own (systemd: Delegate=yes)`, again);
+        throw layerError(`cannot enable ${V2_CONTROLLERS.join(', ')} in ${control}: other processes share cylo's cgroup (the cgroup v2 "no internal processes" rule); give cylo a cgroup of its own: a systemd service with Delegate=yes, or systemd-run --scope -p Delegate=yes cylo ...`, again);
       }
     }
   }
@@ -141,7 +160,7 @@ export class V2Driver implements CgroupDriver {
   list(): string[] {
     try {
       return readdirSync(this.base, { withFileTypes: true })
-        .filter((d) => d.isDirectory() && d.name !== 'cylo-service')
+        .filter((d) => d.isDirectory() && d.name !== SERVICE_LEAF)
         .map((d) => d.name);
     } catch {
       return [];
