@@ -94,7 +94,14 @@ export class SessionManager {
     const definition = this.deps.registry.get(options.language);
     if (!isSessionLanguage(definition.id)) throw new CyloError('CYLO_E_VALIDATION', `language: sessions are available for ${SESSION_LANGUAGES.join(' and ')}, not ${definition.id}`, { field: 'language' });
     if (this.count >= this.deps.settings.maxSessions) throw new CyloError('CYLO_E_SESSION_LIMIT', `sessions: ${this.deps.settings.maxSessions} sessions are open, the most this server allows (maxSessions); close one or retry later`);
+    // Counted as starting until its entry is live, never as both (two concurrent creates below
+    // the bound must both succeed).
     this.starting += 1;
+    let starting = true;
+    const started = (): void => {
+      if (starting) this.starting -= 1;
+      starting = false;
+    };
     let session: Session | undefined;
     try {
       const resolved = await this.deps.registry.resolve(definition.id);
@@ -108,6 +115,7 @@ export class SessionManager {
       const info: SessionInfo = { id: session.id, language: session.language, createdAt: new Date(session.createdAt).toISOString(), expiresAt: new Date(session.createdAt + options.lifetimeMs).toISOString(), idleTimeoutMs: options.idleTimeoutMs, limits: options.limits };
       const entry: Entry = { session, owner: options.owner, idleTimeoutMs: options.idleTimeoutMs, idleTimer: undefined, info };
       this.live.set(session.id, entry);
+      started();
       this.touch(entry);
       await session.ready();
       return this.handle(entry);
@@ -115,7 +123,7 @@ export class SessionManager {
       await session?.end('crashed', 'the session could not start');
       throw error;
     } finally {
-      this.starting -= 1;
+      started();
     }
   }
 

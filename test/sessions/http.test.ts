@@ -82,8 +82,10 @@ test('unknown ids are 404; without the token 401; another key 404; a symlink out
 
 test('past maxSessions, creating a session is 429 CYLO_E_SESSION_LIMIT', T, async (t) => {
   if (skipWithoutSandbox(t)) return;
-  const ids = await Promise.all([1, 2].map(async () => (await post('/v1/sessions', { language: 'javascript' })).json<{ id: string }>().id));
+  const created = await Promise.all([1, 2].map(() => post('/v1/sessions', { language: 'javascript' })));
+  const ids = created.map((c) => c.json<{ id: string }>().id);
   try {
+    for (const c of created) assert.equal(c.statusCode, 201, c.body);
     const third = await post('/v1/sessions', { language: 'javascript' });
     assert.equal(third.statusCode, 429, third.body);
     assert.equal(third.json<{ error: { code: string } }>().error.code, 'CYLO_E_SESSION_LIMIT');
