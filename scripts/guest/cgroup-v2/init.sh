@@ -32,8 +32,10 @@ if [ -d $R/host/root-cargo ]; then mkdir -p $R/root/.cargo && { rooverlay $R/hos
 # so tests that write next to it write into guest memory, never into the host's tree.
 P="${CYLO_GUEST_PROJECT:?}"
 mkdir -p $R/.guest/project-upper && mount -t tmpfs -o mode=0755 upper $R/.guest/project-upper || fail "tmpfs upper"
-mkdir -p $R/.guest/project-upper/u $R/.guest/project-upper/w $R$P
-mount -t overlay -o "lowerdir=$R/host/project,upperdir=$R/.guest/project-upper/u,workdir=$R/.guest/project-upper/w" overlay $R$P || fail "overlay of the project"
+# Mounted at /.guest/project here and bound at its host path by stage 2, after stage 2's own
+# tmpfs mounts: a project under /tmp or /run (a CI clone in /tmp) would be hidden by them.
+mkdir -p $R/.guest/project-upper/u $R/.guest/project-upper/w $R/.guest/project
+mount -t overlay -o "lowerdir=$R/host/project,upperdir=$R/.guest/project-upper/u,workdir=$R/.guest/project-upper/w" overlay $R/.guest/project || fail "overlay of the project"
 chmod 1777 $R/tmp $R/var/tmp
 cp /bin/busybox $R/.guest/busybox && cp /stage2.sh /own-cgroup.mjs $R/.guest/ || fail "stage 2 copy"
 mount --move /proc $R/proc && mount --move /sys $R/sys && mount --move /dev $R/dev || fail "move mounts"

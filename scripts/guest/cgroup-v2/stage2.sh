@@ -10,6 +10,8 @@ export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/r
 $B mount -t devpts -o newinstance,ptmxmode=0666 devpts /dev/pts 2>/dev/null || { $B mkdir -p /dev/pts && $B mount -t devpts -o newinstance,ptmxmode=0666 devpts /dev/pts; } || fail "devpts"
 $B mkdir -p /dev/shm && $B mount -t tmpfs -o mode=1777 shm /dev/shm || fail "/dev/shm"
 $B mount -t tmpfs -o mode=0755 run /run && $B mount -t tmpfs -o mode=1777 tmp /tmp || fail "tmpfs /run /tmp"
+# The project at the same path as on the host (stage 1 mounted it at /.guest/project).
+$B mkdir -p "$CYLO_GUEST_PROJECT" && $B mount --bind /.guest/project "$CYLO_GUEST_PROJECT" || fail "bind the project at $CYLO_GUEST_PROJECT"
 $B mount -t cgroup2 cgroup2 /sys/fs/cgroup || fail "mount cgroup2"
 C=/sys/fs/cgroup
 echo "+memory +pids +cpu" > $C/cgroup.subtree_control || fail "enable memory pids cpu at the root"
