@@ -158,7 +158,7 @@ describe('queue mode: one API node, two workers', { skip, timeout: 120_000 }, ()
     assert.match(refused.headers.get('retry-after') ?? '', /^\d+$/);
     for (const c of controllers) c.abort();
     await Promise.all(started);
-    await waitFor('every cancelled program gone', () => processesWith(marker).length === 0, 15_000);
+    await waitFor('every cancelled program gone', () => processesWith(marker).length === 0, 30_000);
   });
 
   test('a language no live worker offers is refused at once with CYLO_E_NO_WORKER', T, async () => {
