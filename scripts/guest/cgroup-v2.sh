@@ -39,7 +39,9 @@ command -v qemu-system-x86_64 >/dev/null || die "qemu-system-x86_64 not found; a
 
 work="$(mktemp -d /tmp/cylo-guest.XXXXXX)"
 fsd_pid=""
-cleanup() { [ -n "$fsd_pid" ] && kill "$fsd_pid" 2>/dev/null; rm -rf "$work"; }
+# virtiofsd usually exits with the VM: a failed kill is expected (and must not turn, under set -e,
+# into the script's exit status or skip the removal).
+cleanup() { if [ -n "$fsd_pid" ]; then kill "$fsd_pid" 2>/dev/null || true; fi; rm -rf "$work"; }
 trap cleanup EXIT
 "$here/initramfs.sh" --init "$here/cgroup-v2/init.sh" --out "$work/initrd.gz" \
   --module virtio_mmio --module virtiofs --module overlay --add "$here/cgroup-v2/stage2.sh:/stage2.sh" --add "$here/cgroup-v2/own-cgroup.mjs:/own-cgroup.mjs" >&2
