@@ -4,6 +4,7 @@
 // which kills its sandbox (the gate's cancellation path, as for a local client that went away).
 import type { Redis } from 'ioredis';
 import { CyloError } from '../errors.js';
+import { keepSubscribed } from './connection.js';
 import { CANCEL_CHANNEL, cancelKey } from './keys.js';
 
 /** How long a cancel key lives (ms): longer than a job may wait in the queue and run. */
@@ -31,9 +32,18 @@ export class CancelListener {
     });
   }
 
-  /** Starts listening (resolves once subscribed). */
+  /** Starts listening (resolves once subscribed). After every reconnection of the subscriber
+   *  it subscribes again and checks the running jobs' cancel keys: a cancel published while it
+   *  was disconnected is not lost. */
   async start(): Promise<void> {
-    await this.subscriber.subscribe(CANCEL_CHANNEL);
+    await keepSubscribed(this.subscriber, async () => {
+      await this.subscriber.subscribe(CANCEL_CHANNEL);
+      await Promise.all([...this.running].map(([jobId, controller]) => this.check(jobId, controller)));
+    });
+  }
+
+  private async check(jobId: string, controller: AbortController): Promise<void> {
+    if ((await this.commands.exists(cancelKey(jobId))) === 1) controller.abort(cancelledByApi());
   }
 
   /** Watches a job: its controller is aborted when the job is (or was already) cancelled.
@@ -41,7 +51,7 @@ export class CancelListener {
   async watch(jobId: string, controller: AbortController): Promise<() => void> {
     this.running.set(jobId, controller);
     // After subscribing: a cancel published before this point left its key.
-    if ((await this.commands.exists(cancelKey(jobId))) === 1) controller.abort(cancelledByApi());
+    await this.check(jobId, controller);
     return () => {
       if (this.running.get(jobId) === controller) this.running.delete(jobId);
     };

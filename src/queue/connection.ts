@@ -43,9 +43,11 @@ export function parseQueueUrl(text: string): QueueConnection {
 /** How a connection behaves while Redis is unreachable:
  *  - `command`: an API node's commands fail at once (no offline queue, one retry), so a request
  *    is answered 503 CYLO_E_QUEUE_UNAVAILABLE at once instead of hanging;
- *  - `blocking`: BullMQ workers, queue events and subscribers wait and reconnect by themselves
- *    (BullMQ requires maxRetriesPerRequest: null there). */
-export type ConnectionRole = 'command' | 'blocking';
+ *  - `blocking`: BullMQ workers and queue events wait and reconnect by themselves (BullMQ
+ *    requires maxRetriesPerRequest: null there);
+ *  - `subscriber`: as `blocking`, for Redis subscriber mode; its owner subscribes through
+ *    `keepSubscribed` (ioredis's own re-subscription is off: one mechanism). */
+export type ConnectionRole = 'command' | 'blocking' | 'subscriber';
 
 /** A new Redis connection; it reconnects by itself (every 100 ms at first, then every second). */
 export function connect(connection: QueueConnection, role: ConnectionRole, name: string): Redis {
@@ -55,7 +57,37 @@ export function connect(connection: QueueConnection, role: ConnectionRole, name:
     lazyConnect: false,
     retryStrategy: (times) => Math.min(100 * times, 1000),
     ...(role === 'command' ? { enableOfflineQueue: false, maxRetriesPerRequest: 1 } : { maxRetriesPerRequest: null }),
+    ...(role === 'subscriber' ? { autoResubscribe: false } : {}),
   });
+}
+
+/**
+ * Keeps a subscriber connection subscribed: calls `subscribe` once the connection is ready and
+ * again after every reconnection; resolves after the first call that succeeded (it waits while
+ * Redis is unreachable). Never subscribe on a connection that is not ready yet: ioredis writes a
+ * SUBSCRIBE at once while it is still connecting, its ready check (INFO) then fails in
+ * subscriber mode, and the connection is dropped with the subscription (under load, a worker
+ * lost its cancel channel this way and cancelled programs ran on).
+ */
+export function keepSubscribed(redis: Redis, subscribe: () => Promise<unknown>): Promise<void> {
+  let subscribed!: () => void;
+  const first = new Promise<void>((resolve) => (subscribed = resolve));
+  const run = async (): Promise<void> => {
+    try {
+      await subscribe();
+      subscribed();
+    } catch {
+      // The connection dropped again: its next 'ready' runs this once more.
+    }
+  };
+  redis.on('ready', () => void run());
+  if (redis.status === 'ready') void run();
+  return first;
+}
+
+/** Resolves once the connection is ready (at once when it is). */
+export async function whenReady(redis: Redis): Promise<void> {
+  if (redis.status !== 'ready') await new Promise((resolve) => redis.once('ready', resolve));
 }
 
 /** True when the error is Redis being unreachable (connection closed, offline, timed out). */

@@ -5,6 +5,7 @@
 // client. One subscriber connection per API node carries every job's channel.
 import type { Redis } from 'ioredis';
 import type { ExecutionEvent } from '../engine/lifecycle.js';
+import { keepSubscribed, whenReady } from './connection.js';
 import { decodeEvent, encodeEvent } from './job-schema.js';
 import { eventsChannel } from './keys.js';
 
@@ -26,6 +27,11 @@ export class EventRelay {
 
   /** `subscriber`: a connection used for nothing else (Redis subscriber mode). */
   constructor(private readonly subscriber: Redis) {
+    // After a reconnection, the channels of the requests still waiting are subscribed again
+    // (events published in between are lost: live events are best effort).
+    void keepSubscribed(subscriber, async () => {
+      if (this.listeners.size > 0) await subscriber.subscribe(...this.listeners.keys());
+    });
     subscriber.on('message', (channel: string, message: string) => {
       const listener = this.listeners.get(channel);
       if (listener === undefined) return;
@@ -46,6 +52,7 @@ export class EventRelay {
     const ended = new Promise<void>((resolve) => (markEnded = resolve));
     this.listeners.set(channel, { onEvent, ended: markEnded });
     try {
+      await whenReady(this.subscriber);
       await this.subscriber.subscribe(channel);
     } catch (error) {
       this.listeners.delete(channel);

@@ -56,7 +56,7 @@ export class QueueClient {
   constructor(private readonly options: QueueClientOptions) {
     const { connection } = options;
     this.commands = connect(connection, 'command', 'cylo-api');
-    this.subscriber = connect(connection, 'blocking', 'cylo-api-events');
+    this.subscriber = connect(connection, 'subscriber', 'cylo-api-events');
     // The queue's own commands fail fast too (no offline queue): the request gets its 503 now.
     this.queue = new Queue(QUEUE_NAME, { connection: this.commands, prefix: QUEUE_PREFIX });
     this.eventsConnection = connect(connection, 'blocking', 'cylo-api-queue-events');

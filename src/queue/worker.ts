@@ -58,7 +58,7 @@ export class QueueWorker {
     this.id = options.id ?? `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
     this.commands = connect(options.connection, 'blocking', `cylo-worker-${this.id}`);
     this.blocking = connect(options.connection, 'blocking', `cylo-worker-jobs-${this.id}`);
-    this.subscriber = connect(options.connection, 'blocking', `cylo-worker-cancel-${this.id}`);
+    this.subscriber = connect(options.connection, 'subscriber', `cylo-worker-cancel-${this.id}`);
     for (const c of [this.commands, this.blocking, this.subscriber]) c.on('error', () => {});
     // Back in the registry as soon as Redis is (a restarted Redis knows no worker): not at the
     // next heartbeat, so that API nodes route to this worker again at once.
