@@ -38,10 +38,15 @@ function microCylo(extra: Parameters<typeof createCylo>[0] = {}): Cylo {
   return createCylo({ microvmAllowTcg: true, microvmMemoryMiB: 384, microvmPool: 1, concurrency: 1, defaultLimits: LIMITS, uidBase: UID_BASE, uidCount: 16, isolation: 'microvm', ...extra });
 }
 
+const guestDirs = (): string[] => readdirSync(tmpdir()).filter((n) => n.startsWith('cylo-guest-'));
+/** Guest directories that existed before this file ran (another process's, or a killed run's
+ *  leftovers): not this process's. Test files run one at a time (scripts/run-tests.js). */
+const foreignGuestDirs = new Set(guestDirs());
+
 /** The VM directories (socket, per VM) of this process's instances. */
 function vmDirs(): string[] {
   const dirs: string[] = [];
-  for (const d of readdirSync(tmpdir()).filter((n) => n.startsWith('cylo-guest-'))) {
+  for (const d of guestDirs().filter((n) => !foreignGuestDirs.has(n))) {
     try {
       dirs.push(...readdirSync(join(tmpdir(), d)).filter((n) => n.startsWith('vm-')));
     } catch {
