@@ -31,19 +31,20 @@ const markers = (attacks: Record<string, { marker: string }>): string[] => Objec
 test('fork bombs (Python, JavaScript, Bash, C, Go) hit the pids limit with EAGAIN and are torn down', T, async (t) => {
   if (await skipWithoutPreflight(t)) return;
   // The wall limit gives the bombs time to reach the pids limit (stretched on emulated hosts).
-  const r = await attackAll(service, LANGS, 'fork-bomb', [], { pids: 32, timeoutMs: slow(1000) });
+  const r = await attackAll(service, LANGS, 'fork-bomb', [], { pids: 32, timeoutMs: slow(2000) });
   for (const lang of LANGS) {
     const a = r[lang];
     assert.equal(a.result.status, 'timeout', `${lang}: ${a.run.message ?? ''} ${a.run.stderr.slice(0, 300)}`);
     assert.equal(a.run.signal, 'SIGKILL', lang);
   }
   // What each program saw: fork()/clone() refused with EAGAIN once 32 processes existed.
-  assert.equal(r.c.out.fork, 'EAGAIN');
+  const saw = (lang: (typeof LANGS)[number]): string => `${lang} saw ${JSON.stringify(r[lang].out)} in ${r[lang].run.wallMs} ms`;
+  assert.equal(r.c.out.fork, 'EAGAIN', saw('c'));
   assert.ok(Number(r.c.out.started) < 32, `C started ${r.c.out.started} children`);
-  assert.equal(r.go.out.fork, 'EAGAIN');
+  assert.equal(r.go.out.fork, 'EAGAIN', saw('go'));
   assert.ok(Number(r.go.out.started) < 32, `Go started ${r.go.out.started} children`);
-  assert.equal(r.python.out.fork, 'EAGAIN');
-  assert.equal(r.javascript.out.spawn, 'EAGAIN');
+  assert.equal(r.python.out.fork, 'EAGAIN', saw('python'));
+  assert.equal(r.javascript.out.spawn, 'EAGAIN', saw('javascript'));
   assert.ok(Number(r.javascript.out.started) < 32, `JavaScript started ${r.javascript.out.started} children`);
   assert.match(r.bash.run.stderr, /fork: (retry: )?Resource temporarily unavailable/);
   await assertHostClean(service, markers(r));
@@ -144,14 +145,15 @@ for (const stream of ['stdout', 'stderr'] as const) {
   test(`${stream} floods (all five languages) end as output_limit with exactly outputBytes kept`, T, async (t) => {
     if (await skipWithoutPreflight(t)) return;
     const outputBytes = 32 * 1024;
-    const r = await attackAll(service, LANGS, `${stream}-flood`, [], { outputBytes, timeoutMs: slow(5000) });
+    const wallLimit = slow(5000);
+    const r = await attackAll(service, LANGS, `${stream}-flood`, [], { outputBytes, timeoutMs: wallLimit });
     for (const lang of LANGS) {
       const a = r[lang];
       assert.equal(a.result.status, 'output_limit', `${lang}: ${a.run.message ?? ''}`);
       assert.equal(Buffer.byteLength(a.run[stream]), outputBytes, `${lang}: ${stream} kept`);
       assert.equal(stream === 'stdout' ? a.run.stdoutTruncated : a.run.stderrTruncated, true);
       assert.match(a.run.message ?? '', new RegExp(`^${stream} exceeded the output limit of ${outputBytes} bytes`));
-      assert.ok(a.run.wallMs < 5000, `${lang}: stopped by the output limit, before the 5 s wall-clock limit (${a.run.wallMs} ms)`);
+      assert.ok(a.run.wallMs < wallLimit, `${lang}: stopped by the output limit, before the ${wallLimit} ms wall-clock limit (${a.run.wallMs} ms)`);
     }
     await assertHostClean(service, markers(r));
   });
