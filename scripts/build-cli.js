@@ -16,7 +16,7 @@
 //   must stay out of `cylo exec` (test/integration/cli-start.test.ts checks it by module URL).
 // - CommonJS inside the bundle (commander) gets a real `require` (createRequire) for Node's
 //   built-in modules.
-import { rmSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import { build } from 'esbuild';
 
 const out = 'dist/src/cli-bundle';
@@ -40,6 +40,22 @@ const externalPackages = {
   },
 };
 
+/** esbuild plugin: cylo's `import { z } from 'zod'` (z: the namespace of zod's external.js,
+ *  re-exported by name) becomes `import * as z from 'zod'` (the namespace of zod's index.js,
+ *  which re-exports all of external.js): the same bindings under the same names, but esbuild
+ *  tree-shakes property accesses on a namespace import and not on a re-exported namespace, so
+ *  zod's 64 locales (about 500 kB of the exec path) stay out of the bundle. */
+const ZOD_IMPORT = /^import \{ z \} from 'zod';$/m;
+const zodNamespace = {
+  name: 'zod-namespace',
+  setup(b) {
+    b.onLoad({ filter: /\/dist\/src\/.*\.js$/ }, (args) => {
+      const source = readFileSync(args.path, 'utf8');
+      return ZOD_IMPORT.test(source) ? { contents: source.replace(ZOD_IMPORT, "import * as z from 'zod';"), loader: 'js' } : undefined;
+    });
+  },
+};
+
 rmSync(out, { recursive: true, force: true });
 await build({
   entryPoints: { cylo: 'dist/src/cli/main.js' },
@@ -51,7 +67,7 @@ await build({
   outdir: out,
   outExtension: { '.js': '.mjs' },
   chunkNames: 'chunk-[hash]',
-  plugins: [externalPackages],
+  plugins: [externalPackages, zodNamespace],
   banner: { js: "import { createRequire as __cyloCreateRequire } from 'node:module'; const require = __cyloCreateRequire(import.meta.url);" },
   legalComments: 'none',
   logLevel: 'warning',
