@@ -1,6 +1,7 @@
-// cylo's own version, read once from its package.json (two levels above the compiled file:
-// dist/src/version.js -> package.json). Used by `cylo --version`, the OpenAPI document and the
-// MCP server's implementation info.
+// cylo's own version, read once from its package.json, the first one named "cylo" two or three
+// levels above the running file: dist/src/version.js -> package.json, and the CLI bundle
+// (dist/src/cli-bundle/*.mjs, scripts/build-cli.js) whose chunks sit one level deeper. Used by
+// `cylo --version`, the OpenAPI document and the MCP server's implementation info.
 import { createRequire } from 'node:module';
 
 let cached: string | undefined;
@@ -9,10 +10,14 @@ let cached: string | undefined;
  *  copy without it): a version string must never make a command fail. */
 export function cyloVersion(): string {
   if (cached !== undefined) return cached;
-  try {
-    cached = (createRequire(import.meta.url)('../../package.json') as { version: string }).version;
-  } catch {
-    cached = '0.0.0';
+  const require = createRequire(import.meta.url);
+  for (const candidate of ['../../package.json', '../../../package.json']) {
+    try {
+      const manifest = require(candidate) as { name?: string; version?: string };
+      if (manifest.name === 'cylo' && typeof manifest.version === 'string') return (cached = manifest.version);
+    } catch {
+      // not there: try the next level
+    }
   }
-  return cached;
+  return (cached = '0.0.0');
 }

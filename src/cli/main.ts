@@ -30,9 +30,14 @@ export function commandNamed(argv: readonly string[]): string | undefined {
   return COMMANDS.some(([name]) => name === first) ? first : undefined;
 }
 
+/** Commands that validate a few requests and exit: zod's JIT costs more than it saves there
+ *  (./zod-jitless.ts). */
+const ONE_SHOT = new Set(['exec', 'doctor', 'runtimes', 'env']);
+
 /** The modules to register: the named command's alone, or every one (help, usage errors). */
 async function commandModules(argv: readonly string[]): Promise<CommandModule[]> {
   const name = commandNamed(argv);
+  if (name !== undefined && ONE_SHOT.has(name)) await import('./zod-jitless.js');
   return Promise.all(COMMANDS.filter(([n]) => name === undefined || n === name).map(([, load]) => load()));
 }
 

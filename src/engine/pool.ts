@@ -125,9 +125,16 @@ export class ExecutionPool<S extends PoolSlot> {
   private async release(slot: S): Promise<void> {
     this.completed += 1;
     try {
-      await slot.reset();
-      if (this.closed) await slot.destroy();
-      else this.idle.push(slot);
+      // Closing (a one-shot `cylo exec` closes as soon as it has its result): the slot is never
+      // used again, so it is destroyed (every process killed, cgroup removed, uid released)
+      // without the reset that would clean it for a next execution.
+      if (this.closed) {
+        await slot.destroy();
+      } else {
+        await slot.reset();
+        if (this.closed) await slot.destroy();
+        else this.idle.push(slot);
+      }
     } catch {
       // A slot that cannot be made clean is never reused.
       this.retired += 1;

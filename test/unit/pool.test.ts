@@ -306,6 +306,20 @@ test('pool: close() rejects queued tasks with CYLO_E_SHUTTING_DOWN, waits for ru
   assert.deepEqual({ running: pool.stats().running, queued: pool.stats().queued, idle: pool.stats().idleSlots }, { running: 0, queued: 0, idle: 0 });
 });
 
+test('pool: a slot released after close() began is destroyed without a reset (one-shot exec: no cleaning for a next use)', async () => {
+  // Proves the fast path of a one-shot `cylo exec` (which closes as soon as it has its result):
+  // the slot is not reset (on cgroup v1, a synchronous memory.force_empty) before it is destroyed.
+  // Fails if release resets before destroying.
+  const { pool, created } = fakePool({ concurrency: 1 });
+  const result = await pool.run(async () => 'done');
+  const closing = pool.close(); // before the release that run() deferred to setImmediate
+  await closing;
+  assert.equal(result, 'done');
+  assert.equal(created[0]?.destroyed, true, 'the slot was destroyed');
+  assert.equal(created[0]?.resets, 0, 'and not reset first');
+  assert.equal(pool.stats().running, 0);
+});
+
 test('pool: close() with idle slots only destroys them at once', async () => {
   const { pool, created } = fakePool({ concurrency: 2 });
   await pool.warm();
