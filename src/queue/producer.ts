@@ -21,7 +21,8 @@ import { connect, isConnectionError, queueUnavailable, type QueueConnection } fr
 import { END_WAIT_MS, EventRelay } from './events-relay.js';
 import { JOB_VERSION, outcomeResult, type JobData, type JobOutcome } from './job-schema.js';
 import { QUEUE_NAME, QUEUE_PREFIX } from './keys.js';
-import { liveWorkers, offers, type WorkerInfo } from './registry.js';
+import { liveWorkers, offers, unionRuntimes, type WorkerInfo } from './registry.js';
+import type { RuntimeInfo } from '../cylo.js';
 import { PendingJobs } from './result-wait.js';
 import { QueueStats } from './stats.js';
 
@@ -52,6 +53,7 @@ export class QueueClient {
   private readonly pending: PendingJobs;
   private readonly relay: EventRelay;
   private registry: { at: number; workers: WorkerInfo[] } | undefined;
+  private lastError: unknown;
 
   constructor(private readonly options: QueueClientOptions) {
     const { connection } = options;
@@ -63,6 +65,9 @@ export class QueueClient {
     this.events = new QueueEvents(QUEUE_NAME, { connection: this.eventsConnection, prefix: QUEUE_PREFIX });
     // Errors are reported per request; the connections reconnect by themselves.
     for (const c of [this.commands, this.subscriber, this.eventsConnection]) c.on('error', () => {});
+    // The last connection error, so that a 503 names a TLS or password problem (probe.ts).
+    this.commands.on('error', (error) => (this.lastError = error));
+    this.commands.on('ready', () => (this.lastError = undefined));
     this.queue.on('error', () => {});
     this.events.on('error', () => {});
     this.pending = new PendingJobs(this.queue, this.events, connection.display);
@@ -91,6 +96,13 @@ export class QueueClient {
     }
   }
 
+  /** The runtimes the live workers offer (a fresh registry read), completed from this node's
+   *  own list `local` (registry.ts unionRuntimes); throws CYLO_E_QUEUE_UNAVAILABLE when Redis is
+   *  down. */
+  async runtimes(local: readonly RuntimeInfo[]): Promise<RuntimeInfo[]> {
+    return unionRuntimes(await this.workers(), local);
+  }
+
   /** Jobs waiting and running (throws CYLO_E_QUEUE_UNAVAILABLE when Redis is down). */
   async depth(): Promise<{ waiting: number; active: number }> {
     try {
@@ -111,7 +123,7 @@ export class QueueClient {
    *  CYLO_E_QUEUE_UNAVAILABLE, CYLO_E_CANCELLED. */
   async execute(body: ExecuteRequest, options: QueueRunOptions): Promise<ExecutionResult> {
     const { display } = this.options.connection;
-    if (this.commands.status !== 'ready') throw queueUnavailable(display);
+    if (this.commands.status !== 'ready') throw queueUnavailable(display, this.lastError);
     options.signal?.throwIfAborted();
     await this.route(body.language);
     const jobId = randomUUID();

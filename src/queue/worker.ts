@@ -68,7 +68,7 @@ export class QueueWorker {
 
   /** Advertises the available runtimes, subscribes to cancellations, then takes jobs. */
   async start(): Promise<void> {
-    const runtimes = (await this.options.cylo.runtimes()).filter((r) => r.available).map((r) => ({ language: r.language, aliases: r.aliases, version: r.version }));
+    const runtimes = (await this.options.cylo.runtimes()).filter((r) => r.available).map((r) => ({ language: r.language, aliases: r.aliases, version: r.version, extension: r.extension, compiled: r.compiled }));
     this.info = { id: this.id, host: hostname(), pid: process.pid, runtimes, concurrency: this.options.concurrency, running: 0, completed: 0, startedAt: new Date().toISOString(), draining: false };
     await this.cancels.start();
     await this.beat();
