@@ -24,6 +24,7 @@ import { QUEUE_NAME, QUEUE_PREFIX } from './keys.js';
 import { liveWorkers, offers, unionRuntimes, type WorkerInfo } from './registry.js';
 import type { RuntimeInfo } from '../cylo.js';
 import { PendingJobs } from './result-wait.js';
+import { ResultChannel } from './result-channel.js';
 import { QueueStats } from './stats.js';
 
 export interface QueueClientOptions {
@@ -52,6 +53,8 @@ export class QueueClient {
   private readonly eventsConnection: Redis;
   private readonly pending: PendingJobs;
   private readonly relay: EventRelay;
+  private readonly results: ResultChannel;
+  private readonly resultsConnection: Redis;
   private registry: { at: number; workers: WorkerInfo[] } | undefined;
   private lastError: unknown;
 
@@ -64,7 +67,8 @@ export class QueueClient {
     this.eventsConnection = connect(connection, 'blocking', 'cylo-api-queue-events');
     this.events = new QueueEvents(QUEUE_NAME, { connection: this.eventsConnection, prefix: QUEUE_PREFIX });
     // Errors are reported per request; the connections reconnect by themselves.
-    for (const c of [this.commands, this.subscriber, this.eventsConnection]) c.on('error', () => {});
+    this.resultsConnection = connect(connection, 'subscriber', 'cylo-api-results');
+    for (const c of [this.commands, this.subscriber, this.eventsConnection, this.resultsConnection]) c.on('error', () => {});
     // The last connection error, so that a 503 names a TLS or password problem (probe.ts).
     this.commands.on('error', (error) => (this.lastError = error));
     this.commands.on('ready', () => (this.lastError = undefined));
@@ -72,6 +76,7 @@ export class QueueClient {
     this.events.on('error', () => {});
     this.pending = new PendingJobs(this.queue, this.events, connection.display);
     this.relay = new EventRelay(this.subscriber);
+    this.results = new ResultChannel(this.resultsConnection, (jobId, outcome) => this.pending.deliver(jobId, outcome));
     this.stats = new QueueStats(this.queue, () => this.workers());
   }
 
@@ -127,7 +132,8 @@ export class QueueClient {
     options.signal?.throwIfAborted();
     await this.route(body.language);
     const jobId = randomUUID();
-    const data: JobData = { v: JOB_VERSION, request: body as Record<string, unknown>, owner: options.owner, api: options.api, stream: options.onEvent !== undefined };
+    const reply = this.results.reply;
+    const data: JobData = { v: JOB_VERSION, request: body as Record<string, unknown>, owner: options.owner, api: options.api, stream: options.onEvent !== undefined, ...(reply === undefined ? {} : { reply }) };
     let live: Awaited<ReturnType<EventRelay['listen']>> | undefined;
     const enqueued = Date.now();
     const onAbort = (): void => this.cancel(jobId, options.signal?.reason);
@@ -200,6 +206,6 @@ export class QueueClient {
   async close(): Promise<void> {
     this.pending.close(new CyloError('CYLO_E_SHUTTING_DOWN', 'the service is shutting down; retry on another instance'));
     await Promise.allSettled([this.events.close(), this.queue.close()]);
-    for (const c of [this.subscriber, this.eventsConnection, this.commands]) c.disconnect();
+    for (const c of [this.subscriber, this.resultsConnection, this.eventsConnection, this.commands]) c.disconnect();
   }
 }
