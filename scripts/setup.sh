@@ -26,6 +26,9 @@ packages+=(qemu-system-x86 busybox-static cpio)
 # it after; the system service Debian enables is never used by them (without the binary, the
 # queue tests skip, saying why).
 packages+=(redis-server)
+# openssl: the queue's TLS test (test/queue/security.test.ts) makes a throwaway CA and a server
+# certificate for its TLS-only redis-server with the openssl CLI.
+packages+=(openssl)
 need() { command -v "$1" >/dev/null 2>&1 || [ -x "${2:-/nonexistent}" ]; }
 missing=()
 for p in "${packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done

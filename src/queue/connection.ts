@@ -4,6 +4,7 @@
 // name: never turned off). The password never appears in a message or a log line (`display`).
 import { Redis, type RedisOptions } from 'ioredis';
 import { CyloError } from '../errors.js';
+import { settingProblem } from './probe.js';
 
 export interface QueueConnection {
   /** What ioredis needs (host, port, db, credentials, TLS). */
@@ -96,7 +97,10 @@ export function isConnectionError(error: unknown): boolean {
   return /Connection is closed|Stream isn't writeable|enableOfflineQueue|ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|Reached the max retries|connect ETIMEDOUT|ENOTFOUND|LOADING/i.test(message);
 }
 
-/** The error an API node answers while Redis cannot be reached. */
+/** The error an API node answers while Redis cannot be reached; when the cause is a setting
+ *  (TLS certificate, password: probe.ts), the message names it and the operator's fix. */
 export function queueUnavailable(display: string, cause?: unknown): CyloError {
-  return new CyloError('CYLO_E_QUEUE_UNAVAILABLE', `queue: the Redis server ${display} cannot be reached; retry after the Retry-After delay (the service recovers by itself once Redis is back)`, { cause });
+  const problem = cause === undefined ? undefined : settingProblem(cause, display);
+  const why = problem === undefined ? 'cannot be reached' : `cannot be used: ${problem}`;
+  return new CyloError('CYLO_E_QUEUE_UNAVAILABLE', `queue: the Redis server ${display} ${why}; retry after the Retry-After delay (the service recovers by itself once Redis is back)`, { cause });
 }

@@ -15,13 +15,15 @@ const STATES = Object.keys(TRANSITIONS) as [ExecutionState, ...ExecutionState[]]
 export const JOB_VERSION = 1;
 
 /** One job: the request as the client sent it, the owner (SHA-256 of the API key, or null
- *  without keys), the API it came from, whether live events are wanted. */
+ *  without keys), the API it came from, whether live events are wanted, and the id of the API
+ *  node waiting for it (`reply`: its outcome is also published there, result-channel.ts). */
 export const jobDataSchema = z.strictObject({
   v: z.literal(JOB_VERSION),
   request: z.record(z.string(), z.unknown()),
   owner: z.string().regex(/^[0-9a-f]{64}$/).nullable(),
   api: z.enum(['native', 'piston', 'mcp', 'judge0', 'submissions']),
   stream: z.boolean(),
+  reply: z.string().regex(/^[0-9a-f]{32}$/).optional(),
 });
 export type JobData = z.output<typeof jobDataSchema>;
 

@@ -10,6 +10,9 @@ export const QUEUE_PREFIX = 'cylo:bull';
 /** The pub/sub channel a worker publishes a job's live events on (SSE through the queue). */
 export const eventsChannel = (jobId: string): string => `cylo:events:${jobId}`;
 
+/** An API node's pub/sub channel for its jobs' outcomes (the fast path: result-channel.ts). */
+export const resultsChannel = (nodeId: string): string => `cylo:results:${nodeId}`;
+
 /** The pub/sub channel every worker listens on for cancellations (the message: a job id). */
 export const CANCEL_CHANNEL = 'cylo:cancel';
 /** Set (with a TTL) when a job is cancelled, for a worker that picks the job up after the

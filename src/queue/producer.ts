@@ -21,8 +21,10 @@ import { connect, isConnectionError, queueUnavailable, type QueueConnection } fr
 import { END_WAIT_MS, EventRelay } from './events-relay.js';
 import { JOB_VERSION, outcomeResult, type JobData, type JobOutcome } from './job-schema.js';
 import { QUEUE_NAME, QUEUE_PREFIX } from './keys.js';
-import { liveWorkers, offers, type WorkerInfo } from './registry.js';
+import { liveWorkers, offers, unionRuntimes, type WorkerInfo } from './registry.js';
+import type { RuntimeInfo } from '../cylo.js';
 import { PendingJobs } from './result-wait.js';
+import { ResultChannel } from './result-channel.js';
 import { QueueStats } from './stats.js';
 
 export interface QueueClientOptions {
@@ -51,7 +53,10 @@ export class QueueClient {
   private readonly eventsConnection: Redis;
   private readonly pending: PendingJobs;
   private readonly relay: EventRelay;
+  private readonly results: ResultChannel;
+  private readonly resultsConnection: Redis;
   private registry: { at: number; workers: WorkerInfo[] } | undefined;
+  private lastError: unknown;
 
   constructor(private readonly options: QueueClientOptions) {
     const { connection } = options;
@@ -62,11 +67,16 @@ export class QueueClient {
     this.eventsConnection = connect(connection, 'blocking', 'cylo-api-queue-events');
     this.events = new QueueEvents(QUEUE_NAME, { connection: this.eventsConnection, prefix: QUEUE_PREFIX });
     // Errors are reported per request; the connections reconnect by themselves.
-    for (const c of [this.commands, this.subscriber, this.eventsConnection]) c.on('error', () => {});
+    this.resultsConnection = connect(connection, 'subscriber', 'cylo-api-results');
+    for (const c of [this.commands, this.subscriber, this.eventsConnection, this.resultsConnection]) c.on('error', () => {});
+    // The last connection error, so that a 503 names a TLS or password problem (probe.ts).
+    this.commands.on('error', (error) => (this.lastError = error));
+    this.commands.on('ready', () => (this.lastError = undefined));
     this.queue.on('error', () => {});
     this.events.on('error', () => {});
     this.pending = new PendingJobs(this.queue, this.events, connection.display);
     this.relay = new EventRelay(this.subscriber);
+    this.results = new ResultChannel(this.resultsConnection, (jobId, outcome) => this.pending.deliver(jobId, outcome));
     this.stats = new QueueStats(this.queue, () => this.workers());
   }
 
@@ -91,6 +101,13 @@ export class QueueClient {
     }
   }
 
+  /** The runtimes the live workers offer (a fresh registry read), completed from this node's
+   *  own list `local` (registry.ts unionRuntimes); throws CYLO_E_QUEUE_UNAVAILABLE when Redis is
+   *  down. */
+  async runtimes(local: readonly RuntimeInfo[]): Promise<RuntimeInfo[]> {
+    return unionRuntimes(await this.workers(), local);
+  }
+
   /** Jobs waiting and running (throws CYLO_E_QUEUE_UNAVAILABLE when Redis is down). */
   async depth(): Promise<{ waiting: number; active: number }> {
     try {
@@ -111,11 +128,12 @@ export class QueueClient {
    *  CYLO_E_QUEUE_UNAVAILABLE, CYLO_E_CANCELLED. */
   async execute(body: ExecuteRequest, options: QueueRunOptions): Promise<ExecutionResult> {
     const { display } = this.options.connection;
-    if (this.commands.status !== 'ready') throw queueUnavailable(display);
+    if (this.commands.status !== 'ready') throw queueUnavailable(display, this.lastError);
     options.signal?.throwIfAborted();
     await this.route(body.language);
     const jobId = randomUUID();
-    const data: JobData = { v: JOB_VERSION, request: body as Record<string, unknown>, owner: options.owner, api: options.api, stream: options.onEvent !== undefined };
+    const reply = this.results.reply;
+    const data: JobData = { v: JOB_VERSION, request: body as Record<string, unknown>, owner: options.owner, api: options.api, stream: options.onEvent !== undefined, ...(reply === undefined ? {} : { reply }) };
     let live: Awaited<ReturnType<EventRelay['listen']>> | undefined;
     const enqueued = Date.now();
     const onAbort = (): void => this.cancel(jobId, options.signal?.reason);
@@ -188,6 +206,6 @@ export class QueueClient {
   async close(): Promise<void> {
     this.pending.close(new CyloError('CYLO_E_SHUTTING_DOWN', 'the service is shutting down; retry on another instance'));
     await Promise.allSettled([this.events.close(), this.queue.close()]);
-    for (const c of [this.subscriber, this.eventsConnection, this.commands]) c.disconnect();
+    for (const c of [this.subscriber, this.resultsConnection, this.eventsConnection, this.commands]) c.disconnect();
   }
 }

@@ -5,6 +5,7 @@
 // an HTTP client) and an unreadable one is skipped.
 import type { Redis } from 'ioredis';
 import { z } from 'zod';
+import type { RuntimeInfo } from '../cylo.js';
 import { WORKER_KEY_PATTERN, workerKey } from './keys.js';
 
 /** A heartbeat is refreshed every HEARTBEAT_MS; it expires after HEARTBEAT_TTL_MS. */
@@ -16,7 +17,18 @@ export const workerInfoSchema = z.object({
   host: z.string().max(256),
   pid: z.number().int(),
   /** The languages it runs: ids and aliases, each with its version. */
-  runtimes: z.array(z.object({ language: z.string().max(64), aliases: z.array(z.string().max(64)).max(64), version: z.string().max(64).nullable() })).max(1000),
+  runtimes: z
+    .array(
+      z.object({
+        language: z.string().max(64),
+        aliases: z.array(z.string().max(64)).max(64),
+        version: z.string().max(64).nullable(),
+        // For /v1/runtimes in queue mode (absent from workers of an earlier version).
+        extension: z.string().max(32).optional(),
+        compiled: z.boolean().optional(),
+      }),
+    )
+    .max(1000),
   concurrency: z.number().int(),
   running: z.number().int(),
   /** Jobs finished since it started (results and errors), for throughput. */
@@ -66,4 +78,38 @@ export async function liveWorkers(redis: Redis): Promise<WorkerInfo[]> {
 export function offers(workers: readonly WorkerInfo[], language: string): boolean {
   const name = language.trim().toLowerCase();
   return workers.some((w) => !w.draining && w.runtimes.some((r) => r.language === name || r.aliases.includes(name)));
+}
+
+/** What the API node lists as its runtimes in queue mode (/v1/runtimes, Piston's runtimes,
+ *  Judge0's languages): the union of what the live, not draining, workers offer (aliases merged;
+ *  the first worker by id gives the version), not the node's own toolchains. The node's own
+ *  entry of a language (`local`) gives the fields workers do not advertise (package,
+ *  environments); a language the node knows but no live worker offers stays listed as
+ *  unavailable, its `problem` saying so. Sorted by language. */
+export function unionRuntimes(workers: readonly WorkerInfo[], local: readonly RuntimeInfo[]): RuntimeInfo[] {
+  const offered = new Map<string, RuntimeInfo>();
+  for (const w of workers) {
+    if (w.draining) continue;
+    for (const r of w.runtimes) {
+      const known = offered.get(r.language);
+      if (known !== undefined) {
+        known.aliases = [...new Set([...known.aliases, ...r.aliases])];
+        continue;
+      }
+      const mine = local.find((l) => l.language === r.language);
+      offered.set(r.language, {
+        language: r.language,
+        aliases: [...r.aliases],
+        version: r.version,
+        extension: r.extension ?? mine?.extension ?? '',
+        compiled: r.compiled ?? mine?.compiled ?? false,
+        package: mine?.package ?? '',
+        environments: mine?.environments ?? [],
+        available: true,
+        problem: null,
+      });
+    }
+  }
+  const missing = local.filter((l) => !offered.has(l.language)).map((l) => ({ ...l, available: false, problem: 'no live worker of the queue offers it' }));
+  return [...offered.values(), ...missing].sort((a, b) => a.language.localeCompare(b.language));
 }

@@ -75,6 +75,11 @@ export class PendingJobs {
     how(p);
   }
 
+  /** An outcome from the fast path (result-channel.ts); checked like the others. */
+  deliver(jobId: string, value: unknown): void {
+    this.settleOutcome(jobId, value);
+  }
+
   private settleOutcome(jobId: string, value: unknown): void {
     this.settle(jobId, (p) => {
       try {

@@ -19,6 +19,7 @@ import { toCyloError } from '../errors.js';
 import { CancelListener } from './cancel.js';
 import { connect, type QueueConnection } from './connection.js';
 import { eventPublisher } from './events-relay.js';
+import { publishOutcome } from './result-channel.js';
 import { JOB_VERSION, parseJobData, type JobOutcome } from './job-schema.js';
 import { QUEUE_NAME, QUEUE_PREFIX } from './keys.js';
 import { HEARTBEAT_MS, removeHeartbeat, writeHeartbeat, type WorkerInfo } from './registry.js';
@@ -68,7 +69,7 @@ export class QueueWorker {
 
   /** Advertises the available runtimes, subscribes to cancellations, then takes jobs. */
   async start(): Promise<void> {
-    const runtimes = (await this.options.cylo.runtimes()).filter((r) => r.available).map((r) => ({ language: r.language, aliases: r.aliases, version: r.version }));
+    const runtimes = (await this.options.cylo.runtimes()).filter((r) => r.available).map((r) => ({ language: r.language, aliases: r.aliases, version: r.version, extension: r.extension, compiled: r.compiled }));
     this.info = { id: this.id, host: hostname(), pid: process.pid, runtimes, concurrency: this.options.concurrency, running: 0, completed: 0, startedAt: new Date().toISOString(), draining: false };
     await this.cancels.start();
     await this.beat();
@@ -92,9 +93,19 @@ export class QueueWorker {
     await writeHeartbeat(this.commands, this.info).catch(() => {});
   }
 
+  /** One job: its outcome, published at once to the API node waiting for it (the fast path,
+   *  result-channel.ts) and returned to BullMQ (which completes the job and reports it too). */
+  private async process(job: Job): Promise<JobOutcome> {
+    const outcome = await this.run(job);
+    const reply = (job.data as { reply?: unknown } | undefined)?.reply;
+    // Only a reply that passed the job's check (32 hex digits): a job's data names no other channel.
+    if (typeof reply === 'string' && /^[0-9a-f]{32}$/.test(reply) && job.id !== undefined) publishOutcome(this.commands, reply, job.id, outcome);
+    return outcome;
+  }
+
   /** One job: checked, run, its outcome returned (errors are outcomes too: a job fails in
    *  BullMQ's sense only when its worker dies). */
-  private async process(job: Job): Promise<JobOutcome> {
+  private async run(job: Job): Promise<JobOutcome> {
     const startedAt = Date.now();
     const outcome = (o: Pick<JobOutcome, 'result' | 'error'>): JobOutcome => {
       const finishedAt = Date.now();

@@ -3,7 +3,7 @@
 // WebSocket, MCP over HTTP): refusal once shutdown began, metrics, the log line, and the
 // Retry-After estimate. Below it, cylo's gate does admission, the pool, the lifecycle.
 import type { FastifyBaseLogger, FastifyReply, FastifyRequest } from 'fastify';
-import type { Cylo } from '../cylo.js';
+import type { Cylo, RuntimeInfo } from '../cylo.js';
 import { normalizeRequest, type ExecuteRequest } from '../api/request.js';
 import type { ExecutionResult } from '../api/result.js';
 import type { ExecuteOptions } from '../gate/execution-gate.js';
@@ -34,6 +34,9 @@ export interface ServerContext {
   readonly queue: QueueClient | undefined;
   /** Seconds a client refused with 503 should wait: an estimate of when a slot frees up. */
   retryAfterSeconds(): number;
+  /** The runtimes this server offers: its own, or in queue mode what the live workers offer
+   *  (for /v1/runtimes, Piston's runtimes, Judge0's languages). */
+  runtimes(): Promise<RuntimeInfo[]>;
   /** The server-side execution path (every API goes through it). */
   run(api: ApiName, body: ExecuteRequest, options?: RunOptions): Promise<ExecutionResult>;
   /** `run` for an HTTP request: cancelled when the client disconnects. */
@@ -64,6 +67,11 @@ export class ServerState implements ServerContext {
     const { concurrency, queued } = this.cylo.stats();
     const estimate = Math.ceil((this.meanSeconds * (queued + concurrency)) / Math.max(1, concurrency));
     return Math.min(60, Math.max(1, estimate));
+  }
+
+  async runtimes(): Promise<RuntimeInfo[]> {
+    const local = await this.cylo.runtimes();
+    return this.queue === undefined ? local : this.queue.runtimes(local);
   }
 
   async run(api: ApiName, body: ExecuteRequest, options: RunOptions = {}): Promise<ExecutionResult> {

@@ -29,7 +29,7 @@ export function registerNativeRoutes(app: FastifyInstance, ctx: ServerContext): 
   app.get(
     '/v1/runtimes',
     { schema: { tags: ['native'], summary: 'Languages, versions, aliases and availability', response: { 200: runtimesResponseSchema, ...anyErrorResponses } } },
-    async () => ctx.cylo.runtimes(),
+    async () => ctx.runtimes(),
   );
 }
 

@@ -43,8 +43,8 @@ export interface PistonRuntime {
 }
 
 /** The runtimes Piston clients see: only the installed ones (Piston lists installed packages). */
-export async function pistonRuntimes(cylo: Cylo): Promise<PistonRuntime[]> {
-  const all = await cylo.runtimes();
+export async function pistonRuntimes(ctx: Pick<ServerContext, 'runtimes'>): Promise<PistonRuntime[]> {
+  const all = await ctx.runtimes();
   return all.filter((r) => r.available).map((r) => ({ language: r.language, version: r.version ?? 'unknown', aliases: r.aliases }));
 }
 
@@ -229,7 +229,7 @@ export function registerPistonRoutes(app: FastifyInstance, ctx: ServerContext): 
   app.get(
     '/api/v2/runtimes',
     { schema: { tags: ['piston'], summary: 'Installed runtimes (Piston v2)', response: { 200: pistonRuntimesResponseSchema, ...pistonErrorResponses } } },
-    async () => pistonRuntimes(ctx.cylo),
+    async () => pistonRuntimes(ctx),
   );
 
   app.post(

@@ -16,11 +16,12 @@ export interface WorkerProcess {
 
 const CYLO_BIN = fileURLToPath(new URL('../../../bin/cylo', import.meta.url));
 
-/** Starts `bin/cylo worker --queue URL ARGS` (the test's own CYLO_* variables are not passed on)
- *  and resolves once it logged "cylo worker ready". */
-export async function startWorker(queueUrl: string, args: string[], options: { timeoutMs?: number } = {}): Promise<WorkerProcess> {
+/** Starts `bin/cylo worker --queue URL ARGS` (the test's own CYLO_* variables are not passed on;
+ *  `env` is added, e.g. NODE_EXTRA_CA_CERTS) and resolves once it logged "cylo worker ready". */
+export async function startWorker(queueUrl: string, args: string[], options: { timeoutMs?: number; env?: Record<string, string> } = {}): Promise<WorkerProcess> {
   const env: NodeJS.ProcessEnv = {};
   for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('CYLO_')) env[k] = v;
+  Object.assign(env, options.env);
   const child = spawn(process.execPath, [CYLO_BIN, 'worker', '--queue', queueUrl, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   const exited = once(child, 'exit').then(([code, signal]) => ({ code: code as number | null, signal: signal as NodeJS.Signals | null }));
   const logs: Array<Record<string, unknown>> = [];

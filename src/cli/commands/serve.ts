@@ -220,7 +220,12 @@ export async function serveCommand(options: ServeOptions, _io: CommandIO): Promi
 async function openQueue(url: string, queueLimit: number): Promise<QueueClient> {
   const { parseQueueUrl } = await import('../../queue/connection.js');
   const { QueueClient } = await import('../../queue/producer.js');
-  return new QueueClient({ connection: parseQueueUrl(url), queueLimit });
+  const { probeQueue } = await import('../../queue/probe.js');
+  const connection = parseQueueUrl(url);
+  // A TLS certificate this node does not trust or a refused password stops the start
+  // (CYLO_E_CONFIG naming it and the fix); Redis merely down does not (503 until it is up).
+  await probeQueue(connection);
+  return new QueueClient({ connection, queueLimit });
 }
 
 /** Declares `cylo serve` on the program: its options, help and action. */

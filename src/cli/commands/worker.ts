@@ -10,6 +10,7 @@ import { CyloError } from '../../errors.js';
 import { cyloOptionsFromConfig, loadConfig } from '../../config/load.js';
 import { duration } from '../../config/fields.js';
 import { parseQueueUrl } from '../../queue/connection.js';
+import { probeQueue } from '../../queue/probe.js';
 import { QueueWorker, type WorkerLog } from '../../queue/worker.js';
 import { processIO, type CommandIO } from '../../util/io.js';
 import { CONFIG_OPTION_HELP } from '../cylo-options.js';
@@ -71,6 +72,9 @@ export async function workerCommand(options: WorkerCommandOptions, io: CommandIO
   const loaded = loadConfig({ flags: configFlags, flagNames: FLAG_NAMES, ...(options.configPath === undefined ? {} : { configPath: options.configPath }), ...(options.env === undefined ? {} : { env: options.env }) });
   if (loaded.values.queue === undefined) throw new CyloError('CYLO_E_CONFIG', 'queue: cylo worker needs the Redis URL of the queue: --queue redis://HOST:PORT/DB (or CYLO_QUEUE, or "queue" in the config file)', { field: 'queue' });
   const connection = parseQueueUrl(loaded.values.queue);
+  // TLS or a password that can never work stops the start (CYLO_E_CONFIG naming it and the fix),
+  // before any sandbox is prepared; Redis merely down does not (the worker waits for it).
+  await probeQueue(connection);
   const log = jsonLog(io);
   const cyloOptions = cyloOptionsFromConfig(loaded);
   const concurrency = cyloOptions.concurrency ?? 2;

@@ -53,7 +53,7 @@ function judge0Input(translation: Judge0Translation, input: Judge0SubmissionInpu
 export async function renderStored(ctx: ServerContext, s: StoredSubmission, options: { base64: boolean; fields: readonly string[] }): Promise<ReturnType<typeof renderSubmission> | null> {
   if (s.adapter?.api !== 'judge0') return null;
   const data = s.adapter.data as StoredJudge0;
-  const translation = judge0ToCyloRequest(data.input, { base64: data.base64, languages: judge0Languages(await ctx.cylo.runtimes()), policy: ctx.cylo.policy });
+  const translation = judge0ToCyloRequest(data.input, { base64: data.base64, languages: judge0Languages(await ctx.runtimes()), policy: ctx.cylo.policy });
   const rendered = renderSubmission(
     { token: s.id, createdAt: new Date(s.createdAt), finishedAt: s.finishedAt === null ? null : new Date(s.finishedAt), translation, input: data.input, result: s.result, pendingStatus: s.status === 'running' ? 2 : 1 },
     options,
@@ -117,7 +117,7 @@ export async function createBatch(o: Judge0AsyncOptions, request: FastifyRequest
   const list = (request.body as { submissions?: unknown } | null)?.submissions;
   if (!Array.isArray(list) || list.length === 0) throw new CyloError('CYLO_E_VALIDATION', 'submissions: expected a non-empty array of submissions', { field: 'submissions' });
   if (list.length > MAX_BATCH) throw new CyloError('CYLO_E_VALIDATION', `number of submissions in a batch should be less than or equal to ${MAX_BATCH}`, { field: 'submissions' });
-  const languages = judge0Languages(await o.ctx.cylo.runtimes());
+  const languages = judge0Languages(await o.ctx.runtimes());
   const entries: Array<{ error: Record<string, unknown> } | { input: ReturnType<typeof judge0Input> }> = list.map((raw) => {
     try {
       const input = raw as Judge0SubmissionInput;

@@ -52,7 +52,7 @@ async function createSubmission(options: Judge0PluginOptions, request: FastifyRe
   const fields = requestedFields(query.fields);
   const base64 = query.base64_encoded === 'true';
   const body = request.body as Judge0SubmissionInput;
-  const languages = judge0Languages(await ctx.cylo.runtimes());
+  const languages = judge0Languages(await ctx.runtimes());
   const translation = judge0ToCyloRequest(body, { base64, languages, policy: ctx.cylo.policy });
   if (query.wait !== 'true' || translation.callbackUrl !== null) {
     const { token } = options.async !== undefined ? await submitJudge0(options.async, translation, body, request, base64) : await (options.submitAsync ?? asyncUnavailable)(translation, body, request);
@@ -90,23 +90,23 @@ export async function judge0Plugin(app: FastifyInstance, options: Judge0PluginOp
     app.get('/submissions/:token', { schema: { tags, summary: 'A submission by token (Judge0; needs the submissions service)' } }, later);
   }
   app.get('/languages', { schema: { tags, summary: 'Installed languages, one per runtime (Judge0)', response: { 200: judge0LanguageSchema.array() } } }, async () =>
-    judge0Languages(await ctx.cylo.runtimes())
+    judge0Languages(await ctx.runtimes())
       .filter((l) => !l.is_archived)
       .map((l) => ({ id: l.id, name: l.name }))
       // By name, as Judge0 lists them.
       .sort((a, b) => a.name.localeCompare(b.name)),
   );
-  app.get('/languages/all', { schema: { tags, summary: 'Every Judge0 id served here (Judge0)' } }, async () => judge0Languages(await ctx.cylo.runtimes()).map((l) => ({ id: l.id, name: l.name, is_archived: l.is_archived })));
+  app.get('/languages/all', { schema: { tags, summary: 'Every Judge0 id served here (Judge0)' } }, async () => judge0Languages(await ctx.runtimes()).map((l) => ({ id: l.id, name: l.name, is_archived: l.is_archived })));
   app.get('/languages/:id', { schema: { tags, summary: 'A language (Judge0)', response: { 200: judge0LanguageDetailSchema, 404: judge0ErrorSchema } } }, async (request, reply) => {
     const raw = (request.params as { id: string }).id;
-    const runtimes = await ctx.cylo.runtimes();
+    const runtimes = await ctx.runtimes();
     const language = /^\d+$/.test(raw) ? judge0Language(runtimes, Number(raw)) : undefined;
     if (language === undefined) return reply.code(404).send({ error: `language with id ${raw.slice(0, 40)} doesn't exist` });
     return languageDetail(language, ctx.cylo.registry.find(language.runtime), runtimes.find((r) => r.language === language.runtime));
   });
   app.get('/statuses', { schema: { tags, summary: 'Status ids and descriptions (Judge0)', response: { 200: judge0StatusSchema.array() } } }, async () => JUDGE0_STATUSES);
   app.get('/about', { schema: { tags, summary: 'About this server (Judge0)' } }, async () => about());
-  app.get('/config_info', { schema: { tags, summary: "This server's defaults and maxima in Judge0's fields" } }, async () => configInfo(ctx.cylo, judge0Languages(await ctx.cylo.runtimes()), options.submitAsync !== undefined || options.async !== undefined));
+  app.get('/config_info', { schema: { tags, summary: "This server's defaults and maxima in Judge0's fields" } }, async () => configInfo(ctx.cylo, judge0Languages(await ctx.runtimes()), options.submitAsync !== undefined || options.async !== undefined));
   app.get('/system_info', { schema: { tags, summary: 'The machine (Judge0)' } }, async () => systemInfo());
   // Judge0's token check: the token hook has already run (401 without it).
   app.post('/authenticate', { schema: { tags, summary: 'Checks the X-Auth-Token (Judge0)' } }, async (_request, reply) => reply.code(200).send());
