@@ -29,7 +29,7 @@ def _cylo_preimport():
     import io  # loaded by the interpreter's initialisation already
 
     names = [n for n in os.environ.pop('CYLO_PRESTART_IMPORTS', '').split(',') if n]
-    before = set(sys.modules)
+    before, cached = set(sys.modules), set(sys.path_importer_cache)
     # Whatever an import writes (a warning) is not the program's output: captured, and then the
     # program starts cold (where its own import writes it, if it imports the module).
     saved, captured = (sys.stdout, sys.stderr), io.StringIO()
@@ -43,6 +43,10 @@ def _cylo_preimport():
         sys.stdout, sys.stderr = saved
     if captured.getvalue():
         return None
+    # The finders the imports cached for their packages' directories: dropped, so that the cache
+    # is a cold start's (it only saves a lookup; the import system makes them again on demand).
+    for path in set(sys.path_importer_cache) - cached:
+        del sys.path_importer_cache[path]
     return {m.partition('.')[0] for m in set(sys.modules) - before}
 
 
