@@ -72,10 +72,14 @@ export function prestartJob(kind: PrestartKind, job: RequestJob, preimport: read
   const stderrToStdout = job.stderrToStdout === true;
   const cgroup = { ...job.cgroup };
   if (kind === 'python') {
-    // PYTHONPATH makes site import the stub as sitecustomize; the stub removes it again (and
-    // the pre-import list): a program's own value of either would be lost.
-    if ('PYTHONPATH' in job.env || PREIMPORT_VARIABLE in job.env) return undefined;
-    const env: Record<string, string> = { ...job.env, PYTHONPATH: PYTHON_STUB_DIR };
+    // PYTHONPATH makes site import the stub as sitecustomize: the stub's directory goes first,
+    // before the job's own PYTHONPATH (a built environment's tree, the request's), and the stub
+    // restores the job's value (or removes the variable). A program's own pre-import variable
+    // would be taken by the stub: such a job is not pre-started.
+    if (PREIMPORT_VARIABLE in job.env) return undefined;
+    const own = job.env.PYTHONPATH;
+    if (own === '') return undefined; // "STUB:" would add the working directory to sys.path
+    const env: Record<string, string> = { ...job.env, PYTHONPATH: own === undefined ? PYTHON_STUB_DIR : `${PYTHON_STUB_DIR}:${own}` };
     if (preimport.length > 0 && job.cgroup.memoryBytes >= PREIMPORT_MIN_MEMORY_BYTES) env[PREIMPORT_VARIABLE] = preimport.join(',');
     return { kind, argv: [bin, entry, ROOM_ARG], env, rlimits, stderrToStdout, given: 2, cgroup };
   }

@@ -24,6 +24,14 @@ export const PYTHON_CASES: DifferentialCase[] = [
   ].join('\n')),
   py('the module search path', 'import sys\nprint(sys.path)\nprint(sorted(k for k in sys.path_importer_cache if not k.startswith("/work")))'),
   py('the environment (no PYTHONPATH left behind)', 'import os\nprint(sorted(os.environ.items()))\nimport subprocess\nprint(subprocess.run(["/usr/bin/env"], capture_output=True, text=True).stdout)'),
+  py('a PYTHONPATH of the program\'s own: sys.path, the variable, its modules', 'import os, sys, mod\nprint(sys.path[:3], os.environ["PYTHONPATH"], mod.__file__)\nimport subprocess\nprint(subprocess.run(["/usr/bin/env"], capture_output=True, text=True).stdout)', {
+    code: undefined,
+    env: { PYTHONPATH: '/work/lib:/work/other' },
+    files: [
+      { name: 'main.py', content: 'import os, sys, mod\nprint(sys.path[:4], os.environ["PYTHONPATH"], mod.__file__)\nimport subprocess\nprint(subprocess.run(["/usr/bin/env"], capture_output=True, text=True).stdout)\n' },
+      { name: 'lib/mod.py', content: 'pass\n' },
+    ],
+  }),
   py('sys.modules: no import of the stub shows', "import sys\nprint(sorted(sys.modules))\nprint(getattr(sys.modules.get('sitecustomize'), '__file__', None))"),
   py('the command line (/proc/self/cmdline, trailing NULs aside: the room a pre-started runtime reserved)', "print(open('/proc/self/cmdline', 'rb').read().rstrip(b'\\0').split(b'\\0'))"),
   py('open descriptors: numbers and kinds (the handover pipe is closed)', 'import os\nprint(sorted(os.listdir("/proc/self/fd")))\nprint(os.open("/work/main.py", os.O_RDONLY))'),

@@ -85,3 +85,12 @@ test('pre-imports: in the job above the memory floor, none below it; part of the
 test('pre-imports: a program environment naming the stub\'s variable is never pre-started (the stub would take it)', () => {
   assert.equal(prestartJob('python', { ...PY, env: { ...PY.env, [PREIMPORT_VARIABLE]: 'os' } }, ['numpy']), undefined);
 });
+
+// A job with a PYTHONPATH of its own (a built environment's tree, a request's env): the stub's
+// directory goes first and the stub restores the job's value; an empty one ("STUB:" would put the
+// working directory on sys.path) is not pre-started.
+test('python: a PYTHONPATH of the job\'s own comes after the stub\'s directory', () => {
+  const own = { ...PY, env: { ...PY.env, PYTHONPATH: '/.cylo/environment:/work/lib' } };
+  assert.equal(prestartJob('python', own)?.env.PYTHONPATH, '/.cylo/prestart/python:/.cylo/environment:/work/lib');
+  assert.equal(prestartJob('python', { ...PY, env: { PYTHONPATH: '' } }), undefined);
+});

@@ -78,7 +78,14 @@ def _cylo_prestart():
     # Not on the program's module search path, not in its environment (nor its children's).
     sys.path[:] = [p for p in sys.path if p != here]
     sys.path_importer_cache.pop(here, None)
-    os.environ.pop('PYTHONPATH', None)
+    # The job's own PYTHONPATH (a built environment's, the request's) came after this directory.
+    # Replaced in place (setenv keeps its slot, so children see the variables in a cold start's
+    # order), or removed when there was none.
+    own = os.environ.get('PYTHONPATH', '').partition(':')[2]
+    if own:
+        os.environ['PYTHONPATH'] = own
+    else:
+        os.environ.pop('PYTHONPATH', None)
     loaded = _cylo_preimport() if 'CYLO_PRESTART_IMPORTS' in os.environ else set()
     # The system's sitecustomize, as a cold start imports it (site.execsitecustomize).
     del sys.modules['sitecustomize']
