@@ -227,5 +227,11 @@ export function prestartChart(section: SectionResult): string {
     if (d.httpCold !== null) bars.push({ label: `${lang}: cylo HTTP, cold`, ms: d.httpCold.median, kind: 'measured' });
     if (d.httpPre !== null) bars.push({ label: `${lang}: cylo HTTP, pre-started`, ms: d.httpPre.median, kind: 'measured' });
   }
+  const datasci = (section.data as { datasci: DatasciData | null }).datasci;
+  if (datasci !== null) {
+    bars.push({ label: 'datasci import numpy, pandas: bare', ms: datasci.bare.median, kind: 'measured' });
+    bars.push({ label: 'datasci import numpy, pandas: cylo, cold', ms: datasci.cold.median, kind: 'measured' });
+    bars.push({ label: 'datasci import numpy, pandas: cylo, pre-started (pre-imported)', ms: datasci.pre.median, kind: 'measured' });
+  }
   return barChartSvg('Hello world, wall time per execution (median ms)', [...bars, ...PEER_FIGURES]);
 }
