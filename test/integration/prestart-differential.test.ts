@@ -126,3 +126,24 @@ test('another language than the pre-started one runs cold, correctly', T, async 
   // One-sided: a peak that still held the discarded interpreter would be at least Python's.
   assert.ok((r.run?.memoryBytes ?? Infinity) < (python.run?.memoryBytes ?? 0), `bash peak ${r.run?.memoryBytes} vs python ${python.run?.memoryBytes}`);
 });
+
+// A pre-import that prints (the standard library's `this` prints the Zen of Python when
+// imported) or fails (no such module) must not show: the program starts cold in the same process
+// (the stub execs the interpreter again), with a cold start's output, and without the module.
+// Fails if the stub let the import's output through or kept a failed pre-import's runtime.
+for (const [what, modules] of [['prints', ['this']], ['fails', ['numpy', 'cylo_no_such_module']]] as const) {
+  test(`datasci: a pre-import that ${what} gives a cold start's result`, T, async (t) => {
+    if (skipWithoutSandbox(t) || cold === undefined) return;
+    const why = datasciSkipReason();
+    if (why !== undefined) return void t.skip(why);
+    const odd = createCylo({ defaultLimits: { ...LIMITS, memoryBytes: DATASCI_MEMORY_BYTES }, uidBase: TEST_UID_BASE + TEST_UID_COUNT + (what === 'prints' ? 16 : 24), uidCount: 8, concurrency: 1, preimport: { datasci: [...modules] } });
+    try {
+      const request: ExecuteRequest = { language: 'python', environment: 'datasci', code: 'import sys\nprint(sorted(m for m in ("this", "numpy") if m in sys.modules))\nsys.stderr.write("err\\n")', limits: { memoryBytes: DATASCI_MEMORY_BYTES } };
+      const pre = await runPrestarted(odd, request);
+      assert.deepEqual(observed(pre), observed(await cold.execute(request)));
+      assert.equal(pre.run?.stdout, '[]\n');
+    } finally {
+      await odd.close({ graceMs: 0 });
+    }
+  });
+}

@@ -11,7 +11,7 @@
 # Trusted only until the handover: it runs with the program's uid, Landlock, seccomp and
 # rlimits, and holds nothing the program may not see. It leaves no trace a program relies on:
 # its directory is taken out of sys.path and of PYTHONPATH, the system's own sitecustomize (if
-# any) is imported in its place, and it imports nothing new (sys, os and io are loaded by the
+# any) is imported in its place, and it imports nothing new (sys and os are loaded by the
 # interpreter's initialisation) except an environment's pre-imports (CYLO_PRESTART_IMPORTS),
 # which are the one documented difference (docs/security.md "Pre-imported environments"):
 # those modules are in sys.modules before the program starts. When the program's files could
@@ -26,22 +26,36 @@ def _cylo_preimport():
     # imported now, before sys.path[0] exists (nothing of /work can be found) and before the
     # request's files are written. Returns the top-level names of every module they loaded, or
     # None when one failed (the handover then starts the program cold: _cylo_cold).
-    import io  # loaded by the interpreter's initialisation already
-
     names = [n for n in os.environ.pop('CYLO_PRESTART_IMPORTS', '').split(',') if n]
     before, cached = set(sys.modules), set(sys.path_importer_cache)
-    # Whatever an import writes (a warning) is not the program's output: captured, and then the
-    # program starts cold (where its own import writes it, if it imports the module).
-    saved, captured = (sys.stdout, sys.stderr), io.StringIO()
-    sys.stdout = sys.stderr = captured
+    # Whatever an import writes (a Python warning, a C library's message on fd 2) is not the
+    # program's output: fds 1 and 2 point at an anonymous memory file meanwhile, and anything
+    # in it makes the program start cold (where its own import writes it, if it imports the
+    # module). The descriptors used here are closed again: the program's numbers are a cold
+    # start's.
+    captured = os.memfd_create('cylo-preimport', os.MFD_CLOEXEC)
+    saved = (os.dup(1), os.dup(2))
+    os.dup2(captured, 1)
+    os.dup2(captured, 2)
+    failed = False
     try:
         for name in names:
             __import__(name)
     except BaseException:  # noqa: B902 (whatever it was, the program must not see it)
-        return None
+        failed = True
     finally:
-        sys.stdout, sys.stderr = saved
-    if captured.getvalue():
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except Exception:  # noqa: B902 (a failed flush is output lost: start cold)
+                failed = True
+        os.dup2(saved[0], 1)
+        os.dup2(saved[1], 2)
+        os.close(saved[0])
+        os.close(saved[1])
+        wrote = os.fstat(captured).st_size > 0
+        os.close(captured)
+    if failed or wrote:
         return None
     # The finders the imports cached for their packages' directories: dropped, so that the cache
     # is a cold start's (it only saves a lookup; the import system makes them again on demand).
