@@ -1,8 +1,9 @@
-// (10) Pre-started runtimes (issue 19): Python and JavaScript hello world, interleaved
-// round-robin: (a) bare spawn, (c) cylo library with every runtime cold (`prestart: false`),
-// (p) cylo library with pre-started runtimes (the default), and the same two through HTTP (a
-// `cylo serve` with CYLO_PRESTART=0 and one with the default). Ratios to bare, and where the
-// library's time goes (phases) cold and pre-started.
+// (10) Pre-started runtimes (issue 19): Python, JavaScript and TypeScript (cached compile) hello
+// world, interleaved round-robin: (a) bare spawn, (c) cylo library with every runtime cold
+// (`prestart: false`), (p) cylo library with pre-started runtimes (the default), and the same
+// two through HTTP (a `cylo serve` with CYLO_PRESTART=0 and one with the default). Ratios to
+// bare, and where the library's time goes (phases) cold and pre-started. Then `import numpy,
+// pandas` hello in the datasci environment: bare, cold, pre-started with them pre-imported.
 import type { BenchContext } from './lib/context.js';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -18,10 +19,14 @@ import { PHASES, expectResult, timedExecute, type Phase } from './lib/timed-exec
 import type { Cylo } from '../src/cylo.js';
 import { barChartSvg, PEER_FIGURES, type ChartBar } from './lib/chart.js';
 
-const LANGUAGES = ['python', 'javascript'] as const;
-/** The issue's targets: library at most 0.5x bare (Python, Node); Python over HTTP at most 0.8x. */
+const LANGUAGES = ['python', 'javascript', 'typescript'] as const;
+const NAMES: Record<string, string> = { python: 'Python', javascript: 'Node', typescript: 'TypeScript (cached compile)' };
+/** The issue's targets: library at most 0.5x bare (Python, Node); Python over HTTP at most 0.8x;
+ *  `import numpy` in datasci at most 0.2x bare. */
 const LIBRARY_TARGET = 0.5;
 const HTTP_TARGET = 0.8;
+const DATASCI_TARGET = 0.2;
+const DATASCI_CODE = `import numpy, pandas\nprint("${HELLO_TEXT}")\n`;
 
 interface PrestartLanguageData {
   bare: Summary;
@@ -36,7 +41,7 @@ interface PrestartLanguageData {
 }
 
 /** A library variant that records its phases. */
-function libraryVariant(name: string, cylo: Cylo, request: { language: string; code: string }, phases: Array<Record<Phase, number>>): Variant {
+function libraryVariant(name: string, cylo: Cylo, request: { language: string; code: string; environment?: string }, phases: Array<Record<Phase, number>>): Variant {
   return {
     name,
     run: async () => {
@@ -152,14 +157,62 @@ export async function runPrestart(ctx: BenchContext): Promise<SectionResult> {
   };
   for (const lang of LANGUAGES) {
     const d = data[lang];
-    const name = lang === 'python' ? 'Python' : 'Node';
+    const name = NAMES[lang] as string;
     const lib = d === undefined ? null : r(d.pre, d.bare);
     targets.push(target(`prestart.${lang}.library`, `${name} hello world, pre-started cylo library / bare`, `<= ${LIBRARY_TARGET}x`, lib, 'x', atMost(lib, LIBRARY_TARGET), d === undefined ? 'not measured' : `bare ${fmtMs(d.bare.median)} ms, pre-started ${fmtMs(d.pre.median)} ms, cold ${fmtMs(d.cold.median)} ms`));
   }
   const py = data.python;
   const http = py === undefined ? null : r(py.httpPre, py.bare);
   targets.push(target('prestart.python.http', 'Python hello world, pre-started cylo HTTP / bare', `<= ${HTTP_TARGET}x`, http, 'x', atMost(http, HTTP_TARGET), http === null ? 'HTTP not measured' : undefined));
-  return { name: 'prestart', title: '10. Pre-started runtimes (cold vs pre-started vs bare)', notes, tables: [table, phaseTable], targets, data: { languages: data }, elapsedMs: performance.now() - started };
+  const datasci = await measureDatasci(ctx, cold, notes);
+  const ds = datasci === undefined ? null : r(datasci.pre, datasci.bare);
+  targets.push(target('prestart.datasci.import', '`import numpy, pandas` hello in datasci, pre-started (pre-imported) cylo library / bare', `<= ${DATASCI_TARGET}x`, ds, 'x', atMost(ds, DATASCI_TARGET), datasci === undefined ? 'not measured' : `bare ${fmtMs(datasci.bare.median)} ms, pre-imported ${fmtMs(datasci.pre.median)} ms, cold ${fmtMs(datasci.cold.median)} ms`));
+  const tables = [table, phaseTable];
+  if (datasci !== undefined) {
+    tables.push({
+      title: '`import numpy, pandas` then hello world in the datasci environment: wall time per execution, median / p95 (ms), and ratio to bare',
+      columns: ['(a) bare', 'library cold', 'library pre-imported', 'cold/a', 'pre/a', 'handed over'],
+      rows: [[fmtMedP95(datasci.bare), fmtMedP95(datasci.cold), fmtMedP95(datasci.pre), fmtRatio(r(datasci.cold, datasci.bare)), fmtRatio(ds), datasci.handedOver]],
+    });
+  }
+  return { name: 'prestart', title: '10. Pre-started runtimes (cold vs pre-started vs bare)', notes, tables, targets, data: { languages: data, datasci: datasci ?? null }, elapsedMs: performance.now() - started };
+}
+
+interface DatasciData {
+  bare: Summary;
+  cold: Summary;
+  pre: Summary;
+  handedOver: string;
+}
+
+/** `import numpy, pandas` hello in the datasci environment: bare /usr/bin/python3 (the host has
+ *  the same Debian packages), cylo cold, cylo pre-started with the default pre-imports. */
+async function measureDatasci(ctx: BenchContext, cold: Cylo, notes: string[]): Promise<DatasciData | undefined> {
+  if (!ctx.available('python') || !ctx.cylo.environments.list().some((e) => e.name === 'datasci')) {
+    notes.push('datasci: not available (scripts/setup.sh installs python3-numpy, python3-pandas, python3-matplotlib)');
+    return undefined;
+  }
+  ctx.log('prestart: datasci');
+  const pre = ctx.cylo;
+  const runtime = await ctx.resolved('python');
+  // The default memory limit (256 MiB) is at the pre-import floor: numpy and pandas are imported ahead.
+  const request = { language: 'python', environment: 'datasci', code: DATASCI_CODE };
+  const host = await prepareHostProgram(runtime, [{ name: runtime.definition.entry, content: DATASCI_CODE }], 'datasci import');
+  const ignored: Array<Record<Phase, number>> = [];
+  const variants: Variant[] = [
+    { name: 'bare', run: async () => expectOk(await host.runBare([]), 'datasci bare').ms },
+    libraryVariant('cold', cold, request, ignored),
+    libraryVariant('pre', pre, request, ignored),
+  ];
+  try {
+    const before = pre.stats();
+    const samples = await interleave(variants, { warmup: ctx.quick ? 1 : 3, reps: ctx.quick ? 5 : 20 });
+    const after = pre.stats();
+    const s = (name: string): Summary => roundSummary(summarize(samples[name] as number[]));
+    return { bare: s('bare'), cold: s('cold'), pre: s('pre'), handedOver: `${after.runtimesPrestarted - before.runtimesPrestarted} of ${after.completed - before.completed}` };
+  } finally {
+    host.cleanup();
+  }
 }
 
 /** The section's chart: Python hello world, bare vs cylo cold and pre-started vs the peers. */
@@ -167,11 +220,18 @@ export function prestartChart(section: SectionResult): string {
   const languages = (section.data as { languages: Record<string, PrestartLanguageData> }).languages;
   const bars: ChartBar[] = [];
   for (const [lang, d] of Object.entries(languages)) {
+    if (lang === 'typescript') continue; // the chart compares interpreters' starts with the peers'
     bars.push({ label: `${lang}: bare`, ms: d.bare.median, kind: 'measured' });
     bars.push({ label: `${lang}: cylo library, cold`, ms: d.cold.median, kind: 'measured' });
     bars.push({ label: `${lang}: cylo library, pre-started`, ms: d.pre.median, kind: 'measured' });
     if (d.httpCold !== null) bars.push({ label: `${lang}: cylo HTTP, cold`, ms: d.httpCold.median, kind: 'measured' });
     if (d.httpPre !== null) bars.push({ label: `${lang}: cylo HTTP, pre-started`, ms: d.httpPre.median, kind: 'measured' });
+  }
+  const datasci = (section.data as { datasci: DatasciData | null }).datasci;
+  if (datasci !== null) {
+    bars.push({ label: 'datasci import numpy, pandas: bare', ms: datasci.bare.median, kind: 'measured' });
+    bars.push({ label: 'datasci import numpy, pandas: cylo, cold', ms: datasci.cold.median, kind: 'measured' });
+    bars.push({ label: 'datasci import numpy, pandas: cylo, pre-started (pre-imported)', ms: datasci.pre.median, kind: 'measured' });
   }
   return barChartSvg('Hello world, wall time per execution (median ms)', [...bars, ...PEER_FIGURES]);
 }

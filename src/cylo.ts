@@ -124,7 +124,7 @@ export function createCylo(input: CyloOptions = {}): Cylo {
   };
   // Slots (a uid and a cgroup each) are created on demand and reused across executions.
   const pool = new ExecutionPool<NamespaceSlot>({ concurrency: options.concurrency, queueLimit: options.queueLimit, createSlot: async () => (await ready()).backend.createSlot() });
-  const environments = new EnvironmentCatalog(options.environmentsDir);
+  const environments = new EnvironmentCatalog(options.environmentsDir, options.preimport);
   const gate = new ExecutionGate<NamespaceSlot>({ registry, environments, policy, pool, lifecycle: async () => lifecycleOf(await ready()) });
   let lifecycle: Lifecycle<NamespaceSlot> | undefined;
   const lifecycleOf = (h: HostSetup): Lifecycle<NamespaceSlot> => (lifecycle ??= new Lifecycle(h.backend, h.compileCache));

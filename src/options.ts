@@ -3,6 +3,7 @@
 // not silently ignored), defaults are filled in, and the result is a complete, frozen
 // NormalizedOptions. Every message has the same shape: `<field>: <what was expected> (got ...)`,
 // code CYLO_E_CONFIG. Other layers receive normalised options and check nothing again.
+import { preimportSchema, resolvePreimports, type Preimports } from './environments/preimport.js';
 import { availableParallelism } from 'node:os';
 import { z } from 'zod';
 import { DEFAULT_LIMITS, DEFAULT_MAX_LIMITS, DEFAULT_REQUEST_BOUNDS, LIMIT_NAMES, type Limits, type RequestBounds } from './api/limits.js';
@@ -60,6 +61,10 @@ export interface CyloOptions {
    *  (docs/security.md, "Pre-started runtimes"). Default true; needs `prepare`. false: every
    *  runtime starts cold (the same sandbox, the same layers). */
   prestart?: boolean;
+  /** Named environments whose pre-started Python runtimes import modules before they wait
+   *  (environment name -> module names; docs/environments.md "Pre-imports"). Merged over the
+   *  default `{ datasci: ['numpy', 'pandas'] }`; an empty list turns one off. */
+  preimport?: Record<string, string[]>;
   /** Where cylo reports what it did on its own (e.g. orphans cleaned at start). */
   log?: (level: CyloLogLevel, message: string, fields?: Record<string, unknown>) => void;
   /** An operator's runtimes file (JSON, see docs/runtimes.md) adding or overriding languages.
@@ -138,6 +143,7 @@ export interface NormalizedOptions {
   queueLimit: number;
   prepare: boolean;
   prestart: boolean;
+  preimport: Preimports;
   log: (level: CyloLogLevel, message: string, fields?: Record<string, unknown>) => void;
   cacheDir: string | false;
   cacheMaxBytes: number;
@@ -171,6 +177,7 @@ const optionsSchema = z.strictObject({
   prepare: z.boolean().optional(),
   prewarm: z.boolean().optional(),
   prestart: z.boolean().optional(),
+  preimport: preimportSchema.optional(),
   log: fn.optional(),
   runtimesFile: z.union([path, z.literal(false)]).optional(),
   environmentsDir: path.optional(),
@@ -250,6 +257,7 @@ export function normalizeOptions(input: CyloOptions = {}): NormalizedOptions {
     queueLimit: o.queueLimit ?? concurrency * 16,
     prepare: o.prepare ?? o.prewarm ?? true,
     prestart: o.prestart ?? true,
+    preimport: resolvePreimports(o.preimport),
     log: o.log ?? (() => {}),
     cacheDir: o.cacheDir ?? (isRoot ? DEFAULT_CACHE_DIR : false),
     cacheMaxBytes: o.cacheMaxBytes ?? DEFAULT_CACHE_MAX_BYTES,

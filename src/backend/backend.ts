@@ -88,6 +88,10 @@ export interface StageSpec {
    *  `prestart`); a backend may then start the next such stage's runtime ahead of time and hand
    *  it only the program. Undefined: always started cold. */
   prestart?: PrestartKind | undefined;
+  /** With `prestart: 'python'`: modules a pre-started runtime imports before it waits (the
+   *  request's environment's pre-imports, src/environments/preimport.ts); the runtime is handed
+   *  over only to a stage with the same list. */
+  preimport?: readonly string[] | undefined;
 }
 
 /** How a runtime is pre-started: 'python' (CPython, a stub run as its sitecustomize) or 'node'

@@ -158,5 +158,6 @@ export function cyloOptionsFromConfig(config: LoadedConfig): CyloOptions {
   if (v.microvmMemoryMiB !== undefined) options.microvmMemoryMiB = v.microvmMemoryMiB;
   if (v.microvmPool !== undefined) options.microvmPool = v.microvmPool;
   if (v.prestart !== undefined) options.prestart = v.prestart;
+  if (v.preimport !== undefined) options.preimport = v.preimport;
   return options;
 }

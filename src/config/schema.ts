@@ -9,6 +9,7 @@ import { z } from 'zod';
 import { DEFAULT_REQUEST_BOUNDS, LIMIT_NAMES, type RequestBounds } from '../api/limits.js';
 import { ISOLATIONS } from '../api/isolation.js';
 import { duration, flag, originList, path, relaxList, size, wholeNumber } from './fields.js';
+import { preimportField } from '../environments/preimport.js';
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -65,6 +66,8 @@ export const sharedKeys = {
   microvmPool: wholeNumber(1, 256).optional(),
   /** Pre-started runtimes (docs/security.md "Pre-started runtimes"); false: every runtime cold. */
   prestart: flag.optional(),
+  /** Pre-imports of named environments (docs/environments.md "Pre-imports"). */
+  preimport: preimportField.optional(),
 };
 
 /** The keys only `cylo serve` reads (HTTP). */
@@ -142,6 +145,7 @@ export const ENV_VARS: Readonly<Record<string, ConfigKey>> = {
   CYLO_MAX_SESSIONS: 'maxSessions',
   CYLO_RELAX: 'relax',
   CYLO_PRESTART: 'prestart',
+  CYLO_PREIMPORT: 'preimport',
   CYLO_RUNTIMES_FILE: 'runtimesFile',
   CYLO_ENVIRONMENTS_DIR: 'environmentsDir',
   CYLO_UID_BASE: 'uidBase',

@@ -159,6 +159,7 @@ export class Lifecycle<S extends BackendSlot = BackendSlot> {
       onStdout: output('run', 'stdout'),
       onStderr: output('run', 'stderr'),
       prestart: def.prestart,
+      preimport: runtime.preimport,
     });
     if (report.stopReason === 'cancelled') throw new CyloError('CYLO_E_CANCELLED', 'execution cancelled by the caller; every process of it was killed');
     return { stage: classifyStage(report, 'run', run.limits, request.outputEncoding), stdout: report.stdout };

@@ -4,6 +4,7 @@
 import { CyloError } from '../errors.js';
 import type { ResolvedRuntime } from '../runtimes/registry.js';
 import { DATASCI, datasciLayer, discoverDatasci } from './debian.js';
+import { DEFAULT_PREIMPORTS, type Preimports } from './preimport.js';
 import { EnvironmentStore } from './store.js';
 import { NODE_MODULES_ENV_IN_SANDBOX, PYTHON_ENV_IN_SANDBOX, type EnvironmentInfo, type EnvironmentLayer, type EnvironmentManifest } from './types.js';
 
@@ -22,7 +23,9 @@ export class EnvironmentCatalog {
   readonly store: EnvironmentStore;
   private datasci: ReturnType<typeof discoverDatasci> | null = null;
 
-  constructor(dir: string) {
+  /** `preimports`: the modules pre-started runtimes of each environment import ahead
+   *  (preimport.ts; default datasci's numpy and pandas). */
+  constructor(dir: string, private readonly preimports: Preimports = DEFAULT_PREIMPORTS) {
     this.store = new EnvironmentStore(dir);
   }
 
@@ -80,6 +83,8 @@ export class EnvironmentCatalog {
       mounts: [...runtime.mounts, ...layer.mounts],
       definition: { ...runtime.definition, env: { ...runtime.definition.env, ...layer.env } },
       fingerprint: `${runtime.fingerprint}\0environment:${name}`,
+      // Only a Python runtime imports ahead (the stub is sitecustomize.py).
+      preimport: runtime.definition.prestart === 'python' ? this.preimports[name] : undefined,
     };
   }
 }

@@ -222,5 +222,10 @@ export const BUILTIN_RUNTIMES: readonly RuntimeDefinitionInput[] = [
     compile: { argv: ['{bin}', '-e', TYPESCRIPT_COMPILE, '{files}'], artifact: BUILD },
     run: { argv: ['{bin}', `${BUILD}/{entryStem}.js`, '{args}'] },
     env: { NODE_OPTIONS: '' },
+    // The run stage is Node on the compiled JavaScript: a prepared sandbox (with the compiler's
+    // packages bound, as the run stage has them) starts Node ahead, as for javascript. Handed
+    // over when the compile is a cache hit (a compile stage that runs uses the slot's cgroup,
+    // so the waiting runtime is discarded first).
+    prestart: 'node',
   },
 ];

@@ -32,6 +32,9 @@ export interface ResolvedRuntime {
   fingerprint: string;
   /** Why the runtime is unavailable, with the fix. */
   problem: string | undefined;
+  /** Python modules a pre-started runtime of this runtime imports before it waits (set by the
+   *  request's environment: src/environments/catalog.ts apply). */
+  preimport?: readonly string[] | undefined;
 }
 
 /** Trees every sandbox gets anyway; roots under them need no extra bind. */

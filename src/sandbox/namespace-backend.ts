@@ -4,7 +4,7 @@
 // workspace. A slot prepares its next sandbox while idle (prepared-sandbox.ts).
 import type { Layer } from '../api/result.js';
 import { LAYERS } from '../api/result.js';
-import type { SandboxBackend, StageLimits, StageReport, StageSpec } from '../backend/backend.js';
+import type { HostMount, SandboxBackend, StageLimits, StageReport, StageSpec } from '../backend/backend.js';
 import { sandboxKey, WORKSPACE, type SandboxPlan } from './bwrap-argv.js';
 import { cgroupName } from './cgroup-name.js';
 import type { CgroupDriver, ExecutionCgroup } from './cgroups.js';
@@ -47,14 +47,24 @@ export interface NamespaceSlot {
   readonly cgroup: ExecutionCgroup;
   /** Hands over the sandbox prepared for this slot, if any (it can be taken once). */
   takePrepared(): PreparedSandbox | undefined;
-  /** The runtime the slot's next prepared sandbox pre-starts: the last pre-startable run stage
-   *  that fitted a prepared sandbox (a slot serves the same language again, mostly). */
-  nextPrestart: PrestartJob | undefined;
+  /** The runtime the slot's next prepared sandbox pre-starts, and the trees that sandbox binds:
+   *  those of the last pre-startable run stage that fitted a prepared sandbox (a slot serves the
+   *  same language and environment again, mostly). */
+  nextPrestart: NextPrestart | undefined;
   /** True once a stage ran since the last reset (the next stage resets the counters first). */
   used: boolean;
   reset(): Promise<void>;
   destroy(): Promise<void>;
   destroyIdleSync(): void;
+}
+
+/** A slot's next pre-started runtime: its job, and the read-only trees of the stage it was
+ *  learned from (the runtime's roots and mounts, an environment's packages), which its prepared
+ *  sandbox binds so that the same request's plan fits it. */
+export interface NextPrestart {
+  job: PrestartJob;
+  roots: readonly string[];
+  mounts: readonly HostMount[];
 }
 
 /** bubblewrap's monitor and the helper (PID 1) live in the execution's cgroup too: the pids
@@ -89,8 +99,6 @@ export class NamespaceBackend implements SandboxBackend<NamespaceSlot> {
   readonly name = 'namespace' as const;
   readonly layers: readonly Layer[];
   private readonly counts = { prepared: 0, startedOnDemand: 0, prestarted: 0 };
-  /** The key of each slot's prepared sandbox (its plan is fixed for the slot's life). */
-  private readonly preparedKeys = new WeakMap<NamespaceSlot, string>();
 
   constructor(private readonly host: NamespaceHost) {
     this.layers = LAYERS.filter((l) => !host.relax.has(l as RelaxableLayer));
@@ -133,10 +141,11 @@ export class NamespaceBackend implements SandboxBackend<NamespaceSlot> {
     return plan;
   }
 
-  /** The plan of a prepared sandbox: the system tree only, the default workspace size. Its job
-   *  (argv, environment, rlimits) comes with the request. */
-  private preparedPlan(identity: Identity, cgroup: ExecutionCgroup, workspaceBytes: number): SandboxPlan {
-    return this.plan({ roots: [], mounts: [], argv: [], env: {}, limits: { ...PREPARED_LIMITS, workspaceBytes } }, identity, cgroup);
+  /** The plan of a prepared sandbox: the system tree and `trees` (a learned runtime's: none
+   *  before a slot learned one), the default workspace size. Its job (argv, environment,
+   *  rlimits) comes with the request. */
+  private preparedPlan(identity: Identity, cgroup: ExecutionCgroup, workspaceBytes: number, trees?: Pick<NextPrestart, 'roots' | 'mounts'>): SandboxPlan {
+    return this.plan({ roots: trees?.roots ?? [], mounts: trees?.mounts ?? [], argv: [], env: {}, limits: { ...PREPARED_LIMITS, workspaceBytes } }, identity, cgroup);
   }
 
   createSlot(): NamespaceSlot {
@@ -158,8 +167,8 @@ export class NamespaceBackend implements SandboxBackend<NamespaceSlot> {
       // The runtime waits under the limits of the request it was learned from (a smaller
       // leftover limit could kill it while it waits; a request is handed over only with limits
       // at least as high: prestart.ts).
-      if (pre !== undefined) cgroup.configure({ memoryBytes: pre.cgroup.memoryBytes, pids: pre.cgroup.pids + SUPERVISOR_PIDS });
-      prepared = new PreparedSandbox(this.preparedPlan(identity, cgroup, workspaceBytes), this.host.seccompProgram, cgroup, pre);
+      if (pre !== undefined) cgroup.configure({ memoryBytes: pre.job.cgroup.memoryBytes, pids: pre.job.cgroup.pids + SUPERVISOR_PIDS });
+      prepared = new PreparedSandbox(this.preparedPlan(identity, cgroup, workspaceBytes, pre), this.host.seccompProgram, cgroup, pre?.job);
     };
     const drop = async (): Promise<void> => {
       const p = prepared;
@@ -219,17 +228,16 @@ export class NamespaceBackend implements SandboxBackend<NamespaceSlot> {
   }
 
   /** Remembers the run stage's runtime for the slot's next prepared sandbox when it can be
-   *  pre-started there (its plan fits a prepared sandbox: system tree only, default workspace). */
+   *  pre-started there: its plan is that of a prepared sandbox with the stage's read-only trees
+   *  (its runtime's roots and mounts, its environment's packages), the default workspace, no
+   *  outputs or directories of its own. */
   private learnPrestart(slot: NamespaceSlot, spec: StageSpec, plan: SandboxPlan): void {
     const workspaceBytes = this.host.prepareWorkspaceBytes;
     if (spec.prestart === undefined || this.host.prestartDir === undefined || workspaceBytes === undefined) return;
-    let key = this.preparedKeys.get(slot);
-    if (key === undefined) {
-      key = sandboxKey(this.preparedPlan(slot.identity, slot.cgroup, workspaceBytes));
-      this.preparedKeys.set(slot, key);
-    }
-    if (sandboxKey(plan) !== key) return;
-    slot.nextPrestart = prestartJob(spec.prestart, { ...plan, cgroup: { memoryBytes: spec.limits.memoryBytes, pids: spec.limits.pids } }) ?? slot.nextPrestart;
+    const trees = { roots: [...spec.roots], mounts: [...spec.mounts] };
+    if (sandboxKey(plan) !== sandboxKey(this.preparedPlan(slot.identity, slot.cgroup, workspaceBytes, trees))) return;
+    const job = prestartJob(spec.prestart, { ...plan, cgroup: { memoryBytes: spec.limits.memoryBytes, pids: spec.limits.pids } }, spec.preimport);
+    if (job !== undefined) slot.nextPrestart = { job, ...trees };
   }
 
   /** The slot's prepared sandbox when it fits the plan (and, with a pre-started runtime, the

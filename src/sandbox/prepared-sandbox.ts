@@ -148,7 +148,7 @@ export class PreparedSandbox {
    *  none or it was not started for exactly this job (prestart.ts). */
   handoverFor(plan: SandboxPlan, spec: StageSpec): string[] | undefined {
     if (this.prestart === undefined) return undefined;
-    return handoverArgs(this.prestart, spec.prestart, { ...plan, cgroup: { memoryBytes: spec.limits.memoryBytes, pids: spec.limits.pids } });
+    return handoverArgs(this.prestart, spec.prestart, { ...plan, cgroup: { memoryBytes: spec.limits.memoryBytes, pids: spec.limits.pids } }, spec.preimport);
   }
 
   /** The request's job: a handover to the pre-started runtime when it was started for exactly

@@ -51,18 +51,37 @@ export interface CgroupWait {
  *  limits. */
 export type RequestJob = Pick<SandboxJob, 'argv' | 'env' | 'rlimits' | 'stderrToStdout'> & { cgroup: CgroupWait };
 
+/** The variable that tells the Python stub which modules to import before it waits (an
+ *  environment's pre-imports, comma-separated); the stub removes it from os.environ. */
+export const PREIMPORT_VARIABLE = 'CYLO_PRESTART_IMPORTS';
+
+/** The lowest memory limit (bytes) a runtime pre-imports under: the pre-imported modules (numpy
+ *  and pandas: about 60 MiB) count against the program's memory limit, so below this a runtime
+ *  of such an environment is pre-started without them (the program imports what it needs). */
+export const PREIMPORT_MIN_MEMORY_BYTES = 256 * 1024 * 1024;
+
 /** The pre-start job for a request's job of runtime `kind`, or undefined when it cannot be
- *  pre-started (no entry file as argv[1], or an environment the stub needs for itself). */
-export function prestartJob(kind: PrestartKind, job: RequestJob): PrestartJob | undefined {
+ *  pre-started (no entry file as argv[1], or an environment variable the stub needs for
+ *  itself). `preimport`: Python modules the runtime imports before it waits (the request's
+ *  environment's, src/environments/preimport.ts); only with a memory limit of at least
+ *  PREIMPORT_MIN_MEMORY_BYTES. */
+export function prestartJob(kind: PrestartKind, job: RequestJob, preimport: readonly string[] = []): PrestartJob | undefined {
   const [bin, entry] = job.argv;
   if (bin === undefined || entry === undefined || entry.startsWith('-')) return undefined;
   const rlimits = { ...job.rlimits, ...PRESTART_RLIMITS };
   const stderrToStdout = job.stderrToStdout === true;
   const cgroup = { ...job.cgroup };
   if (kind === 'python') {
-    // PYTHONPATH makes site import the stub as sitecustomize; the stub removes it again.
-    if ('PYTHONPATH' in job.env) return undefined;
-    return { kind, argv: [bin, entry, ROOM_ARG], env: { ...job.env, PYTHONPATH: PYTHON_STUB_DIR }, rlimits, stderrToStdout, given: 2, cgroup };
+    // PYTHONPATH makes site import the stub as sitecustomize: the stub's directory goes first,
+    // before the job's own PYTHONPATH (a built environment's tree, the request's), and the stub
+    // restores the job's value (or removes the variable). A program's own pre-import variable
+    // would be taken by the stub: such a job is not pre-started.
+    if (PREIMPORT_VARIABLE in job.env) return undefined;
+    const own = job.env.PYTHONPATH;
+    if (own === '') return undefined; // "STUB:" would add the working directory to sys.path
+    const env: Record<string, string> = { ...job.env, PYTHONPATH: own === undefined ? PYTHON_STUB_DIR : `${PYTHON_STUB_DIR}:${own}` };
+    if (preimport.length > 0 && job.cgroup.memoryBytes >= PREIMPORT_MIN_MEMORY_BYTES) env[PREIMPORT_VARIABLE] = preimport.join(',');
+    return { kind, argv: [bin, entry, ROOM_ARG], env, rlimits, stderrToStdout, given: 2, cgroup };
   }
   // --require runs the stub after Node's bootstrap, before the main module is loaded; the
   // stub takes it out of process.execArgv again.
@@ -70,10 +89,12 @@ export function prestartJob(kind: PrestartKind, job: RequestJob): PrestartJob | 
 }
 
 /** The argv to hand over to runtime `pre` for the request's job, or undefined when the job is
- *  not the one `pre` was started for (then the runtime is discarded and the job runs cold). */
-export function handoverArgs(pre: PrestartJob, kind: PrestartKind | undefined, job: RequestJob): string[] | undefined {
+ *  not the one `pre` was started for (then the runtime is discarded and the job runs cold).
+ *  `preimport`: the request's environment's pre-imports (they must be the runtime's: they are
+ *  part of its environment). */
+export function handoverArgs(pre: PrestartJob, kind: PrestartKind | undefined, job: RequestJob, preimport: readonly string[] = []): string[] | undefined {
   if (kind === undefined) return undefined;
-  const wanted = prestartJob(kind, job);
+  const wanted = prestartJob(kind, job, preimport);
   if (wanted === undefined || !sameJob(wanted, pre)) return undefined;
   if (job.cgroup.memoryBytes < pre.cgroup.memoryBytes || job.cgroup.pids < pre.cgroup.pids) return undefined;
   // Every rlimit the request sets must be one the runtime has, at that value or below it (a

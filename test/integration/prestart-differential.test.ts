@@ -14,7 +14,8 @@ import type { ExecuteRequest } from '../../src/api/request.js';
 import type { ExecutionResult } from '../../src/api/result.js';
 import { TEST_UID_BASE, TEST_UID_COUNT, TIGHT_LIMITS } from '../support/cylo.js';
 import { sandboxSkipReason, skipWithoutSandbox } from '../support/host.js';
-import { JAVASCRIPT_CASES, PYTHON_CASES, type DifferentialCase } from '../support/prestart-corpus.js';
+import { datasciSkipReason } from '../support/datasci.js';
+import { DATASCI_CASES, DATASCI_DIFFERENCE, DATASCI_MEMORY_BYTES, JAVASCRIPT_CASES, PYTHON_CASES, TYPESCRIPT_CASES, type DifferentialCase } from '../support/prestart-corpus.js';
 
 const T = { timeout: 60_000 };
 const LIMITS = { ...TIGHT_LIMITS, timeoutMs: 10_000, cpuTimeMs: 10_000 };
@@ -46,10 +47,13 @@ async function runPrestarted(cylo: Cylo, request: ExecuteRequest): Promise<Execu
   throw new Error('the request was never handed to a pre-started runtime');
 }
 
-function differential(cases: DifferentialCase[]): void {
+/** `skip`: why these cases cannot run here (shown), or undefined. */
+function differential(cases: DifferentialCase[], skip?: () => string | undefined): void {
   for (const c of cases) {
     test(c.name, T, async (t) => {
       if (skipWithoutSandbox(t) || warm === undefined || cold === undefined) return;
+      const why = skip?.();
+      if (why !== undefined) return void t.skip(why);
       const pre = await runPrestarted(warm, c.request);
       const base = await cold.execute(c.request);
       // Identical to the byte: a difference is what a program could tell apart.
@@ -60,6 +64,32 @@ function differential(cases: DifferentialCase[]): void {
 
 describe('python: pre-started and cold give the same results', () => differential(PYTHON_CASES));
 describe('javascript: pre-started and cold give the same results', () => differential(JAVASCRIPT_CASES));
+// TypeScript's run stage is Node on the compiled file: the second run of a program is a
+// compile-cache hit, and its run stage is handed to a Node pre-started with TypeScript's trees.
+describe('typescript: pre-started and cold give the same results', () => differential(TYPESCRIPT_CASES));
+
+// The datasci environment with numpy and pandas pre-imported (the default), under a memory limit
+// with room for them, against a cold start of the same environment.
+const withDatasciMemory = (c: DifferentialCase): DifferentialCase => ({ ...c, request: { ...c.request, limits: { ...c.request.limits, memoryBytes: DATASCI_MEMORY_BYTES } } });
+describe('datasci: pre-started with numpy and pandas pre-imported and cold give the same results', () => differential(DATASCI_CASES.map(withDatasciMemory), datasciSkipReason));
+
+// The one difference a program can see before it imports anything, required exactly: numpy and
+// pandas are in sys.modules of the pre-imported runtime and not of the cold one. Fails when the
+// runtime was not pre-imported (the datasci cases above would then prove nothing about
+// pre-imports) or when a cold start had them.
+test('datasci: the pre-imported modules are in sys.modules before the program imports them (the documented difference)', T, async (t) => {
+  if (skipWithoutSandbox(t) || warm === undefined || cold === undefined) return;
+  const why = datasciSkipReason();
+  if (why !== undefined) return void t.skip(why);
+  const { request } = withDatasciMemory(DATASCI_DIFFERENCE);
+  const pre = await runPrestarted(warm, request);
+  const base = await cold.execute(request);
+  assert.equal(pre.run?.stdout, "['numpy', 'pandas']\n");
+  assert.equal(base.run?.stdout, '[]\n');
+  // Below the memory floor the same environment is pre-started without them.
+  const small = await runPrestarted(warm, { ...request, limits: { memoryBytes: 128 * 1024 * 1024 } });
+  assert.equal(small.run?.stdout, '[]\n');
+});
 
 // The wait before the request is not the program's: its wall clock starts at the handover. A
 // pre-started runtime that waited 1.5 s before its request reports a wall time below that (a
@@ -96,3 +126,24 @@ test('another language than the pre-started one runs cold, correctly', T, async 
   // One-sided: a peak that still held the discarded interpreter would be at least Python's.
   assert.ok((r.run?.memoryBytes ?? Infinity) < (python.run?.memoryBytes ?? 0), `bash peak ${r.run?.memoryBytes} vs python ${python.run?.memoryBytes}`);
 });
+
+// A pre-import that prints (the standard library's `this` prints the Zen of Python when
+// imported) or fails (no such module) must not show: the program starts cold in the same process
+// (the stub execs the interpreter again), with a cold start's output, and without the module.
+// Fails if the stub let the import's output through or kept a failed pre-import's runtime.
+for (const [what, modules] of [['prints', ['this']], ['fails', ['numpy', 'cylo_no_such_module']]] as const) {
+  test(`datasci: a pre-import that ${what} gives a cold start's result`, T, async (t) => {
+    if (skipWithoutSandbox(t) || cold === undefined) return;
+    const why = datasciSkipReason();
+    if (why !== undefined) return void t.skip(why);
+    const odd = createCylo({ defaultLimits: { ...LIMITS, memoryBytes: DATASCI_MEMORY_BYTES }, uidBase: TEST_UID_BASE + TEST_UID_COUNT + (what === 'prints' ? 16 : 24), uidCount: 8, concurrency: 1, preimport: { datasci: [...modules] } });
+    try {
+      const request: ExecuteRequest = { language: 'python', environment: 'datasci', code: 'import sys\nprint(sorted(m for m in ("this", "numpy") if m in sys.modules))\nsys.stderr.write("err\\n")', limits: { memoryBytes: DATASCI_MEMORY_BYTES } };
+      const pre = await runPrestarted(odd, request);
+      assert.deepEqual(observed(pre), observed(await cold.execute(request)));
+      assert.equal(pre.run?.stdout, '[]\n');
+    } finally {
+      await odd.close({ graceMs: 0 });
+    }
+  });
+}

@@ -24,6 +24,14 @@ export const PYTHON_CASES: DifferentialCase[] = [
   ].join('\n')),
   py('the module search path', 'import sys\nprint(sys.path)\nprint(sorted(k for k in sys.path_importer_cache if not k.startswith("/work")))'),
   py('the environment (no PYTHONPATH left behind)', 'import os\nprint(sorted(os.environ.items()))\nimport subprocess\nprint(subprocess.run(["/usr/bin/env"], capture_output=True, text=True).stdout)'),
+  py('a PYTHONPATH of the program\'s own: sys.path, the variable, its modules', 'import os, sys, mod\nprint(sys.path[:3], os.environ["PYTHONPATH"], mod.__file__)\nimport subprocess\nprint(subprocess.run(["/usr/bin/env"], capture_output=True, text=True).stdout)', {
+    code: undefined,
+    env: { PYTHONPATH: '/work/lib:/work/other' },
+    files: [
+      { name: 'main.py', content: 'import os, sys, mod\nprint(sys.path[:4], os.environ["PYTHONPATH"], mod.__file__)\nimport subprocess\nprint(subprocess.run(["/usr/bin/env"], capture_output=True, text=True).stdout)\n' },
+      { name: 'lib/mod.py', content: 'pass\n' },
+    ],
+  }),
   py('sys.modules: no import of the stub shows', "import sys\nprint(sorted(sys.modules))\nprint(getattr(sys.modules.get('sitecustomize'), '__file__', None))"),
   py('the command line (/proc/self/cmdline, trailing NULs aside: the room a pre-started runtime reserved)', "print(open('/proc/self/cmdline', 'rb').read().rstrip(b'\\0').split(b'\\0'))"),
   py('open descriptors: numbers and kinds (the handover pipe is closed)', 'import os\nprint(sorted(os.listdir("/proc/self/fd")))\nprint(os.open("/work/main.py", os.O_RDONLY))'),
@@ -92,3 +100,56 @@ export const JAVASCRIPT_CASES: DifferentialCase[] = [
   js('SIGTERM kills', "console.log(process.listenerCount('SIGINT'));\nprocess.kill(process.pid, 'SIGTERM');\nsetTimeout(() => console.log('never'), 1000);"),
   js('resource usage shape and limits', "const { execSync } = require('child_process');\nconsole.log(execSync('ulimit -a', { shell: '/bin/sh' }).toString())"),
 ];
+
+const ts = (name: string, code: string, extra: Partial<ExecuteRequest> = {}): DifferentialCase => ({ name: `typescript: ${name}`, request: { language: 'typescript', code, args: ARGS, ...extra } });
+
+/** TypeScript: the run stage is Node on the compiled JavaScript (handed to a pre-started Node on
+ *  a compile-cache hit): file names and line numbers in stack traces are those of the compiled
+ *  file, as for a cold run. */
+export const TYPESCRIPT_CASES: DifferentialCase[] = [
+  ts('process.argv, execArgv, the main module', 'console.log(process.argv, process.execArgv, require.main === module, __filename, module.paths, Object.keys(require.cache));'),
+  ts('uncaught error: stack trace file names and line numbers, exit code 1', 'interface P { y?: { z: number } }\nfunction inner(p: P): number {\n  return p.y!.z;\n}\nconsole.log("before");\ninner({});\n'),
+  ts('source maps: Error.prepareStackTrace and the stack of a caught error', 'function f(): string {\n  return new Error("here").stack ?? "";\n}\nconsole.log(f().split("\\n").slice(0, 3).join("\\n"), typeof Error.prepareStackTrace, process.sourceMapsEnabled);'),
+  ts('process.exit with a code, stdout flushed first', 'console.log("out");\nprocess.exitCode = 3;\nsetTimeout(() => process.exit(5), 5);\n'),
+  ts('stdin: read all, stdout vs stderr in one stream', "let d = '';\nprocess.stdin.setEncoding('utf8');\nprocess.stdin.on('data', (c: string) => (d += c));\nprocess.stdin.on('end', () => { console.log(JSON.stringify(d)); console.error('err'); throw new TypeError('end'); });", { stdin: 'one\ntwö ✓\n', redirectStderrToStdout: true }),
+  ts('the command line and open descriptors', "const fs = require('fs');\nconsole.log(fs.readFileSync('/proc/self/cmdline', 'latin1').replace(/\\0+$/, '').split('\\0'), fs.readdirSync('/proc/self/fd').length);"),
+];
+
+/** The memory limit of the datasci runs: room for the pre-imports (numpy, pandas), which a
+ *  runtime only pre-imports under at least src/sandbox/prestart.ts PREIMPORT_MIN_MEMORY_BYTES. */
+export const DATASCI_MEMORY_BYTES = 384 * 1024 * 1024;
+
+/** The Python corpus cases whose output shows what a pre-imported runtime unavoidably differs
+ *  in (docs/security.md "Pre-imported environments"): the modules already in sys.modules, and
+ *  the warning filters numpy adds when it is imported. Checked by DATASCI_DIFFERENCE instead. */
+export const DATASCI_DIFFERENT = new Set(['python: sys.modules: no import of the stub shows', 'python: warnings: UserWarning and DeprecationWarning in __main__']);
+
+const ds = (name: string, code: string, extra: Partial<ExecuteRequest> = {}): DifferentialCase => ({ name: `datasci: ${name}`, request: { language: 'python', environment: 'datasci', code, args: ARGS, ...extra } });
+
+/** The Python corpus in the datasci environment (less the cases above), and what only a
+ *  pre-imported runtime could get wrong: the pre-imported modules themselves, and a program's
+ *  file taking the name of a module the pre-import loaded (a cold start imports the program's). */
+export const DATASCI_CASES: DifferentialCase[] = [
+  ...PYTHON_CASES.filter((c) => !DATASCI_DIFFERENT.has(c.name)).map((c) => ({ name: c.name.replace(/^python:/, 'datasci:'), request: { ...c.request, environment: 'datasci' } })),
+  ds('numpy and pandas: hello, versions, where they come from', 'import numpy as np, pandas as pd\nprint(np.arange(6).reshape(2, 3).sum(axis=0), pd.DataFrame({"a": [1, 2]}).a.sum(), np.__version__, pd.__version__, np.__file__, pd.__file__)\nimport warnings\nwarnings.warn("after numpy")\nprint(warnings.filters[:6])'),
+  ds('a program file named like a module numpy imports (json.py) is the one imported', 'import json\nprint(json.__file__, json.VALUE)', {
+    code: undefined,
+    files: [
+      { name: 'main.py', content: 'import json, sys\nprint(json.__file__, json.VALUE, "json" in sys.modules)\n' },
+      { name: 'json.py', content: 'VALUE = "the program\'s json"\n' },
+    ],
+  }),
+  ds('a package in a subdirectory put on sys.path (lib/dateutil/)', '', {
+    code: undefined,
+    files: [
+      { name: 'main.py', content: 'import sys\nsys.path.insert(0, "/work/lib")\nimport dateutil\nprint(dateutil.__file__, dateutil.MINE)\n' },
+      { name: 'lib/dateutil/__init__.py', content: 'MINE = 1\n' },
+    ],
+  }),
+  ds('an uncaught error inside pandas: the traceback through its frames', 'import pandas as pd\ndf = pd.DataFrame({"a": [1]})\nprint(df["missing"])\n'),
+];
+
+/** What a pre-imported datasci runtime shows before the program imports anything: numpy and
+ *  pandas are in sys.modules (a cold start has neither). The suite requires exactly this
+ *  difference, which also proves the runtime really was pre-imported. */
+export const DATASCI_DIFFERENCE: DifferentialCase = ds('the documented difference: numpy and pandas already in sys.modules', 'import sys\nprint(sorted(m for m in ("numpy", "pandas", "matplotlib") if m in sys.modules))');

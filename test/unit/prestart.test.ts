@@ -4,7 +4,7 @@
 // so every difference must make handoverArgs refuse (the request then runs cold).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { handoverArgs, PRESTART_ARGV_ROOM, PRESTART_RLIMITS, prestartJob, type RequestJob } from '../../src/sandbox/prestart.js';
+import { handoverArgs, PREIMPORT_MIN_MEMORY_BYTES, PREIMPORT_VARIABLE, PRESTART_ARGV_ROOM, PRESTART_RLIMITS, prestartJob, type RequestJob } from '../../src/sandbox/prestart.js';
 
 const RLIMITS = { core: 0, nofile: 1024, nproc: 40, cpu: 3 };
 const PY: RequestJob = { argv: ['/usr/bin/python3', 'main.py', 'a', 'b c'], env: { LANG: 'C.UTF-8' }, rlimits: RLIMITS, cgroup: { memoryBytes: 128 << 20, pids: 32 } };
@@ -62,4 +62,35 @@ test('lower request-dependent rlimits and higher cgroup limits still hand over (
   const pre = prestartJob('python', PY);
   assert.ok(pre !== undefined);
   assert.deepEqual(handoverArgs(pre, 'python', { ...PY, rlimits: { ...RLIMITS, cpu: 1, nproc: 9 }, cgroup: { memoryBytes: 1 << 30, pids: 64 } }), ['a', 'b c']);
+});
+
+// Environments pre-imported: the modules are part of the runtime's environment (so a runtime
+// pre-imported for one environment is never handed a request of another, or of none), and only
+// under a memory limit with room for them.
+test('pre-imports: in the job above the memory floor, none below it; part of the fit check', () => {
+  const big = { ...PY, cgroup: { memoryBytes: PREIMPORT_MIN_MEMORY_BYTES, pids: 32 } };
+  const pre = prestartJob('python', big, ['numpy', 'pandas']);
+  assert.equal(pre?.env[PREIMPORT_VARIABLE], 'numpy,pandas');
+  assert.equal(prestartJob('python', PY, ['numpy'])?.env[PREIMPORT_VARIABLE], undefined, 'below the floor: pre-started without imports');
+  assert.equal(prestartJob('node', big, ['numpy'])?.env[PREIMPORT_VARIABLE], undefined, 'only Python imports ahead');
+  assert.ok(pre !== undefined);
+  assert.deepEqual(handoverArgs(pre, 'python', big, ['numpy', 'pandas']), ['a', 'b c']);
+  assert.equal(handoverArgs(pre, 'python', big), undefined, 'a request without the environment');
+  assert.equal(handoverArgs(pre, 'python', big, ['numpy']), undefined, 'other pre-imports');
+  const plain = prestartJob('python', big);
+  assert.ok(plain !== undefined);
+  assert.equal(handoverArgs(plain, 'python', big, ['numpy', 'pandas']), undefined, 'a plain runtime for a pre-importing environment');
+});
+
+test('pre-imports: a program environment naming the stub\'s variable is never pre-started (the stub would take it)', () => {
+  assert.equal(prestartJob('python', { ...PY, env: { ...PY.env, [PREIMPORT_VARIABLE]: 'os' } }, ['numpy']), undefined);
+});
+
+// A job with a PYTHONPATH of its own (a built environment's tree, a request's env): the stub's
+// directory goes first and the stub restores the job's value; an empty one ("STUB:" would put the
+// working directory on sys.path) is not pre-started.
+test('python: a PYTHONPATH of the job\'s own comes after the stub\'s directory', () => {
+  const own = { ...PY, env: { ...PY.env, PYTHONPATH: '/.cylo/environment:/work/lib' } };
+  assert.equal(prestartJob('python', own)?.env.PYTHONPATH, '/.cylo/prestart/python:/.cylo/environment:/work/lib');
+  assert.equal(prestartJob('python', { ...PY, env: { PYTHONPATH: '' } }), undefined);
 });

@@ -11,9 +11,80 @@
 # Trusted only until the handover: it runs with the program's uid, Landlock, seccomp and
 # rlimits, and holds nothing the program may not see. It leaves no trace a program relies on:
 # its directory is taken out of sys.path and of PYTHONPATH, the system's own sitecustomize (if
-# any) is imported in its place, and it imports nothing new (sys and os are loaded by site).
+# any) is imported in its place, and it imports nothing new (sys and os are loaded by the
+# interpreter's initialisation) except an environment's pre-imports (CYLO_PRESTART_IMPORTS),
+# which are the one documented difference (docs/security.md "Pre-imported environments"):
+# those modules are in sys.modules before the program starts. When the program's files could
+# take the name of one of them, or a pre-import failed or wrote anything, the handover execs
+# the interpreter again: a cold start.
 import os
 import sys
+
+
+def _cylo_preimport():
+    # An environment's pre-imports (CYLO_PRESTART_IMPORTS, comma-separated: src/sandbox/prestart.ts),
+    # imported now, before sys.path[0] exists (nothing of /work can be found) and before the
+    # request's files are written. Returns the top-level names of every module they loaded, or
+    # None when one failed (the handover then starts the program cold: _cylo_cold).
+    names = [n for n in os.environ.pop('CYLO_PRESTART_IMPORTS', '').split(',') if n]
+    before, cached = set(sys.modules), set(sys.path_importer_cache)
+    # Whatever an import writes (a Python warning, a C library's message on fd 2) is not the
+    # program's output: fds 1 and 2 point at an anonymous memory file meanwhile, and anything
+    # in it makes the program start cold (where its own import writes it, if it imports the
+    # module). The descriptors used here are closed again: the program's numbers are a cold
+    # start's.
+    captured = os.memfd_create('cylo-preimport', os.MFD_CLOEXEC)
+    saved = (os.dup(1), os.dup(2))
+    os.dup2(captured, 1)
+    os.dup2(captured, 2)
+    failed = False
+    try:
+        for name in names:
+            __import__(name)
+    except BaseException:  # noqa: B902 (whatever it was, the program must not see it)
+        failed = True
+    finally:
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except Exception:  # noqa: B902 (a failed flush is output lost: start cold)
+                failed = True
+        os.dup2(saved[0], 1)
+        os.dup2(saved[1], 2)
+        os.close(saved[0])
+        os.close(saved[1])
+        wrote = os.fstat(captured).st_size > 0
+        os.close(captured)
+    if failed or wrote:
+        return None
+    # The finders the imports cached for their packages' directories: dropped, so that the cache
+    # is a cold start's (it only saves a lookup; the import system makes them again on demand).
+    for path in set(sys.path_importer_cache) - cached:
+        del sys.path_importer_cache[path]
+    return {m.partition('.')[0] for m in set(sys.modules) - before}
+
+
+def _cylo_workspace_names(roots):
+    # The names a module of the program's files could be imported by: every file and directory
+    # anywhere under ROOTS (its stem up to the first dot: main.py, x.cpython-311.so, pkg/). At
+    # most 10000 entries; None beyond (too many to tell: the program starts cold).
+    names, seen = set(), 0
+    for root in roots:
+        for _dir, dirs, files in os.walk(root):
+            for entry in dirs + files:
+                seen += 1
+                if seen > 10000:
+                    return None
+                names.add(entry.partition('.')[0])
+    return names
+
+
+def _cylo_cold(args):
+    # The program's files could take the name of a module the pre-import loaded (a json.py, a
+    # random.py: a cold start imports the program's, this runtime has the library's in
+    # sys.modules), or the pre-import failed: exec the interpreter again with the program's
+    # argv and environment, a cold start of the same process under the same layers.
+    os.execv(sys.orig_argv[0], sys.orig_argv[:-1] + args)
 
 
 def _cylo_prestart():
@@ -21,7 +92,15 @@ def _cylo_prestart():
     # Not on the program's module search path, not in its environment (nor its children's).
     sys.path[:] = [p for p in sys.path if p != here]
     sys.path_importer_cache.pop(here, None)
-    os.environ.pop('PYTHONPATH', None)
+    # The job's own PYTHONPATH (a built environment's, the request's) came after this directory.
+    # Replaced in place (setenv keeps its slot, so children see the variables in a cold start's
+    # order), or removed when there was none.
+    own = os.environ.get('PYTHONPATH', '').partition(':')[2]
+    if own:
+        os.environ['PYTHONPATH'] = own
+    else:
+        os.environ.pop('PYTHONPATH', None)
+    loaded = _cylo_preimport() if 'CYLO_PRESTART_IMPORTS' in os.environ else set()
     # The system's sitecustomize, as a cold start imports it (site.execsitecustomize).
     del sys.modules['sitecustomize']
     try:
@@ -45,6 +124,13 @@ def _cylo_prestart():
     os.close(1000)
     data = b''.join(chunks)
     args = [os.fsdecode(a) for a in data.split(b'\0')[:-1]] if data else []
+    if loaded is None:
+        _cylo_cold(args)
+    if loaded:
+        # The request's files are in place (PID 1 wrote them before the handover).
+        names = _cylo_workspace_names(sorted({os.getcwd(), os.path.dirname(os.path.realpath(sys.argv[0]))}))
+        if names is None or names & loaded:
+            _cylo_cold(args)
     # The last pre-start argument only reserved room for the program's command line.
     sys.argv[-1:] = args
     sys.orig_argv[-1:] = args
