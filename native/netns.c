@@ -83,9 +83,15 @@ static void open_namespaces(const struct net_options *o) {
   uid_t owner = (uid_t)-1;
   if (ioctl(userns, NS_GET_OWNER_UID, &owner) < 0) fail("net: NS_GET_OWNER_UID: %s", strerror(errno));
   if ((long long)owner != o->uid) fail("net: the network namespace of process %lld belongs to uid %u, not the sandbox's %lld", o->pid, owner, o->uid);
-  if (dup2(net, NET_FD) < 0 || dup2(userns, USERNS_FD) < 0) fail("net: dup2: %s", strerror(errno));
+  /* Moved above the target numbers first: open() may have returned NET_FD or USERNS_FD itself
+   * (fds 0-4 are cylo's pipes), and dup2 onto itself would keep close-on-exec. */
+  int high_net = fcntl(net, F_DUPFD_CLOEXEC, 10), high_userns = fcntl(userns, F_DUPFD_CLOEXEC, 10);
+  if (high_net < 0 || high_userns < 0) fail("net: F_DUPFD: %s", strerror(errno));
   close(net);
   close(userns);
+  if (dup2(high_net, NET_FD) < 0 || dup2(high_userns, USERNS_FD) < 0) fail("net: dup2: %s", strerror(errno));
+  close(high_net);
+  close(high_userns);
 }
 
 /* A read-only bind of the host's SRC at ROOT/DST (made first), or nothing when SRC is absent. */
