@@ -26,6 +26,10 @@ packages+=(qemu-system-x86 busybox-static cpio)
 # it after; the system service Debian enables is never used by them (without the binary, the
 # queue tests skip, saying why).
 packages+=(redis-server)
+# slirp4netns: `cylo env build --network` (docs/environments.md) gives the build sandbox outbound
+# HTTP(S) through this user-mode network stack in the sandbox's own network namespace; without
+# it --network is refused, saying so (builds from --from DIR need nothing).
+packages+=(slirp4netns)
 need() { command -v "$1" >/dev/null 2>&1 || [ -x "${2:-/nonexistent}" ]; }
 missing=()
 for p in "${packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
