@@ -98,8 +98,13 @@ static void open_namespaces(const struct net_options *o) {
 static void bind_ro(const char *root, const char *src, const char *dst, int dir) {
   char target[256];
   snprintf(target, sizeof target, "%s%s", root, dst);
-  if (dir ? mkdir(target, 0755) < 0 && errno != EEXIST : close(open(target, O_WRONLY | O_CREAT | O_CLOEXEC, 0644)) < 0)
-    fail("net: make %s: %s", target, strerror(errno));
+  if (dir) {
+    if (mkdir(target, 0755) < 0 && errno != EEXIST) fail("net: make %s: %s", target, strerror(errno));
+  } else {
+    int fd = open(target, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0) fail("net: make %s: %s", target, strerror(errno));
+    close(fd);
+  }
   if (mount(src, target, NULL, MS_BIND | MS_REC, NULL) < 0) fail("net: bind %s: %s", src, strerror(errno));
   if (mount(NULL, target, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV, NULL) < 0)
     fail("net: make %s read-only: %s", target, strerror(errno));
