@@ -231,6 +231,9 @@ export class NamespaceBackend implements SandboxBackend<NamespaceSlot> {
     const slirp = slirp4netnsPath();
     const files = networkFiles();
     let network: BuildNetwork | undefined;
+    // Set when the stage is over: a stack still starting then (the stage was stopped or
+    // cancelled meanwhile) is stopped as soon as it is up, never left running.
+    let ended = false;
     try {
       const plan = this.plan({ ...spec, mounts: [...spec.mounts, ...files.binds] }, identity, cgroup);
       plan.landlock.readOnly.push(...files.binds.map((b) => b.dest));
@@ -238,9 +241,15 @@ export class NamespaceBackend implements SandboxBackend<NamespaceSlot> {
       this.counts.startedOnDemand += 1;
       const sandbox = new PreparedSandbox(plan, this.host.seccompProgram, cgroup);
       return await sandbox.run(plan, spec, async (bwrapPid) => {
-        network = await startBuildNetwork(this.host.helperPath, slirp, await sandboxPid1(bwrapPid), identity.uid, identity.gid);
+        const started = await startBuildNetwork(this.host.helperPath, slirp, await sandboxPid1(bwrapPid, () => ended), identity.uid, identity.gid);
+        if (ended) {
+          started.stop();
+          throw new Error('the stage ended while its network was being set up');
+        }
+        network = started;
       });
     } finally {
+      ended = true;
       network?.stop();
       await cgroup.killAll();
       files.cleanup();
@@ -291,12 +300,14 @@ export class NamespaceBackend implements SandboxBackend<NamespaceSlot> {
 const SANDBOX_PID1_TIMEOUT_MS = 10_000;
 
 /** The host pid of the sandbox's PID 1 (bubblewrap's child, in the new namespaces from its
- *  clone on), once bubblewrap has made it; rejects after SANDBOX_PID1_TIMEOUT_MS. */
-async function sandboxPid1(bwrapPid: number): Promise<number> {
+ *  clone on), once bubblewrap has made it; rejects after SANDBOX_PID1_TIMEOUT_MS or when
+ *  `ended()` says the stage is over. */
+async function sandboxPid1(bwrapPid: number, ended: () => boolean): Promise<number> {
   const deadline = performance.now() + SANDBOX_PID1_TIMEOUT_MS;
   for (;;) {
     const [pid] = childrenOf(bwrapPid);
     if (pid !== undefined) return pid;
+    if (ended()) throw new Error('the stage ended before its PID 1 appeared');
     if (performance.now() > deadline) throw new Error(`the sandbox's PID 1 did not appear within ${SANDBOX_PID1_TIMEOUT_MS} ms`);
     await new Promise((r) => setTimeout(r, 5));
   }
