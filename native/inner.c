@@ -6,7 +6,7 @@
  *         [--emit-fd N --emit-max BYTES --emit PATH...]
  *         [--emit-fd N --output PATTERN... --output-file-max BYTES --output-max BYTES
  *          --output-max-files N] [--cpu-fd N --cpu-format v1|v2]
- *         [--landlock on|noscope|off] [--ro|--rx|--dev|--rw PATH]...
+ *         [--landlock on|noscope|off] [--ro|--rx|--dev|--rw PATH]... [--connect-tcp PORT]...
  * (built by buildInnerArgv in src/sandbox/bwrap-argv.ts; the program's argv, environment and
  * rlimits are not options: they arrive as the job on the bundle pipe.)
  */
@@ -56,6 +56,13 @@ static int landlock_option(struct landlock_policy *p, const char *a, const char 
   }
   uint64_t access = strcmp(a, "--ro") == 0 ? LL_ACCESS_RO : strcmp(a, "--rx") == 0 ? LL_ACCESS_RX
                   : strcmp(a, "--dev") == 0 ? LL_ACCESS_DEV : strcmp(a, "--rw") == 0 ? LL_ACCESS_RW : 0;
+  if (strcmp(a, "--connect-tcp") == 0) {
+    long long port = parse_num(v, a);
+    if (port < 1 || port > 65535) fail("--connect-tcp wants a port from 1 to 65535, got %s", v);
+    if (p->nports >= LANDLOCK_MAX_PORTS) fail("too many --connect-tcp");
+    p->connect_ports[p->nports++] = (uint16_t)port;
+    return 1;
+  }
   if (access == 0) return 0;
   if (p->nrules >= LANDLOCK_MAX_RULES) fail("too many landlock rules");
   p->rules[p->nrules].path = v;

@@ -58,7 +58,8 @@ void apply_landlock(const struct landlock_policy *policy) {
   struct ll_ruleset_attr attr = {.handled_access_fs = fs};
   size_t size = sizeof(uint64_t);
   if (abi >= 4) {
-    /* No TCP rule is added, so every TCP bind/connect is denied (network is off). */
+    /* Every TCP bind and connect is denied but connects to the --connect-tcp ports (none unless
+     * an environment build has network): a program cannot listen, nor reach any other port. */
     attr.handled_access_net = LL_NET_BIND_TCP | LL_NET_CONNECT_TCP;
     size = 2 * sizeof(uint64_t);
   }
@@ -70,6 +71,15 @@ void apply_landlock(const struct landlock_policy *policy) {
   int ruleset = (int)syscall(SYS_landlock_create_ruleset, &attr, size, 0);
   if (ruleset < 0) fail("landlock: create ruleset (ABI %ld): %s", abi, strerror(errno));
   for (int i = 0; i < policy->nrules; i++) add_rule(ruleset, &policy->rules[i], fs);
+  /* Without ABI 4 nothing handles TCP: the network namespace alone would hold it; a build that
+   * asked for port rules is refused rather than run with every port open. */
+  if (policy->nports > 0 && abi < 4)
+    fail("landlock: --connect-tcp needs ABI 4 (TCP rules); this kernel has ABI %ld", abi);
+  for (int i = 0; i < policy->nports; i++) {
+    struct ll_net_port_attr port = {.allowed_access = LL_NET_CONNECT_TCP, .port = policy->connect_ports[i]};
+    if (syscall(SYS_landlock_add_rule, ruleset, LL_RULE_NET_PORT, &port, 0) < 0)
+      fail("landlock: add TCP connect rule for port %u: %s", policy->connect_ports[i], strerror(errno));
+  }
   if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) fail("no_new_privs: %s", strerror(errno));
   if (syscall(SYS_landlock_restrict_self, ruleset, 0) < 0) fail("landlock: restrict_self: %s", strerror(errno));
   close(ruleset);

@@ -18,6 +18,7 @@
    LL_FS_MAKE_REG | LL_FS_MAKE_SOCK | LL_FS_MAKE_FIFO | LL_FS_MAKE_SYM | LL_FS_REFER | LL_FS_TRUNCATE)
 
 #define LANDLOCK_MAX_RULES 64
+#define LANDLOCK_MAX_PORTS 4
 
 struct landlock_rule {
   const char *path;
@@ -29,6 +30,10 @@ struct landlock_policy {
   int scope;   /* --landlock noscope: without ABI 6 scoping */
   int nrules;
   struct landlock_rule rules[LANDLOCK_MAX_RULES];
+  /* --connect-tcp PORT: TCP ports the program may connect to (environment builds with network,
+   * src/sandbox/build-network.ts); none: every TCP connect and bind is denied (ABI 4). */
+  int nports;
+  uint16_t connect_ports[LANDLOCK_MAX_PORTS];
 };
 
 /* The Landlock ABI of the running kernel, or a negative number when it has none. */

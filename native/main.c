@@ -29,6 +29,10 @@
  *          the same bundle format, never following a link (the host never reads the sandbox's
  *          filesystem itself).
  *
+ *   cylo-helper net --pid PID --uid UID --gid GID -- slirp4netns ...   (as root, on the host)
+ *       starts an environment build's user-mode network stack in the sandbox's network
+ *       namespace, as the sandbox's uid (netns.c)
+ *
  *   cylo-helper landlock-abi               (prints the Landlock ABI of the running kernel, or 0)
  *
  * Both modes report through a status fd (--status-fd): "E<message>\n" on failure, "R\n" right
@@ -42,7 +46,8 @@
  *   workspace.c   the workspace tmpfs (size, inodes) and the OOM scores of plumbing and program
  *   inner.c       the inner mode's options and the order of its steps
  *   job.c         the bundle pipe: the job (argv, env, rlimits) and unpacking the files
- *   landlock.c    Landlock: ABI negotiation, rules, scoping
+ *   landlock.c    Landlock: ABI negotiation, rules (TCP ports too), scoping
+ *   netns.c       the net mode: an environment build's network stack (slirp4netns)
  *   supervisor.c  PID 1: forks the program under its limits, reaps, reports its status
  *   emit.c        streaming compile artifacts back out as a bundle
  *   util.c        fail(), parse_num(), write_all() and the pipe formats' integers
@@ -60,11 +65,12 @@
 int main(int argc, char **argv) {
   if (argc >= 2 && strcmp(argv[1], "outer") == 0) run_outer(argc - 2, argv + 2);
   if (argc >= 2 && strcmp(argv[1], "inner") == 0) run_inner(argc - 2, argv + 2);
+  if (argc >= 2 && strcmp(argv[1], "net") == 0) run_net(argc - 2, argv + 2);
   if (argc >= 2 && strcmp(argv[1], "landlock-abi") == 0) {
     long abi = landlock_abi();
     if (printf("%ld\n", abi < 0 ? 0 : abi) < 0 || fflush(stdout) != 0) return 1;
     return 0;
   }
-  fprintf(stderr, "usage: cylo-helper outer|inner|landlock-abi ...\n");
+  fprintf(stderr, "usage: cylo-helper outer|inner|net|landlock-abi ...\n");
   return 2;
 }

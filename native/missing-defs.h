@@ -34,6 +34,7 @@
  * clash with a <linux/landlock.h> that defines only some of them. */
 #define LL_CREATE_RULESET_VERSION (1U << 0)
 #define LL_RULE_PATH_BENEATH 1
+#define LL_RULE_NET_PORT 2 /* ABI 4 */
 
 #define LL_FS_EXECUTE (1ULL << 0)
 #define LL_FS_WRITE_FILE (1ULL << 1)
@@ -68,5 +69,11 @@ struct ll_path_beneath_attr {
   uint64_t allowed_access;
   int32_t parent_fd;
 } __attribute__((packed));
+
+/* struct landlock_net_port_attr (ABI 4): a TCP port the rule allows. */
+struct ll_net_port_attr {
+  uint64_t allowed_access;
+  uint64_t port;
+};
 
 #endif

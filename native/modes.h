@@ -10,4 +10,8 @@ void run_outer(int argc, char **argv) __attribute__((noreturn));
 /* inner.c: PID 1 inside the sandbox. Never returns (exits with the program's status or fails). */
 void run_inner(int argc, char **argv) __attribute__((noreturn));
 
+/* netns.c: as root on the host, starts an environment build's network stack as the sandbox's
+ * uid. Never returns (exec()s slirp4netns or fails). */
+void run_net(int argc, char **argv) __attribute__((noreturn));
+
 #endif

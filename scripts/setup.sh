@@ -29,6 +29,11 @@ packages+=(redis-server)
 # openssl: the queue's TLS test (test/queue/security.test.ts) makes a throwaway CA and a server
 # certificate for its TLS-only redis-server with the openssl CLI.
 packages+=(openssl)
+
+# slirp4netns: `cylo env build --network` (docs/environments.md) gives the build sandbox outbound
+# HTTP(S) through this user-mode network stack in the sandbox's own network namespace; without
+# it --network is refused, saying so (builds from --from DIR need nothing).
+packages+=(slirp4netns)
 need() { command -v "$1" >/dev/null 2>&1 || [ -x "${2:-/nonexistent}" ]; }
 missing=()
 for p in "${packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done

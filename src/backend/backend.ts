@@ -78,6 +78,12 @@ export interface StageSpec {
    *  every process of the stage is dead, the matching regular files are read INSIDE the
    *  isolation, never following a link, and streamed back (src/backend/output-bundle.ts). */
   outputs?: ({ patterns: readonly string[] } & OutputCaps) | undefined;
+  /** Environment builds only (`cylo env build --network`): outbound network through a user-mode
+   *  stack attached to the stage's own network namespace (src/sandbox/build-network.ts: TCP to
+   *  ports 80/443, never the host's loopback, link-local or private ranges). Only the namespace
+   *  backend runs such stages (the build asks it directly); it refuses the stage (setupError),
+   *  never runs it without that isolation. Default: no network at all. */
+  network?: boolean | undefined;
   /** Cancels the stage: every process of it is killed before runStage resolves. */
   signal?: AbortSignal | undefined;
   onStdout?: ((chunk: Buffer) => void) | undefined;

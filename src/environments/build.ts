@@ -1,6 +1,7 @@
 // `cylo env build`: installs packages into a new environment IN A SANDBOX of its own. pip and
 // npm run package code (setup.py, postinstall scripts): they run as a slot's unprivileged uid
-// under every layer (no network, read-only host, seccomp, Landlock, cgroup limits), writing
+// under every layer (no network, read-only host, seccomp, Landlock, cgroup limits; with
+// --network, outbound HTTP(S) only through a user-mode stack: src/sandbox/build-network.ts), writing
 // only into the workspace's out/ directory. PID 1 streams out/ back (native/emit.c: regular
 // files and directories only, a link anywhere refuses it, never following one); the host then
 // writes those files into a root-only staging directory (store.ts) and renames it into place.
@@ -12,6 +13,7 @@ import type { HostMount, StageLimits } from '../backend/backend.js';
 import type { NamespaceBackend } from '../sandbox/namespace-backend.js';
 import type { ResolvedRuntime, RuntimeRegistry } from '../runtimes/registry.js';
 import { stageEnv } from '../engine/stage-env.js';
+import { hostCaBundle, slirp4netnsPath } from '../sandbox/build-network.js';
 import { BUILTIN_ENVIRONMENTS, type EnvironmentCatalog } from './catalog.js';
 import { buildTools } from './build-tools.js';
 import { environmentPackages } from './packages.js';
@@ -25,8 +27,11 @@ export interface EnvironmentBuildRequest {
   packages?: readonly string[] | undefined;
   /** The contents of a requirements.txt (python) or package.json (javascript). */
   requirements?: string | undefined;
-  /** A host directory of wheels / sdists (pip --find-links) or npm tarballs, bound read-only. */
+  /** A host directory of wheels / sdists (pip --find-links) or npm tarballs, bound read-only.
+   *  Required without network. */
   from?: string | undefined;
+  /** Let the installer download from the public index (PyPI, registry.npmjs.org) through the
+   *  build sandbox's own user-mode network; the host's proxy variables are not passed. */
   network?: boolean | undefined;
 }
 
@@ -35,6 +40,9 @@ export const BUILD_LIMITS: StageLimits = { timeoutMs: 600_000, cpuTimeMs: 600_00
 /** The largest tree a build may bring back. */
 export const BUILD_MAX_BYTES = 768 * 1024 ** 2;
 const BUILD_MAX_FILES = 100_000;
+/** The indexes a build with network installs from (the public ones; a mirror: --from). */
+const PYPI_INDEX = 'https://pypi.org/simple';
+const NPM_REGISTRY = 'https://registry.npmjs.org/';
 /** Where --from appears inside the build sandbox. */
 export const FROM_IN_SANDBOX = '/.cylo/from';
 
@@ -58,40 +66,48 @@ function check(req: EnvironmentBuildRequest): { language: EnvironmentLanguage; s
   for (const s of specs) {
     if (s === '' || s.startsWith('-') || s.length > 512 || /[\0\n]/.test(s)) throw new CyloError('CYLO_E_VALIDATION', `--packages: ${JSON.stringify(s.slice(0, 80))} is not a package specification (no options, no empty names)`, { field: 'packages' });
   }
-  if (req.network === true) {
-    throw new CyloError('CYLO_E_UNSUPPORTED', '--network: builds with network access are not available yet (the build sandbox has no network layer to open); download the packages on a connected machine (pip download -d DIR ... / npm pack ...) and build with --from DIR');
-  }
-  if (req.from === undefined) throw new CyloError('CYLO_E_VALIDATION', '--from: a directory of wheels/sdists (python) or npm tarballs (javascript) is required (builds run without network)', { field: 'from' });
+  if (req.from === undefined && req.network !== true) throw new CyloError('CYLO_E_VALIDATION', '--from: a directory of wheels/sdists (python) or npm tarballs (javascript) is required (builds run without network unless --network)', { field: 'from' });
   return { language: req.language as EnvironmentLanguage, specs };
 }
 
 /** npm: a spec naming a tarball in `from` (exactly, or by its "name-" prefix) becomes its path
- *  inside the sandbox; anything else is passed as it is. */
-function npmSpec(spec: string, from: string): string {
+ *  inside the sandbox; with network, any other spec goes to the registry as it is. */
+function npmSpec(spec: string, from: string | undefined, network: boolean): string {
+  if (from === undefined) return spec;
   const names = readdirSync(from).filter((f) => f.endsWith('.tgz'));
   if (names.includes(spec)) return `${FROM_IN_SANDBOX}/${spec}`;
   const prefix = `${spec.replace(/^@/, '').replace('/', '-')}-`;
   const match = names.filter((f) => f.startsWith(prefix) && /^\d/.test(f.slice(prefix.length))).sort();
+  if (match.length === 0 && network) return spec;
   if (match.length === 0) throw new CyloError('CYLO_E_VALIDATION', `--packages: no tarball for ${spec} in ${from} (npm pack writes NAME-VERSION.tgz)`, { field: 'packages' });
   return `${FROM_IN_SANDBOX}/${match[match.length - 1] as string}`;
 }
 
 /** The build stage's argv, files and extra mounts. */
-function plan(language: EnvironmentLanguage, runtime: ResolvedRuntime, specs: string[], req: EnvironmentBuildRequest, from: string): { argv: string[]; files: BundleFile[]; mounts: HostMount[]; mkdirs: string[] } {
+function plan(language: EnvironmentLanguage, runtime: ResolvedRuntime, specs: string[], req: EnvironmentBuildRequest, from: string | undefined): { argv: string[]; files: BundleFile[]; mounts: HostMount[]; mkdirs: string[] } {
   const bin = runtime.binary ?? '';
   const tools = buildTools(language, runtime);
-  const mounts: HostMount[] = [{ source: from, dest: FROM_IN_SANDBOX }, ...tools.mounts];
+  const network = req.network === true;
+  const mounts: HostMount[] = [...(from === undefined ? [] : [{ source: from, dest: FROM_IN_SANDBOX }]), ...tools.mounts];
   if (language === 'python') {
     const what = req.requirements !== undefined ? ['-r', '/work/requirements.txt'] : specs;
     const files = req.requirements !== undefined ? [{ name: 'requirements.txt', content: Buffer.from(req.requirements) }] : [];
-    // --no-index --find-links: only the operator's directory; --no-build-isolation: an sdist
-    // builds with the setuptools revealed here, nothing downloaded; --target: a plain tree.
-    const argv = [bin, '-m', 'pip', 'install', '--no-input', '--disable-pip-version-check', '--no-cache-dir', '--no-compile', '--no-warn-script-location', '--no-index', '--find-links', FROM_IN_SANDBOX, '--no-build-isolation', '--target', '/work/out', ...what];
+    // --no-index --find-links: only the operator's directory (with network: PyPI, and the
+    // directory first when given); --no-build-isolation: an sdist builds with the setuptools
+    // revealed here, nothing more downloaded; --target: a plain tree.
+    // With network, TLS trusts the host's CA bundle (bound by the backend) when it has one.
+    const ca = network ? hostCaBundle() : undefined;
+    const index = network ? ['--index-url', PYPI_INDEX, ...(ca === undefined ? [] : ['--cert', ca])] : ['--no-index'];
+    const links = from === undefined ? [] : ['--find-links', FROM_IN_SANDBOX];
+    const argv = [bin, '-m', 'pip', 'install', '--no-input', '--disable-pip-version-check', '--no-cache-dir', '--no-compile', '--no-warn-script-location', ...index, ...links, '--no-build-isolation', '--target', '/work/out', ...what];
     return { argv, files, mounts, mkdirs: ['out'] };
   }
   const files = req.requirements !== undefined ? [{ name: 'out/package.json', content: Buffer.from(req.requirements) }] : [];
-  // --offline: nothing fetched; --no-bin-links: no .bin symlinks (the tree must hold none).
-  const argv = [bin, tools.npmCli ?? '', 'install', '--offline', '--no-audit', '--no-fund', '--no-bin-links', '--no-update-notifier', '--cache', '/work/.npm', '--prefix', '/work/out', ...specs.map((s) => npmSpec(s, from))];
+  // --offline: nothing fetched (with network: the public registry, named so that no npmrc
+  // redirects it); --no-bin-links: no .bin symlinks (the tree must hold none).
+  const ca = network ? hostCaBundle() : undefined;
+  const fetch = network ? ['--registry', NPM_REGISTRY, ...(ca === undefined ? [] : ['--cafile', ca])] : ['--offline'];
+  const argv = [bin, tools.npmCli ?? '', 'install', ...fetch, '--no-audit', '--no-fund', '--no-bin-links', '--no-update-notifier', '--cache', '/work/.npm', '--prefix', '/work/out', ...specs.map((s) => npmSpec(s, from, network))];
   return { argv, files, mounts, mkdirs: ['out'] };
 }
 
@@ -100,8 +116,10 @@ function plan(language: EnvironmentLanguage, runtime: ResolvedRuntime, specs: st
  *  (with the end of its output) or its tree cannot come back (a link in it, too large). */
 export async function buildEnvironment(deps: BuildDeps, req: EnvironmentBuildRequest): Promise<EnvironmentManifest> {
   const { language, specs } = check(req);
-  const from = realpathSync(req.from as string);
-  if (!statSync(from).isDirectory()) throw new CyloError('CYLO_E_VALIDATION', `--from: ${req.from} is not a directory`, { field: 'from' });
+  const from = req.from === undefined ? undefined : realpathSync(req.from);
+  if (from !== undefined && !statSync(from).isDirectory()) throw new CyloError('CYLO_E_VALIDATION', `--from: ${req.from} is not a directory`, { field: 'from' });
+  // Refused before anything runs when the network layer cannot be set up (its fix named).
+  if (req.network === true) slirp4netnsPath();
   const runtime = await deps.registry.resolve(language);
   if (!runtime.available) throw new CyloError('CYLO_E_RUNTIME_UNAVAILABLE', `--lang: ${runtime.problem ?? `${language} is not installed`}`, { field: 'language' });
   const p = plan(language, runtime, specs, req, from);
@@ -110,7 +128,7 @@ export async function buildEnvironment(deps: BuildDeps, req: EnvironmentBuildReq
   let report;
   try {
     const env = stageEnv(runtime, { bin: runtime.binary ?? '', entry: '', files: [], args: [], memoryBytes: BUILD_LIMITS.memoryBytes, workspace: '/work' }, 'run', {});
-    report = await backend.runStage(slot, { kind: 'compile', roots: runtime.roots, mounts: [...runtime.mounts, ...p.mounts], argv: p.argv, env, files: p.files, mkdirs: p.mkdirs, stdin: Buffer.alloc(0), limits: BUILD_LIMITS, emit: { paths: ['out'], maxBytes: BUILD_MAX_BYTES } });
+    report = await backend.runStage(slot, { kind: 'compile', roots: runtime.roots, mounts: [...runtime.mounts, ...p.mounts], argv: p.argv, env, files: p.files, mkdirs: p.mkdirs, stdin: Buffer.alloc(0), limits: BUILD_LIMITS, emit: { paths: ['out'], maxBytes: BUILD_MAX_BYTES }, network: req.network === true });
   } finally {
     await slot.destroy().catch(() => {});
   }
@@ -127,7 +145,7 @@ export async function buildEnvironment(deps: BuildDeps, req: EnvironmentBuildReq
     language,
     packages: environmentPackages(language, files, 'out'),
     created: new Date().toISOString(),
-    build: { tool: language === 'python' ? 'pip' : 'npm', requested: req.requirements !== undefined ? req.requirements.split('\n').map((l) => l.trim()).filter((l) => l !== '' && !l.startsWith('#')) : specs, from, network: false },
+    build: { tool: language === 'python' ? 'pip' : 'npm', requested: req.requirements !== undefined ? req.requirements.split('\n').map((l) => l.trim()).filter((l) => l !== '' && !l.startsWith('#')) : specs, from: from ?? null, network: req.network === true },
   };
   if (language === 'javascript' && !files.some((f) => f.name.startsWith('out/node_modules/'))) throw buildError('npm installed nothing: the tree has no node_modules');
   deps.catalog.store.install(manifest, files, 'out');

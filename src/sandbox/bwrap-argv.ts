@@ -39,6 +39,9 @@ export interface LandlockPlan {
   readExec: string[];
   readWrite: string[];
   devices: string[];
+  /** TCP ports the program may connect to (Landlock ABI 4 rules); absent or empty: none, every
+   *  TCP connect and bind is denied. Only environment builds with network have any. */
+  connectTcp?: number[] | undefined;
 }
 
 export interface SandboxPlan {
@@ -198,6 +201,9 @@ export function buildInnerArgv(plan: Pick<SandboxPlan, 'mkdirs' | 'emit' | 'outp
   for (const p of plan.landlock.readExec) a.push('--rx', p);
   for (const p of plan.landlock.devices) a.push('--dev', p);
   for (const p of plan.landlock.readWrite) a.push('--rw', p);
+  // An environment build with network: TCP connects to these ports only (no listening, no
+  // other port of whatever the user-mode stack can reach).
+  for (const port of plan.landlock.connectTcp ?? []) a.push('--connect-tcp', String(port));
   // The program's argv, environment and rlimits are not here: they arrive as the job on the
   // bundle pipe (encodeJob), so that a sandbox can start before its request is known.
   return a;

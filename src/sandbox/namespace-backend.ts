@@ -14,6 +14,8 @@ import type { Identity, IdentityPool } from './identity.js';
 import { PreparedSandbox } from './prepared-sandbox.js';
 import { PRESTART_IN_SANDBOX, prestartJob, type PrestartJob } from './prestart.js';
 import { reachableByOthers } from './filesystem.js';
+import { BUILD_NETWORK_PORTS, networkFiles, slirp4netnsPath, startBuildNetwork, type BuildNetwork } from './build-network.js';
+import { childrenOf } from './signal-program.js';
 
 export interface NamespaceHost {
   bwrapPath: string;
@@ -214,6 +216,7 @@ export class NamespaceBackend implements SandboxBackend<NamespaceSlot> {
     if (slot.used) await cgroup.reset();
     slot.used = true;
     cgroup.configure({ memoryBytes: spec.limits.memoryBytes, pids: spec.limits.pids + SUPERVISOR_PIDS, cpuShare: this.host.cpuShare });
+    if (spec.network === true) return this.runWithNetwork(slot, spec);
     const plan = this.plan(spec, identity, cgroup);
     this.learnPrestart(slot, spec, plan);
     try {
@@ -224,6 +227,41 @@ export class NamespaceBackend implements SandboxBackend<NamespaceSlot> {
     } finally {
       // Whatever happened, nothing of this stage may outlive it.
       await cgroup.killAll();
+    }
+  }
+
+  /** An environment build with network (build-network.ts): its own sandbox (never a prepared
+   *  one), a resolv.conf naming the stack's DNS forwarder and the host's CA bundle (read-only,
+   *  Landlock read rules), Landlock TCP rules for the index's
+   *  ports, and the user-mode stack attached to its network namespace before the job is sent.
+   *  Throws CYLO_E_SANDBOX_UNAVAILABLE (before anything starts) when slirp4netns is missing. */
+  private async runWithNetwork(slot: NamespaceSlot, spec: StageSpec): Promise<StageReport> {
+    const { cgroup, identity } = slot;
+    const slirp = slirp4netnsPath();
+    const files = networkFiles();
+    let network: BuildNetwork | undefined;
+    // Set when the stage is over: a stack still starting then (the stage was stopped or
+    // cancelled meanwhile) is stopped as soon as it is up, never left running.
+    let ended = false;
+    try {
+      const plan = this.plan({ ...spec, mounts: [...spec.mounts, ...files.binds] }, identity, cgroup);
+      plan.landlock.readOnly.push(...files.binds.map((b) => b.dest));
+      plan.landlock.connectTcp = [...BUILD_NETWORK_PORTS];
+      this.counts.startedOnDemand += 1;
+      const sandbox = new PreparedSandbox(plan, this.host.seccompProgram, cgroup);
+      return await sandbox.run(plan, spec, async (bwrapPid) => {
+        const started = await startBuildNetwork(this.host.helperPath, slirp, await sandboxPid1(bwrapPid, () => ended), identity.uid, identity.gid);
+        if (ended) {
+          started.stop();
+          throw new Error('the stage ended while its network was being set up');
+        }
+        network = started;
+      });
+    } finally {
+      ended = true;
+      network?.stop();
+      await cgroup.killAll();
+      files.cleanup();
     }
   }
 
@@ -264,5 +302,21 @@ export class NamespaceBackend implements SandboxBackend<NamespaceSlot> {
    *  prestarted: handed to a pre-started runtime (a subset of prepared). */
   stats(): { prepared: number; startedOnDemand: number; prestarted: number } {
     return { ...this.counts };
+  }
+}
+
+const SANDBOX_PID1_TIMEOUT_MS = 10_000;
+
+/** The host pid of the sandbox's PID 1 (bubblewrap's child, in the new namespaces from its
+ *  clone on), once bubblewrap has made it; rejects after SANDBOX_PID1_TIMEOUT_MS or when
+ *  `ended()` says the stage is over. */
+async function sandboxPid1(bwrapPid: number, ended: () => boolean): Promise<number> {
+  const deadline = performance.now() + SANDBOX_PID1_TIMEOUT_MS;
+  for (;;) {
+    const [pid] = childrenOf(bwrapPid);
+    if (pid !== undefined) return pid;
+    if (ended()) throw new Error('the stage ended before its PID 1 appeared');
+    if (performance.now() > deadline) throw new Error(`the sandbox's PID 1 did not appear within ${SANDBOX_PID1_TIMEOUT_MS} ms`);
+    await new Promise((r) => setTimeout(r, 5));
   }
 }

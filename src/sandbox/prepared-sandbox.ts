@@ -128,19 +128,28 @@ export class PreparedSandbox {
   }
 
   /** Runs the job of `plan` (which must have this sandbox's key) with the stage's files, input
-   *  and limits, to completion. */
-  run(plan: SandboxPlan, spec: StageSpec): Promise<StageReport> {
+   *  and limits, to completion. `beforeJob` (a build's network) runs once the sandbox exists,
+   *  given bubblewrap's pid, while PID 1 waits for its job; the job is sent only after it
+   *  resolved, and the stage fails as a setup failure when it rejects. */
+  run(plan: SandboxPlan, spec: StageSpec, beforeJob?: (bwrapPid: number) => Promise<void>): Promise<StageReport> {
     if (this.used) throw new Error('a prepared sandbox runs one job only');
     if (sandboxKey(plan) !== this.key) throw new Error('the plan does not match this prepared sandbox');
     this.used = true;
     this.setReferenced(true);
     return new Promise<StageReport>((resolve) => {
-      this.sink = new SandboxRun(this.child, this.cgroup, spec, () => this.spawnError, resolve);
-      for (const event of this.backlog.splice(0)) event(this.sink);
-      const stdio = this.child.stdio as unknown as Stdio;
-      writeAll(stdio[5] as Writable, [this.jobFor(plan, spec), ...encodeBundle(spec.files)]);
-      if (spec.stdinStream === undefined) writeAll(stdio[0] as Writable, [spec.stdin]);
-      else void pipeInteractive(stdio[0] as Writable, spec.stdin, spec.stdinStream);
+      const sink = new SandboxRun(this.child, this.cgroup, spec, () => this.spawnError, resolve);
+      this.sink = sink;
+      for (const event of this.backlog.splice(0)) event(sink);
+      const send = (): void => {
+        const stdio = this.child.stdio as unknown as Stdio;
+        writeAll(stdio[5] as Writable, [this.jobFor(plan, spec), ...encodeBundle(spec.files)]);
+        if (spec.stdinStream === undefined) writeAll(stdio[0] as Writable, [spec.stdin]);
+        else void pipeInteractive(stdio[0] as Writable, spec.stdin, spec.stdinStream);
+      };
+      const pid = this.child.pid;
+      if (beforeJob === undefined) send();
+      else if (pid === undefined) sink.setupFailed('the sandbox did not start');
+      else beforeJob(pid).then(send, (error: Error) => sink.setupFailed(error.message));
     });
   }
 

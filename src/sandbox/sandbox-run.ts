@@ -124,6 +124,13 @@ export class SandboxRun implements SandboxSink {
     void this.finish();
   }
 
+  /** Something the host sets up for the stage before its job (a build's network) failed: the
+   *  stage is stopped as a setup failure, nothing of the program ran. */
+  setupFailed(message: string): void {
+    this.setupError ??= message;
+    this.stop('setup');
+  }
+
   /** Stops the sandbox (once): PID 1 first, then bubblewrap if it lingers; the cgroup sweep
    *  makes it certain. The first reason is the one reported. */
   private stop(reason: StopReason): void {

@@ -5,7 +5,8 @@
 import { readFileSync } from 'node:fs';
 import type { ForwardableSignal } from '../util/signals.js';
 
-function childrenOf(pid: number): number[] {
+/** The host pids of the direct children of `pid` ([] when it has none or is gone). */
+export function childrenOf(pid: number): number[] {
   try {
     return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
   } catch {

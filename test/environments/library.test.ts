@@ -160,7 +160,7 @@ test('unknown environments and environments of another language are refused with
   await assert.rejects(cylo.execute({ language: 'python', code: '1', environment: 'nope' }), { code: 'CYLO_E_UNKNOWN_ENVIRONMENT', field: 'environment' });
   await assert.rejects(cylo.execute({ language: 'bash', code: 'true', environment: 'datasci' }), { code: 'CYLO_E_UNKNOWN_ENVIRONMENT' });
   await assert.rejects(cylo.sessions.create({ language: 'javascript', environment: 'nope' }), { code: 'CYLO_E_UNKNOWN_ENVIRONMENT' });
-  // a built-in name cannot be taken, and the network is refused with what to do instead
+  // a built-in name cannot be taken, and a build needs --from unless it has network
   await assert.rejects(cylo.buildEnvironment({ name: 'datasci', language: 'python', packages: ['x'], from }), { code: 'CYLO_E_VALIDATION' });
-  await assert.rejects(cylo.buildEnvironment({ name: 'net', language: 'python', packages: ['x'], network: true }), { code: 'CYLO_E_UNSUPPORTED' });
+  await assert.rejects(cylo.buildEnvironment({ name: 'net', language: 'python', packages: ['x'] }), { code: 'CYLO_E_VALIDATION', field: 'from' });
 });

@@ -343,3 +343,15 @@ test('the CPU counter: opened by the outer helper at fd 7, read by PID 1 from th
   // The fd is none of the others.
   assert.ok(![FD_SECCOMP, FD_STATUS, FD_BUNDLE, 6].includes(7) && 7 < FD_FIRST_BIND);
 });
+
+test('Landlock TCP ports (an environment build with network) reach the helper as --connect-tcp, and never share a prepared sandbox', () => {
+  // proves: the build's port rules are passed to PID 1 (without them its npm/pip could not
+  // connect at all), and a plan with them has its own key, so it never runs in a sandbox
+  // prepared without them (or the reverse: a program in one prepared with them)
+  const plain = basePlan();
+  const net = basePlan({ landlock: { ...plain.landlock, connectTcp: [80, 443] } });
+  const inner = buildInnerArgv(net);
+  assert.deepEqual(inner.slice(inner.length - 4), ['--connect-tcp', '80', '--connect-tcp', '443']);
+  assert.equal(buildInnerArgv(plain).includes('--connect-tcp'), false);
+  assert.notEqual(sandboxKey(net), sandboxKey(plain));
+});

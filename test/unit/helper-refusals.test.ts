@@ -16,13 +16,14 @@
 // into a temporary directory. Skipped visibly where the host cannot do this.
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { chmodSync, closeSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { chmodSync, closeSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { defaultHelperPath } from '../../src/sandbox/host-check.js';
 import { encodeBundle, encodeJob, type BundleFile, type SandboxJob } from '../../src/backend/file-bundle.js';
 import { FD_BUNDLE, FD_EMIT, FD_STATUS, HELPER_ENV, runHelper, type Outcome } from '../support/helper-process.js';
+import { waitFor } from '../support/wait.js';
 
 const HELPER = defaultHelperPath();
 /** Printed by the program: its presence on stdout means the helper ran it. */
@@ -112,11 +113,11 @@ const innerWithProc = (workdir: string): string[] => ['unshare', '--pid', '--for
 
 test('no arguments and an unknown mode: usage on stderr, exit 2', OPTS, async (t) => {
   if (helperSkip(t)) return;
-  // proves: main() refuses anything but outer|inner|landlock-abi
+  // proves: main() refuses anything but outer|inner|net|landlock-abi
   for (const argv of [[HELPER], [HELPER, 'shell', '/bin/echo', MARKER]]) {
     const o = await runHelper(argv);
     assert.equal(o.code, 2, JSON.stringify(o));
-    assert.match(o.stderr, /usage: cylo-helper outer\|inner\|landlock-abi/);
+    assert.match(o.stderr, /usage: cylo-helper outer\|inner\|net\|landlock-abi/);
     assert.ok(!o.stdout.includes(MARKER));
   }
 });
@@ -744,5 +745,30 @@ test('artifact emission refuses a symlink, and a path through a symlinked direct
     // Nothing was emitted: not the file behind the link, not even an end record (the host reads
     // an artifact without its end record as refused).
     assert.equal(o.artifact.length, 0, `artifact bytes: ${o.artifact.toString('latin1')}`);
+  }
+});
+
+// ---------------------------------------------------------------------------------------------
+// net mode (netns.c): an environment build's network stack; refused before it joins anything
+// ---------------------------------------------------------------------------------------------
+
+test('net mode: refuses missing or privileged ids, the host\'s network namespace, and a namespace of another owner', { timeout: 30_000 }, async (t) => {
+  if (rootSkip(t)) return;
+  const net = (pid: number, uid = ID): string[] => [HELPER, 'net', '--pid', String(pid), '--uid', uid, '--gid', ID, '--', '/bin/echo', MARKER];
+  // proves: the stack never runs as root, nor without a target
+  assertRefused(await runHelper([HELPER, 'net', '--', '/bin/echo', MARKER]), /--pid, --uid and --gid are required/, 'options checked', 'stderr');
+  assertRefused(await runHelper(net(process.pid, '0')), /unprivileged ids/, 'uid 0 refused', 'stderr');
+  // proves: a pid in the host's network namespace (a reused pid, a wrong one) is refused: the
+  // stack would otherwise configure the host's own network
+  assertRefused(await runHelper(net(process.pid)), /in the host's network namespace/, 'host netns refused', 'stderr');
+  // proves: a network namespace whose user namespace is not the slot uid's (here: root's, made
+  // by unshare as root) is refused: the stack only ever serves the sandbox of its own uid
+  const other = spawn('unshare', ['--net', '--', 'sleep', '20'], { stdio: 'ignore' });
+  try {
+    // unshare execs sleep once the namespace exists: wait for it to be another one than ours
+    await waitFor('the unshared network namespace', () => existsSync(`/proc/${other.pid}/ns/net`) && readlinkSync(`/proc/${other.pid}/ns/net`) !== readlinkSync('/proc/self/ns/net'), 10_000);
+    assertRefused(await runHelper(net(other.pid as number)), /belongs to uid 0, not the sandbox's/, 'owner checked', 'stderr');
+  } finally {
+    other.kill('SIGKILL');
   }
 });

@@ -1,4 +1,4 @@
-// `cylo env build NAME --lang L (--packages P... | --requirements FILE) --from DIR`: builds a
+// `cylo env build NAME --lang L (--packages P... | --requirements FILE) (--from DIR | --network)`: builds a
 // named environment in a sandbox of its own (src/environments/build.ts) and stores it.
 import { readFileSync } from 'node:fs';
 import { createCylo, type CyloOptions } from '../../cylo.js';

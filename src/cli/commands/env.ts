@@ -19,12 +19,12 @@ export function register(program: Command): Command {
   shared(
     env
       .command('build <name>')
-      .description('build an environment in a sandbox of its own: pip/npm install from a local directory of wheels/sdists or npm tarballs (no network)')
+      .description('build an environment in a sandbox of its own: pip/npm install from a local directory of wheels/sdists or npm tarballs (no network), or with --network from PyPI / the npm registry')
       .requiredOption('--lang <language>', 'python or javascript')
       .option('--packages <spec...>', 'packages to install (pip: NAME or NAME==VERSION; npm: NAME or a tarball file name in --from)')
       .option('--requirements <file>', 'a requirements.txt (python) or package.json (javascript) instead of --packages')
-      .option('--from <dir>', 'the directory of wheels/sdists (pip --find-links) or npm tarballs, bound read-only into the build')
-      .option('--network', 'let the build download (not available yet: the command refuses it and says what to do instead)')
+      .option('--from <dir>', 'the directory of wheels/sdists (pip --find-links) or npm tarballs, bound read-only into the build (required without --network)')
+      .option('--network', 'let the build download from PyPI / registry.npmjs.org (HTTP/HTTPS only, through slirp4netns in the build sandbox\'s own network namespace; never the host\'s loopback, link-local or private addresses; needs slirp4netns)')
       .option('--json', 'print the manifest as JSON'),
   ).action(async (name: string, o: { lang: string; packages?: string[]; requirements?: string; from?: string; network?: boolean; json?: boolean; config?: string; environmentsDir?: string }) => {
     const { envBuildCommand } = await import('./env-build.js');

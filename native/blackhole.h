@@ -1,0 +1,12 @@
+/*
+ * blackhole.h: blackhole routes in an environment build's network namespace (net mode).
+ */
+#ifndef CYLO_BLACKHOLE_H
+#define CYLO_BLACKHOLE_H
+
+/* In a child that joins the network namespace NETFD (the parent stays where it is), adds a
+ * blackhole route for each address range the build must never reach (link-local and cloud
+ * metadata, private and shared ranges); fails (fail) unless every one was added. */
+void blackhole_routes(int netfd);
+
+#endif
