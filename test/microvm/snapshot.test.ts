@@ -45,11 +45,10 @@ describe(`microVM snapshot restore, ${accel}`, { skip }, () => {
   test(`restored VMs are reseeded: two restores of one snapshot differ in randomness, UUIDs, ASLR and clock (${accel})`, async () => {
     const cylo = microCylo();
     const before = Math.floor(Date.now() / 1000);
-    let snapshotSeen = false;
     try {
       const a = await probe(cylo);
       // The template's snapshot lives in this instance's work directory while it runs.
-      snapshotSeen = ourGuestDirs().some((d) => existsSync(join(tmpdir(), d, 'template.snapshot')));
+      const snapshotSeen = ourGuestDirs().some((d) => existsSync(join(tmpdir(), d, 'template.snapshot')));
       const b = await probe(cylo);
       const starts = cylo.stats().microvm?.starts;
       // Proves: both executions ran in VMs restored from the one template (not cold boots, which
