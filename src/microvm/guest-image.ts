@@ -3,11 +3,13 @@
 // own helper and guest agent (so the guest always speaks this cylo's protocols) into a private
 // directory, with scripts/guest/initramfs.sh. A missing piece is refused naming it and the fix.
 import { spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CyloError } from '../errors.js';
+import { BUILTIN_RUNTIMES } from '../runtimes/builtin.js';
+import { nodePackage } from '../runtimes/registry.js';
 
 /** Where the guest's kernel and runtime image live (CYLO_GUEST_DIR moves it, as for the scripts). */
 export function guestDir(): string {
@@ -20,6 +22,9 @@ export interface GuestImage {
   kernelRelease: string;
   runtimes: string;
   initramfs: string;
+  /** A read-only ext4 image of the runtimes' npm packages (TypeScript's compiler), mounted at
+   *  {nodeModules} in the guest; null when no runtime declares one. */
+  nodePackages: string | null;
   /** Removes the private initramfs directory. */
   remove(): void;
 }
@@ -57,9 +62,39 @@ export function prepareGuestImage(helperPath: string): GuestImage {
     if (r.status !== 0) throw unavailable(`the initramfs could not be built: ${(r.stderr || r.error?.message || '').trim()}`, 'install busybox-static and cpio (scripts/setup.sh)');
     const kernelRelease = readFileSync(join(dir, 'kernel/version'), 'utf8').trim();
     chmodSync(out, 0o644);
-    return { kernel, kernelRelease, runtimes, initramfs: out, remove: () => rmSync(work, { recursive: true, force: true }) };
+    const nodePackages = buildNodePackagesImage(work);
+    return { kernel, kernelRelease, runtimes, initramfs: out, nodePackages, remove: () => rmSync(work, { recursive: true, force: true }) };
   } catch (error) {
     rmSync(work, { recursive: true, force: true });
     throw error;
   }
+}
+
+/**
+ * The npm packages the built-in runtimes declare (`nodePackages`: TypeScript's compiler and its
+ * types), copied from this cylo's own installation into a read-only ext4 image in `work` (about
+ * 30 MB, a second or two of mkfs): built per instance, like the initramfs, so the guest always
+ * has the versions the host's registry probed. Null when no runtime declares one.
+ * @throws CyloError CYLO_E_SANDBOX_UNAVAILABLE (layer `guest`) when mkfs.ext4 fails.
+ */
+function buildNodePackagesImage(work: string): string | null {
+  const names = [...new Set(BUILTIN_RUNTIMES.flatMap((r) => r.nodePackages ?? []))];
+  if (names.length === 0) return null;
+  const stage = join(work, 'node-packages');
+  mkdirSync(stage, { recursive: true });
+  let bytes = 0;
+  for (const name of names) {
+    const { dir } = nodePackage(name);
+    cpSync(dir, join(stage, name), { recursive: true, dereference: true });
+    const du = spawnSync('du', ['-sk', dir], { encoding: 'utf8' });
+    bytes += Number(du.stdout.split('\t')[0] ?? 0) * 1024;
+  }
+  const out = join(work, 'node-packages.ext4');
+  const kib = Math.ceil((bytes * 1.25) / 1024) + 8192;
+  // No journal (never written), root-owned files, the packages at the image's root.
+  const r = spawnSync('mkfs.ext4', ['-q', '-F', '-O', '^has_journal', '-L', 'cylo-node', '-E', 'root_owner=0:0', '-d', stage, out, `${kib}k`], { encoding: 'utf8' });
+  rmSync(stage, { recursive: true, force: true });
+  if (r.status !== 0) throw unavailable(`the npm packages image could not be built: ${(r.stderr || r.error?.message || '').trim()}`, 'install e2fsprogs (scripts/setup.sh)');
+  chmodSync(out, 0o644);
+  return out;
 }

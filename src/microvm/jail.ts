@@ -57,6 +57,7 @@ export function buildJailArgv(plan: JailPlan): string[] {
     '--proc', '/proc', // a /proc of its own PID namespace
     '--dev', '/dev', // null, zero, urandom...: no disks, no /dev/mem
   );
+  if (vm.nodePackages !== null) b.push('--ro-bind', vm.nodePackages, vm.nodePackages); // the npm packages image, read-only
   // The monitor's socket (snapshot steps) and a template's migration socket, host-made like the
   // job socket: QEMU connects to them, it creates nothing the host later opens.
   if (vm.qmpSocket !== undefined) b.push('--ro-bind', vm.qmpSocket, vm.qmpSocket);

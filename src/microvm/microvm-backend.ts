@@ -230,6 +230,7 @@ export class MicrovmBackend implements SandboxBackend<MicrovmSlot> {
             kernel: h.image.kernel,
             initramfs: h.image.initramfs,
             runtimes: h.image.runtimes,
+            nodePackages: h.image.nodePackages,
             tscKhz: this.tscKhz,
             seedHex: how.seedHex,
             panicOnStage: how.panic === true,

@@ -25,12 +25,14 @@ describe(`microVM backend, ${accel}`, { skip }, () => {
     await cylo?.close({ graceMs: 0 });
   });
 
-  test(`hello world in Python, bash and JavaScript through the VM (${accel})`, async () => {
+  test(`hello world in Python, bash, JavaScript and TypeScript through the VM (${accel})`, async () => {
     // Proves: interpreted languages run in the guest from the read-only runtime image, and the
-    // result names the backend that ran them.
-    for (const [language, code] of [['python', 'print("hello from python")'], ['bash', 'echo "hello from bash"'], ['javascript', 'console.log("hello from javascript")']] as const) {
+    // result names the backend that ran them. TypeScript: its compiler (an npm package of cylo's
+    // installation) reaches the guest on the read-only npm packages disk (fails without it:
+    // the compile stage cannot find the typescript module).
+    for (const [language, code] of [['python', 'print("hello from python")'], ['bash', 'echo "hello from bash"'], ['javascript', 'console.log("hello from javascript")'], ['typescript', 'const who: string = "typescript";\nconsole.log(`hello from ${who}`);']] as const) {
       const r = await c().execute({ language, code });
-      assert.equal(r.status, 'ok', `${language}: ${JSON.stringify(r.run)}`);
+      assert.equal(r.status, 'ok', `${language}: ${JSON.stringify({ compile: r.compile, run: r.run })}`);
       assert.equal(r.backend, 'microvm');
       assert.equal(r.run?.stdout, `hello from ${language}\n`);
     }
