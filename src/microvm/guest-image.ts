@@ -3,13 +3,14 @@
 // own helper and guest agent (so the guest always speaks this cylo's protocols) into a private
 // directory, with scripts/guest/initramfs.sh. A missing piece is refused naming it and the fix.
 import { spawnSync } from 'node:child_process';
-import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { chmodSync, cpSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CyloError } from '../errors.js';
 import { BUILTIN_RUNTIMES } from '../runtimes/builtin.js';
 import { nodePackage } from '../runtimes/registry.js';
+import { alive } from '../sandbox/orphans.js';
 
 /** Where the guest's kernel and runtime image live (CYLO_GUEST_DIR moves it, as for the scripts). */
 export function guestDir(): string {
@@ -48,7 +49,10 @@ export function prepareGuestImage(helperPath: string): GuestImage {
   if (!existsSync(kernel)) throw unavailable(`no guest kernel at ${kernel}`, 'run scripts/guest/kernel.sh as root (scripts/setup.sh does)');
   if (!existsSync(runtimes)) throw unavailable(`no runtime image at ${runtimes}`, 'run scripts/guest/runtime-image.sh as root (scripts/setup.sh does)');
   if (!existsSync(agent)) throw unavailable(`no guest agent at ${agent}`, 'run npm run build:native');
+  sweepDeadWorkDirs();
   const work = mkdtempSync(join(tmpdir(), 'cylo-guest-'));
+  // Whose directory this is: a later instance removes it once this process is gone (SIGKILL).
+  writeFileSync(join(work, 'owner.pid'), `${process.pid}\n`, { flag: 'wx', mode: 0o600 });
   // Searchable, not listable: QEMU's jail uid opens the initramfs and its VM's socket by path.
   chmodSync(work, 0o711);
   try {
@@ -97,4 +101,27 @@ function buildNodePackagesImage(work: string): string | null {
   if (r.status !== 0) throw unavailable(`the npm packages image could not be built: ${(r.stderr || r.error?.message || '').trim()}`, 'install e2fsprogs (scripts/setup.sh)');
   chmodSync(out, 0o644);
   return out;
+}
+
+/**
+ * Removes work directories (initramfs, npm packages image, template snapshot, VM directories) of
+ * cylo processes that died without cleaning up (SIGKILL): only directories of this user, not
+ * links, with an `owner.pid` naming a process that no longer exists. A directory without that file
+ * (another version of cylo, or one being created) is left alone. QEMU's uids never own or write
+ * anything in these directories (0711, the service's own), so nothing followed here is untrusted.
+ */
+function sweepDeadWorkDirs(): void {
+  const me = process.getuid?.();
+  for (const name of readdirSync(tmpdir()).filter((n) => n.startsWith('cylo-guest-'))) {
+    const dir = join(tmpdir(), name);
+    try {
+      const st = lstatSync(dir);
+      if (!st.isDirectory() || st.uid !== me) continue;
+      const pid = Number(readFileSync(join(dir, 'owner.pid'), 'utf8').trim());
+      if (!Number.isInteger(pid) || pid <= 0 || alive(pid)) continue;
+      rmSync(dir, { recursive: true, force: true });
+    } catch {
+      // gone meanwhile, or not one of ours
+    }
+  }
 }

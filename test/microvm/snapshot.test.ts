@@ -4,7 +4,8 @@
 // Cost in CI: one template boot and save, three restores, one cold boot (about a minute on a
 // loaded 2-core machine under TCG).
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
@@ -75,11 +76,19 @@ describe(`microVM snapshot restore, ${accel}`, { skip }, () => {
     assert.deepEqual(ourGuestDirs(), []);
   });
 
-  test(`microvmSnapshot false: every VM cold-boots, and stats say so (${accel})`, async () => {
+  test(`microvmSnapshot false: every VM cold-boots, and stats say so; a killed instance's work directory is swept (${accel})`, async () => {
+    // A work directory left by a cylo that was SIGKILLed (its owner process no longer exists),
+    // with a stand-in for a large snapshot file in it.
+    const dead = spawnSync('true').pid as number;
+    const leftover = mkdtempSync(join(tmpdir(), 'cylo-guest-'));
+    writeFileSync(join(leftover, 'owner.pid'), `${dead}\n`);
+    writeFileSync(join(leftover, 'template.snapshot'), 'x');
     // Proves: the switch is honoured (no template, no restore) and a cold-booted VM still runs.
     const cylo = microCylo({ microvmSnapshot: false });
     try {
       const r = await cylo.execute({ language: 'python', code: 'print("cold")' });
+      // Proves: setting up a new instance removed the dead instance's directory (snapshot and all).
+      assert.ok(!existsSync(leftover), `the dead instance's ${leftover} was left`);
       assert.equal(r.status, 'ok', JSON.stringify(r.run));
       assert.equal(r.run?.stdout, 'cold\n');
       const starts = cylo.stats().microvm?.starts;
