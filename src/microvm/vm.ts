@@ -99,7 +99,9 @@ export class GuestVm {
     try {
       servers.push(await listenPrivate(paths.job, uid, gid));
       const qmp = options.qmp === true || restoring ? await listenPrivate(paths.qmp, uid, gid) : undefined;
+      if (qmp !== undefined) servers.push(qmp);
       const migration = options.migration === true ? await listenPrivate(paths.migration, uid, gid) : undefined;
+      if (migration !== undefined) servers.push(migration);
       // Read-only and never followed: QEMU gets the fd, not the path, and cannot write the template.
       if (restoring) snapshotFd = openSync(options.restoreFrom as string, constants.O_RDONLY | constants.O_NOFOLLOW);
       const argv = buildJailArgv({
@@ -109,7 +111,7 @@ export class GuestVm {
       });
       // fd 5 (FD_SNAPSHOT): the snapshot, inherited through the outer helper and bubblewrap.
       child = spawn(argv[0] as string, argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe', 'ignore', 'pipe', snapshotFd ?? 'ignore'] });
-      const vm = new GuestVm(dir, servers[0] as Server, child, options.cgroup, [qmp, migration].filter((x): x is Server => x !== undefined), migration, restoring);
+      const vm = new GuestVm(dir, servers[0] as Server, child, options.cgroup, servers.slice(1), migration, restoring);
       if (qmp !== undefined) vm.qmp = vm.monitor(qmp);
       vm.watch();
       try {
