@@ -273,9 +273,13 @@ export class GuestVm {
       for (const s of this.others) s.close();
       void this.qmp?.then((q) => q.close(), () => undefined);
       this.child.kill('SIGKILL');
-      await this.cgroup.killAll();
-      await this.cgroup.remove();
-      rmSync(this.dir, { recursive: true, force: true });
+      try {
+        await this.cgroup.killAll();
+        await this.cgroup.remove();
+      } finally {
+        // The sockets and directory go even when the cgroup could not be removed (it is swept).
+        rmSync(this.dir, { recursive: true, force: true });
+      }
     })();
     return this.destroyed;
   }
