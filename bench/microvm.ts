@@ -1,8 +1,10 @@
 // (10) The microVM backend next to the namespace backend, in the same run: a Python hello world
-// (a) on the namespace backend (a prepared sandbox), (b) on a warm microVM (booted ahead by the
-// pool: only the execution is timed), (c) cold: a first execution on a fresh instance (the
-// instance's initramfs build, a VM boot and the execution), and the VM boot alone (QEMU's start to
-// the guest agent's hello). Snapshot restore is not implemented (no row). Under software emulation
+// (a) on the namespace backend (a prepared sandbox), (b) on a warm microVM waiting in the pool
+// (only the execution is timed), once with pool VMs cold-booted and once restored from the
+// template snapshot, (c) cold: a first execution on a fresh instance without snapshots (its
+// initramfs build, a VM boot and the execution) and with them (initramfs, template boot + save,
+// a restore, the execution), and the VM start alone: a boot (QEMU's start to the agent's hello)
+// and a restore (QEMU's start to the restored agent's reseed reply). Under software emulation
 // (TCG) when the host has no hardware KVM: said in the title and the notes.
 import { existsSync } from 'node:fs';
 import type { BenchContext } from './lib/context.js';
@@ -36,7 +38,7 @@ export async function runMicrovm(ctx: BenchContext): Promise<SectionResult> {
   const accel = kvm === null ? 'software emulation (TCG)' : `KVM (${kvm})`;
   const notes = [
     `Python hello world, end to end as the library caller sees it, medians / p95 in ms. Accelerator: ${accel}${kvm === null ? ': this host has no hardware KVM, so every guest instruction is emulated; KVM hosts boot in a fraction of the time (docs/isolation.md)' : ''}.`,
-    'namespaces: `execute` on the namespace backend (a sandbox prepared ahead). microvm warm: the pool has a booted VM waiting (the timer starts once it has), the execution alone. microvm cold: a new cylo instance\'s first microvm execution (its initramfs build, a VM boot, the execution). VM boot: QEMU\'s start (in its jail) to the guest agent\'s hello, from the backend\'s own record. Snapshot restore: not implemented.',
+    'namespaces: `execute` on the namespace backend (a sandbox prepared ahead). microvm warm: the pool has a VM waiting (the timer starts once it has), the execution alone; "booted" with microvmSnapshot false, "restored" from the template snapshot (the default). microvm cold: a new cylo instance\'s first microvm execution. VM boot / restore: QEMU\'s start (in its jail) to the agent\'s hello / to the restored agent\'s reseed reply, from the backend\'s own record.',
   ];
   const base = { tables: [], targets: [], title: `microVM vs namespace backend, ${accel}`, name: 'microvm' };
   if (!existsSync(`${guestDir()}/runtimes.ext4`) || !existsSync(`${guestDir()}/kernel/vmlinuz`)) {
@@ -47,39 +49,65 @@ export async function runMicrovm(ctx: BenchContext): Promise<SectionResult> {
   const cold: number[] = [];
   for (let i = 0; i < (ctx.quick ? 1 : 2); i++) {
     ctx.log(`microvm: cold ${i + 1}`);
-    const fresh = ctx.makeCylo(vmOptions);
+    const fresh = ctx.makeCylo({ ...vmOptions, microvmSnapshot: false });
     cold.push(await timed(fresh, { language: 'python', code: CODE }));
     await fresh.close({ graceMs: 0 });
   }
-  const vm = ctx.makeCylo(vmOptions);
-  await vm.warm();
-  const warm: number[] = [];
   const namespaces: number[] = [];
   await timed(ctx.cylo, { language: 'python', code: CODE }); // warm-up of the namespace backend
-  for (let i = 0; i < reps; i++) {
-    ctx.log(`microvm: warm ${i + 1}/${reps}`);
-    await untilWarm(vm);
-    warm.push(await timed(vm, { language: 'python', code: CODE }));
-    namespaces.push(await timed(ctx.cylo, { language: 'python', code: CODE, isolation: 'namespaces' }));
-  }
-  const boots = vm.stats().microvm?.bootMs ?? [];
-  const s: Record<string, Summary> = { namespaces: summarize(namespaces), warm: summarize(warm), cold: summarize(cold), boot: summarize(boots) };
+  const booted = await warmRuns(ctx, ctx.makeCylo({ ...vmOptions, microvmSnapshot: false }), reps, 'booted', namespaces);
+  ctx.log('microvm: first execution of an instance with snapshots');
+  const snapVm = ctx.makeCylo(vmOptions);
+  const firstSnap = await timed(snapVm, { language: 'python', code: CODE });
+  const restored = await warmRuns(ctx, snapVm, reps, 'restored', namespaces);
+  if (restored.starts?.mode !== 'restore') notes.push(`The snapshot could not be made (${restored.starts?.reason ?? 'unknown'}): the "restored" rows are cold boots.`);
+  const s: Record<string, Summary> = {
+    namespaces: summarize(namespaces),
+    warmBooted: summarize(booted.warm),
+    warmRestored: summarize(restored.warm),
+    cold: summarize(cold),
+    firstSnap: summarize([firstSnap]),
+    boot: summarize(booted.startMs),
+    restore: summarize(restored.startMs),
+  };
   const table = {
     title: `Python hello world (${accel})`,
     columns: ['variant', 'median / p95 ms', 'runs'],
     rows: [
       ['namespaces (prepared sandbox)', fmtMedP95(s.namespaces as Summary), namespaces.length],
-      ['microvm, warm VM from the pool', fmtMedP95(s.warm as Summary), warm.length],
-      ['microvm, cold (new instance: initramfs + boot + run)', fmtMedP95(s.cold as Summary), cold.length],
-      ['VM boot alone (jail + QEMU + kernel + agent hello)', fmtMedP95(s.boot as Summary), boots.length],
-      ['snapshot restore', 'not implemented', 0],
+      ['microvm, warm VM from the pool, booted', fmtMedP95(s.warmBooted as Summary), booted.warm.length],
+      ['microvm, warm VM from the pool, restored from the snapshot', fmtMedP95(s.warmRestored as Summary), restored.warm.length],
+      ['microvm, cold (new instance, no snapshot: initramfs + boot + run)', fmtMedP95(s.cold as Summary), cold.length],
+      ['microvm, cold with snapshots (new instance: initramfs + template boot/save + restore + run)', fmtMedP95(s.firstSnap as Summary), 1],
+      ['VM cold boot alone (jail + QEMU + kernel + agent hello)', fmtMedP95(s.boot as Summary), booted.startMs.length],
+      ['VM snapshot restore alone (jail + QEMU + restore + reseed)', fmtMedP95(s.restore as Summary), restored.startMs.length],
+      ['template boot + save (once per instance)', restored.starts?.templateMs === null || restored.starts === undefined ? 'none' : String(restored.starts.templateMs), 1],
     ],
   };
   return {
     ...base,
-    notes: [...notes, `Warm microvm / namespaces: ${round((s.warm as Summary).median / (s.namespaces as Summary).median, 1)}x.`],
+    notes: [...notes, `Warm microvm (restored) / namespaces: ${round((s.warmRestored as Summary).median / (s.namespaces as Summary).median, 1)}x. Restore / boot: ${round((s.restore as Summary).median / (s.boot as Summary).median, 2)}x.`],
     tables: [table],
     data: Object.fromEntries(Object.entries(s).map(([k, v]) => [k, roundSummary(v)])),
     elapsedMs: performance.now() - started,
   };
+}
+
+/** `reps` executions on a VM waiting in `vm`'s pool (each after the next VM is ready), each next
+ *  to one on the namespace backend (pushed to `namespaces`); closes `vm`. */
+async function warmRuns(ctx: BenchContext, vm: Cylo, reps: number, label: string, namespaces: number[]): Promise<{ warm: number[]; startMs: number[]; starts: NonNullable<ReturnType<Cylo['stats']>['microvm']>['starts'] | undefined }> {
+  await vm.warm();
+  const warm: number[] = [];
+  try {
+    for (let i = 0; i < reps; i++) {
+      ctx.log(`microvm: warm ${label} ${i + 1}/${reps}`);
+      await untilWarm(vm);
+      warm.push(await timed(vm, { language: 'python', code: CODE }));
+      namespaces.push(await timed(ctx.cylo, { language: 'python', code: CODE, isolation: 'namespaces' }));
+    }
+    const stats = vm.stats().microvm;
+    return { warm, startMs: stats?.bootMs ?? [], starts: stats?.starts };
+  } finally {
+    await vm.close({ graceMs: 0 });
+  }
 }

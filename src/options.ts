@@ -105,6 +105,9 @@ export interface CyloOptions {
   microvmMemoryMiB?: number;
   /** VMs kept booted ahead of requests (the microvm pool's concurrency; default 1). */
   microvmPool?: number;
+  /** Start pool VMs by restoring a snapshot of one booted template VM (default true); false:
+   *  every VM cold-boots. A snapshot that cannot be made falls back to cold boots (logged). */
+  microvmSnapshot?: boolean;
   /** How long a VM may take to boot (default 60 s: software emulation on a loaded host). */
   microvmBootTimeoutMs?: number;
   /** Tests only: the first N VMs this instance boots panic their guest kernel when a stage
@@ -118,6 +121,8 @@ export interface MicrovmOptions {
   allowTcg: boolean;
   memoryMiB: number;
   pool: number;
+  /** Restore pool VMs from a template snapshot (microvmSnapshot). */
+  snapshot: boolean;
   bootTimeoutMs: number;
   /** Tests only: how many of the first VMs panic (microvmTestPanicVms). */
   testPanicVms: number;
@@ -193,6 +198,7 @@ const optionsSchema = z.strictObject({
   microvmAllowTcg: z.boolean().optional(),
   microvmMemoryMiB: z.number().int().min(128).max(65536).optional(),
   microvmPool: z.number().int().min(1).max(256).optional(),
+  microvmSnapshot: z.boolean().optional(),
   microvmBootTimeoutMs: positiveInt.optional(),
   microvmTestPanicVms: z.number().int().min(0).optional(),
 });
@@ -236,6 +242,7 @@ export function normalizeOptions(input: CyloOptions = {}): NormalizedOptions {
     allowTcg: o.microvmAllowTcg ?? false,
     memoryMiB: o.microvmMemoryMiB ?? Math.ceil(Math.max(defaults.memoryBytes, defaults.compileMemoryBytes) / 2 ** 20) + 96,
     pool: o.microvmPool ?? 1,
+    snapshot: o.microvmSnapshot ?? true,
     bootTimeoutMs: o.microvmBootTimeoutMs ?? 60_000,
     testPanicVms: o.microvmTestPanicVms ?? 0,
   };

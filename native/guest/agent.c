@@ -11,6 +11,8 @@
  *                  'B' job+files bytes, 'b' their end                     'A' artifact/outputs
  *                  'I' stdin bytes, 'i' stdin end                         'D' stage done: "oom=N
  *                  'K' kill the stage (cgroup.kill)                           pids=N peak=N"
+ *                  'R' reseed (a VM restored from a snapshot):            'R' reseeded: uname -r
+ *                      "time=SEC.NSEC\n" then >= 32 random bytes
  *                                                                         'C' the stage cgroup's
  *                                                                             CPU usec, ~4 a second
  *                                                                         'F' the agent failed
@@ -25,6 +27,7 @@
 #define _GNU_SOURCE
 #endif
 #include <errno.h>
+#include <linux/random.h>
 #include <fcntl.h>
 #include <grp.h>
 #include <poll.h>
@@ -35,6 +38,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
+#include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -294,6 +298,36 @@ static void run_stage(struct stage *s, char *buf) {
   free(s->stdin_buf);
 }
 
+#define SEED_MIN 32  /* random bytes the host must send with a reseed */
+#define SEED_MAX 512
+
+/* 'R': this VM was restored from a snapshot that every VM of the pool shares, so its kernel's
+ * random state (CRNG key, pools) is a copy of every other clone's: without this, two restored VMs
+ * hand the same "random" bytes, UUIDs, stack canaries and ASLR offsets to their programs. The
+ * host sends fresh random bytes; they go into the input pool credited (RNDADDENTROPY), then
+ * RNDRESEEDCRNG makes the kernel derive a new CRNG key from that pool at once (and every CPU's
+ * CRNG is discarded), before any program of a request runs. Also sets the wall clock, which a
+ * snapshot freezes at the template's save. Any failure ends the agent (the VM is not used). */
+static void reseed(const char *buf, uint32_t len) {
+  const char *nl = memchr(buf, '\n', len);
+  long long sec, nsec;
+  if (nl == NULL || sscanf(buf, "time=%lld.%lld", &sec, &nsec) != 2 || nsec < 0 || nsec > 999999999) die("bad reseed header");
+  uint32_t n = len - (uint32_t)(nl + 1 - buf);
+  if (n < SEED_MIN || n > SEED_MAX) die("a reseed needs %d..%d random bytes, got %u", SEED_MIN, SEED_MAX, n);
+  struct { int entropy_count, buf_size; unsigned char buf[SEED_MAX]; } info;
+  info.entropy_count = (int)n * 8;
+  info.buf_size = (int)n;
+  memcpy(info.buf, nl + 1, n);
+  int fd = open("/dev/urandom", O_RDWR | O_CLOEXEC);
+  if (fd < 0) die("open /dev/urandom: %s", strerror(errno));
+  if (ioctl(fd, RNDADDENTROPY, &info) < 0) die("RNDADDENTROPY: %s", strerror(errno));
+  if (ioctl(fd, RNDRESEEDCRNG) < 0) die("RNDRESEEDCRNG: %s", strerror(errno)); /* since Linux 4.17 */
+  close(fd);
+  memset(&info, 0, sizeof info);
+  struct timespec now = {.tv_sec = (time_t)sec, .tv_nsec = (long)nsec};
+  if (clock_settime(CLOCK_REALTIME, &now) < 0) die("clock_settime: %s", strerror(errno));
+}
+
 int main(void) {
   static char buf[FRAME_MAX + 1];
   signal(SIGPIPE, SIG_IGN);
@@ -307,6 +341,11 @@ int main(void) {
     char ch = read_frame(buf, &len);
     /* Input the host sent as the last stage ended (interactive stdin, a kill) has no stage to go to. */
     if (ch == 'I' || ch == 'i' || ch == 'K') continue;
+    if (ch == 'R') {
+      reseed(buf, len);
+      send_frame('R', u.release, (uint32_t)strlen(u.release));
+      continue;
+    }
     if (ch != 'S') die("expected a stage, got frame '%c'", ch);
     static char stage_buf[FRAME_MAX + 1];
     memcpy(stage_buf, buf, (size_t)len + 1);

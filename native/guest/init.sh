@@ -12,10 +12,16 @@ while read m; do insmod /lib/modules/$m || echo "cylo-init: insmod $m failed"; d
 # The guest's randomness: the kernel seeds itself from RDRAND/jitter; the host adds fresh bytes
 # on the command line of every boot (cylo.seed=...), credited to nobody but mixed in.
 for arg in $(cat /proc/cmdline); do case "$arg" in cylo.seed=*) echo "${arg#cylo.seed=}" > /dev/urandom ;; esac; done
-# The language runtimes: the host's /usr tree, read-only, from the virtio-blk disk.
-for i in $(seq 1 100); do [ -b /dev/vda ] && break; sleep 0.02; done
-mkdir -p /usr /work
-mount -t ext4 -o ro,nodev,nosuid,noload /dev/vda /usr || { echo "cylo-init: no runtime image on /dev/vda"; poweroff -f; }
+# The disks, found by the serial the host gave each (their probe order is not fixed): the language
+# runtimes (the host's /usr tree) and, where present, the runtimes' npm packages (TypeScript's
+# compiler) at {nodeModules}; both read-only, never journalled, no devices or setuid honoured.
+disk() { for s in /sys/block/vd*/serial; do [ "$(cat "$s" 2>/dev/null)" = "$1" ] && { d=${s%/serial}; echo "/dev/${d##*/}"; return; }; done; }
+for i in $(seq 1 100); do [ -n "$(disk cylo-usr)" ] && break; sleep 0.02; done
+mkdir -p /usr /work /.cylo/node_modules
+usr=$(disk cylo-usr)
+[ -n "$usr" ] && mount -t ext4 -o ro,nodev,nosuid,noload "$usr" /usr || { echo "cylo-init: no runtime image (disk cylo-usr)"; poweroff -f; }
+node=$(disk cylo-node)
+if [ -n "$node" ]; then mount -t ext4 -o ro,nodev,nosuid,noload "$node" /.cylo/node_modules || { echo "cylo-init: the npm packages disk did not mount"; poweroff -f; }; fi
 # Controllers the agent gives each stage's cgroup.
 echo "+memory +pids +cpu" > /sys/fs/cgroup/cgroup.subtree_control
 # Warm-up while the VM is still off any request's path: the first run of the interpreters pulls

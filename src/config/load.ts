@@ -157,6 +157,7 @@ export function cyloOptionsFromConfig(config: LoadedConfig): CyloOptions {
   if (v.microvmAllowTcg !== undefined) options.microvmAllowTcg = v.microvmAllowTcg;
   if (v.microvmMemoryMiB !== undefined) options.microvmMemoryMiB = v.microvmMemoryMiB;
   if (v.microvmPool !== undefined) options.microvmPool = v.microvmPool;
+  if (v.microvmSnapshot !== undefined) options.microvmSnapshot = v.microvmSnapshot;
   if (v.prestart !== undefined) options.prestart = v.prestart;
   if (v.preimport !== undefined) options.preimport = v.preimport;
   return options;

@@ -64,6 +64,7 @@ export const sharedKeys = {
   microvmAllowTcg: flag.optional(),
   microvmMemoryMiB: wholeNumber(128, 65536).optional(),
   microvmPool: wholeNumber(1, 256).optional(),
+  microvmSnapshot: flag.optional(),
   /** Pre-started runtimes (docs/security.md "Pre-started runtimes"); false: every runtime cold. */
   prestart: flag.optional(),
   /** Pre-imports of named environments (docs/environments.md "Pre-imports"). */
@@ -160,4 +161,5 @@ export const ENV_VARS: Readonly<Record<string, ConfigKey>> = {
   CYLO_MICROVM_ALLOW_TCG: 'microvmAllowTcg',
   CYLO_MICROVM_MEMORY_MIB: 'microvmMemoryMiB',
   CYLO_MICROVM_POOL: 'microvmPool',
+  CYLO_MICROVM_SNAPSHOT: 'microvmSnapshot',
 };

@@ -20,6 +20,8 @@ export interface MicrovmReport {
   runtimes: { ok: boolean; detail: string };
   /** VMs kept booted ahead (the microvm pool), and each VM's RAM in MiB. */
   pool: { vms: number; memoryMiB: number };
+  /** How pool VMs start: restored from a template snapshot (microvmSnapshot), or cold-booted. */
+  snapshot: string;
 }
 
 function check(fn: () => string): { ok: boolean; detail: string } {
@@ -57,5 +59,8 @@ export function microvmReport(options: NormalizedOptions): MicrovmReport {
     kernel,
     runtimes,
     pool: { vms: options.microvm.pool, memoryMiB: options.microvm.memoryMiB },
+    snapshot: options.microvm.snapshot
+      ? 'restore from a template snapshot (one VM booted and saved per instance, each restore reseeded); cold boots instead if the snapshot cannot be made (logged, and in stats().microvm.starts)'
+      : 'off (microvmSnapshot false): every VM cold-boots',
   };
 }

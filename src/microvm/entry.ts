@@ -12,10 +12,10 @@ import type { HostSetup } from '../host-setup.js';
 import type { NormalizedOptions } from '../options.js';
 import type { RuntimeRegistry } from '../runtimes/registry.js';
 import { CyloError } from '../errors.js';
-import type { MicrovmBackend, MicrovmSlot } from './microvm-backend.js';
+import type { MicrovmBackend, MicrovmSlot, VmStarts } from './microvm-backend.js';
 
 /** `stats().microvm`: the pool's counts plus the VMs' (null before the first microVM request). */
-export type MicrovmStats = PoolStats & { warmVms: number; coldVms: number; bootedIdle: number; bootMs: number[] };
+export type MicrovmStats = PoolStats & { warmVms: number; coldVms: number; bootedIdle: number; bootMs: number[]; starts: VmStarts };
 
 export interface MicrovmSide {
   gate: ExecutionGate<MicrovmSlot>;
@@ -35,7 +35,7 @@ export function createMicrovmSide(options: NormalizedOptions, ready: () => Promi
     if (backend === undefined) {
       backend = ready().then(async (h) => {
         const { setUpMicrovm } = await import('./setup.js');
-        return (setUp = setUpMicrovm(options.microvm, { ...h.shared, identities: h.range.identities }));
+        return (setUp = setUpMicrovm(options.microvm, { ...h.shared, identities: h.range.identities }, options.log));
       });
       backend.catch(() => (backend = undefined));
     }
@@ -54,7 +54,7 @@ export function createMicrovmSide(options: NormalizedOptions, ready: () => Promi
     stats() {
       const counts = setUp?.stats();
       if (counts === undefined) return null;
-      return { ...pool.stats(), warmVms: counts.prepared, coldVms: counts.startedOnDemand, bootedIdle: setUp?.warmVms() ?? 0, bootMs: [...(setUp?.bootMs ?? [])] };
+      return { ...pool.stats(), warmVms: counts.prepared, coldVms: counts.startedOnDemand, bootedIdle: setUp?.warmVms() ?? 0, bootMs: [...(setUp?.bootMs ?? [])], starts: { ...(setUp as MicrovmBackend).starts } };
     },
     removeFiles: () => setUp?.host.image.remove(),
   };

@@ -16,6 +16,8 @@ export interface JailPlan {
   cgroupProcs: readonly string[];
   /** Merged-/usr links of the host (/lib -> usr/lib...), recreated inside. */
   symlinks: ReadonlyArray<{ target: string; link: string }>;
+  /** A template's outgoing migration socket (the host listens and writes the snapshot file). */
+  migrationSocket?: string | undefined;
   /** /dev/kvm is bound only with the KVM accelerator. */
   vm: VmPlan;
 }
@@ -55,6 +57,11 @@ export function buildJailArgv(plan: JailPlan): string[] {
     '--proc', '/proc', // a /proc of its own PID namespace
     '--dev', '/dev', // null, zero, urandom...: no disks, no /dev/mem
   );
+  if (vm.nodePackages !== null) b.push('--ro-bind', vm.nodePackages, vm.nodePackages); // the npm packages image, read-only
+  // The monitor's socket (snapshot steps) and a template's migration socket, host-made like the
+  // job socket: QEMU connects to them, it creates nothing the host later opens.
+  if (vm.qmpSocket !== undefined) b.push('--ro-bind', vm.qmpSocket, vm.qmpSocket);
+  if (plan.migrationSocket !== undefined) b.push('--ro-bind', plan.migrationSocket, plan.migrationSocket);
   if (vm.accelerator === 'kvm') b.push('--dev-bind', '/dev/kvm', '/dev/kvm'); // only the hypervisor device
   b.push(
     '--remount-ro', '/',

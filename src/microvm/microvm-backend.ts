@@ -18,8 +18,11 @@ import type { Accelerator } from './accelerator.js';
 import type { GuestImage } from './guest-image.js';
 import { hostTscKhz } from './qemu-argv.js';
 import { VmStageRun } from './stage-run.js';
-import { GuestVm } from './vm.js';
+import { GuestVm, type VmOptions } from './vm.js';
 import { randomBytes } from 'node:crypto';
+import { rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { saveSnapshot, type Snapshot } from './snapshot.js';
 
 /** What the guest keeps for itself beyond the largest stage: its kernel, the initramfs (unpacked
  *  in RAM), the agent and the helper, in MiB. */
@@ -47,6 +50,21 @@ export interface MicrovmHost {
   symlinks: ReadonlyArray<{ target: string; link: string }>;
   /** Tests only: the first N VMs booted panic their guest kernel when a stage arrives. */
   testPanicVms: number;
+  /** Start VMs by restoring a template snapshot (snapshot.ts); false: every VM cold-boots. */
+  snapshot: boolean;
+  log: (level: 'info' | 'warn', message: string) => void;
+}
+
+/** How this backend starts its VMs, for doctor and stats. */
+export interface VmStarts {
+  /** "restore" (from the template snapshot), "cold" (snapshots off or failed), or "pending". */
+  mode: 'restore' | 'cold' | 'pending';
+  /** Why VMs cold-boot when snapshots are on (the template's failure), or null. */
+  reason: string | null;
+  restores: number;
+  coldBoots: number;
+  /** The template's boot-and-save time in ms, or null. */
+  templateMs: number | null;
 }
 
 /** One VM, booting or booted, for one execution. */
@@ -108,8 +126,11 @@ export class MicrovmBackend implements SandboxBackend<MicrovmSlot> {
   private readonly tscKhz = hostTscKhz(readFileSync('/proc/cpuinfo', 'utf8'));
   private boots = 0;
   private readonly slots = new Set<MicrovmSlot>();
-  /** Boot times (QEMU's start to the agent's hello) of the last VMs, in ms (newest last, at most 64). */
+  /** Start times (QEMU's start to the agent's hello, or to the restored agent's reseed reply) of
+   *  the last VMs, in ms (newest last, at most 64). */
   readonly bootMs: number[] = [];
+  private template: Promise<Snapshot | null> | undefined;
+  readonly starts: VmStarts = { mode: 'pending', reason: null, restores: 0, coldBoots: 0, templateMs: null };
 
   constructor(readonly host: MicrovmHost) {}
 
@@ -136,9 +157,55 @@ export class MicrovmBackend implements SandboxBackend<MicrovmSlot> {
     return [...this.slots].filter((s) => s.warmVm).length;
   }
 
+  /** The next VM of a slot: restored from the template snapshot when there is one, else booted.
+   *  A restore that fails is logged and that VM cold-boots instead. */
   private async bootVm(uid: number, gid: number): Promise<GuestVm> {
-    const h = this.host;
     this.boots += 1;
+    // Test-hook VMs (a guest that panics) always boot: the hook is read from their own cmdline.
+    if (this.boots <= this.host.testPanicVms) return this.startVm(uid, gid, { seedHex: randomBytes(32).toString('hex'), panic: true });
+    const snapshot = this.host.snapshot ? await (this.template ??= this.makeTemplate(uid, gid)) : null;
+    if (snapshot !== null) {
+      try {
+        const vm = await this.startVm(uid, gid, { seedHex: snapshot.seedHex, restoreFrom: snapshot.file });
+        this.starts.restores += 1;
+        return vm;
+      } catch (error) {
+        this.host.log('warn', `microvm: a VM could not be restored from the snapshot, booting it instead: ${(error as Error).message}`);
+      }
+    }
+    // Fresh entropy for every booted guest: two VMs never start from the same random state.
+    const vm = await this.startVm(uid, gid, { seedHex: randomBytes(32).toString('hex') });
+    this.starts.coldBoots += 1;
+    return vm;
+  }
+
+  /** Boots the template VM once, saves its snapshot in the work directory and destroys it; null
+   *  (logged, VMs then cold-boot) when that fails. */
+  private async makeTemplate(uid: number, gid: number): Promise<Snapshot | null> {
+    const started = performance.now();
+    const snapshot = { file: join(this.host.workDir, 'template.snapshot'), seedHex: randomBytes(32).toString('hex') };
+    let vm: GuestVm | undefined;
+    try {
+      vm = await this.startVm(uid, gid, { seedHex: snapshot.seedHex, qmp: true, migration: true }, false);
+      await saveSnapshot(vm, snapshot.file, this.host.memoryMiB, this.host.bootTimeoutMs);
+      this.starts.mode = 'restore';
+      this.starts.templateMs = Math.round(performance.now() - started);
+      this.host.log('info', `microvm: template snapshot saved in ${this.starts.templateMs} ms; pool VMs start from it`);
+      return snapshot;
+    } catch (error) {
+      rmSync(snapshot.file, { force: true });
+      this.starts.mode = 'cold';
+      this.starts.reason = (error as Error).message;
+      this.host.log('warn', `microvm: no template snapshot, every VM cold-boots (slower, as safe): ${this.starts.reason}`);
+      return null;
+    } finally {
+      await vm?.destroy();
+    }
+  }
+
+  /** One VM in its own cgroup and jail: booted, or restored from `restoreFrom`. */
+  private async startVm(uid: number, gid: number, how: { seedHex: string; panic?: boolean } & Pick<VmOptions, 'qmp' | 'migration' | 'restoreFrom'>, record = true): Promise<GuestVm> {
+    const h = this.host;
     const cgroup = h.cgroups.create(cgroupName({ base: h.identities.base, count: h.identities.size }), { memoryBytes: (h.memoryMiB + QEMU_OVERHEAD_MIB) * 1024 * 1024, pids: 64 });
     const started = performance.now();
     try {
@@ -146,6 +213,9 @@ export class MicrovmBackend implements SandboxBackend<MicrovmSlot> {
         parentDir: h.workDir,
         cgroup,
         bootTimeoutMs: h.bootTimeoutMs,
+        qmp: how.qmp,
+        migration: how.migration,
+        restoreFrom: how.restoreFrom,
         jail: {
           helperPath: h.helperPath,
           bwrapPath: h.bwrapPath,
@@ -160,14 +230,14 @@ export class MicrovmBackend implements SandboxBackend<MicrovmSlot> {
             kernel: h.image.kernel,
             initramfs: h.image.initramfs,
             runtimes: h.image.runtimes,
+            nodePackages: h.image.nodePackages,
             tscKhz: this.tscKhz,
-            // Fresh entropy for every guest: two VMs never start from the same random state.
-            seedHex: randomBytes(32).toString('hex'),
-            panicOnStage: this.boots <= h.testPanicVms,
+            seedHex: how.seedHex,
+            panicOnStage: how.panic === true,
           },
         },
       });
-      this.bootMs.push(Math.round(performance.now() - started));
+      if (record) this.bootMs.push(Math.round(performance.now() - started));
       if (this.bootMs.length > 64) this.bootMs.shift();
       return vm;
     } catch (error) {

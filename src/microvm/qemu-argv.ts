@@ -1,6 +1,9 @@
 // The exact argv of one guest VM's QEMU, each flag with the reason it is there. Pure.
 import type { Accelerator } from './accelerator.js';
 
+/** Where a restored VM's QEMU finds its snapshot file (opened read-only by the host). */
+export const FD_SNAPSHOT = 5;
+
 export interface VmPlan {
   qemuPath: string;
   accelerator: Accelerator;
@@ -9,12 +12,19 @@ export interface VmPlan {
   kernel: string;
   initramfs: string;
   runtimes: string;
+  /** The npm packages image (guest-image.ts), or null. */
+  nodePackages: string | null;
   /** The Unix socket (listened on by the host) the job port connects to. */
   socket: string;
   /** Host TSC frequency in kHz (TCG: a guest that calibrates the TSC itself hangs at times). */
   tscKhz: number | null;
   /** Random bytes (hex) mixed into the guest's entropy pool at boot. */
   seedHex: string;
+  /** The Unix socket (listened on by the host) QEMU's QMP monitor connects to: only for the
+   *  snapshot steps (saving the template, knowing when a restored VM runs). */
+  qmpSocket?: string | undefined;
+  /** Start by restoring the snapshot QEMU finds open at fd FD_SNAPSHOT (read-only). */
+  incoming?: boolean | undefined;
   /** Tests only: the guest agent panics the guest kernel when a stage arrives. */
   panicOnStage?: boolean | undefined;
 }
@@ -60,13 +70,22 @@ export function buildQemuArgv(plan: VmPlan): string[] {
     '-append', kernelCmdline(plan),
     // The runtimes: a raw image, read-only (QEMU opens it O_RDONLY: the guest cannot write it).
     '-drive', `file=${plan.runtimes},if=none,format=raw,readonly=on,id=rt`,
-    '-device', 'virtio-blk-device,drive=rt',
+    // serial=: the guest's /init finds each disk by it, not by its probe order.
+    '-device', 'virtio-blk-device,drive=rt,serial=cylo-usr',
     // The job channel: one virtio-serial port, named, to the host's Unix socket.
     '-device', 'virtio-serial-device',
     '-chardev', `socket,id=job,path=${plan.socket}`,
     '-device', 'virtserialport,chardev=job,name=cylo.job',
     // No -netdev/-nic: the guest has no network device at all (only its loopback).
   );
+  // The runtimes' npm packages (TypeScript's compiler), read-only like the runtimes.
+  if (plan.nodePackages !== null) a.push('-drive', `file=${plan.nodePackages},if=none,format=raw,readonly=on,id=np`, '-device', 'virtio-blk-device,drive=np,serial=cylo-node');
+  // The monitor, host side only (the guest has no path to it): saves a template, reports when a
+  // restored VM runs. Client mode: QEMU connects to the host's socket, it creates no file.
+  if (plan.qmpSocket !== undefined) a.push('-chardev', `socket,id=qmp,path=${plan.qmpSocket}`, '-mon', 'chardev=qmp,mode=control');
+  // A restore reads the snapshot from an fd the host opened read-only: QEMU cannot change the
+  // template every other VM starts from, and needs no path to it (exec: is denied by -sandbox).
+  if (plan.incoming === true) a.push('-incoming', `fd:${FD_SNAPSHOT}`);
   return a;
 }
 

@@ -17,6 +17,8 @@ export interface MicrovmSettings {
   allowTcg: boolean;
   memoryMiB: number;
   bootTimeoutMs: number;
+  /** Restore pool VMs from a template snapshot. */
+  snapshot: boolean;
   /** Tests only: the first N VMs panic when a stage arrives. */
   testPanicVms: number;
 }
@@ -46,7 +48,7 @@ export function qemuVersion(qemuPath: string): string {
   }
 }
 
-export function setUpMicrovm(settings: MicrovmSettings, shared: SharedHost): MicrovmBackend {
+export function setUpMicrovm(settings: MicrovmSettings, shared: SharedHost, log: (level: 'info' | 'warn', message: string) => void): MicrovmBackend {
   const accelerator = chooseAccelerator(settings.allowTcg);
   const qemuPath = findQemu();
   const image = prepareGuestImage(shared.helperPath);
@@ -63,5 +65,7 @@ export function setUpMicrovm(settings: MicrovmSettings, shared: SharedHost): Mic
     workDir: dirname(image.initramfs),
     symlinks: filesystemLayout([]).symlinks,
     testPanicVms: settings.testPanicVms,
+    snapshot: settings.snapshot,
+    log,
   });
 }

@@ -2,14 +2,19 @@
 // (jail.ts) inside its own cgroup, the connection of the job port and the agent's hello, then
 // destruction: every process of the VM's cgroup killed, the cgroup, the socket and the directory
 // removed. A VM runs one execution and is destroyed; nothing of it is ever reused.
+// A VM either boots (the agent's hello) or is restored from a template's snapshot (snapshot.ts):
+// then the host waits until QEMU runs the restored guest (its monitor) and reseeds the guest's
+// randomness before the VM is handed to any request.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { chownSync, chmodSync, mkdtempSync, rmSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { chownSync, chmodSync, closeSync, constants, mkdtempSync, openSync, rmSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import type { ExecutionCgroup } from '../sandbox/cgroups.js';
 import { LineSplitter, parseHelperStatus } from '../sandbox/helper-status.js';
 import { encodeFrame, FrameDecoder, type GuestChannel } from './channel.js';
 import { buildJailArgv, type JailPlan } from './jail.js';
+import { Qmp } from './qmp.js';
 
 /** Console (serial) bytes kept for diagnostics of a VM that died. */
 const CONSOLE_KEEP = 16 * 1024;
@@ -22,6 +27,33 @@ export interface VmOptions {
   jail: Omit<JailPlan, 'vm'> & { vm: Omit<JailPlan['vm'], 'socket'> };
   /** How long the boot (QEMU's start to the agent's hello) may take, in ms. */
   bootTimeoutMs: number;
+  /** A QMP monitor socket (the snapshot steps); implied by restoreFrom. */
+  qmp?: boolean;
+  /** A template: a migration socket the snapshot is saved through (snapshot.ts). */
+  migration?: boolean;
+  /** Restore this snapshot file instead of booting; the guest is reseeded before use. */
+  restoreFrom?: string | undefined;
+}
+
+/** Random bytes sent to a restored guest's kernel (RNDADDENTROPY; the agent takes 32..512). */
+export const RESEED_BYTES = 64;
+
+/** Listens on a fresh Unix socket at `path` that only `uid` may connect to. */
+async function listenPrivate(path: string, uid: number, gid: number): Promise<Server> {
+  const server = createServer();
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(path, () => resolve());
+    });
+    // Our own fresh socket, before anything untrusted runs: only QEMU's uid may connect.
+    chownSync(path, uid, gid);
+    chmodSync(path, 0o600);
+    return server;
+  } catch (error) {
+    server.close();
+    throw error;
+  }
 }
 
 export class GuestVm {
@@ -35,12 +67,20 @@ export class GuestVm {
   private endSinks: Array<(reason: string) => void> = [];
   private console = '';
   private destroyed: Promise<void> | undefined;
+  /** QEMU's monitor once it connected (VMs made with a monitor only). */
+  qmp: Promise<Qmp> | undefined;
+  /** True for a VM restored from a snapshot and reseeded. */
+  restored = false;
 
   private constructor(
-    private readonly dir: string,
+    readonly dir: string,
     private readonly server: Server,
     private readonly child: ChildProcess,
     readonly cgroup: ExecutionCgroup,
+    private readonly others: Server[],
+    /** A template's migration socket server. */
+    readonly migration: Server | undefined,
+    private readonly restoring: boolean,
   ) {
     this.decoder = new FrameDecoder((channel, payload) => this.frameSink?.(channel, payload));
   }
@@ -50,32 +90,85 @@ export class GuestVm {
   static async boot(options: VmOptions): Promise<GuestVm> {
     const dir = mkdtempSync(join(options.parentDir, 'vm-'));
     chmodSync(dir, 0o711);
-    const socketPath = join(dir, 'job.sock');
-    const server = createServer();
+    const { uid, gid } = options.jail;
+    const restoring = options.restoreFrom !== undefined;
+    const paths = { job: join(dir, 'job.sock'), qmp: join(dir, 'qmp.sock'), migration: join(dir, 'migration.sock') };
+    const servers: Server[] = [];
+    let snapshotFd: number | undefined;
+    let child: ChildProcess;
     try {
-      await new Promise<void>((resolve, reject) => {
-        server.once('error', reject);
-        server.listen(socketPath, () => resolve());
+      servers.push(await listenPrivate(paths.job, uid, gid));
+      const qmp = options.qmp === true || restoring ? await listenPrivate(paths.qmp, uid, gid) : undefined;
+      if (qmp !== undefined) servers.push(qmp);
+      const migration = options.migration === true ? await listenPrivate(paths.migration, uid, gid) : undefined;
+      if (migration !== undefined) servers.push(migration);
+      // Read-only and never followed: QEMU gets the fd, not the path, and cannot write the template.
+      if (restoring) snapshotFd = openSync(options.restoreFrom as string, constants.O_RDONLY | constants.O_NOFOLLOW);
+      const argv = buildJailArgv({
+        ...options.jail,
+        migrationSocket: migration === undefined ? undefined : paths.migration,
+        vm: { ...options.jail.vm, socket: paths.job, qmpSocket: qmp === undefined ? undefined : paths.qmp, incoming: restoring },
       });
-      // Our own fresh socket, before anything untrusted runs: only QEMU's uid may connect.
-      chownSync(socketPath, options.jail.uid, options.jail.gid);
-      chmodSync(socketPath, 0o600);
+      // fd 5 (FD_SNAPSHOT): the snapshot, inherited through the outer helper and bubblewrap.
+      child = spawn(argv[0] as string, argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe', 'ignore', 'pipe', snapshotFd ?? 'ignore'] });
+      const vm = new GuestVm(dir, servers[0] as Server, child, options.cgroup, servers.slice(1), migration, restoring);
+      if (qmp !== undefined) vm.qmp = vm.monitor(qmp);
+      vm.watch();
+      try {
+        await (restoring ? vm.reseed(options.bootTimeoutMs) : vm.hello(options.bootTimeoutMs));
+        return vm;
+      } catch (error) {
+        await vm.destroy();
+        throw error;
+      }
     } catch (error) {
-      server.close();
+      for (const s of servers) s.close();
       rmSync(dir, { recursive: true, force: true });
       throw error;
+    } finally {
+      if (snapshotFd !== undefined) closeSync(snapshotFd);
     }
-    const argv = buildJailArgv({ ...options.jail, vm: { ...options.jail.vm, socket: socketPath } });
-    const child = spawn(argv[0] as string, argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe', 'ignore', 'pipe'] });
-    const vm = new GuestVm(dir, server, child, options.cgroup);
-    vm.watch();
-    try {
-      await vm.hello(options.bootTimeoutMs);
-      return vm;
-    } catch (error) {
-      await vm.destroy();
-      throw error;
-    }
+  }
+
+  /** The first connection to the monitor socket, as a QMP client. */
+  private monitor(server: Server): Promise<Qmp> {
+    const ready = new Promise<Qmp>((resolve, reject) => {
+      server.once('connection', (socket: Socket) => {
+        server.close();
+        resolve(new Qmp(socket));
+      });
+      this.onEnd((reason) => reject(new Error(reason)));
+    });
+    ready.catch(() => undefined);
+    return ready;
+  }
+
+  /** A restored VM: waits until QEMU runs the guest (the migration stream fully loaded), then
+   *  sends the reseed ('R': the host's time and RESEED_BYTES random bytes) and waits for the
+   *  agent's 'R' reply, which it sends only after RNDADDENTROPY and RNDRESEEDCRNG succeeded. */
+  private async reseed(timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    const qmp = await this.beforeEnd(this.qmp as Promise<Qmp>, timeoutMs);
+    await this.beforeEnd(
+      qmp.until<{ status?: string }>('query-status', (v) => (v.status === 'running' ? true : v.status === 'inmigrate' || v.status === 'prelaunch' ? false : new Error(`the restore ended in state ${v.status}`)), 20, timeoutMs),
+      timeoutMs,
+    );
+    qmp.close(); // nothing more is asked of this monitor
+    const now = Date.now();
+    const header = Buffer.from(`time=${Math.floor(now / 1000)}.${(now % 1000) * 1_000_000}\n`, 'utf8');
+    const reply = this.expectFrame('R', Math.max(1, deadline - Date.now()), 'reseed');
+    this.send([encodeFrame('R', Buffer.concat([header, randomBytes(RESEED_BYTES)]))]);
+    await reply;
+    this.restored = true;
+  }
+
+  /** `p`, or a rejection when the VM ends or `ms` pass first. */
+  private beforeEnd<T>(p: Promise<T>, ms: number): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`the restored guest did not run within ${ms} ms${this.lastConsole()}`)), ms);
+      this.onEnd((reason) => reject(new Error(`the guest could not be restored: ${reason}`)));
+      p.then(resolve, reject).finally(() => clearTimeout(timer));
+    });
   }
 
   private watch(): void {
@@ -105,7 +198,8 @@ export class GuestVm {
       });
       socket.on('error', () => undefined);
       socket.on('close', () => this.end(`the guest's channel closed${this.lastConsole()}`));
-      socket.write(encodeFrame('P'));
+      // A booting agent waits for this ping; a restored one is past it (it waits for 'R').
+      if (!this.restoring) socket.write(encodeFrame('P'));
     });
   }
 
@@ -118,19 +212,24 @@ export class GuestVm {
   }
 
   private hello(timeoutMs: number): Promise<void> {
+    return this.expectFrame('H', timeoutMs, 'boot');
+  }
+
+  /** Resolves when the agent's next frame is `want` (its payload: the kernel release). */
+  private expectFrame(want: 'H' | 'R', timeoutMs: number, what: string): Promise<void> {
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`the guest did not boot within ${timeoutMs} ms${this.lastConsole()}`)), timeoutMs);
+      const timer = setTimeout(() => reject(new Error(`the guest did not ${what} within ${timeoutMs} ms${this.lastConsole()}`)), timeoutMs);
       this.onEnd((reason) => {
         clearTimeout(timer);
-        reject(new Error(`the guest did not boot: ${reason}`));
+        reject(new Error(`the guest did not ${what}: ${reason}`));
       });
       this.frameSink = (channel, payload) => {
         clearTimeout(timer);
-        if (channel === 'H') {
+        if (channel === want) {
           this.kernelRelease = payload.toString('utf8').slice(0, 200);
           this.frameSink = undefined;
           resolve();
-        } else reject(new Error(`the guest agent sent '${channel}' before its hello: ${payload.toString('utf8').slice(0, 300)}`));
+        } else reject(new Error(`the guest agent sent '${channel}' before its ${want === 'H' ? 'hello' : 'reseed reply'}: ${payload.toString('utf8').slice(0, 300)}`));
       };
     });
   }
@@ -171,10 +270,16 @@ export class GuestVm {
       this.end('the VM was destroyed');
       this.socket?.destroy();
       this.server.close();
+      for (const s of this.others) s.close();
+      void this.qmp?.then((q) => q.close(), () => undefined);
       this.child.kill('SIGKILL');
-      await this.cgroup.killAll();
-      await this.cgroup.remove();
-      rmSync(this.dir, { recursive: true, force: true });
+      try {
+        await this.cgroup.killAll();
+        await this.cgroup.remove();
+      } finally {
+        // The sockets and directory go even when the cgroup could not be removed (it is swept).
+        rmSync(this.dir, { recursive: true, force: true });
+      }
     })();
     return this.destroyed;
   }

@@ -82,7 +82,7 @@ function candidatePath(c: string): string | undefined {
 const requireFromCylo = createRequire(import.meta.url);
 
 /** Resolves an npm package of cylo's own installation: its directory and version. */
-function nodePackage(name: string): { dir: string; version: string } {
+export function nodePackage(name: string): { dir: string; version: string } {
   const manifest = requireFromCylo.resolve(`${name}/package.json`);
   const version = (JSON.parse(readFileSync(manifest, 'utf8')) as { version?: unknown }).version;
   return { dir: realpathSync(dirname(manifest)), version: typeof version === 'string' ? version : 'unknown' };

@@ -23,7 +23,8 @@ export interface OrphanReport {
   processes: Array<{ pid: number; uid: number }>;
 }
 
-function alive(pid: number): boolean {
+/** True while a process with this pid exists (EPERM: it exists, as another user). */
+export function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;

@@ -5,72 +5,18 @@
 // run with KVM. Sequential, one VM pool of 1 (the next VM boots while a test checks its result),
 // generous one-sided time bounds only.
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync, readFileSync, readlinkSync, writeFileSync, rmSync } from 'node:fs';
+import { readFileSync, writeFileSync, rmSync } from 'node:fs';
 import { release, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { createCylo, type Cylo } from '../../src/index.js';
 import { hardwareKvm } from '../../src/microvm/accelerator.js';
 import { CyloError } from '../../src/errors.js';
-import { TEST_UID_BASE } from '../support/cylo.js';
-import { sandboxSkipReason } from '../support/host.js';
+import { accel, microCylo, ourQemus, readlinkNs, skip, UID_BASE, vmDirs } from '../support/microvm.js';
 import { skipWithoutPreflight } from '../support/preflight.js';
-import { cgroupsNamed, readProcess } from '../support/processes.js';
+import { cgroupsNamed } from '../support/processes.js';
 import { MiB } from '../support/units.js';
 import { waitFor } from '../support/wait.js';
-
-const GUEST = process.env.CYLO_GUEST_DIR ?? '/usr/local/lib/cylo/guest';
-function microvmSkipReason(): string | undefined {
-  const sandbox = sandboxSkipReason();
-  if (sandbox !== undefined) return sandbox;
-  if (!existsSync('/usr/bin/qemu-system-x86_64')) return 'qemu-system-x86_64 is not installed (scripts/setup.sh installs it)';
-  if (!existsSync(join(GUEST, 'kernel/vmlinuz'))) return `no guest kernel in ${GUEST} (scripts/guest/kernel.sh)`;
-  if (!existsSync(join(GUEST, 'runtimes.ext4'))) return `no runtime image in ${GUEST} (scripts/guest/runtime-image.sh)`;
-  return undefined;
-}
-const skip = microvmSkipReason();
-const accel = hardwareKvm() === null ? 'software emulation (TCG)' : 'KVM';
-// Above the shared test instance's range (TEST_UID_BASE + 128 uids, used by the pre-flight).
-const UID_BASE = TEST_UID_BASE + 128;
-const LIMITS = { timeoutMs: 60_000, cpuTimeMs: 60_000, memoryBytes: 128 * MiB, pids: 32, outputBytes: 256 * 1024, workspaceBytes: 16 * MiB, compileTimeoutMs: 120_000, compileMemoryBytes: 256 * MiB };
-
-function microCylo(extra: Parameters<typeof createCylo>[0] = {}): Cylo {
-  return createCylo({ microvmAllowTcg: true, microvmMemoryMiB: 384, microvmPool: 1, concurrency: 1, defaultLimits: LIMITS, uidBase: UID_BASE, uidCount: 16, isolation: 'microvm', ...extra });
-}
-
-const guestDirs = (): string[] => readdirSync(tmpdir()).filter((n) => n.startsWith('cylo-guest-'));
-/** Guest directories that existed before this file ran (another process's, or a killed run's
- *  leftovers): not this process's. Test files run one at a time (scripts/run-tests.js). */
-const foreignGuestDirs = new Set(guestDirs());
-
-/** The VM directories (socket, per VM) of this process's instances. */
-function vmDirs(): string[] {
-  const dirs: string[] = [];
-  for (const d of guestDirs().filter((n) => !foreignGuestDirs.has(n))) {
-    try {
-      dirs.push(...readdirSync(join(tmpdir(), d)).filter((n) => n.startsWith('vm-')));
-    } catch {
-      // another process's, or gone
-    }
-  }
-  return dirs;
-}
-
-/** QEMU processes descended from this process (through the outer helper and bubblewrap). */
-function ourQemus(): number[] {
-  const found: number[] = [];
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    const p = readProcess(Number(entry));
-    if (p === undefined || !(p.cmdline[0] ?? '').endsWith('qemu-system-x86_64')) continue;
-    let pid = p.ppid;
-    for (let depth = 0; depth < 8 && pid > 1; depth++) {
-      if (pid === process.pid) found.push(p.pid);
-      pid = readProcess(pid)?.ppid ?? 0;
-    }
-  }
-  return found;
-}
 
 describe(`microVM backend, ${accel}`, { skip }, () => {
   const cylo = skip === undefined ? microCylo() : undefined;
@@ -79,12 +25,14 @@ describe(`microVM backend, ${accel}`, { skip }, () => {
     await cylo?.close({ graceMs: 0 });
   });
 
-  test(`hello world in Python, bash and JavaScript through the VM (${accel})`, async () => {
+  test(`hello world in Python, bash, JavaScript and TypeScript through the VM (${accel})`, async () => {
     // Proves: interpreted languages run in the guest from the read-only runtime image, and the
-    // result names the backend that ran them.
-    for (const [language, code] of [['python', 'print("hello from python")'], ['bash', 'echo "hello from bash"'], ['javascript', 'console.log("hello from javascript")']] as const) {
+    // result names the backend that ran them. TypeScript: its compiler (an npm package of cylo's
+    // installation) reaches the guest on the read-only npm packages disk (fails without it:
+    // the compile stage cannot find the typescript module).
+    for (const [language, code] of [['python', 'print("hello from python")'], ['bash', 'echo "hello from bash"'], ['javascript', 'console.log("hello from javascript")'], ['typescript', 'const who: string = "typescript";\nconsole.log(`hello from ${who}`);']] as const) {
       const r = await c().execute({ language, code });
-      assert.equal(r.status, 'ok', `${language}: ${JSON.stringify(r.run)}`);
+      assert.equal(r.status, 'ok', `${language}: ${JSON.stringify({ compile: r.compile, run: r.run })}`);
       assert.equal(r.backend, 'microvm');
       assert.equal(r.run?.stdout, `hello from ${language}\n`);
     }
@@ -204,8 +152,3 @@ describe(`microVM guest kernel panic, ${accel}`, { skip }, () => {
     assert.deepEqual(vmDirs(), []);
   });
 });
-
-/** The namespace of a process, e.g. "user:[4026531837]". */
-function readlinkNs(pid: number, ns: string): string {
-  return readlinkSync(`/proc/${pid}/ns/${ns}`);
-}

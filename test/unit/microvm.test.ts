@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { encodeChunks, encodeFrame, FRAME_MAX, FrameDecoder, parseDone, CHUNK_BYTES } from '../../src/microvm/channel.js';
-import { buildQemuArgv, kernelCmdline, hostTscKhz, type VmPlan } from '../../src/microvm/qemu-argv.js';
+import { buildQemuArgv, FD_SNAPSHOT, kernelCmdline, hostTscKhz, type VmPlan } from '../../src/microvm/qemu-argv.js';
 import { buildJailArgv } from '../../src/microvm/jail.js';
 import { chooseAccelerator, hardwareKvm } from '../../src/microvm/accelerator.js';
 import { stageFrame } from '../../src/microvm/microvm-backend.js';
@@ -60,7 +60,7 @@ test("the end-of-stage frame is parsed strictly", () => {
   assert.equal(parseDone(Buffer.from('oom=99999999999999999999 pids=0 peak=1 code=0')), null);
 });
 
-const plan: VmPlan = { qemuPath: '/usr/bin/qemu-system-x86_64', accelerator: 'tcg', memoryMiB: 384, kernel: '/k', initramfs: '/i', runtimes: '/r.ext4', socket: '/s/job.sock', tscKhz: 2100000, seedHex: 'ab'.repeat(32) };
+const plan: VmPlan = { qemuPath: '/usr/bin/qemu-system-x86_64', accelerator: 'tcg', memoryMiB: 384, kernel: '/k', initramfs: '/i', runtimes: '/r.ext4', nodePackages: null, socket: '/s/job.sock', tscKhz: 2100000, seedHex: 'ab'.repeat(32) };
 
 test('QEMU argv: no network device, QEMU seccomp on, runtime disk read-only, no defaults', () => {
   // Proves: the flags the VM's isolation rests on are there, and no NIC can be.
@@ -76,6 +76,21 @@ test('QEMU argv: no network device, QEMU seccomp on, runtime disk read-only, no 
   assert.doesNotMatch(kernelCmdline(plan), /cylo\.panic/);
   assert.match(kernelCmdline({ ...plan, panicOnStage: true }), /cylo\.panic=1/);
   assert.equal(hostTscKhz('cpu MHz\t\t: 2100.000\n'), 2100000);
+});
+
+test('snapshot argv: a restore reads fd 5, the monitor and migration sockets are host-made and bound read-only, disks found by serial', () => {
+  // Proves: a restored VM gets its snapshot only as an inherited fd (-incoming fd:5, never exec:
+  // which -sandbox spawn=deny forbids, never a path QEMU could write), the monitor is a client
+  // connection to the host's socket, and the npm packages disk is read-only like the runtimes.
+  const restored = buildQemuArgv({ ...plan, qmpSocket: '/s/qmp.sock', incoming: true, nodePackages: '/n.ext4' });
+  assert.equal(restored[restored.indexOf('-incoming') + 1], `fd:${FD_SNAPSHOT}`);
+  assert.ok(restored.includes('socket,id=qmp,path=/s/qmp.sock') && restored.includes('chardev=qmp,mode=control'));
+  assert.ok(restored.includes('file=/n.ext4,if=none,format=raw,readonly=on,id=np'));
+  assert.ok(restored.includes('virtio-blk-device,drive=rt,serial=cylo-usr') && restored.includes('virtio-blk-device,drive=np,serial=cylo-node'));
+  const booted = buildQemuArgv(plan);
+  assert.ok(!booted.includes('-incoming') && !booted.includes('-mon'), 'a plain VM has no monitor and no incoming migration');
+  const jail = buildJailArgv({ helperPath: '/h', bwrapPath: '/usr/bin/bwrap', uid: 2000000001, gid: 2000000001, cgroupProcs: [], symlinks: [], migrationSocket: '/s/migration.sock', vm: { ...plan, qmpSocket: '/s/qmp.sock' } });
+  for (const path of ['/s/qmp.sock', '/s/migration.sock']) assert.equal(jail[jail.indexOf(path) - 1], '--ro-bind', path);
 });
 
 test("QEMU's jail: unprivileged uid, cgroup first, every namespace, /dev/kvm only with KVM", () => {

@@ -51,6 +51,7 @@ export async function doctorCommand(options: DoctorOptions, io: CommandIO): Prom
         io.stdout.write(`${(c.ok ? 'ok' : vm.isolation === 'microvm' ? 'MISSING' : 'OFF').padEnd(8)} ${name.padEnd(12)} ${c.detail}\n`);
       }
       io.stdout.write(`${'ok'.padEnd(8)} ${'vm pool'.padEnd(12)} ${vm.pool.vms} VM(s) booted ahead, ${vm.pool.memoryMiB} MiB each, one execution per VM (not booted by doctor)\n`);
+      io.stdout.write(`${'ok'.padEnd(8)} ${'vm snapshot'.padEnd(12)} ${vm.snapshot}\n`);
     }
     io.stdout.write(ok ? '\ncylo can run untrusted code securely on this host.\n' : '\ncylo cannot run untrusted code securely on this host; fix the lines above.\n');
     return ok ? 0 : 1;
