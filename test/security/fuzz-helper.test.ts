@@ -182,7 +182,8 @@ function encodeRecord(r: FileRecord, cageDir: string): Buffer {
   if (r.absolute) name = `${cageDir}/${name}`;
   const nameBytes = Buffer.from(name, 'utf8');
   const header = Buffer.alloc(16);
-  header.writeUInt32LE(r.nameLenLie === null ? nameBytes.length : r.nameLenLie > 1 ? r.nameLenLie : nameBytes.length + r.nameLenLie, 0);
+  // A lie of -1 on an empty name wraps to 0xffffffff, as an unsigned 32-bit field does.
+  header.writeUInt32LE((r.nameLenLie === null ? nameBytes.length : r.nameLenLie > 1 ? r.nameLenLie : nameBytes.length + r.nameLenLie) >>> 0, 0);
   header.writeUInt32LE(r.mode, 4);
   header.writeBigUInt64LE(BigInt(r.sizeLie === null ? r.content.length : r.sizeLie > 1 ? r.sizeLie : Math.max(0, r.content.length + r.sizeLie)), 8);
   return Buffer.concat([header, nameBytes, Buffer.from(r.content)]);
