@@ -157,4 +157,12 @@ test('a missing slirp4netns: --network is refused naming the layer and the fix, 
   assert.match(r.stderr, /build network layer \(slirp4netns/);
   assert.match(r.stderr, /apt-get install slirp4netns/);
   assert.equal(existsSync(join(envs, 'nonet')), false);
+  // proves: doctor says so (OFF, with the fix), without calling the host insecure; and says the
+  // opposite where the tool is present
+  const off = spawnSync(process.execPath, ['bin/cylo', 'doctor'], { encoding: 'utf8', env, timeout: 60_000 });
+  assert.match(off.stdout, /^OFF +build net +cylo env build --network is refused: .*apt-get install slirp4netns/m, off.stdout);
+  assert.equal(off.status, 0, off.stdout + off.stderr);
+  const { CYLO_SLIRP4NETNS: _tool, ...withTool } = env;
+  const on = spawnSync(process.execPath, ['bin/cylo', 'doctor'], { encoding: 'utf8', env: withTool, timeout: 60_000 });
+  assert.match(on.stdout, /^ok +build net +cylo env build --network can run/m, on.stdout);
 });

@@ -4,6 +4,7 @@
 // Also its command-line declaration (register), which main.ts assembles into the program.
 import type { Command } from 'commander';
 import { createCylo, type Cylo, type CyloOptions } from '../../cylo.js';
+import { slirp4netnsPath } from '../../sandbox/build-network.js';
 import { processIO, type CommandIO } from '../../util/io.js';
 import { cliConfig, CONFIG_OPTION_HELP } from '../cylo-options.js';
 
@@ -23,9 +24,10 @@ export async function doctorCommand(options: DoctorOptions, io: CommandIO): Prom
     const orphanCount = report.orphans.cgroups.length + report.orphans.processes.length;
     // Orphans are reported (and cleaned at the next start) but do not make execution insecure.
     const ok = report.ok && report.smoke.ok && report.microvm.ok;
+    const buildNetwork = buildNetworkState();
     if (options.json === true) {
       const { cgroups: _cgroups, ...rest } = report;
-      io.stdout.write(`${JSON.stringify({ ...rest, ok }, null, 2)}\n`);
+      io.stdout.write(`${JSON.stringify({ ...rest, buildNetwork, ok }, null, 2)}\n`);
       return ok ? 0 : 1;
     }
     for (const c of report.checks) {
@@ -53,6 +55,8 @@ export async function doctorCommand(options: DoctorOptions, io: CommandIO): Prom
       io.stdout.write(`${'ok'.padEnd(8)} ${'vm pool'.padEnd(12)} ${vm.pool.vms} VM(s) booted ahead, ${vm.pool.memoryMiB} MiB each, one execution per VM (not booted by doctor)\n`);
       io.stdout.write(`${'ok'.padEnd(8)} ${'vm snapshot'.padEnd(12)} ${vm.snapshot}\n`);
     }
+    // Optional (running code never needs it): whether `cylo env build --network` can run.
+    io.stdout.write(`${(buildNetwork.ok ? 'ok' : 'OFF').padEnd(8)} ${'build net'.padEnd(12)} ${buildNetwork.detail}\n`);
     io.stdout.write(ok ? '\ncylo can run untrusted code securely on this host.\n' : '\ncylo cannot run untrusted code securely on this host; fix the lines above.\n');
     return ok ? 0 : 1;
   } finally {
@@ -61,6 +65,16 @@ export async function doctorCommand(options: DoctorOptions, io: CommandIO): Prom
 }
 
 /** Declares `cylo doctor` on the program: its options, help and action. */
+/** Whether environment builds can have network (slirp4netns present): `{ ok, detail }`, the
+ *  detail naming the fix when not. Not part of `ok`: programs never have network. */
+function buildNetworkState(): { ok: boolean; detail: string } {
+  try {
+    return { ok: true, detail: `cylo env build --network can run (${slirp4netnsPath()}; programs never get network)` };
+  } catch (error) {
+    return { ok: false, detail: (error as Error).message.replace(/^--network: /, 'cylo env build --network is refused: ') };
+  }
+}
+
 export function register(program: Command): Command {
   return program
     .command('doctor')
