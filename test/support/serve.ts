@@ -1,11 +1,10 @@
 // `bin/cylo serve` as a separate process (a child of the test), for tests that need a real
 // service process: its own pid, signals, logs, a crash.
-import { spawn, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
-import { fileURLToPath } from 'node:url';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { spawnCyloChild, stopCyloChild } from './cylo-child.js';
 
 export interface Served {
   child: ChildProcess;
@@ -17,8 +16,6 @@ export interface Served {
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
-const CYLO_BIN = fileURLToPath(new URL('../../../bin/cylo', import.meta.url));
-
 /**
  * Starts `bin/cylo serve --port 0 ARGS` with the given environment (the test's own CYLO_*
  * variables are not passed on) and resolves with its address once it logged "cylo serve ready".
@@ -27,53 +24,16 @@ const CYLO_BIN = fileURLToPath(new URL('../../../bin/cylo', import.meta.url));
  * submission database), never the host's /var/lib/cylo.
  */
 export async function spawnServe(args: string[], env: Record<string, string>, options: { timeoutMs?: number; strictJson?: boolean } = {}): Promise<Served> {
-  const timeoutMs = options.timeoutMs ?? 60_000;
-  const cleanEnv: NodeJS.ProcessEnv = {};
-  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('CYLO_')) cleanEnv[k] = v;
   const dataDir = env.CYLO_DATA_DIR ?? mkdtempSync(join(tmpdir(), 'cylo-serve-data-'));
-  const child = spawn(process.execPath, [CYLO_BIN, 'serve', '--port', '0', ...args], { env: { ...cleanEnv, CYLO_DATA_DIR: dataDir, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  const exited = once(child, 'exit').then(([code, signal]) => ({ code: code as number | null, signal: signal as NodeJS.Signals | null }));
-  const logs: Array<Record<string, unknown>> = [];
-  let err = '';
-  let buffered = '';
-  child.stderr?.on('data', (d: Buffer) => (err += d.toString()));
-  const ready = new Promise<string>((resolve, reject) => {
-    child.stdout?.on('data', (d: Buffer) => {
-      buffered += d.toString();
-      let nl: number;
-      while ((nl = buffered.indexOf('\n')) >= 0) {
-        const line = buffered.slice(0, nl);
-        buffered = buffered.slice(nl + 1);
-        let entry: Record<string, unknown>;
-        try {
-          entry = JSON.parse(line) as Record<string, unknown>;
-        } catch {
-          if (options.strictJson === true) {
-            reject(new Error(`a log line that is not JSON (stdout is not a TTY): ${line}`));
-            return;
-          }
-          logs.push({ text: line });
-          continue;
-        }
-        logs.push(entry);
-        if (entry.msg === 'cylo serve ready') resolve(`http://127.0.0.1:${String(entry.port)}`);
-      }
-    });
-    void exited.then((e) => reject(new Error(`cylo serve exited early (${JSON.stringify(e)}): ${err}`)));
+  const started = await spawnCyloChild(['serve', '--port', '0', ...args], {
+    what: 'cylo serve',
+    env: { CYLO_DATA_DIR: dataDir, ...env },
+    ...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }),
+    ...(options.strictJson === undefined ? {} : { strictJson: options.strictJson }),
+    ready: (entry) => (entry.msg === 'cylo serve ready' ? `http://127.0.0.1:${String(entry.port)}` : undefined),
   });
-  let timer: NodeJS.Timeout | undefined;
-  const tooLong = new Promise<never>((_resolve, reject) => {
-    timer = setTimeout(() => reject(new Error(`cylo serve did not start within ${timeoutMs} ms: ${err}`)), timeoutMs);
-  });
-  try {
-    const base = await Promise.race([ready, tooLong]);
-    return { child, pid: child.pid as number, base, logs, stderr: () => err, exited };
-  } catch (error) {
-    child.kill('SIGKILL');
-    throw error;
-  } finally {
-    clearTimeout(timer);
-  }
+  const { ready: base, ...rest } = started;
+  return { ...rest, base };
 }
 
 /** `cylo serve` on a free loopback port with JSON logs, the given environment and extra
@@ -85,14 +45,5 @@ export function startServe(env: Record<string, string>, options: { args?: string
 /** Stops a service: SIGTERM, then SIGKILL if it has not exited after `killAfterMs`. Resolves
  *  with how it exited; at once when it already has. */
 export async function stopServe(served: Served, killAfterMs = 15_000): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
-  if (served.child.exitCode === null && served.child.signalCode === null) {
-    served.child.kill('SIGTERM');
-    const timer = setTimeout(() => served.child.kill('SIGKILL'), killAfterMs);
-    try {
-      return await served.exited;
-    } finally {
-      clearTimeout(timer);
-    }
-  }
-  return served.exited;
+  return stopCyloChild(served.child, served.exited, killAfterMs);
 }
