@@ -45,8 +45,9 @@ export interface DoctorReport extends HostReport {
   smoke: { ok: boolean; detail: string };
   /** Leftovers of crashed cylo processes (cgroups, sandbox-uid processes; with `clean`, the
    *  cgroups were removed with every process inside them, else nothing was changed), and the
-   *  cgroups of other live instances (`others`: their work, never touched). */
-  orphans: OrphanReport & { cleaned: boolean };
+   *  cgroups of other live instances (`others`: their work, never touched). `staleLocks`: uid
+   *  range lock files of dead instances removed from /run/cylo/ranges (only with `clean`). */
+  orphans: OrphanReport & { cleaned: boolean; staleLocks: number };
   /** The microVM backend: isolations offered, accelerator, QEMU, guest kernel, runtime image,
    *  pool (checked without booting a VM). */
   microvm: MicrovmReport;

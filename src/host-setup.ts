@@ -14,6 +14,7 @@ import { cleanOrphans, findOrphans, type OrphanReport } from './sandbox/orphans.
 import { buildSeccompProgram } from './sandbox/seccomp/program.js';
 import { DEFAULT_UID_BASE } from './sandbox/identity.js';
 import { AUTO_UIDS, claimUidRange, type UidRange } from './sandbox/uid-range.js';
+import { sweepStaleLocks } from './sandbox/range-lock.js';
 
 export interface HostSetup {
   backend: NamespaceBackend;
@@ -87,14 +88,17 @@ async function recoverFromCrashes(cgroups: NonNullable<HostReport['cgroups']>, r
 /** The host report plus leftovers of crashed cylo processes (removed with `clean`; else nothing
  *  is changed) and the cgroups of other live instances. Sandbox-uid processes are looked for in
  *  the pinned range, else in every automatic range. */
-export async function inspectHost(options: NormalizedOptions, clean: boolean): Promise<HostReport & { orphans: OrphanReport & { cleaned: boolean } }> {
+export async function inspectHost(options: NormalizedOptions, clean: boolean): Promise<HostReport & { orphans: OrphanReport & { cleaned: boolean; staleLocks: number } }> {
   const report = checkHost(options.host);
   let orphans = { cgroups: [] as string[], others: [] as string[], processes: [] as OrphanReport['processes'], cleaned: false };
   const [base, count] = options.uidBasePinned ? [options.uidBase, options.uidCount] : [DEFAULT_UID_BASE, AUTO_UIDS];
   if (report.cgroups !== undefined) {
     orphans = clean ? { ...(await cleanOrphans(report.cgroups, base, count)), cleaned: true } : { ...findOrphans(report.cgroups, base, count), cleaned: false };
   }
-  return { ...report, orphans };
+  // After the cgroups: their ownership is read from these locks. Only with `clean` (each file
+  // costs a flock(1) probe); a live instance's lock is never removed.
+  const staleLocks = clean ? sweepStaleLocks() : 0;
+  return { ...report, orphans: { ...orphans, staleLocks } };
 }
 
 /** The pre-start stubs next to the helper (scripts/build-native.js copies native/prestart

@@ -10,7 +10,13 @@
 // core and the npm bindings are native addons; util-linux's flock(1) is given our descriptor as
 // its fd 3 and locks the shared open file description, which stays locked after it exits
 // (libuv opens every file O_CLOEXEC, so no other child inherits the lock).
-import { closeSync, constants, fstatSync, ftruncateSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, writeSync } from 'node:fs';
+//
+// Removal: a lock file is unlinked only by a process holding its exclusive lock (its holder at
+// release, or a sweep of a dead holder's file), and a claim that got its lock checks that the
+// path still names the inode it locked (else it locked a file someone just unlinked, and tries
+// again): without that check two claimers could hold one range, one on the unlinked inode and
+// one on its replacement.
+import { closeSync, constants, fstatSync, ftruncateSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { CyloError } from '../errors.js';
 import { processStartTime } from './cgroup-name.js';
@@ -87,35 +93,95 @@ function flock(fd: number, mode: '-x' | '-s'): boolean {
   throw unavailable(`flock(1) failed (${r.status ?? r.signal}): ${r.stderr?.toString().trim() ?? r.error?.message}`, 'check util-linux');
 }
 
-/** The ranges of lock files that overlap `r` (not `r` itself). */
-function overlapping(r: Range): Range[] {
+/** The ranges that have a lock file. */
+function lockFiles(): Range[] {
   return readdirSync(LOCK_DIR)
     .map((name) => /^(\d+)-(\d+)\.lock$/.exec(name))
     .filter((m): m is RegExpExecArray => m !== null)
-    .map((m) => ({ base: Number(m[1]), count: Number(m[2]) }))
+    .map((m) => ({ base: Number(m[1]), count: Number(m[2]) }));
+}
+
+/** The ranges of lock files that overlap `r` (not `r` itself). */
+function overlapping(r: Range): Range[] {
+  return lockFiles()
     .filter((o) => !(o.base === r.base && o.count === r.count) && o.base < r.base + r.count && r.base < o.base + o.count);
 }
 
+/** Whether the path still names the file open as `fd` (not unlinked or replaced since). */
+function stillLinked(r: Range, fd: number): boolean {
+  const open = fstatSync(fd);
+  try {
+    const now = lstatSync(lockPath(r));
+    return now.ino === open.ino && now.dev === open.dev;
+  } catch {
+    return false;
+  }
+}
+
+/** Opens and exclusively locks the range's file, retrying when the file was unlinked between
+ *  the open and the lock (a sweep or a release): the descriptor, or undefined when a live
+ *  process holds it. */
+function lockFile(r: Range): number | undefined {
+  for (let attempt = 0; ; attempt += 1) {
+    const fd = openLock(r, constants.O_RDWR | constants.O_CREAT) as number;
+    if (!flock(fd, '-x')) {
+      closeSync(fd);
+      return undefined;
+    }
+    if (stillLinked(r, fd)) return fd;
+    closeSync(fd);
+    if (attempt === 5) throw unavailable(`${lockPath(r)} keeps being removed while it is locked`, 'check for another process removing files in /run/cylo/ranges');
+  }
+}
+
 /**
- * Locks a range for this process's life: its open descriptor (close it to release), or the
- * range in the way when a live process holds this range or one overlapping it. Safe against
- * concurrent claims: each claimer locks its own file before looking at the others, so of two
- * overlapping claims at most one succeeds (both may fail; an automatic claim then moves on).
+ * Locks a range for this process's life: its open descriptor (release it with releaseRange),
+ * or the range in the way when a live process holds this range or one overlapping it. Safe
+ * against concurrent claims: each claimer locks its own file before looking at the others, so
+ * of two overlapping claims at most one succeeds (both may fail; an automatic claim then moves
+ * on).
  */
 export function lockRange(r: Range): { fd: number } | { busy: Range } {
-  const fd = openLock(r, constants.O_RDWR | constants.O_CREAT) as number;
-  if (!flock(fd, '-x')) {
-    closeSync(fd);
-    return { busy: r };
-  }
+  const fd = lockFile(r);
+  if (fd === undefined) return { busy: r };
   const busy = overlapping(r).find((o) => rangeHeld(o));
   if (busy !== undefined) {
-    closeSync(fd);
+    releaseRange(r, fd);
     return { busy };
   }
   ftruncateSync(fd, 0);
   writeSync(fd, `pid ${process.pid} start ${processStartTime('self') ?? '?'} argv ${process.argv.slice(1).join(' ').slice(0, 200)}\n`, 0);
   return { fd };
+}
+
+/** Releases a range lockRange gave: unlinks its file while still holding the lock (so the
+ *  directory does not grow with every instance ever started), then closes the descriptor. */
+export function releaseRange(r: Range, fd: number): void {
+  try {
+    if (stillLinked(r, fd)) unlinkSync(lockPath(r));
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Removes the lock files no live process holds (left by instances that died without
+ *  releasing): how many were removed. Each is locked first and unlinked only while locked. */
+export function sweepStaleLocks(): number {
+  ensureLockDir();
+  let removed = 0;
+  for (const r of lockFiles()) {
+    const fd = openLock(r, constants.O_RDWR);
+    if (fd === undefined) continue;
+    try {
+      if (flock(fd, '-x') && stillLinked(r, fd)) {
+        unlinkSync(lockPath(r));
+        removed += 1;
+      }
+    } finally {
+      closeSync(fd);
+    }
+  }
+  return removed;
 }
 
 /** Whether some live process holds the range's lock (probed with a shared lock, dropped at

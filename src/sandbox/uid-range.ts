@@ -6,10 +6,9 @@
 // Within one process, instances given the same explicit range share one IdentityPool (so two
 // concurrent executions still never get the same uid); overlapping but different ranges are
 // refused like another process's.
-import { closeSync } from 'node:fs';
 import { CyloError } from '../errors.js';
 import { DEFAULT_UID_BASE, IdentityPool } from './identity.js';
-import { ensureLockDir, lockRange, rangeOwner, type Range } from './range-lock.js';
+import { ensureLockDir, lockRange, rangeOwner, releaseRange, type Range } from './range-lock.js';
 
 export interface UidRange extends Range {
   /** Every uid of this instance's executions comes from here. */
@@ -75,7 +74,7 @@ function tryClaim(r: Range, share: boolean): UidRange | { busy: Range } {
       e.refs -= 1;
       if (e.refs === 0) {
         held.delete(key);
-        closeSync(e.fd);
+        releaseRange(r, e.fd);
       }
     },
   };

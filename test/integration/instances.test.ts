@@ -10,7 +10,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { writeFileSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { createCylo, type Cylo } from '../../src/cylo.js';
 import { CyloError } from '../../src/errors.js';
 import { openCgroups } from '../../src/sandbox/cgroups.js';
@@ -193,4 +193,35 @@ test('doctor without --clean changes nothing; --clean removes leftovers', async 
   } finally {
     if (driver.list().includes(name)) await planted.remove().catch(() => {});
   }
+});
+
+// Proves: /run/cylo/ranges does not grow with every instance ever started. A released range's
+// lock file is removed by its holder; a crashed holder's stays (the kernel drops the lock, not
+// the file) until `doctor --clean` sweeps it; a live holder's file is never swept. Fails when
+// release only closes the descriptor, or when the sweep ignores the lock.
+test('a released range leaves no lock file; --clean sweeps a dead holder\'s, never a live one\'s', async (t) => {
+  if (skipWithoutSandbox(t)) return;
+  const lockFile = (base: number, count: number): string => `/run/cylo/ranges/${base}-${count}.lock`;
+  const released = { uidBase: TEST_UID_BASE + 192, uidCount: 16 };
+  const own = newCylo(released);
+  assert.equal((await own.execute({ language: 'bash', code: 'true' })).status, 'ok');
+  assert.ok(existsSync(lockFile(released.uidBase, released.uidCount)), 'held: its lock file exists');
+  await own.close();
+  assert.equal(existsSync(lockFile(released.uidBase, released.uidCount)), false, 'released: its lock file is gone');
+
+  const dead = { uidBase: TEST_UID_BASE + 208, uidCount: 16 };
+  const crashed = startChild(dead);
+  await crashed.next();
+  crashed.child.kill('SIGKILL');
+  await once(crashed.child, 'exit');
+  assert.ok(existsSync(lockFile(dead.uidBase, dead.uidCount)), 'a crashed holder leaves its file');
+  const live = { uidBase: TEST_UID_BASE + 224, uidCount: 16 };
+  const holder = startChild(live);
+  await holder.next();
+  const report = await newCylo().doctor({ clean: true });
+  assert.ok(report.orphans.staleLocks >= 1, `swept ${report.orphans.staleLocks}`);
+  assert.equal(existsSync(lockFile(dead.uidBase, dead.uidCount)), false, 'the dead holder\'s file is swept');
+  assert.ok(existsSync(lockFile(live.uidBase, live.uidCount)), 'the live holder\'s file is kept');
+  // And still held: another claim of that range is refused.
+  await assert.rejects(newCylo(live).execute({ language: 'bash', code: 'true' }), (error: unknown) => error instanceof CyloError && error.code === 'CYLO_E_CONFIG');
 });

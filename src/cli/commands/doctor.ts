@@ -43,6 +43,7 @@ export async function doctorCommand(options: DoctorOptions, io: CommandIO): Prom
       io.stdout.write(`${(report.orphans.cleaned ? 'CLEANED' : 'WARN').padEnd(8)} ${'orphans'.padEnd(12)} ${what}\n`);
       if (!report.orphans.cleaned) io.stdout.write(`${''.padEnd(8)} ${''.padEnd(12)} fix: cylo doctor --clean (or start cylo: it cleans them at start)\n`);
     }
+    if (report.orphans.staleLocks > 0) io.stdout.write(`${'CLEANED'.padEnd(8)} ${'uid locks'.padEnd(12)} ${report.orphans.staleLocks} uid range lock file(s) of instances that died without releasing them, removed from /run/cylo/ranges\n`);
     // Another live instance's executions are its work, not leftovers: listed apart, never cleaned.
     const others = report.orphans.others;
     io.stdout.write(`${'ok'.padEnd(8)} ${'instances'.padEnd(12)} ${others.length === 0 ? 'no execution cgroups of other live cylo instances' : `${others.length} execution cgroup(s) of other live cylo instances (not leftovers, left alone): ${others.join(', ')}`}\n`);
