@@ -8,7 +8,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
@@ -23,7 +23,8 @@ const KEY_B = 'judge0-key-b-0123456789';
 const PYTHON = 71; // Judge0 CE: Python (3.8.1), served by cylo's python
 const skip = sandboxSkipReason() ?? false;
 const cylo = testCylo({ concurrency: 2, queueLimit: 8 }, 256);
-const dataDir = join(mkdtempSync(join(tmpdir(), 'cylo-judge0-async-')), 'data');
+const tempRoot = mkdtempSync(join(tmpdir(), 'cylo-judge0-async-'));
+const dataDir = join(tempRoot, 'data');
 let app: FastifyInstance;
 let hook: { url: string; received: Array<{ headers: IncomingHttpHeaders; body: string }>; server: Server };
 
@@ -50,6 +51,7 @@ after(async () => {
   await app?.close();
   await cylo.close();
   hook?.server.close();
+  rmSync(tempRoot, { recursive: true, force: true });
 });
 
 async function call(method: 'GET' | 'POST', url: string, payload?: unknown, key = KEY_A): Promise<{ status: number; json: Json }> {

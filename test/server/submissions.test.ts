@@ -6,7 +6,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -22,7 +22,8 @@ const KEY_A = 'key-a-0123456789abcdef';
 const KEY_B = 'key-b-0123456789abcdef';
 const skip = sandboxSkipReason();
 const cylo = testCylo({ concurrency: 2, queueLimit: 8 });
-const dataDir = join(mkdtempSync(join(tmpdir(), 'cylo-submissions-test-')), 'data');
+const tempRoot = mkdtempSync(join(tmpdir(), 'cylo-submissions-test-'));
+const dataDir = join(tempRoot, 'data');
 let app: FastifyInstance;
 
 interface Received {
@@ -54,6 +55,7 @@ before(async () => {
 after(async () => {
   await app?.close();
   await cylo.close();
+  rmSync(tempRoot, { recursive: true, force: true });
 });
 
 const auth = (key = KEY_A): Record<string, string> => ({ authorization: `Bearer ${key}` });
@@ -223,7 +225,7 @@ async function documentedVerifier(): Promise<(secret: string, header: string, bo
   const doc = readFileSync('docs/submissions.md', 'utf8');
   const m = /<!-- verify-snippet[^\n]*\n```js\n([\s\S]*?)```\n<!-- end verify-snippet -->/.exec(doc);
   assert.ok(m?.[1] !== undefined, 'docs/submissions.md has the verification snippet');
-  const file = join(mkdtempSync(join(tmpdir(), 'cylo-snippet-')), 'verify.mjs');
+  const file = join(tempRoot, 'verify.mjs');
   writeFileSync(file, m[1]);
   return ((await import(pathToFileURL(file).href)) as { verifyCyloSignature: (s: string, h: string, b: string) => boolean }).verifyCyloSignature;
 }

@@ -30,6 +30,9 @@ export async function spawnServe(args: string[], env: Record<string, string>, op
   const removeDataDir = (): void => {
     if (ownDir !== undefined) rmSync(ownDir, { recursive: true, force: true });
   };
+  // A test that kills its service (SIGKILL) rather than stopping it: removed when the test
+  // process exits (a killed service has no use for it any more).
+  if (ownDir !== undefined) process.once('exit', removeDataDir);
   try {
     const started = await spawnCyloChild(['serve', '--port', '0', ...args], {
       what: 'cylo serve',

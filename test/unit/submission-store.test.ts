@@ -3,9 +3,9 @@
 // CYLO_E_STORAGE), WAL mode and the exclusive lock (a second opener is refused), the schema
 // version check, the atomic claim/finish/cancel transitions, delivery records, and the
 // retention sweep (through the service, with its clock).
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { chmodSync, chownSync, mkdirSync, mkdtempSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, mkdirSync, mkdtempSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -16,6 +16,7 @@ import { SubmissionService } from '../../src/submissions/service.js';
 import type { NewSubmission } from '../../src/submissions/store.js';
 
 const root = mkdtempSync(join(tmpdir(), 'cylo-store-test-'));
+after(() => rmSync(root, { recursive: true, force: true }));
 let n = 0;
 const freshDir = (): string => join(root, `d${n++}`);
 

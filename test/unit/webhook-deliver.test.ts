@@ -6,7 +6,7 @@
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
@@ -16,7 +16,8 @@ import { WebhookDispatcher } from '../../src/submissions/webhook-deliver.js';
 import { verifyWebhook } from '../../src/submissions/webhook-sign.js';
 import type { StoredSubmission } from '../../src/submissions/store.js';
 
-const store = openSqliteStore(join(mkdtempSync(join(tmpdir(), 'cylo-deliver-test-')), 'data'));
+const tempRoot = mkdtempSync(join(tmpdir(), 'cylo-deliver-test-'));
+const store = openSqliteStore(join(tempRoot, 'data'));
 const servers: Server[] = [];
 const SECRET = 's'.repeat(64);
 let n = 0;
@@ -24,6 +25,7 @@ let n = 0;
 after(async () => {
   for (const s of servers) s.close();
   await store.close();
+  rmSync(tempRoot, { recursive: true, force: true });
 });
 
 async function receiver(answer: (res: import('node:http').ServerResponse) => void = (res) => res.end('ok')): Promise<{ port: number; hits: Array<{ headers: IncomingHttpHeaders; body: string }> }> {
