@@ -18,14 +18,7 @@ export const testCaseSchema = z.strictObject({
   args: z.array(z.string()).optional().describe("The case's command-line arguments (default: the request's args)."),
   expectedOutput: z.string().optional().describe('The expected stdout (utf8), compared by `comparison` or judged by `checker`; without it a case that ends ok is accepted.'),
   limits: z
-    .strictObject({
-      timeoutMs: limitInt.optional(),
-      cpuTimeMs: limitInt.optional(),
-      memoryBytes: limitInt.optional(),
-      pids: limitInt.optional(),
-      outputBytes: limitInt.optional(),
-      workspaceBytes: limitInt.optional(),
-    })
+    .strictObject(Object.fromEntries(TEST_LIMIT_NAMES.map((n) => [n, limitInt.optional()])) as Record<TestLimitName, z.ZodOptional<typeof limitInt>>)
     .optional()
     .describe("This case's run limits, over the request's (each within the server's maxima)."),
 });

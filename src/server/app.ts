@@ -13,7 +13,7 @@ import { addOriginCheck } from './origin-check.js';
 import { registerPlayground } from './playground.js';
 import { cyloVersion } from '../version.js';
 import { ServerState, type ServerContext } from './context.js';
-import { sendError, toHttpError } from './http-errors.js';
+import { logHttpError, sendError, toHttpError } from './http-errors.js';
 import { fastifyLoggerOptions, requestId, type LoggerOptions } from './logging.js';
 import { ServerMetrics } from './metrics.js';
 import { registerNativeRoutes, registerServiceRoutes } from './native.js';
@@ -195,12 +195,7 @@ function setJsonBodies(app: FastifyInstance, cylo: Cylo, bodyLimit: number): voi
 function setErrorHandlers(app: FastifyInstance, state: ServerState, bodyLimit: number): void {
   app.setErrorHandler((error, request, reply) => {
     const err = toHttpError(error, request, bodyLimit);
-    if (err.code === 'CYLO_E_INTERNAL') {
-      const original = error instanceof CyloError && error.cause !== undefined ? error.cause : error;
-      request.log.error({ err: original }, 'internal error');
-    } else {
-      request.log.info({ code: err.code, field: err.field }, err.message);
-    }
+    logHttpError(error, err, request);
     return sendError(request, reply, err, state);
   });
   app.setNotFoundHandler((request, reply) => {

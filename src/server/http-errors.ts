@@ -11,6 +11,17 @@ export function isPistonUrl(url: string): boolean {
   return url === '/api/v2' || url.startsWith('/api/v2/') || url.startsWith('/api/v2?');
 }
 
+/** Logs an error answer: internal errors in full (their cause, with the stack: for the
+ *  operator, never the client), the others as one info line with code and field. */
+export function logHttpError(error: unknown, err: CyloError, request: FastifyRequest): void {
+  if (err.code === 'CYLO_E_INTERNAL') {
+    const original = error instanceof CyloError && error.cause !== undefined ? error.cause : error;
+    request.log.error({ err: original }, 'internal error');
+  } else {
+    request.log.info({ code: err.code, field: err.field }, err.message);
+  }
+}
+
 /** Maps anything thrown in the request lifecycle to the CyloError the client sees. */
 export function toHttpError(error: unknown, request: FastifyRequest, bodyLimit: number): CyloError {
   if (error instanceof CyloError) {

@@ -6,7 +6,7 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { CyloError } from '../../errors.js';
 import type { ServerContext } from '../context.js';
-import { retryAfterFor, toHttpError } from '../http-errors.js';
+import { logHttpError, retryAfterFor, toHttpError } from '../http-errors.js';
 import { judge0Field } from './request.js';
 
 /** Query parameters: their errors are 400 `{ error }`, not 422. */
@@ -40,12 +40,7 @@ export function judge0ErrorAnswer(error: CyloError): { status: number; body: unk
 export function judge0ErrorHandler(ctx: ServerContext, bodyLimit: number) {
   return (error: unknown, request: FastifyRequest, reply: FastifyReply): FastifyReply => {
     const err = toHttpError(error, request, bodyLimit);
-    if (err.code === 'CYLO_E_INTERNAL') {
-      const original = error instanceof CyloError && error.cause !== undefined ? error.cause : error;
-      request.log.error({ err: original }, 'internal error');
-    } else {
-      request.log.info({ code: err.code, field: err.field }, err.message);
-    }
+    logHttpError(error, err, request);
     const retryAfter = retryAfterFor(err, ctx);
     if (retryAfter !== undefined) reply.header('retry-after', retryAfter);
     if (err.code === 'CYLO_E_SHUTTING_DOWN') reply.header('retry-after', '5').header('connection', 'close');
