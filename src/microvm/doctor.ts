@@ -60,7 +60,7 @@ export function microvmReport(options: NormalizedOptions): MicrovmReport {
     runtimes,
     pool: { vms: options.microvm.pool, memoryMiB: options.microvm.memoryMiB },
     snapshot: options.microvm.snapshot
-      ? 'restore from a template snapshot (one VM booted and saved per instance, each restore reseeded); cold boots instead if the snapshot cannot be made (logged, and in stats().microvm.starts)'
+      ? `restore from a template snapshot (one VM booted and saved, a new one every ${options.microvm.snapshotRestores} restores; each restore reseeded); cold boots instead if the snapshot cannot be made (logged, and in stats().microvm.starts)`
       : 'off (microvmSnapshot false): every VM cold-boots',
   };
 }

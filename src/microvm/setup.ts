@@ -19,6 +19,8 @@ export interface MicrovmSettings {
   bootTimeoutMs: number;
   /** Restore pool VMs from a template snapshot. */
   snapshot: boolean;
+  /** Restores per template snapshot before a new one is made. */
+  snapshotRestores: number;
   /** Tests only: the first N VMs panic when a stage arrives. */
   testPanicVms: number;
 }
@@ -66,6 +68,7 @@ export function setUpMicrovm(settings: MicrovmSettings, shared: SharedHost, log:
     symlinks: filesystemLayout([]).symlinks,
     testPanicVms: settings.testPanicVms,
     snapshot: settings.snapshot,
+    snapshotRestores: settings.snapshotRestores,
     log,
   });
 }
