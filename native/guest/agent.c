@@ -3,7 +3,7 @@
  * (native/guest/init.sh) as root inside a VM that runs ONE execution and is then destroyed.
  *
  * It speaks one framed protocol with the host over the virtio-serial port named "cylo.job"
- * (src/microvm/channel.ts is the other end). A frame: u8 channel, u32 length (little-endian),
+ * (QEMU), or a vsock stream (Firecracker: channel.c), src/microvm/channel.ts being the other end. A frame: u8 channel, u32 length (little-endian),
  * then `length` bytes; every length is checked against FRAME_MAX before anything is read.
  *   host -> guest  'P' ping (the host is connected)       guest -> host  'H' hello: uname -r
  *                  'S' a stage: its inner-helper argv                     'O' stdout, 'E' stderr

@@ -54,6 +54,9 @@ export interface MicrovmHost {
   snapshot: boolean;
   /** Restores per template before a new one is made (template.ts: a new guest KASLR layout). */
   snapshotRestores: number;
+  /** Firecracker instead of QEMU (firecracker.ts): its binary and the uncompressed kernel.
+   *  Snapshots are then off (they need its API socket): every VM boots. */
+  firecracker?: { path: string; vmlinux: string } | undefined;
   log: (level: 'info' | 'warn', message: string) => void;
 }
 
@@ -139,6 +142,10 @@ export class MicrovmBackend implements SandboxBackend<MicrovmSlot> {
   private templateIdentity = { uid: 0, gid: 0 };
 
   constructor(readonly host: MicrovmHost) {
+    if (host.firecracker !== undefined && host.snapshot) {
+      this.starts.mode = 'cold';
+      this.starts.reason = 'Firecracker: snapshots need its API socket, which cylo does not open (--no-api); every VM boots';
+    }
     this.templates = new TemplateRotation((file) => this.makeTemplate(file), host.workDir, host.snapshotRestores);
   }
 
@@ -172,7 +179,7 @@ export class MicrovmBackend implements SandboxBackend<MicrovmSlot> {
     // Test-hook VMs (a guest that panics) always boot: the hook is read from their own cmdline.
     if (this.boots <= this.host.testPanicVms) return this.startVm(uid, gid, { seedHex: randomBytes(32).toString('hex'), panic: true });
     this.templateIdentity = { uid, gid };
-    const lease = this.host.snapshot ? await this.templates.acquire() : null;
+    const lease = this.host.snapshot && this.host.firecracker === undefined ? await this.templates.acquire() : null;
     if (lease !== null) {
       try {
         const vm = await this.startVm(uid, gid, { seedHex: lease.snapshot.seedHex, restoreFrom: lease.snapshot.file });
@@ -229,6 +236,7 @@ export class MicrovmBackend implements SandboxBackend<MicrovmSlot> {
         qmp: how.qmp,
         migration: how.migration,
         restoreFrom: how.restoreFrom,
+        firecracker: h.firecracker,
         jail: {
           helperPath: h.helperPath,
           bwrapPath: h.bwrapPath,
