@@ -100,6 +100,8 @@ export class GuestVm {
   qmp: Promise<Qmp> | undefined;
   /** True for a VM restored from a snapshot and reseeded. */
   restored = false;
+  /** The monitor's name in messages. */
+  private monitorName = 'QEMU';
 
   private constructor(
     readonly dir: string,
@@ -143,6 +145,7 @@ export class GuestVm {
       // fd 5 (FD_SNAPSHOT): the snapshot, inherited through the outer helper and bubblewrap.
       child = spawn(argv[0] as string, argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe', 'ignore', 'pipe', snapshotFd ?? 'ignore'] });
       const vm = new GuestVm(dir, servers[0] as Server, child, options.cgroup, servers.slice(1), migration, restoring);
+      if (options.firecracker !== undefined) vm.monitorName = 'Firecracker';
       if (qmp !== undefined) vm.qmp = vm.monitor(qmp);
       vm.watch();
       try {
@@ -213,11 +216,11 @@ export class GuestVm {
     (this.child.stdio[4] as NodeJS.ReadableStream | null)?.on('data', (chunk: Buffer) => {
       for (const line of lines.push(chunk.toString('utf8'))) {
         const s = parseHelperStatus(line);
-        if (s?.type === 'setup-error') this.end(`QEMU's jail could not be set up: ${s.message}`);
+        if (s?.type === 'setup-error') this.end(`${this.monitorName}'s jail could not be set up: ${s.message}`);
       }
     });
-    this.child.on('error', (error) => this.end(`QEMU could not be started: ${error.message}`));
-    this.child.on('close', (code, signal) => this.end(`QEMU exited (${signal ?? `code ${code}`})${this.lastConsole()}`));
+    this.child.on('error', (error) => this.end(`${this.monitorName} could not be started: ${error.message}`));
+    this.child.on('close', (code, signal) => this.end(`${this.monitorName} exited (${signal ?? `code ${code}`})${this.lastConsole()}`));
     this.server.on('connection', (socket) => {
       // One connection, from QEMU's chardev; any later one is refused.
       if (this.socket !== undefined) return socket.destroy();
