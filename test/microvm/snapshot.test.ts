@@ -1,7 +1,7 @@
 // The warm pool's snapshot restore with real guests: one template VM is booted and saved per
 // instance, every pool VM is restored from that file, and each restore is reseeded before its
 // program runs. Under software emulation here (TCG, allowed explicitly; named in the titles).
-// Cost in CI: one template boot and save, three restores, one cold boot (about a minute on a
+// Cost in CI: three template boots and saves, five restores, one cold boot (a minute or two on a
 // loaded 2-core machine under TCG).
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -98,6 +98,29 @@ describe(`microVM snapshot restore, ${accel}`, { skip }, () => {
       assert.equal(starts?.restores, 0, JSON.stringify(starts));
       assert.ok((starts?.coldBoots ?? 0) >= 1, JSON.stringify(starts));
       assert.ok(!ourGuestDirs().some((d) => readdirSync(join(tmpdir(), d)).some((n) => TEMPLATE_FILE.test(n))), 'a snapshot was made with snapshots off');
+    } finally {
+      await cylo.close({ graceMs: 0 });
+    }
+  });
+
+  test(`templates rotate: with microvmSnapshotRestores 1 each restore comes from a new template, the old file removed (${accel})`, async () => {
+    // Proves: the shared-KASLR mitigation works with real VMs: the second execution's VM was
+    // restored from a second template (a fresh boot: its own kernel layout), not the first
+    // (fails without the rotation: templates stays 1), and the retired template's file was
+    // removed while its restored VM's QEMU still ran from its own fd (one file at a time).
+    const cylo = microCylo({ microvmSnapshotRestores: 1 });
+    try {
+      for (const word of ['first', 'second']) {
+        const r = await cylo.execute({ language: 'python', code: `print("${word}")` });
+        assert.equal(r.status, 'ok', JSON.stringify(r.run));
+        assert.equal(r.run?.stdout, `${word}\n`);
+      }
+      const starts = cylo.stats().microvm?.starts;
+      assert.equal(starts?.mode, 'restore', JSON.stringify(starts));
+      assert.equal(starts?.coldBoots, 0, JSON.stringify(starts));
+      assert.ok((starts?.templates ?? 0) >= 2 && (starts?.restores ?? 0) >= 2, JSON.stringify(starts));
+      const files = ourGuestDirs().flatMap((d) => readdirSync(join(tmpdir(), d)).filter((n) => TEMPLATE_FILE.test(n)));
+      assert.ok(files.length <= 1, `retired templates were kept: ${files.join(', ')}`);
     } finally {
       await cylo.close({ graceMs: 0 });
     }
