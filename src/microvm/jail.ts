@@ -1,8 +1,8 @@
 // The monitor's jail (QEMU's or Firecracker's), like Firecracker's jailer: a guest that escapes
-// into its monitor lands in a namespace
-// sandbox with nothing to reach. The namespace backend's own outer helper (native/outer.c) joins
-// the VM's cgroup (memory = guest RAM + QEMU's overhead, pids), mounts a small private tmpfs and
-// drops to an unprivileged uid of this instance's range; bubblewrap then gives QEMU its own user,
+// into its monitor lands in a namespace sandbox with nothing to reach. The namespace backend's own
+// outer helper (native/outer.c) joins the VM's cgroup (memory = guest RAM + the monitor's
+// overhead, pids), mounts a small private tmpfs and drops to an unprivileged uid of this
+// instance's range; bubblewrap then gives the monitor its own user,
 // PID, network, IPC, UTS and cgroup namespaces and a root holding only /usr (the monitor and its
 // libraries), its own kernel, initramfs, runtime image and socket. The same jail for every
 // monitor; a MonitorLaunch says which files and which command differ. Pure.
