@@ -108,6 +108,13 @@ export interface CyloOptions {
   /** Start pool VMs by restoring a snapshot of one booted template VM (default true); false:
    *  every VM cold-boots. A snapshot that cannot be made falls back to cold boots (logged). */
   microvmSnapshot?: boolean;
+  /** Restores one template snapshot serves before the next VM boots a new template (default
+   *  32): every clone of a template shares its guest kernel's KASLR layout, so a new template
+   *  every N restores bounds how many executions one learned layout applies to. */
+  microvmSnapshotRestores?: number;
+  /** The virtual machine monitor: "qemu" (default) or "firecracker" (a firecracker binary on
+   *  PATH or at CYLO_FIRECRACKER, and hardware KVM; refused otherwise, never replaced by QEMU). */
+  microvmMonitor?: 'qemu' | 'firecracker';
   /** How long a VM may take to boot (default 60 s: software emulation on a loaded host). */
   microvmBootTimeoutMs?: number;
   /** Tests only: the first N VMs this instance boots panic their guest kernel when a stage
@@ -116,6 +123,9 @@ export interface CyloOptions {
 }
 
 
+/** Restores per template snapshot by default (microvmSnapshotRestores). */
+export const DEFAULT_SNAPSHOT_RESTORES = 32;
+
 /** The microVM settings, normalised. */
 export interface MicrovmOptions {
   allowTcg: boolean;
@@ -123,6 +133,10 @@ export interface MicrovmOptions {
   pool: number;
   /** Restore pool VMs from a template snapshot (microvmSnapshot). */
   snapshot: boolean;
+  /** Restores per template snapshot before a new one is made (microvmSnapshotRestores). */
+  snapshotRestores: number;
+  /** The virtual machine monitor (microvmMonitor). */
+  monitor: 'qemu' | 'firecracker';
   bootTimeoutMs: number;
   /** Tests only: how many of the first VMs panic (microvmTestPanicVms). */
   testPanicVms: number;
@@ -199,6 +213,8 @@ const optionsSchema = z.strictObject({
   microvmMemoryMiB: z.number().int().min(128).max(65536).optional(),
   microvmPool: z.number().int().min(1).max(256).optional(),
   microvmSnapshot: z.boolean().optional(),
+  microvmSnapshotRestores: z.number().int().min(1).max(1_000_000).optional(),
+  microvmMonitor: z.enum(['qemu', 'firecracker']).optional(),
   microvmBootTimeoutMs: positiveInt.optional(),
   microvmTestPanicVms: z.number().int().min(0).optional(),
 });
@@ -243,6 +259,8 @@ export function normalizeOptions(input: CyloOptions = {}): NormalizedOptions {
     memoryMiB: o.microvmMemoryMiB ?? Math.ceil(Math.max(defaults.memoryBytes, defaults.compileMemoryBytes) / 2 ** 20) + 96,
     pool: o.microvmPool ?? 1,
     snapshot: o.microvmSnapshot ?? true,
+    snapshotRestores: o.microvmSnapshotRestores ?? DEFAULT_SNAPSHOT_RESTORES,
+    monitor: o.microvmMonitor ?? 'qemu',
     bootTimeoutMs: o.microvmBootTimeoutMs ?? 60_000,
     testPanicVms: o.microvmTestPanicVms ?? 0,
   };

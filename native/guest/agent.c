@@ -3,7 +3,7 @@
  * (native/guest/init.sh) as root inside a VM that runs ONE execution and is then destroyed.
  *
  * It speaks one framed protocol with the host over the virtio-serial port named "cylo.job"
- * (src/microvm/channel.ts is the other end). A frame: u8 channel, u32 length (little-endian),
+ * (QEMU), or a vsock stream (Firecracker: channel.c), src/microvm/channel.ts being the other end. A frame: u8 channel, u32 length (little-endian),
  * then `length` bytes; every length is checked against FRAME_MAX before anything is read.
  *   host -> guest  'P' ping (the host is connected)       guest -> host  'H' hello: uname -r
  *                  'S' a stage: its inner-helper argv                     'O' stdout, 'E' stderr
@@ -11,6 +11,8 @@
  *                  'B' job+files bytes, 'b' their end                     'A' artifact/outputs
  *                  'I' stdin bytes, 'i' stdin end                         'D' stage done: "oom=N
  *                  'K' kill the stage (cgroup.kill)                           pids=N peak=N"
+ *                  'G' signal the program: its number,
+ *                      decimal (forward_signal's list)
  *                  'R' reseed (a VM restored from a snapshot):            'R' reseeded: uname -r
  *                      "time=SEC.NSEC\n" then >= 32 random bytes
  *                                                                         'C' the stage cgroup's
@@ -196,6 +198,49 @@ static void close_fd(int *fd) {
   *fd = -1;
 }
 
+/* The direct children of PID in the agent's PID namespace (CONFIG_PROC_CHILDREN), at most MAX;
+ * their count (0 when PID is gone). */
+static int children_of(pid_t pid, pid_t *out, int max) {
+  char path[64], buf[512];
+  snprintf(path, sizeof path, "/proc/%d/task/%d/children", (int)pid, (int)pid);
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return 0;
+  ssize_t n = read(fd, buf, sizeof buf - 1);
+  close(fd);
+  if (n <= 0) return 0;
+  buf[n] = '\0';
+  int count = 0;
+  for (char *p = buf, *end; count < max; p = end) {
+    long v = strtol(p, &end, 10);
+    if (end == p || v <= 1) break;
+    out[count++] = (pid_t)v;
+  }
+  return count;
+}
+
+/* 'G': the host forwards a client's signal (control.signal) to the program. Only the signals the
+ * namespace backend lets a client send (src/util/signals.ts FORWARDABLE_SIGNALS): a host that
+ * sent anything else is refused, so no signal outside that list (SIGSYS, SIGSEGV, real-time ones
+ * a runtime uses internally) reaches the program through this path. The target, as on the host
+ * (src/sandbox/signal-program.ts): every direct child of the stage's PID 1 (the helper), i.e. the
+ * program and any orphan it adopted; never the helper itself, whose status report must survive.
+ * The tree: agent -> S->pid (waits) -> the helper (PID 1 of the stage's namespace) -> program. */
+static void forward_signal(const struct stage *s, const char *buf, uint32_t len) {
+  static const int allowed[] = {SIGINT, SIGTERM, SIGKILL, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGSTOP, SIGCONT, SIGALRM, SIGWINCH};
+  char *end;
+  long sig = strtol(buf, &end, 10);
+  if (len == 0 || len > 3 || end != buf + len) die("bad signal frame");
+  int ok = 0;
+  for (size_t k = 0; k < sizeof allowed / sizeof allowed[0]; k++) ok |= allowed[k] == sig;
+  if (!ok) die("signal %ld is not one a client may send", sig);
+  pid_t helper[4], program[64];
+  if (s->pid <= 0 || children_of(s->pid, helper, 4) < 1) return; /* not started or already ended */
+  int n = children_of(helper[0], program, 64);
+  /* ESRCH: it ended meanwhile; nothing else can fail for root in the guest's root namespace. */
+  for (int k = 0; k < n; k++)
+    if (kill(program[k], (int)sig) < 0 && errno != ESRCH) die("kill %d: %s", (int)program[k], strerror(errno));
+}
+
 /* A frame from the host during a stage. */
 static void host_frame(struct stage *s, char ch, char *buf, uint32_t len) {
   if (ch == 'B' && s->bundle >= 0) write_all(s->bundle, buf, len);
@@ -209,6 +254,7 @@ static void host_frame(struct stage *s, char ch, char *buf, uint32_t len) {
     s->stdin_len += len;
   } else if (ch == 'i') s->stdin_end = 1;
   else if (ch == 'K') write_file(CG "/cgroup.kill", "1");
+  else if (ch == 'G') forward_signal(s, buf, len);
 }
 
 /* Moves queued stdin into the program's pipe as far as it takes it; closes it at the end. */
@@ -339,8 +385,8 @@ int main(void) {
   send_frame('H', u.release, (uint32_t)strlen(u.release));
   for (;;) {
     char ch = read_frame(buf, &len);
-    /* Input the host sent as the last stage ended (interactive stdin, a kill) has no stage to go to. */
-    if (ch == 'I' || ch == 'i' || ch == 'K') continue;
+    /* Input the host sent as the last stage ended (interactive stdin, a kill, a signal) has no stage to go to. */
+    if (ch == 'I' || ch == 'i' || ch == 'K' || ch == 'G') continue;
     if (ch == 'R') {
       reseed(buf, len);
       send_frame('R', u.release, (uint32_t)strlen(u.release));

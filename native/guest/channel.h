@@ -13,7 +13,8 @@
 /* The port's fd, -1 until open_port(). */
 extern int port;
 
-/* Opens the virtio port named "cylo.job" read-write (waits up to 2 s for it to appear). */
+/* Opens the job channel: a vsock stream to the host when the kernel command line has
+ * cylo.vsock=PORT (Firecracker), else the virtio port named "cylo.job" (waits for either). */
 int open_port(void);
 /* Sends one frame on CH; exits when the port fails. */
 void send_frame(char ch, const void *data, uint32_t len);

@@ -158,6 +158,8 @@ export function cyloOptionsFromConfig(config: LoadedConfig): CyloOptions {
   if (v.microvmMemoryMiB !== undefined) options.microvmMemoryMiB = v.microvmMemoryMiB;
   if (v.microvmPool !== undefined) options.microvmPool = v.microvmPool;
   if (v.microvmSnapshot !== undefined) options.microvmSnapshot = v.microvmSnapshot;
+  if (v.microvmSnapshotRestores !== undefined) options.microvmSnapshotRestores = v.microvmSnapshotRestores;
+  if (v.microvmMonitor !== undefined) options.microvmMonitor = v.microvmMonitor;
   if (v.prestart !== undefined) options.prestart = v.prestart;
   if (v.preimport !== undefined) options.preimport = v.preimport;
   return options;

@@ -65,6 +65,10 @@ export const sharedKeys = {
   microvmMemoryMiB: wholeNumber(128, 65536).optional(),
   microvmPool: wholeNumber(1, 256).optional(),
   microvmSnapshot: flag.optional(),
+  /** Restores one template snapshot serves before a new template is booted (a new guest KASLR
+   *  layout); and the virtual machine monitor (docs/isolation.md). */
+  microvmSnapshotRestores: wholeNumber(1, 1_000_000).optional(),
+  microvmMonitor: z.enum(['qemu', 'firecracker']).optional(),
   /** Pre-started runtimes (docs/security.md "Pre-started runtimes"); false: every runtime cold. */
   prestart: flag.optional(),
   /** Pre-imports of named environments (docs/environments.md "Pre-imports"). */
@@ -162,4 +166,6 @@ export const ENV_VARS: Readonly<Record<string, ConfigKey>> = {
   CYLO_MICROVM_MEMORY_MIB: 'microvmMemoryMiB',
   CYLO_MICROVM_POOL: 'microvmPool',
   CYLO_MICROVM_SNAPSHOT: 'microvmSnapshot',
+  CYLO_MICROVM_SNAPSHOT_RESTORES: 'microvmSnapshotRestores',
+  CYLO_MICROVM_MONITOR: 'microvmMonitor',
 };

@@ -14,8 +14,9 @@ export const CHUNK_BYTES = 64 * 1024;
 export type GuestChannel = 'H' | 'O' | 'E' | 'T' | 'A' | 'D' | 'F' | 'C' | 'R';
 const GUEST_CHANNELS = new Set<string>(['H', 'O', 'E', 'T', 'A', 'D', 'F', 'C', 'R']);
 
-/** Channels the host sends on: ping, stage, bundle bytes/end, stdin bytes/end, kill, reseed. */
-export type HostChannel = 'P' | 'S' | 'B' | 'b' | 'I' | 'i' | 'K' | 'R';
+/** Channels the host sends on: ping, stage, bundle bytes/end, stdin bytes/end, kill, reseed,
+ *  signal the program (its number in decimal). */
+export type HostChannel = 'P' | 'S' | 'B' | 'b' | 'I' | 'i' | 'K' | 'R' | 'G';
 
 /** One frame for the guest: u8 channel, u32 LE length, the payload. */
 export function encodeFrame(channel: HostChannel, payload: Buffer = Buffer.alloc(0)): Buffer {

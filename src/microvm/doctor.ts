@@ -8,6 +8,7 @@ import type { NormalizedOptions } from '../options.js';
 import { chooseAccelerator, hardwareKvm } from './accelerator.js';
 import { guestDir } from './guest-image.js';
 import { findQemu, qemuVersion } from './setup.js';
+import { findFirecracker, requireKvmForFirecracker } from './firecracker.js';
 
 export interface MicrovmReport {
   /** The isolation of requests that name none, and those requests may ask for. */
@@ -22,6 +23,8 @@ export interface MicrovmReport {
   pool: { vms: number; memoryMiB: number };
   /** How pool VMs start: restored from a template snapshot (microvmSnapshot), or cold-booted. */
   snapshot: string;
+  /** The virtual machine monitor (microvmMonitor); `qemu` above is its line. */
+  monitor: 'qemu' | 'firecracker';
 }
 
 function check(fn: () => string): { ok: boolean; detail: string } {
@@ -34,11 +37,14 @@ function check(fn: () => string): { ok: boolean; detail: string } {
 
 export function microvmReport(options: NormalizedOptions): MicrovmReport {
   const dir = guestDir();
+  const firecracker = options.microvm.monitor === 'firecracker';
   const accelerator = check(() => {
+    if (firecracker) requireKvmForFirecracker(hardwareKvm() === null ? 'tcg' : 'kvm');
     const accel = chooseAccelerator(options.microvm.allowTcg);
     return accel === 'kvm' ? `KVM (${hardwareKvm() ?? ''})` : 'software emulation (TCG), allowed by microvmAllowTcg: a separate guest kernel, but each VM boots in seconds and runs several times slower than on KVM';
   });
-  const qemu = check(() => qemuVersion(findQemu()));
+  // The monitor's line (named qemu for the CLI's table): QEMU's version, or Firecracker's binary.
+  const qemu = check(() => (firecracker ? `firecracker ${findFirecracker()} (microvmMonitor "firecracker"; QEMU is not used)` : qemuVersion(findQemu())));
   const kernel = check(() => {
     const version = join(dir, 'kernel/version');
     if (!existsSync(join(dir, 'kernel/vmlinuz')) || !existsSync(version)) throw new Error(`no guest kernel in ${dir}/kernel; fix: scripts/guest/kernel.sh (as root)`);
@@ -59,8 +65,11 @@ export function microvmReport(options: NormalizedOptions): MicrovmReport {
     kernel,
     runtimes,
     pool: { vms: options.microvm.pool, memoryMiB: options.microvm.memoryMiB },
-    snapshot: options.microvm.snapshot
-      ? 'restore from a template snapshot (one VM booted and saved per instance, each restore reseeded); cold boots instead if the snapshot cannot be made (logged, and in stats().microvm.starts)'
+    monitor: options.microvm.monitor,
+    snapshot: firecracker
+      ? 'off under Firecracker (snapshots need its API socket, which cylo does not open): every VM boots'
+      : options.microvm.snapshot
+      ? `restore from a template snapshot (one VM booted and saved, a new one every ${options.microvm.snapshotRestores} restores; each restore reseeded); cold boots instead if the snapshot cannot be made (logged, and in stats().microvm.starts)`
       : 'off (microvmSnapshot false): every VM cold-boots',
   };
 }

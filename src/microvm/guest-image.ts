@@ -31,8 +31,9 @@ export interface GuestImage {
 }
 
 /** Kernel modules the guest loads (with their dependencies): the virtio-mmio transport of the
- *  microvm machine, the serial port of the job channel, the runtime disk. */
-const MODULES = ['virtio_mmio', 'virtio_console', 'virtio_blk'];
+ *  microvm machine, the serial port of the job channel, the runtime disk; virtio-vsock (the job
+ *  channel under Firecracker), loaded by /init only there. */
+const MODULES = ['virtio_mmio', 'virtio_console', 'virtio_blk', 'vmw_vsock_virtio_transport'];
 
 function unavailable(detail: string, fix: string): CyloError {
   return new CyloError('CYLO_E_SANDBOX_UNAVAILABLE', `isolation "microvm" is unavailable: guest: ${detail}. Fix: ${fix}`, { layer: 'guest' });

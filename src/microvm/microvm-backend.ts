@@ -21,8 +21,8 @@ import { VmStageRun } from './stage-run.js';
 import { GuestVm, type VmOptions } from './vm.js';
 import { randomBytes } from 'node:crypto';
 import { rmSync } from 'node:fs';
-import { join } from 'node:path';
 import { saveSnapshot, type Snapshot } from './snapshot.js';
+import { TemplateRotation } from './template.js';
 
 /** What the guest keeps for itself beyond the largest stage: its kernel, the initramfs (unpacked
  *  in RAM), the agent and the helper, in MiB. */
@@ -52,6 +52,11 @@ export interface MicrovmHost {
   testPanicVms: number;
   /** Start VMs by restoring a template snapshot (snapshot.ts); false: every VM cold-boots. */
   snapshot: boolean;
+  /** Restores per template before a new one is made (template.ts: a new guest KASLR layout). */
+  snapshotRestores: number;
+  /** Firecracker instead of QEMU (firecracker.ts): its binary and the uncompressed kernel.
+   *  Snapshots are then off (they need its API socket): every VM boots. */
+  firecracker?: { path: string; vmlinux: string } | undefined;
   log: (level: 'info' | 'warn', message: string) => void;
 }
 
@@ -63,8 +68,10 @@ export interface VmStarts {
   reason: string | null;
   restores: number;
   coldBoots: number;
-  /** The template's boot-and-save time in ms, or null. */
+  /** The last template's boot-and-save time in ms, or null. */
   templateMs: number | null;
+  /** Templates made (a new one every microvmSnapshotRestores restores). */
+  templates: number;
 }
 
 /** One VM, booting or booted, for one execution. */
@@ -129,10 +136,18 @@ export class MicrovmBackend implements SandboxBackend<MicrovmSlot> {
   /** Start times (QEMU's start to the agent's hello, or to the restored agent's reseed reply) of
    *  the last VMs, in ms (newest last, at most 64). */
   readonly bootMs: number[] = [];
-  private template: Promise<Snapshot | null> | undefined;
-  readonly starts: VmStarts = { mode: 'pending', reason: null, restores: 0, coldBoots: 0, templateMs: null };
+  private readonly templates: TemplateRotation;
+  readonly starts: VmStarts = { mode: 'pending', reason: null, restores: 0, coldBoots: 0, templateMs: null, templates: 0 };
+  /** The uid the next template boots as (the slot that needs it first). */
+  private templateIdentity = { uid: 0, gid: 0 };
 
-  constructor(readonly host: MicrovmHost) {}
+  constructor(readonly host: MicrovmHost) {
+    if (host.firecracker !== undefined && host.snapshot) {
+      this.starts.mode = 'cold';
+      this.starts.reason = 'Firecracker: snapshots need its API socket, which cylo does not open (--no-api); every VM boots';
+    }
+    this.templates = new TemplateRotation((file) => this.makeTemplate(file), host.workDir, host.snapshotRestores);
+  }
 
   /** The largest memory limit a stage may have, in bytes. */
   get maxStageMemoryBytes(): number {
@@ -163,14 +178,17 @@ export class MicrovmBackend implements SandboxBackend<MicrovmSlot> {
     this.boots += 1;
     // Test-hook VMs (a guest that panics) always boot: the hook is read from their own cmdline.
     if (this.boots <= this.host.testPanicVms) return this.startVm(uid, gid, { seedHex: randomBytes(32).toString('hex'), panic: true });
-    const snapshot = this.host.snapshot ? await (this.template ??= this.makeTemplate(uid, gid)) : null;
-    if (snapshot !== null) {
+    this.templateIdentity = { uid, gid };
+    const lease = this.host.snapshot && this.host.firecracker === undefined ? await this.templates.acquire() : null;
+    if (lease !== null) {
       try {
-        const vm = await this.startVm(uid, gid, { seedHex: snapshot.seedHex, restoreFrom: snapshot.file });
+        const vm = await this.startVm(uid, gid, { seedHex: lease.snapshot.seedHex, restoreFrom: lease.snapshot.file });
         this.starts.restores += 1;
         return vm;
       } catch (error) {
         this.host.log('warn', `microvm: a VM could not be restored from the snapshot, booting it instead: ${(error as Error).message}`);
+      } finally {
+        lease.release(); // QEMU holds its own fd: a retired template's file may go
       }
     }
     // Fresh entropy for every booted guest: two VMs never start from the same random state.
@@ -179,17 +197,19 @@ export class MicrovmBackend implements SandboxBackend<MicrovmSlot> {
     return vm;
   }
 
-  /** Boots the template VM once, saves its snapshot in the work directory and destroys it; null
-   *  (logged, VMs then cold-boot) when that fails. */
-  private async makeTemplate(uid: number, gid: number): Promise<Snapshot | null> {
+  /** Boots a template VM (as the uid of the slot that asked), saves its snapshot to `file` in
+   *  the work directory and destroys it; null (logged, VMs then cold-boot) when that fails. */
+  private async makeTemplate(file: string): Promise<Snapshot | null> {
     const started = performance.now();
-    const snapshot = { file: join(this.host.workDir, 'template.snapshot'), seedHex: randomBytes(32).toString('hex') };
+    const { uid, gid } = this.templateIdentity;
+    const snapshot = { file, seedHex: randomBytes(32).toString('hex') };
     let vm: GuestVm | undefined;
     try {
       vm = await this.startVm(uid, gid, { seedHex: snapshot.seedHex, qmp: true, migration: true }, false);
       await saveSnapshot(vm, snapshot.file, this.host.memoryMiB, this.host.bootTimeoutMs);
       this.starts.mode = 'restore';
       this.starts.templateMs = Math.round(performance.now() - started);
+      this.starts.templates += 1;
       this.host.log('info', `microvm: template snapshot saved in ${this.starts.templateMs} ms; pool VMs start from it`);
       return snapshot;
     } catch (error) {
@@ -216,6 +236,7 @@ export class MicrovmBackend implements SandboxBackend<MicrovmSlot> {
         qmp: how.qmp,
         migration: how.migration,
         restoreFrom: how.restoreFrom,
+        firecracker: h.firecracker,
         jail: {
           helperPath: h.helperPath,
           bwrapPath: h.bwrapPath,

@@ -3,13 +3,15 @@
 // backend (the helper, bubblewrap, cgroups, this instance's uid range). Refuses with
 // CYLO_E_SANDBOX_UNAVAILABLE naming what is missing and the fix; never falls back.
 import { execFileSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { CyloError } from '../errors.js';
 import type { CgroupDriver } from '../sandbox/cgroups.js';
 import { filesystemLayout } from '../sandbox/filesystem.js';
 import type { IdentityPool } from '../sandbox/identity.js';
-import { chooseAccelerator } from './accelerator.js';
+import { chooseAccelerator, hardwareKvm } from './accelerator.js';
+import { findFirecracker, requireKvmForFirecracker } from './firecracker.js';
+import { extractVmlinux } from './vmlinux.js';
 import { prepareGuestImage } from './guest-image.js';
 import { MicrovmBackend } from './microvm-backend.js';
 
@@ -19,6 +21,10 @@ export interface MicrovmSettings {
   bootTimeoutMs: number;
   /** Restore pool VMs from a template snapshot. */
   snapshot: boolean;
+  /** Restores per template snapshot before a new one is made. */
+  snapshotRestores: number;
+  /** The virtual machine monitor. */
+  monitor: 'qemu' | 'firecracker';
   /** Tests only: the first N VMs panic when a stage arrives. */
   testPanicVms: number;
 }
@@ -49,9 +55,26 @@ export function qemuVersion(qemuPath: string): string {
 }
 
 export function setUpMicrovm(settings: MicrovmSettings, shared: SharedHost, log: (level: 'info' | 'warn', message: string) => void): MicrovmBackend {
+  // Firecracker: its binary, then hardware KVM (it has no software emulation); refused with the
+  // fix otherwise, never replaced by QEMU.
+  const firecrackerPath = settings.monitor === 'firecracker' ? findFirecracker() : undefined;
+  if (firecrackerPath !== undefined) requireKvmForFirecracker(hardwareKvm() === null ? 'tcg' : 'kvm');
   const accelerator = chooseAccelerator(settings.allowTcg);
-  const qemuPath = findQemu();
+  const qemuPath = firecrackerPath === undefined ? findQemu() : ''; // QEMU is not used under Firecracker
   const image = prepareGuestImage(shared.helperPath);
+  let firecracker: { path: string; vmlinux: string } | undefined;
+  if (firecrackerPath !== undefined) {
+    try {
+      // The uncompressed kernel Firecracker boots, beside this instance's initramfs (0644: the
+      // jail's uid reads it; removed with the work directory).
+      const vmlinux = join(dirname(image.initramfs), 'vmlinux');
+      writeFileSync(vmlinux, extractVmlinux(readFileSync(image.kernel)), { flag: 'wx', mode: 0o644 });
+      firecracker = { path: firecrackerPath, vmlinux };
+    } catch (error) {
+      image.remove();
+      throw error;
+    }
+  }
   return new MicrovmBackend({
     helperPath: shared.helperPath,
     bwrapPath: shared.bwrapPath,
@@ -66,6 +89,8 @@ export function setUpMicrovm(settings: MicrovmSettings, shared: SharedHost, log:
     symlinks: filesystemLayout([]).symlinks,
     testPanicVms: settings.testPanicVms,
     snapshot: settings.snapshot,
+    snapshotRestores: settings.snapshotRestores,
+    firecracker,
     log,
   });
 }

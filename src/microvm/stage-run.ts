@@ -12,6 +12,7 @@ import { Watchdog, type StopReason } from '../sandbox/watchdog.js';
 import { decodeOutputBundle, outputStreamMaxBytes } from '../backend/output-bundle.js';
 import { encodeChunks, encodeFrame, parseDone, type GuestChannel, type StageDone } from './channel.js';
 import type { GuestVm } from './vm.js';
+import { signalNumber } from '../util/signals.js';
 
 /** Time a VM has to start the program once the stage is sent (unpacking files, the helper). */
 export const VM_SETUP_TIMEOUT_MS = 30_000;
@@ -109,6 +110,7 @@ export class VmStageRun {
       this.startedAt = performance.now();
       this.cpu.started(s.cpuUsec);
       this.watchdog.programStarted();
+      this.enableSignals();
       this.spec.onStart?.();
     } else if (s?.type === 'setup-error') this.setupError ??= s.message;
     else if (s?.type === 'exec-error') this.execError ??= { errno: s.errno, message: s.message };
@@ -123,6 +125,20 @@ export class VmStageRun {
       this.cpu.exited(s.cpuUsec);
       this.exit = { code: s.code, signalNumber: s.signalNumber };
     }
+  }
+
+  /** control.signal, once the program runs: a 'G' frame with the signal's number; the agent
+   *  signals the program in the guest (native/guest/agent.c forward_signal, the same list of
+   *  signals and the same target as src/sandbox/signal-program.ts). False once the program
+   *  ended or the VM is gone. */
+  private enableSignals(): void {
+    const control = this.spec.control;
+    if (control === undefined) return;
+    control.signal = (sig) => {
+      const num = signalNumber(sig);
+      if (num === undefined || this.finished || this.exit !== null || this.stopReason !== null) return false;
+      return this.vm.send([encodeFrame('G', Buffer.from(String(num), 'latin1'))]);
+    };
   }
 
   /** Stops the stage by destroying the VM (once); the first reason is the one reported. */

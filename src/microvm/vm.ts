@@ -7,13 +7,15 @@
 // randomness before the VM is handed to any request.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chownSync, chmodSync, closeSync, constants, mkdtempSync, openSync, rmSync } from 'node:fs';
+import { chownSync, chmodSync, closeSync, constants, mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import type { ExecutionCgroup } from '../sandbox/cgroups.js';
 import { LineSplitter, parseHelperStatus } from '../sandbox/helper-status.js';
 import { encodeFrame, FrameDecoder, type GuestChannel } from './channel.js';
-import { buildJailArgv, type JailPlan } from './jail.js';
+import { firecrackerBootArgs, firecrackerConfig, firecrackerLaunch } from './firecracker.js';
+import { buildJailArgv, buildMonitorJail, type JailPlan } from './jail.js';
+import { kernelCmdline } from './qemu-argv.js';
 import { Qmp } from './qmp.js';
 
 /** Console (serial) bytes kept for diagnostics of a VM that died. */
@@ -33,6 +35,9 @@ export interface VmOptions {
   migration?: boolean;
   /** Restore this snapshot file instead of booting; the guest is reseeded before use. */
   restoreFrom?: string | undefined;
+  /** Run the guest under Firecracker instead of QEMU (firecracker.ts): its binary and the
+   *  uncompressed kernel. No monitor socket, migration or restore there. */
+  firecracker?: { path: string; vmlinux: string } | undefined;
 }
 
 /** Random bytes sent to a restored guest's kernel (RNDADDENTROPY; the agent takes 32..512). */
@@ -56,6 +61,30 @@ async function listenPrivate(path: string, uid: number, gid: number): Promise<Se
   }
 }
 
+/** Firecracker in the jail: its config file written (host-made, readable by the jail's uid only)
+ *  into the VM's directory. Throws for what only QEMU does (snapshots). */
+function firecrackerJail(options: VmOptions, dir: string, socket: string): string[] {
+  const fc = options.firecracker as NonNullable<VmOptions['firecracker']>;
+  if (options.qmp === true || options.migration === true || options.restoreFrom !== undefined) throw new Error('snapshots are not supported under Firecracker');
+  const { vm, uid, gid } = options.jail;
+  const configFile = join(dir, 'firecracker.json');
+  const plan = {
+    firecrackerPath: fc.path,
+    memoryMiB: vm.memoryMiB,
+    vmlinux: fc.vmlinux,
+    initramfs: vm.initramfs,
+    runtimes: vm.runtimes,
+    nodePackages: vm.nodePackages,
+    socket,
+    configFile,
+    bootArgs: firecrackerBootArgs(kernelCmdline({ ...vm, socket })),
+  };
+  // 'wx': a fresh file in our own fresh directory; then only the jail's uid may read it.
+  writeFileSync(configFile, JSON.stringify(firecrackerConfig(plan)), { flag: 'wx', mode: 0o400 });
+  chownSync(configFile, uid, gid);
+  return buildMonitorJail(options.jail, firecrackerLaunch(plan));
+}
+
 export class GuestVm {
   /** The guest kernel's release, from the agent's hello. */
   kernelRelease = '';
@@ -71,6 +100,8 @@ export class GuestVm {
   qmp: Promise<Qmp> | undefined;
   /** True for a VM restored from a snapshot and reseeded. */
   restored = false;
+  /** The monitor's name in messages. */
+  private monitorName = 'QEMU';
 
   private constructor(
     readonly dir: string,
@@ -104,14 +135,17 @@ export class GuestVm {
       if (migration !== undefined) servers.push(migration);
       // Read-only and never followed: QEMU gets the fd, not the path, and cannot write the template.
       if (restoring) snapshotFd = openSync(options.restoreFrom as string, constants.O_RDONLY | constants.O_NOFOLLOW);
-      const argv = buildJailArgv({
-        ...options.jail,
-        migrationSocket: migration === undefined ? undefined : paths.migration,
-        vm: { ...options.jail.vm, socket: paths.job, qmpSocket: qmp === undefined ? undefined : paths.qmp, incoming: restoring },
-      });
+      const argv = options.firecracker !== undefined
+        ? firecrackerJail(options, dir, paths.job)
+        : buildJailArgv({
+            ...options.jail,
+            migrationSocket: migration === undefined ? undefined : paths.migration,
+            vm: { ...options.jail.vm, socket: paths.job, qmpSocket: qmp === undefined ? undefined : paths.qmp, incoming: restoring },
+          });
       // fd 5 (FD_SNAPSHOT): the snapshot, inherited through the outer helper and bubblewrap.
       child = spawn(argv[0] as string, argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe', 'ignore', 'pipe', snapshotFd ?? 'ignore'] });
       const vm = new GuestVm(dir, servers[0] as Server, child, options.cgroup, servers.slice(1), migration, restoring);
+      if (options.firecracker !== undefined) vm.monitorName = 'Firecracker';
       if (qmp !== undefined) vm.qmp = vm.monitor(qmp);
       vm.watch();
       try {
@@ -182,11 +216,11 @@ export class GuestVm {
     (this.child.stdio[4] as NodeJS.ReadableStream | null)?.on('data', (chunk: Buffer) => {
       for (const line of lines.push(chunk.toString('utf8'))) {
         const s = parseHelperStatus(line);
-        if (s?.type === 'setup-error') this.end(`QEMU's jail could not be set up: ${s.message}`);
+        if (s?.type === 'setup-error') this.end(`${this.monitorName}'s jail could not be set up: ${s.message}`);
       }
     });
-    this.child.on('error', (error) => this.end(`QEMU could not be started: ${error.message}`));
-    this.child.on('close', (code, signal) => this.end(`QEMU exited (${signal ?? `code ${code}`})${this.lastConsole()}`));
+    this.child.on('error', (error) => this.end(`${this.monitorName} could not be started: ${error.message}`));
+    this.child.on('close', (code, signal) => this.end(`${this.monitorName} exited (${signal ?? `code ${code}`})${this.lastConsole()}`));
     this.server.on('connection', (socket) => {
       // One connection, from QEMU's chardev; any later one is refused.
       if (this.socket !== undefined) return socket.destroy();

@@ -110,6 +110,42 @@ describe(`microVM backend, ${accel}`, { skip }, () => {
     await waitFor('one VM directory at most', () => vmDirs().length <= 1 || undefined, 30_000);
   });
 
+  test(`control.signal reaches the program in the VM: a SIGUSR1 handler runs, SIGTERM ends it (${accel})`, async () => {
+    // Proves: the interactive API's kill() is forwarded into the guest (host 'G' frame -> the
+    // agent signals the program): the program's own SIGUSR1 handler prints (fails without the
+    // forwarding: kill() returns false and no line comes), and SIGTERM then ends the program
+    // with the signal reported. kill() after the end is false.
+    const code = ['import signal, sys, time', 'signal.signal(signal.SIGUSR1, lambda n, f: print("got USR1", flush=True))', 'print("ready", flush=True)', 'while True:', '    time.sleep(0.05)'].join('\n');
+    const exec = c().interactive({ language: 'python', code, limits: { timeoutMs: 60_000 } });
+    let out = '';
+    let ended = false;
+    let wake: (() => void) | undefined;
+    const events = (async () => {
+      for await (const e of exec.events) {
+        if (e.type === 'stdout') out += e.data;
+        wake?.();
+      }
+      ended = true;
+      wake?.();
+    })();
+    const until = async (text: string): Promise<void> => {
+      while (!out.includes(text)) {
+        if (ended) throw new Error(`the execution ended before printing ${JSON.stringify(text)}: ${JSON.stringify(out)}`);
+        await new Promise<void>((resolve) => (wake = resolve));
+      }
+    };
+    await until('ready\n');
+    assert.equal(exec.kill('SIGUSR1'), true, 'the program was running');
+    await until('got USR1\n');
+    assert.equal(exec.kill('SIGTERM'), true);
+    const r = await exec.result;
+    await events;
+    assert.equal(r.status, 'runtime_error', JSON.stringify(r.run));
+    assert.equal(r.run?.signal, 'SIGTERM');
+    assert.equal(r.run?.stdout, 'ready\ngot USR1\n');
+    assert.equal(exec.kill('SIGTERM'), false, 'false once the program has ended');
+  });
+
   test(`a microvm request is refused clearly where it cannot run (${accel})`, async () => {
     // Proves: no silent fallback: without KVM and without TCG allowed, CYLO_E_SANDBOX_UNAVAILABLE
     // names KVM and the fix; an isolation the operator does not offer is CYLO_E_UNSUPPORTED.

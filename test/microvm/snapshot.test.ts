@@ -1,7 +1,7 @@
 // The warm pool's snapshot restore with real guests: one template VM is booted and saved per
 // instance, every pool VM is restored from that file, and each restore is reseeded before its
 // program runs. Under software emulation here (TCG, allowed explicitly; named in the titles).
-// Cost in CI: one template boot and save, three restores, one cold boot (about a minute on a
+// Cost in CI: three template boots and saves, five restores, one cold boot (a minute or two on a
 // loaded 2-core machine under TCG).
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -39,6 +39,9 @@ async function probe(cylo: Cylo): Promise<Probe> {
   return { random: random ?? '', uuid: uuid ?? '', heap: heap ?? '', stack: stack ?? '', time: Number(time) };
 }
 
+/** A template snapshot's file name (src/microvm/template.ts). */
+const TEMPLATE_FILE = /^template-\d+\.snapshot$/;
+
 /** This process's guest work directories (one per instance: initramfs, template snapshot). */
 const ourGuestDirs = (): string[] => guestDirs().filter((n) => !foreignGuestDirs.has(n));
 
@@ -49,7 +52,7 @@ describe(`microVM snapshot restore, ${accel}`, { skip }, () => {
     try {
       const a = await probe(cylo);
       // The template's snapshot lives in this instance's work directory while it runs.
-      const snapshotSeen = ourGuestDirs().some((d) => existsSync(join(tmpdir(), d, 'template.snapshot')));
+      const snapshotSeen = ourGuestDirs().some((d) => readdirSync(join(tmpdir(), d)).some((n) => TEMPLATE_FILE.test(n)));
       const b = await probe(cylo);
       const starts = cylo.stats().microvm?.starts;
       // Proves: both executions ran in VMs restored from the one template (not cold boots, which
@@ -66,7 +69,7 @@ describe(`microVM snapshot restore, ${accel}`, { skip }, () => {
       // Proves: the guest's clock was set at the restore, not frozen at the template's save
       // (one-sided: at least the time this test started, minus a second of rounding).
       assert.ok(a.time >= before - 1 && b.time >= before - 1, `guest clock ${a.time}/${b.time} is behind the host's ${before}`);
-      assert.ok(snapshotSeen, 'no template.snapshot in the instance work directory');
+      assert.ok(snapshotSeen, 'no template-N.snapshot in the instance work directory');
     } finally {
       await cylo.close({ graceMs: 0 });
     }
@@ -94,7 +97,30 @@ describe(`microVM snapshot restore, ${accel}`, { skip }, () => {
       const starts = cylo.stats().microvm?.starts;
       assert.equal(starts?.restores, 0, JSON.stringify(starts));
       assert.ok((starts?.coldBoots ?? 0) >= 1, JSON.stringify(starts));
-      assert.ok(!ourGuestDirs().some((d) => readdirSync(join(tmpdir(), d)).includes('template.snapshot')), 'a snapshot was made with snapshots off');
+      assert.ok(!ourGuestDirs().some((d) => readdirSync(join(tmpdir(), d)).some((n) => TEMPLATE_FILE.test(n))), 'a snapshot was made with snapshots off');
+    } finally {
+      await cylo.close({ graceMs: 0 });
+    }
+  });
+
+  test(`templates rotate: with microvmSnapshotRestores 1 each restore comes from a new template, the old file removed (${accel})`, async () => {
+    // Proves: the shared-KASLR mitigation works with real VMs: the second execution's VM was
+    // restored from a second template (a fresh boot: its own kernel layout), not the first
+    // (fails without the rotation: templates stays 1), and the retired template's file was
+    // removed while its restored VM's QEMU still ran from its own fd (one file at a time).
+    const cylo = microCylo({ microvmSnapshotRestores: 1 });
+    try {
+      for (const word of ['first', 'second']) {
+        const r = await cylo.execute({ language: 'python', code: `print("${word}")` });
+        assert.equal(r.status, 'ok', JSON.stringify(r.run));
+        assert.equal(r.run?.stdout, `${word}\n`);
+      }
+      const starts = cylo.stats().microvm?.starts;
+      assert.equal(starts?.mode, 'restore', JSON.stringify(starts));
+      assert.equal(starts?.coldBoots, 0, JSON.stringify(starts));
+      assert.ok((starts?.templates ?? 0) >= 2 && (starts?.restores ?? 0) >= 2, JSON.stringify(starts));
+      const files = ourGuestDirs().flatMap((d) => readdirSync(join(tmpdir(), d)).filter((n) => TEMPLATE_FILE.test(n)));
+      assert.ok(files.length <= 1, `retired templates were kept: ${files.join(', ')}`);
     } finally {
       await cylo.close({ graceMs: 0 });
     }

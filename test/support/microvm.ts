@@ -48,13 +48,14 @@ export function vmDirs(): string[] {
   return dirs;
 }
 
-/** QEMU processes descended from this process (through the outer helper and bubblewrap). */
-export function ourQemus(): number[] {
+/** Monitor processes (QEMU by default, or `binary`, e.g. firecracker) descended from this
+ *  process (through the outer helper and bubblewrap). */
+export function ourQemus(binary = 'qemu-system-x86_64'): number[] {
   const found: number[] = [];
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
     const p = readProcess(Number(entry));
-    if (p === undefined || !(p.cmdline[0] ?? '').endsWith('qemu-system-x86_64')) continue;
+    if (p === undefined || !(p.cmdline[0] ?? '').endsWith(binary)) continue;
     let pid = p.ppid;
     for (let depth = 0; depth < 8 && pid > 1; depth++) {
       if (pid === process.pid) found.push(p.pid);

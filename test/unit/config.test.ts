@@ -97,3 +97,15 @@ test('the loader is light: importing it loads neither the HTTP server nor the MC
   assert.equal(r.stdout, 'ok', r.stderr);
   assert.doesNotMatch(r.stderr, /HEAVY/);
 });
+
+test('the microVM monitor and the template rotation: from the environment and the file; a monitor cylo does not know is refused', () => {
+  // Proves: CYLO_MICROVM_MONITOR / CYLO_MICROVM_SNAPSHOT_RESTORES reach the options (the keys
+  // are wired), and a misspelt monitor is a config error naming the variable, not a silent QEMU.
+  const env = loadConfig({ env: { CYLO_MICROVM_MONITOR: 'firecracker', CYLO_MICROVM_SNAPSHOT_RESTORES: '8' }, defaultPath: false });
+  assert.equal(env.values.microvmMonitor, 'firecracker');
+  assert.equal(env.values.microvmSnapshotRestores, 8);
+  const cfg = file('monitor.json', { microvmMonitor: 'qemu', microvmSnapshotRestores: 1 });
+  assert.deepEqual([loadConfig({ configPath: cfg, env: {}, defaultPath: false }).values.microvmMonitor, loadConfig({ configPath: cfg, env: {}, defaultPath: false }).values.microvmSnapshotRestores], ['qemu', 1]);
+  configError(() => loadConfig({ env: { CYLO_MICROVM_MONITOR: 'kvmtool' }, defaultPath: false }), /CYLO_MICROVM_MONITOR/);
+  configError(() => loadConfig({ env: { CYLO_MICROVM_SNAPSHOT_RESTORES: '0' }, defaultPath: false }), /CYLO_MICROVM_SNAPSHOT_RESTORES/);
+});
