@@ -34,6 +34,9 @@ packages+=(openssl)
 # HTTP(S) through this user-mode network stack in the sandbox's own network namespace; without
 # it --network is refused, saying so (builds from --from DIR need nothing).
 packages+=(slirp4netns)
+# lz4: the microVM backend under Firecracker boots an uncompressed kernel; Debian's vmlinuz has
+# an LZ4 payload, which src/microvm/vmlinux.ts decompresses with this tool (xz and zstd likewise).
+packages+=(lz4)
 need() { command -v "$1" >/dev/null 2>&1 || [ -x "${2:-/nonexistent}" ]; }
 missing=()
 for p in "${packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done

@@ -3,8 +3,10 @@
 // compressed payload is decompressed. Unlike extract-vmlinux this does not scan for magic bytes:
 // the x86 boot protocol (>= 2.08) says where the payload is (setup header fields payload_offset
 // and payload_length, relative to the protected-mode code after the setup sectors). Formats: gzip
-// and xz (zlib / xz), LZ4's legacy frame (Debian 12's cloud kernel: decoded here, no tool
-// needed) and zstd (the zstd tool). Only done where Firecracker is configured (QEMU boots vmlinuz).
+// (zlib), and LZ4's legacy frame (Debian 12's cloud kernel), xz and zstd through their Debian
+// tools (lz4 is installed by scripts/setup.sh): a maintained decoder rather than one of our own
+// for a file that comes from the host's guest-kernel directory. Only done where Firecracker is
+// configured (QEMU boots vmlinuz).
 import { spawnSync } from 'node:child_process';
 import { gunzipSync } from 'node:zlib';
 import { CyloError } from '../errors.js';
@@ -25,74 +27,28 @@ export function bzImagePayload(image: Buffer): Buffer {
   return image.subarray(start, start + length);
 }
 
-/** Decodes one LZ4 block (the raw block format) into `out` from `at`; returns the new end. */
-function lz4Block(src: Buffer, out: Buffer, at: number): number {
-  let i = 0;
-  let o = at;
-  const length = (initial: number): number => {
-    let n = initial;
-    if (n === 15) {
-      let b = 255;
-      while (b === 255) {
-        if (i >= src.length) throw unavailable('a truncated LZ4 length');
-        b = src[i++] as number;
-        n += b;
-      }
-    }
-    return n;
-  };
-  while (i < src.length) {
-    const token = src[i++] as number;
-    const literals = length(token >> 4);
-    if (i + literals > src.length || o + literals > out.length) throw unavailable('an LZ4 literal run past its bounds');
-    src.copy(out, o, i, i + literals);
-    i += literals;
-    o += literals;
-    if (i >= src.length) break; // the last sequence has literals only
-    const offset = (src[i] as number) | ((src[i + 1] as number) << 8);
-    i += 2;
-    const match = length(token & 15) + 4;
-    if (offset === 0 || offset > o - at || o + match > out.length) throw unavailable('an LZ4 match past its bounds');
-    for (let k = 0; k < match; k++, o++) out[o] = out[o - offset] as number; // may overlap: byte by byte
-  }
-  return o;
-}
-
-/** LZ4's legacy frame (lz4 -l, what the kernel uses): magic 0x184C2102, then blocks of
- *  (u32 LE compressed size, data), each at most 8 MiB decoded; ends at the input's end. */
-export function lz4LegacyDecode(data: Buffer, maxBytes: number): Buffer {
-  if (data.readUInt32LE(0) !== 0x184c2102) throw unavailable('not an LZ4 legacy frame');
-  const out = Buffer.alloc(maxBytes);
-  let o = 0;
-  let i = 4;
-  while (i + 4 <= data.length) {
-    const size = data.readUInt32LE(i);
-    i += 4;
-    if (size === 0x184c2102) continue; // a concatenated frame
-    if (size > data.length - i) break; // the trailing uncompressed-size field
-    o = lz4Block(data.subarray(i, i + size), out, o);
-    i += size;
-  }
-  return out.subarray(0, o);
-}
-
 /** Upper bound of a guest kernel's uncompressed size, in bytes. */
 const VMLINUX_MAX = 256 * 1024 * 1024;
 
 /** The ELF vmlinux inside a bzImage. Throws CYLO_E_SANDBOX_UNAVAILABLE (layer `firecracker`). */
 export function extractVmlinux(bzImage: Buffer): Buffer {
   const payload = bzImagePayload(bzImage);
+  // The kernel's build appends the uncompressed size (u32 LE) to every compressed payload
+  // (scripts/Makefile.lib size_append): not part of the stream, which the tools would reject as
+  // trailing garbage; it is checked against what they decompress.
+  const stream = payload.subarray(0, payload.length - 4);
   const tool = (cmd: string): Buffer => {
-    const r = spawnSync(cmd, ['-dc'], { input: payload, maxBuffer: VMLINUX_MAX });
-    if (r.status !== 0) throw unavailable(`${cmd} -dc failed: ${r.error?.message ?? r.stderr.toString('utf8').trim()}`);
+    const r = spawnSync(cmd, ['-dc'], { input: stream, maxBuffer: VMLINUX_MAX });
+    if (r.status !== 0) throw unavailable(`${cmd} -dc failed: ${r.error?.message ?? r.stderr.toString('utf8').trim()} (apt-get install ${cmd === 'xz' ? 'xz-utils' : cmd})`);
     return r.stdout;
   };
   let out: Buffer;
-  if (payload[0] === 0x1f && payload[1] === 0x8b) out = gunzipSync(payload, { maxOutputLength: VMLINUX_MAX });
-  else if (payload.readUInt32LE(0) === 0x184c2102) out = lz4LegacyDecode(payload, VMLINUX_MAX);
+  if (payload[0] === 0x1f && payload[1] === 0x8b) out = gunzipSync(stream, { maxOutputLength: VMLINUX_MAX });
+  else if (payload.readUInt32LE(0) === 0x184c2102) out = tool('lz4');
   else if (payload.subarray(0, 6).equals(Buffer.from([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00]))) out = tool('xz');
   else if (payload.readUInt32LE(0) === 0xfd2fb528) out = tool('zstd');
   else throw unavailable(`an unknown payload compression (first bytes ${payload.subarray(0, 4).toString('hex')})`);
   if (out.length < 64 || out.readUInt32BE(0) !== 0x7f454c46) throw unavailable('the decompressed payload is not an ELF file');
+  if (out.length !== payload.readUInt32LE(payload.length - 4)) throw unavailable(`the decompressed payload has ${out.length} bytes where the image says ${payload.readUInt32LE(payload.length - 4)}`);
   return out;
 }

@@ -13,7 +13,7 @@ import { test } from 'node:test';
 import { CyloError } from '../../src/errors.js';
 import { findFirecracker, firecrackerBootArgs, firecrackerConfig, firecrackerLaunch, GUEST_CID, JAIL_VSOCK, requireKvmForFirecracker, VSOCK_PORT, type FirecrackerPlan } from '../../src/microvm/firecracker.js';
 import { buildMonitorJail } from '../../src/microvm/jail.js';
-import { bzImagePayload, extractVmlinux, lz4LegacyDecode } from '../../src/microvm/vmlinux.js';
+import { bzImagePayload, extractVmlinux } from '../../src/microvm/vmlinux.js';
 
 const plan: FirecrackerPlan = {
   firecrackerPath: '/usr/local/bin/firecracker',
@@ -93,8 +93,7 @@ const VMLINUZ = join(process.env.CYLO_GUEST_DIR ?? '/usr/local/lib/cylo/guest', 
 
 test('the uncompressed guest kernel: the ELF file inside the real vmlinuz', { skip: existsSync(VMLINUZ) ? undefined : `no guest kernel at ${VMLINUZ} (scripts/guest/kernel.sh)` }, () => {
   // Proves: the payload is found from the bzImage's setup header and decoded (Debian's is LZ4:
-  // fails with a wrong offset, a broken block decoder or a missed frame) into an x86-64 ELF
-  // kernel; where the lz4 tool exists, byte-identical to its output.
+  // fails with a wrong offset) into an x86-64 ELF kernel, byte-identical to lz4's own output.
   const image = readFileSync(VMLINUZ);
   const vmlinux = extractVmlinux(image);
   assert.equal(vmlinux.readUInt32BE(0), 0x7f454c46, 'not an ELF file');
@@ -106,16 +105,14 @@ test('the uncompressed guest kernel: the ELF file inside the real vmlinuz', { sk
   if (lz4.status === 0 && payload.readUInt32LE(0) === 0x184c2102) assert.ok(lz4.stdout.equals(vmlinux), 'differs from lz4 -dc');
 });
 
-test('not a bzImage, or a broken LZ4 stream, is refused (layer firecracker), never read past its bounds', () => {
-  // Proves: the decoder checks every length and offset (a crafted or truncated kernel file).
+test('not a bzImage, or a broken payload, is refused (layer firecracker)', () => {
+  // Proves: a file without a setup header, or whose payload cannot be decompressed, is refused
+  // with the layer named, not handed to Firecracker.
   const refused = (fn: () => unknown): void => assert.throws(fn, (e: unknown) => e instanceof CyloError && e.layer === 'firecracker');
   refused(() => extractVmlinux(Buffer.alloc(4096)));
-  const magic = Buffer.from([0x02, 0x21, 0x4c, 0x18]);
-  const block = (b: Buffer): Buffer => Buffer.concat([Buffer.from(new Uint32Array([b.length]).buffer), b]);
-  // A match whose offset reaches before the output's start.
-  refused(() => lz4LegacyDecode(Buffer.concat([magic, block(Buffer.from([0x10, 0x41, 0x09, 0x00, 0x00]))]), 1024));
-  // A literal run longer than the block.
-  refused(() => lz4LegacyDecode(Buffer.concat([magic, block(Buffer.from([0xf0, 0x20, 0x41]))]), 1024));
-  // A valid block: 'A' then a match of 4+4 copying it (overlapping), then literal 'B'.
-  assert.equal(lz4LegacyDecode(Buffer.concat([magic, block(Buffer.from([0x14, 0x41, 0x01, 0x00, 0x10, 0x42]))]), 1024).toString(), 'AAAAAAAAAB');
+  if (!existsSync(VMLINUZ)) return;
+  const image = Buffer.from(readFileSync(VMLINUZ));
+  const payload = bzImagePayload(image);
+  payload.fill(0x55, 64, 4096); // a corrupted LZ4 stream
+  refused(() => extractVmlinux(image));
 });
