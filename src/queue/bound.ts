@@ -3,15 +3,17 @@
 // from Redis (refreshed every REFRESH_MS in the background) plus every job this node accepted
 // whose add had not ended when that read was sent. Far from the bound (estimate under half of
 // it) a request is accepted on the estimate alone; near it, the depth is read from Redis on the
-// path as before (the exact check). Measured: that read was a round trip of about 0.4 ms in a
-// hop of about 2.5 ms on loopback.
+// path and compared with the bound, exactly as before for every request (the exact check).
+// Measured: that read was a round trip of about 0.4 ms in a hop of about 2.5 ms on loopback.
 //
 // What it guarantees: with one API node the estimate is never below the real depth (jobs join
 // the queue only through this node; a job whose add ended before a read was sent is in that
-// read, one still being added may or may not be and is counted on top), so the bound holds as
-// exactly as with a read per request. With several API nodes, each misses the others' jobs of
-// the last REFRESH_MS: the bound can be exceeded only when the other nodes add more than half of
-// it within one REFRESH_MS. A stale estimate (no successful read for STALE_MS: Redis down) is
+// read, one still being added may or may not be and is counted on top), so a request accepted
+// on the estimate alone would have passed the exact check too: the bound holds as it did with a
+// read per request (requests arriving at the same moment near the bound can each read the same
+// depth and pass together, as before). With several API nodes, each misses the others' jobs of
+// the last REFRESH_MS: the bound can then be exceeded when the other nodes add more than half
+// of it within one REFRESH_MS. A stale estimate (no successful read for STALE_MS: Redis down) is
 // never used: the exact check runs and fails with CYLO_E_QUEUE_UNAVAILABLE as before.
 import { CyloError } from '../errors.js';
 
