@@ -121,12 +121,14 @@ export class QueueWorker {
       // The same validation as the HTTP routes, with this worker's limits and languages.
       normalizeRequest(data.request, this.options.cylo.policy);
       if (data.stream && job.id !== undefined) live = eventPublisher(this.commands, job.id);
-      // The cancel check (a cancel sent before this worker took the job) runs alongside the
-      // start of the execution, off the latency path: a hit aborts it like a live cancel does.
-      const watching = job.id === undefined ? Promise.resolve(() => {}) : this.cancels.watch(job.id, controller);
       startedAt = epochMs();
       const running = this.options.cylo.execute(data.request as ExecuteRequest, { signal: controller.signal, ...(live === undefined ? {} : { onEvent: live.onEvent }) });
       running.catch(() => {}); // handled below (awaited after the watch is in place)
+      // The cancel check (a cancel sent before this worker took the job) runs alongside the
+      // start of the execution, off the latency path (its Redis write came first before: 0.1 ms
+      // of the hop): a hit aborts it like a live cancel does; a cancel published in between is
+      // caught by the same check, its key being set before the message goes out.
+      const watching = job.id === undefined ? Promise.resolve(() => {}) : this.cancels.watch(job.id, controller);
       unwatch = await watching.catch(() => () => {});
       const result = await running;
       return outcome({ result: result as unknown as JobOutcome['result'] });
