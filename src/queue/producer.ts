@@ -19,7 +19,7 @@ import type { ExecutionEvent } from '../engine/lifecycle.js';
 import { CyloError, toCyloError } from '../errors.js';
 import { QueueBound } from './bound.js';
 import { requestCancel } from './cancel.js';
-import { connect, isConnectionError, queueUnavailable, type QueueConnection } from './connection.js';
+import { connect, isConnectionError, queueUnavailable, whenReady, type QueueConnection } from './connection.js';
 import { END_WAIT_MS, EventRelay } from './events-relay.js';
 import { JOB_VERSION, epochMs, outcomeResult, type JobData, type JobOutcome } from './job-schema.js';
 import { QUEUE_NAME, QUEUE_PREFIX } from './keys.js';
@@ -96,9 +96,11 @@ export class QueueClient {
     return this.options.connection.display;
   }
 
-  /** Resolves once the queue events stream is read (jobs added after it are seen). */
+  /** Resolves once the queue events stream is read (jobs added after it are seen) and the
+   *  command connection is ready (before it, execute answers CYLO_E_QUEUE_UNAVAILABLE: a bench
+   *  run's first execution right after ready() got that under load). */
   async ready(): Promise<void> {
-    await this.events.waitUntilReady();
+    await Promise.all([this.events.waitUntilReady(), whenReady(this.commands)]);
   }
 
   /** The live workers (a fresh read; throws CYLO_E_QUEUE_UNAVAILABLE when Redis is down). */
