@@ -44,8 +44,14 @@ const errorSchema = z.strictObject({
   layer: z.string().max(64).optional(),
 });
 
+/** The time in ms since the epoch with a microsecond fraction (a job's timestamps: the API node
+ *  and the worker split a hop into its legs with them; on one machine both read the same clock,
+ *  across machines they are as close as the machines' clocks). */
+export const epochMs = (): number => performance.timeOrigin + performance.now();
+
 /** What a worker returns for a job: the result, or the CyloError the execution ended with; who
- *  ran it and when (ms since the epoch), for the metrics. */
+ *  ran it and when (epochMs: `startedAt` once the job passed its checks and the execution
+ *  starts, `finishedAt` when it ended), for the metrics and the hop's legs. */
 export const jobOutcomeSchema = z.strictObject({
   v: z.literal(JOB_VERSION),
   worker: z.string().max(128),

@@ -21,4 +21,6 @@ export const cancelKey = (jobId: string): string => `cylo:cancelled:${jobId}`;
 
 /** A worker's heartbeat key (expires unless refreshed: a dead worker disappears by itself). */
 export const workerKey = (workerId: string): string => `cylo:worker:${workerId}`;
-export const WORKER_KEY_PATTERN = 'cylo:worker:*';
+/** The set of the ids of workers that wrote a heartbeat (registry.ts: an id whose heartbeat key
+ *  expired is dropped by the next read). */
+export const WORKERS_SET = 'cylo:workers';

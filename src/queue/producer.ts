@@ -7,7 +7,8 @@
 // (CYLO_E_NO_WORKER) instead of waiting for a timeout. A deployment's workers should offer the
 // same languages (a worker given a job for a language it lacks answers CYLO_E_UNKNOWN_LANGUAGE
 // or CYLO_E_RUNTIME_UNAVAILABLE, see docs/scaling.md).
-// Bound: jobs waiting in Redis beyond `queueLimit` are refused with CYLO_E_QUEUE_FULL.
+// Bound: jobs waiting in Redis beyond `queueLimit` are refused with CYLO_E_QUEUE_FULL (bound.ts:
+// read from Redis on the path only near the bound).
 // Redis unreachable: CYLO_E_QUEUE_UNAVAILABLE at once (503 + Retry-After), recovering by itself.
 import { randomUUID } from 'node:crypto';
 import { Queue, QueueEvents } from 'bullmq';
@@ -16,10 +17,11 @@ import type { ExecuteRequest } from '../api/request.js';
 import type { ExecutionResult } from '../api/result.js';
 import type { ExecutionEvent } from '../engine/lifecycle.js';
 import { CyloError, toCyloError } from '../errors.js';
+import { QueueBound } from './bound.js';
 import { requestCancel } from './cancel.js';
-import { connect, isConnectionError, queueUnavailable, type QueueConnection } from './connection.js';
+import { connect, isConnectionError, queueUnavailable, whenReady, type QueueConnection } from './connection.js';
 import { END_WAIT_MS, EventRelay } from './events-relay.js';
-import { JOB_VERSION, outcomeResult, type JobData, type JobOutcome } from './job-schema.js';
+import { JOB_VERSION, epochMs, outcomeResult, type JobData, type JobOutcome } from './job-schema.js';
 import { QUEUE_NAME, QUEUE_PREFIX } from './keys.js';
 import { liveWorkers, offers, unionRuntimes, type WorkerInfo } from './registry.js';
 import type { RuntimeInfo } from '../cylo.js';
@@ -41,8 +43,10 @@ export interface QueueRunOptions {
   api: JobData['api'];
 }
 
-/** How long the registry read for routing is reused (ms). */
-const REGISTRY_CACHE_MS = 1000;
+/** How often the registry is read in the background for routing (ms); a read older than
+ *  REGISTRY_STALE_MS (Redis down) is not used. */
+const REGISTRY_REFRESH_MS = 1000;
+const REGISTRY_STALE_MS = 3000;
 
 export class QueueClient {
   readonly stats: QueueStats;
@@ -55,6 +59,8 @@ export class QueueClient {
   private readonly relay: EventRelay;
   private readonly results: ResultChannel;
   private readonly resultsConnection: Redis;
+  private readonly bound: QueueBound;
+  private readonly registryTimer: NodeJS.Timeout;
   private registry: { at: number; workers: WorkerInfo[] } | undefined;
   private lastError: unknown;
 
@@ -78,6 +84,11 @@ export class QueueClient {
     this.relay = new EventRelay(this.subscriber);
     this.results = new ResultChannel(this.resultsConnection, (jobId, outcome) => this.pending.deliver(jobId, outcome));
     this.stats = new QueueStats(this.queue, () => this.workers());
+    // Off the request path: a request routes on this read (refreshed every second, as the
+    // per-request cache was); only a miss reads again on the path.
+    this.registryTimer = setInterval(() => void this.workers().catch(() => {}), REGISTRY_REFRESH_MS);
+    this.registryTimer.unref();
+    this.bound = new QueueBound(() => this.queue.getWaitingCount(), options.queueLimit, (waiting) => this.stats.noteWaiting(waiting));
   }
 
   /** The Redis URL without its password. */
@@ -85,9 +96,11 @@ export class QueueClient {
     return this.options.connection.display;
   }
 
-  /** Resolves once the queue events stream is read (jobs added after it are seen). */
+  /** Resolves once the queue events stream is read (jobs added after it are seen) and the
+   *  command connection is ready (before it, execute answers CYLO_E_QUEUE_UNAVAILABLE: a bench
+   *  run's first execution right after ready() got that under load). */
   async ready(): Promise<void> {
-    await this.events.waitUntilReady();
+    await Promise.all([this.events.waitUntilReady(), whenReady(this.commands)]);
   }
 
   /** The live workers (a fresh read; throws CYLO_E_QUEUE_UNAVAILABLE when Redis is down). */
@@ -135,17 +148,24 @@ export class QueueClient {
     const reply = this.results.reply;
     const data: JobData = { v: JOB_VERSION, request: body as Record<string, unknown>, owner: options.owner, api: options.api, stream: options.onEvent !== undefined, ...(reply === undefined ? {} : { reply }) };
     let live: Awaited<ReturnType<EventRelay['listen']>> | undefined;
-    const enqueued = Date.now();
+    const enqueued = epochMs();
     const onAbort = (): void => this.cancel(jobId, options.signal?.reason);
+    let admitted = false; // admitted by the bound and its add not ended yet
     try {
-      await this.checkBound();
+      await this.bound.admit();
+      admitted = true;
       if (options.onEvent !== undefined) live = await this.relay.listen(jobId, options.onEvent);
       const outcome = this.pending.wait(jobId, options.owner);
       // Awaited below once the job is added; failed when adding fails (no unhandled rejection).
       outcome.catch(() => {});
       // Attempts 1: a job is never retried after it ran to an outcome; a job whose worker died
       // is re-run once by BullMQ's stalled-job check (the worker's maxStalledCount).
-      await this.queue.add('execute', data, { jobId, attempts: 1, removeOnComplete: { age: 300, count: 10_000 }, removeOnFail: { age: 3600 } });
+      try {
+        await this.queue.add('execute', data, { jobId, attempts: 1, removeOnComplete: { age: 300, count: 10_000 }, removeOnFail: { age: 3600 } });
+      } finally {
+        admitted = false;
+        this.bound.added();
+      }
       options.signal?.addEventListener('abort', onAbort, { once: true });
       if (options.signal?.aborted === true) onAbort(); // aborted while the job was being added
       const result: JobOutcome = await outcome;
@@ -153,6 +173,7 @@ export class QueueClient {
       this.stats.record(result, enqueued);
       return outcomeResult(result);
     } catch (error) {
+      if (admitted) this.bound.added(); // admitted, never added (the live relay failed)
       this.pending.abandon(jobId, toCyloError(error));
       if (isConnectionError(error)) throw queueUnavailable(display, error);
       throw error;
@@ -162,10 +183,10 @@ export class QueueClient {
     }
   }
 
-  /** Refuses at once a language no live worker offers (the registry read is reused for a
-   *  second; a miss is checked again against a fresh read). */
+  /** Refuses at once a language no live worker offers (the background read is used while
+   *  fresh; a miss is checked again against a fresh read). */
   private async route(language: string): Promise<void> {
-    const fresh = this.registry !== undefined && Date.now() - this.registry.at < REGISTRY_CACHE_MS;
+    const fresh = this.registry !== undefined && Date.now() - this.registry.at < REGISTRY_STALE_MS;
     if (fresh && offers(this.registry?.workers ?? [], language)) return;
     const workers = await this.workers();
     if (offers(workers, language)) return;
@@ -177,14 +198,6 @@ export class QueueClient {
         : `language: no live worker offers "${language}" (live workers offer: ${known.join(', ') || 'nothing'}); start a worker that has it`,
       { field: 'language' },
     );
-  }
-
-  private async checkBound(): Promise<void> {
-    const waiting = await this.queue.getWaitingCount();
-    this.stats.noteWaiting(waiting);
-    if (waiting >= this.options.queueLimit) {
-      throw new CyloError('CYLO_E_QUEUE_FULL', `the queue holds ${waiting} waiting executions (queueLimit ${this.options.queueLimit}); retry later or add workers`);
-    }
   }
 
   /** The client went away: its wait ends now (CYLO_E_CANCELLED); the job is removed when it
@@ -204,6 +217,8 @@ export class QueueClient {
 
   /** Stops waiting (pending requests get CYLO_E_SHUTTING_DOWN) and closes every connection. */
   async close(): Promise<void> {
+    this.bound.close();
+    clearInterval(this.registryTimer);
     this.pending.close(new CyloError('CYLO_E_SHUTTING_DOWN', 'the service is shutting down; retry on another instance'));
     await Promise.allSettled([this.events.close(), this.queue.close()]);
     for (const c of [this.subscriber, this.resultsConnection, this.eventsConnection, this.commands]) c.disconnect();

@@ -1,12 +1,14 @@
 // The live worker registry: each worker refreshes a heartbeat key (its id, host, runtimes,
 // concurrency, load) that expires after HEARTBEAT_TTL_MS, so a worker that dies disappears by
-// itself. API nodes read it to route (a language no live worker offers is refused at once, see
+// itself, and adds its id to one set (WORKERS_SET). A read takes the set's members and their
+// keys in one script, dropping the members whose key expired: O(workers), where a SCAN for the
+// keys walked the whole database (every finished job kept for 5 minutes). API nodes read it to route (a language no live worker offers is refused at once, see
 // producer.ts) and for GET /v1/workers; the entries are checked (Redis is not trusted more than
 // an HTTP client) and an unreadable one is skipped.
 import type { Redis } from 'ioredis';
 import { z } from 'zod';
 import type { RuntimeInfo } from '../cylo.js';
-import { WORKER_KEY_PATTERN, workerKey } from './keys.js';
+import { WORKERS_SET, workerKey } from './keys.js';
 
 /** A heartbeat is refreshed every HEARTBEAT_MS; it expires after HEARTBEAT_TTL_MS. */
 export const HEARTBEAT_MS = 2000;
@@ -39,30 +41,33 @@ export const workerInfoSchema = z.object({
 });
 export type WorkerInfo = z.output<typeof workerInfoSchema>;
 
-/** Writes a worker's heartbeat (with its TTL). */
+/** Writes a worker's heartbeat (with its TTL) and its id in the set, atomically. */
 export async function writeHeartbeat(redis: Redis, info: WorkerInfo): Promise<void> {
-  await redis.set(workerKey(info.id), JSON.stringify(info), 'PX', HEARTBEAT_TTL_MS);
+  await redis.multi().set(workerKey(info.id), JSON.stringify(info), 'PX', HEARTBEAT_TTL_MS).sadd(WORKERS_SET, info.id).exec();
 }
 
-/** Removes a worker's heartbeat (it stopped). */
+/** Removes a worker's heartbeat and its id (it stopped). */
 export async function removeHeartbeat(redis: Redis, id: string): Promise<void> {
-  await redis.del(workerKey(id));
+  await redis.multi().del(workerKey(id)).srem(WORKERS_SET, id).exec();
 }
+
+// KEYS[1]: the set; ARGV[1]: the heartbeat keys' prefix. Returns the live heartbeats' values;
+// removes the ids whose key expired in the same step (atomic: a worker's beat, SET and SADD in
+// one MULTI, is never undone by a read that saw its old key gone).
+const READ_REGISTRY = `local out = {}
+for _, id in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+  local v = redis.call('GET', ARGV[1] .. id)
+  if v then out[#out + 1] = v else redis.call('SREM', KEYS[1], id) end
+end
+return out`;
 
 /** Every live worker, sorted by id. Throws when Redis cannot be reached. */
 export async function liveWorkers(redis: Redis): Promise<WorkerInfo[]> {
-  const keys: string[] = [];
-  let cursor = '0';
-  do {
-    const [next, batch] = await redis.scan(cursor, 'MATCH', WORKER_KEY_PATTERN, 'COUNT', 1000);
-    cursor = next;
-    keys.push(...batch);
-  } while (cursor !== '0');
-  if (keys.length === 0) return [];
-  const values = await redis.mget(...keys);
+  const values = (await redis.eval(READ_REGISTRY, 1, WORKERS_SET, workerKey(''))) as unknown;
+  if (!Array.isArray(values)) return [];
   const workers: WorkerInfo[] = [];
   for (const value of values) {
-    if (value === null) continue;
+    if (typeof value !== 'string') continue;
     try {
       const parsed = workerInfoSchema.safeParse(JSON.parse(value));
       if (parsed.success) workers.push(parsed.data);

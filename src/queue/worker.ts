@@ -20,7 +20,7 @@ import { CancelListener } from './cancel.js';
 import { connect, type QueueConnection } from './connection.js';
 import { eventPublisher } from './events-relay.js';
 import { publishOutcome } from './result-channel.js';
-import { JOB_VERSION, parseJobData, type JobOutcome } from './job-schema.js';
+import { JOB_VERSION, epochMs, parseJobData, type JobOutcome } from './job-schema.js';
 import { QUEUE_NAME, QUEUE_PREFIX } from './keys.js';
 import { HEARTBEAT_MS, removeHeartbeat, writeHeartbeat, type WorkerInfo } from './registry.js';
 
@@ -106,9 +106,9 @@ export class QueueWorker {
   /** One job: checked, run, its outcome returned (errors are outcomes too: a job fails in
    *  BullMQ's sense only when its worker dies). */
   private async run(job: Job): Promise<JobOutcome> {
-    const startedAt = Date.now();
+    let startedAt = epochMs(); // moved to the execution's start once the job passed its checks
     const outcome = (o: Pick<JobOutcome, 'result' | 'error'>): JobOutcome => {
-      const finishedAt = Date.now();
+      const finishedAt = epochMs();
       this.options.metrics?.record(o.result === undefined ? 'error' : 'result', (finishedAt - startedAt) / 1000);
       return { v: JOB_VERSION, worker: this.id, startedAt, finishedAt, ...o };
     };
@@ -121,11 +121,14 @@ export class QueueWorker {
       // The same validation as the HTTP routes, with this worker's limits and languages.
       normalizeRequest(data.request, this.options.cylo.policy);
       if (data.stream && job.id !== undefined) live = eventPublisher(this.commands, job.id);
-      // The cancel check (a cancel sent before this worker took the job) runs alongside the
-      // start of the execution, off the latency path: a hit aborts it like a live cancel does.
-      const watching = job.id === undefined ? Promise.resolve(() => {}) : this.cancels.watch(job.id, controller);
+      startedAt = epochMs();
       const running = this.options.cylo.execute(data.request as ExecuteRequest, { signal: controller.signal, ...(live === undefined ? {} : { onEvent: live.onEvent }) });
       running.catch(() => {}); // handled below (awaited after the watch is in place)
+      // The cancel check (a cancel sent before this worker took the job) runs alongside the
+      // start of the execution, off the latency path (its Redis write came first before: 0.1 ms
+      // of the hop): a hit aborts it like a live cancel does; a cancel published in between is
+      // caught by the same check, its key being set before the message goes out.
+      const watching = job.id === undefined ? Promise.resolve(() => {}) : this.cancels.watch(job.id, controller);
       unwatch = await watching.catch(() => () => {});
       const result = await running;
       return outcome({ result: result as unknown as JobOutcome['result'] });
