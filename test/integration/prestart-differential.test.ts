@@ -15,6 +15,7 @@ import type { ExecutionResult } from '../../src/api/result.js';
 import { TEST_UID_BASE, TEST_UID_COUNT, TIGHT_LIMITS } from '../support/cylo.js';
 import { sandboxSkipReason, skipWithoutSandbox } from '../support/host.js';
 import { datasciSkipReason } from '../support/datasci.js';
+import { JAVA_CASES } from '../support/prestart-corpus-java.js';
 import { DATASCI_CASES, DATASCI_DIFFERENCE, DATASCI_MEMORY_BYTES, JAVASCRIPT_CASES, PYTHON_CASES, TYPESCRIPT_CASES, type DifferentialCase } from '../support/prestart-corpus.js';
 
 const T = { timeout: 60_000 };
@@ -67,6 +68,9 @@ describe('javascript: pre-started and cold give the same results', () => differe
 // TypeScript's run stage is Node on the compiled file: the second run of a program is a
 // compile-cache hit, and its run stage is handed to a Node pre-started with TypeScript's trees.
 describe('typescript: pre-started and cold give the same results', () => differential(TYPESCRIPT_CASES));
+
+// Java: the run stage of a compile-cache hit is handed to a JVM pre-started with the same flags.
+describe('java: pre-started and cold give the same results', () => differential(JAVA_CASES));
 
 // The datasci environment with numpy and pandas pre-imported (the default), under a memory limit
 // with room for them, against a cold start of the same environment.
