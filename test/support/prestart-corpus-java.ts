@@ -41,6 +41,11 @@ export const JAVA_CASES: DifferentialCase[] = [
     '    System.out.println(System.getProperty("file.encoding") + " " + System.getProperty("sun.jnu.encoding") + " " + System.getProperty("sun.stdout.encoding") + " " + java.nio.charset.Charset.defaultCharset() + " " + System.console());',
     '  }',
   ].join('\n')),
+  java('the main class\'s static initialiser (user code before main): its trace, the properties it sees, an exception in it', [
+    '  static { System.out.println(System.getProperty("sun.java.command") + " " + Thread.currentThread().getName()); new Exception("clinit").printStackTrace(); }',
+    '  static int value = Integer.parseInt("not a number");',
+    '  public static void main(String[] args) { System.out.println("never"); }',
+  ].join('\n')),
   java('System.exit with a code, stdout flushed first', '  public static void main(String[] args) {\n    System.out.println("out");\n    System.out.print("unterminated");\n    System.exit(3);\n  }'),
   java('uncaught exception: trace with a cause and a suppressed one, exit code 1; printStackTrace inside', [
     '  static void inner(int n) { if (n == 0) throw new IllegalStateException("deep"); inner(n - 1); }',

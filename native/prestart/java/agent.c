@@ -86,19 +86,31 @@ static jstring platform_string(JNIEnv *env, jclass helper, jmethodID make, const
   return str;
 }
 
-/* The launcher's only call of CallStaticVoidMethod is main's (JavaMain in libjli): the JVM's own
- * table goes back first, then main runs with the program's arguments instead of ROOM. */
+/* Whether METHOD is `static void main(String[])`. */
+static int is_main(jmethodID method) {
+  char *name = NULL, *sig = NULL;
+  if ((*jvmti)->GetMethodName(jvmti, method, &name, &sig, NULL) != JVMTI_ERROR_NONE) die("GetMethodName", NULL);
+  int yes = strcmp(name, "main") == 0 && strcmp(sig, "([Ljava/lang/String;)V") == 0;
+  (*jvmti)->Deallocate(jvmti, (unsigned char *)name);
+  (*jvmti)->Deallocate(jvmti, (unsigned char *)sig);
+  return yes;
+}
+
+/* CallStaticVoidMethod while the substitution is in place. The launcher's call of main (JavaMain
+ * in libjli, on the thread that created the JVM: LAUNCHER_ENV) gets the program's arguments
+ * instead of ROOM, after the JVM's own table is back; any other call (another thread's, another
+ * method's) goes to the JVM's function unchanged. */
+static JNIEnv *launcher_env;
 static void JNICALL call_main(JNIEnv *env, jclass cls, jmethodID method, ...) {
   va_list ap;
   va_start(ap, method);
+  if (env != launcher_env || substituted || !is_main(method)) {
+    jvm_table->CallStaticVoidMethodV(env, cls, method, ap);
+    va_end(ap);
+    return;
+  }
   jobject launcher_args = va_arg(ap, jobject);
   va_end(ap);
-  char *name = NULL, *sig = NULL;
-  if (substituted || (*jvmti)->GetMethodName(jvmti, method, &name, &sig, NULL) != JVMTI_ERROR_NONE) die("CallStaticVoidMethod", "not main");
-  int is_main = strcmp(name, "main") == 0 && strcmp(sig, "([Ljava/lang/String;)V") == 0;
-  (*jvmti)->Deallocate(jvmti, (unsigned char *)name);
-  (*jvmti)->Deallocate(jvmti, (unsigned char *)sig);
-  if (!is_main) die("CallStaticVoidMethod", "a call before main's");
   substituted = 1;
   if ((*jvmti)->SetJNIFunctionTable(jvmti, jvm_table) != JVMTI_ERROR_NONE) die("SetJNIFunctionTable", "restore");
   (*env)->DeleteLocalRef(env, launcher_args);
@@ -176,6 +188,7 @@ static void JNICALL vm_init(jvmtiEnv *jv, JNIEnv *env, jthread thread) {
   free(given_data);
   if ((*jvmti)->GetJNIFunctionTable(jvmti, &jvm_table) != JVMTI_ERROR_NONE) die("GetJNIFunctionTable", NULL);
   static jniNativeInterface hooked;
+  launcher_env = env;
   hooked = *jvm_table;
   hooked.CallStaticVoidMethod = call_main;
   if ((*jvmti)->SetJNIFunctionTable(jvmti, &hooked) != JVMTI_ERROR_NONE) die("SetJNIFunctionTable", NULL);
