@@ -34,7 +34,7 @@ export const MEASUREMENTS: ReadonlyArray<{ name: string; aliases: string[]; run:
   { name: 'scaling', aliases: [], run: runScaling, summary: 'cost vs output size, number of files, stdin size' },
   { name: 'test-cases', aliases: ['tests', 'judge'], run: runTestCasesBench, summary: '20 C++ test cases in one request vs 20 requests vs one compile + run' },
   { name: 'queue', aliases: ['redis'], run: runQueueBench, summary: 'queue mode: hop latency of a Python hello world; throughput with 1 vs 2 workers, CPU per execution' },
-  { name: 'prestart', aliases: ['prestarted'], run: runPrestart, summary: 'Python, JavaScript, TypeScript hello world and datasci import numpy, pandas: cold vs pre-started runtimes vs bare, library and HTTP' },
+  { name: 'prestart', aliases: ['prestarted'], run: runPrestart, summary: 'Python, JavaScript, TypeScript, Java hello world and datasci import numpy, pandas: cold vs pre-started runtimes vs bare, library and HTTP' },
   { name: 'cli-start', aliases: ['cli', 'start'], run: runCliStart, summary: 'a whole `cylo exec` process (Python; cached compiled) vs `node -e 0` and python3 -c' },
   { name: 'microvm', aliases: ['vm'], run: runMicrovm, summary: 'Python hello on a warm microVM, a cold one and a VM boot, next to the namespace backend (TCG where no KVM)' },
 ];

@@ -13,7 +13,7 @@
 // built binary for each. Static PIE is preferred (the binary is also bound into the
 // sandbox, where it then needs no loader or libraries); toolchains without static-pie support
 // get a dynamic PIE with the same hardening.
-import { cpSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 
 const cc = process.env.CC || 'cc';
@@ -76,3 +76,22 @@ if (agent.status !== 0 || agent.error) {
 // bound read-only into every sandbox from next to the helper (src/host-setup.ts prestartDir).
 rmSync('dist/native/prestart', { recursive: true, force: true });
 cpSync('native/prestart', 'dist/native/prestart', { recursive: true });
+
+// The Java stub is a JVMTI agent (native/prestart/java/agent.c), built as a shared object against
+// the installed JDK's jni.h/jvmti.h with the same hardening. Without a JDK there is no Java
+// runtime to pre-start: the agent is left out and Java runs cold (src/sandbox/namespace-backend.ts
+// checks for the file).
+rmSync('dist/native/prestart/java/agent.c', { force: true });
+const javac = spawnSync('/bin/sh', ['-c', 'command -v javac >/dev/null && readlink -f "$(command -v javac)"'], { encoding: 'utf8' });
+const jdk = javac.status === 0 ? javac.stdout.trim().replace(/\/bin\/javac$/, '') : '';
+if (jdk !== '' && existsSync(`${jdk}/include/jvmti.h`)) {
+  const so = spawnSync(cc, ['-Wall', '-Wextra', '-Werror', '-D_GNU_SOURCE', ...hardening, ...optional, '-fPIC', '-shared', '-I', `${jdk}/include`, '-I', `${jdk}/include/linux`, '-o', 'dist/native/prestart/java/libcylo-prestart.so', 'native/prestart/java/agent.c'], { encoding: 'utf8' });
+  if (so.status !== 0 || so.error) {
+    console.error(`${so.error?.message ?? ''}${so.stderr ?? ''}`);
+    console.error('cylo: could not compile the Java pre-start agent (native/prestart/java/agent.c); run "npm run build:native".');
+    process.exit(1);
+  }
+} else {
+  rmSync('dist/native/prestart/java', { recursive: true, force: true });
+  console.error('cylo: no JDK headers found (javac): Java is not pre-started (install default-jdk-headless and rebuild to pre-start it).');
+}

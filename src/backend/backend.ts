@@ -100,10 +100,11 @@ export interface StageSpec {
   preimport?: readonly string[] | undefined;
 }
 
-/** How a runtime is pre-started: 'python' (CPython, a stub run as its sitecustomize) or 'node'
- *  (Node.js, a stub run as a --require preload). See docs/security.md, "Pre-started runtimes". */
-export type PrestartKind = 'python' | 'node';
-export const PRESTART_KINDS: readonly PrestartKind[] = ['python', 'node'];
+/** How a runtime is pre-started: 'python' (CPython, a stub run as its sitecustomize), 'node'
+ *  (Node.js, a stub run as a --require preload) or 'java' (the JVM's launcher with a JVMTI agent
+ *  stub). See docs/security.md, "Pre-started runtimes". */
+export type PrestartKind = 'python' | 'node' | 'java';
+export const PRESTART_KINDS: readonly PrestartKind[] = ['python', 'node', 'java'];
 
 /** What happened to a stage, as facts (no status, no message: see src/engine/outcome.ts). */
 export interface StageReport {

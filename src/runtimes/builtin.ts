@@ -206,6 +206,9 @@ export const BUILTIN_RUNTIMES: readonly RuntimeDefinitionInput[] = [
     // Sources are named after their public class (`public class Solution` sent as `code` works)
     // and the class that declares main is the one run (src/runtimes/entry-point.ts).
     entryPoint: 'java-main-class',
+    // A prepared sandbox starts the JVM ahead (the same flags), waiting in its JVMTI agent stub
+    // before the main class is loaded. Handed over when the compile is a cache hit.
+    prestart: 'java',
     // The JVM needs more memory and threads than the defaults allow.
     limits: { memoryBytes: 512 * MiB, pids: 128 },
   },

@@ -62,9 +62,9 @@ export const runtimeDefinitionSchema = z.strictObject({
     .describe('How the entry point is found beyond the first file. "java-main-class": sources are named after their public class and {mainClass} is the class that declares main.'),
   env: z.record(z.string(), z.string()).default({}),
   prestart: z
-    .enum(['python', 'node'])
+    .enum(['python', 'node', 'java'])
     .optional()
-    .describe('How the run stage\'s runtime can be started ahead of its request (a prepared sandbox then waits with it initialised): "python" for CPython, "node" for Node.js run as `{bin} {entry} {args}`. Left out: always started cold.'),
+    .describe('How the run stage\'s runtime can be started ahead of its request (a prepared sandbox then waits with it initialised): "python" for CPython, "node" for Node.js run as `{bin} {entry} {args}`, "java" for a JVM run as `java OPTIONS -cp CP MAIN {args}`. Left out: always started cold.'),
   readOnlyPaths: z.array(z.string()).default([]).describe('Extra host trees the toolchain needs, bound read-only.'),
   nodePackages: z.array(z.string().regex(/^(@[a-z0-9._-]+\/)?[a-z0-9._-]+$/, 'an npm package name')).default([]).describe("npm packages of cylo's own installation mounted read-only at {nodeModules}/<name>."),
   limits: limitsSchema.optional(),

@@ -2,6 +2,8 @@
 // UTS, cgroup and mount namespaces), as its slot's own unprivileged uid, in the slot's cgroup
 // (memory, pids, CPU accounting), behind seccomp, Landlock and rlimits, on a size-capped tmpfs
 // workspace. A slot prepares its next sandbox while idle (prepared-sandbox.ts).
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import type { Layer } from '../api/result.js';
 import { LAYERS } from '../api/result.js';
 import type { HostMount, SandboxBackend, StageLimits, StageReport, StageSpec } from '../backend/backend.js';
@@ -12,7 +14,7 @@ import { filesystemLayout } from './filesystem.js';
 import type { RelaxableLayer } from './host-check.js';
 import type { Identity, IdentityPool } from './identity.js';
 import { PreparedSandbox } from './prepared-sandbox.js';
-import { PRESTART_IN_SANDBOX, prestartJob, type PrestartJob } from './prestart.js';
+import { JAVA_AGENT, PRESTART_IN_SANDBOX, prestartJob, type PrestartJob } from './prestart.js';
 import { reachableByOthers } from './filesystem.js';
 import { BUILD_NETWORK_PORTS, networkFiles, slirp4netnsPath, startBuildNetwork, type BuildNetwork } from './build-network.js';
 import { childrenOf } from './signal-program.js';
@@ -272,7 +274,10 @@ export class NamespaceBackend implements SandboxBackend<NamespaceSlot> {
   private learnPrestart(slot: NamespaceSlot, spec: StageSpec, plan: SandboxPlan): void {
     const workspaceBytes = this.host.prepareWorkspaceBytes;
     if (spec.prestart === undefined || this.host.prestartDir === undefined || workspaceBytes === undefined) return;
+    // A cylo built without a JDK has no Java stub (scripts/build-native.js): Java then runs cold.
+    if (spec.prestart === 'java' && !existsSync(join(this.host.prestartDir, JAVA_AGENT))) return;
     const trees = { roots: [...spec.roots], mounts: [...spec.mounts] };
+
     if (sandboxKey(plan) !== sandboxKey(this.preparedPlan(slot.identity, slot.cgroup, workspaceBytes, trees))) return;
     const job = prestartJob(spec.prestart, { ...plan, cgroup: { memoryBytes: spec.limits.memoryBytes, pids: spec.limits.pids } }, spec.preimport);
     if (job !== undefined) slot.nextPrestart = { job, ...trees };

@@ -15,6 +15,12 @@ import type { SandboxJob } from '../backend/file-bundle.js';
 export const PRESTART_IN_SANDBOX = '/.cylo/prestart';
 const PYTHON_STUB_DIR = `${PRESTART_IN_SANDBOX}/python`;
 const NODE_STUB = `${PRESTART_IN_SANDBOX}/node/preload.cjs`;
+/** The Java stub: a JVMTI agent built from native/prestart/java/agent.c (scripts/build-native.js),
+ *  relative to the stubs' directory (absent when cylo was built without a JDK). */
+export const JAVA_AGENT = 'java/libcylo-prestart.so';
+/** Variables the JVM or its launcher read options from: a job with one runs cold (their options
+ *  would be applied, and announced on stderr, before the handover). */
+const JAVA_OPTION_VARIABLES = ['JAVA_TOOL_OPTIONS', 'JDK_JAVA_OPTIONS', '_JAVA_OPTIONS'];
 
 /** The request-dependent rlimits at their highest (CPU seconds, processes of the uid): the
  *  runtime starts with these and the handover lowers them to the request's. A request above
@@ -66,11 +72,12 @@ export const PREIMPORT_MIN_MEMORY_BYTES = 256 * 1024 * 1024;
  *  environment's, src/environments/preimport.ts); only with a memory limit of at least
  *  PREIMPORT_MIN_MEMORY_BYTES. */
 export function prestartJob(kind: PrestartKind, job: RequestJob, preimport: readonly string[] = []): PrestartJob | undefined {
-  const [bin, entry] = job.argv;
-  if (bin === undefined || entry === undefined || entry.startsWith('-')) return undefined;
   const rlimits = { ...job.rlimits, ...PRESTART_RLIMITS };
   const stderrToStdout = job.stderrToStdout === true;
   const cgroup = { ...job.cgroup };
+  if (kind === 'java') return javaJob(job, rlimits, stderrToStdout, cgroup);
+  const [bin, entry] = job.argv;
+  if (bin === undefined || entry === undefined || entry.startsWith('-')) return undefined;
   if (kind === 'python') {
     // PYTHONPATH makes site import the stub as sitecustomize: the stub's directory goes first,
     // before the job's own PYTHONPATH (a built environment's tree, the request's), and the stub
@@ -86,6 +93,19 @@ export function prestartJob(kind: PrestartKind, job: RequestJob, preimport: read
   // --require runs the stub after Node's bootstrap, before the main module is loaded; the
   // stub takes it out of process.execArgv again.
   return { kind, argv: [bin, '--require', NODE_STUB, entry, ROOM_ARG], env: { ...job.env }, rlimits, stderrToStdout, given: 2, cgroup };
+}
+
+/** `java FLAGS -cp CP MAIN ARGS...` is pre-started as `java FLAGS -agentpath:STUB -cp CP MAIN
+ *  ROOM`: the launcher creates the JVM, the agent waits in VMInit for the handover and then gives
+ *  main the program's arguments (native/prestart/java/agent.c). Undefined for any other shape
+ *  (every item before -cp must be a JVM option) or with an option variable in the environment. */
+function javaJob(job: RequestJob, rlimits: Record<string, number>, stderrToStdout: boolean, cgroup: CgroupWait): PrestartJob | undefined {
+  const cp = job.argv.indexOf('-cp');
+  const main = job.argv[cp + 2];
+  if (cp < 2 || main === undefined || main.startsWith('-') || !job.argv.slice(1, cp).every((a) => a.startsWith('-'))) return undefined;
+  if (JAVA_OPTION_VARIABLES.some((v) => v in job.env)) return undefined;
+  const argv = [...job.argv.slice(0, cp), `-agentpath:${PRESTART_IN_SANDBOX}/${JAVA_AGENT}`, ...job.argv.slice(cp, cp + 3), ROOM_ARG];
+  return { kind: 'java', argv, env: { ...job.env }, rlimits, stderrToStdout, given: cp + 3, cgroup };
 }
 
 /** The argv to hand over to runtime `pre` for the request's job, or undefined when the job is

@@ -15,6 +15,7 @@ import type { ExecutionResult } from '../../src/api/result.js';
 import { TEST_UID_BASE, TEST_UID_COUNT, TIGHT_LIMITS } from '../support/cylo.js';
 import { sandboxSkipReason, skipWithoutSandbox } from '../support/host.js';
 import { datasciSkipReason } from '../support/datasci.js';
+import { JAVA_CASES } from '../support/prestart-corpus-java.js';
 import { DATASCI_CASES, DATASCI_DIFFERENCE, DATASCI_MEMORY_BYTES, JAVASCRIPT_CASES, PYTHON_CASES, TYPESCRIPT_CASES, type DifferentialCase } from '../support/prestart-corpus.js';
 
 const T = { timeout: 60_000 };
@@ -67,6 +68,38 @@ describe('javascript: pre-started and cold give the same results', () => differe
 // TypeScript's run stage is Node on the compiled file: the second run of a program is a
 // compile-cache hit, and its run stage is handed to a Node pre-started with TypeScript's trees.
 describe('typescript: pre-started and cold give the same results', () => differential(TYPESCRIPT_CASES));
+
+// Java: the run stage of a compile-cache hit is handed to a JVM pre-started with the same flags.
+describe('java: pre-started and cold give the same results', () => differential(JAVA_CASES));
+
+// A JVM that waited before its request (here 1.5 s: a wait, not a bound) was initialised before
+// the request's class files existed: it must still load them from the class path (the agent
+// makes the class path's directory before the JVM reads it; the system class loader takes a
+// missing directory for a jar file and never finds the classes), and the wait is not the
+// program's wall time. Fails without the agent's mkdir (the corpus above can pass without it when
+// the request arrives while the JVM is still starting).
+test('java: a JVM that waited before its request loads the program\'s classes', T, async (t) => {
+  if (skipWithoutSandbox(t) || warm === undefined) return;
+  const request = JAVA_CASES[0]?.request as ExecuteRequest;
+  await runPrestarted(warm, request);
+  await sleep(1500);
+  const r = await runPrestarted(warm, request);
+  assert.equal(r.status, 'ok', r.run?.stderr);
+  assert.ok((r.run?.wallMs ?? Infinity) < 1500, `wall ${r.run?.wallMs} ms includes the wait`);
+});
+
+// The one difference a Java program can see, required exactly (docs/security.md): the JVM's
+// input arguments (RuntimeMXBean, from the JVM's own option list) name the agent. Fails when the
+// JVM was not pre-started with it, or when a cold start had it.
+test('java: the agent is in the JVM\'s input arguments (the documented difference)', T, async (t) => {
+  if (skipWithoutSandbox(t) || warm === undefined || cold === undefined) return;
+  const code = 'public class Main { public static void main(String[] a) { System.out.println(java.lang.management.ManagementFactory.getRuntimeMXBean().getInputArguments()); } }';
+  const request: ExecuteRequest = { language: 'java', code, limits: { memoryBytes: 512 * 1024 * 1024, pids: 128 } };
+  const base = (await cold.execute(request)).run?.stdout ?? '';
+  const pre = (await runPrestarted(warm, request)).run?.stdout ?? '';
+  assert.doesNotMatch(base, /agentpath/);
+  assert.equal(pre, base.replace('-XX:-UsePerfData', '-XX:-UsePerfData, -agentpath:/.cylo/prestart/java/libcylo-prestart.so'));
+});
 
 // The datasci environment with numpy and pandas pre-imported (the default), under a memory limit
 // with room for them, against a cold start of the same environment.

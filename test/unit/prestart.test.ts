@@ -94,3 +94,28 @@ test('python: a PYTHONPATH of the job\'s own comes after the stub\'s directory',
   assert.equal(prestartJob('python', own)?.env.PYTHONPATH, '/.cylo/prestart/python:/.cylo/environment:/work/lib');
   assert.equal(prestartJob('python', { ...PY, env: { PYTHONPATH: '' } }), undefined);
 });
+
+// Java: `java FLAGS -cp CP MAIN ARGS` is pre-started with the agent before -cp and the room last;
+// the handover is the arguments after MAIN, and any other flags, class path, main class or an
+// option variable of the JVM (applied before the handover) makes it run cold.
+const JAVA_FLAGS = ['-Xmx320m', '-Xss8m', '-XX:+UseSerialGC'];
+const JV: RequestJob = { ...PY, argv: ['/usr/lib/jvm/j/bin/java', ...JAVA_FLAGS, '-cp', '.build', 'Main', 'a', 'b c'] };
+
+test('java: started as `java FLAGS -agentpath:STUB -cp CP MAIN ROOM`, handing over the arguments after MAIN', () => {
+  const pre = prestartJob('java', JV);
+  assert.deepEqual(pre?.argv, ['/usr/lib/jvm/j/bin/java', ...JAVA_FLAGS, '-agentpath:/.cylo/prestart/java/libcylo-prestart.so', '-cp', '.build', 'Main', '.'.repeat(PRESTART_ARGV_ROOM)]);
+  assert.deepEqual(pre?.env, JV.env);
+  assert.ok(pre !== undefined);
+  assert.deepEqual(handoverArgs(pre, 'java', JV), ['a', 'b c']);
+  assert.deepEqual(handoverArgs(pre, 'java', { ...JV, argv: JV.argv.slice(0, -2) }), []);
+  const refused: Array<[string, RequestJob]> = [
+    ['another heap size', { ...JV, argv: JV.argv.map((a) => (a === '-Xmx320m' ? '-Xmx400m' : a)) }],
+    ['another main class', { ...JV, argv: JV.argv.map((a) => (a === 'Main' ? 'Other' : a)) }],
+    ['another class path', { ...JV, argv: JV.argv.map((a) => (a === '.build' ? 'out' : a)) }],
+  ];
+  for (const [what, job] of refused) assert.equal(handoverArgs(pre, 'java', job), undefined, what);
+  for (const variable of ['JAVA_TOOL_OPTIONS', 'JDK_JAVA_OPTIONS', '_JAVA_OPTIONS']) assert.equal(prestartJob('java', { ...JV, env: { ...JV.env, [variable]: '-Dx=1' } }), undefined, variable);
+  assert.equal(prestartJob('java', { ...JV, argv: ['/usr/bin/java', '-cp', '.build', 'Main'] }), undefined, 'no JVM option before -cp');
+  assert.equal(prestartJob('java', { ...JV, argv: ['/usr/bin/java', '-Xss8m', 'Main'] }), undefined, 'no class path');
+  assert.equal(prestartJob('java', { ...JV, argv: ['/usr/bin/java', '-Xss8m', 'stray', '-cp', '.build', 'Main'] }), undefined, 'a non-option before -cp');
+});
