@@ -159,6 +159,7 @@ export function cyloOptionsFromConfig(config: LoadedConfig): CyloOptions {
   if (v.microvmPool !== undefined) options.microvmPool = v.microvmPool;
   if (v.microvmSnapshot !== undefined) options.microvmSnapshot = v.microvmSnapshot;
   if (v.prestart !== undefined) options.prestart = v.prestart;
+  if (v.spawner !== undefined) options.spawner = v.spawner;
   if (v.preimport !== undefined) options.preimport = v.preimport;
   return options;
 }
