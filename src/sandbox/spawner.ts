@@ -114,8 +114,18 @@ export class Spawner {
   private holds = 0;
   private stderrTail = '';
 
-  /** `helperPath`: the helper binary; the spawner execs only it, in outer mode. */
-  constructor(readonly helperPath: string) {}
+  /** `helperPath`: the helper the spawner execs (only it, in outer mode); `binary`: the helper
+   *  binary run in spawner mode (the same one; tests give a stand-in `helperPath`). */
+  constructor(
+    readonly helperPath: string,
+    private readonly binary = helperPath,
+  ) {}
+
+  /** The spawner process's pid while it runs (undefined before the first spawn or after it
+   *  died): for tests and diagnostics. */
+  get pid(): number | undefined {
+    return this.process?.pid;
+  }
 
   /** Starts `helperPath outer ...args` with `nfds` socketpairs as its fds 0..nfds-1 and an empty
    *  environment. Resolves once it has exec'd, with every stream attached; rejects with the
@@ -152,7 +162,7 @@ export class Spawner {
   }
 
   private start(): ChildProcess {
-    const child = spawn(this.helperPath, ['spawner', '--channel-fd', '3', '--helper', this.helperPath], { stdio: ['ignore', 'ignore', 'pipe', 'ipc'], env: {}, windowsHide: true });
+    const child = spawn(this.binary, ['spawner', '--channel-fd', '3', '--helper', this.helperPath], { stdio: ['ignore', 'ignore', 'pipe', 'ipc'], env: {}, windowsHide: true });
     this.process = child;
     this.stderrTail = '';
     child.stderr?.setEncoding('utf8');
