@@ -147,7 +147,7 @@ export class Spawner {
     const child = this.process ?? this.start();
     if (child.connected !== true) return false;
     child.send(line, (error) => {
-      if (error !== null && error !== undefined) this.died(`cannot write to it: ${error.message}`);
+      if (error !== null && error !== undefined) this.died(child, `cannot write to it: ${error.message}`);
     });
     return true;
   }
@@ -168,8 +168,11 @@ export class Spawner {
     child.stderr?.setEncoding('utf8');
     child.stderr?.on('data', (text: string) => (this.stderrTail = (this.stderrTail + text).slice(-1000)));
     child.on('message', (message: unknown, handle: unknown) => this.receive(message, handle as Socket | undefined));
-    child.on('error', (error) => this.died(error.message));
-    child.on('exit', (code, signal) => this.died(`it exited (${signal ?? `code ${code}`})`));
+    child.on('error', (error) => this.died(child, error.message));
+    child.on('exit', (code, signal) => this.died(child, `it exited (${signal ?? `code ${code}`})`));
+    // The process handle is unreferenced (its exit may never be seen if nothing else runs):
+    // the channel closing is the sign that counts.
+    child.on('disconnect', () => this.died(child, 'its channel closed (it exited or was killed)'));
     // Never keeps the service alive by itself: library users' scripts end when their work does.
     child.unref();
     (child.stderr as unknown as { unref?: () => void } | null)?.unref?.();
@@ -225,8 +228,9 @@ export class Spawner {
 
   /** The spawner is gone: waiting spawns fail, running children lose their exit codes, the
    *  next spawn starts a new spawner. */
-  private died(why: string): void {
-    if (this.process === undefined) return;
+  private died(which: ChildProcess, why: string): void {
+    // Only the current spawner's end counts (an earlier one's late exit event changes nothing).
+    if (this.process !== which) return;
     this.process = undefined;
     const detail = this.stderrTail.trim();
     const error = new Error(`the spawner (the process that starts sandboxes, ${this.helperPath} spawner) stopped: ${why}${detail === '' ? '' : `: ${detail}`}`);
