@@ -21,6 +21,7 @@ import { runCliStart } from './cli-start.js';
 import { runTestCasesBench } from './test-cases.js';
 import { runQueueBench } from './queue.js';
 import { runMicrovm } from './microvm.js';
+import { runEventLoop } from './event-loop.js';
 
 type Runner = (ctx: BenchContext, languages?: readonly string[]) => Promise<SectionResult>;
 
@@ -36,6 +37,7 @@ export const MEASUREMENTS: ReadonlyArray<{ name: string; aliases: string[]; run:
   { name: 'queue', aliases: ['redis'], run: runQueueBench, summary: 'queue mode: hop latency of a Python hello world; throughput with 1 vs 2 workers, CPU per execution' },
   { name: 'prestart', aliases: ['prestarted'], run: runPrestart, summary: 'Python, JavaScript, TypeScript, Java hello world and datasci import numpy, pandas: cold vs pre-started runtimes vs bare, library and HTTP' },
   { name: 'cli-start', aliases: ['cli', 'start'], run: runCliStart, summary: 'a whole `cylo exec` process (Python; cached compiled) vs `node -e 0` and python3 -c' },
+  { name: 'event-loop', aliases: ['spawner'], run: runEventLoop, summary: 'event-loop delay, Node CPU and throughput: the spawner vs Node spawn vs bare (Python hello at concurrency = cores)' },
   { name: 'microvm', aliases: ['vm'], run: runMicrovm, summary: 'Python hello on a warm microVM, a cold one and a VM boot, next to the namespace backend (TCG where no KVM)' },
 ];
 

@@ -33,6 +33,10 @@
  *       starts an environment build's user-mode network stack in the sandbox's network
  *       namespace, as the sandbox's uid (netns.c)
  *
+ *   cylo-helper spawner --channel-fd N --helper PATH   (as root, on the host, once per instance)
+ *       forks and execs outer helpers on the service's request over its IPC channel, so that the
+ *       service's event loop never forks (spawner.c, spawner-child.c)
+ *
  *   cylo-helper landlock-abi               (prints the Landlock ABI of the running kernel, or 0)
  *
  * Both modes report through a status fd (--status-fd): "E<message>\n" on failure, "R\n" right
@@ -66,11 +70,12 @@ int main(int argc, char **argv) {
   if (argc >= 2 && strcmp(argv[1], "outer") == 0) run_outer(argc - 2, argv + 2);
   if (argc >= 2 && strcmp(argv[1], "inner") == 0) run_inner(argc - 2, argv + 2);
   if (argc >= 2 && strcmp(argv[1], "net") == 0) run_net(argc - 2, argv + 2);
+  if (argc >= 2 && strcmp(argv[1], "spawner") == 0) run_spawner(argc - 2, argv + 2);
   if (argc >= 2 && strcmp(argv[1], "landlock-abi") == 0) {
     long abi = landlock_abi();
     if (printf("%ld\n", abi < 0 ? 0 : abi) < 0 || fflush(stdout) != 0) return 1;
     return 0;
   }
-  fprintf(stderr, "usage: cylo-helper outer|inner|net|landlock-abi ...\n");
+  fprintf(stderr, "usage: cylo-helper outer|inner|net|spawner|landlock-abi ...\n");
   return 2;
 }

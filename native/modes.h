@@ -14,4 +14,8 @@ void run_inner(int argc, char **argv) __attribute__((noreturn));
  * uid. Never returns (exec()s slirp4netns or fails). */
 void run_net(int argc, char **argv) __attribute__((noreturn));
 
+/* spawner.c: as root on the host, once per cylo instance: forks and execs outer helpers on the
+ * service's request, off its event loop. Never returns (exits when the service's channel closes). */
+void run_spawner(int argc, char **argv) __attribute__((noreturn));
+
 #endif

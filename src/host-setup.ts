@@ -2,6 +2,7 @@
 // (refusing, with the layer and the fix, when one is missing: there is no fallback), remove
 // what crashed cylo processes left behind, and build the backend. Also the doctor report,
 // which runs the same checks and reports instead of refusing.
+import { Spawner } from './sandbox/spawner.js';
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { v1CpuShareError } from './sandbox/cgroups/v1.js';
@@ -50,6 +51,7 @@ export async function setUpHost(options: NormalizedOptions, cleanAtStart = true)
     bwrapPath: report.bwrapPath,
     helperPath: report.helperPath,
     prestartDir: options.prepare && options.prestart ? prestartDir(report.helperPath) : undefined,
+    spawner: options.spawner ? new Spawner(report.helperPath) : undefined,
     cgroups: report.cgroups,
     identities: range.identities,
     seccompProgram: options.relax.has('seccomp') ? undefined : buildSeccompProgram(),

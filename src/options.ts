@@ -61,6 +61,12 @@ export interface CyloOptions {
    *  (docs/security.md, "Pre-started runtimes"). Default true; needs `prepare`. false: every
    *  runtime starts cold (the same sandbox, the same layers). */
   prestart?: boolean;
+  /** Sandboxes are started by the spawner, a helper process started once per instance that
+   *  forks for the service (native/spawner.c), so the event loop never forks (docs/security.md
+   *  "The spawner"). Default false for now (Node's child_process.spawn forks the service for
+   *  each): with it on, the leaks suite's doctor check still finds sandbox-uid processes right
+   *  after a run (not yet understood), so it stays opt-in until that is fixed. */
+  spawner?: boolean;
   /** Named environments whose pre-started Python runtimes import modules before they wait
    *  (environment name -> module names; docs/environments.md "Pre-imports"). Merged over the
    *  default `{ datasci: ['numpy', 'pandas'] }`; an empty list turns one off. */
@@ -162,6 +168,7 @@ export interface NormalizedOptions {
   queueLimit: number;
   prepare: boolean;
   prestart: boolean;
+  spawner: boolean;
   preimport: Preimports;
   log: (level: CyloLogLevel, message: string, fields?: Record<string, unknown>) => void;
   cacheDir: string | false;
@@ -196,6 +203,7 @@ const optionsSchema = z.strictObject({
   prepare: z.boolean().optional(),
   prewarm: z.boolean().optional(),
   prestart: z.boolean().optional(),
+  spawner: z.boolean().optional(),
   preimport: preimportSchema.optional(),
   log: fn.optional(),
   runtimesFile: z.union([path, z.literal(false)]).optional(),
@@ -282,6 +290,7 @@ export function normalizeOptions(input: CyloOptions = {}): NormalizedOptions {
     queueLimit: o.queueLimit ?? concurrency * 16,
     prepare: o.prepare ?? o.prewarm ?? true,
     prestart: o.prestart ?? true,
+    spawner: o.spawner ?? false,
     preimport: resolvePreimports(o.preimport),
     log: o.log ?? (() => {}),
     cacheDir: o.cacheDir ?? (isRoot ? DEFAULT_CACHE_DIR : false),

@@ -161,6 +161,7 @@ export function cyloOptionsFromConfig(config: LoadedConfig): CyloOptions {
   if (v.microvmSnapshotRestores !== undefined) options.microvmSnapshotRestores = v.microvmSnapshotRestores;
   if (v.microvmMonitor !== undefined) options.microvmMonitor = v.microvmMonitor;
   if (v.prestart !== undefined) options.prestart = v.prestart;
+  if (v.spawner !== undefined) options.spawner = v.spawner;
   if (v.preimport !== undefined) options.preimport = v.preimport;
   return options;
 }

@@ -71,6 +71,8 @@ export const sharedKeys = {
   microvmMonitor: z.enum(['qemu', 'firecracker']).optional(),
   /** Pre-started runtimes (docs/security.md "Pre-started runtimes"); false: every runtime cold. */
   prestart: flag.optional(),
+  /** Sandboxes started by the spawner process (no fork on the event loop); false: Node's spawn. */
+  spawner: flag.optional(),
   /** Pre-imports of named environments (docs/environments.md "Pre-imports"). */
   preimport: preimportField.optional(),
 };
@@ -150,6 +152,7 @@ export const ENV_VARS: Readonly<Record<string, ConfigKey>> = {
   CYLO_MAX_SESSIONS: 'maxSessions',
   CYLO_RELAX: 'relax',
   CYLO_PRESTART: 'prestart',
+  CYLO_SPAWNER: 'spawner',
   CYLO_PREIMPORT: 'preimport',
   CYLO_RUNTIMES_FILE: 'runtimesFile',
   CYLO_ENVIRONMENTS_DIR: 'environmentsDir',

@@ -1,6 +1,6 @@
 // The one way a running sandbox is killed (timeout, CPU limit, output limit, cancellation, a
 // prepared sandbox discarded). The cgroup sweep at the end of every run is the backstop.
-import type { ChildProcess } from 'node:child_process';
+import type { SandboxProcess } from './spawner.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { ExecutionCgroup } from './cgroups.js';
 
@@ -15,7 +15,7 @@ import type { ExecutionCgroup } from './cgroups.js';
  * (test/security/hostile-resources.test.ts, test/security/leaks.test.ts). If bubblewrap
  * lingers, it is killed too; the cgroup sweep then makes it certain.
  */
-export async function killInsideOut(child: ChildProcess, cgroup: ExecutionCgroup, stop: AbortSignal): Promise<void> {
+export async function killInsideOut(child: SandboxProcess, cgroup: ExecutionCgroup, stop: AbortSignal): Promise<void> {
   const bwrap = child.pid;
   let exited = child.exitCode !== null || child.signalCode !== null;
   const onExit = (): void => {

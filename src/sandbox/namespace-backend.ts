@@ -14,6 +14,7 @@ import { filesystemLayout } from './filesystem.js';
 import type { RelaxableLayer } from './host-check.js';
 import type { Identity, IdentityPool } from './identity.js';
 import { PreparedSandbox } from './prepared-sandbox.js';
+import type { Spawner } from './spawner.js';
 import { JAVA_AGENT, PRESTART_IN_SANDBOX, prestartJob, type PrestartJob } from './prestart.js';
 import { reachableByOthers } from './filesystem.js';
 import { BUILD_NETWORK_PORTS, networkFiles, slirp4netnsPath, startBuildNetwork, type BuildNetwork } from './build-network.js';
@@ -35,6 +36,8 @@ export interface NamespaceHost {
    *  every sandbox at PRESTART_IN_SANDBOX; undefined: runtimes are never pre-started (option
    *  `prestart: false`). Only used with prepared sandboxes. */
   prestartDir?: string | undefined;
+  /** Starts every sandbox's helper chain (one per instance); undefined: Node's spawn. */
+  spawner?: Spawner | undefined;
   /** CPUs per execution per wall second (cgroup v2 cpu.max); undefined: no cap. */
   cpuShare?: number | undefined;
 }
@@ -172,7 +175,7 @@ export class NamespaceBackend implements SandboxBackend<NamespaceSlot> {
       // leftover limit could kill it while it waits; a request is handed over only with limits
       // at least as high: prestart.ts).
       if (pre !== undefined) cgroup.configure({ memoryBytes: pre.job.cgroup.memoryBytes, pids: pre.job.cgroup.pids + SUPERVISOR_PIDS });
-      prepared = new PreparedSandbox(this.preparedPlan(identity, cgroup, workspaceBytes, pre), this.host.seccompProgram, cgroup, pre?.job);
+      prepared = new PreparedSandbox(this.preparedPlan(identity, cgroup, workspaceBytes, pre), this.host.seccompProgram, cgroup, pre?.job, this.host.spawner);
     };
     const drop = async (): Promise<void> => {
       const p = prepared;
@@ -250,7 +253,7 @@ export class NamespaceBackend implements SandboxBackend<NamespaceSlot> {
       plan.landlock.readOnly.push(...files.binds.map((b) => b.dest));
       plan.landlock.connectTcp = [...BUILD_NETWORK_PORTS];
       this.counts.startedOnDemand += 1;
-      const sandbox = new PreparedSandbox(plan, this.host.seccompProgram, cgroup);
+      const sandbox = new PreparedSandbox(plan, this.host.seccompProgram, cgroup, undefined, this.host.spawner);
       return await sandbox.run(plan, spec, async (bwrapPid) => {
         const started = await startBuildNetwork(this.host.helperPath, slirp, await sandboxPid1(bwrapPid, () => ended), identity.uid, identity.gid);
         if (ended) {

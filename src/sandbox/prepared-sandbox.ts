@@ -6,7 +6,8 @@
 // reports is kept and replayed to the run.
 // With a pre-start job (prestart.ts), PID 1 also starts the language runtime at once, waiting
 // for its handover; a request whose job it fits hands over only its extra argv and rlimits.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
+import { EventEmitter } from 'node:events';
 import type { Readable, Writable } from 'node:stream';
 import type { StageReport, StageSpec } from '../backend/backend.js';
 import { buildOuterArgv, emitsBack, sandboxKey, type SandboxPlan } from './bwrap-argv.js';
@@ -16,6 +17,7 @@ import { LineSplitter } from './helper-status.js';
 import { killInsideOut } from './kill-inside-out.js';
 import { SandboxRun, type SandboxSink } from './sandbox-run.js';
 import { pipeInteractive, writeAll } from './stdin-feed.js';
+import type { SandboxProcess, Spawner } from './spawner.js';
 import { handoverArgs, type PrestartJob } from './prestart.js';
 
 /** The pipes of the helper chain, by fd (see bwrap-argv.ts: FD_SECCOMP, FD_STATUS, FD_BUNDLE,
@@ -26,7 +28,10 @@ type Stdio = Array<Readable & Writable>;
 export class PreparedSandbox {
   /** Which plans this sandbox can run (the parts of a plan bubblewrap has already applied). */
   readonly key: string;
-  private readonly child: ChildProcess;
+  /** The helper chain once started (spawns through the spawner resolve a little later). */
+  private child: SandboxProcess | undefined;
+  private readonly started: Promise<SandboxProcess>;
+  private discarded = false;
   private readonly backlog: Array<(sink: SandboxSink) => void> = [];
   private sink: SandboxSink | undefined;
   private used = false;
@@ -43,26 +48,54 @@ export class PreparedSandbox {
     seccompProgram: Buffer | undefined,
     readonly cgroup: ExecutionCgroup,
     readonly prestart?: PrestartJob,
+    spawner?: Spawner,
   ) {
     this.key = sandboxKey(plan);
     const argv = buildOuterArgv(plan);
     const emitting = emitsBack(plan);
-    this.child = spawn(argv[0] as string, argv.slice(1), {
-      stdio: emitting ? ['pipe', 'pipe', 'pipe', 'pipe', 'pipe', 'pipe', 'pipe'] : ['pipe', 'pipe', 'pipe', 'pipe', 'pipe', 'pipe'],
-      env: {},
-      windowsHide: true,
+    const nfds = emitting ? 7 : 6;
+    // Through the spawner (no fork on the event loop) when the instance has one, else Node's
+    // spawn (option `spawner: false`): one or the other for the whole instance.
+    this.started = spawner === undefined ? Promise.resolve(this.nodeSpawn(argv, nfds)) : spawner.spawn(argv.slice(2), nfds);
+    this.started.then(
+      (child) => this.begin(child, emitting, seccompProgram),
+      (error: Error) => {
+        this.spawnError = error;
+        this.failed = true;
+        this.closed = true;
+        this.dispatch((s) => s.close(null, null));
+      },
+    );
+  }
+
+  /** Node's spawn of the outer helper. Its 'error' (a failed fork or exec) is emitted on the
+   *  next tick, before begin() runs (a promise callback): without a listener from the start it
+   *  would be an unhandled 'error' event that ends the service. */
+  private nodeSpawn(argv: string[], nfds: number): SandboxProcess {
+    const child = spawn(argv[0] as string, argv.slice(1), { stdio: new Array(nfds).fill('pipe'), env: {}, windowsHide: true });
+    child.on('error', (error) => {
+      this.spawnError = error;
+      this.failed = true;
     });
-    this.route(this.child.stdio as unknown as Stdio, emitting);
-    writeAll((this.child.stdio as unknown as Stdio)[3] as Writable, seccompProgram === undefined ? [] : [seccompProgram]);
+    return child as SandboxProcess;
+  }
+
+  /** The helper chain has started: routes its streams, sends the seccomp program (and the
+   *  pre-start job), and applies a discard or reference change made meanwhile. */
+  private begin(child: SandboxProcess, emitting: boolean, seccompProgram: Buffer | undefined): void {
+    this.child = child;
+    this.route(child.stdio as unknown as Stdio, emitting);
+    writeAll((child.stdio as unknown as Stdio)[3] as Writable, seccompProgram === undefined ? [] : [seccompProgram]);
     // The bundle pipe stays open after the pre-start job: the request's job follows on it.
-    if (prestart !== undefined) {
-      const bundle = (this.child.stdio as unknown as Stdio)[5] as Writable;
+    if (this.prestart !== undefined) {
+      const bundle = (child.stdio as unknown as Stdio)[5] as Writable;
       bundle.on('error', () => {});
-      bundle.write(encodeJob({ ...prestart, prestart: true }));
+      bundle.write(encodeJob({ ...this.prestart, prestart: true }));
     }
     // A sandbox waiting for its job must not keep the process alive (a library user's script
     // ends when its work is done); run() takes the references back.
-    this.setReferenced(false);
+    this.setReferenced(this.used && !this.discarded);
+    if (this.discarded) child.kill('SIGKILL');
   }
 
   /** Sends what the sandbox reports to its run, or keeps it until there is one. */
@@ -89,17 +122,19 @@ export class PreparedSandbox {
       }
     });
     statusStream.on('error', () => {});
-    this.child.on('error', (error) => {
+    const child = this.child as SandboxProcess;
+    child.on('error', (error: Error) => {
       this.spawnError = error;
       this.failed = true;
     });
-    this.child.on('close', (code, signal) => {
+    child.on('close', (code: number | null, signal: NodeJS.Signals | null) => {
       this.closed = true;
       this.dispatch((s) => s.close(code, signal));
     });
   }
 
   private setReferenced(on: boolean): void {
+    if (this.child === undefined) return;
     if (on) this.child.ref();
     else this.child.unref();
     for (const stream of this.child.stdio) {
@@ -118,13 +153,16 @@ export class PreparedSandbox {
    *  destroyed): its processes first, so that bubblewrap reaps its PID 1 and exits at once. */
   async discard(): Promise<void> {
     this.used = true;
-    await killInsideOut(this.child, this.cgroup, new AbortController().signal);
+    this.discarded = true;
+    const child = await this.started.catch(() => undefined);
+    if (child !== undefined) await killInsideOut(child, this.cgroup, new AbortController().signal);
   }
 
   /** The same, synchronously and without waiting (at process exit). */
   discardNow(): void {
     this.used = true;
-    this.child.kill('SIGKILL');
+    this.discarded = true;
+    this.child?.kill('SIGKILL');
   }
 
   /** Runs the job of `plan` (which must have this sandbox's key) with the stage's files, input
@@ -137,19 +175,24 @@ export class PreparedSandbox {
     this.used = true;
     this.setReferenced(true);
     return new Promise<StageReport>((resolve) => {
-      const sink = new SandboxRun(this.child, this.cgroup, spec, () => this.spawnError, resolve);
-      this.sink = sink;
-      for (const event of this.backlog.splice(0)) event(sink);
-      const send = (): void => {
-        const stdio = this.child.stdio as unknown as Stdio;
-        writeAll(stdio[5] as Writable, [this.jobFor(plan, spec), ...encodeBundle(spec.files)]);
-        if (spec.stdinStream === undefined) writeAll(stdio[0] as Writable, [spec.stdin]);
-        else void pipeInteractive(stdio[0] as Writable, spec.stdin, spec.stdinStream);
-      };
-      const pid = this.child.pid;
-      if (beforeJob === undefined) send();
-      else if (pid === undefined) sink.setupFailed('the sandbox did not start');
-      else beforeJob(pid).then(send, (error: Error) => sink.setupFailed(error.message));
+      void this.started.catch(() => undefined).then((started) => {
+        // A helper that could not start: a child that never ran (its close is in the backlog).
+        const child = started ?? notStarted();
+        const sink = new SandboxRun(child, this.cgroup, spec, () => this.spawnError, resolve);
+        this.sink = sink;
+        for (const event of this.backlog.splice(0)) event(sink);
+        if (started === undefined) return;
+        const send = (): void => {
+          const stdio = child.stdio as unknown as Stdio;
+          writeAll(stdio[5] as Writable, [this.jobFor(plan, spec), ...encodeBundle(spec.files)]);
+          if (spec.stdinStream === undefined) writeAll(stdio[0] as Writable, [spec.stdin]);
+          else void pipeInteractive(stdio[0] as Writable, spec.stdin, spec.stdinStream);
+        };
+        const pid = child.pid;
+        if (beforeJob === undefined) send();
+        else if (pid === undefined) sink.setupFailed('the sandbox did not start');
+        else beforeJob(pid).then(send, (error: Error) => sink.setupFailed(error.message));
+      });
     });
   }
 
@@ -170,4 +213,9 @@ export class PreparedSandbox {
     // The whole argv: PID 1 writes it into the runtime's command line and hands over the rest.
     return encodeJob({ argv: plan.argv, env: {}, rlimits: plan.rlimits, handover: true });
   }
+}
+
+/** Stands for a helper that never started (its spawn failed): no pid, nothing to kill. */
+function notStarted(): SandboxProcess {
+  return Object.assign(new EventEmitter(), { pid: undefined, exitCode: null, signalCode: null, stdio: [], kill: () => false, ref: () => {}, unref: () => {} });
 }

@@ -3,7 +3,7 @@
 // enforces the output caps and the watchdog's limits by stopping the sandbox, and when
 // bubblewrap has closed, empties the cgroup and resolves with the facts (a StageReport).
 // It never decides a status: src/engine/outcome.ts does, from these facts.
-import type { ChildProcess } from 'node:child_process';
+import type { SandboxProcess } from './spawner.js';
 import type { StageReport, StageSpec } from '../backend/backend.js';
 import { CappedCollector } from './capped-output.js';
 import type { ExecutionCgroup } from './cgroups.js';
@@ -56,7 +56,7 @@ export class SandboxRun implements SandboxSink {
   private readonly onAbort = (): void => this.stop('cancelled');
 
   constructor(
-    private readonly child: ChildProcess,
+    private readonly child: SandboxProcess,
     private readonly cgroup: ExecutionCgroup,
     private readonly spec: StageSpec,
     private readonly spawnError: () => Error | undefined,

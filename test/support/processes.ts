@@ -127,9 +127,17 @@ const isOuterHelper = (p: HostProcess | undefined): boolean => /(^|\/)cylo-helpe
  * child of `ownerPid` that has joined the cgroup and not yet exec'd bubblewrap). A process left
  * over by an execution is never such a pair: its bubblewrap is gone, so it was re-parented.
  */
+/** True when the service `ownerPid` started P: its own child, or a child of its spawner (the
+ *  helper process that forks sandboxes for it: src/sandbox/spawner.ts). */
+function startedBy(p: HostProcess, ownerPid: number): boolean {
+  if (p.ppid === ownerPid) return true;
+  const parent = readProcess(p.ppid);
+  return parent !== undefined && parent.ppid === ownerPid && parent.cmdline[1] === 'spawner';
+}
+
 function isIdlePrepared(procs: Array<HostProcess | undefined>, ownerPid: number): boolean {
-  if (procs.length === 1 && procs[0] !== undefined && procs[0].ppid === ownerPid && isOuterHelper(procs[0])) return true;
-  const bwrap = procs.find((p) => p !== undefined && p.ppid === ownerPid && isBwrap(p));
+  if (procs.length === 1 && procs[0] !== undefined && startedBy(procs[0], ownerPid) && isOuterHelper(procs[0])) return true;
+  const bwrap = procs.find((p) => p !== undefined && startedBy(p, ownerPid) && isBwrap(p));
   if (bwrap === undefined) return false;
   const isInner = (p: HostProcess): boolean => p.cmdline[0] === HELPER_IN_SANDBOX && p.cmdline[1] === 'inner';
   const inner = procs.find((p) => p !== undefined && p.ppid === bwrap.pid && isInner(p));

@@ -117,7 +117,7 @@ test('no arguments and an unknown mode: usage on stderr, exit 2', OPTS, async (t
   for (const argv of [[HELPER], [HELPER, 'shell', '/bin/echo', MARKER]]) {
     const o = await runHelper(argv);
     assert.equal(o.code, 2, JSON.stringify(o));
-    assert.match(o.stderr, /usage: cylo-helper outer\|inner\|net\|landlock-abi/);
+    assert.match(o.stderr, /usage: cylo-helper outer\|inner\|net\|spawner\|landlock-abi/);
     assert.ok(!o.stdout.includes(MARKER));
   }
 });

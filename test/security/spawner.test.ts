@@ -1,0 +1,148 @@
+// The spawner (native/spawner.c, src/sandbox/spawner.ts): the root process that forks and execs
+// outer helpers for the service. Its protocol refuses malformed messages without starting
+// anything, it only ever execs the helper path it was started with, its death fails the spawns
+// waiting on it with an error naming it (and the next spawn starts a new one), and when the
+// service's channel closes it kills the children it has not reaped. Real processes, no mocks.
+// CI cost: a few seconds (no sandbox is started; the children are short shell scripts).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { defaultHelperPath } from '../../src/sandbox/host-check.js';
+import { Spawner } from '../../src/sandbox/spawner.js';
+import { rootSkipReason } from '../support/host.js';
+import { readProcess } from '../support/processes.js';
+import { waitFor } from '../support/wait.js';
+
+const HELPER = defaultHelperPath();
+const skip = rootSkipReason();
+
+/** A spawner speaking to this test over a raw IPC channel, with every message it sends. */
+function rawSpawner(helper: string): { child: ChildProcess; messages: string[] } {
+  const child = spawn(HELPER, ['spawner', '--channel-fd', '3', '--helper', helper], { stdio: ['ignore', 'ignore', 'pipe', 'ipc'], env: {} });
+  const messages: string[] = [];
+  child.on('message', (m: unknown, handle: unknown) => {
+    messages.push(String(m));
+    (handle as { destroy?: () => void } | undefined)?.destroy?.();
+  });
+  return { child, messages };
+}
+
+/** The children of PID (from /proc), as pids. */
+function childrenOf(pid: number): number[] {
+  try {
+    return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+  } catch {
+    return [];
+  }
+}
+
+/** A script standing in for the helper binary: it runs `body` (as root: the test's own code). */
+function script(body: string): { path: string; dispose: () => void } {
+  const dir = mkdtempSync(join(tmpdir(), 'cylo-spawner-test-'));
+  const path = join(dir, 'helper.sh');
+  writeFileSync(path, `#!/bin/sh\n${body}\n`);
+  chmodSync(path, 0o700);
+  return { path, dispose: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+const b64 = (s: string): string => (s === '' ? '.' : Buffer.from(s).toString('base64'));
+
+test('malformed spawner messages are refused one by one and start nothing; a valid one still works after them', { skip }, async () => {
+  const fake = script('exit 0');
+  const { child, messages } = rawSpawner(fake.path);
+  try {
+    const bad = [
+      'bogus', // not a known message
+      'S', // no id
+      'S 1 2 eA==', // fewer than 3 fds
+      'S 1 17 eA==', // more fds than SPAWNER_MAX_FDS
+      'S 1 3 !!!!', // not base64
+      'S 1 3 AA==', // base64 of a NUL: no argv item holds one
+      'S 1 3 eA=', // bad padding
+      'S 1  3 eA==', // a double space
+      'S 1 3 e"A==', // a JSON escape
+      'K 1 0', // signal 0
+      'K 1 65', // no such signal
+      'K x 9', // id not a number
+      `S 1 3 ${'A'.repeat(1 << 20)}`, // longer than the 1 MiB line limit
+    ];
+    for (const line of bad) child.send(line);
+    // Node's own messages (objects) are refused too: only the handle acknowledgement is known.
+    child.send({ cmd: 'x' });
+    await waitFor('a refusal per malformed message', () => messages.filter((m) => m.startsWith('! ')).length >= bad.length + 1 || undefined, 20_000);
+    assert.equal(messages.filter((m) => m.startsWith('! ')).length, bad.length + 1, messages.join('\n'));
+    assert.deepEqual(messages.filter((m) => !m.startsWith('! ')), [], 'nothing was started');
+    assert.deepEqual(childrenOf(child.pid as number), [], 'no child of the spawner');
+    // Still alive and working: the argv it execs is its own path and "outer", then the message's.
+    child.send(['S', 7, 3, b64('x y')].join(' '));
+    await waitFor('the valid spawn to start and exit', () => messages.some((m) => m.startsWith('x 7 ')) || undefined, 20_000);
+    assert.ok(messages.some((m) => /^p 7 \d+$/.test(m)), messages.join('\n'));
+    assert.equal(messages.filter((m) => /^h 7 \d$/.test(m)).length, 3, 'one socket per fd');
+    assert.ok(messages.includes('x 7 0 0'), messages.join('\n'));
+  } finally {
+    child.kill('SIGKILL');
+    fake.dispose();
+  }
+});
+
+test('a spawn reaches the child with its own argv[0] and mode, and its stdout through a passed socket', { skip }, async () => {
+  // Proves that argv[0] is the spawner's helper path (never the message's) and that the sockets
+  // passed back carry the child's output.
+  const fake = script('echo "$0|$1|$2|$3"');
+  const spawner = new Spawner(fake.path, HELPER);
+  const child = await spawner.spawn(['--x', ''], 3);
+  let out = '';
+  (child.stdio[1] as NodeJS.ReadableStream).setEncoding('utf8');
+  (child.stdio[1] as NodeJS.ReadableStream).on('data', (s: string) => (out += s));
+  const [code] = (await once(child, 'close')) as [number | null];
+  assert.equal(code, 0);
+  assert.equal(out, `${fake.path}|outer|--x|\n`);
+  process.kill(spawner.pid as number, 'SIGKILL');
+  fake.dispose();
+});
+
+test('a failed exec is an error with its errno, not an exit', { skip }, async () => {
+  const spawner = new Spawner('/nonexistent/cylo-helper', HELPER);
+  await assert.rejects(spawner.spawn([], 3), (e: Error & { code?: string }) => e.code === 'ENOENT');
+  process.kill(spawner.pid as number, 'SIGKILL');
+});
+
+test('a dead spawner fails the spawns waiting on it, naming it; the next spawn starts a new one', { skip }, async () => {
+  const fake = script('exit 0');
+  const spawner = new Spawner(fake.path, HELPER);
+  await spawner.spawn([], 3);
+  const first = spawner.pid as number;
+  process.kill(first, 'SIGSTOP'); // holds the next spawn's answer until the kill below
+  const waiting = spawner.spawn([], 3);
+  process.kill(first, 'SIGKILL');
+  await assert.rejects(waiting, /the spawner \(the process that starts sandboxes.*stopped/);
+  const child = await spawner.spawn([], 3);
+  await once(child, 'close');
+  assert.notEqual(spawner.pid, first, 'a new spawner');
+  process.kill(spawner.pid as number, 'SIGKILL');
+  fake.dispose();
+});
+
+test('kill() signals the running child through the spawner; a closed channel kills what it has not reaped', { skip }, async () => {
+  const fake = script('exec sleep 1000');
+  const spawner = new Spawner(fake.path, HELPER);
+  const child = await spawner.spawn([], 3);
+  assert.equal(child.kill('SIGTERM'), true);
+  const [, signal] = (await once(child, 'exit')) as [number | null, string | null];
+  assert.equal(signal, 'SIGTERM');
+  // The service side goes away (channel closed): the spawner kills its unreaped children and exits.
+  const { child: raw, messages } = rawSpawner(fake.path);
+  raw.send(['S', 1, 3].join(' ') + ' ' + b64('a'));
+  const started = await waitFor('the child to start', () => messages.find((m) => m.startsWith('p 1 ')), 20_000);
+  const pid = Number(started.split(' ')[2]);
+  assert.match(readProcess(pid)?.cmdline.join(' ') ?? '', /sleep 1000/);
+  raw.disconnect();
+  await once(raw, 'exit');
+  await waitFor('the orphaned child to be killed', () => readProcess(pid) === undefined || readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.startsWith('Z') || undefined, 20_000);
+  process.kill(spawner.pid as number, 'SIGKILL');
+  fake.dispose();
+});
