@@ -27,7 +27,7 @@ export async function daemonCommand(io: CommandIO, stop: Promise<string> = termi
   const cylo = createCylo(config.cyloOptions);
   try {
     await cylo.warm();
-    const resident: Resident = { cylo, fingerprint: configFingerprint(configEnv(), process.cwd()), version: cyloVersion(), running: undefined };
+    const resident: Resident = { cylo, fingerprint: configFingerprint(configEnv(), process.cwd()), version: cyloVersion(), served: 0, running: undefined };
     const path = residentSocketPath();
     const server = await listenOn(path, (socket) => serveConnection(socket, resident));
     const inode = lstatSync(path).ino;

@@ -41,6 +41,8 @@ export interface ResidentStatus {
   pid: number;
   version: string;
   busy: boolean;
+  /** How many commands it accepted since it started. */
+  served: number;
 }
 
 /** One frame, ready to write. */

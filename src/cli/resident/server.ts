@@ -8,6 +8,7 @@ import { chmodSync, lstatSync, mkdirSync, unlinkSync } from 'node:fs';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { dirname } from 'node:path';
 import { CyloError } from '../../errors.js';
+import { frame, FrameReader, STATUS, STATUS_REPLY, type ResidentStatus } from './frames.js';
 
 const refuse = (message: string): CyloError => new CyloError('CYLO_E_RESIDENT', message, { field: 'CYLO_RESIDENT_SOCKET' });
 
@@ -63,4 +64,30 @@ export async function listenOn(path: string, onConnection: (socket: Socket) => v
   }
   chmodSync(path, 0o600);
   return server;
+}
+
+/** What the resident on `path` says about itself; undefined when none answers (no socket, a
+ *  stale one, or not this user's) within `timeoutMs`. */
+export function residentStatus(path: string, timeoutMs = 2000): Promise<ResidentStatus | undefined> {
+  return new Promise((resolve) => {
+    const s: Socket = connect(path);
+    const reader = new FrameReader();
+    const give = (value: ResidentStatus | undefined): void => {
+      clearTimeout(timer);
+      s.destroy();
+      resolve(value);
+    };
+    const timer = setTimeout(() => give(undefined), timeoutMs);
+    s.once('connect', () => s.write(frame(STATUS, '{}')));
+    s.once('error', () => give(undefined));
+    s.once('close', () => give(undefined));
+    s.on('data', (chunk: Buffer) => {
+      try {
+        const reply = reader.push(chunk).find((f) => f.kind === STATUS_REPLY);
+        if (reply !== undefined) give(JSON.parse(reply.payload.toString('utf8')) as ResidentStatus);
+      } catch {
+        give(undefined);
+      }
+    });
+  });
 }

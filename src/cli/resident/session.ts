@@ -19,6 +19,8 @@ export interface Resident {
   /** configFingerprint of the resident's own configuration. */
   fingerprint: string;
   version: string;
+  /** How many commands were accepted (cylo doctor; tests tell the paths apart by it). */
+  served: number;
   /** The command running now (at most one), to end it when the resident stops. */
   running: { stop: () => void; done: Promise<void> } | undefined;
 }
@@ -28,7 +30,7 @@ export function serveConnection(socket: Socket, resident: Resident): void {
   const reader = new F.FrameReader();
   let onFrame: (kind: string, payload: Buffer) => void = (kind, payload) => {
     if (kind === F.STATUS) {
-      const status: F.ResidentStatus = { pid: process.pid, version: resident.version, busy: resident.running !== undefined };
+      const status: F.ResidentStatus = { pid: process.pid, version: resident.version, busy: resident.running !== undefined, served: resident.served };
       socket.end(F.frame(F.STATUS_REPLY, JSON.stringify(status)));
     } else if (kind === F.HELLO) {
       onFrame = accept(socket, resident, parseHello(payload));
@@ -69,6 +71,7 @@ function accept(socket: Socket, resident: Resident, hello: F.ExecHello): (kind: 
   } catch {
     return decline('cannot enter the working directory');
   }
+  resident.served += 1;
   socket.write(F.frame(F.ACCEPTED, JSON.stringify({ pid: process.pid })));
   const stdin = new ClientInput(socket, hello.tty.stdin);
   const stop = new AbortController();
