@@ -44,13 +44,13 @@ interface Outcome {
   stderr: string;
 }
 
-/** Runs `bin/cylo ARGS` in `work` to its end. */
-function cylo(args: string[], env: Record<string, string>, stdin = ''): Promise<Outcome> {
+/** Runs `bin/cylo ARGS` in `work` to its end; `onStdout` sees the output so far as it comes. */
+function cylo(args: string[], env: Record<string, string>, stdin = '', onStdout: (sofar: string) => void = () => undefined): Promise<Outcome> {
   return new Promise((done) => {
     const child = spawn(process.execPath, [CYLO, ...args], { cwd: work, env, stdio: ['pipe', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (s: string) => (stdout += s));
+    child.stdout.setEncoding('utf8').on('data', (s: string) => onStdout((stdout += s)));
     child.stderr.setEncoding('utf8').on('data', (s: string) => (stderr += s));
     child.stdin.end(stdin);
     child.once('close', (code) => done({ code, stdout, stderr }));
@@ -151,7 +151,8 @@ test('SIGINT to a client mid-run ends the program in the resident: exit 130, no 
     const cgroup = readFileSync(`/proc/${sleeper.pid}/cgroup`, 'utf8');
     assert.match(cgroup, new RegExp(`x-${resident?.pid}-`), "the program is in one of the resident's execution cgroups");
     const runCgroup = /x-[^/\n]+/.exec(cgroup)?.[0] as string;
-    const runProcs = readCgroups().split('\n').find((p) => p.endsWith(`/${runCgroup}`)) as string;
+    const runProcs = readCgroups().split('\n').find((p) => p.endsWith(`/${runCgroup}`));
+    assert.ok(runProcs !== undefined, `the run's cgroup ${runCgroup} is found under /sys/fs/cgroup`);
     child.kill('SIGINT');
     assert.deepEqual(await closed, { code: 130, signal: null }, `the client exits 130 (stderr: ${stderr})`);
     assert.equal(stderr, '', 'nothing printed for Ctrl-C, as in-process');
@@ -209,8 +210,10 @@ test('a resident killed mid-run is reported (exit 125, not run again); its stale
   const env = envFor(SECOND_BASE, socket);
   const second = await startResident(env);
   const marker = uniqueMarker('');
-  const client = cylo(['exec', '--lang', 'bash', '--timeout', '60s', `echo started; sleep 30.${marker}`], env);
+  let started = false;
+  const client = cylo(['exec', '--lang', 'bash', '--timeout', '60s', `echo started; sleep 30.${marker}`], env, '', (sofar) => (started = sofar === 'started\n'));
   await waitFor('the sandboxed sleep to start', () => processesWith(marker).some((p) => /(^|\/)sleep$/.test(p.cmdline[0] ?? '')), 30_000);
+  await waitFor('the client to print the output from before', () => started, 30_000);
   second.kill('SIGKILL');
   const lost = await client;
   assert.equal(lost.code, 125);
