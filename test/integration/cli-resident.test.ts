@@ -245,3 +245,35 @@ test('cylo doctor says whether a resident answers', T, async (t) => {
   const none = await cylo(['doctor', '--json'], envFor(LOCAL_BASE, join(dir, 'nowhere', 'x.sock')));
   assert.equal((JSON.parse(none.stdout) as { resident: { running: boolean } }).resident.running, false);
 });
+
+test('on a terminal, through the resident: stdin is live (each typed line reaches the program as typed) and Ctrl-D ends it', T, async (t) => {
+  if (skip !== undefined) return t.skip(skip);
+  if (spawnSync('script', ['--version'], { stdio: 'ignore' }).status !== 0) return t.skip('script(1) (util-linux) is not installed: no pseudo-terminal to drive');
+  // Proves the client tells the resident its stdin is a terminal and streams it on demand: the
+  // answer to the first line must come before the rest is typed (not collected first), and the
+  // resident ran it (its count). Without the TTY flag the program would get EOF at once.
+  // Inline code (-c), whose stdin is live only on a terminal (a file program's is live on a pipe too).
+  const code = 'import sys; name = input("name? "); print("hi", name, flush=True); print("rest", repr(sys.stdin.read()))';
+  const before = await served();
+  const cmd = `${JSON.stringify(process.execPath)} ${JSON.stringify(CYLO)} exec --lang python -c ${JSON.stringify(code)}; echo "rc=$?"`;
+  const child = spawn('script', ['-qfec', cmd, '/dev/null'], { cwd: work, env: { ...RESIDENT_ENV, TERM: 'dumb' }, stdio: ['pipe', 'pipe', 'pipe'] });
+  let out = '';
+  child.stdout.setEncoding('utf8').on('data', (s: string) => (out += s));
+  const closed = new Promise<number | null>((done) => child.once('close', done));
+  try {
+    await waitFor('the prompt', () => out.includes('name? '), 30_000);
+    child.stdin.write('bob\n');
+    await waitFor('the answer to the typed line', () => out.includes('hi bob'), 30_000);
+    child.stdin.write('more\n');
+    await waitFor('the second line echoed', () => out.includes('more'), 30_000);
+    child.stdin.write('\x04'); // Ctrl-D at the start of a line: end of input
+    await waitFor('the program to end', () => out.includes('rc='), 30_000);
+  } finally {
+    child.stdin.end();
+    if (child.exitCode === null) child.kill();
+  }
+  await closed;
+  assert.match(out, /rest 'more\\n'/, out);
+  assert.match(out, /rc=0/, out);
+  assert.equal(await served(), before + 1, 'the resident ran it');
+});
