@@ -137,37 +137,39 @@ for (const c of SAME) {
   });
 }
 
-test('SIGINT to a client mid-run ends the program in the resident: exit 130, no process or cgroup of the run left', T, async (t) => {
-  if (skip !== undefined) return t.skip(skip);
-  const marker = uniqueMarker('');
-  const child = spawn(process.execPath, [CYLO, 'exec', '--lang', 'bash', '--timeout', '60s', `sleep 30.${marker}`], { cwd: work, env: RESIDENT_ENV, stdio: ['ignore', 'pipe', 'pipe'] });
-  let stderr = '';
-  child.stderr.setEncoding('utf8').on('data', (s: string) => (stderr += s));
-  child.stdout.resume();
-  const closed = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) => child.once('close', (code, signal) => r({ code, signal })));
-  try {
-    const sleeper = await waitFor('the sandboxed sleep to start', () => processesWith(marker).find((p) => /(^|\/)sleep$/.test(p.cmdline[0] ?? '')), 30_000);
-    assert.ok(inRange(sleeper.uids[0] ?? 0, RESIDENT_BASE), 'the program runs in the resident (its uid range)');
-    const cgroup = readFileSync(`/proc/${sleeper.pid}/cgroup`, 'utf8');
-    assert.match(cgroup, new RegExp(`x-${resident?.pid}-`), "the program is in one of the resident's execution cgroups");
-    const runCgroup = /x-[^/\n]+/.exec(cgroup)?.[0] as string;
-    const runProcs = readCgroups().split('\n').find((p) => p.endsWith(`/${runCgroup}`));
-    assert.ok(runProcs !== undefined, `the run's cgroup ${runCgroup} is found under /sys/fs/cgroup`);
-    child.kill('SIGINT');
-    assert.deepEqual(await closed, { code: 130, signal: null }, `the client exits 130 (stderr: ${stderr})`);
-    assert.equal(stderr, '', 'nothing printed for Ctrl-C, as in-process');
-    // The resident cleaned up before answering; the polls only give the kernel time to reap.
-    await waitFor('no process of the run left', () => processesWith(marker).length === 0);
-    // A pool slot's cgroup is reused by the next prepared sandbox: the run's own processes are gone from it.
-    await waitFor(`nothing of the run left in its cgroup ${runCgroup}`, () => cgroupProcs(runProcs).every((pid) => isPreparedSandboxProcess(pid)));
-    // The resident prepares the next sandbox right after the run: its helper holds a uid for an
-    // instant before it is bubblewrap; wait for the pool to settle rather than sample once.
-    const strays = (): string[] => processesWith('').filter((p) => inRange(p.uids[0] ?? 0, RESIDENT_BASE) && !isPreparedSandboxProcess(p.pid)).map((p) => p.cmdline.join(' '));
-    await waitFor('only the resident\'s idle prepared sandboxes to hold its uids', () => strays().length === 0, 30_000);
-  } finally {
-    if (child.exitCode === null) child.kill('SIGKILL');
-  }
-});
+for (const [sig, exitCode] of [['SIGINT', 130], ['SIGTERM', 143], ['SIGHUP', 129]] as const) {
+  test(`${sig} to a client mid-run ends the program in the resident: exit ${exitCode}, no process or cgroup of the run left`, T, async (t) => {
+    if (skip !== undefined) return t.skip(skip);
+    const marker = uniqueMarker('');
+    const child = spawn(process.execPath, [CYLO, 'exec', '--lang', 'bash', '--timeout', '60s', `sleep 30.${marker}`], { cwd: work, env: RESIDENT_ENV, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    child.stderr.setEncoding('utf8').on('data', (s: string) => (stderr += s));
+    child.stdout.resume();
+    const closed = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) => child.once('close', (code, signal) => r({ code, signal })));
+    try {
+      const sleeper = await waitFor('the sandboxed sleep to start', () => processesWith(marker).find((p) => /(^|\/)sleep$/.test(p.cmdline[0] ?? '')), 30_000);
+      assert.ok(inRange(sleeper.uids[0] ?? 0, RESIDENT_BASE), 'the program runs in the resident (its uid range)');
+      const cgroup = readFileSync(`/proc/${sleeper.pid}/cgroup`, 'utf8');
+      assert.match(cgroup, new RegExp(`x-${resident?.pid}-`), "the program is in one of the resident's execution cgroups");
+      const runCgroup = /x-[^/\n]+/.exec(cgroup)?.[0] as string;
+      const runProcs = readCgroups().split('\n').find((p) => p.endsWith(`/${runCgroup}`));
+      assert.ok(runProcs !== undefined, `the run's cgroup ${runCgroup} is found under /sys/fs/cgroup`);
+      child.kill(sig);
+      assert.deepEqual(await closed, { code: exitCode, signal: null }, `the client exits ${exitCode} (stderr: ${stderr})`);
+      assert.equal(stderr, '', 'nothing printed for the signal, as in-process');
+      // The resident cleaned up before answering; the polls only give the kernel time to reap.
+      await waitFor('no process of the run left', () => processesWith(marker).length === 0);
+      // A pool slot's cgroup is reused by the next prepared sandbox: the run's own processes are gone from it.
+      await waitFor(`nothing of the run left in its cgroup ${runCgroup}`, () => cgroupProcs(runProcs).every((pid) => isPreparedSandboxProcess(pid)));
+      // The resident prepares the next sandbox right after the run: its helper holds a uid for an
+      // instant before it is bubblewrap; wait for the pool to settle rather than sample once.
+      const strays = (): string[] => processesWith('').filter((p) => inRange(p.uids[0] ?? 0, RESIDENT_BASE) && !isPreparedSandboxProcess(p.pid)).map((p) => p.cmdline.join(' '));
+      await waitFor('only the resident\'s idle prepared sandboxes to hold its uids', () => strays().length === 0, 30_000);
+    } finally {
+      if (child.exitCode === null) child.kill('SIGKILL');
+    }
+  });
+}
 
 /** The pids in a cgroup directory and its children ([] once it is gone). */
 function cgroupProcs(path: string): number[] {
