@@ -4,7 +4,7 @@
 // a stale socket and another uid keep the client off it; a resident that dies mid-run is reported,
 // never silently run again. Which path ran is told by the resident's count of accepted commands
 // (its status, as cylo doctor reads it): a client falling back in-process by mistake fails the
-// count checks. Costs about 20 to 40 s in CI (two daemons started, ~20 short runs).
+// count checks. Costs about 10 to 25 s in CI at load 10 to 16 (three daemons started, ~25 short runs).
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
