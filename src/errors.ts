@@ -33,6 +33,7 @@ export const ERROR_CODES = {
   CYLO_E_ENVIRONMENT_BUILD: { status: 500, summary: '`cylo env build` failed: the installer failed in its sandbox (the message ends with its output), or the tree it built could not come back (a symbolic link in it, too large).' },
   CYLO_E_ENVIRONMENT_STORE: { status: 500, summary: 'The environments directory, or an environment in it, is unsafe (a symlink, not owned by root, writable by others) or its manifest is broken.' },
   CYLO_E_QUEUE_UNAVAILABLE: { status: 503, summary: 'Queue mode: the Redis server of the job queue cannot be reached (or lost the job); retry after the Retry-After delay.' },
+  CYLO_E_RESIDENT: { status: 503, summary: 'The resident cylo (cylo daemon) cannot start (its socket directory is unsafe, or another resident listens there), or it ended during a `cylo exec` it had accepted (the outcome is unknown; the command was not run again).' },
   CYLO_E_NO_WORKER: { status: 503, summary: 'Queue mode: no live worker offers the requested language; start a worker that has it (cylo worker), or retry after the Retry-After delay.' },
 } as const;
 

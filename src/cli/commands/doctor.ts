@@ -7,6 +7,8 @@ import { createCylo, type Cylo, type CyloOptions } from '../../cylo.js';
 import { slirp4netnsPath } from '../../sandbox/build-network.js';
 import { processIO, type CommandIO } from '../../util/io.js';
 import { cliConfig, CONFIG_OPTION_HELP } from '../cylo-options.js';
+import { residentStatus } from '../resident/server.js';
+import { residentSocketPath } from '../resident/where.js';
 
 export interface DoctorOptions {
   json?: boolean;
@@ -25,9 +27,10 @@ export async function doctorCommand(options: DoctorOptions, io: CommandIO): Prom
     // Orphans are reported (and cleaned at the next start) but do not make execution insecure.
     const ok = report.ok && report.smoke.ok && report.microvm.ok;
     const buildNetwork = buildNetworkState();
+    const resident = await residentState();
     if (options.json === true) {
       const { cgroups: _cgroups, ...rest } = report;
-      io.stdout.write(`${JSON.stringify({ ...rest, buildNetwork, ok }, null, 2)}\n`);
+      io.stdout.write(`${JSON.stringify({ ...rest, buildNetwork, resident, ok }, null, 2)}\n`);
       return ok ? 0 : 1;
     }
     for (const c of report.checks) {
@@ -58,6 +61,8 @@ export async function doctorCommand(options: DoctorOptions, io: CommandIO): Prom
     }
     // Optional (running code never needs it): whether `cylo env build --network` can run.
     io.stdout.write(`${(buildNetwork.ok ? 'ok' : 'OFF').padEnd(8)} ${'build net'.padEnd(12)} ${buildNetwork.detail}\n`);
+    // Optional too: whether `cylo exec` is handed to a resident cylo (docs/resident.md).
+    io.stdout.write(`${(resident.running ? 'ok' : 'OFF').padEnd(8)} ${'resident'.padEnd(12)} ${resident.detail}\n`);
     io.stdout.write(ok ? '\ncylo can run untrusted code securely on this host.\n' : '\ncylo cannot run untrusted code securely on this host; fix the lines above.\n');
     return ok ? 0 : 1;
   } finally {
@@ -74,6 +79,15 @@ function buildNetworkState(): { ok: boolean; detail: string } {
   } catch (error) {
     return { ok: false, detail: (error as Error).message.replace(/^--network: /, 'cylo env build --network is refused: ') };
   }
+}
+
+/** Whether a resident cylo (cylo daemon) of this user answers on its socket: `{ running, socket,
+ *  pid?, detail }`. Not part of `ok`: cylo exec runs in-process without one. */
+async function residentState(): Promise<{ running: boolean; socket: string; pid?: number; detail: string }> {
+  const socket = residentSocketPath();
+  const status = await residentStatus(socket);
+  if (status === undefined) return { running: false, socket, detail: `no resident cylo on ${socket}: cylo exec runs in-process (start one with cylo daemon for fast start)` };
+  return { running: true, socket, pid: status.pid, detail: `a resident cylo (pid ${status.pid}, version ${status.version}${status.busy ? ', running a command' : ''}, ${status.served} command(s) served) on ${socket}: cylo exec with the same configuration is handed to it` };
 }
 
 export function register(program: Command): Command {

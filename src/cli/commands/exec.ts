@@ -4,18 +4,19 @@
 // With --json, the whole result object instead (or a JSON error object). The program's shape
 // (FILE [ARGS...], -c CODE, -, --) is decided in ../exec-program.ts.
 // Also its command-line declaration (register), which main.ts assembles into the program.
-import type { Command } from 'commander';
+import type { Command, OutputConfiguration } from 'commander';
 import { createCylo, type Cylo, type CyloOptions } from '../../cylo.js';
 import type { ExecuteRequest } from '../../api/request.js';
 import { CyloError } from '../../errors.js';
 import { EXIT_CYLO_FAILURE, exitCodeFor } from '../exit-codes.js';
-import { processIO, type CommandIO } from '../../util/io.js';
+import type { CommandIO } from '../../util/io.js';
+import { processContext, type CliContext } from '../cli-context.js';
 import { parseCount, parseDuration, parseSize } from '../../util/units.js';
 import { cliConfig, CONFIG_OPTION_HELP, maximumHint, type CliConfig } from '../cylo-options.js';
 import { addProgram, addStdin, languageFor, programArgs, programSource, type ProgramOptions, type ProgramSource } from '../exec-program.js';
 import { inFlagTerms, reportError, reportOutcome } from '../exec-report.js';
 import { CompileStatus, runWithLiveStdin, wantsLiveStdin } from '../exec-terminal.js';
-import { untilAborted, untilTerminated } from '../termination.js';
+import { untilAborted } from '../termination.js';
 import { addTestCases, reportTests, wantsTests, type TestFlags } from '../exec-tests.js';
 import { writeOutputFiles } from '../output-files.js';
 import type { ExecutionResult } from '../../api/result.js';
@@ -210,19 +211,22 @@ export function withPassThroughHint(text: string): string {
 
 /** commander's own usage errors (an unknown option, a missing value): with --json, the same JSON
  *  error object as every other cylo failure, on stdout, and nothing on stderr. */
-const JSON_AWARE_OUTPUT = {
-  outputError: (text: string, write: (s: string) => void): void => {
-    if (!jsonRequested()) return write(withPassThroughHint(text));
-    const message = withPassThroughHint(text.trim().replace(/^error: /, ''));
-    process.stdout.write(`${JSON.stringify(new CyloError('CYLO_E_USAGE', message).toJSON())}\n`);
-  },
-  writeErr: (text: string): void => {
-    if (!jsonRequested()) process.stderr.write(text);
-  },
-};
+function jsonAwareOutput({ argv, io }: CliContext): OutputConfiguration {
+  return {
+    outputError: (text: string, write: (s: string) => void): void => {
+      if (!jsonRequested(argv)) return write(withPassThroughHint(text));
+      const message = withPassThroughHint(text.trim().replace(/^error: /, ''));
+      io.stdout.write(`${JSON.stringify(new CyloError('CYLO_E_USAGE', message).toJSON())}\n`);
+    },
+    writeErr: (text: string): void => {
+      if (!jsonRequested(argv)) io.stderr.write(text);
+    },
+  };
+}
 
-/** Declares `cylo exec` on the program: its argument, options, help and action. */
-export function register(program: Command): Command {
+/** Declares `cylo exec` on the program: its argument, options, help and action, which runs in
+ *  `context` (this process, or the resident cylo for a client: ../resident/session.ts). */
+export function register(program: Command, context: CliContext = processContext()): Command {
   return program
     .command('exec')
     .description('run code in the sandbox; the exit code is the program\'s (124 timeout, 137 memory/output limit, 125 cylo error)')
@@ -252,17 +256,18 @@ export function register(program: Command): Command {
     .option('--isolation <kind>', 'namespaces (the namespace sandbox on this kernel) or microvm (its own guest kernel in a VM; needs KVM, or CYLO_MICROVM_ALLOW_TCG=1); default: the configuration\'s isolation')
     .option('--json', 'print the whole result object as JSON instead of the program\'s output (and cylo\'s errors as a JSON error object)')
     .option('--config <path>', CONFIG_OPTION_HELP)
-    .configureOutput(JSON_AWARE_OUTPUT)
+    .configureOutput(jsonAwareOutput(context))
     .action(async (program: string | undefined, args: string[], o: ExecFlags) => {
       let options: ExecOptions;
       try {
         options = execOptionsFromFlags(program === undefined ? [] : [program, ...args], o);
       } catch (error) {
         if (!(error instanceof CyloError)) throw error;
-        reportError(error, o.json === true, processIO);
-        process.exitCode = EXIT_CYLO_FAILURE;
+        reportError(error, o.json === true, context.io);
+        context.setExitCode(EXIT_CYLO_FAILURE);
         return;
       }
-      process.exitCode = await untilTerminated((signal) => execCommand({ ...options, signal }, processIO));
+      const cylo = context.cylo === undefined ? {} : { cylo: context.cylo };
+      context.setExitCode(await context.untilTerminated((signal) => execCommand({ ...options, ...cylo, signal }, context.io)));
     });
 }
