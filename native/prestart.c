@@ -81,55 +81,27 @@ static void wait_for_ready(struct prestarted *pre) {
   pre->ready_fd = -1;
 }
 
-/* Reads fields FIELDS[0..N) (numbered as in proc(5), ascending, from 3 on) of /proc/PID/stat
- * into OUT (counted after the command name, which may hold spaces and parentheses). */
-static void stat_fields(pid_t pid, const int *fields, int n, unsigned long *out) {
+/* The [arg_start, arg_end) range of PID's command line (fields 48 and 49 of /proc/PID/stat,
+ * counted after the command name, which may hold spaces and parentheses). */
+static void cmdline_range(pid_t pid, unsigned long *start, unsigned long *end) {
   char path[64], buf[4096];
   snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
   int fd = open(path, O_RDONLY | O_CLOEXEC);
   if (fd < 0) fail("prestart: open %s: %s", path, strerror(errno));
-  ssize_t got = read(fd, buf, sizeof buf - 1);
+  ssize_t n = read(fd, buf, sizeof buf - 1);
   close(fd);
-  if (got <= 0) fail("prestart: read %s", path);
-  buf[got] = '\0';
+  if (n <= 0) fail("prestart: read %s", path);
+  buf[n] = '\0';
   char *p = strrchr(buf, ')');
   if (p == NULL) fail("prestart: %s: no command name", path);
-  /* After ") " comes field 3. */
-  int field = 2, k = 0;
-  for (char *tok = strtok(p + 1, " "); tok != NULL && k < n; tok = strtok(NULL, " ")) {
+  /* After ") " comes field 3; arg_start is field 48. */
+  int field = 2;
+  for (char *tok = strtok(p + 1, " "); tok != NULL; tok = strtok(NULL, " ")) {
     field++;
-    if (field == fields[k]) out[k++] = strtoul(tok, NULL, 10);
+    if (field == 48) *start = strtoul(tok, NULL, 10);
+    if (field == 49) { *end = strtoul(tok, NULL, 10); return; }
   }
-  if (k < n) fail("prestart: %s: field %d missing", path, fields[k]);
-}
-
-/* The runtime's command line area (arg_start and arg_end: fields 48 and 49). */
-static void cmdline_range(pid_t pid, unsigned long *start, unsigned long *end) {
-  static const int fields[] = {48, 49};
-  unsigned long v[2];
-  stat_fields(pid, fields, 2, v);
-  *start = v[0];
-  *end = v[1];
-}
-
-/* The request's RLIMIT_CPU VALUE for the runtime PID: raised by the whole seconds of CPU the
- * runtime spent before its handover (utime + stime: fields 14 and 15; the interpreter's start and
- * an environment's pre-imports, which can take seconds), so that the program's own budget is the
- * request's, as in a cold start. Without it, a runtime that pre-imported more than the limit is
- * killed (SIGKILL past the hard limit) before the program's first line. Never above the
- * pre-start's own limit (the handover only lowers). */
-static struct rlimit cpu_after_prestart(pid_t pid, struct rlimit value) {
-  static const int fields[] = {14, 15};
-  unsigned long ticks[2];
-  stat_fields(pid, fields, 2, ticks);
-  long hz = sysconf(_SC_CLK_TCK);
-  if (hz <= 0) fail("prestart: sysconf(_SC_CLK_TCK): %s", strerror(errno));
-  rlim_t spent = (rlim_t)((ticks[0] + ticks[1] + (unsigned long)hz - 1) / (unsigned long)hz);
-  struct rlimit own;
-  if (prlimit(pid, RLIMIT_CPU, NULL, &own) < 0) fail("prestart: prlimit(RLIMIT_CPU) of the runtime: %s", strerror(errno));
-  if (value.rlim_cur != RLIM_INFINITY) value.rlim_cur = value.rlim_cur + spent < own.rlim_cur ? value.rlim_cur + spent : own.rlim_cur;
-  if (value.rlim_max != RLIM_INFINITY) value.rlim_max = value.rlim_max + spent < own.rlim_max ? value.rlim_max + spent : own.rlim_max;
-  return value;
+  fail("prestart: %s: no argument range", path);
 }
 
 /* Writes ARGV (NUL-separated, then NUL-padded) over the runtime's command line area, so that
@@ -191,12 +163,9 @@ pid_t hand_over(struct prestarted *pre, const struct job *job, const struct cpu_
    * values are the highest a request can have (the host hands over only when each is lower or
    * equal), so a raise is never needed and a refusal is a failure, not a fallback. */
   rewrite_cmdline(pre->pid, job->argv);
-  for (int r = 0; r < job->nrlimits; r++) {
-    struct rlimit value = job->rlimits[r].value;
-    if (job->rlimits[r].resource == RLIMIT_CPU) value = cpu_after_prestart(pre->pid, value);
-    if (prlimit(pre->pid, job->rlimits[r].resource, &value, NULL) < 0)
+  for (int r = 0; r < job->nrlimits; r++)
+    if (prlimit(pre->pid, job->rlimits[r].resource, &job->rlimits[r].value, NULL) < 0)
       fail("prestart: prlimit(%d) on the pre-started runtime: %s", job->rlimits[r].resource, strerror(errno));
-  }
   report_handover(cpu);
   /* The runtime has the interpreter and the entry already: only the rest is handed over. */
   write_handover(pre->handover_fd, job->argv + 2);
