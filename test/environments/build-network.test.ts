@@ -182,3 +182,16 @@ test('a missing slirp4netns: --network is refused naming the layer and the fix, 
   const on = spawnSync(process.execPath, ['bin/cylo', 'doctor'], { encoding: 'utf8', env: withTool, timeout: 60_000 });
   assert.match(on.stdout, /^ok +build net +cylo env build --network can run/m, on.stdout);
 });
+
+test('Landlock relaxed: --network is refused (its TCP port rules are Landlock\'s), nothing built', { ...T, skip: skip ?? false }, async () => {
+  const relaxed = createCylo({ environmentsDir: join(root, 'relaxed-environments'), defaultLimits: { ...TIGHT_LIMITS, timeoutMs: 20_000, cpuTimeMs: 20_000, memoryBytes: 256 * 1024 * 1024 }, uidBase: UID_BASE + 16, uidCount: 4, concurrency: 1, relax: ['landlock'] });
+  try {
+    // proves: with the layer that holds the build to ports 80/443 relaxed, the build with network
+    // does not run at all (it would reach every TCP port of every address the stack reaches);
+    // fails without the check (the build ran and installed netprobe)
+    await assert.rejects(relaxed.buildEnvironment({ name: 'relaxed', language: 'javascript', packages: ['netprobe'], from, network: true }), (e: Error & { code?: string }) => e.code === 'CYLO_E_SANDBOX_UNAVAILABLE' && /Landlock ABI 4/.test(e.message) && /--from DIR/.test(e.message));
+    assert.equal(existsSync(join(root, 'relaxed-environments', 'relaxed')), false);
+  } finally {
+    await relaxed.close({ graceMs: 0 });
+  }
+});
