@@ -3,14 +3,20 @@
  * unroutable INSIDE its network namespace (slirp4netns has no option for it: it connects to
  * whatever the sandbox asks, from the host's network namespace). A blackhole route drops the
  * packet in the sandbox's own kernel: connect() fails at once (EINVAL/ENETUNREACH), nothing
- * leaves. slirp4netns's own 10.0.2.0/24 (gateway 10.0.2.2, DNS 10.0.2.3) stays reachable: its
- * interface route is more specific than 10.0.0.0/8.
+ * leaves. slirp4netns's own 10.0.2.0/24 (gateway 10.0.2.2, DNS 10.0.2.3) keeps its interface
+ * route (more specific than 10.0.0.0/8), but policy rules (below the routes) leave it only UDP
+ * port 53 of 10.0.2.3: slirp forwards ANY port of 10.0.2.3 to the host's nameserver, which is
+ * often 127.0.0.53 (the host's loopback), the office router (its admin page on port 80) or, on
+ * GCP, the metadata server 169.254.169.254 itself; a rule after it blackholes the rest of
+ * 10.0.2.0/24 (10.0.2.2 is the host's loopback unless slirp refuses it: a second wall).
  */
 #include "blackhole.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <linux/fib_rules.h>
 #include <linux/netlink.h>
+#include <netinet/in.h>
 #include <linux/rtnetlink.h>
 #include <sched.h>
 #include <string.h>
@@ -33,6 +39,30 @@ static const struct {
     {"0.0.0.0", 8, "\"this network\": 0.0.0.0 reaches the host's own services on some stacks"},
 };
 
+/* Appends attribute TYPE (LEN bytes of DATA) to the request NH of ROOM bytes. */
+static void put_attr(struct nlmsghdr *nh, size_t room, unsigned short type, const void *data, size_t len) {
+  size_t at = NLMSG_ALIGN(nh->nlmsg_len);
+  if (at + RTA_SPACE(len) > room) fail("net: netlink request too long");
+  struct rtattr *rta = (struct rtattr *)((char *)nh + at);
+  rta->rta_type = type;
+  rta->rta_len = (unsigned short)RTA_LENGTH(len);
+  memcpy(RTA_DATA(rta), data, len);
+  nh->nlmsg_len = (uint32_t)(at + RTA_SPACE(len));
+}
+
+/* Sends the request NH over the netlink socket FD and reads its acknowledgement; returns 0 or
+ * an errno. */
+static int request(int fd, const struct nlmsghdr *nh) {
+  if (send(fd, nh, nh->nlmsg_len, 0) < 0) return errno;
+  char buf[512];
+  ssize_t n = recv(fd, buf, sizeof buf, 0);
+  if (n < (ssize_t)NLMSG_LENGTH(sizeof(struct nlmsgerr))) return n < 0 ? errno : EPROTO;
+  struct nlmsghdr *ack = (struct nlmsghdr *)buf;
+  if (ack->nlmsg_type != NLMSG_ERROR) return EPROTO;
+  int err = ((struct nlmsgerr *)NLMSG_DATA(ack))->error;
+  return err == 0 ? 0 : -err;
+}
+
 /* Adds one blackhole route over the netlink socket FD; returns 0 or an errno. */
 static int add_blackhole(int fd, const char *net, int len, unsigned seq) {
   struct {
@@ -44,26 +74,67 @@ static int add_blackhole(int fd, const char *net, int len, unsigned seq) {
   req.nh.nlmsg_type = RTM_NEWROUTE;
   req.nh.nlmsg_flags = NLM_F_REQUEST | NLM_F_CREATE | NLM_F_EXCL | NLM_F_ACK;
   req.nh.nlmsg_seq = seq;
+  req.nh.nlmsg_len = NLMSG_LENGTH(sizeof req.rt);
   req.rt.rtm_family = AF_INET;
   req.rt.rtm_dst_len = (unsigned char)len;
   req.rt.rtm_table = RT_TABLE_MAIN;
   req.rt.rtm_protocol = RTPROT_STATIC;
   req.rt.rtm_scope = RT_SCOPE_NOWHERE;
   req.rt.rtm_type = RTN_BLACKHOLE;
-  struct rtattr *rta = (struct rtattr *)req.attrs;
-  rta->rta_type = RTA_DST;
-  rta->rta_len = RTA_LENGTH(4);
-  if (inet_pton(AF_INET, net, RTA_DATA(rta)) != 1) return EINVAL;
-  req.nh.nlmsg_len = NLMSG_LENGTH(sizeof req.rt) + RTA_ALIGN(rta->rta_len);
-  if (send(fd, &req, req.nh.nlmsg_len, 0) < 0) return errno;
-  char buf[512];
-  ssize_t n = recv(fd, buf, sizeof buf, 0);
-  if (n < (ssize_t)NLMSG_LENGTH(sizeof(struct nlmsgerr))) return n < 0 ? errno : EPROTO;
-  struct nlmsghdr *ack = (struct nlmsghdr *)buf;
-  if (ack->nlmsg_type != NLMSG_ERROR) return EPROTO;
-  int err = ((struct nlmsgerr *)NLMSG_DATA(ack))->error;
-  return err == 0 ? 0 : -err;
+  struct in_addr dst;
+  if (inet_pton(AF_INET, net, &dst) != 1) return EINVAL;
+  put_attr(&req.nh, sizeof req, RTA_DST, &dst, sizeof dst);
+  return request(fd, &req.nh);
 }
+
+/* Adds one policy rule for protocol PROTO to destination NET/LEN at PRIORITY: with PORT > 0,
+ * that port goes on to the main table (the one way through); with 0, the protocol is blackholed
+ * (the kernel refuses at once: EINVAL). Returns 0 or an errno. */
+static int add_rule(int fd, const char *net, int len, uint32_t priority, uint8_t proto, uint16_t port, unsigned seq) {
+  struct {
+    struct nlmsghdr nh;
+    struct fib_rule_hdr fr;
+    char attrs[96];
+  } req;
+  memset(&req, 0, sizeof req);
+  req.nh.nlmsg_type = RTM_NEWRULE;
+  req.nh.nlmsg_flags = NLM_F_REQUEST | NLM_F_CREATE | NLM_F_EXCL | NLM_F_ACK;
+  req.nh.nlmsg_seq = seq;
+  req.nh.nlmsg_len = NLMSG_LENGTH(sizeof req.fr);
+  req.fr.family = AF_INET;
+  req.fr.dst_len = (unsigned char)len;
+  req.fr.table = port > 0 ? RT_TABLE_MAIN : RT_TABLE_UNSPEC;
+  req.fr.action = port > 0 ? FR_ACT_TO_TBL : FR_ACT_BLACKHOLE;
+  struct in_addr dst;
+  if (inet_pton(AF_INET, net, &dst) != 1) return EINVAL;
+  put_attr(&req.nh, sizeof req, FRA_DST, &dst, sizeof dst);
+  put_attr(&req.nh, sizeof req, FRA_PRIORITY, &priority, sizeof priority);
+  put_attr(&req.nh, sizeof req, FRA_IP_PROTO, &proto, sizeof proto);
+  if (port > 0) {
+    struct fib_rule_port_range ports = {.start = port, .end = port};
+    put_attr(&req.nh, sizeof req, FRA_DPORT_RANGE, &ports, sizeof ports);
+  }
+  return request(fd, &req.nh);
+}
+
+/* The policy rules of slirp's own network (priorities after the kernel's "local" rule at 0, so
+ * the sandbox's own address stays local; before "main" at 32766). Each names its protocol: a
+ * rule without one would also catch the kernel's own check of the default route's gateway
+ * (10.0.2.2, a lookup of no protocol), and slirp could not configure the interface. */
+static const struct {
+  const char *net;
+  int len;
+  uint32_t priority;
+  uint8_t proto;
+  uint16_t port;
+  const char *why;
+} RULES[] = {
+    {"10.0.2.3", 32, 100, IPPROTO_UDP, 53, "DNS: UDP port 53 of slirp's forwarder, the only way into 10.0.2.0/24"},
+    {"10.0.2.0", 24, 101, IPPROTO_UDP, 0, "slirp's aliases: 10.0.2.3 forwards every other port to the host's nameserver "
+                                          "(loopback, a router, a metadata server), 10.0.2.2 is the host's loopback"},
+    {"10.0.2.0", 24, 102, IPPROTO_TCP, 0, "the same aliases over TCP (Landlock leaves ports 80 and 443 open)"},
+    {"10.0.2.0", 24, 103, IPPROTO_ICMP, 0, "the same aliases for ping sockets"},
+};
 
 /* The child: joins the namespace, adds every route; exits 0 or fails naming the range. */
 static void add_all(int netfd) {
@@ -73,6 +144,10 @@ static void add_all(int netfd) {
   for (size_t k = 0; k < sizeof RANGES / sizeof RANGES[0]; k++) {
     int err = add_blackhole(fd, RANGES[k].net, RANGES[k].len, (unsigned)k + 1);
     if (err != 0) fail("net: blackhole route %s/%d (%s): %s", RANGES[k].net, RANGES[k].len, RANGES[k].why, strerror(err));
+  }
+  for (size_t k = 0; k < sizeof RULES / sizeof RULES[0]; k++) {
+    int err = add_rule(fd, RULES[k].net, RULES[k].len, RULES[k].priority, RULES[k].proto, RULES[k].port, (unsigned)(k + 1 + sizeof RANGES / sizeof RANGES[0]));
+    if (err != 0) fail("net: policy rule %s/%d (%s): %s", RULES[k].net, RULES[k].len, RULES[k].why, strerror(err));
   }
   _exit(0);
 }

@@ -6,7 +6,8 @@
 
 /* In a child that joins the network namespace NETFD (the parent stays where it is), adds a
  * blackhole route for each address range the build must never reach (link-local and cloud
- * metadata, private and shared ranges); fails (fail) unless every one was added. */
+ * metadata, private and shared ranges) and the policy rules that leave slirp's own 10.0.2.0/24
+ * only UDP port 53 of its DNS forwarder; fails (fail) unless every one was added. */
 void blackhole_routes(int netfd);
 
 #endif

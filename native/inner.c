@@ -142,6 +142,9 @@ static void parse_inner_options(int argc, char **argv, struct inner_options *o) 
     fail("--output needs --output-file-max, --output-max and --output-max-files");
   if (o->bundle_fd < 0) fail("inner: --bundle-fd is required (the job arrives there)");
   if ((o->cpu.fd >= 0) != (o->cpu.format != CPU_COUNTER_NONE)) fail("inner: --cpu-fd and --cpu-format go together");
+  /* Port rules are Landlock's: with Landlock off they would hold nothing, and a build with
+   * network would reach every TCP port (the host refuses first: namespace-backend.ts). */
+  if (o->landlock.nports > 0 && !o->landlock.enabled) fail("--connect-tcp needs Landlock (--landlock on|noscope)");
 }
 
 void run_inner(int argc, char **argv) {

@@ -12,7 +12,9 @@
 //   forwarder at 10.0.2.3, which asks the host's resolver;
 // - never the host's loopback (--disable-host-loopback: 10.0.2.2 is refused), never
 //   link-local/cloud metadata (169.254.0.0/16), private (10/8, 172.16/12, 192.168/16) or shared
-//   (100.64/10) ranges: blackhole routes inside the namespace (native/blackhole.c).
+//   (100.64/10) ranges: blackhole routes inside the namespace (native/blackhole.c); of slirp's
+//   own 10.0.2.0/24 only UDP port 53 of 10.0.2.3 (policy rules, same file: slirp forwards every
+//   port of 10.0.2.3 to the host's nameserver, which may be loopback or a metadata server).
 // The stack runs as the sandbox's own uid in a root of its own (native/netns.c), with its
 // seccomp filter, and ends with the stage (its exit pipe closes; it is killed too).
 import { spawn } from 'node:child_process';

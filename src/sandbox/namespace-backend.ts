@@ -5,6 +5,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Layer } from '../api/result.js';
+import { CyloError } from '../errors.js';
 import { LAYERS } from '../api/result.js';
 import type { HostMount, SandboxBackend, StageLimits, StageReport, StageSpec } from '../backend/backend.js';
 import { sandboxKey, WORKSPACE, type SandboxPlan } from './bwrap-argv.js';
@@ -242,6 +243,11 @@ export class NamespaceBackend implements SandboxBackend<NamespaceSlot> {
    *  Throws CYLO_E_SANDBOX_UNAVAILABLE (before anything starts) when slirp4netns is missing. */
   private async runWithNetwork(slot: NamespaceSlot, spec: StageSpec): Promise<StageReport> {
     const { cgroup, identity } = slot;
+    // The port rules are Landlock's (ABI 4): without them the build could connect to every TCP
+    // port of every address the stack reaches. Relaxed or too old: refused, never run without.
+    if (this.host.relax.has('landlock') || this.host.landlockAbi < 4) {
+      throw new CyloError('CYLO_E_SANDBOX_UNAVAILABLE', `--network: the build's TCP port rules (Landlock ABI 4: ports ${BUILD_NETWORK_PORTS.join(' and ')} only) are not available: ${this.host.relax.has('landlock') ? 'the landlock layer is relaxed (CYLO_RELAX / relax)' : `this kernel has Landlock ABI ${this.host.landlockAbi}`}. Build without --network from a local directory (--from DIR), or on a host with Linux 6.7 or later and Landlock enabled`);
+    }
     const slirp = slirp4netnsPath();
     const files = networkFiles();
     let network: BuildNetwork | undefined;

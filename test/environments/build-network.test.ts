@@ -1,7 +1,8 @@
 // `cylo env build --network` with real sandboxes and the real slirp4netns: a JavaScript
 // environment downloaded from registry.npmjs.org and used by a program that itself has no
 // network; an install script (the untrusted code of a build) that probes the host's loopback, a
-// cloud-metadata address and a port other than 80/443 and reaches none of them; the same probe
+// cloud-metadata address, a port other than 80/443 and slirp's DNS address at any port but UDP 53,
+// and reaches none of them; the same probe
 // without --network sees no interface but loopback; a missing slirp4netns refused with its fix.
 // Network probes target loopback and never-routed addresses only; the one internet fetch is
 // npm's own, from the registry (skipped, saying why, when the host cannot reach it).
@@ -70,9 +71,17 @@ const probe = ([host, port]) => new Promise((res) => {
   s.on('connect', () => { clearTimeout(t); s.destroy(); res('connected'); });
   s.on('error', (e) => { clearTimeout(t); res(e.code); });
 });
+// A UDP connect() only looks the route up (policy rules included): no packet is sent.
+const udpTargets = { dnsUdp: ['10.0.2.3', 53], dnsOtherUdp: ['10.0.2.3', 443], gatewayUdp: ['10.0.2.2', 53] };
+const udpProbe = ([host, port]) => new Promise((res) => {
+  const s = require('dgram').createSocket('udp4');
+  s.on('error', (e) => { s.close(); res(e.code); });
+  s.connect(port, host, (e) => { s.close(); res(e ? e.code : 'connected'); });
+});
 (async () => {
   const out = { interfaces: Object.keys(os.networkInterfaces()).sort() };
   for (const [k, v] of Object.entries(targets)) out[k] = await probe(v);
+  for (const [k, v] of Object.entries(udpTargets)) out[k] = await udpProbe(v);
   fs.writeFileSync(__dirname + '/probe.json', JSON.stringify(out));
 })();
 `;
@@ -135,6 +144,13 @@ test('--network: an install script reaches neither the host\'s loopback, nor 169
   assert.ok(['EINVAL', 'ENETUNREACH', 'EHOSTUNREACH'].includes(String(probe.metadata)), String(probe.metadata));
   // proves: Landlock allows TCP to 80/443 only (53 on slirp's own DNS address: EACCES)
   assert.equal(probe.otherPort, 'EACCES');
+  // proves: slirp's DNS address takes UDP port 53 only (the resolver's own port still routes),
+  // and the rest of slirp's 10.0.2.0/24 is refused by the namespace's policy rules: slirp would
+  // forward 10.0.2.3:443 to the host's nameserver (127.0.0.53, a router, GCP's metadata server).
+  // Fails without the rules (native/blackhole.c RULES): both connect.
+  assert.equal(probe.dnsUdp, 'connected');
+  assert.ok(['EINVAL', 'ENETUNREACH', 'EHOSTUNREACH'].includes(String(probe.dnsOtherUdp)), String(probe.dnsOtherUdp));
+  assert.ok(['EINVAL', 'ENETUNREACH', 'EHOSTUNREACH'].includes(String(probe.gatewayUdp)), String(probe.gatewayUdp));
 });
 
 test('without --network the same install script sees only loopback', T, async (t) => {
@@ -165,4 +181,17 @@ test('a missing slirp4netns: --network is refused naming the layer and the fix, 
   const { CYLO_SLIRP4NETNS: _tool, ...withTool } = env;
   const on = spawnSync(process.execPath, ['bin/cylo', 'doctor'], { encoding: 'utf8', env: withTool, timeout: 60_000 });
   assert.match(on.stdout, /^ok +build net +cylo env build --network can run/m, on.stdout);
+});
+
+test('Landlock relaxed: --network is refused (its TCP port rules are Landlock\'s), nothing built', { ...T, skip: skip ?? false }, async () => {
+  const relaxed = createCylo({ environmentsDir: join(root, 'relaxed-environments'), defaultLimits: { ...TIGHT_LIMITS, timeoutMs: 20_000, cpuTimeMs: 20_000, memoryBytes: 256 * 1024 * 1024 }, uidBase: UID_BASE + 16, uidCount: 4, concurrency: 1, relax: ['landlock'] });
+  try {
+    // proves: with the layer that holds the build to ports 80/443 relaxed, the build with network
+    // does not run at all (it would reach every TCP port of every address the stack reaches);
+    // fails without the check (the build ran and installed netprobe)
+    await assert.rejects(relaxed.buildEnvironment({ name: 'relaxed', language: 'javascript', packages: ['netprobe'], from, network: true }), (e: Error & { code?: string }) => e.code === 'CYLO_E_SANDBOX_UNAVAILABLE' && /Landlock ABI 4/.test(e.message) && /--from DIR/.test(e.message));
+    assert.equal(existsSync(join(root, 'relaxed-environments', 'relaxed')), false);
+  } finally {
+    await relaxed.close({ graceMs: 0 });
+  }
 });

@@ -340,6 +340,12 @@ const INNER_OPTION_CASES: RefusalCase[] = [
     message: /^E--landlock wants on, noscope or off, got relaxed$/,
   },
   {
+    name: '--connect-tcp with Landlock off',
+    proves: 'parse_inner_options: TCP port rules are Landlock\'s; without it a build with network would reach every port',
+    argv: [HELPER, 'inner', '--status-fd', String(FD_STATUS), '--bundle-fd', String(FD_BUNDLE), '--landlock', 'off', '--connect-tcp', '443'],
+    message: /^E--connect-tcp needs Landlock \(--landlock on\|noscope\)$/,
+  },
+  {
     name: '--emit without --emit-fd',
     proves: 'parse_inner_options: an artifact needs its pipe',
     argv: [HELPER, 'inner', '--status-fd', String(FD_STATUS), '--bundle-fd', String(FD_BUNDLE), '--emit', 'out'],
