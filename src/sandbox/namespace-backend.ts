@@ -86,8 +86,19 @@ const PREPARED_LIMITS: StageLimits = { timeoutMs: 1, cpuTimeMs: 1, memoryBytes: 
 /** The largest logical size of one file (1 TiB): see rlimitsFor. */
 export const MAX_FILE_BYTES = 2 ** 40;
 
-/** Per-process limits inside the sandbox, each a brake behind the cgroup's. */
-export function rlimitsFor(limits: StageLimits): Record<string, number> {
+/** Seconds added to the RLIMIT_CPU backstop of a stage whose environment has pre-imports
+ *  (numpy + pandas cost about 1 s of CPU): a pre-started runtime spends that CPU before its
+ *  handover, and RLIMIT_CPU counts it, so without this a program under a small cpuTimeMs was
+ *  SIGKILLed by the kernel at its first tick (no output, a runtime_error). The program's own
+ *  limit is the cgroup check (watchdog.ts, counted from its start), unchanged. Cold and
+ *  pre-started runs of one request get the same value, so the program sees the same limit
+ *  either way; a pre-import list costing more than this is the operator's to avoid
+ *  (docs/environments.md). */
+export const PREIMPORT_CPU_SLACK_S = 10;
+
+/** Per-process limits inside the sandbox, each a brake behind the cgroup's. `preimport`: the
+ *  stage's environment's pre-imports (any: the CPU backstop gets PREIMPORT_CPU_SLACK_S). */
+export function rlimitsFor(limits: StageLimits, preimport: readonly string[] = []): Record<string, number> {
   return {
     core: 0, // no core dumps (they could fill the workspace or leak memory contents)
     // A file's logical size (RLIMIT_FSIZE: beyond it EFBIG, or SIGXFSZ when not ignored). The
@@ -98,7 +109,8 @@ export function rlimitsFor(limits: StageLimits): Record<string, number> {
     nofile: 1024, // bounded open files per process
     stack: 64 * 1024 * 1024, // bounded stack (recursion bombs hit SIGSEGV, not host memory)
     nproc: limits.pids + 8, // per-uid process cap (the uid is this execution's own): a second fork-bomb brake
-    cpu: Math.ceil(limits.cpuTimeMs / 1000) + 1, // per-process CPU backstop behind the cgroup check
+    // per-process CPU backstop behind the cgroup check (a pre-start's imports count in it)
+    cpu: Math.ceil(limits.cpuTimeMs / 1000) + 1 + (preimport.length > 0 ? PREIMPORT_CPU_SLACK_S : 0),
     msgqueue: 0, // no POSIX message queue memory
   };
 }
@@ -113,7 +125,7 @@ export class NamespaceBackend implements SandboxBackend<NamespaceSlot> {
   }
 
   /** The sandbox plan of one stage. Pure given its inputs. */
-  plan(spec: Pick<StageSpec, 'roots' | 'mounts' | 'argv' | 'env' | 'limits' | 'emit' | 'outputs' | 'mkdirs' | 'stderrToStdout'>, identity: Identity, cgroup: ExecutionCgroup): SandboxPlan {
+  plan(spec: Pick<StageSpec, 'roots' | 'mounts' | 'argv' | 'env' | 'limits' | 'emit' | 'outputs' | 'mkdirs' | 'stderrToStdout' | 'preimport'>, identity: Identity, cgroup: ExecutionCgroup): SandboxPlan {
     const layout = filesystemLayout([...spec.roots], [...spec.mounts]);
     const host = this.host;
     if (host.prestartDir !== undefined) {
@@ -135,7 +147,7 @@ export class NamespaceBackend implements SandboxBackend<NamespaceSlot> {
       symlinks: layout.symlinks,
       workspaceBytes: spec.limits.workspaceBytes,
       env: spec.env,
-      rlimits: rlimitsFor(spec.limits),
+      rlimits: rlimitsFor(spec.limits, spec.preimport),
       landlock: { mode: landlockMode, ...layout.landlock },
       argv: spec.argv,
       stderrToStdout: spec.stderrToStdout === true,
