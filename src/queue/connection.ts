@@ -97,10 +97,13 @@ export function isConnectionError(error: unknown): boolean {
   return /Connection is closed|Stream isn't writeable|enableOfflineQueue|ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|Reached the max retries|connect ETIMEDOUT|ENOTFOUND|LOADING/i.test(message);
 }
 
-/** The error an API node answers while Redis cannot be reached; when the cause is a setting
- *  (TLS certificate, password: probe.ts), the message names it and the operator's fix. */
+/** The error an API node answers while Redis cannot be reached. The client's message says
+ *  only that the queue is unavailable and when to retry: where Redis is and why it cannot be
+ *  used (a TLS certificate, a password: probe.ts) are the operator's, in the error's cause,
+ *  which the service logs with the answer (src/server/http-errors.ts logHttpError). */
 export function queueUnavailable(display: string, cause?: unknown): CyloError {
   const problem = cause === undefined ? undefined : settingProblem(cause, display);
   const why = problem === undefined ? 'cannot be reached' : `cannot be used: ${problem}`;
-  return new CyloError('CYLO_E_QUEUE_UNAVAILABLE', `queue: the Redis server ${display} ${why}; retry after the Retry-After delay (the service recovers by itself once Redis is back)`, { cause });
+  const detail = new Error(`the Redis server ${display} ${why}`, { cause });
+  return new CyloError('CYLO_E_QUEUE_UNAVAILABLE', 'queue: the job queue is unavailable; retry after the Retry-After delay (the service recovers by itself once its Redis is back)', { cause: detail });
 }

@@ -110,7 +110,7 @@ export class PendingJobs {
       return;
     }
     if (job === undefined) {
-      this.abandon(jobId, new CyloError('CYLO_E_QUEUE_UNAVAILABLE', `queue: the Redis server ${this.display} lost this execution's job (restarted without persistence?); retry after the Retry-After delay`));
+      this.abandon(jobId, new CyloError('CYLO_E_QUEUE_UNAVAILABLE', "queue: the job queue lost this execution's job; retry after the Retry-After delay", { cause: new Error(`the Redis server ${this.display} lost the job (restarted without persistence?)`) }));
       return;
     }
     // Owner check on read: a job enqueued by this node for another key is never read here.

@@ -12,13 +12,17 @@ export function isPistonUrl(url: string): boolean {
 }
 
 /** Logs an error answer: internal errors in full (their cause, with the stack: for the
- *  operator, never the client), the others as one info line with code and field. */
+ *  operator, never the client), the others as one info line with code, field and their cause's
+ *  message (`detail`). */
 export function logHttpError(error: unknown, err: CyloError, request: FastifyRequest): void {
   if (err.code === 'CYLO_E_INTERNAL') {
     const original = error instanceof CyloError && error.cause !== undefined ? error.cause : error;
     request.log.error({ err: original }, 'internal error');
   } else {
-    request.log.info({ code: err.code, field: err.field }, err.message);
+    // A cause is for the operator (e.g. where the queue's Redis is and why it cannot be used);
+    // the client's message never carries it.
+    const detail = err.cause instanceof Error ? err.cause.message : undefined;
+    request.log.info({ code: err.code, field: err.field, ...(detail === undefined ? {} : { detail }) }, err.message);
   }
 }
 
