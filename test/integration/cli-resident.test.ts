@@ -14,6 +14,7 @@ import { join, resolve } from 'node:path';
 import { TEST_UID_BASE, TEST_UID_COUNT } from '../support/cylo.js';
 import { sandboxSkipReason } from '../support/host.js';
 import { isPreparedSandboxProcess, processesWith, uniqueMarker } from '../support/processes.js';
+import { typeNameDialogue } from '../support/tty.js';
 import { waitFor } from '../support/wait.js';
 import { residentStatus } from '../../src/cli/resident/server.js';
 
@@ -260,23 +261,7 @@ test('on a terminal, through the resident: stdin is live (each typed line reache
   const code = 'import sys; name = input("name? "); print("hi", name, flush=True); print("rest", repr(sys.stdin.read()))';
   const before = await served();
   const cmd = `${JSON.stringify(process.execPath)} ${JSON.stringify(CYLO)} exec --lang python -c ${JSON.stringify(code)}; echo "rc=$?"`;
-  const child = spawn('script', ['-qfec', cmd, '/dev/null'], { cwd: work, env: { ...RESIDENT_ENV, TERM: 'dumb' }, stdio: ['pipe', 'pipe', 'pipe'] });
-  let out = '';
-  child.stdout.setEncoding('utf8').on('data', (s: string) => (out += s));
-  const closed = new Promise<number | null>((done) => child.once('close', done));
-  try {
-    await waitFor('the prompt', () => out.includes('name? '), 30_000);
-    child.stdin.write('bob\n');
-    await waitFor('the answer to the typed line', () => out.includes('hi bob'), 30_000);
-    child.stdin.write('more\n');
-    await waitFor('the second line echoed', () => out.includes('more'), 30_000);
-    child.stdin.write('\x04'); // Ctrl-D at the start of a line: end of input
-    await waitFor('the program to end', () => out.includes('rc='), 30_000);
-  } finally {
-    child.stdin.end();
-    if (child.exitCode === null) child.kill();
-  }
-  await closed;
+  const out = await typeNameDialogue(cmd, work, { ...RESIDENT_ENV, TERM: 'dumb' });
   assert.match(out, /rest 'more\\n'/, out);
   assert.match(out, /rc=0/, out);
   assert.equal(await served(), before + 1, 'the resident ran it');

@@ -3,13 +3,14 @@
 // compile status line appears on a terminal's stderr, and is erased when the compile ends.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { PassThrough } from 'node:stream';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { TEST_UID_BASE, TEST_UID_COUNT } from '../support/cylo.js';
 import { skipWithoutSandbox } from '../support/host.js';
+import { typeNameDialogue } from '../support/tty.js';
 import { waitFor } from '../support/wait.js';
 import { CompileStatus } from '../../src/cli/exec-terminal.js';
 
@@ -28,27 +29,7 @@ test('on a terminal, stdin is live: the program reads each typed line while it r
   // Without live stdin the program would get EOF at once (EOFError) or wait for the whole input.
   writeFileSync(join(dir, 'ask.py'), 'import sys\nname = input("name? ")\nprint("hi", name, flush=True)\nprint("rest", repr(sys.stdin.read()))\n');
   const cmd = `${JSON.stringify(process.execPath)} ${JSON.stringify(resolve('bin/cylo'))} exec ask.py; echo "rc=$?"`;
-  const child = spawn('script', ['-qfec', cmd, '/dev/null'], {
-    cwd: dir,
-    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', TERM: 'dumb', CYLO_UID_BASE: String(TEST_UID_BASE + TEST_UID_COUNT + 104), CYLO_UID_COUNT: '8' },
-    stdio: ['pipe', 'pipe', 'pipe'],
-  });
-  let out = '';
-  child.stdout.setEncoding('utf8').on('data', (s: string) => (out += s));
-  const closed = new Promise<number | null>((done) => child.once('close', done));
-  try {
-    await waitFor('the prompt', () => out.includes('name? '), 30_000);
-    child.stdin.write('bob\n');
-    await waitFor('the answer to the typed line', () => out.includes('hi bob'), 30_000);
-    child.stdin.write('more\n');
-    await waitFor('the second line echoed', () => out.includes('more'), 30_000);
-    child.stdin.write('\x04'); // Ctrl-D at the start of a line: end of input
-    await waitFor('the program to end', () => out.includes('rc='), 30_000);
-  } finally {
-    child.stdin.end();
-    if (child.exitCode === null) child.kill();
-  }
-  await closed;
+  const out = await typeNameDialogue(cmd, dir, { PATH: process.env.PATH ?? '/usr/bin:/bin', TERM: 'dumb', CYLO_UID_BASE: String(TEST_UID_BASE + TEST_UID_COUNT + 104), CYLO_UID_COUNT: '8' });
   assert.match(out, /rest 'more\\n'/, out);
   assert.match(out, /rc=0/, out);
 });
