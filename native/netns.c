@@ -36,6 +36,7 @@
 #include <unistd.h>
 
 #include "blackhole.h"
+#include "missing-defs.h"
 #include "modes.h"
 #include "util.h"
 
@@ -163,6 +164,10 @@ void run_net(int argc, char **argv) {
   if (getuid() != (uid_t)o.uid || geteuid() != (uid_t)o.uid || setuid(0) == 0) fail("net: could not drop root");
   /* The stack never outlives cylo (its --exit-fd ends it too, when cylo closes the pipe). */
   if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0) fail("net: PR_SET_PDEATHSIG: %s", strerror(errno));
+  /* Only fds 0-6 reach the network stack (stdio, its ready and exit pipes, NET_FD, USERNS_FD):
+   * stops any other descriptor a future caller leaves open (a host file, a socket of cylo's)
+   * from being inherited by a process that parses the sandbox's packets. */
+  if (syscall(SYS_close_range, 7U, ~0U, 0) < 0) fail("net: close_range: %s", strerror(errno));
   execv(o.argv[0], o.argv);
   fail("net: cannot execute %s: %s", o.argv[0], strerror(errno));
 }

@@ -26,7 +26,7 @@ export async function doctorCommand(options: DoctorOptions, io: CommandIO): Prom
     const orphanCount = report.orphans.cgroups.length + report.orphans.processes.length;
     // Orphans are reported (and cleaned at the next start) but do not make execution insecure.
     const ok = report.ok && report.smoke.ok && report.microvm.ok;
-    const buildNetwork = buildNetworkState();
+    const buildNetwork = buildNetworkState(report);
     const resident = await residentState();
     if (options.json === true) {
       const { cgroups: _cgroups, ...rest } = report;
@@ -73,7 +73,13 @@ export async function doctorCommand(options: DoctorOptions, io: CommandIO): Prom
 /** Declares `cylo doctor` on the program: its options, help and action. */
 /** Whether environment builds can have network (slirp4netns present): `{ ok, detail }`, the
  *  detail naming the fix when not. Not part of `ok`: programs never have network. */
-function buildNetworkState(): { ok: boolean; detail: string } {
+function buildNetworkState(report: { landlockAbi: number }): { ok: boolean; detail: string } {
+  // The build's TCP port rules are Landlock's (ABI 4): below it env build --network is refused
+  // (namespace-backend.ts runWithNetwork), so doctor must not call it ready. (A relaxed landlock
+  // layer is refused there too, but is not yet told apart here.)
+  if (report.landlockAbi < 4) {
+    return { ok: false, detail: `cylo env build --network is refused: this kernel has Landlock ABI ${report.landlockAbi}; the build's TCP port rules need ABI 4 (Linux 6.7). Fix: a newer kernel, or build from a local directory (--from DIR)` };
+  }
   try {
     return { ok: true, detail: `cylo env build --network can run (${slirp4netnsPath()}; programs never get network)` };
   } catch (error) {
