@@ -12,9 +12,9 @@ import { Spawner } from '../src/sandbox/spawner.js';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import type { Cylo } from '../src/cylo.js';
 import type { BenchContext } from './lib/context.js';
-import { prepareHostProgram } from './lib/host-program.js';
 import { expectOk } from './lib/proc.js';
-import { HELLO_TEXT, helloProgram } from './lib/programs.js';
+import { HELLO_TEXT } from './lib/programs.js';
+import { pythonHello } from './throughput.js';
 import { atLeast, fmtMs, fmtRatio, target, type SectionResult } from './lib/report.js';
 import { median, round } from './lib/stats.js';
 import { expectResult } from './lib/timed-execute.js';
@@ -88,10 +88,7 @@ async function spawnCost(count: number): Promise<Record<'node-spawn' | 'spawner'
 export async function runEventLoop(ctx: BenchContext): Promise<SectionResult> {
   const started = performance.now();
   const cores = availableParallelism();
-  const runtime = await ctx.resolved('python');
-  if (!runtime.available) throw new Error(`python is not available: ${runtime.problem ?? ''}`);
-  const code = helloProgram('python', runtime.definition.entry) as string;
-  const host = await prepareHostProgram(runtime, [{ name: runtime.definition.entry, content: code }], 'hello world');
+  const { code, host } = await pythonHello(ctx);
   const instances: Record<Exclude<Variant, 'bare'>, Cylo> = {
     spawner: ctx.makeCylo({ concurrency: cores, queueLimit: 100_000, spawner: true }),
     'node-spawn': ctx.makeCylo({ concurrency: cores, queueLimit: 100_000, spawner: false }),

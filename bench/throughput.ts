@@ -6,7 +6,7 @@
 import { availableParallelism } from 'node:os';
 import type { Cylo } from '../src/cylo.js';
 import type { BenchContext } from './lib/context.js';
-import { prepareHostProgram } from './lib/host-program.js';
+import { prepareHostProgram, type HostProgram } from './lib/host-program.js';
 import { expectOk } from './lib/proc.js';
 import { HELLO_TEXT, helloProgram } from './lib/programs.js';
 import { atLeast, fmtMs, fmtRatio, target, type SectionResult, type Table } from './lib/report.js';
@@ -31,13 +31,20 @@ async function batch(count: number, concurrency: number, one: () => Promise<numb
   return { perSecond: (count * 1000) / (performance.now() - t0), latencies, nodeCpuMsPerExec: (cpu.user + cpu.system) / 1000 / count };
 }
 
-export async function runThroughput(ctx: BenchContext): Promise<SectionResult> {
-  const started = performance.now();
-  const cores = availableParallelism();
+/** The Python hello world both as a request's code and as a bare host program (the throughput and
+ *  event-loop sections' workload). Throws when Python is not available. */
+export async function pythonHello(ctx: BenchContext): Promise<{ code: string; host: HostProgram }> {
   const runtime = await ctx.resolved('python');
   if (!runtime.available) throw new Error(`python is not available: ${runtime.problem ?? ''}`);
   const code = helloProgram('python', runtime.definition.entry) as string;
   const host = await prepareHostProgram(runtime, [{ name: runtime.definition.entry, content: code }], 'hello world');
+  return { code, host };
+}
+
+export async function runThroughput(ctx: BenchContext): Promise<SectionResult> {
+  const started = performance.now();
+  const cores = availableParallelism();
+  const { code, host } = await pythonHello(ctx);
   const instances = new Map<number, Cylo>();
   for (const n of LEVELS) instances.set(n, ctx.makeCylo({ concurrency: n, queueLimit: 100_000 }));
   const rounds = ctx.quick ? 1 : 5;

@@ -49,59 +49,16 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cgroup.h"
 #include "channel.h"
 
 #define STDIN_MAX (256U << 20)    /* stdin bytes buffered in the agent before the program reads */
 #define MAX_ARGS 512
 #define JOB_UID 1000              /* the program's uid: no file of the guest belongs to it */
 #define HELPER "/.cylo/helper"    /* the namespace helper, in the initramfs at the host's path */
-#define CG "/sys/fs/cgroup/stage" /* the stage's cgroup (cgroup v2, mounted by /init) */
 #define WORK "/work"
 /* The helper's descriptors, as src/sandbox/bwrap-argv.ts numbers them. */
 enum { FD_STATUS = 4, FD_BUNDLE = 5, FD_EMIT = 6, FD_CPU = 7 };
-
-static void write_file(const char *path, const char *value) {
-  int fd = open(path, O_WRONLY | O_CLOEXEC);
-  if (fd < 0) die("open %s: %s", path, strerror(errno));
-  if (write(fd, value, strlen(value)) < 0) die("write %s=%s: %s", path, value, strerror(errno));
-  close(fd);
-}
-
-/* Reads the stage cgroup's FILE into BUF (NUL-terminated); 0 when it cannot be read. */
-static int read_cg(const char *file, char *buf, size_t size) {
-  char path[128];
-  snprintf(path, sizeof path, CG "/%s", file);
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return 0;
-  ssize_t n = read(fd, buf, size - 1);
-  close(fd);
-  if (n <= 0) return 0;
-  buf[n] = '\0';
-  return 1;
-}
-
-/* A counter NAME from a cgroup file of "key value" lines (memory.events, pids.events), or 0. */
-static long long cg_counter(const char *file, const char *name) {
-  char buf[1024];
-  if (!read_cg(file, buf, sizeof buf)) return 0;
-  size_t len = strlen(name);
-  for (char *line = buf; line != NULL; line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL) {
-    if (strncmp(line, name, len) == 0 && line[len] == ' ') return atoll(line + len + 1);
-    if (*line == '\0') break;
-  }
-  return 0;
-}
-
-/* The stage cgroup's CPU time in microseconds (cpu.stat usage_usec), or 0. */
-static long long cg_cpu_usec(void) {
-  return cg_counter("cpu.stat", "usage_usec");
-}
-
-/* A cgroup file holding one number (memory.peak), or 0. */
-static long long cg_value(const char *file) {
-  char buf[64];
-  return read_cg(file, buf, sizeof buf) ? atoll(buf) : 0;
-}
 
 struct stage {
   long long mem, pids, ws;
