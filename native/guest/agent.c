@@ -269,9 +269,12 @@ static void run_stage(struct stage *s, char *buf) {
       char ch = read_frame(buf, &len);
       host_frame(s, ch, buf, len);
     }
+    /* Status before output: the helper reports "started" before it execs the program, so a
+     * program's first output never reaches the host before the start it follows (the host
+     * enables control.signal and starts the wall clock at that start). */
+    if (p[3].revents) forward(&s->status, 'T');
     if (p[1].revents) forward(&s->out, 'O');
     if (p[2].revents) forward(&s->err, 'E');
-    if (p[3].revents) forward(&s->status, 'T');
     if (p[4].revents) forward(&s->emit, 'A');
     feed_stdin(s);
     /* The CPU counter for the host's CPU-time limit, at most every 250 ms while the stage runs. */

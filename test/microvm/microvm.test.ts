@@ -114,8 +114,11 @@ describe(`microVM backend, ${accel}`, { skip }, () => {
     // Proves: the interactive API's kill() is forwarded into the guest (host 'G' frame -> the
     // agent signals the program): the program's own SIGUSR1 handler prints (fails without the
     // forwarding: kill() returns false and no line comes), and SIGTERM then ends the program
-    // with the signal reported. kill() after the end is false.
-    const code = ['import signal, sys, time', 'signal.signal(signal.SIGUSR1, lambda n, f: print("got USR1", flush=True))', 'print("ready", flush=True)', 'while True:', '    time.sleep(0.05)'].join('\n');
+    // with the signal reported. kill() after the end is false. The handler writes with
+    // os.write: the host sees "ready" as soon as the write lands, while Python may still be inside
+    // print()'s flush, and a print() in the handler would then fail as a reentrant call into the
+    // same buffered stdout (RuntimeError; seen under TCG in CI).
+    const code = ['import os, signal, time', 'signal.signal(signal.SIGUSR1, lambda n, f: os.write(1, b"got USR1\\n"))', 'print("ready", flush=True)', 'while True:', '    time.sleep(0.05)'].join('\n');
     const exec = c().interactive({ language: 'python', code, limits: { timeoutMs: 60_000 } });
     let out = '';
     let ended = false;
