@@ -79,6 +79,8 @@ export class MicrovmSlot implements PoolSlot {
   vm: Promise<GuestVm>;
   private current: GuestVm | undefined;
   private used = false;
+  private destroyed = false;
+  private resetting: Promise<void> | undefined;
 
   constructor(private readonly boot: () => Promise<GuestVm>, private readonly release: () => void) {
     this.vm = this.start();
@@ -102,16 +104,26 @@ export class MicrovmSlot implements PoolSlot {
     return this.vm;
   }
 
-  /** A used (or dead) VM is destroyed and the next one boots in the background. */
-  async reset(): Promise<void> {
+  /** A used (or dead) VM is destroyed and the next one boots in the background (not once the
+   *  slot is destroyed: a reset still destroying its old VM when the instance closes must not
+   *  boot a VM after the close, which would outlive it with its directory). */
+  reset(): Promise<void> {
+    const resetting = this.resetOnce();
+    this.resetting = resetting.catch(() => undefined);
+    return resetting;
+  }
+
+  private async resetOnce(): Promise<void> {
     const vm = await this.vm.catch(() => undefined);
     if (!this.used && vm !== undefined && vm.endReason === null) return;
     this.used = false;
     await vm?.destroy();
-    this.vm = this.start();
+    if (!this.destroyed) this.vm = this.start();
   }
 
   async destroy(): Promise<void> {
+    this.destroyed = true;
+    await this.resetting;
     const vm = await this.vm.catch(() => undefined);
     await vm?.destroy();
     this.release();
