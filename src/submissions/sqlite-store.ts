@@ -116,7 +116,16 @@ function migrate(db: Database.Database, path: string): void {
 /** Opens (creating at first use) `<dataDir>/cylo.db`. Throws CYLO_E_STORAGE with the fix. */
 export function openSqliteStore(dataDir: string): SqliteSubmissionStore {
   const dir = prepareDataDir(dataDir);
-  return new SqliteSubmissionStore(openDatabase(join(dir, DB_FILE)));
+  const path = join(dir, DB_FILE);
+  const db = openDatabase(path);
+  try {
+    return new SqliteSubmissionStore(db);
+  } catch (error) {
+    // A file whose version says 1 but whose table differs (e.g. written by a pre-release cylo):
+    // the statements do not prepare. Refused with the fix instead of an internal error.
+    db.close();
+    throw storage(`dataDir: the submission database ${path} does not have the tables this cylo uses (${(error as Error).message}); move the file away to start with an empty one`, error);
+  }
 }
 
 export class SqliteSubmissionStore implements SubmissionStore {

@@ -27,6 +27,10 @@ import { HELPER_ENV, runHelper, type Outcome } from '../support/helper-process.j
 import { rootSkipReason } from '../support/host.js';
 import { judgeJobPipe } from './helper-job-model.js';
 
+// A failing property's report carries the error itself (fast-check 4 puts it only in `cause`,
+// which the test runner's TAP output does not show).
+fc.configureGlobal({ ...fc.readConfigureGlobal(), includeErrorInReport: true });
+
 const RUNS = Number(process.env.CYLO_FUZZ_RUNS ?? 120);
 const OPTS = { timeout: 600_000 };
 

@@ -25,6 +25,10 @@ import { SECURITY_UID_COUNT, SECURITY_UIDS } from '../support/cylo.js';
 import { sandboxSkipReason } from '../support/host.js';
 import { waitFor } from '../support/wait.js';
 
+// A failing property's report carries the error itself (fast-check 4 puts it only in `cause`,
+// which the test runner's TAP output does not show).
+fc.configureGlobal({ ...fc.readConfigureGlobal(), includeErrorInReport: true });
+
 const RUNS = Number(process.env.CYLO_FUZZ_RUNS ?? 40);
 const skip = sandboxSkipReason() ?? false;
 const LEAKS = [/\n\s+at\s/, /node_modules/, /\/work\//, /dist\/src/, /\.js:\d+/, /TypeError|RangeError|ReferenceError/];
@@ -143,7 +147,7 @@ test('MCP over HTTP: arbitrary JSON-RPC bodies get JSON-RPC errors or 4xx, never
     fc.asyncProperty(mcpBody, fc.boolean(), fc.constantFrom('application/json, text/event-stream', 'application/json', 'text/html'), async (body, withSession, accept) => {
       const headers: Record<string, string> = { 'content-type': 'application/json', accept };
       if (withSession) headers['mcp-session-id'] = 'fuzz-no-such-session';
-      const res = await fetch(`http://${base}/mcp`, { method: 'POST', headers, body, signal: AbortSignal.timeout(10_000) });
+      const res = await fetch(`http://${base}/mcp`, { method: 'POST', headers, body, signal: AbortSignal.timeout(30_000) });
       const text = await res.text();
       assert.ok(res.status < 500, `status ${res.status}: ${text.slice(0, 200)}`);
       assertNoLeak(text, 'an MCP answer');

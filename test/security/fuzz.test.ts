@@ -18,6 +18,10 @@ import { createCylo, type Cylo } from '../../src/cylo.js';
 import { buildServer } from '../../src/server/app.js';
 import { SECURITY_UID_COUNT, SECURITY_UIDS } from '../support/cylo.js';
 
+// A failing property's report carries the error itself (fast-check 4 puts it only in `cause`,
+// which the test runner's TAP output does not show).
+fc.configureGlobal({ ...fc.readConfigureGlobal(), includeErrorInReport: true });
+
 const RUNS = Number(process.env.CYLO_FUZZ_RUNS ?? 300);
 const BODY_LIMIT = 4 * 1024 * 1024;
 const NO_SUCH_LANGUAGE = 'no-such-language';

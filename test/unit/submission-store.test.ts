@@ -87,6 +87,18 @@ test('a file that is not a SQLite database, and a newer schema, are refused (nev
   db.pragma(`user_version = ${SCHEMA_VERSION + 1}`);
   db.close();
   storageError(() => openSqliteStore(newer), new RegExp(`schema version ${SCHEMA_VERSION + 1}, newer than this cylo understands`));
+
+  // A file that says the current version but lacks a column (a pre-release cylo's): refused with
+  // the fix, not an internal error from a statement that does not prepare.
+  const older = freshDir();
+  mkdirSync(older, { mode: 0o700 });
+  const odb = new Database(join(older, DB_FILE));
+  odb.exec("CREATE TABLE submissions (id TEXT PRIMARY KEY, owner TEXT, status TEXT NOT NULL, request TEXT NOT NULL, callback_url TEXT, attempts INTEGER NOT NULL DEFAULT 0, result TEXT, error TEXT, created_at INTEGER NOT NULL, started_at INTEGER, finished_at INTEGER, webhook TEXT, deliveries TEXT NOT NULL DEFAULT '[]')");
+  odb.pragma(`user_version = ${SCHEMA_VERSION}`);
+  odb.close();
+  storageError(() => openSqliteStore(older), /does not have the tables this cylo uses \(table submissions has no column named adapter\); move the file away/);
+  // The refused file is closed again: it can be opened (and is not held locked).
+  new Database(join(older, DB_FILE)).close();
 });
 
 test('one service per database: a second opener is refused while the first holds it, and may open it after', async () => {
