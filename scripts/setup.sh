@@ -86,8 +86,14 @@ else
   echo "cylo setup: the guest kernel and runtime image need root; run: sudo scripts/guest/kernel.sh && sudo scripts/guest/runtime-image.sh" >&2
 fi
 
-# npm dependencies, exactly as locked.
-npm ci --no-audit --no-fund
+# npm dependencies, exactly as locked. Skipped when node_modules was installed (npm ci writes
+# node_modules/.package-lock.json last) after the last change of package.json and the lock file:
+# a second setup does not spend minutes reinstalling the same tree.
+if [ node_modules/.package-lock.json -nt package-lock.json ] && [ node_modules/.package-lock.json -nt package.json ]; then
+  echo "cylo setup: npm dependencies already installed as locked (rm -rf node_modules to reinstall)"
+else
+  npm ci --no-audit --no-fund
+fi
 # TypeScript build and the native helper.
 npm run build
 echo "cylo setup: done. Try: bin/cylo doctor"

@@ -53,13 +53,17 @@ const LIMIT_FLAGS: Readonly<Partial<Record<LimitName, { flag: string; format: (n
 /** A library error about a limit (`limits.memoryBytes: 1048576 is below the minimum of 4194304`)
  *  said in the command line's terms (`--memory: 1M is below the minimum of 4M`): the flag, the
  *  text the user typed (`typed[flag]`), the bound in the flag's unit, and (`maxHint`) where a
- *  maximum is set and can be raised. Other errors unchanged. */
+ *  maximum is set and can be raised. A bad `isolation` names --isolation. Other errors unchanged. */
 export function inFlagTerms(
   error: CyloError,
   typed: Readonly<Record<string, string>>,
   maxLimits: Readonly<Partial<Record<LimitName, number>>>,
   maxHint?: (name: LimitName) => string,
 ): CyloError {
+  if (error.field === 'isolation') {
+    // The request's field is the --isolation flag's value: name the flag the user typed.
+    return new CyloError(error.code, `--isolation: ${error.message.replace(/^[\w.]+: /, '')}`, { field: '--isolation', cause: error });
+  }
   const name = error.field?.startsWith('limits.') === true ? (error.field.slice('limits.'.length) as LimitName) : undefined;
   const spec = name === undefined ? undefined : LIMIT_FLAGS[name];
   if (name === undefined || spec === undefined) return error;

@@ -11,6 +11,7 @@ import { makeAuthCheck } from './auth.js';
 import { checkCorsWithToken, registerCors, type CorsPolicy } from './cors.js';
 import { addOriginCheck } from './origin-check.js';
 import { registerPlayground } from './playground.js';
+import { trackRouteMethods } from './route-methods.js';
 import { cyloVersion } from '../version.js';
 import { ServerState, type ServerContext } from './context.js';
 import { logHttpError, sendError, toHttpError } from './http-errors.js';
@@ -198,9 +199,13 @@ function setErrorHandlers(app: FastifyInstance, state: ServerState, bodyLimit: n
     logHttpError(error, err, request);
     return sendError(request, reply, err, state);
   });
+  const methodsFor = trackRouteMethods(app);
   app.setNotFoundHandler((request, reply) => {
     const path = request.url.split('?')[0]?.slice(0, 200) ?? '';
-    return sendError(request, reply, new CyloError('CYLO_E_NOT_FOUND', `route: ${request.method} ${path} does not exist (see /openapi.json)`), state);
+    // A known path with another method: say which methods it takes (GET /v1/execute -> POST).
+    const methods = methodsFor(path);
+    const hint = methods.length === 0 ? '' : `; ${path} takes ${methods.join(' or ')}`;
+    return sendError(request, reply, new CyloError('CYLO_E_NOT_FOUND', `route: ${request.method} ${path} does not exist${hint} (see /openapi.json)`), state);
   });
 }
 

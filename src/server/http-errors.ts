@@ -5,6 +5,7 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { CyloError } from '../errors.js';
 import type { ServerContext } from './context.js';
+import { formatSize } from '../util/units.js';
 
 /** The routes that answer in Piston's error shape. */
 export function isPistonUrl(url: string): boolean {
@@ -35,7 +36,7 @@ export function toHttpError(error: unknown, request: FastifyRequest, bodyLimit: 
   const e = error as Partial<FastifyError> & { status?: number };
   switch (e.code) {
     case 'FST_ERR_CTP_BODY_TOO_LARGE':
-      return new CyloError('CYLO_E_BODY_TOO_LARGE', `body: the request body is larger than this server accepts (${bodyLimit} bytes)`, { field: 'body' });
+      return new CyloError('CYLO_E_BODY_TOO_LARGE', `body: the request body is larger than this server accepts (${formatSize(bodyLimit)}); send less, or the operator raises the limit with cylo serve --body-limit (CYLO_BODY_LIMIT, bodyLimit in the config file)`, { field: 'body' });
     case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
       return new CyloError('CYLO_E_VALIDATION', 'content-type: the Content-Type header is malformed; send application/json', { field: 'content-type' });
     case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':

@@ -40,6 +40,34 @@ test('cylo\'s options after FILE are cylo\'s: --json and --timeout apply, the pr
   assert.equal(result.run.stdout, "['x', 'y']\n");
 });
 
+// Proves a typo'd option gets commander's suggestion first, on the message's one line (the JSON
+// error object's message has no newline), still with the way to pass it to the program; fails
+// when the suggestion comes after the pass-through hint or is lost. No sandbox needed: refused
+// before anything runs.
+test('a typo\'d option is refused with the option it probably meant first, on one line', T, async () => {
+  const refused = await cyloExec(['args.py', '--tiemout', '5']);
+  assert.equal(refused.code, 125);
+  assert.match(refused.stderr, /^error: unknown option '--tiemout': did you mean --timeout\? \(to pass --tiemout to the program instead, put it after --: cylo exec FILE -- --tiemout\)\n/);
+  const asJson = await cyloExec(['args.py', '--json', '--tiemout', '5']);
+  assert.equal(asJson.code, 125);
+  assert.equal(asJson.stderr, '');
+  const message = (JSON.parse(asJson.stdout) as { error: { message: string } }).error.message;
+  assert.equal(message, "unknown option '--tiemout': did you mean --timeout? (to pass --tiemout to the program instead, put it after --: cylo exec FILE -- --tiemout)");
+});
+
+// Proves a bad --isolation value is refused naming the flag (not the request's field
+// `isolation`), on stderr and as the JSON error's field; fails when the message or field say
+// `isolation`. Refused by the request's validation, before any sandbox.
+test('a bad --isolation value is refused naming --isolation', T, async () => {
+  const refused = await cyloExec(['--isolation', 'vm', 'args.py']);
+  assert.equal(refused.code, 125);
+  assert.match(refused.stderr, /^cylo: --isolation: expected one of namespaces, microvm \(got [^)]*"vm"\)\n$/);
+  const asJson = await cyloExec(['--json', '--isolation', 'vm', 'args.py']);
+  assert.equal(asJson.code, 125);
+  const error = (JSON.parse(asJson.stdout) as { error: { code: string; field: string } }).error;
+  assert.deepEqual([error.code, error.field], ['CYLO_E_VALIDATION', '--isolation']);
+});
+
 test('an option cylo does not know, after FILE, is refused with the way to pass it to the program; after -- it is the program\'s', T, async (t) => {
   const refused = await cyloExec(['args.py', '--verbose']);
   assert.equal(refused.code, 125);

@@ -157,9 +157,12 @@ const BAD: BadCase[] = [
   { name: 'redirectStderrToStdout not a boolean', request: post('/v1/execute', { language: 'python', code: 'x', redirectStderrToStdout: 1 }), status: 400, code: 'CYLO_E_VALIDATION', field: 'redirectStderrToStdout' },
   { name: 'network requested', request: post('/v1/execute', { language: 'python', code: 'x', network: true }), status: 400, code: 'CYLO_E_VALIDATION', field: 'network' },
   { name: 'unknown language', request: post('/v1/execute', { language: 'cobol-9000', code: 'x' }), status: 400, code: 'CYLO_E_UNKNOWN_LANGUAGE', field: 'language', message: /cobol-9000/ },
-  { name: 'oversized body', request: post('/v1/execute', { language: 'python', code: 'x'.repeat(BODY_LIMIT + 10) }), status: 413, code: 'CYLO_E_BODY_TOO_LARGE', field: 'body' },
-  { name: 'unknown route', request: { method: 'GET', url: '/v2/nothing' }, status: 404, code: 'CYLO_E_NOT_FOUND' },
-  { name: 'wrong method', request: { method: 'GET', url: '/v1/execute' }, status: 404, code: 'CYLO_E_NOT_FOUND' },
+  // The limit in a size unit and the flag that raises it, not a bare byte count.
+  { name: 'oversized body', request: post('/v1/execute', { language: 'python', code: 'x'.repeat(BODY_LIMIT + 10) }), status: 413, code: 'CYLO_E_BODY_TOO_LARGE', field: 'body', message: /accepts \(64K\); .*--body-limit/ },
+  { name: 'unknown route', request: { method: 'GET', url: '/v2/nothing' }, status: 404, code: 'CYLO_E_NOT_FOUND', message: /^route: GET \/v2\/nothing does not exist \(see \/openapi\.json\)$/ },
+  // A known path with the wrong method names the method it takes (also for a parametric route).
+  { name: 'wrong method', request: { method: 'GET', url: '/v1/execute' }, status: 404, code: 'CYLO_E_NOT_FOUND', message: /^route: GET \/v1\/execute does not exist; \/v1\/execute takes POST \(see/ },
+  { name: 'wrong method, parametric route', request: { method: 'PUT', url: '/v1/sessions/abc' }, status: 404, code: 'CYLO_E_NOT_FOUND', message: /; \/v1\/sessions\/abc takes DELETE or GET \(see/ },
   // Piston
   { name: 'piston: unknown language', request: post('/api/v2/execute', { language: 'html', version: '5.0.0', files: [{ content: 'x' }] }), status: 400, code: 'CYLO_E_UNKNOWN_LANGUAGE', message: /^html-5\.0\.0 runtime is unknown$/, piston: true },
   { name: 'piston: unknown version', request: post('/api/v2/execute', { language: 'python', version: '1.0.0', files: [{ content: 'x' }] }), status: 400, code: 'CYLO_E_UNKNOWN_LANGUAGE', message: /^python-1\.0\.0 runtime is unknown$/, piston: true },

@@ -206,6 +206,12 @@ function jsonRequested(argv: readonly string[] = process.argv): boolean {
 export function withPassThroughHint(text: string): string {
   const unknown = /unknown option '([^']+)'/.exec(text);
   if (unknown === null) return text;
+  // A likely typo (commander found a close option): the suggestion first, on the same line.
+  const suggestion = /\n?\(Did you mean (\S+)\?\)/.exec(text);
+  if (suggestion !== null) {
+    const rest = text.replace(suggestion[0], '');
+    return rest.replace(unknown[0], `${unknown[0]}: did you mean ${suggestion[1]}? (to pass ${unknown[1]} to the program instead, put it after --: cylo exec FILE -- ${unknown[1]})`);
+  }
   return text.replace(unknown[0], `${unknown[0]}; cylo exec takes its own options anywhere before --, so to pass ${unknown[1]} to the program put it after --: cylo exec FILE -- ${unknown[1]}`);
 }
 
