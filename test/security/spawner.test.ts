@@ -146,3 +146,33 @@ test('kill() signals the running child through the spawner; a closed channel kil
   process.kill(spawner.pid as number, 'SIGKILL');
   fake.dispose();
 });
+
+test('a descendant orphaned by its parent\'s death is re-parented to the spawner and reaped by it, not left to the host\'s init', { skip }, async () => {
+  // Proves PR_SET_CHILD_SUBREAPER in spawner.c: a sandbox's PID 1 whose bubblewrap died first
+  // used to become a zombie of the host's init, which reaps late or never, and cylo doctor then
+  // reported it as a sandbox-uid orphan (test/security/leaks.test.ts). Here the child forks a
+  // grandchild and exits: without the subreaper its parent would be the host's init (pid 1).
+  const fake = script('(exec sleep 1000 </dev/null >/dev/null 2>&1) &\necho $!');
+  const spawner = new Spawner(fake.path, HELPER);
+  const child = await spawner.spawn([], 3);
+  let out = '';
+  (child.stdio[1] as NodeJS.ReadableStream).setEncoding('utf8');
+  (child.stdio[1] as NodeJS.ReadableStream).on('data', (s: string) => (out += s));
+  await once(child, 'close');
+  const orphan = Number(out.trim());
+  assert.ok(orphan > 0, `the grandchild's pid: ${JSON.stringify(out)}`);
+  try {
+    assert.equal(readProcess(orphan)?.ppid, spawner.pid, 'the orphan\'s parent is the spawner');
+    process.kill(orphan, 'SIGKILL');
+    // Reaped by the spawner: gone from /proc, not a zombie waiting for an init.
+    await waitFor('the orphan to be reaped', () => readProcess(orphan) === undefined, 20_000);
+  } finally {
+    try {
+      process.kill(orphan, 'SIGKILL');
+    } catch {
+      // gone
+    }
+    process.kill(spawner.pid as number, 'SIGKILL');
+    fake.dispose();
+  }
+});
