@@ -194,6 +194,9 @@ export function createCylo(input: CyloOptions = {}): Cylo {
       // Sessions are not persisted: closing ends them (every process killed, slot destroyed).
       await Promise.all([sessions.close(), gate.close(closeOptions.graceMs), microvm.gate.close(closeOptions.graceMs)]);
       microvm.removeFiles();
+      // Every sandbox has ended: the spawner goes too (its channel and stderr are fds of this
+      // process; a library user's open/close cycles would otherwise keep one spawner each).
+      setUp?.spawner?.close();
       // Every slot is gone: the uid range is free for the next instance.
       closed = true;
       setUp?.range.release();

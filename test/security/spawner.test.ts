@@ -176,3 +176,24 @@ test('a descendant orphaned by its parent\'s death is re-parented to the spawner
     fake.dispose();
   }
 });
+
+test('close() ends the spawner and the child it has not reaped; a later spawn starts a new one', { skip, timeout: 60_000 }, async () => {
+  // Proves Spawner.close (cylo's close calls it): without it every closed instance left its
+  // spawner running, with its channel and stderr open in the service (the leaks suite's fd check).
+  const fake = script('exec sleep 1000');
+  const spawner = new Spawner(fake.path, HELPER);
+  const child = await spawner.spawn([], 3);
+  const first = spawner.pid as number;
+  const sleeper = child.pid as number;
+  const exited = once(child, 'exit');
+  spawner.close();
+  assert.deepEqual(await exited, [null, null], 'the running child ends with an unknown exit code');
+  await waitFor('the spawner to exit', () => readProcess(first) === undefined || readFileSync(`/proc/${first}/stat`, 'utf8').split(') ')[1]?.startsWith('Z') || undefined, 20_000);
+  await waitFor('its child to be killed', () => readProcess(sleeper) === undefined || readFileSync(`/proc/${sleeper}/stat`, 'utf8').split(') ')[1]?.startsWith('Z') || undefined, 20_000);
+  const next = await spawner.spawn([], 3);
+  assert.notEqual(spawner.pid, first, 'a new spawner');
+  next.kill('SIGKILL');
+  await once(next, 'exit');
+  spawner.close();
+  fake.dispose();
+});
