@@ -197,3 +197,29 @@ test('close() ends the spawner and the child it has not reaped; a later spawn st
   spawner.close();
   fake.dispose();
 });
+
+test('the service\'s ends of a child\'s sockets are non-blocking, as Node\'s own pipes are; the child\'s ends are blocking', { skip, timeout: 60_000 }, async () => {
+  // Proves the O_NONBLOCK in spawner-child.c. libuv does not set it on a handle received over
+  // IPC, so without it every write of the service to a sandbox (its job, files, stdin) was a
+  // blocking write on the event loop: a job bigger than the socket buffer froze the service
+  // until the sandbox read it, and hostile-filesystem.test.ts deadlocked (the sandbox waited for
+  // the end of its seccomp program, which the frozen loop never sent).
+  const fake = script('exec sleep 1000');
+  const spawner = new Spawner(fake.path, HELPER);
+  const child = await spawner.spawn([], 6);
+  try {
+    const O_NONBLOCK = 0o4000;
+    const flagsOf = (path: string): number => parseInt(/^flags:\s+(\d+)/m.exec(readFileSync(path, 'utf8'))?.[1] ?? 'x', 8);
+    for (const [i, socket] of child.stdio.entries()) {
+      const fd = (socket as unknown as { _handle?: { fd?: number } })._handle?.fd;
+      assert.ok(typeof fd === 'number' && fd >= 0, `fd ${i} has a descriptor here`);
+      assert.equal(flagsOf(`/proc/self/fdinfo/${fd}`) & O_NONBLOCK, O_NONBLOCK, `the service's end of fd ${i} is non-blocking`);
+      assert.equal(flagsOf(`/proc/${child.pid as number}/fdinfo/${i}`) & O_NONBLOCK, 0, `the child's fd ${i} is blocking`);
+    }
+  } finally {
+    child.kill('SIGKILL');
+    await once(child, 'exit');
+    spawner.close();
+    fake.dispose();
+  }
+});
