@@ -51,7 +51,7 @@ export interface DoctorReport extends HostReport {
   /** The microVM backend: isolations offered, accelerator, QEMU, guest kernel, runtime image,
    *  pool (checked without booting a VM). */
   microvm: MicrovmReport;
-  /** Whether sandboxes are started by the spawner (option `spawner`, default true) or by Node's
+  /** Whether sandboxes are started by the spawner (option `spawner`, default false for now) or by Node's
    *  spawn, with a line saying which; the smoke run went through it. */
   spawner: { on: boolean; detail: string };
 }
@@ -230,7 +230,7 @@ function runtimeInfo(r: ResolvedRuntime, envs: readonly EnvironmentInfo[]): Runt
 function spawnerReport(on: boolean): DoctorReport['spawner'] {
   return on
     ? { on, detail: 'on: sandboxes are started by cylo-helper spawner, so the event loop never forks (spawner: false or CYLO_SPAWNER=0 turns it off)' }
-    : { on, detail: 'off: Node\'s spawn forks the service for every sandbox (the default spawner: true takes that off the event loop)' };
+    : { on, detail: 'off: Node\'s spawn forks the service for every sandbox (spawner: true or CYLO_SPAWNER=1 takes that off the event loop)' };
 }
 
 /** A sandboxed `echo ok` through the whole path: what doctor reports as the smoke test. */
