@@ -193,7 +193,7 @@ function chainOf(marker: string, program: string): HostProcess[] {
   const chain: HostProcess[] = [];
   let p: HostProcess | undefined = found[0];
   // cylo's side ends it: this process, or its spawner (a child of it started by cylo that forks
-  // the sandboxes: src/sandbox/spawner.ts, the default), both root and outside the sandbox.
+  // the sandboxes: src/sandbox/spawner.ts, option spawner), both root and outside the sandbox.
   const isCylo = (q: HostProcess): boolean => q.pid === process.pid || (q.ppid === process.pid && q.cmdline[1] === 'spawner');
   while (p !== undefined && !isCylo(p)) {
     chain.push(p);
