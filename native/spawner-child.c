@@ -94,6 +94,14 @@ pid_t spawn_outer(const char *helper, char **args, int nargs, int nfds, int pare
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) != 0) { *err = errno; goto out; }
     parent_fds[made] = pair[0];
     child_fds[made] = pair[1];
+    /* The service's end non-blocking, as libuv makes its own end of a 'pipe' (the child's end
+     * stays blocking). O_NONBLOCK belongs to the open file description, which the fd passed to
+     * the service shares, and libuv does not set it on a handle received over IPC: a blocking
+     * end made every write of the service a blocking write on its event loop, and a job bigger
+     * than the socket buffer (a 2.6 MB file bundle) froze the whole service while the sandbox
+     * still waited for the end of its seccomp program (hostile-filesystem.test.ts hung). */
+    int flags = fcntl(pair[0], F_GETFL);
+    if (flags < 0 || fcntl(pair[0], F_SETFL, flags | O_NONBLOCK) != 0) { *err = errno; made++; goto out; }
   }
   if (pipe2(errpipe, O_CLOEXEC) != 0) { *err = errno; goto out; }
   pid = fork();

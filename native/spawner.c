@@ -23,7 +23,8 @@
  * argument, given by the service at start) in outer mode: a message chooses the outer helper's
  * arguments, exactly what the service's argv chose before, never the program or the mode. Every
  * message is checked (length, counts, alphabet) before anything is done. It owns its children
- * until it reaps them, so a kill never reaches a reused pid. When the channel closes (the service
+ * until it reaps them, so a kill never reaches a reused pid. It is a child subreaper: descendants
+ * orphaned by their parent's death are reaped here at once. When the channel closes (the service
  * ended or died) it kills every child it has not reaped and exits. Each child gets only its own
  * sockets (spawner-child.c).
  */
@@ -37,6 +38,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
@@ -214,7 +216,8 @@ static void handle_line(char *line, size_t len) {
   else reply("! unknown spawner message");
 }
 
-/* Reaps every child that has ended and reports the exits of those the service knows. */
+/* Reaps every child that has ended and reports the exits of those the service knows (its own
+ * children; orphaned descendants re-parented to this subreaper are reaped silently). */
 static void reap(void) {
   for (;;) {
     int status;
@@ -276,6 +279,13 @@ void run_spawner(int argc, char **argv) {
   int sfd = signalfd(-1, &chld, SFD_CLOEXEC | SFD_NONBLOCK);
   if (sfd < 0) fail("spawner: signalfd: %s", strerror(errno));
   if (signal(SIGPIPE, SIG_IGN) == SIG_ERR) fail("spawner: SIGPIPE: %s", strerror(errno));
+  /* Child subreaper: a sandbox process whose parent dies first (bubblewrap killed before its
+   * PID 1: the kill fallbacks, a cgroup sweep killing both at once) is re-parented here, not to
+   * the host's init, and reaped at once by reap(). Under an init that reaps late or never (this
+   * kind of host: 1-2 s), such a zombie runs as a sandbox uid outside every cgroup (cylo doctor
+   * reports it as an orphan) and its pid holds the uid's RLIMIT_NPROC count. Not inherited by
+   * the children (fork clears it). reap() reports exits of its own children only. */
+  if (prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0) fail("spawner: PR_SET_CHILD_SUBREAPER: %s", strerror(errno));
   char *buf = malloc(MAX_LINE + 1);
   if (buf == NULL) fail("spawner: out of memory");
   size_t used = 0;

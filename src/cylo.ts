@@ -51,6 +51,9 @@ export interface DoctorReport extends HostReport {
   /** The microVM backend: isolations offered, accelerator, QEMU, guest kernel, runtime image,
    *  pool (checked without booting a VM). */
   microvm: MicrovmReport;
+  /** Whether sandboxes are started by the spawner (option `spawner`, default false for now) or by Node's
+   *  spawn, with a line saying which; the smoke run went through it. */
+  spawner: { on: boolean; detail: string };
 }
 
 export interface CyloStats extends PoolStats {
@@ -176,7 +179,7 @@ export function createCylo(input: CyloOptions = {}): Cylo {
       // Otherwise (serve's and mcp's start check) the smoke run's start removed them: say so.
       let orphans = report.orphans;
       if (!orphans.cleaned && orphans.cgroups.length > 0 && orphans.cgroups.every((c) => setUp?.cleanedAtStart.cgroups.includes(c) === true)) orphans = { ...orphans, cleaned: true };
-      return { ...report, smoke, orphans, microvm: microvmReport(options) };
+      return { ...report, smoke, orphans, microvm: microvmReport(options), spawner: spawnerReport(options.spawner) };
     },
     async warm() {
       await ready();
@@ -194,6 +197,9 @@ export function createCylo(input: CyloOptions = {}): Cylo {
       // Sessions are not persisted: closing ends them (every process killed, slot destroyed).
       await Promise.all([sessions.close(), gate.close(closeOptions.graceMs), microvm.gate.close(closeOptions.graceMs)]);
       microvm.removeFiles();
+      // Every sandbox has ended: the spawner goes too (its channel and stderr are fds of this
+      // process; a library user's open/close cycles would otherwise keep one spawner each).
+      setUp?.spawner?.close();
       // Every slot is gone: the uid range is free for the next instance.
       closed = true;
       setUp?.range.release();
@@ -218,6 +224,13 @@ function runtimeInfo(r: ResolvedRuntime, envs: readonly EnvironmentInfo[]): Runt
   const def = r.definition;
   const environments = envs.filter((e) => e.language === def.id).map((e) => ({ name: e.name, packages: e.packages, builtin: e.builtin }));
   return { language: def.id, aliases: def.aliases, version: r.version ?? null, extension: def.extension, available: r.available, compiled: def.compile !== undefined, package: def.package, problem: r.problem ?? null, environments };
+}
+
+/** What doctor says of the option `spawner` (docs/security.md "The spawner"). */
+function spawnerReport(on: boolean): DoctorReport['spawner'] {
+  return on
+    ? { on, detail: 'on: sandboxes are started by cylo-helper spawner, so the event loop never forks (spawner: false or CYLO_SPAWNER=0 turns it off)' }
+    : { on, detail: 'off: Node\'s spawn forks the service for every sandbox (spawner: true or CYLO_SPAWNER=1 takes that off the event loop)' };
 }
 
 /** A sandboxed `echo ok` through the whole path: what doctor reports as the smoke test. */

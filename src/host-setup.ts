@@ -25,6 +25,8 @@ export interface HostSetup {
   cleanedAtStart: OrphanReport;
   /** This instance's sandbox uid range; release() at close. */
   range: UidRange;
+  /** The process that starts this instance's sandboxes (option spawner); close() at close. */
+  spawner: Spawner | undefined;
   /** What the microVM backend shares with the namespace backend (src/microvm/setup.ts). */
   shared: { helperPath: string; bwrapPath: string; cgroups: NonNullable<HostReport['cgroups']> };
 }
@@ -45,13 +47,14 @@ export async function setUpHost(options: NormalizedOptions, cleanAtStart = true)
   const range = claimUidRange(options.uidCount, options.uidBasePinned ? options.uidBase : undefined);
   const cleanedAtStart = cleanAtStart ? await recoverFromCrashes(report.cgroups, range, options) : { cgroups: [], others: [], processes: [] };
   let cache: CompileCache | undefined;
+  const spawner = options.spawner ? new Spawner(report.helperPath) : undefined;
   const backend = new NamespaceBackend({
     // The workspace a default request gets (src/api/request.ts fits it to the memory limits).
     prepareWorkspaceBytes: options.prepare ? Math.min(options.defaultLimits.workspaceBytes, options.defaultLimits.memoryBytes, options.defaultLimits.compileMemoryBytes) : undefined,
     bwrapPath: report.bwrapPath,
     helperPath: report.helperPath,
     prestartDir: options.prepare && options.prestart ? prestartDir(report.helperPath) : undefined,
-    spawner: options.spawner ? new Spawner(report.helperPath) : undefined,
+    spawner,
     cgroups: report.cgroups,
     identities: range.identities,
     seccompProgram: options.relax.has('seccomp') ? undefined : buildSeccompProgram(),
@@ -65,7 +68,7 @@ export async function setUpHost(options: NormalizedOptions, cleanAtStart = true)
     if (cacheDir !== false) cache ??= CompileCache.open({ dir: cacheDir, maxBytes: cacheMaxBytes });
     return cache;
   };
-  return { backend, compileCache, cleanedAtStart, range, shared: { helperPath: report.helperPath, bwrapPath: report.bwrapPath, cgroups: report.cgroups } };
+  return { backend, compileCache, cleanedAtStart, range, spawner, shared: { helperPath: report.helperPath, bwrapPath: report.bwrapPath, cgroups: report.cgroups } };
 }
 
 /** Crash recovery: what a SIGKILLed cylo left behind (execution cgroups named after an owner

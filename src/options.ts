@@ -63,9 +63,10 @@ export interface CyloOptions {
   prestart?: boolean;
   /** Sandboxes are started by the spawner, a helper process started once per instance that
    *  forks for the service (native/spawner.c), so the event loop never forks (docs/security.md
-   *  "The spawner"). Default false for now (Node's child_process.spawn forks the service for
-   *  each): with it on, the leaks suite's doctor check still finds sandbox-uid processes right
-   *  after a run (not yet understood), so it stays opt-in until that is fixed. */
+   *  "The spawner"). Default false for now (Node's child_process.spawn, which forks the whole
+   *  service for each sandbox: 0.5-1.3 ms of a blocked event loop each): its leftover-process,
+   *  close and blocking-socket findings are fixed, but the leaks suite's fd count still races a
+   *  shared instance's spawn in flight (BENCHMARKS.md, 2026-12-01). */
   spawner?: boolean;
   /** Named environments whose pre-started Python runtimes import modules before they wait
    *  (environment name -> module names; docs/environments.md "Pre-imports"). Merged over the

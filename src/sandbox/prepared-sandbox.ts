@@ -32,6 +32,8 @@ export class PreparedSandbox {
   private child: SandboxProcess | undefined;
   private readonly started: Promise<SandboxProcess>;
   private discarded = false;
+  /** discardNow() ran before the helper chain had started: begin() kills it at once. */
+  private discardedNow = false;
   private readonly backlog: Array<(sink: SandboxSink) => void> = [];
   private sink: SandboxSink | undefined;
   private used = false;
@@ -95,7 +97,12 @@ export class PreparedSandbox {
     // A sandbox waiting for its job must not keep the process alive (a library user's script
     // ends when its work is done); run() takes the references back.
     this.setReferenced(this.used && !this.discarded);
-    if (this.discarded) child.kill('SIGKILL');
+    // Only a synchronous discard (at process exit) kills here. discard() awaits this same start
+    // and then kills from the inside out: killing bubblewrap here first orphaned its PID 1 to the
+    // host's init as a sandbox-uid zombie (with the spawner, whose spawns resolve a message
+    // round trip later, every discard of a sandbox still starting did: test/security/leaks.test.ts
+    // found them in cylo doctor's orphan processes).
+    if (this.discardedNow) child.kill('SIGKILL');
   }
 
   /** Sends what the sandbox reports to its run, or keeps it until there is one. */
@@ -162,6 +169,7 @@ export class PreparedSandbox {
   discardNow(): void {
     this.used = true;
     this.discarded = true;
+    this.discardedNow = true;
     this.child?.kill('SIGKILL');
   }
 

@@ -161,6 +161,18 @@ export class Spawner {
     else channel?.unref?.();
   }
 
+  /** Stops the spawner (its instance closed, every sandbox ended): the channel closes, and the
+   *  spawner kills any child it has not reaped and exits. Spawns still waiting fail, children
+   *  still running end with unknown exit codes (as on its death); a later spawn starts a new
+   *  one. */
+  close(): void {
+    const child = this.process;
+    if (child === undefined) return;
+    this.died(child, 'it was closed');
+    if (child.connected) child.disconnect();
+    child.stderr?.destroy();
+  }
+
   private start(): ChildProcess {
     const child = spawn(this.binary, ['spawner', '--channel-fd', '3', '--helper', this.helperPath], { stdio: ['ignore', 'ignore', 'pipe', 'ipc'], env: {}, windowsHide: true });
     this.process = child;

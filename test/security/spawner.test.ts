@@ -146,3 +146,80 @@ test('kill() signals the running child through the spawner; a closed channel kil
   process.kill(spawner.pid as number, 'SIGKILL');
   fake.dispose();
 });
+
+test('a descendant orphaned by its parent\'s death is re-parented to the spawner and reaped by it, not left to the host\'s init', { skip }, async () => {
+  // Proves PR_SET_CHILD_SUBREAPER in spawner.c: a sandbox's PID 1 whose bubblewrap died first
+  // used to become a zombie of the host's init, which reaps late or never, and cylo doctor then
+  // reported it as a sandbox-uid orphan (test/security/leaks.test.ts). Here the child forks a
+  // grandchild and exits: without the subreaper its parent would be the host's init (pid 1).
+  const fake = script('(exec sleep 1000 </dev/null >/dev/null 2>&1) &\necho $!');
+  const spawner = new Spawner(fake.path, HELPER);
+  const child = await spawner.spawn([], 3);
+  let out = '';
+  (child.stdio[1] as NodeJS.ReadableStream).setEncoding('utf8');
+  (child.stdio[1] as NodeJS.ReadableStream).on('data', (s: string) => (out += s));
+  await once(child, 'close');
+  const orphan = Number(out.trim());
+  assert.ok(orphan > 0, `the grandchild's pid: ${JSON.stringify(out)}`);
+  try {
+    assert.equal(readProcess(orphan)?.ppid, spawner.pid, 'the orphan\'s parent is the spawner');
+    process.kill(orphan, 'SIGKILL');
+    // Reaped by the spawner: gone from /proc, not a zombie waiting for an init.
+    await waitFor('the orphan to be reaped', () => readProcess(orphan) === undefined, 20_000);
+  } finally {
+    try {
+      process.kill(orphan, 'SIGKILL');
+    } catch {
+      // gone
+    }
+    process.kill(spawner.pid as number, 'SIGKILL');
+    fake.dispose();
+  }
+});
+
+test('close() ends the spawner and the child it has not reaped; a later spawn starts a new one', { skip, timeout: 60_000 }, async () => {
+  // Proves Spawner.close (cylo's close calls it): without it every closed instance left its
+  // spawner running, with its channel and stderr open in the service (the leaks suite's fd check).
+  const fake = script('exec sleep 1000');
+  const spawner = new Spawner(fake.path, HELPER);
+  const child = await spawner.spawn([], 3);
+  const first = spawner.pid as number;
+  const sleeper = child.pid as number;
+  const exited = once(child, 'exit');
+  spawner.close();
+  assert.deepEqual(await exited, [null, null], 'the running child ends with an unknown exit code');
+  await waitFor('the spawner to exit', () => readProcess(first) === undefined || readFileSync(`/proc/${first}/stat`, 'utf8').split(') ')[1]?.startsWith('Z') || undefined, 20_000);
+  await waitFor('its child to be killed', () => readProcess(sleeper) === undefined || readFileSync(`/proc/${sleeper}/stat`, 'utf8').split(') ')[1]?.startsWith('Z') || undefined, 20_000);
+  const next = await spawner.spawn([], 3);
+  assert.notEqual(spawner.pid, first, 'a new spawner');
+  next.kill('SIGKILL');
+  await once(next, 'exit');
+  spawner.close();
+  fake.dispose();
+});
+
+test('the service\'s ends of a child\'s sockets are non-blocking, as Node\'s own pipes are; the child\'s ends are blocking', { skip, timeout: 60_000 }, async () => {
+  // Proves the O_NONBLOCK in spawner-child.c. libuv does not set it on a handle received over
+  // IPC, so without it every write of the service to a sandbox (its job, files, stdin) was a
+  // blocking write on the event loop: a job bigger than the socket buffer froze the service
+  // until the sandbox read it, and hostile-filesystem.test.ts deadlocked (the sandbox waited for
+  // the end of its seccomp program, which the frozen loop never sent).
+  const fake = script('exec sleep 1000');
+  const spawner = new Spawner(fake.path, HELPER);
+  const child = await spawner.spawn([], 6);
+  try {
+    const O_NONBLOCK = 0o4000;
+    const flagsOf = (path: string): number => parseInt(/^flags:\s+(\d+)/m.exec(readFileSync(path, 'utf8'))?.[1] ?? 'x', 8);
+    for (const [i, socket] of child.stdio.entries()) {
+      const fd = (socket as unknown as { _handle?: { fd?: number } })._handle?.fd;
+      assert.ok(typeof fd === 'number' && fd >= 0, `fd ${i} has a descriptor here`);
+      assert.equal(flagsOf(`/proc/self/fdinfo/${fd}`) & O_NONBLOCK, O_NONBLOCK, `the service's end of fd ${i} is non-blocking`);
+      assert.equal(flagsOf(`/proc/${child.pid as number}/fdinfo/${i}`) & O_NONBLOCK, 0, `the child's fd ${i} is blocking`);
+    }
+  } finally {
+    child.kill('SIGKILL');
+    await once(child, 'exit');
+    spawner.close();
+    fake.dispose();
+  }
+});

@@ -39,6 +39,7 @@ export async function doctorCommand(options: DoctorOptions, io: CommandIO): Prom
       if (!c.ok || c.relaxed === true) io.stdout.write(`${''.padEnd(8)} ${''.padEnd(12)} fix: ${c.fix ?? 'see docs/security.md'}\n`);
     }
     io.stdout.write(`${(report.smoke.ok ? 'ok' : 'FAILED').padEnd(8)} ${'smoke run'.padEnd(12)} ${report.smoke.detail}\n`);
+    io.stdout.write(`${(report.spawner.on ? 'ok' : 'OFF').padEnd(8)} ${'spawner'.padEnd(12)} ${report.spawner.detail}\n`);
     if (orphanCount === 0) {
       io.stdout.write(`${'ok'.padEnd(8)} ${'orphans'.padEnd(12)} no leftover cgroups or sandbox processes\n`);
     } else {
