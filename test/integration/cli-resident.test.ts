@@ -115,7 +115,7 @@ test('the resident socket is 0600 in a 0700 directory, and a client of the same 
 });
 
 // Each case runs through the resident and in-process; the user sees the same bytes and code.
-const SAME: Array<{ name: string; args: string[]; stdin?: string; files?: Record<string, string> }> = [
+const SAME: Array<{ name: string; args: string[]; stdin?: string; files?: Record<string, string>; timed?: boolean }> = [
   { name: 'hello world', args: ['exec', '--lang', 'python', 'print("hello")'] },
   { name: 'a nonzero exit with stderr', args: ['exec', '--lang', 'python', 'import sys; print("out"); print("err", file=sys.stderr); sys.exit(3)'] },
   { name: 'a signal death (the shell\'s line)', args: ['exec', '--lang', 'bash', 'echo before; kill -SEGV $$'] },
@@ -124,6 +124,9 @@ const SAME: Array<{ name: string; args: string[]; stdin?: string; files?: Record
   { name: 'a file argument (relative to the client\'s cwd) with args after --', args: ['exec', 'sub/args.py', '--', '--flag', 'x y'], files: { 'sub/args.py': 'import sys\nprint(sys.argv[1:])\n' } },
   { name: 'piped stdin to a file program', args: ['exec', 'rev.py'], stdin: 'hello\nworld\n', files: { 'rev.py': 'import sys\nfor line in sys.stdin: print(line.strip()[::-1])\n' } },
   { name: 'code from stdin (-)', args: ['exec', '--lang', 'python', '-'], stdin: 'print(6 * 7)\n' },
+  // Relative paths of flags, read from the client's directory (the resident never changes its own).
+  { name: '--stdin-file relative to the client\'s cwd', args: ['exec', 'dbl.py', '--stdin-file', 'in/x.txt'], files: { 'dbl.py': 'print(int(input()) * 2)\n', 'in/x.txt': '5\n' } },
+  { name: '--tests relative to the client\'s cwd', args: ['exec', 'dbl.py', '--tests', 'cases'], files: { 'dbl.py': 'print(int(input()) * 2)\n', 'cases/1.in': '2\n', 'cases/1.out': '4\n', 'cases/2.in': '3\n', 'cases/2.out': '7\n' }, timed: true },
 ];
 
 for (const c of SAME) {
@@ -133,8 +136,11 @@ for (const c of SAME) {
       mkdirSync(join(work, name, '..'), { recursive: true });
       writeFileSync(join(work, name), text);
     }
-    const { viaResident, ...resident } = await cyloCounted(c.args, RESIDENT_ENV, c.stdin);
-    const local = await cylo(c.args, LOCAL_ENV, c.stdin);
+    // A test-case report gives each case's time and memory: those differ from run to run.
+    const untimed = (o: Outcome): Outcome => (c.timed === true ? { ...o, stdout: o.stdout.replace(/\d+ ms/g, 'N ms').replace(/\d+K/g, 'NK') } : o);
+    const { viaResident, ...viaSocket } = await cyloCounted(c.args, RESIDENT_ENV, c.stdin);
+    const resident = untimed(viaSocket);
+    const local = untimed(await cylo(c.args, LOCAL_ENV, c.stdin));
     assert.ok(viaResident, 'the resident ran it');
     assert.deepEqual(resident, local);
     assert.notEqual(local.stdout + local.stderr, '', 'the case prints something to compare');
