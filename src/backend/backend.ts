@@ -166,6 +166,12 @@ export interface SandboxBackend<S extends BackendSlot = BackendSlot> {
    *  the execution's next stage. Rejects only for a bug or a host failure, never because of
    *  what the program did. */
   runStage(slot: S, spec: StageSpec): Promise<StageReport>;
+  /** Optional: true when `slot`'s sandbox prepared ahead of time is the kind the run stage of a
+   *  runtime pre-starting `prestart` would use (a pre-started runtime of that kind; none for
+   *  `undefined`). The pool then hands such a slot rather than the last one freed, so that a
+   *  slot pre-starting Python is not taken by a C program (whose stage would start a sandbox on
+   *  demand). A hint only: runStage still checks that the whole plan fits. */
+  preparedFor?(slot: S, prestart: PrestartKind | undefined): boolean;
   /** How stages got their isolation: prepared ahead of time or started on demand. */
   stats(): { prepared: number; startedOnDemand: number };
 }

@@ -16,6 +16,10 @@ export interface CliContext {
   untilTerminated: (work: (signal: AbortSignal) => Promise<number>) => Promise<number>;
   /** Records the command's exit code. */
   setExitCode: (code: number) => void;
+  /** The directory the command line's relative paths mean (a resident's client's: the
+   *  resident runs several commands at once and never changes its own); undefined: this
+   *  process's. */
+  cwd?: string;
   /** An instance to run with instead of creating one (the resident's, kept warm). */
   cylo?: Cylo;
   /** commander's output settings (help width and colours) when they are not this process's. */

@@ -8,7 +8,7 @@
 //   --  ends cylo's options: everything after it is the program's arguments (cylo exec main.py -- --flag)
 // No program argument, no -c and no --file: the code is read from stdin (as before).
 import { readFile, stat } from 'node:fs/promises';
-import { basename, extname, isAbsolute, normalize } from 'node:path';
+import { basename, extname, isAbsolute, normalize, resolve } from 'node:path';
 import type { Cylo } from '../cylo.js';
 import type { ExecuteRequest } from '../api/request.js';
 import { CyloError } from '../errors.js';
@@ -27,6 +27,15 @@ export interface ProgramOptions {
   files?: string[];
   stdin?: string;
   stdinFile?: string;
+  /** The directory relative paths are read from (the resident's client's); default: this
+   *  process's. Messages keep the paths as typed. */
+  cwd?: string | undefined;
+}
+
+/** `path` as read from `cwd` (a client's working directory in the resident; this process's
+ *  when undefined): the resident runs several commands at once, so it never changes its own. */
+export function inDir(cwd: string | undefined, path: string): string {
+  return cwd === undefined ? path : resolve(cwd, path);
 }
 
 /** Where the program text comes from. */
@@ -59,7 +68,7 @@ export async function programSource(o: ProgramOptions): Promise<ProgramSource> {
   if (o.code !== undefined) return { kind: 'code', code: o.code };
   if (o.files !== undefined && o.files.length > 0) return { kind: 'files', paths: o.files };
   if (o.program === undefined || o.program === '-') return { kind: 'stdin' };
-  if (await isFile(o.program)) return { kind: 'files', paths: [o.program] };
+  if (await isFile(inDir(o.cwd, o.program))) return { kind: 'files', paths: [o.program] };
   if (looksLikeFileName(o.program)) throw usage(`${o.program}: no such file (for inline code use -c CODE)`, 'FILE');
   return { kind: 'code', code: o.program };
 }
@@ -83,14 +92,15 @@ export function languageFor(lang: string | undefined, source: ProgramSource, cyl
   throw usage('--lang: which language? e.g. cylo exec --lang python -c "print(1)", or cylo exec main.py', '--lang');
 }
 
-/** Sets request.files or request.code from the source (files read and base64-encoded). */
-export async function addProgram(request: ExecuteRequest, source: ProgramSource, io: CommandIO): Promise<void> {
+/** Sets request.files or request.code from the source (files read from `cwd` and
+ *  base64-encoded). */
+export async function addProgram(request: ExecuteRequest, source: ProgramSource, io: CommandIO, cwd?: string): Promise<void> {
   if (source.kind === 'code') request.code = source.code;
   else if (source.kind === 'stdin') request.code = (await readAll(io.stdin)).toString('utf8');
   else {
     request.files = await Promise.all(
       source.paths.map(async (p) => {
-        const content = await readFile(p).catch((e: NodeJS.ErrnoException) => {
+        const content = await readFile(inDir(cwd, p)).catch((e: NodeJS.ErrnoException) => {
           throw usage(`--file: cannot read ${p} (${e.code ?? e.message})`, '--file');
         });
         return { name: requestName(p), content: content.toString('base64'), encoding: 'base64' as const };
@@ -107,7 +117,7 @@ export async function addStdin(request: ExecuteRequest, o: ProgramOptions): Prom
   if (o.stdin !== undefined) request.stdin = o.stdin;
   else if (o.stdinFile !== undefined) {
     request.stdin = (
-      await readFile(o.stdinFile).catch((e: NodeJS.ErrnoException) => {
+      await readFile(inDir(o.cwd, o.stdinFile)).catch((e: NodeJS.ErrnoException) => {
         throw usage(`--stdin-file: cannot read ${o.stdinFile} (${e.code ?? e.message})`, '--stdin-file');
       })
     ).toString('utf8');

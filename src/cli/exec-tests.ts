@@ -15,7 +15,7 @@ import { COMPARISON_MODES, type ComparisonMode } from '../api/test-cases.js';
 import type { TestCaseResult } from '../api/verdict.js';
 import { CyloError } from '../errors.js';
 import { formatSize } from '../util/units.js';
-import { languageFor, programSource } from './exec-program.js';
+import { inDir, languageFor, programSource } from './exec-program.js';
 
 /** The test-case flags of `cylo exec`, as commander gives them. */
 export interface TestFlags {
@@ -27,6 +27,8 @@ export interface TestFlags {
   tolerance?: string | undefined;
   checker?: string | undefined;
   stopOnFailure?: boolean | undefined;
+  /** The directory relative paths are read from (exec-program.ts inDir). */
+  cwd?: string | undefined;
 }
 
 export const EXIT_NOT_ACCEPTED = 1;
@@ -38,28 +40,29 @@ export function wantsTests(flags: TestFlags): boolean {
   return (flags.test?.length ?? 0) > 0 || flags.tests !== undefined;
 }
 
-async function readCapped(path: string, field: string, maxBytes: number): Promise<string> {
-  const info = await stat(path).catch(() => undefined);
+/** The file at `path` (as typed; read from `cwd`), at most `maxBytes`. */
+async function readCapped(path: string, field: string, maxBytes: number, cwd: string | undefined): Promise<string> {
+  const info = await stat(inDir(cwd, path)).catch(() => undefined);
   if (info === undefined || !info.isFile()) throw usage(`${field}: ${path} is not a file`, field);
   if (info.size > maxBytes) throw usage(`${field}: ${path} is ${formatSize(info.size)}, above the maximum of ${formatSize(maxBytes)}`, field);
-  return readFile(path, 'utf8');
+  return readFile(inDir(cwd, path), 'utf8');
 }
 
 /** `IN[:EXPECTED]`: a value naming an existing file is IN alone (paths may contain ':'). */
-async function caseFromFlag(value: string, maxBytes: number): Promise<NonNullable<ExecuteRequest['tests']>[number]> {
-  const whole = await stat(value).then((s) => s.isFile(), () => false);
+async function caseFromFlag(value: string, maxBytes: number, cwd: string | undefined): Promise<NonNullable<ExecuteRequest['tests']>[number]> {
+  const whole = await stat(inDir(cwd, value)).then((s) => s.isFile(), () => false);
   const cut = value.lastIndexOf(':');
   const [input, expected] = whole || cut <= 0 ? [value, undefined] : [value.slice(0, cut), value.slice(cut + 1)];
   return {
     name: basename(input).replace(/\.in$/, ''),
-    stdin: await readCapped(input, '--test', maxBytes),
-    ...(expected === undefined ? {} : { expectedOutput: await readCapped(expected, '--test', maxBytes) }),
+    stdin: await readCapped(input, '--test', maxBytes, cwd),
+    ...(expected === undefined ? {} : { expectedOutput: await readCapped(expected, '--test', maxBytes, cwd) }),
   };
 }
 
 /** Every NAME.in of `dir`, in natural order (2 before 10), with NAME.out or NAME.ans. */
-async function casesFromDirectory(dir: string, maxBytes: number): Promise<NonNullable<ExecuteRequest['tests']>> {
-  const names = await readdir(dir).catch(() => {
+async function casesFromDirectory(dir: string, maxBytes: number, cwd: string | undefined): Promise<NonNullable<ExecuteRequest['tests']>> {
+  const names = await readdir(inDir(cwd, dir)).catch(() => {
     throw usage(`--tests: cannot read the folder ${dir}`, '--tests');
   });
   const inputs = names.filter((n) => n.endsWith('.in')).sort((a, b) => a.localeCompare(b, 'en', { numeric: true }));
@@ -68,7 +71,7 @@ async function casesFromDirectory(dir: string, maxBytes: number): Promise<NonNul
     inputs.map(async (file) => {
       const name = file.slice(0, -'.in'.length);
       const answer = [`${name}.out`, `${name}.ans`].find((n) => names.includes(n));
-      return { name, stdin: await readCapped(join(dir, file), '--tests', maxBytes), ...(answer === undefined ? {} : { expectedOutput: await readCapped(join(dir, answer), '--tests', maxBytes) }) };
+      return { name, stdin: await readCapped(join(dir, file), '--tests', maxBytes, cwd), ...(answer === undefined ? {} : { expectedOutput: await readCapped(join(dir, answer), '--tests', maxBytes, cwd) }) };
     }),
   );
 }
@@ -77,7 +80,8 @@ async function casesFromDirectory(dir: string, maxBytes: number): Promise<NonNul
  *  Throws CYLO_E_USAGE naming the flag. */
 export async function addTestCases(request: ExecuteRequest, flags: TestFlags, cylo: Cylo): Promise<void> {
   const maxBytes = cylo.policy.bounds.maxStdinBytes;
-  const tests = [...(await Promise.all((flags.test ?? []).map((v) => caseFromFlag(v, maxBytes)))), ...(flags.tests === undefined ? [] : await casesFromDirectory(flags.tests, maxBytes))];
+  const { cwd } = flags;
+  const tests = [...(await Promise.all((flags.test ?? []).map((v) => caseFromFlag(v, maxBytes, cwd)))), ...(flags.tests === undefined ? [] : await casesFromDirectory(flags.tests, maxBytes, cwd))];
   request.tests = tests;
   if (flags.compare !== undefined || flags.tolerance !== undefined) {
     const mode = (flags.compare ?? 'numeric') as ComparisonMode;
@@ -88,9 +92,9 @@ export async function addTestCases(request: ExecuteRequest, flags: TestFlags, cy
     request.comparison = tolerance === undefined ? { mode } : { mode, absoluteTolerance: tolerance, relativeTolerance: tolerance };
   }
   if (flags.checker !== undefined) {
-    const source = await programSource({ program: flags.checker });
+    const source = await programSource({ program: flags.checker, cwd });
     if (source.kind !== 'files') throw usage(`--checker: ${flags.checker} is not a file`, '--checker');
-    request.checker = { language: languageFor(undefined, source, cylo), code: await readCapped(flags.checker, '--checker', cylo.policy.bounds.maxFilesBytes) };
+    request.checker = { language: languageFor(undefined, source, cylo), code: await readCapped(flags.checker, '--checker', cylo.policy.bounds.maxFilesBytes, cwd) };
   }
   if (flags.stopOnFailure === true) request.stopOnFailure = true;
 }

@@ -14,6 +14,7 @@ import { planEntry } from '../runtimes/entry-point.js';
 import { expandArgv, type TokenValues } from '../runtimes/tokens.js';
 import type { BundleFile } from '../backend/file-bundle.js';
 import type { CompileCache } from './compile-cache.js';
+import type { SlotPreference } from './pool.js';
 import { compileFlights, compileStage, mergeArtifacts } from './compile-stage.js';
 import { classifyStage } from './outcome.js';
 import { stageEnv } from './stage-env.js';
@@ -80,6 +81,15 @@ export class Lifecycle<S extends BackendSlot = BackendSlot> {
 
   get backendName(): ExecutionResult['backend'] {
     return this.backend.name;
+  }
+
+  /** The pool's preference for an execution of `runtime`: a slot whose prepared sandbox its run
+   *  stage fits (backend.ts preparedFor); undefined when the backend has no such hint. */
+  slotPreference(runtime: ResolvedRuntime): SlotPreference<S> | undefined {
+    const backend = this.backend;
+    if (backend.preparedFor === undefined) return undefined;
+    const kind = runtime.definition.prestart;
+    return (slot) => backend.preparedFor?.(slot, kind) === true;
   }
 
   /** Runs one execution in `slot` (from the pool); the pool makes the slot clean afterwards. */

@@ -3,7 +3,9 @@
 //  - the rest wait in a FIFO queue bounded by `queueLimit`; beyond it, CYLO_E_QUEUE_FULL;
 //  - an AbortSignal cancels a queued execution (it never starts) or a running one;
 //  - slots (an unprivileged uid and a cgroup) are created ahead and reused; a slot is checked
-//    and reset between uses, and a slot whose reset fails is retired, never reused.
+//    and reset between uses, and a slot whose reset fails is retired, never reused;
+//  - of the idle slots, an execution gets the last freed one its `prefer` accepts (the slot
+//    whose prepared sandbox fits it: src/backend/backend.ts preparedFor), else the last freed.
 import { availableParallelism } from 'node:os';
 import { CyloError } from '../errors.js';
 
@@ -33,6 +35,9 @@ export interface PoolStats {
   retiredSlots: number;
   completed: number;
 }
+
+/** Which idle slot an execution would rather have (true: this one); a preference only. */
+export type SlotPreference<S> = (slot: S) => boolean;
 
 interface Waiter<S extends PoolSlot> {
   resolve: (slot: S) => void;
@@ -75,10 +80,12 @@ export class ExecutionPool<S extends PoolSlot> {
     this.idle.push(...made);
   }
 
-  /** Runs `task` with a slot when one is free (FIFO). Rejects with CYLO_E_QUEUE_FULL when the
-   *  queue is full, CYLO_E_CANCELLED when `signal` aborts while waiting. */
-  async run<T>(task: (slot: S, signal: AbortSignal | undefined) => Promise<T>, signal?: AbortSignal): Promise<T> {
-    const slot = await this.acquire(signal);
+  /** Runs `task` with a slot when one is free (FIFO): an idle one `prefer` accepts when there
+   *  is one (a queued execution gets the slot just freed: no other is idle then). Rejects with
+   *  CYLO_E_QUEUE_FULL when the queue is full, CYLO_E_CANCELLED when `signal` aborts while
+   *  waiting. */
+  async run<T>(task: (slot: S, signal: AbortSignal | undefined) => Promise<T>, signal?: AbortSignal, prefer?: SlotPreference<S>): Promise<T> {
+    const slot = await this.acquire(signal, prefer);
     try {
       return await task(slot, signal);
     } finally {
@@ -90,13 +97,24 @@ export class ExecutionPool<S extends PoolSlot> {
     }
   }
 
-  private async acquire(signal: AbortSignal | undefined): Promise<S> {
+  /** The last freed idle slot `prefer` accepts, else the last freed one; undefined when none is
+   *  idle. */
+  private takeIdle(prefer: SlotPreference<S> | undefined): S | undefined {
+    if (prefer !== undefined) {
+      for (let i = this.idle.length - 1; i >= 0; i--) {
+        if (prefer(this.idle[i] as S)) return this.idle.splice(i, 1)[0];
+      }
+    }
+    return this.idle.pop();
+  }
+
+  private async acquire(signal: AbortSignal | undefined, prefer: SlotPreference<S> | undefined): Promise<S> {
     if (this.closed) throw new CyloError('CYLO_E_SHUTTING_DOWN', 'the execution pool is closed; no new executions are accepted');
     if (signal?.aborted === true) throw new CyloError('CYLO_E_CANCELLED', 'execution cancelled before it started');
     if (this.running < this.concurrency && this.queue.length === 0) {
       this.running += 1;
       try {
-        return this.idle.pop() ?? (await this.createSlot());
+        return this.takeIdle(prefer) ?? (await this.createSlot());
       } catch (error) {
         this.running -= 1;
         this.dispatch();

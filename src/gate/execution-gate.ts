@@ -65,7 +65,7 @@ export class ExecutionGate<S extends BackendSlot = BackendSlot> {
         const run = { request: normalized, runtime, tests: normalized.tests, checker };
         return await runTestCases(run, { pool: this.deps.pool, lifecycle }, { signal: controller.signal, onEvent });
       }
-      return await this.deps.pool.run((slot) => lifecycle.execute(normalized, runtime, slot, { signal: controller.signal, onEvent, stdinStream: options.stdinStream, control: options.control }), controller.signal);
+      return await this.deps.pool.run((slot) => lifecycle.execute(normalized, runtime, slot, { signal: controller.signal, onEvent, stdinStream: options.stdinStream, control: options.control }), controller.signal, lifecycle.slotPreference(runtime));
     } catch (error) {
       const err = toCyloError(error);
       // Cancelled by the gate itself, not by the caller: close()'s grace period ended.

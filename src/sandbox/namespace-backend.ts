@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import type { Layer } from '../api/result.js';
 import { CyloError } from '../errors.js';
 import { LAYERS } from '../api/result.js';
-import type { HostMount, SandboxBackend, StageLimits, StageReport, StageSpec } from '../backend/backend.js';
+import type { HostMount, PrestartKind, SandboxBackend, StageLimits, StageReport, StageSpec } from '../backend/backend.js';
 import { sandboxKey, WORKSPACE, type SandboxPlan } from './bwrap-argv.js';
 import { cgroupName } from './cgroup-name.js';
 import type { CgroupDriver, ExecutionCgroup } from './cgroups.js';
@@ -55,6 +55,8 @@ export interface NamespaceSlot {
   readonly cgroup: ExecutionCgroup;
   /** Hands over the sandbox prepared for this slot, if any (it can be taken once). */
   takePrepared(): PreparedSandbox | undefined;
+  /** The kind its prepared sandbox pre-starts (undefined: none); null when none waits, healthy. */
+  preparedKind(): PrestartKind | undefined | null;
   /** The runtime the slot's next prepared sandbox pre-starts, and the trees that sandbox binds:
    *  those of the last pre-startable run stage that fitted a prepared sandbox (a slot serves the
    *  same language and environment again, mostly). */
@@ -205,6 +207,7 @@ export class NamespaceBackend implements SandboxBackend<NamespaceSlot> {
         prepared = undefined;
         return p;
       },
+      preparedKind: () => (prepared?.ready === true ? prepared.prestart?.kind : null),
       reset: async () => {
         await drop();
         await cgroup.reset();
@@ -246,6 +249,12 @@ export class NamespaceBackend implements SandboxBackend<NamespaceSlot> {
       // Whatever happened, nothing of this stage may outlive it.
       await cgroup.killAll();
     }
+  }
+
+  /** True when the slot's prepared sandbox waits with a runtime of kind `prestart` (or, for
+   *  undefined, with none): the pool's preference (backend.ts preparedFor). */
+  preparedFor(slot: NamespaceSlot, prestart: PrestartKind | undefined): boolean {
+    return slot.preparedKind() === prestart; // null (nothing waits) is never a kind
   }
 
   /** An environment build with network (build-network.ts): its own sandbox (never a prepared

@@ -4,7 +4,9 @@
 // a stale socket and another uid keep the client off it; a resident that dies mid-run is reported,
 // never silently run again. Which path ran is told by the resident's count of accepted commands
 // (its status, as cylo doctor reads it): a client falling back in-process by mistake fails the
-// count checks. Costs about 10 to 25 s in CI at load 10 to 16 (three daemons started, ~25 short runs).
+// count checks. Two commands at once each keep their own working directory, stdin, stdout, exit
+// code and signals. Costs about 10 to 25 s in CI at load 10 to 16 (three daemons started, ~30
+// short runs).
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
@@ -33,7 +35,8 @@ const SOCKET = join(dir, 'run', 'resident.sock');
 
 /** The environment of a client or resident with this uid range and socket. */
 function envFor(base: number, socket = SOCKET, extra: Record<string, string> = {}): Record<string, string> {
-  return { PATH: process.env.PATH ?? '/usr/bin:/bin', CYLO_UID_BASE: String(base), CYLO_UID_COUNT: String(COUNT), CYLO_RESIDENT_SOCKET: socket, ...extra };
+  // Two slots whatever the core count: the concurrent tests run two commands at once.
+  return { PATH: process.env.PATH ?? '/usr/bin:/bin', CYLO_UID_BASE: String(base), CYLO_UID_COUNT: String(COUNT), CYLO_CONCURRENCY: '2', CYLO_RESIDENT_SOCKET: socket, ...extra };
 }
 const RESIDENT_ENV = envFor(RESIDENT_BASE);
 /** In-process: the resident is not asked, and the run takes its own uid range. */
@@ -112,7 +115,7 @@ test('the resident socket is 0600 in a 0700 directory, and a client of the same 
 });
 
 // Each case runs through the resident and in-process; the user sees the same bytes and code.
-const SAME: Array<{ name: string; args: string[]; stdin?: string; files?: Record<string, string> }> = [
+const SAME: Array<{ name: string; args: string[]; stdin?: string; files?: Record<string, string>; timed?: boolean }> = [
   { name: 'hello world', args: ['exec', '--lang', 'python', 'print("hello")'] },
   { name: 'a nonzero exit with stderr', args: ['exec', '--lang', 'python', 'import sys; print("out"); print("err", file=sys.stderr); sys.exit(3)'] },
   { name: 'a signal death (the shell\'s line)', args: ['exec', '--lang', 'bash', 'echo before; kill -SEGV $$'] },
@@ -121,6 +124,9 @@ const SAME: Array<{ name: string; args: string[]; stdin?: string; files?: Record
   { name: 'a file argument (relative to the client\'s cwd) with args after --', args: ['exec', 'sub/args.py', '--', '--flag', 'x y'], files: { 'sub/args.py': 'import sys\nprint(sys.argv[1:])\n' } },
   { name: 'piped stdin to a file program', args: ['exec', 'rev.py'], stdin: 'hello\nworld\n', files: { 'rev.py': 'import sys\nfor line in sys.stdin: print(line.strip()[::-1])\n' } },
   { name: 'code from stdin (-)', args: ['exec', '--lang', 'python', '-'], stdin: 'print(6 * 7)\n' },
+  // Relative paths of flags, read from the client's directory (the resident never changes its own).
+  { name: '--stdin-file relative to the client\'s cwd', args: ['exec', 'dbl.py', '--stdin-file', 'in/x.txt'], files: { 'dbl.py': 'print(int(input()) * 2)\n', 'in/x.txt': '5\n' } },
+  { name: '--tests relative to the client\'s cwd', args: ['exec', 'dbl.py', '--tests', 'cases'], files: { 'dbl.py': 'print(int(input()) * 2)\n', 'cases/1.in': '2\n', 'cases/1.out': '4\n', 'cases/2.in': '3\n', 'cases/2.out': '7\n' }, timed: true },
 ];
 
 for (const c of SAME) {
@@ -130,8 +136,12 @@ for (const c of SAME) {
       mkdirSync(join(work, name, '..'), { recursive: true });
       writeFileSync(join(work, name), text);
     }
-    const { viaResident, ...resident } = await cyloCounted(c.args, RESIDENT_ENV, c.stdin);
-    const local = await cylo(c.args, LOCAL_ENV, c.stdin);
+    // A test-case report gives each case's time (9.5 ms, 85 ms) and memory (3600K, 4M): those
+    // differ from run to run.
+    const untimed = (o: Outcome): Outcome => (c.timed === true ? { ...o, stdout: o.stdout.replace(/\d+(\.\d+)? ms/g, 'N ms').replace(/\b\d+[BKMGT]\b/g, 'N') } : o);
+    const { viaResident, ...viaSocket } = await cyloCounted(c.args, RESIDENT_ENV, c.stdin);
+    const resident = untimed(viaSocket);
+    const local = untimed(await cylo(c.args, LOCAL_ENV, c.stdin));
     assert.ok(viaResident, 'the resident ran it');
     assert.deepEqual(resident, local);
     assert.notEqual(local.stdout + local.stderr, '', 'the case prints something to compare');
@@ -265,4 +275,68 @@ test('on a terminal, through the resident: stdin is live (each typed line reache
   assert.match(out, /rest 'more\\n'/, out);
   assert.match(out, /rc=0/, out);
   assert.equal(await served(), before + 1, 'the resident ran it');
+});
+
+/** A client started in `cwd` whose stdin stays open until `input` is called. */
+function openClient(args: string[], cwd: string): { child: ChildProcess; stdout: () => string; input: (text: string) => void; closed: Promise<Outcome> } {
+  const child = spawn(process.execPath, [CYLO, ...args], { cwd, env: RESIDENT_ENV, stdio: ['pipe', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout?.setEncoding('utf8').on('data', (t: string) => (stdout += t));
+  child.stderr?.setEncoding('utf8').on('data', (t: string) => (stderr += t));
+  const closed = new Promise<Outcome>((r) => child.once('close', (code) => r({ code, stdout, stderr })));
+  return { child, stdout: () => stdout, input: (text) => child.stdin?.end(text), closed };
+}
+
+/** Two directories, each with a prog.py of its own that says which it is, waits for its stdin
+ *  and exits with its own code: a command that read the other's file, stdin or code fails. */
+function twoPrograms(): { a: string; b: string } {
+  const made = { a: join(work, 'conc-a'), b: join(work, 'conc-b') };
+  for (const [name, code] of [['a', 3], ['b', 4]] as const) {
+    mkdirSync(made[name], { recursive: true });
+    writeFileSync(join(made[name], 'prog.py'), `import sys\nprint("${name} ready", flush=True)\nprint("${name} got", sys.stdin.read()[::-1], flush=True)\nsys.exit(${code})\n`);
+  }
+  return made;
+}
+
+test('two cylo exec at once both run in the resident, each with its own working directory, stdin, stdout and exit code', T, async (t) => {
+  if (skip !== undefined) return t.skip(skip);
+  // Proves the resident serves a second command while the first runs (before, it declined it:
+  // 'busy', and the client ran in-process, so the count rose by one and running stayed <= 1),
+  // and that relative paths mean each client's own directory (no process-wide chdir).
+  const dirs = twoPrograms();
+  const before = await served();
+  const a = openClient(['exec', 'prog.py'], dirs.a);
+  const b = openClient(['exec', 'prog.py'], dirs.b);
+  try {
+    await waitFor('both programs to run', () => a.stdout() === 'a ready\n' && b.stdout() === 'b ready\n', 60_000);
+    const status = await residentStatus(SOCKET, 30_000);
+    assert.deepEqual({ running: status?.running, busy: status?.busy, served: status?.served }, { running: 2, busy: true, served: before + 2 }, 'both run in the resident at once, at its capacity');
+    b.input('bbb-input');
+    a.input('aaa-input');
+    assert.deepEqual(await a.closed, { code: 3, stdout: 'a ready\na got tupni-aaa\n', stderr: '' });
+    assert.deepEqual(await b.closed, { code: 4, stdout: 'b ready\nb got tupni-bbb\n', stderr: '' });
+  } finally {
+    for (const c of [a, b]) if (c.child.exitCode === null) c.child.kill('SIGKILL');
+  }
+});
+
+test('Ctrl-C of one of two concurrent commands ends that one (130) and not the other', T, async (t) => {
+  if (skip !== undefined) return t.skip(skip);
+  // Proves a forwarded signal ends only its own command: with one abort shared by the running
+  // commands, b would end too (no 'b got', exit 130 or 129).
+  const dirs = twoPrograms();
+  const before = await served();
+  const a = openClient(['exec', 'prog.py'], dirs.a);
+  const b = openClient(['exec', 'prog.py'], dirs.b);
+  try {
+    await waitFor('both programs to run', () => a.stdout() === 'a ready\n' && b.stdout() === 'b ready\n', 60_000);
+    a.child.kill('SIGINT');
+    assert.deepEqual(await a.closed, { code: 130, stdout: 'a ready\n', stderr: '' });
+    b.input('still here');
+    assert.deepEqual(await b.closed, { code: 4, stdout: 'b ready\nb got ereh llits\n', stderr: '' });
+    assert.equal(await served(), before + 2, 'both ran in the resident');
+  } finally {
+    for (const c of [a, b]) if (c.child.exitCode === null) c.child.kill('SIGKILL');
+  }
 });

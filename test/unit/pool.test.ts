@@ -332,3 +332,17 @@ test('pool: defaults to one slot per core and a queue of 16 per slot', () => {
   assert.ok(p.concurrency >= 1, 'defaults to the number of cores');
   assert.equal(p.queueLimit, p.concurrency * 16);
 });
+
+// Proves the slot preference: an idle slot `prefer` accepts is handed before the last freed
+// one, and without a match the last freed one still is.
+test('an execution gets the idle slot its preference accepts, else the last freed', async () => {
+  const { pool } = fakePool({ concurrency: 3 });
+  await pool.warm(3);
+  const used = async (prefer?: (s: FakeSlot) => boolean): Promise<number> => pool.run(async (s) => s.id, undefined, prefer);
+  assert.equal(await used((s) => s.id === 0), 0); // not the last created (2)
+  await settle();
+  assert.equal(await used((s) => s.id === 1), 1);
+  await settle();
+  assert.equal(await used(() => false), 1, 'no match: the last freed');
+  await settle();
+});

@@ -2,9 +2,9 @@
 // ($CYLO_RESIDENT_SOCKET, default /run/cylo/resident.sock) and runs the `cylo exec` commands that
 // bin/cylo hands to it (./resident/client.ts) with one warm instance: prepared sandboxes and
 // pre-started runtimes ready, toolchains resolved, no module to load, so a `cylo exec` costs its
-// client's start and the sandboxed run. Started explicitly (a terminal, or a service unit),
-// never by `cylo exec`; runs in the foreground until SIGTERM/SIGINT/SIGHUP, then ends the running
-// command (cleaned up as on Ctrl-C), removes its socket and exits 0.
+// client's start and the sandboxed run; several at once, up to the instance's concurrency.
+// Started explicitly (a terminal, or a service unit), never by `cylo exec`; runs in the foreground until SIGTERM/SIGINT/SIGHUP, then ends the running
+// commands (cleaned up as on Ctrl-C), removes its socket and exits 0.
 import type { Command } from 'commander';
 import { lstatSync, unlinkSync } from 'node:fs';
 import { createCylo } from '../../cylo.js';
@@ -27,15 +27,16 @@ export async function daemonCommand(io: CommandIO, stop: Promise<string> = termi
   const cylo = createCylo(config.cyloOptions);
   try {
     await cylo.warm();
-    const resident: Resident = { cylo, fingerprint: configFingerprint(configEnv(), process.cwd()), version: cyloVersion(), served: 0, running: undefined };
+    const resident: Resident = { cylo, fingerprint: configFingerprint(configEnv(), process.cwd()), version: cyloVersion(), served: 0, capacity: cylo.stats().concurrency, running: new Set() };
     const path = residentSocketPath();
     const server = await listenOn(path, (socket) => serveConnection(socket, resident));
     const inode = lstatSync(path).ino;
     io.stderr.write(`cylo daemon: listening on ${path} (pid ${process.pid}); cylo exec of this user hands its commands here\n`);
     const why = await stop;
     server.close();
-    resident.running?.stop();
-    await resident.running?.done;
+    const running = [...resident.running];
+    for (const command of running) command.stop();
+    await Promise.all(running.map((c) => c.done));
     // Only our own socket: a resident started since on the same path keeps its own.
     if (lstatSync(path, { throwIfNoEntry: false })?.ino === inode) unlinkSync(path);
     io.stderr.write(`cylo daemon: stopped (${why})\n`);

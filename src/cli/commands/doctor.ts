@@ -94,7 +94,7 @@ async function residentState(): Promise<{ running: boolean; socket: string; pid?
   const socket = residentSocketPath();
   const status = await residentStatus(socket);
   if (status === undefined) return { running: false, socket, detail: `no resident cylo on ${socket}: cylo exec runs in-process (start one with cylo daemon for fast start)` };
-  return { running: true, socket, pid: status.pid, detail: `a resident cylo (pid ${status.pid}, version ${status.version}${status.busy ? ', running a command' : ''}, ${status.served} command(s) served) on ${socket}: cylo exec with the same configuration is handed to it` };
+  return { running: true, socket, pid: status.pid, detail: `a resident cylo (pid ${status.pid}, version ${status.version}${status.running > 0 ? `, running ${status.running} of at most ${status.capacity} commands` : ''}, ${status.served} command(s) served) on ${socket}: cylo exec with the same configuration is handed to it` };
 }
 
 export function register(program: Command): Command {

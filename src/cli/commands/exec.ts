@@ -13,7 +13,7 @@ import type { CommandIO } from '../../util/io.js';
 import { processContext, type CliContext } from '../cli-context.js';
 import { parseCount, parseDuration, parseSize } from '../../util/units.js';
 import { cliConfig, CONFIG_OPTION_HELP, maximumHint, type CliConfig } from '../cylo-options.js';
-import { addProgram, addStdin, languageFor, programArgs, programSource, type ProgramOptions, type ProgramSource } from '../exec-program.js';
+import { addProgram, addStdin, inDir, languageFor, programArgs, programSource, type ProgramOptions, type ProgramSource } from '../exec-program.js';
 import { inFlagTerms, reportError, reportOutcome } from '../exec-report.js';
 import { CompileStatus, runWithLiveStdin, wantsLiveStdin } from '../exec-terminal.js';
 import { untilAborted } from '../termination.js';
@@ -67,7 +67,7 @@ async function buildRequest(options: ExecOptions, cylo: Cylo, io: CommandIO): Pr
   const source = await programSource(options);
   const request: ExecuteRequest = { language: languageFor(options.lang, source, cylo) };
   if (options.environment !== undefined) request.environment = options.environment;
-  await addProgram(request, source, io);
+  await addProgram(request, source, io, options.cwd);
   await addStdin(request, options);
   const args = programArgs(options);
   if (args !== undefined) request.args = args;
@@ -122,7 +122,7 @@ async function withOutputFiles(result: ExecutionResult, options: ExecOptions, io
   for (const s of run.filesSkipped ?? []) note(`${s.name}: not returned (${s.reason})`);
   for (const f of run.files ?? []) if (f.truncated) note(`${f.name}: cut to ${Buffer.from(f.content, 'base64').length} of ${f.size} bytes (limits.outputFileBytes / outputFilesBytes)`);
   if (run.filesError != null) note(`no file could be read: ${run.filesError}`);
-  const written = await writeOutputFiles(options.outputDir ?? '.', run.files ?? []);
+  const written = await writeOutputFiles(inDir(options.cwd, options.outputDir ?? '.'), run.files ?? []);
   for (const f of written.failed) io.stderr.write(`cylo: --output: ${f.name}: not written: ${f.reason}\n`);
   return written.failed.length > 0 ? EXIT_CYLO_FAILURE : code;
 }
@@ -165,7 +165,7 @@ const LIMIT_FLAGS = { timeout: '--timeout', cpuTime: '--cpu-time', memory: '--me
 /** The command line's values as ExecOptions: durations, sizes and counts parsed (in flag order,
  *  so the first bad one is the one reported), library options from the configuration (the
  *  config file, then the environment over it; docs/configuration.md). */
-function execOptionsFromFlags(positionals: string[], o: ExecFlags): ExecOptions {
+function execOptionsFromFlags(positionals: string[], o: ExecFlags, cwd: string | undefined): ExecOptions {
   const typed: Record<string, string> = {};
   for (const [key, flag] of Object.entries(LIMIT_FLAGS)) if (typeof o[key] === 'string') typed[flag] = o[key];
   const config = cliConfig(o.config as string | undefined);
@@ -184,10 +184,11 @@ function execOptionsFromFlags(positionals: string[], o: ExecFlags): ExecOptions 
     pids: o.pids === undefined ? undefined : parseCount(o.pids as string, '--pids'),
     outputBytes: o.outputLimit === undefined ? undefined : parseSize(o.outputLimit as string, '--output-limit'),
     json: o.json === true,
-    testFlags: { test: o.test as string[] | undefined, tests: o.tests as string | undefined, compare: o.compare as string | undefined, tolerance: o.tolerance as string | undefined, checker: o.checker as string | undefined, stopOnFailure: o.stopOnFailure === true },
+    testFlags: { test: o.test as string[] | undefined, tests: o.tests as string | undefined, compare: o.compare as string | undefined, tolerance: o.tolerance as string | undefined, checker: o.checker as string | undefined, stopOnFailure: o.stopOnFailure === true, cwd },
     outputs: o.output as string[] | undefined,
     outputDir: o.outputDir as string | undefined,
     isolation: o.isolation as string | undefined,
+    cwd,
     typed,
     cyloOptions: config.cyloOptions,
     config,
@@ -266,7 +267,7 @@ export function register(program: Command, context: CliContext = processContext(
     .action(async (program: string | undefined, args: string[], o: ExecFlags) => {
       let options: ExecOptions;
       try {
-        options = execOptionsFromFlags(program === undefined ? [] : [program, ...args], o);
+        options = execOptionsFromFlags(program === undefined ? [] : [program, ...args], o, context.cwd);
       } catch (error) {
         if (!(error instanceof CyloError)) throw error;
         reportError(error, o.json === true, context.io);

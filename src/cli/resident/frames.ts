@@ -4,7 +4,7 @@
 
 /** Client -> resident. */
 export const HELLO = 'H'; // JSON ExecHello: run `cylo exec` with these arguments
-export const STATUS = 'Q'; // JSON {}: report pid, version, whether busy (cylo doctor)
+export const STATUS = 'Q'; // JSON {}: report pid, version, commands running (cylo doctor)
 export const STDIN = 'I'; // bytes of the client's stdin
 export const STDIN_END = 'E'; // the client's stdin ended
 export const SIGNAL = 'S'; // UTF-8 signal name (SIGINT, SIGTERM, SIGHUP) the client received
@@ -40,7 +40,11 @@ export interface ExecHello {
 export interface ResidentStatus {
   pid: number;
   version: string;
+  /** True when it runs as many commands as it may (the next one is declined). */
   busy: boolean;
+  /** How many commands it runs now, and at most at once (its instance's concurrency). */
+  running: number;
+  capacity: number;
   /** How many commands it accepted since it started. */
   served: number;
 }

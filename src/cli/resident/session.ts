@@ -1,10 +1,13 @@
 // One client connection of the resident cylo: a status question (cylo doctor), or a `cylo exec`
 // run by the real exec command (../program.ts, the same code as in-process) with the client's
 // streams, working directory and forwarded signals, and the resident's warm cylo instance.
-// One command at a time: the command runs in the client's working directory (process.chdir, so
-// every relative path on its command line means what it means in-process), which a second
-// command could not share; a client that finds the resident busy is declined and runs in-process.
+// Several commands at once, up to the instance's concurrency (its pool's slots): each reads the
+// relative paths of its command line from its client's working directory (CliContext.cwd; the
+// resident never changes its own), with its own streams, signals and exit code. A client that
+// finds every slot taken is declined and runs in-process (rather than waiting in the queue).
+import { statSync } from 'node:fs';
 import type { Socket } from 'node:net';
+import { isAbsolute } from 'node:path';
 import type { Cylo } from '../../cylo.js';
 import type { CliContext } from '../cli-context.js';
 import { main } from '../program.js';
@@ -21,8 +24,31 @@ export interface Resident {
   version: string;
   /** How many commands were accepted (cylo doctor; tests tell the paths apart by it). */
   served: number;
-  /** The command running now (at most one), to end it when the resident stops. */
-  running: { stop: () => void; done: Promise<void> } | undefined;
+  /** How many commands may run at once: the instance's concurrency. */
+  capacity: number;
+  /** The commands running now (at most `capacity`), to end them when the resident stops. */
+  running: Set<RunningCommand>;
+}
+
+/** One accepted command: `stop` ends it as SIGTERM would; `done` settles once it answered. */
+export interface RunningCommand {
+  stop: () => void;
+  done: Promise<void>;
+}
+
+/** What the resident says about itself now (STATUS). */
+function statusOf(resident: Resident): F.ResidentStatus {
+  const running = resident.running.size;
+  return { pid: process.pid, version: resident.version, busy: running >= resident.capacity, running, capacity: resident.capacity, served: resident.served };
+}
+
+/** True when `dir` is an absolute path to a directory (a client's working directory). */
+function isDirectory(dir: string): boolean {
+  try {
+    return isAbsolute(dir) && statSync(dir).isDirectory();
+  } catch {
+    return false;
+  }
 }
 
 /** Reads the client's first frame and answers it; then, for an accepted exec, its stream. */
@@ -30,8 +56,7 @@ export function serveConnection(socket: Socket, resident: Resident): void {
   const reader = new F.FrameReader();
   let onFrame: (kind: string, payload: Buffer) => void = (kind, payload) => {
     if (kind === F.STATUS) {
-      const status: F.ResidentStatus = { pid: process.pid, version: resident.version, busy: resident.running !== undefined, served: resident.served };
-      socket.end(F.frame(F.STATUS_REPLY, JSON.stringify(status)));
+      socket.end(F.frame(F.STATUS_REPLY, JSON.stringify(statusOf(resident))));
     } else if (kind === F.HELLO) {
       onFrame = accept(socket, resident, parseHello(payload));
     } else socket.destroy();
@@ -63,14 +88,9 @@ function accept(socket: Socket, resident: Resident, hello: F.ExecHello): (kind: 
     return () => undefined;
   };
   if (hello.argv[0] !== 'exec') return decline('the resident runs cylo exec only');
-  if (resident.running !== undefined) return decline('busy with another command');
+  if (resident.running.size >= resident.capacity) return decline(`busy: ${resident.running.size} commands run (its concurrency)`);
   if (configFingerprint(hello.env, hello.cwd) !== resident.fingerprint) return decline('the configuration differs from the resident\'s');
-  const home = process.cwd();
-  try {
-    process.chdir(hello.cwd);
-  } catch {
-    return decline('cannot enter the working directory');
-  }
+  if (!isDirectory(hello.cwd)) return decline('the working directory is not a directory');
   resident.served += 1;
   socket.write(F.frame(F.ACCEPTED, JSON.stringify({ pid: process.pid })));
   const stdin = new ClientInput(socket, hello.tty.stdin);
@@ -82,11 +102,9 @@ function accept(socket: Socket, resident: Resident, hello: F.ExecHello): (kind: 
   };
   // The client gone (killed, or its terminal closed) ends the command as a hang-up would.
   socket.once('close', () => end('SIGHUP'));
-  const done = runCommand(socket, resident, hello, stdin, stop.signal, () => received).finally(() => {
-    process.chdir(home);
-    resident.running = undefined;
-  });
-  resident.running = { stop: () => end('SIGTERM'), done };
+  const command: RunningCommand = { stop: () => end('SIGTERM'), done: Promise.resolve() };
+  command.done = runCommand(socket, resident, hello, stdin, stop.signal, () => received).finally(() => resident.running.delete(command));
+  resident.running.add(command);
   return (kind, payload) => {
     if (kind === F.STDIN) stdin.deliver(payload);
     else if (kind === F.STDIN_END) stdin.deliver(null);
@@ -106,6 +124,7 @@ async function runCommand(socket: Socket, resident: Resident, hello: F.ExecHello
   const context: CliContext = {
     io: { stdout, stderr, stdin },
     argv: [process.execPath, 'cylo', ...hello.argv],
+    cwd: hello.cwd,
     untilTerminated: async (work) => {
       const result = await work(signal);
       const sig = received();
