@@ -182,6 +182,8 @@ test('--network: the stack runs in the build\'s cgroup with a /proc of its own a
   // entries are root's view; the mount option is the kernel's own report)
   assert.deepEqual(procEntries.filter((e) => !/^\d+$/.test(e) && e !== 'self' && e !== 'thread-self'), []);
   assert.match(procMount, /\bproc proc\b.*\bhidepid=invisible\b.*\bsubset=pid\b/);
+  // proves: the stack runs under its own seccomp filter (--enable-seccomp works on this host)
+  assert.match(slirp.status, /^Seccomp:\s+2$/m);
   const probe = JSON.parse(readFileSync(join(root, 'environments', 'hostprobe', 'tree', 'node_modules', 'hostprobe', 'probe.json'), 'utf8')) as Record<string, string>;
   t.diagnostic(JSON.stringify({ host: listener.address, broadcast: listener.broadcast, port: listener.port, probe }));
   // proves: the build had its network (slirp's DNS forwarder routes), so the refusals below are
