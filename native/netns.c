@@ -6,8 +6,8 @@
  *   cylo-helper net --pid PID --uid UID --gid GID [--cgroup-procs FILE]... -- SLIRP4NETNS ARGV...
  *
  * PID is the sandbox's PID 1 (bubblewrap's child, waiting for its job). The helper
- *   0. joins the build's own cgroups (--cgroup-procs, the stage's cgroup.procs files, one per v1
- *      hierarchy), first: the stack's CPU and memory are charged to the build and capped by its
+ *   0. joins the build's own cgroups (--cgroup-procs, required: the stage's cgroup.procs files,
+ *      one per v1 hierarchy) once the namespaces are checked (1), before any fork: the stack's CPU and memory are charged to the build and capped by its
  *      limits, and the stage's kill sweep (cgroup.kill) ends it with the build (F3: a build
  *      that makes the stack work hard, many connections and full buffers, would otherwise
  *      spend cylo's own CPU and memory, outside every limit);
@@ -77,6 +77,8 @@ static void parse_net_options(int argc, char **argv, struct net_options *o) {
   /* Unprivileged ids only: the network stack parses the sandbox's packets and must never be root. */
   if (o->pid <= 1 || o->uid <= 0 || o->gid <= 0 || o->uid >= 0xffffffffLL || o->gid >= 0xffffffffLL)
     fail("net: --pid, --uid and --gid are required (a sandbox's PID 1, unprivileged ids)");
+  /* Never a stack outside the build's limits and kill sweep (F3, step 0 above). */
+  if (o->ncgroups == 0) fail("net: --cgroup-procs is required (the build's cgroup, which holds the stack's CPU and memory)");
   if (i >= argc || argv[i][0] != '/') fail("net: the network stack's argv must follow -- (an absolute path)");
   o->argv = argv + i;
 }
@@ -175,9 +177,9 @@ static void confine(void) {
 void run_net(int argc, char **argv) {
   static struct net_options o = {.pid = -1, .uid = -1, .gid = -1};
   parse_net_options(argc, argv, &o);
-  /* Before anything else (the blackhole child's fork included): see step 0 above. */
-  for (int k = 0; k < o.ncgroups; k++) join_cgroup(o.cgroups[k]);
   open_namespaces(&o);
+  /* Before the first fork (the blackhole child) and the exec: see step 0 above. */
+  for (int k = 0; k < o.ncgroups; k++) join_cgroup(o.cgroups[k]);
   blackhole_routes(NET_FD);
   confine();
   if (setgroups(0, NULL) < 0) fail("net: setgroups: %s", strerror(errno));
