@@ -14,6 +14,8 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <ifaddrs.h>
+#include <net/if.h>
 #include <linux/fib_rules.h>
 #include <linux/netlink.h>
 #include <netinet/in.h>
@@ -37,7 +39,23 @@ static const struct {
     {"192.168.0.0", 16, "private networks (home and office LANs, routers' admin pages)"},
     {"100.64.0.0", 10, "shared address space (carrier NAT, tailnets)"},
     {"0.0.0.0", 8, "\"this network\": 0.0.0.0 reaches the host's own services on some stacks"},
+    /* F5: a datagram to a group or a broadcast address, forwarded by slirp from the host's
+     * stack, reaches every machine on the host's LAN at once: SSDP (239.255.255.250, UPnP
+     * routers that open ports on request), mDNS (224.0.0.251), LLMNR, NetBIOS broadcasts. */
+    {"224.0.0.0", 4, "multicast: SSDP/UPnP (a router opening ports), mDNS, LLMNR on the host's LAN"},
+    {"240.0.0.0", 4, "reserved, and the limited broadcast 255.255.255.255 (every machine on the host's LAN)"},
+    {"255.255.255.255", 32, "the limited broadcast (DHCP, NetBIOS, discovery protocols on the host's LAN)"},
 };
+
+/* F4: the host's own addresses (each interface's address and its subnet's broadcast address)
+ * that the ranges above do not cover: a public address on eth0 reaches, through slirp (which
+ * connects from the host's stack), every service the host binds to 0.0.0.0:80/443 (a
+ * dashboard, cylo serve behind a proxy, another tenant's web server). Read in the host's
+ * network namespace when the stack is set up (host_addresses below): an address the host gains
+ * later is not blackholed for a build already running (docs/security.md says so). */
+#define MAX_HOST_ADDRESSES 256
+static struct in_addr host_addrs[MAX_HOST_ADDRESSES];
+static size_t n_host_addrs;
 
 /* Appends attribute TYPE (LEN bytes of DATA) to the request NH of ROOM bytes. */
 static void put_attr(struct nlmsghdr *nh, size_t room, unsigned short type, const void *data, size_t len) {
@@ -63,8 +81,8 @@ static int request(int fd, const struct nlmsghdr *nh) {
   return err == 0 ? 0 : -err;
 }
 
-/* Adds one blackhole route over the netlink socket FD; returns 0 or an errno. */
-static int add_blackhole(int fd, const char *net, int len, unsigned seq) {
+/* Adds one blackhole route to DST/LEN over the netlink socket FD; returns 0 or an errno. */
+static int add_blackhole(int fd, struct in_addr dst, int len, unsigned seq) {
   struct {
     struct nlmsghdr nh;
     struct rtmsg rt;
@@ -81,8 +99,6 @@ static int add_blackhole(int fd, const char *net, int len, unsigned seq) {
   req.rt.rtm_protocol = RTPROT_STATIC;
   req.rt.rtm_scope = RT_SCOPE_NOWHERE;
   req.rt.rtm_type = RTN_BLACKHOLE;
-  struct in_addr dst;
-  if (inet_pton(AF_INET, net, &dst) != 1) return EINVAL;
   put_attr(&req.nh, sizeof req, RTA_DST, &dst, sizeof dst);
   return request(fd, &req.nh);
 }
@@ -141,18 +157,66 @@ static void add_all(int netfd) {
   if (setns(netfd, CLONE_NEWNET) < 0) fail("net: join the sandbox's network namespace: %s", strerror(errno));
   int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
   if (fd < 0) fail("net: netlink socket: %s", strerror(errno));
+  unsigned seq = 1;
   for (size_t k = 0; k < sizeof RANGES / sizeof RANGES[0]; k++) {
-    int err = add_blackhole(fd, RANGES[k].net, RANGES[k].len, (unsigned)k + 1);
+    struct in_addr dst;
+    int err = inet_pton(AF_INET, RANGES[k].net, &dst) == 1 ? add_blackhole(fd, dst, RANGES[k].len, seq++) : EINVAL;
     if (err != 0) fail("net: blackhole route %s/%d (%s): %s", RANGES[k].net, RANGES[k].len, RANGES[k].why, strerror(err));
   }
+  for (size_t k = 0; k < n_host_addrs; k++) {
+    int err = add_blackhole(fd, host_addrs[k], 32, seq++);
+    char text[INET_ADDRSTRLEN] = "?";
+    inet_ntop(AF_INET, &host_addrs[k], text, sizeof text);
+    if (err != 0) fail("net: blackhole route %s/32 (the host's own address): %s", text, strerror(err));
+  }
   for (size_t k = 0; k < sizeof RULES / sizeof RULES[0]; k++) {
-    int err = add_rule(fd, RULES[k].net, RULES[k].len, RULES[k].priority, RULES[k].proto, RULES[k].port, (unsigned)(k + 1 + sizeof RANGES / sizeof RANGES[0]));
+    int err = add_rule(fd, RULES[k].net, RULES[k].len, RULES[k].priority, RULES[k].proto, RULES[k].port, seq++);
     if (err != 0) fail("net: policy rule %s/%d (%s): %s", RULES[k].net, RULES[k].len, RULES[k].why, strerror(err));
   }
   _exit(0);
 }
 
+/* Whether ADDR (network order) lies in one of RANGES or in 127.0.0.0/8 (the sandbox's own
+ * loopback: never routed to slirp), so that it needs no route of its own. */
+static int covered(struct in_addr addr) {
+  uint32_t a = ntohl(addr.s_addr);
+  if ((a >> 24) == 127) return 1;
+  for (size_t k = 0; k < sizeof RANGES / sizeof RANGES[0]; k++) {
+    struct in_addr net;
+    if (inet_pton(AF_INET, RANGES[k].net, &net) != 1) continue;
+    uint32_t mask = RANGES[k].len == 0 ? 0 : 0xffffffffU << (32 - RANGES[k].len);
+    if ((a & mask) == ntohl(net.s_addr)) return 1;
+  }
+  return 0;
+}
+
+/* Remembers ADDR in host_addrs unless covered or already there; fails when there are more than
+ * MAX_HOST_ADDRESSES (never a build with one of the host's addresses left reachable). */
+static void remember(const struct sockaddr *sa) {
+  if (sa == NULL || sa->sa_family != AF_INET) return;
+  struct in_addr addr = ((const struct sockaddr_in *)sa)->sin_addr;
+  if (covered(addr)) return;
+  for (size_t k = 0; k < n_host_addrs; k++)
+    if (host_addrs[k].s_addr == addr.s_addr) return;
+  if (n_host_addrs >= MAX_HOST_ADDRESSES) fail("net: the host has more than %d IPv4 addresses; the build gets no network", MAX_HOST_ADDRESSES);
+  host_addrs[n_host_addrs++] = addr;
+}
+
+/* Reads the host's IPv4 addresses (this process is still in the host's network namespace):
+ * each interface's own and, on a broadcast link, its subnet's broadcast address. IPv6 ones are
+ * not needed: the stack runs without --enable-ipv6, so the build has no IPv6 route at all. */
+static void host_addresses(void) {
+  struct ifaddrs *list = NULL;
+  if (getifaddrs(&list) < 0) fail("net: getifaddrs (the host's own addresses, to blackhole): %s", strerror(errno));
+  for (struct ifaddrs *i = list; i != NULL; i = i->ifa_next) {
+    remember(i->ifa_addr);
+    if ((i->ifa_flags & IFF_BROADCAST) != 0) remember(i->ifa_broadaddr);
+  }
+  freeifaddrs(list);
+}
+
 void blackhole_routes(int netfd) {
+  host_addresses();
   pid_t child = fork();
   if (child < 0) fail("net: fork: %s", strerror(errno));
   if (child == 0) add_all(netfd);

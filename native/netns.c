@@ -3,9 +3,14 @@
  * environment build (slirp4netns) for one sandbox's network namespace, as that sandbox's own
  * unprivileged uid, never as root and never in the host's network namespace.
  *
- *   cylo-helper net --pid PID --uid UID --gid GID -- SLIRP4NETNS ARGV...
+ *   cylo-helper net --pid PID --uid UID --gid GID [--cgroup-procs FILE]... -- SLIRP4NETNS ARGV...
  *
  * PID is the sandbox's PID 1 (bubblewrap's child, waiting for its job). The helper
+ *   0. joins the build's own cgroups (--cgroup-procs, required: the stage's cgroup.procs files,
+ *      one per v1 hierarchy) once the namespaces are checked (1), before any fork: the stack's CPU and memory are charged to the build and capped by its
+ *      limits, and the stage's kill sweep (cgroup.kill) ends it with the build (F3: a build
+ *      that makes the stack work hard, many connections and full buffers, would otherwise
+ *      spend cylo's own CPU and memory, outside every limit);
  *   1. opens PID's network namespace and, with NS_GET_USERNS, the user namespace that owns it
  *      (bubblewrap's first one: PID 1 itself sits in a nested one made by --disable-userns,
  *      which has no power over the network namespace), and refuses unless that user namespace
@@ -44,8 +49,12 @@
 #define NET_FD 5
 #define USERNS_FD 6
 
+#define MAX_NET_CGROUPS 8
+
 struct net_options {
   long long pid, uid, gid;
+  int ncgroups;
+  const char *cgroups[MAX_NET_CGROUPS];
   char **argv;
 };
 
@@ -59,11 +68,17 @@ static void parse_net_options(int argc, char **argv, struct net_options *o) {
     if (strcmp(a, "--pid") == 0) o->pid = parse_num(v, a);
     else if (strcmp(a, "--uid") == 0) o->uid = parse_num(v, a);
     else if (strcmp(a, "--gid") == 0) o->gid = parse_num(v, a);
+    else if (strcmp(a, "--cgroup-procs") == 0) {
+      if (o->ncgroups >= MAX_NET_CGROUPS) fail("net: too many --cgroup-procs");
+      o->cgroups[o->ncgroups++] = v;
+    }
     else fail("unknown net option %s", a);
   }
   /* Unprivileged ids only: the network stack parses the sandbox's packets and must never be root. */
   if (o->pid <= 1 || o->uid <= 0 || o->gid <= 0 || o->uid >= 0xffffffffLL || o->gid >= 0xffffffffLL)
     fail("net: --pid, --uid and --gid are required (a sandbox's PID 1, unprivileged ids)");
+  /* Never a stack outside the build's limits and kill sweep (F3, step 0 above). */
+  if (o->ncgroups == 0) fail("net: --cgroup-procs is required (the build's cgroup, which holds the stack's CPU and memory)");
   if (i >= argc || argv[i][0] != '/') fail("net: the network stack's argv must follow -- (an absolute path)");
   o->argv = argv + i;
 }
@@ -113,7 +128,7 @@ static void bind_ro(const char *root, const char *src, const char *dst, int dir)
 
 /* The network stack's whole filesystem (its own --enable-sandbox needs uid 0 mapped in the
  * namespace it joins, which a sandbox's is not): in a mount namespace of this process only, a
- * tmpfs root with /usr (its binary and libraries), /proc (the namespaces' /proc/self/fd paths),
+ * tmpfs root with /usr (its binary and libraries), a /proc of its own (below),
  * /etc/resolv.conf (where its DNS forwarder sends queries) read-only, and a /dev/net/tun node
  * the unprivileged stack may open (hosts without udev leave the host's 0600). Opening it grants
  * nothing by itself: TUNSETIFF needs CAP_NET_ADMIN over the network namespace, which the stack
@@ -125,7 +140,14 @@ static void confine(void) {
   if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0) fail("net: make mounts private: %s", strerror(errno));
   if (mount("tmpfs", root, "tmpfs", MS_NOSUID, "mode=0755,size=64k") < 0) fail("net: mount the root tmpfs: %s", strerror(errno));
   bind_ro(root, "/usr", "/usr", 1);
-  bind_ro(root, "/proc", "/proc", 1);
+  /* A procfs of its own, not the host's: subset=pid shows no /proc/sys, /proc/kallsyms,
+   * /proc/net (the HOST's sockets: the stack runs in the host's network namespace) nor any
+   * other global file; hidepid=invisible hides every process the stack cannot ptrace (all but
+   * its own uid's: itself and its sandbox). It keeps /proc/self/fd, where its argv names the
+   * namespaces (F6: a compromised stack reads nothing of the host's processes or kernel). */
+  if (mkdir("/tmp/proc", 0555) < 0) fail("net: make /proc: %s", strerror(errno));
+  if (mount("proc", "/tmp/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, "hidepid=invisible,subset=pid") < 0)
+    fail("net: mount a procfs of its own (hidepid=invisible,subset=pid, Linux 5.8 or later): %s", strerror(errno));
   if (mkdir("/tmp/etc", 0755) < 0 || mkdir("/tmp/dev", 0755) < 0 || mkdir("/tmp/dev/net", 0755) < 0 || mkdir("/tmp/.old", 0700) < 0)
     fail("net: make the root's directories: %s", strerror(errno));
   bind_ro(root, "/etc/resolv.conf", "/etc/resolv.conf", 0);
@@ -156,6 +178,8 @@ void run_net(int argc, char **argv) {
   static struct net_options o = {.pid = -1, .uid = -1, .gid = -1};
   parse_net_options(argc, argv, &o);
   open_namespaces(&o);
+  /* Before the first fork (the blackhole child) and the exec: see step 0 above. */
+  for (int k = 0; k < o.ncgroups; k++) join_cgroup(o.cgroups[k]);
   blackhole_routes(NET_FD);
   confine();
   if (setgroups(0, NULL) < 0) fail("net: setgroups: %s", strerror(errno));

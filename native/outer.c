@@ -150,16 +150,6 @@ static void parse_outer_options(int argc, char **argv, struct outer_options *o) 
 /* cgroups                                                                                     */
 /* ------------------------------------------------------------------------------------------ */
 
-/* Join the cgroup before anything else runs: every later fork is inside the limits. */
-static void join_cgroup(const char *procs) {
-  int fd = open(procs, O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
-  if (fd < 0) fail("cgroup: cannot open %s: %s", procs, strerror(errno));
-  char pid[32];
-  int n = snprintf(pid, sizeof pid, "%d\n", (int)getpid());
-  if (write(fd, pid, (size_t)n) != n) fail("cgroup: cannot join %s: %s", procs, strerror(errno));
-  close(fd);
-}
-
 /* Opens the CPU counter read-only and places it, inheritable, at its fd. Only a file of a cgroup
  * filesystem is accepted: the fd reaches the sandbox's PID 1, so a wrong path must never hand it
  * another root-readable file (O_NOFOLLOW: nor one a link points to). */

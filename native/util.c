@@ -89,3 +89,12 @@ void put_le32(unsigned char *p, uint32_t v) {
 void put_le64(unsigned char *p, uint64_t v) {
   for (int b = 0; b < 8; b++) p[b] = (unsigned char)(v >> (8 * b));
 }
+
+void join_cgroup(const char *procs) {
+  int fd = open(procs, O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
+  if (fd < 0) fail("cgroup: cannot open %s: %s", procs, strerror(errno));
+  char pid[32];
+  int n = snprintf(pid, sizeof pid, "%d\n", (int)getpid());
+  if (write(fd, pid, (size_t)n) != n) fail("cgroup: cannot join %s: %s", procs, strerror(errno));
+  close(fd);
+}

@@ -29,6 +29,10 @@ void set_status_fd(const char *s, const char *what, int cloexec);
 /* A file descriptor number: a decimal integer from 0 to INT_MAX. */
 int parse_fd(const char *s, const char *what);
 
+/* Moves this process into the cgroup whose cgroup.procs file is PROCS (O_NOFOLLOW), or fails:
+ * done first, so that every later fork is inside that cgroup's limits (outer and net modes). */
+void join_cgroup(const char *procs);
+
 /* Writes all of BUF or fails. */
 void write_all(int fd, const char *buf, size_t len);
 

@@ -16,7 +16,8 @@
 //   own 10.0.2.0/24 only UDP port 53 of 10.0.2.3 (policy rules, same file: slirp forwards every
 //   port of 10.0.2.3 to the host's nameserver, which may be loopback or a metadata server).
 // The stack runs as the sandbox's own uid in a root of its own (native/netns.c), with its
-// seccomp filter, and ends with the stage (its exit pipe closes; it is killed too).
+// seccomp filter, inside the build's own cgroup (its CPU and memory count against the build's
+// limits), and ends with the stage (its exit pipe closes; the stage's cgroup kill sweep).
 import { spawn } from 'node:child_process';
 import { accessSync, constants, mkdtempSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -33,6 +34,9 @@ export const BUILD_NETWORK_DNS = '10.0.2.3';
 export const RESOLV_CONF_IN_SANDBOX = '/etc/resolv.conf';
 /** The default path of slirp4netns (Debian's package); CYLO_SLIRP4NETNS overrides it. */
 export const DEFAULT_SLIRP4NETNS = '/usr/bin/slirp4netns';
+/** Processes the stack adds to the build's cgroup (slirp4netns is one single-threaded process):
+ *  added to the stage's pids limit, so that the build keeps every process it asked for. */
+export const BUILD_NETWORK_PIDS = 1;
 /** Time allowed for the stack to configure the namespace (a few ms on an idle host). */
 export const NETWORK_READY_TIMEOUT_MS = 10_000;
 
@@ -114,11 +118,13 @@ export function networkFiles(): { binds: ReadOnlyBind[]; cleanup: () => void } {
   return { binds, cleanup: resolver.cleanup };
 }
 
-/** Starts the stack for the sandbox whose PID 1 is `pid` (host pid), as `uid`/`gid`, and
- *  resolves once the namespace is configured; rejects with the helper's or the stack's own
+/** Starts the stack for the sandbox whose PID 1 is `pid` (host pid), as `uid`/`gid`, inside the
+ *  build's own cgroups (`cgroupProcs`: the stage's cgroup.procs files; its CPU and memory are the
+ *  build's, and the stage's kill sweep ends it), and resolves once the namespace is configured; rejects with the helper's or the stack's own
  *  words (its stderr) when it exits first or is not ready within NETWORK_READY_TIMEOUT_MS. */
-export function startBuildNetwork(helperPath: string, slirpPath: string, pid: number, uid: number, gid: number): Promise<BuildNetwork> {
-  const argv = ['net', '--pid', String(pid), '--uid', String(uid), '--gid', String(gid), '--', ...slirpArgv(slirpPath)];
+export function startBuildNetwork(helperPath: string, slirpPath: string, pid: number, uid: number, gid: number, cgroupProcs: readonly string[]): Promise<BuildNetwork> {
+  const cgroups = cgroupProcs.flatMap((procs) => ['--cgroup-procs', procs]);
+  const argv = ['net', '--pid', String(pid), '--uid', String(uid), '--gid', String(gid), ...cgroups, '--', ...slirpArgv(slirpPath)];
   const child = spawn(helperPath, argv, { stdio: ['ignore', 'ignore', 'pipe', 'pipe', 'pipe'], env: {}, windowsHide: true });
   const stop = (): void => {
     (child.stdio[4] as Writable | null)?.destroy();

@@ -18,7 +18,7 @@ import { PreparedSandbox } from './prepared-sandbox.js';
 import type { Spawner } from './spawner.js';
 import { JAVA_AGENT, PRESTART_IN_SANDBOX, prestartJob, type PrestartJob } from './prestart.js';
 import { reachableByOthers } from './filesystem.js';
-import { BUILD_NETWORK_PORTS, networkFiles, slirp4netnsPath, startBuildNetwork, type BuildNetwork } from './build-network.js';
+import { BUILD_NETWORK_PIDS, BUILD_NETWORK_PORTS, networkFiles, slirp4netnsPath, startBuildNetwork, type BuildNetwork } from './build-network.js';
 import { childrenOf } from './signal-program.js';
 
 export interface NamespaceHost {
@@ -236,7 +236,9 @@ export class NamespaceBackend implements SandboxBackend<NamespaceSlot> {
     // an empty cgroup: its memory peak and CPU time are its own.
     if (slot.used) await cgroup.reset();
     slot.used = true;
-    cgroup.configure({ memoryBytes: spec.limits.memoryBytes, pids: spec.limits.pids + SUPERVISOR_PIDS, cpuShare: this.host.cpuShare });
+    // A build with network also holds its network stack (slirp4netns joins this cgroup).
+    const stackPids = spec.network === true ? BUILD_NETWORK_PIDS : 0;
+    cgroup.configure({ memoryBytes: spec.limits.memoryBytes, pids: spec.limits.pids + SUPERVISOR_PIDS + stackPids, cpuShare: this.host.cpuShare });
     if (spec.network === true) return this.runWithNetwork(slot, spec);
     const plan = this.plan(spec, identity, cgroup);
     this.learnPrestart(slot, spec, plan);
@@ -282,7 +284,7 @@ export class NamespaceBackend implements SandboxBackend<NamespaceSlot> {
       this.counts.startedOnDemand += 1;
       const sandbox = new PreparedSandbox(plan, this.host.seccompProgram, cgroup, undefined, this.host.spawner);
       return await sandbox.run(plan, spec, async (bwrapPid) => {
-        const started = await startBuildNetwork(this.host.helperPath, slirp, await sandboxPid1(bwrapPid, () => ended), identity.uid, identity.gid);
+        const started = await startBuildNetwork(this.host.helperPath, slirp, await sandboxPid1(bwrapPid, () => ended), identity.uid, identity.gid, cgroup.procsFiles);
         if (ended) {
           started.stop();
           throw new Error('the stage ended while its network was being set up');

@@ -14,19 +14,10 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:f
 import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { createCylo, type Cylo } from '../../src/cylo.js';
-import { slirp4netnsPath } from '../../src/sandbox/build-network.js';
 import { TEST_UID_BASE, TEST_UID_COUNT, TIGHT_LIMITS } from '../support/cylo.js';
 import { sandboxSkipReason } from '../support/host.js';
+import { slirpSkipReason } from '../support/network.js';
 import { makeNpmTarball } from '../support/packages.js';
-
-function slirpSkipReason(): string | undefined {
-  try {
-    slirp4netnsPath();
-    return undefined;
-  } catch (error) {
-    return `slirp4netns is not installed (scripts/setup.sh installs it): ${(error as Error).message.slice(0, 120)}`;
-  }
-}
 
 /** The registry as the host reaches it (npm's own configuration), or why not. */
 function registrySkipReason(): string | undefined {
