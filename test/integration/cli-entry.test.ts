@@ -6,7 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 
@@ -67,4 +67,59 @@ test('C2: any other failure of the entry is not hidden behind a build message', 
   assert.notEqual(r.code, 0);
   assert.match(r.stderr, /cylo-test-boom/);
   assert.doesNotMatch(r.stderr, /not built|npm ci|incomplete/);
+});
+
+const BUNDLE = 'dist/src/cli-bundle/cylo.mjs';
+const COMPILED = 'dist/src/cli/main.js';
+const RECORD = 'dist/src/cli-bundle/inputs.json';
+
+/** A tree with both entries (each prints which one ran) and, when `record`, the bundle's record of
+ *  its inputs as scripts/build-cli.js writes it, taken from the compiled entry as it is now. */
+function bothEntries(record: boolean): string {
+  const dir = tree({ [BUNDLE]: "console.log('ran: bundle');\n", [COMPILED]: "console.log('ran: compiled');\n" });
+  if (record) {
+    const st = statSync(join(dir, COMPILED));
+    writeFileSync(join(dir, RECORD), JSON.stringify({ inputs: [[COMPILED, st.size, st.mtimeMs]] }));
+  }
+  return dir;
+}
+
+test('C1: the bundle runs when every input it records is unchanged', T, (t) => {
+  // The positive case (the real build's is test/integration/cli-start.test.ts).
+  const dir = bothEntries(true);
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  assert.equal(runCylo(dir).stdout, 'ran: bundle\n');
+});
+
+test('C1: a stale bundle with a newer mtime than tsc\'s output does not run', T, (t) => {
+  // The finding: a bundle copied or unpacked after a newer dist/src (its mtime in the future
+  // here) ran old code. The compiled entry was rewritten after the record (another build):
+  // fails with the old bin/cylo, which compared mtimes and ran the bundle.
+  const dir = bothEntries(true);
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  writeFileSync(join(dir, COMPILED), "console.log('ran: compiled');\n// a newer build\n");
+  const future = new Date(Date.now() + 3_600_000);
+  utimesSync(join(dir, BUNDLE), future, future);
+  assert.equal(runCylo(dir).stdout, 'ran: compiled\n');
+});
+
+test('C1: an input rewritten with the same size (a tsc run that changed nothing) also sends it to the compiled modules', T, (t) => {
+  // The mtime is part of the record: a file of the same size but another mtime is not trusted.
+  const dir = bothEntries(true);
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const past = new Date(Date.now() - 3_600_000);
+  utimesSync(join(dir, COMPILED), past, past);
+  const future = new Date(Date.now() + 3_600_000);
+  utimesSync(join(dir, BUNDLE), future, future);
+  assert.equal(runCylo(dir).stdout, 'ran: compiled\n');
+});
+
+test('C1: a bundle without its record of inputs does not run', T, (t) => {
+  // A bundle that cannot show what it was built from (an older build-cli.js, a partial copy);
+  // fails with the old bin/cylo (equal or newer mtime was enough).
+  const dir = bothEntries(false);
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const future = new Date(Date.now() + 3_600_000);
+  utimesSync(join(dir, BUNDLE), future, future);
+  assert.equal(runCylo(dir).stdout, 'ran: compiled\n');
 });
