@@ -2,7 +2,11 @@
 // Bundles the compiled CLI (dist/src/cli/main.js, from tsc) into dist/src/cli-bundle/ with
 // esbuild, for fast start: loading ~170 separate ES modules (cylo's own and zod's 95) costs more
 // CPU than running the sandboxed program; one file per command costs about half of that.
-// bin/cylo loads dist/src/cli-bundle/cylo.mjs when it is at least as new as tsc's output.
+// bin/cylo loads dist/src/cli-bundle/cylo.mjs only when every file the bundle was built from is
+// still the file it was built from: INPUTS_FILE records each input's path, size and mtime (tsc
+// rewrites every output it emits, so a later tsc run, a copy of another build's dist/src or a
+// checkout changes them). Comparing mtimes between the bundle and tsc's output was not exact: a
+// stale bundle with a newer mtime (a tarball, a copy) ran old code.
 //
 // Layout rules the bundle must keep:
 // - It sits two directories below dist/ like every compiled module (dist/src/<dir>/), so the
@@ -16,7 +20,7 @@
 //   must stay out of `cylo exec` (test/integration/cli-start.test.ts checks it by module URL).
 // - CommonJS inside the bundle (commander) gets a real `require` (createRequire) for Node's
 //   built-in modules.
-import { readFileSync, rmSync } from 'node:fs';
+import { readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { build } from 'esbuild';
 
 const out = 'dist/src/cli-bundle';
@@ -57,7 +61,7 @@ const zodNamespace = {
 };
 
 rmSync(out, { recursive: true, force: true });
-await build({
+const result = await build({
   entryPoints: { cylo: 'dist/src/cli/main.js' },
   bundle: true,
   format: 'esm',
@@ -71,4 +75,13 @@ await build({
   banner: { js: "import { createRequire as __cyloCreateRequire } from 'node:module'; const require = __cyloCreateRequire(import.meta.url);" },
   legalComments: 'none',
   logLevel: 'warning',
+  metafile: true,
 });
+
+// The record bin/cylo checks (paths relative to the repository root, as esbuild names them):
+// [path, size in bytes, mtime in ms] per input, cylo's compiled modules and the inlined packages.
+const inputs = Object.keys(result.metafile.inputs).sort().map((path) => {
+  const st = statSync(path);
+  return [path, st.size, st.mtimeMs];
+});
+writeFileSync(`${out}/inputs.json`, `${JSON.stringify({ inputs })}\n`);

@@ -2,6 +2,10 @@
 // cancel key (with a TTL, for a worker that picks the job up later) and publishes the job id on
 // the cancel channel; every worker listens and aborts that job's AbortSignal when it runs it,
 // which kills its sandbox (the gate's cancellation path, as for a local client that went away).
+// Durable: the API node retries until Redis took the cancel (requestCancelDurably: its command
+// connection has no offline queue, so a cancel asked while Redis is away used to be dropped), and
+// the worker checks the job's cancel key when it takes the job and after every reconnection.
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Redis } from 'ioredis';
 import { CyloError } from '../errors.js';
 import { keepSubscribed } from './connection.js';
@@ -13,6 +17,26 @@ export const CANCEL_TTL_MS = 3_600_000;
 /** API node side: asks every worker to cancel the job (throws when Redis cannot be reached). */
 export async function requestCancel(redis: Redis, jobId: string): Promise<void> {
   await redis.multi().set(cancelKey(jobId), '1', 'PX', CANCEL_TTL_MS).publish(CANCEL_CHANNEL, jobId).exec();
+}
+
+/** API node side, durable: requestCancel tried again every `retryMs` (only while the
+ *  connection is ready) until Redis took it. Resolves true once the key is set and the message
+ *  published (it may be both more than once: idempotent), false when `stop` aborted first (the API
+ *  node closing) or CANCEL_TTL_MS passed (the job has ended by then). Never rejects. */
+export async function requestCancelDurably(redis: Redis, jobId: string, stop: AbortSignal, retryMs = 200): Promise<boolean> {
+  const deadline = Date.now() + CANCEL_TTL_MS;
+  while (!stop.aborted && Date.now() < deadline) {
+    if (redis.status === 'ready') {
+      try {
+        await requestCancel(redis, jobId);
+        return true;
+      } catch {
+        // Redis went away meanwhile (or refused): try again once it is back.
+      }
+    }
+    await sleep(retryMs, undefined, { signal: stop, ref: false }).catch(() => undefined);
+  }
+  return false;
 }
 
 /** The error a cancelled job ends with. */

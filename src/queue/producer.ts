@@ -18,7 +18,7 @@ import type { ExecutionResult } from '../api/result.js';
 import type { ExecutionEvent } from '../engine/lifecycle.js';
 import { CyloError, toCyloError } from '../errors.js';
 import { QueueBound } from './bound.js';
-import { requestCancel } from './cancel.js';
+import { requestCancelDurably } from './cancel.js';
 import { connect, isConnectionError, queueUnavailable, whenReady, type QueueConnection } from './connection.js';
 import { END_WAIT_MS, EventRelay } from './events-relay.js';
 import { JOB_VERSION, epochMs, outcomeResult, type JobData, type JobOutcome } from './job-schema.js';
@@ -63,6 +63,8 @@ export class QueueClient {
   private readonly registryTimer: NodeJS.Timeout;
   private registry: { at: number; workers: WorkerInfo[] } | undefined;
   private lastError: unknown;
+  /** Aborted by close(): cancels still being retried stop. */
+  private readonly closing = new AbortController();
 
   constructor(private readonly options: QueueClientOptions) {
     const { connection } = options;
@@ -200,24 +202,24 @@ export class QueueClient {
     );
   }
 
-  /** The client went away: its wait ends now (CYLO_E_CANCELLED); the job is removed when it
-   *  still waits, else every worker is told to cancel it. */
+  /** The client went away: its wait ends now (CYLO_E_CANCELLED); every worker is told to
+   *  cancel the job, retried while Redis is unreachable (until this client closes), then the job
+   *  is removed when it still waits. */
   private cancel(jobId: string, reason: unknown): void {
     const error = reason instanceof CyloError ? reason : new CyloError('CYLO_E_CANCELLED', 'the execution was cancelled by its caller');
     this.pending.abandon(jobId, error);
     void (async () => {
-      try {
-        await requestCancel(this.commands, jobId);
-        await this.queue.remove(jobId);
-      } catch {
-        // Redis down: the job's worker finishes it; nobody waits for the outcome.
-      }
+      if (!(await requestCancelDurably(this.commands, jobId, this.closing.signal))) return;
+      await this.queue.remove(jobId).catch(() => {
+        // Redis down again, or the job is running (locked): its worker has the cancel.
+      });
     })();
   }
 
   /** Stops waiting (pending requests get CYLO_E_SHUTTING_DOWN) and closes every connection. */
   async close(): Promise<void> {
     this.bound.close();
+    this.closing.abort();
     clearInterval(this.registryTimer);
     this.pending.close(new CyloError('CYLO_E_SHUTTING_DOWN', 'the service is shutting down; retry on another instance'));
     await Promise.allSettled([this.events.close(), this.queue.close()]);

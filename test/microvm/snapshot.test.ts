@@ -13,7 +13,8 @@ import type { Cylo } from '../../src/index.js';
 import { accel, foreignGuestDirs, guestDirs, microCylo, ourQemus, skip, vmDirs } from '../support/microvm.js';
 
 /** Prints what must differ between two clones of one memory image: kernel randomness
- *  (getrandom, the kernel's UUID), ASLR addresses of a fresh exec (a heap object, a ctypes
+ *  (getrandom, the kernel's UUID, the boot id: made on its first read, after the reseed, as long
+ *  as nothing reads it in the template before the save), ASLR addresses of a fresh exec (a heap object, a ctypes
  *  buffer, the stack's randomised top), and the wall clock. */
 const CLONE_PROBE = [
   'import os, ctypes, time',
@@ -22,6 +23,7 @@ const CLONE_PROBE = [
   'print(hex(id(object())), hex(ctypes.addressof(ctypes.c_int(1))))',
   'print([l.split()[0] for l in open("/proc/self/maps") if "[stack]" in l][0])',
   'print(int(time.time()))',
+  'print(open("/proc/sys/kernel/random/boot_id").read().strip())',
 ].join('\n');
 
 interface Probe {
@@ -30,13 +32,14 @@ interface Probe {
   heap: string;
   stack: string;
   time: number;
+  bootId: string;
 }
 
 async function probe(cylo: Cylo): Promise<Probe> {
   const r = await cylo.execute({ language: 'python', code: CLONE_PROBE });
   assert.equal(r.status, 'ok', JSON.stringify(r.run));
-  const [random, uuid, heap, stack, time] = (r.run?.stdout ?? '').trim().split('\n');
-  return { random: random ?? '', uuid: uuid ?? '', heap: heap ?? '', stack: stack ?? '', time: Number(time) };
+  const [random, uuid, heap, stack, time, bootId] = (r.run?.stdout ?? '').trim().split('\n');
+  return { random: random ?? '', uuid: uuid ?? '', heap: heap ?? '', stack: stack ?? '', time: Number(time), bootId: bootId ?? '' };
 }
 
 /** A template snapshot's file name (src/microvm/template.ts). */
@@ -65,6 +68,10 @@ describe(`microVM snapshot restore, ${accel}`, { skip }, () => {
       // the agent's reseed call removed: all three lines were identical across restores).
       assert.notEqual(a.random, b.random, 'two restored VMs gave the same os.urandom bytes');
       assert.notEqual(a.uuid, b.uuid, 'two restored VMs gave the same kernel UUID');
+      // Proves (M2): a clone cannot recognise its siblings by boot id; fails if the template
+      // reads /proc/sys/kernel/random/boot_id before its save (the id is fixed on first read).
+      assert.match(a.bootId, /^[0-9a-f-]{36}$/);
+      assert.notEqual(a.bootId, b.bootId, 'two restored VMs gave the same boot id');
       assert.notDeepEqual([a.heap, a.stack], [b.heap, b.stack], 'two restored VMs placed a fresh process at the same addresses');
       // Proves: the guest's clock was set at the restore, not frozen at the template's save
       // (one-sided: at least the time this test started, minus a second of rounding).

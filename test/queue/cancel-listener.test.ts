@@ -7,7 +7,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import type { Redis } from 'ioredis';
-import { CancelListener, requestCancel } from '../../src/queue/cancel.js';
+import { CancelListener, requestCancel, requestCancelDurably } from '../../src/queue/cancel.js';
 import { connect, parseQueueUrl } from '../../src/queue/connection.js';
 import { redisSkipReason, startRedis, type RedisServer } from '../support/redis.js';
 import { waitFor, waitForAsync } from '../support/wait.js';
@@ -68,5 +68,39 @@ describe('cancel listener (real Redis)', { skip, timeout: 60_000 }, () => {
     await listener.watch('job-later', later);
     await requestCancel(api, 'job-later');
     await waitFor('a later job to be aborted by a live cancel', () => later.signal.aborted, 10_000);
+  });
+
+  test('Q1: a cancel asked while Redis is down reaches the running job once Redis is back', { timeout: 40_000 }, async () => {
+    // The API node's command connection has no offline queue: a single requestCancel while
+    // Redis is away throws and was dropped (the producer caught it), so a cancel acknowledged to
+    // the client never reached the worker. requestCancelDurably (what the producer calls) tries
+    // again once the connection is back. Fails with one requestCancel attempt in its place (the
+    // job is never aborted). Redis is stopped and started again here, so this test runs last.
+    const subscriber = open('subscriber', 'test-cancel-down');
+    const commands = open('blocking', 'test-cancel-down-commands');
+    const api = open('command', 'test-cancel-down-api'); // the producer's role
+    const listener = new CancelListener(subscriber, commands);
+    await listener.start();
+    const running = new AbortController();
+    await listener.watch('job-down', running);
+    await redis.stop();
+    await waitFor('the API connection to see Redis gone', () => api.status !== 'ready', 10_000);
+    await assert.rejects(requestCancel(api, 'job-down'), 'one attempt now fails (what was dropped before)');
+    const stop = new AbortController();
+    const durable = requestCancelDurably(api, 'job-down', stop.signal, 50);
+    await redis.restart();
+    assert.equal(await durable, true, 'the cancel was taken by Redis once it was back');
+    await waitFor('the running job to be aborted', () => running.signal.aborted, 15_000);
+    assert.equal((running.signal.reason as { code?: string }).code, 'CYLO_E_CANCELLED');
+  });
+
+  test('Q1: a durable cancel stops retrying when its client closes', { timeout: 20_000 }, async () => {
+    // Proves the retry loop ends (no timer left behind) when the API node closes.
+    const api = open('command', 'test-cancel-closing-api');
+    api.disconnect();
+    const stop = new AbortController();
+    const durable = requestCancelDurably(api, 'job-closing', stop.signal, 50);
+    stop.abort();
+    assert.equal(await durable, false);
   });
 });

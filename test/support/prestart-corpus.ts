@@ -32,6 +32,17 @@ export const PYTHON_CASES: DifferentialCase[] = [
       { name: 'lib/mod.py', content: 'pass\n' },
     ],
   }),
+  // P2: the user site directory (HOME is /work) comes from the request's files: a cold start adds
+  // it to sys.path and runs its .pth files and its usercustomize at start; a runtime pre-started
+  // before those files existed must not skip them (it starts cold instead).
+  py('the user site directory in the workspace: its .pth file and usercustomize run as in a cold start', '', {
+    code: undefined,
+    files: [
+      { name: 'main.py', content: 'import sys\nprint([p for p in sys.path if p.startswith("/work")], "usercustomize" in sys.modules)\n' },
+      { name: '.local/lib/python3.11/site-packages/cylo-test.pth', content: 'import sys; print("pth ran")\n' },
+      { name: '.local/lib/python3.11/site-packages/usercustomize.py', content: 'print("usercustomize ran")\n' },
+    ],
+  }),
   py('sys.modules: no import of the stub shows', "import sys\nprint(sorted(sys.modules))\nprint(getattr(sys.modules.get('sitecustomize'), '__file__', None))"),
   py('the command line (/proc/self/cmdline, trailing NULs aside: the room a pre-started runtime reserved)', "print(open('/proc/self/cmdline', 'rb').read().rstrip(b'\\0').split(b'\\0'))"),
   py('open descriptors: numbers and kinds (the handover pipe is closed)', 'import os\nprint(sorted(os.listdir("/proc/self/fd")))\nprint(os.open("/work/main.py", os.O_RDONLY))'),
@@ -144,6 +155,16 @@ export const DATASCI_CASES: DifferentialCase[] = [
     files: [
       { name: 'main.py', content: 'import sys\nsys.path.insert(0, "/work/lib")\nimport dateutil\nprint(dateutil.__file__, dateutil.MINE)\n' },
       { name: 'lib/dateutil/__init__.py', content: 'MINE = 1\n' },
+    ],
+  }),
+  // P2: a usercustomize of the program's (here on its PYTHONPATH) runs before the program and,
+  // in a cold start, before numpy is imported: it must not find numpy already there.
+  ds('a usercustomize of the program\'s runs before numpy is imported, as in a cold start', '', {
+    code: undefined,
+    env: { PYTHONPATH: '/work/lib' },
+    files: [
+      { name: 'main.py', content: 'import numpy\nprint("main")\n' },
+      { name: 'lib/usercustomize.py', content: 'import sys\nprint("usercustomize sees", sorted(m for m in ("numpy", "pandas") if m in sys.modules))\n' },
     ],
   }),
   ds('an uncaught error inside pandas: the traceback through its frames', 'import pandas as pd\ndf = pd.DataFrame({"a": [1]})\nprint(df["missing"])\n'),

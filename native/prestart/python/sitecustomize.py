@@ -28,6 +28,11 @@ def _cylo_preimport():
     # None when one failed (the handover then starts the program cold: _cylo_cold).
     names = [n for n in os.environ.pop('CYLO_PRESTART_IMPORTS', '').split(',') if n]
     before, cached = set(sys.modules), set(sys.path_importer_cache)
+    if _cylo_usercustomize_found():
+        # A usercustomize already on the path (an environment's tree): a cold start runs it
+        # before the program imports these modules, this stub would import them first (P2).
+        _cylo_forget_finders(cached)
+        return None
     # Whatever an import writes (a Python warning, a C library's message on fd 2) is not the
     # program's output: fds 1 and 2 point at an anonymous memory file meanwhile, and anything
     # in it makes the program start cold (where its own import writes it, if it imports the
@@ -57,11 +62,28 @@ def _cylo_preimport():
         os.close(captured)
     if failed or wrote:
         return None
+    _cylo_forget_finders(cached)
+    return {m.partition('.')[0] for m in set(sys.modules) - before}
+
+
+def _cylo_forget_finders(cached):
     # The finders the imports cached for their packages' directories: dropped, so that the cache
     # is a cold start's (it only saves a lookup; the import system makes them again on demand).
     for path in set(sys.path_importer_cache) - cached:
         del sys.path_importer_cache[path]
-    return {m.partition('.')[0] for m in set(sys.modules) - before}
+
+
+def _cylo_usercustomize_found():
+    # True when a cold start would import a usercustomize (site.execusercustomize: only with the
+    # user site enabled) found on the path as it is now. Looked up with the path finder already
+    # in sys.meta_path: nothing new is imported.
+    site = sys.modules.get('site')
+    if site is None or not getattr(site, 'ENABLE_USER_SITE', False):
+        return False
+    for finder in sys.meta_path:
+        if getattr(finder, '__name__', '') == 'PathFinder' and finder.find_spec('usercustomize', None) is not None:
+            return True
+    return False
 
 
 def _cylo_workspace_names(roots):
@@ -100,8 +122,9 @@ def _cylo_prestart():
         os.environ['PYTHONPATH'] = own
     else:
         os.environ.pop('PYTHONPATH', None)
-    loaded = _cylo_preimport() if 'CYLO_PRESTART_IMPORTS' in os.environ else set()
-    # The system's sitecustomize, as a cold start imports it (site.execsitecustomize).
+    # The system's sitecustomize, as a cold start imports it (site.execsitecustomize), BEFORE the
+    # pre-imports: in a cold start it runs before the program imports anything (P2: it may set
+    # the variables or warning filters the pre-imported modules read when they are imported).
     del sys.modules['sitecustomize']
     try:
         import sitecustomize  # noqa: F401
@@ -110,6 +133,7 @@ def _cylo_prestart():
         if exc.name != 'sitecustomize':
             raise
         found = False
+    loaded = _cylo_preimport() if 'CYLO_PRESTART_IMPORTS' in os.environ else set()
     # Ready: initialised, argv copied (PID 1 may now write the program's argv into this
     # process's command line). Then the handover: the program's extra argv, each
     # NUL-terminated, then end of file.
@@ -129,7 +153,10 @@ def _cylo_prestart():
     if loaded:
         # The request's files are in place (PID 1 wrote them before the handover).
         names = _cylo_workspace_names(sorted({os.getcwd(), os.path.dirname(os.path.realpath(sys.argv[0]))}))
-        if names is None or names & loaded:
+        # A usercustomize of the program's (site.execusercustomize imports it after this stub
+        # returns) would run after the pre-imports, where a cold start runs it before the
+        # program imports them (P2): start cold.
+        if names is None or names & loaded or 'usercustomize' in names:
             _cylo_cold(args)
     # The last pre-start argument only reserved room for the program's command line.
     sys.argv[-1:] = args
