@@ -2,7 +2,7 @@
 // that boot with systemd's hybrid or legacy hierarchy.
 import { existsSync, mkdirSync, readdirSync, rmdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { killUntilEmpty, layerError, parseProcSelfCgroup, pidsMaxEvents, readNumber, readPids, readText, rmdirRetry, rmdirSyncRetry, v1Mounts, waitNoTasks, write } from './fs.js';
+import { killUntilEmpty, layerError, parseProcSelfCgroup, pidsMaxEvents, readNumber, readPids, readText, rmdirRetry, rmdirSyncRetry, v1Mounts, write } from './fs.js';
 import type { CgroupDriver, CgroupLimits, CgroupStats, ExecutionCgroup } from '../cgroups.js';
 
 // ------------------------------------------------------------------------------------------
@@ -22,9 +22,6 @@ export function v1CpuShareError(): Error {
 class V1Cgroup implements ExecutionCgroup {
   readonly procsFiles: string[];
   readonly cpuCounter: { path: string; format: 'v1' };
-  private oomBaseline = 0;
-  /** pids.events `max` at the last reset: v1 counters cannot be zeroed. */
-  private pidsBaseline = 0;
   private limits: CgroupLimits | undefined;
   private memoryLimit = Number.POSITIVE_INFINITY; // a new cgroup starts unlimited
   constructor(
@@ -59,34 +56,27 @@ class V1Cgroup implements ExecutionCgroup {
     this.limits = limits;
   }
 
+  /** Fresh directories for every use, as on v2 (src/sandbox/cgroups/v2.ts): the counters
+   *  (peak, OOM kills, pids.max refusals, CPU) start at zero and no charge of the last use stays.
+   *  Not memory.force_empty + counter writes (the earlier way): force_empty drains the per-CPU
+   *  page lists on every CPU and waits for that (lru_add_drain_all), which blocked the event loop
+   *  for 1-9 ms per execution (the longer the busier the machine), and it evicted the page
+   *  cache the last use had charged (the interpreter's own files), which the next use read
+   *  again. A page a dead directory still holds stays charged to it (rmdir leaves it as an
+   *  offline memcg until the page is reclaimed), never to the next use. */
   async reset(): Promise<void> {
     if (!(await this.killAll())) throw new Error(`cgroup ${this.name} could not be emptied`);
-    if (!(await waitNoTasks(join(this.dirs.pids, 'pids.current'), 20))) {
-      // A task that left cgroup.procs but is not yet released (a zombie nobody reaps) still
-      // counts against pids.max: start over with fresh directories instead of waiting for it.
-      for (const c of V1_CONTROLLERS) await rmdirRetry(this.dirs[c]);
-      for (const c of V1_CONTROLLERS) mkdirSync(this.dirs[c]);
-      try {
-        write(join(this.dirs.memory, 'memory.swappiness'), '0');
-      } catch {
-        // see V1Driver.create
-      }
-      this.memoryLimit = Number.POSITIVE_INFINITY;
-      if (this.limits !== undefined) this.configure(this.limits);
-      this.oomBaseline = 0;
-      this.pidsBaseline = 0;
-      return;
-    }
-    // Uncharge the page cache the last use left behind, so the next use's peak is its own.
+    // A task that left cgroup.procs but is not yet released (a zombie nobody reaps) still counts
+    // against the old pids.max: the new directory does not inherit it.
+    await Promise.all(V1_CONTROLLERS.map((c) => rmdirRetry(this.dirs[c])));
+    for (const c of V1_CONTROLLERS) mkdirSync(this.dirs[c]);
     try {
-      write(join(this.dirs.memory, 'memory.force_empty'), '0');
+      write(join(this.dirs.memory, 'memory.swappiness'), '0');
     } catch {
-      // best effort: an unreclaimable page only inflates the next peak slightly
+      // see V1Driver.create
     }
-    write(join(this.dirs.memory, 'memory.max_usage_in_bytes'), '0');
-    write(join(this.dirs.cpuacct, 'cpuacct.usage'), '0');
-    this.oomBaseline = this.oomKills();
-    this.pidsBaseline = pidsMaxEvents(join(this.dirs.pids, 'pids.events'));
+    this.memoryLimit = Number.POSITIVE_INFINITY;
+    if (this.limits !== undefined) this.configure(this.limits);
   }
 
   cpuMs(): number {
@@ -97,8 +87,9 @@ class V1Cgroup implements ExecutionCgroup {
     return {
       cpuMs: this.cpuMs(),
       memoryPeakBytes: readNumber(join(this.dirs.memory, 'memory.max_usage_in_bytes')),
-      oomKilled: this.oomKills() > this.oomBaseline,
-      pidsLimitHit: pidsMaxEvents(join(this.dirs.pids, 'pids.events')) > this.pidsBaseline,
+      // A fresh directory per use (reset): any count is this use's.
+      oomKilled: this.oomKills() > 0,
+      pidsLimitHit: pidsMaxEvents(join(this.dirs.pids, 'pids.events')) > 0,
     };
   }
 
