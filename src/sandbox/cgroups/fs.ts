@@ -1,7 +1,6 @@
 // Reading and writing cgroup files, and the waits both layouts share: killing until a cgroup is
 // empty, waiting for exiting tasks to stop counting, removing busy directories.
 import { existsSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
-import { rmdir } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CyloError } from '../../errors.js';
 
@@ -82,12 +81,10 @@ export async function killUntilEmpty(procsFile: string, killFile?: string, stop?
   return readPids(procsFile).length === 0;
 }
 
-/** rmdir, retried while the last processes finish dying; off the event loop (a memory cgroup's
- *  rmdir takes the kernel's cgroup locks and frees its per-CPU state: 0.3-2 ms). */
 export async function rmdirRetry(dir: string): Promise<void> {
   for (let attempt = 0; attempt < 100; attempt++) {
     try {
-      await rmdir(dir);
+      rmdirSync(dir);
       return;
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code;

@@ -67,8 +67,10 @@ class V1Cgroup implements ExecutionCgroup {
   async reset(): Promise<void> {
     if (!(await this.killAll())) throw new Error(`cgroup ${this.name} could not be emptied`);
     // A task that left cgroup.procs but is not yet released (a zombie nobody reaps) still counts
-    // against the old pids.max: the new directory does not inherit it.
-    await Promise.all(V1_CONTROLLERS.map((c) => rmdirRetry(this.dirs[c])));
+    // against the old pids.max: the new directory does not inherit it. Synchronous from the first
+    // rmdir to the last limit write (no await in between, unless a directory is still busy): a
+    // destroy() of the slot cannot run in the middle and be undone by the mkdirs.
+    for (const c of V1_CONTROLLERS) rmdirSyncRetry(this.dirs[c]);
     for (const c of V1_CONTROLLERS) mkdirSync(this.dirs[c]);
     try {
       write(join(this.dirs.memory, 'memory.swappiness'), '0');
