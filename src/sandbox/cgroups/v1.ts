@@ -24,6 +24,8 @@ class V1Cgroup implements ExecutionCgroup {
   readonly cpuCounter: { path: string; format: 'v1' };
   private limits: CgroupLimits | undefined;
   private memoryLimit = Number.POSITIVE_INFINITY; // a new cgroup starts unlimited
+  /** Set by remove(): a reset still waiting for its kill must not recreate the directories. */
+  private removed = false;
   constructor(
     readonly name: string,
     private readonly dirs: Record<V1Controller, string>,
@@ -66,6 +68,7 @@ class V1Cgroup implements ExecutionCgroup {
    *  offline memcg until the page is reclaimed), never to the next use. */
   async reset(): Promise<void> {
     if (!(await this.killAll())) throw new Error(`cgroup ${this.name} could not be emptied`);
+    if (this.removed) throw new Error(`cgroup ${this.name} was removed during its reset`);
     // A task that left cgroup.procs but is not yet released (a zombie nobody reaps) still counts
     // against the old pids.max: the new directory does not inherit it. Synchronous from the first
     // rmdir to the last limit write (no await in between, unless a directory is still busy): a
@@ -109,6 +112,7 @@ class V1Cgroup implements ExecutionCgroup {
   }
 
   async remove(): Promise<void> {
+    this.removed = true;
     if (!existsSync(this.dirs.pids) && !existsSync(this.dirs.memory) && !existsSync(this.dirs.cpuacct)) return;
     await this.killAll();
     for (const c of V1_CONTROLLERS) await rmdirRetry(this.dirs[c]);
