@@ -308,7 +308,7 @@ test('pool: close() rejects queued tasks with CYLO_E_SHUTTING_DOWN, waits for ru
 
 test('pool: a slot released after close() began is destroyed without a reset (one-shot exec: no cleaning for a next use)', async () => {
   // Proves the fast path of a one-shot `cylo exec` (which closes as soon as it has its result):
-  // the slot is not reset (on cgroup v1, a synchronous memory.force_empty) before it is destroyed.
+  // the slot is not reset (kill, then fresh cgroup directories) before it is destroyed.
   // Fails if release resets before destroying.
   const { pool, created } = fakePool({ concurrency: 1 });
   const result = await pool.run(async () => 'done');

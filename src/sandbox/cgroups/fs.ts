@@ -81,16 +81,6 @@ export async function killUntilEmpty(procsFile: string, killFile?: string, stop?
   return readPids(procsFile).length === 0;
 }
 
-/** Waits until a pids.current file reads 0: exiting tasks leave cgroup.procs before they stop
- *  counting against pids.max, and a reused cgroup must start with its whole budget. */
-export async function waitNoTasks(pidsCurrent: string, attempts: number): Promise<boolean> {
-  for (let attempt = 0; attempt < attempts; attempt++) {
-    if (readNumber(pidsCurrent) === 0) return true;
-    await sleep(1);
-  }
-  return readNumber(pidsCurrent) === 0;
-}
-
 export async function rmdirRetry(dir: string): Promise<void> {
   for (let attempt = 0; attempt < 100; attempt++) {
     try {

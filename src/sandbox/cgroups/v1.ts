@@ -2,7 +2,7 @@
 // that boot with systemd's hybrid or legacy hierarchy.
 import { existsSync, mkdirSync, readdirSync, rmdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { killUntilEmpty, layerError, parseProcSelfCgroup, pidsMaxEvents, readNumber, readPids, readText, rmdirRetry, rmdirSyncRetry, v1Mounts, waitNoTasks, write } from './fs.js';
+import { killUntilEmpty, layerError, parseProcSelfCgroup, pidsMaxEvents, readNumber, readPids, readText, rmdirRetry, rmdirSyncRetry, v1Mounts, write } from './fs.js';
 import type { CgroupDriver, CgroupLimits, CgroupStats, ExecutionCgroup } from '../cgroups.js';
 
 // ------------------------------------------------------------------------------------------
@@ -22,11 +22,10 @@ export function v1CpuShareError(): Error {
 class V1Cgroup implements ExecutionCgroup {
   readonly procsFiles: string[];
   readonly cpuCounter: { path: string; format: 'v1' };
-  private oomBaseline = 0;
-  /** pids.events `max` at the last reset: v1 counters cannot be zeroed. */
-  private pidsBaseline = 0;
   private limits: CgroupLimits | undefined;
   private memoryLimit = Number.POSITIVE_INFINITY; // a new cgroup starts unlimited
+  /** Set by remove(): a reset still waiting for its kill must not recreate the directories. */
+  private removed = false;
   constructor(
     readonly name: string,
     private readonly dirs: Record<V1Controller, string>,
@@ -59,34 +58,30 @@ class V1Cgroup implements ExecutionCgroup {
     this.limits = limits;
   }
 
+  /** Fresh directories for every use, as on v2 (src/sandbox/cgroups/v2.ts): the counters
+   *  (peak, OOM kills, pids.max refusals, CPU) start at zero and no charge of the last use stays.
+   *  Not memory.force_empty + counter writes (the earlier way): force_empty drains the per-CPU
+   *  page lists on every CPU and waits for that (lru_add_drain_all), which blocked the event loop
+   *  for 1-9 ms per execution (the longer the busier the machine), and it evicted the page
+   *  cache the last use had charged (the interpreter's own files), which the next use read
+   *  again. A page a dead directory still holds stays charged to it (rmdir leaves it as an
+   *  offline memcg until the page is reclaimed), never to the next use. */
   async reset(): Promise<void> {
     if (!(await this.killAll())) throw new Error(`cgroup ${this.name} could not be emptied`);
-    if (!(await waitNoTasks(join(this.dirs.pids, 'pids.current'), 20))) {
-      // A task that left cgroup.procs but is not yet released (a zombie nobody reaps) still
-      // counts against pids.max: start over with fresh directories instead of waiting for it.
-      for (const c of V1_CONTROLLERS) await rmdirRetry(this.dirs[c]);
-      for (const c of V1_CONTROLLERS) mkdirSync(this.dirs[c]);
-      try {
-        write(join(this.dirs.memory, 'memory.swappiness'), '0');
-      } catch {
-        // see V1Driver.create
-      }
-      this.memoryLimit = Number.POSITIVE_INFINITY;
-      if (this.limits !== undefined) this.configure(this.limits);
-      this.oomBaseline = 0;
-      this.pidsBaseline = 0;
-      return;
-    }
-    // Uncharge the page cache the last use left behind, so the next use's peak is its own.
+    if (this.removed) throw new Error(`cgroup ${this.name} was removed during its reset`);
+    // A task that left cgroup.procs but is not yet released (a zombie nobody reaps) still counts
+    // against the old pids.max: the new directory does not inherit it. Synchronous from the first
+    // rmdir to the last limit write (no await in between, unless a directory is still busy): a
+    // destroy() of the slot cannot run in the middle and be undone by the mkdirs.
+    for (const c of V1_CONTROLLERS) rmdirSyncRetry(this.dirs[c]);
+    for (const c of V1_CONTROLLERS) mkdirSync(this.dirs[c]);
     try {
-      write(join(this.dirs.memory, 'memory.force_empty'), '0');
+      write(join(this.dirs.memory, 'memory.swappiness'), '0');
     } catch {
-      // best effort: an unreclaimable page only inflates the next peak slightly
+      // see V1Driver.create
     }
-    write(join(this.dirs.memory, 'memory.max_usage_in_bytes'), '0');
-    write(join(this.dirs.cpuacct, 'cpuacct.usage'), '0');
-    this.oomBaseline = this.oomKills();
-    this.pidsBaseline = pidsMaxEvents(join(this.dirs.pids, 'pids.events'));
+    this.memoryLimit = Number.POSITIVE_INFINITY;
+    if (this.limits !== undefined) this.configure(this.limits);
   }
 
   cpuMs(): number {
@@ -97,8 +92,9 @@ class V1Cgroup implements ExecutionCgroup {
     return {
       cpuMs: this.cpuMs(),
       memoryPeakBytes: readNumber(join(this.dirs.memory, 'memory.max_usage_in_bytes')),
-      oomKilled: this.oomKills() > this.oomBaseline,
-      pidsLimitHit: pidsMaxEvents(join(this.dirs.pids, 'pids.events')) > this.pidsBaseline,
+      // A fresh directory per use (reset): any count is this use's.
+      oomKilled: this.oomKills() > 0,
+      pidsLimitHit: pidsMaxEvents(join(this.dirs.pids, 'pids.events')) > 0,
     };
   }
 
@@ -116,6 +112,7 @@ class V1Cgroup implements ExecutionCgroup {
   }
 
   async remove(): Promise<void> {
+    this.removed = true;
     if (!existsSync(this.dirs.pids) && !existsSync(this.dirs.memory) && !existsSync(this.dirs.cpuacct)) return;
     await this.killAll();
     for (const c of V1_CONTROLLERS) await rmdirRetry(this.dirs[c]);
