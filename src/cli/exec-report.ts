@@ -96,6 +96,16 @@ export function reportOutcome(result: ExecutionResult, compileOutputSeen: boolea
     const text = shellSignalText(result.run.signal);
     if (text !== undefined) stderr.write(`${text}\n`);
   } else if (result.status !== 'ok' && (result.status !== 'runtime_error' || stage?.limit != null) && message) {
-    stderr.write(`cylo: ${result.status}: ${message}${stage?.limit == null ? '' : ` (limit: ${stage.limit})`}\n`);
+    const flag = result.run !== null && stage?.limit != null ? RUN_LIMIT_FLAGS[stage.limit] : undefined;
+    stderr.write(`cylo: ${result.status}: ${inFlagUnits(message)}${stage?.limit == null ? '' : ` (limit: ${stage.limit}${flag === undefined ? '' : `; ${flag} sets it`})`}\n`);
   }
+}
+
+/** The exec flag that sets each limit a run stage can reach (result.ts's limit names). */
+const RUN_LIMIT_FLAGS: Readonly<Record<string, string>> = { wall: '--timeout', cpu: '--cpu-time', memory: '--memory', pids: '--pids', output: '--output-limit' };
+
+/** A result's message in the flags' units: "67108864 bytes" -> "64M", "300 ms" -> "300ms" (the
+ *  texts --memory and --timeout read back); the library's own message keeps exact numbers. */
+function inFlagUnits(message: string): string {
+  return message.replace(/\b(\d+) bytes\b/g, (_, n: string) => formatSize(Number(n))).replace(/\b(\d+) ms\b/g, (_, n: string) => formatDuration(Number(n)));
 }

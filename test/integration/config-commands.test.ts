@@ -62,7 +62,7 @@ test('exec: the config file\'s default output limit applies (--config, and CYLO_
   assert.equal(control.code, 0, `without the file the program is fine: ${control.stderr}`);
   const flagged = await cylo(['exec', '--config', SMALL_OUTPUT, 'loud.py']);
   assert.equal(flagged.code, 137, flagged.stderr);
-  assert.match(flagged.stderr, /cylo: output_limit: .*\(limit: output\)/);
+  assert.match(flagged.stderr, /cylo: output_limit: .*\(limit: output; --output-limit sets it\)/);
   const fromEnv = await cylo(['exec', 'loud.py'], { CYLO_CONFIG: SMALL_OUTPUT });
   assert.equal(fromEnv.code, 137, fromEnv.stderr);
   // flags > environment: --config names another file, CYLO_CONFIG's is not read
