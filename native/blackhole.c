@@ -28,11 +28,7 @@
 
 #include "util.h"
 
-static const struct {
-  const char *net;
-  int len;
-  const char *why;
-} RANGES[] = {
+static const struct unreachable_range RANGES[] = {
     {"169.254.0.0", 16, "link-local: cloud metadata services (169.254.169.254) hand out credentials"},
     {"10.0.0.0", 8, "private networks: the host's LAN address and its services bound to 0.0.0.0"},
     {"172.16.0.0", 12, "private networks (and container bridges such as docker0)"},
@@ -213,6 +209,16 @@ static void host_addresses(void) {
     if ((i->ifa_flags & IFF_BROADCAST) != 0) remember(i->ifa_broadaddr);
   }
   freeifaddrs(list);
+}
+
+const struct unreachable_range *unreachable_ranges(size_t *count) {
+  *count = sizeof RANGES / sizeof RANGES[0];
+  return RANGES;
+}
+
+const struct in_addr *unreachable_host_addresses(size_t *count) {
+  *count = n_host_addrs;
+  return host_addrs;
 }
 
 void blackhole_routes(int netfd) {

@@ -3,7 +3,7 @@
  * environment build (slirp4netns) for one sandbox's network namespace, as that sandbox's own
  * unprivileged uid, never as root and never in the host's network namespace.
  *
- *   cylo-helper net --pid PID --uid UID --gid GID [--cgroup-procs FILE]... -- SLIRP4NETNS ARGV...
+ *   cylo-helper net --pid PID --uid UID --gid GID --nft NFT --tcp-port N... [--cgroup-procs FILE]... -- SLIRP4NETNS ARGV...
  *
  * PID is the sandbox's PID 1 (bubblewrap's child, waiting for its job). The helper
  *   0. joins the build's own cgroups (--cgroup-procs, required: the stage's cgroup.procs files,
@@ -17,7 +17,9 @@
  *      belongs to UID (a namespace this sandbox's uid made, not the host's nor another slot's)
  *      and the network namespace is not the helper's own (the host's);
  *   2. makes link-local (cloud metadata) and private ranges unroutable in that namespace
- *      (blackhole.c),
+ *      (blackhole.c), and loads an output filter there that drops every packet but DNS to slirp's
+ *      forwarder and TCP to the --tcp-port ports elsewhere (netfilter.c, with NFT: the routes
+ *      alone are bypassed by a datagram sent to a chosen interface);
  *   3. confines it to a root of its own in a private mount namespace (confine(), below);
  *   4. puts the network namespace at fd NET_FD and its user namespace at fd USERNS_FD (the
  *      argv names them as /proc/self/fd/N, built by src/sandbox/build-network.ts);
@@ -43,6 +45,7 @@
 #include "blackhole.h"
 #include "missing-defs.h"
 #include "modes.h"
+#include "netfilter.h"
 #include "util.h"
 
 /* Where slirp4netns finds the namespaces (its argv says /proc/self/fd/5 and /proc/self/fd/6). */
@@ -50,11 +53,15 @@
 #define USERNS_FD 6
 
 #define MAX_NET_CGROUPS 8
+#define MAX_NET_PORTS 8
 
 struct net_options {
   long long pid, uid, gid;
   int ncgroups;
   const char *cgroups[MAX_NET_CGROUPS];
+  const char *nft;
+  int nports;
+  int ports[MAX_NET_PORTS];
   char **argv;
 };
 
@@ -68,6 +75,12 @@ static void parse_net_options(int argc, char **argv, struct net_options *o) {
     if (strcmp(a, "--pid") == 0) o->pid = parse_num(v, a);
     else if (strcmp(a, "--uid") == 0) o->uid = parse_num(v, a);
     else if (strcmp(a, "--gid") == 0) o->gid = parse_num(v, a);
+    else if (strcmp(a, "--nft") == 0) o->nft = v;
+    else if (strcmp(a, "--tcp-port") == 0) {
+      long long port = parse_num(v, a);
+      if (port < 1 || port > 65535 || o->nports >= MAX_NET_PORTS) fail("net: --tcp-port %s: a port 1-65535, at most %d of them", v, MAX_NET_PORTS);
+      o->ports[o->nports++] = (int)port;
+    }
     else if (strcmp(a, "--cgroup-procs") == 0) {
       if (o->ncgroups >= MAX_NET_CGROUPS) fail("net: too many --cgroup-procs");
       o->cgroups[o->ncgroups++] = v;
@@ -79,6 +92,8 @@ static void parse_net_options(int argc, char **argv, struct net_options *o) {
     fail("net: --pid, --uid and --gid are required (a sandbox's PID 1, unprivileged ids)");
   /* Never a stack outside the build's limits and kill sweep (F3, step 0 above). */
   if (o->ncgroups == 0) fail("net: --cgroup-procs is required (the build's cgroup, which holds the stack's CPU and memory)");
+  /* Never a stack without its output filter (netfilter.c): the routes alone leak UDP. */
+  if (o->nft == NULL || o->nft[0] != '/' || o->nports == 0) fail("net: --nft (nft's absolute path) and --tcp-port are required (the build's output filter)");
   if (i >= argc || argv[i][0] != '/') fail("net: the network stack's argv must follow -- (an absolute path)");
   o->argv = argv + i;
 }
@@ -178,9 +193,10 @@ void run_net(int argc, char **argv) {
   static struct net_options o = {.pid = -1, .uid = -1, .gid = -1};
   parse_net_options(argc, argv, &o);
   open_namespaces(&o);
-  /* Before the first fork (the blackhole child) and the exec: see step 0 above. */
+  /* Before the first fork (the blackhole and filter children) and the exec: see step 0 above. */
   for (int k = 0; k < o.ncgroups; k++) join_cgroup(o.cgroups[k]);
   blackhole_routes(NET_FD);
+  output_filter(NET_FD, o.nft, o.ports, o.nports);
   confine();
   if (setgroups(0, NULL) < 0) fail("net: setgroups: %s", strerror(errno));
   if (setresgid((gid_t)o.gid, (gid_t)o.gid, (gid_t)o.gid) < 0) fail("net: setresgid: %s", strerror(errno));

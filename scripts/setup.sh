@@ -34,6 +34,9 @@ packages+=(openssl)
 # HTTP(S) through this user-mode network stack in the sandbox's own network namespace; without
 # it --network is refused, saying so (builds from --from DIR need nothing).
 packages+=(slirp4netns)
+# nftables: the same builds' output filter (native/netfilter.c loads it with nft in the build's
+# network namespace); without it --network is refused, saying so.
+packages+=(nftables)
 # lz4: the microVM backend under Firecracker boots an uncompressed kernel; Debian's vmlinuz has
 # an LZ4 payload, which src/microvm/vmlinux.ts decompresses with this tool (xz and zstd likewise).
 packages+=(lz4)

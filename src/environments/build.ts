@@ -13,7 +13,7 @@ import type { HostMount, StageLimits } from '../backend/backend.js';
 import type { NamespaceBackend } from '../sandbox/namespace-backend.js';
 import type { ResolvedRuntime, RuntimeRegistry } from '../runtimes/registry.js';
 import { stageEnv } from '../engine/stage-env.js';
-import { hostCaBundle, slirp4netnsPath } from '../sandbox/build-network.js';
+import { hostCaBundle, nftPath, slirp4netnsPath } from '../sandbox/build-network.js';
 import { BUILTIN_ENVIRONMENTS, type EnvironmentCatalog } from './catalog.js';
 import { buildTools } from './build-tools.js';
 import { environmentPackages } from './packages.js';
@@ -119,7 +119,10 @@ export async function buildEnvironment(deps: BuildDeps, req: EnvironmentBuildReq
   const from = req.from === undefined ? undefined : realpathSync(req.from);
   if (from !== undefined && !statSync(from).isDirectory()) throw new CyloError('CYLO_E_VALIDATION', `--from: ${req.from} is not a directory`, { field: 'from' });
   // Refused before anything runs when the network layer cannot be set up (its fix named).
-  if (req.network === true) slirp4netnsPath();
+  if (req.network === true) {
+    slirp4netnsPath();
+    nftPath();
+  }
   const runtime = await deps.registry.resolve(language);
   if (!runtime.available) throw new CyloError('CYLO_E_RUNTIME_UNAVAILABLE', `--lang: ${runtime.problem ?? `${language} is not installed`}`, { field: 'language' });
   const p = plan(language, runtime, specs, req, from);

@@ -14,7 +14,11 @@
 //   link-local/cloud metadata (169.254.0.0/16), private (10/8, 172.16/12, 192.168/16) or shared
 //   (100.64/10) ranges: blackhole routes inside the namespace (native/blackhole.c); of slirp's
 //   own 10.0.2.0/24 only UDP port 53 of 10.0.2.3 (policy rules, same file: slirp forwards every
-//   port of 10.0.2.3 to the host's nameserver, which may be loopback or a metadata server).
+//   port of 10.0.2.3 to the host's nameserver, which may be loopback or a metadata server);
+// - and behind the routes, a netfilter output chain in the namespace (native/netfilter.c,
+//   loaded with Debian's nft) dropping every packet but DNS to 10.0.2.3:53 and TCP to the ports
+//   above outside those ranges: a datagram sent to a chosen interface (IP_UNICAST_IF,
+//   IP_PKTINFO, IP_MULTICAST_IF) skips the routes, never the filter.
 // The stack runs as the sandbox's own uid in a root of its own (native/netns.c), with its
 // seccomp filter, inside the build's own cgroup (its CPU and memory count against the build's
 // limits), and ends with the stage (its exit pipe closes; the stage's cgroup kill sweep).
@@ -40,23 +44,39 @@ export const BUILD_NETWORK_PIDS = 1;
 /** Time allowed for the stack to configure the namespace (a few ms on an idle host). */
 export const NETWORK_READY_TIMEOUT_MS = 10_000;
 
-/** slirp4netns's path: CYLO_SLIRP4NETNS (absolute) or /usr/bin/slirp4netns. Throws
- *  CYLO_E_SANDBOX_UNAVAILABLE naming the layer and the fix when it is missing or unusable, so
- *  that a build never runs with network but without this isolation. */
-export function slirp4netnsPath(env: NodeJS.ProcessEnv = process.env): string {
-  const configured = env.CYLO_SLIRP4NETNS ?? DEFAULT_SLIRP4NETNS;
-  const layer = 'the build network layer (slirp4netns, a user-mode network stack in the build sandbox\'s own network namespace)';
+/** A tool a build with network depends on: `configured` resolved (absolute, executable, under
+ *  /usr). Throws CYLO_E_SANDBOX_UNAVAILABLE naming `layer`, the Debian `pkg` to install, and
+ *  `underUsr` (why it must lie under /usr), so that a build never has network without it. */
+function networkToolPath(configured: string, layer: string, pkg: string, underUsr: string): string {
   let real: string;
   try {
     if (!configured.startsWith('/')) throw new Error('not an absolute path');
     real = realpathSync(configured);
     accessSync(real, constants.X_OK);
   } catch (error) {
-    throw new CyloError('CYLO_E_SANDBOX_UNAVAILABLE', `--network: ${layer} is not available: ${configured}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}. Install it (Debian: apt-get install slirp4netns; scripts/setup.sh does) or build without --network from a local directory (--from DIR)`);
+    throw new CyloError('CYLO_E_SANDBOX_UNAVAILABLE', `--network: ${layer} is not available: ${configured}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}. Install it (Debian: apt-get install ${pkg}; scripts/setup.sh does) or build without --network from a local directory (--from DIR)`);
   }
-  // The stack runs confined to a root holding /usr only (native/netns.c).
-  if (!real.startsWith('/usr/')) throw new CyloError('CYLO_E_SANDBOX_UNAVAILABLE', `--network: ${layer}: ${real} must lie under /usr (the stack runs in a root that holds only /usr); install Debian's slirp4netns`);
+  if (!real.startsWith('/usr/')) throw new CyloError('CYLO_E_SANDBOX_UNAVAILABLE', `--network: ${layer}: ${real} must lie under /usr (${underUsr}); install Debian's ${pkg}`);
   return real;
+}
+
+/** slirp4netns's path: CYLO_SLIRP4NETNS (absolute) or /usr/bin/slirp4netns. Throws
+ *  CYLO_E_SANDBOX_UNAVAILABLE naming the layer and the fix when it is missing or unusable, so
+ *  that a build never runs with network but without this isolation. */
+export function slirp4netnsPath(env: NodeJS.ProcessEnv = process.env): string {
+  // The stack runs confined to a root holding /usr only (native/netns.c).
+  return networkToolPath(env.CYLO_SLIRP4NETNS ?? DEFAULT_SLIRP4NETNS, 'the build network layer (slirp4netns, a user-mode network stack in the build sandbox\'s own network namespace)', 'slirp4netns', 'the stack runs in a root that holds only /usr');
+}
+
+/** The default path of nft (Debian's nftables package); CYLO_NFT overrides it. */
+export const DEFAULT_NFT = '/usr/sbin/nft';
+
+/** nft's path: CYLO_NFT (absolute) or /usr/sbin/nft, under /usr (the helper runs it as root in
+ *  the build's network namespace). Throws CYLO_E_SANDBOX_UNAVAILABLE naming the layer and the
+ *  fix when it is missing, so that a build never has network without its output filter. */
+export function nftPath(env: NodeJS.ProcessEnv = process.env): string {
+  // Root runs it: a binary anyone but root could replace would run as root.
+  return networkToolPath(env.CYLO_NFT ?? DEFAULT_NFT, 'the build network\'s output filter (nftables: drops every packet but DNS and TCP to ports 80/443, whatever interface the build picks)', 'nftables', 'the helper runs it as root');
 }
 
 /** slirp4netns's argv, each flag with what it is for. The namespaces are fds 5 and 6, put there
@@ -122,9 +142,10 @@ export function networkFiles(): { binds: ReadOnlyBind[]; cleanup: () => void } {
  *  build's own cgroups (`cgroupProcs`: the stage's cgroup.procs files; its CPU and memory are the
  *  build's, and the stage's kill sweep ends it), and resolves once the namespace is configured; rejects with the helper's or the stack's own
  *  words (its stderr) when it exits first or is not ready within NETWORK_READY_TIMEOUT_MS. */
-export function startBuildNetwork(helperPath: string, slirpPath: string, pid: number, uid: number, gid: number, cgroupProcs: readonly string[]): Promise<BuildNetwork> {
+export function startBuildNetwork(helperPath: string, slirpPath: string, nft: string, pid: number, uid: number, gid: number, cgroupProcs: readonly string[]): Promise<BuildNetwork> {
   const cgroups = cgroupProcs.flatMap((procs) => ['--cgroup-procs', procs]);
-  const argv = ['net', '--pid', String(pid), '--uid', String(uid), '--gid', String(gid), ...cgroups, '--', ...slirpArgv(slirpPath)];
+  const ports = BUILD_NETWORK_PORTS.flatMap((port) => ['--tcp-port', String(port)]);
+  const argv = ['net', '--pid', String(pid), '--uid', String(uid), '--gid', String(gid), '--nft', nft, ...ports, ...cgroups, '--', ...slirpArgv(slirpPath)];
   const child = spawn(helperPath, argv, { stdio: ['ignore', 'ignore', 'pipe', 'pipe', 'pipe'], env: {}, windowsHide: true });
   const stop = (): void => {
     (child.stdio[4] as Writable | null)?.destroy();

@@ -18,7 +18,7 @@ import { PreparedSandbox } from './prepared-sandbox.js';
 import type { Spawner } from './spawner.js';
 import { JAVA_AGENT, PRESTART_IN_SANDBOX, prestartJob, type PrestartJob } from './prestart.js';
 import { reachableByOthers } from './filesystem.js';
-import { BUILD_NETWORK_PIDS, BUILD_NETWORK_PORTS, networkFiles, slirp4netnsPath, startBuildNetwork, type BuildNetwork } from './build-network.js';
+import { BUILD_NETWORK_PIDS, BUILD_NETWORK_PORTS, networkFiles, nftPath, slirp4netnsPath, startBuildNetwork, type BuildNetwork } from './build-network.js';
 import { childrenOf } from './signal-program.js';
 
 export interface NamespaceHost {
@@ -263,7 +263,7 @@ export class NamespaceBackend implements SandboxBackend<NamespaceSlot> {
    *  one), a resolv.conf naming the stack's DNS forwarder and the host's CA bundle (read-only,
    *  Landlock read rules), Landlock TCP rules for the index's
    *  ports, and the user-mode stack attached to its network namespace before the job is sent.
-   *  Throws CYLO_E_SANDBOX_UNAVAILABLE (before anything starts) when slirp4netns is missing. */
+   *  Throws CYLO_E_SANDBOX_UNAVAILABLE (before anything starts) when slirp4netns or nft is missing. */
   private async runWithNetwork(slot: NamespaceSlot, spec: StageSpec): Promise<StageReport> {
     const { cgroup, identity } = slot;
     // The port rules are Landlock's (ABI 4): without them the build could connect to every TCP
@@ -272,6 +272,7 @@ export class NamespaceBackend implements SandboxBackend<NamespaceSlot> {
       throw new CyloError('CYLO_E_SANDBOX_UNAVAILABLE', `--network: the build's TCP port rules (Landlock ABI 4: ports ${BUILD_NETWORK_PORTS.join(' and ')} only) are not available: ${this.host.relax.has('landlock') ? 'the landlock layer is relaxed (CYLO_RELAX / relax)' : `this kernel has Landlock ABI ${this.host.landlockAbi}`}. Build without --network from a local directory (--from DIR), or on a host with Linux 6.7 or later and Landlock enabled`);
     }
     const slirp = slirp4netnsPath();
+    const nft = nftPath();
     const files = networkFiles();
     let network: BuildNetwork | undefined;
     // Set when the stage is over: a stack still starting then (the stage was stopped or
@@ -284,7 +285,7 @@ export class NamespaceBackend implements SandboxBackend<NamespaceSlot> {
       this.counts.startedOnDemand += 1;
       const sandbox = new PreparedSandbox(plan, this.host.seccompProgram, cgroup, undefined, this.host.spawner);
       return await sandbox.run(plan, spec, async (bwrapPid) => {
-        const started = await startBuildNetwork(this.host.helperPath, slirp, await sandboxPid1(bwrapPid, () => ended), identity.uid, identity.gid, cgroup.procsFiles);
+        const started = await startBuildNetwork(this.host.helperPath, slirp, nft, await sandboxPid1(bwrapPid, () => ended), identity.uid, identity.gid, cgroup.procsFiles);
         if (ended) {
           started.stop();
           throw new Error('the stage ended while its network was being set up');

@@ -3,7 +3,12 @@
 // own public addresses, multicast and broadcast addresses, then waits (SIGUSR2) while the test
 // inspects the running network stack from the host: its cgroup (F3), its /proc (F6), and that
 // it ends with the build. Probes: TCP to this host's own addresses only (a listener of this
-// test's), and UDP connect() calls, which only look the route up and send nothing.
+// test's), and UDP connect() calls, which only look the route up and send nothing; then
+// datagrams sent to a chosen interface (IP_UNICAST_IF, IP_PKTINFO, IP_MULTICAST_IF), which skip
+// the routes and meet the output filter (native/netfilter.c). Those go to 10.0.2.2 (slirp's
+// alias of the host's loopback, refused by slirp besides), to 169.254.169.254 (slirp answers no
+// ARP for it: nothing leaves tap0), and to a multicast group with TTL 0 (the kernel never puts
+// it on the wire): without the filter each is 'sent' and goes no further; with it, EPERM.
 // CI cost: one small build, about 5-10 s (skipped, saying why, without sandbox or slirp4netns).
 import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
@@ -66,6 +71,37 @@ async function listenOnHostAddress(): Promise<typeof listener> {
   return undefined;
 }
 
+/** Python, run by the install script: each datagram a socket option or control message sends
+ *  out of tap0 whatever the routes say; prints {probe: 'sent' | errno name}. */
+const PINNED_PROBES = `
+import errno, json, socket, struct
+tap = socket.if_nametoindex('tap0')
+out = {}
+def probe(name, send):
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        send(s)
+        out[name] = 'sent'
+    except OSError as e:
+        out[name] = errno.errorcode.get(e.errno, str(e.errno))
+    finally:
+        s.close()
+def unicast_if(s, to):
+    s.setsockopt(socket.IPPROTO_IP, 50, struct.pack('!I', tap))  # IP_UNICAST_IF: index in network order
+    s.sendto(b'x', to)
+def pktinfo(s, to):  # IP_PKTINFO (8): struct in_pktinfo { ifindex, spec_dst, addr }
+    s.sendmsg([b'x'], [(socket.IPPROTO_IP, 8, struct.pack('I4s4s', tap, bytes(4), bytes(4)))], 0, to)
+def multicast_if(s, to):
+    s.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, 0)
+    s.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, socket.inet_aton('10.0.2.100'))
+    s.sendto(b'x', to)
+probe('unicastIfGateway', lambda s: unicast_if(s, ('10.0.2.2', 9)))
+probe('unicastIfMetadata', lambda s: unicast_if(s, ('169.254.169.254', 80)))
+probe('pktinfoGateway', lambda s: pktinfo(s, ('10.0.2.2', 9)))
+probe('multicastIf', lambda s: multicast_if(s, ('224.0.0.251', 5353)))
+print(json.dumps(out))
+`;
+
 /** The install script: its probes, written into its package directory (the build brings it
  *  back), then it waits for SIGUSR2 (at most 120 s) so the test can look at the running stack. */
 function probeScript(address: string, broadcast: string, port: number): string {
@@ -96,6 +132,11 @@ const udp = ([host, port]) => new Promise((res) => {
   out.ssdp = await udp(['239.255.255.250', 1900]);
   out.broadcast = await udp(['255.255.255.255', 67]);
   out.dns = await udp(['10.0.2.3', 53]);
+  try {
+    out.pinned = JSON.parse(require('child_process').execFileSync('python3', ['-c', ${JSON.stringify(PINNED_PROBES)}], { encoding: 'utf8', timeout: 20000 }));
+  } catch (e) {
+    out.pinned = { error: String(e.code || e.message).slice(0, 200) };
+  }
   fs.writeFileSync(__dirname + '/probe.json', JSON.stringify(out));
   await released;
 })();
@@ -199,4 +240,9 @@ test('--network: the stack runs in the build\'s cgroup with a /proc of its own a
   // proves (F5): multicast (mDNS, SSDP) and the limited broadcast are unroutable (without the
   // routes: 'connected', or EACCES for a broadcast without SO_BROADCAST)
   for (const k of ['mdns', 'ssdp', 'broadcast']) assert.ok(REFUSED.includes(probe[k]!), `${k}: ${probe[k]}`);
+  // proves (the output filter, native/netfilter.c): a datagram sent to a chosen interface, which
+  // the kernel sends out of tap0 past the blackhole routes and policy rules ("assume on link"),
+  // is dropped in the namespace before it leaves: every send fails with EPERM. Without the
+  // filter each one is 'sent' (seen in a scratch namespace with the same routes)
+  assert.deepEqual((probe as unknown as { pinned: unknown }).pinned, { unicastIfGateway: 'EPERM', unicastIfMetadata: 'EPERM', pktinfoGateway: 'EPERM', multicastIf: 'EPERM' });
 });

@@ -174,6 +174,20 @@ test('a missing slirp4netns: --network is refused naming the layer and the fix, 
   assert.match(on.stdout, /^ok +build net +cylo env build --network can run/m, on.stdout);
 });
 
+test('a missing nft: --network is refused naming the output filter and the fix, nothing built', { timeout: 120_000 }, () => {
+  const envs = join(root, 'cli-environments-nft');
+  const env = { ...process.env, CYLO_UID_BASE: String(UID_BASE + 8), CYLO_UID_COUNT: '4', CYLO_ENVIRONMENTS_DIR: envs, CYLO_NFT: join(root, 'no-such-nft') };
+  const r = spawnSync(process.execPath, ['bin/cylo', 'env', 'build', 'nonet', '--lang', 'javascript', '--packages', 'is-number', '--network'], { encoding: 'utf8', env, timeout: 60_000 });
+  // proves: without the filter behind the routes (UDP sent to a chosen interface skips them) the
+  // build with network does not run at all, and the message names the layer and the fix
+  assert.notEqual(r.status, 0);
+  assert.match(r.stderr, /output filter \(nftables/);
+  assert.match(r.stderr, /apt-get install nftables/);
+  assert.equal(existsSync(join(envs, 'nonet')), false);
+  const off = spawnSync(process.execPath, ['bin/cylo', 'doctor'], { encoding: 'utf8', env, timeout: 60_000 });
+  assert.match(off.stdout, /^OFF +build net +cylo env build --network is refused: .*apt-get install nftables/m, off.stdout);
+});
+
 test('Landlock relaxed: --network is refused (its TCP port rules are Landlock\'s), nothing built', { ...T, skip: skip ?? false }, async () => {
   const relaxed = createCylo({ environmentsDir: join(root, 'relaxed-environments'), defaultLimits: { ...TIGHT_LIMITS, timeoutMs: 20_000, cpuTimeMs: 20_000, memoryBytes: 256 * 1024 * 1024 }, uidBase: UID_BASE + 16, uidCount: 4, concurrency: 1, relax: ['landlock'] });
   try {

@@ -761,12 +761,15 @@ test('artifact emission refuses a symlink, and a path through a symlinked direct
 test('net mode: refuses missing or privileged ids, the host\'s network namespace, and a namespace of another owner', { timeout: 30_000 }, async (t) => {
   if (rootSkip(t)) return;
   // The namespace checks come before the cgroup is joined: a path that does not exist is never opened.
-  const net = (pid: number, uid = ID): string[] => [HELPER, 'net', '--pid', String(pid), '--uid', uid, '--gid', ID, '--cgroup-procs', '/nonexistent/cgroup.procs', '--', '/bin/echo', MARKER];
+  const net = (pid: number, uid = ID): string[] => [HELPER, 'net', '--pid', String(pid), '--uid', uid, '--gid', ID, '--nft', '/usr/sbin/nft', '--tcp-port', '443', '--cgroup-procs', '/nonexistent/cgroup.procs', '--', '/bin/echo', MARKER];
   // proves: the stack never runs as root, nor without a target
   assertRefused(await runHelper([HELPER, 'net', '--', '/bin/echo', MARKER]), /--pid, --uid and --gid are required/, 'options checked', 'stderr');
   assertRefused(await runHelper(net(process.pid, '0')), /unprivileged ids/, 'uid 0 refused', 'stderr');
   // proves: the stack never runs outside the build's cgroup (F3: its CPU and memory are the build's)
   assertRefused(await runHelper([HELPER, 'net', '--pid', String(process.pid), '--uid', ID, '--gid', ID, '--', '/bin/echo', MARKER]), /--cgroup-procs is required/, 'cgroup required', 'stderr');
+  // proves: never a stack without its output filter (netfilter.c): nft and the ports are required
+  assertRefused(await runHelper([HELPER, 'net', '--pid', String(process.pid), '--uid', ID, '--gid', ID, '--cgroup-procs', '/nonexistent/cgroup.procs', '--', '/bin/echo', MARKER]), /--nft .* and --tcp-port are required/, 'filter required', 'stderr');
+  assertRefused(await runHelper([HELPER, 'net', '--pid', String(process.pid), '--uid', ID, '--gid', ID, '--nft', 'nft', '--tcp-port', '443', '--cgroup-procs', '/nonexistent/cgroup.procs', '--', '/bin/echo', MARKER]), /--nft .* and --tcp-port are required/, 'nft absolute', 'stderr');
   // proves: a pid in the host's network namespace (a reused pid, a wrong one) is refused: the
   // stack would otherwise configure the host's own network
   assertRefused(await runHelper(net(process.pid)), /in the host's network namespace/, 'host netns refused', 'stderr');

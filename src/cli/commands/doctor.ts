@@ -4,7 +4,7 @@
 // Also its command-line declaration (register), which main.ts assembles into the program.
 import type { Command } from 'commander';
 import { createCylo, type Cylo, type CyloOptions } from '../../cylo.js';
-import { slirp4netnsPath } from '../../sandbox/build-network.js';
+import { nftPath, slirp4netnsPath } from '../../sandbox/build-network.js';
 import { processIO, type CommandIO } from '../../util/io.js';
 import { cliConfig, CONFIG_OPTION_HELP } from '../cylo-options.js';
 import { residentStatus } from '../resident/server.js';
@@ -82,7 +82,7 @@ function buildNetworkState(report: { landlockAbi: number }): { ok: boolean; deta
     return { ok: false, detail: `cylo env build --network is refused: this kernel has Landlock ABI ${report.landlockAbi}; the build's TCP port rules need ABI 4 (Linux 6.7). Fix: a newer kernel, or build from a local directory (--from DIR)` };
   }
   try {
-    return { ok: true, detail: `cylo env build --network can run (${slirp4netnsPath()}; programs never get network)` };
+    return { ok: true, detail: `cylo env build --network can run (${slirp4netnsPath()}, filtered by ${nftPath()}; programs never get network)` };
   } catch (error) {
     return { ok: false, detail: (error as Error).message.replace(/^--network: /, 'cylo env build --network is refused: ') };
   }

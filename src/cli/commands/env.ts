@@ -24,7 +24,7 @@ export function register(program: Command): Command {
       .option('--packages <spec...>', 'packages to install (pip: NAME or NAME==VERSION; npm: NAME or a tarball file name in --from)')
       .option('--requirements <file>', 'a requirements.txt (python) or package.json (javascript) instead of --packages')
       .option('--from <dir>', 'the directory of wheels/sdists (pip --find-links) or npm tarballs, bound read-only into the build (required without --network)')
-      .option('--network', 'let the build download from PyPI / registry.npmjs.org (HTTP/HTTPS only, through slirp4netns in the build sandbox\'s own network namespace; never the host\'s loopback, link-local or private addresses; needs slirp4netns)')
+      .option('--network', 'let the build download from PyPI / registry.npmjs.org (HTTP/HTTPS only, through slirp4netns in the build sandbox\'s own network namespace; never the host\'s loopback, link-local or private addresses; needs slirp4netns and nftables)')
       .option('--json', 'print the manifest as JSON'),
   ).action(async (name: string, o: { lang: string; packages?: string[]; requirements?: string; from?: string; network?: boolean; json?: boolean; config?: string; environmentsDir?: string }) => {
     const { envBuildCommand } = await import('./env-build.js');
