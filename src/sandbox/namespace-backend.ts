@@ -5,7 +5,6 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Layer } from '../api/result.js';
-import { CyloError } from '../errors.js';
 import { LAYERS } from '../api/result.js';
 import type { HostMount, PrestartKind, SandboxBackend, StageLimits, StageReport, StageSpec } from '../backend/backend.js';
 import { sandboxKey, WORKSPACE, type SandboxPlan } from './bwrap-argv.js';
@@ -18,8 +17,8 @@ import { PreparedSandbox } from './prepared-sandbox.js';
 import type { Spawner } from './spawner.js';
 import { JAVA_AGENT, PRESTART_IN_SANDBOX, prestartJob, type PrestartJob } from './prestart.js';
 import { reachableByOthers } from './filesystem.js';
-import { BUILD_NETWORK_PIDS, BUILD_NETWORK_PORTS, networkFiles, nftPath, slirp4netnsPath, startBuildNetwork, type BuildNetwork } from './build-network.js';
-import { childrenOf } from './signal-program.js';
+import { BUILD_NETWORK_PIDS } from './build-network.js';
+import { runNetworkStage } from './network-stage.js';
 
 export interface NamespaceHost {
   bwrapPath: string;
@@ -239,7 +238,7 @@ export class NamespaceBackend implements SandboxBackend<NamespaceSlot> {
     // A build with network also holds its network stack (slirp4netns joins this cgroup).
     const stackPids = spec.network === true ? BUILD_NETWORK_PIDS : 0;
     cgroup.configure({ memoryBytes: spec.limits.memoryBytes, pids: spec.limits.pids + SUPERVISOR_PIDS + stackPids, cpuShare: this.host.cpuShare });
-    if (spec.network === true) return this.runWithNetwork(slot, spec);
+    if (spec.network === true) return runNetworkStage(this.host, (planned) => this.plan(planned, identity, cgroup), slot, spec, () => (this.counts.startedOnDemand += 1));
     const plan = this.plan(spec, identity, cgroup);
     this.learnPrestart(slot, spec, plan);
     try {
@@ -257,47 +256,6 @@ export class NamespaceBackend implements SandboxBackend<NamespaceSlot> {
    *  undefined, with none): the pool's preference (backend.ts preparedFor). */
   preparedFor(slot: NamespaceSlot, prestart: PrestartKind | undefined): boolean {
     return slot.preparedKind() === prestart; // null (nothing waits) is never a kind
-  }
-
-  /** An environment build with network (build-network.ts): its own sandbox (never a prepared
-   *  one), a resolv.conf naming the stack's DNS forwarder and the host's CA bundle (read-only,
-   *  Landlock read rules), Landlock TCP rules for the index's
-   *  ports, and the user-mode stack attached to its network namespace before the job is sent.
-   *  Throws CYLO_E_SANDBOX_UNAVAILABLE (before anything starts) when slirp4netns or nft is missing. */
-  private async runWithNetwork(slot: NamespaceSlot, spec: StageSpec): Promise<StageReport> {
-    const { cgroup, identity } = slot;
-    // The port rules are Landlock's (ABI 4): without them the build could connect to every TCP
-    // port of every address the stack reaches. Relaxed or too old: refused, never run without.
-    if (this.host.relax.has('landlock') || this.host.landlockAbi < 4) {
-      throw new CyloError('CYLO_E_SANDBOX_UNAVAILABLE', `--network: the build's TCP port rules (Landlock ABI 4: ports ${BUILD_NETWORK_PORTS.join(' and ')} only) are not available: ${this.host.relax.has('landlock') ? 'the landlock layer is relaxed (CYLO_RELAX / relax)' : `this kernel has Landlock ABI ${this.host.landlockAbi}`}. Build without --network from a local directory (--from DIR), or on a host with Linux 6.7 or later and Landlock enabled`);
-    }
-    const slirp = slirp4netnsPath();
-    const nft = nftPath();
-    const files = networkFiles();
-    let network: BuildNetwork | undefined;
-    // Set when the stage is over: a stack still starting then (the stage was stopped or
-    // cancelled meanwhile) is stopped as soon as it is up, never left running.
-    let ended = false;
-    try {
-      const plan = this.plan({ ...spec, mounts: [...spec.mounts, ...files.binds] }, identity, cgroup);
-      plan.landlock.readOnly.push(...files.binds.map((b) => b.dest));
-      plan.landlock.connectTcp = [...BUILD_NETWORK_PORTS];
-      this.counts.startedOnDemand += 1;
-      const sandbox = new PreparedSandbox(plan, this.host.seccompProgram, cgroup, undefined, this.host.spawner);
-      return await sandbox.run(plan, spec, async (bwrapPid) => {
-        const started = await startBuildNetwork(this.host.helperPath, slirp, nft, await sandboxPid1(bwrapPid, () => ended), identity.uid, identity.gid, cgroup.procsFiles);
-        if (ended) {
-          started.stop();
-          throw new Error('the stage ended while its network was being set up');
-        }
-        network = started;
-      });
-    } finally {
-      ended = true;
-      network?.stop();
-      await cgroup.killAll();
-      files.cleanup();
-    }
   }
 
   /** Remembers the run stage's runtime for the slot's next prepared sandbox when it can be
@@ -340,21 +298,5 @@ export class NamespaceBackend implements SandboxBackend<NamespaceSlot> {
    *  prestarted: handed to a pre-started runtime (a subset of prepared). */
   stats(): { prepared: number; startedOnDemand: number; prestarted: number } {
     return { ...this.counts };
-  }
-}
-
-const SANDBOX_PID1_TIMEOUT_MS = 10_000;
-
-/** The host pid of the sandbox's PID 1 (bubblewrap's child, in the new namespaces from its
- *  clone on), once bubblewrap has made it; rejects after SANDBOX_PID1_TIMEOUT_MS or when
- *  `ended()` says the stage is over. */
-async function sandboxPid1(bwrapPid: number, ended: () => boolean): Promise<number> {
-  const deadline = performance.now() + SANDBOX_PID1_TIMEOUT_MS;
-  for (;;) {
-    const [pid] = childrenOf(bwrapPid);
-    if (pid !== undefined) return pid;
-    if (ended()) throw new Error('the stage ended before its PID 1 appeared');
-    if (performance.now() > deadline) throw new Error(`the sandbox's PID 1 did not appear within ${SANDBOX_PID1_TIMEOUT_MS} ms`);
-    await new Promise((r) => setTimeout(r, 5));
   }
 }

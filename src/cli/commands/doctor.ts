@@ -76,7 +76,7 @@ export async function doctorCommand(options: DoctorOptions, io: CommandIO): Prom
  *  detail naming the fix when not. Not part of `ok`: programs never have network. */
 function buildNetworkState(report: { landlockAbi: number }): { ok: boolean; detail: string } {
   // The build's TCP port rules are Landlock's (ABI 4): below it env build --network is refused
-  // (namespace-backend.ts runWithNetwork), so doctor must not call it ready. (A relaxed landlock
+  // (network-stage.ts runNetworkStage), so doctor must not call it ready. (A relaxed landlock
   // layer is refused there too, but is not yet told apart here.)
   if (report.landlockAbi < 4) {
     return { ok: false, detail: `cylo env build --network is refused: this kernel has Landlock ABI ${report.landlockAbi}; the build's TCP port rules need ABI 4 (Linux 6.7). Fix: a newer kernel, or build from a local directory (--from DIR)` };
