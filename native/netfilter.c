@@ -28,6 +28,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -97,6 +98,10 @@ void output_filter(int netfd, const char *nft, const int *ports, int nports) {
   if (child == 0) {
     if (setns(netfd, CLONE_NEWNET) < 0) fail("net: join the sandbox's network namespace: %s", strerror(errno));
     if (dup2(pipefd[0], 0) < 0) fail("net: dup2: %s", strerror(errno));
+    /* nft gets the ruleset (0) and cylo's stdout/stderr (1, 2: its errors reach the build's
+     * report) only: not the ready pipe (3: a stray write would start the build early), nor the
+     * namespace fds. */
+    if (syscall(SYS_close_range, 3U, ~0U, 0) < 0) fail("net: close_range: %s", strerror(errno));
     char *const argv[] = {(char *)"nft", (char *)"-f", (char *)"-", NULL};
     char *const envp[] = {NULL};
     execve(nft, argv, envp);
