@@ -181,3 +181,15 @@ test('metadata addresses: no route leads anywhere (only lo, no IPv4 route, no IP
   assert.deepEqual(sh.out, { interfaces: 'lo', ipv4_routes: '0', ipv6_route_devices: 'lo' });
   await assertHostClean(service, [py.marker, sh.marker]);
 });
+
+test('TCP Fast Open (sendto MSG_FASTOPEN), which skips Landlock\'s connect hook, is refused by seccomp', T, async (t) => {
+  if (await skipWithoutPreflight(t)) return;
+  // Loopback only: the program's own listener in its own network namespace.
+  const py = await attack(service, 'python', 'fastopen');
+  // proves: the seccomp send-flags check (program.ts h_send_flags3): without it the implicit
+  // connect reaches the listener ('ok') even where Landlock refuses connect() (EACCES), the
+  // review's finding N2 (a build with network could reach any TCP port through slirp)
+  assert.equal(py.out.fastopen, 'EPERM', JSON.stringify(py.out));
+  assert.equal(py.out.connect, TCP_REFUSED, JSON.stringify(py.out));
+  await assertHostClean(service, [py.marker]);
+});

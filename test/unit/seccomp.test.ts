@@ -294,6 +294,21 @@ test('personality allows only the Docker set', () => {
   }
 });
 
+test('sendto, sendmmsg and sendmsg refuse MSG_FASTOPEN (it skips Landlock\'s connect hook), allow other flags', () => {
+  // proves: the send-flags handlers; without them MSG_FASTOPEN passes (finding N2)
+  const FASTOPEN = 0x20000000;
+  for (const arch of ARCHES) {
+    for (const [call, at] of [['sendto', 3], ['sendmmsg', 3], ['sendmsg', 2]] as const) {
+      const args = (flags: number | bigint): (number | bigint)[] => Array.from({ length: 6 }, (_, k) => (k === at ? flags : FASTOPEN));
+      assert.equal(hex(evaluate(arch, call, args(FASTOPEN))), hex(RET_EPERM), `${arch} ${call} MSG_FASTOPEN`);
+      assert.equal(hex(evaluate(arch, call, args(FASTOPEN | 0x4000 | 0x40))), hex(RET_EPERM), `${arch} ${call} MSG_FASTOPEN|MSG_NOSIGNAL|MSG_DONTWAIT`);
+      assert.equal(hex(evaluate(arch, call, args(0x4000 | 0x40))), hex(SECCOMP_RET_ALLOW), `${arch} ${call} MSG_NOSIGNAL|MSG_DONTWAIT (the other arguments hold the bit)`);
+      // the kernel reads flags as an unsigned int: a bit above 32 is not MSG_FASTOPEN
+      assert.equal(hex(evaluate(arch, call, args(1n << 61n))), hex(SECCOMP_RET_ALLOW), `${arch} ${call} high bits only`);
+    }
+  }
+});
+
 test('socket and socketpair allow AF_UNIX, AF_INET, AF_INET6 and AF_NETLINK only (AF_VSOCK, AF_ALG, AF_PACKET: EPERM)', () => {
   // proves: the family allow list of h_socket; without it AF_ALG (38) and AF_PACKET (17) pass
   for (const arch of ARCHES) {

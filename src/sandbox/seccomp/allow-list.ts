@@ -83,7 +83,7 @@ export const ALLOWED_FAMILIES: readonly SyscallFamily[] = [
   {
     family: 'sockets',
     why: "the sandbox's network namespace has only loopback, Landlock denies TCP where the kernel supports it; socket()/socketpair() create only AF_UNIX, AF_INET, AF_INET6 and AF_NETLINK sockets, by an argument check (ALLOWED_SOCKET_FAMILIES in policy.ts: AF_VSOCK, AF_ALG, AF_PACKET and every other family EPERM)",
-    syscalls: ['connect', 'accept', 'accept4', 'sendto', 'recvfrom', 'sendmsg', 'recvmsg', 'sendmmsg', 'recvmmsg', 'shutdown', 'bind', 'listen', 'getsockname', 'getpeername', 'setsockopt', 'getsockopt'],
+    syscalls: ['connect', 'accept', 'accept4', 'recvfrom', 'recvmsg', 'recvmmsg', 'shutdown', 'bind', 'listen', 'getsockname', 'getpeername', 'setsockopt', 'getsockopt'],
   },
   {
     family: 'System V IPC and POSIX message queues',
@@ -93,7 +93,7 @@ export const ALLOWED_FAMILIES: readonly SyscallFamily[] = [
 ];
 
 /** Syscalls with an argument check (program.ts handlers): allowed only when it passes. */
-export const CHECKED_SYSCALLS: readonly string[] = ['clone', 'ioctl', 'personality', 'socket', 'socketpair'];
+export const CHECKED_SYSCALLS: readonly string[] = ['clone', 'ioctl', 'personality', 'socket', 'socketpair', 'sendto', 'sendmsg', 'sendmmsg'];
 
 /** Known syscalls left out of the allow list (ENOSYS), with why. */
 export const NOT_ALLOWED: ReadonlyArray<{ why: string; syscalls: readonly string[] }> = [

@@ -19,7 +19,7 @@
 //   jge #lo, next, enosys ; jge #hi+1, next, allow   (per range of allowed numbers, ascending:
 //                                                    the allow list, allow-list.ts)
 //   ja  enosys                   ; default deny: every other number, known or not
-//   <argument-inspecting handlers for clone, ioctl, personality, socket(pair)>
+//   <argument-inspecting handlers for clone, ioctl, personality, socket(pair), send flags>
 //   allow:  ret ALLOW
 //   eperm:  ret ERRNO|EPERM
 //   enosys: ret ERRNO|ENOSYS
@@ -28,7 +28,7 @@
 // `unsigned int` in the kernel, which ignores the upper half (comparing all 64 bits would let a
 // caller bypass the check by setting high bits; CVE-2019-10063 in flatpak).
 import { Assembler, OFF_ARCH, OFF_NR, argLow } from './assembler.js';
-import { ALLOWED_PERSONALITIES, ALLOWED_SOCKET_FAMILIES, CLONE_NS_FLAGS, DENIED_SYSCALLS, ENOSYS, EPERM, SECCOMP_RET_ALLOW, SECCOMP_RET_ERRNO, SECCOMP_RET_KILL_PROCESS, TIOCLINUX, TIOCSTI, X32_SYSCALL_BIT } from './policy.js';
+import { ALLOWED_PERSONALITIES, ALLOWED_SOCKET_FAMILIES, CLONE_NS_FLAGS, DENIED_SYSCALLS, ENOSYS, EPERM, MSG_FASTOPEN, SECCOMP_RET_ALLOW, SECCOMP_RET_ERRNO, SECCOMP_RET_KILL_PROCESS, TIOCLINUX, TIOCSTI, X32_SYSCALL_BIT } from './policy.js';
 import { AUDIT_ARCH, hostArch, SYSCALL_NUMBERS, type SeccompArch } from './syscall-numbers.js';
 import { ALLOWED_SYSCALLS, CHECKED_SYSCALLS } from './allow-list.js';
 
@@ -72,6 +72,9 @@ export function buildSeccompProgram(arch: SeccompArch = hostArch()): Buffer {
     ['personality', 'h_personality'],
     ['socket', 'h_socket'],
     ['socketpair', 'h_socket'],
+    ['sendto', 'h_send_flags3'],
+    ['sendmmsg', 'h_send_flags3'],
+    ['sendmsg', 'h_send_flags2'],
   ];
   for (const [name, label] of handlers) {
     const n = nr(name);
@@ -116,6 +119,16 @@ export function buildSeccompProgram(arch: SeccompArch = hostArch()): Buffer {
   a.load(argLow(0));
   for (const f of ALLOWED_SOCKET_FAMILIES) a.jeq(f.family, 'allow');
   a.ja('eperm');
+
+  // sendto(fd, buf, len, flags, ...), sendmmsg(fd, vec, n, flags), sendmsg(fd, msg, flags):
+  // MSG_FASTOPEN connects without the LSM connect hook, past Landlock's TCP port rules (the
+  // kernel reads flags as an unsigned int: the low 32 bits).
+  a.label('h_send_flags3');
+  a.load(argLow(3));
+  a.jset(MSG_FASTOPEN, 'eperm', 'allow');
+  a.label('h_send_flags2');
+  a.load(argLow(2));
+  a.jset(MSG_FASTOPEN, 'eperm', 'allow');
 
   // Shared returns.
   a.label('allow');

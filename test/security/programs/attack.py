@@ -273,6 +273,19 @@ def attack_routes():
     say('sys_class_net', 'present' if os.path.exists('/sys/class/net') else 'absent')
 
 
+def attack_fastopen():
+    # TCP Fast Open: sendto(MSG_FASTOPEN) connects without the LSM connect hook, past Landlock's
+    # port rules. Loopback only: a listener of its own (listen() without bind() auto-binds, which
+    # Landlock's bind rule does not see either), inside the sandbox's own network namespace.
+    server = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    server.listen(1)
+    port = server.getsockname()[1]
+    say('listen_autobind', 'ok')
+    attempt('connect', lambda: socket.create_connection(('127.0.0.1', port), timeout=5).close())
+    client = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    attempt('fastopen', lambda: client.sendto(b'x', socket.MSG_FASTOPEN, ('127.0.0.1', port)))
+
+
 def main():
     if len(sys.argv) < 2:
         print('usage: main.py ATTACK [ARGS...]', file=sys.stderr)
@@ -301,6 +314,7 @@ def main():
         'write': lambda: attack_write(args),
         'net': lambda: attack_net(args),
         'routes': attack_routes,
+        'fastopen': attack_fastopen,
         'env': lambda: (say('environ', ';'.join(sorted(os.environ))), attempt('proc_self_environ', lambda: print('raw=' + open('/proc/self/environ', 'rb').read().decode().replace('\0', ';'))), attempt('proc_1_environ', lambda: open('/proc/1/environ', 'rb').read())),
     }
     fn = table.get(attack)
