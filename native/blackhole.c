@@ -35,6 +35,10 @@ static const struct unreachable_range RANGES[] = {
     {"192.168.0.0", 16, "private networks (home and office LANs, routers' admin pages)"},
     {"100.64.0.0", 10, "shared address space (carrier NAT, tailnets)"},
     {"0.0.0.0", 8, "\"this network\": 0.0.0.0 reaches the host's own services on some stacks"},
+    /* Review finding N4: platform endpoints and special ranges outside the private ones. */
+    {"168.63.129.16", 32, "Azure's WireServer: a public-looking address only the VM reaches (HTTP on 80: goal state, extension settings)"},
+    {"192.0.0.0", 24, "IETF protocol assignments (Oracle Cloud's metadata 192.0.0.192, DS-Lite)"},
+    {"198.18.0.0", 15, "benchmarking range, used inside some networks and appliances"},
     /* F5: a datagram to a group or a broadcast address, forwarded by slirp from the host's
      * stack, reaches every machine on the host's LAN at once: SSDP (239.255.255.250, UPnP
      * routers that open ports on request), mDNS (224.0.0.251), LLMNR, NetBIOS broadcasts. */

@@ -57,9 +57,16 @@ static size_t ruleset(char *buf, size_t room, const int *ports, int nports) {
   append(buf, room, &at, "  type filter hook output priority filter; policy drop;\n");
   /* The sandbox's own loopback never reaches slirp: a build's local servers (test fixtures). */
   append(buf, room, &at, "  oifname \"lo\" accept\n");
-  /* DNS: UDP port 53 of slirp's forwarder, the only UDP there is. Any other port of 10.0.2.3
-   * is forwarded by slirp to the host's nameserver at that port. */
-  append(buf, room, &at, "  ip daddr 10.0.2.3 udp dport 53 accept\n");
+  /* DNS: UDP port 53 of slirp's forwarder, the only UDP there is (any other port of 10.0.2.3 is
+   * forwarded by slirp to the host's nameserver at that port). slirp passes the payload as it
+   * is, from the host's own address (review finding N1: an UPDATE, NOTIFY or raw bytes reach a
+   * resolver that trusts localhost, e.g. BIND's allow-update { localhost; }, or its parser):
+   * only a standard query passes, QR=0 and opcode QUERY (flag bits 80-84), one question, no
+   * answer or authority records (an EDNS OPT record, ARCOUNT, may follow). A datagram too short
+   * for those fields matches nothing and meets the policy. At most 100 a second (burst 200):
+   * each one is a socket of the stack on the host. */
+  append(buf, room, &at, "  ip daddr 10.0.2.3 udp dport 53 limit rate over 100/second burst 200 packets drop\n");
+  append(buf, room, &at, "  ip daddr 10.0.2.3 udp dport 53 @th,80,5 0 @th,96,16 1 @th,112,32 0 accept\n");
   /* The ranges the routes blackhole (blackhole.c says why each), and 127.0.0.0/8 sent out of
    * tap0: dropped here too, for the packets that got past the routes. */
   append(buf, room, &at, "  ip daddr { 127.0.0.0/8");
@@ -79,8 +86,13 @@ static size_t ruleset(char *buf, size_t room, const int *ports, int nports) {
     }
     append(buf, room, &at, " } drop\n");
   }
-  /* TCP to the index's ports, the same as Landlock's connect rules (--tcp-port, from cylo):
-   * no other protocol, no other port (ICMP, UDP elsewhere, QUIC). */
+  /* New connections at most 50 a second (burst 200; review finding N3): each one is a socket
+   * of the stack and a conntrack entry on the host (120 s in SYN_SENT, charged to no cgroup), and
+   * the host drops every tenant's new flows once its conntrack table is full. */
+  append(buf, room, &at, "  tcp flags & (syn | ack) == syn limit rate over 50/second burst 200 packets drop\n");
+  /* TCP to the index's ports, the same as Landlock's connect rules (--tcp-port, from cylo),
+   * which this holds on its own (Landlock does not see TCP Fast Open's implicit connect, which
+   * seccomp refuses): no other protocol, no other port (ICMP, UDP elsewhere, QUIC). */
   append(buf, room, &at, "  ip protocol tcp tcp dport { ");
   for (int k = 0; k < nports; k++) append(buf, room, &at, "%s%d", k == 0 ? "" : ", ", ports[k]);
   append(buf, room, &at, " } accept\n }\n}\n");

@@ -37,6 +37,7 @@
 #include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
@@ -202,6 +203,11 @@ void run_net(int argc, char **argv) {
   if (setresgid((gid_t)o.gid, (gid_t)o.gid, (gid_t)o.gid) < 0) fail("net: setresgid: %s", strerror(errno));
   if (setresuid((uid_t)o.uid, (uid_t)o.uid, (uid_t)o.uid) < 0) fail("net: setresuid: %s", strerror(errno));
   if (getuid() != (uid_t)o.uid || geteuid() != (uid_t)o.uid || setuid(0) == 0) fail("net: could not drop root");
+  /* At most 4096 descriptors (review finding N3): each connection the build opens is a socket
+   * of the stack on the host; it would otherwise inherit cylo's limit (Node raises it to the
+   * hard limit, 524288 under systemd). npm and pip keep a few dozen open. */
+  struct rlimit files = {.rlim_cur = 4096, .rlim_max = 4096};
+  if (setrlimit(RLIMIT_NOFILE, &files) < 0) fail("net: setrlimit(RLIMIT_NOFILE): %s", strerror(errno));
   /* The stack never outlives cylo (its --exit-fd ends it too, when cylo closes the pipe). */
   if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0) fail("net: PR_SET_PDEATHSIG: %s", strerror(errno));
   /* Only fds 0-6 reach the network stack (stdio, its ready and exit pipes, NET_FD, USERNS_FD):

@@ -23,9 +23,9 @@
 // seccomp filter, inside the build's own cgroup (its CPU and memory count against the build's
 // limits), and ends with the stage (its exit pipe closes; the stage's cgroup kill sweep).
 import { spawn } from 'node:child_process';
-import { accessSync, constants, mkdtempSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import { accessSync, constants, mkdtempSync, realpathSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { CyloError } from '../errors.js';
 import type { ReadOnlyBind } from './bwrap-argv.js';
@@ -57,6 +57,13 @@ function networkToolPath(configured: string, layer: string, pkg: string, underUs
     throw new CyloError('CYLO_E_SANDBOX_UNAVAILABLE', `--network: ${layer} is not available: ${configured}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}. Install it (Debian: apt-get install ${pkg}; scripts/setup.sh does) or build without --network from a local directory (--from DIR)`);
   }
   if (!real.startsWith('/usr/')) throw new CyloError('CYLO_E_SANDBOX_UNAVAILABLE', `--network: ${layer}: ${real} must lie under /usr (${underUsr}); install Debian's ${pkg}`);
+  // Review finding N6: under /usr is not enough where a directory there is group-writable (Debian's
+  // /usr/local is root:staff 2775 on some hosts): whoever can replace the file or a directory
+  // above it would run code as root (nft) or as the stack. Root's, writable by root only.
+  for (let path = real; path !== '/'; path = dirname(path)) {
+    const st = statSync(path);
+    if (st.uid !== 0 || (st.mode & 0o022) !== 0) throw new CyloError('CYLO_E_SANDBOX_UNAVAILABLE', `--network: ${layer}: ${path} is ${st.uid !== 0 ? `owned by uid ${st.uid}` : 'writable by its group or others'}; the tool and every directory above it must be root's and writable by root only (${underUsr}); install Debian's ${pkg}`);
+  }
   return real;
 }
 

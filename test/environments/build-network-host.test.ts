@@ -16,7 +16,9 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync }
 import { createServer, type Server } from 'node:net';
 import { networkInterfaces } from 'node:os';
 import { join } from 'node:path';
+import { execFileSync } from 'node:child_process';
 import { createCylo, type Cylo } from '../../src/cylo.js';
+import { nftPath } from '../../src/sandbox/build-network.js';
 import { TEST_UID_BASE, TEST_UID_COUNT, TIGHT_LIMITS } from '../support/cylo.js';
 import { sandboxSkipReason } from '../support/host.js';
 import { slirpSkipReason } from '../support/network.js';
@@ -99,6 +101,14 @@ probe('unicastIfGateway', lambda s: unicast_if(s, ('10.0.2.2', 9)))
 probe('unicastIfMetadata', lambda s: unicast_if(s, ('169.254.169.254', 80)))
 probe('pktinfoGateway', lambda s: pktinfo(s, ('10.0.2.2', 9)))
 probe('multicastIf', lambda s: multicast_if(s, ('224.0.0.251', 5353)))
+# DNS to slirp's forwarder: only a standard query passes the filter. The refused shapes are ones
+# a resolver drops anyway (a response it did not ask for, one byte), should the filter be gone.
+question = b'\\x09localhost\\x00\\x00\\x01\\x00\\x01'
+def dns(s, header):
+    s.sendto(header + question, ('10.0.2.3', 53))
+probe('dnsQuery', lambda s: dns(s, struct.pack('!HHHHHH', 7, 0x0100, 1, 0, 0, 0)))
+probe('dnsResponse', lambda s: dns(s, struct.pack('!HHHHHH', 7, 0x8180, 1, 0, 0, 0)))
+probe('dnsByte', lambda s: s.sendto(b'x', ('10.0.2.3', 53)))
 print(json.dumps(out))
 `;
 
@@ -201,8 +211,10 @@ test('--network: the stack runs in the build\'s cgroup with a /proc of its own a
     const script = procs.find((p) => catchesUsr2(p.status) && cmdline(p.pid) === 'node index.js');
     return slirp !== undefined && script !== undefined ? { slirp, script } : undefined;
   }, 120_000);
-  let slirpCgroup: string, scriptCgroup: string, procEntries: string[], procMount: string;
+  let slirpCgroup: string, scriptCgroup: string, procEntries: string[], procMount: string, slirpLimits: string, ruleset: string;
   try {
+    slirpLimits = readFileSync(`/proc/${slirp.pid}/limits`, 'utf8');
+    ruleset = execFileSync('nsenter', [`--net=/proc/${script.pid}/ns/net`, nftPath(), 'list', 'ruleset'], { encoding: 'utf8', timeout: 30_000 });
     slirpCgroup = readFileSync(`/proc/${slirp.pid}/cgroup`, 'utf8');
     scriptCgroup = readFileSync(`/proc/${script.pid}/cgroup`, 'utf8');
     procEntries = readdirSync(`/proc/${slirp.pid}/root/proc`);
@@ -244,5 +256,16 @@ test('--network: the stack runs in the build\'s cgroup with a /proc of its own a
   // the kernel sends out of tap0 past the blackhole routes and policy rules ("assume on link"),
   // is dropped in the namespace before it leaves: every send fails with EPERM. Without the
   // filter each one is 'sent' (seen in a scratch namespace with the same routes)
-  assert.deepEqual((probe as unknown as { pinned: unknown }).pinned, { unicastIfGateway: 'EPERM', unicastIfMetadata: 'EPERM', pktinfoGateway: 'EPERM', multicastIf: 'EPERM' });
+  // proves (review finding N1): of DNS to slirp's forwarder only a standard query leaves (slirp
+  // passes any payload to the host's resolver, from the host's own address); without the query
+  // shape match the response and the stray byte are 'sent'
+  assert.deepEqual((probe as unknown as { pinned: unknown }).pinned, { unicastIfGateway: 'EPERM', unicastIfMetadata: 'EPERM', pktinfoGateway: 'EPERM', multicastIf: 'EPERM', dnsQuery: 'sent', dnsResponse: 'EPERM', dnsByte: 'EPERM' });
+  // proves (finding N3): the stack holds at most 4096 descriptors (one per connection of the
+  // build), and the build's new connections and DNS queries are rate-limited by its filter
+  // (read from the host in the build's namespace while it waited)
+  assert.match(slirpLimits, /^Max open files\s+4096\s+4096\s/m);
+  t.diagnostic(ruleset);
+  assert.match(ruleset, /policy drop;/);
+  assert.match(ruleset, /tcp flags syn \/ syn,ack limit rate over 50\/second burst 200 packets drop/);
+  assert.match(ruleset, /udp dport 53 limit rate over 100\/second burst 200 packets drop/);
 });
