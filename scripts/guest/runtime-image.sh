@@ -37,11 +37,14 @@ command -v mkfs.ext4 >/dev/null || die "mkfs.ext4 not found; apt-get install e2f
 [ -L /lib ] && [ -L /bin ] || die "this host's /usr is not merged (/lib, /bin are not links): only merged-/usr hosts are supported"
 
 # Every installed package the asked ones need (Depends and Pre-Depends, recursively).
-closure="$(for p in "${packages[@]}"; do
+for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || die "package $p is not installed (apt-get install $p)"
-  echo "$p"
-  apt-cache depends --recurse --installed --no-recommends --no-suggests --no-conflicts --no-breaks --no-replaces --no-enhances "$p" 2>/dev/null | grep -v '^[ <]'
-done | sed 's/:amd64$//' | sort -u)"
+done
+# One apt-cache call for all of them (the union of their closures; ~1 s, where one call per
+# package took ~1 s each).
+closure="$({ printf '%s\n' "${packages[@]}"
+  apt-cache depends --recurse --installed --no-recommends --no-suggests --no-conflicts --no-breaks --no-replaces --no-enhances "${packages[@]}" 2>/dev/null | grep -v '^[ <]'
+} | sed 's/:amd64$//' | sort -u)"
 
 out="$GUEST_DIR/runtimes.ext4"
 stamp="$GUEST_DIR/runtimes.inputs"
