@@ -80,7 +80,13 @@ export async function main(argv: readonly string[] = process.argv, context: CliC
     await program.parseAsync(argv);
   } catch (error) {
     if (error instanceof CommanderError) {
-      // help and version exit 0; usage mistakes exit 125 (commander already printed the message)
+      // help and version exit 0; usage mistakes exit 125 (commander already printed the message),
+      // a bare `cylo` too: the usage (the command list) is on stderr, then one line saying what
+      // is missing. 125, not git's 1: `cylo exec` passes the program's own status through, so
+      // cylo's usage errors keep the one status no program's exit is mistaken for (README).
+      if (error.code === 'commander.help' && error.exitCode !== 0 && argv.slice(2).every((a) => a.startsWith('-'))) {
+        stderr.write('cylo: no command given; run one of the commands above (e.g. cylo exec hello.py, or cylo doctor to check this host)\n');
+      }
       context.setExitCode(error.exitCode === 0 ? 0 : EXIT_CYLO_FAILURE);
       return;
     }

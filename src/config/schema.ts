@@ -95,6 +95,8 @@ export const httpKeys = {
   mcpEnvironments: z.union([z.array(z.string().min(1).max(64)), z.string().transform((s) => s.split(',').map((x) => x.trim()).filter(Boolean))]).optional(),
   /** The web playground at / (docs/playground.md); default on. */
   playground: flag.optional(),
+  /** The interactive API page at /docs (docs/http.md#api-page); default on. */
+  docs: flag.optional(),
   /** CORS for the API: exact origins, or "*" (only with a token); validated by
    *  src/server/cors.ts, which names the source (docs/http.md#cors). */
   corsOrigins: z.union([z.array(z.string()), z.string().transform((s) => s.split(','))]).optional(),
@@ -141,6 +143,7 @@ export const ENV_VARS: Readonly<Record<string, ConfigKey>> = {
   CYLO_MCP_ALLOWED_ORIGINS: 'mcpAllowedOrigins',
   CYLO_MCP_ENVIRONMENTS: 'mcpEnvironments',
   CYLO_PLAYGROUND: 'playground',
+  CYLO_DOCS: 'docs',
   CYLO_CORS_ORIGINS: 'corsOrigins',
   CYLO_DATA_DIR: 'dataDir',
   CYLO_RETENTION: 'retention',

@@ -1,5 +1,5 @@
 // The HTTP service: a Fastify instance with the native API (/v1), the Piston v2 API (/api/v2),
-// /healthz, /metrics, /openapi.json, optionally the web playground (/) and CORS for the API. `buildServer` returns the instance before it is ready,
+// /healthz, /metrics, /openapi.json, optionally the web playground (/), the API page (/docs) and CORS for the API. `buildServer` returns the instance before it is ready,
 // so that other parts (the MCP Streamable HTTP transport at /mcp) can add their routes with
 // `options.plugins` or `app.register(...)`; whatever they add inherits the token check, the JSON
 // body parser, the error shape and the request ids.
@@ -11,6 +11,7 @@ import { makeAuthCheck } from './auth.js';
 import { checkCorsWithToken, registerCors, type CorsPolicy } from './cors.js';
 import { addOriginCheck } from './origin-check.js';
 import { registerPlayground } from './playground.js';
+import { registerApiDocs } from './api-docs.js';
 import { trackRouteMethods } from './route-methods.js';
 import { cyloVersion } from '../version.js';
 import { ServerState, type ServerContext } from './context.js';
@@ -65,6 +66,9 @@ export interface ServerOptions {
   /** The web playground at / (docs/playground.md): true serves dist/web, a string serves that
    *  directory; default false here (`cylo serve` turns it on). */
   playground?: boolean | string;
+  /** The interactive API page (Swagger UI) at /docs (./api-docs.ts); default false here
+   *  (`cylo serve` turns it on). */
+  docs?: boolean;
   /** The Judge0-compatible API (docs/judge0.md): mounted at `prefix` (default /judge0) and,
    *  with `root: true`, also at / (its paths do not clash with cylo's). false: not mounted. */
   judge0?: { prefix?: string; root?: boolean; submitAsync?: Judge0AsyncSubmit } | false;
@@ -271,5 +275,6 @@ async function registerRoutes(app: FastifyInstance, state: ServerState, options:
   await app.register(async (scoped) => registerPistonConnect(scoped, state));
   await registerJudge0(app, state, options, bodyLimit);
   if (options.playground !== undefined && options.playground !== false) await registerPlayground(app, typeof options.playground === 'string' ? options.playground : undefined);
+  if (options.docs === true) await registerApiDocs(app);
   for (const plugin of options.plugins ?? []) await plugin(app, state);
 }

@@ -51,6 +51,8 @@ export interface ServerConfig {
   uidCount: number | undefined;
   /** The web playground at / (default true). */
   playground: boolean;
+  /** The interactive API page at /docs (default true). */
+  docs: boolean;
   /** CORS for the API: exact origins or '*', validated (src/server/cors.ts); undefined: off. */
   corsOrigins: CorsPolicy | undefined;
   /** The Judge0 API: mounted (default true), at this prefix (default /judge0), and at / too. */
@@ -181,6 +183,7 @@ function withDefaults(loaded: LoadedConfig, token: Pick<ServerConfig, 'token' | 
     uidBase: v.uidBase,
     uidCount: v.uidCount,
     playground: v.playground ?? true,
+    docs: v.docs ?? true,
     corsOrigins: corsPolicy(loaded.sources, token.token),
     judge0: { enabled: v.judge0 ?? true, prefix: v.judge0Prefix ?? '/judge0', root: v.judge0Root ?? false },
     cyloOptions: cyloOptionsFromConfig(loaded),

@@ -21,18 +21,18 @@ export const DEFAULT_WEB_ROOT = fileURLToPath(new URL('../../web/', import.meta.
 /** Stands in the built index.html for the answer's CSP nonce. */
 const NONCE_MARK = '%CSP_NONCE%';
 
-/** The page's Content-Security-Policy with this answer's style nonce. Each directive stops
- *  one thing: script-src 'self' (no inline or injected scripts, no eval), connect-src 'self'
- *  (a script cannot send code or tokens elsewhere), style-src 'self' + nonce (no injected
- *  styles), img-src adds data:/blob: (images a run produces, shown inline), object-src/base-uri/
- *  form-action 'none' (no plugins, no base-URL hijack, no form posting elsewhere),
- *  frame-ancestors 'none' (no framing: clickjacking). */
-export function playgroundCsp(nonce: string): string {
+/** A page's Content-Security-Policy: everything from this origin only, plus the given extra
+ *  style and image sources. Each directive stops one thing: script-src 'self' (no inline or
+ *  injected scripts, no eval), connect-src 'self' (a script cannot send code or tokens
+ *  elsewhere), style-src 'self' + `styles` (no injected styles), object-src/base-uri/form-action
+ *  'none' (no plugins, no base-URL hijack, no form posting elsewhere), frame-ancestors 'none'
+ *  (no framing: clickjacking). Shared by the playground and the API page (./api-docs.ts). */
+export function pageCsp(styles: string, images: string): string {
   return [
     "default-src 'self'",
     "script-src 'self'",
-    `style-src 'self' 'nonce-${nonce}'`,
-    "img-src 'self' data: blob:",
+    `style-src 'self' ${styles}`,
+    `img-src 'self' ${images}`,
     "connect-src 'self'",
     "font-src 'self'",
     "object-src 'none'",
@@ -42,9 +42,15 @@ export function playgroundCsp(nonce: string): string {
   ].join('; ');
 }
 
-/** Headers every playground answer carries: no MIME sniffing, no referrer, no framing, no
+/** The playground's CSP with this answer's style nonce (CodeMirror's generated <style>); img-src
+ *  adds data:/blob: (images a run produces, shown inline). */
+export function playgroundCsp(nonce: string): string {
+  return pageCsp(`'nonce-${nonce}'`, 'data: blob:');
+}
+
+/** Headers every playground (and /docs, ./api-docs.ts) answer carries: no MIME sniffing, no referrer, no framing, no
  *  cross-origin window access, no use by other origins' pages, no powerful features. */
-function securityHeaders(reply: FastifyReply | { setHeader(name: string, value: string): void }): void {
+export function securityHeaders(reply: FastifyReply | { setHeader(name: string, value: string): void }): void {
   const set = (name: string, value: string): void => {
     if ('setHeader' in reply) reply.setHeader(name, value);
     else reply.header(name, value);

@@ -138,6 +138,7 @@ function buildServeApp(cylo: Cylo, config: ServerConfig, options: ServeOptions, 
     logger: { level: config.logLevel, format: config.logFormat, ...(options.logStream === undefined ? {} : { stream: options.logStream }) },
     plugins: [...(config.mcpAllowedOrigins === undefined && config.mcpEnvironments === undefined ? SERVE_PLUGINS : [mcpPlugin(config.mcpAllowedOrigins, config.mcpEnvironments)]), ...(options.plugins ?? [])],
     playground: config.playground,
+    docs: config.docs,
     ...(config.corsOrigins === undefined ? {} : { corsOrigins: config.corsOrigins }),
   });
 }
@@ -201,7 +202,7 @@ export async function serveCommand(options: ServeOptions, _io: CommandIO): Promi
     }
     const { url, port } = await listen(app, config);
     app.log.info(
-      { url, port, queue: queue === undefined ? 'off' : queue.display, concurrency: config.concurrency, queueLimit: config.queueLimit, graceMs: config.graceMs, bodyLimit: config.bodyLimit, maxConnections: config.maxConnections, auth: config.token === undefined ? 'none' : 'bearer', keys: config.tokens?.length ?? 0, tokenSource: config.tokenSource, configPath: config.configPath, dataDir: config.dataDir, playground: config.playground, cors: config.corsOrigins ?? 'off' },
+      { url, port, queue: queue === undefined ? 'off' : queue.display, concurrency: config.concurrency, queueLimit: config.queueLimit, graceMs: config.graceMs, bodyLimit: config.bodyLimit, maxConnections: config.maxConnections, auth: config.token === undefined ? 'none' : 'bearer', keys: config.tokens?.length ?? 0, tokenSource: config.tokenSource, configPath: config.configPath, dataDir: config.dataDir, playground: config.playground, docs: config.docs, cors: config.corsOrigins ?? 'off' },
       'cylo serve ready',
     );
     options.onListening?.({ url, host: config.host, port, app, config });
@@ -232,7 +233,7 @@ async function openQueue(url: string, queueLimit: number): Promise<QueueClient> 
 export function register(program: Command): Command {
   return program
     .command('serve')
-    .description('run cylo as an HTTP service: native API (/v1), Piston v2 API (/api/v2), Judge0 API (/judge0), the web playground (/), /healthz, /metrics, /openapi.json (see docs/http.md)')
+    .description('run cylo as an HTTP service: native API (/v1), Piston v2 API (/api/v2), Judge0 API (/judge0), the web playground (/), /healthz, /metrics, /openapi.json, the API page (/docs) (see docs/http.md)')
     .option('--host <host>', 'address to listen on (default 127.0.0.1; CYLO_HOST); a non-loopback address needs a token')
     .option('--port <port>', 'port (default 2000, 0 picks a free one; CYLO_PORT)')
     .option('--config <path>', `${CONFIG_OPTION_HELP}; flags > environment > file`)
