@@ -20,6 +20,7 @@ import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import type { Cylo } from '../src/cylo.js';
 import { parseQueueUrl } from '../src/queue/connection.js';
+import type { QueueLog } from '../src/queue/error-log.js';
 import { QueueClient } from '../src/queue/producer.js';
 import { QueueWorker } from '../src/queue/worker.js';
 import { redisSkipReason, startRedis, type RedisServer } from '../test/support/redis.js';
@@ -29,6 +30,11 @@ import { HELLO_TEXT } from './lib/programs.js';
 import { atMost, fmtMs, target, type SectionResult } from './lib/report.js';
 import { median, round, summarize } from './lib/stats.js';
 import { expectResult } from './lib/timed-execute.js';
+
+/** The queue nodes' log in the bench: Redis/BullMQ errors on stderr (never the figures' stdout). */
+const benchLog: QueueLog = (level, message, fields) => {
+  if (level !== 'info') process.stderr.write(`${level}: ${message} ${JSON.stringify(fields ?? {})}\n`);
+};
 
 const HELLO = { language: 'python', code: `print("${HELLO_TEXT}")\n` };
 const RUN = { owner: null, api: 'native' as const };
@@ -69,9 +75,9 @@ async function hop(ctx: BenchContext, redis: RedisServer, prepare: boolean): Pro
       }
     },
   });
-  const worker = new QueueWorker({ cylo: timed, connection, concurrency: 1, log: () => {} });
+  const worker = new QueueWorker({ cylo: timed, connection, concurrency: 1, log: benchLog });
   await worker.start();
-  const client = new QueueClient({ connection, queueLimit: 1000 });
+  const client = new QueueClient({ connection, queueLimit: 1000, log: benchLog });
   await client.ready();
   const direct: number[] = [];
   const queued: number[] = [];
@@ -126,7 +132,7 @@ async function hopDeployed(ctx: BenchContext, redis: RedisServer): Promise<{ dif
   const cylo = ctx.makeCylo({ concurrency: 1 });
   const worker = await startWorker(redis.url, ['--concurrency', '1', '--uid-base', String(BENCH_UID_BASE + 300_000), '--uid-count', '64', '--metrics-port', '0']);
   const port = Number(worker.logs.find((l) => l.msg === 'cylo worker ready')?.metricsPort);
-  const client = new QueueClient({ connection: parseQueueUrl(redis.url), queueLimit: 1000 });
+  const client = new QueueClient({ connection: parseQueueUrl(redis.url), queueLimit: 1000, log: benchLog });
   const diffs: number[] = [];
   const hops: number[] = [];
   try {
@@ -158,9 +164,9 @@ async function queueAlone(ctx: BenchContext, redis: RedisServer): Promise<number
   const instant = { id: 'noop', status: 'ok', run: null } as unknown as Awaited<ReturnType<Cylo['execute']>>;
   const noop: Cylo = Object.assign(Object.create(real) as Cylo, { execute: async () => instant });
   const connection = parseQueueUrl(redis.url);
-  const worker = new QueueWorker({ cylo: noop, connection, concurrency: 1, log: () => {} });
+  const worker = new QueueWorker({ cylo: noop, connection, concurrency: 1, log: benchLog });
   await worker.start();
-  const client = new QueueClient({ connection, queueLimit: 1000 });
+  const client = new QueueClient({ connection, queueLimit: 1000, log: benchLog });
   await client.ready();
   const ms: number[] = [];
   try {
@@ -179,7 +185,7 @@ async function queueAlone(ctx: BenchContext, redis: RedisServer): Promise<number
 async function throughput(ctx: BenchContext, redis: RedisServer, workers: number): Promise<{ perSecond: number; cpuMsPerExec: number; count: number }> {
   const cores = availableParallelism();
   const started: WorkerProcess[] = [];
-  const client = new QueueClient({ connection: parseQueueUrl(redis.url), queueLimit: 10_000 });
+  const client = new QueueClient({ connection: parseQueueUrl(redis.url), queueLimit: 10_000, log: benchLog });
   try {
     for (let w = 0; w < workers; w++) started.push(await startWorker(redis.url, ['--concurrency', String(cores), '--uid-base', String(BENCH_UID_BASE + 200_000 + w * 256), '--uid-count', '64']));
     await client.ready();

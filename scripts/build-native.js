@@ -66,7 +66,7 @@ if (!built) {
 // The microVM guest agent (native/guest/agent.c): PID 1's job runner inside each guest VM,
 // packed into the guest's initramfs (src/microvm/guest-image.ts). Fully static (the guest has no
 // libraries of its own outside the read-only runtime image), with the same hardening.
-const agent = spawnSync(cc, ['-Wall', '-Wextra', '-Werror', '-D_GNU_SOURCE', ...hardening, '-static', '-o', 'dist/native/cylo-guest-agent', 'native/guest/agent.c', 'native/guest/channel.c', 'native/guest/cgroup.c'], { encoding: 'utf8' });
+const agent = spawnSync(cc, ['-Wall', '-Wextra', '-Werror', '-D_GNU_SOURCE', ...hardening, '-static', '-o', 'dist/native/cylo-guest-agent', 'native/guest/agent.c', 'native/guest/channel.c', 'native/guest/cgroup.c', 'native/guest/forward-signal.c'], { encoding: 'utf8' });
 if (agent.status !== 0 || agent.error) {
   console.error(`${agent.error?.message ?? ''}${agent.stderr ?? ''}`);
   console.error('cylo: could not compile the microVM guest agent (a static build needs libc6-dev); run "npm run build:native".');

@@ -26,7 +26,7 @@ for (const [i, root] of ROOTS.entries()) {
   await once(worker, 'message');
   const { parseQueueUrl } = await import(`${root}/dist/src/queue/connection.js`);
   const { QueueClient } = await import(`${root}/dist/src/queue/producer.js`);
-  const client = new QueueClient({ connection: parseQueueUrl(redis.url), queueLimit: 1000 });
+  const client = new QueueClient({ connection: parseQueueUrl(redis.url), queueLimit: 1000, log: (level, message, fields) => { if (level !== "info") process.stderr.write(`${level}: ${message} ${JSON.stringify(fields ?? {})}\n`); } });
   await client.ready();
   const v = { name: root, redis, worker, client, m: {}, dl: {}, cur: {} };
   const q = client.queue; const origAdd = q.add.bind(q);

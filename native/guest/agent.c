@@ -12,7 +12,7 @@
  *                  'I' stdin bytes, 'i' stdin end                         'D' stage done: "oom=N
  *                  'K' kill the stage (cgroup.kill)                           pids=N peak=N"
  *                  'G' signal the program: its number,
- *                      decimal (forward_signal's list)
+ *                      decimal (forward-signal.c's list)
  *                  'R' reseed (a VM restored from a snapshot):            'R' reseeded: uname -r
  *                      "time=SEC.NSEC\n" then >= 32 random bytes
  *                                                                         'C' the stage cgroup's
@@ -51,6 +51,7 @@
 
 #include "cgroup.h"
 #include "channel.h"
+#include "forward-signal.h"
 
 #define STDIN_MAX (256U << 20)    /* stdin bytes buffered in the agent before the program reads */
 #define MAX_ARGS 512
@@ -155,49 +156,6 @@ static void close_fd(int *fd) {
   *fd = -1;
 }
 
-/* The direct children of PID in the agent's PID namespace (CONFIG_PROC_CHILDREN), at most MAX;
- * their count (0 when PID is gone). */
-static int children_of(pid_t pid, pid_t *out, int max) {
-  char path[64], buf[512];
-  snprintf(path, sizeof path, "/proc/%d/task/%d/children", (int)pid, (int)pid);
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return 0;
-  ssize_t n = read(fd, buf, sizeof buf - 1);
-  close(fd);
-  if (n <= 0) return 0;
-  buf[n] = '\0';
-  int count = 0;
-  for (char *p = buf, *end; count < max; p = end) {
-    long v = strtol(p, &end, 10);
-    if (end == p || v <= 1) break;
-    out[count++] = (pid_t)v;
-  }
-  return count;
-}
-
-/* 'G': the host forwards a client's signal (control.signal) to the program. Only the signals the
- * namespace backend lets a client send (src/util/signals.ts FORWARDABLE_SIGNALS): a host that
- * sent anything else is refused, so no signal outside that list (SIGSYS, SIGSEGV, real-time ones
- * a runtime uses internally) reaches the program through this path. The target, as on the host
- * (src/sandbox/signal-program.ts): every direct child of the stage's PID 1 (the helper), i.e. the
- * program and any orphan it adopted; never the helper itself, whose status report must survive.
- * The tree: agent -> S->pid (waits) -> the helper (PID 1 of the stage's namespace) -> program. */
-static void forward_signal(const struct stage *s, const char *buf, uint32_t len) {
-  static const int allowed[] = {SIGINT, SIGTERM, SIGKILL, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGSTOP, SIGCONT, SIGALRM, SIGWINCH};
-  char *end;
-  long sig = strtol(buf, &end, 10);
-  if (len == 0 || len > 3 || end != buf + len) die("bad signal frame");
-  int ok = 0;
-  for (size_t k = 0; k < sizeof allowed / sizeof allowed[0]; k++) ok |= allowed[k] == sig;
-  if (!ok) die("signal %ld is not one a client may send", sig);
-  pid_t helper[4], program[64];
-  if (s->pid <= 0 || children_of(s->pid, helper, 4) < 1) return; /* not started or already ended */
-  int n = children_of(helper[0], program, 64);
-  /* ESRCH: it ended meanwhile; nothing else can fail for root in the guest's root namespace. */
-  for (int k = 0; k < n; k++)
-    if (kill(program[k], (int)sig) < 0 && errno != ESRCH) die("kill %d: %s", (int)program[k], strerror(errno));
-}
-
 /* A frame from the host during a stage. */
 static void host_frame(struct stage *s, char ch, char *buf, uint32_t len) {
   if (ch == 'B' && s->bundle >= 0) write_all(s->bundle, buf, len);
@@ -211,7 +169,7 @@ static void host_frame(struct stage *s, char ch, char *buf, uint32_t len) {
     s->stdin_len += len;
   } else if (ch == 'i') s->stdin_end = 1;
   else if (ch == 'K') write_file(CG "/cgroup.kill", "1");
-  else if (ch == 'G') forward_signal(s, buf, len);
+  else if (ch == 'G') forward_signal(s->pid, buf, len);
 }
 
 /* Moves queued stdin into the program's pipe as far as it takes it; closes it at the end. */

@@ -22,7 +22,7 @@ import { GuestVm, type VmOptions } from './vm.js';
 import { randomBytes } from 'node:crypto';
 import { rmSync } from 'node:fs';
 import { saveSnapshot, type Snapshot } from './snapshot.js';
-import { TemplateRotation } from './template.js';
+import { imageIdentity, TemplateRotation } from './template.js';
 
 /** What the guest keeps for itself beyond the largest stage: its kernel, the initramfs (unpacked
  *  in RAM), the agent and the helper, in MiB. */
@@ -158,7 +158,7 @@ export class MicrovmBackend implements SandboxBackend<MicrovmSlot> {
       this.starts.mode = 'cold';
       this.starts.reason = 'Firecracker: snapshots need its API socket, which cylo does not open (--no-api); every VM boots';
     }
-    this.templates = new TemplateRotation((file) => this.makeTemplate(file), host.workDir, host.snapshotRestores);
+    this.templates = new TemplateRotation((file) => this.makeTemplate(file), host.workDir, host.snapshotRestores, () => imageIdentity(host.image.runtimes));
   }
 
   /** The largest memory limit a stage may have, in bytes. */
@@ -195,6 +195,12 @@ export class MicrovmBackend implements SandboxBackend<MicrovmSlot> {
     if (lease !== null) {
       try {
         const vm = await this.startVm(uid, gid, { seedHex: lease.snapshot.seedHex, restoreFrom: lease.snapshot.file });
+        // Its QEMU has opened the image: still the template's (template.ts imageIdentity), or
+        // the guest would read a rebuilt image's blocks through the template's cached inodes.
+        if (imageIdentity(this.host.image.runtimes) !== lease.image) {
+          await vm.destroy();
+          throw new Error('the runtime image was replaced while the VM was restored');
+        }
         this.starts.restores += 1;
         return vm;
       } catch (error) {

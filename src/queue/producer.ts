@@ -20,6 +20,7 @@ import { CyloError, toCyloError } from '../errors.js';
 import { QueueBound } from './bound.js';
 import { requestCancelDurably } from './cancel.js';
 import { connect, isConnectionError, queueUnavailable, whenReady, type QueueConnection } from './connection.js';
+import { KeptErrorConnection, QueueErrorLog, type QueueLog } from './error-log.js';
 import { END_WAIT_MS, EventRelay } from './events-relay.js';
 import { JOB_VERSION, epochMs, outcomeResult, type JobData, type JobOutcome } from './job-schema.js';
 import { QUEUE_NAME, QUEUE_PREFIX } from './keys.js';
@@ -33,6 +34,8 @@ export interface QueueClientOptions {
   connection: QueueConnection;
   /** Jobs that may wait in Redis; beyond it CYLO_E_QUEUE_FULL. */
   queueLimit: number;
+  /** The node's logger: every Redis/BullMQ error goes there (error-log.ts). */
+  log: QueueLog;
 }
 
 export interface QueueRunOptions {
@@ -60,6 +63,7 @@ export class QueueClient {
   private readonly results: ResultChannel;
   private readonly resultsConnection: Redis;
   private readonly bound: QueueBound;
+  private readonly errors: QueueErrorLog;
   private readonly registryTimer: NodeJS.Timeout;
   private registry: { at: number; workers: WorkerInfo[] } | undefined;
   private lastError: unknown;
@@ -71,17 +75,21 @@ export class QueueClient {
     this.commands = connect(connection, 'command', 'cylo-api');
     this.subscriber = connect(connection, 'subscriber', 'cylo-api-events');
     // The queue's own commands fail fast too (no offline queue): the request gets its 503 now.
-    this.queue = new Queue(QUEUE_NAME, { connection: this.commands, prefix: QUEUE_PREFIX });
+    this.queue = new Queue(QUEUE_NAME, { connection: this.commands, prefix: QUEUE_PREFIX }, KeptErrorConnection);
     this.eventsConnection = connect(connection, 'blocking', 'cylo-api-queue-events');
-    this.events = new QueueEvents(QUEUE_NAME, { connection: this.eventsConnection, prefix: QUEUE_PREFIX });
-    // Errors are reported per request; the connections reconnect by themselves.
+    this.events = new QueueEvents(QUEUE_NAME, { connection: this.eventsConnection, prefix: QUEUE_PREFIX }, KeptErrorConnection);
+    // Errors are reported per request and logged (error-log.ts); the connections reconnect by themselves.
     this.resultsConnection = connect(connection, 'subscriber', 'cylo-api-results');
-    for (const c of [this.commands, this.subscriber, this.eventsConnection, this.resultsConnection]) c.on('error', () => {});
+    this.errors = new QueueErrorLog(options.log, connection.display, connection.redis.password);
+    this.errors.watch('the API node\'s commands', this.commands);
+    this.errors.watch('the API node\'s live events', this.subscriber);
+    this.errors.watch('the API node\'s queue events connection', this.eventsConnection);
+    this.errors.watch('the API node\'s results channel', this.resultsConnection);
+    this.errors.watch('BullMQ Queue', this.queue);
+    this.errors.watch('BullMQ QueueEvents', this.events);
     // The last connection error, so that a 503 names a TLS or password problem (probe.ts).
     this.commands.on('error', (error) => (this.lastError = error));
     this.commands.on('ready', () => (this.lastError = undefined));
-    this.queue.on('error', () => {});
-    this.events.on('error', () => {});
     this.pending = new PendingJobs(this.queue, this.events, connection.display);
     this.relay = new EventRelay(this.subscriber);
     this.results = new ResultChannel(this.resultsConnection, (jobId, outcome) => this.pending.deliver(jobId, outcome));
@@ -222,7 +230,11 @@ export class QueueClient {
     this.closing.abort();
     clearInterval(this.registryTimer);
     this.pending.close(new CyloError('CYLO_E_SHUTTING_DOWN', 'the service is shutting down; retry on another instance'));
+    this.errors.mute();
+    // A Queue whose connection is still starting fails when its connection ends: into the
+    // listener KeptErrorConnection keeps (error-log.ts), never into the process.
     await Promise.allSettled([this.events.close(), this.queue.close()]);
     for (const c of [this.subscriber, this.resultsConnection, this.eventsConnection, this.commands]) c.disconnect();
   }
 }
+

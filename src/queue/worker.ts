@@ -18,13 +18,14 @@ import { normalizeRequest, type ExecuteRequest } from '../api/request.js';
 import { toCyloError } from '../errors.js';
 import { CancelListener } from './cancel.js';
 import { connect, type QueueConnection } from './connection.js';
+import { KeptErrorConnection, QueueErrorLog, type QueueLog } from './error-log.js';
 import { eventPublisher } from './events-relay.js';
 import { publishOutcome } from './result-channel.js';
 import { JOB_VERSION, epochMs, parseJobData, type JobOutcome } from './job-schema.js';
 import { QUEUE_NAME, QUEUE_PREFIX } from './keys.js';
 import { HEARTBEAT_MS, removeHeartbeat, writeHeartbeat, type WorkerInfo } from './registry.js';
 
-export type WorkerLog = (level: 'info' | 'warn' | 'error', message: string, fields?: Record<string, unknown>) => void;
+export type WorkerLog = QueueLog;
 
 export interface QueueWorkerOptions {
   cylo: Cylo;
@@ -48,6 +49,7 @@ export class QueueWorker {
   private readonly blocking: Redis;
   private readonly subscriber: Redis;
   private readonly cancels: CancelListener;
+  private readonly errors: QueueErrorLog;
   private worker: Worker | undefined;
   private heartbeat: NodeJS.Timeout | undefined;
   private info: WorkerInfo | undefined;
@@ -60,7 +62,10 @@ export class QueueWorker {
     this.commands = connect(options.connection, 'blocking', `cylo-worker-${this.id}`);
     this.blocking = connect(options.connection, 'blocking', `cylo-worker-jobs-${this.id}`);
     this.subscriber = connect(options.connection, 'subscriber', `cylo-worker-cancel-${this.id}`);
-    for (const c of [this.commands, this.blocking, this.subscriber]) c.on('error', () => {});
+    this.errors = new QueueErrorLog(options.log, options.connection.display, options.connection.redis.password);
+    this.errors.watch('the worker\'s commands', this.commands);
+    this.errors.watch('the worker\'s job connection', this.blocking);
+    this.errors.watch('the worker\'s cancel channel', this.subscriber);
     // Back in the registry as soon as Redis is (a restarted Redis knows no worker): not at the
     // next heartbeat, so that API nodes route to this worker again at once.
     this.commands.on('ready', () => void this.beat());
@@ -82,8 +87,8 @@ export class QueueWorker {
       lockDuration: this.options.lockMs ?? 30_000,
       stalledInterval: this.options.stalledMs ?? 5000,
       maxStalledCount: 1,
-    });
-    this.worker.on('error', (error) => this.options.log('warn', 'queue worker: Redis error (reconnecting)', { err: error.message }));
+    }, KeptErrorConnection);
+    this.errors.watch('BullMQ Worker', this.worker);
     await this.worker.waitUntilReady();
   }
 
@@ -159,6 +164,7 @@ export class QueueWorker {
   }
 
   private async stop(): Promise<void> {
+    this.errors.mute();
     clearInterval(this.heartbeat);
     await removeHeartbeat(this.commands, this.id).catch(() => {});
     for (const c of [this.commands, this.blocking, this.subscriber]) c.disconnect();

@@ -11,7 +11,10 @@ import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { createCylo, type Cylo } from '../../src/index.js';
 import { hardwareKvm } from '../../src/microvm/accelerator.js';
+import type { StageControl } from '../../src/backend/backend.js';
+import { startInteractive } from '../../src/engine/interactive.js';
 import { CyloError } from '../../src/errors.js';
+import type { ForwardableSignal } from '../../src/util/signals.js';
 import { accel, microCylo, ourQemus, readlinkNs, skip, UID_BASE, vmDirs } from '../support/microvm.js';
 import { skipWithoutPreflight } from '../support/preflight.js';
 import { cgroupsNamed } from '../support/processes.js';
@@ -147,6 +150,39 @@ describe(`microVM backend, ${accel}`, { skip }, () => {
     assert.equal(r.run?.signal, 'SIGTERM');
     assert.equal(r.run?.stdout, 'ready\ngot USR1\n');
     assert.equal(exec.kill('SIGTERM'), false, 'false once the program has ended');
+  });
+
+  test(`a signal outside the allow list is refused by the API and by the guest agent itself (${accel})`, async () => {
+    // Proves (issue 18): the interactive kill() refuses SIGSEGV (not in FORWARDABLE_SIGNALS) with
+    // CYLO_E_VALIDATION naming the field; and with the host's check bypassed (the test calls the
+    // stage's control.signal itself, as a host bug would), the guest agent refuses the 'G' frame
+    // naming signal 11: it fails the VM rather than signal the program, whose SIGSEGV handler
+    // never runs (fails without the agent's allow list: "got SEGV" is printed and the program
+    // goes on). One VM: the same execution serves both checks.
+    const code = ['import os, signal, time', 'signal.signal(signal.SIGSEGV, lambda n, f: os.write(1, b"got SEGV\\n"))', 'print("ready", flush=True)', 'while True:', '    time.sleep(0.05)'].join('\n');
+    let control: StageControl | undefined;
+    const exec = startInteractive((run) => {
+      control = run.control;
+      return c().execute({ language: 'python', code, limits: { timeoutMs: 60_000 } }, run);
+    });
+    let out = '';
+    let ready!: () => void;
+    const started = new Promise<void>((resolve) => (ready = resolve));
+    const events = (async () => {
+      for await (const e of exec.events) {
+        if (e.type === 'stdout') out += e.data;
+        if (out.includes('ready\n')) ready();
+      }
+      ready();
+    })();
+    await started;
+    assert.throws(() => exec.kill('SIGSEGV' as ForwardableSignal), (e: CyloError) => e.code === 'CYLO_E_VALIDATION' && e.field === 'signal');
+    assert.equal(control?.signal?.('SIGSEGV' as ForwardableSignal), true, 'the G frame was not sent');
+    const r = await exec.result;
+    await events;
+    assert.equal(r.status, 'internal_error', JSON.stringify(r.run));
+    assert.match(r.run?.message ?? '', /signal 11 is not one a client may send/);
+    assert.equal(r.run?.stdout, 'ready\n', 'the program got the forbidden signal');
   });
 
   test(`a microvm request is refused clearly where it cannot run (${accel})`, async () => {

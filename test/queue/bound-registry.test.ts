@@ -39,7 +39,7 @@ describe('queue bound and worker registry (real Redis)', { skip, timeout: 60_000
   test(`15 requests one after the other stop at queueLimit (${LIMIT}) waiting; the others get CYLO_E_QUEUE_FULL`, { timeout: 30_000 }, async () => {
     // A "worker" that never takes a job: its heartbeat only (routing needs a live worker).
     await writeHeartbeat(commands, info('bound-test-worker'));
-    const client = new QueueClient({ connection: parseQueueUrl(redis.url), queueLimit: LIMIT });
+    const client = new QueueClient({ connection: parseQueueUrl(redis.url), queueLimit: LIMIT, log: () => {} });
     const controller = new AbortController();
     const all: Array<Promise<unknown>> = [];
     try {

@@ -192,7 +192,7 @@ export async function serveCommand(options: ServeOptions, _io: CommandIO): Promi
     // get 503 until it is up, then the node recovers by itself.
     if (config.queue === undefined) await preflight(cylo);
     else {
-      queue = await openQueue(config.queue, config.queueLimit);
+      queue = await openQueue(config.queue, config.queueLimit, logs.log);
       await cylo.runtimes();
     }
     app = await buildServeApp(cylo, config, options, queue);
@@ -218,7 +218,7 @@ export async function serveCommand(options: ServeOptions, _io: CommandIO): Promi
 
 /** The queue client of an API node (loaded only in queue mode: BullMQ stays out of a plain
  *  `cylo serve`). */
-async function openQueue(url: string, queueLimit: number): Promise<QueueClient> {
+async function openQueue(url: string, queueLimit: number, log: NonNullable<CyloOptions['log']>): Promise<QueueClient> {
   const { parseQueueUrl } = await import('../../queue/connection.js');
   const { QueueClient } = await import('../../queue/producer.js');
   const { probeQueue } = await import('../../queue/probe.js');
@@ -226,7 +226,7 @@ async function openQueue(url: string, queueLimit: number): Promise<QueueClient> 
   // A TLS certificate this node does not trust or a refused password stops the start
   // (CYLO_E_CONFIG naming it and the fix); Redis merely down does not (503 until it is up).
   await probeQueue(connection);
-  return new QueueClient({ connection, queueLimit });
+  return new QueueClient({ connection, queueLimit, log });
 }
 
 /** Declares `cylo serve` on the program: its options, help and action. */
