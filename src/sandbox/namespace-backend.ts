@@ -121,6 +121,8 @@ export class NamespaceBackend implements SandboxBackend<NamespaceSlot> {
   readonly name = 'namespace' as const;
   readonly layers: readonly Layer[];
   private readonly counts = { prepared: 0, startedOnDemand: 0, prestarted: 0 };
+  /** Sandboxes whose start is not over yet (PreparedSandbox.setUp). */
+  private starting = 0;
 
   constructor(private readonly host: NamespaceHost) {
     this.layers = LAYERS.filter((l) => !host.relax.has(l as RelaxableLayer));
@@ -190,7 +192,7 @@ export class NamespaceBackend implements SandboxBackend<NamespaceSlot> {
       // leftover limit could kill it while it waits; a request is handed over only with limits
       // at least as high: prestart.ts).
       if (pre !== undefined) cgroup.configure({ memoryBytes: pre.job.cgroup.memoryBytes, pids: pre.job.cgroup.pids + SUPERVISOR_PIDS });
-      prepared = new PreparedSandbox(this.preparedPlan(identity, cgroup, workspaceBytes, pre), this.host.seccompProgram, cgroup, pre?.job, this.host.spawner);
+      prepared = this.startSandbox(this.preparedPlan(identity, cgroup, workspaceBytes, pre), cgroup, pre?.job);
     };
     const drop = async (): Promise<void> => {
       const p = prepared;
@@ -283,7 +285,7 @@ export class NamespaceBackend implements SandboxBackend<NamespaceSlot> {
       plan.landlock.readOnly.push(...files.binds.map((b) => b.dest));
       plan.landlock.connectTcp = [...BUILD_NETWORK_PORTS];
       this.counts.startedOnDemand += 1;
-      const sandbox = new PreparedSandbox(plan, this.host.seccompProgram, cgroup, undefined, this.host.spawner);
+      const sandbox = this.startSandbox(plan, cgroup);
       return await sandbox.run(plan, spec, async (bwrapPid) => {
         const started = await startBuildNetwork(this.host.helperPath, slirp, nft, await sandboxPid1(bwrapPid, () => ended), identity.uid, identity.gid, cgroup.procsFiles);
         if (ended) {
@@ -333,13 +335,23 @@ export class NamespaceBackend implements SandboxBackend<NamespaceSlot> {
       if (prepared.prestart !== undefined) await slot.cgroup.reset();
     }
     this.counts.startedOnDemand += 1;
-    return new PreparedSandbox(plan, this.host.seccompProgram, slot.cgroup);
+    return this.startSandbox(plan, slot.cgroup);
+  }
+
+  /** Starts a sandbox (through the spawner when the instance has one, like every other) and
+   *  counts it as starting until its start is over. */
+  private startSandbox(plan: SandboxPlan, cgroup: ExecutionCgroup, prestart?: PrestartJob): PreparedSandbox {
+    const sandbox = new PreparedSandbox(plan, this.host.seccompProgram, cgroup, prestart, this.host.spawner);
+    this.starting += 1;
+    void sandbox.setUp.then(() => (this.starting -= 1));
+    return sandbox;
   }
 
   /** prepared: stages run in a prepared sandbox; startedOnDemand: in one started for them;
-   *  prestarted: handed to a pre-started runtime (a subset of prepared). */
-  stats(): { prepared: number; startedOnDemand: number; prestarted: number } {
-    return { ...this.counts };
+   *  prestarted: handed to a pre-started runtime (a subset of prepared); starting: sandboxes
+   *  whose start is not over yet (spawned, seccomp program not yet taken). */
+  stats(): { prepared: number; startedOnDemand: number; prestarted: number; starting: number } {
+    return { ...this.counts, starting: this.starting };
   }
 }
 
