@@ -243,9 +243,11 @@ export class NamespaceBackend implements SandboxBackend<NamespaceSlot> {
     cgroup.configure({ memoryBytes: spec.limits.memoryBytes, pids: spec.limits.pids + SUPERVISOR_PIDS + stackPids, cpuShare: this.host.cpuShare });
     if (spec.network === true) return this.runWithNetwork(slot, spec);
     const plan = this.plan(spec, identity, cgroup);
-    this.learnPrestart(slot, spec, plan);
+    // The plan's key (its whole outer argv), built once for both uses below.
+    const key = sandboxKey(plan);
+    this.learnPrestart(slot, spec, plan, key);
     try {
-      const sandbox = await this.sandboxFor(slot, plan, spec);
+      const sandbox = await this.sandboxFor(slot, plan, spec, key);
       const report = await sandbox.run(plan, spec);
       if (sandbox.handedOver) this.counts.prestarted += 1;
       return report;
@@ -306,14 +308,14 @@ export class NamespaceBackend implements SandboxBackend<NamespaceSlot> {
    *  pre-started there: its plan is that of a prepared sandbox with the stage's read-only trees
    *  (its runtime's roots and mounts, its environment's packages), the default workspace, no
    *  outputs or directories of its own. */
-  private learnPrestart(slot: NamespaceSlot, spec: StageSpec, plan: SandboxPlan): void {
+  private learnPrestart(slot: NamespaceSlot, spec: StageSpec, plan: SandboxPlan, key: string): void {
     const workspaceBytes = this.host.prepareWorkspaceBytes;
     if (spec.prestart === undefined || this.host.prestartDir === undefined || workspaceBytes === undefined) return;
     // A cylo built without a JDK has no Java stub (scripts/build-native.js): Java then runs cold.
     if (spec.prestart === 'java' && !existsSync(join(this.host.prestartDir, JAVA_AGENT))) return;
     const trees = { roots: [...spec.roots], mounts: [...spec.mounts] };
 
-    if (sandboxKey(plan) !== sandboxKey(this.preparedPlan(slot.identity, slot.cgroup, workspaceBytes, trees))) return;
+    if (key !== sandboxKey(this.preparedPlan(slot.identity, slot.cgroup, workspaceBytes, trees))) return;
     const job = prestartJob(spec.prestart, { ...plan, cgroup: { memoryBytes: spec.limits.memoryBytes, pids: spec.limits.pids } }, spec.preimport);
     if (job !== undefined) slot.nextPrestart = { job, ...trees };
   }
@@ -323,11 +325,11 @@ export class NamespaceBackend implements SandboxBackend<NamespaceSlot> {
    *  the whole cgroup the new one will use). An unfit pre-started runtime also costs a cgroup
    *  reset: its memory (an interpreter's few MiB to tens of MiB) must not be in the peak
    *  reported for another program. */
-  private async sandboxFor(slot: NamespaceSlot, plan: SandboxPlan, spec: StageSpec): Promise<PreparedSandbox> {
+  private async sandboxFor(slot: NamespaceSlot, plan: SandboxPlan, spec: StageSpec, key: string): Promise<PreparedSandbox> {
     const prepared = slot.takePrepared();
     if (prepared !== undefined) {
       const runtimeFits = prepared.prestart === undefined || prepared.handoverFor(plan, spec) !== undefined;
-      if (prepared.ready && prepared.key === sandboxKey(plan) && runtimeFits) {
+      if (prepared.ready && prepared.key === key && runtimeFits) {
         this.counts.prepared += 1;
         return prepared;
       }

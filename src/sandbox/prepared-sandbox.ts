@@ -47,6 +47,8 @@ export class PreparedSandbox {
    *  or the chain ended. From then on, only its own job changes its pipes. */
   readonly setUp: Promise<void>;
   private markSetUp: () => void = () => {};
+  /** handoverFor's last answer, for the same plan and spec objects. */
+  private lastHandover: { plan: SandboxPlan; spec: StageSpec; args: string[] | undefined } | undefined;
 
   /** `prestart`: the runtime PID 1 starts at once, waiting for its request (none: the
    *  sandbox waits for its job with no runtime started). */
@@ -57,8 +59,9 @@ export class PreparedSandbox {
     readonly prestart?: PrestartJob,
     spawner?: Spawner,
   ) {
-    this.key = sandboxKey(plan);
     const argv = buildOuterArgv(plan);
+    // The key is this argv (bwrap-argv.ts sandboxKey), built once rather than twice.
+    this.key = argv.join('\0');
     const emitting = emitsBack(plan);
     const nfds = emitting ? 7 : 6;
     // Through the spawner (no fork on the event loop) when the instance has one, else Node's
@@ -222,7 +225,12 @@ export class PreparedSandbox {
    *  none or it was not started for exactly this job (prestart.ts). */
   handoverFor(plan: SandboxPlan, spec: StageSpec): string[] | undefined {
     if (this.prestart === undefined) return undefined;
-    return handoverArgs(this.prestart, spec.prestart, { ...plan, cgroup: { memoryBytes: spec.limits.memoryBytes, pids: spec.limits.pids } }, spec.preimport);
+    // The backend asks before run() and run() asks again for the same stage: answered once.
+    const last = this.lastHandover;
+    if (last?.plan === plan && last.spec === spec) return last.args;
+    const args = handoverArgs(this.prestart, spec.prestart, { ...plan, cgroup: { memoryBytes: spec.limits.memoryBytes, pids: spec.limits.pids } }, spec.preimport);
+    this.lastHandover = { plan, spec, args };
+    return args;
   }
 
   /** The request's job: a handover to the pre-started runtime when it was started for exactly
