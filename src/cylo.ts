@@ -51,7 +51,7 @@ export interface DoctorReport extends HostReport {
   /** The microVM backend: isolations offered, accelerator, QEMU, guest kernel, runtime image,
    *  pool (checked without booting a VM). */
   microvm: MicrovmReport;
-  /** Whether sandboxes are started by the spawner (option `spawner`, default false for now) or by Node's
+  /** Whether sandboxes are started by the spawner (option `spawner`, default true) or by Node's
    *  spawn, with a line saying which; the smoke run went through it. */
   spawner: { on: boolean; detail: string };
 }
@@ -64,6 +64,11 @@ export interface CyloStats extends PoolStats {
   /** Run stages handed to a language runtime started ahead of time (option `prestart`; a
    *  subset of sandboxesPrepared). */
   runtimesPrestarted: number;
+  /** Sandboxes being started: spawned (through the spawner: asked for, its pid and pipes not
+   *  all back yet) and not yet past taking their seccomp program. A slot's next sandbox is
+   *  started in the background after each execution: 0 says an idle instance has settled (no
+   *  pipe of it will open or close until the next request). */
+  sandboxesStarting: number;
   /** The sandbox uid range this instance holds (null until its host is set up, and after close). */
   uidRange: { base: number; count: number } | null;
   /** Compile stages whose compiler ran (compile-cache hits and shared compiles not counted). */
@@ -188,9 +193,9 @@ export function createCylo(input: CyloOptions = {}): Cylo {
       if (options.isolation === 'microvm') await microvm.warm();
     },
     stats() {
-      const counts = setUp?.backend.stats() ?? { prepared: 0, startedOnDemand: 0, prestarted: 0 };
+      const counts = setUp?.backend.stats() ?? { prepared: 0, startedOnDemand: 0, prestarted: 0, starting: 0 };
       const uidRange = setUp === undefined || closed ? null : { base: setUp.range.base, count: setUp.range.count };
-      return { ...pool.stats(), sandboxesPrepared: counts.prepared, sandboxesStartedOnDemand: counts.startedOnDemand, runtimesPrestarted: counts.prestarted, uidRange, compiles: (lifecycle?.compilesRun ?? 0) + microvm.compilesRun(), microvm: microvm.stats() };
+      return { ...pool.stats(), sandboxesPrepared: counts.prepared, sandboxesStartedOnDemand: counts.startedOnDemand, runtimesPrestarted: counts.prestarted, sandboxesStarting: counts.starting, uidRange, compiles: (lifecycle?.compilesRun ?? 0) + microvm.compilesRun(), microvm: microvm.stats() };
     },
     async close(closeOptions = {}) {
       process.removeListener('exit', onExit);

@@ -63,10 +63,9 @@ export interface CyloOptions {
   prestart?: boolean;
   /** Sandboxes are started by the spawner, a helper process started once per instance that
    *  forks for the service (native/spawner.c), so the event loop never forks (docs/security.md
-   *  "The spawner"). Default false for now (Node's child_process.spawn, which forks the whole
-   *  service for each sandbox: 0.5-1.3 ms of a blocked event loop each): its leftover-process,
-   *  close and blocking-socket findings are fixed, but the leaks suite's fd count still races a
-   *  shared instance's spawn in flight (BENCHMARKS.md, 2026-12-01). */
+   *  "The spawner"). Default true. false: Node's child_process.spawn for each sandbox (the
+   *  same sandbox, the same layers), which forks the whole service each time: 0.5-1.3 ms of a
+   *  blocked event loop per sandbox (BENCHMARKS.md). */
   spawner?: boolean;
   /** Named environments whose pre-started Python runtimes import modules before they wait
    *  (environment name -> module names; docs/environments.md "Pre-imports"). Merged over the
@@ -291,7 +290,7 @@ export function normalizeOptions(input: CyloOptions = {}): NormalizedOptions {
     queueLimit: o.queueLimit ?? concurrency * 16,
     prepare: o.prepare ?? o.prewarm ?? true,
     prestart: o.prestart ?? true,
-    spawner: o.spawner ?? false,
+    spawner: o.spawner ?? true,
     preimport: resolvePreimports(o.preimport),
     log: o.log ?? (() => {}),
     cacheDir: o.cacheDir ?? (isRoot ? DEFAULT_CACHE_DIR : false),

@@ -34,6 +34,8 @@ function stripExtension(path: string): string {
 }
 
 function expandOne(token: string, v: TokenValues): string {
+  // Every token starts with '{': a string without one is returned as it is (most of them).
+  if (!token.includes('{')) return token;
   const memoryMiB = Math.floor(v.memoryBytes / (1024 * 1024));
   return token
     .replace(MEMORY_TOKEN, (_, pct: string | undefined, minus: string | undefined) => {

@@ -120,6 +120,8 @@ export class NamespaceBackend implements SandboxBackend<NamespaceSlot> {
   readonly name = 'namespace' as const;
   readonly layers: readonly Layer[];
   private readonly counts = { prepared: 0, startedOnDemand: 0, prestarted: 0 };
+  /** Sandboxes whose start is not over yet (PreparedSandbox.setUp). */
+  private starting = 0;
 
   constructor(private readonly host: NamespaceHost) {
     this.layers = LAYERS.filter((l) => !host.relax.has(l as RelaxableLayer));
@@ -189,7 +191,7 @@ export class NamespaceBackend implements SandboxBackend<NamespaceSlot> {
       // leftover limit could kill it while it waits; a request is handed over only with limits
       // at least as high: prestart.ts).
       if (pre !== undefined) cgroup.configure({ memoryBytes: pre.job.cgroup.memoryBytes, pids: pre.job.cgroup.pids + SUPERVISOR_PIDS });
-      prepared = new PreparedSandbox(this.preparedPlan(identity, cgroup, workspaceBytes, pre), this.host.seccompProgram, cgroup, pre?.job, this.host.spawner);
+      prepared = this.startSandbox(this.preparedPlan(identity, cgroup, workspaceBytes, pre), cgroup, pre?.job);
     };
     const drop = async (): Promise<void> => {
       const p = prepared;
@@ -238,11 +240,18 @@ export class NamespaceBackend implements SandboxBackend<NamespaceSlot> {
     // A build with network also holds its network stack (slirp4netns joins this cgroup).
     const stackPids = spec.network === true ? BUILD_NETWORK_PIDS : 0;
     cgroup.configure({ memoryBytes: spec.limits.memoryBytes, pids: spec.limits.pids + SUPERVISOR_PIDS + stackPids, cpuShare: this.host.cpuShare });
-    if (spec.network === true) return runNetworkStage(this.host, (planned) => this.plan(planned, identity, cgroup), slot, spec, () => (this.counts.startedOnDemand += 1));
+    if (spec.network === true) {
+      return runNetworkStage(this.host, (planned) => this.plan(planned, identity, cgroup), slot, spec, (planned) => {
+        this.counts.startedOnDemand += 1;
+        return this.startSandbox(planned, cgroup);
+      });
+    }
     const plan = this.plan(spec, identity, cgroup);
-    this.learnPrestart(slot, spec, plan);
+    // The plan's key (its whole outer argv), built once for both uses below.
+    const key = sandboxKey(plan);
+    this.learnPrestart(slot, spec, plan, key);
     try {
-      const sandbox = await this.sandboxFor(slot, plan, spec);
+      const sandbox = await this.sandboxFor(slot, plan, spec, key);
       const report = await sandbox.run(plan, spec);
       if (sandbox.handedOver) this.counts.prestarted += 1;
       return report;
@@ -262,14 +271,14 @@ export class NamespaceBackend implements SandboxBackend<NamespaceSlot> {
    *  pre-started there: its plan is that of a prepared sandbox with the stage's read-only trees
    *  (its runtime's roots and mounts, its environment's packages), the default workspace, no
    *  outputs or directories of its own. */
-  private learnPrestart(slot: NamespaceSlot, spec: StageSpec, plan: SandboxPlan): void {
+  private learnPrestart(slot: NamespaceSlot, spec: StageSpec, plan: SandboxPlan, key: string): void {
     const workspaceBytes = this.host.prepareWorkspaceBytes;
     if (spec.prestart === undefined || this.host.prestartDir === undefined || workspaceBytes === undefined) return;
     // A cylo built without a JDK has no Java stub (scripts/build-native.js): Java then runs cold.
     if (spec.prestart === 'java' && !existsSync(join(this.host.prestartDir, JAVA_AGENT))) return;
     const trees = { roots: [...spec.roots], mounts: [...spec.mounts] };
 
-    if (sandboxKey(plan) !== sandboxKey(this.preparedPlan(slot.identity, slot.cgroup, workspaceBytes, trees))) return;
+    if (key !== sandboxKey(this.preparedPlan(slot.identity, slot.cgroup, workspaceBytes, trees))) return;
     const job = prestartJob(spec.prestart, { ...plan, cgroup: { memoryBytes: spec.limits.memoryBytes, pids: spec.limits.pids } }, spec.preimport);
     if (job !== undefined) slot.nextPrestart = { job, ...trees };
   }
@@ -279,11 +288,11 @@ export class NamespaceBackend implements SandboxBackend<NamespaceSlot> {
    *  the whole cgroup the new one will use). An unfit pre-started runtime also costs a cgroup
    *  reset: its memory (an interpreter's few MiB to tens of MiB) must not be in the peak
    *  reported for another program. */
-  private async sandboxFor(slot: NamespaceSlot, plan: SandboxPlan, spec: StageSpec): Promise<PreparedSandbox> {
+  private async sandboxFor(slot: NamespaceSlot, plan: SandboxPlan, spec: StageSpec, key: string): Promise<PreparedSandbox> {
     const prepared = slot.takePrepared();
     if (prepared !== undefined) {
       const runtimeFits = prepared.prestart === undefined || prepared.handoverFor(plan, spec) !== undefined;
-      if (prepared.ready && prepared.key === sandboxKey(plan) && runtimeFits) {
+      if (prepared.ready && prepared.key === key && runtimeFits) {
         this.counts.prepared += 1;
         return prepared;
       }
@@ -291,12 +300,22 @@ export class NamespaceBackend implements SandboxBackend<NamespaceSlot> {
       if (prepared.prestart !== undefined) await slot.cgroup.reset();
     }
     this.counts.startedOnDemand += 1;
-    return new PreparedSandbox(plan, this.host.seccompProgram, slot.cgroup);
+    return this.startSandbox(plan, slot.cgroup);
+  }
+
+  /** Starts a sandbox (through the spawner when the instance has one, like every other) and
+   *  counts it as starting until its start is over. */
+  private startSandbox(plan: SandboxPlan, cgroup: ExecutionCgroup, prestart?: PrestartJob): PreparedSandbox {
+    const sandbox = new PreparedSandbox(plan, this.host.seccompProgram, cgroup, prestart, this.host.spawner);
+    this.starting += 1;
+    void sandbox.setUp.then(() => (this.starting -= 1));
+    return sandbox;
   }
 
   /** prepared: stages run in a prepared sandbox; startedOnDemand: in one started for them;
-   *  prestarted: handed to a pre-started runtime (a subset of prepared). */
-  stats(): { prepared: number; startedOnDemand: number; prestarted: number } {
-    return { ...this.counts };
+   *  prestarted: handed to a pre-started runtime (a subset of prepared); starting: sandboxes
+   *  whose start is not over yet (spawned, seccomp program not yet taken). */
+  stats(): { prepared: number; startedOnDemand: number; prestarted: number; starting: number } {
+    return { ...this.counts, starting: this.starting };
   }
 }

@@ -8,19 +8,19 @@ import { CyloError } from '../errors.js';
 import { BUILD_NETWORK_PORTS, networkFiles, nftPath, slirp4netnsPath, startBuildNetwork, type BuildNetwork } from './build-network.js';
 import type { SandboxPlan } from './bwrap-argv.js';
 import type { NamespaceHost, NamespaceSlot } from './namespace-backend.js';
-import { PreparedSandbox } from './prepared-sandbox.js';
+import type { PreparedSandbox } from './prepared-sandbox.js';
 import { childrenOf } from './signal-program.js';
 
 /**
  * Runs `spec` with network in `slot`: a resolv.conf naming the stack's DNS forwarder and the
  * host's CA bundle (read-only, Landlock read rules), Landlock TCP rules for the index's ports,
  * and the stack (slirp4netns, filtered by nftables) attached before the job is sent. `plan`
- * plans the sandbox for a spec (the backend's own planning); `onStart` is called once the
- * sandbox is about to start (the backend counts it as started on demand). Throws
+ * plans the sandbox for a spec (the backend's own planning); `start` starts the sandbox for the
+ * final plan (the backend's own start: through the spawner, counted as started on demand). Throws
  * CYLO_E_SANDBOX_UNAVAILABLE before anything starts when slirp4netns or nft is missing, or when
  * the port rules cannot hold (Landlock relaxed or below ABI 4). Kills the slot's cgroup after.
  */
-export async function runNetworkStage(host: NamespaceHost, plan: (spec: StageSpec) => SandboxPlan, slot: NamespaceSlot, spec: StageSpec, onStart: () => void): Promise<StageReport> {
+export async function runNetworkStage(host: NamespaceHost, plan: (spec: StageSpec) => SandboxPlan, slot: NamespaceSlot, spec: StageSpec, start: (plan: SandboxPlan) => PreparedSandbox): Promise<StageReport> {
   const { cgroup, identity } = slot;
   // The port rules are Landlock's (ABI 4): without them the build could connect to every TCP
   // port of every address the stack reaches. Relaxed or too old: refused, never run without.
@@ -38,8 +38,7 @@ export async function runNetworkStage(host: NamespaceHost, plan: (spec: StageSpe
     const planned = plan({ ...spec, mounts: [...spec.mounts, ...files.binds] });
     planned.landlock.readOnly.push(...files.binds.map((b) => b.dest));
     planned.landlock.connectTcp = [...BUILD_NETWORK_PORTS];
-    onStart();
-    const sandbox = new PreparedSandbox(planned, host.seccompProgram, cgroup, undefined, host.spawner);
+    const sandbox = start(planned);
     return await sandbox.run(planned, spec, async (bwrapPid) => {
       const started = await startBuildNetwork(host.helperPath, slirp, nft, await sandboxPid1(bwrapPid, () => ended), identity.uid, identity.gid, cgroup.procsFiles);
       if (ended) {

@@ -42,6 +42,13 @@ export class PreparedSandbox {
   private spawnError: Error | undefined;
   /** True once run() handed its job to the pre-started runtime (not a cold start). */
   handedOver = false;
+  /** Resolves (never rejects) once the sandbox's start is over: its helper chain has started
+   *  and taken its seccomp program (bubblewrap read and closed that pipe), or the start failed,
+   *  or the chain ended. From then on, only its own job changes its pipes. */
+  readonly setUp: Promise<void>;
+  private markSetUp: () => void = () => {};
+  /** handoverFor's last answer, for the same plan and spec objects. */
+  private lastHandover: { plan: SandboxPlan; spec: StageSpec; args: string[] | undefined } | undefined;
 
   /** `prestart`: the runtime PID 1 starts at once, waiting for its request (none: the
    *  sandbox waits for its job with no runtime started). */
@@ -52,12 +59,14 @@ export class PreparedSandbox {
     readonly prestart?: PrestartJob,
     spawner?: Spawner,
   ) {
-    this.key = sandboxKey(plan);
     const argv = buildOuterArgv(plan);
+    // The key is this argv (bwrap-argv.ts sandboxKey), built once rather than twice.
+    this.key = argv.join('\0');
     const emitting = emitsBack(plan);
     const nfds = emitting ? 7 : 6;
     // Through the spawner (no fork on the event loop) when the instance has one, else Node's
     // spawn (option `spawner: false`): one or the other for the whole instance.
+    this.setUp = new Promise<void>((resolve) => (this.markSetUp = resolve));
     this.started = spawner === undefined ? Promise.resolve(this.nodeSpawn(argv, nfds)) : spawner.spawn(argv.slice(2), nfds);
     this.started.then(
       (child) => this.begin(child, emitting, seccompProgram),
@@ -65,6 +74,7 @@ export class PreparedSandbox {
         this.spawnError = error;
         this.failed = true;
         this.closed = true;
+        this.markSetUp();
         this.dispatch((s) => s.close(null, null));
       },
     );
@@ -87,7 +97,14 @@ export class PreparedSandbox {
   private begin(child: SandboxProcess, emitting: boolean, seccompProgram: Buffer | undefined): void {
     this.child = child;
     this.route(child.stdio as unknown as Stdio, emitting);
-    writeAll((child.stdio as unknown as Stdio)[3] as Writable, seccompProgram === undefined ? [] : [seccompProgram]);
+    const seccompPipe = (child.stdio as unknown as Stdio)[3] as Writable;
+    // Set up once bubblewrap has read that pipe and closed it, or at once without a program to
+    // take (seccomp relaxed: the pipe then stays open until the job starts), or once the chain
+    // ended.
+    if (seccompProgram === undefined || seccompPipe === undefined || seccompPipe.destroyed) this.markSetUp();
+    else seccompPipe.once('close', this.markSetUp);
+    child.once('close', this.markSetUp);
+    writeAll(seccompPipe, seccompProgram === undefined ? [] : [seccompProgram]);
     // The bundle pipe stays open after the pre-start job: the request's job follows on it.
     if (this.prestart !== undefined) {
       const bundle = (child.stdio as unknown as Stdio)[5] as Writable;
@@ -208,7 +225,12 @@ export class PreparedSandbox {
    *  none or it was not started for exactly this job (prestart.ts). */
   handoverFor(plan: SandboxPlan, spec: StageSpec): string[] | undefined {
     if (this.prestart === undefined) return undefined;
-    return handoverArgs(this.prestart, spec.prestart, { ...plan, cgroup: { memoryBytes: spec.limits.memoryBytes, pids: spec.limits.pids } }, spec.preimport);
+    // The backend asks before run() and run() asks again for the same stage: answered once.
+    const last = this.lastHandover;
+    if (last?.plan === plan && last.spec === spec) return last.args;
+    const args = handoverArgs(this.prestart, spec.prestart, { ...plan, cgroup: { memoryBytes: spec.limits.memoryBytes, pids: spec.limits.pids } }, spec.preimport);
+    this.lastHandover = { plan, spec, args };
+    return args;
   }
 
   /** The request's job: a handover to the pre-started runtime when it was started for exactly

@@ -5,7 +5,7 @@
 // `prewarm: false` no sandbox is started ahead.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -91,6 +91,66 @@ test('with prewarm: false no sandbox is started ahead', T, async (t) => {
   assert.equal(coldCylo.stats().sandboxesPrepared, 0);
   assert.equal(coldCylo.stats().sandboxesStartedOnDemand, 2);
 });
+
+/** This process's open fds, each with what it points to (sockets and pipes by inode). */
+function fdTargets(): string[] {
+  const out: string[] = [];
+  for (const fd of readdirSync('/proc/self/fd')) {
+    try {
+      out.push(`${fd} -> ${readlinkSync(`/proc/self/fd/${fd}`)}`);
+    } catch {
+      // the readdir's own fd, closed meanwhile
+    }
+  }
+  return out.sort();
+}
+
+// Proves stats().sandboxesStarting is the readiness fact it claims (test/security/leaks.test.ts
+// counts fds only once it is 0): the slot's next sandbox is started in the background after each
+// execution; once nothing runs and nothing is starting, its pipes are all here and its seccomp
+// program pipe is closed, so this process's fds stay exactly as they are while it waits. Checked
+// failing with setUp resolved as soon as the spawn returned (the count then 0 while the seccomp
+// pipe was still open: the fd list lost that pipe when bubblewrap closed it).
+test('once nothing runs and stats().sandboxesStarting is 0, the next sandbox\'s pipes no longer change', T, async (t) => {
+  if (skipWithoutSandbox(t) || warmCylo === undefined) return;
+  const uids = { from: TEST_UID_BASE + TEST_UID_COUNT + 64, to: TEST_UID_BASE + TEST_UID_COUNT + 72 };
+  for (let i = 0; i < 5; i++) {
+    assert.equal((await warmCylo.execute({ language: 'bash', code: 'echo ok' })).status, 'ok');
+    // Checked at every turn of the event loop (not waitFor's 20 ms polls, which would hide a
+    // count that reaches 0 a few ms too early behind their own delay).
+    await everyTurnUntil('the pool idle and no sandbox starting', () => {
+      const s = warmCylo.stats();
+      return s.running === 0 && s.queued === 0 && s.sandboxesStarting === 0;
+    });
+    const fds = fdTargets();
+    // Its PID 1 waits for a job (bubblewrap has set the sandbox up): nothing of it still opens
+    // or closes a pipe of this process.
+    await waitFor('the next sandbox\'s PID 1 waiting', () => waitingSandboxes().filter((pid) => inRange(uidOf(pid), uids)).length >= 2);
+    assert.deepEqual(fdTargets(), fds, `round ${i}: this process's fds changed after the instance settled`);
+  }
+});
+
+/** Resolves at the first turn of the event loop where `probe` holds (I/O runs between turns);
+ *  throws after 10 s. */
+async function everyTurnUntil(what: string, probe: () => boolean): Promise<void> {
+  const deadline = performance.now() + 10_000;
+  while (!probe()) {
+    if (performance.now() > deadline) throw new Error(`timed out after 10 s waiting for ${what}`);
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+}
+
+function uidOf(pid: number): number {
+  try {
+    return Number(/^Uid:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1]);
+  } catch {
+    return -1; // gone
+  }
+}
+
+function inRange(uid: number, r: { from: number; to: number }): boolean {
+  return uid >= r.from && uid < r.to;
+}
 
 // Proves the pool's slot preference (backend.ts preparedFor): with Python and a cached C program
 // taking turns, each gets the slot whose prepared sandbox fits it. Without it the pool hands

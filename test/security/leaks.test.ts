@@ -17,7 +17,6 @@ import assert from 'node:assert/strict';
 import { readdirSync, readlinkSync } from 'node:fs';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { ExecuteRequest } from '../../src/api/request.js';
 import { createCylo, type Cylo } from '../../src/cylo.js';
 import { CyloError } from '../../src/errors.js';
@@ -85,12 +84,15 @@ function memory(): { rss: number; heap: number; buffers: number } {
 }
 
 async function settle(cylo: Cylo): Promise<void> {
-  // The pool resets a slot after the caller has its result: wait until everything is idle.
-  await waitFor('the pool to be idle', () => {
+  // The pool resets a slot after the caller has its result, and the reset starts the slot's
+  // next prepared sandbox: with the spawner, its pid and sockets arrive a message round trip
+  // later (under load, long after the pool counts the slot idle). Wait until nothing runs or
+  // waits AND no sandbox is still being started: only then are the fds of this process those of
+  // an idle instance (counting earlier missed the shared instance's next sandbox: 29 -> 33).
+  await waitFor('the pool to be idle and no sandbox still starting', () => {
     const s = cylo.stats();
-    return s.running === 0 && s.queued === 0;
+    return s.running === 0 && s.queued === 0 && s.sandboxesStarting === 0;
   });
-  await sleep(50);
 }
 
 /** Runs one execution of `kind`; a WeakRef to its result goes into `results` (when given). */
