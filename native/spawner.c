@@ -279,6 +279,14 @@ void run_spawner(int argc, char **argv) {
   int sfd = signalfd(-1, &chld, SFD_CLOEXEC | SFD_NONBLOCK);
   if (sfd < 0) fail("spawner: signalfd: %s", strerror(errno));
   if (signal(SIGPIPE, SIG_IGN) == SIG_ERR) fail("spawner: SIGPIPE: %s", strerror(errno));
+  /* Terminal signals ignored (review finding S3): the spawner shares the CLI's process group, so
+   * a Ctrl-C, Ctrl-backslash, Ctrl-Z or a hang-up on the terminal would reach it too and end it (and
+   * with it, by bubblewrap's --die-with-parent, every sandbox) before the CLI's own cleanup ran.
+   * It ends when its channel closes (the service ended) or by SIGTERM/SIGKILL from the service.
+   * Children get them back to default (spawner-child.c). */
+  static const int terminal[] = {SIGINT, SIGQUIT, SIGHUP, SIGTSTP, SIGTTIN, SIGTTOU};
+  for (size_t k = 0; k < sizeof terminal / sizeof terminal[0]; k++)
+    if (signal(terminal[k], SIG_IGN) == SIG_ERR) fail("spawner: ignore signal %d: %s", terminal[k], strerror(errno));
   /* Child subreaper: a sandbox process whose parent dies first (bubblewrap killed before its
    * PID 1: the kill fallbacks, a cgroup sweep killing both at once) is re-parented here, not to
    * the host's init, and reaped at once by reap(). Under an init that reaps late or never (this

@@ -127,7 +127,7 @@ export function buildBwrapArgv(plan: SandboxPlan): string[] {
     '--unshare-uts', // hostname changes stay inside
     '--unshare-cgroup', // the host's cgroup tree is hidden
     '--as-pid-1', // the inner helper is PID 1: it reaps orphans and reports the exact exit status
-    '--die-with-parent', // the sandbox dies with the service, even if the service is SIGKILLed
+    '--die-with-parent', // the sandbox dies with its starter (the service, or the spawner, which ends with the service), even on SIGKILL
     '--new-session', // setsid(): no TIOCSTI keystroke injection into the caller's terminal
     '--cap-drop', 'ALL', // no capabilities, even inside the namespaces
     '--uid', '1000', // an ordinary user inside, too

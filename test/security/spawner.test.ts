@@ -105,6 +105,23 @@ test('a spawn reaches the child with its own argv[0] and mode, and its stdout th
   fake.dispose();
 });
 
+test('terminal signals (Ctrl-C, Ctrl-\\, Ctrl-Z, hang-up) do not end the spawner: it shares the CLI\'s process group', { skip }, async () => {
+  // proves (review finding S3): without the spawner's SIG_IGN, the first SIGINT ends it (the
+  // next spawn then fails or starts a new spawner: a different pid)
+  const fake = script('exit 0');
+  const spawner = new Spawner(fake.path, HELPER);
+  await spawner.spawn([], 3);
+  const pid = spawner.pid as number;
+  for (const signal of ['SIGINT', 'SIGQUIT', 'SIGHUP', 'SIGTSTP'] as const) process.kill(pid, signal);
+  const child = await spawner.spawn([], 3);
+  const [code] = (await once(child, 'close')) as [number | null];
+  assert.equal(code, 0);
+  assert.equal(spawner.pid, pid, 'the same spawner answered');
+  assert.match(/^State:\s+(\S)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? '', /^[RS]$/, 'running, not stopped by SIGTSTP');
+  process.kill(pid, 'SIGKILL');
+  fake.dispose();
+});
+
 test('a failed exec is an error with its errno, not an exit', { skip }, async () => {
   const spawner = new Spawner('/nonexistent/cylo-helper', HELPER);
   await assert.rejects(spawner.spawn([], 3), (e: Error & { code?: string }) => e.code === 'ENOENT');
