@@ -190,6 +190,8 @@ test('TCP Fast Open (sendto MSG_FASTOPEN), which skips Landlock\'s connect hook,
   // connect reaches the listener ('ok') even where Landlock refuses connect() (EACCES), the
   // review's finding N2 (a build with network could reach any TCP port through slirp)
   assert.equal(py.out.fastopen, 'EPERM', JSON.stringify(py.out));
-  assert.equal(py.out.connect, TCP_REFUSED, JSON.stringify(py.out));
+  // the plain connect to the same listener: Landlock's rule refuses it from ABI 4 (EACCES); below
+  // it (the cgroup-v2 guest's 6.1) nothing refuses a connect to the program's own loopback
+  assert.equal(py.out.connect, TCP_REFUSED === 'EACCES' ? 'EACCES' : 'ok', JSON.stringify(py.out));
   await assertHostClean(service, [py.marker]);
 });
