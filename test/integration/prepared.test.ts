@@ -3,9 +3,10 @@
 // its job runs in it. Checked from the host (the waiting processes exist, run as the slot's uid
 // and carry no request data on their command lines) and through the counters; with
 // `prewarm: false` no sandbox is started ahead.
+import { fdTargets } from '../support/processes.js';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -92,18 +93,6 @@ test('with prewarm: false no sandbox is started ahead', T, async (t) => {
   assert.equal(coldCylo.stats().sandboxesStartedOnDemand, 2);
 });
 
-/** This process's open fds, each with what it points to (sockets and pipes by inode). */
-function fdTargets(): string[] {
-  const out: string[] = [];
-  for (const fd of readdirSync('/proc/self/fd')) {
-    try {
-      out.push(`${fd} -> ${readlinkSync(`/proc/self/fd/${fd}`)}`);
-    } catch {
-      // the readdir's own fd, closed meanwhile
-    }
-  }
-  return out.sort();
-}
 
 // Proves stats().sandboxesStarting is the readiness fact it claims (test/security/leaks.test.ts
 // counts fds only once it is 0): the slot's next sandbox is started in the background after each

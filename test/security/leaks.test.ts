@@ -12,9 +12,10 @@
 // N defaults to 200 (CI); CYLO_LEAK_N=1000 runs the issue's figure (about a minute here).
 //
 // SAFETY: skipWithoutPreflight(t) first; every execution has tight limits.
+import { fdTargets } from '../support/processes.js';
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readdirSync, readlinkSync } from 'node:fs';
+import { readdirSync } from 'node:fs';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import type { ExecuteRequest } from '../../src/api/request.js';
@@ -63,17 +64,6 @@ function fdCount(): number {
   return readdirSync('/proc/self/fd').length;
 }
 
-function fdTargets(): string[] {
-  const out: string[] = [];
-  for (const fd of readdirSync('/proc/self/fd')) {
-    try {
-      out.push(`${fd} -> ${readlinkSync(`/proc/self/fd/${fd}`)}`);
-    } catch {
-      // closed meanwhile (the readdir fd itself)
-    }
-  }
-  return out;
-}
 
 /** Memory after two full garbage collections. */
 function memory(): { rss: number; heap: number; buffers: number } {

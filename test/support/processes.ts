@@ -2,7 +2,7 @@
 // processes found by a marker on their command line or by sandbox uid, zombies, and this
 // process's (or a service's) execution cgroups that still hold a program.
 import { settled } from './wait.js';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { randomInt } from 'node:crypto';
 import { join } from 'node:path';
 import { openCgroups } from '../../src/sandbox/cgroups.js';
@@ -227,4 +227,17 @@ export function cgroupsNamed(prefix: string): string[] {
   };
   if (existsSync('/sys/fs/cgroup')) walk('/sys/fs/cgroup', 0);
   return found;
+}
+
+/** This process's open fds, each with what it points to (sockets and pipes by inode). */
+export function fdTargets(): string[] {
+  const out: string[] = [];
+  for (const fd of readdirSync('/proc/self/fd')) {
+    try {
+      out.push(`${fd} -> ${readlinkSync(`/proc/self/fd/${fd}`)}`);
+    } catch {
+      // closed meanwhile (the readdir fd itself)
+    }
+  }
+  return out;
 }
