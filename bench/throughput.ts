@@ -46,7 +46,10 @@ export async function runThroughput(ctx: BenchContext): Promise<SectionResult> {
   const cores = availableParallelism();
   const { code, host } = await pythonHello(ctx);
   const instances = new Map<number, Cylo>();
+  const zygotes = new Map<number, Cylo>();
   for (const n of LEVELS) instances.set(n, ctx.makeCylo({ concurrency: n, queueLimit: 100_000 }));
+  // The same with option zygote (docs/security.md "The Python zygote"), measured in the same rounds.
+  for (const n of LEVELS) zygotes.set(n, ctx.makeCylo({ concurrency: n, queueLimit: 100_000, zygote: true }));
   const rounds = ctx.quick ? 1 : 5;
   const countFor = (n: number): number => (ctx.quick ? Math.max(4, 2 * n) : Math.max(20, 4 * n));
   const bare = async (): Promise<number> => expectOk(await host.runBare([]), 'python bare').ms;
@@ -58,24 +61,31 @@ export async function runThroughput(ctx: BenchContext): Promise<SectionResult> {
     sandboxCpu.push(r.run?.cpuMs ?? 0);
     return performance.now() - t;
   };
-  type Slot = { pairRatios: number[]; bare: number[]; cylo: number[]; bareLat: number[]; cyloLat: number[]; bareNodeCpu: number[]; cyloNodeCpu: number[]; cyloSandboxCpu: number[] };
+  type Slot = { pairRatios: number[]; zygoteRatios: number[]; bare: number[]; cylo: number[]; zygote: number[]; bareLat: number[]; cyloLat: number[]; zygoteLat: number[]; bareNodeCpu: number[]; cyloNodeCpu: number[]; cyloSandboxCpu: number[] };
   const results: Record<number, Slot> = {};
   try {
     // Warm-up (excluded): every instance checks the host once, the interpreter is paged in.
     for (const n of LEVELS) {
-      results[n] = { pairRatios: [], bare: [], cylo: [], bareLat: [], cyloLat: [], bareNodeCpu: [], cyloNodeCpu: [], cyloSandboxCpu: [] };
+      results[n] = { pairRatios: [], zygoteRatios: [], bare: [], cylo: [], zygote: [], bareLat: [], cyloLat: [], zygoteLat: [], bareNodeCpu: [], cyloNodeCpu: [], cyloSandboxCpu: [] };
       await batch(Math.min(n, 4), n, bare);
       await batch(Math.min(n, 4), n, cyloRun(instances.get(n) as Cylo));
+      // Twice: the zygote starts on the first pre-start job it is asked for.
+      await batch(Math.min(n, 4), n, cyloRun(zygotes.get(n) as Cylo));
+      await batch(Math.min(n, 4), n, cyloRun(zygotes.get(n) as Cylo));
     }
     for (let r = 0; r < rounds; r++) {
       for (const n of LEVELS) {
         ctx.log(`throughput: round ${r + 1}/${rounds}, concurrency ${n}`);
-        const order = (r + n) % 2 === 0 ? ['bare', 'cylo'] : ['cylo', 'bare'];
+        const variants = ['bare', 'cylo', 'zygote'];
+        const order = variants.map((_, k) => variants[(k + r + n) % 3] as string);
         for (const v of order) {
           sandboxCpu = [];
-          const b = await batch(countFor(n), n, v === 'bare' ? bare : cyloRun(instances.get(n) as Cylo));
+          const b = await batch(countFor(n), n, v === 'bare' ? bare : cyloRun((v === 'cylo' ? instances : zygotes).get(n) as Cylo));
           const slot = results[n] as Slot;
-          if (v === 'bare') {
+          if (v === 'zygote') {
+            slot.zygote.push(b.perSecond);
+            slot.zygoteLat.push(...b.latencies);
+          } else if (v === 'bare') {
             slot.bare.push(b.perSecond);
             slot.bareLat.push(...b.latencies);
             slot.bareNodeCpu.push(b.nodeCpuMsPerExec);
@@ -88,6 +98,7 @@ export async function runThroughput(ctx: BenchContext): Promise<SectionResult> {
         }
         const slot = results[n] as Slot;
         slot.pairRatios.push((slot.cylo[slot.cylo.length - 1] as number) / (slot.bare[slot.bare.length - 1] as number));
+        slot.zygoteRatios.push((slot.zygote[slot.zygote.length - 1] as number) / (slot.bare[slot.bare.length - 1] as number));
       }
     }
   } finally {
@@ -99,6 +110,7 @@ export async function runThroughput(ctx: BenchContext): Promise<SectionResult> {
     const cyloRate = median(r.cylo);
     const bl = summarize(r.bareLat);
     const cl = summarize(r.cyloLat);
+    const zl = summarize(r.zygoteLat);
     return {
       concurrency: n,
       executionsPerBatch: countFor(n),
@@ -106,6 +118,10 @@ export async function runThroughput(ctx: BenchContext): Promise<SectionResult> {
       barePerSecond: round(bareRate, 2),
       cyloPerSecond: round(cyloRate, 2),
       ratio: round(median(r.pairRatios)),
+      zygotePerSecond: round(median(r.zygote), 2),
+      zygoteRatio: round(median(r.zygoteRatios)),
+      zygoteRatios: r.zygoteRatios.map((x) => round(x)),
+      zygoteLatency: { median: round(zl.median), p95: round(zl.p95) },
       pairRatios: r.pairRatios.map((x) => round(x)),
       bareLatency: { median: round(bl.median), p95: round(bl.p95) },
       cyloLatency: { median: round(cl.median), p95: round(cl.p95) },
@@ -118,8 +134,8 @@ export async function runThroughput(ctx: BenchContext): Promise<SectionResult> {
   });
   const table: Table = {
     title: 'Python hello world throughput (executions/s, median of rounds; cylo/bare: median of the paired rounds\' ratios) and per-execution latency (median / p95 ms)',
-    columns: ['concurrency', 'bare exec/s', 'cylo exec/s', 'cylo/bare', 'bare latency', 'cylo latency', 'Node CPU ms/exec bare', 'Node CPU ms/exec cylo', 'sandbox CPU ms/exec (cgroup)'],
-    rows: levels.map((l) => [l.concurrency, l.barePerSecond.toFixed(1), l.cyloPerSecond.toFixed(1), fmtRatio(l.ratio), `${fmtMs(l.bareLatency.median)} / ${fmtMs(l.bareLatency.p95)}`, `${fmtMs(l.cyloLatency.median)} / ${fmtMs(l.cyloLatency.p95)}`, fmtMs(l.bareNodeCpuMsPerExec), fmtMs(l.cyloNodeCpuMsPerExec), fmtMs(l.cyloSandboxCpuMsPerExec)]),
+    columns: ['concurrency', 'bare exec/s', 'cylo exec/s', 'cylo/bare', 'zygote exec/s', 'zygote/bare', 'bare latency', 'cylo latency', 'zygote latency', 'Node CPU ms/exec bare', 'Node CPU ms/exec cylo', 'sandbox CPU ms/exec (cgroup)'],
+    rows: levels.map((l) => [l.concurrency, l.barePerSecond.toFixed(1), l.cyloPerSecond.toFixed(1), fmtRatio(l.ratio), l.zygotePerSecond.toFixed(1), fmtRatio(l.zygoteRatio), `${fmtMs(l.bareLatency.median)} / ${fmtMs(l.bareLatency.p95)}`, `${fmtMs(l.cyloLatency.median)} / ${fmtMs(l.cyloLatency.p95)}`, `${fmtMs(l.zygoteLatency.median)} / ${fmtMs(l.zygoteLatency.p95)}`, fmtMs(l.bareNodeCpuMsPerExec), fmtMs(l.cyloNodeCpuMsPerExec), fmtMs(l.cyloSandboxCpuMsPerExec)]),
   };
   const atCores = levels.find((l) => l.concurrency === cores) ?? levels.reduce((best, l) => (Math.abs(l.concurrency - cores) < Math.abs(best.concurrency - cores) ? l : best));
   return {
@@ -131,7 +147,10 @@ export async function runThroughput(ctx: BenchContext): Promise<SectionResult> {
       'Node CPU ms/exec: CPU time of the calling Node process (process.cpuUsage, main thread and libuv threads) per execution; sandbox CPU: what the execution\'s cgroup accounted (helper, bubblewrap, program). Bare children\'s CPU cannot be read from Node, so compare the cylo sandbox figure with the bare latency at concurrency 1.',
     ],
     tables: [table],
-    targets: [target('throughput.atCores', `Throughput at concurrency = cores (${atCores.concurrency}), cylo / bare`, '>= 0.8x', atCores.ratio, 'x', atLeast(atCores.ratio, 0.8), `${atCores.cyloPerSecond.toFixed(1)} vs ${atCores.barePerSecond.toFixed(1)} exec/s`)],
+    targets: [
+      target('throughput.atCores', `Throughput at concurrency = cores (${atCores.concurrency}), cylo / bare`, '>= 0.8x', atCores.ratio, 'x', atLeast(atCores.ratio, 0.8), `${atCores.cyloPerSecond.toFixed(1)} vs ${atCores.barePerSecond.toFixed(1)} exec/s`),
+      target('throughput.zygote', `Throughput at concurrency = cores (${atCores.concurrency}) with the zygote, cylo / bare`, '>= 0.8x', atCores.zygoteRatio, 'x', atLeast(atCores.zygoteRatio, 0.8), `${atCores.zygotePerSecond.toFixed(1)} vs ${atCores.barePerSecond.toFixed(1)} exec/s`),
+    ],
     data: { cores, levels },
     elapsedMs: performance.now() - started,
   };

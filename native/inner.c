@@ -45,32 +45,6 @@ static int inherited_fd(const char *v, const char *what) {
   return fd;
 }
 
-/* --landlock MODE and the rule options --ro/--rx/--dev/--rw PATH; returns 0 for other options. */
-static int landlock_option(struct landlock_policy *p, const char *a, const char *v) {
-  if (strcmp(a, "--landlock") == 0) {
-    if (strcmp(v, "on") != 0 && strcmp(v, "noscope") != 0 && strcmp(v, "off") != 0)
-      fail("--landlock wants on, noscope or off, got %s", v);
-    p->enabled = strcmp(v, "off") != 0;
-    p->scope = strcmp(v, "noscope") != 0;
-    return 1;
-  }
-  uint64_t access = strcmp(a, "--ro") == 0 ? LL_ACCESS_RO : strcmp(a, "--rx") == 0 ? LL_ACCESS_RX
-                  : strcmp(a, "--dev") == 0 ? LL_ACCESS_DEV : strcmp(a, "--rw") == 0 ? LL_ACCESS_RW : 0;
-  if (strcmp(a, "--connect-tcp") == 0) {
-    long long port = parse_num(v, a);
-    if (port < 1 || port > 65535) fail("--connect-tcp wants a port from 1 to 65535, got %s", v);
-    if (p->nports >= LANDLOCK_MAX_PORTS) fail("too many --connect-tcp");
-    p->connect_ports[p->nports++] = (uint16_t)port;
-    return 1;
-  }
-  if (access == 0) return 0;
-  if (p->nrules >= LANDLOCK_MAX_RULES) fail("too many landlock rules");
-  p->rules[p->nrules].path = v;
-  p->rules[p->nrules].access = access;
-  p->nrules++;
-  return 1;
-}
-
 /* --emit-fd N, --emit-max BYTES and --emit PATH; returns 0 for other options. */
 static int emit_option(struct emit_plan *e, const char *a, const char *v) {
   if (strcmp(a, "--emit-fd") == 0) {
@@ -130,7 +104,7 @@ static void parse_inner_options(int argc, char **argv, struct inner_options *o) 
     } else if (strcmp(a, "--mkdir") == 0) {
       if (o->nmkdirs >= MAX_MKDIRS) fail("too many --mkdir");
       o->mkdirs[o->nmkdirs++] = v;
-    } else if (!emit_option(&o->emit, a, v) && !output_option(&o->outputs, a, v) && !landlock_option(&o->landlock, a, v)) {
+    } else if (!emit_option(&o->emit, a, v) && !output_option(&o->outputs, a, v) && !landlock_parse_option(&o->landlock, a, v)) {
       fail("unknown inner option %s", a);
     }
   }

@@ -100,6 +100,8 @@ void read_job(int fd, struct job *job) {
   job->stderr_to_stdout = (flags & JOB_FLAG_STDERR_TO_STDOUT) != 0;
   job->prestart = (flags & JOB_FLAG_PRESTART) != 0;
   job->handover = (flags & JOB_FLAG_HANDOVER) != 0;
+  job->zygote = (flags & JOB_FLAG_ZYGOTE) != 0;
+  if (job->zygote && !job->prestart) fail("job: only a pre-start job comes from a zygote");
   if (job->prestart && job->handover) fail("job: a pre-start job cannot be a handover");
   size_t total = 0;
   job->argv = read_list(fd, &total);

@@ -23,12 +23,16 @@ struct job_limit {
  * arguments), its environment is empty (the runtime's was fixed at pre-start), its rlimits are
  * the request's. */
 #define JOB_FLAG_HANDOVER 4U
-#define JOB_KNOWN_FLAGS (JOB_FLAG_STDERR_TO_STDOUT | JOB_FLAG_PRESTART | JOB_FLAG_HANDOVER)
+/* With JOB_FLAG_PRESTART only: the runtime is not forked by PID 1 but injected by the host's
+ * zygote (native/zygote/zygote.c); PID 1 holds the pipes for it and adopts it (prestart.c). */
+#define JOB_FLAG_ZYGOTE 8U
+#define JOB_KNOWN_FLAGS (JOB_FLAG_STDERR_TO_STDOUT | JOB_FLAG_PRESTART | JOB_FLAG_HANDOVER | JOB_FLAG_ZYGOTE)
 
 struct job {
   int stderr_to_stdout; /* the program's fd 2 is its fd 1 (one pipe, in write order) */
   int prestart;         /* JOB_FLAG_PRESTART */
   int handover;         /* JOB_FLAG_HANDOVER */
+  int zygote;           /* JOB_FLAG_ZYGOTE */
   char **argv; /* argv[0] is an absolute path (a handover: the extra argv); NULL-terminated */
   char **env;  /* "K=V"; NULL-terminated */
   int nrlimits;

@@ -43,4 +43,9 @@ long landlock_abi(void);
  * Refuses (fail) when Landlock is missing or any step fails: never runs with the layer partial. */
 void apply_landlock(const struct landlock_policy *policy);
 
+/* --landlock MODE and the rule options --ro/--rx/--dev/--rw PATH and --connect-tcp PORT into P
+ * (the inner mode's options, and a zygote's request: native/zygote/zygote.c); returns 0 for any
+ * other option. PATH is kept by reference. */
+int landlock_parse_option(struct landlock_policy *p, const char *a, const char *v);
+
 #endif

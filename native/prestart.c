@@ -56,6 +56,7 @@ done:
 /* Waits until the runtime's setup in the helper's code is over: its copy of the exec pipe's
  * write end closes at its execve (or its exit). Normally long past when a request arrives. */
 static void wait_for_exec(struct prestarted *pre) {
+  if (pre->exec_fd < 0) return; /* a zygote's runtime: set up before it said its pid */
   char byte;
   for (;;) {
     ssize_t n = read(pre->exec_fd, &byte, 1);

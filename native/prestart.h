@@ -20,6 +20,9 @@
 /* The fd on which the stub says it is ready (one byte, then it closes it): the runtime has
  * initialised and copied its argv, so PID 1 may rewrite its command line. */
 #define PRESTART_READY_FD 1001
+/* Zygote mode only: the fd on which the injected runtime tells PID 1 its pid ("P <pid>\n") or
+ * why it could not be set up ("E<message>\n"), then closes it (native/zygote/zygote.c). */
+#define ZYGOTE_PID_FD 1002
 
 struct prestarted {
   pid_t pid;        /* the waiting runtime; -1 when there is none */

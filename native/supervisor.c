@@ -92,6 +92,8 @@ static void exec_program(const struct job *job, const struct landlock_policy *la
   report_exec_failure(job->argv[0], errno);
 }
 
+static const sigset_t *block_signals(void);
+
 /* Forks the program with every signal blocked around the fork; returns its pid. PRESTART_FDS:
  * a pre-started runtime's handover read end and ready write end, or NULL for a cold start. */
 static pid_t fork_with(const struct job *job, const struct landlock_policy *landlock, const struct cpu_counter *cpu, const int *prestart_fds) {
@@ -99,22 +101,79 @@ static pid_t fork_with(const struct job *job, const struct landlock_policy *land
    * Set before the fork, so that the program never runs beside a dumpable PID 1; the child's
    * copy of the flag is reset by its execve. */
   if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0) fail("supervisor: prctl(PR_SET_DUMPABLE, 0): %s", strerror(errno));
-  /* PID 1 keeps every signal blocked from its first fork on; the mask it had before is the one
-   * each child restores (saved once: a second fork, after a discarded pre-started runtime,
-   * must not hand the program the all-blocked mask). */
+  pid_t child = fork();
+  if (child < 0) fail("fork: %s", strerror(errno));
+  if (child == 0) exec_program(job, landlock, cpu, block_signals(), prestart_fds);
+  return child;
+}
+
+/* PID 1 keeps every signal blocked from its first child on; returns the mask it had before,
+ * the one each child restores (saved once: a second fork, after a discarded pre-started
+ * runtime, must not hand the program the all-blocked mask). */
+static const sigset_t *block_signals(void) {
   static sigset_t before;
   static int saved;
   sigset_t all;
   sigfillset(&all);
   if (sigprocmask(SIG_BLOCK, &all, saved ? NULL : &before) < 0) fail("signals: block: %s", strerror(errno));
   saved = 1;
-  pid_t child = fork();
-  if (child < 0) fail("fork: %s", strerror(errno));
-  if (child == 0) exec_program(job, landlock, cpu, &before, prestart_fds);
-  return child;
+  return &before;
+}
+
+/* Moves FD to TO (closing FD). */
+static void move_fd(int fd, int to) {
+  if (dup2(fd, to) < 0 || close(fd) < 0) fail("prestart: fd %d: %s", to, strerror(errno));
+}
+
+/* Zygote mode (JOB_FLAG_ZYGOTE): the runtime is not forked here but injected by the host's
+ * zygote (native/zygote/zygote.c), which takes the program's stdio and the runtime's ends of
+ * the pre-start pipes from this process (pidfd_getfd, as root) and forks the runtime into this
+ * sandbox's namespaces under every layer; this process then adopts it as its child. "Z" tells
+ * the host the pipes are in place; the runtime's "P <pid>" (or "E<message>") says it exists. */
+static void adopt_from_zygote(struct prestarted *pre) {
+  if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0) fail("supervisor: prctl(PR_SET_DUMPABLE, 0): %s", strerror(errno));
+  (void)block_signals();
+  int fds[2], ready_fds[2], pid_fds[2];
+  if (pipe2(fds, O_CLOEXEC) < 0 || pipe2(ready_fds, O_CLOEXEC) < 0 || pipe2(pid_fds, O_CLOEXEC) < 0) fail("prestart: pipe: %s", strerror(errno));
+  /* The runtime's ends, at the numbers the zygote takes them from and gives them (its own). */
+  move_fd(fds[0], PRESTART_HANDOVER_FD);
+  move_fd(ready_fds[1], PRESTART_READY_FD);
+  move_fd(pid_fds[1], ZYGOTE_PID_FD);
+  if (status_fd >= 0) write_all(status_fd, "Z\n", 2);
+  char line[1100];
+  size_t len = 0;
+  for (;;) {
+    ssize_t n = read(pid_fds[0], line + len, sizeof line - 1 - len);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) fail("prestart: waiting for the zygote's runtime: %s", strerror(errno));
+    if (n == 0) break;
+    len += (size_t)n;
+    if (memchr(line, '\n', len) != NULL || len == sizeof line - 1) break;
+  }
+  line[len] = '\0';
+  char *nl = strchr(line, '\n');
+  if (nl == NULL) fail("prestart: the zygote's runtime did not arrive");
+  *nl = '\0';
+  if (line[0] == 'E') fail("%s", line + 1);
+  if (line[0] != 'P' || line[1] != ' ') fail("prestart: the zygote's runtime said something else");
+  pid_t pid = (pid_t)parse_num(line + 2, "the zygote's runtime pid");
+  /* Only a child of this process (a process C2 of the zygote forked, re-parented here) is
+   * adopted: waitid on anything else fails with ECHILD. */
+  siginfo_t si;
+  memset(&si, 0, sizeof si);
+  if (pid <= 1 || waitid(P_PID, (id_t)pid, &si, WEXITED | WNOHANG | WNOWAIT) < 0) fail("prestart: process %d is not this sandbox's runtime", (int)pid);
+  if (close(PRESTART_HANDOVER_FD) < 0 || close(PRESTART_READY_FD) < 0 || close(ZYGOTE_PID_FD) < 0 || close(pid_fds[0]) < 0) fail("prestart: close: %s", strerror(errno));
+  pre->pid = pid;
+  pre->handover_fd = fds[1];
+  pre->ready_fd = ready_fds[0];
+  pre->exec_fd = -1; /* its setup was over before it wrote its pid */
 }
 
 void prestart_runtime(const struct job *job, const struct landlock_policy *landlock, const struct cpu_counter *cpu, struct prestarted *pre) {
+  if (job->zygote) {
+    adopt_from_zygote(pre);
+    return;
+  }
   int fds[2], exec_fds[2], ready_fds[2];
   /* Close-on-exec both ends: the runtime gets the handover's read end and the ready pipe's
    * write end only at their fixed numbers (exec_program). */

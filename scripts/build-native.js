@@ -95,3 +95,25 @@ if (jdk !== '' && existsSync(`${jdk}/include/jvmti.h`)) {
   rmSync('dist/native/prestart/java', { recursive: true, force: true });
   console.error('cylo: no JDK headers found (javac): Java is not pre-started (install default-jdk-headless and rebuild to pre-start it).');
 }
+
+// The Python zygote (issue 19; native/zygote/zygote.c): a CPython extension module the zygote
+// process imports (src/sandbox/zygote.ts), built against the system Python's headers with the
+// same hardening, with the helper's own landlock.c, util.c and workspace.c compiled in (the
+// layers are the helper's code, not copies). Its symbols stay hidden but for PyInit. Kept out of
+// the stubs' directory: it is bound only into a zygote's view, never into a sandbox. Without
+// the headers (python3-dev) there is no zygote: option `zygote` is then refused at startup.
+rmSync('dist/native/zygote', { recursive: true, force: true });
+const pyInclude = spawnSync('python3', ['-c', 'import sysconfig; print(sysconfig.get_paths()["include"])'], { encoding: 'utf8', env: { ...process.env, PATH: '/usr/bin:/bin' } });
+const include = pyInclude.status === 0 ? pyInclude.stdout.trim() : '';
+if (include !== '' && existsSync(`${include}/Python.h`)) {
+  mkdirSync('dist/native/zygote', { recursive: true });
+  const zsources = ['native/zygote/zygote.c', 'native/landlock.c', 'native/util.c', 'native/workspace.c'];
+  const so = spawnSync(cc, ['-Wall', '-Wextra', '-Werror', '-D_GNU_SOURCE', ...hardening, ...optional, '-fPIC', '-shared', '-fvisibility=hidden', '-I', include, '-o', 'dist/native/zygote/_cylo_zygote.so', ...zsources], { encoding: 'utf8' });
+  if (so.status !== 0 || so.error) {
+    console.error(`${so.error?.message ?? ''}${so.stderr ?? ''}`);
+    console.error('cylo: could not compile the Python zygote (native/zygote/zygote.c); run "npm run build:native".');
+    process.exit(1);
+  }
+} else {
+  console.error('cylo: no Python headers found (python3-dev): the Python zygote is not built (option zygote needs it).');
+}

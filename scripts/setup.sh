@@ -10,6 +10,8 @@ cd "$(dirname "$0")/.."
 # System packages: the sandbox (bubblewrap), the compiler for the native helper, and the
 # language toolchains that Debian packages and that are not installed yet.
 packages=(bubblewrap gcc libc6-dev util-linux)  # util-linux: flock(1), which holds each instance's uid-range lock
+# python3-dev: Python's headers, for the Python zygote's extension module (native/zygote/zygote.c; option zygote)
+packages+=(python3-dev)
 # better-sqlite3 (the submission database of cylo serve) builds its native addon with node-gyp
 # when no prebuilt binary can be downloaded: make, plus g++ and python3 (checked below).
 packages+=(make)

@@ -205,6 +205,7 @@ export function createCylo(input: CyloOptions = {}): Cylo {
       // Every sandbox has ended: the spawner goes too (its channel and stderr are fds of this
       // process; a library user's open/close cycles would otherwise keep one spawner each).
       setUp?.spawner?.close();
+      setUp?.zygotes?.close();
       // Every slot is gone: the uid range is free for the next instance.
       closed = true;
       setUp?.range.release();

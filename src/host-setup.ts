@@ -3,6 +3,7 @@
 // what crashed cylo processes left behind, and build the backend. Also the doctor report,
 // which runs the same checks and reports instead of refusing.
 import { Spawner } from './sandbox/spawner.js';
+import { ZygotePool, zygoteDir } from './sandbox/zygote.js';
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { v1CpuShareError } from './sandbox/cgroups/v1.js';
@@ -27,6 +28,8 @@ export interface HostSetup {
   range: UidRange;
   /** The process that starts this instance's sandboxes (option spawner); close() at close. */
   spawner: Spawner | undefined;
+  /** This instance's Python zygotes (option zygote); close() at close. */
+  zygotes: ZygotePool | undefined;
   /** What the microVM backend shares with the namespace backend (src/microvm/setup.ts). */
   shared: { helperPath: string; bwrapPath: string; cgroups: NonNullable<HostReport['cgroups']> };
 }
@@ -47,6 +50,8 @@ export async function setUpHost(options: NormalizedOptions, cleanAtStart = true)
   const range = claimUidRange(options.uidCount, options.uidBasePinned ? options.uidBase : undefined);
   const cleanedAtStart = cleanAtStart ? await recoverFromCrashes(report.cgroups, range, options) : { cgroups: [], others: [], processes: [] };
   let cache: CompileCache | undefined;
+  const seccompProgram = options.relax.has('seccomp') ? undefined : buildSeccompProgram();
+  const zygotes = options.zygote ? zygotePool(options, report.helperPath, seccompProgram) : undefined;
   const spawner = options.spawner ? new Spawner(report.helperPath) : undefined;
   const backend = new NamespaceBackend({
     // The workspace a default request gets (src/api/request.ts fits it to the memory limits).
@@ -55,9 +60,10 @@ export async function setUpHost(options: NormalizedOptions, cleanAtStart = true)
     helperPath: report.helperPath,
     prestartDir: options.prepare && options.prestart ? prestartDir(report.helperPath) : undefined,
     spawner,
+    zygotes,
     cgroups: report.cgroups,
     identities: range.identities,
-    seccompProgram: options.relax.has('seccomp') ? undefined : buildSeccompProgram(),
+    seccompProgram,
     landlockAbi: report.landlockAbi,
     relax: options.relax,
     cpuShare: options.cpuShare,
@@ -68,7 +74,7 @@ export async function setUpHost(options: NormalizedOptions, cleanAtStart = true)
     if (cacheDir !== false) cache ??= CompileCache.open({ dir: cacheDir, maxBytes: cacheMaxBytes });
     return cache;
   };
-  return { backend, compileCache, cleanedAtStart, range, spawner, shared: { helperPath: report.helperPath, bwrapPath: report.bwrapPath, cgroups: report.cgroups } };
+  return { backend, compileCache, cleanedAtStart, range, spawner, zygotes, shared: { helperPath: report.helperPath, bwrapPath: report.bwrapPath, cgroups: report.cgroups } };
 }
 
 /** Crash recovery: what a SIGKILLed cylo left behind (execution cgroups named after an owner
@@ -114,4 +120,13 @@ function prestartDir(helperPath: string): string {
     throw new CyloError('CYLO_E_SANDBOX_UNAVAILABLE', `sandbox unavailable: prestart: the pre-start stubs are missing at ${dir}. Fix: npm run build:native (it copies native/prestart next to the helper), or set prestart: false`, { layer: 'prestart' });
   }
   return dir;
+}
+
+/** The instance's zygotes (option zygote). Throws CYLO_E_CONFIG when pre-started runtimes are
+ *  off (a zygote makes only those) or cylo was built without the zygote module. */
+function zygotePool(options: NormalizedOptions, helperPath: string, seccompProgram: Buffer | undefined): ZygotePool {
+  if (!options.prepare || !options.prestart) throw new CyloError('CYLO_E_CONFIG', 'option zygote needs prepare and prestart (a zygote forks pre-started runtimes): turn them on, or zygote off');
+  const dir = zygoteDir(helperPath);
+  if (dir === undefined) throw new CyloError('CYLO_E_CONFIG', `option zygote: the zygote module is missing (${join(dirname(helperPath), 'zygote', '_cylo_zygote.so')}). Fix: apt-get install -y python3-dev, then npm run build:native; or turn zygote off`);
+  return new ZygotePool(dir, seccompProgram, (message) => options.log('warn', `zygote: ${message}; Python runtimes are pre-started by PID 1 instead`));
 }

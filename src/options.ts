@@ -67,6 +67,11 @@ export interface CyloOptions {
    *  same sandbox, the same layers), which forks the whole service each time: 0.5-1.3 ms of a
    *  blocked event loop per sandbox (BENCHMARKS.md). */
   spawner?: boolean;
+  /** Pre-started Python runtimes are forked from a zygote (one trusted, initialised, never-used
+   *  interpreter per job and view) into each prepared sandbox, instead of each starting its own
+   *  interpreter (docs/security.md "The Python zygote"). Default false. Needs `prestart` and the
+   *  zygote module (built with python3-dev: dist/native/zygote); refused when it is missing. */
+  zygote?: boolean;
   /** Named environments whose pre-started Python runtimes import modules before they wait
    *  (environment name -> module names; docs/environments.md "Pre-imports"). Merged over the
    *  default `{ datasci: ['numpy', 'pandas'] }`; an empty list turns one off. */
@@ -169,6 +174,7 @@ export interface NormalizedOptions {
   prepare: boolean;
   prestart: boolean;
   spawner: boolean;
+  zygote: boolean;
   preimport: Preimports;
   log: (level: CyloLogLevel, message: string, fields?: Record<string, unknown>) => void;
   cacheDir: string | false;
@@ -204,6 +210,7 @@ const optionsSchema = z.strictObject({
   prewarm: z.boolean().optional(),
   prestart: z.boolean().optional(),
   spawner: z.boolean().optional(),
+  zygote: z.boolean().optional(),
   preimport: preimportSchema.optional(),
   log: fn.optional(),
   runtimesFile: z.union([path, z.literal(false)]).optional(),
@@ -291,6 +298,7 @@ export function normalizeOptions(input: CyloOptions = {}): NormalizedOptions {
     prepare: o.prepare ?? o.prewarm ?? true,
     prestart: o.prestart ?? true,
     spawner: o.spawner ?? true,
+    zygote: o.zygote ?? false,
     preimport: resolvePreimports(o.preimport),
     log: o.log ?? (() => {}),
     cacheDir: o.cacheDir ?? (isRoot ? DEFAULT_CACHE_DIR : false),

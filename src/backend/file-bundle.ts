@@ -19,7 +19,8 @@ export interface BundleFile extends SourceFile {
  *  bit 1 (JOB_FLAG_PRESTART): the first job of a sandbox whose runtime starts at once and waits
  *  for its handover (native/prestart.c); bit 2 (JOB_FLAG_HANDOVER): the request's job for that
  *  runtime, whose argv is only the program's extra arguments and whose environment is empty;
- *  every other bit must be 0 (the helper refuses a job with an unknown bit, and any other
+ *  bit 3 (JOB_FLAG_ZYGOTE, with bit 1 only): the runtime is injected by the host's zygote and
+ *  adopted by PID 1 (src/sandbox/zygote.ts); every other bit must be 0 (the helper refuses a job with an unknown bit, and any other
  *  header, rather than guess what it means).
  *  Sending it through the pipe rather than on the command line lets a sandbox be started
  *  before its request arrives. */
@@ -31,6 +32,8 @@ export interface SandboxJob {
   stderrToStdout?: boolean | undefined;
   /** Start this runtime now, waiting for a handover job (src/sandbox/prestart.ts). */
   prestart?: boolean | undefined;
+  /** With prestart: the runtime comes from the host's zygote, not from PID 1's fork (src/sandbox/zygote.ts). */
+  zygote?: boolean | undefined;
   /** Hand the request to the pre-started runtime: argv = the extra arguments, env = {}. */
   handover?: boolean | undefined;
 }
@@ -41,10 +44,11 @@ export const JOB_MAGIC = 'CYJ2';
 export const JOB_FLAG_STDERR_TO_STDOUT = 1;
 export const JOB_FLAG_PRESTART = 2;
 export const JOB_FLAG_HANDOVER = 4;
+export const JOB_FLAG_ZYGOTE = 8;
 
 export function encodeJob(job: SandboxJob): Buffer {
   const flags = Buffer.alloc(4);
-  const bits = (job.stderrToStdout === true ? JOB_FLAG_STDERR_TO_STDOUT : 0) | (job.prestart === true ? JOB_FLAG_PRESTART : 0) | (job.handover === true ? JOB_FLAG_HANDOVER : 0);
+  const bits = (job.stderrToStdout === true ? JOB_FLAG_STDERR_TO_STDOUT : 0) | (job.prestart === true ? JOB_FLAG_PRESTART : 0) | (job.handover === true ? JOB_FLAG_HANDOVER : 0) | (job.zygote === true ? JOB_FLAG_ZYGOTE : 0);
   flags.writeUInt32LE(bits, 0);
   const parts: Buffer[] = [Buffer.from(JOB_MAGIC, 'latin1'), flags];
   const list = (items: readonly string[]): void => {

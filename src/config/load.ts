@@ -162,6 +162,7 @@ export function cyloOptionsFromConfig(config: LoadedConfig): CyloOptions {
   if (v.microvmMonitor !== undefined) options.microvmMonitor = v.microvmMonitor;
   if (v.prestart !== undefined) options.prestart = v.prestart;
   if (v.spawner !== undefined) options.spawner = v.spawner;
+  if (v.zygote !== undefined) options.zygote = v.zygote;
   if (v.preimport !== undefined) options.preimport = v.preimport;
   return options;
 }

@@ -73,6 +73,8 @@ export const sharedKeys = {
   prestart: flag.optional(),
   /** Sandboxes started by the spawner process (no fork on the event loop); false: Node's spawn. */
   spawner: flag.optional(),
+  /** Pre-started Python runtimes forked from a zygote (docs/security.md "The Python zygote"). */
+  zygote: flag.optional(),
   /** Pre-imports of named environments (docs/environments.md "Pre-imports"). */
   preimport: preimportField.optional(),
 };
@@ -156,6 +158,7 @@ export const ENV_VARS: Readonly<Record<string, ConfigKey>> = {
   CYLO_RELAX: 'relax',
   CYLO_PRESTART: 'prestart',
   CYLO_SPAWNER: 'spawner',
+  CYLO_ZYGOTE: 'zygote',
   CYLO_PREIMPORT: 'preimport',
   CYLO_RUNTIMES_FILE: 'runtimesFile',
   CYLO_ENVIRONMENTS_DIR: 'environmentsDir',

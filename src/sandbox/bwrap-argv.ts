@@ -163,10 +163,11 @@ function inside(path: string, dir: string): boolean {
 /** The read-only binds and the package masks, in the order that makes both hold: binds
  *  outside every mask, then the masks, then the binds inside a mask (an environment's trees),
  *  then each mask remounted read-only. fd numbers follow plan.binds (buildOuterArgv's order). */
-function pushBinds(a: string[], plan: SandboxPlan): void {
+function pushBinds(a: string[], plan: SandboxPlan, fds = true): void {
   const masks = plan.masks ?? [];
   let next = FD_FIRST_BIND;
-  const binds = plan.binds.map((bind) => ({ bind, fd: bind.viaFd === true ? next++ : -1, masked: masks.some((m) => inside(bind.dest, m)) }));
+  // fds false (a zygote, started by root without the outer helper): every tree by its path.
+  const binds = plan.binds.map((bind) => ({ bind, fd: fds && bind.viaFd === true ? next++ : -1, masked: masks.some((m) => inside(bind.dest, m)) }));
   const push = ({ bind, fd }: { bind: ReadOnlyBind; fd: number }): void => {
     // read-only runtime trees: the program cannot modify the toolchain or plant binaries
     if (fd >= 0) a.push('--ro-bind-fd', String(fd), bind.dest);
@@ -196,16 +197,71 @@ export function buildInnerArgv(plan: Pick<SandboxPlan, 'mkdirs' | 'emit' | 'outp
     for (const p of o.patterns) a.push('--output', p);
   }
   if (plan.cpuCounter !== undefined) a.push('--cpu-fd', String(FD_CPU), '--cpu-format', plan.cpuCounter.format);
-  a.push('--landlock', plan.landlock.mode);
-  for (const p of plan.landlock.readOnly) a.push('--ro', p);
-  for (const p of plan.landlock.readExec) a.push('--rx', p);
-  for (const p of plan.landlock.devices) a.push('--dev', p);
-  for (const p of plan.landlock.readWrite) a.push('--rw', p);
-  // An environment build with network: TCP connects to these ports only (no listening, no
-  // other port of whatever the user-mode stack can reach).
-  for (const port of plan.landlock.connectTcp ?? []) a.push('--connect-tcp', String(port));
+  a.push(...landlockOptions(plan.landlock));
   // The program's argv, environment and rlimits are not here: they arrive as the job on the
   // bundle pipe (encodeJob), so that a sandbox can start before its request is known.
+  return a;
+}
+
+/** The Landlock policy as the helper's options (native/landlock.c landlock_parse_option): PID
+ *  1's, and a zygote's request for the runtime it injects (zygote.ts). */
+export function landlockOptions(landlock: LandlockPlan): string[] {
+  const a = ['--landlock', landlock.mode];
+  for (const p of landlock.readOnly) a.push('--ro', p);
+  for (const p of landlock.readExec) a.push('--rx', p);
+  for (const p of landlock.devices) a.push('--dev', p);
+  for (const p of landlock.readWrite) a.push('--rw', p);
+  // An environment build with network: TCP connects to these ports only (no listening, no
+  // other port of whatever the user-mode stack can reach).
+  for (const port of landlock.connectTcp ?? []) a.push('--connect-tcp', String(port));
+  return a;
+}
+
+/** Where a zygote's view has the zygote's extension module (only a zygote's, never a sandbox's). */
+export const ZYGOTE_DIR_IN_VIEW = '/.cylo/zygote';
+
+/** The fds a zygote gets (zygote.ts; native/zygote/zygote.c serve()): injection requests in,
+ *  replies out, the cgroup root (a directory fd), the seccomp program (read to its end). */
+export const ZYGOTE_FDS = { request: 3, reply: 4, cgroupRoot: 5, seccomp: 6 } as const;
+
+/** argv for bubblewrap starting a Python zygote (docs/security.md "The Python zygote"): run as
+ *  root, it sees the same read-only trees, masks and symlinks as a sandbox of `plan` (so the
+ *  interpreter initialises exactly as it would in one), and keeps what it needs to inject a
+ *  runtime into a prepared sandbox. It never runs a program: what it forks drops everything in
+ *  the sandbox before returning to Python (native/zygote/zygote.c). `argv`: the pre-start job's. */
+export function buildZygoteArgv(plan: SandboxPlan, zygoteDir: string, argv: readonly string[]): string[] {
+  const a: string[] = [plan.bwrapPath];
+  a.push(
+    // No --unshare-user: root of the initial user namespace, which alone may setns() into a
+    // sandbox's user namespace and take fds from its PID 1 (pidfd_getfd).
+    // No --unshare-pid: it must see the host's pids of the sandboxes it injects into.
+    '--unshare-net', // no network: it never needs one
+    '--unshare-ipc', // no host SysV IPC or POSIX message queues
+    '--unshare-uts', // the sandbox's hostname, as the interpreter may read it while it starts
+    '--hostname', 'cylo',
+    '--die-with-parent', // ends with the instance (or its spawner) even on SIGKILL
+    '--new-session', // setsid(): no terminal to inject keystrokes into
+    // Only the capabilities an injection uses; every other one is dropped:
+    '--cap-add', 'CAP_SYS_ADMIN', // setns() into the sandbox's namespaces
+    '--cap-add', 'CAP_SYS_CHROOT', // setns() into a mount namespace; chroot to PID 1's root
+    '--cap-add', 'CAP_SYS_PTRACE', // pidfd_getfd() and /proc/PID/root of PID 1 (non-dumpable, another uid)
+    '--cap-add', 'CAP_SETUID', // setgroups()/setresuid() of the injected runtime
+    '--cap-add', 'CAP_SETGID',
+  );
+  pushBinds(a, plan, false);
+  for (const link of plan.symlinks) a.push('--symlink', link.target, link.link);
+  a.push(
+    '--ro-bind', zygoteDir, ZYGOTE_DIR_IN_VIEW, // the extension module, in this view only
+    '--proc', '/proc', // the host's processes (no PID namespace of its own): the sandboxes' PID 1s
+    '--dev', '/dev', // the same minimal /dev as a sandbox
+    '--tmpfs', WORKSPACE, // an empty working directory, as a prepared sandbox's before its files
+    '--symlink', WORKSPACE_TMP, '/tmp',
+    '--chdir', WORKSPACE,
+    '--remount-ro', '/dev',
+    '--remount-ro', '/', // nothing of the view is writable but the empty workspace
+    '--',
+    ...argv,
+  );
   return a;
 }
 

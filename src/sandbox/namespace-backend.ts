@@ -15,6 +15,7 @@ import type { RelaxableLayer } from './host-check.js';
 import type { Identity, IdentityPool } from './identity.js';
 import { PreparedSandbox } from './prepared-sandbox.js';
 import type { Spawner } from './spawner.js';
+import type { ZygotePool } from './zygote.js';
 import { JAVA_AGENT, PRESTART_IN_SANDBOX, prestartJob, type PrestartJob } from './prestart.js';
 import { reachableByOthers } from './filesystem.js';
 import { BUILD_NETWORK_PIDS } from './build-network.js';
@@ -38,6 +39,9 @@ export interface NamespaceHost {
   prestartDir?: string | undefined;
   /** Starts every sandbox's helper chain (one per instance); undefined: Node's spawn. */
   spawner?: Spawner | undefined;
+  /** Python zygotes (option `zygote`): pre-started Python runtimes are forked from one of them
+   *  into each prepared sandbox; undefined: PID 1 starts each runtime. */
+  zygotes?: ZygotePool | undefined;
   /** CPUs per execution per wall second (cgroup v2 cpu.max); undefined: no cap. */
   cpuShare?: number | undefined;
 }
@@ -306,7 +310,8 @@ export class NamespaceBackend implements SandboxBackend<NamespaceSlot> {
   /** Starts a sandbox (through the spawner when the instance has one, like every other) and
    *  counts it as starting until its start is over. */
   private startSandbox(plan: SandboxPlan, cgroup: ExecutionCgroup, prestart?: PrestartJob): PreparedSandbox {
-    const sandbox = new PreparedSandbox(plan, this.host.seccompProgram, cgroup, prestart, this.host.spawner);
+    const zygote = prestart === undefined ? undefined : this.host.zygotes?.for(plan, prestart);
+    const sandbox = new PreparedSandbox(plan, this.host.seccompProgram, cgroup, prestart, this.host.spawner, zygote);
     this.starting += 1;
     void sandbox.setUp.then(() => (this.starting -= 1));
     return sandbox;

@@ -19,6 +19,7 @@ import { SandboxRun, type SandboxSink } from './sandbox-run.js';
 import { pipeInteractive, writeAll } from './stdin-feed.js';
 import type { SandboxProcess, Spawner } from './spawner.js';
 import { handoverArgs, type PrestartJob } from './prestart.js';
+import type { Zygote } from './zygote.js';
 
 /** The pipes of the helper chain, by fd (see bwrap-argv.ts: FD_SECCOMP, FD_STATUS, FD_BUNDLE,
  *  FD_EMIT): stdin, stdout, stderr, the seccomp program, the status lines, the job and files,
@@ -58,6 +59,8 @@ export class PreparedSandbox {
     readonly cgroup: ExecutionCgroup,
     readonly prestart?: PrestartJob,
     spawner?: Spawner,
+    /** The zygote that injects the pre-started runtime (zygote.ts) instead of PID 1 starting it. */
+    private readonly zygote?: Zygote,
   ) {
     const argv = buildOuterArgv(plan);
     // The key is this argv (bwrap-argv.ts sandboxKey), built once rather than twice.
@@ -109,7 +112,7 @@ export class PreparedSandbox {
     if (this.prestart !== undefined) {
       const bundle = (child.stdio as unknown as Stdio)[5] as Writable;
       bundle.on('error', () => {});
-      bundle.write(encodeJob({ ...this.prestart, prestart: true }));
+      bundle.write(encodeJob({ ...this.prestart, prestart: true, zygote: this.zygote !== undefined }));
     }
     // A sandbox waiting for its job must not keep the process alive (a library user's script
     // ends when its work is done); run() takes the references back.
@@ -141,6 +144,10 @@ export class PreparedSandbox {
     statusStream.setEncoding('utf8');
     statusStream.on('data', (text: string) => {
       for (const line of lines.push(text)) {
+        if (line === 'Z') {
+          this.injectRuntime();
+          continue;
+        }
         if (line.startsWith('E')) this.failed = true;
         this.dispatch((s) => s.status(line));
       }
@@ -154,6 +161,22 @@ export class PreparedSandbox {
     child.on('close', (code: number | null, signal: NodeJS.Signals | null) => {
       this.closed = true;
       this.dispatch((s) => s.close(code, signal));
+    });
+  }
+
+  /** PID 1 holds the pipes for a zygote's runtime ("Z"): the zygote injects it. When it cannot,
+   *  the sandbox has no runtime and never will: it is failed and killed (a run already using it
+   *  ends as a setup failure; an idle one is replaced by the slot). */
+  private injectRuntime(): void {
+    const child = this.child;
+    if (this.zygote === undefined || this.prestart === undefined || child?.pid === undefined) {
+      this.failed = true;
+      return;
+    }
+    this.zygote.inject(this.plan, this.prestart, child.pid).catch((error: Error) => {
+      this.failed = true;
+      this.dispatch((s) => s.status(`Ezygote: ${error.message}`));
+      void killInsideOut(child, this.cgroup, new AbortController().signal);
     });
   }
 

@@ -109,6 +109,23 @@ def _cylo_cold(args):
     os.execv(sys.orig_argv[0], sys.orig_argv[:-1] + args)
 
 
+def _cylo_zygote_serve(fds):
+    # The zygote's loop (native/zygote/zygote.c), from a directory bound only into the zygote's
+    # view: taken out of sys.path, its cache and sys.modules again at once, so that the runtimes
+    # it forks look up and hold no module a cold start would not (the shared object stays mapped:
+    # /proc/self/maps shows it). serve() returns only in a runtime injected into a sandbox, under
+    # every layer of that sandbox; the zygote itself never gets past it.
+    where = '/.cylo/zygote'
+    sys.path.insert(0, where)
+    try:
+        import _cylo_zygote
+    finally:
+        sys.path.remove(where)
+        sys.path_importer_cache.pop(where, None)
+        sys.modules.pop('_cylo_zygote', None)
+    _cylo_zygote.serve(*fds)
+
+
 def _cylo_prestart():
     here = os.path.dirname(__file__)
     # Not on the program's module search path, not in its environment (nor its children's).
@@ -134,6 +151,11 @@ def _cylo_prestart():
             raise
         found = False
     loaded = _cylo_preimport() if 'CYLO_PRESTART_IMPORTS' in os.environ else set()
+    # A zygote (src/sandbox/zygote.ts): this interpreter never becomes a program itself; it
+    # forks one runtime into each prepared sandbox the host names, and only those return here.
+    zygote = os.environ.pop('CYLO_ZYGOTE_FDS', None)
+    if zygote is not None:
+        _cylo_zygote_serve([int(fd) for fd in zygote.split(',')])
     # Ready: initialised, argv copied (PID 1 may now write the program's argv into this
     # process's command line). Then the handover: the program's extra argv, each
     # NUL-terminated, then end of file.
