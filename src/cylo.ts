@@ -64,6 +64,9 @@ export interface CyloStats extends PoolStats {
   /** Run stages handed to a language runtime started ahead of time (option `prestart`; a
    *  subset of sandboxesPrepared). */
   runtimesPrestarted: number;
+  /** Of those, runtimes forked from a Python zygote (option `zygote`; docs/security.md "The
+   *  Python zygote"). */
+  runtimesFromZygote: number;
   /** Sandboxes being started: spawned (through the spawner: asked for, its pid and pipes not
    *  all back yet) and not yet past taking their seccomp program. A slot's next sandbox is
    *  started in the background after each execution: 0 says an idle instance has settled (no
@@ -193,9 +196,9 @@ export function createCylo(input: CyloOptions = {}): Cylo {
       if (options.isolation === 'microvm') await microvm.warm();
     },
     stats() {
-      const counts = setUp?.backend.stats() ?? { prepared: 0, startedOnDemand: 0, prestarted: 0, starting: 0 };
+      const counts = setUp?.backend.stats() ?? { prepared: 0, startedOnDemand: 0, prestarted: 0, zygote: 0, starting: 0 };
       const uidRange = setUp === undefined || closed ? null : { base: setUp.range.base, count: setUp.range.count };
-      return { ...pool.stats(), sandboxesPrepared: counts.prepared, sandboxesStartedOnDemand: counts.startedOnDemand, runtimesPrestarted: counts.prestarted, sandboxesStarting: counts.starting, uidRange, compiles: (lifecycle?.compilesRun ?? 0) + microvm.compilesRun(), microvm: microvm.stats() };
+      return { ...pool.stats(), sandboxesPrepared: counts.prepared, sandboxesStartedOnDemand: counts.startedOnDemand, runtimesPrestarted: counts.prestarted, runtimesFromZygote: counts.zygote, sandboxesStarting: counts.starting, uidRange, compiles: (lifecycle?.compilesRun ?? 0) + microvm.compilesRun(), microvm: microvm.stats() };
     },
     async close(closeOptions = {}) {
       process.removeListener('exit', onExit);

@@ -352,6 +352,7 @@ static void join_cgroup_below(int root, const char *path) {
 
 static void child_c(const struct request *r, int cgroup_root, int reply_fd, int request_fd);
 
+
 /* G: everything between the fork into the sandbox and the return to Python. */
 static void child_g(const struct request *r, mode_t umask_value) {
   /* The sandbox's root and working directory (PID 1's), and this process is in its mount

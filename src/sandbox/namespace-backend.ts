@@ -123,7 +123,7 @@ export function rlimitsFor(limits: StageLimits, preimport: readonly string[] = [
 export class NamespaceBackend implements SandboxBackend<NamespaceSlot> {
   readonly name = 'namespace' as const;
   readonly layers: readonly Layer[];
-  private readonly counts = { prepared: 0, startedOnDemand: 0, prestarted: 0 };
+  private readonly counts = { prepared: 0, startedOnDemand: 0, prestarted: 0, zygote: 0 };
   /** Sandboxes whose start is not over yet (PreparedSandbox.setUp). */
   private starting = 0;
 
@@ -258,6 +258,7 @@ export class NamespaceBackend implements SandboxBackend<NamespaceSlot> {
       const sandbox = await this.sandboxFor(slot, plan, spec, key);
       const report = await sandbox.run(plan, spec);
       if (sandbox.handedOver) this.counts.prestarted += 1;
+      if (sandbox.handedOver && sandbox.fromZygote) this.counts.zygote += 1;
       return report;
     } finally {
       // Whatever happened, nothing of this stage may outlive it.
@@ -318,9 +319,10 @@ export class NamespaceBackend implements SandboxBackend<NamespaceSlot> {
   }
 
   /** prepared: stages run in a prepared sandbox; startedOnDemand: in one started for them;
-   *  prestarted: handed to a pre-started runtime (a subset of prepared); starting: sandboxes
+   *  prestarted: handed to a pre-started runtime (a subset of prepared); zygote: of those, to a
+   *  runtime a zygote forked (zygote.ts); starting: sandboxes
    *  whose start is not over yet (spawned, seccomp program not yet taken). */
-  stats(): { prepared: number; startedOnDemand: number; prestarted: number; starting: number } {
+  stats(): { prepared: number; startedOnDemand: number; prestarted: number; zygote: number; starting: number } {
     return { ...this.counts, starting: this.starting };
   }
 }

@@ -43,6 +43,10 @@ export class PreparedSandbox {
   private spawnError: Error | undefined;
   /** True once run() handed its job to the pre-started runtime (not a cold start). */
   handedOver = false;
+  /** True when that runtime was forked from a zygote (zygote.ts), not started by PID 1. */
+  get fromZygote(): boolean {
+    return this.zygote !== undefined;
+  }
   /** Resolves (never rejects) once the sandbox's start is over: its helper chain has started
    *  and taken its seccomp program (bubblewrap read and closed that pipe), or the start failed,
    *  or the chain ended. From then on, only its own job changes its pipes. */
