@@ -2,7 +2,10 @@
 // prepared sandboxes pre-start the runtime (`prestart: true`, the default) and by one that starts
 // every runtime cold (`prestart: false`), gives the same stdout, stderr, exit code, signal and
 // status. Each pre-started run is checked to have really been handed to a pre-started runtime
-// (stats().runtimesPrestarted), so the suite cannot pass by silently running cold. The corpus is
+// (stats().runtimesPrestarted), so the suite cannot pass by silently running cold. The Python
+// corpus also runs on a third cylo whose pre-started runtimes are forked from a zygote
+// (`zygote: true`), each run checked to have been handed to a zygote's runtime
+// (stats().runtimesFromZygote). The corpus is
 // test/support/prestart-corpus.ts (argv, __main__, paths, environment, descriptors, rlimits,
 // tracebacks, SystemExit, stdin, buffering order, encodings, signals, recursion, warnings; for
 // Node: argv, the main module, ESM, uncaught errors, exit codes, stdin, signals).
@@ -22,14 +25,17 @@ const T = { timeout: 60_000 };
 const LIMITS = { ...TIGHT_LIMITS, timeoutMs: 10_000, cpuTimeMs: 10_000 };
 // One slot each: every execution of `warm` finds the sandbox its slot prepared (and learned the
 // runtime of) after the previous one.
-const make = (prestart: boolean, offset: number): Cylo | undefined =>
-  sandboxSkipReason() === undefined ? createCylo({ defaultLimits: LIMITS, uidBase: TEST_UID_BASE + TEST_UID_COUNT + offset, uidCount: 8, concurrency: 1, prestart }) : undefined;
+const make = (prestart: boolean, offset: number, zygote = false): Cylo | undefined =>
+  sandboxSkipReason() === undefined ? createCylo({ defaultLimits: LIMITS, uidBase: TEST_UID_BASE + TEST_UID_COUNT + offset, uidCount: 8, concurrency: 1, prestart, zygote }) : undefined;
 const warm = make(true, 0);
 const cold = make(false, 8);
+// (+16 and +24: the odd pre-import instances at the end of this file.)
+const forked = make(true, 32, true);
 
 after(async () => {
   await warm?.close({ graceMs: 0 });
   await cold?.close({ graceMs: 0 });
+  await forked?.close({ graceMs: 0 });
 });
 
 /** What a program's caller observes. */
@@ -48,14 +54,29 @@ async function runPrestarted(cylo: Cylo, request: ExecuteRequest): Promise<Execu
   throw new Error('the request was never handed to a pre-started runtime');
 }
 
-/** `skip`: why these cases cannot run here (shown), or undefined. */
-function differential(cases: DifferentialCase[], skip?: () => string | undefined): void {
+/** Runs `request` on the zygote cylo until a run is handed to a runtime forked from a zygote: the
+ *  first run of a slot teaches it the runtime (cold), the zygote starts on the first pre-start
+ *  job it is asked for (that sandbox's runtime is PID 1's), and it starts asynchronously, so a
+ *  few attempts, a short pause between them (a wait, not a bound). Throws if none was. */
+async function runFromZygote(cylo: Cylo, request: ExecuteRequest): Promise<ExecutionResult> {
+  for (let attempt = 0; attempt < 6; attempt++) {
+    const before = cylo.stats().runtimesFromZygote;
+    const r = await cylo.execute(request);
+    if (cylo.stats().runtimesFromZygote === before + 1) return r;
+    await sleep(300);
+  }
+  throw new Error('the request was never handed to a runtime forked from a zygote');
+}
+
+/** `skip`: why these cases cannot run here (shown), or undefined. `zygote`: compare the zygote
+ *  cylo's runs with cold ones instead of the pre-starting cylo's. */
+function differential(cases: DifferentialCase[], skip?: () => string | undefined, zygote = false): void {
   for (const c of cases) {
     test(c.name, T, async (t) => {
-      if (skipWithoutSandbox(t) || warm === undefined || cold === undefined) return;
+      if (skipWithoutSandbox(t) || warm === undefined || cold === undefined || forked === undefined) return;
       const why = skip?.();
       if (why !== undefined) return void t.skip(why);
-      const pre = await runPrestarted(warm, c.request);
+      const pre = zygote ? await runFromZygote(forked, c.request) : await runPrestarted(warm, c.request);
       const base = await cold.execute(c.request);
       // Identical to the byte: a difference is what a program could tell apart.
       assert.deepEqual(observed(pre), observed(base));
@@ -105,6 +126,11 @@ test('java: the agent is in the JVM\'s input arguments (the documented differenc
 // with room for them, against a cold start of the same environment.
 const withDatasciMemory = (c: DifferentialCase): DifferentialCase => ({ ...c, request: { ...c.request, limits: { ...c.request.limits, memoryBytes: DATASCI_MEMORY_BYTES } } });
 describe('datasci: pre-started with numpy and pandas pre-imported and cold give the same results', () => differential(DATASCI_CASES.map(withDatasciMemory), datasciSkipReason));
+
+// The same corpora with the runtime forked from a zygote (option `zygote`): byte for byte a cold
+// start's, like a runtime PID 1 pre-started.
+describe('python, forked from a zygote: pre-started and cold give the same results', () => differential(PYTHON_CASES, undefined, true));
+describe('datasci, forked from a zygote: pre-started with numpy and pandas pre-imported and cold give the same results', () => differential(DATASCI_CASES.map(withDatasciMemory), datasciSkipReason, true));
 
 // The one difference a program can see before it imports anything, required exactly: numpy and
 // pandas are in sys.modules of the pre-imported runtime and not of the cold one. Fails when the
