@@ -1,0 +1,463 @@
+// The Python zygote (option `zygote`; src/sandbox/zygote.ts, native/zygote/zygote.c): a runtime
+// forked from the zygote into a prepared sandbox holds every layer a runtime PID 1 pre-started
+// holds. Each case first makes sure the run it judges WAS handed to a zygote's runtime
+// (stats().runtimesFromZygote increased; the runtime also has the zygote's extension mapped), and
+// compares with the exact value a layer gives, so that it fails if that layer were missing in the
+// forked runtime: identity and capabilities, seccomp (present and enforced), Landlock, the cgroups
+// (memory and pids limits, membership), rlimits, the namespaces (network, PID, UTS; the zygote's
+// host pid out of reach), descriptors, nothing persisting between two executions of the same
+// zygote, and a request environment that names the workspace on PYTHONPATH.
+//
+// The comparison is a zygote-off instance of the same setup (`prestart: true`, runtimes started
+// by the sandbox's PID 1), its runs checked to have been handed to a pre-started runtime.
+//
+// SAFETY: every test calls skipWithoutPreflight(t) first. The hostile programs (memory bomb, fork
+// bomb) run only after a benign program proved, in a runtime forked from the zygote, that the
+// memory or pids limit is in force there (the pre-flight's own programs); they have short
+// timeouts and tight limits.
+import { after, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createServer, type Server } from 'node:net';
+import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { createCylo, type Cylo } from '../../src/cylo.js';
+import type { ExecuteRequest } from '../../src/api/request.js';
+import type { ExecutionResult } from '../../src/api/result.js';
+import { defaultHelperPath, landlockAbi } from '../../src/sandbox/host-check.js';
+import { closeSharedCylos, TEST_UID_BASE, TEST_UID_COUNT, TIGHT_LIMITS } from '../support/cylo.js';
+import { sandboxSkipReason } from '../support/host.js';
+import { skipWithoutPreflight } from '../support/preflight.js';
+import { pids, readProcess, uniqueMarker } from '../support/processes.js';
+import { slow } from '../support/slow.js';
+import { MiB } from '../support/units.js';
+import { attackRequest, parseProbe } from './attacks.js';
+
+/** Benign cases: a few executions each. */
+const T = { timeout: 60_000 };
+/** Hostile cases: shorter. */
+const H = { timeout: slow(30_000) };
+const LIMITS = { ...TIGHT_LIMITS, timeoutMs: slow(10_000), cpuTimeMs: slow(10_000) };
+
+// One slot each (concurrency 1): every execution finds the sandbox its slot prepared after the
+// previous one. uids: this file's own part of TEST_UID_BASE's second half (+128 to +152).
+const make = (offset: number, options: { prestart: boolean; zygote: boolean }): Cylo | undefined =>
+  sandboxSkipReason() === undefined ? createCylo({ defaultLimits: LIMITS, uidBase: TEST_UID_BASE + TEST_UID_COUNT + offset, uidCount: 8, concurrency: 1, ...options }) : undefined;
+const zygote = make(0, { prestart: true, zygote: true });
+const pid1 = make(8, { prestart: true, zygote: false });
+const cold = make(16, { prestart: false, zygote: false });
+
+after(async () => {
+  await zygote?.close({ graceMs: 0 });
+  await pid1?.close({ graceMs: 0 });
+  await cold?.close({ graceMs: 0 });
+  await closeSharedCylos();
+});
+
+/** The marker a zygote's runtime carries: its extension module stays mapped. */
+const MAPPED = "print('zygote_mapped=' + str('_cylo_zygote' in open('/proc/self/maps').read()))";
+
+/**
+ * Runs `request` on the zygote instance so that the returned run was handed to a runtime forked
+ * from the zygote: `prime` (default: the request itself) is run until one of its runs was (the
+ * first run of a slot is cold, the next one's runtime is PID 1's while the zygote starts; the
+ * zygote starts asynchronously: a few attempts, a short pause between them, a wait, not a
+ * bound); with a separate `prime`, the request then runs once and must have been too. Throws
+ * otherwise.
+ */
+async function fromZygote(request: ExecuteRequest, prime: ExecuteRequest = request): Promise<ExecutionResult> {
+  const cylo = zygote as Cylo;
+  let served: ExecutionResult | undefined;
+  for (let attempt = 0; attempt < 6 && served === undefined; attempt++) {
+    const before = cylo.stats().runtimesFromZygote;
+    const r = await cylo.execute(prime);
+    if (cylo.stats().runtimesFromZygote === before + 1) served = r;
+    else await sleep(300);
+  }
+  if (served === undefined) throw new Error('no run was handed to a runtime forked from the zygote');
+  if (prime === request) return served;
+  const before = cylo.stats().runtimesFromZygote;
+  const r = await cylo.execute(request);
+  assert.equal(cylo.stats().runtimesFromZygote, before + 1, 'the request was handed to a runtime forked from the zygote');
+  return r;
+}
+
+/** Runs `request` on the zygote-off instance until a run was handed to a runtime its PID 1
+ *  pre-started (the first run of a slot teaches it the runtime). */
+async function fromPid1(request: ExecuteRequest): Promise<ExecutionResult> {
+  const cylo = pid1 as Cylo;
+  for (let attempt = 0; attempt < 3; attempt++) {
+    const before = cylo.stats().runtimesPrestarted;
+    const r = await cylo.execute(request);
+    if (cylo.stats().runtimesPrestarted === before + 1) {
+      assert.equal(cylo.stats().runtimesFromZygote, 0);
+      return r;
+    }
+  }
+  throw new Error('the request was never handed to a pre-started runtime');
+}
+
+/** A Python program printing `name=value` probes (parseProbe), the zygote marker last. */
+const probe = (body: string): ExecuteRequest => ({
+  language: 'python',
+  code: ['import ctypes, errno, os, socket, sys', 'def attempt(name, fn):', '    try:', '        r = fn()', "        print('%s=%s' % (name, 'ok' if r is None else r))", '    except OSError as e:', "        print('%s=%s' % (name, errno.errorcode.get(e.errno, e.errno)))", body, MAPPED].join('\n'),
+});
+
+/** Both runs' probes: the zygote's (asserted to carry the zygote's mapping) and PID 1's (asserted
+ *  not to), without the marker. */
+async function both(request: ExecuteRequest): Promise<{ z: Record<string, string>; p: Record<string, string>; zr: ExecutionResult; pr: ExecutionResult }> {
+  const zr = await fromZygote(request);
+  const pr = await fromPid1(request);
+  const { zygote_mapped: zm, ...z } = parseProbe(zr.run?.stdout ?? '');
+  const { zygote_mapped: pm, ...p } = parseProbe(pr.run?.stdout ?? '');
+  assert.equal(zm, 'True', `the zygote's runtime has its extension mapped: ${zr.run?.stdout} ${zr.run?.stderr}`);
+  assert.equal(pm, 'False', `PID 1's runtime has not: ${pr.run?.stdout} ${pr.run?.stderr}`);
+  assert.equal(zr.status, 'ok', zr.run?.stderr);
+  assert.equal(pr.status, 'ok', pr.run?.stderr);
+  return { z, p, zr, pr };
+}
+
+const ready = async (t: Parameters<typeof skipWithoutPreflight>[0]): Promise<boolean> => (await skipWithoutPreflight(t)) || zygote === undefined || pid1 === undefined || cold === undefined;
+
+// ------------------------------------------------------------------------------------------
+// identity, capabilities, no_new_privs, seccomp
+// ------------------------------------------------------------------------------------------
+
+const STATUS_FIELDS = ['CapInh', 'CapPrm', 'CapEff', 'CapBnd', 'CapAmb', 'NoNewPrivs', 'Seccomp', 'Seccomp_filters', 'Uid', 'Gid', 'Groups'];
+
+test('identity: uid and gid 1000, no groups, no capabilities, NoNewPrivs, seccomp in filter mode with PID 1\'s filter count', T, async (t) => {
+  if (await ready(t)) return;
+  const { z, p } = await both(probe(`
+status = dict(l.split(':', 1) for l in open('/proc/self/status').read().splitlines())
+for k in ${JSON.stringify(STATUS_FIELDS)}:
+    print('%s=%s' % (k, ' '.join(status[k].split())))
+print('resuid=%s' % (os.getresuid(),))
+print('resgid=%s' % (os.getresgid(),))
+print('groups=%s' % (os.getgroups(),))
+`));
+  const zeros = '0000000000000000';
+  assert.deepEqual({ ...z, Seccomp_filters: undefined }, {
+    CapInh: zeros, CapPrm: zeros, CapEff: zeros, CapBnd: zeros, CapAmb: zeros,
+    NoNewPrivs: '1', Seccomp: '2', Seccomp_filters: undefined,
+    Uid: '1000 1000 1000 1000', Gid: '1000 1000 1000 1000', Groups: '',
+    resuid: '(1000, 1000, 1000)', resgid: '(1000, 1000, 1000)', groups: '[]',
+  });
+  // The same filter stack as a runtime PID 1 pre-started (neither more nor fewer programs).
+  assert.ok(Number(z.Seccomp_filters) >= 1, `Seccomp_filters ${z.Seccomp_filters}`);
+  assert.deepEqual(z, p);
+});
+
+test('seccomp is enforced: the calls the policy denies fail with the policy\'s errno, as under PID 1', H, async (t) => {
+  if (await ready(t)) return;
+  if (process.arch !== 'x64') return void t.skip(`the probe's syscall numbers are x86_64's (this is ${process.arch})`);
+  const request = { ...attackRequest('python', 'syscalls', [], uniqueMarker()), limits: LIMITS };
+  const zr = await fromZygote(request);
+  const pr = await fromPid1(request);
+  assert.equal(zr.status, 'ok', zr.run?.stderr);
+  const z = parseProbe(zr.run?.stdout ?? '');
+  assert.deepEqual(z, parseProbe(pr.run?.stdout ?? ''));
+  // Each of these gets through, or fails otherwise, without the filter
+  // (hostile-syscalls.test.ts, "seccomp is proven on its own").
+  assert.equal(z.keyctl, 'EPERM');
+  assert.equal(z.add_key, 'EPERM');
+  assert.equal(z.io_uring_setup, 'EPERM');
+  assert.equal(z.ptrace_traceme, 'EPERM');
+  assert.equal(z.personality_addr_no_randomize, 'EPERM');
+  assert.equal(z.tiocsti, 'EPERM');
+  assert.equal(z.tiocsti_high_bits, 'EPERM');
+  assert.equal(z.unshare_user, 'EPERM');
+  assert.equal(z.clone3, 'ENOSYS');
+  assert.equal(z.x32_getpid, 'ENOSYS');
+  assert.equal(z.setuid_0, 'EINVAL');
+});
+
+// ------------------------------------------------------------------------------------------
+// Landlock
+// ------------------------------------------------------------------------------------------
+
+test('Landlock: writes the mounts allow are refused (procfs, a device node in the workspace), / is not listable; /work writes work', T, async (t) => {
+  if (await ready(t)) return;
+  const { z, p } = await both(probe(`
+def write(path):
+    with open(path, 'w') as f:
+        f.write('x')
+import stat
+attempt('proc_comm', lambda: write('/proc/self/comm'))
+attempt('proc_oom', lambda: write('/proc/self/oom_score_adj'))
+attempt('list_root', lambda: os.listdir('/') and None)
+attempt('mknod_char', lambda: os.mknod('/work/mem', stat.S_IFCHR | 0o600, os.makedev(1, 1)))
+attempt('usr_new', lambda: write('/usr/x'))
+attempt('work', lambda: write('/work/x'))
+attempt('read_usr', lambda: open('/usr/bin/env', 'rb').read(1) and None)
+attempt('signal_pid1', lambda: os.kill(1, 0))
+`));
+  // Without Landlock: proc_comm and list_root 'ok', mknod EPERM (no CAP_MKNOD)
+  // (test/integration/isolation.test.ts, "Landlock is proven on its own").
+  assert.deepEqual({ ...z, signal_pid1: undefined }, { proc_comm: 'EACCES', proc_oom: 'EACCES', list_root: 'EACCES', mknod_char: 'EACCES', usr_new: 'EROFS', work: 'ok', read_usr: 'ok', signal_pid1: undefined });
+  // Landlock ABI 6 scoping: no signal to a process outside the domain, not even PID 1.
+  if (landlockAbi(defaultHelperPath()) >= 6) assert.equal(z.signal_pid1, 'EPERM');
+  else t.diagnostic('Landlock ABI < 6 on this kernel: signal scoping is not checked');
+  assert.deepEqual(z, p);
+});
+
+// ------------------------------------------------------------------------------------------
+// cgroups
+// ------------------------------------------------------------------------------------------
+
+test('cgroups: the runtime is in the slot\'s cgroups, as under PID 1 (/proc/self/cgroup)', T, async (t) => {
+  if (await ready(t)) return;
+  const { z, p } = await both(probe(`
+for line in open('/proc/self/cgroup').read().splitlines():
+    n, controllers, path = line.split(':', 2)
+    print('cgroup_%s=%s' % ((controllers or n).replace('=', '_'), path))
+`));
+  assert.ok(Object.keys(z).length >= 2, JSON.stringify(z));
+  // A cgroup namespace rooted at the slot's cgroups: every line "/" (a runtime left in the
+  // zygote's cgroups would show a path leading out of the namespace's root).
+  for (const [k, v] of Object.entries(z)) assert.equal(v, '/', k);
+  assert.deepEqual(z, p);
+});
+
+const MEMORY_PROGRAM = "data = b'x' * (64 << 20)\nprint(len(data))";
+
+test('cgroups: the memory limit kills a program that allocates past it (memory_limit), then a memory bomb', H, async (t) => {
+  if (await ready(t)) return;
+  // The pre-flight's program first: 64 MiB under 32 MiB.
+  const limits = { ...LIMITS, memoryBytes: 32 * MiB, timeoutMs: slow(5000) };
+  const benign: ExecuteRequest = { language: 'python', code: 'pass', limits };
+  const small = await fromZygote({ language: 'python', code: MEMORY_PROGRAM, limits }, benign);
+  assert.equal(small.status, 'memory_limit', `${small.run?.message ?? ''} ${small.run?.stdout}`);
+  // Then the battery's memory bomb, as hostile-resources.test.ts asserts it.
+  const limit = 64 * MiB;
+  const slack = 256 * 1024;
+  const bombLimits = { ...LIMITS, memoryBytes: limit, timeoutMs: slow(5000) };
+  const bomb = await fromZygote(attackRequest('python', 'memory-bomb', [], uniqueMarker(), bombLimits), attackRequest('python', 'hello', [], uniqueMarker(), bombLimits));
+  assert.equal(bomb.status, 'memory_limit', `${bomb.run?.message ?? ''} ${bomb.run?.stderr.slice(0, 300)}`);
+  assert.ok((bomb.run?.memoryBytes ?? Infinity) <= limit + slack, `peak ${bomb.run?.memoryBytes}`);
+  assert.match(bomb.run?.message ?? '', /memory limit of 67108864 bytes exceeded/);
+});
+
+const PIDS_PROGRAM = `
+import errno, os, time
+started, failure = 0, None
+for _ in range(20):
+    try:
+        pid = os.fork()
+    except OSError as e:
+        failure = errno.errorcode.get(e.errno, str(e.errno))
+        break
+    if pid == 0:
+        time.sleep(3)
+        os._exit(0)
+    started += 1
+print(started, failure)
+`;
+
+test('cgroups: the pids limit refuses forks (EAGAIN), then stops a fork bomb', H, async (t) => {
+  if (await ready(t)) return;
+  // The pre-flight's program first: 20 forks under pids 8.
+  const limits = { ...LIMITS, pids: 8, timeoutMs: slow(5000), memoryBytes: 64 * MiB };
+  const forks = await fromZygote({ language: 'python', code: PIDS_PROGRAM, limits }, { language: 'python', code: 'pass', limits });
+  assert.equal(forks.status, 'ok', forks.run?.stderr);
+  const [started, failure] = (forks.run?.stdout ?? '').trim().split(' ');
+  assert.equal(failure, 'EAGAIN', forks.run?.stdout);
+  assert.ok(Number(started) < 8, `started ${started} under pids 8`);
+  // Then the battery's fork bomb (hostile-resources.test.ts): EAGAIN, killed at the wall limit.
+  const bombLimits = { ...LIMITS, pids: 32, timeoutMs: slow(2000) };
+  const bomb = await fromZygote(attackRequest('python', 'fork-bomb', [], uniqueMarker(), bombLimits), attackRequest('python', 'hello', [], uniqueMarker(), bombLimits));
+  assert.equal(bomb.status, 'timeout', `${bomb.run?.message ?? ''} ${bomb.run?.stderr.slice(0, 300)}`);
+  assert.equal(bomb.run?.signal, 'SIGKILL');
+  assert.equal(parseProbe(bomb.run?.stdout ?? '').fork, 'EAGAIN');
+});
+
+// ------------------------------------------------------------------------------------------
+// rlimits
+// ------------------------------------------------------------------------------------------
+
+test('rlimits: NOFILE, NPROC, CPU, STACK, FSIZE, CORE (and AS, MSGQUEUE) are the request\'s, as under PID 1', T, async (t) => {
+  if (await ready(t)) return;
+  const { z, p } = await both(probe(`
+import resource
+for n in ('NOFILE', 'NPROC', 'CPU', 'STACK', 'FSIZE', 'CORE', 'AS', 'MSGQUEUE'):
+    print('%s=%s' % (n, resource.getrlimit(getattr(resource, 'RLIMIT_' + n))))
+`));
+  assert.equal(Object.keys(z).length, 8, JSON.stringify(z));
+  assert.deepEqual(z, p);
+  // Not the zygote's own (root's, uncapped): the request's CPU limit (10 s, rounded up) and a
+  // core size of 0.
+  assert.notEqual(z.CPU, '(-1, -1)');
+  assert.equal(z.CORE, '(0, 0)');
+});
+
+// ------------------------------------------------------------------------------------------
+// namespaces
+// ------------------------------------------------------------------------------------------
+
+/** The host pids of this process's zygotes: a python3.11 whose parent is a bubblewrap run by root
+ *  with --cap-add on its command line, descending from this process. */
+function zygotePids(): number[] {
+  const descends = (pid: number): boolean => {
+    for (let p = readProcess(pid), hops = 0; p !== undefined && hops < 10; p = readProcess(p.ppid), hops++) if (p.ppid === process.pid) return true;
+    return false;
+  };
+  return pids().filter((pid) => {
+    const p = readProcess(pid);
+    const parent = p === undefined ? undefined : readProcess(p.ppid);
+    if (p === undefined || parent === undefined) return false;
+    let comm: string;
+    try {
+      comm = readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
+    } catch {
+      return false;
+    }
+    return comm === 'python3.11' && /bwrap$/.test(parent.cmdline[0] ?? '') && parent.uids[0] === 0 && parent.cmdline.includes('--cap-add') && descends(pid);
+  });
+}
+
+test('namespaces: no network (a listener on the host\'s 127.0.0.1 is unreachable), only the sandbox\'s pids, hostname cylo, the zygote out of reach', T, async (t) => {
+  if (await ready(t)) return;
+  let connections = 0;
+  const server: Server = createServer((s) => {
+    connections += 1;
+    s.destroy();
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  try {
+    const port = (server.address() as { port: number }).port;
+    // The zygote of this instance exists once a run was served by it.
+    await fromZygote({ language: 'python', code: 'pass' });
+    const zpids = zygotePids();
+    assert.ok(zpids.length >= 1, 'the zygote is found on the host');
+    for (const zp of zpids) assert.ok(zp > 2, `zygote host pid ${zp}`);
+    const { z, p } = await both(probe(`
+s = socket.socket()
+s.settimeout(2)
+attempt('connect_host_loopback', lambda: s.connect(('127.0.0.1', ${port})))
+print('procs=%s' % ','.join(sorted(e for e in os.listdir('/proc') if e.isdigit())))
+print('pid=%d ppid=%d' % (os.getpid(), os.getppid()))
+print('hostname=%s' % socket.gethostname())
+print('interfaces=%s' % ','.join(sorted(n for _, n in socket.if_nameindex())))
+for i, zp in enumerate(${JSON.stringify(zpids)}):
+    attempt('kill_zygote_%d' % i, lambda zp=zp: os.kill(zp, 0))
+attempt('kill_test_process', lambda: os.kill(${process.pid}, 0))
+`));
+    const expected: Record<string, string> = {
+      // Landlock's TCP rules need ABI 4: below it only the network namespace stops the connect
+      // (its own lo, where nothing listens).
+      connect_host_loopback: landlockAbi(defaultHelperPath()) >= 4 ? 'EACCES' : 'ECONNREFUSED',
+      procs: '1,2',
+      pid: '2 ppid=1',
+      hostname: 'cylo',
+      interfaces: 'lo',
+      kill_test_process: 'ESRCH',
+    };
+    zpids.forEach((_, i) => (expected[`kill_zygote_${i}`] = 'ESRCH'));
+    assert.deepEqual(z, expected);
+    assert.deepEqual(z, p);
+    assert.equal(connections, 0, 'the host\'s listener saw no connection');
+  } finally {
+    server.close();
+  }
+});
+
+test('descriptors: 0-2 only (and the one the listing opens), as under PID 1', T, async (t) => {
+  if (await ready(t)) return;
+  const { z, p } = await both(probe(`
+print('fds=%s' % ','.join(sorted(os.listdir('/proc/self/fd'), key=int)))
+for fd in range(3):
+    print('fd%d=%s' % (fd, os.readlink('/proc/self/fd/%d' % fd).split(':')[0]))
+`));
+  assert.equal(z.fds, '0,1,2,3');
+  // Their kinds too: PID 1's stdio, as a runtime PID 1 started has it.
+  assert.deepEqual(z, p);
+});
+
+// ------------------------------------------------------------------------------------------
+// nothing persists
+// ------------------------------------------------------------------------------------------
+
+test('nothing persists between two executions forked from the same zygote (files, module state, environment)', T, async (t) => {
+  if (await ready(t)) return;
+  const first = await fromZygote(probe(`
+import json, builtins
+for path in ('/work/left', '/tmp/left', '/work/.tmp/left'):
+    def w(path=path):
+        with open(path, 'w') as f:
+            f.write('left behind')
+    attempt(path, w)
+json.x = 1
+builtins.cylo_left = 1
+sys.path.append('/work/left-path')
+sys.modules['cylo_left'] = json
+os.environ['CYLO_LEFT'] = '1'
+os.putenv('CYLO_LEFT_PUTENV', '1')
+os.chdir('/tmp')
+`));
+  assert.deepEqual(parseProbe(first.run?.stdout ?? ''), { '/work/left': 'ok', '/tmp/left': 'ok', '/work/.tmp/left': 'ok', zygote_mapped: 'True' });
+  const second = await fromZygote(probe(`
+import json, builtins
+print('exists=%s' % [os.path.lexists(p) for p in ('/work/left', '/tmp/left', '/work/.tmp/left')])
+print('work=%s' % sorted(os.listdir('/work')))
+print('json_x=%s' % hasattr(json, 'x'))
+print('builtin=%s' % hasattr(builtins, 'cylo_left'))
+print('path=%s' % ('/work/left-path' in sys.path))
+print('module=%s' % ('cylo_left' in sys.modules))
+print('environ=%s' % ('CYLO_LEFT' in os.environ))
+print('putenv=%s' % (os.getenv('CYLO_LEFT_PUTENV') is not None or b'CYLO_LEFT_PUTENV' in open('/proc/self/environ', 'rb').read()))
+print('cwd=%s' % os.getcwd())
+`));
+  assert.equal(second.status, 'ok', second.run?.stderr);
+  assert.deepEqual(parseProbe(second.run?.stdout ?? ''), {
+    exists: '[False, False, False]',
+    work: "['.tmp', 'main.py']",
+    json_x: 'False',
+    builtin: 'False',
+    path: 'False',
+    module: 'False',
+    environ: 'False',
+    putenv: 'False',
+    cwd: '/work',
+    zygote_mapped: 'True',
+  });
+});
+
+// ------------------------------------------------------------------------------------------
+// the request's environment
+// ------------------------------------------------------------------------------------------
+
+// A request whose PYTHONPATH names the workspace: the interpreter a cold start runs reads the
+// program's own sitecustomize and usercustomize from there at start. A runtime the zygote forks
+// must behave as that cold start (or not be served by the zygote at all): every run below, from
+// the zygote or not, is compared with a cold instance's, byte for byte, and the ones that differ
+// are named (how each was run: started on demand, pre-started by PID 1, forked from the zygote).
+test('a request with PYTHONPATH=/work and its own sitecustomize and usercustomize: a cold start\'s result', T, async (t) => {
+  if (await ready(t)) return;
+  const request: ExecuteRequest = {
+    language: 'python',
+    env: { PYTHONPATH: '/work' },
+    files: [
+      { name: 'main.py', content: "import sys\nprint(sys.path[:2], sorted(m for m in ('sitecustomize', 'usercustomize') if m in sys.modules))\nprint(getattr(sys.modules.get('sitecustomize'), '__file__', None))\n" },
+      { name: 'sitecustomize.py', content: "print('the program\\'s sitecustomize ran')\n" },
+      { name: 'usercustomize.py', content: "print('the program\\'s usercustomize ran')\n" },
+    ],
+  };
+  const base = await (cold as Cylo).execute(request);
+  assert.equal(base.status, 'ok', base.run?.stderr);
+  const observed = (r: ExecutionResult): Record<string, unknown> => ({ status: r.status, exitCode: r.run?.exitCode, signal: r.run?.signal, stdout: r.run?.stdout, stderr: r.run?.stderr });
+  const runs: string[] = [];
+  const differing: string[] = [];
+  for (let i = 0; i < 5; i++) {
+    const before = (zygote as Cylo).stats();
+    const r = await (zygote as Cylo).execute(request);
+    const after = (zygote as Cylo).stats();
+    const how = after.runtimesFromZygote > before.runtimesFromZygote ? 'forked from the zygote' : after.runtimesPrestarted > before.runtimesPrestarted ? 'pre-started by PID 1' : 'started cold';
+    runs.push(how);
+    if (JSON.stringify(observed(r)) !== JSON.stringify(observed(base))) differing.push(`run ${i} (${how}): ${JSON.stringify(r.run?.stdout)}`);
+    // A wait between the runs (not a bound): the next runtime is ready before its request.
+    await sleep(300);
+  }
+  t.diagnostic(`cold: ${JSON.stringify(base.run?.stdout)}; runs: ${runs.join(', ')}`);
+  assert.ok(runs.includes('forked from the zygote'), `the zygote served none of the runs: ${runs.join(', ')}`);
+  assert.deepEqual(differing, [], `cold: ${JSON.stringify(base.run?.stdout)}`);
+});
