@@ -150,6 +150,39 @@ test('datasci: the pre-imported modules are in sys.modules before the program im
   assert.equal(small.run?.stdout, '[]\n');
 });
 
+// A runtime that waited before its request (1.5 s: a wait, not a bound) finished starting before
+// the request's files existed: what a cold interpreter reads from the workspace at start (a
+// PYTHONPATH directory, the user site directory, a sitecustomize on the program's PYTHONPATH)
+// must still be found, as in a cold start (the corpus above can pass without that when the
+// request arrives while the runtime is still starting). The same for a runtime forked from a
+// zygote, which always started long before.
+const PROGRAM_SITECUSTOMIZE: DifferentialCase = {
+  name: 'python: a sitecustomize of the program\'s on its PYTHONPATH runs, as in a cold start',
+  request: {
+    language: 'python',
+    env: { PYTHONPATH: '/work/lib' },
+    files: [
+      { name: 'main.py', content: "import sys\nprint(getattr(sys.modules.get('sitecustomize'), '__file__', None))\n" },
+      { name: 'lib/sitecustomize.py', content: "print('the program\\'s sitecustomize ran')\n" },
+    ],
+  },
+};
+const READ_AT_START = [...PYTHON_CASES.filter((c) => /PYTHONPATH of the program's own|user site directory/.test(c.name)), PROGRAM_SITECUSTOMIZE];
+for (const c of READ_AT_START) {
+  test(`${c.name}: also after the pre-started runtime waited for its request`, T, async (t) => {
+    if (skipWithoutSandbox(t) || warm === undefined || cold === undefined) return;
+    await runPrestarted(warm, c.request);
+    await sleep(1500);
+    const pre = await runPrestarted(warm, c.request);
+    assert.deepEqual(observed(pre), observed(await cold.execute(c.request)));
+  });
+}
+test(`${PROGRAM_SITECUSTOMIZE.name}: forked from a zygote`, T, async (t) => {
+  if (skipWithoutSandbox(t) || forked === undefined || cold === undefined) return;
+  const pre = await runFromZygote(forked, PROGRAM_SITECUSTOMIZE.request);
+  assert.deepEqual(observed(pre), observed(await cold.execute(PROGRAM_SITECUSTOMIZE.request)));
+});
+
 // The wait before the request is not the program's: its wall clock starts at the handover. A
 // pre-started runtime that waited 1.5 s before its request reports a wall time below that (a
 // one-sided bound, generous: the program itself takes milliseconds). Fails if "R" were reported

@@ -9,10 +9,11 @@
 //   TEST_UID_BASE (2_000_065_536 + (pid % 8192) * 256), 256 uids:
 //     [+0, +128)     the shared instances of getCylo() (integration, MCP, the security pre-flight)
 //     [+128, +256)   instances a test file creates itself: pool (+128, 64; +192, 8), prepared
-//                    (+192, 8; +200, 8; +208, 8), prestart-differential (+128 to +168, 8 each), zygote (+128 to +152, 8 each),
-//                    lifecycle's separate service (+128, 64), watch (+224,
-//                    16), cli-exec (+240, 8), MCP serve-http (+128, 64), and the security
-//                    battery's SECURITY_UIDS (+128 to +256, 32 each)
+//                    (+192, 8; +200, 8; +208, 8), prestart-differential (+128 to +168, 8
+//                    each), security/zygote (+128 to +152, 8 each), lifecycle's separate
+//                    service (+128, 64), watch (+224, 16), cli-exec (+240, 8), MCP serve-http
+//                    (+128, 64), and the security battery's SECURITY_UIDS (+128 to +256, 32
+//                    each)
 //   SERVER_TEST_UID_BASE (2_100_000_000 + (pid % 8192) * 512), 512 uids:
 //     testCylo(options, offset) and the `cylo serve` processes of the server tests
 //     (routes +0, socket +128, stream and load +256, connect +384, serve-lifecycle +384 and +448)
