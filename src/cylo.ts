@@ -54,6 +54,8 @@ export interface DoctorReport extends HostReport {
   /** Whether sandboxes are started by the spawner (option `spawner`, default true) or by Node's
    *  spawn, with a line saying which; the smoke run went through it. */
   spawner: { on: boolean; detail: string };
+  /** Whether pre-started Python runtimes come from a zygote (option `zygote`, default false). */
+  zygote: { on: boolean; detail: string };
 }
 
 export interface CyloStats extends PoolStats {
@@ -187,7 +189,7 @@ export function createCylo(input: CyloOptions = {}): Cylo {
       // Otherwise (serve's and mcp's start check) the smoke run's start removed them: say so.
       let orphans = report.orphans;
       if (!orphans.cleaned && orphans.cgroups.length > 0 && orphans.cgroups.every((c) => setUp?.cleanedAtStart.cgroups.includes(c) === true)) orphans = { ...orphans, cleaned: true };
-      return { ...report, smoke, orphans, microvm: microvmReport(options), spawner: spawnerReport(options.spawner) };
+      return { ...report, smoke, orphans, microvm: microvmReport(options), spawner: spawnerReport(options.spawner), zygote: zygoteReport(options.zygote) };
     },
     async warm() {
       await ready();
@@ -240,6 +242,13 @@ function spawnerReport(on: boolean): DoctorReport['spawner'] {
   return on
     ? { on, detail: 'on: sandboxes are started by cylo-helper spawner, so the event loop never forks (spawner: false or CYLO_SPAWNER=0 turns it off)' }
     : { on, detail: 'off: Node\'s spawn forks the service for every sandbox (spawner: true or CYLO_SPAWNER=1 takes that off the event loop)' };
+}
+
+/** What doctor says of the option `zygote` (docs/security.md "The Python zygote"). */
+function zygoteReport(on: boolean): DoctorReport['zygote'] {
+  return on
+    ? { on, detail: 'on: pre-started Python runtimes are forked from a zygote into each sandbox (zygote: false or CYLO_ZYGOTE=0 turns it off)' }
+    : { on, detail: 'off: each sandbox\'s PID 1 starts its Python runtime (zygote: true or CYLO_ZYGOTE=1 forks them from a zygote; BENCHMARKS.md says when that pays)' };
 }
 
 /** A sandboxed `echo ok` through the whole path: what doctor reports as the smoke test. */

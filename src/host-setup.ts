@@ -128,5 +128,5 @@ function zygotePool(options: NormalizedOptions, helperPath: string, seccompProgr
   if (!options.prepare || !options.prestart) throw new CyloError('CYLO_E_CONFIG', 'option zygote needs prepare and prestart (a zygote forks pre-started runtimes): turn them on, or zygote off');
   const dir = zygoteDir(helperPath);
   if (dir === undefined) throw new CyloError('CYLO_E_CONFIG', `option zygote: the zygote module is missing (${join(dirname(helperPath), 'zygote', '_cylo_zygote.so')}). Fix: apt-get install -y python3-dev, then npm run build:native; or turn zygote off`);
-  return new ZygotePool(dir, seccompProgram, (message) => options.log('warn', `zygote: ${message}; Python runtimes are pre-started by PID 1 instead`));
+  return new ZygotePool(dir, [prestartDir(helperPath)], seccompProgram, (message) => options.log('warn', `zygote: ${message}; Python runtimes are pre-started by PID 1 instead`));
 }

@@ -106,6 +106,12 @@ struct request {
 /* The request's bytes: one static buffer, wiped after every use in the zygote and in G, so that
  * no execution's memory holds another's (cgroup paths, pids). */
 static char request_bytes[MAX_REQUEST + 1];
+/* The host's /proc, as a directory fd: the zygote's view has no /proc (its interpreter could
+ * otherwise be pointed, by a path in a variable such as PYTHONPATH, at a file a program wrote,
+ * through /proc/PID/root of a running sandbox). Only this code reads it. */
+static int proc_fd = -1;
+/* The /proc text read last (a status file): wiped in G, which must not keep host pids. */
+static char proc_text[4096];
 /* The seccomp program (struct sock_filter[]), read once at startup from the host. */
 static struct sock_filter *seccomp_filter;
 static unsigned short seccomp_len;
@@ -143,8 +149,8 @@ static int alive(int pidfd) {
 /* Reads /proc/PID/FILE (at most LEN-1 bytes, NUL-terminated). */
 static void read_proc(pid_t pid, const char *file, char *buf, size_t len) {
   char path[64];
-  snprintf(path, sizeof path, "/proc/%d/%s", (int)pid, file);
-  int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  snprintf(path, sizeof path, "%d/%s", (int)pid, file);
+  int fd = openat(proc_fd, path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
   if (fd < 0) fail("zygote: open %s: %s", path, strerror(errno));
   size_t got = 0;
   for (;;) {
@@ -298,8 +304,8 @@ static void parse_request(size_t len, struct request *r) {
 static int find_pid1(const struct request *r, pid_t *pid) {
   pid_t bwrap = (pid_t)r->bwrap_pid;
   int bwrap_fd = pidfd_open_checked(bwrap, "bubblewrap");
-  static char status[4096];
-  read_proc(bwrap, "status", status, sizeof status);
+  char *status = proc_text;
+  read_proc(bwrap, "status", status, sizeof proc_text);
   if (first_number(status, "Uid") != r->uid) fail("zygote: process %d does not run as the slot's uid %lld", (int)bwrap, r->uid);
   const char *name = status_field(status, "Name");
   if (name == NULL || strncmp(name, "\tbwrap\n", 7) != 0) fail("zygote: process %d is not bubblewrap", (int)bwrap);
@@ -313,7 +319,7 @@ static int find_pid1(const struct request *r, pid_t *pid) {
   while (*end == ' ') end++;
   if (*end != '\0' && *end != '\n') fail("zygote: bubblewrap %d has more than one child", (int)bwrap);
   int fd = pidfd_open_checked((pid_t)child, "PID 1");
-  read_proc((pid_t)child, "status", status, sizeof status);
+  read_proc((pid_t)child, "status", status, sizeof proc_text);
   int depth = 0;
   if (first_number(status, "PPid") != bwrap || first_number(status, "Uid") != r->uid || last_number(status, "NSpid", &depth) != 1 || depth < 2)
     fail("zygote: process %lld is not the sandbox's PID 1", child);
@@ -418,6 +424,7 @@ static void child_g(const struct request *r, mode_t umask_value) {
   close(ZYGOTE_PID_FD);
   status_fd = -1;
   explicit_bzero(request_bytes, sizeof request_bytes);
+  explicit_bzero(proc_text, sizeof proc_text);
 }
 
 /* fork() whose child has pid PID in the PID namespace this process's children go to
@@ -436,7 +443,7 @@ static pid_t clone_with_pid(pid_t pid) {
 /* The kernel's pid_max (the same in every PID namespace). */
 static pid_t pid_max(void) {
   char buf[32];
-  int fd = open("/proc/sys/kernel/pid_max", O_RDONLY | O_CLOEXEC);
+  int fd = openat(proc_fd, "sys/kernel/pid_max", O_RDONLY | O_CLOEXEC);
   ssize_t n = fd < 0 ? -1 : read(fd, buf, sizeof buf - 1);
   if (fd >= 0) close(fd);
   if (n <= 0) fail("zygote: read /proc/sys/kernel/pid_max");
@@ -450,16 +457,17 @@ static void child_c(const struct request *r, int cgroup_root, int reply_fd, int 
   status_fd = reply_fd;
   pid_t pid1 = 0;
   int pidfd = find_pid1(r, &pid1);
-  static char status[4096];
-  read_proc(pid1, "status", status, sizeof status);
+  pid_t top = pid_max() - 1;
+  char *status = proc_text;
+  read_proc(pid1, "status", status, sizeof proc_text);
   const char *um = status_field(status, "Umask");
   if (um == NULL) fail("zygote: PID 1 has no umask");
   mode_t umask_value = (mode_t)strtol(um, NULL, 8) & 0777;
   char path[64];
-  snprintf(path, sizeof path, "/proc/%d/root", (int)pid1);
-  int root = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
-  snprintf(path, sizeof path, "/proc/%d/cwd", (int)pid1);
-  int cwd = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+  snprintf(path, sizeof path, "%d/root", (int)pid1);
+  int root = openat(proc_fd, path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+  snprintf(path, sizeof path, "%d/cwd", (int)pid1);
+  int cwd = openat(proc_fd, path, O_PATH | O_DIRECTORY | O_CLOEXEC);
   if (root < 0 || cwd < 0) fail("zygote: open PID 1's root and working directory: %s", strerror(errno));
   if (dup2(root, G_ROOT_FD) < 0 || dup2(cwd, G_CWD_FD) < 0) fail("zygote: dup2: %s", strerror(errno));
   close(root);
@@ -476,7 +484,7 @@ static void child_c(const struct request *r, int cgroup_root, int reply_fd, int 
   for (int k = 0; k < r->ncgroups; k++) join_cgroup_below(cgroup_root, r->cgroups[k]);
   close(cgroup_root);
   close(request_fd);
-  pid_t top = pid_max() - 1; /* read in this view: the sandbox's has its own /proc */
+  close(proc_fd);
   /* While still in the initial user namespace: bubblewrap denies setgroups in the sandbox's. */
   if (setgroups(0, NULL) < 0) fail("zygote: setgroups: %s", strerror(errno));
   /* Only the PID namespace first, while still root of the initial user namespace: choosing a
@@ -548,11 +556,11 @@ static void read_seccomp(int fd) {
   seccomp_len = (unsigned short)(len / sizeof(struct sock_filter));
 }
 
-/* serve(request_fd, reply_fd, cgroup_root_fd, seccomp_fd): returns only in G. */
+/* serve(request_fd, reply_fd, cgroup_root_fd, seccomp_fd, proc_fd): returns only in G. */
 static PyObject *serve(PyObject *self, PyObject *args) {
   (void)self;
   int request_fd, reply_fd, cgroup_root, seccomp_fd;
-  if (!PyArg_ParseTuple(args, "iiii", &request_fd, &reply_fd, &cgroup_root, &seccomp_fd)) return NULL;
+  if (!PyArg_ParseTuple(args, "iiiii", &request_fd, &reply_fd, &cgroup_root, &seccomp_fd, &proc_fd)) return NULL;
   status_fd = reply_fd;
   read_seccomp(seccomp_fd);
   write_all(reply_fd, "ready\n", 6);
@@ -591,7 +599,7 @@ static PyObject *serve(PyObject *self, PyObject *args) {
 }
 
 static PyMethodDef methods[] = {
-    {"serve", serve, METH_VARARGS, "serve(request_fd, reply_fd, cgroup_root_fd, seccomp_fd): cylo's zygote loop; returns only in an injected runtime."},
+    {"serve", serve, METH_VARARGS, "serve(request_fd, reply_fd, cgroup_root_fd, seccomp_fd, proc_fd): cylo's zygote loop; returns only in an injected runtime."},
     {NULL, NULL, 0, NULL},
 };
 

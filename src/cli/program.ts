@@ -87,6 +87,11 @@ export async function main(argv: readonly string[] = process.argv, context: CliC
       if (error.code === 'commander.help' && error.exitCode !== 0 && argv.slice(2).every((a) => a.startsWith('-'))) {
         stderr.write('cylo: no command given; run one of the commands above (e.g. cylo exec hello.py, or cylo doctor to check this host)\n');
       }
+      // `cylo help NAME` with a NAME that is no command: commander says nothing of it.
+      const asked = argv[2] === 'help' ? argv[3] : undefined;
+      if (error.exitCode !== 0 && asked !== undefined && !COMMANDS.some(([n]) => n === asked)) {
+        stderr.write(`cylo: unknown command '${asked}'; the commands are ${COMMANDS.map(([n]) => n).join(', ')} (cylo --help describes them)\n`);
+      }
       context.setExitCode(error.exitCode === 0 ? 0 : EXIT_CYLO_FAILURE);
       return;
     }

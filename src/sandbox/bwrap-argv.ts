@@ -221,15 +221,16 @@ export function landlockOptions(landlock: LandlockPlan): string[] {
 export const ZYGOTE_DIR_IN_VIEW = '/.cylo/zygote';
 
 /** The fds a zygote gets (zygote.ts; native/zygote/zygote.c serve()): injection requests in,
- *  replies out, the cgroup root (a directory fd), the seccomp program (read to its end). */
-export const ZYGOTE_FDS = { request: 3, reply: 4, cgroupRoot: 5, seccomp: 6 } as const;
+ *  replies out, the cgroup root and the host's /proc (directory fds: its view has neither), the
+ *  seccomp program (read to its end). */
+export const ZYGOTE_FDS = { request: 3, reply: 4, cgroupRoot: 5, seccomp: 6, proc: 7 } as const;
 
 /** argv for bubblewrap starting a Python zygote (docs/security.md "The Python zygote"): run as
  *  root, it sees the same read-only trees, masks and symlinks as a sandbox of `plan` (so the
  *  interpreter initialises exactly as it would in one), and keeps what it needs to inject a
  *  runtime into a prepared sandbox. It never runs a program: what it forks drops everything in
  *  the sandbox before returning to Python (native/zygote/zygote.c). `argv`: the pre-start job's. */
-export function buildZygoteArgv(plan: SandboxPlan, zygoteDir: string, argv: readonly string[]): string[] {
+export function buildZygoteArgv(plan: SandboxPlan, zygoteDir: string, argv: readonly string[], env: Readonly<Record<string, string>>): string[] {
   const a: string[] = [plan.bwrapPath];
   a.push(
     // No --unshare-user: root of the initial user namespace, which alone may setns() into a
@@ -252,16 +253,21 @@ export function buildZygoteArgv(plan: SandboxPlan, zygoteDir: string, argv: read
   for (const link of plan.symlinks) a.push('--symlink', link.target, link.link);
   a.push(
     '--ro-bind', zygoteDir, ZYGOTE_DIR_IN_VIEW, // the extension module, in this view only
-    '--proc', '/proc', // the host's processes (no PID namespace of its own): the sandboxes' PID 1s
-    '--dev', '/dev', // the same minimal /dev as a sandbox
+    // No /proc: the interpreter, which runs as root here, must find nothing a program wrote
+    // whatever path a variable names (/proc/PID/root/... of a running sandbox would be one); the
+    // injecting code reaches the host's /proc through a directory fd only (ZYGOTE_FDS.proc).
+    '--dev', '/dev', // the same minimal /dev as a sandbox (its /dev/fd links lead nowhere without /proc)
     '--tmpfs', WORKSPACE, // an empty working directory, as a prepared sandbox's before its files
     '--symlink', WORKSPACE_TMP, '/tmp',
     '--chdir', WORKSPACE,
     '--remount-ro', '/dev',
     '--remount-ro', '/', // nothing of the view is writable but the empty workspace
-    '--',
-    ...argv,
   );
+  // The job's variables, set by bubblewrap just before it execs the interpreter: bubblewrap
+  // itself, on the host as root, is started with an empty environment (a variable such as
+  // LD_PRELOAD must never reach it).
+  for (const [k, v] of Object.entries(env)) a.push('--setenv', k, v);
+  a.push('--', ...argv);
   return a;
 }
 

@@ -36,13 +36,16 @@ export class Zygote {
   /** Why this zygote cannot serve (it ended, or an injection failed); undefined while it can. */
   broken: Error | undefined;
 
-  constructor(argv: string[], env: Record<string, string>, seccompProgram: Buffer | undefined, onLog: (message: string) => void) {
+  /** `argv`: buildZygoteArgv's (the job's variables in it, with ZYGOTE_VARIABLE). */
+  constructor(argv: string[], seccompProgram: Buffer | undefined, onLog: (message: string) => void) {
     const cgroupRoot = openSync(CGROUP_ROOT, 'r');
+    const proc = openSync('/proc', 'r');
     try {
-      const fds = `${ZYGOTE_FDS.request},${ZYGOTE_FDS.reply},${ZYGOTE_FDS.cgroupRoot},${ZYGOTE_FDS.seccomp}`;
-      this.child = spawn(argv[0] as string, argv.slice(1), { stdio: ['pipe', 'pipe', 'pipe', 'pipe', 'pipe', cgroupRoot, 'pipe'], env: { ...env, [ZYGOTE_VARIABLE]: fds }, windowsHide: true });
+      // bubblewrap runs with an empty environment; the interpreter gets the job's (--setenv).
+      this.child = spawn(argv[0] as string, argv.slice(1), { stdio: ['pipe', 'pipe', 'pipe', 'pipe', 'pipe', cgroupRoot, 'pipe', proc], env: {}, windowsHide: true });
     } finally {
       closeSync(cgroupRoot);
+      closeSync(proc);
     }
     const stdio = this.child.stdio as unknown as Array<Readable & Writable>;
     const seccomp = stdio[ZYGOTE_FDS.seccomp] as Writable;
@@ -136,8 +139,11 @@ export class ZygotePool {
   private readonly zygotes = new Map<string, Zygote>();
   private closed = false;
 
+  /** `trusted`: host trees besides the system's (/usr, /etc) a zygote's view may bind: cylo's
+   *  own stub directory. */
   constructor(
     private readonly zygoteDir: string,
+    private readonly trusted: readonly string[],
     private readonly seccompProgram: Buffer | undefined,
     private readonly log: (message: string) => void,
   ) {}
@@ -147,8 +153,12 @@ export class ZygotePool {
    *  the runtime itself, as without this option). Starts the zygote when there is none. */
   for(plan: SandboxPlan, job: PrestartJob): Zygote | undefined {
     if (this.closed || job.kind !== 'python') return undefined;
-    const argv = buildZygoteArgv(plan, this.zygoteDir, job.argv);
-    const key = `${argv.join('\0')}\0\0${Object.entries(job.env).map(([k, v]) => `${k}=${v}`).join('\0')}`;
+    // The zygote's interpreter starts as root: only from trees no program (nor an environment
+    // build's package code) can have written. A built environment's tree is not one of them.
+    if (!plan.binds.every((b) => systemTree(b.source) || this.trusted.includes(b.source))) return undefined;
+    const fds = `${ZYGOTE_FDS.request},${ZYGOTE_FDS.reply},${ZYGOTE_FDS.cgroupRoot},${ZYGOTE_FDS.seccomp},${ZYGOTE_FDS.proc}`;
+    const argv = buildZygoteArgv(plan, this.zygoteDir, job.argv, { ...job.env, [ZYGOTE_VARIABLE]: fds });
+    const key = argv.join('\0');
     const known = this.zygotes.get(key);
     if (known !== undefined) return known.ready ? known : undefined;
     if (this.zygotes.size >= MAX_ZYGOTES) {
@@ -156,7 +166,7 @@ export class ZygotePool {
       this.zygotes.get(oldest)?.close();
       this.zygotes.delete(oldest);
     }
-    this.zygotes.set(key, new Zygote(argv, job.env, this.seccompProgram, this.log));
+    this.zygotes.set(key, new Zygote(argv, this.seccompProgram, this.log));
     return undefined;
   }
 
@@ -165,6 +175,11 @@ export class ZygotePool {
     for (const z of this.zygotes.values()) z.close();
     this.zygotes.clear();
   }
+}
+
+/** True for the operating system's own trees (root's, written by its package manager). */
+function systemTree(path: string): boolean {
+  return path === '/usr' || path.startsWith('/usr/') || path.startsWith('/etc/');
 }
 
 /** The built extension's directory next to the helper (dist/native/zygote), or undefined when

@@ -103,7 +103,7 @@ export async function buildServer(options: ServerOptions = {}): Promise<FastifyI
   if (options.submissions !== undefined) addSubmissionService(app, state, options.submissions);
   if (ownsCylo) app.addHook('onClose', async () => cylo.close());
   setJsonBodies(app, cylo, bodyLimit);
-  setErrorHandlers(app, state, bodyLimit);
+  setErrorHandlers(app, state, bodyLimit, options.docs === true);
   // Before the token check: a browser's preflight carries no Authorization header.
   if (options.corsOrigins !== undefined) await registerCors(app, options.corsOrigins);
   // Cross-site forged requests (a page the user opens POSTing text/plain to loopback) refused.
@@ -197,7 +197,7 @@ function setJsonBodies(app: FastifyInstance, cylo: Cylo, bodyLimit: number): voi
 }
 
 /** Errors and unknown routes answered in cylo's error shape (internal errors logged in full). */
-function setErrorHandlers(app: FastifyInstance, state: ServerState, bodyLimit: number): void {
+function setErrorHandlers(app: FastifyInstance, state: ServerState, bodyLimit: number, docs: boolean): void {
   app.setErrorHandler((error, request, reply) => {
     const err = toHttpError(error, request, bodyLimit);
     logHttpError(error, err, request);
@@ -209,7 +209,7 @@ function setErrorHandlers(app: FastifyInstance, state: ServerState, bodyLimit: n
     // A known path with another method: say which methods it takes (GET /v1/execute -> POST).
     const methods = methodsFor(path);
     const hint = methods.length === 0 ? '' : `; ${path} takes ${methods.join(' or ')}`;
-    return sendError(request, reply, new CyloError('CYLO_E_NOT_FOUND', `route: ${request.method} ${path} does not exist${hint} (see /openapi.json)`), state);
+    return sendError(request, reply, new CyloError('CYLO_E_NOT_FOUND', `route: ${request.method} ${path} does not exist${hint} (see ${docs ? '/docs or ' : ''}/openapi.json)`), state);
   });
 }
 

@@ -50,3 +50,15 @@ test('an unknown command stays a usage error naming it (125), without the "no co
   assert.match(r.stderr, /unknown command 'bogus'/);
   assert.doesNotMatch(r.stderr, /no command given/);
 });
+
+test('cylo help NAME with an unknown NAME names it (125); cylo help exec is exec\'s help (0)', T, () => {
+  // Fails without the change: commander printed the command list and nothing about 'bogus'.
+  const r = cylo(['help', 'bogus']);
+  assert.equal(r.code, 125);
+  assert.equal(r.stdout, '');
+  assert.match(r.stderr, /\ncylo: unknown command 'bogus'; the commands are exec, doctor, runtimes, env, watch, mcp, serve, worker, daemon \(cylo --help describes them\)\n$/);
+  const ok = cylo(['help', 'exec']);
+  assert.equal(ok.code, 0);
+  assert.match(ok.stdout, /^Usage: cylo exec /);
+  assert.doesNotMatch(ok.stderr, /unknown command/);
+});

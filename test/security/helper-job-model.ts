@@ -3,9 +3,9 @@
 // given the bytes on the pipe, does the helper have to refuse them, and if not, which files must
 // the workspace hold afterwards? Pure; no helper code is reused, so a difference between the
 // two is a finding.
-//   job:    "CYJ2", u32 flags (bits 0-2 known: stderr to stdout, pre-start, handover; only bit 0
-//           is modelled: a pre-start job is followed by a second job and runs a runtime, which
-//           test/integration/prestart*.test.ts cover), then argv, env, rlimits: each a u32 count
+//   job:    "CYJ2", u32 flags (bits 0-3 known: stderr to stdout, pre-start, handover, zygote
+//           (only with pre-start); only bit 0 is modelled: a pre-start job is followed by a second
+//           job and runs a runtime, which test/integration/prestart*.test.ts cover), then argv, env, rlimits: each a u32 count
 //           (at most 4096) of { u32 len; bytes } (no NUL inside; at most 8 MiB in all); argv[0]
 //           absolute; every rlimit "NAME=DIGITS" with a known name, at most 16 of them, a value
 //           of at most 2^63 - 1.
@@ -58,7 +58,8 @@ function readList(r: Reader, total: { bytes: number }): Buffer[] {
 function checkJob(r: Reader): void {
   if (!r.take(4).equals(Buffer.from('CYJ2'))) throw new Refuse('bad header');
   const flags = r.u32();
-  if ((flags & ~7) !== 0) throw new Refuse('unknown flags');
+  if ((flags & ~15) !== 0) throw new Refuse('unknown flags');
+  if ((flags & 8) !== 0 && (flags & 2) === 0) throw new Refuse('a zygote job that is not a pre-start job');
   // Not a refusal: the fuzzer must not generate what this model does not cover.
   if ((flags & 6) !== 0) throw new Error(`model: pre-start and handover jobs (flags 0x${flags.toString(16)}) are not modelled`);
   const total = { bytes: 0 };

@@ -114,6 +114,15 @@ describe('/docs only where asked for', () => {
     const server = await app({});
     assert.equal((await server.inject({ url: '/docs' })).statusCode, 404);
     assert.equal((await server.inject({ url: '/docs/static/swagger-ui.css' })).statusCode, 404);
+    // The not-found answer points only at what exists: the document, not the page.
+    assert.match((await server.inject({ url: '/v1/nothing' })).json<{ error: { message: string } }>().error.message, /\(see \/openapi\.json\)$/);
+  });
+
+  test('with docs, a not-found answer points at the page too', async () => {
+    const server = await app({ docs: true });
+    const r = await server.inject({ url: '/v1/nothing' });
+    assert.equal(r.statusCode, 404);
+    assert.match(r.json<{ error: { message: string } }>().error.message, /^route: GET \/v1\/nothing does not exist \(see \/docs or \/openapi\.json\)$/);
   });
 
   test("cylo serve's configuration: on by default, CYLO_DOCS=0 turns it off", () => {

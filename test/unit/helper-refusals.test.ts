@@ -433,9 +433,15 @@ const PIPE_CASES: PipeCase[] = [
   },
   {
     name: 'a job with an unknown flag bit',
-    proves: 'read_job: flag bits other than stderr-to-stdout, pre-start and handover are refused, not ignored',
+    proves: 'read_job: flag bits other than stderr-to-stdout, pre-start, handover and zygote are refused, not ignored',
+    input: Buffer.concat([Buffer.from('CYJ2'), u32(0x11), validJob.subarray(8)]),
+    message: /^Ejob: unknown flags 0x10$/,
+  },
+  {
+    name: 'a zygote job that is not a pre-start job',
+    proves: 'read_job: the zygote flag only comes with a pre-start job (PID 1 adopts a runtime only in place of the one it would pre-start)',
     input: Buffer.concat([Buffer.from('CYJ2'), u32(0x9), validJob.subarray(8)]),
-    message: /^Ejob: unknown flags 0x8$/,
+    message: /^Ejob: only a pre-start job comes from a zygote$/,
   },
   {
     name: 'a job with a high unknown flag bit',

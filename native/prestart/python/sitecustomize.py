@@ -86,6 +86,27 @@ def _cylo_usercustomize_found():
     return False
 
 
+def _cylo_forget_workspace_finders():
+    # A PYTHONPATH directory in the workspace (the request's own) was looked up while the
+    # interpreter imported this stub, before the request's files existed: the import system
+    # cached "no such directory" (None) for it and would never look again. Every cached finder of
+    # the workspace is dropped: a cold start makes them on demand, from the files as they are.
+    work = os.getcwd()
+    for path in [p for p in sys.path_importer_cache if p == work or p.startswith(work + '/')]:
+        del sys.path_importer_cache[path]
+
+
+def _cylo_user_site_arrived():
+    # True when the user site directory (HOME is the workspace) came with the request's files: a
+    # cold start adds it to sys.path and runs its .pth files at start, before sitecustomize,
+    # which this runtime did before the files existed. It then starts cold (P2).
+    site = sys.modules.get('site')
+    if site is None or not getattr(site, 'ENABLE_USER_SITE', False):
+        return False
+    user = site.getusersitepackages()
+    return user not in sys.path and os.path.isdir(user)
+
+
 def _cylo_workspace_names(roots):
     # The names a module of the program's files could be imported by: every file and directory
     # anywhere under ROOTS (its stem up to the first dot: main.py, x.cpython-311.so, pkg/). At
@@ -170,7 +191,11 @@ def _cylo_prestart():
     os.close(1000)
     data = b''.join(chunks)
     args = [os.fsdecode(a) for a in data.split(b'\0')[:-1]] if data else []
-    if loaded is None:
+    # The request's files are in place now, and the interpreter may have looked at the workspace
+    # before they were (always for a zygote's runtime; for PID 1's, when the request came after
+    # the start): what it concluded then is dropped, or the program starts cold.
+    _cylo_forget_workspace_finders()
+    if loaded is None or _cylo_user_site_arrived():
         _cylo_cold(args)
     if loaded:
         # The request's files are in place (PID 1 wrote them before the handover).

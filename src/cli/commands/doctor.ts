@@ -40,6 +40,7 @@ export async function doctorCommand(options: DoctorOptions, io: CommandIO): Prom
     }
     io.stdout.write(`${(report.smoke.ok ? 'ok' : 'FAILED').padEnd(8)} ${'smoke run'.padEnd(12)} ${report.smoke.detail}\n`);
     io.stdout.write(`${(report.spawner.on ? 'ok' : 'OFF').padEnd(8)} ${'spawner'.padEnd(12)} ${report.spawner.detail}\n`);
+    io.stdout.write(`${(report.zygote.on ? 'on' : 'off').padEnd(8)} ${'zygote'.padEnd(12)} ${report.zygote.detail}\n`);
     if (orphanCount === 0) {
       io.stdout.write(`${'ok'.padEnd(8)} ${'orphans'.padEnd(12)} no leftover cgroups or sandbox processes\n`);
     } else {
