@@ -19,16 +19,19 @@ import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:net';
 import { once } from 'node:events';
-import { readFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createCylo, type Cylo } from '../../src/cylo.js';
 import type { ExecuteRequest } from '../../src/api/request.js';
 import type { ExecutionResult } from '../../src/api/result.js';
 import { defaultHelperPath, landlockAbi } from '../../src/sandbox/host-check.js';
-import { closeSharedCylos, TEST_UID_BASE, TEST_UID_COUNT, TIGHT_LIMITS } from '../support/cylo.js';
+import { closeSharedCylos, startAndWaitReady, TEST_UID_BASE, TEST_UID_COUNT, TIGHT_LIMITS } from '../support/cylo.js';
 import { sandboxSkipReason } from '../support/host.js';
 import { skipWithoutPreflight } from '../support/preflight.js';
-import { pids, readProcess, uniqueMarker } from '../support/processes.js';
+import { pids, processesWith, readProcess, uniqueMarker } from '../support/processes.js';
 import { slow } from '../support/slow.js';
 import { MiB } from '../support/units.js';
 import { attackRequest, parseProbe } from './attacks.js';
@@ -115,6 +118,28 @@ async function both(request: ExecuteRequest): Promise<{ z: Record<string, string
   assert.equal(zr.status, 'ok', zr.run?.stderr);
   assert.equal(pr.status, 'ok', pr.run?.stderr);
   return { z, p, zr, pr };
+}
+
+/** What a program's caller observes. */
+const observed = (r: ExecutionResult): Record<string, unknown> => ({ status: r.status, exitCode: r.run?.exitCode, signal: r.run?.signal, stdout: r.run?.stdout, stderr: r.run?.stderr });
+
+/** Runs `request` five times on the zygote instance (a pause between runs, a wait, not a bound:
+ *  the next runtime is ready before its request) and names each run's kind (started cold,
+ *  pre-started by PID 1, forked from the zygote) and the runs whose result is not `base`'s. */
+async function compareRuns(request: ExecuteRequest, base: ExecutionResult): Promise<{ runs: string[]; differing: string[] }> {
+  const cylo = zygote as Cylo;
+  const runs: string[] = [];
+  const differing: string[] = [];
+  for (let i = 0; i < 5; i++) {
+    const before = cylo.stats();
+    const r = await cylo.execute(request);
+    const after = cylo.stats();
+    const how = after.runtimesFromZygote > before.runtimesFromZygote ? 'forked from the zygote' : after.runtimesPrestarted > before.runtimesPrestarted ? 'pre-started by PID 1' : 'started cold';
+    runs.push(how);
+    if (JSON.stringify(observed(r)) !== JSON.stringify(observed(base))) differing.push(`run ${i} (${how}): ${JSON.stringify({ stdout: r.run?.stdout, stderr: r.run?.stderr })}`);
+    await sleep(300);
+  }
+  return { runs, differing };
 }
 
 const ready = async (t: Parameters<typeof skipWithoutPreflight>[0]): Promise<boolean> => (await skipWithoutPreflight(t)) || zygote === undefined || pid1 === undefined || cold === undefined;
@@ -444,20 +469,79 @@ test('a request with PYTHONPATH=/work and its own sitecustomize and usercustomiz
   };
   const base = await (cold as Cylo).execute(request);
   assert.equal(base.status, 'ok', base.run?.stderr);
-  const observed = (r: ExecutionResult): Record<string, unknown> => ({ status: r.status, exitCode: r.run?.exitCode, signal: r.run?.signal, stdout: r.run?.stdout, stderr: r.run?.stderr });
-  const runs: string[] = [];
-  const differing: string[] = [];
-  for (let i = 0; i < 5; i++) {
-    const before = (zygote as Cylo).stats();
-    const r = await (zygote as Cylo).execute(request);
-    const after = (zygote as Cylo).stats();
-    const how = after.runtimesFromZygote > before.runtimesFromZygote ? 'forked from the zygote' : after.runtimesPrestarted > before.runtimesPrestarted ? 'pre-started by PID 1' : 'started cold';
-    runs.push(how);
-    if (JSON.stringify(observed(r)) !== JSON.stringify(observed(base))) differing.push(`run ${i} (${how}): ${JSON.stringify(r.run?.stdout)}`);
-    // A wait between the runs (not a bound): the next runtime is ready before its request.
-    await sleep(300);
-  }
+  const { runs, differing } = await compareRuns(request, base);
   t.diagnostic(`cold: ${JSON.stringify(base.run?.stdout)}; runs: ${runs.join(', ')}`);
   assert.ok(runs.includes('forked from the zygote'), `the zygote served none of the runs: ${runs.join(', ')}`);
   assert.deepEqual(differing, [], `cold: ${JSON.stringify(base.run?.stdout)}`);
+});
+
+// A variable the dynamic loader reads at exec: the program's own library, shipped with its
+// files and named by LD_PRELOAD, is preloaded by a cold start (its constructor runs before the
+// interpreter). A runtime that was exec'd before the request's files existed (the zygote's, long
+// before) cannot have it: it must not be served that way. Compared with a cold instance's run,
+// byte for byte; the library is compiled on the host (skipped, with the reason, without cc).
+test('a request whose LD_PRELOAD names a library of the program\'s: preloaded as in a cold start', T, async (t) => {
+  if (await ready(t)) return;
+  const cc = ['/usr/bin/cc', '/usr/bin/gcc'].find((p) => existsSync(p));
+  if (cc === undefined) return void t.skip('no C compiler on the host to build the preloaded library');
+  const dir = mkdtempSync(join(tmpdir(), 'cylo-zygote-preload-'));
+  try {
+    writeFileSync(join(dir, 'pre.c'), '#include <unistd.h>\n__attribute__((constructor)) static void preloaded(void) { (void)!write(1, "preloaded\\n", 10); }\n');
+    execFileSync(cc, ['-shared', '-fPIC', '-o', join(dir, 'pre.so'), join(dir, 'pre.c')], { stdio: 'pipe' });
+    const request: ExecuteRequest = {
+      language: 'python',
+      env: { LD_PRELOAD: '/work/pre.so' },
+      files: [
+        { name: 'main.py', content: "import sys\nsys.stdout.flush()\nprint('main')\n" },
+        { name: 'pre.so', content: readFileSync(join(dir, 'pre.so')).toString('base64'), encoding: 'base64' },
+      ],
+    };
+    const base = await (cold as Cylo).execute(request);
+    assert.equal(base.run?.stdout, 'preloaded\nmain\n', `a cold start preloads it: ${base.run?.stderr}`);
+    const { runs, differing } = await compareRuns(request, base);
+    t.diagnostic(`runs: ${runs.join(', ')}`);
+    assert.deepEqual(differing, [], `cold: ${JSON.stringify(base.run?.stdout)}`);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+// The zygote's interpreter runs as root and starts with the request's variables: a path in one
+// of them must lead to nothing a program can write. A running execution (another request's
+// program, here on the shared instance) writes a sitecustomize.py into its workspace; a request
+// names that workspace through the host's /proc (/proc/PID/root/work, PID: the program's host
+// pid) on its PYTHONPATH. Had the zygote imported that module, every runtime it forks would
+// carry what it did (here a builtins attribute); a cold start cannot see the host's pids at all.
+test('a PYTHONPATH through the host\'s /proc into a running sandbox\'s workspace: the zygote imports nothing from it', T, async (t) => {
+  if (await ready(t)) return;
+  const marker = uniqueMarker();
+  const { result: planting, ready: planted } = startAndWaitReady({
+    language: 'python',
+    code: "open('/work/sitecustomize.py', 'w').write('import builtins\\nbuiltins.cylo_planted = True\\n')\nprint('ready', flush=True)\nimport time\ntime.sleep(30)\n",
+    args: [marker],
+    limits: { timeoutMs: slow(30_000) },
+  });
+  try {
+    await planted;
+    const host = processesWith(marker).filter((p) => /python/.test(p.cmdline[0] ?? '') && p.uids[0] !== 0);
+    assert.equal(host.length, 1, `the planting program's host process: ${JSON.stringify(host)}`);
+    const pid = (host[0] as { pid: number }).pid;
+    assert.ok(readFileSync(`/proc/${pid}/root/work/sitecustomize.py`, 'utf8').includes('cylo_planted'), 'the module is there for a root process to read');
+    const request: ExecuteRequest = { language: 'python', env: { PYTHONPATH: `/proc/${pid}/root/work` }, code: "import builtins, sys\nprint(hasattr(builtins, 'cylo_planted'), getattr(sys.modules.get('sitecustomize'), '__file__', None))\n" };
+    const base = await (cold as Cylo).execute(request);
+    assert.equal(base.run?.stdout, 'False None\n', base.run?.stderr);
+    const { runs, differing } = await compareRuns(request, base);
+    t.diagnostic(`runs: ${runs.join(', ')}`);
+    assert.ok(runs.includes('forked from the zygote'), `the zygote served none of the runs: ${runs.join(', ')}`);
+    assert.deepEqual(differing, []);
+  } finally {
+    for (const p of processesWith(marker)) {
+      try {
+        process.kill(p.pid, 'SIGKILL');
+      } catch {
+        // gone already
+      }
+    }
+    await planting.catch(() => undefined);
+  }
 });
