@@ -6,7 +6,9 @@
 // forked runtime: identity and capabilities, seccomp (present and enforced), Landlock, the cgroups
 // (memory and pids limits, membership), rlimits, the namespaces (network, PID, UTS; the zygote's
 // host pid out of reach), descriptors, nothing persisting between two executions of the same
-// zygote, and a request environment that names the workspace on PYTHONPATH.
+// zygote, nothing of the zygote's earlier injection requests in the runtime's memory, and request
+// environments that name what a program writes (the workspace on PYTHONPATH, a library of the
+// program's in LD_PRELOAD, a running sandbox's workspace through the host's /proc).
 //
 // The comparison is a zygote-off instance of the same setup (`prestart: true`, runtimes started
 // by the sandbox's PID 1), its runs checked to have been handed to a pre-started runtime.
@@ -544,4 +546,53 @@ test('a PYTHONPATH through the host\'s /proc into a running sandbox\'s workspace
     }
     await planting.catch(() => undefined);
   }
+});
+
+// The zygote's memory is copied into every runtime it forks: what it was told to inject earlier
+// runtimes (other sandboxes' bubblewrap pids, host uids, cgroup paths) must not be readable there.
+// The runtime reads its own memory (every readable mapping, through /proc/self/mem) for this
+// instance's host uids, its cgroups' names (x-<this pid>-...) and a request item followed by a
+// value ("--bwrap-pid\0<digits>", "--uid\0<digits>"); it finds none of them, as PID 1's runtime,
+// and does find a value it made itself (the control: the scan reads the heap).
+test('the runtime\'s memory holds nothing of the zygote\'s injection requests (host pids, host uids, cgroup paths)', T, async (t) => {
+  if (await ready(t)) return;
+  // Written so that the program's own text and objects cannot match: the patterns are generic,
+  // the values they are checked against are integers (binary in memory), the uids given offset.
+  const lowest = TEST_UID_BASE + TEST_UID_COUNT;
+  const { z, p } = await both(probe(`
+import re
+uids = set(range(${lowest - 1_000_000_000} + 10 ** 9, ${lowest + 8 - 1_000_000_000} + 10 ** 9))
+pid = ${process.pid}
+patterns = {
+    'host uid': (rb'(?<![0-9])[0-9]{10}(?![0-9])', lambda m: int(m) in uids),
+    'cgroup name': (rb'x-([0-9]+)-', lambda m: int(m) == pid),
+    'bwrap pid item': (rb'--bwrap-pid\\x00[0-9]', lambda m: True),
+    'uid item': (rb'--uid\\x00[0-9]', lambda m: True),
+    'gid item': (rb'--gid\\x00[0-9]', lambda m: True),
+    # the control: a value this program made at run time, which the scan must find
+    'control': (rb'cylo-control-([0-9]+)-', lambda m: int(m) == pid),
+}
+control = ('cylo-control-%d-' % pid).encode()
+found, scanned = set(), 0
+with open('/proc/self/maps') as maps, open('/proc/self/mem', 'rb', 0) as mem:
+    for line in maps:
+        f = line.split()
+        if f[1][0] != 'r' or (len(f) > 5 and f[5] in ('[vvar]', '[vsyscall]')):
+            continue
+        start, end = (int(x, 16) for x in f[0].split('-'))
+        try:
+            mem.seek(start)
+            data = mem.read(end - start)
+        except OSError:
+            continue
+        scanned += len(data)
+        for name, (rx, wanted) in patterns.items():
+            for m in re.finditer(rx, data):
+                if wanted(m.group(m.re.groups)):
+                    found.add(name)
+print('found=%s' % sorted(found))
+print('scanned=%s' % (scanned > 1 << 20))
+`));
+  assert.deepEqual(z, { found: "['control']", scanned: 'True' });
+  assert.deepEqual(z, p);
 });
