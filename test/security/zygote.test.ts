@@ -22,7 +22,7 @@ import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:net';
 import { once } from 'node:events';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -595,4 +595,45 @@ print('scanned=%s' % (scanned > 1 << 20))
 `));
   assert.deepEqual(z, { found: "['control']", scanned: 'True' });
   assert.deepEqual(z, p);
+});
+
+// From the host: the runtime the zygote forked is in exactly its sandbox's namespaces (those of
+// the sandbox's PID 1, its parent: user, mount, PID, network, IPC, UTS, cgroup), none of the
+// zygote's, and runs as the slot's host uid. Fails if the zygote's child skipped one setns (the
+// runtime would share that namespace with the zygote, not with PID 1).
+test('from the host: the runtime is in its PID 1\'s seven namespaces, not the zygote\'s, as the slot\'s uid', T, async (t) => {
+  if (await ready(t)) return;
+  const marker = uniqueMarker();
+  const prime: ExecuteRequest = { language: 'python', code: 'pass', args: [marker] };
+  await fromZygote(prime);
+  let seen = '';
+  let markReady!: () => void;
+  const running = new Promise<void>((resolve) => (markReady = resolve));
+  const before = (zygote as Cylo).stats().runtimesFromZygote;
+  // A wait, not a bound: the program sleeps while the host looks at it.
+  const result = (zygote as Cylo).execute({ language: 'python', code: "import time\nprint('ready', flush=True)\ntime.sleep(5)\n", args: [marker] }, {
+    onEvent: (e) => {
+      if (e.type !== 'stdout') return;
+      seen += e.data.toString('utf8');
+      if (seen.includes('ready')) markReady();
+    },
+  });
+  await Promise.race([running, result.then((r) => Promise.reject(new Error(`ended before it was ready: ${JSON.stringify(r.run)}`)))]);
+  const kinds = ['user', 'mnt', 'pid', 'net', 'ipc', 'uts', 'cgroup'];
+  const ns = (pid: number): Record<string, string> => Object.fromEntries(kinds.map((k) => [k, readlinkSync(`/proc/${pid}/ns/${k}`)]));
+  const runtimes = processesWith(marker).filter((p) => /python/.test(p.cmdline[0] ?? ''));
+  assert.equal(runtimes.length, 1, JSON.stringify(runtimes));
+  const runtime = runtimes[0] as { pid: number; ppid: number; uids: number[] };
+  const parent = readProcess(runtime.ppid);
+  assert.equal(parent?.cmdline[0], '/.cylo/helper', `its parent is the sandbox's PID 1: ${JSON.stringify(parent?.cmdline)}`);
+  const zpids = zygotePids();
+  assert.ok(zpids.length >= 1, 'the zygote is found on the host');
+  const own = ns(runtime.pid);
+  assert.deepEqual(own, ns(runtime.ppid));
+  for (const zp of zpids) for (const k of kinds) assert.notEqual(own[k], ns(zp)[k], `${k}: not the zygote's`);
+  const lowest = TEST_UID_BASE + TEST_UID_COUNT;
+  assert.ok(runtime.uids.every((u) => u === runtime.uids[0]) && (runtime.uids[0] ?? 0) >= lowest && (runtime.uids[0] ?? 0) < lowest + 8, `host uids ${runtime.uids.join(' ')}`);
+  const r = await result;
+  assert.equal(r.status, 'ok', r.run?.stderr);
+  assert.equal((zygote as Cylo).stats().runtimesFromZygote, before + 1, 'the run was forked from the zygote');
 });
