@@ -45,7 +45,7 @@ const H = { timeout: slow(30_000) };
 const LIMITS = { ...TIGHT_LIMITS, timeoutMs: slow(10_000), cpuTimeMs: slow(10_000) };
 
 // One slot each (concurrency 1): every execution finds the sandbox its slot prepared after the
-// previous one. uids: this file's own part of TEST_UID_BASE's second half (+128 to +152).
+// previous one. uids: this file's own part of TEST_UID_BASE's second half (+128 to +160).
 const make = (offset: number, options: { prestart: boolean; zygote: boolean }): Cylo | undefined =>
   sandboxSkipReason() === undefined ? createCylo({ defaultLimits: LIMITS, uidBase: TEST_UID_BASE + TEST_UID_COUNT + offset, uidCount: 8, concurrency: 1, ...options }) : undefined;
 const zygote = make(0, { prestart: true, zygote: true });
@@ -636,4 +636,37 @@ test('from the host: the runtime is in its PID 1\'s seven namespaces, not the zy
   const r = await result;
   assert.equal(r.status, 'ok', r.run?.stderr);
   assert.equal((zygote as Cylo).stats().runtimesFromZygote, before + 1, 'the run was forked from the zygote');
+});
+
+// A zygote that dies (here killed from the host: this process started it, through its cylo)
+// costs no execution: the next ones run, correctly (PID 1 starts their runtime, or they start
+// cold), and no slot is retired. Its own instance: the zygote of the cases above stays alive.
+test('a zygote killed from the host: the executions after it still run, with the right results', T, async (t) => {
+  if (await ready(t)) return;
+  const own = createCylo({ defaultLimits: LIMITS, uidBase: TEST_UID_BASE + TEST_UID_COUNT + 24, uidCount: 8, concurrency: 1, prestart: true, zygote: true });
+  try {
+    const request: ExecuteRequest = { language: 'python', code: 'import sys\nprint(sys.argv[1:])', args: ['a b', 'c'] };
+    const before = zygotePids();
+    let served = false;
+    for (let attempt = 0; attempt < 6 && !served; attempt++) {
+      const n = own.stats().runtimesFromZygote;
+      assert.equal((await own.execute(request)).run?.stdout, "['a b', 'c']\n");
+      served = own.stats().runtimesFromZygote === n + 1;
+      if (!served) await sleep(300);
+    }
+    assert.ok(served, 'a run was forked from the new zygote');
+    const mine = zygotePids().filter((p) => !before.includes(p));
+    assert.equal(mine.length, 1, `this instance's zygote: ${JSON.stringify(mine)}`);
+    process.kill(mine[0] as number, 'SIGKILL');
+    const after: string[] = [];
+    for (let i = 0; i < 4; i++) {
+      const r = await own.execute(request);
+      after.push(`${r.status} ${JSON.stringify(r.run?.stdout ?? null)}${r.status === 'ok' ? '' : ` ${r.run?.message ?? ''} ${r.run?.stderr ?? ''}`.trimEnd()}`);
+    }
+    assert.deepEqual(after, Array.from({ length: 4 }, () => `ok ${JSON.stringify("['a b', 'c']\n")}`));
+    assert.equal(own.stats().retiredSlots, 0);
+    t.diagnostic(`after the kill: ${JSON.stringify(own.stats().runtimesFromZygote)} runs from a zygote in all`);
+  } finally {
+    await own.close({ graceMs: 0 });
+  }
 });

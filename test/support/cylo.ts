@@ -10,7 +10,7 @@
 //     [+0, +128)     the shared instances of getCylo() (integration, MCP, the security pre-flight)
 //     [+128, +256)   instances a test file creates itself: pool (+128, 64; +192, 8), prepared
 //                    (+192, 8; +200, 8; +208, 8), prestart-differential (+128 to +168, 8
-//                    each), security/zygote (+128 to +152, 8 each), lifecycle's separate
+//                    each), security/zygote (+128 to +160, 8 each), lifecycle's separate
 //                    service (+128, 64), watch (+224, 16), cli-exec (+240, 8), MCP serve-http
 //                    (+128, 64), and the security battery's SECURITY_UIDS (+128 to +256, 32
 //                    each)
