@@ -86,6 +86,16 @@ test('pre-imports: a program environment naming the stub\'s variable is never pr
   assert.equal(prestartJob('python', { ...PY, env: { ...PY.env, [PREIMPORT_VARIABLE]: 'os' } }, ['numpy']), undefined);
 });
 
+// The dynamic loader reads these once, at the runtime's start, before the request's files (a
+// library of the program's) exist: such a job runs cold, for every runtime.
+test('a job with LD_PRELOAD or LD_AUDIT is never pre-started', () => {
+  for (const variable of ['LD_PRELOAD', 'LD_AUDIT']) {
+    assert.equal(prestartJob('python', { ...PY, env: { ...PY.env, [variable]: '/work/lib.so' } }), undefined, variable);
+    assert.equal(prestartJob('node', { ...PY, argv: ['/usr/bin/node', 'main.js'], env: { [variable]: '/work/lib.so' } }), undefined, variable);
+  }
+  assert.notEqual(prestartJob('python', { ...PY, env: { ...PY.env, LD_LIBRARY_PATH: '/work' } }), undefined);
+});
+
 // A job with a PYTHONPATH of its own (a built environment's tree, a request's env): the stub's
 // directory goes first and the stub restores the job's value; an empty one ("STUB:" would put the
 // working directory on sys.path) is not pre-started.

@@ -107,6 +107,23 @@ def _cylo_user_site_arrived():
     return user not in sys.path and os.path.isdir(user)
 
 
+def _cylo_workspace_sitecustomize():
+    # True when a directory of the workspace on sys.path (a PYTHONPATH of the request's) holds a
+    # sitecustomize: a cold start imports the first one on the path, which is that one, where
+    # this runtime imported the system's (or none) before the files existed (P2: start cold).
+    work = os.getcwd()
+    for path in sys.path:
+        if path != work and not path.startswith(work + '/'):
+            continue
+        try:
+            entries = os.listdir(path)
+        except OSError:
+            continue
+        if any(e == 'sitecustomize' or e.startswith('sitecustomize.') for e in entries):
+            return True
+    return False
+
+
 def _cylo_workspace_names(roots):
     # The names a module of the program's files could be imported by: every file and directory
     # anywhere under ROOTS (its stem up to the first dot: main.py, x.cpython-311.so, pkg/). At
@@ -195,7 +212,7 @@ def _cylo_prestart():
     # before they were (always for a zygote's runtime; for PID 1's, when the request came after
     # the start): what it concluded then is dropped, or the program starts cold.
     _cylo_forget_workspace_finders()
-    if loaded is None or _cylo_user_site_arrived():
+    if loaded is None or _cylo_user_site_arrived() or _cylo_workspace_sitecustomize():
         _cylo_cold(args)
     if loaded:
         # The request's files are in place (PID 1 wrote them before the handover).
