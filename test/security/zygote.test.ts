@@ -162,13 +162,25 @@ for k in ${JSON.stringify(STATUS_FIELDS)}:
 print('resuid=%s' % (os.getresuid(),))
 print('resgid=%s' % (os.getresgid(),))
 print('groups=%s' % (os.getgroups(),))
+libc = ctypes.CDLL(None, use_errno=True)
+for name, option in (('dumpable', 3), ('keepcaps', 7), ('securebits', 27), ('no_new_privs', 39)):
+    print('%s=%d' % (name, libc.prctl(option, 0, 0, 0, 0)))
+print('oom_score_adj=%s' % open('/proc/self/oom_score_adj').read().strip())
+print('personality=%s' % open('/proc/self/personality').read().strip())
+print('umask=%s' % status['Umask'].strip())
+print('sigblk=%s' % status['SigBlk'].strip())
 `));
   const zeros = '0000000000000000';
-  assert.deepEqual({ ...z, Seccomp_filters: undefined }, {
+  // What PID 1's runtime has too (compared below): its OOM preference, personality, umask.
+  const { oom_score_adj: oom, personality, umask, ...fixed } = z;
+  t.diagnostic(`oom_score_adj ${oom}, personality ${personality}, umask ${umask}`);
+  assert.deepEqual({ ...fixed, Seccomp_filters: undefined }, {
     CapInh: zeros, CapPrm: zeros, CapEff: zeros, CapBnd: zeros, CapAmb: zeros,
     NoNewPrivs: '1', Seccomp: '2', Seccomp_filters: undefined,
     Uid: '1000 1000 1000 1000', Gid: '1000 1000 1000 1000', Groups: '',
     resuid: '(1000, 1000, 1000)', resgid: '(1000, 1000, 1000)', groups: '[]',
+    // dumpable (an ordinary process of its uid), no keep-caps, no securebits, no signal blocked
+    dumpable: '1', keepcaps: '0', securebits: '0', no_new_privs: '1', sigblk: zeros,
   });
   // The same filter stack as a runtime PID 1 pre-started (neither more nor fewer programs).
   assert.ok(Number(z.Seccomp_filters) >= 1, `Seccomp_filters ${z.Seccomp_filters}`);
