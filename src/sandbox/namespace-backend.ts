@@ -297,7 +297,10 @@ export class NamespaceBackend implements SandboxBackend<NamespaceSlot> {
     const prepared = slot.takePrepared();
     if (prepared !== undefined) {
       const runtimeFits = prepared.prestart === undefined || prepared.handoverFor(plan, spec) !== undefined;
-      if (prepared.ready && prepared.key === key && runtimeFits) {
+      // A zygote's runtime may still be on its way (a few ms): wait for it rather than hand the
+      // request to a sandbox whose injection then fails.
+      if (prepared.fromZygote) prepared.reference();
+      if (prepared.ready && prepared.key === key && runtimeFits && (await prepared.injected) && prepared.ready) {
         this.counts.prepared += 1;
         return prepared;
       }

@@ -47,6 +47,12 @@ export class PreparedSandbox {
   get fromZygote(): boolean {
     return this.zygote !== undefined;
   }
+  /** Resolves true once the sandbox's runtime exists (at once without a zygote), false when the
+   *  zygote could not inject it (the sandbox is then failed and killed): the backend waits for it
+   *  before handing a request to the sandbox, so that a zygote's failure never costs a request
+   *  (the request then gets a sandbox of its own). */
+  readonly injected: Promise<boolean>;
+  private markInjected: (ok: boolean) => void = () => {};
   /** Resolves (never rejects) once the sandbox's start is over: its helper chain has started
    *  and taken its seccomp program (bubblewrap read and closed that pipe), or the start failed,
    *  or the chain ended. From then on, only its own job changes its pipes. */
@@ -74,6 +80,7 @@ export class PreparedSandbox {
     // Through the spawner (no fork on the event loop) when the instance has one, else Node's
     // spawn (option `spawner: false`): one or the other for the whole instance.
     this.setUp = new Promise<void>((resolve) => (this.markSetUp = resolve));
+    this.injected = zygote === undefined ? Promise.resolve(true) : new Promise<boolean>((resolve) => (this.markInjected = resolve));
     this.started = spawner === undefined ? Promise.resolve(this.nodeSpawn(argv, nfds)) : spawner.spawn(argv.slice(2), nfds);
     this.started.then(
       (child) => this.begin(child, emitting, seccompProgram),
@@ -120,7 +127,7 @@ export class PreparedSandbox {
     }
     // A sandbox waiting for its job must not keep the process alive (a library user's script
     // ends when its work is done); run() takes the references back.
-    this.setReferenced(this.used && !this.discarded);
+    this.setReferenced((this.used || this.held) && !this.discarded);
     // Only a synchronous discard (at process exit) kills here. discard() awaits this same start
     // and then kills from the inside out: killing bubblewrap here first orphaned its PID 1 to the
     // host's init as a sandbox-uid zombie (with the spawner, whose spawns resolve a message
@@ -164,6 +171,7 @@ export class PreparedSandbox {
     });
     child.on('close', (code: number | null, signal: NodeJS.Signals | null) => {
       this.closed = true;
+      this.markInjected(false); // no effect once resolved
       this.dispatch((s) => s.close(code, signal));
     });
   }
@@ -175,14 +183,26 @@ export class PreparedSandbox {
     const child = this.child;
     if (this.zygote === undefined || this.prestart === undefined || child?.pid === undefined) {
       this.failed = true;
+      this.markInjected(false);
       return;
     }
-    this.zygote.inject(this.plan, this.prestart, child.pid).catch((error: Error) => {
-      this.failed = true;
-      this.dispatch((s) => s.status(`Ezygote: ${error.message}`));
-      void killInsideOut(child, this.cgroup, new AbortController().signal);
-    });
+    this.zygote.inject(this.plan, this.prestart, child.pid).then(
+      () => this.markInjected(true),
+      (error: Error) => {
+        this.failed = true;
+        this.markInjected(false);
+        this.dispatch((s) => s.status(`Ezygote: ${error.message}`));
+        void killInsideOut(child, this.cgroup, new AbortController().signal);
+      },
+    );
   }
+
+  /** Keeps the process alive for this sandbox (while the backend waits for its runtime). */
+  reference(): void {
+    this.held = true;
+    this.setReferenced(true);
+  }
+  private held = false;
 
   private setReferenced(on: boolean): void {
     if (this.child === undefined) return;

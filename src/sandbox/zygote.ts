@@ -24,6 +24,9 @@ const CGROUP_ROOT = '/sys/fs/cgroup';
 /** Distinct zygotes an instance keeps at most (each one interpreter, about 10 MiB, more with
  *  pre-imports): a slot asks for the job of the last request it ran. */
 const MAX_ZYGOTES = 8;
+/** How long an injection may take before the zygote counts as stuck (ms; an injection takes a
+ *  few, a loaded machine's scheduling delays included). */
+const INJECT_TIMEOUT_MS = 10_000;
 /** The variable that tells the pre-start stub to be a zygote (the fds of serve()); the stub
  *  removes it before anything is forked. */
 const ZYGOTE_VARIABLE = 'CYLO_ZYGOTE_FDS';
@@ -86,6 +89,7 @@ export class Zygote {
       return;
     }
     const next = this.waiting.shift();
+    if (this.waiting.length === 0) this.referenced(false);
     if (line === 'ok') next?.resolve();
     else next?.reject(new Error(line.startsWith('E') ? line.slice(1) : `the zygote said: ${line}`));
   }
@@ -93,6 +97,14 @@ export class Zygote {
   private fail(error: Error): void {
     this.broken ??= error;
     for (const w of this.waiting.splice(0)) w.reject(this.broken);
+    this.referenced(false);
+  }
+
+  /** An injection waiting for its answer keeps the process alive; an idle zygote never does. */
+  private referenced(on: boolean): void {
+    const reply = this.child.stdio[ZYGOTE_FDS.reply] as unknown as { ref?: () => void; unref?: () => void } | null;
+    if (on) reply?.ref?.();
+    else reply?.unref?.();
   }
 
   /** Injects a runtime into the prepared sandbox of `plan` (its bubblewrap: `bwrapPid`), whose
@@ -106,7 +118,16 @@ export class Zygote {
     const head = Buffer.alloc(4);
     head.writeUInt32LE(body.length, 0);
     return new Promise<void>((resolve, reject) => {
-      this.waiting.push({ resolve, reject });
+      // An injection is a few ms of work; a zygote that does not answer in INJECT_TIMEOUT_MS is
+      // stuck: it is ended (every waiting injection fails, and no sandbox is asked to it again).
+      const timer = setTimeout(() => {
+        this.fail(new Error(`the zygote did not answer within ${INJECT_TIMEOUT_MS} ms`));
+        this.child.kill('SIGKILL');
+      }, INJECT_TIMEOUT_MS);
+      timer.unref();
+      const done = { resolve: () => (clearTimeout(timer), resolve()), reject: (e: Error) => (clearTimeout(timer), reject(e)) };
+      this.waiting.push(done);
+      this.referenced(true);
       (this.child.stdio[ZYGOTE_FDS.request] as Writable).write(Buffer.concat([head, body]));
     });
   }
