@@ -22,11 +22,12 @@ export const JAVA_AGENT = 'java/libcylo-prestart.so';
  *  would be applied, and announced on stderr, before the handover). */
 const JAVA_OPTION_VARIABLES = ['JAVA_TOOL_OPTIONS', 'JDK_JAVA_OPTIONS', '_JAVA_OPTIONS'];
 
-/** Variables the dynamic loader reads only when a process starts: a library they name may be
- *  one of the request's files, which do not exist yet when a runtime is pre-started (the loader
- *  would then skip it, or say so on stderr, where a cold start loads it). A job with one runs
- *  cold (found by the zygote suite: LD_PRELOAD of the program's own library). */
-const LOADER_VARIABLES = ['LD_PRELOAD', 'LD_AUDIT'];
+/** Variables read when a process starts that may name the request's files, which do not exist
+ *  yet when a runtime is pre-started: the dynamic loader's (it would skip a preload, or remember
+ *  a library directory as missing for every later dlopen, where a cold start finds them) and
+ *  Python's home. A job with one runs cold (found by the zygote suite: LD_PRELOAD of the
+ *  program's own library; PYTHONHOME in the workspace). */
+const STARTUP_VARIABLES = ['LD_PRELOAD', 'LD_AUDIT', 'LD_LIBRARY_PATH', 'PYTHONHOME'];
 
 /** The request-dependent rlimits at their highest (CPU seconds, processes of the uid): the
  *  runtime starts with these and the handover lowers them to the request's. A request above
@@ -78,7 +79,7 @@ export const PREIMPORT_MIN_MEMORY_BYTES = 256 * 1024 * 1024;
  *  environment's, src/environments/preimport.ts); only with a memory limit of at least
  *  PREIMPORT_MIN_MEMORY_BYTES. */
 export function prestartJob(kind: PrestartKind, job: RequestJob, preimport: readonly string[] = []): PrestartJob | undefined {
-  if (LOADER_VARIABLES.some((v) => v in job.env)) return undefined;
+  if (STARTUP_VARIABLES.some((v) => v in job.env)) return undefined;
   const rlimits = { ...job.rlimits, ...PRESTART_RLIMITS };
   const stderrToStdout = job.stderrToStdout === true;
   const cgroup = { ...job.cgroup };

@@ -86,14 +86,14 @@ test('pre-imports: a program environment naming the stub\'s variable is never pr
   assert.equal(prestartJob('python', { ...PY, env: { ...PY.env, [PREIMPORT_VARIABLE]: 'os' } }, ['numpy']), undefined);
 });
 
-// The dynamic loader reads these once, at the runtime's start, before the request's files (a
-// library of the program's) exist: such a job runs cold, for every runtime.
-test('a job with LD_PRELOAD or LD_AUDIT is never pre-started', () => {
-  for (const variable of ['LD_PRELOAD', 'LD_AUDIT']) {
-    assert.equal(prestartJob('python', { ...PY, env: { ...PY.env, [variable]: '/work/lib.so' } }), undefined, variable);
-    assert.equal(prestartJob('node', { ...PY, argv: ['/usr/bin/node', 'main.js'], env: { [variable]: '/work/lib.so' } }), undefined, variable);
+// These are read once, at the runtime's start, before the request's files (a library or a
+// Python home of the program's) exist: such a job runs cold, for every runtime.
+test('a job with LD_PRELOAD, LD_AUDIT, LD_LIBRARY_PATH or PYTHONHOME is never pre-started', () => {
+  for (const variable of ['LD_PRELOAD', 'LD_AUDIT', 'LD_LIBRARY_PATH', 'PYTHONHOME']) {
+    assert.equal(prestartJob('python', { ...PY, env: { ...PY.env, [variable]: '/work/x' } }), undefined, variable);
+    assert.equal(prestartJob('node', { ...PY, argv: ['/usr/bin/node', 'main.js'], env: { [variable]: '/work/x' } }), undefined, variable);
   }
-  assert.notEqual(prestartJob('python', { ...PY, env: { ...PY.env, LD_LIBRARY_PATH: '/work' } }), undefined);
+  assert.notEqual(prestartJob('python', { ...PY, env: { ...PY.env, PYTHONIOENCODING: 'utf-8' } }), undefined);
 });
 
 // A job with a PYTHONPATH of its own (a built environment's tree, a request's env): the stub's
