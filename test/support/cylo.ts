@@ -65,7 +65,7 @@ export const TIGHT_LIMITS = Object.freeze({
 
 /** The most a test request may ask for: cylo's own maxima, stretched like the budgets (the same
  *  figures unless CYLO_TEST_SLOW is set). */
-const TEST_MAX_LIMITS = Object.freeze({ timeoutMs: slow(60_000), cpuTimeMs: slow(60_000), compileTimeoutMs: slow(120_000) });
+export const TEST_MAX_LIMITS = Object.freeze({ timeoutMs: slow(60_000), cpuTimeMs: slow(60_000), compileTimeoutMs: slow(120_000) });
 
 const shared = new Map<string, Cylo>();
 
