@@ -58,6 +58,9 @@ static void exec_program(const struct job *job, const struct landlock_policy *la
                          const int *prestart_fds) __attribute__((noreturn));
 static void exec_program(const struct job *job, const struct landlock_policy *landlock, const struct cpu_counter *cpu, const sigset_t *mask,
                          const int *prestart_fds) {
+  /* A session and process group of its own, not PID 1's (a zygote's runtime gets the same:
+   * native/zygote/zygote.c): what the program signals with kill(0, ...) is its own group. */
+  if (setsid() < 0) fail("setsid: %s", strerror(errno));
   if (sigprocmask(SIG_SETMASK, mask, NULL) < 0) fail("signals: restore the mask: %s", strerror(errno));
   /* Before Landlock, which then denies writing it back (see workspace.c). */
   prefer_program_for_oom();
@@ -167,6 +170,9 @@ static void adopt_from_zygote(struct prestarted *pre) {
   pre->handover_fd = fds[1];
   pre->ready_fd = ready_fds[0];
   pre->exec_fd = -1; /* its setup was over before it wrote its pid */
+  /* "P": the runtime is set up and adopted; the host hands a request to this sandbox only now
+   * (review finding Z5: the zygote's "ok" comes before the runtime's own setup). */
+  if (status_fd >= 0) write_all(status_fd, "P\n", 2);
 }
 
 void prestart_runtime(const struct job *job, const struct landlock_policy *landlock, const struct cpu_counter *cpu, struct prestarted *pre) {

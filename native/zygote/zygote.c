@@ -53,6 +53,7 @@
 #include <linux/openat2.h>
 #include <linux/sched.h>
 #include <linux/seccomp.h>
+#include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
@@ -74,9 +75,6 @@
 
 #ifndef SYS_pidfd_open
 #define SYS_pidfd_open 434
-#endif
-#ifndef SYS_pidfd_send_signal
-#define SYS_pidfd_send_signal 424
 #endif
 #ifndef SYS_pidfd_getfd
 #define SYS_pidfd_getfd 438
@@ -141,9 +139,16 @@ static int pidfd_open_checked(pid_t pid, const char *what) {
   return fd;
 }
 
-/* True while the process behind PIDFD lives (so a /proc read made after pidfd_open was of it). */
+/* True while the process behind PIDFD lives (so a /proc read made after pidfd_open was of it):
+ * a pidfd polls readable once its process has exited. (Not a signal 0: that needs CAP_KILL for
+ * another uid's process, which the zygote does not hold.) */
 static int alive(int pidfd) {
-  return syscall(SYS_pidfd_send_signal, pidfd, 0, NULL, 0) == 0;
+  struct pollfd p = {.fd = pidfd, .events = POLLIN};
+  int n;
+  do n = poll(&p, 1, 0);
+  while (n < 0 && errno == EINTR);
+  if (n < 0) fail("zygote: poll a pidfd: %s", strerror(errno));
+  return n == 0;
 }
 
 /* Reads /proc/PID/FILE (at most LEN-1 bytes, NUL-terminated). */
@@ -508,13 +513,18 @@ static void child_c(const struct request *r, int cgroup_root, int reply_fd, int 
     if (g == 0) {
       close(reply_fd);
       status_fd = ZYGOTE_PID_FD; /* from now on a failure is PID 1's to report */
+      /* A session and process group of its own: it must not share the zygote's (review finding
+       * Z3: kill(0, ...) would reach every runtime of the zygote where Landlock cannot scope
+       * signals). PID 1's own runtimes and cold starts do the same (supervisor.c). */
+      if (setsid() < 0) fail("zygote: setsid: %s", strerror(errno));
       /* Every other namespace of PID 1's, its user namespace first (the kernel enters them in
        * that order, and checks the rest with the capabilities held there). */
       if (setns(pidfd, CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWCGROUP) < 0)
         fail("zygote: setns into the sandbox's namespaces: %s", strerror(errno));
       close(pidfd);
-      PyOS_AfterFork_Child();
       child_g(r, umask_value);
+      /* Python's at-fork callbacks only now, under every layer (review finding Z4). */
+      PyOS_AfterFork_Child();
       return; /* back into Python, as the sandbox's runtime */
     }
     _exit(0);
@@ -556,12 +566,41 @@ static void read_seccomp(int fd) {
   seccomp_len = (unsigned short)(len / sizeof(struct sock_filter));
 }
 
+/* The capabilities an injection uses (C): setns into a sandbox's namespaces (SYS_ADMIN, and
+ * SYS_CHROOT for its mount namespace), pidfd_getfd and /proc/PID/root of PID 1 (SYS_PTRACE), the
+ * identity changes (SETUID, SETGID). */
+#define ZYGOTE_CAPS ((1ULL << CAP_SYS_ADMIN) | (1ULL << CAP_SYS_CHROOT) | (1ULL << CAP_SYS_PTRACE) | (1ULL << CAP_SETUID) | (1ULL << CAP_SETGID))
+
+/* Narrows the zygote to ZYGOTE_CAPS before it serves: bubblewrap run by root keeps the whole
+ * bounding set and puts its --cap-add capabilities in the ambient and inheritable sets too
+ * (review finding Z2); CAP_SETPCAP, added only for this, goes last. Checked afterwards. */
+static void narrow_capabilities(void) {
+  for (int cap = 0; cap < 64; cap++)
+    if ((ZYGOTE_CAPS & (1ULL << cap)) == 0 && prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0 && errno != EINVAL)
+      fail("zygote: drop capability %d from the bounding set: %s", cap, strerror(errno));
+  if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0) fail("zygote: clear ambient capabilities: %s", strerror(errno));
+  struct __user_cap_header_struct head = {.version = _LINUX_CAPABILITY_VERSION_3, .pid = 0};
+  struct __user_cap_data_struct data[2];
+  memset(data, 0, sizeof data);
+  data[0].effective = data[0].permitted = (uint32_t)ZYGOTE_CAPS;
+  data[1].effective = data[1].permitted = (uint32_t)(ZYGOTE_CAPS >> 32);
+  if (syscall(SYS_capset, &head, data) < 0) fail("zygote: capset: %s", strerror(errno));
+  if (syscall(SYS_capget, &head, data) < 0) fail("zygote: capget: %s", strerror(errno));
+  uint64_t eff = data[0].effective | (uint64_t)data[1].effective << 32, inh = data[0].inheritable | (uint64_t)data[1].inheritable << 32;
+  if (eff != ZYGOTE_CAPS || inh != 0) fail("zygote: its capabilities are not the injection's");
+  for (int cap = 0; cap < 64; cap++) {
+    int in = prctl(PR_CAPBSET_READ, cap, 0, 0, 0);
+    if (in == 1 && (ZYGOTE_CAPS & (1ULL << cap)) == 0) fail("zygote: capability %d is still in the bounding set", cap);
+  }
+}
+
 /* serve(request_fd, reply_fd, cgroup_root_fd, seccomp_fd, proc_fd): returns only in G. */
 static PyObject *serve(PyObject *self, PyObject *args) {
   (void)self;
   int request_fd, reply_fd, cgroup_root, seccomp_fd;
   if (!PyArg_ParseTuple(args, "iiiii", &request_fd, &reply_fd, &cgroup_root, &seccomp_fd, &proc_fd)) return NULL;
   status_fd = reply_fd;
+  narrow_capabilities();
   read_seccomp(seccomp_fd);
   write_all(reply_fd, "ready\n", 6);
   for (;;) {

@@ -242,12 +242,17 @@ export function buildZygoteArgv(plan: SandboxPlan, zygoteDir: string, argv: read
     '--hostname', 'cylo',
     '--die-with-parent', // ends with the instance (or its spawner) even on SIGKILL
     '--new-session', // setsid(): no terminal to inject keystrokes into
-    // Only the capabilities an injection uses; every other one is dropped:
+    // Only the capabilities an injection uses; every other one is dropped (bubblewrap started
+    // by root keeps them all otherwise: review finding Z2):
+    '--cap-drop', 'ALL',
     '--cap-add', 'CAP_SYS_ADMIN', // setns() into the sandbox's namespaces
     '--cap-add', 'CAP_SYS_CHROOT', // setns() into a mount namespace; chroot to PID 1's root
     '--cap-add', 'CAP_SYS_PTRACE', // pidfd_getfd() and /proc/PID/root of PID 1 (non-dumpable, another uid)
     '--cap-add', 'CAP_SETUID', // setgroups()/setresuid() of the injected runtime
     '--cap-add', 'CAP_SETGID',
+    // ...and CAP_SETPCAP, which the zygote uses once, to empty its bounding, ambient and
+    // inheritable sets of everything else, and then drops (native/zygote/zygote.c).
+    '--cap-add', 'CAP_SETPCAP',
   );
   pushBinds(a, plan, false);
   for (const link of plan.symlinks) a.push('--symlink', link.target, link.link);

@@ -155,8 +155,13 @@ export class PreparedSandbox {
     statusStream.setEncoding('utf8');
     statusStream.on('data', (text: string) => {
       for (const line of lines.push(text)) {
-        if (line === 'Z') {
+        if (line === 'Z' && this.zygote !== undefined) {
           this.injectRuntime();
+          continue;
+        }
+        // PID 1 adopted the zygote's runtime, set up under every layer (native/supervisor.c).
+        if (line === 'P' && this.zygote !== undefined) {
+          this.markInjected(true);
           continue;
         }
         if (line.startsWith('E')) this.failed = true;
@@ -187,7 +192,7 @@ export class PreparedSandbox {
       return;
     }
     this.zygote.inject(this.plan, this.prestart, child.pid).then(
-      () => this.markInjected(true),
+      () => {}, // the runtime exists; PID 1's "P" says it is set up
       (error: Error) => {
         this.failed = true;
         this.markInjected(false);

@@ -14,8 +14,11 @@ import { join } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { buildZygoteArgv, landlockOptions, ZYGOTE_FDS, type SandboxPlan } from './bwrap-argv.js';
 import { LineSplitter } from './helper-status.js';
-import type { PrestartJob } from './prestart.js';
+import { PREIMPORT_VARIABLE, PRESTART_IN_SANDBOX, type PrestartJob } from './prestart.js';
+import { WORKSPACE, WORKSPACE_TMP } from '../backend/backend.js';
 
+/** The stub's directory in the view: the pre-start job's PYTHONPATH (prestart.ts). */
+const PYTHON_STUB_DIR = `${PRESTART_IN_SANDBOX}/python`;
 /** The ids the sandbox's ordinary user has inside its user namespace (bwrap --uid/--gid). */
 const NS_ID = 1000;
 /** The cgroup filesystem the slots' cgroup.procs files are below (passed to the zygote as a
@@ -108,8 +111,9 @@ export class Zygote {
   }
 
   /** Injects a runtime into the prepared sandbox of `plan` (its bubblewrap: `bwrapPid`), whose
-   *  PID 1 holds the pipes for it; resolves once the runtime exists (PID 1 then adopts it), or
-   *  rejects with the zygote's reason. */
+   *  PID 1 holds the pipes for it; resolves once the zygote has cloned the runtime into the
+   *  sandbox (PID 1 then says "P" on its status fd once the runtime has set itself up and been
+   *  adopted), or rejects with the zygote's reason. */
   inject(plan: SandboxPlan, job: PrestartJob, bwrapPid: number): Promise<void> {
     if (this.broken !== undefined) return Promise.reject(this.broken);
     const items = injectionItems(plan, job, bwrapPid);
@@ -167,6 +171,8 @@ export class ZygotePool {
     private readonly trusted: readonly string[],
     private readonly seccompProgram: Buffer | undefined,
     private readonly log: (message: string) => void,
+    /** The pre-start job's PYTHONPATH when the request has none of its own (the stub's directory). */
+    private readonly stubPythonPath: string = PYTHON_STUB_DIR,
   ) {}
 
   /** The ready zygote for a prepared sandbox of `plan` pre-starting `job`, or undefined (a
@@ -175,8 +181,11 @@ export class ZygotePool {
   for(plan: SandboxPlan, job: PrestartJob): Zygote | undefined {
     if (this.closed || job.kind !== 'python') return undefined;
     // The zygote's interpreter starts as root: only from trees no program (nor an environment
-    // build's package code) can have written. A built environment's tree is not one of them.
+    // build's package code) can have written (a built environment's tree is not one of them),
+    // and with no variable a request chose that the interpreter acts on while it starts
+    // (review finding Z1: PYTHONWARNINGS can import a module, and that module can run BROWSER).
     if (!plan.binds.every((b) => systemTree(b.source) || this.trusted.includes(b.source))) return undefined;
+    if (!zygoteSafeEnvironment(job.env, this.stubPythonPath)) return undefined;
     const fds = `${ZYGOTE_FDS.request},${ZYGOTE_FDS.reply},${ZYGOTE_FDS.cgroupRoot},${ZYGOTE_FDS.seccomp},${ZYGOTE_FDS.proc}`;
     const argv = buildZygoteArgv(plan, this.zygoteDir, job.argv, { ...job.env, [ZYGOTE_VARIABLE]: fds });
     const key = argv.join('\0');
@@ -196,6 +205,33 @@ export class ZygotePool {
     for (const z of this.zygotes.values()) z.close();
     this.zygotes.clear();
   }
+}
+
+/** The variables a zygote's job may have, each with the values allowed: what cylo itself sets
+ *  for a Python run stage (src/engine/stage-env.ts, the runtime definition, the pre-start job).
+ *  Anything else, or another value, and the job's runtime is started by PID 1 instead, inside
+ *  the sandbox, as without the option: a request's variables never reach a root interpreter. */
+const BASE_PATH = '/usr/local/bin:/usr/bin:/bin';
+const ZYGOTE_VARIABLES: Readonly<Record<string, (value: string, stub: string) => boolean>> = {
+  // The base PATH, or with the interpreter's own directory first (src/engine/environment.ts).
+  PATH: (v) => v === BASE_PATH || (v.endsWith(`:${BASE_PATH}`) && /^\/usr\/[^:]*$/.test(v.slice(0, -BASE_PATH.length - 1))),
+  HOME: (v) => v === WORKSPACE,
+  PWD: (v) => v === WORKSPACE,
+  TMPDIR: (v) => v === WORKSPACE_TMP,
+  LANG: (v) => v === 'C.UTF-8',
+  LC_ALL: (v) => v === 'C.UTF-8',
+  USER: (v) => v === 'sandbox',
+  PYTHONDONTWRITEBYTECODE: (v) => v === '1',
+  PYTHONIOENCODING: (v) => v === 'utf-8',
+  PYTHONUNBUFFERED: (v) => v === '1',
+  PYTHONPATH: (v, stub) => v === stub,
+  // An environment's pre-imports: module names from the operator's configuration (preimport).
+  [PREIMPORT_VARIABLE]: (v) => /^[A-Za-z_][A-Za-z0-9_.]*(,[A-Za-z_][A-Za-z0-9_.]*)*$/.test(v),
+};
+
+/** True when every variable of `env` is one cylo sets, with the value it sets (ZYGOTE_VARIABLES). */
+export function zygoteSafeEnvironment(env: Readonly<Record<string, string>>, stub: string = PYTHON_STUB_DIR): boolean {
+  return Object.entries(env).every(([k, v]) => Object.hasOwn(ZYGOTE_VARIABLES, k) && (ZYGOTE_VARIABLES[k] as (value: string, stub: string) => boolean)(v, stub));
 }
 
 /** True for the operating system's own trees (root's, written by its package manager). */

@@ -468,8 +468,8 @@ print('cwd=%s' % os.getcwd())
 // ------------------------------------------------------------------------------------------
 
 // A request whose PYTHONPATH names the workspace: the interpreter a cold start runs reads the
-// program's own sitecustomize and usercustomize from there at start. A runtime the zygote forks
-// must behave as that cold start (or not be served by the zygote at all): every run below, from
+// program's own sitecustomize and usercustomize from there at start. The zygote never serves a
+// job with the request's own variables (Z1); PID 1's runtime must behave as that cold start: every run below, from
 // the zygote or not, is compared with a cold instance's, byte for byte, and the ones that differ
 // are named (how each was run: started on demand, pre-started by PID 1, forked from the zygote).
 test('a request with PYTHONPATH=/work and its own sitecustomize and usercustomize: a cold start\'s result', T, async (t) => {
@@ -487,7 +487,8 @@ test('a request with PYTHONPATH=/work and its own sitecustomize and usercustomiz
   assert.equal(base.status, 'ok', base.run?.stderr);
   const { runs, differing } = await compareRuns(request, base);
   t.diagnostic(`cold: ${JSON.stringify(base.run?.stdout)}; runs: ${runs.join(', ')}`);
-  assert.ok(runs.includes('forked from the zygote'), `the zygote served none of the runs: ${runs.join(', ')}`);
+  // A variable of the request's: never a zygote's job (review finding Z1); PID 1's runtime.
+  assert.ok(!runs.includes('forked from the zygote'), `a zygote served a job with the request's variables: ${runs.join(', ')}`);
   assert.deepEqual(differing, [], `cold: ${JSON.stringify(base.run?.stdout)}`);
 });
 
@@ -522,8 +523,8 @@ test('a request whose LD_PRELOAD names a library of the program\'s: preloaded as
   }
 });
 
-// The zygote's interpreter runs as root and starts with the request's variables: a path in one
-// of them must lead to nothing a program can write. A running execution (another request's
+// The zygote's interpreter runs as root: a path in a variable must never lead it to anything a
+// program can write (since Z1 no request variable reaches it at all; its view has no /proc). A running execution (another request's
 // program, here on the shared instance) writes a sitecustomize.py into its workspace; a request
 // names that workspace through the host's /proc (/proc/PID/root/work, PID: the program's host
 // pid) on its PYTHONPATH. Had the zygote imported that module, every runtime it forks would
@@ -548,7 +549,9 @@ test('a PYTHONPATH through the host\'s /proc into a running sandbox\'s workspace
     assert.equal(base.run?.stdout, 'False None\n', base.run?.stderr);
     const { runs, differing } = await compareRuns(request, base);
     t.diagnostic(`runs: ${runs.join(', ')}`);
-    assert.ok(runs.includes('forked from the zygote'), `the zygote served none of the runs: ${runs.join(', ')}`);
+    // A variable of the request's: never a zygote's job (review finding Z1); PID 1's runtime,
+    // which cannot see the host's /proc, gives the cold start's result.
+    assert.ok(!runs.includes('forked from the zygote'), `a zygote served a job with the request's variables: ${runs.join(', ')}`);
     assert.deepEqual(differing, []);
   } finally {
     for (const p of processesWith(marker)) {
@@ -720,4 +723,66 @@ test('a zygote killed from the host right after a run: the executions after it s
   } finally {
     await own.close({ graceMs: 0 });
   }
+});
+
+// Review finding Z1 (critical, fixed): a request's variables reached the root zygote's
+// interpreter while it started: PYTHONWARNINGS imports a module named in it, antigravity calls
+// webbrowser.open, which runs BROWSER: a shell as host root. A job with any variable cylo does not
+// set itself (or another value) now gets no zygote: its runtime is PID 1's, inside the sandbox.
+// Fails without the fix: a zygote is started with that environment (seen from the host in its
+// /proc/PID/environ), and runs come from it.
+test('a request\'s own variables never reach a zygote (Z1): PYTHONWARNINGS + BROWSER run PID 1\'s runtime, and no zygote holds them', T, async (t) => {
+  if (await ready(t)) return;
+  const cylo = zygote as Cylo;
+  const marker = uniqueMarker();
+  const request: ExecuteRequest = {
+    language: 'python',
+    code: "print('ran')",
+    env: { PYTHONWARNINGS: 'ignore::antigravity.Warning', BROWSER: `/bin/true ${marker} %s` },
+  };
+  const before = cylo.stats().runtimesFromZygote;
+  for (let i = 0; i < 4; i++) {
+    const r = await cylo.execute(request);
+    assert.equal(r.status, 'ok', r.run?.stderr);
+    assert.equal(r.run?.stdout, 'ran\n');
+    await sleep(300);
+  }
+  assert.equal(cylo.stats().runtimesFromZygote, before, 'no run came from a zygote');
+  for (const pid of zygotePids()) {
+    let environ: string;
+    try {
+      environ = readFileSync(`/proc/${pid}/environ`, 'utf8');
+    } catch {
+      continue; // ended meanwhile
+    }
+    assert.ok(!environ.includes(marker) && !environ.includes('PYTHONWARNINGS'), `zygote ${pid} holds the request's variables`);
+  }
+});
+
+// Review finding Z2 (fixed): bubblewrap run by root kept every capability for the zygote; it
+// has exactly the five an injection uses (effective, permitted and bounding).
+test('the zygote holds exactly CAP_SYS_ADMIN, CAP_SYS_CHROOT, CAP_SYS_PTRACE, CAP_SETUID and CAP_SETGID (Z2)', T, async (t) => {
+  if (await ready(t)) return;
+  await fromZygote(ARGV_REQUEST);
+  const zpids = zygotePids();
+  assert.ok(zpids.length >= 1, 'a zygote of this process runs');
+  // CAP_SETGID 6, CAP_SETUID 7, CAP_SYS_CHROOT 18, CAP_SYS_PTRACE 19, CAP_SYS_ADMIN 21.
+  const five = ((1n << 6n) | (1n << 7n) | (1n << 18n) | (1n << 19n) | (1n << 21n)).toString(16).padStart(16, '0');
+  for (const pid of zpids) {
+    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+    for (const set of ['CapEff', 'CapPrm', 'CapBnd']) assert.match(status, new RegExp(`^${set}:\\s+${five}$`, 'm'), `${set} of zygote ${pid}`);
+    assert.match(status, /^CapAmb:\s+0+$/m);
+    assert.match(status, /^CapInh:\s+0+$/m);
+  }
+});
+
+// Review finding Z3 (fixed): every runtime of a zygote was in the zygote's session and process
+// group, so kill(0, ...) reached its siblings wherever Landlock cannot scope signals. Each
+// runtime (and each of PID 1's, and a cold start) now leads a session of its own.
+test('a zygote\'s runtime leads its own session and process group, as PID 1\'s runtime does (Z3)', T, async (t) => {
+  if (await ready(t)) return;
+  const { z, p } = await both(probe("print('pgrp=%d' % os.getpgrp())\nprint('sid=%d' % os.getsid(0))\nprint('pid=%d' % os.getpid())"));
+  assert.equal(z.pgrp, z.pid, JSON.stringify(z));
+  assert.equal(z.sid, z.pid, JSON.stringify(z));
+  assert.deepEqual(z, p);
 });
