@@ -58,9 +58,6 @@ static void exec_program(const struct job *job, const struct landlock_policy *la
                          const int *prestart_fds) __attribute__((noreturn));
 static void exec_program(const struct job *job, const struct landlock_policy *landlock, const struct cpu_counter *cpu, const sigset_t *mask,
                          const int *prestart_fds) {
-  /* A session and process group of its own, not PID 1's (a zygote's runtime gets the same:
-   * native/zygote/zygote.c): what the program signals with kill(0, ...) is its own group. */
-  if (setsid() < 0) fail("setsid: %s", strerror(errno));
   if (sigprocmask(SIG_SETMASK, mask, NULL) < 0) fail("signals: restore the mask: %s", strerror(errno));
   /* Before Landlock, which then denies writing it back (see workspace.c). */
   prefer_program_for_oom();

@@ -515,7 +515,8 @@ static void child_c(const struct request *r, int cgroup_root, int reply_fd, int 
       status_fd = ZYGOTE_PID_FD; /* from now on a failure is PID 1's to report */
       /* A session and process group of its own: it must not share the zygote's (review finding
        * Z3: kill(0, ...) would reach every runtime of the zygote where Landlock cannot scope
-       * signals). PID 1's own runtimes and cold starts do the same (supervisor.c). */
+       * signals). It cannot join PID 1's session, which PID 1's own runtimes share: its session
+       * and process group ids are its pid, 2, where theirs are 1 (docs/security.md). */
       if (setsid() < 0) fail("zygote: setsid: %s", strerror(errno));
       /* Every other namespace of PID 1's, its user namespace first (the kernel enters them in
        * that order, and checks the rest with the capabilities held there). */
