@@ -32,8 +32,14 @@ test('fork bombs (Python, JavaScript, Bash, C, Go) hit the pids limit with EAGAI
   if (await skipWithoutPreflight(t)) return;
   // The wall limit gives the bombs time to reach the pids limit (stretched on emulated hosts).
   const r = await attackAll(service, LANGS, 'fork-bomb', [], { pids: 32, timeoutMs: slow(2000) });
+  // Go's runtime may meet the limit in its own thread creation before the program's fork does:
+  // it then aborts ("runtime/cgo: pthread_create failed: Resource temporarily unavailable"), a
+  // runtime_error cylo attributes to the pids limit (seen in the cgroup-v2 guest under load). The
+  // limit held either way; only the program's own view of it differs.
+  const goAborted = r.go.result.status === 'runtime_error' && /pids limit/.test(r.go.run.message ?? '') && /pthread_create failed: Resource temporarily unavailable/.test(r.go.run.stderr);
   for (const lang of LANGS) {
     const a = r[lang];
+    if (lang === 'go' && goAborted) continue;
     assert.equal(a.result.status, 'timeout', `${lang}: ${a.run.message ?? ''} ${a.run.stderr.slice(0, 300)}`);
     assert.equal(a.run.signal, 'SIGKILL', lang);
   }
@@ -41,8 +47,8 @@ test('fork bombs (Python, JavaScript, Bash, C, Go) hit the pids limit with EAGAI
   const saw = (lang: (typeof LANGS)[number]): string => `${lang} saw ${JSON.stringify(r[lang].out)} in ${r[lang].run.wallMs} ms`;
   assert.equal(r.c.out.fork, 'EAGAIN', saw('c'));
   assert.ok(Number(r.c.out.started) < 32, `C started ${r.c.out.started} children`);
-  assert.equal(r.go.out.fork, 'EAGAIN', saw('go'));
-  assert.ok(Number(r.go.out.started) < 32, `Go started ${r.go.out.started} children`);
+  if (!goAborted) assert.equal(r.go.out.fork, 'EAGAIN', saw('go'));
+  if (r.go.out.started !== undefined) assert.ok(Number(r.go.out.started) < 32, `Go started ${r.go.out.started} children`);
   assert.equal(r.python.out.fork, 'EAGAIN', saw('python'));
   assert.equal(r.javascript.out.spawn, 'EAGAIN', saw('javascript'));
   assert.ok(Number(r.javascript.out.started) < 32, `JavaScript started ${r.javascript.out.started} children`);
