@@ -68,6 +68,10 @@ export type RequestJob = Pick<SandboxJob, 'argv' | 'env' | 'rlimits' | 'stderrTo
  *  environment's pre-imports, comma-separated); the stub removes it from os.environ. */
 export const PREIMPORT_VARIABLE = 'CYLO_PRESTART_IMPORTS';
 
+/** The variable that tells the Python stub to be a zygote (src/sandbox/zygote.ts); the stub
+ *  removes it. A program's own would be taken by the stub: such a job is not pre-started. */
+export const ZYGOTE_FDS_VARIABLE = 'CYLO_ZYGOTE_FDS';
+
 /** The lowest memory limit (bytes) a runtime pre-imports under: the pre-imported modules (numpy
  *  and pandas: about 60 MiB) count against the program's memory limit, so below this a runtime
  *  of such an environment is pre-started without them (the program imports what it needs). */
@@ -91,7 +95,7 @@ export function prestartJob(kind: PrestartKind, job: RequestJob, preimport: read
     // before the job's own PYTHONPATH (a built environment's tree, the request's), and the stub
     // restores the job's value (or removes the variable). A program's own pre-import variable
     // would be taken by the stub: such a job is not pre-started.
-    if (PREIMPORT_VARIABLE in job.env) return undefined;
+    if (PREIMPORT_VARIABLE in job.env || ZYGOTE_FDS_VARIABLE in job.env) return undefined;
     const own = job.env.PYTHONPATH;
     if (own === '') return undefined; // "STUB:" would add the working directory to sys.path
     const env: Record<string, string> = { ...job.env, PYTHONPATH: own === undefined ? PYTHON_STUB_DIR : `${PYTHON_STUB_DIR}:${own}` };

@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { buildZygoteArgv, landlockOptions, ZYGOTE_FDS, type SandboxPlan } from './bwrap-argv.js';
 import { LineSplitter } from './helper-status.js';
-import { PREIMPORT_VARIABLE, PRESTART_IN_SANDBOX, type PrestartJob } from './prestart.js';
+import { PREIMPORT_VARIABLE, PRESTART_IN_SANDBOX, ZYGOTE_FDS_VARIABLE as ZYGOTE_VARIABLE, type PrestartJob } from './prestart.js';
 import { WORKSPACE, WORKSPACE_TMP } from '../backend/backend.js';
 
 /** The stub's directory in the view: the pre-start job's PYTHONPATH (prestart.ts). */
@@ -30,9 +30,7 @@ const MAX_ZYGOTES = 8;
 /** How long an injection may take before the zygote counts as stuck (ms; an injection takes a
  *  few, a loaded machine's scheduling delays included). */
 const INJECT_TIMEOUT_MS = 10_000;
-/** The variable that tells the pre-start stub to be a zygote (the fds of serve()); the stub
- *  removes it before anything is forked. */
-const ZYGOTE_VARIABLE = 'CYLO_ZYGOTE_FDS';
+
 
 /** One zygote process. */
 export class Zygote {

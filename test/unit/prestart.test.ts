@@ -4,7 +4,7 @@
 // so every difference must make handoverArgs refuse (the request then runs cold).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { handoverArgs, PREIMPORT_MIN_MEMORY_BYTES, PREIMPORT_VARIABLE, PRESTART_ARGV_ROOM, PRESTART_RLIMITS, prestartJob, type RequestJob } from '../../src/sandbox/prestart.js';
+import { handoverArgs, PREIMPORT_MIN_MEMORY_BYTES, PREIMPORT_VARIABLE, PRESTART_ARGV_ROOM, PRESTART_RLIMITS, prestartJob, ZYGOTE_FDS_VARIABLE, type RequestJob } from '../../src/sandbox/prestart.js';
 
 const RLIMITS = { core: 0, nofile: 1024, nproc: 40, cpu: 3 };
 const PY: RequestJob = { argv: ['/usr/bin/python3', 'main.py', 'a', 'b c'], env: { LANG: 'C.UTF-8' }, rlimits: RLIMITS, cgroup: { memoryBytes: 128 << 20, pids: 32 } };
@@ -84,6 +84,8 @@ test('pre-imports: in the job above the memory floor, none below it; part of the
 
 test('pre-imports: a program environment naming the stub\'s variable is never pre-started (the stub would take it)', () => {
   assert.equal(prestartJob('python', { ...PY, env: { ...PY.env, [PREIMPORT_VARIABLE]: 'os' } }, ['numpy']), undefined);
+  // Nor the zygote's (the stub would try to serve as one, and never be ready).
+  assert.equal(prestartJob('python', { ...PY, env: { ...PY.env, [ZYGOTE_FDS_VARIABLE]: '3,4,5,6,7' } }), undefined);
 });
 
 // These are read once, at the runtime's start, before the request's files (a library or a
