@@ -7,6 +7,7 @@
 // SAFETY: every test calls skipWithoutPreflight(t) first (the pre-flight proves the pids and
 // memory limits and the network namespace are in force), has a 20 s timeout and tight limits.
 import { test } from 'node:test';
+import { slow } from '../support/slow.js';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
@@ -25,7 +26,9 @@ const context = (a: Attack): string => `${a.lang}: ${a.result.status} ${a.run.me
 
 test('fork bombs (Rust fork(), Java ProcessBuilder, TypeScript spawn) are refused at the pids limit and torn down', T, async (t) => {
   if (await skipWithoutPreflight(t)) return;
-  const r = await attackAll(service, MORE_LANGS, 'fork-bomb', [], { pids: 32, timeoutMs: 1000 });
+  // The wall limit gives the bombs time to reach the pids limit (32 Node processes took more
+  // than 1 s on a slow VM; stretched on emulated hosts).
+  const r = await attackAll(service, MORE_LANGS, 'fork-bomb', [], { pids: 32, timeoutMs: slow(3000) });
   for (const lang of MORE_LANGS) {
     assert.equal(r[lang].result.status, 'timeout', context(r[lang]));
     assert.equal(r[lang].run.signal, 'SIGKILL', lang);

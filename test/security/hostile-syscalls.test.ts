@@ -163,6 +163,14 @@ test('the i386 ABI (int 0x80) on x86_64: the filter\'s architecture check kills 
     t.skip(`int 0x80 is x86_64's compatibility ABI (this is ${process.arch})`);
     return;
   }
+  // Where the kernel cannot enter the i386 ABI at all (a PVM guest: int 0x80 faults before any
+  // syscall entry, SIGSEGV even with no filter), there is no architecture check to exercise:
+  // the same program with seccomp relaxed says which (asked in the sandbox, never on the host).
+  const relaxed = await getCylo(['seccomp']).execute(attackRequest('c', 'int80', [], uniqueMarker()));
+  if (relaxed.run?.signal === 'SIGSEGV') {
+    t.skip('int 0x80 faults on this kernel even without seccomp (no i386 syscall entry, e.g. a PVM guest): the i386 ABI is unreachable here, so the filter\'s architecture check cannot be exercised');
+    return;
+  }
   const a = await attack(service, 'c', 'int80');
   assert.equal(a.result.status, 'runtime_error');
   assert.equal(a.run.signal, 'SIGSYS');
