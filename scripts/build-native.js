@@ -107,7 +107,7 @@ const pyInclude = spawnSync('python3', ['-c', 'import sysconfig; print(sysconfig
 const include = pyInclude.status === 0 ? pyInclude.stdout.trim() : '';
 if (include !== '' && existsSync(`${include}/Python.h`)) {
   mkdirSync('dist/native/zygote', { recursive: true });
-  const zsources = ['native/zygote/zygote.c', 'native/landlock.c', 'native/util.c', 'native/workspace.c'];
+  const zsources = ['native/zygote/zygote.c', 'native/zygote/request.c', 'native/zygote/pid1.c', 'native/zygote/runtime.c', 'native/landlock.c', 'native/util.c', 'native/workspace.c'];
   const so = spawnSync(cc, ['-Wall', '-Wextra', '-Werror', '-D_GNU_SOURCE', ...hardening, ...optional, '-fPIC', '-shared', '-fvisibility=hidden', '-I', include, '-o', 'dist/native/zygote/_cylo_zygote.so', ...zsources], { encoding: 'utf8' });
   if (so.status !== 0 || so.error) {
     console.error(`${so.error?.message ?? ''}${so.stderr ?? ''}`);

@@ -32,7 +32,7 @@ import type { ExecutionResult } from '../../src/api/result.js';
 import { defaultHelperPath, landlockAbi } from '../../src/sandbox/host-check.js';
 import { closeSharedCylos, startAndWaitReady, TEST_MAX_LIMITS, TEST_UID_BASE, TEST_UID_COUNT, TIGHT_LIMITS } from '../support/cylo.js';
 import { sandboxSkipReason } from '../support/host.js';
-import { skipWithoutPreflight } from '../support/preflight.js';
+import { PIDS_PROGRAM, skipWithoutPreflight } from '../support/preflight.js';
 import { pids, processesWith, readProcess, uniqueMarker } from '../support/processes.js';
 import { slow } from '../support/slow.js';
 import { waitFor } from '../support/wait.js';
@@ -278,21 +278,7 @@ test('cgroups: the memory limit kills a program that allocates past it (memory_l
   assert.match(bomb.run?.message ?? '', /memory limit of 67108864 bytes exceeded/);
 });
 
-const PIDS_PROGRAM = `
-import errno, os, time
-started, failure = 0, None
-for _ in range(20):
-    try:
-        pid = os.fork()
-    except OSError as e:
-        failure = errno.errorcode.get(e.errno, str(e.errno))
-        break
-    if pid == 0:
-        time.sleep(3)
-        os._exit(0)
-    started += 1
-print(started, failure)
-`;
+// The pre-flight's own pids program (test/support/preflight.ts).
 
 test('cgroups: the pids limit refuses forks (EAGAIN), then stops a fork bomb', H, async (t) => {
   if (await ready(t)) return;

@@ -19,7 +19,7 @@ export interface PreflightResult {
   reason?: string;
 }
 
-const PIDS_PROGRAM = `
+export const PIDS_PROGRAM = `
 import errno, os, time
 started, failure = 0, None
 for _ in range(20):
