@@ -10,6 +10,7 @@
 //   loopActiveMsPerExec   the event loop's active time (synchronous work, blocking calls included)
 // Not in any of them: kernel work in kworkers (network-namespace cleanup, per-CPU drains), which
 // no cgroup is charged for; `perf record -a` shows it (BENCHMARKS.md). Needs root.
+// CYLO_BENCH_HELPER=PATH: another build's helper (with its prestart/ beside it), for A/B runs.
 import { spawn } from 'node:child_process';
 import { mkdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -35,7 +36,7 @@ async function main(): Promise<void> {
   mkdirSync(own);
   writeFileSync(join(own, 'cgroup.procs'), String(process.pid));
   const sample = () => ({ all: readNs(join(own, 'cpuacct.usage')), sys: readNs(join(own, 'cpuacct.usage_sys')), sandboxes: readNs(join(own, 'cylo', 'cpuacct.usage')) });
-  const cylo = mode === 'cylo' ? createCylo({ uidBase: Number(process.env.CYLO_BENCH_UID_BASE ?? 2_140_000_000), uidCount: 512, concurrency, queueLimit: 100_000 }) : undefined;
+  const cylo = mode === 'cylo' ? createCylo({ ...(process.env.CYLO_BENCH_HELPER === undefined ? {} : { helperPath: process.env.CYLO_BENCH_HELPER }), uidBase: Number(process.env.CYLO_BENCH_UID_BASE ?? 2_140_000_000), uidCount: 512, concurrency, queueLimit: 100_000 }) : undefined;
   const bare = (): Promise<void> =>
     new Promise((resolve, reject) => {
       const child = spawn('/usr/bin/python3', ['-c', CODE], { stdio: ['ignore', 'pipe', 'inherit'] });

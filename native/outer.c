@@ -254,7 +254,9 @@ static void make_mount_point(const struct tree *t) {
  * namespace: a fresh 0755 tmpfs over each blocking ancestor, the trees bound back through their
  * O_PATH fds (so what is bound is exactly what was opened as root). */
 static void reveal_hidden_trees(const struct tree *trees, int n) {
-  char hidden[MAX_OPEN_FDS][PATH_MAX];
+  /* Static, not on the stack: 128 KiB of stack would be probed page by page (stack clash
+   * protection), 32 page faults per sandbox for a list that is nearly always empty. */
+  static char hidden[MAX_OPEN_FDS][PATH_MAX];
   int nhidden = 0;
   for (int k = 0; k < n; k++) {
     char anc[PATH_MAX];

@@ -16,6 +16,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "modes.h"
 #include "spawner.h"
 
 /* Closes every fd from FIRST to LAST: close_range where the kernel has it (5.9+), else one by
@@ -30,9 +31,10 @@ static void close_between(unsigned first, unsigned last) {
   for (long fd = first; fd < max && fd <= (long)last; fd++) close((int)fd);
 }
 
-/* In the child: places the child ends at 0..nfds-1, closes the rest, resets signals, execs.
- * Any failure is written to ERR_FD as an errno and the child exits 127 (it never returns). */
-static void child_exec(const char *helper, char **argv, int nfds, const int child_fds[], int err_fd) {
+/* In the child: places the child ends at 0..nfds-1, closes the rest, resets signals, execs (or,
+ * with IN_PROCESS, runs the outer mode itself: see spawn_outer). Any failure is written to ERR_FD
+ * as an errno and the child exits 127 (it never returns). */
+static void child_exec(const char *helper, char **argv, int nargs, int in_process, int nfds, const int child_fds[], int err_fd) {
   int e = 0;
   int high[SPAWNER_MAX_FDS];
   /* First above every target, so that dup2 below never overwrites an end not yet placed. */
@@ -59,6 +61,19 @@ static void child_exec(const char *helper, char **argv, int nfds, const int chil
   for (int sig = 1; sig < NSIG && e == 0; sig++)
     if (sig != SIGKILL && sig != SIGSTOP) signal(sig, SIG_DFL);
   if (e == 0 && sigprocmask(SIG_SETMASK, &none, NULL) != 0) e = errno;
+  if (e == 0 && in_process) {
+    /* The outer mode in this process, as the exec'd helper would run it: the same argv, fds,
+     * signals and empty environment (its exec of bubblewrap passes this process's environ). The
+     * spawner's memory it inherits is the spawner's own (root's, like the outer helper's) and
+     * nothing of it outlives the exec of bubblewrap, which replaces the whole address space. The
+     * errno pipe closes here: "started", as the exec'd helper's close-on-exec end said before
+     * (a later failure of the outer mode is its status line and exit code 127, as always). */
+    if (clearenv() != 0) e = ENOMEM;
+    else {
+      close(err_fd);
+      run_outer(nargs, argv + 2);
+    }
+  }
   if (e == 0) {
     char *envp[] = {NULL}; /* Node spawned the helper with env: {} */
     execve(helper, argv, envp);
@@ -78,7 +93,7 @@ static int exec_outcome(int err_fd) {
   return n == (ssize_t)sizeof e ? e : 0;
 }
 
-pid_t spawn_outer(const char *helper, char **args, int nargs, int nfds, int parent_fds[], int *err) {
+pid_t spawn_outer(const char *helper, int in_process, char **args, int nargs, int nfds, int parent_fds[], int *err) {
   int child_fds[SPAWNER_MAX_FDS];
   int made = 0, errpipe[2] = {-1, -1};
   pid_t pid = -1;
@@ -106,7 +121,7 @@ pid_t spawn_outer(const char *helper, char **args, int nargs, int nfds, int pare
   if (pipe2(errpipe, O_CLOEXEC) != 0) { *err = errno; goto out; }
   pid = fork();
   if (pid < 0) { *err = errno; goto out; }
-  if (pid == 0) child_exec(helper, argv, nfds, child_fds, errpipe[1]);
+  if (pid == 0) child_exec(helper, argv, nargs, in_process, nfds, child_fds, errpipe[1]);
   close(errpipe[1]);
   errpipe[1] = -1;
   *err = exec_outcome(errpipe[0]);

@@ -42,6 +42,7 @@
 #include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -60,6 +61,10 @@ struct kid {
 static struct kid kids[MAX_CHILDREN];
 static int channel = -1;
 static const char *helper;
+/* HELPER is this very binary (same device and inode as /proc/self/exe at start): each child runs
+ * the outer mode in its own process instead of exec'ing the same code again (spawner-child.c). A
+ * stand-in helper (the tests') is exec'd as always. */
+static int helper_in_process;
 
 /* Writes all of BUF to the channel; the service gone (EPIPE) ends the spawner like an EOF. */
 static void send_all(const void *buf, size_t len, int fd_to_pass);
@@ -170,7 +175,7 @@ static void do_spawn(char **tok, int ntok) {
   for (int i = 3; i < ntok; i++)
     if (unbase64(tok[i]) != 0) { reply("! argument %d of spawn %lld is not base64 without NUL", i - 3, id); return; }
   int fds[SPAWNER_MAX_FDS], err = 0;
-  pid_t pid = spawn_outer(helper, tok + 3, ntok - 3, (int)nfds, fds, &err);
+  pid_t pid = spawn_outer(helper, helper_in_process, tok + 3, ntok - 3, (int)nfds, fds, &err);
   if (pid < 0) { reply("e %lld %d", id, err); return; }
   slot->id = (uint32_t)id;
   slot->pid = pid;
@@ -265,6 +270,8 @@ void run_spawner(int argc, char **argv) {
   }
   if (argc % 2 != 0 || fd < 3 || helper == NULL || helper[0] != '/') fail("usage: cylo-helper spawner --channel-fd N(>=3) --helper /ABSOLUTE/PATH");
   channel = fd;
+  struct stat mine, theirs;
+  helper_in_process = stat("/proc/self/exe", &mine) == 0 && stat(helper, &theirs) == 0 && mine.st_dev == theirs.st_dev && mine.st_ino == theirs.st_ino;
   /* Close-on-exec and blocking: no child may inherit the channel (it could start outer helpers
    * as root with arguments of its choosing), and writes to it wait rather than fail. */
   int flags = fcntl(channel, F_GETFL);

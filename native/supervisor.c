@@ -264,6 +264,25 @@ static void emit_after_exit(const struct emit_plan *emit, const struct output_pl
   close(emit->fd);
 }
 
+/* Closes every fd from 3 up, except the three given (any of them -1: none): close_range over
+ * the gaps. It was one close() per fd up to 1024, each through the seccomp filter: about 0.5 ms
+ * of CPU per execution on a slow VM. close_range is in the policy's allow list (fds_cloexec). */
+static void close_fds_except(int a, int b, int c) {
+  int keep[3] = {a, b, c};
+  /* sorted, so the gaps run upwards */
+  for (int i = 0; i < 3; i++)
+    for (int j = i + 1; j < 3; j++)
+      if (keep[j] < keep[i]) { int t = keep[i]; keep[i] = keep[j]; keep[j] = t; }
+  unsigned from = 3;
+  for (int i = 0; i < 3; i++) {
+    if (keep[i] < (int)from) continue;
+    if ((unsigned)keep[i] > from && syscall(SYS_close_range, from, (unsigned)keep[i] - 1, 0) < 0)
+      fail("fds: close_range: %s", strerror(errno));
+    from = (unsigned)keep[i] + 1;
+  }
+  if (syscall(SYS_close_range, from, ~0U, 0) < 0) fail("fds: close_range: %s", strerror(errno));
+}
+
 void supervise(const struct job *job, const struct landlock_policy *landlock, const struct emit_plan *emit, const struct output_plan *outputs,
                const struct cpu_counter *cpu, struct prestarted *pre) {
   /* This process is PID 1 of the sandbox's PID namespace (bwrap --as-pid-1). It forks the
@@ -277,8 +296,7 @@ void supervise(const struct job *job, const struct landlock_policy *landlock, co
   /* A pre-started runtime the request does not use is gone before the program starts. */
   if (!job->handover && pre->pid >= 0) discard_prestarted(pre);
   pid_t child = job->handover ? hand_over(pre, job, cpu) : fork_with(job, landlock, cpu, NULL);
-  for (int fd = 3; fd < 1024; fd++)
-    if (fd != status_fd && fd != emit->fd && fd != cpu->fd) close(fd);
+  close_fds_except(status_fd, emit->fd, cpu->fd);
   close(0);
   int st = pre->reaped ? pre->status : wait_for_program(child);
   /* The program's CPU ends here: emitting the artifact is cylo's work, not the program's. */

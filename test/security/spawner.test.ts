@@ -240,3 +240,41 @@ test('the service\'s ends of a child\'s sockets are non-blocking, as Node\'s own
     fake.dispose();
   }
 });
+
+test('with the real helper, each child runs the outer mode in its own process (no second exec), with the same argv checks, fds and outcome', { skip, timeout: 60_000 }, async () => {
+  // The spawner runs the outer mode in the forked child when --helper is its own binary
+  // (spawner-child.c): one exec fewer per sandbox. Proves it happens (the child's command line is
+  // still the spawner's while the outer mode waits on a FIFO as its cgroup file), that the outer
+  // mode's work is done by that child (the pid it writes is its own), that it then execs what
+  // follows `--` as the unprivileged uid (exit 0), and that a refused argv is still the outer
+  // mode's status line and exit 127.
+  const dir = mkdtempSync(join(tmpdir(), 'cylo-spawner-test-'));
+  const fifo = join(dir, 'cgroup.procs');
+  const made = spawn('mkfifo', [fifo]);
+  assert.equal((await once(made, 'close'))[0], 0);
+  const spawner = new Spawner(HELPER, HELPER);
+  try {
+    const child = await spawner.spawn(['--status-fd', '3', '--uid', '65534', '--gid', '65534', '--workspace', '5:1048576:1024', '--cgroup-procs', fifo, '--', '/usr/bin/id', '-u'], 6);
+    let out = '';
+    (child.stdio[1] as NodeJS.ReadableStream).setEncoding('utf8');
+    (child.stdio[1] as NodeJS.ReadableStream).on('data', (s: string) => (out += s));
+    const cmdline = readFileSync(`/proc/${child.pid as number}/cmdline`, 'utf8').split('\0');
+    assert.deepEqual(cmdline.slice(0, 2), [HELPER, 'spawner'], 'the child is the forked spawner, not an exec of the helper');
+    const written = readFileSync(fifo, 'utf8'); // opens the read end: the outer mode's write goes on
+    assert.equal(written, `${child.pid as number}\n`);
+    const [code] = (await once(child, 'close')) as [number | null];
+    assert.equal(code, 0);
+    assert.equal(out, '65534\n');
+
+    const refused = await spawner.spawn(['--status-fd', '3', '--nonsense', 'x'], 4);
+    let status = '';
+    (refused.stdio[3] as NodeJS.ReadableStream).setEncoding('utf8');
+    (refused.stdio[3] as NodeJS.ReadableStream).on('data', (s: string) => (status += s));
+    const [refusedCode] = (await once(refused, 'close')) as [number | null];
+    assert.equal(refusedCode, 127);
+    assert.equal(status, 'Eunknown outer option --nonsense\n');
+  } finally {
+    spawner.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
