@@ -70,6 +70,16 @@ test('an execution cgroup gets its memory (no swap) and pids limits, and is gone
     if (files.memsw !== undefined && driver.version === 'v1') assert.equal(read(files.memsw), String(16 * MiB));
     await cgroup.reset();
     assert.equal(cgroup.stats().cpuMs, 0);
+    // configure() skips a write only while the directory's files hold those values: the fresh
+    // directories of a reset get the limits again, and so do other values after it.
+    const after = limitFiles(driver, cgroup.procsFiles);
+    assert.equal(Number(read(after.memory)), 16 * MiB, 'the reset wrote the limits into its fresh directory');
+    assert.equal(read(after.pids), '3');
+    cgroup.configure({ memoryBytes: 16 * MiB, pids: 3 });
+    assert.equal(Number(read(after.memory)), 16 * MiB);
+    cgroup.configure({ memoryBytes: 32 * MiB, pids: 5 });
+    assert.equal(Number(read(after.memory)), 32 * MiB);
+    assert.equal(read(after.pids), '5');
     assert.equal(await cgroup.killAll(), true, 'an empty cgroup is already empty');
   } finally {
     await cgroup.remove();

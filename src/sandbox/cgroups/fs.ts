@@ -3,6 +3,7 @@
 import { existsSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CyloError } from '../../errors.js';
+import type { CgroupLimits } from '../cgroups.js';
 
 export const layerError = (message: string, cause?: unknown): CyloError =>
   new CyloError('CYLO_E_SANDBOX_UNAVAILABLE', `cgroups: ${message}`, { layer: 'cgroups', cause });
@@ -23,6 +24,12 @@ export function rmdirSyncRetry(dir: string): void {
       sleepSync(1);
     }
   }
+}
+
+/** Whether two limits are the same values (a cgroup whose files already hold A needs no write
+ *  for B). */
+export function sameLimits(a: CgroupLimits | undefined, b: CgroupLimits): boolean {
+  return a !== undefined && a.memoryBytes === b.memoryBytes && a.pids === b.pids && a.cpuShare === b.cpuShare;
 }
 
 export function readText(path: string): string {

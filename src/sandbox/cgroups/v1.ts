@@ -2,7 +2,7 @@
 // that boot with systemd's hybrid or legacy hierarchy.
 import { existsSync, mkdirSync, readdirSync, rmdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { killUntilEmpty, layerError, parseProcSelfCgroup, pidsMaxEvents, readNumber, readPids, readText, rmdirRetry, rmdirSyncRetry, v1Mounts, write } from './fs.js';
+import { killUntilEmpty, layerError, parseProcSelfCgroup, pidsMaxEvents, readNumber, readPids, readText, rmdirRetry, rmdirSyncRetry, sameLimits, v1Mounts, write } from './fs.js';
 import type { CgroupDriver, CgroupLimits, CgroupStats, ExecutionCgroup } from '../cgroups.js';
 
 // ------------------------------------------------------------------------------------------
@@ -23,6 +23,11 @@ class V1Cgroup implements ExecutionCgroup {
   readonly procsFiles: string[];
   readonly cpuCounter: { path: string; format: 'v1' };
   private limits: CgroupLimits | undefined;
+  /** The limits the current directories' files hold (undefined: fresh directories, or a write
+   *  failed half-way): configuring the same values again writes nothing. Each execution
+   *  configured its slot three times (reset, prepared sandbox, run stage), nearly always with
+   *  the same values: nine writes that each take the memory controller's locks. */
+  private written: CgroupLimits | undefined;
   private memoryLimit = Number.POSITIVE_INFINITY; // a new cgroup starts unlimited
   /** Set by remove(): a reset still waiting for its kill must not recreate the directories. */
   private removed = false;
@@ -41,6 +46,11 @@ class V1Cgroup implements ExecutionCgroup {
 
   configure(limits: CgroupLimits): void {
     if (limits.cpuShare !== undefined) throw v1CpuShareError();
+    if (sameLimits(this.written, limits)) {
+      this.limits = limits;
+      return;
+    }
+    this.written = undefined;
     const memory = String(limits.memoryBytes);
     const limitFile = join(this.dirs.memory, 'memory.limit_in_bytes');
     const memswFile = join(this.dirs.memory, 'memory.memsw.limit_in_bytes');
@@ -56,6 +66,7 @@ class V1Cgroup implements ExecutionCgroup {
     this.memoryLimit = limits.memoryBytes;
     write(join(this.dirs.pids, 'pids.max'), String(limits.pids));
     this.limits = limits;
+    this.written = limits;
   }
 
   /** Fresh directories for every use, as on v2 (src/sandbox/cgroups/v2.ts): the counters
@@ -75,6 +86,7 @@ class V1Cgroup implements ExecutionCgroup {
     // destroy() of the slot cannot run in the middle and be undone by the mkdirs.
     for (const c of V1_CONTROLLERS) rmdirSyncRetry(this.dirs[c]);
     for (const c of V1_CONTROLLERS) mkdirSync(this.dirs[c]);
+    this.written = undefined;
     try {
       write(join(this.dirs.memory, 'memory.swappiness'), '0');
     } catch {

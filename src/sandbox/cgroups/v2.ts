@@ -3,7 +3,7 @@ import { existsSync, mkdirSync, readdirSync, rmdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { CyloError } from '../../errors.js';
 import type { CgroupDriver, CgroupLimits, CgroupStats, ExecutionCgroup } from '../cgroups.js';
-import { killUntilEmpty, layerError, parseProcSelfCgroup, pidsMaxEvents, readNumber, readPids, readText, rmdirRetry, rmdirSyncRetry, write } from './fs.js';
+import { killUntilEmpty, layerError, parseProcSelfCgroup, pidsMaxEvents, readNumber, readPids, readText, rmdirRetry, rmdirSyncRetry, sameLimits, write } from './fs.js';
 
 // ------------------------------------------------------------------------------------------
 // cgroup v2
@@ -27,6 +27,9 @@ class V2Cgroup implements ExecutionCgroup {
   readonly procsFiles: string[];
   readonly cpuCounter: { path: string; format: 'v2' };
   private limits: CgroupLimits | undefined;
+  /** The limits the directory's files hold (undefined: a fresh directory, or a write failed
+   *  half-way): configuring the same values again writes nothing (see v1.ts). */
+  private written: CgroupLimits | undefined;
   constructor(
     readonly name: string,
     private readonly dir: string,
@@ -36,6 +39,11 @@ class V2Cgroup implements ExecutionCgroup {
   }
 
   configure(limits: CgroupLimits): void {
+    if (sameLimits(this.written, limits)) {
+      this.limits = limits;
+      return;
+    }
+    this.written = undefined;
     write(join(this.dir, 'memory.max'), String(limits.memoryBytes));
     // no swap at all
     if (existsSync(join(this.dir, 'memory.swap.max'))) write(join(this.dir, 'memory.swap.max'), '0');
@@ -44,6 +52,7 @@ class V2Cgroup implements ExecutionCgroup {
     // period, so one execution cannot starve the others and the service (CFS bandwidth control).
     write(join(this.dir, 'cpu.max'), cpuMax(limits.cpuShare));
     this.limits = limits;
+    this.written = limits;
   }
 
   /** v2 counters (memory.peak, memory.events) cannot be reset: recreate the directory. */
@@ -51,6 +60,7 @@ class V2Cgroup implements ExecutionCgroup {
     if (!(await this.killAll())) throw new Error(`cgroup ${this.name} could not be emptied`);
     await rmdirRetry(this.dir);
     mkdirSync(this.dir);
+    this.written = undefined;
     if (this.limits !== undefined) this.configure(this.limits);
   }
 
