@@ -34,7 +34,7 @@
  *       namespace, as the sandbox's uid (netns.c)
  *
  *   cylo-helper spawner --channel-fd N --helper PATH   (as root, on the host, once per instance)
- *       forks and execs outer helpers on the service's request over its IPC channel, so that the
+ *       forks outer helpers (the outer mode runs in the forked child) on the service's request over its IPC channel, so that the
  *       service's event loop never forks (spawner.c, spawner-child.c)
  *
  *   cylo-helper landlock-abi               (prints the Landlock ABI of the running kernel, or 0)

@@ -1,5 +1,5 @@
 // The spawner: a long-lived native helper process (native/spawner.c, `cylo-helper spawner`) that
-// forks and execs the outer helper of each sandbox, so that the service's event loop never
+// forks the outer helper of each sandbox (the outer mode runs in the forked child), so that the service's event loop never
 // forks. Node's child_process.spawn forks the whole service: 0.5-1 ms of a blocked event loop per
 // execution, growing with the service's memory (BENCHMARKS.md, issue 19). Here a spawn is one
 // line written to the spawner and, back, a pid and the child's stdio sockets.
