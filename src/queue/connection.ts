@@ -50,13 +50,15 @@ export function parseQueueUrl(text: string): QueueConnection {
  *    `keepSubscribed` (ioredis's own re-subscription is off: one mechanism). */
 export type ConnectionRole = 'command' | 'blocking' | 'subscriber';
 
-/** A new Redis connection; it reconnects by itself (every 100 ms at first, then every second). */
-export function connect(connection: QueueConnection, role: ConnectionRole, name: string): Redis {
+/** A new Redis connection; it reconnects by itself (every 100 ms at first, then every second)
+ *  until `stopped` (of the node that owns it) says true: its next failed attempt then ends it
+ *  (endConnections). Copies BullMQ makes of it (a Worker's blocking connection) share that. */
+export function connect(connection: QueueConnection, role: ConnectionRole, name: string, stopped?: () => boolean): Redis {
   return new Redis({
     ...connection.redis,
     connectionName: name,
     lazyConnect: false,
-    retryStrategy: (times) => Math.min(100 * times, 1000),
+    retryStrategy: (times) => (stopped?.() === true ? null : Math.min(100 * times, 1000)),
     ...(role === 'command' ? { enableOfflineQueue: false, maxRetriesPerRequest: 1 } : { maxRetriesPerRequest: null }),
     ...(role === 'subscriber' ? { autoResubscribe: false } : {}),
   });
@@ -84,6 +86,60 @@ export function keepSubscribed(redis: Redis, subscribe: () => Promise<unknown>):
   redis.on('ready', () => void run());
   if (redis.status === 'ready') void run();
   return first;
+}
+
+/** How long endConnections waits for a connection to end: its next reconnection attempt (at
+ *  most a second away) failing, up to ioredis's connect timeout (10 s) for a host that does not
+ *  answer at all. */
+const END_WAIT_MS = 12_000;
+
+/**
+ * Ends connections for good, whether Redis is reachable or not; the caller's `stopped` (connect)
+ * must already say true. A connection that is up is disconnected and ends at once. One waiting
+ * to reconnect is left to its next attempt, which fails and, the retry strategy now saying no,
+ * ends it: ioredis then fails its pending commands ("Connection is closed.") and emits 'end', so
+ * whatever waits on them (BullMQ's close, a heartbeat write) settles. disconnect() alone would
+ * not do that while ioredis waits to reconnect: it cancels the attempt and nothing ever fails the
+ * pending commands or emits 'end' (ioredis 5, redis/ioredis#1830), which is how a node closing
+ * while Redis was down used to wait forever. After `waitMs`, what has not ended is disconnected.
+ */
+export async function endConnections(connections: readonly Redis[], waitMs = END_WAIT_MS): Promise<void> {
+  await Promise.all(
+    connections.map(async (redis) => {
+      if (redis.status === 'end') return;
+      let timer: NodeJS.Timeout | undefined;
+      const ended = new Promise<void>((resolve) => {
+        redis.once('end', resolve);
+        timer = setTimeout(resolve, waitMs);
+      });
+      if (redis.status !== 'reconnecting') redis.disconnect();
+      await ended;
+      clearTimeout(timer);
+      if ((redis.status as string) !== 'end') redis.disconnect();
+    }),
+  );
+}
+
+/** Waits for `step` (a closing step that needs Redis); resolves true once it settled, false once
+ *  `redis` has been not ready for `patienceMs` in a row first (Redis unreachable: the caller stops
+ *  without it). A reconnection in between starts the count again. */
+export async function unlessUnreachable(redis: Redis, step: Promise<unknown>, patienceMs: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const gaveUp = new Promise<false>((resolve) => {
+    let since: number | undefined;
+    const check = (): void => {
+      const now = Date.now();
+      since = redis.status === 'ready' ? undefined : (since ?? now);
+      if (since !== undefined && now - since >= patienceMs) resolve(false);
+      else timer = setTimeout(check, 100);
+    };
+    check();
+  });
+  try {
+    return await Promise.race([step.then(() => true, () => true), gaveUp]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 /** Resolves once the connection is ready (at once when it is). */

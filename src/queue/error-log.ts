@@ -10,7 +10,7 @@
 // it goes down (warn) and one when it is back (info), never one per retry. The password of the
 // queue URL never appears (replaced by ***, as in the URL's `display`).
 import type { EventEmitter } from 'node:events';
-import { RedisConnection } from 'bullmq';
+import { RedisConnection, type RedisClient } from 'bullmq';
 
 export type QueueLog = (level: 'info' | 'warn' | 'error', message: string, fields?: Record<string, unknown>) => void;
 
@@ -79,4 +79,19 @@ export class KeptErrorConnection extends RedisConnection {
     if (event === undefined || event === 'error') super.on('error', afterClose);
     return this;
   }
+}
+
+/** KeptErrorConnection that, once `halted()` says true, hands BullMQ no client any more: what it
+ *  would send from then on waits forever (holding no timer or socket) instead of failing. For a
+ *  Worker whose connections are ended while Redis is unreachable: BullMQ retries a failed job
+ *  completion without any pause once it is closing (Worker.retryIfFailed skips its delay then),
+ *  so a completion failing on an ended connection would spin forever at 100% CPU and hold the
+ *  process; waiting forever instead, the job stays active in Redis for the stalled-job check. */
+export function haltableConnection(halted: () => boolean): typeof KeptErrorConnection {
+  const never = new Promise<never>(() => {});
+  return class HaltableConnection extends KeptErrorConnection {
+    override get client(): Promise<RedisClient> {
+      return halted() ? never : super.client;
+    }
+  };
 }

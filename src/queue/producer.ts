@@ -10,7 +10,10 @@
 // Bound: jobs waiting in Redis beyond `queueLimit` are refused with CYLO_E_QUEUE_FULL (bound.ts:
 // read from Redis on the path only near the bound).
 // Redis unreachable: CYLO_E_QUEUE_UNAVAILABLE at once (503 + Retry-After), recovering by itself.
+// Closing needs no Redis: close() ends in bounded time whether Redis is reachable or not (it
+// logs once when it is not; the jobs this node queued stay in Redis for the workers).
 import { randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Queue, QueueEvents } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { ExecuteRequest } from '../api/request.js';
@@ -19,7 +22,7 @@ import type { ExecutionEvent } from '../engine/lifecycle.js';
 import { CyloError, toCyloError } from '../errors.js';
 import { QueueBound } from './bound.js';
 import { requestCancelDurably } from './cancel.js';
-import { connect, isConnectionError, queueUnavailable, whenReady, type QueueConnection } from './connection.js';
+import { connect, endConnections, isConnectionError, queueUnavailable, whenReady, type QueueConnection } from './connection.js';
 import { KeptErrorConnection, QueueErrorLog, type QueueLog } from './error-log.js';
 import { END_WAIT_MS, EventRelay } from './events-relay.js';
 import { JOB_VERSION, epochMs, outcomeResult, type JobData, type JobOutcome } from './job-schema.js';
@@ -67,19 +70,20 @@ export class QueueClient {
   private readonly registryTimer: NodeJS.Timeout;
   private registry: { at: number; workers: WorkerInfo[] } | undefined;
   private lastError: unknown;
-  /** Aborted by close(): cancels still being retried stop. */
+  /** Aborted by close(): cancels still being retried stop, and the connections stop reconnecting. */
   private readonly closing = new AbortController();
 
   constructor(private readonly options: QueueClientOptions) {
     const { connection } = options;
-    this.commands = connect(connection, 'command', 'cylo-api');
-    this.subscriber = connect(connection, 'subscriber', 'cylo-api-events');
+    const closed = (): boolean => this.closing.signal.aborted;
+    this.commands = connect(connection, 'command', 'cylo-api', closed);
+    this.subscriber = connect(connection, 'subscriber', 'cylo-api-events', closed);
     // The queue's own commands fail fast too (no offline queue): the request gets its 503 now.
     this.queue = new Queue(QUEUE_NAME, { connection: this.commands, prefix: QUEUE_PREFIX }, KeptErrorConnection);
-    this.eventsConnection = connect(connection, 'blocking', 'cylo-api-queue-events');
+    this.eventsConnection = connect(connection, 'blocking', 'cylo-api-queue-events', closed);
     this.events = new QueueEvents(QUEUE_NAME, { connection: this.eventsConnection, prefix: QUEUE_PREFIX }, KeptErrorConnection);
     // Errors are reported per request and logged (error-log.ts); the connections reconnect by themselves.
-    this.resultsConnection = connect(connection, 'subscriber', 'cylo-api-results');
+    this.resultsConnection = connect(connection, 'subscriber', 'cylo-api-results', closed);
     this.errors = new QueueErrorLog(options.log, connection.display, connection.redis.password);
     this.errors.watch('the API node\'s commands', this.commands);
     this.errors.watch('the API node\'s live events', this.subscriber);
@@ -224,17 +228,27 @@ export class QueueClient {
     })();
   }
 
-  /** Stops waiting (pending requests get CYLO_E_SHUTTING_DOWN) and closes every connection. */
+  /** Stops waiting (pending requests get CYLO_E_SHUTTING_DOWN) and closes every connection,
+   *  without waiting for Redis: in bounded time even while Redis is unreachable. */
   async close(): Promise<void> {
+    if (this.closing.signal.aborted) return;
+    const { display } = this.options.connection;
+    if (this.commands.status !== 'ready') {
+      this.options.log('warn', `queue: Redis ${display} is unreachable while this API node closes: it closes without it. The jobs it queued stay in Redis (if Redis keeps its data) and run on the workers once it is back, their results unread (they expire); its clients still waiting were answered CYLO_E_SHUTTING_DOWN or CYLO_E_QUEUE_UNAVAILABLE and retry elsewhere.`, { code: 'CYLO_E_QUEUE_UNAVAILABLE', queue: display, waiting: this.pending.size });
+    }
     this.bound.close();
     this.closing.abort();
     clearInterval(this.registryTimer);
     this.pending.close(new CyloError('CYLO_E_SHUTTING_DOWN', 'the service is shutting down; retry on another instance'));
     this.errors.mute();
     // A Queue whose connection is still starting fails when its connection ends: into the
-    // listener KeptErrorConnection keeps (error-log.ts), never into the process.
-    await Promise.allSettled([this.events.close(), this.queue.close()]);
-    for (const c of [this.subscriber, this.resultsConnection, this.eventsConnection, this.commands]) c.disconnect();
+    // listener KeptErrorConnection keeps (error-log.ts), never into the process. QueueEvents'
+    // close waits for its connection's start, which, Redis unreachable, only ends when the
+    // connection does: hence both at once.
+    const closed = Promise.allSettled([this.events.close(), this.queue.close()]);
+    await endConnections([this.subscriber, this.resultsConnection, this.eventsConnection, this.commands]);
+    // Settled once the connections ended; bounded for one endConnections had to cut short.
+    await Promise.race([closed, sleep(1000, undefined, { ref: false })]);
   }
 }
 

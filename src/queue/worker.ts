@@ -9,7 +9,14 @@
 // job back once (maxStalledCount 1) and a second stall fails it; a job is never run by two
 // workers at once while its lock is held. drain() (SIGTERM) takes no new jobs and finishes the
 // running ones.
+// Closing while Redis is unreachable: every step of a close that needs Redis (the draining
+// heartbeat, BullMQ's close, leaving the registry) is given up once Redis has been unreachable for
+// CLOSE_PATIENCE_MS in a row; the worker then stops without it, logs so once, and ends its
+// connections (endConnections), so the close ends in bounded time. The jobs it held stay active
+// in Redis: BullMQ's stalled-job check on another worker takes them again once Redis is back (if
+// Redis kept its data), as after a SIGKILL.
 import { hostname } from 'node:os';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { randomBytes } from 'node:crypto';
 import { Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
@@ -17,15 +24,19 @@ import type { Cylo } from '../cylo.js';
 import { normalizeRequest, type ExecuteRequest } from '../api/request.js';
 import { toCyloError } from '../errors.js';
 import { CancelListener } from './cancel.js';
-import { connect, type QueueConnection } from './connection.js';
-import { KeptErrorConnection, QueueErrorLog, type QueueLog } from './error-log.js';
+import { connect, endConnections, unlessUnreachable, type QueueConnection } from './connection.js';
+import { QueueErrorLog, haltableConnection, type QueueLog } from './error-log.js';
 import { eventPublisher } from './events-relay.js';
 import { publishOutcome } from './result-channel.js';
 import { JOB_VERSION, epochMs, parseJobData, type JobOutcome } from './job-schema.js';
 import { QUEUE_NAME, QUEUE_PREFIX } from './keys.js';
-import { HEARTBEAT_MS, removeHeartbeat, writeHeartbeat, type WorkerInfo } from './registry.js';
+import { HEARTBEAT_MS, HEARTBEAT_TTL_MS, removeHeartbeat, writeHeartbeat, type WorkerInfo } from './registry.js';
 
 export type WorkerLog = QueueLog;
+
+/** How long a closing worker waits for an unreachable Redis (ms, in a row) before it stops
+ *  without it. */
+export const CLOSE_PATIENCE_MS = 5000;
 
 export interface QueueWorkerOptions {
   cylo: Cylo;
@@ -56,12 +67,19 @@ export class QueueWorker {
   private running = 0;
   private completed = 0;
   private draining = false;
+  /** Jobs taken and not yet recorded as finished in Redis (running, or their completion unwritten). */
+  private readonly held = new Set<string>();
+  /** Set by the first drain() or close(): the one stop of this worker. */
+  private stopping: Promise<void> | undefined;
+  /** Once true, the connections stop reconnecting (endConnections). */
+  private ended = false;
 
   constructor(private readonly options: QueueWorkerOptions) {
     this.id = options.id ?? `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
-    this.commands = connect(options.connection, 'blocking', `cylo-worker-${this.id}`);
-    this.blocking = connect(options.connection, 'blocking', `cylo-worker-jobs-${this.id}`);
-    this.subscriber = connect(options.connection, 'subscriber', `cylo-worker-cancel-${this.id}`);
+    const ended = (): boolean => this.ended;
+    this.commands = connect(options.connection, 'blocking', `cylo-worker-${this.id}`, ended);
+    this.blocking = connect(options.connection, 'blocking', `cylo-worker-jobs-${this.id}`, ended);
+    this.subscriber = connect(options.connection, 'subscriber', `cylo-worker-cancel-${this.id}`, ended);
     this.errors = new QueueErrorLog(options.log, options.connection.display, options.connection.redis.password);
     this.errors.watch('the worker\'s commands', this.commands);
     this.errors.watch('the worker\'s job connection', this.blocking);
@@ -78,6 +96,8 @@ export class QueueWorker {
     this.info = { id: this.id, host: hostname(), pid: process.pid, runtimes, concurrency: this.options.concurrency, running: 0, completed: 0, startedAt: new Date().toISOString(), draining: false };
     await this.cancels.start();
     await this.beat();
+    // Stopped while it waited for Redis: no BullMQ worker is made.
+    if (this.stopping !== undefined) return;
     this.heartbeat = setInterval(() => void this.beat(), HEARTBEAT_MS);
     this.heartbeat.unref();
     this.worker = new Worker(QUEUE_NAME, (job) => this.process(job), {
@@ -87,8 +107,14 @@ export class QueueWorker {
       lockDuration: this.options.lockMs ?? 30_000,
       stalledInterval: this.options.stalledMs ?? 5000,
       maxStalledCount: 1,
-    }, KeptErrorConnection);
+    }, haltableConnection(() => this.ended));
     this.errors.watch('BullMQ Worker', this.worker);
+    // Recorded in Redis (BullMQ's completion or failure written): no longer this worker's.
+    const recorded = (job: Job | undefined): void => {
+      if (job?.id !== undefined) this.held.delete(job.id);
+    };
+    this.worker.on('completed', recorded);
+    this.worker.on('failed', recorded);
     await this.worker.waitUntilReady();
   }
 
@@ -101,6 +127,7 @@ export class QueueWorker {
   /** One job: its outcome, published at once to the API node waiting for it (the fast path,
    *  result-channel.ts) and returned to BullMQ (which completes the job and reports it too). */
   private async process(job: Job): Promise<JobOutcome> {
+    if (job.id !== undefined) this.held.add(job.id);
     const outcome = await this.run(job);
     const reply = (job.data as { reply?: unknown } | undefined)?.reply;
     // Only a reply that passed the job's check (32 hex digits): a job's data names no other channel.
@@ -149,25 +176,54 @@ export class QueueWorker {
     }
   }
 
-  /** Graceful stop: takes no new jobs, finishes the running ones, leaves the registry. */
-  async drain(): Promise<void> {
-    this.draining = true;
-    await this.beat();
-    await this.worker?.close();
-    await this.stop();
+  /** Graceful stop: takes no new jobs, finishes the running ones, leaves the registry. Waits
+   *  for an unreachable Redis CLOSE_PATIENCE_MS (in a row) at most, then stops without it (see
+   *  the top of this file). */
+  drain(): Promise<void> {
+    this.stopping ??= this.stop(CLOSE_PATIENCE_MS, async () => {
+      this.draining = true;
+      // Waits for Redis (its offline queue) while it is away, so BullMQ's graceful close starts
+      // with Redis there, or not at all (the give-up in stop() closes it at once instead).
+      await this.beat();
+      await this.worker?.close();
+    });
+    return this.stopping;
   }
 
-  /** Stops at once (running jobs are left to the stalled-job check). */
-  async close(): Promise<void> {
-    await this.worker?.close(true);
-    await this.stop();
+  /** Stops at once, without waiting for an unreachable Redis (running jobs are left to the
+   *  stalled-job check); after drain(), the same stop as drain's. */
+  close(): Promise<void> {
+    this.stopping ??= this.stop(0, async () => {
+      await this.worker?.close(true);
+    });
+    return this.stopping;
   }
 
-  private async stop(): Promise<void> {
-    this.errors.mute();
+  private async stop(patienceMs: number, closeWorker: () => Promise<void>): Promise<void> {
+    const patient = (step: Promise<unknown>): Promise<boolean> => unlessUnreachable(this.commands, step, patienceMs);
+    let done = await patient(closeWorker());
     clearInterval(this.heartbeat);
-    await removeHeartbeat(this.commands, this.id).catch(() => {});
-    for (const c of [this.commands, this.blocking, this.subscriber]) c.disconnect();
+    this.errors.mute();
+    if (done && this.info !== undefined) done = await patient(removeHeartbeat(this.commands, this.id).catch(() => {}));
+    if (!done) {
+      const { display } = this.options.connection;
+      const held = this.held.size;
+      const jobs = held === 0 ? 'It held no job.' : `The ${held} job(s) it held (running, or finished without their completion written) stay active in Redis: once Redis is back with its data, BullMQ's stalled-job check gives each to another worker (once; one whose second worker is lost too fails with CYLO_E_INTERNAL).`;
+      this.options.log('warn', `queue: Redis ${display} was unreachable while this worker stopped${patienceMs > 0 ? ` (${patienceMs / 1000} s in a row)` : ''}: it stopped without it. ${jobs} Jobs still waiting stay in Redis for the other workers; this worker's heartbeat expires by itself within ${HEARTBEAT_TTL_MS / 1000} s.`, { code: 'CYLO_E_QUEUE_UNAVAILABLE', queue: display, held });
+      this.ended = true;
+      // BullMQ's worker closed at once (a no-op when its graceful close has begun), before its
+      // connection fails what waits on it: not closing, BullMQ would pause 5 s after such a
+      // failure (and its next stalled-job check would keep the process another interval).
+      this.worker?.close(true).catch(() => {});
+    }
+    // No more reconnection: a connection waiting for Redis ends at its next attempt, failing what
+    // still waits on it (a heartbeat write, BullMQ's close), so nothing is left behind. BullMQ gets
+    // no client from now on (haltableConnection): a job ending later is not written as finished
+    // (it stays active in Redis, for the stalled-job check) instead of retried without a pause.
+    this.ended = true;
+    await endConnections([this.commands, this.blocking, this.subscriber]);
+    // Given up: BullMQ's close ends once what it waited on has failed; bounded all the same.
+    if (!done) await Promise.race([this.worker?.close(true).catch(() => {}), sleep(1000, undefined, { ref: false })]);
   }
 
   /** Jobs running now. */

@@ -134,6 +134,10 @@ describe('queue mode: failures', { skip, timeout: 150_000 }, () => {
 
   test('no live worker: a request is refused at once with CYLO_E_NO_WORKER', T, async () => {
     for (const w of workers.splice(0)) assert.deepEqual(await stopWorker(w), { code: 0, signal: null });
+    // Routing uses the registry read of the last second (docs/scaling.md, Routing): wait until the
+    // API node's fresh read (GET /v1/workers, which also refreshes its routing) shows none. The test
+    // used to rely on each stopped worker taking about 2 s to exit (ioredis's disconnect timer).
+    await waitForAsync('the API node to list no live worker', async () => ((await (await fetch(`${api.base}/v1/workers`)).json()) as Json).workers?.length === 0, 15_000);
     const res = await execute({ language: 'python', code: 'print(1)' });
     assert.equal(res.status, 503);
     assert.equal(res.json.error.code, 'CYLO_E_NO_WORKER');

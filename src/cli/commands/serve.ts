@@ -161,20 +161,21 @@ async function listen(app: FastifyInstance, config: ServerConfig): Promise<{ url
   return { url, port };
 }
 
-/** Waits for the stop request, then shuts the server down: running executions get the grace
- *  period; a second request kills them at once. */
-async function serveUntilStopped(app: FastifyInstance, cylo: Cylo, config: ServerConfig, options: ServeOptions): Promise<void> {
-  const stop = waitForStop(options, (why) => {
+/** The stop request (waitForStop) of a built server: a second request kills the running
+ *  executions at once. */
+function stopRequests(app: FastifyInstance, cylo: Cylo, options: ServeOptions): ReturnType<typeof waitForStop> {
+  return waitForStop(options, (why) => {
     app.log.warn({ signal: why }, 'second stop request: killing running executions now');
     void cylo.close({ graceMs: 0 });
   });
-  try {
-    const why = await stop.stopped;
-    app.log.info({ signal: why }, 'stop requested');
-    await app.cyloServer.shutdown({ graceMs: config.graceMs });
-  } finally {
-    stop.dispose();
-  }
+}
+
+/** Waits for the stop request, then shuts the server down: running executions get the grace
+ *  period. */
+async function serveUntilStopped(app: FastifyInstance, config: ServerConfig, stop: ReturnType<typeof waitForStop>): Promise<void> {
+  const why = await stop.stopped;
+  app.log.info({ signal: why }, 'stop requested');
+  await app.cyloServer.shutdown({ graceMs: config.graceMs });
 }
 
 export async function serveCommand(options: ServeOptions, _io: CommandIO): Promise<number> {
@@ -186,6 +187,7 @@ export async function serveCommand(options: ServeOptions, _io: CommandIO): Promi
   const cylo = createServeCylo(options, config, logs.log);
   let app: FastifyInstance | undefined;
   let queue: QueueClient | undefined;
+  let stop: ReturnType<typeof waitForStop> | undefined;
   try {
     // Queue mode: this node runs nothing itself (workers do): no sandbox check; the languages
     // are still resolved (the Piston and Judge0 APIs list them). Redis may be down now: requests
@@ -200,15 +202,19 @@ export async function serveCommand(options: ServeOptions, _io: CommandIO): Promi
     if (config.token === undefined && !isLoopbackHost(config.host)) {
       app.log.warn({ host: config.host }, 'listening on a non-loopback address WITHOUT authentication (--insecure-no-auth): anyone who can reach this port can run code here');
     }
+    // Signals are handled before "cylo serve ready" is logged: a SIGTERM sent on that line (a
+    // supervisor, a test) is a stop request, never Node's default death.
+    stop = stopRequests(app, cylo, options);
     const { url, port } = await listen(app, config);
     app.log.info(
       { url, port, queue: queue === undefined ? 'off' : queue.display, concurrency: config.concurrency, queueLimit: config.queueLimit, graceMs: config.graceMs, bodyLimit: config.bodyLimit, maxConnections: config.maxConnections, auth: config.token === undefined ? 'none' : 'bearer', keys: config.tokens?.length ?? 0, tokenSource: config.tokenSource, configPath: config.configPath, dataDir: config.dataDir, playground: config.playground, docs: config.docs, cors: config.corsOrigins ?? 'off' },
       'cylo serve ready',
     );
     options.onListening?.({ url, host: config.host, port, app, config });
-    await serveUntilStopped(app, cylo, config, options);
+    await serveUntilStopped(app, config, stop);
     return 0;
   } finally {
+    stop?.dispose();
     // On every path (including a failed start) nothing is left running.
     if (app !== undefined) await app.close().catch(() => {});
     await queue?.close().catch(() => {});

@@ -93,7 +93,13 @@ export async function workerCommand(options: WorkerCommandOptions, io: CommandIO
   });
   try {
     await preflight(cylo);
-    await worker.start();
+    // Redis unreachable at start: start() waits for it; a stop request meanwhile is obeyed.
+    const started = worker.start();
+    started.catch(() => {}); // rejections: awaited in the race below
+    if ((await Promise.race([started.then(() => true), stop.stopped.then(() => false)])) === false) {
+      log('info', 'stop requested before the worker was ready (waiting for Redis); stopping', { queue: connection.display });
+      return 0;
+    }
     let port: number | undefined;
     if (metrics !== undefined) ({ server: metricsServer, port } = await metrics.listen('127.0.0.1', portFlag(metricsPort)));
     log('info', 'cylo worker ready', { id: worker.id, queue: connection.display, concurrency, pid: process.pid, ...(port === undefined ? {} : { metricsPort: port }) });
