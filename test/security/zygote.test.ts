@@ -671,6 +671,19 @@ async function fourRuns(cylo: Cylo, request: ExecuteRequest): Promise<string[]> 
 const ARGV_REQUEST: ExecuteRequest = { language: 'python', code: 'import sys\nprint(sys.argv[1:])', args: ['a b', 'c'] };
 const FOUR_OK = Array.from({ length: 4 }, () => `ok ${JSON.stringify("['a b', 'c']\n")}`);
 
+/** After WAIT (if given), kills OWN's zygote MINE from the host; then the next four runs have the
+ *  right results and no slot was retired. Closes OWN in every case. */
+async function killedThenFourRuns(own: Cylo, mine: number, wait?: () => Promise<unknown>): Promise<void> {
+  try {
+    await wait?.();
+    process.kill(mine, 'SIGKILL');
+    assert.deepEqual(await fourRuns(own, ARGV_REQUEST), FOUR_OK);
+    assert.equal(own.stats().retiredSlots, 0);
+  } finally {
+    await own.close({ graceMs: 0 });
+  }
+}
+
 // A zygote that dies (killed from the host: this process started it, through its cylo) once
 // the slot's next runtime was injected (seen on the host: a python3.11 whose parent is that
 // sandbox's PID 1, run as a uid of the instance) costs no execution: the next ones run,
@@ -678,20 +691,15 @@ const FOUR_OK = Array.from({ length: 4 }, () => `ok ${JSON.stringify("['a b', 'c
 test('a zygote killed from the host while idle: the executions after it still run, with the right results', T, async (t) => {
   if (await ready(t)) return;
   const { own, mine } = await ownZygote(ARGV_REQUEST);
-  try {
-    const lowest = TEST_UID_BASE + TEST_UID_COUNT + 24;
-    await waitFor('the next runtime injected', () =>
+  const lowest = TEST_UID_BASE + TEST_UID_COUNT + 24;
+  await killedThenFourRuns(own, mine, () =>
+    waitFor('the next runtime injected', () =>
       pids().some((pid) => {
         const p = readProcess(pid);
         return p !== undefined && (p.uids[0] ?? 0) >= lowest && (p.uids[0] ?? 0) < lowest + 8 && /python/.test(p.cmdline[0] ?? '') && readProcess(p.ppid)?.cmdline[0] === '/.cylo/helper';
       }),
-    );
-    process.kill(mine, 'SIGKILL');
-    assert.deepEqual(await fourRuns(own, ARGV_REQUEST), FOUR_OK);
-    assert.equal(own.stats().retiredSlots, 0);
-  } finally {
-    await own.close({ graceMs: 0 });
-  }
+    ),
+  );
 });
 
 // The same, killed right after a run, while the slot's next sandbox is most likely still waiting
@@ -702,13 +710,7 @@ test('a zygote killed from the host while idle: the executions after it still ru
 test('a zygote killed from the host right after a run: the executions after it still run, with the right results', T, async (t) => {
   if (await ready(t)) return;
   const { own, mine } = await ownZygote(ARGV_REQUEST);
-  try {
-    process.kill(mine, 'SIGKILL');
-    assert.deepEqual(await fourRuns(own, ARGV_REQUEST), FOUR_OK);
-    assert.equal(own.stats().retiredSlots, 0);
-  } finally {
-    await own.close({ graceMs: 0 });
-  }
+  await killedThenFourRuns(own, mine);
 });
 
 // Review finding Z1 (critical, fixed): a request's variables reached the root zygote's
